@@ -1,0 +1,137 @@
+//! The contracts between the engine and components.
+//!
+//! Modelled on the Collector's `component.Component` and `consumer.Traces`:
+//! - everything has a [`Lifecycle`]: `start` once, then `shutdown`, which must be safe without
+//!   `start` and idempotent (the engine calls it on every component it created, even when
+//!   start-up failed half way);
+//! - data flows through [`Consumer::consume`]; a receiver is created with the `next` consumer,
+//!   a processor is itself a consumer created with its `next`;
+//! - an [`Exporter`] only exports: the engine wraps its own queue, retry and timeout around it,
+//!   so every exporter gets the same backpressure semantics without writing them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::data::Traces;
+use crate::id::ComponentId;
+use crate::telemetry::ServiceStatus;
+
+/// What a consumer does with the data it is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// True when the consumer changes the batch in place (it must call `Traces::make_mut`).
+    pub mutates_data: bool,
+}
+
+/// Why a batch was not accepted. Receivers map these onto their protocol:
+/// retryable -> gRPC UNAVAILABLE / HTTP 503, throttled -> RESOURCE_EXHAUSTED / 429,
+/// permanent -> INVALID_ARGUMENT / 400.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ConsumeError {
+    /// Try again later; nothing was lost on this side.
+    #[error("{0}")]
+    Retryable(String),
+    /// The data can never be accepted (malformed, rejected by the backend); never retried.
+    #[error("{0}")]
+    Permanent(String),
+    /// Slow down: the backend asked to wait at least `retry_after`.
+    #[error("{message}")]
+    Throttled { retry_after: Option<Duration>, message: String },
+}
+
+impl ConsumeError {
+    pub fn retryable(msg: impl Into<String>) -> Self {
+        Self::Retryable(msg.into())
+    }
+
+    pub fn permanent(msg: impl Into<String>) -> Self {
+        Self::Permanent(msg.into())
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_))
+    }
+
+    /// The server's requested wait, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Errors of a component's life (creation, start, shutdown), not of data.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    #[error("cannot listen on {endpoint}: {source}")]
+    Bind { endpoint: String, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ComponentError {
+    pub fn other(msg: impl std::fmt::Display) -> Self {
+        Self::Other(msg.to_string())
+    }
+}
+
+/// Something that accepts batches of spans.
+#[async_trait]
+pub trait Consumer: Send + Sync {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    async fn consume(&self, traces: Traces) -> Result<(), ConsumeError>;
+}
+
+/// Start and stop. `shutdown` is safe without `start` and safe to call twice.
+#[async_trait]
+pub trait Lifecycle: Send + Sync {
+    async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+}
+
+/// Brings data in from outside; created with the `next` consumer it feeds.
+pub trait Receiver: Lifecycle {}
+
+/// Sits in one pipeline; created with its `next` consumer.
+pub trait Processor: Lifecycle + Consumer {}
+
+/// Sends data out. Called by the engine's queue workers, never directly by a receiver.
+#[async_trait]
+pub trait Exporter: Lifecycle {
+    async fn export(&self, traces: Traces) -> Result<(), ConsumeError>;
+
+    /// Lets an extension find a capability of an exporter it names (e.g. `jaeger_query`
+    /// reading through a storage exporter) without the engine knowing about storage.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// Runs beside the pipelines (health, query API, remote sampling, ...).
+pub trait Extension: Lifecycle {
+    /// Other extensions this one needs started first.
+    fn dependencies(&self) -> Vec<ComponentId> {
+        Vec::new()
+    }
+}
+
+/// What a component can see of the running service.
+pub trait Host: Send + Sync {
+    /// An exporter by id, whether or not it is in a pipeline yet.
+    fn exporter(&self, id: &ComponentId) -> Option<Arc<dyn Exporter>>;
+    /// An extension by id.
+    fn extension(&self, id: &ComponentId) -> Option<Arc<dyn Extension>>;
+    /// The service-wide status (starting, ready, stopping; failed components).
+    fn status(&self) -> Arc<ServiceStatus>;
+}

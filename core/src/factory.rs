@@ -1,0 +1,335 @@
+//! Component factories: a typed trait per kind for component authors, one erased trait for
+//! the engine, and the `inventory` registry that collects built-in factories at link time.
+//!
+//! A component author writes a `Config` (serde, `Default`, `deny_unknown_fields`, a pure
+//! `validate`) and a `create`; the adapters here do parsing, path-annotated errors and
+//! downcasting, so every component reports config errors the same way. Dynamically loaded
+//! plugins implement [`DynFactory`] directly and look the same to the graph.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{de::DeserializeOwned, Serialize};
+use serde_yaml_ng::Value;
+
+use crate::component::{ComponentError, Consumer, Exporter, Extension, Processor, Receiver};
+use crate::config::ConfigProblem;
+use crate::id::{ComponentId, Kind};
+use crate::telemetry::Telemetry;
+
+/// How far a component is along, as the Collector labels them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stability {
+    Development,
+    Alpha,
+    Beta,
+    Stable,
+    Deprecated,
+}
+
+impl Stability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stability::Development => "development",
+            Stability::Alpha => "alpha",
+            Stability::Beta => "beta",
+            Stability::Stable => "stable",
+            Stability::Deprecated => "deprecated",
+        }
+    }
+}
+
+/// Where a factory came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Linked into the binary.
+    Builtin,
+    /// Loaded at start-up from a shared library.
+    Loaded(PathBuf),
+}
+
+/// A component's configuration type.
+pub trait ComponentConfig:
+    Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static
+{
+    /// Checks values that serde cannot (ranges, combinations). Pure: no I/O, no ports bound.
+    /// Each problem names the field it is about, relative to the component (`protocols::grpc`).
+    fn validate(&self) -> Vec<ConfigProblem> {
+        Vec::new()
+    }
+}
+
+/// What a factory gets besides its config.
+#[derive(Clone)]
+pub struct CreateContext {
+    pub id: ComponentId,
+    pub telemetry: Arc<Telemetry>,
+}
+
+pub trait ReceiverFactory: Send + Sync + 'static {
+    const TYPE: &'static str;
+    const STABILITY: Stability;
+    type Config: ComponentConfig;
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: Self::Config,
+        next: Arc<dyn Consumer>,
+    ) -> Result<Arc<dyn Receiver>, ComponentError>;
+}
+
+pub trait ProcessorFactory: Send + Sync + 'static {
+    const TYPE: &'static str;
+    const STABILITY: Stability;
+    type Config: ComponentConfig;
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: Self::Config,
+        next: Arc<dyn Consumer>,
+    ) -> Result<Arc<dyn Processor>, ComponentError>;
+}
+
+pub trait ExporterFactory: Send + Sync + 'static {
+    const TYPE: &'static str;
+    const STABILITY: Stability;
+    type Config: ComponentConfig;
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: Self::Config,
+    ) -> Result<Arc<dyn Exporter>, ComponentError>;
+}
+
+pub trait ExtensionFactory: Send + Sync + 'static {
+    const TYPE: &'static str;
+    const STABILITY: Stability;
+    type Config: ComponentConfig;
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: Self::Config,
+    ) -> Result<Arc<dyn Extension>, ComponentError>;
+}
+
+/// A parsed, validated config: the typed value for `create` and its effective YAML form
+/// (defaults filled in) for `print-config`.
+#[derive(Clone)]
+pub struct ParsedConfig {
+    pub typed: Arc<dyn Any + Send + Sync>,
+    pub effective: Value,
+}
+
+/// What an erased factory builds.
+#[derive(Clone)]
+pub enum Built {
+    Receiver(Arc<dyn Receiver>),
+    Processor(Arc<dyn Processor>),
+    Exporter(Arc<dyn Exporter>),
+    Extension(Arc<dyn Extension>),
+}
+
+/// The engine's view of any factory, static or dynamic.
+pub trait DynFactory: Send + Sync {
+    fn kind(&self) -> Kind;
+    fn type_name(&self) -> &str;
+    fn stability(&self) -> Stability;
+    fn origin(&self) -> Origin {
+        Origin::Builtin
+    }
+    /// Parses `raw` (None or null: all defaults) and validates it. Problem paths are relative
+    /// to the component.
+    fn parse_config(&self, raw: Option<&Value>) -> Result<ParsedConfig, Vec<ConfigProblem>>;
+    /// `next` is Some for receivers and processors, None for exporters and extensions.
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: &ParsedConfig,
+        next: Option<Arc<dyn Consumer>>,
+    ) -> Result<Built, ComponentError>;
+}
+
+/// Deserializes a component config with the field path in errors, then validates it.
+pub fn parse_typed<C: ComponentConfig>(raw: Option<&Value>) -> Result<ParsedConfig, Vec<ConfigProblem>> {
+    let raw = match raw {
+        None | Some(Value::Null) => Value::Mapping(Default::default()),
+        Some(v) => v.clone(),
+    };
+    let typed: C = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path.replace('.', "::") };
+        vec![ConfigProblem::new(path, e.into_inner().to_string())]
+    })?;
+    let problems = typed.validate();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let effective = serde_yaml_ng::to_value(&typed)
+        .map_err(|e| vec![ConfigProblem::new("", format!("cannot render config: {e}"))])?;
+    Ok(ParsedConfig { typed: Arc::new(typed), effective })
+}
+
+fn typed_config<C: ComponentConfig>(config: &ParsedConfig) -> Result<C, ComponentError> {
+    config
+        .typed
+        .downcast_ref::<C>()
+        .cloned()
+        .ok_or_else(|| ComponentError::other("config was parsed by another factory"))
+}
+
+fn need_next(next: Option<Arc<dyn Consumer>>) -> Result<Arc<dyn Consumer>, ComponentError> {
+    next.ok_or_else(|| ComponentError::other("engine bug: no next consumer given"))
+}
+
+macro_rules! adapter {
+    ($adapter:ident, $factory:ident, $kind:expr, |$f:ident, $ctx:ident, $cfg:ident, $next:ident| $build:expr) => {
+        /// Erases a typed factory for the engine.
+        pub struct $adapter<F>(pub F);
+
+        impl<F: $factory> DynFactory for $adapter<F> {
+            fn kind(&self) -> Kind {
+                $kind
+            }
+            fn type_name(&self) -> &str {
+                F::TYPE
+            }
+            fn stability(&self) -> Stability {
+                F::STABILITY
+            }
+            fn parse_config(&self, raw: Option<&Value>) -> Result<ParsedConfig, Vec<ConfigProblem>> {
+                parse_typed::<F::Config>(raw)
+            }
+            fn create(
+                &self,
+                $ctx: CreateContext,
+                config: &ParsedConfig,
+                $next: Option<Arc<dyn Consumer>>,
+            ) -> Result<Built, ComponentError> {
+                let $f = &self.0;
+                let $cfg = typed_config::<F::Config>(config)?;
+                $build
+            }
+        }
+    };
+}
+
+adapter!(ReceiverAdapter, ReceiverFactory, Kind::Receiver, |f, ctx, cfg, next| Ok(
+    Built::Receiver(f.create(ctx, cfg, need_next(next)?)?)
+));
+adapter!(ProcessorAdapter, ProcessorFactory, Kind::Processor, |f, ctx, cfg, next| Ok(
+    Built::Processor(f.create(ctx, cfg, need_next(next)?)?)
+));
+adapter!(ExporterAdapter, ExporterFactory, Kind::Exporter, |f, ctx, cfg, _next| Ok(
+    Built::Exporter(f.create(ctx, cfg)?)
+));
+adapter!(ExtensionAdapter, ExtensionFactory, Kind::Extension, |f, ctx, cfg, _next| Ok(
+    Built::Extension(f.create(ctx, cfg)?)
+));
+
+/// A built-in factory, submitted with one of the `register_*!` macros.
+pub struct Registration(pub fn() -> Arc<dyn DynFactory>);
+
+inventory::collect!(Registration);
+
+/// Registers a [`ReceiverFactory`] value as a built-in component.
+#[macro_export]
+macro_rules! register_receiver {
+    ($factory:expr) => {
+        $crate::__private::inventory::submit! {
+            #![crate = $crate::__private::inventory]
+            $crate::factory::Registration(|| ::std::sync::Arc::new($crate::factory::ReceiverAdapter($factory)))
+        }
+    };
+}
+
+/// Registers a [`ProcessorFactory`] value as a built-in component.
+#[macro_export]
+macro_rules! register_processor {
+    ($factory:expr) => {
+        $crate::__private::inventory::submit! {
+            #![crate = $crate::__private::inventory]
+            $crate::factory::Registration(|| ::std::sync::Arc::new($crate::factory::ProcessorAdapter($factory)))
+        }
+    };
+}
+
+/// Registers an [`ExporterFactory`] value as a built-in component.
+#[macro_export]
+macro_rules! register_exporter {
+    ($factory:expr) => {
+        $crate::__private::inventory::submit! {
+            #![crate = $crate::__private::inventory]
+            $crate::factory::Registration(|| ::std::sync::Arc::new($crate::factory::ExporterAdapter($factory)))
+        }
+    };
+}
+
+/// Registers an [`ExtensionFactory`] value as a built-in component.
+#[macro_export]
+macro_rules! register_extension {
+    ($factory:expr) => {
+        $crate::__private::inventory::submit! {
+            #![crate = $crate::__private::inventory]
+            $crate::factory::Registration(|| ::std::sync::Arc::new($crate::factory::ExtensionAdapter($factory)))
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} type \"{type_name}\" is registered twice (second from {origin})")]
+pub struct DuplicateFactory {
+    pub kind: Kind,
+    pub type_name: String,
+    pub origin: String,
+}
+
+/// Every factory the running binary knows, by kind and type.
+#[derive(Clone, Default)]
+pub struct Registry {
+    factories: BTreeMap<(Kind, String), Arc<dyn DynFactory>>,
+}
+
+impl Registry {
+    /// The factories linked into this binary.
+    pub fn builtin() -> Self {
+        let mut reg = Self::default();
+        for r in inventory::iter::<Registration> {
+            // Two crates registering one type is a build mistake; keep the first and say so.
+            if let Err(e) = reg.add((r.0)()) {
+                tracing::error!("{e}");
+            }
+        }
+        reg
+    }
+
+    pub fn add(&mut self, factory: Arc<dyn DynFactory>) -> Result<(), DuplicateFactory> {
+        let key = (factory.kind(), factory.type_name().to_string());
+        if self.factories.contains_key(&key) {
+            return Err(DuplicateFactory {
+                kind: key.0,
+                type_name: key.1,
+                origin: match factory.origin() {
+                    Origin::Builtin => "the binary".to_string(),
+                    Origin::Loaded(p) => p.display().to_string(),
+                },
+            });
+        }
+        self.factories.insert(key, factory);
+        Ok(())
+    }
+
+    pub fn get(&self, kind: Kind, type_name: &str) -> Option<&Arc<dyn DynFactory>> {
+        self.factories.get(&(kind, type_name.to_string()))
+    }
+
+    /// Sorted type names of one kind.
+    pub fn types(&self, kind: Kind) -> Vec<&str> {
+        self.factories.keys().filter(|(k, _)| *k == kind).map(|(_, t)| t.as_str()).collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn DynFactory>> {
+        self.factories.values()
+    }
+}

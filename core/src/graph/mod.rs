@@ -1,0 +1,1 @@
+//! Builds running pipelines from a validated config.

@@ -1,0 +1,35 @@
+//! tracegate-core: the spine every component crate builds on.
+//!
+//! - [`data`]: the pipeline's currency, [`Traces`], a copy-on-write handle over OTLP.
+//! - [`component`]: the traits a receiver, processor, exporter or extension implements.
+//! - [`factory`]: typed factories, their erased form, and the `inventory` registry.
+//! - [`config`]: the Collector-shaped YAML config: loading, env expansion, merging, validation.
+//! - [`graph`]: turns a validated config into running pipelines (fan-out, start/stop order).
+//! - [`queue`]: the engine-owned sending queue, retry and timeout around every exporter.
+//! - [`telemetry`]: self-metrics (Prometheus), logs, and the service status health checks read.
+
+pub mod component;
+pub mod config;
+pub mod data;
+pub mod factory;
+pub mod graph;
+pub mod id;
+pub mod queue;
+pub mod telemetry;
+
+pub use component::{
+    Capabilities, ComponentError, ConsumeError, Consumer, Exporter, Extension, Host, Lifecycle,
+    Processor, Receiver,
+};
+pub use data::Traces;
+pub use factory::{
+    CreateContext, ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory, Stability,
+};
+pub use id::{ComponentId, Kind};
+
+/// Re-exports used by the registration macros, so component crates need no direct
+/// dependency on `inventory`.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}

@@ -1,0 +1,1 @@
+//! The engine-owned sending queue, retry and timeout wrapped around every exporter.

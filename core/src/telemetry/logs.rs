@@ -1,0 +1,41 @@
+//! Logging set-up from `service.telemetry.logs`.
+
+use serde::{Deserialize, Serialize};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogEncoding {
+    #[default]
+    Console,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or any `tracing` filter directive.
+    pub level: String,
+    pub encoding: LogEncoding,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self { level: "info".to_string(), encoding: LogEncoding::Console }
+    }
+}
+
+/// Installs the global subscriber; `RUST_LOG`, when set, wins over the config's level.
+/// Logs go to stderr so that stdout stays for command output.
+pub fn init_logs(cfg: &LogsConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match cfg.encoding {
+        LogEncoding::Console => builder.try_init(),
+        LogEncoding::Json => builder.json().flatten_event(true).try_init(),
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+}

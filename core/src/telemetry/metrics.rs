@@ -1,0 +1,129 @@
+//! The metric families, and per-component handles with their labels already bound so the hot
+//! path touches one atomic per update.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// All of tracegate's own metrics, in one registry.
+pub struct Metrics {
+    registry: Registry,
+    receiver_accepted: IntCounterVec,
+    receiver_refused: IntCounterVec,
+    exporter_sent: IntCounterVec,
+    exporter_send_failed: IntCounterVec,
+    exporter_enqueue_failed: IntCounterVec,
+    exporter_queue_size: IntGaugeVec,
+    exporter_queue_capacity: IntGaugeVec,
+    processor_incoming: IntCounterVec,
+    processor_outgoing: IntCounterVec,
+    processor_dropped: IntCounterVec,
+}
+
+fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    reg.register(Box::new(c.clone())).expect("metric registered once");
+    c
+}
+
+fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    reg.register(Box::new(g.clone())).expect("metric registered once");
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    #[allow(clippy::expect_used)]
+    pub fn new() -> Self {
+        let r = Registry::new();
+        Self {
+            receiver_accepted: counter(&r, "tracegate_receiver_accepted_spans", "Spans a receiver pushed into the pipeline.", &["receiver", "transport"]),
+            receiver_refused: counter(&r, "tracegate_receiver_refused_spans", "Spans a receiver could not push into the pipeline (or could not decode).", &["receiver", "transport"]),
+            exporter_sent: counter(&r, "tracegate_exporter_sent_spans", "Spans an exporter delivered.", &["exporter"]),
+            exporter_send_failed: counter(&r, "tracegate_exporter_send_failed_spans", "Spans an exporter gave up on (permanent error, retries exhausted, or not drained at shutdown).", &["exporter"]),
+            exporter_enqueue_failed: counter(&r, "tracegate_exporter_enqueue_failed_spans", "Spans refused or dropped because the sending queue was full.", &["exporter"]),
+            exporter_queue_size: gauge(&r, "tracegate_exporter_queue_size", "Batches waiting in the sending queue.", &["exporter"]),
+            exporter_queue_capacity: gauge(&r, "tracegate_exporter_queue_capacity", "Capacity of the sending queue, in batches.", &["exporter"]),
+            processor_incoming: counter(&r, "tracegate_processor_incoming_spans", "Spans a processor received.", &["processor", "pipeline"]),
+            processor_outgoing: counter(&r, "tracegate_processor_outgoing_spans", "Spans a processor passed on.", &["processor", "pipeline"]),
+            processor_dropped: counter(&r, "tracegate_processor_dropped_spans", "Spans a processor dropped on purpose (sampling, filtering) or lost.", &["processor", "pipeline"]),
+            registry: r,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = encoder.encode_utf8(&self.registry.gather(), &mut out) {
+            tracing::warn!("cannot render metrics: {e}");
+        }
+        out
+    }
+
+    pub fn receiver(&self, receiver: &str, transport: &str) -> ReceiverMetrics {
+        ReceiverMetrics {
+            accepted: self.receiver_accepted.with_label_values(&[receiver, transport]),
+            refused: self.receiver_refused.with_label_values(&[receiver, transport]),
+        }
+    }
+
+    pub fn exporter(&self, exporter: &str) -> ExporterMetrics {
+        ExporterMetrics {
+            sent: self.exporter_sent.with_label_values(&[exporter]),
+            send_failed: self.exporter_send_failed.with_label_values(&[exporter]),
+            enqueue_failed: self.exporter_enqueue_failed.with_label_values(&[exporter]),
+            queue_size: self.exporter_queue_size.with_label_values(&[exporter]),
+            queue_capacity: self.exporter_queue_capacity.with_label_values(&[exporter]),
+        }
+    }
+
+    pub fn processor(&self, processor: &str, pipeline: &str) -> ProcessorMetrics {
+        ProcessorMetrics {
+            incoming: self.processor_incoming.with_label_values(&[processor, pipeline]),
+            outgoing: self.processor_outgoing.with_label_values(&[processor, pipeline]),
+            dropped: self.processor_dropped.with_label_values(&[processor, pipeline]),
+        }
+    }
+}
+
+/// One receiver's counters for one transport.
+#[derive(Clone)]
+pub struct ReceiverMetrics {
+    pub accepted: IntCounter,
+    pub refused: IntCounter,
+}
+
+impl ReceiverMetrics {
+    /// Counts a batch by the outcome of pushing it into the pipeline.
+    pub fn record<T, E>(&self, spans: usize, outcome: &Result<T, E>) {
+        match outcome {
+            Ok(_) => self.accepted.inc_by(spans as u64),
+            Err(_) => self.refused.inc_by(spans as u64),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ExporterMetrics {
+    pub sent: IntCounter,
+    pub send_failed: IntCounter,
+    pub enqueue_failed: IntCounter,
+    pub queue_size: IntGauge,
+    pub queue_capacity: IntGauge,
+}
+
+#[derive(Clone)]
+pub struct ProcessorMetrics {
+    pub incoming: IntCounter,
+    pub outgoing: IntCounter,
+    pub dropped: IntCounter,
+}

@@ -1,0 +1,1 @@
+//! debug exporter: writes spans to the log

@@ -1,0 +1,1 @@
+//! file exporter: writes spans as OTLP JSON or protobuf, one batch per line/frame

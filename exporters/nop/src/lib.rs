@@ -1,0 +1,1 @@
+//! nop exporter: accepts and discards (for benchmarks)

@@ -1,0 +1,1 @@
+//! OTLP exporters: gRPC (otlp) and HTTP/protobuf (otlphttp)

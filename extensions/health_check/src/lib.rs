@@ -1,0 +1,1 @@
+//! health_check extension: HTTP status of the service (13133)

@@ -1,0 +1,1 @@
+//! batch processor: groups spans into batches by size and time

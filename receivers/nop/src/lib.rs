@@ -1,0 +1,1 @@
+//! nop receiver: receives nothing (for benchmarks and tests)

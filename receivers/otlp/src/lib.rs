@@ -1,0 +1,1 @@
+//! OTLP receiver: gRPC (4317) and HTTP (4318)
