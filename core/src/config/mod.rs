@@ -1,10 +1,77 @@
 //! The Collector-shaped config: `receivers`, `processors`, `exporters`, `extensions`,
 //! `service` (pipelines, extensions, telemetry), plus value types components share.
+//!
+//! Loading is split in two steps so each is testable alone: [`ConfigSources::load`] produces
+//! one merged YAML tree (files, env, `--set`); [`validate`] checks it against the registry.
 
 mod duration;
 mod endpoint;
+mod model;
 mod problem;
+mod source;
+mod validate;
+
+use std::path::PathBuf;
 
 pub use duration::{format_go_duration, parse_go_duration, DurationError, GoDuration};
 pub use endpoint::Endpoint;
+pub use model::{MetricsLevel, MetricsSection, PipelineSection, ServiceSection, TelemetrySection};
 pub use problem::{ConfigProblem, Severity};
+pub use source::{apply_set, expand_env, merge, parse_yaml, read_yaml_file};
+pub use validate::{validate, ComponentEntry, Pipeline, ValidConfig};
+
+use crate::factory::Registry;
+use serde_yaml_ng::Value;
+
+/// Where a config comes from: files in order (later ones merge over earlier), then `--set`s.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigSources {
+    pub files: Vec<PathBuf>,
+    pub sets: Vec<String>,
+}
+
+impl ConfigSources {
+    /// Reads, merges, expands and overrides. Returns the tree and any warnings.
+    pub fn load(&self) -> Result<(Value, Vec<ConfigProblem>), Vec<ConfigProblem>> {
+        if self.files.is_empty() {
+            return Err(vec![ConfigProblem::new("--config", "no config file given; pass --config FILE")]);
+        }
+        let mut errors = Vec::new();
+        let mut root = Value::Mapping(Default::default());
+        for file in &self.files {
+            match read_yaml_file(file) {
+                Ok(v) => merge(&mut root, v),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut problems = expand_env(&mut root, &|name| std::env::var(name).ok());
+        for set in &self.sets {
+            if let Err(e) = apply_set(&mut root, set) {
+                problems.push(e);
+            }
+        }
+        if problems.iter().any(ConfigProblem::is_error) {
+            return Err(problems);
+        }
+        Ok((root, problems))
+    }
+
+    /// Loads and validates; warnings from loading are kept with the result.
+    pub fn load_valid(&self, registry: &Registry) -> Result<ValidConfig, Vec<ConfigProblem>> {
+        let (root, mut warnings) = self.load()?;
+        match validate(&root, registry) {
+            Ok(mut valid) => {
+                warnings.append(&mut valid.warnings);
+                valid.warnings = warnings;
+                Ok(valid)
+            }
+            Err(mut problems) => {
+                warnings.append(&mut problems);
+                Err(warnings)
+            }
+        }
+    }
+}

@@ -1,1 +1,15 @@
-//! Builds running pipelines from a validated config.
+//! Builds running pipelines from a validated config, with the Collector's graph rules:
+//! a receiver named by several pipelines is one instance feeding all of them; processors are
+//! per pipeline; an exporter is one instance shared by the pipelines that name it, behind the
+//! engine's queue; a fan-out node offers each batch to a pipeline's exporters concurrently.
+//! Start is downstream-first (extensions, exporters, processors, receivers); stop is
+//! upstream-first (receivers, processors in pipeline order, exporters draining, extensions),
+//! so nothing is pushed into a component that has already stopped.
+
+mod fanout;
+mod host;
+mod service;
+
+pub use fanout::Fanout;
+pub use host::ServiceHost;
+pub use service::{BuildError, Service};

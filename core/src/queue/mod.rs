@@ -1,1 +1,20 @@
 //! The engine-owned sending queue, retry and timeout wrapped around every exporter.
+//!
+//! An exporter only knows how to send one batch once. [`QueuedExporter`] gives every exporter
+//! the Collector's exporterhelper behaviour: a bounded queue drained by `num_consumers`
+//! workers, retries with exponential backoff and jitter (permanent errors never retried,
+//! throttled ones waiting at least the server's retry-after), a per-call timeout, and a
+//! drain on shutdown. The queue sits behind [`QueueBackend`] so an on-disk backend can replace
+//! the in-memory one without touching the workers.
+
+mod backend;
+mod exporter;
+mod memory;
+mod retry;
+mod settings;
+
+pub use backend::{QueueBackend, QueueFull};
+pub use exporter::QueuedExporter;
+pub use memory::MemoryQueue;
+pub use retry::Backoff;
+pub use settings::{ExporterSettings, QueueSettings, RetrySettings, WhenFull};

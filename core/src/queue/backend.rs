@@ -1,0 +1,36 @@
+//! The interface between the sending queue's workers and where queued batches live.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::data::Traces;
+
+/// Returned when the queue has no room; gives the batch back.
+#[derive(Debug)]
+pub struct QueueFull(pub Traces);
+
+/// A bounded FIFO of batches shared by producers (the pipeline) and consumers (workers).
+///
+/// The contract an on-disk backend must keep: a batch handed out by `pop` stays owned by the
+/// backend until `ack`, so a crash between `pop` and `ack` redelivers it on restart. The
+/// in-memory backend has nothing to redeliver and ignores `ack`.
+#[async_trait]
+pub trait QueueBackend: Send + Sync {
+    /// Adds a batch if there is room now.
+    fn try_push(&self, batch: Traces) -> Result<(), QueueFull>;
+    /// Adds a batch, waiting up to `wait` for room.
+    async fn push_wait(&self, batch: Traces, wait: Duration) -> Result<(), QueueFull>;
+    /// The next batch; `None` once the queue is closed and empty.
+    async fn pop(&self) -> Option<(u64, Traces)>;
+    /// The batch `id` from `pop` is done with (delivered or given up on).
+    fn ack(&self, id: u64);
+    /// Batches waiting.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn capacity(&self) -> usize;
+    /// Refuses further pushes; `pop` drains what is left, then returns `None`.
+    fn close(&self);
+}

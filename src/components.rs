@@ -1,0 +1,14 @@
+//! The component crates this binary links. Each registers its factories with `inventory`;
+//! naming the crate here is what makes the linker keep it.
+
+use tracegate_exporter_debug as _;
+use tracegate_exporter_file as _;
+use tracegate_exporter_nop as _;
+use tracegate_exporter_otlp as _;
+use tracegate_extension_health_check as _;
+use tracegate_processor_batch as _;
+use tracegate_receiver_nop as _;
+use tracegate_receiver_otlp as _;
+
+/// Called once from `main` so this module is never optimised away.
+pub fn link() {}

@@ -1,0 +1,80 @@
+//! The `run` command: telemetry up, graph built and started, then wait for SIGINT/SIGTERM
+//! and stop in order.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tracegate_core::config::{MetricsLevel, ValidConfig};
+use tracegate_core::graph::Service;
+use tracegate_core::telemetry::{init_logs, serve_metrics, Telemetry};
+
+pub fn run(config: ValidConfig) -> anyhow::Result<()> {
+    init_logs(&config.service.telemetry.logs);
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tracegate")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ValidConfig) -> anyhow::Result<()> {
+    let telemetry = Telemetry::new();
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics = &config.service.telemetry.metrics;
+    let metrics_task = if metrics.level != MetricsLevel::None {
+        let (addr, task) = serve_metrics(&metrics.address.bind_addr(), telemetry.clone(), async {
+            let _ = metrics_stopped.await;
+        })
+        .await
+        .context("self-metrics (service::telemetry::metrics::address)")?;
+        tracing::info!("metrics on http://{addr}/metrics");
+        Some(task)
+    } else {
+        None
+    };
+
+    let service = Arc::new(Service::build(&config, telemetry.clone())?);
+    service.start().await?;
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: receivers stop, processors flush, queues drain");
+    service.shutdown().await;
+    for (exporter, spans) in service.undelivered() {
+        if spans > 0 {
+            tracing::error!(%exporter, spans, "not delivered before shutdown");
+        }
+    }
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
