@@ -238,7 +238,6 @@ inventory::collect!(Registration);
 macro_rules! register_receiver {
     ($factory:expr) => {
         $crate::__private::inventory::submit! {
-            #![crate = $crate::__private::inventory]
             $crate::factory::Registration(|| ::std::sync::Arc::new($crate::factory::ReceiverAdapter($factory)))
         }
     };
@@ -249,7 +248,6 @@ macro_rules! register_receiver {
 macro_rules! register_processor {
     ($factory:expr) => {
         $crate::__private::inventory::submit! {
-            #![crate = $crate::__private::inventory]
             $crate::factory::Registration(|| ::std::sync::Arc::new($crate::factory::ProcessorAdapter($factory)))
         }
     };
@@ -260,7 +258,6 @@ macro_rules! register_processor {
 macro_rules! register_exporter {
     ($factory:expr) => {
         $crate::__private::inventory::submit! {
-            #![crate = $crate::__private::inventory]
             $crate::factory::Registration(|| ::std::sync::Arc::new($crate::factory::ExporterAdapter($factory)))
         }
     };
@@ -271,7 +268,6 @@ macro_rules! register_exporter {
 macro_rules! register_extension {
     ($factory:expr) => {
         $crate::__private::inventory::submit! {
-            #![crate = $crate::__private::inventory]
             $crate::factory::Registration(|| ::std::sync::Arc::new($crate::factory::ExtensionAdapter($factory)))
         }
     };

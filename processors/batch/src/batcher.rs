@@ -1,0 +1,186 @@
+//! The batching state machine: a buffer, a size trigger in the caller's task, and a timer task.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracegate_core::component::{ComponentError, ConsumeError, Consumer, Host, Lifecycle, Processor};
+use tracegate_core::data::{ResourceSpans, Traces};
+use tracegate_core::id::ComponentId;
+
+use crate::split::split_off_spans;
+use crate::BatchConfig;
+
+#[derive(Default)]
+struct Buffer {
+    batch: Vec<ResourceSpans>,
+    spans: usize,
+}
+
+pub struct BatchProcessor {
+    id: ComponentId,
+    config: BatchConfig,
+    next: Arc<dyn Consumer>,
+    // A std mutex: it is never held across an await, and it is cheaper than tokio's.
+    buffer: Mutex<Buffer>,
+    /// Wakes the timer when a batch starts (the buffer goes from empty to non-empty).
+    batch_started: Notify,
+    stopped: AtomicBool,
+    timer: Mutex<Option<JoinHandle<()>>>,
+    /// Lets `start(&self)` hand the timer task an owning handle.
+    me: Weak<Self>,
+}
+
+impl BatchProcessor {
+    pub fn new(id: ComponentId, config: BatchConfig, next: Arc<dyn Consumer>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            id,
+            config,
+            next,
+            buffer: Mutex::new(Buffer::default()),
+            batch_started: Notify::new(),
+            stopped: AtomicBool::new(false),
+            timer: Mutex::new(None),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Above this many held spans new data is refused (only reachable while the next
+    /// component refuses batches, since a full batch is sent as soon as it is complete).
+    fn capacity(&self) -> usize {
+        self.config.send_batch_size.max(self.config.send_batch_max_size).max(1) * 2
+    }
+
+    /// Cuts batches out of the buffer: complete ones only, or everything when `all`.
+    fn take_batches(&self, buf: &mut Buffer, all: bool) -> Vec<(Vec<ResourceSpans>, usize)> {
+        let size = self.config.send_batch_size;
+        let max = self.config.send_batch_max_size;
+        let mut out = Vec::new();
+        loop {
+            let complete = size > 0 && buf.spans >= size;
+            if buf.spans == 0 || !(complete || all || self.config.timeout.is_zero()) {
+                break;
+            }
+            let n = if max > 0 { buf.spans.min(max) } else { buf.spans };
+            let batch = if n == buf.spans { std::mem::take(&mut buf.batch) } else { split_off_spans(&mut buf.batch, n) };
+            buf.spans -= n;
+            out.push((batch, n));
+        }
+        out
+    }
+
+    /// Sends batches in order. A retryable refusal puts that batch and the ones after it back
+    /// at the front of the buffer, for the timer to send again.
+    async fn send(&self, batches: Vec<(Vec<ResourceSpans>, usize)>) {
+        let mut iter = batches.into_iter();
+        while let Some((batch, spans)) = iter.next() {
+            let traces = Traces::new(batch);
+            match self.next.consume(traces.clone()).await {
+                Ok(()) => {}
+                Err(ConsumeError::Permanent(msg)) => {
+                    tracing::error!(processor = %self.id, spans, "next component rejected a batch permanently; dropped: {msg}");
+                }
+                Err(err) => {
+                    tracing::warn!(processor = %self.id, spans, "next component refused a batch; holding it to send again: {err}");
+                    let mut returned = traces.into_resource_spans();
+                    let mut returned_spans = spans;
+                    for (b, n) in iter.by_ref() {
+                        returned.extend(b);
+                        returned_spans += n;
+                    }
+                    let mut buf = self.lock();
+                    returned.append(&mut buf.batch);
+                    buf.batch = returned;
+                    buf.spans += returned_spans;
+                    drop(buf);
+                    self.batch_started.notify_one();
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn run_timer(self: Arc<Self>) {
+        loop {
+            self.batch_started.notified().await;
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::time::sleep(self.config.timeout.get()).await;
+            let batches = {
+                let mut buf = self.lock();
+                self.take_batches(&mut buf, true)
+            };
+            self.send(batches).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Consumer for BatchProcessor {
+    async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
+        let spans = traces.span_count();
+        if spans == 0 {
+            return Ok(());
+        }
+        if self.stopped.load(Ordering::Acquire) {
+            return self.next.consume(traces).await;
+        }
+        let ready = {
+            let mut buf = self.lock();
+            if buf.spans >= self.capacity() {
+                return Err(ConsumeError::retryable(format!(
+                    "processor {} holds {} spans the next component has not accepted yet; try again later",
+                    self.id, buf.spans
+                )));
+            }
+            let was_empty = buf.spans == 0;
+            buf.batch.extend(traces.into_resource_spans());
+            buf.spans += spans;
+            if was_empty {
+                self.batch_started.notify_one();
+            }
+            self.take_batches(&mut buf, false)
+        };
+        self.send(ready).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Lifecycle for BatchProcessor {
+    async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        if let (Some(me), false) = (self.me.upgrade(), self.config.timeout.is_zero()) {
+            *self.timer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokio::spawn(me.run_timer()));
+        }
+        Ok(())
+    }
+
+    /// Stops the timer and sends everything held.
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(timer) = self.timer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            timer.abort();
+        }
+        let batches = {
+            let mut buf = self.lock();
+            self.take_batches(&mut buf, true)
+        };
+        self.send(batches).await;
+        let left = self.lock().spans;
+        if left > 0 {
+            tracing::error!(processor = %self.id, spans = left, "could not flush at shutdown; spans lost");
+        }
+        Ok(())
+    }
+}
+
+impl Processor for BatchProcessor {}
