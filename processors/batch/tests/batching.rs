@@ -1,0 +1,120 @@
+//! Behaviour of the batch processor as a pipeline sees it, with a recording next consumer.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracegate_core::component::{ConsumeError, Consumer, Exporter, Extension, Host, Lifecycle};
+use tracegate_core::telemetry::ServiceStatus;
+use tracegate_core::data::{ResourceSpans, ScopeSpans, Span, Traces};
+use tracegate_core::ComponentId;
+use tracegate_core::config::GoDuration;
+use tracegate_processor_batch::{BatchConfig, BatchProcessor};
+
+#[derive(Default)]
+struct Recorder {
+    batches: Mutex<Vec<usize>>,
+    refuse_next: Mutex<usize>,
+}
+
+#[async_trait]
+impl Consumer for Recorder {
+    async fn consume(&self, t: Traces) -> Result<(), ConsumeError> {
+        let mut refuse = self.refuse_next.lock().unwrap();
+        if *refuse > 0 {
+            *refuse -= 1;
+            return Err(ConsumeError::retryable("queue full"));
+        }
+        self.batches.lock().unwrap().push(t.span_count());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn sizes(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().clone()
+    }
+}
+
+fn spans(n: usize) -> Traces {
+    Traces::new(vec![ResourceSpans {
+        scope_spans: vec![ScopeSpans { spans: vec![Span::default(); n], ..Default::default() }],
+        ..Default::default()
+    }])
+}
+
+fn processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProcessor>, Arc<Recorder>) {
+    let rec = Arc::new(Recorder::default());
+    let cfg = BatchConfig { send_batch_size: size, send_batch_max_size: max, timeout: GoDuration::from_millis(timeout_ms) };
+    (BatchProcessor::new(ComponentId::parse("batch").unwrap(), cfg, rec.clone()), rec)
+}
+
+
+/// The batch processor never looks at the host.
+struct NoHost;
+
+impl Host for NoHost {
+    fn exporter(&self, _: &ComponentId) -> Option<Arc<dyn Exporter>> {
+        None
+    }
+    fn extension(&self, _: &ComponentId) -> Option<Arc<dyn Extension>> {
+        None
+    }
+    fn status(&self) -> Arc<ServiceStatus> {
+        Arc::new(ServiceStatus::default())
+    }
+}
+
+fn no_host() -> Arc<dyn Host> {
+    Arc::new(NoHost)
+}
+
+#[tokio::test(start_paused = true)]
+async fn sends_full_batches_at_once_and_the_rest_after_the_timeout() {
+    let (p, rec) = processor(10, 0, 200);
+    p.start(no_host()).await.unwrap();
+    p.consume(spans(4)).await.unwrap();
+    p.consume(spans(4)).await.unwrap();
+    assert!(rec.sizes().is_empty(), "8 < send_batch_size: nothing sent yet");
+    p.consume(spans(4)).await.unwrap();
+    assert_eq!(rec.sizes(), vec![12], "crossing send_batch_size sends everything held");
+    p.consume(spans(3)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(rec.sizes(), vec![12, 3], "timeout sends the partial batch");
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn splits_at_send_batch_max_size() {
+    let (p, rec) = processor(10, 10, 200);
+    p.start(no_host()).await.unwrap();
+    p.consume(spans(25)).await.unwrap();
+    assert_eq!(rec.sizes(), vec![10, 10]);
+    p.shutdown().await.unwrap();
+    assert_eq!(rec.sizes(), vec![10, 10, 5], "shutdown flushes the rest");
+}
+
+#[tokio::test(start_paused = true)]
+async fn holds_refused_batches_and_refuses_new_data_when_full() {
+    let (p, rec) = processor(10, 0, 100);
+    p.start(no_host()).await.unwrap();
+    *rec.refuse_next.lock().unwrap() = usize::MAX; // the next component is down
+    p.consume(spans(10)).await.expect("accepted: the batch is held, not lost");
+    assert!(rec.sizes().is_empty());
+    p.consume(spans(10)).await.expect("room for one more batch");
+    let refused = p.consume(spans(1)).await.unwrap_err();
+    assert!(matches!(refused, ConsumeError::Retryable(_)), "{refused:?}");
+    *rec.refuse_next.lock().unwrap() = 0; // it comes back
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(rec.sizes().iter().sum::<usize>(), 20, "every accepted span arrives once");
+    p.consume(spans(1)).await.expect("accepted again once drained");
+    p.shutdown().await.unwrap();
+    assert_eq!(rec.sizes().iter().sum::<usize>(), 21);
+}
+
+#[tokio::test]
+async fn shutdown_without_start_is_safe_and_idempotent() {
+    let (p, _rec) = processor(10, 0, 100);
+    p.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
