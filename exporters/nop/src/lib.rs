@@ -27,12 +27,7 @@ impl ExporterFactory for NopExporterFactory {
     }
 }
 
-// `tracegate_core::register_exporter!` does not compile against inventory 0.3.25 (it passes
-// `#![crate = ..]`, which that version does not accept); this is its expansion without that
-// line. Switch back to the macro once core drops it.
-inventory::submit! {
-    tracegate_core::factory::Registration(|| Arc::new(tracegate_core::factory::ExporterAdapter(NopExporterFactory)))
-}
+tracegate_core::register_exporter!(NopExporterFactory);
 
 #[cfg(test)]
 mod tests {

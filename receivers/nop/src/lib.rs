@@ -32,12 +32,7 @@ impl ReceiverFactory for NopReceiverFactory {
     }
 }
 
-// `tracegate_core::register_receiver!` does not compile against inventory 0.3.25 (it passes
-// `#![crate = ..]`, which that version does not accept); this is its expansion without that
-// line. Switch back to the macro once core drops it.
-inventory::submit! {
-    tracegate_core::factory::Registration(|| Arc::new(tracegate_core::factory::ReceiverAdapter(NopReceiverFactory)))
-}
+tracegate_core::register_receiver!(NopReceiverFactory);
 
 #[cfg(test)]
 mod tests {
