@@ -1,0 +1,185 @@
+//! Command-line flags. Kept apart from the run logic so tests can build a [`RunConfig`] without
+//! going through argv.
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// OTLP/gRPC (`TraceService/Export`), default port 4317.
+    Grpc,
+    /// OTLP/HTTP protobuf (`POST /v1/traces`), default port 4318.
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compression {
+    None,
+    Gzip,
+}
+
+/// Pushes OTLP traces at a tracegate (or any OTLP endpoint) and reports throughput and latency.
+#[derive(Debug, Parser)]
+#[command(name = "tracegate-loadgen", version)]
+pub struct Args {
+    /// Where to send: host:port, or a full URL (http://host:port[/path]).
+    #[arg(long, default_value = "127.0.0.1:4317")]
+    pub endpoint: String,
+    #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
+    pub protocol: Protocol,
+    /// Target spans per second; without it, send as fast as the server answers.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// How long to send (Go-style: 500ms, 30s, 5m, 1h). Default 30s unless --total-spans is set.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "total_spans")]
+    pub duration: Option<Duration>,
+    /// Send exactly this many spans, then stop.
+    #[arg(long)]
+    pub total_spans: Option<u64>,
+    /// Concurrent in-flight requests, each over its own connection.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    #[arg(long, default_value_t = 10)]
+    pub spans_per_trace: usize,
+    /// Attributes per span (semantic-convention keys, mixed types).
+    #[arg(long, default_value_t = 10)]
+    pub attributes: usize,
+    /// Pad one attribute so each span is about this many bytes encoded.
+    #[arg(long)]
+    pub span_size: Option<usize>,
+    /// Spans per request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_spans: usize,
+    #[arg(long, value_enum, default_value_t = Compression::None)]
+    pub compression: Compression,
+    /// Print the final summary as one JSON object (for scripts).
+    #[arg(long)]
+    pub json_summary: bool,
+}
+
+/// When a run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAfter {
+    Duration(Duration),
+    Spans(u64),
+}
+
+/// Validated settings of one run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub endpoint: String,
+    pub protocol: Protocol,
+    pub rate: Option<u64>,
+    pub stop: StopAfter,
+    pub connections: usize,
+    pub spans_per_trace: usize,
+    pub attributes: usize,
+    pub span_size: Option<usize>,
+    pub batch_spans: usize,
+    pub compression: Compression,
+    /// Print live progress on stderr (off in tests).
+    pub progress: bool,
+}
+
+impl Args {
+    /// Checks what clap cannot and settles defaults.
+    pub fn into_config(self) -> Result<RunConfig, String> {
+        if self.connections == 0 {
+            return Err("--connections must be at least 1".into());
+        }
+        if self.spans_per_trace == 0 {
+            return Err("--spans-per-trace must be at least 1".into());
+        }
+        if self.batch_spans == 0 {
+            return Err("--batch-spans must be at least 1".into());
+        }
+        if self.rate == Some(0) {
+            return Err("--rate must be at least 1 span/s (omit it to send flat out)".into());
+        }
+        if self.span_size.is_some() && self.attributes == 0 {
+            return Err("--span-size pads an attribute, so it needs --attributes 1 or more".into());
+        }
+        let stop = match (self.total_spans, self.duration) {
+            (Some(0), _) => return Err("--total-spans must be at least 1".into()),
+            (Some(n), _) => StopAfter::Spans(n),
+            (None, Some(d)) if d.is_zero() => return Err("--duration must be positive".into()),
+            (None, Some(d)) => StopAfter::Duration(d),
+            (None, None) => StopAfter::Duration(Duration::from_secs(30)),
+        };
+        Ok(RunConfig {
+            endpoint: self.endpoint,
+            protocol: self.protocol,
+            rate: self.rate,
+            stop,
+            connections: self.connections,
+            spans_per_trace: self.spans_per_trace,
+            attributes: self.attributes,
+            span_size: self.span_size,
+            batch_spans: self.batch_spans,
+            compression: self.compression,
+            progress: true,
+        })
+    }
+}
+
+/// Parses Go-style durations ("1h2m3s", "250ms", "1.5s"); a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return secs_to_duration(secs, s);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_len);
+        let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?}")),
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    secs_to_duration(total, s)
+}
+
+fn secs_to_duration(secs: f64, original: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {original:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("").is_ok_and(|d| d.is_zero()));
+        assert!(parse_duration("-3s").is_err());
+    }
+
+    #[test]
+    fn duration_and_total_spans_exclude_each_other() {
+        let both = Args::try_parse_from(["x", "--duration", "1s", "--total-spans", "5"]);
+        assert!(both.is_err());
+    }
+
+    #[test]
+    fn default_run_is_thirty_seconds() {
+        let cfg = Args::try_parse_from(["x"]).map_err(|e| e.to_string()).and_then(Args::into_config);
+        assert_eq!(cfg.map(|c| c.stop), Ok(StopAfter::Duration(Duration::from_secs(30))));
+    }
+}
