@@ -1,0 +1,240 @@
+//! The pipeline engine without sockets: graph rules, fan-out, queue, retry, shutdown drain.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{spans, World};
+use tracegate_core::component::ConsumeError;
+use tracegate_core::graph::Service;
+
+const TWO_PIPELINES: &str = r#"
+receivers: { test/shared: {}, test/only_b: {} }
+processors: { test/p: {} }
+exporters: { test/e1: {}, test/e2: {} }
+service:
+  pipelines:
+    traces/a: { receivers: [test/shared], processors: [test/p], exporters: [test/e1, test/e2] }
+    traces/b: { receivers: [test/shared, test/only_b], processors: [test/p], exporters: [test/e1] }
+"#;
+
+#[tokio::test]
+async fn shared_receivers_and_exporters_are_one_instance_processors_are_per_pipeline() {
+    let w = World::new();
+    let cfg = w.config(TWO_PIPELINES).unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    assert_eq!(w.receivers.0.lock().unwrap().len(), 2, "test/shared is created once");
+    assert_eq!(w.exporters.count(), 2, "test/e1 is created once");
+
+    w.receiver("test/shared").next.consume(spans(3)).await.unwrap();
+    let processed = w.log().iter().filter(|l| l.as_str() == "process test/p").count();
+    assert_eq!(processed, 2, "one processor instance per pipeline, each saw the batch");
+    svc.shutdown().await;
+    assert_eq!(w.exporters.get("test/e1").spans(), 6, "e1 is in both pipelines");
+    assert_eq!(w.exporters.get("test/e2").spans(), 3);
+}
+
+#[tokio::test]
+async fn starts_downstream_first_and_stops_upstream_first() {
+    let w = World::new();
+    let cfg = w.config(TWO_PIPELINES).unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    svc.shutdown().await;
+    let log = w.log();
+    let pos = |s: &str| log.iter().position(|l| l == s).unwrap_or_else(|| panic!("{s} missing from {log:?}"));
+    assert!(pos("start exporter test/e1") < pos("start processor test/p"));
+    assert!(pos("start processor test/p") < pos("start receiver test/shared"));
+    let last_receiver_stop = pos("stop receiver test/only_b").max(pos("stop receiver test/shared"));
+    assert!(last_receiver_stop < pos("stop processor test/p"));
+    assert!(pos("stop processor test/p") < pos("stop exporter test/e1"));
+}
+
+#[tokio::test]
+async fn fanout_shares_the_batch_and_copies_only_for_a_writer() {
+    let w = World::new();
+    let cfg = w
+        .config(
+            r#"
+receivers: { test: {} }
+exporters: { test/a: {}, test/b: {}, test/c: {} }
+service: { pipelines: { traces: { receivers: [test], exporters: [test/a, test/b, test/c] } } }
+"#,
+        )
+        .unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let batch = spans(5);
+    w.receiver("test").next.consume(batch.clone()).await.unwrap();
+    svc.shutdown().await;
+    for id in ["test/a", "test/b", "test/c"] {
+        let got = w.exporters.get(id).received.lock().unwrap()[0].clone();
+        assert!(got.shares_with(&batch), "{id} got a copy; read-only consumers must share");
+    }
+}
+
+#[tokio::test]
+async fn a_mutating_processor_does_not_change_what_another_pipeline_sees() {
+    let w = World::new();
+    let cfg = w
+        .config(
+            r#"
+receivers: { test: {} }
+processors: { test/m: { mutate: true } }
+exporters: { test/plain: {}, test/changed: {} }
+service:
+  pipelines:
+    traces/plain: { receivers: [test], exporters: [test/plain] }
+    traces/changed: { receivers: [test], processors: [test/m], exporters: [test/changed] }
+"#,
+        )
+        .unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    w.receiver("test").next.consume(spans(1)).await.unwrap();
+    svc.shutdown().await;
+    let plain = w.exporters.get("test/plain").received.lock().unwrap()[0].clone();
+    let changed = w.exporters.get("test/changed").received.lock().unwrap()[0].clone();
+    assert_eq!(plain.resource_spans()[0].schema_url, "");
+    assert_eq!(changed.resource_spans()[0].schema_url, "test/m");
+}
+
+fn one_exporter(exporter_cfg: &str) -> String {
+    format!(
+        r#"
+receivers: {{ test: {{}} }}
+exporters:
+  test/out: {exporter_cfg}
+service: {{ shutdown_timeout: 2s, pipelines: {{ traces: {{ receivers: [test], exporters: [test/out] }} }} }}
+"#
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn retryable_errors_are_retried_with_backoff_until_delivered() {
+    let w = World::new();
+    let cfg = w
+        .config(&one_exporter(
+            "{ behaviour: [retryable, retryable, ok], retry_on_failure: { initial_interval: 100ms, max_interval: 1s, randomization_factor: 0 } }",
+        ))
+        .unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    w.receiver("test").next.consume(spans(4)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let e = w.exporters.get("test/out");
+    assert_eq!(e.spans(), 4);
+    let at = e.attempts.lock().unwrap().clone();
+    assert_eq!(at.len(), 3);
+    assert!(at[1] - at[0] >= Duration::from_millis(100) && at[2] - at[1] >= Duration::from_millis(150), "exponential backoff");
+    svc.shutdown().await;
+    assert_eq!(w.metric("tracegate_exporter_sent_spans{exporter=\"test/out\"}"), 4.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_errors_are_never_retried() {
+    let w = World::new();
+    let cfg = w.config(&one_exporter("{ behaviour: [permanent, ok] }")).unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    w.receiver("test").next.consume(spans(2)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(w.exporters.get("test/out").attempts.lock().unwrap().len(), 1);
+    svc.shutdown().await;
+    assert_eq!(w.metric("tracegate_exporter_send_failed_spans{exporter=\"test/out\"}"), 2.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_errors_wait_at_least_the_retry_after() {
+    let w = World::new();
+    let cfg = w
+        .config(&one_exporter(
+            "{ behaviour: [\"throttle:3000\", ok], retry_on_failure: { initial_interval: 10ms, max_interval: 20ms } }",
+        ))
+        .unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    w.receiver("test").next.consume(spans(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let at = w.exporters.get("test/out").attempts.lock().unwrap().clone();
+    assert_eq!(at.len(), 2);
+    assert!(at[1] - at[0] >= Duration::from_secs(3), "waited {:?}", at[1] - at[0]);
+    svc.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_newest_drops_and_counts_without_stalling_the_other_exporter() {
+    let w = World::new();
+    let cfg = w
+        .config(
+            r#"
+receivers: { test: {} }
+exporters:
+  test/dead: { behaviour: [hang], sending_queue: { queue_size: 1, num_consumers: 1 } }
+  test/live: {}
+service: { shutdown_timeout: 1s, pipelines: { traces: { receivers: [test], exporters: [test/dead, test/live] } } }
+"#,
+        )
+        .unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let next = w.receiver("test").next.clone();
+    for _ in 0..5 {
+        next.consume(spans(10)).await.expect("drop_newest never refuses");
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(w.exporters.get("test/live").spans(), 50, "the live exporter got everything");
+    // One batch is hanging in the worker, one waits in the queue, three were dropped.
+    assert_eq!(w.metric("tracegate_exporter_enqueue_failed_spans{exporter=\"test/dead\"}"), 30.0);
+    svc.shutdown().await;
+    assert_eq!(svc.undelivered().iter().find(|(id, _)| id.to_string() == "test/dead").unwrap().1, 20, "in-flight and queued are counted at shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn block_refuses_with_a_retryable_error_once_the_queue_stays_full() {
+    let w = World::new();
+    let cfg = w
+        .config(&one_exporter(
+            "{ behaviour: [hang], sending_queue: { queue_size: 1, num_consumers: 1, when_full: block, block_timeout: 50ms } }",
+        ))
+        .unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let next = w.receiver("test").next.clone();
+    next.consume(spans(1)).await.unwrap(); // taken by the worker, which hangs
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    next.consume(spans(1)).await.unwrap(); // waits in the queue
+    let err = next.consume(spans(1)).await.unwrap_err();
+    assert!(matches!(err, ConsumeError::Retryable(ref m) if m.contains("full")), "{err:?}");
+    svc.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_drains_the_queue_before_stopping_the_exporter() {
+    let w = World::new();
+    let cfg = w
+        .config(&one_exporter(
+            "{ behaviour: [retryable, ok], retry_on_failure: { initial_interval: 500ms }, sending_queue: { num_consumers: 1 } }",
+        ))
+        .unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let next = w.receiver("test").next.clone();
+    for _ in 0..10 {
+        next.consume(spans(3)).await.unwrap();
+    }
+    svc.shutdown().await;
+    assert_eq!(w.exporters.get("test/out").spans(), 30, "everything queued was delivered during shutdown");
+    assert_eq!(svc.undelivered()[0].1, 0);
+}
+
+#[tokio::test]
+async fn shutdown_without_start_is_safe() {
+    let w = World::new();
+    let cfg = w.config(TWO_PIPELINES).unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.shutdown().await;
+    svc.shutdown().await;
+}
