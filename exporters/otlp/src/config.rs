@@ -1,0 +1,260 @@
+//! The `otlp` and `otlphttp` configs, in the Collector's otlpexporter / otlphttpexporter shape.
+//!
+//! `sending_queue`, `retry_on_failure` and `timeout` are absent on purpose: the engine owns
+//! them and strips them before these types see the config. Each config resolves into the
+//! settings its exporter runs with; `validate` is that same resolution with the result
+//! thrown away, so what validation accepts is exactly what `create` can build.
+
+use std::collections::BTreeMap;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use serde::{Deserialize, Serialize};
+use tracegate_core::config::ConfigProblem;
+use tracegate_core::factory::ComponentConfig;
+
+use crate::compression::Compression;
+
+/// `tls:`. Only plain text is supported for now, so the only setting that changes anything
+/// is `insecure: true`; the other Collector keys are accepted so copied configs parse, and a
+/// config that would need TLS is rejected by `validate` with a message saying so.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub insecure: bool,
+    pub insecure_skip_verify: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name_override: Option<String>,
+}
+
+/// `exporters: { otlp: ... }`: OTLP over gRPC.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// `host:port`, `http://host:port` (plain text) or `https://host:port` (TLS).
+    pub endpoint: String,
+    pub tls: TlsConfig,
+    /// Sent as metadata with every request.
+    pub headers: BTreeMap<String, String>,
+    pub compression: Compression,
+}
+
+/// `encoding:` of the HTTP exporter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    #[default]
+    Proto,
+    Json,
+}
+
+/// `exporters: { otlphttp: ... }`: OTLP over HTTP.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Base URL; traces go to `<endpoint>/v1/traces`.
+    pub endpoint: String,
+    /// The full traces URL, overriding `endpoint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces_endpoint: Option<String>,
+    pub tls: TlsConfig,
+    pub headers: BTreeMap<String, String>,
+    pub compression: Compression,
+    pub encoding: Encoding,
+}
+
+/// What the gRPC exporter runs with.
+#[derive(Clone, Debug)]
+pub(crate) struct GrpcSettings {
+    /// Always `http://host:port`: the channel speaks h2c.
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub compression: Compression,
+}
+
+/// What the HTTP exporter runs with.
+#[derive(Clone, Debug)]
+pub(crate) struct HttpSettings {
+    pub url: Uri,
+    pub headers: HeaderMap,
+    pub compression: Compression,
+    pub encoding: Encoding,
+}
+
+const TLS_UNSUPPORTED: &str = "TLS is not supported yet";
+
+impl GrpcConfig {
+    pub(crate) fn resolve(&self) -> Result<GrpcSettings, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let uri = match grpc_target(self.endpoint.trim(), self.tls.insecure) {
+            Ok((uri, GrpcTransport::Plain)) => Some(uri),
+            Ok((_, GrpcTransport::TlsByScheme)) => {
+                problems.push(ConfigProblem::new(
+                    "endpoint",
+                    format!("{TLS_UNSUPPORTED}: an https:// endpoint needs it; use http://host:port for plain-text gRPC (h2c)"),
+                ));
+                None
+            }
+            Ok((_, GrpcTransport::TlsByDefault)) => {
+                problems.push(ConfigProblem::new(
+                    "tls::insecure",
+                    format!("{TLS_UNSUPPORTED}: set `tls: {{ insecure: true }}` (or use an http:// endpoint) to send plain-text gRPC (h2c)"),
+                ));
+                None
+            }
+            Err(e) => {
+                problems.push(ConfigProblem::new("endpoint", e));
+                None
+            }
+        };
+        let headers = header_map(&self.headers, &mut problems);
+        match uri {
+            Some(uri) if problems.is_empty() => {
+                Ok(GrpcSettings { uri, headers, compression: self.compression })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+impl ComponentConfig for GrpcConfig {
+    fn validate(&self) -> Vec<ConfigProblem> {
+        self.resolve().err().unwrap_or_default()
+    }
+}
+
+impl HttpConfig {
+    pub(crate) fn resolve(&self) -> Result<HttpSettings, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let endpoint = self.endpoint.trim();
+        let custom = self.traces_endpoint.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        // As in the Collector, `traces_endpoint` alone is enough; the base URL is then unused.
+        let url = match custom {
+            Some(url) => http_url(url).map_err(|e| ConfigProblem::new("traces_endpoint", e)),
+            None if endpoint.is_empty() => Err(ConfigProblem::new(
+                "endpoint",
+                "an endpoint is required (the backend's base URL, e.g. \"http://collector:4318\"), or set traces_endpoint",
+            )),
+            // The base URL is checked on its own so messages quote what the user wrote.
+            None => http_url(endpoint)
+                .and_then(|_| http_url(&traces_url(endpoint)))
+                .map_err(|e| ConfigProblem::new("endpoint", e)),
+        };
+        let url = url.map_err(|p| problems.push(p)).ok();
+        let headers = header_map(&self.headers, &mut problems);
+        match url {
+            Some(url) if problems.is_empty() => {
+                Ok(HttpSettings { url, headers, compression: self.compression, encoding: self.encoding })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+impl ComponentConfig for HttpConfig {
+    fn validate(&self) -> Vec<ConfigProblem> {
+        self.resolve().err().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum GrpcTransport {
+    Plain,
+    /// `https://` asks for TLS whatever `tls.insecure` says, as in the Collector.
+    TlsByScheme,
+    /// No scheme and `tls.insecure: false`: the Collector's default is TLS.
+    TlsByDefault,
+}
+
+/// Parses a gRPC client endpoint the way the Collector's configgrpc reads it.
+fn grpc_target(endpoint: &str, insecure: bool) -> Result<(Uri, GrpcTransport), String> {
+    if endpoint.is_empty() {
+        return Err(
+            "an endpoint is required (host:port of the OTLP/gRPC backend, e.g. \"collector:4317\")".into()
+        );
+    }
+    let bad = |why: &str| {
+        format!("invalid endpoint \"{endpoint}\": {why} (expected host:port or http://host:port, e.g. \"collector:4317\")")
+    };
+    let (authority, transport) = match endpoint.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (rest, GrpcTransport::Plain),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (rest, GrpcTransport::TlsByScheme),
+        Some((scheme, _)) => return Err(bad(&format!("unsupported scheme \"{scheme}\""))),
+        None if insecure => (endpoint, GrpcTransport::Plain),
+        None => (endpoint, GrpcTransport::TlsByDefault),
+    };
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    if authority.contains('/') {
+        return Err(bad("a gRPC endpoint has no path"));
+    }
+    let (host, port) = authority.rsplit_once(':').ok_or_else(|| bad("missing port"))?;
+    if host.is_empty() {
+        return Err(bad("missing host"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(bad("an IPv6 host must be in brackets"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(bad("port must be a number from 1 to 65535")),
+    }
+    let uri = Uri::try_from(format!("http://{authority}")).map_err(|e| bad(&e.to_string()))?;
+    Ok((uri, transport))
+}
+
+/// `<endpoint>/v1/traces`, joined as the Collector joins it (no doubled slash).
+fn traces_url(base: &str) -> String {
+    if base.ends_with('/') {
+        format!("{base}v1/traces")
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
+fn http_url(url: &str) -> Result<Uri, String> {
+    let example = "e.g. \"http://collector:4318\"";
+    let uri: Uri = url.parse().map_err(|e| format!("invalid URL \"{url}\": {e} ({example})"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err(format!("{TLS_UNSUPPORTED}: \"{url}\" is https; use an http:// URL")),
+        Some(other) => {
+            return Err(format!("invalid URL \"{url}\": unsupported scheme \"{other}\" ({example})"))
+        }
+        None => return Err(format!("invalid URL \"{url}\": missing http:// ({example})")),
+    }
+    match uri.authority() {
+        Some(a) if !a.host().is_empty() => Ok(uri),
+        _ => Err(format!("invalid URL \"{url}\": missing host ({example})")),
+    }
+}
+
+/// Checks header names and values once, at config time, so sending cannot fail on them.
+fn header_map(headers: &BTreeMap<String, String>, problems: &mut Vec<ConfigProblem>) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let path = format!("headers::{name}");
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            problems.push(ConfigProblem::new(path, format!("\"{name}\" is not a valid header name")));
+            continue;
+        };
+        match HeaderValue::from_str(value) {
+            Ok(v) => {
+                map.insert(header, v);
+            }
+            Err(_) => problems.push(ConfigProblem::new(
+                path,
+                "header values must be visible ASCII (no control characters or line breaks)",
+            )),
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,88 @@
+//! The `otlp` exporter: OTLP over gRPC with tonic.
+//!
+//! The channel connects lazily, as the Collector's does: a backend that is down when tracegate
+//! starts is not a start-up failure, only a retryable export error until it comes up. The
+//! channel is built on first use rather than in `create` because tonic spawns its connection
+//! worker onto the Tokio runtime, and `create` may run outside one.
+
+use std::sync::OnceLock;
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tracegate_core::{ComponentError, ConsumeError, Exporter, Lifecycle, Traces};
+
+use crate::classify;
+use crate::config::GrpcSettings;
+
+/// Sends each batch as one `TraceService/Export` call.
+pub struct OtlpGrpcExporter {
+    id: String,
+    settings: GrpcSettings,
+    /// `headers:` as gRPC metadata, converted once.
+    metadata: MetadataMap,
+    client: OnceLock<TraceServiceClient<Channel>>,
+}
+
+impl OtlpGrpcExporter {
+    pub(crate) fn new(id: String, settings: GrpcSettings) -> Self {
+        let metadata = MetadataMap::from_headers(settings.headers.clone());
+        Self { id, settings, metadata, client: OnceLock::new() }
+    }
+
+    fn client(&self) -> TraceServiceClient<Channel> {
+        self.client
+            .get_or_init(|| {
+                let endpoint = Endpoint::from(self.settings.uri.clone());
+                // A constant that is a valid header value; the fallback is never taken.
+                let endpoint = endpoint.clone().user_agent(crate::USER_AGENT).unwrap_or(endpoint);
+                let channel = endpoint.connect_lazy();
+                let mut client = TraceServiceClient::new(channel);
+                if let Some(encoding) = self.settings.compression.grpc_encoding() {
+                    client = client.send_compressed(encoding).accept_compressed(encoding);
+                }
+                client
+            })
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Lifecycle for OtlpGrpcExporter {
+    async fn start(&self, _host: std::sync::Arc<dyn tracegate_core::Host>) -> Result<(), ComponentError> {
+        // Builds the channel now so the first batch does not pay for it; connects nothing.
+        self.client();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Exporter for OtlpGrpcExporter {
+    async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
+        let mut request = tonic::Request::new(traces.into_request());
+        *request.metadata_mut() = self.metadata.clone();
+        let response = self
+            .client()
+            .export(request)
+            .await
+            .map_err(|status| classify::grpc_error(&self.settings.uri, &status))?;
+        if let Some(partial) = response.into_inner().partial_success {
+            classify::log_partial_success(
+                &self.id,
+                &self.settings.uri,
+                partial.rejected_spans,
+                &partial.error_message,
+            );
+        }
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[cfg(test)]
+#[path = "grpc_tests.rs"]
+mod tests;

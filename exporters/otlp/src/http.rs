@@ -1,0 +1,161 @@
+//! The `otlphttp` exporter: OTLP over HTTP/1.1, protobuf or JSON, with hyper-util's pooled
+//! client.
+//!
+//! Each batch is encoded and compressed once and POSTed once; the engine retries. Only a
+//! bounded prefix of a response body is read: it is there for a partial-success count or an
+//! error message, and a misbehaving backend must not make tracegate buffer megabytes of it.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::HeaderValue;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use tracegate_core::{ConsumeError, Exporter, Lifecycle, Traces};
+
+use crate::classify;
+use crate::config::{Encoding, HttpSettings};
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+/// The Collector reads at most this much of a response, for the same reason.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// POSTs each batch to the traces URL.
+pub struct OtlpHttpExporter {
+    id: String,
+    settings: HttpSettings,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl OtlpHttpExporter {
+    pub(crate) fn new(id: String, settings: HttpSettings) -> Self {
+        let mut connector = HttpConnector::new();
+        // Requests are written in one go; Nagle would only delay them.
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Self { id, settings, client }
+    }
+
+    fn encode(&self, traces: Traces) -> Result<(Vec<u8>, &'static str), ConsumeError> {
+        let request = traces.into_request();
+        let (body, content_type) = match self.settings.encoding {
+            Encoding::Proto => (request.encode_to_vec(), PROTOBUF),
+            Encoding::Json => {
+                let body = serde_json::to_vec(&request).map_err(|e| {
+                    ConsumeError::permanent(format!("cannot encode the batch as OTLP/JSON: {e}"))
+                })?;
+                (body, JSON)
+            }
+        };
+        let body = self
+            .settings
+            .compression
+            .compress(body)
+            .map_err(|e| ConsumeError::permanent(format!("cannot compress the batch: {e}")))?;
+        Ok((body, content_type))
+    }
+}
+
+#[async_trait]
+impl Lifecycle for OtlpHttpExporter {}
+
+#[async_trait]
+impl Exporter for OtlpHttpExporter {
+    async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
+        let url = &self.settings.url;
+        let (body, content_type) = self.encode(traces)?;
+        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = url.clone();
+        let headers = request.headers_mut();
+        *headers = self.settings.headers.clone();
+        // The protocol's own headers win over `headers:`; a wrong Content-Type would only
+        // turn every batch into a 415.
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        match self.settings.compression.content_encoding() {
+            Some(encoding) => headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding)),
+            None => headers.remove(CONTENT_ENCODING),
+        };
+        headers.entry(USER_AGENT).or_insert(HeaderValue::from_static(crate::USER_AGENT));
+
+        let response =
+            self.client.request(request).await.map_err(|e| classify::http_transport_error(url, &e))?;
+        let (parts, body) = response.into_parts();
+        let response_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let body = read_prefix(body).await;
+        if parts.status.is_success() {
+            if let Some((rejected, message)) = partial_success(response_type, &body) {
+                classify::log_partial_success(&self.id, url, rejected, &message);
+            }
+            return Ok(());
+        }
+        let message = classify::http_body_message(response_type, &body);
+        Err(classify::http_error(
+            url,
+            parts.status,
+            parts.headers.get(RETRY_AFTER),
+            &message,
+            SystemTime::now(),
+        ))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Up to [`MAX_RESPONSE_BYTES`] of a body. A body that breaks off yields what came; the
+/// status line already said whether the batch was taken.
+async fn read_prefix(mut body: Incoming) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < MAX_RESPONSE_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let take = data.len().min(MAX_RESPONSE_BYTES - out.len());
+                    out.extend_from_slice(&data[..take]);
+                }
+            }
+            Some(Err(e)) => {
+                tracing::debug!("response body broke off: {e}");
+                break;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// The rejected-span count and message of a 2xx answer, if it carries one. An answer that
+/// does not decode is still a success: the status code said the batch was taken.
+fn partial_success(content_type: Option<&str>, body: &[u8]) -> Option<(i64, String)> {
+    if body.is_empty() {
+        return None;
+    }
+    if content_type.is_some_and(|t| t.starts_with(JSON)) {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let partial = value.get("partialSuccess")?;
+        // OTLP/JSON writes int64 as a string, but numbers occur in the wild too.
+        let rejected = match partial.get("rejectedSpans") {
+            Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+            Some(v) => v.as_i64().unwrap_or(0),
+            None => 0,
+        };
+        let message = partial.get("errorMessage").and_then(|m| m.as_str()).unwrap_or_default();
+        return Some((rejected, message.to_owned()));
+    }
+    let partial = ExportTraceServiceResponse::decode(body).ok()?.partial_success?;
+    Some((partial.rejected_spans, partial.error_message))
+}
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;
