@@ -137,7 +137,7 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
 
     let pipelines = check_pipelines(&service, top, &mut problems);
     check_extensions(&service, top, &mut problems);
-    warn_unused(top, &service, &mut problems);
+    warn_unused(&components, &service, &mut problems);
 
     if problems.iter().any(ConfigProblem::is_error) {
         return Err(problems);
@@ -247,11 +247,17 @@ fn check_extensions(service: &ServiceSection, top: &Mapping, problems: &mut Vec<
     }
 }
 
-fn warn_unused(top: &Mapping, service: &ServiceSection, problems: &mut Vec<ConfigProblem>) {
-    for kind in Kind::ALL {
-        let Some(section) = top.get(kind.section()).and_then(Value::as_mapping) else { continue };
-        for key in section.keys() {
-            let Some(name) = key.as_str() else { continue };
+/// Warns about components that parsed but that nothing uses (broken ones already have errors).
+fn warn_unused(
+    components: &BTreeMap<(Kind, ComponentId), ComponentEntry>,
+    service: &ServiceSection,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    for (kind, id) in components.keys() {
+        {
+            let kind = *kind;
+            let name = id.to_string();
+            let name = name.as_str();
             let used = match kind {
                 Kind::Extension => service.extensions.iter().any(|e| e == name),
                 Kind::Receiver => service.pipelines.values().any(|p| p.receivers.iter().any(|r| r == name)),
