@@ -1,0 +1,71 @@
+//! Settings of the health check, as the Collector's `health_check` extension: `endpoint`
+//! (default `0.0.0.0:13133`) and `path` (default `/`). The Collector's TLS, `response_body`
+//! and deprecated `check_collector_pipeline` settings are not supported.
+
+use serde::{Deserialize, Serialize};
+use tracegate_core::config::{ConfigProblem, Endpoint};
+use tracegate_core::factory::ComponentConfig;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub endpoint: Endpoint,
+    /// The URL path that answers; every other path is 404.
+    pub path: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { endpoint: Endpoint::new("0.0.0.0", 13133), path: "/".to_string() }
+    }
+}
+
+impl ComponentConfig for Config {
+    fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if !self.path.starts_with('/') {
+            problems.push(ConfigProblem::new("path", format!("\"{}\" must start with '/', e.g. \"/health\"", self.path)));
+        } else if self.path.contains(['?', '#', '{', '}', '*']) {
+            problems.push(ConfigProblem::new(
+                "path",
+                format!("\"{}\" must be a plain URL path, without query, fragment or route patterns", self.path),
+            ));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracegate_core::factory::parse_typed;
+
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Config, Vec<String>> {
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).map_err(|e| vec![e.to_string()])?;
+        let parsed = parse_typed::<Config>(Some(&raw))
+            .map_err(|ps| ps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        parsed.typed.downcast_ref::<Config>().cloned().ok_or_else(|| vec!["wrong type".to_string()])
+    }
+
+    #[test]
+    fn defaults_match_the_collector() {
+        let config = parse("{}").expect("defaults are valid");
+        assert_eq!(config.endpoint.bind_addr(), "0.0.0.0:13133");
+        assert_eq!(config.path, "/");
+        let config = parse("{endpoint: 'localhost:13134', path: /health/status}").expect("valid");
+        assert_eq!((config.endpoint.port(), config.path.as_str()), (13134, "/health/status"));
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_their_key() {
+        let err = parse("path: health").expect_err("relative path");
+        assert_eq!(err, ["path: \"health\" must start with '/', e.g. \"/health\""]);
+        let err = parse("path: '/h?x=1'").expect_err("query in path");
+        assert!(err[0].starts_with("path: \"/h?x=1\" must be a plain URL path"), "{err:?}");
+        let err = parse("endpoint: 13133").expect_err("no host");
+        assert!(err[0].starts_with("endpoint: "), "{err:?}");
+        let err = parse("response_body: {healthy: ok}").expect_err("unsupported key");
+        assert!(err[0].contains("unknown field `response_body`"), "{err:?}");
+    }
+}
