@@ -65,15 +65,8 @@ fn config_error(problems: Vec<tracegate_core::config::ConfigProblem>) -> Compone
     ComponentError::Config(text.join("; "))
 }
 
-// `tracegate_core::register_exporter!` passes `#![crate = ..]` to `inventory::submit!`, which
-// inventory 0.3.25 rejects; these are its expansions without that line. Switch back to the
-// macro once core drops it.
-inventory::submit! {
-    tracegate_core::factory::Registration(|| Arc::new(tracegate_core::factory::ExporterAdapter(OtlpGrpcExporterFactory)))
-}
-inventory::submit! {
-    tracegate_core::factory::Registration(|| Arc::new(tracegate_core::factory::ExporterAdapter(OtlpHttpExporterFactory)))
-}
+tracegate_core::register_exporter!(OtlpGrpcExporterFactory);
+tracegate_core::register_exporter!(OtlpHttpExporterFactory);
 
 #[cfg(test)]
 mod test_support;
