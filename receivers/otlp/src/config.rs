@@ -1,0 +1,308 @@
+//! The `otlp` receiver's config, in the Collector's shape:
+//!
+//! ```yaml
+//! receivers:
+//!   otlp:
+//!     protocols:
+//!       grpc: { endpoint: 0.0.0.0:4317, max_recv_msg_size_mib: 4 }
+//!       http: { endpoint: 0.0.0.0:4318, traces_url_path: /v1/traces, max_request_body_size: 20971520 }
+//! ```
+//!
+//! As in the Collector, a protocol is enabled by naming it: `grpc:` with nothing after it
+//! (YAML null) means "enabled with defaults", and a protocol that is not named is off.
+//! Key names are the Collector's (`configgrpc.ServerConfig`, `confighttp.ServerConfig`): the
+//! HTTP body limit is `max_request_body_size` in bytes, while gRPC's is `max_recv_msg_size_mib`.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use tracegate_core::config::{ConfigProblem, Endpoint};
+use tracegate_core::factory::ComponentConfig;
+
+const MIB: usize = 1024 * 1024;
+/// gRPC's own default receive limit, used when `max_recv_msg_size_mib` is 0, as in grpc-go.
+const DEFAULT_GRPC_MAX_RECV_MIB: u64 = 4;
+/// confighttp's default body limit, used when `max_request_body_size` is 0.
+const DEFAULT_HTTP_MAX_BODY: u64 = 20 * MIB as u64;
+/// Protobuf messages cannot exceed 2 GiB, so a larger limit is a typo.
+const MAX_MESSAGE_BYTES: u64 = 2 * 1024 * MIB as u64 - 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub protocols: Protocols,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Protocols {
+    /// OTLP/gRPC. `None` (key absent) disables it.
+    #[serde(
+        deserialize_with = "null_is_default",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grpc: Option<GrpcConfig>,
+    /// OTLP/HTTP. `None` (key absent) disables it.
+    #[serde(
+        deserialize_with = "null_is_default",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub http: Option<HttpConfig>,
+}
+
+/// Serde turns a YAML null into `None` for an `Option`; the Collector reads `grpc:` (null) as
+/// "enabled with defaults", so a present key always yields `Some`. An absent key never reaches
+/// this function: the struct-level `default` leaves it `None`.
+fn null_is_default<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// Defaults to `0.0.0.0:4317`. The Collector now defaults to `localhost`, but tracegate is
+    /// also a drop-in Jaeger, whose users expect the collector ports open on every interface.
+    pub endpoint: Endpoint,
+    /// Only `tcp` is supported; accepted so Collector configs that spell it out still load.
+    pub transport: String,
+    /// Largest accepted (decompressed) message, in MiB; 0 means gRPC's default of 4.
+    pub max_recv_msg_size_mib: u64,
+    /// HTTP/2 streams per connection; 0 means no limit.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: Endpoint::new("0.0.0.0", 4317),
+            transport: "tcp".to_string(),
+            max_recv_msg_size_mib: DEFAULT_GRPC_MAX_RECV_MIB,
+            max_concurrent_streams: 0,
+        }
+    }
+}
+
+impl GrpcConfig {
+    /// The effective receive limit in bytes.
+    pub fn max_recv_msg_bytes(&self) -> usize {
+        let mib = if self.max_recv_msg_size_mib == 0 {
+            DEFAULT_GRPC_MAX_RECV_MIB
+        } else {
+            self.max_recv_msg_size_mib
+        };
+        clamp_bytes(mib.saturating_mul(MIB as u64))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Defaults to `0.0.0.0:4318`; see [`GrpcConfig::endpoint`] for why not `localhost`.
+    pub endpoint: Endpoint,
+    /// Where OTLP/HTTP trace exports are POSTed. A missing leading `/` is added, as the
+    /// Collector does.
+    pub traces_url_path: String,
+    /// Largest accepted body in bytes, both as sent and after decompression; 0 means 20 MiB.
+    pub max_request_body_size: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: Endpoint::new("0.0.0.0", 4318),
+            traces_url_path: "/v1/traces".to_string(),
+            max_request_body_size: DEFAULT_HTTP_MAX_BODY,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn max_body_bytes(&self) -> usize {
+        let n = if self.max_request_body_size == 0 {
+            DEFAULT_HTTP_MAX_BODY
+        } else {
+            self.max_request_body_size
+        };
+        clamp_bytes(n)
+    }
+
+    /// The route path, with the leading `/` the router needs.
+    pub fn traces_path(&self) -> String {
+        if self.traces_url_path.starts_with('/') {
+            self.traces_url_path.clone()
+        } else {
+            format!("/{}", self.traces_url_path)
+        }
+    }
+}
+
+fn clamp_bytes(n: u64) -> usize {
+    usize::try_from(n.min(MAX_MESSAGE_BYTES)).unwrap_or(usize::MAX)
+}
+
+impl ComponentConfig for Config {
+    fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let (grpc, http) = (&self.protocols.grpc, &self.protocols.http);
+        if grpc.is_none() && http.is_none() {
+            problems.push(ConfigProblem::new(
+                "protocols",
+                "must specify at least one protocol (grpc or http)",
+            ));
+        }
+        if let Some(g) = grpc {
+            if g.transport != "tcp" {
+                problems.push(ConfigProblem::new(
+                    "protocols::grpc::transport",
+                    format!(
+                        "unsupported transport \"{}\" (only \"tcp\" is supported)",
+                        g.transport
+                    ),
+                ));
+            }
+            if g.max_recv_msg_size_mib.saturating_mul(MIB as u64) > MAX_MESSAGE_BYTES {
+                problems.push(ConfigProblem::new(
+                    "protocols::grpc::max_recv_msg_size_mib",
+                    "must be below 2048 (protobuf messages are limited to 2 GiB)",
+                ));
+            }
+        }
+        if let Some(h) = http {
+            if h.max_request_body_size > MAX_MESSAGE_BYTES {
+                problems.push(ConfigProblem::new(
+                    "protocols::http::max_request_body_size",
+                    "must be below 2 GiB (it is in bytes; protobuf messages are limited to 2 GiB)",
+                ));
+            }
+            if h.traces_url_path.contains(['?', '#', ' ']) {
+                problems.push(ConfigProblem::new(
+                    "protocols::http::traces_url_path",
+                    format!("\"{}\" is not a URL path", h.traces_url_path),
+                ));
+            }
+        }
+        if let (Some(g), Some(h)) = (grpc, http) {
+            if g.endpoint.port() != 0 && g.endpoint == h.endpoint {
+                problems.push(ConfigProblem::new(
+                    "protocols::http::endpoint",
+                    format!(
+                        "{} is also the grpc endpoint; give each protocol its own port",
+                        h.endpoint
+                    ),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tracegate_core::factory::parse_typed;
+
+    fn parse(yaml: &str) -> Result<Config, Vec<ConfigProblem>> {
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+        let parsed = parse_typed::<Config>(Some(&v))?;
+        Ok(parsed.typed.downcast_ref::<Config>().unwrap().clone())
+    }
+
+    #[test]
+    fn null_protocol_means_enabled_with_defaults() {
+        let c = parse("protocols:\n  grpc:\n").unwrap();
+        assert_eq!(c.protocols.grpc, Some(GrpcConfig::default()));
+        assert_eq!(c.protocols.http, None);
+        assert_eq!(
+            c.protocols.grpc.unwrap().endpoint.to_string(),
+            "0.0.0.0:4317"
+        );
+        let c = parse("protocols: { http: }").unwrap();
+        assert_eq!(
+            c.protocols.http.unwrap().endpoint.to_string(),
+            "0.0.0.0:4318"
+        );
+    }
+
+    #[test]
+    fn collector_config_is_read_as_written() {
+        let c = parse(
+            "protocols:\n  grpc: { endpoint: 127.0.0.1:5317, max_recv_msg_size_mib: 16 }\n  \
+             http: { endpoint: ':5318', traces_url_path: custom/traces, max_request_body_size: 1024 }\n",
+        )
+        .unwrap();
+        let g = c.protocols.grpc.unwrap();
+        assert_eq!(g.endpoint.bind_addr(), "127.0.0.1:5317");
+        assert_eq!(g.max_recv_msg_bytes(), 16 * MIB);
+        let h = c.protocols.http.unwrap();
+        assert_eq!(h.traces_path(), "/custom/traces");
+        assert_eq!(h.max_body_bytes(), 1024);
+        // Unset keys keep their defaults.
+        assert_eq!(g.transport, "tcp");
+    }
+
+    #[test]
+    fn zero_limits_mean_collector_defaults() {
+        let g = GrpcConfig {
+            max_recv_msg_size_mib: 0,
+            ..Default::default()
+        };
+        assert_eq!(g.max_recv_msg_bytes(), 4 * MIB);
+        let h = HttpConfig {
+            max_request_body_size: 0,
+            ..Default::default()
+        };
+        assert_eq!(h.max_body_bytes(), 20 * MIB);
+    }
+
+    #[test]
+    fn no_protocol_is_an_error() {
+        for yaml in ["{}", "protocols: {}", "protocols:"] {
+            let problems = parse(yaml).unwrap_err();
+            assert_eq!(problems.len(), 1, "{yaml}");
+            assert_eq!(
+                problems[0].to_string(),
+                "protocols: must specify at least one protocol (grpc or http)"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let problems = parse(
+            "protocols:\n  grpc: { endpoint: 0.0.0.0:9, transport: unix, max_recv_msg_size_mib: 4096 }\n  \
+             http: { endpoint: 0.0.0.0:9 }\n",
+        )
+        .unwrap_err();
+        let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "protocols::grpc::transport",
+                "protocols::grpc::max_recv_msg_size_mib",
+                "protocols::http::endpoint"
+            ]
+        );
+        let problems = parse("protocols: { grpc: { endpoint: nope } }").unwrap_err();
+        assert_eq!(problems[0].path, "protocols::grpc::endpoint");
+        let problems = parse("protocols: { http: { max_request_body_size_mib: 1 } }").unwrap_err();
+        assert!(
+            problems[0].message.contains("unknown field"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn effective_config_lists_only_enabled_protocols() {
+        let c = parse("protocols: { http: }").unwrap();
+        let rendered = serde_yaml_ng::to_string(&c).unwrap();
+        assert!(!rendered.contains("grpc"), "{rendered}");
+        assert!(
+            rendered.contains("traces_url_path: /v1/traces"),
+            "{rendered}"
+        );
+    }
+}

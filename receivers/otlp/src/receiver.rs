@@ -1,0 +1,337 @@
+//! The receiver's life: bind in `start`, serve in background tasks, stop gracefully in
+//! `shutdown`.
+//!
+//! Both ports are bound before either server runs, so a taken port fails `start` with
+//! [`ComponentError::Bind`] and nothing is left half-started. `shutdown` closes the listeners
+//! at once (new connections are refused) and waits until in-flight requests have been
+//! answered, so a batch already handed to the pipeline gets its reply.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracegate_core::config::Endpoint;
+use tracegate_core::telemetry::{ServiceStatus, Telemetry};
+use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::{grpc, http};
+
+pub struct OtlpReceiver {
+    id: ComponentId,
+    config: Config,
+    grpc_ingest: Ingest,
+    http_ingest: Ingest,
+    /// Held across `start`'s binds so two concurrent starts cannot both bind.
+    running: tokio::sync::Mutex<Option<Running>>,
+    /// Copied out of `running` so the address getters need no async lock.
+    addrs: Mutex<BoundAddrs>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct BoundAddrs {
+    grpc: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+}
+
+struct Running {
+    servers: Vec<ServerTask>,
+}
+
+struct ServerTask {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl OtlpReceiver {
+    pub fn new(
+        id: ComponentId,
+        config: Config,
+        next: Arc<dyn Consumer>,
+        telemetry: &Telemetry,
+    ) -> Self {
+        let name = id.to_string();
+        Self {
+            grpc_ingest: Ingest::new(next.clone(), telemetry.metrics.receiver(&name, "grpc")),
+            http_ingest: Ingest::new(next, telemetry.metrics.receiver(&name, "http")),
+            id,
+            config,
+            running: tokio::sync::Mutex::new(None),
+            addrs: Mutex::new(BoundAddrs::default()),
+        }
+    }
+
+    /// The address the gRPC server listens on while started (useful with port 0).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.bound().grpc
+    }
+
+    /// The address the HTTP server listens on while started (useful with port 0).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.bound().http
+    }
+
+    fn bound(&self) -> BoundAddrs {
+        self.addrs
+            .lock()
+            .map(|a| *a)
+            .unwrap_or_else(|p| *p.into_inner())
+    }
+
+    fn set_bound(&self, addrs: BoundAddrs) {
+        match self.addrs.lock() {
+            Ok(mut a) => *a = addrs,
+            Err(p) => *p.into_inner() = addrs,
+        }
+    }
+
+    /// Spawns one server. A server that dies on its own is reported to the service status,
+    /// so the health check shows it rather than the port silently going dark.
+    fn spawn<F>(
+        &self,
+        transport: &'static str,
+        status: Arc<ServiceStatus>,
+        serve: impl FnOnce(oneshot::Receiver<()>) -> F,
+    ) -> ServerTask
+    where
+        F: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        let id = self.id.to_string();
+        let span = tracing::info_span!("receiver", id = %id, transport);
+        let server = serve(stopped);
+        let task = tokio::spawn(
+            async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "OTLP server stopped with an error");
+                    status.report_failure(&id, &format!("{transport} server: {e}"));
+                }
+            }
+            .instrument(span),
+        );
+        ServerTask { stop, task }
+    }
+}
+
+async fn bind(endpoint: &Endpoint) -> Result<TcpListener, ComponentError> {
+    TcpListener::bind(endpoint.bind_addr())
+        .await
+        .map_err(|source| ComponentError::Bind {
+            endpoint: endpoint.to_string(),
+            source,
+        })
+}
+
+fn local_addr(listener: &TcpListener, endpoint: &Endpoint) -> Result<SocketAddr, ComponentError> {
+    listener
+        .local_addr()
+        .map_err(|source| ComponentError::Bind {
+            endpoint: endpoint.to_string(),
+            source,
+        })
+}
+
+#[async_trait]
+impl Lifecycle for OtlpReceiver {
+    async fn start(&self, host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        let mut running = self.running.lock().await;
+        if running.is_some() {
+            return Err(ComponentError::other(format!(
+                "receiver {} is already started",
+                self.id
+            )));
+        }
+        let protocols = &self.config.protocols;
+        // Everything that can fail happens before any server is spawned.
+        let mut grpc_listener = None;
+        if let Some(cfg) = &protocols.grpc {
+            let listener = bind(&cfg.endpoint).await?;
+            grpc_listener = Some((local_addr(&listener, &cfg.endpoint)?, listener, cfg.clone()));
+        }
+        let mut http_listener = None;
+        if let Some(cfg) = &protocols.http {
+            let listener = bind(&cfg.endpoint).await?;
+            http_listener = Some((local_addr(&listener, &cfg.endpoint)?, listener, cfg.clone()));
+        }
+
+        let mut addrs = BoundAddrs::default();
+        let mut servers = Vec::new();
+        if let Some((addr, listener, cfg)) = grpc_listener {
+            let ingest = self.grpc_ingest.clone();
+            servers.push(
+                self.spawn("grpc", host.status(), move |stopped| async move {
+                    let shutdown = async {
+                        let _ = stopped.await;
+                    };
+                    grpc::serve(listener, &cfg, ingest, shutdown)
+                        .await
+                        .map_err(|e| e.to_string())
+                }),
+            );
+            tracing::info!(receiver = %self.id, %addr, "OTLP/gRPC receiver listening");
+            addrs.grpc = Some(addr);
+        }
+        if let Some((addr, listener, cfg)) = http_listener {
+            let router = http::router(&cfg, self.http_ingest.clone());
+            servers.push(
+                self.spawn("http", host.status(), move |stopped| async move {
+                    let shutdown = async {
+                        let _ = stopped.await;
+                    };
+                    http::serve(listener, router, shutdown)
+                        .await
+                        .map_err(|e| e.to_string())
+                }),
+            );
+            tracing::info!(receiver = %self.id, %addr, path = %cfg.traces_path(), "OTLP/HTTP receiver listening");
+            addrs.http = Some(addr);
+        }
+        self.set_bound(addrs);
+        *running = Some(Running { servers });
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        let Some(running) = self.running.lock().await.take() else {
+            return Ok(());
+        };
+        // Both servers stop accepting at once; then we wait for their in-flight work.
+        let mut tasks = Vec::new();
+        for server in running.servers {
+            let _ = server.stop.send(());
+            tasks.push(server.task);
+        }
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(receiver = %self.id, error = %e, "OTLP server task ended abnormally");
+            }
+        }
+        self.set_bound(BoundAddrs::default());
+        Ok(())
+    }
+}
+
+impl Receiver for OtlpReceiver {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use prost::Message;
+
+    use super::*;
+    use crate::testutil::{host, http_call, local_config, request, span, start, RecordingConsumer};
+
+    fn receiver(config: Config) -> OtlpReceiver {
+        let telemetry = Telemetry::new();
+        OtlpReceiver::new(
+            ComponentId::new("otlp", None),
+            config,
+            RecordingConsumer::ok(),
+            &telemetry,
+        )
+    }
+
+    #[tokio::test]
+    async fn shutdown_is_safe_without_start_and_twice() {
+        let r = receiver(local_config());
+        r.shutdown().await.unwrap();
+        r.shutdown().await.unwrap();
+        assert_eq!((r.grpc_addr(), r.http_addr()), (None, None));
+    }
+
+    #[tokio::test]
+    async fn shutdown_releases_both_ports() {
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        let (grpc, http) = (
+            run.receiver.grpc_addr().unwrap(),
+            run.receiver.http_addr().unwrap(),
+        );
+        assert!(
+            run.receiver.start(host()).await.is_err(),
+            "a second start must be refused"
+        );
+        run.receiver.shutdown().await.unwrap();
+        run.receiver.shutdown().await.unwrap();
+        assert_eq!(
+            (run.receiver.grpc_addr(), run.receiver.http_addr()),
+            (None, None)
+        );
+        for addr in [grpc, http] {
+            drop(TcpListener::bind(addr).await.unwrap());
+            assert!(
+                tokio::net::TcpStream::connect(addr).await.is_err(),
+                "{addr} still accepts"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_fails_start_with_bind_and_binds_nothing() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let mut config = local_config();
+        config.protocols.http.as_mut().unwrap().endpoint = Endpoint::new("127.0.0.1", port);
+        let r = receiver(config);
+        match r.start(host()).await {
+            Err(ComponentError::Bind { endpoint, .. }) => {
+                assert_eq!(endpoint, format!("127.0.0.1:{port}"))
+            }
+            other => panic!("expected a bind error, got {:?}", other.err()),
+        }
+        assert_eq!(r.grpc_addr(), None);
+        r.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_configured_protocols_listen() {
+        let mut config = local_config();
+        config.protocols.grpc = None;
+        let run = start(config, RecordingConsumer::ok()).await;
+        assert_eq!(run.receiver.grpc_addr(), None);
+        assert!(run.receiver.http_addr().is_some());
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_in_flight_requests_finish() {
+        let next = RecordingConsumer::gated();
+        let run = Arc::new(start(local_config(), next.clone()).await);
+        let http_addr = run.http_addr();
+        let mut client = TraceServiceClient::connect(run.grpc_url()).await.unwrap();
+
+        let grpc_call = tokio::spawn(async move { client.export(request(vec![span("g")])).await });
+        next.entered.notified().await;
+        let body = request(vec![span("h")]).encode_to_vec();
+        let http_call = tokio::spawn(http_call(
+            http_addr,
+            "POST",
+            "/v1/traces",
+            &[("content-type", "application/x-protobuf")],
+            body,
+        ));
+        next.entered.notified().await;
+
+        let stopping = run.clone();
+        let shutdown = tokio::spawn(async move { stopping.receiver.shutdown().await });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !shutdown.is_finished(),
+            "shutdown returned while requests were in flight"
+        );
+
+        next.open();
+        assert!(grpc_call.await.unwrap().is_ok());
+        assert_eq!(http_call.await.unwrap().0, ::http::StatusCode::OK);
+        shutdown.await.unwrap().unwrap();
+        assert_eq!(run.next.batches().len(), 2);
+        assert!(tokio::net::TcpStream::connect(http_addr).await.is_err());
+    }
+}
