@@ -61,11 +61,13 @@ def forwarder_config(grpc_port: int, http_port: int, exporter_id: str, exporter:
 
 # (how the SDK sends to A, SDK compression, A's exporter to B)
 CASES = {
-    "sdk-grpc_to_otlp": ("grpc", None, "otlp", {}),
+    "sdk-grpc_to_otlp-none": ("grpc", None, "otlp", {"compression": "none"}),
+    "sdk-grpc_to_otlp-zstd": ("grpc", None, "otlp", {"compression": "zstd"}),
     "sdk-grpc-gzip_to_otlphttp": ("grpc", "gzip", "otlphttp", {}),
     "sdk-http_to_otlp-gzip": ("http", None, "otlp", {"compression": "gzip"}),
     "sdk-http-gzip_to_otlphttp-gzip": ("http", "gzip", "otlphttp", {"compression": "gzip"}),
     "sdk-http_to_otlphttp-json": ("http", None, "otlphttp", {"encoding": "json"}),
+    "sdk-grpc_to_otlphttp-json-zstd": ("grpc", None, "otlphttp", {"encoding": "json", "compression": "zstd"}),
 }
 
 
@@ -126,3 +128,66 @@ def test_every_span_field_arrives_unchanged(case, gateways, tmp_path):
     assert any(r.span["status"].get("code") == "STATUS_CODE_ERROR" and r.span["status"].get("message") for r in want.values())
     assert any(r.span["links"] for r in want.values()) and any(r.span["events"] for r in want.values())
     assert len({r.span["trace_id"] for r in want.values()}) >= 3
+
+
+def full_anyvalue_request():
+    """A request with what the Python SDK cannot produce: bytes and key-value-list values,
+    nested arrays, dropped counts, trace state and flags, entity-free resource attributes."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    def kv(key, **value):
+        return KeyValue(key=key, value=AnyValue(**value))
+
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add(schema_url="https://example.com/resource-schema")
+    rs.resource.attributes.extend([kv("service.name", string_value="raw-anyvalue")])
+    rs.resource.dropped_attributes_count = 2
+    ss = rs.scope_spans.add(schema_url="https://example.com/scope-schema")
+    ss.scope.name, ss.scope.version = "raw", "9.9"
+    ss.scope.dropped_attributes_count = 1
+    span = ss.spans.add(
+        trace_id=bytes(range(1, 17)), span_id=bytes(range(1, 9)), parent_span_id=bytes(range(9, 17)),
+        trace_state="a=1,b=2", name="raw span", kind=3, flags=0x301,
+        start_time_unix_nano=1, end_time_unix_nano=2**63 - 1,
+        dropped_attributes_count=3, dropped_events_count=4, dropped_links_count=5,
+    )
+    inner = AnyValue()
+    inner.kvlist_value.values.extend([kv("k", string_value="v"), kv("n", int_value=-1)])
+    nested = AnyValue()
+    nested.array_value.values.extend([AnyValue(bytes_value=b"\x00\xff"), inner, AnyValue(double_value=1.5)])
+    span.attributes.extend([
+        kv("bytes", bytes_value=b"\x00\x01\xfe\xff"),
+        KeyValue(key="kvlist", value=inner),
+        KeyValue(key="nested", value=nested),
+        KeyValue(key="empty"),  # a key with no value at all
+    ])
+    ev = span.events.add(time_unix_nano=5, name="ev", dropped_attributes_count=6)
+    ev.attributes.extend([kv("b", bool_value=True)])
+    link = span.links.add(trace_id=bytes(16 * [7]), span_id=bytes(8 * [8]), trace_state="x=y",
+                          dropped_attributes_count=7, flags=0x100)
+    link.attributes.extend([kv("l", string_value="link")])
+    span.status.code, span.status.message = 2, "broken"
+    return req
+
+
+@pytest.mark.parametrize("exporter_type", ["otlp", "otlphttp"])
+def test_value_types_the_sdk_cannot_make_arrive_unchanged(exporter_type, gateways, tmp_path):
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+
+    b_grpc, b_http, a_grpc, a_http = (free_port() for _ in range(4))
+    out = tmp_path / "b-spans.pb"
+    gateways(sink_config(b_grpc, b_http, out), name="b")
+    if exporter_type == "otlp":
+        exporter = {"endpoint": f"127.0.0.1:{b_grpc}", "tls": {"insecure": True}}
+    else:
+        exporter = {"endpoint": f"http://127.0.0.1:{b_http}"}
+    gateways(forwarder_config(a_grpc, a_http, exporter_type, exporter), name="a")
+
+    sent = full_anyvalue_request()
+    with grpc.insecure_channel(f"127.0.0.1:{a_grpc}") as channel:
+        TraceServiceStub(channel).Export(sent, timeout=30)
+    wait_until(lambda: span_count(read_proto_file(out)) >= 1, DELIVERY_TIMEOUT, "the span in gateway B's file")
+    (got,) = read_proto_file(out)
+    assert got == sent, f"sent:\n{sent}\ngot:\n{got}"
