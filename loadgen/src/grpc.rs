@@ -107,7 +107,9 @@ fn classify(status: &Status) -> SendError {
         Code::ResourceExhausted => ErrorKind::Throttled,
         _ => ErrorKind::Other,
     };
-    SendError { kind, message: format!("gRPC {:?}: {}", status.code(), status.message()) }
+    // The message alone can be as vague as "tcp connect error"; the source says why.
+    let cause = std::error::Error::source(status).map(|s| format!(" ({})", error_chain(s))).unwrap_or_default();
+    SendError { kind, message: format!("gRPC {:?}: {}{cause}", status.code(), status.message()) }
 }
 
 #[cfg(test)]

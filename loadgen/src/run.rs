@@ -26,6 +26,9 @@ const POOL_BYTES: usize = 256 << 20;
 /// A request that takes longer than this counts as an error so a hung server cannot stall
 /// the run.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A sender rests this long after UNAVAILABLE (or a refused connection): a gateway that is
+/// down fails in microseconds, and spinning on it would only burn CPU and inflate counts.
+const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 pub enum RunError {
@@ -178,7 +181,13 @@ async fn send_loop(mut sender: Sender, shared: Arc<Shared>) -> Histogram {
         latency.record(sent_at.elapsed());
         match result {
             Ok(Ok(outcome)) => shared.stats.record_ok(spans, outcome.rejected),
-            Ok(Err(e)) => shared.stats.record_error(spans, e.kind, e.message),
+            Ok(Err(e)) => {
+                let pause = e.kind == ErrorKind::Unavailable;
+                shared.stats.record_error(spans, e.kind, e.message);
+                if pause {
+                    tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+                }
+            }
             Err(_) => shared.stats.record_error(spans, ErrorKind::Other, format!("no answer within {REQUEST_TIMEOUT:?}")),
         }
     }

@@ -195,7 +195,7 @@ impl Summary {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
         serde_json::json!({
             "elapsed_secs": self.elapsed.as_secs_f64(),
             "spans_sent": self.spans_sent,
@@ -213,7 +213,7 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
         writeln!(f, "elapsed:        {:.2}s", self.elapsed.as_secs_f64())?;
         writeln!(f, "spans sent:     {}", self.spans_sent)?;
         writeln!(f, "spans/s:        {:.0}", self.spans_per_sec())?;
