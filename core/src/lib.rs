@@ -16,6 +16,7 @@ pub mod graph;
 pub mod id;
 pub mod queue;
 pub mod telemetry;
+pub mod testing;
 
 pub use component::{
     Capabilities, ComponentError, ConsumeError, Consumer, Exporter, Extension, Host, Lifecycle,

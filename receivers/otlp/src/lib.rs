@@ -56,12 +56,7 @@ impl ReceiverFactory for OtlpReceiverFactory {
     }
 }
 
-// `tracegate_core::register_receiver!(OtlpReceiverFactory)` does not compile against
-// inventory 0.3.25 (it passes `#![crate = ..]`, which that version rejects). This is its
-// expansion without that line, through core's re-export; switch back once core drops it.
-tracegate_core::__private::inventory::submit! {
-    tracegate_core::factory::Registration(|| Arc::new(tracegate_core::factory::ReceiverAdapter(OtlpReceiverFactory)))
-}
+tracegate_core::register_receiver!(OtlpReceiverFactory);
 
 #[cfg(test)]
 mod tests {
