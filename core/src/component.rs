@@ -124,6 +124,12 @@ pub trait Extension: Lifecycle {
     fn dependencies(&self) -> Vec<ComponentId> {
         Vec::new()
     }
+
+    /// Lets a component that knows an extension's concrete type use it (e.g. the `jaeger`
+    /// receiver serving the `remote_sampling` extension's strategies on its gRPC port).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// What a component can see of the running service.
@@ -132,6 +138,8 @@ pub trait Host: Send + Sync {
     fn exporter(&self, id: &ComponentId) -> Option<Arc<dyn Exporter>>;
     /// An extension by id.
     fn extension(&self, id: &ComponentId) -> Option<Arc<dyn Extension>>;
+    /// Every running extension, in start order (to find one by type).
+    fn extensions(&self) -> Vec<(ComponentId, Arc<dyn Extension>)>;
     /// The service-wide status (starting, ready, stopping; failed components).
     fn status(&self) -> Arc<ServiceStatus>;
 }

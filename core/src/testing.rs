@@ -27,6 +27,10 @@ impl Host for TestHost {
         None
     }
 
+    fn extensions(&self) -> Vec<(ComponentId, Arc<dyn Extension>)> {
+        Vec::new()
+    }
+
     fn status(&self) -> Arc<ServiceStatus> {
         self.status.clone()
     }

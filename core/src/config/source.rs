@@ -27,11 +27,19 @@ pub fn parse_yaml(text: &str, origin: &str) -> Result<Value, ConfigProblem> {
         Ok(v @ Value::Mapping(_)) => Ok(v),
         Ok(_) => Err(ConfigProblem::new(origin, "the top level of a config must be a mapping")),
         Err(e) => {
+            let mut message = e.to_string();
             let place = match e.location() {
-                Some(loc) => format!("{origin}:{}:{}", loc.line(), loc.column()),
+                Some(loc) => {
+                    // The place goes in the path; drop the parser's own copy of it.
+                    let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+                    if let Some(pos) = message.find(&suffix) {
+                        message.replace_range(pos..pos + suffix.len(), "");
+                    }
+                    format!("{origin}:{}:{}", loc.line(), loc.column())
+                }
                 None => origin.to_string(),
             };
-            Err(ConfigProblem::new(place, format!("YAML syntax error: {e}")))
+            Err(ConfigProblem::new(place, format!("YAML syntax error: {message}")))
         }
     }
 }

@@ -22,6 +22,10 @@ impl Host for ServiceHost {
         self.extensions.get(id).cloned()
     }
 
+    fn extensions(&self) -> Vec<(ComponentId, Arc<dyn Extension>)> {
+        self.extensions.iter().map(|(id, x)| (id.clone(), x.clone())).collect()
+    }
+
     fn status(&self) -> Arc<ServiceStatus> {
         self.status.clone()
     }

@@ -31,7 +31,12 @@ pub fn init_logs(cfg: &LogsConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in files or CI logs.
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match cfg.encoding {
         LogEncoding::Console => builder.try_init(),
         LogEncoding::Json => builder.json().flatten_event(true).try_init(),

@@ -121,28 +121,12 @@ mod tests {
     use std::sync::Arc;
 
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use tracegate_core::telemetry::ServiceStatus;
-    use tracegate_core::{ComponentId, Extension};
 
     use super::*;
     use crate::codec::{decode_json_lines, decode_proto_frames};
 
-    struct TestHost(Arc<ServiceStatus>);
-
-    impl Host for TestHost {
-        fn exporter(&self, _id: &ComponentId) -> Option<Arc<dyn Exporter>> {
-            None
-        }
-        fn extension(&self, _id: &ComponentId) -> Option<Arc<dyn Extension>> {
-            None
-        }
-        fn status(&self) -> Arc<ServiceStatus> {
-            self.0.clone()
-        }
-    }
-
     fn host() -> Arc<dyn Host> {
-        Arc::new(TestHost(Arc::new(ServiceStatus::default())))
+        tracegate_core::testing::TestHost::new()
     }
 
     fn request(name: &str, trace_byte: u8) -> ExportTraceServiceRequest {

@@ -111,23 +111,9 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
     use tracegate_core::telemetry::{ServiceState, ServiceStatus};
-    use tracegate_core::{ComponentId, Exporter};
+    use tracegate_core::testing::TestHost;
 
     use super::*;
-
-    struct TestHost(Arc<ServiceStatus>);
-
-    impl Host for TestHost {
-        fn exporter(&self, _id: &ComponentId) -> Option<Arc<dyn Exporter>> {
-            None
-        }
-        fn extension(&self, _id: &ComponentId) -> Option<Arc<dyn Extension>> {
-            None
-        }
-        fn status(&self) -> Arc<ServiceStatus> {
-            self.0.clone()
-        }
-    }
 
     fn extension(path: &str) -> HealthCheckExtension {
         let config = Config { endpoint: Endpoint::new("127.0.0.1", 0), path: path.to_string() };
@@ -151,7 +137,7 @@ mod tests {
     async fn follows_the_service_state_and_releases_the_port() {
         let status = Arc::new(ServiceStatus::default());
         let ext = extension("/healthz");
-        ext.start(Arc::new(TestHost(status.clone()))).await.expect("start");
+        ext.start(Arc::new(TestHost { status: status.clone() })).await.expect("start");
         let addr = ext.local_addr().await.expect("bound");
 
         let (code, body) = get(addr, "/healthz").await;
@@ -181,7 +167,7 @@ mod tests {
         let status = Arc::new(ServiceStatus::default());
         status.set_state(ServiceState::Ready);
         let ext = extension("/");
-        ext.start(Arc::new(TestHost(status.clone()))).await.expect("start");
+        ext.start(Arc::new(TestHost { status: status.clone() })).await.expect("start");
         let addr = ext.local_addr().await.expect("bound");
         assert_eq!(get(addr, "/").await.0, 200);
 
@@ -199,7 +185,7 @@ mod tests {
         let config = Config { endpoint: Endpoint::new("127.0.0.1", port), path: "/".into() };
         let ext = HealthCheckExtension::new("health_check".into(), &config);
         ext.shutdown().await.expect("shutdown without start");
-        let err = ext.start(Arc::new(TestHost(Arc::default()))).await.expect_err("port in use");
+        let err = ext.start(Arc::new(TestHost::default())).await.expect_err("port in use");
         assert!(matches!(err, ComponentError::Bind { .. }), "{err}");
         assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
         ext.shutdown().await.expect("shutdown after failed start");

@@ -4,8 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tracegate_core::component::{ConsumeError, Consumer, Exporter, Extension, Host, Lifecycle};
-use tracegate_core::telemetry::ServiceStatus;
+use tracegate_core::component::{ConsumeError, Consumer, Host, Lifecycle};
 use tracegate_core::data::{ResourceSpans, ScopeSpans, Span, Traces};
 use tracegate_core::ComponentId;
 use tracegate_core::config::GoDuration;
@@ -50,23 +49,8 @@ fn processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProcessor>, 
 }
 
 
-/// The batch processor never looks at the host.
-struct NoHost;
-
-impl Host for NoHost {
-    fn exporter(&self, _: &ComponentId) -> Option<Arc<dyn Exporter>> {
-        None
-    }
-    fn extension(&self, _: &ComponentId) -> Option<Arc<dyn Extension>> {
-        None
-    }
-    fn status(&self) -> Arc<ServiceStatus> {
-        Arc::new(ServiceStatus::default())
-    }
-}
-
 fn no_host() -> Arc<dyn Host> {
-    Arc::new(NoHost)
+    tracegate_core::testing::TestHost::new()
 }
 
 #[tokio::test(start_paused = true)]

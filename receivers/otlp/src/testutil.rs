@@ -15,9 +15,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::sync::{Notify, Semaphore};
 use tracegate_core::config::Endpoint;
-use tracegate_core::telemetry::{ServiceStatus, Telemetry};
+use tracegate_core::telemetry::Telemetry;
 use tracegate_core::{
-    ComponentId, ConsumeError, Consumer, Exporter, Extension, Host, Lifecycle, Traces,
+    ComponentId, ConsumeError, Consumer, Host, Lifecycle, Traces,
 };
 
 use crate::config::{Config, GrpcConfig, HttpConfig};
@@ -154,26 +154,8 @@ pub const SPEC_EXAMPLE: &str = r#"{
 }"#;
 
 /// A host with nothing in it but a status, which is all the receiver asks of it.
-pub struct TestHost {
-    pub status: Arc<ServiceStatus>,
-}
-
-impl Host for TestHost {
-    fn exporter(&self, _id: &ComponentId) -> Option<Arc<dyn Exporter>> {
-        None
-    }
-    fn extension(&self, _id: &ComponentId) -> Option<Arc<dyn Extension>> {
-        None
-    }
-    fn status(&self) -> Arc<ServiceStatus> {
-        self.status.clone()
-    }
-}
-
 pub fn host() -> Arc<dyn Host> {
-    Arc::new(TestHost {
-        status: Arc::new(ServiceStatus::default()),
-    })
+    tracegate_core::testing::TestHost::new()
 }
 
 /// Both protocols on 127.0.0.1 with OS-chosen ports.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tracegate_core::component::*;
-use tracegate_core::config::{ConfigProblem, ConfigSources};
+use tracegate_core::config::ConfigProblem;
 use tracegate_core::data::{ResourceSpans, ScopeSpans, Span, Traces};
 use tracegate_core::factory::*;
 use tracegate_core::telemetry::Telemetry;
@@ -242,5 +242,3 @@ impl World {
     }
 }
 
-#[allow(unused)]
-pub fn unused(_: ConfigSources) {}
