@@ -1,0 +1,55 @@
+//! `jaeger.api_v2.SamplingManager/GetSamplingStrategy`: the gRPC form of the same answers,
+//! served on the extension's own port (5779) and, through
+//! [`RemoteSamplingExtension::grpc_service`](crate::RemoteSamplingExtension::grpc_service),
+//! on the `jaeger` receiver's gRPC port (14250) as Jaeger's collector does.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use crate::proto::sampling_manager_server::{SamplingManager, SamplingManagerServer};
+use crate::proto::{SamplingStrategyParameters, SamplingStrategyResponse};
+use crate::provider::StrategyProvider;
+
+/// Answers `GetSamplingStrategy` from the provider's current strategies.
+#[derive(Clone)]
+pub struct SamplingService {
+    provider: Arc<StrategyProvider>,
+}
+
+impl SamplingService {
+    pub fn new(provider: Arc<StrategyProvider>) -> Self {
+        Self { provider }
+    }
+
+    pub fn into_server(self) -> SamplingManagerServer<Self> {
+        SamplingManagerServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl SamplingManager for SamplingService {
+    async fn get_sampling_strategy(
+        &self,
+        request: Request<SamplingStrategyParameters>,
+    ) -> Result<Response<SamplingStrategyResponse>, Status> {
+        let service = request.into_inner().service_name;
+        Ok(Response::new(self.provider.strategy_for(&service)))
+    }
+}
+
+/// Serves the sampling service on `listener` until `shutdown` resolves, then stops accepting
+/// and lets in-flight calls finish.
+pub async fn serve(
+    listener: TcpListener,
+    service: SamplingService,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(service.into_server())
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .await
+}
