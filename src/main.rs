@@ -12,6 +12,10 @@ use tracegate_core::config::{ConfigProblem, ConfigSources};
 use tracegate_core::factory::{Origin, Registry};
 use tracegate_core::Kind;
 
+/// See the workspace Cargo.toml for why: cross-thread frees of decoded batches.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "tracegate", version, about = "A pluggable tracing gateway that is also a drop-in Jaeger")]
 struct Cli {
