@@ -33,7 +33,7 @@ pub const DEFAULT_SAMPLING_PROBABILITY: f64 = 0.001;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Strategies from a JSON file in Jaeger's format.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "null_is_default", skip_serializing_if = "Option::is_none")]
     pub file: Option<FileConfig>,
     /// Adaptive sampling: accepted by the parser only so validation can say it is not
     /// supported yet.
@@ -166,5 +166,89 @@ impl ComponentConfig for Config {
             }
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use tracegate_core::factory::parse_typed;
+
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Config, Vec<String>> {
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+        let parsed = parse_typed::<Config>(Some(&raw)).map_err(|ps| ps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        Ok(parsed.typed.downcast_ref::<Config>().unwrap().clone())
+    }
+
+    #[test]
+    fn jaeger_v2_config_is_read_as_written() {
+        let c = parse(
+            "file: { path: ./strategies.json, reload_interval: 10s, default_sampling_probability: 0.01 }\n\
+             http: { endpoint: 0.0.0.0:5778 }\ngrpc: { endpoint: 0.0.0.0:5779 }\n",
+        )
+        .unwrap();
+        let file = c.file.clone().unwrap();
+        assert_eq!(file.path, PathBuf::from("./strategies.json"));
+        assert_eq!(file.reload_interval.get(), Duration::from_secs(10));
+        assert_eq!(file.default_sampling_probability, 0.01);
+        assert_eq!(c.http.unwrap().endpoint.to_string(), "0.0.0.0:5778");
+        assert_eq!(c.grpc.unwrap().endpoint.to_string(), "0.0.0.0:5779");
+    }
+
+    #[test]
+    fn null_servers_use_defaults_and_absent_ones_are_off() {
+        let c = parse("file: { path: s.json }\nhttp:\ngrpc:\n").unwrap();
+        assert_eq!(c.http, Some(HttpConfig::default()));
+        assert_eq!(c.grpc.as_ref().map(|g| g.endpoint.port()), Some(5779));
+        let file = c.file.unwrap();
+        assert_eq!((file.reload_interval.get(), file.default_sampling_probability), (Duration::ZERO, 0.001));
+
+        let c = parse("file: { path: s.json }").unwrap();
+        assert_eq!((c.http, c.grpc), (None, None));
+        let rendered = serde_yaml_ng::to_string(&parse("file: { path: s.json }\nhttp:").unwrap()).unwrap();
+        assert!(rendered.contains("5778") && !rendered.contains("grpc") && !rendered.contains("adaptive"), "{rendered}");
+    }
+
+    #[test]
+    fn a_source_is_required_and_only_file_is_supported() {
+        assert_eq!(
+            parse("{}").unwrap_err(),
+            ["no sampling strategy provider specified, expecting 'file' (e.g. file: { path: ./strategies.json })"]
+        );
+        assert_eq!(parse("http:").unwrap_err().len(), 1);
+        assert_eq!(
+            parse("adaptive: { sampling_store: x }").unwrap_err(),
+            ["adaptive: adaptive sampling is not supported yet; use 'file' with a strategies file"]
+        );
+        assert_eq!(
+            parse("file: { path: s.json }\nadaptive:").unwrap_err(),
+            ["adaptive: only one sampling strategy provider can be specified, 'adaptive' or 'file'"]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        assert_eq!(parse("file:").unwrap_err(), ["file::path: is required: the JSON file with the sampling strategies"]);
+        assert_eq!(
+            parse("file: { path: s.json, default_sampling_probability: 1.5 }").unwrap_err(),
+            ["file::default_sampling_probability: 1.5 is not a probability; use a value from 0 to 1"]
+        );
+        let err = parse("file: { path: s.json, reload_interval: -1s }").unwrap_err();
+        assert!(err[0].starts_with("file::reload_interval: "), "{err:?}");
+        let err = parse("file: { path: s.json }\nhttp: { endpoint: nope }").unwrap_err();
+        assert!(err[0].starts_with("http::endpoint: "), "{err:?}");
+        let err = parse("file: { path: s.json, url: http://x }").unwrap_err();
+        assert!(err[0].contains("unknown field `url`"), "{err:?}");
+        assert_eq!(
+            parse("file: { path: s.json }\nhttp: { endpoint: ':7' }\ngrpc: { endpoint: ':7', transport: unix }").unwrap_err(),
+            [
+                "grpc::transport: unsupported transport \"unix\" (only \"tcp\" is supported)",
+                "grpc::endpoint: :7 is also the http endpoint; give each server its own port"
+            ]
+        );
     }
 }

@@ -184,3 +184,135 @@ impl Extension for RemoteSamplingExtension {
         Some(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::Path;
+
+    use tracegate_core::factory::{parse_typed, Registry};
+    use tracegate_core::testing::TestHost;
+    use tracegate_core::Kind;
+
+    use super::*;
+    use crate::http::tests::get;
+    use crate::proto::sampling_manager_client::SamplingManagerClient;
+    use crate::proto::SamplingStrategyParameters;
+    use crate::provider::Reload;
+    use crate::strategies::probabilistic;
+
+    fn config(path: &Path, extra: &str) -> Config {
+        let yaml = format!("file: {{ path: '{}', reload_interval: 10ms }}\n{extra}", path.display());
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        parse_typed::<Config>(Some(&raw)).ok().unwrap().typed.downcast_ref::<Config>().unwrap().clone()
+    }
+
+    fn strategies(default: f64) -> String {
+        format!(r#"{{"default_strategy": {{"type": "probabilistic", "param": {default}}}}}"#)
+    }
+
+    /// Polls until `service`'s strategy differs from `old` (the reload task runs every 10ms).
+    async fn changed(ext: &RemoteSamplingExtension, old: &SamplingStrategyResponse) -> SamplingStrategyResponse {
+        for _ in 0..1000 {
+            let now = ext.strategy_for("svc");
+            if now != *old {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        ext.strategy_for("svc")
+    }
+
+    #[tokio::test]
+    async fn serves_http_and_grpc_and_follows_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strategies.json");
+        std::fs::write(&path, strategies(0.25)).unwrap();
+        let cfg = config(&path, "http: { endpoint: 127.0.0.1:0 }\ngrpc: { endpoint: 127.0.0.1:0 }");
+        let ext = RemoteSamplingExtension::with_id("remote_sampling".into(), &cfg).unwrap();
+        ext.start(TestHost::new()).await.unwrap();
+        let (http, grpc) = (ext.http_addr().await.unwrap(), ext.grpc_addr().await.unwrap());
+
+        let body = |p: &str| format!(r#"{{"strategyType":"PROBABILISTIC","probabilisticSampling":{{"samplingRate":{p}}}}}"#);
+        assert_eq!(get(http, "/sampling?service=svc").await.2, body("0.25"));
+        let mut client = SamplingManagerClient::connect(format!("http://{grpc}")).await.unwrap();
+        let ask = || SamplingStrategyParameters { service_name: "svc".into() };
+        assert_eq!(client.get_sampling_strategy(ask()).await.unwrap().into_inner(), probabilistic(0.25));
+
+        // A new file is picked up by the reload task and served on both ports.
+        std::fs::write(&path, strategies(0.75)).unwrap();
+        assert_eq!(changed(&ext, &probabilistic(0.25)).await, probabilistic(0.75));
+        assert_eq!(get(http, "/sampling?service=svc").await.2, body("0.75"));
+        assert_eq!(client.get_sampling_strategy(ask()).await.unwrap().into_inner(), probabilistic(0.75));
+
+        // A broken file keeps the last good strategies; a fixed one is picked up again.
+        std::fs::write(&path, "{ broken").unwrap();
+        // Whether or not the task has seen it yet, the broken file is not used.
+        let reload = ext.provider().reload().await;
+        assert!(matches!(reload, Reload::Kept(_) | Reload::Unchanged), "{reload:?}");
+        assert_eq!(get(http, "/sampling?service=svc").await.2, body("0.75"));
+        std::fs::write(&path, strategies(1.0)).unwrap();
+        assert_eq!(changed(&ext, &probabilistic(0.75)).await, probabilistic(1.0));
+
+        // The receiver's view: the same strategies through grpc_service().
+        let _service: SamplingManagerServer<SamplingService> = ext.grpc_service();
+
+        drop(client);
+        ext.shutdown().await.unwrap();
+        assert_eq!((ext.http_addr().await, ext.grpc_addr().await), (None, None));
+        std::net::TcpListener::bind(http).expect("http port released");
+        std::net::TcpListener::bind(grpc).expect("grpc port released");
+        ext.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn a_bad_file_at_start_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strategies.json");
+        std::fs::write(&path, "{\"default_strategy\": {\"param\": \"x\"}}").unwrap();
+        let err = RemoteSamplingExtension::with_id("remote_sampling".into(), &config(&path, "")).err().unwrap();
+        assert!(matches!(err, ComponentError::Config(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("sampling strategies file {}: invalid JSON at line 1", path.display())), "{text}");
+
+        let factory = Registry::builtin().get(Kind::Extension, "remote_sampling").cloned().unwrap();
+        let raw: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&format!("file: {{ path: '{}' }}", dir.path().join("absent.json").display())).unwrap();
+        let parsed = factory.parse_config(Some(&raw)).ok().unwrap();
+        let ctx = tracegate_core::CreateContext {
+            id: tracegate_core::ComponentId::parse("remote_sampling").unwrap(),
+            telemetry: tracegate_core::telemetry::Telemetry::new(),
+        };
+        let err = factory.create(ctx, &parsed, None).err().unwrap().to_string();
+        assert!(err.contains("cannot read sampling strategies file") && err.contains("absent.json"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_a_bind_error_and_nothing_keeps_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strategies.json");
+        std::fs::write(&path, strategies(0.5)).unwrap();
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let cfg = config(&path, &format!("http: {{ endpoint: 127.0.0.1:0 }}\ngrpc: {{ endpoint: 127.0.0.1:{port} }}"));
+        let ext = RemoteSamplingExtension::with_id("remote_sampling".into(), &cfg).unwrap();
+        ext.shutdown().await.unwrap();
+        let err = ext.start(TestHost::new()).await.unwrap_err();
+        assert!(matches!(err, ComponentError::Bind { .. }) && err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert_eq!(ext.http_addr().await, None);
+        ext.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn registered_and_found_by_downcast() {
+        let factory = Registry::builtin().get(Kind::Extension, "remote_sampling").map(|f| f.stability());
+        assert_eq!(factory, Some(tracegate_core::Stability::Beta));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strategies.json");
+        std::fs::write(&path, strategies(0.5)).unwrap();
+        let ext: Arc<dyn Extension> = Arc::new(RemoteSamplingExtension::with_id("x".into(), &config(&path, "")).unwrap());
+        let found = ext.as_any().and_then(|a| a.downcast_ref::<RemoteSamplingExtension>()).unwrap();
+        assert_eq!(found.strategy_for("any"), probabilistic(0.5));
+    }
+}

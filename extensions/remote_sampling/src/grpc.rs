@@ -53,3 +53,39 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::http::tests::provider_with;
+    use crate::proto::sampling_manager_client::SamplingManagerClient;
+    use crate::strategies::{probabilistic, rate_limiting};
+
+    #[tokio::test]
+    async fn the_generated_client_gets_the_strategies() {
+        let (_dir, provider) = provider_with(
+            r#"{"default_strategy": {"type": "probabilistic", "param": 0.5},
+                "service_strategies": [{"service": "bar", "type": "ratelimiting", "param": 5}]}"#,
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, SamplingService::new(provider), async move {
+            let _ = stopped.await;
+        }));
+
+        let mut client = SamplingManagerClient::connect(format!("http://{addr}")).await.unwrap();
+        let ask = |service: &str| SamplingStrategyParameters { service_name: service.to_string() };
+        let bar = client.get_sampling_strategy(ask("bar")).await.unwrap().into_inner();
+        assert_eq!(bar, rate_limiting(5));
+        let other = client.get_sampling_strategy(ask("other")).await.unwrap().into_inner();
+        assert_eq!(other, probabilistic(0.5));
+
+        drop(client);
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}

@@ -64,3 +64,94 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     axum::serve(listener, router(provider)).with_graceful_shutdown(shutdown).await
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// One HTTP/1.1 GET on a fresh connection: (status, content type, body).
+    pub(crate) async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
+        let content_type = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+            .unwrap_or_default();
+        (code, content_type, body.to_string())
+    }
+
+    pub(crate) fn provider_with(json: &str) -> (tempfile::TempDir, Arc<StrategyProvider>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strategies.json");
+        std::fs::write(&path, json).unwrap();
+        (dir, Arc::new(StrategyProvider::from_file(&path, 0.001).unwrap()))
+    }
+
+    const STRATEGIES: &str = r#"{
+        "default_strategy": {"type": "probabilistic", "param": 0.5},
+        "service_strategies": [
+          {"service": "foo", "type": "probabilistic", "param": 0.8,
+           "operation_strategies": [{"operation": "op1", "type": "probabilistic", "param": 0.2}]},
+          {"service": "bar", "type": "ratelimiting", "param": 5},
+          {"service": "big", "type": "ratelimiting", "param": 100000}]}"#;
+
+    #[tokio::test]
+    async fn both_endpoints_answer_as_jaeger_does() {
+        let (_dir, provider) = provider_with(STRATEGIES);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, provider, async move {
+            let _ = stopped.await;
+        }));
+
+        let json = "application/json".to_string();
+        assert_eq!(
+            get(addr, "/sampling?service=bar").await,
+            (200, json.clone(), r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5}}"#.into())
+        );
+        assert_eq!(
+            get(addr, "/?service=bar").await,
+            (200, json.clone(), r#"{"strategyType":1,"rateLimitingSampling":{"maxTracesPerSecond":5}}"#.into())
+        );
+        let ops = r#""operationSampling":{"defaultSamplingProbability":0.8,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"op1","probabilisticSampling":{"samplingRate":0.2}}],"defaultUpperBoundTracesPerSecond":0}"#;
+        assert_eq!(
+            get(addr, "/sampling?service=foo").await.2,
+            format!(r#"{{"strategyType":"PROBABILISTIC","probabilisticSampling":{{"samplingRate":0.8}},{ops}}}"#)
+        );
+        assert_eq!(
+            get(addr, "/?service=foo").await.2,
+            format!(r#"{{"strategyType":0,"probabilisticSampling":{{"samplingRate":0.8}},{ops}}}"#)
+        );
+        // Unknown (and empty) service names get the default strategy; other parameters are ignored.
+        let default = r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.5}}"#;
+        assert_eq!(get(addr, "/sampling?service=nobody&x=1").await, (200, json.clone(), default.into()));
+        assert_eq!(get(addr, "/sampling?service=").await.2, default);
+        assert_eq!(get(addr, "/?service=b%61r").await.2, r#"{"strategyType":1,"rateLimitingSampling":{"maxTracesPerSecond":5}}"#);
+
+        let bad = (400, "text/plain; charset=utf-8".to_string(), "'service' parameter must be provided once\n".to_string());
+        for path in ["/sampling", "/sampling?svc=foo", "/?service=a&service=b", "/", "/sampling?service=foo&service=foo"] {
+            assert_eq!(get(addr, path).await, bad, "{path}");
+        }
+        // The legacy form's 16-bit rate cannot carry 100000; the proto form can.
+        assert_eq!(get(addr, "/?service=big").await.0, 500);
+        assert!(get(addr, "/sampling?service=big").await.2.contains(r#""maxTracesPerSecond":100000"#));
+        assert_eq!(get(addr, "/api/sampling?service=foo").await.0, 404);
+
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}

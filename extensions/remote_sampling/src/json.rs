@@ -97,9 +97,26 @@ fn push_display(out: &mut String, v: impl std::fmt::Display) {
     let _ = write!(out, "{v}");
 }
 
+/// A string as Go's `encoding/json` writes it: HTML-safe (`<`, `>`, `&` as `\u003c` ...),
+/// with U+2028 and U+2029 escaped for JavaScript.
 fn push_str(out: &mut String, s: &str) {
-    // serde_json escapes a `&str` into a JSON string; it cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string()));
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// A float64 as Go's `encoding/json` writes it: shortest round-trip digits, plain notation
@@ -126,5 +143,88 @@ pub fn push_float(out: &mut String, v: f64) {
     } else {
         // Rust's Display is the shortest round-trip form in plain notation, as Go's 'f', -1.
         push_display(out, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::proto::{OperationSamplingStrategy, ProbabilisticSamplingStrategy};
+    use crate::strategies::{probabilistic, rate_limiting};
+
+    fn float(v: f64) -> String {
+        let mut s = String::new();
+        push_float(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn floats_are_written_as_go_writes_them() {
+        for (v, go) in [
+            (0.5, "0.5"),
+            (1.0, "1"),
+            (0.0, "0"),
+            (0.001, "0.001"),
+            (0.000001, "0.000001"),
+            (1e-7, "1e-7"),
+            (1.5e-10, "1.5e-10"),
+            (1e21, "1e+21"),
+            (123456.0, "123456"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (-2.5, "-2.5"),
+        ] {
+            assert_eq!(float(v), go, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn simple_strategies_in_both_forms() {
+        let p = probabilistic(0.5);
+        assert_eq!(encode(&p, Form::Proto).unwrap(), r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.5}}"#);
+        assert_eq!(encode(&p, Form::Legacy).unwrap(), r#"{"strategyType":0,"probabilisticSampling":{"samplingRate":0.5}}"#);
+        let r = rate_limiting(5);
+        assert_eq!(encode(&r, Form::Proto).unwrap(), r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5}}"#);
+        assert_eq!(encode(&r, Form::Legacy).unwrap(), r#"{"strategyType":1,"rateLimitingSampling":{"maxTracesPerSecond":5}}"#);
+    }
+
+    #[test]
+    fn per_operation_strategies_emit_every_field() {
+        let mut response = rate_limiting(3);
+        response.operation_sampling = Some(PerOperationSamplingStrategies {
+            default_sampling_probability: 0.2,
+            per_operation_strategies: vec![OperationSamplingStrategy {
+                operation: "/health \"x\"".into(),
+                probabilistic_sampling: Some(ProbabilisticSamplingStrategy { sampling_rate: 0.1 }),
+            }],
+            ..Default::default()
+        });
+        let ops = r#""operationSampling":{"defaultSamplingProbability":0.2,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"/health \"x\"","probabilisticSampling":{"samplingRate":0.1}}],"defaultUpperBoundTracesPerSecond":0}"#;
+        assert_eq!(
+            encode(&response, Form::Proto).unwrap(),
+            format!(r#"{{"strategyType":"RATE_LIMITING","rateLimitingSampling":{{"maxTracesPerSecond":3}},{ops}}}"#)
+        );
+        assert_eq!(
+            encode(&response, Form::Legacy).unwrap(),
+            format!(r#"{{"strategyType":1,"rateLimitingSampling":{{"maxTracesPerSecond":3}},{ops}}}"#)
+        );
+        let mut empty = probabilistic(1.0);
+        empty.operation_sampling = Some(PerOperationSamplingStrategies { default_sampling_probability: 1.0, ..Default::default() });
+        assert!(encode(&empty, Form::Proto).unwrap().contains(r#""perOperationStrategies":[]"#));
+    }
+
+    #[test]
+    fn strings_are_escaped_as_go_escapes_them() {
+        let mut out = String::new();
+        push_str(&mut out, "a\"b\\c\n\t\u{1}<&>\u{2028}é");
+        assert_eq!(out, r#""a\"b\\c\n\t\u0001\u003c\u0026\u003e\u2028é""#);
+    }
+
+    #[test]
+    fn the_legacy_form_cannot_carry_large_rates() {
+        let r = rate_limiting(40_000);
+        assert_eq!(encode(&r, Form::Legacy), Err(EncodeError::RateTooHigh(40_000)));
+        assert!(encode(&r, Form::Proto).unwrap().contains(r#""maxTracesPerSecond":40000"#));
+        assert!(encode(&rate_limiting(32_767), Form::Legacy).is_ok());
     }
 }

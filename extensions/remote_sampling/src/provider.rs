@@ -134,3 +134,66 @@ impl StrategyProvider {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::strategies::{probabilistic, rate_limiting};
+
+    fn strategies(foo: f64) -> String {
+        format!(
+            r#"{{"default_strategy": {{"type": "probabilistic", "param": 0.5}},
+                "service_strategies": [{{"service": "foo", "type": "probabilistic", "param": {foo}}},
+                                       {{"service": "bar", "type": "ratelimiting", "param": 5}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_missing_or_malformed_file_names_the_path_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.json");
+        let err = StrategyProvider::from_file(&missing, 0.001).err().unwrap().to_string();
+        assert!(err.starts_with(&format!("cannot read sampling strategies file {}: ", missing.display())), "{err}");
+
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{\n  \"default_strategy\": 7\n}").unwrap();
+        let err = StrategyProvider::from_file(&bad, 0.001).err().unwrap().to_string();
+        assert!(err.starts_with(&format!("sampling strategies file {}: invalid JSON at line 2 column", bad.display())), "{err}");
+        assert!(err.contains("invalid type: integer `7`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn reload_serves_a_changed_file_and_keeps_the_last_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strategies.json");
+        std::fs::write(&path, strategies(0.8)).unwrap();
+        let provider = StrategyProvider::from_file(&path, 0.001).unwrap();
+        assert_eq!(provider.strategy_for("foo"), probabilistic(0.8));
+        assert_eq!(provider.strategy_for("bar"), rate_limiting(5));
+        assert_eq!(provider.strategy_for("unknown"), probabilistic(0.5));
+        assert_eq!(provider.reload().await, Reload::Unchanged);
+
+        std::fs::write(&path, strategies(0.9)).unwrap();
+        assert_eq!(provider.reload().await, Reload::Updated);
+        assert_eq!(provider.strategy_for("foo"), probabilistic(0.9));
+
+        // A broken file is reported once, and the last good strategies stay.
+        std::fs::write(&path, "{ \"service_strategies\": [").unwrap();
+        let Reload::Kept(why) = provider.reload().await else { panic!("a broken file is not used") };
+        assert!(why.starts_with(&format!("sampling strategies file {}: invalid JSON", path.display())), "{why}");
+        assert_eq!(provider.reload().await, Reload::Unchanged, "the same broken file is not reported again");
+        assert_eq!(provider.strategy_for("foo"), probabilistic(0.9));
+
+        // So is a file that disappears; its return is picked up.
+        std::fs::remove_file(&path).unwrap();
+        let Reload::Kept(why) = provider.reload().await else { panic!("a missing file is not used") };
+        assert!(why.starts_with("cannot read sampling strategies file"), "{why}");
+        assert_eq!(provider.reload().await, Reload::Unchanged);
+        assert_eq!(provider.strategy_for("foo"), probabilistic(0.9));
+
+        std::fs::write(&path, strategies(0.1)).unwrap();
+        assert_eq!(provider.reload().await, Reload::Updated);
+        assert_eq!(provider.strategy_for("foo"), probabilistic(0.1));
+    }
+}

@@ -74,12 +74,16 @@ struct ServiceSpec {
 }
 
 /// The whole file.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct StrategiesSpec {
     #[serde(default)]
     default_strategy: Option<ServiceSpec>,
     #[serde(default)]
     service_strategies: Option<Vec<ServiceSpec>>,
+    /// Unknown keys, ignored as Go does. Being a flattened map also makes serde refuse a JSON
+    /// array here, which Jaeger refuses too.
+    #[serde(flatten)]
+    _unknown: HashMap<String, serde::de::IgnoredAny>,
 }
 
 /// Why a strategies file could not be used.
@@ -254,5 +258,187 @@ pub fn rate_limiting(max_traces_per_second: i32) -> SamplingStrategyResponse {
         strategy_type: SamplingStrategyType::RateLimiting as i32,
         rate_limiting_sampling: Some(RateLimitingSamplingStrategy { max_traces_per_second }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const DEFAULT_P: f64 = 0.001;
+
+    fn parse(json: &str) -> Parsed {
+        Strategies::parse(json.as_bytes(), DEFAULT_P).unwrap()
+    }
+
+    fn ops(response: &SamplingStrategyResponse) -> (f64, Vec<(&str, f64)>) {
+        let ops = response.operation_sampling.as_ref().expect("operationSampling");
+        let list = ops
+            .per_operation_strategies
+            .iter()
+            .map(|o| (o.operation.as_str(), o.probabilistic_sampling.as_ref().unwrap().sampling_rate))
+            .collect();
+        (ops.default_sampling_probability, list)
+    }
+
+    #[test]
+    fn without_strategies_everyone_gets_the_default_probability() {
+        for json in ["null", "{}", r#"{"default_strategy": null, "service_strategies": null}"#] {
+            let parsed = parse(json);
+            assert_eq!(parsed.strategies, Strategies::defaults(DEFAULT_P), "{json}");
+            assert_eq!(*parsed.strategies.strategy_for("anything"), probabilistic(0.001));
+            assert!(parsed.warnings.is_empty());
+        }
+        let parsed = Strategies::parse(b"{}", 0.25).unwrap();
+        assert_eq!(*parsed.strategies.strategy_for("x"), probabilistic(0.25));
+    }
+
+    /// Jaeger's `fixtures/strategies.json`.
+    #[test]
+    fn services_and_the_default_as_jaeger_answers_them() {
+        let parsed = parse(
+            r#"{"default_strategy": {"type": "probabilistic", "param": 0.5},
+                "service_strategies": [
+                  {"service": "foo", "type": "probabilistic", "param": 0.8},
+                  {"service": "bar", "type": "ratelimiting", "param": 5}]}"#,
+        );
+        let s = &parsed.strategies;
+        assert_eq!(*s.strategy_for("foo"), probabilistic(0.8));
+        assert_eq!(*s.strategy_for("bar"), rate_limiting(5));
+        assert_eq!(*s.strategy_for("default"), probabilistic(0.5));
+        assert_eq!(*s.strategy_for(""), probabilistic(0.5));
+        assert!(parsed.warnings.is_empty());
+    }
+
+    /// Jaeger's `fixtures/operation_strategies.json` and the answers its provider test expects.
+    #[test]
+    fn per_operation_strategies_merge_with_the_defaults_like_jaeger() {
+        let parsed = parse(
+            r#"{"default_strategy": {"type": "probabilistic", "param": 0.5, "operation_strategies": [
+                  {"operation": "op0", "type": "probabilistic", "param": 0.2},
+                  {"operation": "op6", "type": "probabilistic", "param": 0},
+                  {"operation": "spam", "type": "ratelimiting", "param": 1},
+                  {"operation": "op7", "type": "probabilistic", "param": 1}]},
+                "service_strategies": [
+                  {"service": "foo", "type": "probabilistic", "param": 0.8, "operation_strategies": [
+                    {"operation": "op6", "type": "probabilistic", "param": 0.5},
+                    {"operation": "op1", "type": "probabilistic", "param": 0.2},
+                    {"operation": "op2", "type": "ratelimiting", "param": 10}]},
+                  {"service": "bar", "type": "ratelimiting", "param": 5, "operation_strategies": [
+                    {"operation": "op3", "type": "probabilistic", "param": 0.3},
+                    {"operation": "op4", "type": "ratelimiting", "param": 100},
+                    {"operation": "op5", "type": "probabilistic", "param": 0.4}]}]}"#,
+        );
+        let s = &parsed.strategies;
+
+        let foo = s.strategy_for("foo");
+        assert_eq!(foo.probabilistic_sampling, probabilistic(0.8).probabilistic_sampling);
+        assert_eq!(ops(foo), (0.8, vec![("op6", 0.5), ("op1", 0.2), ("op0", 0.2), ("op7", 1.0)]));
+
+        let bar = s.strategy_for("bar");
+        assert_eq!(bar.rate_limiting_sampling, rate_limiting(5).rate_limiting_sampling);
+        assert_eq!(bar.strategy_type, SamplingStrategyType::RateLimiting as i32);
+        assert_eq!(
+            ops(bar),
+            (0.001, vec![("op3", 0.3), ("op5", 0.4), ("op0", 0.2), ("op6", 0.0), ("op7", 1.0)])
+        );
+
+        let default = s.strategy_for("default");
+        assert_eq!(default.probabilistic_sampling, probabilistic(0.5).probabilistic_sampling);
+        assert_eq!(ops(default), (0.5, vec![("op0", 0.2), ("op6", 0.0), ("op7", 1.0)]));
+        assert_eq!(default.operation_sampling.as_ref().unwrap().default_lower_bound_traces_per_second, 0.0);
+
+        // The rate-limited operations are left out, and said so once each.
+        assert_eq!(parsed.warnings.len(), 3, "{:?}", parsed.warnings);
+        for (op, p) in [("spam", "0.5"), ("op2", "0.8"), ("op4", "0.001")] {
+            assert!(
+                parsed.warnings.iter().any(|w| w.starts_with(&format!("operation \"{op}\"")) && w.ends_with(p)),
+                "{op}: {:?}",
+                parsed.warnings
+            );
+        }
+    }
+
+    /// The example of Jaeger's documentation ("Sampling" > "File-based sampling configuration").
+    #[test]
+    fn the_documented_example() {
+        let parsed = parse(
+            r#"{"service_strategies": [
+                  {"service": "foo", "type": "probabilistic", "param": 0.8, "operation_strategies": [
+                    {"operation": "op1", "type": "probabilistic", "param": 0.2},
+                    {"operation": "op2", "type": "probabilistic", "param": 0.4}]},
+                  {"service": "bar", "type": "ratelimiting", "param": 5}],
+                "default_strategy": {"type": "probabilistic", "param": 0.5, "operation_strategies": [
+                  {"operation": "/health", "type": "probabilistic", "param": 0.0},
+                  {"operation": "/metrics", "type": "probabilistic", "param": 0.0}]}}"#,
+        );
+        let s = &parsed.strategies;
+        assert_eq!(ops(s.strategy_for("foo")), (0.8, vec![("op1", 0.2), ("op2", 0.4), ("/health", 0.0), ("/metrics", 0.0)]));
+        // A service without operation strategies inherits the default's, keeping its own type.
+        let bar = s.strategy_for("bar");
+        assert_eq!(bar.rate_limiting_sampling, rate_limiting(5).rate_limiting_sampling);
+        assert_eq!(ops(bar), (0.5, vec![("/health", 0.0), ("/metrics", 0.0)]));
+        assert_eq!(ops(s.strategy_for("other")), (0.5, vec![("/health", 0.0), ("/metrics", 0.0)]));
+    }
+
+    /// Jaeger's `TestServiceNoPerOperationStrategies`: a probabilistic service takes its own
+    /// probability as the inherited default; a rate-limited one keeps the default's.
+    #[test]
+    fn inherited_operations_take_a_probabilistic_services_own_rate() {
+        let parsed = parse(
+            r#"{"default_strategy": {"type": "probabilistic", "param": 0.2, "operation_strategies": [
+                  {"operation": "/health", "type": "probabilistic", "param": 0.1}]},
+                "service_strategies": [
+                  {"service": "ServiceA", "type": "probabilistic", "param": 1.0},
+                  {"service": "ServiceB", "type": "ratelimiting", "param": 3}]}"#,
+        );
+        let s = &parsed.strategies;
+        assert_eq!(ops(s.strategy_for("ServiceA")), (1.0, vec![("/health", 0.1)]));
+        assert_eq!(ops(s.strategy_for("ServiceB")), (0.2, vec![("/health", 0.1)]));
+        assert_eq!(s.strategy_for("ServiceB").rate_limiting_sampling, rate_limiting(3).rate_limiting_sampling);
+    }
+
+    #[test]
+    fn types_params_and_duplicates_follow_jaeger() {
+        let parsed = parse(
+            r#"{"service_strategies": [
+                  {"service": "a", "type": "ratelimiting", "param": 3.5},
+                  {"service": "b", "type": "blah", "param": 3.5},
+                  {"service": "c"},
+                  {"service": "d", "type": "probabilistic"},
+                  {"service": "e", "type": "probabilistic", "param": 0.1, "operation_strategies": []},
+                  {"service": "a", "type": "probabilistic", "param": 0.3, "unknown": true}],
+                "extra": 1}"#,
+        );
+        let s = &parsed.strategies;
+        assert_eq!(*s.strategy_for("b"), probabilistic(0.001));
+        assert_eq!(*s.strategy_for("c"), probabilistic(0.001));
+        assert_eq!(*s.strategy_for("d"), probabilistic(0.0));
+        assert_eq!(*s.strategy_for("e"), probabilistic(0.1));
+        assert_eq!(*s.strategy_for("a"), probabilistic(0.3), "a later entry replaces an earlier one");
+        assert_eq!(parsed.warnings.len(), 2, "{:?}", parsed.warnings);
+        assert!(parsed.warnings[0].starts_with("unknown sampling strategy type \"blah\" of service \"b\""));
+        assert!(parsed.warnings[1].starts_with("unknown sampling strategy type (none) of service \"c\""));
+
+        let truncated = parse(r#"{"default_strategy": {"type": "ratelimiting", "param": 3.9}}"#);
+        assert_eq!(truncated.strategies.default, rate_limiting(3));
+    }
+
+    #[test]
+    fn malformed_files_say_where_and_what() {
+        let err = Strategies::parse(b"\"bad value\"", DEFAULT_P).unwrap_err();
+        assert_eq!((err.line, err.column), (1, 11));
+        assert!(err.message.starts_with("invalid type: string \"bad value\""), "{err}");
+
+        let err = Strategies::parse(b"{\n  \"service_strategies\": [{\"service\": \"x\", \"param\": \"high\"}]\n}", DEFAULT_P)
+            .unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().starts_with("invalid JSON at line 2 column"), "{err}");
+        assert!(err.message.contains("invalid type: string \"high\", expected f64"), "{err}");
+
+        for bad in ["", "{", "[]", r#"{"service_strategies": {}}"#, r#"{"service_strategies": [null]}"#] {
+            assert!(Strategies::parse(bad.as_bytes(), DEFAULT_P).is_err(), "{bad}");
+        }
     }
 }
