@@ -134,12 +134,17 @@ impl Strategies {
     }
 }
 
-/// serde_json appends " at line L column C"; the error carries them as fields instead.
+/// serde_json appends " at line L column C" (kept as fields instead) and names the Rust
+/// types it expected; say what the file should hold instead.
 fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    message
+        .replace("struct ServiceSpec", "a strategy object like {\"type\": \"probabilistic\", \"param\": 0.5}")
+        .replace("struct OperationSpec", "an operation strategy object like {\"operation\": \"op\", \"type\": \"probabilistic\", \"param\": 0.5}")
+        .replace("struct StrategiesSpec", "an object with \"default_strategy\" and \"service_strategies\"")
 }
 
 struct Resolver {
@@ -436,6 +441,11 @@ mod tests {
         assert_eq!(err.line, 2);
         assert!(err.to_string().starts_with("invalid JSON at line 2 column"), "{err}");
         assert!(err.message.contains("invalid type: string \"high\", expected f64"), "{err}");
+
+        let err = Strategies::parse(br#"{"default_strategy": 5}"#, DEFAULT_P).unwrap_err();
+        assert_eq!(err.message, r#"invalid type: integer `5`, expected a strategy object like {"type": "probabilistic", "param": 0.5}"#);
+        let err = Strategies::parse(b"[]", DEFAULT_P).unwrap_err();
+        assert_eq!(err.message, r#"invalid type: sequence, expected an object with "default_strategy" and "service_strategies""#);
 
         for bad in ["", "{", "[]", r#"{"service_strategies": {}}"#, r#"{"service_strategies": [null]}"#] {
             assert!(Strategies::parse(bad.as_bytes(), DEFAULT_P).is_err(), "{bad}");
