@@ -17,16 +17,16 @@ use crate::telemetry::{ProcessorMetrics, ServiceState, Telemetry};
 
 /// A component failed to be created or started.
 #[derive(Debug, thiserror::Error)]
-#[error("{kind} \"{id}\": {source}")]
+#[error("{kind} \"{id}\": {error}")]
 pub struct BuildError {
     pub kind: Kind,
     pub id: String,
-    #[source]
-    pub source: ComponentError,
+    // Not a `source`: the message already includes it, and anyhow's `{:#}` would repeat it.
+    pub error: ComponentError,
 }
 
 fn fail(kind: Kind, id: impl ToString) -> impl FnOnce(ComponentError) -> BuildError {
-    move |source| BuildError { kind, id: id.to_string(), source }
+    move |error| BuildError { kind, id: id.to_string(), error }
 }
 
 /// Counts spans into and out of a processor, labelled by processor and pipeline.
