@@ -16,9 +16,6 @@ pub enum DecodeError {
     /// The datagram is a Thrift message, but not `Agent.emitBatch`.
     #[error("unexpected thrift message {name:?} (expected a oneway emitBatch call)")]
     UnexpectedMessage { name: String },
-    /// Bytes left over after the payload ended.
-    #[error("{0} trailing bytes after the batch")]
-    TrailingBytes(usize),
 }
 
 impl From<::thrift::Error> for DecodeError {

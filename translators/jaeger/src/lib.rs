@@ -8,11 +8,13 @@
 //!
 //! It is a plain library (not a component): the jaeger receiver uses it now, the query API later.
 
+mod attrs;
 mod error;
 mod from_otlp;
 pub mod proto;
 pub mod thrift;
 mod to_otlp;
+mod value_json;
 
 pub use error::DecodeError;
 pub use from_otlp::otlp_to_jaeger;

@@ -12,3 +12,6 @@ mod write;
 pub use read::{decode_batch_binary, decode_emit_batch_binary, decode_emit_batch_compact};
 pub use types::{Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType, Tag, TagType};
 pub use write::{encode_batch_binary, encode_emit_batch_binary, encode_emit_batch_compact};
+
+#[cfg(test)]
+mod tests;
