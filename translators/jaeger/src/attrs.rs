@@ -38,7 +38,11 @@ pub(crate) const REF_FOLLOWS_FROM: &str = "follows_from";
 const LINEAR_LIMIT: usize = 32;
 
 pub(crate) fn kv(key: impl Into<String>, value: Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 
 pub(crate) fn string_kv(key: &str, value: impl Into<String>) -> KeyValue {

@@ -9,10 +9,17 @@ pub enum DecodeError {
     Thrift(String),
     /// A field the Jaeger IDL marks `required` is absent.
     #[error("missing required field {field} in {strukt}")]
-    MissingField { strukt: &'static str, field: &'static str },
+    MissingField {
+        strukt: &'static str,
+        field: &'static str,
+    },
     /// A field has the wrong Thrift type or an impossible value.
     #[error("invalid {strukt}.{field}: {reason}")]
-    InvalidField { strukt: &'static str, field: &'static str, reason: String },
+    InvalidField {
+        strukt: &'static str,
+        field: &'static str,
+        reason: String,
+    },
     /// The datagram is a Thrift message, but not `Agent.emitBatch`.
     #[error("unexpected thrift message {name:?} (expected a oneway emitBatch call)")]
     UnexpectedMessage { name: String },

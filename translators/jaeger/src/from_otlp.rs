@@ -43,20 +43,36 @@ fn batch(rs: &ResourceSpans) -> Option<proto::Batch> {
         .iter()
         .flat_map(|ss| ss.spans.iter().map(move |s| span(s, ss.scope.as_ref())))
         .collect();
-    Some(proto::Batch { spans, process: Some(process(attributes)) })
+    Some(proto::Batch {
+        spans,
+        process: Some(process(attributes)),
+    })
 }
 
 fn process(attributes: &[KeyValue]) -> proto::Process {
     if attributes.is_empty() {
-        return proto::Process { service_name: NO_SERVICE_NAME.to_string(), tags: Vec::new() };
+        return proto::Process {
+            service_name: NO_SERVICE_NAME.to_string(),
+            tags: Vec::new(),
+        };
     }
     let service_name = get(attributes, SERVICE_NAME).map(|v| str_of(v).to_string());
-    let tags = attributes.iter().filter(|a| a.key != SERVICE_NAME).map(tag).collect();
-    proto::Process { service_name: service_name.unwrap_or_default(), tags }
+    let tags = attributes
+        .iter()
+        .filter(|a| a.key != SERVICE_NAME)
+        .map(tag)
+        .collect();
+    proto::Process {
+        service_name: service_name.unwrap_or_default(),
+        tags,
+    }
 }
 
 fn tag(a: &KeyValue) -> proto::KeyValue {
-    let mut t = proto::KeyValue { key: a.key.clone(), ..Default::default() };
+    let mut t = proto::KeyValue {
+        key: a.key.clone(),
+        ..Default::default()
+    };
     match value_of(a) {
         Some(Value::StringValue(s)) => t.v_str = s.clone(),
         Some(Value::IntValue(i)) => {
@@ -83,7 +99,11 @@ fn tag(a: &KeyValue) -> proto::KeyValue {
 }
 
 fn string_tag(key: &str, value: &str) -> proto::KeyValue {
-    proto::KeyValue { key: key.to_string(), v_str: value.to_string(), ..Default::default() }
+    proto::KeyValue {
+        key: key.to_string(),
+        v_str: value.to_string(),
+        ..Default::default()
+    }
 }
 
 fn span(s: &Span, scope: Option<&InstrumentationScope>) -> proto::Span {
@@ -142,7 +162,10 @@ fn span_tags(s: &Span, scope: Option<&InstrumentationScope>) -> Vec<proto::KeyVa
     if let Some(kind) = kind {
         tags.push(string_tag(SPAN_KIND, kind));
     }
-    let (code, message) = s.status.as_ref().map_or((0, ""), |st| (st.code, st.message.as_str()));
+    let (code, message) = s
+        .status
+        .as_ref()
+        .map_or((0, ""), |st| (st.code, st.message.as_str()));
     match StatusCode::try_from(code) {
         Ok(StatusCode::Error) => {
             tags.push(string_tag(STATUS_CODE, "ERROR"));
@@ -207,3 +230,6 @@ fn log(e: &Event) -> proto::Log {
         fields,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,7 +28,6 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
 use crate::attrs::{self, *};
@@ -36,6 +35,7 @@ use crate::{proto, thrift};
 
 mod groups;
 mod proto_in;
+mod status;
 mod thrift_in;
 
 pub use proto_in::proto_to_otlp;
@@ -116,7 +116,10 @@ pub(crate) fn resource<T: JaegerTag>(service_name: String, tags: Vec<T>) -> Reso
             attributes[i] = string_kv(EXPORTER_VERSION, v);
         }
     }
-    Resource { attributes, ..Default::default() }
+    Resource {
+        attributes,
+        ..Default::default()
+    }
 }
 
 /// A Jaeger reference, whichever wire model it came from.
@@ -145,7 +148,11 @@ pub(crate) fn links(refs: &[Ref], parent: u64) -> Vec<Link> {
             span_id: span_id_bytes(r.span_id),
             attributes: vec![string_kv(
                 REF_TYPE,
-                if r.child_of { REF_CHILD_OF } else { REF_FOLLOWS_FROM },
+                if r.child_of {
+                    REF_CHILD_OF
+                } else {
+                    REF_FOLLOWS_FROM
+                },
             )],
             ..Default::default()
         })
@@ -155,7 +162,12 @@ pub(crate) fn links(refs: &[Ref], parent: u64) -> Vec<Link> {
 pub(crate) fn event<T: JaegerTag>(time_unix_nano: u64, fields: Vec<T>) -> Event {
     let mut attributes = tags_to_attributes(fields);
     let name = take_str(&mut attributes, EVENT).unwrap_or_default();
-    Event { time_unix_nano, name, attributes, dropped_attributes_count: 0 }
+    Event {
+        time_unix_nano,
+        name,
+        attributes,
+        dropped_attributes_count: 0,
+    }
 }
 
 /// The tag rules of one span: scope, kind, status and trace state out of the tags.
@@ -175,9 +187,15 @@ impl SpanRules {
             Some(a) => kind_from_str(str_of(value_of(&a))),
             None => SpanKind::Unspecified,
         };
-        let status = status(&mut attributes, kind);
+        let status = status::status(&mut attributes, kind);
         let trace_state = take_str(&mut attributes, TRACE_STATE).unwrap_or_default();
-        SpanRules { scope, attributes, kind, status, trace_state }
+        SpanRules {
+            scope,
+            attributes,
+            kind,
+            status,
+            trace_state,
+        }
     }
 }
 
@@ -207,65 +225,6 @@ fn kind_from_str(s: &str) -> SpanKind {
     }
 }
 
-fn status(attributes: &mut Vec<KeyValue>, kind: SpanKind) -> Option<Status> {
-    let mut code = StatusCode::Unset;
-    let mut message = String::new();
-    let mut exists = false;
-    // The `error` tag is the ultimate truth, but only as a bool `true`.
-    if let Some(Some(Value::BoolValue(true))) = get(attributes, ERROR) {
-        remove(attributes, ERROR);
-        code = StatusCode::Error;
-        exists = true;
-        if let Some(desc) = take_str(attributes, STATUS_DESCRIPTION) {
-            message = desc;
-        } else if let Some(v) = get(attributes, HTTP_STATUS_MESSAGE) {
-            message = str_of(v).to_string();
-        }
-    }
-    if let Some(v) = get(attributes, STATUS_CODE) {
-        if !exists {
-            exists = true;
-            match str_of(v).to_uppercase().as_str() {
-                "OK" => code = StatusCode::Ok,
-                "ERROR" => code = StatusCode::Error,
-                _ => {}
-            }
-            if let Some(desc) = take_str(attributes, STATUS_DESCRIPTION) {
-                message = desc;
-            }
-        }
-        remove(attributes, STATUS_CODE);
-    } else if !exists {
-        if let Some(http) = get(attributes, HTTP_STATUS_CODE).and_then(|v| status_from_http(v, kind))
-        {
-            if http != StatusCode::Unset {
-                exists = true;
-                code = http;
-            }
-            if let Some(v) = get(attributes, HTTP_STATUS_MESSAGE) {
-                message = str_of(v).to_string();
-            }
-        }
-    }
-    exists.then_some(Status { message, code: code as i32 })
-}
-
-fn status_from_http(v: Option<&Value>, kind: SpanKind) -> Option<StatusCode> {
-    let code = match v? {
-        Value::IntValue(i) => *i,
-        Value::StringValue(s) => s.parse::<i64>().ok()?,
-        _ => return None,
-    };
-    if (400..500).contains(&code) {
-        match kind {
-            SpanKind::Client => return Some(StatusCode::Error),
-            SpanKind::Server => return Some(StatusCode::Unset),
-            _ => {}
-        }
-    }
-    Some(if (100..399).contains(&code) { StatusCode::Unset } else { StatusCode::Error })
-}
-
 /// Everything of a span except its tags, in OTLP units.
 pub(crate) struct SpanHead {
     pub trace: (u64, u64),
@@ -277,7 +236,12 @@ pub(crate) struct SpanHead {
     pub flags: u32,
 }
 
-pub(crate) fn build_span(head: SpanHead, rules: SpanRules, events: Vec<Event>, links: Vec<Link>) -> Span {
+pub(crate) fn build_span(
+    head: SpanHead,
+    rules: SpanRules,
+    events: Vec<Event>,
+    links: Vec<Link>,
+) -> Span {
     Span {
         trace_id: trace_id_bytes(head.trace.0, head.trace.1),
         span_id: span_id_bytes(head.span_id),
@@ -302,10 +266,21 @@ pub(crate) fn resource_spans(resource: Resource, scopes: groups::ScopeGroups) ->
         .into_groups()
         .into_iter()
         .map(|((name, version), spans)| ScopeSpans {
-            scope: Some(InstrumentationScope { name, version, ..Default::default() }),
+            scope: Some(InstrumentationScope {
+                name,
+                version,
+                ..Default::default()
+            }),
             spans,
             schema_url: String::new(),
         })
         .collect();
-    ResourceSpans { resource: Some(resource), scope_spans, schema_url: String::new() }
+    ResourceSpans {
+        resource: Some(resource),
+        scope_spans,
+        schema_url: String::new(),
+    }
 }
+
+#[cfg(test)]
+mod tests;

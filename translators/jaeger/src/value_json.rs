@@ -46,8 +46,11 @@ fn write_value(out: &mut String, v: Option<&Value>) -> Option<()> {
             out.push(']');
         }
         Some(Value::KvlistValue(kvs)) => {
-            let sorted: BTreeMap<&str, Option<&Value>> =
-                kvs.values.iter().map(|kv| (kv.key.as_str(), kv.value.as_ref().and_then(inner))).collect();
+            let sorted: BTreeMap<&str, Option<&Value>> = kvs
+                .values
+                .iter()
+                .map(|kv| (kv.key.as_str(), kv.value.as_ref().and_then(inner)))
+                .collect();
             out.push('{');
             for (i, (k, v)) in sorted.into_iter().enumerate() {
                 if i > 0 {
@@ -111,7 +114,11 @@ fn write_float(out: &mut String, f: f64) -> Option<()> {
 fn base64(out: &mut String, bytes: &[u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -133,7 +140,11 @@ mod tests {
     }
 
     fn kv(k: &str, v: Value) -> KeyValue {
-        KeyValue { key: k.into(), value: Some(any(v)), ..Default::default() }
+        KeyValue {
+            key: k.into(),
+            value: Some(any(v)),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -143,10 +154,17 @@ mod tests {
                 kv("b", Value::IntValue(1)),
                 kv("a", Value::StringValue("x<y>&\"\n".into())),
                 kv("b", Value::BoolValue(true)),
-                KeyValue { key: "n".into(), value: None, ..Default::default() },
+                KeyValue {
+                    key: "n".into(),
+                    value: None,
+                    ..Default::default()
+                },
             ],
         });
-        assert_eq!(to_json(&map), r#"{"a":"x\u003cy\u003e\u0026\"\n","b":true,"n":null}"#);
+        assert_eq!(
+            to_json(&map),
+            r#"{"a":"x\u003cy\u003e\u0026\"\n","b":true,"n":null}"#
+        );
     }
 
     #[test]
@@ -174,7 +192,13 @@ mod tests {
 
     #[test]
     fn base64_pads() {
-        for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg==")] {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ] {
             let mut s = String::new();
             base64(&mut s, input.as_bytes());
             assert_eq!(s, want);

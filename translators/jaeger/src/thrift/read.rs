@@ -120,7 +120,11 @@ fn required<T>(v: Option<T>, strukt: &'static str, field: &'static str) -> Resul
 }
 
 fn invalid(place: (&'static str, &'static str), reason: impl Into<String>) -> DecodeError {
-    DecodeError::InvalidField { strukt: place.0, field: place.1, reason: reason.into() }
+    DecodeError::InvalidField {
+        strukt: place.0,
+        field: place.1,
+        reason: reason.into(),
+    }
 }
 
 pub(crate) fn read_batch<P: TInputProtocol>(p: &mut P) -> Result<Batch, DecodeError> {
@@ -150,12 +154,17 @@ fn read_process<P: TInputProtocol>(p: &mut P) -> Result<Process, DecodeError> {
     read_struct(p, |p, f| {
         match (f.id, f.field_type) {
             (Some(1), TType::String) => service_name = Some(p.read_string()?),
-            (Some(2), TType::List) => tags = read_list(p, TType::Struct, ("Process", "tags"), read_tag)?,
+            (Some(2), TType::List) => {
+                tags = read_list(p, TType::Struct, ("Process", "tags"), read_tag)?
+            }
             _ => return Ok(false),
         }
         Ok(true)
     })?;
-    Ok(Process { service_name: required(service_name, "Process", "serviceName")?, tags })
+    Ok(Process {
+        service_name: required(service_name, "Process", "serviceName")?,
+        tags,
+    })
 }
 
 fn read_client_stats<P: TInputProtocol>(p: &mut P) -> Result<ClientStats, DecodeError> {
@@ -192,14 +201,25 @@ fn read_span<P: TInputProtocol>(p: &mut P) -> Result<Span, DecodeError> {
             (Some(7), TType::I32) => ints[4] = Some(i64::from(p.read_i32()?)),
             (Some(8), TType::I64) => ints[5] = Some(p.read_i64()?),
             (Some(9), TType::I64) => ints[6] = Some(p.read_i64()?),
-            (Some(10), TType::List) => tags = read_list(p, TType::Struct, ("Span", "tags"), read_tag)?,
-            (Some(11), TType::List) => logs = read_list(p, TType::Struct, ("Span", "logs"), read_log)?,
+            (Some(10), TType::List) => {
+                tags = read_list(p, TType::Struct, ("Span", "tags"), read_tag)?
+            }
+            (Some(11), TType::List) => {
+                logs = read_list(p, TType::Struct, ("Span", "logs"), read_log)?
+            }
             _ => return Ok(false),
         }
         Ok(true)
     })?;
-    const NAMES: [&str; 7] =
-        ["traceIdLow", "traceIdHigh", "spanId", "parentSpanId", "flags", "startTime", "duration"];
+    const NAMES: [&str; 7] = [
+        "traceIdLow",
+        "traceIdHigh",
+        "spanId",
+        "parentSpanId",
+        "flags",
+        "startTime",
+        "duration",
+    ];
     let mut v = [0i64; 7];
     for (i, slot) in ints.iter().enumerate() {
         v[i] = required(*slot, "Span", NAMES[i])?;

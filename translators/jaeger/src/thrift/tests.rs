@@ -68,9 +68,21 @@ type Decoder = fn(&[u8]) -> Result<Batch, DecodeError>;
 fn codecs() -> [(&'static str, Vec<u8>, Decoder); 3] {
     let b = sample_batch();
     [
-        ("emit compact", encode_emit_batch_compact(&b), decode_emit_batch_compact as Decoder),
-        ("emit binary", encode_emit_batch_binary(&b), decode_emit_batch_binary as Decoder),
-        ("batch binary", encode_batch_binary(&b), decode_batch_binary as Decoder),
+        (
+            "emit compact",
+            encode_emit_batch_compact(&b),
+            decode_emit_batch_compact as Decoder,
+        ),
+        (
+            "emit binary",
+            encode_emit_batch_binary(&b),
+            decode_emit_batch_binary as Decoder,
+        ),
+        (
+            "batch binary",
+            encode_batch_binary(&b),
+            decode_batch_binary as Decoder,
+        ),
     ]
 }
 
@@ -84,8 +96,14 @@ fn every_encoding_decodes_back_to_the_same_batch() {
 #[test]
 fn empty_optional_fields_stay_empty() {
     let b = Batch {
-        process: Process { service_name: "svc".into(), tags: vec![] },
-        spans: vec![Span { operation_name: "op".into(), ..Span::default() }],
+        process: Process {
+            service_name: "svc".into(),
+            tags: vec![],
+        },
+        spans: vec![Span {
+            operation_name: "op".into(),
+            ..Span::default()
+        }],
         seq_no: None,
         stats: None,
     };
@@ -115,7 +133,13 @@ fn a_missing_required_field_is_an_error() {
     let _ = p.write_field_stop();
     let _ = p.write_struct_end();
     let err = decode_batch_binary(&out);
-    assert!(matches!(err, Err(DecodeError::MissingField { strukt: "Batch", field: "process" })));
+    assert!(matches!(
+        err,
+        Err(DecodeError::MissingField {
+            strukt: "Batch",
+            field: "process"
+        })
+    ));
     assert_eq!(
         err.map_err(|e| e.to_string()).err().as_deref(),
         Some("missing required field process in Batch")
@@ -129,7 +153,9 @@ fn a_declared_length_beyond_the_input_is_refused_without_allocating_it() {
     let err = decode_batch_binary(&bytes);
     assert!(matches!(err, Err(DecodeError::Thrift(_))), "{err:?}");
     // And a list claiming 2^31 - 1 spans.
-    let bytes = [12, 0, 1, 11, 0, 1, 0, 0, 0, 1, b'a', 0, 15, 0, 2, 12, 0x7f, 0xff, 0xff, 0xff];
+    let bytes = [
+        12, 0, 1, 11, 0, 1, 0, 0, 0, 1, b'a', 0, 15, 0, 2, 12, 0x7f, 0xff, 0xff, 0xff,
+    ];
     assert!(decode_batch_binary(&bytes).is_err());
 }
 
@@ -138,7 +164,11 @@ fn unknown_fields_are_skipped() {
     use thrift::protocol::*;
     let mut out = Vec::new();
     let mut p = TCompactOutputProtocol::new(&mut out);
-    let _ = p.write_message_begin(&TMessageIdentifier::new("emitBatch", TMessageType::OneWay, 1));
+    let _ = p.write_message_begin(&TMessageIdentifier::new(
+        "emitBatch",
+        TMessageType::OneWay,
+        1,
+    ));
     let _ = p.write_struct_begin(&TStructIdentifier::new("args"));
     // Field 9: an unknown struct with a nested list, before the batch.
     let _ = p.write_field_begin(&TFieldIdentifier::new("x", TType::Struct, 9));
@@ -166,7 +196,10 @@ fn unknown_fields_are_skipped() {
 fn every_prefix_of_a_datagram_is_an_error_not_a_panic() {
     for (name, bytes, decode) in codecs() {
         for len in 0..bytes.len() {
-            assert!(decode(&bytes[..len]).is_err(), "{name}: prefix of {len} bytes decoded");
+            assert!(
+                decode(&bytes[..len]).is_err(),
+                "{name}: prefix of {len} bytes decoded"
+            );
         }
     }
 }
@@ -195,7 +228,11 @@ fn random_garbage_never_panics() {
     for _ in 0..5000 {
         let len = rng.random_range(0..200);
         let b: Vec<u8> = (0..len).map(|_| rng.random()).collect();
-        for decode in [decode_emit_batch_compact, decode_emit_batch_binary, decode_batch_binary] {
+        for decode in [
+            decode_emit_batch_compact,
+            decode_emit_batch_binary,
+            decode_batch_binary,
+        ] {
             if let Ok(batch) = decode(&b) {
                 let _ = crate::thrift_to_otlp(batch);
             }

@@ -54,19 +54,44 @@ pub struct Tag {
 
 impl Tag {
     pub fn string(key: impl Into<String>, v: impl Into<String>) -> Self {
-        Tag { key: key.into(), v_type: TagType::String, v_str: Some(v.into()), ..Tag::default() }
+        Tag {
+            key: key.into(),
+            v_type: TagType::String,
+            v_str: Some(v.into()),
+            ..Tag::default()
+        }
     }
     pub fn double(key: impl Into<String>, v: f64) -> Self {
-        Tag { key: key.into(), v_type: TagType::Double, v_double: Some(v), ..Tag::default() }
+        Tag {
+            key: key.into(),
+            v_type: TagType::Double,
+            v_double: Some(v),
+            ..Tag::default()
+        }
     }
     pub fn bool(key: impl Into<String>, v: bool) -> Self {
-        Tag { key: key.into(), v_type: TagType::Bool, v_bool: Some(v), ..Tag::default() }
+        Tag {
+            key: key.into(),
+            v_type: TagType::Bool,
+            v_bool: Some(v),
+            ..Tag::default()
+        }
     }
     pub fn long(key: impl Into<String>, v: i64) -> Self {
-        Tag { key: key.into(), v_type: TagType::Long, v_long: Some(v), ..Tag::default() }
+        Tag {
+            key: key.into(),
+            v_type: TagType::Long,
+            v_long: Some(v),
+            ..Tag::default()
+        }
     }
     pub fn binary(key: impl Into<String>, v: impl Into<Vec<u8>>) -> Self {
-        Tag { key: key.into(), v_type: TagType::Binary, v_binary: Some(v.into()), ..Tag::default() }
+        Tag {
+            key: key.into(),
+            v_type: TagType::Binary,
+            v_binary: Some(v.into()),
+            ..Tag::default()
+        }
     }
 }
 

@@ -37,7 +37,11 @@ pub fn encode_batch_binary(batch: &Batch) -> Vec<u8> {
 type R = thrift::Result<()>;
 
 fn write_emit_batch<P: TOutputProtocol>(p: &mut P, batch: &Batch) -> R {
-    p.write_message_begin(&TMessageIdentifier::new("emitBatch", TMessageType::OneWay, 0))?;
+    p.write_message_begin(&TMessageIdentifier::new(
+        "emitBatch",
+        TMessageType::OneWay,
+        0,
+    ))?;
     p.write_struct_begin(&TStructIdentifier::new("emitBatch_args"))?;
     field(p, "batch", TType::Struct, 1)?;
     write_batch(p, batch)?;

@@ -16,7 +16,10 @@ pub(crate) struct Groups<K, V> {
 
 impl<K: Eq + Hash + Clone, V> Groups<K, V> {
     pub(crate) fn new() -> Self {
-        Groups { groups: Vec::new(), index: None }
+        Groups {
+            groups: Vec::new(),
+            index: None,
+        }
     }
 
     /// The position of `key`'s group, created (empty) if new.
@@ -34,7 +37,12 @@ impl<K: Eq + Hash + Clone, V> Groups<K, V> {
         }
         self.groups.push((key, Vec::new()));
         if self.index.is_none() && self.groups.len() > LINEAR_LIMIT {
-            let index = self.groups.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+            let index = self
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
             self.index = Some(index);
         }
         i

@@ -69,13 +69,19 @@ impl ProcessKey {
                 (t.v_float64.to_bits(), &t.v_binary).hash(&mut h);
             }
         }
-        ProcessKey { process, hash: h.finish() }
+        ProcessKey {
+            process,
+            hash: h.finish(),
+        }
     }
 }
 
 impl Clone for ProcessKey {
     fn clone(&self) -> Self {
-        ProcessKey { process: self.process.clone(), hash: self.hash }
+        ProcessKey {
+            process: self.process.clone(),
+            hash: self.hash,
+        }
     }
 }
 
@@ -113,12 +119,17 @@ impl Hash for ProcessKey {
 
 /// A protobuf timestamp or duration as signed ns, wrapping like Go's `time` arithmetic would.
 fn nanos(seconds: i64, nanos: i32) -> i64 {
-    seconds.wrapping_mul(1_000_000_000).wrapping_add(i64::from(nanos))
+    seconds
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(i64::from(nanos))
 }
 
 fn translate_span(
     span: proto::Span,
-) -> ((String, String), opentelemetry_proto::tonic::trace::v1::Span) {
+) -> (
+    (String, String),
+    opentelemetry_proto::tonic::trace::v1::Span,
+) {
     let trace = trace_id_parts(&span.trace_id);
     let refs: Vec<Ref> = span
         .references

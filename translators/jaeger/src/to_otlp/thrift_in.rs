@@ -30,7 +30,10 @@ fn micros_to_nanos(us: i64) -> u64 {
 
 fn translate_span(
     span: thrift::Span,
-) -> ((String, String), opentelemetry_proto::tonic::trace::v1::Span) {
+) -> (
+    (String, String),
+    opentelemetry_proto::tonic::trace::v1::Span,
+) {
     // Ids are unsigned 64-bit values carried in i64s: reinterpret the bits.
     let trace = (span.trace_id_high as u64, span.trace_id_low as u64);
     let refs: Vec<Ref> = span
@@ -57,8 +60,11 @@ fn translate_span(
         flags: span.flags as u32,
     };
     let mut rules = SpanRules::apply(span.tags);
-    let events =
-        span.logs.into_iter().map(|l| event(micros_to_nanos(l.timestamp), l.fields)).collect();
+    let events = span
+        .logs
+        .into_iter()
+        .map(|l| event(micros_to_nanos(l.timestamp), l.fields))
+        .collect();
     let links = links(&refs, parent);
     let scope = std::mem::take(&mut rules.scope);
     (scope, build_span(head, rules, events, links))
