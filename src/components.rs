@@ -11,5 +11,6 @@ use tracegate_processor_batch as _;
 use tracegate_receiver_nop as _;
 use tracegate_receiver_otlp as _;
 
+use tracegate_receiver_zipkin as _;
 /// Called once from `main` so this module is never optimised away.
 pub fn link() {}

@@ -1,0 +1,109 @@
+//! The `zipkin` receiver's config, in the Collector's shape:
+//!
+//! ```yaml
+//! receivers:
+//!   zipkin:
+//!     endpoint: 0.0.0.0:9411
+//!     parse_string_tags: false
+//! ```
+//!
+//! `parse_string_tags` types string tag values that look like ints, doubles or booleans, as
+//! the Collector does. `max_request_body_size` is the Collector's `confighttp` key (bytes,
+//! counted after decompression too, so a small gzip bomb cannot expand unbounded).
+
+use serde::{Deserialize, Serialize};
+use tracegate_core::config::{ConfigProblem, Endpoint};
+use tracegate_core::factory::ComponentConfig;
+
+const MIB: u64 = 1024 * 1024;
+/// confighttp's default body limit, used when `max_request_body_size` is 0.
+const DEFAULT_MAX_BODY: u64 = 20 * MIB;
+/// Bodies are held in memory whole; past 2 GiB a value is a typo.
+const MAX_BODY: u64 = 2 * 1024 * MIB - 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Defaults to `0.0.0.0:9411`: Zipkin reporters expect the collector port on every
+    /// interface, as a Zipkin server or Jaeger collector offers it.
+    pub endpoint: Endpoint,
+    /// Type string tags that look like ints, doubles or booleans.
+    pub parse_string_tags: bool,
+    /// Largest accepted body in bytes, as sent and after decompression; 0 means 20 MiB.
+    pub max_request_body_size: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            endpoint: Endpoint::new("0.0.0.0", 9411),
+            parse_string_tags: false,
+            max_request_body_size: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+impl Config {
+    pub fn max_body_bytes(&self) -> usize {
+        let n = match self.max_request_body_size {
+            0 => DEFAULT_MAX_BODY,
+            n => n.min(MAX_BODY),
+        };
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+}
+
+impl ComponentConfig for Config {
+    fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.max_request_body_size > MAX_BODY {
+            problems.push(ConfigProblem::new(
+                "max_request_body_size",
+                "must be below 2 GiB (it is in bytes)",
+            ));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tracegate_core::factory::parse_typed;
+
+    fn parse(yaml: &str) -> Result<Config, Vec<ConfigProblem>> {
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+        let parsed = parse_typed::<Config>(Some(&v))?;
+        Ok(parsed.typed.downcast_ref::<Config>().unwrap().clone())
+    }
+
+    #[test]
+    fn defaults_are_the_collectors() {
+        let c = parse("{}").unwrap();
+        assert_eq!(c.endpoint.to_string(), "0.0.0.0:9411");
+        assert!(!c.parse_string_tags);
+        assert_eq!(c.max_body_bytes(), 20 * 1024 * 1024);
+        // `zipkin:` with nothing after it.
+        let parsed = parse_typed::<Config>(None).unwrap();
+        assert_eq!(parsed.typed.downcast_ref::<Config>(), Some(&Config::default()));
+    }
+
+    #[test]
+    fn collector_config_is_read_as_written() {
+        let c = parse("endpoint: localhost:9412\nparse_string_tags: true\nmax_request_body_size: 0").unwrap();
+        assert_eq!(c.endpoint.bind_addr(), "localhost:9412");
+        assert!(c.parse_string_tags);
+        assert_eq!(c.max_body_bytes(), 20 * 1024 * 1024);
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let p = parse("endpoint: nope").unwrap_err();
+        assert_eq!(p[0].path, "endpoint");
+        let p = parse("parse_string_tag: true").unwrap_err();
+        assert!(p[0].message.contains("unknown field"), "{}", p[0]);
+        let p = parse("max_request_body_size: 4294967296").unwrap_err();
+        assert_eq!(p[0].to_string(), "max_request_body_size: must be below 2 GiB (it is in bytes)");
+    }
+}

@@ -1,0 +1,154 @@
+//! The receiver's life: bind in `start`, serve in a background task, stop gracefully in
+//! `shutdown` (new connections are refused at once; requests in flight get their answer).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracegate_core::telemetry::Telemetry;
+use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::server::{self, ServerState};
+
+pub struct ZipkinReceiver {
+    id: ComponentId,
+    config: Config,
+    state: Arc<ServerState>,
+    /// Held across `start`'s bind so two concurrent starts cannot both bind.
+    running: tokio::sync::Mutex<Option<Running>>,
+    /// Copied out of `running` so `local_addr` needs no async lock.
+    addr: Mutex<Option<SocketAddr>>,
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl ZipkinReceiver {
+    pub fn new(id: ComponentId, config: Config, next: Arc<dyn Consumer>, telemetry: &Telemetry) -> Self {
+        let metrics = telemetry.metrics.receiver(&id.to_string(), "http");
+        let state = ServerState::new(next, metrics, config.parse_string_tags, config.max_body_bytes());
+        Self {
+            id,
+            config,
+            state: Arc::new(state),
+            running: tokio::sync::Mutex::new(None),
+            addr: Mutex::new(None),
+        }
+    }
+
+    /// The address the server listens on while started (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addr.lock().map(|a| *a).unwrap_or_else(|p| *p.into_inner())
+    }
+
+    fn set_addr(&self, addr: Option<SocketAddr>) {
+        match self.addr.lock() {
+            Ok(mut a) => *a = addr,
+            Err(p) => *p.into_inner() = addr,
+        }
+    }
+}
+
+#[async_trait]
+impl Lifecycle for ZipkinReceiver {
+    async fn start(&self, host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        let mut running = self.running.lock().await;
+        if running.is_some() {
+            return Err(ComponentError::other(format!("receiver {} is already started", self.id)));
+        }
+        let endpoint = &self.config.endpoint;
+        let bind_error = |source| ComponentError::Bind { endpoint: endpoint.to_string(), source };
+        let listener = TcpListener::bind(endpoint.bind_addr()).await.map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = server::router(self.state.clone());
+        let id = self.id.to_string();
+        let status = host.status();
+        let span = tracing::info_span!("receiver", id = %id, transport = "http");
+        let task = tokio::spawn(
+            async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = server::serve(listener, router, shutdown).await {
+                    // A server that dies on its own shows in the health check rather than the
+                    // port silently going dark.
+                    tracing::error!(error = %e, "Zipkin server stopped with an error");
+                    status.report_failure(&id, &format!("http server: {e}"));
+                }
+            }
+            .instrument(span),
+        );
+        tracing::info!(receiver = %self.id, %addr, "Zipkin receiver listening (/api/v2/spans, /api/v1/spans)");
+        self.set_addr(Some(addr));
+        *running = Some(Running { stop, task });
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        let Some(running) = self.running.lock().await.take() else {
+            return Ok(());
+        };
+        let _ = running.stop.send(());
+        if let Err(e) = running.task.await {
+            tracing::warn!(receiver = %self.id, error = %e, "Zipkin server task ended abnormally");
+        }
+        self.set_addr(None);
+        Ok(())
+    }
+}
+
+impl Receiver for ZipkinReceiver {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use tracegate_core::config::Endpoint;
+
+    use super::*;
+    use crate::testutil::{local_config, start, RecordingConsumer};
+
+    #[tokio::test]
+    async fn shutdown_is_safe_without_start_and_twice() {
+        let telemetry = Telemetry::new();
+        let r = ZipkinReceiver::new(ComponentId::new("zipkin", None), local_config(), RecordingConsumer::ok(), &telemetry);
+        r.shutdown().await.unwrap();
+        r.shutdown().await.unwrap();
+        assert_eq!(r.local_addr(), None);
+    }
+
+    #[tokio::test]
+    async fn shutdown_releases_the_port_and_a_second_start_is_refused() {
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        let addr = run.addr();
+        assert!(run.receiver.start(tracegate_core::testing::TestHost::new()).await.is_err());
+        run.receiver.shutdown().await.unwrap();
+        run.receiver.shutdown().await.unwrap();
+        assert_eq!(run.receiver.local_addr(), None);
+        drop(TcpListener::bind(addr).await.unwrap());
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "{addr} still accepts");
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_fails_start_with_bind() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let config = Config { endpoint: Endpoint::new("127.0.0.1", port), ..Default::default() };
+        let telemetry = Telemetry::new();
+        let r = ZipkinReceiver::new(ComponentId::new("zipkin", None), config, RecordingConsumer::ok(), &telemetry);
+        match r.start(tracegate_core::testing::TestHost::new()).await {
+            Err(ComponentError::Bind { endpoint, .. }) => assert_eq!(endpoint, format!("127.0.0.1:{port}")),
+            other => panic!("expected a bind error, got {:?}", other.err()),
+        }
+        assert_eq!(r.local_addr(), None);
+        r.shutdown().await.unwrap();
+    }
+}
