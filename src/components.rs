@@ -8,9 +8,10 @@ use tracegate_exporter_otlp as _;
 use tracegate_extension_health_check as _;
 use tracegate_extension_remote_sampling as _;
 use tracegate_processor_batch as _;
+use tracegate_receiver_jaeger as _;
 use tracegate_receiver_nop as _;
 use tracegate_receiver_otlp as _;
-
 use tracegate_receiver_zipkin as _;
+
 /// Called once from `main` so this module is never optimised away.
 pub fn link() {}

@@ -1,0 +1,184 @@
+//! Accounting for input that never became spans: a `tracegate_receiver_dropped_packets`
+//! counter family and a log that speaks at most once per interval per reason.
+//!
+//! A malformed or oversized datagram has no span count (it was never decoded), so
+//! `tracegate_receiver_refused_spans` cannot say it happened; this counter can. Core's
+//! `Metrics` has no such family yet, so this crate registers it on the shared registry, once
+//! per `Telemetry` (several jaeger receivers in one process share it).
+//!
+//! The log is rate-limited because a misconfigured client can send thousands of bad packets a
+//! second; one line per reason per interval, with the count of the ones not logged, says the
+//! same without flooding.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use prometheus::{IntCounter, IntCounterVec, Opts};
+use tracegate_core::telemetry::Telemetry;
+
+pub const DROPPED_PACKETS: &str = "tracegate_receiver_dropped_packets";
+
+/// Why a datagram or body was dropped before it reached the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed,
+    TooLarge,
+    QueueFull,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 3] = [DropReason::Malformed, DropReason::TooLarge, DropReason::QueueFull];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::TooLarge => "too_large",
+            DropReason::QueueFull => "queue_full",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The family per `Telemetry`. A `Weak` pins its allocation, so a live entry's address can
+/// never be reused by another `Telemetry`: comparing pointers is exact.
+static FAMILIES: Mutex<Vec<(Weak<Telemetry>, IntCounterVec)>> = Mutex::new(Vec::new());
+
+fn family(telemetry: &Arc<Telemetry>) -> IntCounterVec {
+    let mut families = FAMILIES.lock().unwrap_or_else(|p| p.into_inner());
+    families.retain(|(t, _)| t.strong_count() > 0);
+    let me = Arc::downgrade(telemetry);
+    if let Some((_, vec)) = families.iter().find(|(t, _)| t.ptr_eq(&me)) {
+        return vec.clone();
+    }
+    let opts = Opts::new(DROPPED_PACKETS, "Datagrams or request bodies a receiver dropped before decoding them into spans (malformed, too large, queue full).");
+    let vec = match IntCounterVec::new(opts, &["receiver", "transport", "reason"]) {
+        Ok(v) => v,
+        Err(e) => {
+            // Unreachable with the static definition above; counting still works unexported.
+            tracing::warn!(error = %e, "cannot define {DROPPED_PACKETS}");
+            return unregistered();
+        }
+    };
+    if let Err(e) = telemetry.metrics.registry().register(Box::new(vec.clone())) {
+        // Someone else registered the name; our counts stay in memory only.
+        tracing::warn!(error = %e, "cannot register {DROPPED_PACKETS}; dropped packets are not exported");
+    }
+    families.push((me, vec.clone()));
+    vec
+}
+
+#[allow(clippy::expect_used)]
+fn unregistered() -> IntCounterVec {
+    IntCounterVec::new(Opts::new(DROPPED_PACKETS, "unregistered"), &["receiver", "transport", "reason"])
+        .expect("static metric definition")
+}
+
+/// One transport's drop counters and rate-limited log, labels bound once.
+pub struct Drops {
+    counters: [IntCounter; 3],
+    log: RateLimitedLog,
+}
+
+impl Drops {
+    pub fn new(telemetry: &Arc<Telemetry>, receiver: &str, transport: &'static str) -> Self {
+        let family = family(telemetry);
+        let counters = DropReason::ALL.map(|r| family.with_label_values(&[receiver, transport, r.as_str()]));
+        Self { counters, log: RateLimitedLog::new(LOG_INTERVAL) }
+    }
+
+    /// Counts one dropped packet and logs why, unless this reason was logged recently.
+    pub fn drop_packet(&self, reason: DropReason, detail: impl FnOnce() -> String) {
+        self.counters[reason.index()].inc();
+        if let Some(suppressed) = self.log.should_log(reason.index()) {
+            // The task's span already names the receiver and transport.
+            tracing::warn!(reason = reason.as_str(), suppressed, "dropped a packet: {}", detail());
+        }
+    }
+
+    /// Logs (rate-limited) that the pipeline refused a batch this transport cannot push back
+    /// on; the spans are already counted as refused by [`crate::ingest::Ingest`].
+    pub fn log_refusal(&self, error: &tracegate_core::ConsumeError) {
+        if let Some(suppressed) = self.log.should_log(REFUSED_SLOT) {
+            tracing::warn!(suppressed, error = %error, "the pipeline refused a batch; its spans are dropped");
+        }
+    }
+
+    pub fn count(&self, reason: DropReason) -> u64 {
+        self.counters[reason.index()].get()
+    }
+}
+
+/// The log's slot for refusals by the pipeline, after the three drop reasons.
+const REFUSED_SLOT: usize = 3;
+const SLOTS: usize = 4;
+
+/// How often each reason may be logged.
+pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Lets one line per slot through per interval and counts the ones it held back.
+pub struct RateLimitedLog {
+    interval: Duration,
+    slots: Mutex<[(Option<Instant>, u64); SLOTS]>,
+}
+
+impl RateLimitedLog {
+    pub fn new(interval: Duration) -> Self {
+        Self { interval, slots: Mutex::new([(None, 0); SLOTS]) }
+    }
+
+    /// `Some(n)` when the caller should log now, `n` being how many were held back since the
+    /// last line; `None` when it should stay quiet.
+    pub fn should_log(&self, slot: usize) -> Option<u64> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let (last, held) = slots.get_mut(slot)?;
+        let now = Instant::now();
+        match last {
+            Some(t) if now.duration_since(*t) < self.interval => {
+                *held += 1;
+                None
+            }
+            _ => {
+                *last = Some(now);
+                Some(std::mem::take(held))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_once_per_interval_per_reason_and_reports_the_held_back() {
+        let log = RateLimitedLog::new(Duration::from_secs(3600));
+        assert_eq!(log.should_log(0), Some(0));
+        assert_eq!(log.should_log(0), None);
+        assert_eq!(log.should_log(0), None);
+        assert_eq!(log.should_log(1), Some(0), "another reason has its own budget");
+        let log = RateLimitedLog::new(Duration::ZERO);
+        assert_eq!(log.should_log(2), Some(0));
+        assert_eq!(log.should_log(2), Some(0));
+        assert_eq!(log.should_log(SLOTS), None, "an unknown slot is quiet, not a panic");
+    }
+
+    #[test]
+    fn the_family_is_registered_once_per_telemetry_and_shared() {
+        let telemetry = Telemetry::new();
+        let a = Drops::new(&telemetry, "jaeger", "udp_thrift_compact");
+        let b = Drops::new(&telemetry, "jaeger/2", "udp_thrift_compact");
+        a.drop_packet(DropReason::TooLarge, || "big".into());
+        b.drop_packet(DropReason::Malformed, || "bad".into());
+        b.drop_packet(DropReason::Malformed, || "bad".into());
+        let text = telemetry.metrics.render();
+        assert!(text.contains(r#"tracegate_receiver_dropped_packets{reason="too_large",receiver="jaeger",transport="udp_thrift_compact"} 1"#), "{text}");
+        assert!(text.contains(r#"tracegate_receiver_dropped_packets{reason="malformed",receiver="jaeger/2",transport="udp_thrift_compact"} 2"#), "{text}");
+        // A second Telemetry gets its own family, not the first one's counts.
+        let other = Telemetry::new();
+        let c = Drops::new(&other, "jaeger", "udp_thrift_compact");
+        assert_eq!(c.count(DropReason::TooLarge), 0);
+    }
+}

@@ -1,0 +1,194 @@
+//! The collector's gRPC port: `jaeger.api_v2.CollectorService/PostSpans`, and, when a
+//! `remote_sampling` extension runs, `jaeger.api_v2.SamplingManager/GetSamplingStrategy` on
+//! the same port, as Jaeger's collector serves both on 14250.
+//!
+//! Refusals map as in the OTLP receiver, which is also what Jaeger's gRPC clients retry on:
+//! retryable -> UNAVAILABLE, throttled -> RESOURCE_EXHAUSTED, permanent -> INVALID_ARGUMENT.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Code, Request, Response, Status};
+use tracegate_core::ConsumeError;
+use tracegate_extension_remote_sampling::RemoteSamplingExtension;
+use tracegate_translator_jaeger::proto::collector_service_server::{CollectorService, CollectorServiceServer};
+use tracegate_translator_jaeger::proto::{PostSpansRequest, PostSpansResponse};
+use tracegate_translator_jaeger::proto_to_otlp;
+
+use crate::config::GrpcConfig;
+use crate::ingest::Ingest;
+
+pub struct JaegerGrpcService {
+    ingest: Ingest,
+}
+
+#[tonic::async_trait]
+impl CollectorService for JaegerGrpcService {
+    async fn post_spans(&self, request: Request<PostSpansRequest>) -> Result<Response<PostSpansResponse>, Status> {
+        // A request without a batch carries no spans; Jaeger accepts it as empty.
+        let Some(batch) = request.into_inner().batch else {
+            return Ok(Response::new(PostSpansResponse {}));
+        };
+        match self.ingest.deliver(proto_to_otlp(batch)).await {
+            Ok(()) => Ok(Response::new(PostSpansResponse {})),
+            Err(e) => Err(to_status(&e)),
+        }
+    }
+}
+
+fn to_status(error: &ConsumeError) -> Status {
+    let code = match error {
+        ConsumeError::Retryable(_) => Code::Unavailable,
+        ConsumeError::Throttled { .. } => Code::ResourceExhausted,
+        ConsumeError::Permanent(_) => Code::InvalidArgument,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// The gRPC services this port serves: the collector, plus the sampling manager of a running
+/// `remote_sampling` extension.
+pub fn routes(config: &GrpcConfig, ingest: Ingest, sampling: Option<&RemoteSamplingExtension>) -> Routes {
+    let collector = CollectorServiceServer::new(JaegerGrpcService { ingest })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(config.max_recv_msg_bytes());
+    let routes = Routes::new(collector);
+    match sampling {
+        Some(extension) => routes.add_service(extension.grpc_service()),
+        None => routes,
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting and lets in-flight
+/// calls finish (HTTP/2 GOAWAY).
+pub async fn serve(listener: TcpListener, routes: Routes, shutdown: impl Future<Output = ()>) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use tracegate_core::{ComponentId, Exporter, Extension, Host, Lifecycle};
+    use tracegate_extension_remote_sampling::config::FileConfig;
+    use tracegate_extension_remote_sampling::proto::SamplingStrategyParameters;
+    use tracegate_extension_remote_sampling::sampling_manager_client::SamplingManagerClient;
+    use tracegate_translator_jaeger::proto::collector_service_client::CollectorServiceClient;
+    use tracegate_translator_jaeger::proto::{Batch, Process, Span};
+
+    use super::*;
+    use crate::testutil::{local_config, start, start_with_host, RecordingConsumer};
+
+    fn request(service: &str, names: &[&str]) -> PostSpansRequest {
+        let spans = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Span {
+                trace_id: vec![7; 16],
+                span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+                operation_name: name.to_string(),
+                start_time: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+                duration: Some(prost_types::Duration { seconds: 0, nanos: 1_500_000 }),
+                ..Default::default()
+            })
+            .collect();
+        let process = Some(Process { service_name: service.into(), tags: vec![] });
+        PostSpansRequest { batch: Some(Batch { spans, process }) }
+    }
+
+    #[tokio::test]
+    async fn post_spans_arrive_as_otlp() {
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        let mut client = CollectorServiceClient::connect(run.grpc_url()).await.unwrap();
+        client.post_spans(request("grpc-svc", &["g1", "g2"])).await.unwrap();
+        // Empty requests are fine and reach nobody.
+        client.post_spans(PostSpansRequest { batch: None }).await.unwrap();
+        client.post_spans(request("grpc-svc", &[])).await.unwrap();
+        assert_eq!(run.next.span_names(), ["g1", "g2"]);
+        let batches = run.next.batches();
+        let span = &batches[0].resource_spans()[0].scope_spans[0].spans[1];
+        assert_eq!((span.trace_id.as_slice(), span.span_id.as_slice()), (&[7u8; 16][..], &2u64.to_be_bytes()[..]));
+        assert_eq!(span.end_time_unix_nano - span.start_time_unix_nano, 1_500_000);
+        assert_eq!(run.counts("grpc"), (2, 0));
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pipeline_refusals_become_grpc_codes() {
+        let run = start(local_config(), RecordingConsumer::failing(ConsumeError::retryable("queue is full"))).await;
+        let mut client = CollectorServiceClient::connect(run.grpc_url()).await.unwrap();
+        let status = client.post_spans(request("svc", &["a"])).await.unwrap_err();
+        assert_eq!((status.code(), status.message()), (Code::Unavailable, "queue is full"));
+        assert_eq!(run.counts("grpc"), (0, 1));
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    /// A host whose only extension is the given one.
+    struct HostWith(Arc<dyn Extension>);
+
+    impl Host for HostWith {
+        fn exporter(&self, _: &ComponentId) -> Option<Arc<dyn Exporter>> {
+            None
+        }
+        fn extension(&self, _: &ComponentId) -> Option<Arc<dyn Extension>> {
+            Some(self.0.clone())
+        }
+        fn extensions(&self) -> Vec<(ComponentId, Arc<dyn Extension>)> {
+            vec![(ComponentId::new("remote_sampling", None), self.0.clone())]
+        }
+        fn status(&self) -> Arc<tracegate_core::telemetry::ServiceStatus> {
+            Arc::default()
+        }
+    }
+
+    async fn strategy_rate(url: String, service: &str) -> Result<f64, Status> {
+        let mut client = SamplingManagerClient::connect(url).await.unwrap();
+        let params = SamplingStrategyParameters { service_name: service.into() };
+        let response = client.get_sampling_strategy(params).await?.into_inner();
+        Ok(response.probabilistic_sampling.unwrap().sampling_rate)
+    }
+
+    #[tokio::test]
+    async fn a_running_remote_sampling_extension_is_served_on_the_grpc_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strategies.json");
+        std::fs::write(
+            &path,
+            r#"{"default_strategy": {"type": "probabilistic", "param": 0.25},
+                "service_strategies": [{"service": "checkout", "type": "probabilistic", "param": 1.0}]}"#,
+        )
+        .unwrap();
+        let config = tracegate_extension_remote_sampling::Config {
+            file: Some(FileConfig { path, ..Default::default() }),
+            ..Default::default()
+        };
+        let extension = Arc::new(RemoteSamplingExtension::with_id("remote_sampling".into(), &config).unwrap());
+        let run = start_with_host(local_config(), RecordingConsumer::ok(), Arc::new(HostWith(extension))).await;
+        assert_eq!(strategy_rate(run.grpc_url(), "checkout").await.unwrap(), 1.0);
+        assert_eq!(strategy_rate(run.grpc_url(), "other").await.unwrap(), 0.25);
+        // PostSpans still works beside it.
+        let mut client = CollectorServiceClient::connect(run.grpc_url()).await.unwrap();
+        client.post_spans(request("svc", &["a"])).await.unwrap();
+        run.receiver.shutdown().await.unwrap();
+
+        // Without the extension the method does not exist on this port.
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        assert_eq!(strategy_rate(run.grpc_url(), "checkout").await.unwrap_err().code(), Code::Unimplemented);
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn refusals_map_to_otlp_style_codes() {
+        assert_eq!(to_status(&ConsumeError::retryable("full")).code(), Code::Unavailable);
+        let throttled = ConsumeError::Throttled { retry_after: None, message: "slow".into() };
+        assert_eq!(to_status(&throttled).code(), Code::ResourceExhausted);
+        let s = to_status(&ConsumeError::permanent("bad"));
+        assert_eq!((s.code(), s.message()), (Code::InvalidArgument, "bad"));
+    }
+}

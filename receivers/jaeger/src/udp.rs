@@ -1,0 +1,358 @@
+//! The agent's UDP ports: `Agent.emitBatch` datagrams in compact (6831) or binary (6832)
+//! Thrift.
+//!
+//! Shaped like Jaeger's `TBufferedServer` + `ThriftProcessor`: one task only reads datagrams
+//! into a bounded queue, and `workers` tasks decode, translate and forward them. Reading must
+//! never wait on the pipeline, or the kernel's socket buffer overflows and drops silently;
+//! with the queue in between, overload is dropped here instead, where it is counted
+//! (`reason="queue_full"`). UDP has no way to push back, so a batch the pipeline refuses is
+//! dropped and counted too.
+//!
+//! A datagram is read into a buffer one byte larger than `max_packet_size`: the kernel
+//! truncates what does not fit, so filling the extra byte is how an oversized datagram shows.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+use tracegate_core::ComponentError;
+use tracegate_translator_jaeger::{decode_emit_batch_binary, decode_emit_batch_compact, thrift_to_otlp};
+use tracing::Instrument;
+
+use crate::config::UdpConfig;
+use crate::drops::{DropReason, Drops};
+use crate::ingest::Ingest;
+
+/// How long `stop` lets workers finish the queue; a wedged pipeline must not hang shutdown.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Which Thrift protocol a port speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThriftProtocol {
+    Compact,
+    Binary,
+}
+
+impl ThriftProtocol {
+    /// The `transport` label of this port's metrics.
+    pub fn transport(self) -> &'static str {
+        match self {
+            ThriftProtocol::Compact => "udp_thrift_compact",
+            ThriftProtocol::Binary => "udp_thrift_binary",
+        }
+    }
+
+    fn decode(self, datagram: &[u8]) -> Result<tracegate_translator_jaeger::thrift::Batch, String> {
+        let decoded = match self {
+            ThriftProtocol::Compact => decode_emit_batch_compact(datagram),
+            ThriftProtocol::Binary => decode_emit_batch_binary(datagram),
+        };
+        decoded.map_err(|e| e.to_string())
+    }
+}
+
+/// Binds the port, applying `socket_buffer_size` when it is set.
+pub async fn bind(config: &UdpConfig) -> Result<UdpSocket, ComponentError> {
+    let bind_error = |source| ComponentError::Bind { endpoint: config.endpoint.to_string(), source };
+    let socket = UdpSocket::bind(config.endpoint.bind_addr()).await.map_err(bind_error)?;
+    if config.socket_buffer_size > 0 {
+        socket2::SockRef::from(&socket).set_recv_buffer_size(config.socket_buffer_size).map_err(bind_error)?;
+    }
+    Ok(socket)
+}
+
+/// A running UDP port: its reader and workers.
+pub struct UdpServer {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    reader: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+    queue: mpsc::WeakSender<Vec<u8>>,
+}
+
+/// What every worker of one port shares.
+struct Worker {
+    protocol: ThriftProtocol,
+    ingest: Ingest,
+    drops: Arc<Drops>,
+}
+
+impl UdpServer {
+    /// Starts reading `socket`. `span` names the receiver in the tasks' logs.
+    pub fn spawn(
+        socket: UdpSocket,
+        config: &UdpConfig,
+        protocol: ThriftProtocol,
+        ingest: Ingest,
+        drops: Arc<Drops>,
+        span: tracing::Span,
+    ) -> Result<Self, ComponentError> {
+        let addr = socket.local_addr().map_err(|source| ComponentError::Bind { endpoint: config.endpoint.to_string(), source })?;
+        let (tx, rx) = mpsc::channel(config.queue_size.max(1));
+        let queue = tx.downgrade();
+        let (stop, stopped) = oneshot::channel();
+        let reader = tokio::spawn(read_loop(socket, config.max_packet_size, tx, drops.clone(), stopped).instrument(span.clone()));
+        let worker = Arc::new(Worker { protocol, ingest, drops });
+        let rx = Arc::new(Mutex::new(rx));
+        let workers = (0..config.workers.max(1))
+            .map(|_| tokio::spawn(work_loop(worker.clone(), rx.clone()).instrument(span.clone())))
+            .collect();
+        Ok(Self { addr, stop, reader, workers, queue })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Datagrams waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.queue.upgrade().map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
+    /// Stops reading (the port is released when this returns), then lets the workers finish
+    /// what is queued, for at most [`DRAIN_DEADLINE`].
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.reader.await {
+            tracing::warn!(error = %e, "UDP reader task ended abnormally");
+        }
+        let drain = join_or_abort(self.workers);
+        if tokio::time::timeout(DRAIN_DEADLINE, drain).await.is_err() {
+            tracing::warn!(deadline = ?DRAIN_DEADLINE, "UDP workers did not drain the queue in time; the rest is dropped");
+        }
+    }
+}
+
+/// Awaits every worker; on timeout the handles are dropped, which detaches (not aborts) them,
+/// so abort explicitly through a guard.
+async fn join_or_abort(workers: Vec<JoinHandle<()>>) {
+    struct AbortOnDrop(Vec<JoinHandle<()>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            for w in &self.0 {
+                w.abort();
+            }
+        }
+    }
+    let mut guard = AbortOnDrop(workers);
+    for w in guard.0.iter_mut() {
+        if let Err(e) = w.await {
+            if !e.is_cancelled() {
+                tracing::warn!(error = %e, "UDP worker task ended abnormally");
+            }
+        }
+    }
+}
+
+async fn read_loop(
+    socket: UdpSocket,
+    max_packet_size: usize,
+    queue: mpsc::Sender<Vec<u8>>,
+    drops: Arc<Drops>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    // No datagram exceeds 64 KiB, so a larger setting needs no larger buffer.
+    let max_packet_size = max_packet_size.min(u16::MAX as usize);
+    let mut buf = vec![0u8; max_packet_size + 1];
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            received = socket.recv_from(&mut buf) => received,
+        };
+        let (len, peer) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                // Transient errors (e.g. ICMP feedback surfacing as ECONNREFUSED) must not end
+                // the port; they carry no datagram, so there is nothing to count.
+                tracing::debug!(error = %e, "UDP receive failed");
+                continue;
+            }
+        };
+        if len > max_packet_size {
+            drops.drop_packet(DropReason::TooLarge, || {
+                format!("datagram from {peer} is larger than max_packet_size ({max_packet_size} bytes)")
+            });
+            continue;
+        }
+        match queue.try_send(buf[..len].to_vec()) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => drops.drop_packet(DropReason::QueueFull, || {
+                format!("the queue of {} datagrams is full; raise queue_size or workers", queue.max_capacity())
+            }),
+            Err(mpsc::error::TrySendError::Closed(_)) => break,
+        }
+    }
+}
+
+async fn work_loop(worker: Arc<Worker>, queue: Arc<Mutex<mpsc::Receiver<Vec<u8>>>>) {
+    loop {
+        // The lock is held only while waiting for the next datagram, not while handling it.
+        let next = queue.lock().await.recv().await;
+        let Some(datagram) = next else { break };
+        worker.handle(&datagram).await;
+    }
+}
+
+impl Worker {
+    async fn handle(&self, datagram: &[u8]) {
+        let batch = match self.protocol.decode(datagram) {
+            Ok(batch) => batch,
+            Err(e) => {
+                self.drops.drop_packet(DropReason::Malformed, || {
+                    format!("cannot decode {}-byte emitBatch: {e}", datagram.len())
+                });
+                return;
+            }
+        };
+        if let Err(e) = self.ingest.deliver(thrift_to_otlp(batch)).await {
+            self.drops.log_refusal(&e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use tracegate_core::telemetry::Telemetry;
+    use tracegate_core::{ConsumeError, Lifecycle};
+    use tracegate_translator_jaeger::{encode_emit_batch_binary, encode_emit_batch_compact};
+
+    use super::*;
+    use crate::testutil::{batch, eventually, local_config, local_udp, send_udp, start, RecordingConsumer};
+
+    const COMPACT: &str = "udp_thrift_compact";
+    const BINARY: &str = "udp_thrift_binary";
+
+    fn service_name(t: &tracegate_core::Traces) -> String {
+        let attrs = &t.resource_spans()[0].resource.as_ref().unwrap().attributes;
+        let kv = attrs.iter().find(|kv| kv.key == "service.name").unwrap();
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => s.clone(),
+            other => panic!("service.name is {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn compact_and_binary_datagrams_arrive_as_otlp() {
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        let addrs = run.receiver.addrs();
+        send_udp(addrs.thrift_compact.unwrap(), &encode_emit_batch_compact(&batch("compact-svc", &["c1", "c2"]))).await;
+        eventually("the compact batch", || run.next.batches().len() == 1).await;
+        send_udp(addrs.thrift_binary.unwrap(), &encode_emit_batch_binary(&batch("binary-svc", &["b1"]))).await;
+        eventually("the binary batch", || run.next.batches().len() == 2).await;
+
+        let batches = run.next.batches();
+        assert_eq!(service_name(&batches[0]), "compact-svc");
+        assert_eq!(service_name(&batches[1]), "binary-svc");
+        assert_eq!(run.next.span_names(), ["c1", "c2", "b1"]);
+        let span = &batches[0].resource_spans()[0].scope_spans[0].spans[0];
+        assert_eq!(span.trace_id, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        assert_eq!(span.span_id, 1u64.to_be_bytes());
+        assert_eq!((run.counts(COMPACT), run.counts(BINARY)), ((2, 0), (1, 0)));
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn oversized_and_malformed_datagrams_are_dropped_and_counted() {
+        let good = encode_emit_batch_compact(&batch("svc", &["fits"]));
+        let mut config = local_config();
+        config.protocols.thrift_compact.as_mut().unwrap().max_packet_size = good.len();
+        let run = start(config, RecordingConsumer::ok()).await;
+        let to = run.receiver.addrs().thrift_compact.unwrap();
+
+        let mut too_big = good.clone();
+        too_big.push(0);
+        send_udp(to, &too_big).await;
+        send_udp(to, &[0xff; 16]).await;
+        send_udp(to, &good).await;
+        // The wrong protocol for the port is malformed too, and must not disturb the rest.
+        let binary_port = run.receiver.addrs().thrift_binary.unwrap();
+        send_udp(binary_port, &good).await;
+        send_udp(binary_port, &encode_emit_batch_binary(&batch("svc", &["binary"]))).await;
+        eventually("the drops to be counted", || {
+            run.dropped(COMPACT, DropReason::TooLarge) == 1
+                && run.dropped(COMPACT, DropReason::Malformed) == 1
+                && run.dropped(BINARY, DropReason::Malformed) == 1
+        })
+        .await;
+        eventually("the good datagrams", || run.next.batches().len() == 2).await;
+        let mut names = run.next.span_names();
+        names.sort();
+        assert_eq!(names, ["binary", "fits"], "the datagram exactly at the limit is accepted");
+        assert_eq!((run.counts(COMPACT), run.counts(BINARY)), ((1, 0), (1, 0)));
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts() {
+        let mut config = local_config();
+        let compact = config.protocols.thrift_compact.as_mut().unwrap();
+        (compact.workers, compact.queue_size) = (1, 1);
+        let next = RecordingConsumer::gated();
+        let run = start(config, next.clone()).await;
+        let to = run.receiver.addrs().thrift_compact.unwrap();
+
+        send_udp(to, &encode_emit_batch_compact(&batch("svc", &["held"]))).await;
+        next.wait_entered().await; // the only worker is now blocked in the pipeline
+        send_udp(to, &encode_emit_batch_compact(&batch("svc", &["queued"]))).await;
+        send_udp(to, &encode_emit_batch_compact(&batch("svc", &["dropped"]))).await;
+        eventually("the queue-full drop", || run.dropped(COMPACT, DropReason::QueueFull) == 1).await;
+
+        next.open();
+        eventually("the held and queued batches", || next.span_names() == ["held", "queued"]).await;
+        assert_eq!(run.counts(COMPACT), (2, 0));
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_is_dropped_and_counted_as_refused() {
+        let run = start(local_config(), RecordingConsumer::failing(ConsumeError::retryable("full"))).await;
+        let to = run.receiver.addrs().thrift_binary.unwrap();
+        send_udp(to, &encode_emit_batch_binary(&batch("svc", &["a", "b", "c"]))).await;
+        eventually("the refusal to be counted", || run.counts(BINARY) == (0, 3)).await;
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    fn server(config: &UdpConfig, socket: UdpSocket, next: Arc<RecordingConsumer>) -> UdpServer {
+        let telemetry = Telemetry::new();
+        let ingest = Ingest::new(next, telemetry.metrics.receiver("jaeger", COMPACT));
+        let drops = Arc::new(Drops::new(&telemetry, "jaeger", COMPACT));
+        UdpServer::spawn(socket, config, ThriftProtocol::Compact, ingest, drops, tracing::Span::none()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn stop_forwards_queued_datagrams_and_releases_the_port() {
+        let config = UdpConfig { workers: 1, ..local_udp() };
+        let next = RecordingConsumer::gated();
+        let server = server(&config, bind(&config).await.unwrap(), next.clone());
+        let addr = server.local_addr();
+        send_udp(addr, &encode_emit_batch_compact(&batch("svc", &["1"]))).await;
+        next.wait_entered().await;
+        send_udp(addr, &encode_emit_batch_compact(&batch("svc", &["2"]))).await;
+        send_udp(addr, &encode_emit_batch_compact(&batch("svc", &["3"]))).await;
+        eventually("two queued datagrams", || server.queued() == 2).await;
+
+        let stopping = tokio::spawn(server.stop());
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!stopping.is_finished(), "stop returned with datagrams still queued");
+        next.open();
+        stopping.await.unwrap();
+        assert_eq!(next.span_names(), ["1", "2", "3"]);
+        drop(UdpSocket::bind(addr).await.expect("the port is free after stop"));
+    }
+
+    #[tokio::test]
+    async fn socket_buffer_size_sets_so_rcvbuf() {
+        let config = UdpConfig { socket_buffer_size: 32 * 1024, ..local_udp() };
+        let socket = bind(&config).await.unwrap();
+        let size = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
+        // Linux reports twice the requested size (it adds room for its bookkeeping).
+        assert!((32 * 1024..=64 * 1024).contains(&size), "SO_RCVBUF is {size}");
+    }
+}
