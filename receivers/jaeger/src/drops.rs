@@ -106,14 +106,22 @@ impl Drops {
         }
     }
 
+    /// Logs (rate-limited) a failed socket read, which carries no datagram to count.
+    pub fn log_socket_error(&self, error: &std::io::Error) {
+        if let Some(suppressed) = self.log.should_log(SOCKET_ERROR_SLOT) {
+            tracing::warn!(suppressed, error = %error, "cannot read from the UDP socket");
+        }
+    }
+
     pub fn count(&self, reason: DropReason) -> u64 {
         self.counters[reason.index()].get()
     }
 }
 
-/// The log's slot for refusals by the pipeline, after the three drop reasons.
+/// The log's slots after the three drop reasons: refusals by the pipeline, socket errors.
 const REFUSED_SLOT: usize = 3;
-const SLOTS: usize = 4;
+const SOCKET_ERROR_SLOT: usize = 4;
+const SLOTS: usize = 5;
 
 /// How often each reason may be logged.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);

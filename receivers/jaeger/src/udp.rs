@@ -59,7 +59,19 @@ pub async fn bind(config: &UdpConfig) -> Result<UdpSocket, ComponentError> {
     let bind_error = |source| ComponentError::Bind { endpoint: config.endpoint.to_string(), source };
     let socket = UdpSocket::bind(config.endpoint.bind_addr()).await.map_err(bind_error)?;
     if config.socket_buffer_size > 0 {
-        socket2::SockRef::from(&socket).set_recv_buffer_size(config.socket_buffer_size).map_err(bind_error)?;
+        let sock = socket2::SockRef::from(&socket);
+        sock.set_recv_buffer_size(config.socket_buffer_size).map_err(bind_error)?;
+        // Linux silently caps the size at net.core.rmem_max; say so, or bursts drop unexplained.
+        if let Ok(actual) = sock.recv_buffer_size() {
+            if actual < config.socket_buffer_size {
+                tracing::warn!(
+                    endpoint = %config.endpoint,
+                    requested = config.socket_buffer_size,
+                    actual,
+                    "the kernel capped socket_buffer_size; raise net.core.rmem_max to get more"
+                );
+            }
+        }
     }
     Ok(socket)
 }
@@ -166,9 +178,10 @@ async fn read_loop(
         let (len, peer) = match received {
             Ok(r) => r,
             Err(e) => {
-                // Transient errors (e.g. ICMP feedback surfacing as ECONNREFUSED) must not end
-                // the port; they carry no datagram, so there is nothing to count.
-                tracing::debug!(error = %e, "UDP receive failed");
+                // An unconnected UDP socket rarely fails a read, and one failure must not close
+                // the port; the pause keeps a persistent error from spinning a core.
+                drops.log_socket_error(&e);
+                tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
