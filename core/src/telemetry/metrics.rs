@@ -8,6 +8,7 @@ pub struct Metrics {
     registry: Registry,
     receiver_accepted: IntCounterVec,
     receiver_refused: IntCounterVec,
+    receiver_dropped_packets: IntCounterVec,
     exporter_sent: IntCounterVec,
     exporter_send_failed: IntCounterVec,
     exporter_enqueue_failed: IntCounterVec,
@@ -43,6 +44,7 @@ impl Metrics {
         Self {
             receiver_accepted: counter(&r, "tracegate_receiver_accepted_spans", "Spans a receiver pushed into the pipeline.", &["receiver", "transport"]),
             receiver_refused: counter(&r, "tracegate_receiver_refused_spans", "Spans a receiver could not push into the pipeline (or could not decode).", &["receiver", "transport"]),
+            receiver_dropped_packets: counter(&r, "tracegate_receiver_dropped_packets", "Datagrams or request bodies a receiver dropped before decoding them into spans, by reason (malformed, too_large, queue_full).", &["receiver", "transport", "reason"]),
             exporter_sent: counter(&r, "tracegate_exporter_sent_spans", "Spans an exporter delivered.", &["exporter"]),
             exporter_send_failed: counter(&r, "tracegate_exporter_send_failed_spans", "Spans an exporter gave up on (permanent error, retries exhausted, or not drained at shutdown).", &["exporter"]),
             exporter_enqueue_failed: counter(&r, "tracegate_exporter_enqueue_failed_spans", "Spans refused or dropped because the sending queue was full.", &["exporter"]),
@@ -74,6 +76,11 @@ impl Metrics {
             accepted: self.receiver_accepted.with_label_values(&[receiver, transport]),
             refused: self.receiver_refused.with_label_values(&[receiver, transport]),
         }
+    }
+
+    /// Counts input that never became spans (so `refused_spans` cannot count it).
+    pub fn receiver_dropped_packets(&self, receiver: &str, transport: &str, reason: &str) -> IntCounter {
+        self.receiver_dropped_packets.with_label_values(&[receiver, transport, reason])
     }
 
     pub fn exporter(&self, exporter: &str) -> ExporterMetrics {

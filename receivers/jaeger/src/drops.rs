@@ -2,21 +2,18 @@
 //! counter family and a log that speaks at most once per interval per reason.
 //!
 //! A malformed or oversized datagram has no span count (it was never decoded), so
-//! `tracegate_receiver_refused_spans` cannot say it happened; this counter can. Core's
-//! `Metrics` has no such family yet, so this crate registers it on the shared registry, once
-//! per `Telemetry` (several jaeger receivers in one process share it).
+//! `tracegate_receiver_refused_spans` cannot say it happened; core's
+//! `tracegate_receiver_dropped_packets` family can.
 //!
 //! The log is rate-limited because a misconfigured client can send thousands of bad packets a
 //! second; one line per reason per interval, with the count of the ones not logged, says the
 //! same without flooding.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus::{IntCounter, IntCounterVec, Opts};
+use prometheus::IntCounter;
 use tracegate_core::telemetry::Telemetry;
-
-pub const DROPPED_PACKETS: &str = "tracegate_receiver_dropped_packets";
 
 /// Why a datagram or body was dropped before it reached the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,40 +39,6 @@ impl DropReason {
     }
 }
 
-/// The family per `Telemetry`. A `Weak` pins its allocation, so a live entry's address can
-/// never be reused by another `Telemetry`: comparing pointers is exact.
-static FAMILIES: Mutex<Vec<(Weak<Telemetry>, IntCounterVec)>> = Mutex::new(Vec::new());
-
-fn family(telemetry: &Arc<Telemetry>) -> IntCounterVec {
-    let mut families = FAMILIES.lock().unwrap_or_else(|p| p.into_inner());
-    families.retain(|(t, _)| t.strong_count() > 0);
-    let me = Arc::downgrade(telemetry);
-    if let Some((_, vec)) = families.iter().find(|(t, _)| t.ptr_eq(&me)) {
-        return vec.clone();
-    }
-    let opts = Opts::new(DROPPED_PACKETS, "Datagrams or request bodies a receiver dropped before decoding them into spans (malformed, too large, queue full).");
-    let vec = match IntCounterVec::new(opts, &["receiver", "transport", "reason"]) {
-        Ok(v) => v,
-        Err(e) => {
-            // Unreachable with the static definition above; counting still works unexported.
-            tracing::warn!(error = %e, "cannot define {DROPPED_PACKETS}");
-            return unregistered();
-        }
-    };
-    if let Err(e) = telemetry.metrics.registry().register(Box::new(vec.clone())) {
-        // Someone else registered the name; our counts stay in memory only.
-        tracing::warn!(error = %e, "cannot register {DROPPED_PACKETS}; dropped packets are not exported");
-    }
-    families.push((me, vec.clone()));
-    vec
-}
-
-#[allow(clippy::expect_used)]
-fn unregistered() -> IntCounterVec {
-    IntCounterVec::new(Opts::new(DROPPED_PACKETS, "unregistered"), &["receiver", "transport", "reason"])
-        .expect("static metric definition")
-}
-
 /// One transport's drop counters and rate-limited log, labels bound once.
 pub struct Drops {
     counters: [IntCounter; 3],
@@ -84,8 +47,8 @@ pub struct Drops {
 
 impl Drops {
     pub fn new(telemetry: &Arc<Telemetry>, receiver: &str, transport: &'static str) -> Self {
-        let family = family(telemetry);
-        let counters = DropReason::ALL.map(|r| family.with_label_values(&[receiver, transport, r.as_str()]));
+        let counters = DropReason::ALL
+            .map(|r| telemetry.metrics.receiver_dropped_packets(receiver, transport, r.as_str()));
         Self { counters, log: RateLimitedLog::new(LOG_INTERVAL) }
     }
 
@@ -174,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn the_family_is_registered_once_per_telemetry_and_shared() {
+    fn drops_are_counted_per_receiver_and_reason() {
         let telemetry = Telemetry::new();
         let a = Drops::new(&telemetry, "jaeger", "udp_thrift_compact");
         let b = Drops::new(&telemetry, "jaeger/2", "udp_thrift_compact");
