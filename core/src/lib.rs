@@ -17,6 +17,7 @@ pub mod id;
 pub mod queue;
 pub mod telemetry;
 pub mod testing;
+pub mod timefmt;
 
 pub use component::{
     Capabilities, ComponentError, ConsumeError, Consumer, Exporter, Extension, Host, Lifecycle,

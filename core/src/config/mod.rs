@@ -75,3 +75,20 @@ impl ConfigSources {
         }
     }
 }
+
+/// Serde helpers shared by component configs.
+pub mod de {
+    use serde::{Deserialize, Deserializer};
+
+    /// For `Option<T>` sections that the Collector reads as "enabled with defaults" when the
+    /// key is present but empty (`grpc:`): serde turns a YAML null into `None`, so this makes a
+    /// present key always `Some`. An absent key never reaches it (the struct's `default`
+    /// leaves it `None`). Use with `#[serde(deserialize_with = "...")]`.
+    pub fn null_as_default<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + Default,
+    {
+        Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+    }
+}

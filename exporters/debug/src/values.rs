@@ -94,33 +94,7 @@ pub fn status_name(code: i32) -> String {
 /// Unix nanoseconds as Go prints a UTC `time.Time`: `2020-02-11 20:26:12.000000321 +0000 UTC`
 /// (trailing zeros of the fraction dropped, no fraction when it is zero).
 pub fn go_time(unix_nanos: u64) -> String {
-    let secs = unix_nanos / 1_000_000_000;
-    let frac = unix_nanos % 1_000_000_000;
-    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    let mut out = format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
-    if frac != 0 {
-        let digits = format!("{frac:09}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
-    }
-    out.push_str(" +0000 UTC");
-    out
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's `civil_from_days`; exact for
-/// every day a u64 of nanoseconds can reach.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    tracegate_core::timefmt::go_time_string(unix_nanos)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub struct HealthBody {
 }
 
 /// Go's `time.Time{}` as it marshals to JSON.
-const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+use tracegate_core::timefmt::GO_ZERO_TIME;
 
 /// Whether the service is healthy, and the body to send.
 pub fn health(status: &ServiceStatus, now: SystemTime) -> (bool, HealthBody) {
@@ -47,37 +47,12 @@ pub fn health(status: &ServiceStatus, now: SystemTime) -> (bool, HealthBody) {
     (healthy, HealthBody { status, up_since, uptime, failures })
 }
 
-/// RFC 3339 in UTC with trailing zeros of the fraction dropped, as Go marshals a `time.Time`
-/// (`2020-11-11T04:12:31.6847174Z`). Hand-written: a date library for one format is not worth
-/// a dependency.
+/// RFC 3339 in UTC as Go marshals a `time.Time`; Go's zero time before 1970.
 pub fn rfc3339_nanos(t: SystemTime) -> String {
-    let Ok(since_epoch) = t.duration_since(UNIX_EPOCH) else {
-        return GO_ZERO_TIME.to_string();
-    };
-    let secs = since_epoch.as_secs();
-    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    let mut out = format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
-    let nanos = since_epoch.subsec_nanos();
-    if nanos != 0 {
-        out.push('.');
-        out.push_str(format!("{nanos:09}").trim_end_matches('0'));
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => tracegate_core::timefmt::rfc3339_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        Err(_) => GO_ZERO_TIME.to_string(),
     }
-    out.push('Z');
-    out
-}
-
-/// Days since 1970-01-01 to (year, month, day): Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tracegate_core::config::{ConfigProblem, Endpoint, GoDuration};
 use tracegate_core::factory::ComponentConfig;
 
@@ -33,27 +33,18 @@ pub const DEFAULT_SAMPLING_PROBABILITY: f64 = 0.001;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Strategies from a JSON file in Jaeger's format.
-    #[serde(deserialize_with = "null_is_default", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub file: Option<FileConfig>,
     /// Adaptive sampling: accepted by the parser only so validation can say it is not
     /// supported yet.
-    #[serde(deserialize_with = "null_is_default", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub adaptive: Option<serde_json::Value>,
     /// `GET /sampling?service=X` and the legacy `GET /?service=X`. `None` (absent): off.
-    #[serde(deserialize_with = "null_is_default", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpConfig>,
     /// `jaeger.api_v2.SamplingManager`. `None` (absent): off.
-    #[serde(deserialize_with = "null_is_default", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcConfig>,
-}
-
-/// A present key always yields `Some` (null = defaults); an absent key never reaches here.
-fn null_is_default<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

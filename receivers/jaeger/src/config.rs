@@ -43,21 +43,11 @@ pub struct Protocols {
     #[serde(deserialize_with = "null_is_binary_default", skip_serializing_if = "Option::is_none")]
     pub thrift_binary: Option<UdpConfig>,
     /// Collector `POST /api/traces` with a binary-Thrift `Batch`.
-    #[serde(deserialize_with = "null_is_default", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub thrift_http: Option<HttpConfig>,
     /// Collector `jaeger.api_v2.CollectorService/PostSpans`.
-    #[serde(deserialize_with = "null_is_default", skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcConfig>,
-}
-
-/// A present key (even YAML null) enables the protocol; an absent key never reaches here, the
-/// struct-level `default` leaves it `None`.
-fn null_is_default<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
 /// The two UDP protocols share one options type but not one default port, so a partial

@@ -13,7 +13,7 @@
 //! Key names are the Collector's (`configgrpc.ServerConfig`, `confighttp.ServerConfig`): the
 //! HTTP body limit is `max_request_body_size` in bytes, while gRPC's is `max_recv_msg_size_mib`.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tracegate_core::config::{ConfigProblem, Endpoint};
 use tracegate_core::factory::ComponentConfig;
 
@@ -36,27 +36,16 @@ pub struct Config {
 pub struct Protocols {
     /// OTLP/gRPC. `None` (key absent) disables it.
     #[serde(
-        deserialize_with = "null_is_default",
+        deserialize_with = "tracegate_core::config::de::null_as_default",
         skip_serializing_if = "Option::is_none"
     )]
     pub grpc: Option<GrpcConfig>,
     /// OTLP/HTTP. `None` (key absent) disables it.
     #[serde(
-        deserialize_with = "null_is_default",
+        deserialize_with = "tracegate_core::config::de::null_as_default",
         skip_serializing_if = "Option::is_none"
     )]
     pub http: Option<HttpConfig>,
-}
-
-/// Serde turns a YAML null into `None` for an `Option`; the Collector reads `grpc:` (null) as
-/// "enabled with defaults", so a present key always yields `Some`. An absent key never reaches
-/// this function: the struct-level `default` leaves it `None`.
-fn null_is_default<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
