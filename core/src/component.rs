@@ -116,6 +116,11 @@ pub trait Exporter: Lifecycle {
     /// Lets an extension find a capability of an exporter it names (e.g. `jaeger_query`
     /// reading through a storage exporter) without the engine knowing about storage.
     fn as_any(&self) -> &dyn std::any::Any;
+
+    /// A storage exporter's read side (see [`crate::storage`]); `None` for other exporters.
+    fn trace_reader(&self) -> Option<Arc<dyn crate::storage::TraceReader>> {
+        None
+    }
 }
 
 /// Runs beside the pipelines (health, query API, remote sampling, ...).

@@ -15,6 +15,7 @@ pub mod factory;
 pub mod graph;
 pub mod id;
 pub mod queue;
+pub mod storage;
 pub mod telemetry;
 pub mod testing;
 pub mod timefmt;
