@@ -75,6 +75,28 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def udp_bound(port: int) -> bool:
+    """Whether some socket is bound to UDP `port`, read from the kernel's tables rather than by
+    binding the port ourselves: a probe bind could steal the port from a gateway still starting."""
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 1 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
 def accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0):
@@ -128,24 +150,32 @@ def run_cli(binary: Path, *args: str, env: dict | None = None, cwd: Path | None 
     )
 
 
-def _listen_ports(config: dict) -> list[int]:
-    """Every port the gateway will listen on, read from the config it is given."""
-    ports: list[int] = []
+# Receiver protocols that listen on UDP (the Jaeger agent's ports); every other endpoint is TCP.
+UDP_PROTOCOLS = frozenset({"thrift_compact", "thrift_binary"})
 
-    def port_of(endpoint: object) -> None:
+
+def _listen_ports(config: dict) -> list[tuple[str, int]]:
+    """Every (transport, port) the gateway will listen on, read from the config it is given."""
+    ports: list[tuple[str, int]] = []
+
+    def port_of(endpoint: object, transport: str = "tcp") -> None:
         if isinstance(endpoint, str) and ":" in endpoint:
             tail = endpoint.rsplit(":", 1)[1]
             if tail.isdigit() and int(tail) != 0:
-                ports.append(int(tail))
+                ports.append((transport, int(tail)))
 
     for cfg in (config.get("receivers") or {}).values():
-        for proto in ((cfg or {}).get("protocols") or {}).values():
-            port_of((proto or {}).get("endpoint"))
+        for name, proto in ((cfg or {}).get("protocols") or {}).items():
+            port_of((proto or {}).get("endpoint"), "udp" if name in UDP_PROTOCOLS else "tcp")
         port_of((cfg or {}).get("endpoint"))
     service = config.get("service") or {}
     for name in service.get("extensions") or []:
         ext = (config.get("extensions") or {}).get(name) or {}
         port_of(ext.get("endpoint"))
+        # Extensions with several servers (remote_sampling: http and grpc).
+        for server in ("http", "grpc"):
+            if isinstance(ext.get(server), dict):
+                port_of(ext[server].get("endpoint"))
     port_of(((service.get("telemetry") or {}).get("metrics") or {}).get("address"))
     return ports
 
@@ -191,13 +221,14 @@ class Gateway:
             stdin=subprocess.DEVNULL,
             env=full_env,
         )
-        for port in _listen_ports(self.config):
-            self._wait_port(port)
+        for transport, port in _listen_ports(self.config):
+            self._wait_port(port, transport)
         return self
 
-    def _wait_port(self, port: int) -> None:
+    def _wait_port(self, port: int, transport: str = "tcp") -> None:
         deadline = time.monotonic() + READY_TIMEOUT
-        while not accepts(port):
+        ready = udp_bound if transport == "udp" else accepts
+        while not ready(port):
             assert self.proc is not None
             if self.proc.poll() is not None:
                 pytest.fail(
@@ -206,7 +237,7 @@ class Gateway:
                     pytrace=False,
                 )
             if time.monotonic() >= deadline:
-                pytest.fail(f"{self.name}: port {port} not open after {READY_TIMEOUT:.0f}s\n{self.describe()}", pytrace=False)
+                pytest.fail(f"{self.name}: {transport} port {port} not open after {READY_TIMEOUT:.0f}s\n{self.describe()}", pytrace=False)
             time.sleep(0.05)
 
     def terminate(self) -> None:
