@@ -3,6 +3,7 @@
 
 use tracegate_exporter_debug as _;
 use tracegate_exporter_file as _;
+use tracegate_exporter_memory as _;
 use tracegate_exporter_nop as _;
 use tracegate_exporter_otlp as _;
 use tracegate_extension_health_check as _;
