@@ -126,8 +126,9 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
-def http_post(url: str, body: bytes, content_type: str, timeout: float = 10.0) -> tuple[int, dict, bytes]:
-    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type})
+def http_post(url: str, body: bytes, content_type: str, timeout: float = 10.0,
+              headers: dict | None = None) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type, **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, dict(resp.headers), resp.read()

@@ -12,7 +12,7 @@ EXAMPLES = sorted(p for p in CONFIG_EXAMPLES.glob("*.y*ml"))
 
 def test_there_are_examples():
     names = {p.name for p in EXAMPLES}
-    assert {"otlp-forward.yaml", "bench-nop.yaml", "debug.yaml"} <= names, names
+    assert {"otlp-forward.yaml", "bench-nop.yaml", "debug.yaml", "jaeger-agent.yaml", "jaeger-collector.yaml"} <= names, names
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])

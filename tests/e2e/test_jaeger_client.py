@@ -11,6 +11,8 @@ whose top bit is set (negative as Thrift's signed i64).
 
 Gateway A is the agent (`jaeger` receiver, compact Thrift over UDP -> `otlp` exporter) and
 forwards to gateway B (`otlp` receiver -> `file` exporter), whose file is decoded and checked.
+A second test runs `config-examples/jaeger-agent.yaml` itself as the agent, with jaeger-client's
+default remote sampler polling its sampling port.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import yaml
 from opentracing import Format, child_of, follows_from
 from opentracing.ext import tags as ext
 
-from conftest import free_port, free_udp_port
+from conftest import CONFIG_EXAMPLES, free_port, free_udp_port, wait_until
 from jaeger_util import (
     close_tracer,
     expected_attributes,
@@ -274,3 +277,43 @@ def test_jaeger_client_getting_started_over_udp_compact(gateways, tmp_path):
     assert res["replicas"] == ("int", 3) and res["canary"] == ("bool", True) and res["weight"] == ("double", 0.5)
     assert "client-uuid" not in res
     assert got["format-server"].resource["client-uuid"] == ("int", tracers["formatter"].tags["client-uuid"])
+
+
+def test_jaeger_agent_example_replaces_an_agent(gateways, tmp_path):
+    """`config-examples/jaeger-agent.yaml` as shipped (only its ports moved to free ones):
+    jaeger-client with its default remote sampler polls the example's sampling port, gets the
+    example strategies' probability 1 for `checkout`, and its spans reach the OTLP backend."""
+    b_grpc, b_http = free_port(), free_port()
+    out = tmp_path / "b.pb"
+    gateways(sink_config(b_grpc, b_http, out), name="backend")
+
+    config = yaml.safe_load((CONFIG_EXAMPLES / "jaeger-agent.yaml").read_text())
+    agent_port, binary_port, sampling_port = free_udp_port(), free_udp_port(), free_port()
+    protocols = config["receivers"]["jaeger"]["protocols"]
+    protocols["thrift_compact"]["endpoint"] = f"127.0.0.1:{agent_port}"
+    protocols["thrift_binary"]["endpoint"] = f"127.0.0.1:{binary_port}"
+    config["extensions"]["remote_sampling"]["http"]["endpoint"] = f"127.0.0.1:{sampling_port}"
+    config["extensions"]["health_check"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    config["service"]["telemetry"]["metrics"]["address"] = f"127.0.0.1:{free_port()}"
+    gateways(config, name="agent", env={
+        "OTLP_ENDPOINT": f"127.0.0.1:{b_grpc}",
+        "SAMPLING_STRATEGIES": str(CONFIG_EXAMPLES / "sampling-strategies.json"),
+    })
+
+    tracer = new_tracer(
+        "checkout", agent_port, sampler={}, sampling_refresh_interval=0.2,
+        local_agent={"reporting_host": "127.0.0.1", "reporting_port": agent_port, "sampling_port": sampling_port},
+    )
+    try:
+        wait_until(lambda: type(tracer.sampler.sampler).__name__ == "AdaptiveSampler", 15,
+                   "jaeger-client to fetch the per-operation strategy of `checkout`")
+        with tracer.start_active_span("POST /order") as scope:
+            assert scope.span.is_sampled(), "checkout's default probability is 1"
+            with tracer.start_active_span("reserve stock"):
+                pass
+    finally:
+        close_tracer(tracer)
+    spans = by_name(wait_for_spans(out, 2, "checkout's spans at the OTLP backend"))
+    assert set(spans) == {"POST /order", "reserve stock"}
+    assert spans["POST /order"].service == "checkout"
+    assert spans["reserve stock"].parent_span_id == spans["POST /order"].span_id

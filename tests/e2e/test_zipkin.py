@@ -13,6 +13,7 @@ rules of `zipkinv2.ToTranslator` and, for v1, the `zipkinv1` decoder; spot check
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 import threading
@@ -312,3 +313,29 @@ def test_bad_bodies_get_400_with_the_reason(gateways, tmp_path):
     assert status == 202
     assert [s.name for s in wait_for_spans(out, 1, "the good request")] == ["after-bad"]
     assert gw.running
+
+
+def test_compressed_bodies_and_the_other_apis_encoding(gateways, tmp_path):
+    port = free_port()
+    out = tmp_path / "spans.pb"
+    gateways(receiver_to_file("zipkin", {"endpoint": f"127.0.0.1:{port}"}, out))
+    base = f"http://127.0.0.1:{port}"
+    span = {"traceId": "0000000000000001", "id": "0000000000000002", "name": "gzipped", "timestamp": 1_700_000_000_000_000,
+            "duration": 5, "localEndpoint": {"serviceName": "svc"}}
+    status, _, answer = http_post(f"{base}/api/v2/spans", gzip.compress(json.dumps([span]).encode()), "application/json",
+                                  headers={"Content-Encoding": "gzip"})
+    assert status == 202, answer
+    proto = zipkin_pb2.ListOfSpans(spans=[zipkin_pb2.Span(
+        trace_id=bytes.fromhex("0000000000000003"), id=bytes.fromhex("0000000000000004"), name="gzipped proto",
+        timestamp=1_700_000_000_000_000, duration=5, local_endpoint=zipkin_pb2.Endpoint(service_name="svc"))])
+    status, _, answer = http_post(f"{base}/api/v2/spans", gzip.compress(proto.SerializeToString()), "application/x-protobuf",
+                                  headers={"Content-Encoding": "gzip"})
+    assert status == 202, answer
+    assert {s.name for s in wait_for_spans(out, 2, "the gzipped bodies")} == {"gzipped", "gzipped proto"}
+
+    # v1 Thrift on the v2 path (and v2 protobuf on v1) is the other API's encoding: 415.
+    for path, content_type in (("/api/v2/spans", "application/x-thrift"), ("/api/v1/spans", "application/x-protobuf")):
+        status, _, answer = http_post(base + path, b"\x00", content_type)
+        assert status == 415 and answer, (path, content_type, status, answer)
+    status, _, answer = http_post(f"{base}/api/v2/spans", b"garbage", "application/json", headers={"Content-Encoding": "gzip"})
+    assert status == 400 and b"gzip" in answer, answer
