@@ -1,0 +1,92 @@
+//! Settings of the sled store. `path` is the database directory (one database per path per
+//! process); `retention` is how long spans are kept (0 keeps them forever), in whole
+//! `partition`s; `sync_on_write` makes `export` return only once the batch is on disk, so an
+//! acknowledged span survives kill -9 (costs an fsync per batch); `cache_size_mib` is sled's
+//! page cache; `compression_level` is zstd's level for span blocks.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tracegate_core::config::{ConfigProblem, GoDuration};
+use tracegate_core::factory::ComponentConfig;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub path: PathBuf,
+    pub retention: GoDuration,
+    pub partition: GoDuration,
+    pub sync_on_write: bool,
+    pub cache_size_mib: u64,
+    pub compression_level: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./tracegate-data"),
+            retention: GoDuration::from_secs(72 * 3600),
+            partition: GoDuration::from_secs(3600),
+            sync_on_write: false,
+            cache_size_mib: 256,
+            compression_level: 3,
+        }
+    }
+}
+
+impl ComponentConfig for Config {
+    fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.path.as_os_str().is_empty() {
+            problems.push(ConfigProblem::new("path", "is required: the database directory, e.g. ./tracegate-data"));
+        }
+        if self.partition.get().as_secs() < 1 {
+            problems.push(ConfigProblem::new("partition", "must be at least 1s (the unit retention drops)"));
+        }
+        if !self.retention.is_zero() && self.retention < self.partition {
+            problems.push(ConfigProblem::new(
+                "retention",
+                "must be 0 (keep forever) or at least one partition; lower `partition` for short retention",
+            ));
+        }
+        if self.cache_size_mib == 0 {
+            problems.push(ConfigProblem::new("cache_size_mib", "must be at least 1"));
+        }
+        if !(1..=22).contains(&self.compression_level) {
+            problems.push(ConfigProblem::new("compression_level", "must be a zstd level from 1 to 22"));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracegate_core::factory::parse_typed;
+
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Config, Vec<String>> {
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).map_err(|e| vec![e.to_string()])?;
+        let parsed = parse_typed::<Config>(Some(&raw))
+            .map_err(|ps| ps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        parsed.typed.downcast_ref::<Config>().cloned().ok_or_else(|| vec!["wrong type".to_string()])
+    }
+
+    #[test]
+    fn defaults_and_user_values() {
+        assert_eq!(parse("{}"), Ok(Config::default()));
+        let c = parse("{path: /data, retention: 24h, partition: 30m, sync_on_write: true}").expect("valid");
+        assert_eq!(c.retention, GoDuration::from_secs(86400));
+        assert_eq!(c.partition, GoDuration::from_secs(1800));
+        assert!(c.sync_on_write);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = parse("{retention: 10m, partition: 1h, compression_level: 0}").expect_err("invalid");
+        assert!(err.iter().any(|e| e.starts_with("retention: must be 0")), "{err:?}");
+        assert!(err.iter().any(|e| e.starts_with("compression_level:")), "{err:?}");
+        let err = parse("{ttl: 1h}").expect_err("unknown key");
+        assert!(err[0].contains("unknown field `ttl`"), "{err:?}");
+    }
+}

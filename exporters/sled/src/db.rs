@@ -1,0 +1,150 @@
+//! The database handle shared by every exporter and reader of one path in this process.
+//!
+//! sled allows one open `Db` per directory per process (it holds a file lock), and two
+//! handles would also mean two caches. A process-wide registry keyed by the canonical path
+//! hands out the same [`Shared`] to a second exporter on the same path and to the query
+//! extension's reader; the database closes when the last holder drops it.
+//!
+//! Opening lists tree names and opens the partition trees, nothing else: start-up cost grows
+//! with the number of partitions (retention / partition length), never with the data.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::deps::DepTracker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at \"{path}\": {message}")]
+    Open { path: String, message: String },
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("{0}")]
+    Codec(#[from] crate::codec::CodecError),
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+/// One time partition: spans whose start falls in `[start, end)` (Unix seconds).
+#[derive(Clone)]
+pub struct Partition {
+    pub start: u64,
+    pub end: u64,
+    /// Compressed blocks keyed by sequence number (big-endian u64).
+    pub blocks: sled::Tree,
+    /// `t`+trace id+seq -> (), `s`+seq -> summary, `d`+parent+0+child -> count (u64 LE).
+    pub index: sled::Tree,
+}
+
+pub struct Shared {
+    pub db: sled::Db,
+    /// Global: `o`+service+0+operation+0+kind -> ().
+    pub meta: sled::Tree,
+    pub partitions: Mutex<BTreeMap<u64, Partition>>,
+    /// Operation keys already written by this process, so a batch rewrites none.
+    pub known_ops: Mutex<HashSet<Vec<u8>>>,
+    pub deps: Mutex<DepTracker>,
+    pub path: PathBuf,
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Shared>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+fn names(start: u64, end: u64) -> (String, String) {
+    (format!("b/{start:012}-{end:012}"), format!("x/{start:012}-{end:012}"))
+}
+
+fn parse_name(name: &[u8]) -> Option<(u64, u64)> {
+    let s = std::str::from_utf8(name).ok()?.strip_prefix("b/")?;
+    let (a, b) = s.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+impl Shared {
+    /// The shared handle for `path`, opening the database if this process has not.
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Arc<Self>, StoreError> {
+        let err = |m: String| StoreError::Open { path: path.display().to_string(), message: m };
+        std::fs::create_dir_all(path).map_err(|e| err(e.to_string()))?;
+        let canonical = path.canonicalize().map_err(|e| err(e.to_string()))?;
+        let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(shared) = reg.get(&canonical).and_then(Weak::upgrade) {
+            return Ok(shared);
+        }
+        let db = sled::Config::new()
+            .path(&canonical)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| err(e.to_string()))?;
+        let meta = db.open_tree("meta").map_err(|e| err(e.to_string()))?;
+        let mut partitions = BTreeMap::new();
+        for name in db.tree_names() {
+            if let Some((start, end)) = parse_name(&name) {
+                let (b, x) = names(start, end);
+                let blocks = db.open_tree(b).map_err(|e| err(e.to_string()))?;
+                let index = db.open_tree(x).map_err(|e| err(e.to_string()))?;
+                partitions.insert(start, Partition { start, end, blocks, index });
+            }
+        }
+        let shared = Arc::new(Self {
+            db,
+            meta,
+            partitions: Mutex::new(partitions),
+            known_ops: Mutex::default(),
+            deps: Mutex::default(),
+            path: canonical.clone(),
+        });
+        reg.retain(|_, w| w.strong_count() > 0);
+        reg.insert(canonical, Arc::downgrade(&shared));
+        Ok(shared)
+    }
+
+    /// The partition holding `start_secs`, created on first use. An existing partition that
+    /// covers the time wins, whatever its length, so changing `partition` is safe.
+    pub fn partition_for(&self, start_secs: u64, len: u64) -> Result<Partition, StoreError> {
+        let mut parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, p)) = parts.range(..=start_secs).next_back() {
+            if start_secs < p.end {
+                return Ok(p.clone());
+            }
+        }
+        let mut start = start_secs - start_secs % len;
+        let mut end = start + len;
+        // Never overlap a neighbour created with another length.
+        if let Some((_, prev)) = parts.range(..=start_secs).next_back() {
+            start = start.max(prev.end);
+        }
+        if let Some((next, _)) = parts.range(start_secs + 1..).next() {
+            end = end.min(*next);
+        }
+        let (b, x) = names(start, end);
+        let p = Partition { start, end, blocks: self.db.open_tree(b)?, index: self.db.open_tree(x)? };
+        parts.insert(start, p.clone());
+        Ok(p)
+    }
+
+    /// Partitions overlapping `[from, to)` (Unix seconds), newest first.
+    pub fn partitions_between(&self, from: u64, to: u64) -> Vec<Partition> {
+        let parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        parts.values().rev().filter(|p| p.end > from && p.start < to).cloned().collect()
+    }
+
+    /// Drops every partition that ended at or before `cutoff` (Unix seconds). Whole trees go;
+    /// no key is read. Returns how many partitions were dropped.
+    pub fn drop_before(&self, cutoff: u64) -> Result<usize, StoreError> {
+        let expired: Vec<Partition> = {
+            let mut parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<u64> = parts.values().filter(|p| p.end <= cutoff).map(|p| p.start).collect();
+            keys.iter().filter_map(|k| parts.remove(k)).collect()
+        };
+        for p in &expired {
+            let (b, x) = names(p.start, p.end);
+            self.db.drop_tree(x)?;
+            self.db.drop_tree(b)?;
+        }
+        Ok(expired.len())
+    }
+}

@@ -1,0 +1,276 @@
+//! The read side: [`SledReader`] implements the core `TraceReader` over the shared handle.
+//!
+//! Searches walk block summaries newest first (partitions newest first, blocks by descending
+//! sequence), decompress only blocks whose summary can match, and check each span of the
+//! queried service exactly: one span must meet every condition. A trace's rank is the start
+//! of its newest matching span. The walk stops once `limit` traces are found and no remaining
+//! block or partition can hold a newer matching span (summaries carry each service's latest
+//! start), so results are exact, not just "the first `limit` found".
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use tracegate_core::storage::{DependencyLink, Operation, StorageError, TraceId, TraceQuery, TraceReader};
+use tracegate_core::Traces;
+
+use crate::codec::{derived_tags, service_of, start_and_duration, value_text, Block};
+use crate::db::{Partition, Shared, StoreError};
+use crate::summary::{tag_hash, Summary};
+
+/// Traces returned when a query says `limit: 0` (Jaeger's API default).
+const DEFAULT_LIMIT: usize = 100;
+
+#[derive(Clone)]
+pub struct SledReader {
+    pub(crate) shared: Arc<Shared>,
+    /// Zero keeps everything.
+    pub(crate) retention: Duration,
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+impl SledReader {
+    fn oldest_secs(&self) -> u64 {
+        if self.retention.is_zero() {
+            0
+        } else {
+            secs(SystemTime::now()).saturating_sub(self.retention.as_secs())
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SledReader) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || f(&me)).await {
+            Ok(r) => r.map_err(|e| StorageError::Backend(e.to_string())),
+            Err(e) => Err(StorageError::Backend(format!("read task failed: {e}"))),
+        }
+    }
+
+    pub(crate) fn get_trace_blocking(&self, id: TraceId) -> Result<Option<Traces>, StoreError> {
+        let mut out: Vec<ResourceSpans> = Vec::new();
+        let mut seen_spans = HashSet::new();
+        let mut prefix = vec![b't'];
+        prefix.extend_from_slice(&id);
+        for p in self.shared.partitions_between(self.oldest_secs(), u64::MAX) {
+            for entry in p.index.scan_prefix(&prefix).keys() {
+                let key = entry?;
+                let Some(seq) = key.get(17..25) else { continue };
+                let Some(stored) = p.blocks.get(seq)? else { continue };
+                for mut rs in Block::decode(&stored)?.trace(&id)? {
+                    // Idempotence: a span written twice (a retried batch) is returned once.
+                    for ss in &mut rs.scope_spans {
+                        ss.spans.retain(|s| seen_spans.insert(s.span_id.clone()));
+                    }
+                    rs.scope_spans.retain(|ss| !ss.spans.is_empty());
+                    if !rs.scope_spans.is_empty() {
+                        out.push(rs);
+                    }
+                }
+            }
+        }
+        Ok((!out.is_empty()).then(|| Traces::new(out)))
+    }
+
+    pub(crate) fn find_blocking(&self, q: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
+        let limit = if q.limit == 0 { DEFAULT_LIMIT } else { q.limit };
+        let cond = Conditions::new(q);
+        let from = q.start_min.map(secs).unwrap_or(0).max(self.oldest_secs());
+        let to = q.start_max.map(|t| secs(t).saturating_add(1)).unwrap_or(u64::MAX);
+        let mut found: HashMap<TraceId, u64> = HashMap::new();
+        for p in self.shared.partitions_between(from, to) {
+            // Every span of an older partition starts before this one's end.
+            if found.len() >= limit && p.end.saturating_mul(1_000_000_000) <= kth_newest(&found, limit) {
+                break;
+            }
+            self.search_partition(&p, &cond, limit, &mut found)?;
+        }
+        let mut ranked: Vec<(u64, TraceId)> = found.into_iter().map(|(id, t)| (t, id)).collect();
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(ranked.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    fn search_partition(
+        &self,
+        p: &Partition,
+        cond: &Conditions,
+        limit: usize,
+        found: &mut HashMap<TraceId, u64>,
+    ) -> Result<(), StoreError> {
+        for entry in p.index.scan_prefix([b's']).rev() {
+            let (key, value) = entry?;
+            let Some(summary) = Summary::decode(&value) else { continue };
+            if !cond.block_may_match(&summary, found, limit) {
+                continue;
+            }
+            let Some(stored) = p.blocks.get(&key[1..])? else { continue };
+            for trace in Block::decode(&stored)?.traces() {
+                let (id, resources) = trace?;
+                for rs in resources.iter().filter(|rs| service_of(rs) == cond.service) {
+                    for span in rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()) {
+                        if cond.span_matches(rs, span) {
+                            let t = found.entry(id).or_insert(0);
+                            *t = (*t).max(span.start_time_unix_nano);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The start time a newer span must beat to enter the top `limit` (0 while fewer are found).
+fn kth_newest(found: &HashMap<TraceId, u64>, limit: usize) -> u64 {
+    if found.len() < limit {
+        return 0;
+    }
+    let mut starts: Vec<u64> = found.values().copied().collect();
+    let k = limit - 1;
+    *starts.select_nth_unstable_by(k, |a, b| b.cmp(a)).1
+}
+
+struct Conditions {
+    service: String,
+    operation: Option<String>,
+    tags: Vec<(String, String, u64)>,
+    start: (u64, u64),
+    duration: (u64, u64),
+}
+
+impl Conditions {
+    fn new(q: &TraceQuery) -> Self {
+        Self {
+            service: q.service.clone(),
+            operation: q.operation.clone(),
+            tags: q.tags.iter().map(|(k, v)| (k.clone(), v.clone(), tag_hash(&q.service, k, v))).collect(),
+            start: (q.start_min.map(nanos).unwrap_or(0), q.start_max.map(nanos).unwrap_or(u64::MAX)),
+            duration: (
+                q.duration_min.map(|d| d.as_nanos() as u64).unwrap_or(0),
+                q.duration_max.map(|d| d.as_nanos() as u64).unwrap_or(u64::MAX),
+            ),
+        }
+    }
+
+    fn block_may_match(&self, s: &Summary, found: &HashMap<TraceId, u64>, limit: usize) -> bool {
+        let Some(svc) = s.service(&self.service) else { return false };
+        let newest_possible = svc.max_start.min(self.start.1);
+        (found.len() < limit || newest_possible > kth_newest(found, limit))
+            && svc.max_start >= self.start.0
+            && svc.min_start <= self.start.1
+            && svc.max_duration >= self.duration.0
+            && svc.min_duration <= self.duration.1
+            && self.operation.as_ref().is_none_or(|op| svc.operations.iter().any(|(n, _)| n == op))
+            && self.tags.iter().all(|(_, _, h)| s.may_have_tag(*h))
+    }
+
+    fn span_matches(&self, rs: &ResourceSpans, span: &Span) -> bool {
+        let (start, duration) = start_and_duration(span);
+        (self.start.0..=self.start.1).contains(&start)
+            && (self.duration.0..=self.duration.1).contains(&duration)
+            && self.operation.as_ref().is_none_or(|op| *op == span.name)
+            && self.tags.iter().all(|(k, v, _)| has_tag(rs, span, k, v))
+    }
+}
+
+fn kv_is(kvs: &[KeyValue], key: &str, want: &str) -> bool {
+    kvs.iter().any(|kv| kv.key == key && kv.value.as_ref().and_then(value_text).is_some_and(|t| t == want))
+}
+
+fn has_tag(rs: &ResourceSpans, span: &Span, key: &str, want: &str) -> bool {
+    kv_is(&span.attributes, key, want)
+        || rs.resource.as_ref().is_some_and(|r| kv_is(&r.attributes, key, want))
+        || span.events.iter().any(|e| kv_is(&e.attributes, key, want))
+        || derived_tags(span).any(|(k, v)| k == key && v == want)
+}
+
+#[async_trait]
+impl TraceReader for SledReader {
+    async fn get_trace(&self, id: TraceId) -> Result<Option<Traces>, StorageError> {
+        self.blocking(move |r| r.get_trace_blocking(id)).await
+    }
+
+    async fn services(&self) -> Result<Vec<String>, StorageError> {
+        self.blocking(|r| {
+            let mut out: Vec<String> = Vec::new();
+            for key in r.shared.meta.scan_prefix([b'o']).keys() {
+                let key = key?;
+                let name = key[1..].split(|b| *b == 0).next().unwrap_or_default();
+                let name = String::from_utf8_lossy(name);
+                if out.last().is_none_or(|l| *l != name) {
+                    out.push(name.into_owned());
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn operations(&self, service: &str, span_kind: Option<&str>) -> Result<Vec<Operation>, StorageError> {
+        let mut prefix = vec![b'o'];
+        prefix.extend_from_slice(service.as_bytes());
+        prefix.push(0);
+        let kind = span_kind.map(str::to_string);
+        self.blocking(move |r| {
+            let mut out = Vec::new();
+            for key in r.shared.meta.scan_prefix(&prefix).keys() {
+                let key = key?;
+                let rest = &key[prefix.len()..];
+                let Some(split) = rest.iter().rposition(|b| *b == 0) else { continue };
+                let name = String::from_utf8_lossy(&rest[..split]).into_owned();
+                let span_kind = String::from_utf8_lossy(&rest[split + 1..]).into_owned();
+                if kind.as_ref().is_none_or(|k| *k == span_kind) {
+                    out.push(Operation { name, span_kind });
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StorageError> {
+        if query.service.is_empty() {
+            return Err(StorageError::BadQuery("service is required".into()));
+        }
+        let q = query.clone();
+        self.blocking(move |r| r.find_blocking(&q)).await
+    }
+
+    async fn dependencies(&self, end: SystemTime, lookback: Duration) -> Result<Vec<DependencyLink>, StorageError> {
+        let to = secs(end);
+        let from = to.saturating_sub(lookback.as_secs());
+        self.blocking(move |r| {
+            let mut counts: HashMap<(String, String), u64> = HashMap::new();
+            for p in r.shared.partitions_between(from, to.saturating_add(1)) {
+                for entry in p.index.scan_prefix([b'd']) {
+                    let (key, value) = entry?;
+                    let mut parts = key[1..].splitn(2, |b| *b == 0);
+                    let (Some(parent), Some(child)) = (parts.next(), parts.next()) else { continue };
+                    let n = value.as_ref().try_into().map(u64::from_le_bytes).unwrap_or(0);
+                    let k = (String::from_utf8_lossy(parent).into_owned(), String::from_utf8_lossy(child).into_owned());
+                    *counts.entry(k).or_default() += n;
+                }
+            }
+            let mut links: Vec<DependencyLink> = counts
+                .into_iter()
+                .map(|((parent, child), call_count)| DependencyLink { parent, child, call_count })
+                .collect();
+            links.sort_by(|a, b| (&a.parent, &a.child).cmp(&(&b.parent, &b.child)));
+            Ok(links)
+        })
+        .await
+    }
+}

@@ -1,0 +1,151 @@
+//! Behaviour a user notices: the conformance suite, retention, reopening, kill -9 with
+//! `sync_on_write`, and one database handle per path.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tracegate_core::config::GoDuration;
+use tracegate_core::factory::Registry;
+use tracegate_core::storage::TraceReader;
+use tracegate_core::{Exporter, Kind};
+use tracegate_storage_conformance::{batch, Ids, Store, TestSpan};
+
+use crate::{Config, SledExporter};
+
+fn config(dir: &std::path::Path) -> Config {
+    Config { path: dir.join("db"), ..Config::default() }
+}
+
+async fn fresh_store() -> Store {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exporter = SledExporter::open(config(dir.path())).expect("open");
+    let reader: Arc<dyn TraceReader> = Arc::new(exporter.reader());
+    Store { exporter: Arc::new(exporter), reader, keep: Some(Box::new(dir)) }
+}
+
+mod conformance {
+    tracegate_storage_conformance::conformance_tests!(super::fresh_store);
+}
+
+#[test]
+fn registered_as_a_builtin_exporter() {
+    let stability = Registry::builtin().get(Kind::Exporter, "sled").map(|f| f.stability());
+    assert_eq!(stability, Some(tracegate_core::Stability::Alpha));
+}
+
+fn ago(secs: u64) -> SystemTime {
+    SystemTime::now() - Duration::from_secs(secs)
+}
+
+#[tokio::test]
+async fn retention_drops_old_partitions_and_keeps_new_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = Config { retention: GoDuration::from_secs(3600), partition: GoDuration::from_secs(60), ..config(dir.path()) };
+    let exporter = SledExporter::open(cfg).expect("open");
+    let mut ids = Ids::new(1);
+    let (old, new) = (ids.trace_id(), ids.trace_id());
+    exporter.export(batch(&[TestSpan::new(&mut ids, old, "api", "GET /", ago(50 * 60))])).await.expect("export");
+    exporter.export(batch(&[TestSpan::new(&mut ids, new, "api", "GET /", ago(60))])).await.expect("export");
+    let reader = exporter.reader();
+    assert!(reader.get_trace(old).await.expect("get").is_some());
+
+    // Twenty minutes from now the 50-minute-old partition is past a one-hour retention.
+    let dropped = exporter.drop_expired(SystemTime::now() + Duration::from_secs(20 * 60)).expect("sweep");
+    assert_eq!(dropped, 1);
+    assert!(reader.get_trace(old).await.expect("get").is_none(), "expired trace is gone");
+    assert!(reader.get_trace(new).await.expect("get").is_some(), "recent trace is kept");
+    let q = tracegate_core::storage::TraceQuery { service: "api".into(), limit: 10, ..Default::default() };
+    assert_eq!(reader.find_trace_ids(&q).await.expect("find"), vec![new]);
+    // Nothing left to drop, and spans older than retention are not written at all.
+    assert_eq!(exporter.drop_expired(SystemTime::now()).expect("sweep"), 0);
+    let ancient = ids.trace_id();
+    exporter.export(batch(&[TestSpan::new(&mut ids, ancient, "api", "GET /", ago(2 * 3600))])).await.expect("export");
+    assert!(reader.get_trace(ancient).await.expect("get").is_none());
+}
+
+#[tokio::test]
+async fn data_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ids = Ids::new(2);
+    let t = ids.trace_id();
+    {
+        let exporter = SledExporter::open(config(dir.path())).expect("open");
+        exporter.export(batch(&[TestSpan::new(&mut ids, t, "api", "GET /", ago(60))])).await.expect("export");
+        exporter.shutdown_for_test().await;
+    }
+    let exporter = SledExporter::open(config(dir.path())).expect("reopen");
+    let reader = exporter.reader();
+    assert_eq!(reader.get_trace(t).await.expect("get").map(|t| t.span_count()), Some(1));
+    assert_eq!(reader.services().await.expect("services"), ["api"]);
+}
+
+#[tokio::test]
+async fn a_second_exporter_on_the_same_path_shares_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = SledExporter::open(config(dir.path())).expect("open");
+    let b = SledExporter::open(Config { path: dir.path().join("./db"), ..config(dir.path()) }).expect("open again");
+    let mut ids = Ids::new(3);
+    let t = ids.trace_id();
+    a.export(batch(&[TestSpan::new(&mut ids, t, "api", "GET /", ago(5))])).await.expect("export");
+    let reader = b.trace_reader().expect("a storage exporter has a reader");
+    assert!(reader.get_trace(t).await.expect("get").is_some());
+}
+
+const CHILD_DIR: &str = "TRACEGATE_SLED_KILL_TEST_DIR";
+
+/// Child half of the kill -9 test: writes batches with `sync_on_write` and prints each trace
+/// id once `export` has acknowledged it. Does nothing unless the parent set the variable.
+#[tokio::test]
+#[ignore = "run by sync_on_write_survives_kill_9 in a child process"]
+async fn kill_9_child_writer() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else { return };
+    let exporter =
+        SledExporter::open(Config { sync_on_write: true, ..config(std::path::Path::new(&dir)) }).expect("open");
+    let mut ids = Ids::new(4);
+    loop {
+        let t = ids.trace_id();
+        let spans: Vec<TestSpan> = (0..20).map(|_| TestSpan::new(&mut ids, t, "api", "GET /", ago(5))).collect();
+        exporter.export(batch(&spans)).await.expect("export");
+        println!("acked {}", t.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    }
+}
+
+#[tokio::test]
+async fn sync_on_write_survives_kill_9() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = Command::new(exe)
+        .args(["--exact", "tests::kill_9_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read child output");
+        if let Some(hex) = line.strip_prefix("acked ") {
+            acked.push(hex.to_string());
+            if acked.len() == 30 {
+                child.kill().expect("SIGKILL the child");
+                break;
+            }
+        }
+    }
+    child.wait().expect("reap child");
+    assert_eq!(acked.len(), 30, "the child acknowledged writes before it was killed");
+
+    let exporter = SledExporter::open(config(dir.path())).expect("reopen after kill -9");
+    let reader = exporter.reader();
+    for hex in &acked {
+        let mut id = [0u8; 16];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+        }
+        let spans = reader.get_trace(id).await.expect("get").map(|t| t.span_count());
+        assert_eq!(spans, Some(20), "acknowledged trace {hex} is complete after kill -9");
+    }
+}
