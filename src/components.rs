@@ -8,6 +8,7 @@ use tracegate_exporter_nop as _;
 use tracegate_exporter_otlp as _;
 use tracegate_exporter_sled as _;
 use tracegate_extension_health_check as _;
+use tracegate_extension_jaeger_query as _;
 use tracegate_extension_remote_sampling as _;
 use tracegate_processor_batch as _;
 use tracegate_receiver_jaeger as _;

@@ -1,0 +1,172 @@
+//! Jaeger's api_v3 HTTP gateway (`cmd/query/app/apiv3/http_gateway.go`): the same reads as
+//! the v1 API, answered in OTLP JSON wrapped as `{"result": <TracesData>}`, with errors as
+//! the gRPC gateway writes them: `{"error":{"httpCode":400,"message":"..."}}`.
+//!
+//! Parameters use the gateway's `query.*` names; the camelCase spellings grpc-gateway also
+//! accepts (`query.serviceName`, ...) work too. `query.attributes` takes a JSON object or
+//! repeated `key:value`; `query.search_depth` (or the older `query.num_traces`) is the limit.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, TracesData};
+use serde::Serialize;
+use serde_json::json;
+use tracegate_core::storage::{StorageError, TraceQuery};
+
+use crate::api::{go_http_error, to_json, RawParams, SharedState};
+use crate::params::{parse_duration, parse_trace_id, Params};
+use crate::rfc3339::parse_rfc3339;
+
+fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    if code == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!("HTTP handler, Internal Server Error: {message}");
+    }
+    let body = json!({"error": {"httpCode": code.as_u16(), "message": message}});
+    // Go's json.Marshal plus http.Error's newline.
+    go_http_error(code, to_json(&body, false))
+}
+
+fn param_error(name: &str, err: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, format!("malformed parameter {name}: {err}"))
+}
+
+fn storage_error(e: StorageError) -> Response {
+    match e {
+        StorageError::BadQuery(msg) => error(StatusCode::BAD_REQUEST, msg),
+        e @ StorageError::Backend(_) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], to_json(value, false)).into_response()
+}
+
+fn result(resource_spans: Vec<ResourceSpans>) -> Response {
+    json(&json!({ "result": TracesData { resource_spans } }))
+}
+
+#[derive(Serialize)]
+struct Services {
+    // protobuf JSON leaves empty lists out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    services: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Operation {
+    name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    span_kind: String,
+}
+
+#[derive(Serialize)]
+struct Operations {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    operations: Vec<Operation>,
+}
+
+pub async fn services(State(state): SharedState) -> Response {
+    match state.reader.services().await {
+        Ok(services) => json(&Services { services }),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub async fn operations(State(state): SharedState, Query(q): RawParams) -> Response {
+    let params = Params(q);
+    let service = params.get("service").unwrap_or_default();
+    let kind = params.get("span_kind").or_else(|| params.get("spanKind"));
+    match state.reader.operations(service, kind).await {
+        Ok(ops) => json(&Operations {
+            operations: ops.into_iter().map(|o| Operation { name: o.name, span_kind: o.span_kind }).collect(),
+        }),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub async fn trace(State(state): SharedState, Path(id): Path<String>) -> Response {
+    let id = match parse_trace_id(&id) {
+        Ok(id) => id,
+        Err(e) => return param_error("trace_id", &e),
+    };
+    match state.reader.get_trace(id).await {
+        Ok(Some(t)) => result(t.into_resource_spans()),
+        Ok(None) => error(StatusCode::NOT_FOUND, "trace not found"),
+        Err(e) => storage_error(e),
+    }
+}
+
+/// The first of the snake_case and camelCase spellings that is present.
+fn get<'a>(params: &'a Params, snake: &str, camel: &str) -> Option<&'a str> {
+    params.get(&format!("query.{snake}")).or_else(|| params.get(&format!("query.{camel}")))
+}
+
+fn parse_attributes(params: &Params) -> Result<BTreeMap<String, String>, String> {
+    let mut tags = BTreeMap::new();
+    for raw in params.all("query.attributes") {
+        if raw.trim_start().starts_with('{') {
+            let map: BTreeMap<String, String> = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+            tags.extend(map);
+        } else if let Some((k, v)) = raw.split_once(':') {
+            tags.insert(k.to_string(), v.to_string());
+        } else {
+            return Err(format!("expecting a JSON object or key:value, received: {raw}"));
+        }
+    }
+    Ok(tags)
+}
+
+fn parse_query(params: &Params) -> Result<TraceQuery, Box<Response>> {
+    let (Some(min), Some(max)) = (get(params, "start_time_min", "startTimeMin"), get(params, "start_time_max", "startTimeMax"))
+    else {
+        return Err(Box::new(error(StatusCode::BAD_REQUEST, "query.start_time_min and query.start_time_max are required")));
+    };
+    let time = |name: &str, raw: &str| -> Result<SystemTime, Box<Response>> {
+        parse_rfc3339(raw).map_err(|e| Box::new(param_error(name, &e)))
+    };
+    let (start_min, start_max) = (time("query.start_time_min", min)?, time("query.start_time_max", max)?);
+    let duration = |snake: &str, camel: &str| match get(params, snake, camel) {
+        None => Ok(None),
+        Some(raw) => parse_duration(raw).map_err(|e| Box::new(param_error(&format!("query.{snake}"), &e))),
+    };
+    let duration_min = duration("duration_min", "durationMin")?;
+    let duration_max = duration("duration_max", "durationMax")?;
+    let limit = match get(params, "search_depth", "searchDepth").or_else(|| get(params, "num_traces", "numTraces")) {
+        None => 0,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) => usize::try_from(n).unwrap_or(0),
+            Err(_) => {
+                let msg = format!("strconv.Atoi: parsing \"{raw}\": invalid syntax");
+                return Err(Box::new(param_error("query.search_depth", &msg)));
+            }
+        },
+    };
+    let tags = parse_attributes(params).map_err(|e| Box::new(param_error("query.attributes", &e)))?;
+    Ok(TraceQuery {
+        service: get(params, "service_name", "serviceName").unwrap_or_default().to_string(),
+        operation: get(params, "operation_name", "operationName").map(str::to_string),
+        tags,
+        start_min: Some(start_min),
+        start_max: Some(start_max),
+        duration_min,
+        duration_max,
+        limit,
+    })
+}
+
+pub async fn find_traces(State(state): SharedState, Query(q): RawParams) -> Response {
+    let query = match parse_query(&Params(q)) {
+        Ok(q) => q,
+        Err(response) => return *response,
+    };
+    match state.reader.find_traces(&query).await {
+        Ok(traces) => result(traces.into_iter().flat_map(|t| t.into_resource_spans()).collect()),
+        Err(e) => storage_error(e),
+    }
+}

@@ -1,0 +1,8 @@
+//! API tests: a memory store filled with hand-built OTLP, the router driven with `oneshot`,
+//! and every answer compared field by field with what Jaeger's query service returns.
+
+mod api_v1;
+mod api_v3;
+mod fixture;
+mod lifecycle;
+mod skew;
