@@ -20,6 +20,9 @@ use crate::model::Annotation;
 
 pub fn unpack_event(annotation: Annotation) -> Event {
     let time_unix_nano = annotation.timestamp_us.wrapping_mul(1000);
+    if !annotation.value.contains('|') {
+        return Event { time_unix_nano, name: annotation.value, ..Default::default() };
+    }
     let parts: Vec<&str> = annotation.value.split('|').collect();
     let named = |name: &str| Event { time_unix_nano, name: name.to_string(), ..Default::default() };
     if parts.len() < 3 {

@@ -206,6 +206,9 @@ fn status(tags: &mut Vec<(String, String)>) -> Option<Status> {
 /// `otlp.link.0`, `otlp.link.1`, ... up to the first missing index (at most 128).
 fn links(tags: &mut Vec<(String, String)>) -> Vec<span::Link> {
     let mut links = Vec::new();
+    if !tags.iter().any(|(k, _)| k.starts_with("otlp.link.")) {
+        return links;
+    }
     for i in 0..128 {
         let key = format!("otlp.link.{i}");
         let Some(pos) = tags.iter().position(|(k, _)| *k == key) else { break };
