@@ -47,7 +47,35 @@ fn json<T: Serialize>(value: &T) -> Response {
 }
 
 fn result(resource_spans: Vec<ResourceSpans>) -> Response {
-    json(&json!({ "result": TracesData { resource_spans } }))
+    let mut data = serde_json::to_value(TracesData { resource_spans }).unwrap_or_default();
+    omit_defaults(&mut data);
+    json(&json!({ "result": data }))
+}
+
+/// The `AnyValue` oneof members: protobuf JSON writes them even when they hold a default.
+const ONEOF_VALUES: &[&str] =
+    &["stringValue", "boolValue", "intValue", "doubleValue", "bytesValue", "arrayValue", "kvlistValue"];
+
+/// Drops fields holding their default (null, "", 0, false, []), as protobuf JSON (Go's
+/// protojson, which Jaeger uses) leaves them out; the serde derive writes them all.
+fn omit_defaults(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, v| {
+                ONEOF_VALUES.contains(&key.as_str())
+                    || !matches!(v, Value::Null)
+                        && v.as_str() != Some("")
+                        && v.as_str() != Some("0")
+                        && v.as_u64() != Some(0)
+                        && v.as_bool() != Some(false)
+                        && v.as_array().is_none_or(|a| !a.is_empty())
+            });
+            map.values_mut().for_each(omit_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(omit_defaults),
+        _ => {}
+    }
 }
 
 #[derive(Serialize)]

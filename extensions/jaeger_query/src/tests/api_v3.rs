@@ -47,6 +47,10 @@ async fn trace_by_id_is_otlp_json() {
     assert_eq!(span["name"], "cleanup");
     assert_eq!(span["kind"], 1);
     assert_eq!(span["startTimeUnixNano"], json!((t + 100_000_000).to_string()));
+    // Defaults are left out, as protobuf JSON does.
+    let keys: Vec<&str> = span.as_object().expect("span").keys().map(String::as_str).collect();
+    assert_eq!(keys, ["endTimeUnixNano", "kind", "name", "spanId", "startTimeUnixNano", "traceId"], "{span}");
+    assert_eq!(rs[0]["scopeSpans"][0].as_object().map(|o| o.len()), Some(1), "no scope, no schema URL: {}", rs[0]);
 
     let reply = get(&app, &format!("/api/v3/traces/{TRACE_A_HEX}")).await;
     let spans: usize = reply.json()["result"]["resourceSpans"]
@@ -92,7 +96,7 @@ async fn find_traces_with_snake_and_camel_parameters() {
     let reply = get(&app, &format!("/api/v3/traces?query.service_name=frontend&{attrs}&{window}")).await;
     assert_eq!(trace_ids(&reply), [TRACE_A_OTLP]);
     let reply = get(&app, &format!("/api/v3/traces?query.service_name=frontend&query.attributes=host.name:h2&{window}")).await;
-    assert_eq!(reply.json(), json!({"result": {"resourceSpans": []}}));
+    assert_eq!(reply.json(), json!({"result": {}}));
 
     let bad = StatusCode::BAD_REQUEST;
     assert_v3_error(&app, "/api/v3/traces?query.service_name=a", bad, "query.start_time_min and query.start_time_max are required").await;
