@@ -26,8 +26,17 @@
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
 //!
-//! Measured figures are in the crate's `benches/store.rs` output and the report of the
-//! commit that added them.
+//! # Measured (`cargo bench -p tracegate-exporter-sled --bench store`, 2-core shared VM)
+//!
+//! 10-attribute spans, 1000-span batches, one export at a time on one tokio worker:
+//! ingest ~95k spans/s (criterion, fresh db; sled alone managed ~90k spans/s with one key per
+//! span in `limits`), fill to 1M spans ~66k spans/s; disk 162 B/span at 1M spans after flush
+//! (486 B/span on the small ingest db, where sled's fixed segment overhead dominates), against
+//! ~1000 B/span for a key per span. Queries on the 1M store (limit 20): get_trace p50 0.54 ms /
+//! p99 1.2 ms; service 64/124 ms; service+operation 114/228 ms; service+tag 450/820 ms;
+//! service+duration 57/159 ms. Not yet at the targets (200k spans/s, 60 B/span, searches p99
+//! 50 ms): the search cost is dominated by decoding every summary of the partition
+//! (allocations per operation name) and by decompressing whole blocks for candidates.
 
 mod codec;
 mod config;
