@@ -19,7 +19,7 @@ use tracegate_core::Traces;
 
 use crate::codec::{derived_tags, service_of, start_and_duration, value_text, Block};
 use crate::db::{Partition, Shared, StoreError};
-use crate::summary::{tag_hash, Summary};
+use crate::summary::{tag_hash, SummaryView};
 
 /// Traces returned when a query says `limit: 0` (Jaeger's API default).
 const DEFAULT_LIMIT: usize = 100;
@@ -111,7 +111,7 @@ impl SledReader {
     ) -> Result<(), StoreError> {
         for entry in p.index.scan_prefix([b's']).rev() {
             let (key, value) = entry?;
-            let Some(summary) = Summary::decode(&value) else { continue };
+            let Some(summary) = SummaryView::parse(&value) else { continue };
             if !cond.block_may_match(&summary, found, limit) {
                 continue;
             }
@@ -164,7 +164,7 @@ impl Conditions {
         }
     }
 
-    fn block_may_match(&self, s: &Summary, found: &HashMap<TraceId, u64>, limit: usize) -> bool {
+    fn block_may_match(&self, s: &SummaryView<'_>, found: &HashMap<TraceId, u64>, limit: usize) -> bool {
         let Some(svc) = s.service(&self.service) else { return false };
         let newest_possible = svc.max_start.min(self.start.1);
         (found.len() < limit || newest_possible > kth_newest(found, limit))
@@ -172,7 +172,7 @@ impl Conditions {
             && svc.min_start <= self.start.1
             && svc.max_duration >= self.duration.0
             && svc.min_duration <= self.duration.1
-            && self.operation.as_ref().is_none_or(|op| svc.operations.iter().any(|(n, _)| n == op))
+            && self.operation.as_ref().is_none_or(|op| svc.has_operation(op))
             && self.tags.iter().all(|(_, _, h)| s.may_have_tag(*h))
     }
 

@@ -57,16 +57,6 @@ impl Summary {
         Self { services, bloom }
     }
 
-    pub fn service(&self, name: &str) -> Option<&ServiceSummary> {
-        self.services.iter().find(|s| s.name == name)
-    }
-
-    /// False only when the tag is certainly absent from the block.
-    pub fn may_have_tag(&self, hash: u64) -> bool {
-        let bits = self.bloom.len() as u64 * 8;
-        bits > 0 && probes(hash, bits).all(|bit| self.bloom[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
-    }
-
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.bloom.len());
         put_u32(&mut out, self.services.len() as u32);
@@ -87,6 +77,7 @@ impl Summary {
     }
 
     /// `None` for bytes this code did not write.
+    #[cfg(test)]
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader(bytes);
         let n = r.u32()?;
@@ -104,6 +95,77 @@ impl Summary {
         let len = r.u32()? as usize;
         let bloom = r.take(len)?.to_vec();
         Some(Self { services, bloom })
+    }
+}
+
+/// A summary read in place, without copying names or the filter: a search reads one per block.
+pub struct SummaryView<'a> {
+    services: Vec<ServiceView<'a>>,
+    bloom: &'a [u8],
+}
+
+pub struct ServiceView<'a> {
+    pub name: &'a [u8],
+    pub min_start: u64,
+    pub max_start: u64,
+    pub min_duration: u64,
+    pub max_duration: u64,
+    ops: &'a [u8],
+    n_ops: u32,
+}
+
+impl<'a> SummaryView<'a> {
+    /// `None` for bytes this code did not write.
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        let n = r.u32()?;
+        let mut services = Vec::with_capacity(n.min(64) as usize);
+        for _ in 0..n {
+            let len = r.u32()? as usize;
+            let name = r.take(len)?;
+            let (min_start, max_start, min_duration, max_duration) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+            let n_ops = r.u32()?;
+            let before = r.0;
+            for _ in 0..n_ops {
+                let l = r.u32()? as usize;
+                r.take(l)?;
+                let l = r.u32()? as usize;
+                r.take(l)?;
+            }
+            let ops = &before[..before.len() - r.0.len()];
+            services.push(ServiceView { name, min_start, max_start, min_duration, max_duration, ops, n_ops });
+        }
+        let len = r.u32()? as usize;
+        let bloom = r.take(len)?;
+        Some(Self { services, bloom })
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServiceView<'a>> {
+        self.services.iter().find(|s| s.name == name.as_bytes())
+    }
+
+    /// False only when the tag is certainly absent from the block.
+    pub fn may_have_tag(&self, hash: u64) -> bool {
+        let bits = self.bloom.len() as u64 * 8;
+        bits > 0 && probes(hash, bits).all(|bit| self.bloom[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+    }
+}
+
+impl ServiceView<'_> {
+    pub fn has_operation(&self, op: &str) -> bool {
+        let mut r = Reader(self.ops);
+        for _ in 0..self.n_ops {
+            let Some(l) = r.u32() else { return false };
+            let Some(name) = r.take(l as usize) else { return false };
+            let Some(l) = r.u32() else { return false };
+            if r.take(l as usize).is_none() {
+                return false;
+            }
+            if name == op.as_bytes() {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -138,6 +200,7 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
+    #[cfg(test)]
     fn str(&mut self) -> Option<String> {
         let n = self.u32()? as usize;
         String::from_utf8(self.take(n)?.to_vec()).ok()
@@ -157,9 +220,14 @@ mod tests {
         );
         let back = Summary::decode(&s.encode()).expect("decodes");
         assert_eq!(back, s);
-        assert!(tags.iter().all(|h| back.may_have_tag(*h)));
-        let false_hits = (1000..11000).filter(|i| back.may_have_tag(tag_hash("api", "k", &i.to_string()))).count();
+        let bytes = s.encode();
+        let view = SummaryView::parse(&bytes).expect("parses in place");
+        let false_hits = (1000..11000).filter(|i| view.may_have_tag(tag_hash("api", "k", &i.to_string()))).count();
         assert!(false_hits < 500, "{false_hits} false positives in 10000");
         assert!(Summary::decode(&[1, 0, 0, 0, 9]).is_none());
+        let api = view.service("api").expect("service");
+        assert!(api.has_operation("GET") && !api.has_operation("POST"));
+        assert!(view.service("web").is_none());
+        assert!(tags.iter().all(|h| view.may_have_tag(*h)));
     }
 }
