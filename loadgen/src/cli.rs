@@ -11,7 +11,34 @@ pub enum Protocol {
     Grpc,
     /// OTLP/HTTP protobuf (`POST /v1/traces`), default port 4318.
     Http,
+    /// Jaeger agent: `Agent.emitBatch` in compact Thrift over UDP, default port 6831.
+    JaegerUdpCompact,
+    /// Jaeger collector: a binary-Thrift `Batch` to `POST /api/traces`, default port 14268.
+    JaegerHttp,
+    /// Zipkin v2 JSON list to `POST /api/v2/spans`, default port 9411.
+    ZipkinJson,
 }
+
+impl Protocol {
+    /// Where the protocol's receiver listens by default, on this host.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "127.0.0.1:4317",
+            Protocol::Http => "127.0.0.1:4318",
+            Protocol::JaegerUdpCompact => "127.0.0.1:6831",
+            Protocol::JaegerHttp => "127.0.0.1:14268",
+            Protocol::ZipkinJson => "127.0.0.1:9411",
+        }
+    }
+
+    /// UDP sends are never acknowledged: "sent" means handed to the kernel.
+    pub fn acknowledged(self) -> bool {
+        self != Protocol::JaegerUdpCompact
+    }
+}
+
+/// The largest payload of a UDP datagram over IPv4 (65535 minus the IP and UDP headers).
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Compression {
@@ -23,9 +50,10 @@ pub enum Compression {
 #[derive(Debug, Parser)]
 #[command(name = "tracegate-loadgen", version)]
 pub struct Args {
-    /// Where to send: host:port, or a full URL (http://host:port[/path]).
-    #[arg(long, default_value = "127.0.0.1:4317")]
-    pub endpoint: String,
+    /// Where to send: host:port, or a full URL (http://host:port[/path]). Default: the
+    /// protocol's usual port on 127.0.0.1 (4317, 4318, 6831, 14268, 9411).
+    #[arg(long)]
+    pub endpoint: Option<String>,
     #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
     pub protocol: Protocol,
     /// Target spans per second; without it, send as fast as the server answers.
@@ -48,9 +76,16 @@ pub struct Args {
     /// Pad one attribute so each span is about this many bytes encoded.
     #[arg(long)]
     pub span_size: Option<usize>,
-    /// Spans per request.
+    /// Spans per request (for UDP: at most this many per datagram).
     #[arg(long, default_value_t = 1000)]
     pub batch_spans: usize,
+    /// UDP only: largest datagram to send; spans are packed until the next would exceed it.
+    #[arg(long, default_value_t = 65_000)]
+    pub max_packet_size: usize,
+    /// The gateway's Prometheus endpoint (e.g. http://127.0.0.1:8888/metrics): scraped before
+    /// and after the run to print spans accepted vs sent and the gateway's drop counters.
+    #[arg(long)]
+    pub metrics_url: Option<String>,
     #[arg(long, value_enum, default_value_t = Compression::None)]
     pub compression: Compression,
     /// Print the final summary as one JSON object (for scripts).
@@ -77,7 +112,9 @@ pub struct RunConfig {
     pub attributes: usize,
     pub span_size: Option<usize>,
     pub batch_spans: usize,
+    pub max_packet_size: usize,
     pub compression: Compression,
+    pub metrics_url: Option<String>,
     /// Print live progress on stderr (off in tests).
     pub progress: bool,
 }
@@ -97,6 +134,12 @@ impl Args {
         if self.rate == Some(0) {
             return Err("--rate must be at least 1 span/s (omit it to send flat out)".into());
         }
+        if self.max_packet_size == 0 || self.max_packet_size > MAX_UDP_PAYLOAD {
+            return Err(format!("--max-packet-size must be between 1 and {MAX_UDP_PAYLOAD} bytes"));
+        }
+        if self.protocol == Protocol::JaegerUdpCompact && self.compression != Compression::None {
+            return Err("--compression does not apply to jaeger-udp-compact (datagrams are never compressed)".into());
+        }
         if self.span_size.is_some() && self.attributes == 0 {
             return Err("--span-size pads an attribute, so it needs --attributes 1 or more".into());
         }
@@ -108,7 +151,7 @@ impl Args {
             (None, None) => StopAfter::Duration(Duration::from_secs(30)),
         };
         Ok(RunConfig {
-            endpoint: self.endpoint,
+            endpoint: self.endpoint.unwrap_or_else(|| self.protocol.default_endpoint().to_owned()),
             protocol: self.protocol,
             rate: self.rate,
             stop,
@@ -117,7 +160,9 @@ impl Args {
             attributes: self.attributes,
             span_size: self.span_size,
             batch_spans: self.batch_spans,
+            max_packet_size: self.max_packet_size,
             compression: self.compression,
+            metrics_url: self.metrics_url,
             progress: true,
         })
     }
@@ -175,6 +220,30 @@ mod tests {
     fn duration_and_total_spans_exclude_each_other() {
         let both = Args::try_parse_from(["x", "--duration", "1s", "--total-spans", "5"]);
         assert!(both.is_err());
+    }
+
+    fn config(args: &[&str]) -> Result<RunConfig, String> {
+        let argv = std::iter::once("x").chain(args.iter().copied());
+        Args::try_parse_from(argv).map_err(|e| e.to_string()).and_then(Args::into_config)
+    }
+
+    #[test]
+    fn each_protocol_defaults_to_its_usual_port() {
+        let endpoint = |p: &str| config(&["--protocol", p]).map(|c| c.endpoint);
+        assert_eq!(endpoint("grpc").as_deref(), Ok("127.0.0.1:4317"));
+        assert_eq!(endpoint("http").as_deref(), Ok("127.0.0.1:4318"));
+        assert_eq!(endpoint("jaeger-udp-compact").as_deref(), Ok("127.0.0.1:6831"));
+        assert_eq!(endpoint("jaeger-http").as_deref(), Ok("127.0.0.1:14268"));
+        assert_eq!(endpoint("zipkin-json").as_deref(), Ok("127.0.0.1:9411"));
+    }
+
+    #[test]
+    fn udp_flags_are_checked() {
+        assert!(config(&["--max-packet-size", "70000"]).is_err_and(|e| e.contains("65507")));
+        assert!(config(&["--max-packet-size", "0"]).is_err());
+        let gz = config(&["--protocol", "jaeger-udp-compact", "--compression", "gzip"]);
+        assert!(gz.is_err_and(|e| e.contains("jaeger-udp-compact")));
+        assert_eq!(config(&[]).map(|c| c.max_packet_size), Ok(65_000));
     }
 
     #[test]

@@ -5,15 +5,10 @@
 //! consecutive spans (a root SERVER span, children pointing at an earlier span of the same
 //! trace). Attributes use semantic-convention keys with mixed string/int/bool/double values.
 //!
-//! Fresh ids without re-encoding: [`EncodedBatch`] remembers where every span's trace id sits
-//! in the encoded bytes, and [`EncodedBatch::patched`] XORs a per-send mask into the first 8
-//! bytes of each. All spans of a trace get the same mask, so parent/child links stay intact,
-//! and every send of a pooled batch carries trace ids never sent before. Span ids repeat across
-//! sends, but only under different trace ids, which is all OTLP asks of them.
+//! The Jaeger and Zipkin encoders translate these same spans, so every protocol carries the
+//! same shape of data. [`encode_otlp`] notes where each trace id sits so sends can refresh
+//! them (see `encoded`).
 
-use std::collections::HashSet;
-
-use bytes::{Bytes, BytesMut};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -21,6 +16,8 @@ use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSp
 use prost::Message;
 use rand::distr::Alphanumeric;
 use rand::Rng;
+
+use crate::encoded::{EncodedBatch, IdEncoding, Needle};
 
 /// The shape of the spans to generate.
 #[derive(Debug, Clone, Copy)]
@@ -189,67 +186,43 @@ fn pad_span(s: &mut Span, target: usize, rng: &mut impl Rng) {
     }
 }
 
+/// Grows (with random text, so compression ratios stay realistic) or shrinks a padding string
+/// to `len` bytes; the Jaeger and Zipkin encoders use it to pad for their own format.
+pub fn resize_padding(text: &mut String, mut len: usize, rng: &mut impl Rng) {
+    if len <= text.len() {
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        text.truncate(len);
+    } else {
+        text.extend((text.len()..len).map(|_| char::from(rng.sample(Alphanumeric))));
+    }
+}
+
 fn set_padding(s: &mut Span, text: &str) {
     if let Some(last) = s.attributes.last_mut() {
         *last = kv(PADDING_KEY, any_value::Value::StringValue(text.to_owned()));
     }
 }
 
-/// A request encoded once, plus where its trace ids are so sends can refresh them.
-#[derive(Debug, Clone)]
-pub struct EncodedBatch {
-    pub bytes: Bytes,
-    pub spans: u64,
-    /// Byte offsets of every `Span.trace_id` value in `bytes`.
-    trace_id_offsets: Vec<usize>,
+/// Encodes a request once, noting where each span's trace id sits. `Span.trace_id` is field 1,
+/// length-delimited: tag 0x0A, length 0x10, then the 16 bytes; the first 8 are patched.
+pub fn encode_otlp(req: &ExportTraceServiceRequest) -> Result<EncodedBatch, String> {
+    let spans: Vec<&Span> = req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).collect();
+    let needles = spans.iter().map(|s| {
+        let mut bytes = vec![0x0A, 0x10];
+        bytes.extend_from_slice(&s.trace_id);
+        Needle { bytes, id_at: 2, patch_len: 8 }
+    });
+    EncodedBatch::locate(req.encode_to_vec(), spans.len() as u64, IdEncoding::Raw, needles)
 }
 
-impl EncodedBatch {
-    pub fn encode(req: &ExportTraceServiceRequest) -> Self {
-        let bytes = req.encode_to_vec();
-        let spans = req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
-        let ids: HashSet<&[u8]> = spans.clone().map(|s| s.trace_id.as_slice()).collect();
-        // `Span.trace_id` is field 1, length-delimited: tag 0x0A then length 0x10. A random
-        // 16-byte id matching elsewhere by chance is as likely as guessing it.
-        let trace_id_offsets = bytes
-            .windows(18)
-            .enumerate()
-            .filter(|(_, w)| w[0] == 0x0A && w[1] == 0x10 && ids.contains(&w[2..]))
-            .map(|(i, _)| i + 2)
-            .collect();
-        Self { bytes: Bytes::from(bytes), spans: spans.count() as u64, trace_id_offsets }
+/// Keeps the first `n` spans of a request (for the smaller last batch of `--total-spans`).
+pub fn truncate_request(req: &mut ExportTraceServiceRequest, mut n: usize) {
+    for scope in req.resource_spans.iter_mut().flat_map(|r| &mut r.scope_spans) {
+        scope.spans.truncate(n);
+        n -= scope.spans.len();
     }
-
-    /// The batch with every trace id XORed with a mask derived from `round`; round 0 is the
-    /// batch as generated. Costs one copy of the bytes.
-    pub fn patched(&self, round: u64) -> Bytes {
-        if round == 0 {
-            return self.bytes.clone();
-        }
-        let mask = splitmix64(round).to_le_bytes();
-        let mut buf = BytesMut::from(&self.bytes[..]);
-        for &off in &self.trace_id_offsets {
-            if let Some(id) = buf.get_mut(off..off + 8) {
-                id.iter_mut().zip(mask).for_each(|(b, m)| *b ^= m);
-            }
-        }
-        buf.freeze()
-    }
-
-    /// Compressed copy for senders that compress once up front (ids are not patched then).
-    pub fn gzipped(&self) -> std::io::Result<Self> {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&self.bytes)?;
-        Ok(Self { bytes: Bytes::from(enc.finish()?), spans: self.spans, trace_id_offsets: Vec::new() })
-    }
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@ use std::collections::{HashMap, HashSet};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use bytes::Bytes;
+
 use super::*;
 
 fn shape(spans_per_trace: usize, attributes: usize, span_size: Option<usize>) -> SpanShape {
@@ -92,9 +94,9 @@ fn span_size_pads_each_span_to_within_ten_percent() {
 #[test]
 fn patched_batches_carry_fresh_trace_ids_and_keep_links() {
     let mut rng = StdRng::seed_from_u64(5);
-    let batch = EncodedBatch::encode(&generate_request(&shape(10, 5, None), 500, &mut rng));
+    let batch = encode_otlp(&generate_request(&shape(10, 5, None), 500, &mut rng)).expect("encodes");
     assert_eq!(batch.spans, 500);
-    assert_eq!(batch.trace_id_offsets.len(), 500, "every span's trace id was located");
+    assert_eq!(batch.id_slots(), 500, "every span's trace id was located");
     let decode = |b: &Bytes| ExportTraceServiceRequest::decode(b.clone()).ok();
     let original = decode(&batch.bytes);
     let patched = decode(&batch.patched(1));
@@ -115,7 +117,7 @@ fn patched_batches_carry_fresh_trace_ids_and_keep_links() {
 fn gzipped_batch_decompresses_to_the_original() {
     use std::io::Read;
     let mut rng = StdRng::seed_from_u64(6);
-    let batch = EncodedBatch::encode(&generate_request(&shape(10, 10, None), 100, &mut rng));
+    let batch = encode_otlp(&generate_request(&shape(10, 10, None), 100, &mut rng)).expect("encodes");
     let gz = batch.gzipped().ok();
     let mut out = Vec::new();
     let read = gz.as_ref().map(|g| flate2::read::GzDecoder::new(&g.bytes[..]).read_to_end(&mut out));

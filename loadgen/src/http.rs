@@ -1,7 +1,9 @@
-//! OTLP/HTTP protobuf sender: `POST /v1/traces` with `application/x-protobuf`.
+//! HTTP POST sender for OTLP/HTTP protobuf (`/v1/traces`, `application/x-protobuf`), Jaeger
+//! (`/api/traces`, `application/x-thrift`) and Zipkin (`/api/v2/spans`, `application/json`).
 //!
 //! Each sender owns its own client and sends one request at a time, so `--connections N`
-//! means N keep-alive HTTP/1.1 connections.
+//! means N keep-alive HTTP/1.1 connections. Any 2xx is success (Jaeger and Zipkin answer 202
+//! with no body); only OTLP answers can report rejected spans.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,12 +20,15 @@ pub struct HttpSender {
     client: Client<HttpConnector, Full<Bytes>>,
     uri: http::Uri,
     gzip: bool,
+    content_type: &'static str,
+    /// Parse OTLP partial success out of the response.
+    otlp: bool,
 }
 
 impl HttpSender {
     /// Opens a TCP connection first so an unreachable endpoint fails the run up front (the
     /// pooled client itself connects lazily).
-    pub async fn connect(uri: &str, gzip: bool) -> Result<Self, String> {
+    pub async fn connect(uri: &str, gzip: bool, content_type: &'static str, otlp: bool) -> Result<Self, String> {
         let uri: http::Uri = uri.parse().map_err(|e| format!("invalid endpoint {uri:?}: {e}"))?;
         let authority = uri.authority().map(|a| a.to_string()).ok_or("endpoint has no host:port")?;
         let probe = tokio::net::TcpStream::connect(&authority).await.map_err(|e| format!("{authority}: {e}"))?;
@@ -31,12 +36,12 @@ impl HttpSender {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1).build(connector);
-        Ok(Self { client, uri, gzip })
+        Ok(Self { client, uri, gzip, content_type, otlp })
     }
 
     /// Sends bytes that are already compressed when the sender was built with gzip.
     pub async fn send(&mut self, body: Bytes) -> Result<SendOutcome, SendError> {
-        let mut req = http::Request::post(self.uri.clone()).header(http::header::CONTENT_TYPE, "application/x-protobuf");
+        let mut req = http::Request::post(self.uri.clone()).header(http::header::CONTENT_TYPE, self.content_type);
         if self.gzip {
             req = req.header(http::header::CONTENT_ENCODING, "gzip");
         }
@@ -48,6 +53,9 @@ impl HttpSender {
         })?;
         let status = resp.status();
         let body = resp.into_body().collect().await.map_err(|e| other(error_chain(&e)))?.to_bytes();
+        if status.is_success() && !self.otlp {
+            return Ok(SendOutcome { rejected: 0 });
+        }
         if status.is_success() {
             // Servers may answer with an empty body; only a parsable one can report rejections.
             let rejected = ExportTraceServiceResponse::decode(body)

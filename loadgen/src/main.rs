@@ -1,17 +1,23 @@
-//! `tracegate-loadgen`: pushes OTLP traces at a tracegate (or any OTLP endpoint) at a fixed
-//! rate or flat out, and reports throughput, errors by kind and request latency.
+//! `tracegate-loadgen`: pushes traces at a tracegate (or any OTLP, Jaeger or Zipkin endpoint)
+//! at a fixed rate or flat out, and reports throughput, errors by kind and request latency.
 //!
-//! Batches are generated and encoded once before the clock starts (see `generator`), so the
-//! generator's own CPU goes into moving bytes, not building protobuf.
+//! Batches are generated and encoded once before the clock starts (see `pool`), so the
+//! generator's own CPU goes into moving bytes, not building protobuf, Thrift or JSON.
 
 mod cli;
+mod encoded;
+mod gateway;
 mod generator;
 mod grpc;
 mod http;
+mod jaeger;
 mod pacer;
+mod pool;
 mod run;
 mod sender;
 mod stats;
+mod udp;
+mod zipkin;
 
 use std::process::ExitCode;
 
@@ -36,7 +42,7 @@ fn main() -> ExitCode {
     };
     let batch = run::effective_batch_spans(&cfg);
     if batch != cfg.batch_spans {
-        eprintln!("note: --rate {} uses batches of {batch} spans so requests stay evenly paced", cfg.rate.unwrap_or(0));
+        eprintln!("note: --rate {} uses batches of (at most) {batch} spans so requests stay evenly paced", cfg.rate.unwrap_or(0));
     }
     match runtime.block_on(run::run(&cfg)) {
         Ok(summary) if json => println!("{}", summary.to_json()),

@@ -3,26 +3,20 @@
 //!
 //! Senders take batches by ticket from a shared counter, so `--total-spans` is met exactly
 //! (the last batch is a smaller "tail" batch) however many senders there are. Errors are
-//! counted, never fatal: only failing to connect at the start ends a run early.
+//! counted, never fatal: only failing to connect (or to scrape `--metrics-url`) at the start
+//! ends a run early.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-
-use crate::cli::{Compression, Protocol, RunConfig, StopAfter};
-use crate::generator::{generate_request, EncodedBatch, SpanShape};
+use crate::cli::{Compression, RunConfig, StopAfter};
+use crate::gateway::Scraper;
 use crate::pacer::Pacer;
+use crate::pool::Pool;
 use crate::sender::Sender;
 use crate::stats::{finish_progress, spawn_progress, ErrorKind, Histogram, Stats, Summary};
 
-/// Distinct batches kept in memory; with id patching they only add variety in attribute
-/// values, so a handful is enough.
-const POOL_BATCHES: usize = 16;
-/// Upper bound on the pool's memory, for large `--span-size`.
-const POOL_BYTES: usize = 256 << 20;
 /// A request that takes longer than this counts as an error so a hung server cannot stall
 /// the run.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,61 +47,6 @@ pub fn effective_batch_spans(cfg: &RunConfig) -> usize {
     }
 }
 
-/// Pre-encoded batches and the rule that maps a ticket to one of them.
-struct Pool {
-    batches: Vec<EncodedBatch>,
-    /// A smaller last batch so `--total-spans` is met exactly.
-    tail: Option<EncodedBatch>,
-    /// Tickets below this get full batches; `None` for a timed run.
-    full_batches: Option<u64>,
-    /// Trace ids are patched per send unless the bytes are already compressed.
-    patch: bool,
-}
-
-impl Pool {
-    fn build(cfg: &RunConfig, batch_spans: usize) -> Result<Self, String> {
-        let shape = SpanShape { spans_per_trace: cfg.spans_per_trace, attributes: cfg.attributes, span_size: cfg.span_size };
-        let (full_batches, tail_spans) = match cfg.stop {
-            StopAfter::Spans(n) => (Some(n / batch_spans as u64), (n % batch_spans as u64) as usize),
-            StopAfter::Duration(_) => (None, 0),
-        };
-        let wanted = full_batches.map_or(POOL_BATCHES, |f| usize::try_from(f).unwrap_or(POOL_BATCHES).min(POOL_BATCHES));
-        // HTTP bodies are compressed once here; gRPC leaves compression to tonic.
-        let precompress = cfg.compression == Compression::Gzip && cfg.protocol == Protocol::Http;
-        let finish = |b: EncodedBatch| if precompress { b.gzipped().map_err(|e| e.to_string()) } else { Ok(b) };
-        let mut rng = StdRng::from_rng(&mut rand::rng());
-        let mut batches = Vec::with_capacity(wanted);
-        let mut bytes = 0;
-        while batches.len() < wanted && (bytes < POOL_BYTES || batches.is_empty()) {
-            let batch = finish(EncodedBatch::encode(&generate_request(&shape, batch_spans, &mut rng)))?;
-            bytes += batch.bytes.len();
-            batches.push(batch);
-        }
-        if let (Some(target), Some(first)) = (cfg.span_size, batches.first()) {
-            let natural = first.bytes.len() / batch_spans.max(1);
-            if cfg.progress && !precompress && natural > target + target / 10 {
-                eprintln!("note: spans are ~{natural} bytes without padding, above --span-size {target}");
-            }
-        }
-        let tail = (tail_spans > 0)
-            .then(|| finish(EncodedBatch::encode(&generate_request(&shape, tail_spans, &mut rng))))
-            .transpose()?;
-        Ok(Self { batches, tail, full_batches, patch: !precompress })
-    }
-
-    /// The body for ticket `k`, or `None` once the span budget is spent.
-    fn body(&self, k: u64) -> Option<(bytes::Bytes, u64)> {
-        let batch = match self.full_batches {
-            Some(full) if k == full => return self.tail.as_ref().map(|t| (t.bytes.clone(), t.spans)),
-            Some(full) if k > full => return None,
-            _ => self.batches.get((k % self.batches.len().max(1) as u64) as usize)?,
-        };
-        let round = k / self.batches.len() as u64;
-        let body = if self.patch { batch.patched(round) } else { batch.bytes.clone() };
-        Some((body, batch.spans))
-    }
-}
-
 struct Shared {
     pool: Pool,
     next_ticket: AtomicU64,
@@ -125,14 +64,18 @@ pub async fn run(cfg: &RunConfig) -> Result<Summary, RunError> {
         .map_err(|e| RunError::Setup(e.to_string()))?
         .map_err(RunError::Setup)?;
     let gzip = cfg.compression == Compression::Gzip;
+    let scraper = cfg.metrics_url.as_deref().map(Scraper::new).transpose().map_err(RunError::Connect)?;
+    let gateway_before = match &scraper {
+        Some(s) => Some(s.scrape().await.map_err(RunError::Connect)?),
+        None => None,
+    };
     let mut senders = Vec::with_capacity(cfg.connections);
     for _ in 0..cfg.connections {
         senders.push(Sender::connect(cfg.protocol, &cfg.endpoint, gzip).await.map_err(RunError::Connect)?);
     }
-    let pacer = cfg.rate.map(|r| {
-        let burst = u32::try_from(cfg.connections).unwrap_or(u32::MAX);
-        Pacer::new(r as f64 / batch_spans as f64, burst)
-    });
+    // Paced in spans, since UDP datagrams differ in size; every sender but the first may be
+    // one batch ahead of schedule, so senders catch up after a slow response.
+    let pacer = cfg.rate.map(|r| Pacer::new(r as f64, (cfg.connections - 1) as f64 * pool.mean_spans()));
     let start = Instant::now();
     let deadline = match cfg.stop {
         StopAfter::Duration(d) => Some(start + d),
@@ -162,20 +105,32 @@ pub async fn run(cfg: &RunConfig) -> Result<Summary, RunError> {
     if cfg.progress {
         finish_progress();
     }
-    Ok(Summary::new(&stats, &latency, elapsed))
+    let mut summary = Summary::new(&stats, &latency, elapsed);
+    summary.acknowledged = cfg.protocol.acknowledged();
+    if let (Some(scraper), Some(before)) = (scraper, gateway_before) {
+        if cfg.progress {
+            eprintln!("waiting for the gateway's counters to settle...");
+        }
+        match scraper.settle(&before).await {
+            Ok(counts) => summary.gateway = Some(counts),
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
+    Ok(summary)
 }
 
 async fn send_loop(mut sender: Sender, shared: Arc<Shared>) -> Histogram {
     let mut latency = Histogram::default();
     while !shared.stop.load(Relaxed) {
+        let Some((body, spans)) = shared.pool.body(shared.next_ticket.fetch_add(1, Relaxed)) else { break };
         if let Some(pacer) = &shared.pacer {
-            let at = pacer.reserve();
+            let at = pacer.reserve(spans);
             tokio::time::sleep_until(shared.deadline.map_or(at, |d| at.min(d)).into()).await;
         }
+        // A ticket taken and not sent is harmless: only timed runs and Ctrl-C stop here.
         if shared.deadline.is_some_and(|d| Instant::now() >= d) || shared.stop.load(Relaxed) {
             break;
         }
-        let Some((body, spans)) = shared.pool.body(shared.next_ticket.fetch_add(1, Relaxed)) else { break };
         let sent_at = Instant::now();
         let result = tokio::time::timeout(REQUEST_TIMEOUT, sender.send(body)).await;
         latency.record(sent_at.elapsed());
@@ -197,3 +152,7 @@ async fn send_loop(mut sender: Sender, shared: Arc<Shared>) -> Histogram {
 #[cfg(test)]
 #[path = "run_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "protocol_tests.rs"]
+mod protocol_tests;

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tonic::codec::CompressionEncoding;
 
 use super::*;
+use crate::cli::Protocol;
 
 fn span_count(req: &ExportTraceServiceRequest) -> u64 {
     req.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum()
@@ -123,7 +124,9 @@ fn config(protocol: Protocol, addr: SocketAddr, stop: StopAfter) -> RunConfig {
         attributes: 10,
         span_size: None,
         batch_spans: 1000,
+        max_packet_size: 65_000,
         compression: Compression::None,
+        metrics_url: None,
         progress: false,
     }
 }

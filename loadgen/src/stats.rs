@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::gateway::GatewayCounts;
+
 /// Why a request failed, in the categories a gateway's backpressure produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -171,6 +173,10 @@ pub struct Summary {
     pub p50: Duration,
     pub p99: Duration,
     pub last_error: Option<String>,
+    /// False for UDP: `spans_sent` were handed to the kernel, nobody confirmed them.
+    pub acknowledged: bool,
+    /// What the gateway counted during the run (`--metrics-url`).
+    pub gateway: Option<GatewayCounts>,
 }
 
 impl Summary {
@@ -187,6 +193,8 @@ impl Summary {
             p50: latency.quantile(0.50),
             p99: latency.quantile(0.99),
             last_error: stats.last_error.lock().ok().and_then(|e| e.clone()),
+            acknowledged: true,
+            gateway: None,
         }
     }
 
@@ -196,7 +204,17 @@ impl Summary {
 
     pub fn to_json(&self) -> serde_json::Value {
         let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
+        let gateway = self.gateway.as_ref().map(|g| {
+            serde_json::json!({
+                "accepted_spans": g.accepted_spans,
+                "refused_spans": g.refused_spans,
+                "dropped_packets": g.dropped_packets,
+                "dropped_packets_total": g.dropped_total(),
+            })
+        });
         serde_json::json!({
+            "acknowledged": self.acknowledged,
+            "gateway": gateway,
             "elapsed_secs": self.elapsed.as_secs_f64(),
             "spans_sent": self.spans_sent,
             "spans_per_sec": self.spans_per_sec(),
@@ -215,12 +233,35 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
         writeln!(f, "elapsed:        {:.2}s", self.elapsed.as_secs_f64())?;
-        writeln!(f, "spans sent:     {}", self.spans_sent)?;
-        writeln!(f, "spans/s:        {:.0}", self.spans_per_sec())?;
-        writeln!(f, "requests:       {}", self.requests)?;
-        writeln!(f, "spans failed:   {} (rejected by server: {})", self.spans_failed, self.spans_rejected)?;
-        writeln!(f, "errors:         unavailable {}, throttled {}, other {}", self.unavailable, self.throttled, self.other)?;
-        write!(f, "latency:        p50 {:.2}ms, p99 {:.2}ms", ms(self.p50), ms(self.p99))?;
+        if self.acknowledged {
+            writeln!(f, "spans sent:     {}", self.spans_sent)?;
+            writeln!(f, "spans/s:        {:.0}", self.spans_per_sec())?;
+            writeln!(f, "requests:       {}", self.requests)?;
+            writeln!(f, "spans failed:   {} (rejected by server: {})", self.spans_failed, self.spans_rejected)?;
+        } else {
+            writeln!(f, "spans sent:     {} (UDP: handed to the kernel, not acknowledged)", self.spans_sent)?;
+            writeln!(f, "spans/s:        {:.0}", self.spans_per_sec())?;
+            writeln!(f, "datagrams:      {}", self.requests)?;
+            writeln!(f, "spans failed:   {} (send errors)", self.spans_failed)?;
+        }
+        write!(f, "errors:         unavailable {}, throttled {}, other {}", self.unavailable, self.throttled, self.other)?;
+        if self.acknowledged {
+            write!(f, "\nlatency:        p50 {:.2}ms, p99 {:.2}ms", ms(self.p50), ms(self.p99))?;
+        }
+        match &self.gateway {
+            Some(g) => {
+                let share = 100.0 * g.accepted_spans as f64 / self.spans_sent.max(1) as f64;
+                write!(f, "\ngateway:        accepted {} of {} spans sent ({share:.2}%), refused {}", g.accepted_spans, self.spans_sent, g.refused_spans)?;
+                let drops: Vec<String> = g.dropped_packets.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+                let drops = if drops.is_empty() { "none counted".to_owned() } else { drops.join(", ") };
+                write!(f, "\ngateway drops:  {drops} (packets dropped before decoding)")?;
+            }
+            None if !self.acknowledged => write!(
+                f,
+                "\ndelivery:       unknown; check the gateway's tracegate_receiver_accepted_spans and tracegate_receiver_dropped_packets (or pass --metrics-url)"
+            )?,
+            None => {}
+        }
         if let Some(e) = &self.last_error {
             write!(f, "\nlast error:     {e}")?;
         }
@@ -266,5 +307,24 @@ mod tests {
         assert_eq!(j["requests"], 2);
         assert_eq!(j["errors"]["throttled"], 1);
         assert_eq!(j["last_error"], "resource exhausted");
+        assert_eq!(j["acknowledged"], true);
+        assert!(j["gateway"].is_null());
+    }
+
+    #[test]
+    fn udp_summary_says_delivery_is_the_gateways_to_tell() {
+        let stats = Stats::default();
+        stats.record_ok(5000, 0);
+        let mut s = Summary::new(&stats, &Histogram::default(), Duration::from_secs(1));
+        s.acknowledged = false;
+        let text = s.to_string();
+        assert!(text.contains("not acknowledged") && text.contains("tracegate_receiver_dropped_packets"), "{text}");
+        assert!(!text.contains("latency"));
+        let mut dropped = std::collections::BTreeMap::new();
+        dropped.insert("queue_full".to_owned(), 2);
+        s.gateway = Some(GatewayCounts { accepted_spans: 4900, refused_spans: 0, dropped_packets: dropped });
+        let text = s.to_string();
+        assert!(text.contains("accepted 4900 of 5000 spans sent (98.00%)") && text.contains("queue_full 2"), "{text}");
+        assert_eq!(s.to_json()["gateway"]["dropped_packets_total"], 2);
     }
 }
