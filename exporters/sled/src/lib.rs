@@ -28,15 +28,20 @@
 //!
 //! # Measured (`cargo bench -p tracegate-exporter-sled --bench store`, 2-core shared VM)
 //!
-//! 10-attribute spans, 1000-span batches, one export at a time on one tokio worker:
-//! ingest ~95k spans/s (criterion, fresh db; sled alone managed ~90k spans/s with one key per
-//! span in `limits`), fill to 1M spans ~66k spans/s; disk 162 B/span at 1M spans after flush
-//! (486 B/span on the small ingest db, where sled's fixed segment overhead dominates), against
-//! ~1000 B/span for a key per span. Queries on the 1M store (limit 20): get_trace p50 0.54 ms /
-//! p99 1.2 ms; service 64/124 ms; service+operation 114/228 ms; service+tag 450/820 ms;
-//! service+duration 57/159 ms. Not yet at the targets (200k spans/s, 60 B/span, searches p99
-//! 50 ms): the search cost is dominated by decoding every summary of the partition
-//! (allocations per operation name) and by decompressing whole blocks for candidates.
+//! 10-attribute spans, 1000-span batches, one export at a time on one tokio worker. Second
+//! run, with `limits --only otlp,sled` running at the same time on the loaded machine (its
+//! `otlp_decode` was 177k spans/s against ~500k quiet, `sled_write` 33k, `sled_write_indexed`
+//! 8.5k): ingest 108k spans/s (fresh db), fill to 1M spans 89k spans/s, i.e. ~2.7x sled with a
+//! key per span and ~10x with 4 index keys per span in the same window. Disk after flush:
+//! 176 B/span at 1M spans (476 B/span on the small ingest db, where sled's fixed segment
+//! overhead dominates) against ~1100 B for a key per span. Queries on the 1M store, limit 20,
+//! p50/p99: get_trace 0.51/1.1 ms; service 10/19 ms; service+operation 42/128 ms;
+//! service+tag (user.id, 10k values, so few matches and a scan of every summary) 338/601 ms;
+//! service+duration 24/60 ms. Reading summaries in place (no allocation per operation name)
+//! took service search from 64/124 ms to 10/19 ms. Not yet at the targets (200k spans/s,
+//! 60 B/span, search p99 50 ms): rare tags cost a decompress + decode of every candidate
+//! block (Bloom false positives plus true hits), and sled's space amplification is most of
+//! the disk figure (the zstd blocks alone are far smaller).
 
 mod codec;
 mod config;
