@@ -3,6 +3,13 @@
 //! A realistic batch: 1000 spans, each with 10 tags of mixed types, a CHILD_OF reference and
 //! (every 10th span) a 3-field log; a process with 5 tags. `decode_translate/*` is what a
 //! receiver pays per batch; `decode_only` and `translate_only` split the compact figure.
+//!
+//! The machine is shared, so wall-clock figures swing with other load. Before the criterion runs,
+//! the bench also prints spans per CPU-second of this thread (from /proc/thread-self/stat), which
+//! other processes disturb far less.
+//!
+//! The allocator is the binary's (mimalloc): decoding is allocation-heavy (a String per tag key
+//! and value), and with glibc malloc the figures are ~20-30% lower.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tracegate_translator_jaeger::thrift::{Batch, Log, Process, Span, SpanRef, SpanRefType, Tag};
@@ -10,6 +17,9 @@ use tracegate_translator_jaeger::{
     decode_batch_binary, decode_emit_batch_binary, decode_emit_batch_compact, encode_batch_binary,
     encode_emit_batch_binary, encode_emit_batch_compact, thrift_to_otlp,
 };
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SPANS: usize = 1000;
 
@@ -102,6 +112,39 @@ fn bench(c: &mut Criterion) {
         http.len()
     );
 
+    type Run<'a> = (&'a str, Box<dyn Fn() -> usize + 'a>);
+    let runs: [Run; 3] = [
+        (
+            "compact",
+            Box::new(|| {
+                decode_emit_batch_compact(&compact)
+                    .map(thrift_to_otlp)
+                    .map_or(0, |r| r.len())
+            }),
+        ),
+        (
+            "binary",
+            Box::new(|| {
+                decode_emit_batch_binary(&binary)
+                    .map(thrift_to_otlp)
+                    .map_or(0, |r| r.len())
+            }),
+        ),
+        (
+            "http binary",
+            Box::new(|| {
+                decode_batch_binary(&http)
+                    .map(thrift_to_otlp)
+                    .map_or(0, |r| r.len())
+            }),
+        ),
+    ];
+    for (name, run) in runs {
+        if let Some(per_cpu_second) = spans_per_cpu_second(run) {
+            eprintln!("decode+translate {name}: {per_cpu_second:.0} spans per CPU-second");
+        }
+    }
+
     let mut g = c.benchmark_group("decode_translate");
     g.throughput(Throughput::Elements(SPANS as u64));
     g.bench_function("thrift_compact_emit_batch", |bench| {
@@ -124,6 +167,28 @@ fn bench(c: &mut Criterion) {
         bench.iter_batched(|| b.clone(), thrift_to_otlp, BatchSize::SmallInput)
     });
     g.finish();
+}
+
+/// Runs `f` (one 1000-span batch per call) for about 2 CPU-seconds of this thread.
+fn spans_per_cpu_second(f: Box<dyn Fn() -> usize + '_>) -> Option<f64> {
+    let start = thread_cpu_seconds()?;
+    let mut batches = 0u64;
+    while thread_cpu_seconds()? - start < 2.0 {
+        for _ in 0..20 {
+            std::hint::black_box(f());
+        }
+        batches += 20;
+    }
+    Some(batches as f64 * SPANS as f64 / (thread_cpu_seconds()? - start))
+}
+
+/// utime + stime of the calling thread, in seconds (Linux clock ticks are 1/100 s).
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 criterion_group!(benches, bench);

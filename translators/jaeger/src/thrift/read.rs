@@ -1,13 +1,17 @@
 //! Reading Jaeger Thrift with the `thrift` crate's input protocols.
 //!
 //! Safety against hostile input rests on three things:
-//! - a [`TConfiguration`] whose message, string and container limits are the input's length, so a
-//!   declared length or element count larger than what the datagram could hold is refused before
-//!   anything is allocated (the thrift crate checks these limits in `read_bytes`/`read_list_begin`);
-//! - list capacity reserved up front is capped ([`PREALLOC_CAP`]): beyond it, vectors grow only as
-//!   elements are actually read, so memory stays proportional to what the input really contains;
+//! - a [`TConfiguration`] whose message, string and container limits are the input's length, so
+//!   a declared length or element count larger than what the datagram could hold is refused
+//!   before anything is allocated (the thrift crate checks them in `read_bytes` and
+//!   `read_list_begin`);
+//! - a list reserves room for no more elements than the input could hold at the element's
+//!   minimal wire size (e.g. 5 bytes per tag), so the decoded structs take at most ~25x the input
+//!   (a `Tag` is ~120 bytes in memory), plus the strings, which are never longer than the input;
 //! - structure depth is fixed by the schema (Batch > Span > Log > Tag), and unknown fields are
-//!   skipped by the crate's depth-limited `skip`.
+//!   skipped by the crate's `skip`, held to a recursion depth of 16.
+//!
+//! Trailing bytes after the message are ignored, as Jaeger's agent and collector ignore them.
 //!
 //! Like Go's generated code (which Jaeger and the Collector use), a known field id with an
 //! unexpected wire type is skipped, and a `required` field that never arrived is an error.
@@ -21,26 +25,58 @@ use thrift::TConfiguration;
 use super::types::{Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType, Tag, TagType};
 use crate::DecodeError;
 
-/// Reservation cap for a list whose declared size we cannot trust yet.
-const PREALLOC_CAP: usize = 256;
+/// A protocol plus the input's length, which bounds how much a list may reserve up front.
+struct Reader<P> {
+    p: P,
+    input_len: usize,
+}
+
+impl<P> std::ops::Deref for Reader<P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.p
+    }
+}
+
+impl<P> std::ops::DerefMut for Reader<P> {
+    fn deref_mut(&mut self) -> &mut P {
+        &mut self.p
+    }
+}
+
+/// The fewest bytes each element can take on the wire (compact protocol, required fields only):
+/// a list never reserves room for more elements than the input could hold.
+const SPANS: (TType, usize) = (TType::Struct, 17);
+const TAGS: (TType, usize) = (TType::Struct, 5);
+const LOGS: (TType, usize) = (TType::Struct, 4);
+const REFS: (TType, usize) = (TType::Struct, 9);
 
 /// Decodes a UDP agent datagram in compact Thrift (port 6831): `Agent.emitBatch(1: Batch)`.
 pub fn decode_emit_batch_compact(bytes: &[u8]) -> Result<Batch, DecodeError> {
-    let mut p = TCompactInputProtocol::with_config(bytes, limits(bytes.len())?);
-    read_emit_batch(&mut p)
+    let p = TCompactInputProtocol::with_config(bytes, limits(bytes.len())?);
+    read_emit_batch(&mut Reader {
+        p,
+        input_len: bytes.len(),
+    })
 }
 
 /// Decodes a UDP agent datagram in binary Thrift (port 6832): `Agent.emitBatch(1: Batch)`.
 /// Both strict (versioned) and old-style message headers are accepted, as Jaeger's agent does.
 pub fn decode_emit_batch_binary(bytes: &[u8]) -> Result<Batch, DecodeError> {
-    let mut p = TBinaryInputProtocol::with_config(bytes, false, limits(bytes.len())?);
-    read_emit_batch(&mut p)
+    let p = TBinaryInputProtocol::with_config(bytes, false, limits(bytes.len())?);
+    read_emit_batch(&mut Reader {
+        p,
+        input_len: bytes.len(),
+    })
 }
 
 /// Decodes the body of HTTP `POST /api/traces` (port 14268): a bare binary-Thrift `Batch`.
 pub fn decode_batch_binary(bytes: &[u8]) -> Result<Batch, DecodeError> {
-    let mut p = TBinaryInputProtocol::with_config(bytes, false, limits(bytes.len())?);
-    read_batch(&mut p)
+    let p = TBinaryInputProtocol::with_config(bytes, false, limits(bytes.len())?);
+    read_batch(&mut Reader {
+        p,
+        input_len: bytes.len(),
+    })
 }
 
 /// Limits that make every declared size answer to the actual input length.
@@ -54,7 +90,7 @@ fn limits(len: usize) -> Result<TConfiguration, DecodeError> {
         .build()?)
 }
 
-fn read_emit_batch<P: TInputProtocol>(p: &mut P) -> Result<Batch, DecodeError> {
+fn read_emit_batch<P: TInputProtocol>(p: &mut Reader<P>) -> Result<Batch, DecodeError> {
     let msg = p.read_message_begin()?;
     // Oneway is what the IDL says; some old clients mark the call as a plain Call. Both carry
     // the same arguments, so accept both, as Jaeger's agent does.
@@ -77,8 +113,8 @@ fn read_emit_batch<P: TInputProtocol>(p: &mut P) -> Result<Batch, DecodeError> {
 /// Reads a struct's fields until its stop marker. `field` handles the fields it knows and
 /// returns false for the rest, which are skipped.
 fn read_struct<P: TInputProtocol>(
-    p: &mut P,
-    mut field: impl FnMut(&mut P, &TFieldIdentifier) -> Result<bool, DecodeError>,
+    p: &mut Reader<P>,
+    mut field: impl FnMut(&mut Reader<P>, &TFieldIdentifier) -> Result<bool, DecodeError>,
 ) -> Result<(), DecodeError> {
     p.read_struct_begin()?;
     loop {
@@ -96,18 +132,19 @@ fn read_struct<P: TInputProtocol>(
 }
 
 fn read_list<P: TInputProtocol, T>(
-    p: &mut P,
-    element: TType,
+    p: &mut Reader<P>,
+    element: (TType, usize),
     place: (&'static str, &'static str),
-    mut read: impl FnMut(&mut P) -> Result<T, DecodeError>,
+    mut read: impl FnMut(&mut Reader<P>) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
     let list = p.read_list_begin()?;
     let size = usize::try_from(list.size).map_err(|_| invalid(place, "negative list size"))?;
+    let (element, min_bytes) = element;
     if size > 0 && list.element_type != element {
         let reason = format!("list of {:?}, expected {:?}", list.element_type, element);
         return Err(invalid(place, reason));
     }
-    let mut out = Vec::with_capacity(size.min(PREALLOC_CAP));
+    let mut out = Vec::with_capacity(size.min(p.input_len / min_bytes));
     for _ in 0..size {
         out.push(read(p)?);
     }
@@ -127,13 +164,13 @@ fn invalid(place: (&'static str, &'static str), reason: impl Into<String>) -> De
     }
 }
 
-pub(crate) fn read_batch<P: TInputProtocol>(p: &mut P) -> Result<Batch, DecodeError> {
+fn read_batch<P: TInputProtocol>(p: &mut Reader<P>) -> Result<Batch, DecodeError> {
     let (mut process, mut spans, mut seq_no, mut stats) = (None, None, None, None);
     read_struct(p, |p, f| {
         match (f.id, f.field_type) {
             (Some(1), TType::Struct) => process = Some(read_process(p)?),
             (Some(2), TType::List) => {
-                spans = Some(read_list(p, TType::Struct, ("Batch", "spans"), read_span)?)
+                spans = Some(read_list(p, SPANS, ("Batch", "spans"), read_span)?)
             }
             (Some(3), TType::I64) => seq_no = Some(p.read_i64()?),
             (Some(4), TType::Struct) => stats = Some(read_client_stats(p)?),
@@ -149,14 +186,12 @@ pub(crate) fn read_batch<P: TInputProtocol>(p: &mut P) -> Result<Batch, DecodeEr
     })
 }
 
-fn read_process<P: TInputProtocol>(p: &mut P) -> Result<Process, DecodeError> {
+fn read_process<P: TInputProtocol>(p: &mut Reader<P>) -> Result<Process, DecodeError> {
     let (mut service_name, mut tags) = (None, Vec::new());
     read_struct(p, |p, f| {
         match (f.id, f.field_type) {
             (Some(1), TType::String) => service_name = Some(p.read_string()?),
-            (Some(2), TType::List) => {
-                tags = read_list(p, TType::Struct, ("Process", "tags"), read_tag)?
-            }
+            (Some(2), TType::List) => tags = read_list(p, TAGS, ("Process", "tags"), read_tag)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -167,7 +202,7 @@ fn read_process<P: TInputProtocol>(p: &mut P) -> Result<Process, DecodeError> {
     })
 }
 
-fn read_client_stats<P: TInputProtocol>(p: &mut P) -> Result<ClientStats, DecodeError> {
+fn read_client_stats<P: TInputProtocol>(p: &mut Reader<P>) -> Result<ClientStats, DecodeError> {
     let (mut full, mut large, mut failed) = (None, None, None);
     read_struct(p, |p, f| {
         match (f.id, f.field_type) {
@@ -185,7 +220,7 @@ fn read_client_stats<P: TInputProtocol>(p: &mut P) -> Result<ClientStats, Decode
     })
 }
 
-fn read_span<P: TInputProtocol>(p: &mut P) -> Result<Span, DecodeError> {
+fn read_span<P: TInputProtocol>(p: &mut Reader<P>) -> Result<Span, DecodeError> {
     // Required fields, in IDL order: traceIdLow, traceIdHigh, spanId, parentSpanId, flags,
     // startTime, duration (i64/i32) and operationName.
     let mut ints: [Option<i64>; 7] = [None; 7];
@@ -196,17 +231,13 @@ fn read_span<P: TInputProtocol>(p: &mut P) -> Result<Span, DecodeError> {
             (Some(id @ 1..=4), TType::I64) => ints[id as usize - 1] = Some(p.read_i64()?),
             (Some(5), TType::String) => operation_name = Some(p.read_string()?),
             (Some(6), TType::List) => {
-                references = read_list(p, TType::Struct, ("Span", "references"), read_span_ref)?
+                references = read_list(p, REFS, ("Span", "references"), read_span_ref)?
             }
             (Some(7), TType::I32) => ints[4] = Some(i64::from(p.read_i32()?)),
             (Some(8), TType::I64) => ints[5] = Some(p.read_i64()?),
             (Some(9), TType::I64) => ints[6] = Some(p.read_i64()?),
-            (Some(10), TType::List) => {
-                tags = read_list(p, TType::Struct, ("Span", "tags"), read_tag)?
-            }
-            (Some(11), TType::List) => {
-                logs = read_list(p, TType::Struct, ("Span", "logs"), read_log)?
-            }
+            (Some(10), TType::List) => tags = read_list(p, TAGS, ("Span", "tags"), read_tag)?,
+            (Some(11), TType::List) => logs = read_list(p, LOGS, ("Span", "logs"), read_log)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -240,7 +271,7 @@ fn read_span<P: TInputProtocol>(p: &mut P) -> Result<Span, DecodeError> {
     })
 }
 
-fn read_span_ref<P: TInputProtocol>(p: &mut P) -> Result<SpanRef, DecodeError> {
+fn read_span_ref<P: TInputProtocol>(p: &mut Reader<P>) -> Result<SpanRef, DecodeError> {
     let (mut ref_type, mut low, mut high, mut span_id) = (None, None, None, None);
     read_struct(p, |p, f| {
         match (f.id, f.field_type) {
@@ -260,13 +291,13 @@ fn read_span_ref<P: TInputProtocol>(p: &mut P) -> Result<SpanRef, DecodeError> {
     })
 }
 
-fn read_log<P: TInputProtocol>(p: &mut P) -> Result<Log, DecodeError> {
+fn read_log<P: TInputProtocol>(p: &mut Reader<P>) -> Result<Log, DecodeError> {
     let (mut timestamp, mut fields) = (None, None);
     read_struct(p, |p, f| {
         match (f.id, f.field_type) {
             (Some(1), TType::I64) => timestamp = Some(p.read_i64()?),
             (Some(2), TType::List) => {
-                fields = Some(read_list(p, TType::Struct, ("Log", "fields"), read_tag)?)
+                fields = Some(read_list(p, TAGS, ("Log", "fields"), read_tag)?)
             }
             _ => return Ok(false),
         }
@@ -278,7 +309,7 @@ fn read_log<P: TInputProtocol>(p: &mut P) -> Result<Log, DecodeError> {
     })
 }
 
-fn read_tag<P: TInputProtocol>(p: &mut P) -> Result<Tag, DecodeError> {
+fn read_tag<P: TInputProtocol>(p: &mut Reader<P>) -> Result<Tag, DecodeError> {
     let mut tag = Tag::default();
     let (mut key, mut v_type) = (None, None);
     read_struct(p, |p, f| {

@@ -257,3 +257,21 @@ fn write_fuzz_seeds() {
         std::fs::write(d.join("seed-sample"), bytes).expect("write seed");
     }
 }
+
+#[test]
+fn in_memory_sizes_behind_the_allocation_bound() {
+    // read.rs promises decoded structs take at most ~25x the input; that rests on these sizes
+    // against the minimal wire sizes (Tag 5 bytes, Span 17, SpanRef 9, Log 4).
+    assert!(
+        std::mem::size_of::<Tag>() <= 5 * 25,
+        "{}",
+        std::mem::size_of::<Tag>()
+    );
+    assert!(
+        std::mem::size_of::<Span>() <= 17 * 25,
+        "{}",
+        std::mem::size_of::<Span>()
+    );
+    assert!(std::mem::size_of::<SpanRef>() <= 9 * 25);
+    assert!(std::mem::size_of::<Log>() <= 4 * 25);
+}
