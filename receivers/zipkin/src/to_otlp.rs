@@ -129,6 +129,7 @@ fn scope_from(tags: &mut Vec<(String, String)>, scope: &str) -> Option<Instrumen
 }
 
 fn span_to_otlp(mut z: model::Span, parse_string_tags: bool) -> Span {
+    let extra = extra_attributes(&z);
     let tags = &mut z.tags;
     let mut out = Span {
         trace_id: attrs::trace_id_bytes(z.trace_id_high, z.trace_id_low),
@@ -144,7 +145,7 @@ fn span_to_otlp(mut z: model::Span, parse_string_tags: bool) -> Span {
     out.status = status(tags);
     out.links = links(tags);
 
-    out.attributes.reserve(tags.len() + 4);
+    out.attributes.reserve_exact(tags.len() + extra);
     for (k, v) in std::mem::take(tags) {
         if !attrs::is_non_span_attribute(&k) {
             // Keys are unique (decoders dedupe), so no upsert scan is needed.
@@ -227,6 +228,20 @@ fn links(tags: &mut Vec<(String, String)>) -> Vec<span::Link> {
         }
     }
     links
+}
+
+/// How many attributes the endpoints and a missing timestamp add, so the attribute list is
+/// allocated once and no larger than needed (spare capacity is memory held per span).
+fn extra_attributes(z: &model::Span) -> usize {
+    let local = z.local_endpoint.as_ref().map_or(0, |e| {
+        usize::from(e.ipv4.is_some() || e.ipv6.is_some()) + usize::from(e.port > 0)
+    });
+    let remote = z.remote_endpoint.as_ref().map_or(0, |e| {
+        usize::from(!e.service_name.is_empty())
+            + usize::from(e.ipv4.is_some() || e.ipv6.is_some())
+            + usize::from(e.port > 0)
+    });
+    local + remote + usize::from(z.timestamp_us.is_none())
 }
 
 fn endpoint_attributes(attributes: &mut Vec<KeyValue>, z: &model::Span) {

@@ -512,6 +512,9 @@ mod tests {
             // A span whose name claims 1 GiB.
             ([&good[..5], &[11, 0, 3, 0x40, 0, 0, 0]].concat(), "exceeds maximum allowed size"),
             (vec![12, 0, 0, 0, 1, 0xee], "span 0:"),
+            // Empty structs (a STOP byte each) are no spans.
+            (vec![12, 0, 0, 0, 3, 0, 0, 0], "span 0: trace_id is zero"),
+            (thrift_spans(&[TSpan { trace_id: 1, ..Default::default() }]), "span 0: id is zero"),
         ];
         for (body, want) in cases {
             let e = translate(Format::V1Thrift, &body, Options::default()).unwrap_err().to_string();

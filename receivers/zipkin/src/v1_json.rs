@@ -94,16 +94,7 @@ impl<'de> Deserialize<'de> for BinaryValue {
 
 /// Decodes a v1 JSON body.
 pub fn decode(body: &[u8], parse_string_tags: bool) -> Result<Vec<V1Span>, DecodeError> {
-    let raw: Vec<Option<JsonSpan>> =
-        serde_json::from_slice(body).map_err(|e| DecodeError::syntax(Format::V1Json, e))?;
-    let mut spans = Vec::with_capacity(raw.len());
-    for (index, span) in raw.into_iter().enumerate() {
-        let Some(span) = span else { continue };
-        let span = convert(span, parse_string_tags)
-            .map_err(|reason| DecodeError::span(Format::V1Json, index, reason))?;
-        spans.push(span);
-    }
-    Ok(spans)
+    crate::v2_json::decode_list(body, Format::V1Json, |s: JsonSpan| convert(s, parse_string_tags))
 }
 
 fn convert(s: JsonSpan, parse_string_tags: bool) -> Result<V1Span, String> {

@@ -6,7 +6,8 @@
 //! with the `thrift` crate's generic [`TInputProtocol`], as generated code does: unknown
 //! fields and fields of an unexpected wire type are skipped, missing fields stay zero.
 //!
-//! Every declared length is capped by [`TConfiguration`] at the body's own size, so no string,
+//! Spans with a zero trace id or span id are refused (the Collector passes them on as OTLP
+//! spans without ids). Every declared length is capped by [`TConfiguration`] at the body's own size, so no string,
 //! list or skip can allocate or loop beyond what the sender actually sent.
 //!
 //! Binary annotation values are typed per their `AnnotationType` (BOOL, BYTES as base64,
@@ -74,6 +75,15 @@ pub fn decode(body: &[u8]) -> Result<Vec<V1Span>, DecodeError> {
     let mut spans = Vec::with_capacity(count.min(1024));
     for index in 0..count {
         let span = read_span(&mut p).map_err(|e| DecodeError::span(Format::V1Thrift, index, describe(&e)))?;
+        // The Collector passes zero ids through (its code says it should not); refusing them
+        // keeps every span at least its two ids long, so an empty struct (one STOP byte)
+        // cannot become a span.
+        if span.trace_id == 0 && span.trace_id_high.unwrap_or(0) == 0 {
+            return Err(DecodeError::span(Format::V1Thrift, index, "trace_id is zero"));
+        }
+        if span.id == 0 {
+            return Err(DecodeError::span(Format::V1Thrift, index, "id is zero"));
+        }
         spans.push(convert(span));
     }
     Ok(spans)
@@ -199,8 +209,6 @@ fn read_span<P: TInputProtocol>(p: &mut P) -> thrift::Result<Span> {
 }
 
 fn convert(s: Span) -> V1Span {
-    // The Collector passes unvalidated ids through; zero ids become empty bytes, as pdata
-    // writes them.
     let high = s.trace_id_high.unwrap_or(0) as u64;
     V1Span {
         trace_id: attrs::trace_id_bytes(high, s.trace_id as u64),

@@ -10,14 +10,15 @@
 //! - `tags` values must be strings; unknown fields are ignored; `null` list entries are
 //!   skipped and `null` fields read as absent.
 //!
-//! Stricter than zipkin-go in one place: a span without a `traceId` is refused rather than
-//! translated with an all-zero trace id that no OTLP consumer accepts.
+//! Stricter than zipkin-go in one place: a span without a `traceId`, or with an all-zero one,
+//! is refused rather than translated into an OTLP span without a trace id, which no OTLP
+//! consumer accepts.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{DecodeError, Format};
@@ -89,15 +90,70 @@ impl<'de> Deserialize<'de> for Tags {
 
 /// Decodes a v2 JSON body.
 pub fn decode(body: &[u8]) -> Result<Vec<model::Span>, DecodeError> {
-    let raw: Vec<Option<JsonSpan>> =
-        serde_json::from_slice(body).map_err(|e| DecodeError::syntax(Format::V2Json, e))?;
-    let mut spans = Vec::with_capacity(raw.len());
-    for (index, span) in raw.into_iter().enumerate() {
-        if let Some(span) = span {
-            spans.push(convert(span).map_err(|reason| DecodeError::span(Format::V2Json, index, reason))?);
-        }
+    decode_list(body, Format::V2Json, |s: JsonSpan| convert(s))
+}
+
+/// Reads a JSON list, converting each element as soon as it is parsed: the raw form of one
+/// span at a time is alive, never the whole list, and `null` entries take no memory at all
+/// (a body of `[null,null,...]` must not cost hundreds of bytes per five sent). The first
+/// unusable span stops the decoding.
+pub(crate) fn decode_list<'de, T, U>(
+    body: &'de [u8],
+    format: Format,
+    convert: impl FnMut(T) -> Result<U, String>,
+) -> Result<Vec<U>, DecodeError>
+where
+    T: Deserialize<'de>,
+{
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let list = ListSeed { convert, _element: std::marker::PhantomData }
+        .deserialize(&mut de)
+        .and_then(|list| de.end().map(|()| list))
+        .map_err(|e| DecodeError::syntax(format, e))?;
+    Ok(list)
+}
+
+struct ListSeed<T, F> {
+    convert: F,
+    _element: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<'de, T, U, F> DeserializeSeed<'de> for ListSeed<T, F>
+where
+    T: Deserialize<'de>,
+    F: FnMut(T) -> Result<U, String>,
+{
+    type Value = Vec<U>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<U>, D::Error> {
+        d.deserialize_seq(self)
     }
-    Ok(spans)
+}
+
+impl<'de, T, U, F> Visitor<'de> for ListSeed<T, F>
+where
+    T: Deserialize<'de>,
+    F: FnMut(T) -> Result<U, String>,
+{
+    type Value = Vec<U>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of spans")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Vec<U>, A::Error> {
+        let mut out = Vec::new();
+        let mut index = 0usize;
+        while let Some(element) = seq.next_element::<Option<T>>()? {
+            if let Some(element) = element {
+                let converted = (self.convert)(element)
+                    .map_err(|reason| de::Error::custom(format!("span {index}: {reason}")))?;
+                out.push(converted);
+            }
+            index += 1;
+        }
+        Ok(out)
+    }
 }
 
 fn convert(s: JsonSpan) -> Result<model::Span, String> {
@@ -105,6 +161,9 @@ fn convert(s: JsonSpan) -> Result<model::Span, String> {
         None | Some("") => return Err("valid traceId required".into()),
         Some(t) => parse_trace_id(t).ok_or_else(|| format!("invalid traceId \"{t}\": expected 1 to 32 hex digits"))?,
     };
+    if trace_id_high == 0 && trace_id_low == 0 {
+        return Err("valid traceId required (it is all zero)".into());
+    }
     let id = match s.id.as_deref() {
         None | Some("") => 0,
         Some(t) => parse_hex_u64(t).ok_or_else(|| format!("invalid id \"{t}\": expected a hex 64-bit span id"))?,
@@ -228,13 +287,14 @@ mod tests {
 
     #[test]
     fn bad_bodies_say_why() {
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 10] = [
             (b"[{\"traceId\":\"1\",\"id\":\"2\"", "EOF while parsing"),
-            (b"{}", "expected a sequence"),
+            (b"{}", "expected a list of spans"),
             (br#"[{"traceId":"1","id":"2","tags":{"a":1}}]"#, "invalid type: integer `1`"),
             (br#"[{"traceId":"zz","id":"2"}]"#, "span 0: invalid traceId \"zz\""),
             (br#"[{"traceId":"1","id":"0"}]"#, "valid span id required"),
             (br#"[{"id":"2"}]"#, "valid traceId required"),
+            (br#"[{"traceId":"0000","id":"2"}]"#, "traceId required (it is all zero)"),
             (br#"[{"traceId":"1","id":"2","parentId":"q"}]"#, "invalid parentId"),
             (br#"[{"traceId":"1","id":"2","localEndpoint":{"ipv4":"1.2.3"}}]"#, "invalid IP address in ipv4"),
             (br#"[{"traceId":"1","id":"2","timestamp":-1}]"#, "invalid value: integer `-1`"),
@@ -255,5 +315,7 @@ mod tests {
         assert_eq!(s.timestamp_us, None);
         assert_eq!(s.local_endpoint, None);
         assert_eq!(s.tags, vec![("k".to_string(), String::new())]);
+        assert_eq!(decode(b"[null, null]").unwrap(), vec![]);
+        assert!(decode(b"[] trailing").unwrap_err().to_string().contains("trailing characters"));
     }
 }

@@ -11,7 +11,7 @@
 //! prost refuses any length prefix longer than what is left of the body, so a hostile body
 //! cannot make the decoder allocate more than it sent.
 
-use prost::Message;
+use prost::{encoding, Message};
 
 use crate::error::{DecodeError, Format};
 use crate::model::{self, dedupe_tags, go_ip_bytes_string, Annotation, Endpoint, Kind};
@@ -23,15 +23,37 @@ pub mod proto {
 }
 
 /// Decodes a `ListOfSpans` body; `debug` comes from the request's `X-B3-Flags` header.
+///
+/// The list is walked field by field and each span is decoded and converted on its own, so
+/// the generated form of one span at a time is alive: decoding the whole `ListOfSpans` first
+/// would turn a body of empty span entries (2 bytes each) into ~250 bytes per entry before
+/// the first one could be refused.
 pub fn decode(body: &[u8], debug: bool) -> Result<Vec<model::Span>, DecodeError> {
-    let list = proto::ListOfSpans::decode(body).map_err(|e| DecodeError::syntax(Format::V2Proto, e))?;
-    list.spans
-        .into_iter()
-        .enumerate()
-        .map(|(index, span)| {
-            convert(span, debug).map_err(|reason| DecodeError::span(Format::V2Proto, index, reason))
-        })
-        .collect()
+    let syntax = |e: &dyn std::fmt::Display| DecodeError::syntax(Format::V2Proto, format!("ListOfSpans: {e}"));
+    let mut buf = body;
+    let mut spans = Vec::new();
+    while !buf.is_empty() {
+        let (tag, wire_type) = encoding::decode_key(&mut buf).map_err(|e| syntax(&e))?;
+        if tag != 1 {
+            encoding::skip_field(wire_type, tag, &mut buf, encoding::DecodeContext::default())
+                .map_err(|e| syntax(&e))?;
+            continue;
+        }
+        if wire_type != encoding::WireType::LengthDelimited {
+            return Err(syntax(&format!("field spans has wire type {wire_type:?}, expected length-delimited")));
+        }
+        let len = encoding::decode_varint(&mut buf).map_err(|e| syntax(&e))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|len| *len <= buf.len())
+            .ok_or_else(|| syntax(&"a span is longer than the rest of the body (truncated?)"))?;
+        let (message, rest) = buf.split_at(len);
+        buf = rest;
+        let index = spans.len();
+        let span = proto::Span::decode(message).map_err(|e| DecodeError::span(Format::V2Proto, index, e))?;
+        spans.push(convert(span, debug).map_err(|reason| DecodeError::span(Format::V2Proto, index, reason))?);
+    }
+    Ok(spans)
 }
 
 fn convert(s: proto::Span, debug: bool) -> Result<model::Span, String> {
@@ -43,7 +65,11 @@ fn convert(s: proto::Span, debug: bool) -> Result<model::Span, String> {
         }
         n => return Err(format!("invalid TraceID: has length {n} yet wanted length 8 or 16")),
     };
+    if trace_id_high == 0 && trace_id_low == 0 {
+        return Err("invalid TraceID: all zero".into());
+    }
     let id = match s.id.len() {
+        8 if s.id.iter().all(|b| *b == 0) => return Err("invalid SpanID: all zero".into()),
         8 => be_u64(&s.id),
         0 => return Err("expected a non-nil SpanID".into()),
         n => return Err(format!("invalid SpanID: has length {n} yet wanted length 8")),
@@ -140,11 +166,20 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_skipped() {
+        let mut body = vec![0x10, 0x05, 0x1a, 0x01, 0xff];
+        body.extend(encode(vec![span()]));
+        assert_eq!(decode(&body, false).unwrap().len(), 1);
+    }
+
+    #[test]
     fn bad_bodies_say_why() {
         let mut no_id = span();
         no_id.id.clear();
         let mut long_trace = span();
         long_trace.trace_id = vec![1; 17];
+        let mut zero_trace = span();
+        zero_trace.trace_id = vec![0; 16];
         let mut bad_parent = span();
         bad_parent.parent_id = vec![1; 3];
         let body = encode(vec![span(), span()]);
@@ -152,8 +187,12 @@ mod tests {
             (encode(vec![no_id]), "span 0: expected a non-nil SpanID"),
             (encode(vec![span(), long_trace]), "span 1: invalid TraceID: has length 17"),
             (encode(vec![bad_parent]), "invalid ParentID: has length 3"),
-            (body[..body.len() - 3].to_vec(), "cannot decode the Zipkin v2 protobuf (ListOfSpans) body: failed to decode"),
-            (vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f], "buffer underflow"),
+            (body[..body.len() - 3].to_vec(), "ListOfSpans: a span is longer than the rest of the body"),
+            (vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f], "a span is longer than the rest of the body"),
+            (vec![0x0a, 0x02, 0x0a, 0xff], "span 0: failed to decode Protobuf message"),
+            (vec![0x10, 0x80], "ListOfSpans: failed to decode"),
+            (vec![0x0d, 0x01], "wire type ThirtyTwoBit, expected length-delimited"),
+            (encode(vec![zero_trace]), "invalid TraceID: all zero"),
         ];
         for (body, want) in cases {
             let e = decode(&body, false).unwrap_err().to_string();
