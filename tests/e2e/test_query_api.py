@@ -11,18 +11,21 @@ that must not match (Jaeger's semantics: one span must meet every condition).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
 import pytest
+import yaml
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.trace import SpanKind
 from opentracing import Format
 from py_zipkin import Encoding, Kind
 from py_zipkin.zipkin import zipkin_span
 
-from conftest import Gateway
+from conftest import CONFIG_EXAMPLES, Gateway, free_port, free_udp_port, http_get, wait_until
 from jaeger_util import close_tracer, micros, new_tracer
 from otlp_util import export_or_fail, recording_provider
 from query_util import QueryPorts, jaeger_trace_id, query, query_ok, store_config, wait_for_trace
@@ -101,8 +104,6 @@ def send_zipkin(ports: QueryPorts, store: Store) -> None:
                      binary_annotations={"http.path": "/zipkin"}) as span:
         span.add_annotation("cache.hit")
     assert [status for _, status, _ in transport.sent] == [202], transport.sent
-    import json
-
     store.zipkin = [z for body, _, _ in transport.sent for z in json.loads(body)]
 
 
@@ -370,3 +371,57 @@ def test_dependencies_from_a_two_service_trace(store):
     # A window that ended before the trace holds nothing.
     body = query_ok(store.port, "/api/dependencies", {"endTs": end - 3_600_000, "lookback": 60_000})
     assert body["data"] == []
+
+
+def test_all_in_one_example_as_shipped(gateways, tmp_path):
+    """`config-examples/all-in-one.yaml` (the README's main command) with only its ports moved
+    to free ones and its data directory into tmp: an OTLP/HTTP SDK, jaeger-client with its
+    default remote sampler (polling the example's sampling port) and py_zipkin all land in the
+    store and come back from the query API; the health check answers."""
+    config = yaml.safe_load((CONFIG_EXAMPLES / "all-in-one.yaml").read_text())
+    ports = QueryPorts()
+    sampling, health = free_port(), free_port()
+    receivers = config["receivers"]
+    receivers["otlp"]["protocols"]["grpc"]["endpoint"] = f"127.0.0.1:{ports.otlp_grpc}"
+    receivers["otlp"]["protocols"]["http"]["endpoint"] = f"127.0.0.1:{ports.otlp_http}"
+    jaeger = receivers["jaeger"]["protocols"]
+    jaeger["thrift_compact"]["endpoint"] = f"127.0.0.1:{ports.jaeger_udp}"
+    jaeger["thrift_binary"]["endpoint"] = f"127.0.0.1:{free_udp_port()}"
+    jaeger["thrift_http"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    jaeger["grpc"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    receivers["zipkin"]["endpoint"] = f"127.0.0.1:{ports.zipkin}"
+    extensions = config["extensions"]
+    extensions["jaeger_query"]["http"]["endpoint"] = f"127.0.0.1:{ports.query}"
+    extensions["remote_sampling"]["http"]["endpoint"] = f"127.0.0.1:{sampling}"
+    extensions["remote_sampling"]["grpc"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    extensions["health_check"]["endpoint"] = f"127.0.0.1:{health}"
+    config["service"]["telemetry"]["metrics"]["address"] = f"127.0.0.1:{free_port()}"
+    data = tmp_path / "data"
+    gateways(config, name="all-in-one", env={
+        "TRACEGATE_DATA": str(data), "SAMPLING_STRATEGIES": str(CONFIG_EXAMPLES / "sampling-strategies.json")})
+    assert http_get(f"http://127.0.0.1:{health}/")[0] == 200
+    assert data.is_dir(), "the store lives where TRACEGATE_DATA points"
+
+    provider, memory = recording_provider({"service.name": "web"})
+    with provider.get_tracer("example").start_as_current_span("GET /", kind=SpanKind.SERVER) as root:
+        pass
+    export_or_fail(HttpSpanExporter(endpoint=f"http://127.0.0.1:{ports.otlp_http}/v1/traces"),
+                   list(memory.get_finished_spans()))
+    tracer = new_tracer("checkout", ports.jaeger_udp, sampler={}, sampling_refresh_interval=0.2, local_agent={
+        "reporting_host": "127.0.0.1", "reporting_port": ports.jaeger_udp, "sampling_port": sampling})
+    try:
+        wait_until(lambda: type(tracer.sampler.sampler).__name__ == "AdaptiveSampler", 15,
+                   "jaeger-client to fetch the strategy of `checkout` from the example's sampling port")
+        with tracer.start_active_span("POST /order") as scope:
+            assert scope.span.is_sampled()
+            jaeger_id = jaeger_trace_id(scope.span.trace_id)
+    finally:
+        close_tracer(tracer)
+    s = Store(port=ports.query)
+    send_zipkin(ports, s)
+
+    wait_for_trace(ports.query, otlp_id(root), 1)
+    wait_for_trace(ports.query, jaeger_id, 1)
+    wait_for_trace(ports.query, s.zipkin[0]["traceId"], 1)
+    assert query_ok(ports.query, "/api/services")["data"] == ["checkout", "qa-zipkin", "web"]
+    assert found(s, [("service", "checkout"), ("operation", "POST /order")]) == [jaeger_id]
