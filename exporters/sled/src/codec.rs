@@ -131,11 +131,13 @@ impl Block {
         Ok(out)
     }
 
-    /// Every trace of the block, decoded.
-    pub fn traces(&self) -> impl Iterator<Item = Result<([u8; 16], Vec<ResourceSpans>), CodecError>> + '_ {
-        self.toc.iter().map(|(id, start, end)| {
-            Ok((*id, ExportTraceServiceRequest::decode(&self.raw[*start..*end])?.resource_spans))
-        })
+    /// Every trace's segment bytes, undecoded.
+    pub fn segments(&self) -> impl Iterator<Item = (&[u8; 16], &[u8])> + '_ {
+        self.toc.iter().map(|(id, start, end)| (id, &self.raw[*start..*end]))
+    }
+
+    pub fn decode_segment(segment: &[u8]) -> Result<Vec<ResourceSpans>, CodecError> {
+        Ok(ExportTraceServiceRequest::decode(segment)?.resource_spans)
     }
 }
 

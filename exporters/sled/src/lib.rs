@@ -49,6 +49,7 @@ mod db;
 mod deps;
 mod exporter;
 mod read;
+mod scan;
 mod summary;
 mod write;
 

@@ -2,7 +2,9 @@
 //!
 //! Searches walk block summaries newest first (partitions newest first, blocks by descending
 //! sequence), decompress only blocks whose summary can match, and check each span of the
-//! queried service exactly: one span must meet every condition. A trace's rank is the start
+//! queried service exactly: one span must meet every condition. Inside a block each trace's
+//! segment is tried cheaply first (string tag values must occur in its bytes; span heads are
+//! walked without decoding, see [`scan`]) and only a trace that can still match is decoded. A trace's rank is the start
 //! of its newest matching span. The walk stops once `limit` traces are found and no remaining
 //! block or partition can hold a newer matching span (summaries carry each service's latest
 //! start), so results are exact, not just "the first `limit` found".
@@ -17,8 +19,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use tracegate_core::storage::{DependencyLink, Operation, StorageError, TraceId, TraceQuery, TraceReader};
 use tracegate_core::Traces;
 
-use crate::codec::{derived_tags, service_of, start_and_duration, value_text, Block};
+use crate::codec::{derived_tags, service_of, start_and_duration, value_text, Block, CodecError};
 use crate::db::{Partition, Shared, StoreError};
+use crate::scan;
 use crate::summary::{tag_hash, SummaryView};
 
 /// Traces returned when a query says `limit: 0` (Jaeger's API default).
@@ -116,15 +119,11 @@ impl SledReader {
                 continue;
             }
             let Some(stored) = p.blocks.get(&key[1..])? else { continue };
-            for trace in Block::decode(&stored)?.traces() {
-                let (id, resources) = trace?;
-                for rs in resources.iter().filter(|rs| service_of(rs) == cond.service) {
-                    for span in rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()) {
-                        if cond.span_matches(rs, span) {
-                            let t = found.entry(id).or_insert(0);
-                            *t = (*t).max(span.start_time_unix_nano);
-                        }
-                    }
+            let block = Block::decode(&stored)?;
+            for (id, segment) in block.segments() {
+                if let Some(start) = cond.segment_match(segment)? {
+                    let t = found.entry(*id).or_insert(0);
+                    *t = (*t).max(start);
                 }
             }
         }
@@ -146,6 +145,9 @@ struct Conditions {
     service: String,
     operation: Option<String>,
     tags: Vec<(String, String, u64)>,
+    /// Tag values that can only match a string attribute, so their bytes must be in a segment
+    /// that matches (protobuf stores strings as they are).
+    byte_needles: Vec<String>,
     start: (u64, u64),
     duration: (u64, u64),
 }
@@ -156,6 +158,7 @@ impl Conditions {
             service: q.service.clone(),
             operation: q.operation.clone(),
             tags: q.tags.iter().map(|(k, v)| (k.clone(), v.clone(), tag_hash(&q.service, k, v))).collect(),
+            byte_needles: q.tags.iter().filter(|(k, v)| only_a_string(k, v)).map(|(_, v)| v.clone()).collect(),
             start: (q.start_min.map(nanos).unwrap_or(0), q.start_max.map(nanos).unwrap_or(u64::MAX)),
             duration: (
                 q.duration_min.map(|d| d.as_nanos() as u64).unwrap_or(0),
@@ -176,6 +179,38 @@ impl Conditions {
             && self.tags.iter().all(|(_, _, h)| s.may_have_tag(*h))
     }
 
+    /// The newest start among this segment's matching spans, `None` when none matches. Cheap
+    /// checks first: the tag values' bytes (when they can only be string attributes), then
+    /// the span heads (see [`scan`]); only a trace that passes both is decoded.
+    fn segment_match(&self, segment: &[u8]) -> Result<Option<u64>, CodecError> {
+        if !self.byte_needles.iter().all(|n| memchr::memmem::find(segment, n.as_bytes()).is_some()) {
+            return Ok(None);
+        }
+        let mut newest: Option<u64> = None;
+        let well_formed = scan::spans(segment, |h| {
+            let duration = h.end.saturating_sub(h.start);
+            if h.service == self.service.as_bytes()
+                && (self.start.0..=self.start.1).contains(&h.start)
+                && (self.duration.0..=self.duration.1).contains(&duration)
+                && self.operation.as_ref().is_none_or(|op| op.as_bytes() == h.name)
+            {
+                newest = Some(newest.unwrap_or(0).max(h.start));
+            }
+        });
+        if well_formed && (newest.is_none() || self.tags.is_empty()) {
+            return Ok(newest);
+        }
+        let mut newest = None;
+        for rs in Block::decode_segment(segment)?.iter().filter(|rs| service_of(rs) == self.service) {
+            for span in rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()) {
+                if self.span_matches(rs, span) {
+                    newest = Some(newest.unwrap_or(0).max(span.start_time_unix_nano));
+                }
+            }
+        }
+        Ok(newest)
+    }
+
     fn span_matches(&self, rs: &ResourceSpans, span: &Span) -> bool {
         let (start, duration) = start_and_duration(span);
         (self.start.0..=self.start.1).contains(&start)
@@ -183,6 +218,14 @@ impl Conditions {
             && self.operation.as_ref().is_none_or(|op| *op == span.name)
             && self.tags.iter().all(|(k, v, _)| has_tag(rs, span, k, v))
     }
+}
+
+/// True when no derived tag and no non-string attribute has `value` as its text (see
+/// `codec::value_text`): then the value's bytes appear verbatim in any span data that has it.
+fn only_a_string(key: &str, value: &str) -> bool {
+    let derived = matches!(key, "span.kind" | "otel.status_code" | "error");
+    let hex = value.len().is_multiple_of(2) && value.bytes().all(|b| b.is_ascii_hexdigit());
+    !derived && !hex && value.parse::<i64>().is_err() && value.parse::<f64>().is_err() && !matches!(value, "true" | "false")
 }
 
 fn kv_is(kvs: &[KeyValue], key: &str, want: &str) -> bool {
@@ -272,5 +315,18 @@ impl TraceReader for SledReader {
             Ok(links)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_a_string;
+
+    #[test]
+    fn byte_prefilter_only_for_values_no_other_type_prints() {
+        assert!(only_a_string("user.id", "user-42"));
+        for (k, v) in [("n", "42"), ("n", "-1"), ("d", "0.25"), ("d", "NaN"), ("b", "true"), ("x", "beef"), ("error", "yes")] {
+            assert!(!only_a_string(k, v), "{k}={v}");
+        }
     }
 }
