@@ -75,6 +75,8 @@ impl Metrics {
         ReceiverMetrics {
             accepted: self.receiver_accepted.with_label_values(&[receiver, transport]),
             refused: self.receiver_refused.with_label_values(&[receiver, transport]),
+            dropped_malformed: self.receiver_dropped_packets(receiver, transport, "malformed"),
+            dropped_too_large: self.receiver_dropped_packets(receiver, transport, "too_large"),
         }
     }
 
@@ -107,6 +109,10 @@ impl Metrics {
 pub struct ReceiverMetrics {
     pub accepted: IntCounter,
     pub refused: IntCounter,
+    /// Request bodies or datagrams that could not be decoded (their spans are unknown).
+    pub dropped_malformed: IntCounter,
+    /// Request bodies or datagrams over the size limit.
+    pub dropped_too_large: IntCounter,
 }
 
 impl ReceiverMetrics {

@@ -85,6 +85,10 @@ async fn handle(state: &ServerState, api: Api, headers: &HeaderMap, body: Body) 
         Ok(rs) => rs,
         Err(e) => {
             state.log_limiter.log(&e);
+            match e {
+                RequestError::TooLarge { .. } => state.metrics.dropped_too_large.inc(),
+                _ => state.metrics.dropped_malformed.inc(),
+            }
             let status = match e {
                 RequestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 RequestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -327,6 +331,7 @@ mod tests {
             assert!(text.contains(want), "{text:?} should contain {want:?}");
         }
         assert!(run.next.batches().is_empty());
+        assert_eq!(run.dropped(), (10, 2), "every refused body is counted by reason");
         let (status, headers, _) = crate::testutil::http_call(run.addr(), "GET", V2, &[], vec![]).await;
         assert_eq!((status, &headers[ALLOW]), (StatusCode::METHOD_NOT_ALLOWED, &"POST".parse().unwrap()));
         let (status, _, _) = run.post("/api/v3/spans", &[JSON], b"[]".to_vec()).await;

@@ -83,6 +83,12 @@ impl Running {
         (m.accepted.get(), m.refused.get())
     }
 
+    /// (malformed, too large) bodies dropped on the `http` transport.
+    pub fn dropped(&self) -> (u64, u64) {
+        let m = self.telemetry.metrics.receiver("zipkin", "http");
+        (m.dropped_malformed.get(), m.dropped_too_large.get())
+    }
+
     pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (http::StatusCode, http::HeaderMap, String) {
         let (status, headers, body) = http_call(self.addr(), "POST", path, headers, body).await;
         (status, headers, String::from_utf8_lossy(&body).into_owned())
