@@ -182,7 +182,9 @@ fn queries() {
     let spans: usize = std::env::var("SLED_BENCH_SPANS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
-    let exporter = SledExporter::open(Config { path: dir.path().join("db"), ..Config::default() }).expect("open");
+    let level = std::env::var("SLED_BENCH_LEVEL").ok().and_then(|v| v.parse().ok()).unwrap_or(Config::default().compression_level);
+    let config = Config { path: dir.path().join("db"), compression_level: level, ..Config::default() };
+    let exporter = SledExporter::open(config).expect("open");
     let mut g = Gen(11);
     let mut trace_ids = Vec::new();
     let base = now_ns() - 30 * 60 * 1_000_000_000;
@@ -255,6 +257,45 @@ fn queries() {
         limit: 20,
         ..Default::default()
     });
+    drop(reader);
+    drop(exporter);
+    breakdown(&dir.path().join("db"), (batches * 1000) as f64);
+}
+
+/// What the disk figure is made of: logical key+value bytes per kind of entry, per span,
+/// against the files' size (the rest is sled's log overhead and space amplification).
+fn breakdown(path: &std::path::Path, spans: f64) {
+    let Ok(db) = sled::open(path) else { return println!("sled_breakdown unavailable (database still open)") };
+    let mut sizes: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for name in db.tree_names() {
+        let Ok(tree) = db.open_tree(&name) else { continue };
+        for (k, v) in tree.iter().flatten() {
+            let kind = match name.first() {
+                Some(b'b') => "blocks".to_string(),
+                Some(b'x') => format!("index_{}", char::from(k.first().copied().unwrap_or(b'?'))),
+                _ => String::from_utf8_lossy(&name).into_owned(),
+            };
+            let e = sizes.entry(kind).or_default();
+            e.0 += 1;
+            e.1 += (k.len() + v.len()) as u64;
+        }
+    }
+    for (kind, (n, bytes)) in sizes {
+        println!("sled_logical_{kind} {:.1} bytes/span ({n} entries)", bytes as f64 / spans);
+    }
+    drop(db);
+    println!("sled_files {:.1} bytes/span", du(path) as f64 / spans);
+    for e in std::fs::read_dir(path).into_iter().flatten().flatten() {
+        println!("sled_file_{} {:.1} bytes/span", e.file_name().to_string_lossy(), du_one(&e.path()) as f64 / spans);
+    }
+}
+
+fn du_one(path: &std::path::Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => du(path),
+        Ok(m) => std::os::unix::fs::MetadataExt::blocks(&m) * 512,
+        Err(_) => 0,
+    }
 }
 
 criterion_group!(benches, ingest);

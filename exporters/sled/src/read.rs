@@ -112,7 +112,7 @@ impl SledReader {
         limit: usize,
         found: &mut HashMap<TraceId, u64>,
     ) -> Result<(), StoreError> {
-        for entry in p.index.scan_prefix([b's']).rev() {
+        for entry in p.blocks.scan_prefix([b's']).rev() {
             let (key, value) = entry?;
             let Some(summary) = SummaryView::parse(&value) else { continue };
             if !cond.block_may_match(&summary, found, limit) {

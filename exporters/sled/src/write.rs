@@ -150,6 +150,9 @@ fn write_group(
     let seq = shared.db.generate_id()?.to_be_bytes();
     // The block first: a reader never finds an index entry whose block is missing.
     group.partition.blocks.insert(seq, block)?;
+    let mut skey = vec![b's'];
+    skey.extend_from_slice(&seq);
+    group.partition.blocks.insert(skey, summary.encode())?;
     let mut index = sled::Batch::default();
     for (tid, _) in &group.traces {
         let mut key = Vec::with_capacity(25);
@@ -158,9 +161,6 @@ fn write_group(
         key.extend_from_slice(&seq);
         index.insert(key, &[] as &[u8]);
     }
-    let mut skey = vec![b's'];
-    skey.extend_from_slice(&seq);
-    index.insert(skey, summary.encode());
     group.partition.index.apply_batch(index)?;
     Ok(())
 }
