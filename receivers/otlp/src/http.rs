@@ -75,10 +75,9 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
     let request = match read_request(&headers, body, format, state.max_body).await {
         Ok(request) => request,
         Err(e) => {
-            let status = match e {
-                DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            };
+            let too_large = matches!(e, DecodeError::TooLarge { .. });
+            state.ingest.count_dropped_body(too_large);
+            let status = if too_large { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
             tracing::debug!(error = %e, "bad OTLP/HTTP request");
             return status_response(
                 format,
@@ -405,6 +404,9 @@ mod tests {
         let (status, _, _) =
             http_call(addr, "POST", "/v1/traces", &[PROTO], vec![0; 65 * 1024]).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let m = run.telemetry.metrics.receiver("otlp", "http");
+        assert!(m.dropped_malformed.get() >= 1, "undecodable bodies are counted");
+        assert!(m.dropped_too_large.get() >= 1, "oversized bodies are counted");
 
         let (status, headers, _) = http_call(addr, "GET", "/v1/traces", &[], vec![]).await;
         assert_eq!(

@@ -27,6 +27,15 @@ impl Ingest {
         Self { next, metrics }
     }
 
+    /// Counts a request body that never became spans (undecodable or over the limit).
+    pub fn count_dropped_body(&self, too_large: bool) {
+        if too_large {
+            self.metrics.dropped_too_large.inc();
+        } else {
+            self.metrics.dropped_malformed.inc();
+        }
+    }
+
     pub async fn export(
         &self,
         request: ExportTraceServiceRequest,
