@@ -7,6 +7,10 @@
 //! clients understand: retryable -> 503 and throttled -> 429, both with `Retry-After`;
 //! permanent -> 400. (The Collector answers 500 to all three; a reporter cannot tell a full
 //! queue from bad data that way.)
+//!
+//! Metrics (transport `http`): `tracegate_receiver_accepted_spans` / `_refused_spans` count
+//! spans by the pipeline's answer; a body refused before it became spans is counted in
+//! `tracegate_receiver_dropped_packets` as `malformed` or `too_large`.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
