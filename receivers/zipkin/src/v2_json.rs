@@ -225,7 +225,9 @@ fn endpoint(e: Option<JsonEndpoint>) -> Result<Option<Endpoint>, String> {
 
 /// zipkin-go's `TraceIDFromHex`: up to 32 hex digits, the last 16 are the low half.
 pub fn parse_trace_id(hex: &str) -> Option<(u64, u64)> {
-    if hex.is_empty() || hex.len() > 32 {
+    // Checked before splitting by byte length: a multi-byte character would make the split
+    // point fall inside it (found by the v2_json fuzz target).
+    if hex.is_empty() || hex.len() > 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     if hex.len() > 16 {
@@ -248,6 +250,16 @@ pub fn parse_hex_u64(hex: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    /// Regression: the fuzz crash `crash-0892ab04…` (a 17-byte trace id whose first
+    /// character is two bytes long) panicked in `split_at`.
+    #[test]
+    fn non_ascii_trace_ids_are_errors_not_panics() {
+        assert_eq!(super::parse_trace_id("\u{02e4}f7183fb1d4c&f5f"), None);
+        assert_eq!(super::parse_trace_id("\u{02e4}0123456789abcdef"), None);
+        let body = "[{\"traceId\":\"\u{02e4}f7183fb1d4c&f5f\",\"id\":\"6b221d5bc9e6496c\"}]";
+        assert!(super::decode(body.as_bytes()).is_err());
+    }
     use super::*;
 
     #[test]
