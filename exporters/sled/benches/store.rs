@@ -265,7 +265,12 @@ fn queries() {
 /// What the disk figure is made of: logical key+value bytes per kind of entry, per span,
 /// against the files' size (the rest is sled's log overhead and space amplification).
 fn breakdown(path: &std::path::Path, spans: f64) {
-    let Ok(db) = sled::open(path) else { return println!("sled_breakdown unavailable (database still open)") };
+    let conf = String::from_utf8_lossy(&std::fs::read(path.join("conf")).unwrap_or_default()).into_owned();
+    let segment = conf.lines().find_map(|l| l.strip_prefix("segment_size: ")?.trim().parse().ok()).unwrap_or(512 * 1024);
+    let db = match sled::Config::new().path(path).segment_size(segment).open() {
+        Ok(db) => db,
+        Err(e) => return println!("sled_breakdown unavailable: {e}"),
+    };
     let mut sizes: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for name in db.tree_names() {
         let Ok(tree) = db.open_tree(&name) else { continue };

@@ -40,6 +40,24 @@ pub struct Partition {
     pub index: sled::Tree,
 }
 
+/// sled stores a log entry above a quarter of a segment as a file of its own (a blob) and
+/// everything smaller inline in its log. With the default 512 KiB segment a ~60 KB block went
+/// into the log first and again into a blob when its leaf was consolidated; with 128 KiB
+/// segments a block is written once, as a blob, and only keys and summaries use the log.
+const SEGMENT_BYTES: usize = 128 * 1024;
+
+/// The segment size a database at `dir` was created with (sled refuses to open it with
+/// another), or [`SEGMENT_BYTES`] for a new one.
+fn segment_bytes(dir: &Path) -> usize {
+    // The file ends in a binary checksum, so it is not UTF-8 as a whole.
+    let conf = String::from_utf8_lossy(&std::fs::read(dir.join("conf")).unwrap_or_default()).into_owned();
+    conf.lines()
+        .filter_map(|l| l.strip_prefix("segment_size: "))
+        .find_map(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| n.is_power_of_two() && (256..=1 << 24).contains(n))
+        .unwrap_or(SEGMENT_BYTES)
+}
+
 pub struct Shared {
     pub db: sled::Db,
     /// Global: `o`+service+0+operation+0+kind -> ().
@@ -80,6 +98,7 @@ impl Shared {
             .path(&canonical)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
+            .segment_size(segment_bytes(&canonical))
             .open()
             .map_err(|e| err(e.to_string()))?;
         let meta = db.open_tree("meta").map_err(|e| err(e.to_string()))?;

@@ -81,6 +81,13 @@ async fn data_survives_closing_and_reopening() {
     assert_eq!(reader.services().await.expect("services"), ["api"]);
 }
 
+#[test]
+fn a_database_made_with_another_segment_size_still_opens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(sled::Config::new().path(dir.path().join("db")).segment_size(512 * 1024).open().expect("sled"));
+    assert!(SledExporter::open(config(dir.path())).is_ok());
+}
+
 #[tokio::test]
 async fn a_second_exporter_on_the_same_path_shares_the_database() {
     let dir = tempfile::tempdir().expect("temp dir");
