@@ -19,10 +19,12 @@
 //! - **Trace index.** One `t`+trace+seq key per (trace, block): `get_trace` scans that prefix
 //!   in each live partition, decompresses those blocks, and decodes only the trace's segment;
 //!   spans are deduplicated by id, so a retried batch is harmless.
-//! - **Search summaries.** One `s`+seq value per block (services, operations with kinds,
-//!   start/duration ranges per service, a Bloom filter of tag hashes): see [`summary`]. A
-//!   search reads summaries newest first and decodes only candidate blocks, then checks spans
-//!   exactly (Jaeger: one span meets every condition).
+//! - **Search summaries.** One `s`+seq value per block, in the blocks tree (services,
+//!   operations with kinds, start/duration ranges per service, a Bloom filter of tag hashes):
+//!   see [`summary`]. A search reads summaries newest first and decompresses only candidate
+//!   blocks; in those it walks each trace's span heads without decoding ([`scan`]), skips a
+//!   trace whose bytes lack a string tag value, decodes only traces that can still match, and
+//!   checks their spans exactly (Jaeger: one span meets every condition).
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
 //!
@@ -42,6 +44,37 @@
 //! 60 B/span, search p99 50 ms): rare tags cost a decompress + decode of every candidate
 //! block (Bloom false positives plus true hits), and sled's space amplification is most of
 //! the disk figure (the zstd blocks alone are far smaller).
+//!
+//! Third run, an hour later, same machine still loaded (fuzzers on both cores), before/after
+//! pairs taken in the same window on a 200k-span store, then one 1M run. Query CPU time is
+//! the process's user+system time per query (the bench prints both).
+//!
+//! - **Searches.** Full prost decoding of every span of every candidate block was the cost:
+//!   a rare tag matches ~20 blocks (Bloom false positives plus true hits) x 1000 spans. Now a
+//!   trace segment is first checked for the tag value's bytes (only when the value cannot be
+//!   the text of an int/bool/double/bytes attribute or a derived tag), then its span heads
+//!   (service, name, start, end) are walked in place; only survivors are decoded. 200k store,
+//!   p99 before -> after: service 29 -> 5.5 ms, service+operation 104 -> 10 ms, service+tag
+//!   145 -> 16 ms, service+duration 30 -> 11 ms. Per-(service, operation) ranges in the
+//!   summary would not have helped this data: every block holds every route of every service.
+//! - **Disk.** Measured by reopening the store and summing keys+values: zstd blocks 58.7
+//!   B/span, summaries 12.7 (the Bloom filter, ~12 KB per 1000-span block), trace keys 2.5;
+//!   74 B/span logical against 165 on disk. The rest was sled: summaries sat in the index tree
+//!   whose leaves (with random trace keys) are rewritten on consolidation, and sled writes a
+//!   log entry above a quarter segment as a blob file but smaller ones inline in its log, so
+//!   each ~60 KB block went into the 512 KiB-segment log first and into a blob later.
+//!   Summaries moved to the blocks tree (165 -> 144 B/span) and new databases use 128 KiB
+//!   segments, so blocks go straight to blobs (144 -> 101 B/span, and fill got faster).
+//!   `Mode::LowSpace` changed nothing.
+//! - **1M-span store after both changes** (p50/p99, limit 20): get_trace 0.52/0.79 ms;
+//!   service 1.4/2.6 ms; service+operation 3.5/8.4 ms; service+tag (rare user.id)
+//!   21/35 ms (22 ms CPU per query); service+duration 2.0/2.9 ms. Disk 100 B/span (blobs 73,
+//!   log 26). Fill to 1M 85k spans/s wall, 87k spans per CPU second including the bench's own
+//!   span generation; criterion ingest 105k spans/s (unchanged: not worked on).
+//! - **Still short:** ingest (200k spans/s per core) and disk (60 B/span). Next steps: zstd
+//!   blocks are already ~59 B/span at level 3, so the disk target needs a trained dictionary
+//!   or columnar span encoding, plus a smaller Bloom filter (or one per trace in the block);
+//!   ingest time is mostly encoding, hashing every tag for the filter, and zstd.
 
 mod codec;
 mod config;
