@@ -243,7 +243,7 @@ fn random_garbage_never_panics() {
 /// Writes valid datagrams as seeds for the fuzz targets (`fuzz/corpus/<target>/`). Run with
 /// `cargo test -p tracegate-translator-jaeger -- --ignored write_fuzz_seeds`.
 #[test]
-#[ignore]
+#[ignore = "a tool, not a check: writes the fuzz seed corpus"]
 fn write_fuzz_seeds() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     let b = sample_batch();
