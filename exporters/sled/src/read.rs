@@ -112,7 +112,19 @@ impl SledReader {
         limit: usize,
         found: &mut HashMap<TraceId, u64>,
     ) -> Result<(), StoreError> {
-        for entry in p.blocks.scan_prefix([b's']).rev() {
+        // Databases written before summaries moved to the blocks tree keep them in the index
+        // tree; both lists are read, merged by sequence, newest first.
+        let mut new = p.blocks.scan_prefix([b's']).rev().peekable();
+        let mut old = p.index.scan_prefix([b's']).rev().peekable();
+        loop {
+            let newer_is_new = match (new.peek(), old.peek()) {
+                (None, None) => break,
+                (Some(Ok((a, _))), Some(Ok((b, _)))) => a >= b,
+                (Some(_), _) => true,
+                (None, Some(_)) => false,
+            };
+            let entry = if newer_is_new { new.next() } else { old.next() };
+            let Some(entry) = entry else { break };
             let (key, value) = entry?;
             let Some(summary) = SummaryView::parse(&value) else { continue };
             if !cond.block_may_match(&summary, found, limit) {

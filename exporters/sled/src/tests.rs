@@ -156,3 +156,24 @@ async fn sync_on_write_survives_kill_9() {
         assert_eq!(spans, Some(20), "acknowledged trace {hex} is complete after kill -9");
     }
 }
+
+/// Summaries written by the first layout (in the index tree) are still searched.
+#[tokio::test]
+async fn summaries_in_the_old_index_tree_are_still_searched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exporter = SledExporter::open(config(dir.path())).expect("open");
+    let mut ids = Ids::new(9);
+    let (old, new) = (ids.trace_id(), ids.trace_id());
+    exporter.export(batch(&[TestSpan::new(&mut ids, old, "api", "GET /", ago(20))])).await.expect("export");
+    let shared = exporter.reader().shared;
+    for p in shared.partitions_between(0, u64::MAX) {
+        for entry in p.blocks.scan_prefix([b's']) {
+            let (k, v) = entry.expect("summary");
+            p.index.insert(&k, v).expect("move");
+            p.blocks.remove(&k).expect("move");
+        }
+    }
+    exporter.export(batch(&[TestSpan::new(&mut ids, new, "api", "GET /", ago(10))])).await.expect("export");
+    let q = tracegate_core::storage::TraceQuery { service: "api".into(), limit: 10, ..Default::default() };
+    assert_eq!(exporter.reader().find_trace_ids(&q).await.expect("find"), vec![new, old]);
+}
