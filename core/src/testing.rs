@@ -35,3 +35,22 @@ impl Host for TestHost {
         self.status.clone()
     }
 }
+
+/// Parses a component config from YAML text the way the engine does (defaults, unknown
+/// fields, `validate`), for component crates' config tests.
+///
+/// # Panics
+/// On YAML that is not even syntactically valid: that is a mistake in the test.
+#[allow(clippy::expect_used)]
+pub fn parse_config<C: crate::factory::ComponentConfig>(
+    yaml: &str,
+) -> Result<C, Vec<crate::config::ConfigProblem>> {
+    let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("test YAML must parse");
+    let parsed = crate::factory::parse_typed::<C>(Some(&raw))?;
+    Ok(parsed.typed.downcast_ref::<C>().expect("parse_typed yields the requested type").clone())
+}
+
+/// [`parse_config`] with each problem rendered as `path: message`.
+pub fn parse_config_messages<C: crate::factory::ComponentConfig>(yaml: &str) -> Result<C, Vec<String>> {
+    parse_config::<C>(yaml).map_err(|ps| ps.iter().map(ToString::to_string).collect())
+}

@@ -30,15 +30,11 @@ impl ComponentConfig for Config {
 
 #[cfg(test)]
 mod tests {
-    use tracegate_core::factory::parse_typed;
 
     use super::*;
 
     fn parse(yaml: &str) -> Result<Config, Vec<String>> {
-        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).map_err(|e| vec![e.to_string()])?;
-        let parsed = parse_typed::<Config>(Some(&raw))
-            .map_err(|ps| ps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        parsed.typed.downcast_ref::<Config>().cloned().ok_or_else(|| vec!["wrong type".to_string()])
+        tracegate_core::testing::parse_config_messages::<Config>(yaml)
     }
 
     #[test]

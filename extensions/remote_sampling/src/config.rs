@@ -165,14 +165,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::time::Duration;
 
-    use tracegate_core::factory::parse_typed;
 
     use super::*;
 
     fn parse(yaml: &str) -> Result<Config, Vec<String>> {
-        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
-        let parsed = parse_typed::<Config>(Some(&raw)).map_err(|ps| ps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        Ok(parsed.typed.downcast_ref::<Config>().unwrap().clone())
+        tracegate_core::testing::parse_config_messages::<Config>(yaml)
     }
 
     #[test]

@@ -191,12 +191,9 @@ impl ComponentConfig for Config {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use tracegate_core::factory::parse_typed;
 
     fn parse(yaml: &str) -> Result<Config, Vec<ConfigProblem>> {
-        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
-        let parsed = parse_typed::<Config>(Some(&v))?;
-        Ok(parsed.typed.downcast_ref::<Config>().unwrap().clone())
+        tracegate_core::testing::parse_config::<Config>(yaml)
     }
 
     #[test]

@@ -70,12 +70,9 @@ impl ComponentConfig for Config {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use tracegate_core::factory::parse_typed;
 
     fn parse(yaml: &str) -> Result<Config, Vec<ConfigProblem>> {
-        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
-        let parsed = parse_typed::<Config>(Some(&v))?;
-        Ok(parsed.typed.downcast_ref::<Config>().unwrap().clone())
+        tracegate_core::testing::parse_config::<Config>(yaml)
     }
 
     #[test]
@@ -85,7 +82,7 @@ mod tests {
         assert!(!c.parse_string_tags);
         assert_eq!(c.max_body_bytes(), 20 * 1024 * 1024);
         // `zipkin:` with nothing after it.
-        let parsed = parse_typed::<Config>(None).unwrap();
+        let parsed = tracegate_core::factory::parse_typed::<Config>(None).unwrap();
         assert_eq!(parsed.typed.downcast_ref::<Config>(), Some(&Config::default()));
     }
 
