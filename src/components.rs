@@ -2,7 +2,9 @@
 //! naming the crate here is what makes the linker keep it.
 
 use tracegate_exporter_debug as _;
+use tracegate_exporter_elasticsearch as _;
 use tracegate_exporter_file as _;
+use tracegate_exporter_kafka as _;
 use tracegate_exporter_memory as _;
 use tracegate_exporter_nop as _;
 use tracegate_exporter_otlp as _;
@@ -10,8 +12,13 @@ use tracegate_exporter_sled as _;
 use tracegate_extension_health_check as _;
 use tracegate_extension_jaeger_query as _;
 use tracegate_extension_remote_sampling as _;
+use tracegate_processor_attributes as _;
 use tracegate_processor_batch as _;
+use tracegate_processor_memory_limiter as _;
+use tracegate_processor_probabilistic_sampler as _;
+use tracegate_processor_tail_sampling as _;
 use tracegate_receiver_jaeger as _;
+use tracegate_receiver_kafka as _;
 use tracegate_receiver_nop as _;
 use tracegate_receiver_otlp as _;
 use tracegate_receiver_zipkin as _;

@@ -66,6 +66,22 @@ pub trait ComponentConfig:
 pub struct CreateContext {
     pub id: ComponentId,
     pub telemetry: Arc<Telemetry>,
+    /// The pipeline a processor is built for (processors are per pipeline); `None` for the
+    /// shared receivers, exporters and extensions.
+    pub pipeline: Option<String>,
+}
+
+impl CreateContext {
+    pub fn new(id: ComponentId, telemetry: Arc<Telemetry>) -> Self {
+        Self { id, telemetry, pipeline: None }
+    }
+
+    /// This processor's counters. The engine already counts `incoming` and `outgoing` around
+    /// every processor; a processor adds to `dropped` what it drops on purpose (sampling,
+    /// filtering), so the three always reconcile.
+    pub fn processor_metrics(&self) -> crate::telemetry::ProcessorMetrics {
+        self.telemetry.metrics.processor(&self.id.to_string(), self.pipeline.as_deref().unwrap_or(""))
+    }
 }
 
 pub trait ReceiverFactory: Send + Sync + 'static {

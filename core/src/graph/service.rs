@@ -61,7 +61,7 @@ pub struct Service {
 impl Service {
     /// Creates every component the pipelines and `service.extensions` name. Binds nothing.
     pub fn build(config: &ValidConfig, telemetry: Arc<Telemetry>) -> Result<Self, BuildError> {
-        let ctx = |id: &ComponentId| CreateContext { id: id.clone(), telemetry: telemetry.clone() };
+        let ctx = |id: &ComponentId| CreateContext::new(id.clone(), telemetry.clone());
         let entry = |kind: Kind, id: &ComponentId| -> Result<&ComponentEntry, BuildError> {
             config.component(kind, id).ok_or_else(|| {
                 fail(kind, id)(ComponentError::other("not configured (validation should have caught this)"))
@@ -99,7 +99,7 @@ impl Service {
                 let e = entry(Kind::Processor, id)?;
                 let m: ProcessorMetrics = telemetry.metrics.processor(&id.to_string(), &pipeline.id);
                 let counted_next: Arc<dyn Consumer> = Arc::new(Counted { inner: next, counter: m.outgoing });
-                let Built::Processor(p) = e.factory.create(ctx(id), &e.config, Some(counted_next)).map_err(fail(Kind::Processor, id))? else {
+                let Built::Processor(p) = e.factory.create(CreateContext { pipeline: Some(pipeline.id.clone()), ..ctx(id) }, &e.config, Some(counted_next)).map_err(fail(Kind::Processor, id))? else {
                     return Err(fail(Kind::Processor, id)(ComponentError::other("factory built the wrong kind")));
                 };
                 next = Arc::new(Counted { inner: p.clone() as Arc<dyn Consumer>, counter: m.incoming });

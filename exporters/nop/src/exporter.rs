@@ -37,7 +37,7 @@ mod tests {
     async fn accepts_any_batch_and_shuts_down_without_start() {
         let factory = ExporterAdapter(NopExporterFactory);
         let parsed = parse_typed::<Config>(None).map_err(|p| format!("{p:?}")).expect("empty config");
-        let ctx = CreateContext { id: ComponentId::parse("nop").expect("valid id"), telemetry: Telemetry::new() };
+        let ctx = CreateContext::new(ComponentId::parse("nop").expect("valid id"), Telemetry::new());
         let Ok(Built::Exporter(exporter)) = factory.create(ctx, &parsed, None) else {
             panic!("factory did not build an exporter");
         };

@@ -45,8 +45,5 @@ pub(crate) fn sample_traces() -> Traces {
 }
 
 pub(crate) fn ctx(id: &str) -> CreateContext {
-    CreateContext {
-        id: ComponentId::parse(id).unwrap(),
-        telemetry: tracegate_core::telemetry::Telemetry::new(),
-    }
+    CreateContext::new(ComponentId::parse(id).unwrap(), tracegate_core::telemetry::Telemetry::new())
 }

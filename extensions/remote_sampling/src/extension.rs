@@ -279,10 +279,10 @@ mod tests {
         let raw: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(&format!("file: {{ path: '{}' }}", dir.path().join("absent.json").display())).unwrap();
         let parsed = factory.parse_config(Some(&raw)).ok().unwrap();
-        let ctx = tracegate_core::CreateContext {
-            id: tracegate_core::ComponentId::parse("remote_sampling").unwrap(),
-            telemetry: tracegate_core::telemetry::Telemetry::new(),
-        };
+        let ctx = tracegate_core::CreateContext::new(
+            tracegate_core::ComponentId::parse("remote_sampling").unwrap(),
+            tracegate_core::telemetry::Telemetry::new(),
+        );
         let err = factory.create(ctx, &parsed, None).err().unwrap().to_string();
         assert!(err.contains("cannot read sampling strategies file") && err.contains("absent.json"), "{err}");
     }

@@ -38,7 +38,7 @@ mod tests {
     async fn never_calls_next_and_shutdown_is_idempotent() {
         let factory = ReceiverAdapter(NopReceiverFactory);
         let parsed = parse_typed::<Config>(None).map_err(|p| format!("{p:?}")).expect("empty config");
-        let ctx = CreateContext { id: ComponentId::parse("nop").expect("valid id"), telemetry: Telemetry::new() };
+        let ctx = CreateContext::new(ComponentId::parse("nop").expect("valid id"), Telemetry::new());
         let next = Arc::new(CountingConsumer::default());
         let Ok(Built::Receiver(receiver)) = factory.create(ctx, &parsed, Some(next.clone())) else {
             panic!("factory did not build a receiver");

@@ -1,0 +1,1 @@
+//! Example plugin. (Being built; see issue 8.)

@@ -1,0 +1,1 @@
+//! The `elasticsearch` exporter. (Being built; see issue 7.)

@@ -1,0 +1,1 @@
+//! The `kafka` exporter. (Being built; see issue 7.)

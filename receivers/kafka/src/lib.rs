@@ -1,0 +1,1 @@
+//! The `kafka` receiver. (Being built; see issue 7.)
