@@ -79,3 +79,22 @@ fn unused_extension_is_a_warning_and_listed_unconfigured_one_an_error() {
     let p = problems(&format!("receivers: {{ test: {{}} }}\nexporters: {{ test: {{}} }}\nservice: {{ extensions: [health_check], pipelines: {{ traces: {{ receivers: [test], exporters: [test] }} }} }}\n"));
     assert_eq!(p, vec!["error service::extensions: extension \"health_check\" is not configured"]);
 }
+
+#[test]
+fn a_queue_storage_must_name_an_enabled_file_storage_extension() {
+    let with = |storage: &str, extensions: &str| {
+        problems(&format!(
+            "receivers: {{ test: {{}} }}\nextensions: {{ file_storage: {{}}, file_storage/off: {{}} }}\nexporters: {{ test: {{ sending_queue: {{ storage: {storage} }} }} }}\nservice: {{ extensions: {extensions}, pipelines: {{ traces: {{ receivers: [test], exporters: [test] }} }} }}\n"
+        ))
+    };
+    assert_eq!(with("file_storage", "[file_storage, file_storage/off]"), Vec::<String>::new());
+    assert_eq!(with("file_storage/gone", "[file_storage, file_storage/off]"), vec!["error exporters::test::sending_queue::storage: extension \"file_storage/gone\" is not configured"]);
+    assert_eq!(
+        with("file_storage/off", "[file_storage]"),
+        vec![
+            "error exporters::test::sending_queue::storage: extension \"file_storage/off\" is not enabled in service::extensions",
+            "warning extensions::file_storage/off: configured but not used by service::extensions; it will not run",
+        ]
+    );
+    assert_eq!(with("health_check", "[file_storage, file_storage/off]"), vec!["error exporters::test::sending_queue::storage: \"health_check\" is not a storage extension; use a file_storage extension"]);
+}

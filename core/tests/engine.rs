@@ -238,3 +238,49 @@ async fn shutdown_without_start_is_safe() {
     svc.shutdown().await;
     svc.shutdown().await;
 }
+
+fn persistent(dir: &std::path::Path, behaviour: &str) -> String {
+    format!(
+        r#"
+receivers: {{ test: {{}} }}
+extensions: {{ file_storage: {{ directory: "{}" }} }}
+exporters:
+  test/out: {{ behaviour: [{behaviour}], retry_on_failure: {{ initial_interval: 10ms, max_interval: 20ms }}, sending_queue: {{ storage: file_storage, num_consumers: 2 }} }}
+service: {{ shutdown_timeout: 200ms, extensions: [file_storage], pipelines: {{ traces: {{ receivers: [test], exporters: [test/out] }} }} }}
+"#,
+        dir.display()
+    )
+}
+
+#[tokio::test]
+async fn a_persistent_queue_keeps_undelivered_batches_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::new();
+    let svc = Service::build(&w.config(&persistent(dir.path(), "retryable")).unwrap(), w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    for n in 1..=5 {
+        w.receiver("test").next.consume(spans(n)).await.unwrap();
+    }
+    svc.shutdown().await;
+    assert_eq!(w.exporters.get("test/out").spans(), 0, "the backend was down the whole time");
+    assert_eq!(svc.undelivered()[0].1, 0, "kept on disk, not lost");
+
+    let w = World::new();
+    let svc = Service::build(&w.config(&persistent(dir.path(), "ok")).unwrap(), w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let out = w.exporters.get("test/out");
+    for _ in 0..500 {
+        if out.spans() >= 15 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    svc.shutdown().await;
+    assert_eq!(out.spans(), 15, "every batch accepted before the restart is delivered after it");
+    let w = World::new();
+    let svc = Service::build(&w.config(&persistent(dir.path(), "ok")).unwrap(), w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    svc.shutdown().await;
+    assert_eq!(w.exporters.get("test/out").spans(), 0, "delivered batches are not sent again");
+}

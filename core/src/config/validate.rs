@@ -137,6 +137,11 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
 
     let pipelines = check_pipelines(&service, top, &mut problems);
     check_extensions(&service, top, &mut problems);
+    problems.extend(crate::queue::check_storage_references(
+        components.values().map(|e| (e.id.clone(), e.exporter_settings.as_ref().and_then(|s| s.sending_queue.storage.clone()))),
+        |id| configured(top, Kind::Extension, id),
+        &service.extensions,
+    ));
     warn_unused(&components, &service, &mut problems);
 
     if problems.iter().any(ConfigProblem::is_error) {

@@ -33,4 +33,9 @@ pub trait QueueBackend: Send + Sync {
     fn capacity(&self) -> usize;
     /// Refuses further pushes; `pop` drains what is left, then returns `None`.
     fn close(&self);
+    /// Whether batches left at shutdown are kept for the next start (so they are not lost and
+    /// must not be counted as undelivered).
+    fn is_persistent(&self) -> bool {
+        false
+    }
 }

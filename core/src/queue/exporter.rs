@@ -1,24 +1,43 @@
 //! [`QueuedExporter`]: the consumer the graph puts in front of every exporter.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Backoff, ExporterSettings, MemoryQueue, QueueBackend, WhenFull};
+use super::{Backoff, DiskQueue, ExporterSettings, FileStorage, MemoryQueue, QueueBackend, WhenFull};
 use crate::component::{ComponentError, ConsumeError, Consumer, Exporter, Host};
 use crate::data::Traces;
 use crate::id::ComponentId;
 use crate::telemetry::{ExporterMetrics, Telemetry};
 
+/// Why a batch was not delivered.
+enum Sent {
+    Failed(ConsumeError),
+    /// The shutdown deadline passed first.
+    Abandoned,
+}
+
+impl Sent {
+    fn into_error(self) -> ConsumeError {
+        match self {
+            Sent::Failed(e) => e,
+            Sent::Abandoned => ConsumeError::retryable("shutting down"),
+        }
+    }
+}
+
 pub struct QueuedExporter {
     id: ComponentId,
     exporter: Arc<dyn Exporter>,
     settings: ExporterSettings,
-    queue: Option<Arc<dyn QueueBackend>>,
+    /// Set at creation for the memory queue, at `start` for a disk queue (it needs the
+    /// `file_storage` extension, which only the running host can hand out). Never set when
+    /// the queue is disabled.
+    queue: OnceLock<Arc<dyn QueueBackend>>,
     metrics: ExporterMetrics,
     /// Set at the shutdown deadline: workers stop retrying and count what is left as failed.
     abandon: watch::Sender<bool>,
@@ -27,17 +46,17 @@ pub struct QueuedExporter {
 }
 
 impl QueuedExporter {
-    /// Wraps `exporter` with an in-memory queue (when enabled), retry and timeout.
+    /// Wraps `exporter` with its queue (when enabled: in memory, or on disk when
+    /// `sending_queue.storage` is set, opened at `start`), retry and timeout.
     pub fn new(
         id: ComponentId,
         exporter: Arc<dyn Exporter>,
         settings: ExporterSettings,
         telemetry: &Telemetry,
     ) -> Arc<Self> {
-        let queue: Option<Arc<dyn QueueBackend>> = settings
-            .sending_queue
-            .enabled
-            .then(|| Arc::new(MemoryQueue::new(settings.sending_queue.queue_size)) as Arc<dyn QueueBackend>);
+        let q = &settings.sending_queue;
+        let queue: Option<Arc<dyn QueueBackend>> = (q.enabled && q.storage.is_none())
+            .then(|| Arc::new(MemoryQueue::new(q.queue_size)) as Arc<dyn QueueBackend>);
         Self::with_backend(id, exporter, settings, queue, telemetry)
     }
 
@@ -50,14 +69,16 @@ impl QueuedExporter {
         telemetry: &Telemetry,
     ) -> Arc<Self> {
         let metrics = telemetry.metrics.exporter(&id.to_string());
-        if let Some(q) = &queue {
+        let cell = OnceLock::new();
+        if let Some(q) = queue {
             metrics.queue_capacity.set(q.capacity() as i64);
+            let _ = cell.set(q);
         }
         Arc::new(Self {
             id,
             exporter,
             settings,
-            queue,
+            queue: cell,
             metrics,
             abandon: watch::channel(false).0,
             workers: Mutex::new(Vec::new()),
@@ -78,10 +99,18 @@ impl QueuedExporter {
         self.undelivered.load(Ordering::Relaxed)
     }
 
-    /// Starts the exporter, then the queue workers.
+    /// Starts the exporter, opens a disk queue, then starts the queue workers.
     pub async fn start(self: &Arc<Self>, host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        if let Some(storage) = &self.settings.sending_queue.storage {
+            if self.queue.get().is_none() {
+                let queue = self.open_disk_queue(&*host, storage).await?;
+                self.metrics.queue_capacity.set(queue.capacity() as i64);
+                self.metrics.queue_size.set(queue.len() as i64);
+                let _ = self.queue.set(queue);
+            }
+        }
         self.exporter.start(host).await?;
-        let Some(queue) = self.queue.clone() else { return Ok(()) };
+        let Some(queue) = self.queue.get().cloned() else { return Ok(()) };
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 0..self.settings.sending_queue.num_consumers {
             let this = self.clone();
@@ -89,6 +118,23 @@ impl QueuedExporter {
             workers.push(tokio::spawn(async move { this.work(queue).await }));
         }
         Ok(())
+    }
+
+    async fn open_disk_queue(&self, host: &dyn Host, storage: &str) -> Result<Arc<dyn QueueBackend>, ComponentError> {
+        let id = ComponentId::parse(storage).map_err(ComponentError::other)?;
+        let extension = host
+            .extension(&id)
+            .ok_or_else(|| ComponentError::other(format!("sending_queue.storage: extension \"{storage}\" is not running")))?;
+        let Some(files) = extension.as_any().and_then(|a| a.downcast_ref::<FileStorage>()) else {
+            return Err(ComponentError::other(format!("sending_queue.storage: \"{storage}\" is not a file_storage extension")));
+        };
+        let (dir, fsync, capacity) = (files.queue_directory(&self.id), files.fsync(), self.settings.sending_queue.queue_size);
+        // Reopening scans the segments: file I/O, off the async workers.
+        let queue = tokio::task::spawn_blocking(move || DiskQueue::open(&dir, capacity, fsync))
+            .await
+            .map_err(ComponentError::other)?
+            .map_err(ComponentError::other)?;
+        Ok(Arc::new(queue))
     }
 
     async fn work(&self, queue: Arc<dyn QueueBackend>) {
@@ -100,13 +146,17 @@ impl QueuedExporter {
             };
             let Some((id, batch)) = next else { break };
             self.metrics.queue_size.set(queue.len() as i64);
-            let _ = self.send(batch).await;
-            queue.ack(id);
+            let abandoned = matches!(self.send(batch, queue.is_persistent()).await, Err(Sent::Abandoned));
+            // A persistent queue keeps an abandoned batch for the next start.
+            if !(abandoned && queue.is_persistent()) {
+                queue.ack(id);
+            }
         }
     }
 
-    /// Sends one batch with retry and timeout. Counts the outcome.
-    async fn send(&self, batch: Traces) -> Result<(), ConsumeError> {
+    /// Sends one batch with retry and timeout. Counts the outcome. `kept`: the batch stays in a
+    /// persistent queue if abandoned at shutdown, so it is not counted as lost.
+    async fn send(&self, batch: Traces, kept: bool) -> Result<(), Sent> {
         let spans = batch.span_count() as u64;
         let retry = &self.settings.retry_on_failure;
         let started = Instant::now();
@@ -117,7 +167,7 @@ impl QueuedExporter {
                 r = tokio::time::timeout(self.settings.timeout.get(), self.exporter.export(batch.clone())) => {
                     r.unwrap_or_else(|_| Err(ConsumeError::retryable(format!("export timed out after {}", self.settings.timeout))))
                 }
-                _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans)),
+                _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans, kept)),
             };
             let err = match attempt {
                 Ok(()) => {
@@ -129,33 +179,35 @@ impl QueuedExporter {
             if err.is_permanent() || !retry.enabled {
                 self.metrics.send_failed.inc_by(spans);
                 tracing::error!(exporter = %self.id, spans, error = %err, "dropping batch: {}", if err.is_permanent() { "permanent error" } else { "retries disabled" });
-                return Err(err);
+                return Err(Sent::Failed(err));
             }
             let wait = backoff.next_wait(err.retry_after());
             let limit = retry.max_elapsed_time.get();
             if !limit.is_zero() && started.elapsed() + wait > limit {
                 self.metrics.send_failed.inc_by(spans);
                 tracing::error!(exporter = %self.id, spans, error = %err, "dropping batch: no success after {:?}", started.elapsed());
-                return Err(err);
+                return Err(Sent::Failed(err));
             }
             tracing::warn!(exporter = %self.id, spans, error = %err, "export failed; retrying in {wait:?}");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans)),
+                _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans, kept)),
             }
         }
     }
 
-    fn give_up_at_shutdown(&self, spans: u64) -> ConsumeError {
-        self.metrics.send_failed.inc_by(spans);
-        self.undelivered.fetch_add(spans, Ordering::Relaxed);
-        ConsumeError::retryable("shutting down")
+    fn give_up_at_shutdown(&self, spans: u64, kept: bool) -> Sent {
+        if !kept {
+            self.metrics.send_failed.inc_by(spans);
+            self.undelivered.fetch_add(spans, Ordering::Relaxed);
+        }
+        Sent::Abandoned
     }
 
     /// Stops taking batches, lets the workers drain the queue until `deadline`, then gives up on
     /// the rest (counted and logged), and shuts the exporter down.
     pub async fn shutdown(&self, deadline: Instant) -> Result<(), ComponentError> {
-        if let Some(queue) = &self.queue {
+        if let Some(queue) = self.queue.get() {
             queue.close();
             let workers: Vec<_> = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
             let mut all = futures::future::join_all(workers);
@@ -164,9 +216,14 @@ impl QueuedExporter {
                 let _ = self.abandon.send(true);
                 all.await;
             }
-            while let Ok(Some((id, batch))) = tokio::time::timeout(Duration::ZERO, queue.pop()).await {
-                self.give_up_at_shutdown(batch.span_count() as u64);
+            // What is left in a persistent queue waits on disk for the next start.
+            while !queue.is_persistent() {
+                let Ok(Some((id, batch))) = tokio::time::timeout(Duration::ZERO, queue.pop()).await else { break };
+                self.give_up_at_shutdown(batch.span_count() as u64, false);
                 queue.ack(id);
+            }
+            if queue.is_persistent() && !queue.is_empty() {
+                tracing::info!(exporter = %self.id, batches = queue.len(), "batches not yet delivered stay in the persistent queue for the next start");
             }
             self.metrics.queue_size.set(0);
         }
@@ -181,7 +238,12 @@ impl QueuedExporter {
 #[async_trait]
 impl Consumer for QueuedExporter {
     async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
-        let Some(queue) = &self.queue else { return self.send(traces).await };
+        let Some(queue) = self.queue.get() else {
+            if self.settings.sending_queue.enabled {
+                return Err(ConsumeError::retryable(format!("exporter {} has not started", self.id)));
+            }
+            return self.send(traces, false).await.map_err(Sent::into_error);
+        };
         let spans = traces.span_count() as u64;
         let outcome = match self.settings.sending_queue.when_full {
             WhenFull::DropNewest => match queue.try_push(traces) {

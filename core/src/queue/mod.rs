@@ -4,17 +4,22 @@
 //! the Collector's exporterhelper behaviour: a bounded queue drained by `num_consumers`
 //! workers, retries with exponential backoff and jitter (permanent errors never retried,
 //! throttled ones waiting at least the server's retry-after), a per-call timeout, and a
-//! drain on shutdown. The queue sits behind [`QueueBackend`] so an on-disk backend can replace
-//! the in-memory one without touching the workers.
+//! drain on shutdown. The queue sits behind [`QueueBackend`]: in memory by default, on disk
+//! ([`DiskQueue`]) when `sending_queue.storage` names a `file_storage` extension.
 
 mod backend;
+pub mod disk;
 mod exporter;
+pub mod file_storage;
 mod memory;
 mod retry;
 mod settings;
 
 pub use backend::{QueueBackend, QueueFull};
+pub use disk::DiskQueue;
 pub use exporter::QueuedExporter;
+pub(crate) use file_storage::check_storage_references;
+pub use file_storage::FileStorage;
 pub use memory::MemoryQueue;
 pub use retry::Backoff;
 pub use settings::{ExporterSettings, QueueSettings, RetrySettings, WhenFull};

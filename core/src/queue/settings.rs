@@ -29,6 +29,10 @@ pub struct QueueSettings {
     pub when_full: WhenFull,
     /// How long `block` waits for room before refusing.
     pub block_timeout: GoDuration,
+    /// The id of a `file_storage` extension: keeps the queue on disk (see `queue::disk`), as
+    /// the Collector's `sending_queue.storage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
 }
 
 impl Default for QueueSettings {
@@ -39,6 +43,7 @@ impl Default for QueueSettings {
             queue_size: 1000,
             when_full: WhenFull::DropNewest,
             block_timeout: GoDuration::from_secs(5),
+            storage: None,
         }
     }
 }
@@ -97,6 +102,9 @@ impl ExporterSettings {
         let q = &self.sending_queue;
         if q.enabled && q.queue_size == 0 {
             p.push(ConfigProblem::new("sending_queue::queue_size", "must be at least 1"));
+        }
+        if !q.enabled && q.storage.is_some() {
+            p.push(ConfigProblem::new("sending_queue::storage", "needs the sending queue enabled"));
         }
         if q.enabled && q.num_consumers == 0 {
             p.push(ConfigProblem::new("sending_queue::num_consumers", "must be at least 1"));

@@ -216,6 +216,7 @@ impl World {
         registry.add(Arc::new(ReceiverAdapter(TestReceiverFactory(log.clone(), receivers.clone())))).unwrap();
         registry.add(Arc::new(ProcessorAdapter(TestProcessorFactory(log.clone())))).unwrap();
         registry.add(Arc::new(ExporterAdapter(TestExporterFactory(log.clone(), exporters.clone())))).unwrap();
+        registry.add(Arc::new(tracegate_core::factory::ExtensionAdapter(tracegate_core::queue::file_storage::FileStorageFactory))).unwrap();
         Self { registry, log, receivers, exporters, telemetry: Telemetry::new() }
     }
 

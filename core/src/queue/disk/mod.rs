@@ -1,0 +1,291 @@
+//! [`DiskQueue`]: the sending queue kept in files, so batches accepted by the pipeline
+//! survive a restart, a crash (kill -9) and a long backend outage. Delivery is at least once.
+//!
+//! Batches are appended to segment files (see [`log`]); only a small index of where each one
+//! lives is in memory, so a queue of many gigabytes costs a few dozen bytes per batch of RAM.
+//! `pop` reads a batch back; it stays on disk until `ack`. Workers acknowledge out of order,
+//! so the queue persists a *floor*: every batch below it is delivered. After a crash, batches
+//! at or above the floor are delivered again (duplicates, never losses; the stores are
+//! idempotent on span id). Segments wholly below the floor are deleted.
+//!
+//! Writes go to the OS page cache, which a killed process does not lose; `fsync: true` on the
+//! `file_storage` extension also survives a power cut, at the price of a sync per batch.
+//! The append happens on the caller's thread: a buffered write of one batch is microseconds,
+//! and keeping `try_push` synchronous keeps the backend contract the same as memory's.
+
+pub mod log;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tokio::sync::Notify;
+
+use self::log::RecordRef;
+use super::backend::{QueueBackend, QueueFull};
+use crate::data::Traces;
+
+/// A new segment is started once the current one is this large.
+const SEGMENT_BYTES: u64 = 8 << 20;
+
+#[derive(Debug, thiserror::Error)]
+#[error("persistent queue in {dir}: {source}")]
+pub struct DiskQueueError {
+    pub dir: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+struct Writer {
+    segment: u64,
+    file: File,
+    len: u64,
+}
+
+struct State {
+    writer: Option<Writer>,
+    /// Read handles by segment (the writer's segment included once written to).
+    readers: HashMap<u64, Arc<File>>,
+    /// Not yet handed out, oldest first.
+    pending: VecDeque<RecordRef>,
+    /// Handed out by `pop`, not yet acknowledged.
+    in_flight: BTreeSet<u64>,
+    /// Highest sequence number in each segment.
+    segments: BTreeMap<u64, u64>,
+    next_seq: u64,
+    next_segment: u64,
+    floor: u64,
+    closed: bool,
+}
+
+pub struct DiskQueue {
+    dir: PathBuf,
+    capacity: usize,
+    fsync: bool,
+    state: Mutex<State>,
+    /// Signalled when a batch is added or the queue closes.
+    arrived: Notify,
+    /// Signalled when an ack makes room.
+    room: Notify,
+}
+
+impl DiskQueue {
+    /// Opens (or creates) the queue in `dir` and takes back every batch not yet delivered.
+    pub fn open(dir: &Path, capacity: usize, fsync: bool) -> Result<Self, DiskQueueError> {
+        let err = |source| DiskQueueError { dir: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let floor = match log::read_ack(dir) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "persistent queue: unreadable ack file; redelivering everything on disk");
+                0
+            }
+        };
+        let mut state = State {
+            writer: None,
+            readers: HashMap::new(),
+            pending: VecDeque::new(),
+            in_flight: BTreeSet::new(),
+            segments: BTreeMap::new(),
+            next_seq: floor,
+            next_segment: 1,
+            floor,
+            closed: false,
+        };
+        let segments = log::list_segments(dir).map_err(err)?;
+        let newest = segments.last().copied();
+        for segment in segments {
+            state.next_segment = segment + 1;
+            let path = log::segment_path(dir, segment);
+            let scanned = log::scan_segment(&path, segment).map_err(err)?;
+            if let Some((at, why)) = &scanned.damaged_at {
+                if Some(segment) == newest {
+                    tracing::warn!(segment = %path.display(), offset = at, "persistent queue: {why} at the end of the newest segment (an interrupted write); truncating it there");
+                    std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(*at)).map_err(err)?;
+                } else {
+                    tracing::error!(segment = %path.display(), offset = at, "persistent queue: {why}; the rest of this segment is skipped");
+                }
+            }
+            let live: Vec<RecordRef> = scanned.records.into_iter().filter(|r| r.seq >= floor).collect();
+            match live.last() {
+                None => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Some(last) => {
+                    state.next_seq = state.next_seq.max(last.seq + 1);
+                    state.segments.insert(segment, last.seq);
+                    state.readers.insert(segment, Arc::new(File::open(&path).map_err(err)?));
+                    state.pending.extend(live);
+                }
+            }
+        }
+        if !state.pending.is_empty() {
+            tracing::info!(dir = %dir.display(), batches = state.pending.len(), "persistent queue: resuming delivery of batches kept on disk");
+        }
+        Ok(Self { dir: dir.to_path_buf(), capacity: capacity.max(1), fsync, state: Mutex::new(state), arrived: Notify::new(), room: Notify::new() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn append(&self, state: &mut State, batch: &Traces) -> io::Result<()> {
+        let payload = batch.to_request().encode_to_vec();
+        let seq = state.next_seq;
+        let record = log::encode_record(seq, &payload);
+        if state.writer.as_ref().is_none_or(|w| w.len >= SEGMENT_BYTES) {
+            let segment = state.next_segment;
+            let file = log::create_segment(&self.dir, segment)?;
+            state.readers.insert(segment, Arc::new(file.try_clone()?));
+            state.writer = Some(Writer { segment, file, len: 0 });
+            state.next_segment += 1;
+        }
+        let Some(w) = state.writer.as_mut() else { return Err(io::Error::other("no segment open")) };
+        let offset = w.len;
+        if let Err(e) = w.file.write_all(&record).and_then(|()| if self.fsync { w.file.sync_data() } else { Ok(()) }) {
+            // A partial append would corrupt what follows; start a fresh segment next time and
+            // let reopening truncate this one.
+            state.writer = None;
+            return Err(e);
+        }
+        w.len += record.len() as u64;
+        state.segments.insert(w.segment, seq);
+        state.pending.push_back(RecordRef { seq, segment: w.segment, offset, len: payload.len() as u32 });
+        state.next_seq += 1;
+        Ok(())
+    }
+
+    /// Raises the floor past every delivered batch, persists it, deletes spent segments.
+    fn advance_floor(&self, state: &mut State) {
+        let lowest_open = state.in_flight.first().copied().into_iter().chain(state.pending.front().map(|r| r.seq)).min();
+        let floor = lowest_open.unwrap_or(state.next_seq);
+        if floor <= state.floor {
+            return;
+        }
+        if let Err(e) = log::write_ack(&self.dir, floor, self.fsync) {
+            tracing::error!(dir = %self.dir.display(), error = %e, "persistent queue: cannot record delivered batches; they will be sent again after a restart");
+            return;
+        }
+        state.floor = floor;
+        let writing = state.writer.as_ref().map(|w| w.segment);
+        let spent: Vec<u64> = state.segments.iter().filter(|(s, last)| **last < floor && Some(**s) != writing).map(|(s, _)| *s).collect();
+        for segment in spent {
+            state.segments.remove(&segment);
+            state.readers.remove(&segment);
+            if let Err(e) = std::fs::remove_file(log::segment_path(&self.dir, segment)) {
+                tracing::warn!(segment, error = %e, "persistent queue: cannot delete a delivered segment");
+            }
+        }
+    }
+
+    fn used(state: &State) -> usize {
+        state.pending.len() + state.in_flight.len()
+    }
+}
+
+#[async_trait]
+impl QueueBackend for DiskQueue {
+    fn try_push(&self, batch: Traces) -> Result<(), QueueFull> {
+        let mut state = self.lock();
+        if state.closed || Self::used(&state) >= self.capacity {
+            return Err(QueueFull(batch));
+        }
+        if let Err(e) = self.append(&mut state, &batch) {
+            tracing::error!(dir = %self.dir.display(), error = %e, "persistent queue: cannot write a batch");
+            return Err(QueueFull(batch));
+        }
+        drop(state);
+        self.arrived.notify_one();
+        Ok(())
+    }
+
+    async fn push_wait(&self, batch: Traces, wait: Duration) -> Result<(), QueueFull> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut batch = batch;
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.try_push(batch) {
+                Ok(()) => return Ok(()),
+                Err(QueueFull(b)) if self.lock().closed => return Err(QueueFull(b)),
+                Err(QueueFull(b)) => batch = b,
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                return Err(QueueFull(batch));
+            }
+        }
+    }
+
+    async fn pop(&self) -> Option<(u64, Traces)> {
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let next = {
+                let mut state = self.lock();
+                match state.pending.pop_front() {
+                    Some(rec) => {
+                        state.in_flight.insert(rec.seq);
+                        Some((rec, state.readers.get(&rec.segment).cloned()))
+                    }
+                    None if state.closed => return None,
+                    None => None,
+                }
+            };
+            let Some((rec, file)) = next else {
+                arrived.await;
+                continue;
+            };
+            // Another batch may be waiting for a second worker.
+            self.arrived.notify_one();
+            let decoded = file
+                .ok_or_else(|| io::Error::other("segment file is gone"))
+                .and_then(|f| log::read_payload(&f, &rec))
+                .and_then(|b| ExportTraceServiceRequest::decode(b.as_slice()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)));
+            match decoded {
+                Ok(req) => return Some((rec.seq, Traces::from(req))),
+                Err(e) => {
+                    tracing::error!(dir = %self.dir.display(), seq = rec.seq, error = %e, "persistent queue: skipping a batch that cannot be read back");
+                    self.ack(rec.seq);
+                }
+            }
+        }
+    }
+
+    fn ack(&self, id: u64) {
+        let mut state = self.lock();
+        if state.in_flight.remove(&id) {
+            self.advance_floor(&mut state);
+            drop(state);
+            self.room.notify_one();
+        }
+    }
+
+    fn len(&self) -> usize {
+        Self::used(&self.lock())
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.arrived.notify_waiters();
+        self.room.notify_waiters();
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;
