@@ -6,6 +6,8 @@
 //! - [`config`]: the Collector-shaped YAML config: loading, env expansion, merging, validation.
 //! - [`graph`]: turns a validated config into running pipelines (fan-out, start/stop order).
 //! - [`queue`]: the engine-owned sending queue, retry and timeout around every exporter.
+//! - [`http_server`]: the bind / serve / drain life shared by every HTTP-serving component.
+//! - [`plugins`]: processors and exporters from other crates, linked in or loaded from `plugins:`.
 //! - [`telemetry`]: self-metrics (Prometheus), logs, and the service status health checks read.
 
 pub mod component;
@@ -13,7 +15,9 @@ pub mod config;
 pub mod data;
 pub mod factory;
 pub mod graph;
+pub mod http_server;
 pub mod id;
+pub mod plugins;
 pub mod queue;
 pub mod storage;
 pub mod telemetry;

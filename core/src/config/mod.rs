@@ -59,10 +59,16 @@ impl ConfigSources {
         Ok((root, problems))
     }
 
-    /// Loads and validates; warnings from loading are kept with the result.
+    /// Loads, loads the `plugins:` libraries into a copy of `registry`, and validates against
+    /// it (so plugin components' configs are checked by their plugins). Warnings from loading
+    /// are kept with the result.
     pub fn load_valid(&self, registry: &Registry) -> Result<ValidConfig, Vec<ConfigProblem>> {
         let (root, mut warnings) = self.load()?;
-        match validate(&root, registry) {
+        let registry = with_plugins(&root, registry).map_err(|mut problems| {
+            warnings.append(&mut problems);
+            std::mem::take(&mut warnings)
+        })?;
+        match validate(&root, &registry) {
             Ok(mut valid) => {
                 warnings.append(&mut valid.warnings);
                 valid.warnings = warnings;
@@ -74,6 +80,25 @@ impl ConfigSources {
             }
         }
     }
+
+    /// `registry` plus the components of the plugins this config lists (for `tracegate
+    /// components --config ...`).
+    pub fn registry_with_plugins(&self, registry: &Registry) -> Result<Registry, Vec<ConfigProblem>> {
+        let (root, _) = self.load()?;
+        with_plugins(&root, registry)
+    }
+}
+
+/// Plugins load before validation: a config naming a plugin's component type only makes sense
+/// once the plugin is in the registry. A plugin that fails to load stops here, so its errors
+/// are not buried under "unknown processor type" errors for every component it would provide.
+fn with_plugins(root: &Value, registry: &Registry) -> Result<Registry, Vec<ConfigProblem>> {
+    let mut registry = registry.clone();
+    let problems = crate::plugins::load_plugins(root, &mut registry);
+    if problems.iter().any(ConfigProblem::is_error) {
+        return Err(problems);
+    }
+    Ok(registry)
 }
 
 /// Serde helpers shared by component configs.

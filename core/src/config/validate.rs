@@ -40,6 +40,8 @@ pub struct ValidConfig {
     pub components: BTreeMap<(Kind, ComponentId), ComponentEntry>,
     pub pipelines: Vec<Pipeline>,
     pub service: ServiceSection,
+    /// The `plugins:` list (already loaded by then); kept so `print-config` output still runs.
+    pub plugins: Vec<crate::plugins::PluginEntry>,
     pub warnings: Vec<ConfigProblem>,
 }
 
@@ -51,6 +53,11 @@ impl ValidConfig {
     /// The config as it will run: defaults filled in, env expanded, overrides applied.
     pub fn effective(&self) -> Value {
         let mut root = Mapping::new();
+        if !self.plugins.is_empty() {
+            if let Ok(plugins) = serde_yaml_ng::to_value(&self.plugins) {
+                root.insert(Value::String("plugins".into()), plugins);
+            }
+        }
         for kind in Kind::ALL {
             let mut section = Mapping::new();
             for ((k, id), entry) in &self.components {
@@ -92,11 +99,12 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
             ));
         }
     }
-    if let Some(plugins) = top.get("plugins") {
-        if !matches!(plugins, Value::Null) && plugins.as_sequence().is_none_or(|s| !s.is_empty()) {
-            problems.push(ConfigProblem::new("plugins", "dynamic plugins are not supported by this build yet"));
-        }
-    }
+    // The libraries were loaded into `registry` before this (see `ConfigSources::load_valid`);
+    // here the section only has to be well formed, and is kept for `print-config`.
+    let plugins = crate::plugins::plugin_entries(root).unwrap_or_else(|mut errs| {
+        problems.append(&mut errs);
+        Vec::new()
+    });
 
     let mut components = BTreeMap::new();
     for kind in Kind::ALL {
@@ -147,7 +155,7 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
     if problems.iter().any(ConfigProblem::is_error) {
         return Err(problems);
     }
-    Ok(ValidConfig { components, pipelines, service, warnings: problems })
+    Ok(ValidConfig { components, pipelines, service, plugins, warnings: problems })
 }
 
 fn parse_component(
