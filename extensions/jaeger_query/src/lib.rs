@@ -16,6 +16,7 @@ mod model;
 mod params;
 mod rfc3339;
 mod router;
+mod static_files;
 
 #[cfg(test)]
 mod tests;

@@ -1,26 +1,27 @@
 //! The HTTP routes, built by one function so tests drive them with `oneshot` and the server
 //! serves the same thing. With a `base_path`, everything (page and API) lives under it, as
-//! Jaeger's `--query.base-path` does for a reverse proxy.
+//! Jaeger's `--query.base-path` does for a reverse proxy. The web UI's page answers every UI
+//! route and its files live under `static/` (see `static_files`).
 
 use std::sync::Arc;
 
-use axum::http::header;
-use axum::response::{IntoResponse, Redirect};
-use axum::routing::get;
+use axum::response::Redirect;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 
 use crate::api::{self, ApiState};
 use crate::apiv3;
-
-const INDEX_HTML: &str = include_str!("index.html");
-
-async fn index() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX_HTML)
-}
+use crate::static_files::{self, PAGE_ROUTES};
 
 /// Every route, under `base_path` (`None` or `/` for the root).
 pub fn router(state: Arc<ApiState>, base_path: Option<&str>) -> Router {
-    let routes = Router::new()
+    let prefix = base_path.map(|p| p.trim_end_matches('/')).filter(|p| !p.is_empty());
+    let page = static_files::index_html(prefix);
+    let index: MethodRouter = get(move || {
+        let page = page.clone();
+        async move { static_files::page_response(&page) }
+    });
+    let mut routes = Router::new()
         .route("/api/services", get(api::services))
         .route("/api/services/{service}/operations", get(api::service_operations))
         .route("/api/operations", get(api::operations))
@@ -31,15 +32,19 @@ pub fn router(state: Arc<ApiState>, base_path: Option<&str>) -> Router {
         .route("/api/v3/operations", get(apiv3::operations))
         .route("/api/v3/traces", get(apiv3::find_traces))
         .route("/api/v3/traces/{trace_id}", get(apiv3::trace))
-        .with_state(state);
-    match base_path.map(|p| p.trim_end_matches('/')).filter(|p| !p.is_empty()) {
-        None => routes.route("/", get(index)),
+        .with_state(state)
+        .route("/static/{*path}", get(static_files::static_asset));
+    for path in PAGE_ROUTES {
+        routes = routes.route(path, index.clone());
+    }
+    match prefix {
+        None => routes.route("/", index),
         Some(prefix) => {
-            // The page's links are relative, so it must be served at `/prefix/`; `/prefix`
-            // redirects there.
+            // The page's URLs are relative to its `<base href="/prefix/">`; `/prefix` redirects
+            // there so a bookmark without the slash works.
             let slash = format!("{prefix}/");
             let redirect = get(move || async move { Redirect::permanent(&slash) });
-            Router::new().route(&format!("{prefix}/"), get(index)).route(prefix, redirect).nest(prefix, routes)
+            Router::new().route(&format!("{prefix}/"), index).route(prefix, redirect).nest(prefix, routes)
         }
     }
 }

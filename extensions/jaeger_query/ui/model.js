@@ -197,3 +197,53 @@ export function criticalPath(trace) {
   }
   return path;
 }
+
+/**
+ * @typedef {{
+ *   traceID: string, rootService: string, rootOperation: string, spanCount: number,
+ *   errorCount: number, services: {name: string, count: number}[], startTime: number,
+ *   duration: number, hasMissingRoot: boolean
+ * }} TraceSummary
+ */
+
+/**
+ * What a search result row and the scatter plot need, without building the tree (a page of
+ * 1,000 results must render quickly). The root is the earliest span whose parent is not in
+ * the trace.
+ * @param {any} jt a Jaeger trace
+ * @returns {TraceSummary}
+ */
+export function summarizeTrace(jt) {
+  const spans = Array.isArray(jt?.spans) ? jt.spans : [];
+  const processes = jt?.processes || {};
+  const ids = new Set(spans.map((/** @type {any} */ s) => s.spanID));
+  /** @type {Map<string, number>} */
+  const perService = new Map();
+  let start = Infinity;
+  let end = -Infinity;
+  let errorCount = 0;
+  /** @type {any} */
+  let root = null;
+  for (const s of spans) {
+    const svc = String(processes[s.processID]?.serviceName ?? s.process?.serviceName ?? 'unknown');
+    perService.set(svc, (perService.get(svc) || 0) + 1);
+    const st = Number(s.startTime) || 0;
+    start = Math.min(start, st);
+    end = Math.max(end, st + (Number(s.duration) || 0));
+    if (isError(Array.isArray(s.tags) ? s.tags : [])) errorCount++;
+    const parentInTrace = (s.references || []).some((/** @type {any} */ r) => r && r.spanID !== s.spanID && ids.has(r.spanID) && (r.refType === 'CHILD_OF' || r.refType === 'FOLLOWS_FROM'));
+    if (!parentInTrace && (!root || st < (Number(root.startTime) || 0))) root = s;
+  }
+  if (!spans.length) { start = 0; end = 0; }
+  return {
+    traceID: String(jt?.traceID ?? ''),
+    rootService: root ? String(processes[root.processID]?.serviceName ?? root.process?.serviceName ?? 'unknown') : 'unknown',
+    rootOperation: root ? String(root.operationName ?? '') : '',
+    spanCount: spans.length,
+    errorCount,
+    services: [...perService].map(([name, count]) => ({ name, count })).sort((a, b) => b.count - a.count || a.name.localeCompare(b.name)),
+    startTime: start,
+    duration: end - start,
+    hasMissingRoot: !root,
+  };
+}
