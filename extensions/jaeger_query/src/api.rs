@@ -30,6 +30,8 @@ pub struct ApiState {
     pub reader: Arc<dyn TraceReader>,
     /// Zero: no clock-skew adjustment.
     pub max_clock_skew: Duration,
+    /// The live tails (`/api/live/traces`) this state serves; closed at shutdown.
+    pub live: crate::live::LiveStreams,
 }
 
 pub type SharedState = State<Arc<ApiState>>;
@@ -172,12 +174,12 @@ pub async fn operations(State(state): SharedState, Query(q): RawParams) -> Respo
     }
 }
 
-struct Search {
-    query: TraceQuery,
-    trace_ids: Vec<TraceId>,
+pub(crate) struct Search {
+    pub(crate) query: TraceQuery,
+    pub(crate) trace_ids: Vec<TraceId>,
 }
 
-fn parse_search(params: &Params, now: SystemTime) -> Result<Search, String> {
+pub(crate) fn parse_search(params: &Params, now: SystemTime) -> Result<Search, String> {
     let micros = Duration::from_micros(1);
     let start = parse_time(params, "start", micros)?.unwrap_or_else(|| now.checked_sub(SEARCH_LOOKBACK).unwrap_or(now));
     let end = parse_time(params, "end", micros)?.unwrap_or(now);

@@ -21,6 +21,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Running {
     local_addr: SocketAddr,
+    /// Kept to end the live tails at shutdown: they would otherwise hold the graceful stop.
+    state: Arc<ApiState>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -64,8 +66,12 @@ impl Lifecycle for JaegerQueryExtension {
         let bind_err = |source| ComponentError::Bind { endpoint: endpoint.to_string(), source };
         let listener = TcpListener::bind(endpoint.bind_addr()).await.map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
-        let state = Arc::new(ApiState { reader, max_clock_skew: self.config.max_clock_skew_adjustment.get() });
-        let app = router(state, self.config.base_path.prefix());
+        let state = Arc::new(ApiState {
+            reader,
+            max_clock_skew: self.config.max_clock_skew_adjustment.get(),
+            live: Default::default(),
+        });
+        let app = router(state.clone(), self.config.base_path.prefix());
         let (stop, stopped) = oneshot::channel::<()>();
         let ext_id = self.id.clone();
         let task = tokio::spawn(async move {
@@ -79,14 +85,15 @@ impl Lifecycle for JaegerQueryExtension {
         });
         let base = self.config.base_path.prefix().unwrap_or_default();
         tracing::info!(extension = %self.id, storage = %storage, "Jaeger query API on http://{local_addr}{base}/");
-        *running = Some(Running { local_addr, stop, task });
+        *running = Some(Running { local_addr, state, stop, task });
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(Running { stop, mut task, .. }) = self.running.lock().await.take() else {
+        let Some(Running { state, stop, mut task, .. }) = self.running.lock().await.take() else {
             return Ok(());
         };
+        state.live.close();
         let _ = stop.send(());
         if tokio::time::timeout(DRAIN_TIMEOUT, &mut task).await.is_err() {
             tracing::warn!(extension = %self.id, "queries did not finish in {DRAIN_TIMEOUT:?}; closing them");

@@ -12,6 +12,7 @@ mod apiv3;
 mod clockskew;
 mod config;
 mod extension;
+mod live;
 mod model;
 mod params;
 mod rfc3339;

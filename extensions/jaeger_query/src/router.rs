@@ -28,6 +28,7 @@ pub fn router(state: Arc<ApiState>, base_path: Option<&str>) -> Router {
         .route("/api/traces", get(api::search))
         .route("/api/traces/{trace_id}", get(api::trace))
         .route("/api/dependencies", get(api::dependencies))
+        .route("/api/live/traces", get(crate::live::live_traces))
         .route("/api/v3/services", get(apiv3::services))
         .route("/api/v3/operations", get(apiv3::operations))
         .route("/api/v3/traces", get(apiv3::find_traces))

@@ -108,7 +108,7 @@ pub async fn store() -> (MemoryStore, u64) {
 }
 
 pub async fn app_with(store: &MemoryStore, max_clock_skew: Duration, base: Option<&str>) -> axum::Router {
-    let state = Arc::new(ApiState { reader: Arc::new(store.clone()), max_clock_skew });
+    let state = Arc::new(ApiState { reader: Arc::new(store.clone()), max_clock_skew, live: Default::default() });
     router(state, base)
 }
 

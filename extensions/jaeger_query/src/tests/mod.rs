@@ -5,4 +5,5 @@ mod api_v1;
 mod api_v3;
 mod fixture;
 mod lifecycle;
+mod live;
 mod skew;
