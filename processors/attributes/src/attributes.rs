@@ -1,0 +1,83 @@
+//! The `attributes` processor (actions on the attributes of the spans `include`/`exclude`
+//! select) and the `resource` processor (the same actions on every resource).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracegate_core::component::{Capabilities, ConsumeError, Consumer, Lifecycle, Processor};
+use tracegate_core::data::Traces;
+
+use crate::actions::Actions;
+use crate::cow::{edit_resources, edit_spans};
+use crate::matcher::SpanMatcher;
+
+pub struct AttributesProcessor {
+    actions: Actions,
+    matcher: Option<SpanMatcher>,
+    next: Arc<dyn Consumer>,
+}
+
+impl AttributesProcessor {
+    pub fn new(actions: Actions, matcher: Option<SpanMatcher>, next: Arc<dyn Consumer>) -> Self {
+        Self { actions, matcher, next }
+    }
+
+    /// Applies the actions to a batch (copy on write). Returns true if anything changed.
+    pub fn process(&self, traces: &mut Traces) -> bool {
+        edit_spans(traces, |ctx, span| {
+            if self.matcher.as_ref().is_none_or(|m| m.selects(ctx.resource, ctx.scope, span)) {
+                self.actions.apply(span);
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl Consumer for AttributesProcessor {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { mutates_data: true }
+    }
+
+    async fn consume(&self, mut traces: Traces) -> Result<(), ConsumeError> {
+        self.process(&mut traces);
+        self.next.consume(traces).await
+    }
+}
+
+#[async_trait]
+impl Lifecycle for AttributesProcessor {}
+
+impl Processor for AttributesProcessor {}
+
+pub struct ResourceProcessor {
+    actions: Actions,
+    next: Arc<dyn Consumer>,
+}
+
+impl ResourceProcessor {
+    pub fn new(actions: Actions, next: Arc<dyn Consumer>) -> Self {
+        Self { actions, next }
+    }
+
+    /// Applies the actions to every resource (copy on write). Returns true if anything changed.
+    pub fn process(&self, traces: &mut Traces) -> bool {
+        edit_resources(traces, |resource| self.actions.apply(resource))
+    }
+}
+
+#[async_trait]
+impl Consumer for ResourceProcessor {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { mutates_data: true }
+    }
+
+    async fn consume(&self, mut traces: Traces) -> Result<(), ConsumeError> {
+        self.process(&mut traces);
+        self.next.consume(traces).await
+    }
+}
+
+#[async_trait]
+impl Lifecycle for ResourceProcessor {}
+
+impl Processor for ResourceProcessor {}
