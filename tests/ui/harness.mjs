@@ -302,6 +302,17 @@ export async function launchBrowser() {
 export async function newPage(browser, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: opts.colorScheme || 'light' });
   const page = await context.newPage();
+  // For working on the UI without relinking the binary: serve ui/ from the source tree.
+  if (process.env.TRACEGATE_UI_FROM_SOURCE) {
+    const ui = path.join(REPO, 'extensions', 'jaeger_query', 'ui');
+    await context.route(/\/static\//, async (route) => {
+      const rel = new URL(route.request().url()).pathname.replace(/^.*?\/static\//, '');
+      const file = path.join(ui, rel);
+      if (!file.startsWith(ui) || !fs.existsSync(file)) return route.fulfill({ status: 404, body: 'not found' });
+      const type = file.endsWith('.css') ? 'text/css' : file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream';
+      return route.fulfill({ status: 200, contentType: type, body: fs.readFileSync(file) });
+    });
+  }
   /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));

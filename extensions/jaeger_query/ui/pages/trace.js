@@ -1,30 +1,221 @@
 // @ts-check
-/** The trace page: placeholder until the timeline lands (contract: mount + renderTrace). */
-import { normalizeTrace } from '../model.js';
-import { el, stateBlock } from '../util.js';
+/**
+ * The trace page: a header with the trace's vital numbers, tabs for its views (the timeline
+ * here; graph, statistics, flamegraph and JSON are modules of their own, loaded on first use),
+ * find-in-trace, and keyboard navigation. `renderTrace` shows any Jaeger trace, stored or not
+ * (the upload page uses it for a file).
+ *
+ * Keys (when no input has focus): ↑/↓ or k/j move the selection, → or l expands (or goes to the
+ * first child), ← or h collapses (or goes to the parent), Enter or Space toggles the subtree,
+ * `/` focuses find, n/N jump to the next/previous match, Esc closes the detail or clears find.
+ */
+
+import { criticalPath, normalizeTrace } from '../model.js';
+import { el, formatDuration, formatTime, serviceColor, stateBlock } from '../util.js';
+import { createTimeline } from './timeline.js';
+import { renderSpanDetail } from './span-detail.js';
+
+/** @typedef {import('../model.js').Trace} Trace @typedef {import('../model.js').Span} Span */
+
+const VIEWS = [['timeline', 'Timeline'], ['graph', 'Graph'], ['stats', 'Statistics'], ['flamegraph', 'Flamegraph'], ['json', 'JSON']];
 
 /**
- * Shows a trace that is already loaded (the upload page uses this for traces not stored).
+ * Spans matching every whitespace-separated term (case-insensitive) in their service,
+ * operation, id, tags (`key=value`), process tags or log fields.
+ * @param {Trace} trace
+ * @param {string} query
+ * @returns {Set<string>}
+ */
+export function findSpans(trace, query) {
+  const terms = query.toLowerCase().split(/\s+/).filter(Boolean);
+  /** @type {Set<string>} */
+  const out = new Set();
+  if (!terms.length) return out;
+  for (const s of trace.spans) {
+    const kv = (/** @type {{key: string, value: any}[]} */ list) => list.map((t) => `${t.key}=${t.value}`).join(' ');
+    const hay = [s.serviceName, s.operationName, s.spanID, kv(s.tags), kv(s.process.tags), ...s.logs.map((l) => kv(l.fields || []))].join(' ').toLowerCase();
+    if (terms.every((t) => hay.includes(t))) out.add(s.spanID);
+  }
+  return out;
+}
+
+/**
  * @param {HTMLElement} root
  * @param {any} jaegerTrace
  * @param {import('../app.js').PageContext} ctx
  * @returns {() => void} unmount
  */
 export function renderTrace(root, jaegerTrace, ctx) {
+  const t0 = performance.now();
   const trace = normalizeTrace(jaegerTrace);
-  root.replaceChildren(el('div', { class: 'trace-page' }, el('h2', { text: `${trace.traceID} (${trace.spans.length} spans)` })));
-  void ctx;
-  return () => {};
+  const cp = criticalPath(trace);
+  const rootSpan = trace.roots[0];
+  const stat = (/** @type {string} */ key, /** @type {string} */ label, /** @type {Node | string} */ value) => el('div', { class: 'stat', dataset: { stat: key } }, el('span', { class: 'muted' }, label), el('strong', {}, value));
+  const header = el('header', { class: 'trace-header' },
+    el('h2', { class: 'trace-title' },
+      rootSpan ? el('span', { class: 'svc-dot', style: { background: serviceColor(rootSpan.serviceName) } }) : null,
+      rootSpan ? `${rootSpan.serviceName}: ${rootSpan.operationName}` : 'Empty trace',
+      el('span', { class: 'mono muted trace-id' }, ` ${trace.traceID}`)),
+    el('div', { class: 'trace-stats' },
+      stat('start', 'Trace Start', formatTime(trace.startTime)),
+      stat('duration', 'Duration', formatDuration(trace.duration)),
+      stat('services', 'Services', String(trace.services.length)),
+      stat('depth', 'Depth', String(trace.depth)),
+      stat('spans', 'Total Spans', String(trace.spans.length)),
+      stat('errors', 'Errors', el('span', { class: trace.errorCount ? 'error-text' : '' }, String(trace.errorCount)))),
+    trace.warnings.length ? el('ul', { class: 'trace-warnings warn' }, ...trace.warnings.map((w) => el('li', {}, w))) : null);
+
+  const params = ctx.params;
+  const tabs = el('div', { class: 'tabs', role: 'tablist' });
+  const findInput = /** @type {HTMLInputElement} */ (el('input', { id: 'trace-find', type: 'search', placeholder: 'Find… ( / )', 'aria-label': 'Find in trace', value: params.get('uiFind') || '' }));
+  const findCount = el('span', { class: 'find-count muted', id: 'trace-find-count' });
+  const cpToggle = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'critical-toggle', checked: true }));
+  const toolbar = el('div', { class: 'trace-toolbar' },
+    el('button', { class: 'btn', type: 'button', id: 'expand-all' }, 'Expand all'),
+    el('button', { class: 'btn', type: 'button', id: 'collapse-all' }, 'Collapse all'),
+    el('label', { class: 'inline' }, cpToggle, 'Critical path'),
+    el('span', { class: 'spacer' }),
+    findInput, findCount,
+    el('button', { class: 'btn', type: 'button', id: 'find-prev', title: 'Previous match (N)' }, '↑'),
+    el('button', { class: 'btn', type: 'button', id: 'find-next', title: 'Next match (n)' }, '↓'));
+  const timelineBox = el('div', { class: 'timeline' });
+  const detail = el('aside', { class: 'span-detail panel', hidden: true, 'aria-label': 'Span detail' });
+  const timelinePane = el('div', { class: 'timeline-pane' }, el('div', { class: 'timeline-main' }, toolbar, timelineBox), detail);
+  const altPane = el('div', { class: 'trace-view-alt', hidden: true });
+  root.replaceChildren(el('div', { class: 'trace-page', dataset: { traceId: trace.traceID } }, header, tabs, timelinePane, altPane));
+
+  if (!trace.spans.length) {
+    timelinePane.replaceChildren(stateBlock('empty', 'This trace has no spans'));
+  }
+
+  const timeline = createTimeline(timelineBox, trace, {
+    onSelect(span) {
+      if (!span) { detail.hidden = true; return; }
+      detail.hidden = false;
+      renderSpanDetail(detail, span, trace, {
+        selectSpan: (id) => timeline.select(id, { scroll: true }),
+        close: () => timeline.select(null),
+      });
+    },
+  });
+  timeline.setCritical(cp);
+  cpToggle.addEventListener('change', () => timeline.setCritical(cpToggle.checked ? cp : new Set()));
+  /** @type {HTMLElement} */ (toolbar.querySelector('#expand-all')).addEventListener('click', () => timeline.expandAll());
+  /** @type {HTMLElement} */ (toolbar.querySelector('#collapse-all')).addEventListener('click', () => timeline.collapseAll());
+
+  // --- find -------------------------------------------------------------------------------------
+  /** @type {string[]} */
+  let matchList = [];
+  let matchAt = -1;
+  function runFind() {
+    const m = findSpans(trace, findInput.value);
+    matchList = trace.spans.filter((s) => m.has(s.spanID)).map((s) => s.spanID);
+    matchAt = -1;
+    timeline.setMatches(m);
+    findCount.textContent = findInput.value.trim() ? `${matchList.length} match${matchList.length === 1 ? '' : 'es'}` : '';
+  }
+  /** @param {number} delta */
+  function jump(delta) {
+    if (!matchList.length) return;
+    matchAt = (matchAt + delta + matchList.length) % matchList.length;
+    timeline.select(matchList[matchAt], { scroll: true });
+    findCount.textContent = `${matchAt + 1} of ${matchList.length}`;
+  }
+  findInput.addEventListener('input', runFind);
+  findInput.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') { ev.preventDefault(); jump(ev.shiftKey ? -1 : 1); }
+    if (ev.key === 'Escape') { findInput.value = ''; runFind(); timeline.body.focus(); }
+  });
+  /** @type {HTMLElement} */ (toolbar.querySelector('#find-next')).addEventListener('click', () => jump(1));
+  /** @type {HTMLElement} */ (toolbar.querySelector('#find-prev')).addEventListener('click', () => jump(-1));
+  if (findInput.value) runFind();
+
+  // --- keyboard -------------------------------------------------------------------------------
+  /** @param {KeyboardEvent} ev */
+  function onKey(ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || timelinePane.hidden) return;
+    const t = /** @type {HTMLElement} */ (ev.target);
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT')) return;
+    const sel = timeline.selected ? trace.spanByID.get(timeline.selected) : undefined;
+    switch (ev.key) {
+      case 'ArrowDown': case 'j': timeline.move(1); break;
+      case 'ArrowUp': case 'k': timeline.move(-1); break;
+      case 'ArrowRight': case 'l':
+        if (sel && sel.children.length) {
+          if (timeline.isCollapsed(sel.spanID)) timeline.toggle(sel.spanID);
+          else timeline.select(sel.children[0].spanID, { scroll: true });
+        }
+        break;
+      case 'ArrowLeft': case 'h':
+        if (sel && sel.children.length && !timeline.isCollapsed(sel.spanID)) timeline.toggle(sel.spanID);
+        else if (sel && sel.parentSpanID) timeline.select(sel.parentSpanID, { scroll: true });
+        break;
+      case 'Enter': case ' ': if (sel) timeline.toggle(sel.spanID); break;
+      case '/': findInput.focus(); break;
+      case 'n': jump(1); break;
+      case 'N': jump(-1); break;
+      case 'Escape': timeline.select(null); break;
+      default: return;
+    }
+    ev.preventDefault();
+  }
+  document.addEventListener('keydown', onKey);
+
+  // --- views ----------------------------------------------------------------------------------
+  let current = '';
+  /** @param {string} view */
+  async function show(view) {
+    if (!VIEWS.some(([v]) => v === view)) view = 'timeline';
+    current = view;
+    for (const b of tabs.querySelectorAll('button')) b.setAttribute('aria-selected', String(/** @type {HTMLElement} */ (b).dataset.view === view));
+    const url = new URL(location.href);
+    if (view === 'timeline') url.searchParams.delete('view');
+    else url.searchParams.set('view', view);
+    if (url.href !== location.href) history.replaceState(null, '', url);
+    timelinePane.hidden = view !== 'timeline';
+    altPane.hidden = view === 'timeline';
+    if (view === 'timeline') return;
+    altPane.replaceChildren(stateBlock('loading', 'Loading view…'));
+    try {
+      const mod = await import(`../views/${view}.js`);
+      if (current !== view) return;
+      altPane.replaceChildren();
+      mod.render(altPane, trace);
+    } catch (e) {
+      if (current !== view) return;
+      altPane.replaceChildren(stateBlock('error', `The ${view} view is not available`, e instanceof Error ? e.message : String(e)));
+    }
+  }
+  for (const [v, label] of VIEWS) tabs.append(el('button', { type: 'button', role: 'tab', dataset: { view: v }, onclick: () => show(v) }, label));
+  show(params.get('view') || 'timeline');
+
+  const wanted = params.get('span');
+  if (wanted && trace.spanByID.has(wanted)) timeline.select(wanted, { scroll: true });
+
+  performance.measure('tg-trace-render', { start: t0 });
+  requestAnimationFrame(() => performance.measure('tg-trace-render-painted', { start: t0 }));
+  return () => {
+    document.removeEventListener('keydown', onKey);
+    timeline.destroy();
+  };
 }
 
 /** @param {HTMLElement} root @param {import('../app.js').PageContext} ctx */
 export async function mount(root, ctx) {
+  const t0 = performance.now();
   const id = decodeURIComponent(ctx.path.slice('/trace/'.length));
   root.replaceChildren(stateBlock('loading', `Loading trace ${id}…`));
+  let jt;
   try {
-    const jt = await ctx.api.getTrace(id);
-    return renderTrace(root, jt, ctx);
+    jt = await ctx.api.getTrace(id);
   } catch (e) {
-    root.replaceChildren(stateBlock('error', `Trace ${id} could not be shown`, e instanceof Error ? e.message : String(e)));
+    const status = /** @type {any} */ (e).status;
+    const title = status === 404 ? `Trace ${id} not found` : status === 0 ? 'The query service cannot be reached' : `Trace ${id} could not be loaded`;
+    root.replaceChildren(stateBlock('error', title, status === 404 ? 'It may have expired from the store, or the id is mistyped.' : e instanceof Error ? e.message : String(e)));
+    return;
   }
+  const unmount = renderTrace(root, jt, ctx);
+  performance.measure('tg-trace-open', { start: t0 });
+  requestAnimationFrame(() => performance.measure('tg-trace-open-painted', { start: t0 }));
+  return unmount;
 }

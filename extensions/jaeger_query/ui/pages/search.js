@@ -1,0 +1,386 @@
+// @ts-check
+/**
+ * The search page: the form (service and operation from the API, logfmt tags, lookback or a
+ * custom range, min/max duration, limit, or trace ids) drives the URL, and the URL drives the
+ * search, so every search is a link a person can share and back/forward replay it. Results are
+ * a scatter plot (duration against start time) and a sortable list; two picked rows open the
+ * compare view. The live tail (part 2's `live/tail.js`) streams new matches into both.
+ */
+
+import { summarizeTrace } from '../model.js';
+import { el, formatAgo, formatDuration, formatTime, serviceColor, stateBlock } from '../util.js';
+import { renderScatter } from './scatter.js';
+
+/** @typedef {import('../model.js').TraceSummary} TraceSummary */
+
+export const LOOKBACKS = [['5m', 'Last 5 minutes'], ['15m', 'Last 15 minutes'], ['30m', 'Last 30 minutes'], ['1h', 'Last hour'], ['2h', 'Last 2 hours'], ['6h', 'Last 6 hours'], ['12h', 'Last 12 hours'], ['1d', 'Last 24 hours'], ['2d', 'Last 2 days'], ['7d', 'Last 7 days'], ['custom', 'Custom range']];
+const SORTS = /** @type {const} */ ([['recent', 'Most recent'], ['longest', 'Longest first'], ['shortest', 'Shortest first'], ['most', 'Most spans'], ['fewest', 'Fewest spans']]);
+const ALL = '__all__';
+
+/**
+ * `error=true http.status_code=500 msg="a b"` -> `{error: 'true', ...}`. Throws on a term
+ * without `=`.
+ * @param {string} text
+ * @returns {Record<string, string>}
+ */
+export function parseLogfmt(text) {
+  /** @type {Record<string, string>} */
+  const out = {};
+  const re = /\s*([^\s=]+)=("((?:[^"\\]|\\.)*)"|\S*)|\s*(\S+)/g;
+  for (const m of text.matchAll(re)) {
+    if (m[4] !== undefined) throw new Error(`"${m[4]}" is not key=value`);
+    out[m[1]] = m[3] !== undefined ? m[3].replace(/\\(.)/g, '$1') : m[2];
+  }
+  return out;
+}
+
+/** @param {Record<string, string>} tags */
+export function toLogfmt(tags) {
+  return Object.entries(tags).map(([k, v]) => (/[\s"]/.test(v) || v === '' ? `${k}="${v.replace(/(["\\])/g, '\\$1')}"` : `${k}=${v}`)).join(' ');
+}
+
+/** @param {string} s lookback like `15m`, `2h`, `7d` @returns {number} milliseconds */
+export function lookbackMs(s) {
+  const m = /^(\d+)([smhd])$/.exec(s || '');
+  if (!m) return 3600e3;
+  return Number(m[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[/** @type {'s'|'m'|'h'|'d'} */ (m[2])];
+}
+
+/**
+ * The `/api/traces` parameters for a page URL's parameters.
+ * @param {URLSearchParams} p
+ * @returns {URLSearchParams}
+ */
+export function apiParams(p) {
+  const q = new URLSearchParams();
+  const ids = p.getAll('traceID');
+  if (ids.length) {
+    for (const id of ids) q.append('traceID', id);
+    return q;
+  }
+  for (const k of ['service', 'operation', 'minDuration', 'maxDuration']) {
+    const v = p.get(k);
+    if (v) q.set(k, v);
+  }
+  const tags = p.get('tags');
+  if (tags) q.set('tags', tags.trim().startsWith('{') ? tags : JSON.stringify(parseLogfmt(tags)));
+  const lookback = p.get('lookback') || '1h';
+  if (lookback === 'custom') {
+    if (p.get('start')) q.set('start', /** @type {string} */ (p.get('start')));
+    if (p.get('end')) q.set('end', /** @type {string} */ (p.get('end')));
+  } else {
+    const end = Date.now() * 1000;
+    q.set('end', String(end));
+    q.set('start', String(end - lookbackMs(lookback) * 1000));
+  }
+  q.set('limit', p.get('limit') || '20');
+  return q;
+}
+
+/** Services are cached briefly: every search re-mounts the page. */
+let servicesCache = /** @type {{at: number, list: Promise<string[]>} | null} */ (null);
+
+/** @param {number} us @returns {string} a datetime-local value */
+function toLocalInput(us) {
+  const d = new Date(us / 1000 - new Date().getTimezoneOffset() * 60e3);
+  return d.toISOString().slice(0, 16);
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').PageContext} ctx
+ */
+export async function mount(root, ctx) {
+  const p = ctx.params;
+  const form = /** @type {HTMLFormElement} */ (el('form', { class: 'search-form panel', autocomplete: 'off' }));
+  const results = el('section', { class: 'search-results' });
+  root.append(el('div', { class: 'search-page' }, el('aside', { class: 'search-side' }, buildTraceIdForm(ctx), form), results));
+
+  const service = /** @type {HTMLSelectElement} */ (el('select', { name: 'service', id: 'search-service', required: true }));
+  const operation = /** @type {HTMLSelectElement} */ (el('select', { name: 'operation', id: 'search-operation' }, el('option', { value: ALL }, 'All operations')));
+  let tagsText = '';
+  try {
+    const raw = p.get('tags') || '';
+    tagsText = raw.trim().startsWith('{') ? toLogfmt(JSON.parse(raw)) : raw;
+  } catch {
+    tagsText = p.get('tags') || '';
+  }
+  const tags = /** @type {HTMLInputElement} */ (el('input', { name: 'tags', id: 'search-tags', placeholder: 'error=true http.status_code=500', value: tagsText }));
+  const tagsError = el('div', { class: 'field-error error-text', role: 'alert' });
+  const lookback = /** @type {HTMLSelectElement} */ (el('select', { name: 'lookback', id: 'search-lookback' }, ...LOOKBACKS.map(([v, t]) => el('option', { value: v }, t))));
+  lookback.value = p.get('lookback') || '1h';
+  const nowUs = Date.now() * 1000;
+  const start = /** @type {HTMLInputElement} */ (el('input', { type: 'datetime-local', name: 'start', id: 'search-start', value: toLocalInput(Number(p.get('start')) || nowUs - 3600e6) }));
+  const end = /** @type {HTMLInputElement} */ (el('input', { type: 'datetime-local', name: 'end', id: 'search-end', value: toLocalInput(Number(p.get('end')) || nowUs) }));
+  const custom = el('div', { class: 'custom-range' }, el('label', {}, 'Start', start), el('label', {}, 'End', end));
+  const showCustom = () => { custom.hidden = lookback.value !== 'custom'; };
+  lookback.addEventListener('change', showCustom);
+  showCustom();
+  const minD = /** @type {HTMLInputElement} */ (el('input', { name: 'minDuration', id: 'search-min', placeholder: 'e.g. 1.2s, 100ms', value: p.get('minDuration') || '' }));
+  const maxD = /** @type {HTMLInputElement} */ (el('input', { name: 'maxDuration', id: 'search-max', placeholder: 'e.g. 1.1s', value: p.get('maxDuration') || '' }));
+  const limit = /** @type {HTMLInputElement} */ (el('input', { type: 'number', min: '1', max: '10000', name: 'limit', id: 'search-limit', value: p.get('limit') || '20' }));
+  const submit = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit', class: 'btn primary', id: 'search-submit' }, 'Find Traces'));
+  const servicesState = el('div', { class: 'services-state' });
+  form.append(
+    el('h3', { text: 'Search' }),
+    servicesState,
+    el('label', {}, 'Service', service),
+    el('label', {}, 'Operation', operation),
+    el('label', {}, 'Tags (logfmt)', tags), tagsError,
+    el('label', {}, 'Lookback', lookback), custom,
+    el('div', { class: 'row2' }, el('label', {}, 'Min duration', minD), el('label', {}, 'Max duration', maxD)),
+    el('label', {}, 'Limit results', limit),
+    submit,
+  );
+
+  /** @param {string} svc */
+  async function loadOperations(svc) {
+    operation.replaceChildren(el('option', { value: ALL }, 'All operations'));
+    if (!svc) return;
+    try {
+      for (const op of await ctx.api.getOperations(svc)) operation.append(el('option', { value: op }, op));
+    } catch (e) {
+      operation.append(el('option', { value: ALL, disabled: true }, `(operations unavailable: ${e instanceof Error ? e.message : e})`));
+    }
+    const wanted = p.get('service') === svc ? p.get('operation') : null;
+    if (wanted) {
+      if (![...operation.options].some((o) => o.value === wanted)) operation.append(el('option', { value: wanted }, wanted));
+      operation.value = wanted;
+    }
+  }
+  service.addEventListener('change', () => loadOperations(service.value));
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    tagsError.textContent = '';
+    /** @type {URLSearchParams} */
+    const q = new URLSearchParams();
+    if (!service.value) {
+      tagsError.textContent = 'Pick a service first.';
+      return;
+    }
+    q.set('service', service.value);
+    if (operation.value && operation.value !== ALL) q.set('operation', operation.value);
+    if (tags.value.trim()) {
+      try {
+        q.set('tags', JSON.stringify(parseLogfmt(tags.value.trim())));
+      } catch (e) {
+        tagsError.textContent = `Tags: ${e instanceof Error ? e.message : e}`;
+        return;
+      }
+    }
+    q.set('lookback', lookback.value);
+    if (lookback.value === 'custom') {
+      const s = Date.parse(start.value) * 1000;
+      const en = Date.parse(end.value) * 1000;
+      if (!Number.isFinite(s) || !Number.isFinite(en) || en <= s) {
+        tagsError.textContent = 'The custom range needs a start before its end.';
+        return;
+      }
+      q.set('start', String(s));
+      q.set('end', String(en));
+    }
+    if (minD.value.trim()) q.set('minDuration', minD.value.trim());
+    if (maxD.value.trim()) q.set('maxDuration', maxD.value.trim());
+    q.set('limit', limit.value || '20');
+    ctx.navigate(`/search?${q}`);
+  });
+
+  // Services: an empty store and a server that is down are different states, both visible.
+  if (!servicesCache || Date.now() - servicesCache.at > 10_000) servicesCache = { at: Date.now(), list: ctx.api.getServices() };
+  const cached = servicesCache;
+  servicesCache.list.catch(() => { if (servicesCache === cached) servicesCache = null; });
+  let services = /** @type {string[]} */ ([]);
+  try {
+    services = await servicesCache.list;
+  } catch (e) {
+    servicesState.replaceChildren(el('div', { class: 'error-text' }, `Services could not be loaded: ${e instanceof Error ? e.message : e}`));
+  }
+  service.append(el('option', { value: '' }, services.length ? 'Choose a service' : 'No services yet'));
+  for (const s of services) service.append(el('option', { value: s }, s));
+  const wantedService = p.get('service');
+  if (wantedService && !services.includes(wantedService)) service.append(el('option', { value: wantedService }, wantedService));
+  service.value = wantedService || (services.length === 1 ? services[0] : '');
+  await loadOperations(service.value);
+
+  const searching = p.get('service') || p.getAll('traceID').length;
+  if (!searching) {
+    if (!services.length && !servicesState.childElementCount) {
+      results.replaceChildren(stateBlock('empty', 'No services yet', 'No trace has been stored yet. Send spans to one of the gateway\'s receivers (OTLP, Jaeger, Zipkin) and they appear here.'));
+    } else if (!servicesState.childElementCount) {
+      results.replaceChildren(stateBlock('empty', 'Find traces', 'Pick a service and press Find Traces, or open a trace by its id.'));
+    } else {
+      results.replaceChildren(stateBlock('error', 'The query service cannot be reached', servicesState.textContent || ''));
+    }
+    return;
+  }
+  return showResults(results, ctx);
+}
+
+/** @param {import('../app.js').PageContext} ctx */
+function buildTraceIdForm(ctx) {
+  const input = /** @type {HTMLInputElement} */ (el('input', { id: 'trace-id-input', placeholder: 'Trace ID(s)…', 'aria-label': 'Trace ID' }));
+  const f = el('form', { class: 'trace-id-form panel' }, input, el('button', { class: 'btn', type: 'submit' }, 'Open'));
+  f.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const ids = input.value.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+    if (ids.length === 1) ctx.navigate(`/trace/${encodeURIComponent(ids[0])}`);
+    else if (ids.length > 1) ctx.navigate(`/search?${ids.map((i) => `traceID=${encodeURIComponent(i)}`).join('&')}`);
+  });
+  return f;
+}
+
+/**
+ * Runs the search the URL describes and shows the results with the live tail.
+ * @param {HTMLElement} results
+ * @param {import('../app.js').PageContext} ctx
+ */
+async function showResults(results, ctx) {
+  results.replaceChildren(stateBlock('loading', 'Searching…'));
+  let query;
+  try {
+    query = apiParams(ctx.params);
+  } catch (e) {
+    results.replaceChildren(stateBlock('error', 'The search is not valid', e instanceof Error ? e.message : String(e)));
+    return;
+  }
+  /** @type {any[]} */
+  let traces;
+  try {
+    traces = await ctx.api.searchTraces(query);
+  } catch (e) {
+    const status = /** @type {any} */ (e).status;
+    results.replaceChildren(stateBlock('error', status === 0 ? 'The query service cannot be reached' : 'The search failed', e instanceof Error ? e.message : String(e)));
+    return;
+  }
+  /** @type {Map<string, TraceSummary>} */
+  const byId = new Map();
+  for (const t of traces) {
+    const s = summarizeTrace(t);
+    byId.set(s.traceID, s);
+  }
+  let sort = 'recent';
+  /** @type {Set<string>} */
+  const picked = new Set();
+  const count = el('h3', { class: 'results-count' });
+  const sortSel = /** @type {HTMLSelectElement} */ (el('select', { id: 'results-sort', 'aria-label': 'Sort' }, ...SORTS.map(([v, t]) => el('option', { value: v }, t))));
+  const compareBtn = /** @type {HTMLButtonElement} */ (el('button', { class: 'btn', id: 'compare-btn', type: 'button', disabled: true }, 'Compare'));
+  const liveSlot = el('span', { class: 'live-slot' });
+  const plot = el('div', { class: 'scatter panel' });
+  const list = el('div', { class: 'results-list', role: 'list' });
+  const header = el('div', { class: 'results-header' }, count, el('span', { class: 'spacer' }), liveSlot, el('label', { class: 'inline' }, 'Sort ', sortSel), compareBtn);
+  results.replaceChildren(header, plot, list);
+
+  compareBtn.addEventListener('click', () => {
+    const [a, b] = [...picked];
+    if (a && b) ctx.navigate(`/trace/${a}...${b}`);
+  });
+  sortSel.addEventListener('change', () => { sort = sortSel.value; renderList(); });
+  const open = (/** @type {string} */ id) => ctx.navigate(`/trace/${id}`);
+
+  function sorted() {
+    const all = [...byId.values()];
+    const cmp = {
+      recent: (/** @type {TraceSummary} */ a, /** @type {TraceSummary} */ b) => b.startTime - a.startTime,
+      longest: (/** @type {TraceSummary} */ a, /** @type {TraceSummary} */ b) => b.duration - a.duration,
+      shortest: (/** @type {TraceSummary} */ a, /** @type {TraceSummary} */ b) => a.duration - b.duration,
+      most: (/** @type {TraceSummary} */ a, /** @type {TraceSummary} */ b) => b.spanCount - a.spanCount,
+      fewest: (/** @type {TraceSummary} */ a, /** @type {TraceSummary} */ b) => a.spanCount - b.spanCount,
+    }[sort] || (() => 0);
+    return all.sort((a, b) => cmp(a, b) || b.startTime - a.startTime || a.traceID.localeCompare(b.traceID));
+  }
+
+  function renderList() {
+    const rows = sorted();
+    const maxDur = Math.max(1, ...rows.map((r) => r.duration));
+    list.replaceChildren(...rows.map((r) => resultRow(r, maxDur, picked, onPick)));
+  }
+  function onPick() {
+    compareBtn.disabled = picked.size !== 2;
+    compareBtn.textContent = picked.size ? `Compare (${picked.size}/2)` : 'Compare';
+    for (const cb of list.querySelectorAll('input.pick')) {
+      const c = /** @type {HTMLInputElement} */ (cb);
+      c.disabled = !c.checked && picked.size >= 2;
+    }
+  }
+  function renderAll() {
+    performance.mark('tg-search-render-start');
+    const n = byId.size;
+    count.textContent = `${n} Trace${n === 1 ? '' : 's'}`;
+    if (!n) {
+      plot.hidden = true;
+      list.replaceChildren(stateBlock('empty', 'No traces found', 'Nothing matched in this time range. Widen the lookback, loosen the tags or durations, or check the service.'));
+    } else {
+      plot.hidden = false;
+      renderScatter(plot, [...byId.values()], open);
+      renderList();
+      onPick();
+    }
+    performance.measure('tg-search-render', 'tg-search-render-start');
+    requestAnimationFrame(() => performance.measure('tg-search-render-painted', 'tg-search-render-start'));
+  }
+  renderAll();
+
+  /** @type {{element: HTMLElement, stop: () => void} | null} */
+  let tail = null;
+  let stopped = false;
+  if (!ctx.params.getAll('traceID').length) {
+    import('../live/tail.js').then((mod) => {
+      if (stopped || typeof mod.createLiveTail !== 'function') return;
+      const live = new URLSearchParams(query);
+      tail = mod.createLiveTail({
+        params: live,
+        onTraces: (/** @type {any[]} */ incoming) => {
+          for (const t of incoming) {
+            const s = summarizeTrace(t);
+            if (s.traceID) byId.set(s.traceID, s);
+          }
+          renderAll();
+        },
+        onError: (/** @type {any} */ err) => {
+          // A server without the live endpoint (e.g. a real Jaeger) just has no live tail.
+          if (err && (err.status === 404 || err.status === 405) && tail) tail.element.hidden = true;
+          else if (tail) tail.element.title = `Live tail: ${err instanceof Error ? err.message : err}`;
+        },
+      });
+      liveSlot.append(tail.element);
+    }).catch(() => { liveSlot.hidden = true; });
+  }
+  return () => {
+    stopped = true;
+    tail?.stop();
+  };
+}
+
+/**
+ * @param {TraceSummary} r
+ * @param {number} maxDur
+ * @param {Set<string>} picked
+ * @param {() => void} onPick
+ */
+function resultRow(r, maxDur, picked, onPick) {
+  const pick = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', class: 'pick', title: 'Pick to compare', 'aria-label': `compare ${r.traceID}`, checked: picked.has(r.traceID) }));
+  pick.addEventListener('change', () => {
+    if (pick.checked) picked.add(r.traceID);
+    else picked.delete(r.traceID);
+    onPick();
+  });
+  const href = new URL(`trace/${r.traceID}`, document.baseURI).pathname;
+  return el('div', { class: 'result-row panel', role: 'listitem', dataset: { traceId: r.traceID } },
+    el('div', { class: 'result-top' },
+      pick,
+      el('a', { class: 'result-title', href },
+        el('span', { class: 'svc-dot', style: { background: serviceColor(r.rootService) } }),
+        `${r.rootService}: ${r.rootOperation}`,
+        el('span', { class: 'trace-id mono muted' }, ` ${r.traceID.slice(0, 7)}`)),
+      el('span', { class: 'spacer' }),
+      el('span', { class: 'result-duration' }, formatDuration(r.duration))),
+    el('div', { class: 'duration-track' }, el('div', { class: 'duration-bar', style: { width: `${Math.max(0.5, (r.duration / maxDur) * 100)}%` } })),
+    el('div', { class: 'result-bottom' },
+      el('span', { class: 'span-count' }, `${r.spanCount} Span${r.spanCount === 1 ? '' : 's'}`),
+      r.errorCount ? el('span', { class: 'error-count error-text' }, `${r.errorCount} Error${r.errorCount === 1 ? '' : 's'}`) : null,
+      el('span', { class: 'svc-chips' }, ...r.services.map((s) => el('span', { class: 'tag-chip', dataset: { service: s.name } },
+        el('span', { class: 'svc-dot', style: { background: serviceColor(s.name) } }), `${s.name} (${s.count})`))),
+      el('span', { class: 'spacer' }),
+      el('span', { class: 'result-start muted', title: formatTime(r.startTime) }, `${formatTime(r.startTime)} · ${formatAgo(r.startTime)}`)));
+}
