@@ -58,8 +58,9 @@ let generation = 0;
  */
 export function navigate(url, opts = {}) {
   const href = appHref(url);
-  if (href === location.pathname + location.search && !opts.replace) return;
-  if (opts.replace) history.replaceState(null, '', href);
+  // The same URL again (e.g. Find Traces pressed twice) refreshes the page without a new
+  // history entry.
+  if (opts.replace || href === location.pathname + location.search) history.replaceState(null, '', href);
   else history.pushState(null, '', href);
   route();
 }

@@ -16,6 +16,8 @@ import { renderScatter } from './scatter.js';
 export const LOOKBACKS = [['5m', 'Last 5 minutes'], ['15m', 'Last 15 minutes'], ['30m', 'Last 30 minutes'], ['1h', 'Last hour'], ['2h', 'Last 2 hours'], ['6h', 'Last 6 hours'], ['12h', 'Last 12 hours'], ['1d', 'Last 24 hours'], ['2d', 'Last 2 days'], ['7d', 'Last 7 days'], ['custom', 'Custom range']];
 const SORTS = /** @type {const} */ ([['recent', 'Most recent'], ['longest', 'Longest first'], ['shortest', 'Shortest first'], ['most', 'Most spans'], ['fewest', 'Fewest spans']]);
 const ALL = '__all__';
+/** Height of a result row, its gap included (the list is virtualized on it). */
+const RESULT_ROW = 76;
 
 /**
  * `error=true http.status_code=500 msg="a b"` -> `{error: 'true', ...}`. Throws on a term
@@ -253,12 +255,14 @@ async function showResults(results, ctx) {
     results.replaceChildren(stateBlock('error', status === 0 ? 'The query service cannot be reached' : 'The search failed', e instanceof Error ? e.message : String(e)));
     return;
   }
+  const tSum = performance.now();
   /** @type {Map<string, TraceSummary>} */
   const byId = new Map();
   for (const t of traces) {
     const s = summarizeTrace(t);
     byId.set(s.traceID, s);
   }
+  performance.measure('tg-search-summaries', { start: tSum });
   let sort = 'recent';
   /** @type {Set<string>} */
   const picked = new Set();
@@ -290,11 +294,39 @@ async function showResults(results, ctx) {
     return all.sort((a, b) => cmp(a, b) || b.startTime - a.startTime || a.traceID.localeCompare(b.traceID));
   }
 
+  // The list is virtualized like the timeline: rows have a fixed height and only those near
+  // the viewport of the page's scroller exist, so 1,000 results cost what 20 do.
+  /** @type {TraceSummary[]} */
+  let ordered = [];
+  let maxDur = 1;
+  const scroller = /** @type {HTMLElement} */ (results.closest('#page') || document.scrollingElement || document.body);
   function renderList() {
-    const rows = sorted();
-    const maxDur = Math.max(1, ...rows.map((r) => r.duration));
-    list.replaceChildren(...rows.map((r) => resultRow(r, maxDur, picked, onPick)));
+    ordered = sorted();
+    maxDur = Math.max(1, ...ordered.map((r) => r.duration));
+    list.style.height = `${ordered.length * RESULT_ROW}px`;
+    list.dataset.rows = String(ordered.length);
+    renderWindow();
   }
+  function renderWindow() {
+    frame = 0;
+    if (!ordered.length) return;
+    const top = list.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
+    const h = scroller.clientHeight || 800;
+    const first = Math.max(0, Math.floor(-top / RESULT_ROW) - 4);
+    const last = Math.min(ordered.length, Math.ceil((h - top) / RESULT_ROW) + 4);
+    const out = [];
+    for (let i = first; i < last; i++) {
+      const row = resultRow(ordered[i], maxDur, picked, onPick);
+      row.style.top = `${i * RESULT_ROW}px`;
+      out.push(row);
+    }
+    list.replaceChildren(...out);
+    onPick();
+  }
+  let frame = 0;
+  const onScroll = () => { if (!frame) frame = requestAnimationFrame(renderWindow); };
+  scroller.addEventListener('scroll', onScroll, { passive: true });
+  addEventListener('resize', onScroll);
   function onPick() {
     compareBtn.disabled = picked.size !== 2;
     compareBtn.textContent = picked.size ? `Compare (${picked.size}/2)` : 'Compare';
@@ -309,12 +341,18 @@ async function showResults(results, ctx) {
     count.textContent = `${n} Trace${n === 1 ? '' : 's'}`;
     if (!n) {
       plot.hidden = true;
+      ordered = [];
+      list.style.height = '';
       list.replaceChildren(stateBlock('empty', 'No traces found', 'Nothing matched in this time range. Widen the lookback, loosen the tags or durations, or check the service.'));
     } else {
       plot.hidden = false;
+      const t0 = performance.now();
       renderScatter(plot, [...byId.values()], open);
+      const t1 = performance.now();
       renderList();
       onPick();
+      performance.measure('tg-search-plot', { start: t0, end: t1 });
+      performance.measure('tg-search-list', { start: t1 });
     }
     performance.measure('tg-search-render', 'tg-search-render-start');
     requestAnimationFrame(() => performance.measure('tg-search-render-painted', 'tg-search-render-start'));
@@ -349,6 +387,9 @@ async function showResults(results, ctx) {
   return () => {
     stopped = true;
     tail?.stop();
+    scroller.removeEventListener('scroll', onScroll);
+    removeEventListener('resize', onScroll);
+    if (frame) cancelAnimationFrame(frame);
   };
 }
 

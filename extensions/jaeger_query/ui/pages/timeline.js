@@ -68,7 +68,9 @@ export function createTimeline(container, trace, opts) {
   const rows = el('div', { class: 'tl-rows' });
   const spacer = el('div', { class: 'tl-spacer' }, rows);
   const body = el('div', { class: 'tl-body', tabindex: '0', role: 'tree', 'aria-label': 'Spans' }, spacer);
-  container.replaceChildren(el('div', { class: 'minimap-wrap' }, minimap), header, body);
+  const legend = el('div', { class: 'legend', 'aria-label': 'Services' }, ...trace.services.map((svc) => el('span', { class: 'legend-item' },
+    el('span', { class: 'svc-dot', style: { background: serviceColor(svc) } }), svc)));
+  container.replaceChildren(el('div', { class: 'minimap-wrap' }, legend, minimap), header, body);
 
   function drawMinimap() {
     const w = Math.max(100, minimap.clientWidth);
@@ -111,8 +113,11 @@ export function createTimeline(container, trace, opts) {
     if (s.hasError) cls.push('error');
     if (critical.has(s.spanID)) cls.push('critical');
     const label = el('span', { class: 'tl-label' }, formatDuration(s.duration));
-    if (left + width > 80) Object.assign(label.style, { right: `${100 - left}%` });
-    else Object.assign(label.style, { left: `${left + width}%` });
+    if (left + width > 80 && left > 15) Object.assign(label.style, { right: `${100 - left}%` });
+    else if (left + width > 80) {
+      label.classList.add('inside');
+      Object.assign(label.style, { left: `${Math.max(0, left)}%` });
+    } else Object.assign(label.style, { left: `${left + width}%` });
     return el('div', {
       class: cls.join(' '), role: 'treeitem', 'aria-level': s.depth + 1, 'aria-selected': s.spanID === selected ? 'true' : 'false',
       'aria-expanded': hasKids ? String(!isCollapsed) : null, style: { top: `${row * ROW_HEIGHT}px` }, dataset: { spanId: s.spanID },
