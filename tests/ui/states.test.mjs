@@ -63,6 +63,8 @@ describe('states', () => {
       const { page } = await newPage(browser);
       await page.goto(`${gw.url}/search?service=frontend`);
       await page.waitForSelector('.result-row');
+      // The app loads the trace page's module in the background once the first page is shown.
+      await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('/static/pages/trace.js')));
       await gw.stop();
       stopped = true;
       await page.click('#search-submit');

@@ -168,4 +168,10 @@ addEventListener('popstate', () => route());
 
 buildNav();
 applyTheme(initialTheme());
-route();
+route().then(() => {
+  // Load the two main pages once the first is shown, so moving between search and a trace
+  // needs no module fetch and still works (with a proper error state) if the server goes down.
+  const warm = () => { import('./pages/search.js').catch(() => {}); import('./pages/trace.js').catch(() => {}); };
+  if ('requestIdleCallback' in window) requestIdleCallback(warm, { timeout: 2000 });
+  else setTimeout(warm, 200);
+});
