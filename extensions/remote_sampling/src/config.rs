@@ -8,9 +8,15 @@
 //!     grpc: { endpoint: 0.0.0.0:5779 }
 //! ```
 //!
-//! Exactly one strategy source must be named: `file` today; `adaptive` (strategies computed
-//! from observed traffic) is recognised so that its error says "not supported yet" instead of
-//! "unknown field", and will become a second variant of [`Source`].
+//! Exactly one strategy source must be named, as in Jaeger: `file`, or `adaptive` (strategies
+//! computed from the traffic the `adaptive_sampling` processor sees; see [`crate::adaptive`]):
+//!
+//! ```yaml
+//! extensions:
+//!   remote_sampling:
+//!     adaptive: { target_samples_per_second: 1, calculation_interval: 1m }
+//!     http: { endpoint: 0.0.0.0:5778 }
+//! ```
 //!
 //! As with the `otlp` receiver's protocols, `http:` or `grpc:` with nothing after it (YAML null)
 //! means "enabled with defaults" and a server that is not named is off. (Recent Jaeger v2
@@ -35,10 +41,9 @@ pub struct Config {
     /// Strategies from a JSON file in Jaeger's format.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub file: Option<FileConfig>,
-    /// Adaptive sampling: accepted by the parser only so validation can say it is not
-    /// supported yet.
+    /// Adaptive sampling (Jaeger's algorithm, computed in this process).
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
-    pub adaptive: Option<serde_json::Value>,
+    pub adaptive: Option<AdaptiveConfig>,
     /// `GET /sampling?service=X` and the legacy `GET /?service=X`. `None` (absent): off.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpConfig>,
@@ -97,16 +102,114 @@ impl Default for GrpcConfig {
     }
 }
 
+/// Jaeger's adaptive sampling options (`adaptive.Options`), with its names and defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdaptiveConfig {
+    /// Jaeger v2 names a `jaeger_storage` backend to share throughput and probabilities
+    /// between collectors. tracegate computes them in this process and keeps them in memory,
+    /// so the name is accepted (configs move over unchanged) and not used.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sampling_store: String,
+    /// The sampled traces per second wanted for each service/operation.
+    pub target_samples_per_second: f64,
+    /// How far (as a ratio of the target) the observed rate may be from the target before
+    /// the probability is changed.
+    pub delta_tolerance: f64,
+    /// How often probabilities are computed; each throughput bucket covers this long.
+    pub calculation_interval: GoDuration,
+    /// Throughput buckets kept in memory.
+    pub aggregation_buckets: usize,
+    /// How many of the newest buckets the weighted rate is computed from.
+    #[serde(alias = "buckets_for_calculation")]
+    pub calculation_buckets: usize,
+    /// Computations only use throughput older than this, so clients (which poll every
+    /// minute by default) have had time to pick up the previous probabilities.
+    pub calculation_delay: GoDuration,
+    /// The probability served for an operation before its rate is known.
+    pub initial_sampling_probability: f64,
+    /// The lowest probability ever served.
+    pub min_sampling_probability: f64,
+    /// Served as `defaultLowerBoundTracesPerSecond`: clients sample at least this many
+    /// traces per second of each operation, however low its probability.
+    pub min_samples_per_second: f64,
+    /// Jaeger's leader election between collectors; a single process is always the leader,
+    /// so these are accepted and not used.
+    pub leader_lease_refresh_interval: GoDuration,
+    pub follower_lease_refresh_interval: GoDuration,
+}
+
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        Self {
+            sampling_store: String::new(),
+            target_samples_per_second: 1.0,
+            delta_tolerance: 0.3,
+            calculation_interval: GoDuration::from_secs(60),
+            aggregation_buckets: 10,
+            calculation_buckets: 1,
+            calculation_delay: GoDuration::from_secs(120),
+            initial_sampling_probability: 0.001,
+            min_sampling_probability: 1e-5,
+            min_samples_per_second: 1.0 / 60.0,
+            leader_lease_refresh_interval: GoDuration::from_secs(5),
+            follower_lease_refresh_interval: GoDuration::from_secs(60),
+        }
+    }
+}
+
+impl AdaptiveConfig {
+    fn validate(&self, problems: &mut Vec<ConfigProblem>) {
+        let mut bad = |field: &str, message: String| problems.push(ConfigProblem::new(format!("adaptive::{field}"), message));
+        // Jaeger's own checks (errNonZero, errBucketsForCalculation) first.
+        if self.calculation_interval.is_zero() {
+            bad("calculation_interval", "must be greater than 0".into());
+        }
+        if self.aggregation_buckets == 0 {
+            bad("aggregation_buckets", "must be greater than 0".into());
+        }
+        if self.calculation_buckets < 1 {
+            bad("calculation_buckets", "cannot be less than 1".into());
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.target_samples_per_second) {
+            bad("target_samples_per_second", format!("{} must be a number greater than 0", self.target_samples_per_second));
+        }
+        if !(self.delta_tolerance.is_finite() && self.delta_tolerance >= 0.0) {
+            bad("delta_tolerance", format!("{} must be a ratio of 0 or more (0.3 is 30%)", self.delta_tolerance));
+        }
+        for (field, p) in [
+            ("initial_sampling_probability", self.initial_sampling_probability),
+            ("min_sampling_probability", self.min_sampling_probability),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                bad(field, format!("{p} is not a probability; use a value from 0 to 1"));
+            }
+        }
+        if self.initial_sampling_probability == 0.0 {
+            bad("initial_sampling_probability", "must be greater than 0: a probability of 0 never grows".into());
+        }
+        if !(self.min_samples_per_second.is_finite() && self.min_samples_per_second >= 0.0) {
+            bad("min_samples_per_second", format!("{} must be 0 or more", self.min_samples_per_second));
+        }
+    }
+}
+
 /// Where strategies come from, once the config is valid.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
     File(FileConfig),
+    Adaptive(AdaptiveConfig),
 }
 
 impl Config {
     /// The configured source; `None` only for a config that fails `validate`.
     pub fn source(&self) -> Option<Source> {
-        self.file.clone().map(Source::File)
+        match (&self.file, &self.adaptive) {
+            (Some(file), None) => Some(Source::File(file.clone())),
+            (None, Some(adaptive)) => Some(Source::Adaptive(adaptive.clone())),
+            _ => None,
+        }
     }
 }
 
@@ -116,16 +219,13 @@ impl ComponentConfig for Config {
         match (&self.file, &self.adaptive) {
             (None, None) => problems.push(ConfigProblem::new(
                 "",
-                "no sampling strategy provider specified, expecting 'file' (e.g. file: { path: ./strategies.json })",
+                "no sampling strategy provider specified, expecting 'adaptive' or 'file' (e.g. file: { path: ./strategies.json })",
             )),
             (Some(_), Some(_)) => problems.push(ConfigProblem::new(
                 "adaptive",
                 "only one sampling strategy provider can be specified, 'adaptive' or 'file'",
             )),
-            (None, Some(_)) => problems.push(ConfigProblem::new(
-                "adaptive",
-                "adaptive sampling is not supported yet; use 'file' with a strategies file",
-            )),
+            (None, Some(adaptive)) => adaptive.validate(&mut problems),
             (Some(_), None) => {}
         }
         if let Some(file) = &self.file {
@@ -202,20 +302,60 @@ mod tests {
     }
 
     #[test]
-    fn a_source_is_required_and_only_file_is_supported() {
+    fn exactly_one_source_is_required() {
         assert_eq!(
             parse("{}").unwrap_err(),
-            ["no sampling strategy provider specified, expecting 'file' (e.g. file: { path: ./strategies.json })"]
+            ["no sampling strategy provider specified, expecting 'adaptive' or 'file' (e.g. file: { path: ./strategies.json })"]
         );
         assert_eq!(parse("http:").unwrap_err().len(), 1);
-        assert_eq!(
-            parse("adaptive: { sampling_store: x }").unwrap_err(),
-            ["adaptive: adaptive sampling is not supported yet; use 'file' with a strategies file"]
-        );
         assert_eq!(
             parse("file: { path: s.json }\nadaptive:").unwrap_err(),
             ["adaptive: only one sampling strategy provider can be specified, 'adaptive' or 'file'"]
         );
+    }
+
+    #[test]
+    fn adaptive_takes_jaeger_v2_names_and_defaults() {
+        let c = parse("adaptive:\nhttp:").unwrap();
+        let Some(Source::Adaptive(a)) = c.source() else { panic!("adaptive source") };
+        assert_eq!(a, AdaptiveConfig::default());
+        assert_eq!((a.target_samples_per_second, a.delta_tolerance, a.aggregation_buckets, a.calculation_buckets), (1.0, 0.3, 10, 1));
+        assert_eq!((a.calculation_interval.get(), a.calculation_delay.get()), (Duration::from_secs(60), Duration::from_secs(120)));
+        assert_eq!((a.initial_sampling_probability, a.min_sampling_probability, a.min_samples_per_second), (0.001, 1e-5, 1.0 / 60.0));
+
+        let c = parse(
+            "adaptive: { sampling_store: some_store, target_samples_per_second: 5, delta_tolerance: 0.1, \
+             calculation_interval: 1s, aggregation_buckets: 3, calculation_buckets: 2, calculation_delay: 0s, \
+             initial_sampling_probability: 0.01, min_sampling_probability: 0.0001, min_samples_per_second: 0.5, \
+             leader_lease_refresh_interval: 1s, follower_lease_refresh_interval: 2s }",
+        )
+        .unwrap();
+        let a = c.adaptive.unwrap();
+        assert_eq!((a.sampling_store.as_str(), a.target_samples_per_second, a.calculation_buckets), ("some_store", 5.0, 2));
+        let a = parse("adaptive: { buckets_for_calculation: 4, aggregation_buckets: 4 }").unwrap().adaptive.unwrap();
+        assert_eq!(a.calculation_buckets, 4, "the Go field name works too");
+    }
+
+    #[test]
+    fn bad_adaptive_values_name_their_field() {
+        assert_eq!(
+            parse("adaptive: { calculation_interval: 0s, aggregation_buckets: 0, calculation_buckets: 0 }").unwrap_err(),
+            [
+                "adaptive::calculation_interval: must be greater than 0",
+                "adaptive::aggregation_buckets: must be greater than 0",
+                "adaptive::calculation_buckets: cannot be less than 1",
+            ]
+        );
+        assert_eq!(
+            parse("adaptive: { target_samples_per_second: 0, min_sampling_probability: 2, initial_sampling_probability: 0 }").unwrap_err(),
+            [
+                "adaptive::target_samples_per_second: 0 must be a number greater than 0",
+                "adaptive::min_sampling_probability: 2 is not a probability; use a value from 0 to 1",
+                "adaptive::initial_sampling_probability: must be greater than 0: a probability of 0 never grows",
+            ]
+        );
+        let err = parse("adaptive: { target_qps: 1 }").unwrap_err();
+        assert!(err[0].starts_with("adaptive::target_qps: unknown field `target_qps`"), "{err:?}");
     }
 
     #[test]

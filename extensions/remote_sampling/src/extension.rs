@@ -1,5 +1,6 @@
 //! The extension's life: the strategies are loaded in `new` (so a bad file fails start-up with
-//! its path and problem), the servers and the reload task run between `start` and `shutdown`.
+//! its path and problem), the servers and the reload task (file) or the calculation task
+//! (adaptive) run between `start` and `shutdown`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,11 +13,12 @@ use tokio::task::JoinHandle;
 use tracegate_core::config::{Endpoint, GoDuration};
 use tracegate_core::{ComponentError, CreateContext, Extension, Host, Lifecycle};
 
+use crate::adaptive::AdaptiveSampling;
 use crate::config::{Config, Source};
 use crate::grpc::SamplingService;
 use crate::proto::sampling_manager_server::SamplingManagerServer;
 use crate::proto::SamplingStrategyResponse;
-use crate::provider::StrategyProvider;
+use crate::provider::{StrategyProvider, StrategySource};
 
 /// How long `shutdown` waits for in-flight requests; sampling answers are immediate, so this
 /// only bounds a stuck client.
@@ -32,13 +34,17 @@ struct Server {
 struct Running {
     http: Option<Server>,
     grpc: Option<Server>,
-    reloader: Option<JoinHandle<()>>,
+    /// The file reload task, or the adaptive calculation task.
+    background: Option<JoinHandle<()>>,
 }
 
 /// Serves Jaeger sampling strategies; see the crate docs.
 pub struct RemoteSamplingExtension {
     id: String,
-    provider: Arc<StrategyProvider>,
+    /// What the endpoints answer from: `file` or `adaptive`, whichever is configured.
+    source: Arc<dyn StrategySource>,
+    file: Option<Arc<StrategyProvider>>,
+    adaptive: Option<Arc<AdaptiveSampling>>,
     reload_interval: GoDuration,
     http: Option<Endpoint>,
     grpc: Option<Endpoint>,
@@ -53,15 +59,29 @@ impl RemoteSamplingExtension {
 
     /// As [`new`](Self::new), without the engine's context (tests, embedding).
     pub fn with_id(id: String, config: &Config) -> Result<Self, ComponentError> {
-        let Some(Source::File(file)) = config.source() else {
-            return Err(ComponentError::Config("no sampling strategy provider specified, expecting 'file'".into()));
+        let (source, file, adaptive, reload_interval): (Arc<dyn StrategySource>, _, _, _) = match config.source() {
+            Some(Source::File(file)) => {
+                let provider = StrategyProvider::from_file(&file.path, file.default_sampling_probability)
+                    .map_err(|e| ComponentError::Config(e.to_string()))?;
+                let provider = Arc::new(provider);
+                (provider.clone(), Some(provider), None, file.reload_interval)
+            }
+            Some(Source::Adaptive(options)) => {
+                let adaptive = Arc::new(AdaptiveSampling::new(options, std::time::Instant::now()));
+                (adaptive.clone(), None, Some(adaptive), GoDuration::default())
+            }
+            None => {
+                return Err(ComponentError::Config(
+                    "exactly one sampling strategy provider must be specified, 'adaptive' or 'file'".into(),
+                ))
+            }
         };
-        let provider = StrategyProvider::from_file(&file.path, file.default_sampling_probability)
-            .map_err(|e| ComponentError::Config(e.to_string()))?;
         Ok(Self {
             id,
-            provider: Arc::new(provider),
-            reload_interval: file.reload_interval,
+            source,
+            file,
+            adaptive,
+            reload_interval,
             http: config.http.as_ref().map(|h| h.endpoint.clone()),
             grpc: config.grpc.as_ref().map(|g| g.endpoint.clone()),
             running: Mutex::new(None),
@@ -72,17 +92,23 @@ impl RemoteSamplingExtension {
     /// receiver's port 14250). It answers from the same strategies, reloads included, and
     /// works whether or not this extension's own servers run.
     pub fn grpc_service(&self) -> SamplingManagerServer<SamplingService> {
-        SamplingService::new(self.provider.clone()).into_server()
+        SamplingService::new(self.source.clone()).into_server()
     }
 
     /// The strategy served for `service` right now.
     pub fn strategy_for(&self, service: &str) -> SamplingStrategyResponse {
-        self.provider.strategy_for(service)
+        self.source.strategy_for(service)
     }
 
-    /// The strategies and their file.
-    pub fn provider(&self) -> &Arc<StrategyProvider> {
-        &self.provider
+    /// The strategies and their file; `None` in adaptive mode.
+    pub fn provider(&self) -> Option<&Arc<StrategyProvider>> {
+        self.file.as_ref()
+    }
+
+    /// The adaptive sampling state the `adaptive_sampling` processor feeds; `None` when the
+    /// strategies come from a file.
+    pub fn adaptive(&self) -> Option<&Arc<AdaptiveSampling>> {
+        self.adaptive.as_ref()
     }
 
     /// The HTTP server's bound address (useful with port 0); `None` when not serving HTTP.
@@ -122,7 +148,7 @@ impl Lifecycle for RemoteSamplingExtension {
         let mut state = Running::default();
         if let Some((listener, local_addr)) = http {
             let (stop, stopped) = oneshot::channel::<()>();
-            let (provider, id, host) = (self.provider.clone(), self.id.clone(), host.clone());
+            let (provider, id, host) = (self.source.clone(), self.id.clone(), host.clone());
             let task = tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stopped.await;
@@ -137,7 +163,7 @@ impl Lifecycle for RemoteSamplingExtension {
         }
         if let Some((listener, local_addr)) = grpc {
             let (stop, stopped) = oneshot::channel::<()>();
-            let (service, id, host) = (SamplingService::new(self.provider.clone()), self.id.clone(), host.clone());
+            let (service, id, host) = (SamplingService::new(self.source.clone()), self.id.clone(), host.clone());
             let task = tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stopped.await;
@@ -150,8 +176,11 @@ impl Lifecycle for RemoteSamplingExtension {
             tracing::info!(extension = %self.id, "sampling strategies over gRPC on {local_addr}");
             state.grpc = Some(Server { local_addr, stop, task });
         }
-        if !self.reload_interval.is_zero() {
-            state.reloader = Some(self.provider.spawn_reloader(self.reload_interval.get(), self.id.clone()));
+        if let (Some(file), false) = (&self.file, self.reload_interval.is_zero()) {
+            state.background = Some(file.spawn_reloader(self.reload_interval.get(), self.id.clone()));
+        }
+        if let Some(adaptive) = &self.adaptive {
+            state.background = Some(adaptive.spawn(self.id.clone()));
         }
         *running = Some(state);
         Ok(())
@@ -161,9 +190,9 @@ impl Lifecycle for RemoteSamplingExtension {
         let Some(state) = self.running.lock().await.take() else {
             return Ok(());
         };
-        if let Some(reloader) = state.reloader {
-            reloader.abort();
-            let _ = reloader.await;
+        if let Some(task) = state.background {
+            task.abort();
+            let _ = task.await;
         }
         for (what, server) in [("HTTP", state.http), ("gRPC", state.grpc)] {
             let Some(Server { stop, mut task, .. }) = server else { continue };
@@ -248,7 +277,7 @@ mod tests {
         // A broken file keeps the last good strategies; a fixed one is picked up again.
         std::fs::write(&path, "{ broken").unwrap();
         // Whether or not the task has seen it yet, the broken file is not used.
-        let reload = ext.provider().reload().await;
+        let reload = ext.provider().unwrap().reload().await;
         assert!(matches!(reload, Reload::Kept(_) | Reload::Unchanged), "{reload:?}");
         assert_eq!(get(http, "/sampling?service=svc").await.2, body("0.75"));
         std::fs::write(&path, strategies(1.0)).unwrap();

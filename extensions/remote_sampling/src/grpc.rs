@@ -12,16 +12,16 @@ use tonic::{Request, Response, Status};
 
 use crate::proto::sampling_manager_server::{SamplingManager, SamplingManagerServer};
 use crate::proto::{SamplingStrategyParameters, SamplingStrategyResponse};
-use crate::provider::StrategyProvider;
+use crate::provider::StrategySource;
 
 /// Answers `GetSamplingStrategy` from the provider's current strategies.
 #[derive(Clone)]
 pub struct SamplingService {
-    provider: Arc<StrategyProvider>,
+    provider: Arc<dyn StrategySource>,
 }
 
 impl SamplingService {
-    pub fn new(provider: Arc<StrategyProvider>) -> Self {
+    pub fn new(provider: Arc<dyn StrategySource>) -> Self {
         Self { provider }
     }
 

@@ -21,12 +21,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::json::{encode, Form};
-use crate::provider::StrategyProvider;
+use crate::provider::StrategySource;
 
 const SERVICE_ONCE: &str = "'service' parameter must be provided once";
 
 /// The two sampling routes; every other path is 404.
-pub fn router(provider: Arc<StrategyProvider>) -> Router {
+pub fn router(provider: Arc<dyn StrategySource>) -> Router {
     Router::new()
         .route("/", get(|s, q| answer(s, q, Form::Legacy)))
         .route("/sampling", get(|s, q| answer(s, q, Form::Proto)))
@@ -34,7 +34,7 @@ pub fn router(provider: Arc<StrategyProvider>) -> Router {
 }
 
 async fn answer(
-    State(provider): State<Arc<StrategyProvider>>,
+    State(provider): State<Arc<dyn StrategySource>>,
     Query(params): Query<Vec<(String, String)>>,
     form: Form,
 ) -> Response {
@@ -59,7 +59,7 @@ fn text_error(code: StatusCode, message: &str) -> Response {
 /// Serves the sampling routes on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    provider: Arc<StrategyProvider>,
+    provider: Arc<dyn StrategySource>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(provider)).with_graceful_shutdown(shutdown).await
@@ -75,6 +75,7 @@ pub(crate) mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::provider::StrategyProvider;
 
     /// One HTTP/1.1 GET on a fresh connection: (status, content type, body).
     pub(crate) async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {

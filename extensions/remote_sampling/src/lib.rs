@@ -2,9 +2,11 @@
 //! Jaeger v2's `remote_sampling` extension does, so apps configured with a `remote` sampler keep
 //! working unchanged when they point at tracegate.
 //!
-//! - [`config`]: the Jaeger v2 config shape (`file`, `http`, `grpc`; room for `adaptive`).
+//! - [`config`]: the Jaeger v2 config shape (`file` or `adaptive`, `http`, `grpc`).
 //! - [`strategies`]: Jaeger's strategies file format and its resolution rules.
 //! - [`provider`]: holds the current strategies and reloads the file when it changes.
+//! - [`adaptive`]: Jaeger's adaptive sampling (per-operation probabilities computed from the
+//!   observed rate of sampled traces), fed by the [`processor`] `adaptive_sampling`.
 //! - [`http`]: `GET /sampling?service=X` (proto-JSON) and the legacy `GET /?service=X`.
 //! - [`grpc`]: `jaeger.api_v2.SamplingManager/GetSamplingStrategy`, also served by the `jaeger`
 //!   receiver on its gRPC port through [`RemoteSamplingExtension::grpc_service`].
@@ -12,11 +14,13 @@
 //! The strategies file is read when the extension is created, so a missing or malformed file
 //! fails start-up with the path and the JSON problem, not the first request.
 
+pub mod adaptive;
 pub mod config;
 mod extension;
 pub mod grpc;
 pub mod http;
 mod json;
+pub mod processor;
 pub mod provider;
 pub mod strategies;
 
@@ -51,3 +55,4 @@ impl ExtensionFactory for RemoteSamplingFactory {
 }
 
 tracegate_core::register_extension!(RemoteSamplingFactory);
+tracegate_core::register_processor!(processor::AdaptiveSamplingFactory);

@@ -15,6 +15,19 @@ use tokio::task::JoinHandle;
 use crate::proto::SamplingStrategyResponse;
 use crate::strategies::{ParseError, Strategies};
 
+/// Anything that answers "which strategy for this service": the file provider here, or
+/// [`AdaptiveSampling`](crate::adaptive::AdaptiveSampling). The HTTP and gRPC endpoints serve
+/// whichever the extension was configured with.
+pub trait StrategySource: Send + Sync {
+    fn strategy_for(&self, service: &str) -> SamplingStrategyResponse;
+}
+
+impl StrategySource for StrategyProvider {
+    fn strategy_for(&self, service: &str) -> SamplingStrategyResponse {
+        StrategyProvider::strategy_for(self, service)
+    }
+}
+
 /// Why the strategies file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

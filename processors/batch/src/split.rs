@@ -5,34 +5,45 @@ use tracegate_core::data::{ResourceSpans, ScopeSpans};
 /// Removes the first `n` spans from `from` and returns them, grouped under copies of their
 /// resource and scope. Containers left empty are removed from `from`.
 pub fn split_off_spans(from: &mut Vec<ResourceSpans>, mut n: usize) -> Vec<ResourceSpans> {
-    let mut out = Vec::new();
-    while n > 0 && !from.is_empty() {
-        let rs_spans: usize = from[0].scope_spans.iter().map(|s| s.spans.len()).sum();
-        if rs_spans <= n {
-            n -= rs_spans;
-            out.push(from.remove(0));
-            continue;
+    // Whole resources first, drained in one move (removing them one by one from the front
+    // would shift the rest each time: quadratic in a batch of many small resources).
+    let mut whole = 0;
+    for rs in from.iter() {
+        let spans = span_count(rs);
+        if spans > n {
+            break;
         }
-        let rs = &mut from[0];
-        let mut taken = ResourceSpans {
-            resource: rs.resource.clone(),
-            schema_url: rs.schema_url.clone(),
-            scope_spans: Vec::new(),
-        };
-        while n > 0 {
-            let ss = &mut rs.scope_spans[0];
-            if ss.spans.len() <= n {
-                n -= ss.spans.len();
-                taken.scope_spans.push(rs.scope_spans.remove(0));
-            } else {
-                let head: Vec<_> = ss.spans.drain(..n).collect();
-                taken.scope_spans.push(ScopeSpans { scope: ss.scope.clone(), schema_url: ss.schema_url.clone(), spans: head });
-                n = 0;
-            }
-        }
-        out.push(taken);
+        n -= spans;
+        whole += 1;
     }
+    let mut out: Vec<ResourceSpans> = from.drain(..whole).collect();
+    if n == 0 || from.is_empty() {
+        return out;
+    }
+    // Then part of the next resource, under a copy of it.
+    let rs = &mut from[0];
+    let mut taken = ResourceSpans { resource: rs.resource.clone(), schema_url: rs.schema_url.clone(), scope_spans: Vec::new() };
+    let mut whole_scopes = 0;
+    for ss in &rs.scope_spans {
+        if ss.spans.len() > n {
+            break;
+        }
+        n -= ss.spans.len();
+        whole_scopes += 1;
+    }
+    taken.scope_spans.extend(rs.scope_spans.drain(..whole_scopes));
+    if n > 0 {
+        if let Some(ss) = rs.scope_spans.first_mut() {
+            let head: Vec<_> = ss.spans.drain(..n).collect();
+            taken.scope_spans.push(ScopeSpans { scope: ss.scope.clone(), schema_url: ss.schema_url.clone(), spans: head });
+        }
+    }
+    out.push(taken);
     out
+}
+
+fn span_count(rs: &ResourceSpans) -> usize {
+    rs.scope_spans.iter().map(|s| s.spans.len()).sum()
 }
 
 #[cfg(test)]
@@ -70,5 +81,23 @@ mod tests {
         let rest = split_off_spans(&mut batch, 100);
         assert_eq!(count(&rest), 5);
         assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn splits_at_resource_and_scope_boundaries_without_empty_containers() {
+        let mut batch = vec![rs("a", &[2]), rs("b", &[1, 3]), rs("c", &[1])];
+        let first = split_off_spans(&mut batch, 3);
+        assert_eq!(first.iter().map(|r| r.schema_url.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(first[1].scope_spans.len(), 1, "b's first scope whole, nothing of its second");
+        assert_eq!(batch[0].schema_url, "b");
+        assert_eq!(batch[0].scope_spans.len(), 1);
+        assert_eq!(batch[0].scope_spans[0].schema_url, "b-1");
+        let second = split_off_spans(&mut batch, 2);
+        assert_eq!((count(&second), count(&batch)), (2, 2));
+        assert_eq!(second[0].scope_spans[0].schema_url, "b-1", "a split scope keeps its identity");
+        assert!(split_off_spans(&mut batch, 0).is_empty());
+        assert_eq!(count(&split_off_spans(&mut batch, 2)), 2);
+        assert!(batch.is_empty());
+        assert!(split_off_spans(&mut batch, 5).is_empty());
     }
 }

@@ -1,4 +1,5 @@
 //! Behaviour of the batch processor as a pipeline sees it, with a recording next consumer.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,7 +45,7 @@ fn spans(n: usize) -> Traces {
 
 fn processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProcessor>, Arc<Recorder>) {
     let rec = Arc::new(Recorder::default());
-    let cfg = BatchConfig { send_batch_size: size, send_batch_max_size: max, timeout: GoDuration::from_millis(timeout_ms) };
+    let cfg = BatchConfig { send_batch_size: size, send_batch_max_size: max, timeout: GoDuration::from_millis(timeout_ms), ..Default::default() };
     (BatchProcessor::new(ComponentId::parse("batch").unwrap(), cfg, rec.clone()), rec)
 }
 
