@@ -1,17 +1,19 @@
-//! Bytes on disk: blocks of spans grouped by trace, their search summaries, and the text form
-//! of attribute values that tag queries compare against.
+//! What blocks, summaries and tag queries share: the block container (a version byte, the
+//! raw size, a zstd frame), varint helpers, and the text form of attribute values that tag
+//! queries compare against. The column layout inside a block is in [`block_write`] and
+//! [`block_read`].
 //!
-//! A block (before zstd) is a table of contents, `u32 n` then `n x (trace id [16], u32 len)`,
-//! followed by one OTLP `ExportTraceServiceRequest` encoding per trace. `get_trace` therefore
-//! decompresses one block but decodes only its trace's segment. Segments are encoded straight
-//! from the batch by reference (no span is cloned): the wrappers are written by hand with
-//! prost's field helpers and each `Span` is encoded as it is.
+//! [`block_write`]: crate::block_write
+//! [`block_read`]: crate::block_read
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
-use prost::encoding::{encode_key, encode_varint, message, string, WireType};
-use prost::Message;
+
+/// The on-disk format this build writes and reads (blocks, summaries, tag hashes). Stored in
+/// the `meta` tree; a database of another version is refused at open with both numbers.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Largest block we agree to decompress: a guard against a corrupt length prefix.
 const MAX_BLOCK: usize = 512 << 20;
@@ -29,128 +31,122 @@ pub enum CodecError {
 /// Where one span sits in a batch: resource, scope, span index.
 pub type SpanRef = (usize, usize, usize);
 
-/// Encodes one trace's spans (all from `batch`) as an `ExportTraceServiceRequest`.
-pub fn encode_segment(batch: &[ResourceSpans], spans: &[SpanRef], out: &mut Vec<u8>) {
-    let mut i = 0;
-    let mut rs_body = Vec::new();
-    let mut ss_body = Vec::new();
-    while i < spans.len() {
-        let r = spans[i].0;
-        let rs = &batch[r];
-        rs_body.clear();
-        if let Some(res) = &rs.resource {
-            message::encode(1, res, &mut rs_body);
-        }
-        while i < spans.len() && spans[i].0 == r {
-            let s = spans[i].1;
-            let ss = &rs.scope_spans[s];
-            ss_body.clear();
-            if let Some(scope) = &ss.scope {
-                message::encode(1, scope, &mut ss_body);
-            }
-            while i < spans.len() && spans[i].0 == r && spans[i].1 == s {
-                message::encode(2, &ss.spans[spans[i].2], &mut ss_body);
-                i += 1;
-            }
-            if !ss.schema_url.is_empty() {
-                string::encode(3, &ss.schema_url, &mut ss_body);
-            }
-            length_delimited(2, &ss_body, &mut rs_body);
-        }
-        if !rs.schema_url.is_empty() {
-            string::encode(3, &rs.schema_url, &mut rs_body);
-        }
-        length_delimited(1, &rs_body, out);
-    }
-}
-
-fn length_delimited(tag: u32, body: &[u8], out: &mut Vec<u8>) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(body.len() as u64, out);
-    out.extend_from_slice(body);
-}
-
-/// Builds a compressed block from per-trace segments.
-pub fn encode_block(segments: &[([u8; 16], Vec<u8>)], level: i32) -> std::io::Result<Vec<u8>> {
-    let body: usize = segments.iter().map(|(_, s)| s.len()).sum();
-    let mut raw = Vec::with_capacity(4 + segments.len() * 20 + body);
-    raw.extend_from_slice(&(segments.len() as u32).to_le_bytes());
-    for (id, seg) in segments {
-        raw.extend_from_slice(id);
-        raw.extend_from_slice(&(seg.len() as u32).to_le_bytes());
-    }
-    for (_, seg) in segments {
-        raw.extend_from_slice(seg);
-    }
-    let mut out = Vec::with_capacity(raw.len() / 4 + 16);
+/// Wraps a raw block: `[FORMAT_VERSION as u8][u32 LE raw length][zstd frame]`.
+pub fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len() / 3 + 16);
+    out.push(FORMAT_VERSION as u8);
     out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    out.extend_from_slice(&zstd::bulk::compress(&raw, level)?);
+    out.extend_from_slice(&zstd::bulk::compress(raw, level)?);
     Ok(out)
 }
 
-/// A decompressed block: its table of contents and segment bytes.
-pub struct Block {
-    raw: Vec<u8>,
-    toc: Vec<([u8; 16], usize, usize)>,
+pub fn decompress(stored: &[u8]) -> Result<Vec<u8>, CodecError> {
+    let (&version, rest) = stored.split_first().ok_or(CodecError::Corrupt("empty block"))?;
+    if u32::from(version) != FORMAT_VERSION {
+        return Err(CodecError::Corrupt("block of an unknown format version"));
+    }
+    let head: [u8; 4] = rest.get(..4).and_then(|h| h.try_into().ok()).ok_or(CodecError::Corrupt("short header"))?;
+    let len = u32::from_le_bytes(head) as usize;
+    if len > MAX_BLOCK {
+        return Err(CodecError::Corrupt("declared size too large"));
+    }
+    Ok(zstd::bulk::decompress(&rest[4..], len)?)
 }
 
-impl Block {
-    pub fn decode(stored: &[u8]) -> Result<Self, CodecError> {
-        let (len, frame) = split_u32(stored).ok_or(CodecError::Corrupt("short header"))?;
-        if len as usize > MAX_BLOCK {
-            return Err(CodecError::Corrupt("declared size too large"));
-        }
-        let raw = zstd::bulk::decompress(frame, len as usize)?;
-        let (n, mut rest) = split_u32(&raw).ok_or(CodecError::Corrupt("no table of contents"))?;
-        let mut toc = Vec::new();
-        let mut offset = 4 + (n as usize).checked_mul(20).ok_or(CodecError::Corrupt("count"))?;
-        for _ in 0..n {
-            if rest.len() < 20 {
-                return Err(CodecError::Corrupt("truncated table of contents"));
-            }
-            let mut id = [0u8; 16];
-            id.copy_from_slice(&rest[..16]);
-            let (seg_len, tail) = split_u32(&rest[16..]).ok_or(CodecError::Corrupt("toc"))?;
-            rest = tail;
-            let end = offset.checked_add(seg_len as usize).filter(|e| *e <= raw.len());
-            let end = end.ok_or(CodecError::Corrupt("segment beyond block"))?;
-            toc.push((id, offset, end));
-            offset = end;
-        }
-        Ok(Self { raw, toc })
-    }
+pub fn put_varint(out: &mut Vec<u8>, v: u64) {
+    prost::encoding::encode_varint(v, out);
+}
 
-    /// The spans of one trace in this block.
-    pub fn trace(&self, id: &[u8; 16]) -> Result<Vec<ResourceSpans>, CodecError> {
-        let mut out = Vec::new();
-        for (tid, start, end) in &self.toc {
-            if tid == id {
-                out.extend(ExportTraceServiceRequest::decode(&self.raw[*start..*end])?.resource_spans);
-            }
+pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A cursor over one column; every read fails cleanly on truncated input.
+#[derive(Clone, Copy, Default)]
+pub struct Cursor<'a>(pub &'a [u8]);
+
+impl<'a> Cursor<'a> {
+    pub fn varint(&mut self) -> Result<u64, CodecError> {
+        prost::encoding::decode_varint(&mut self.0).map_err(|_| CodecError::Corrupt("bad varint"))
+    }
+    pub fn usize(&mut self) -> Result<usize, CodecError> {
+        usize::try_from(self.varint()?).map_err(|_| CodecError::Corrupt("count too large"))
+    }
+    pub fn u32(&mut self) -> Result<u32, CodecError> {
+        u32::try_from(self.varint()?).map_err(|_| CodecError::Corrupt("value too large"))
+    }
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        if self.0.len() < n {
+            return Err(CodecError::Corrupt("truncated column"));
         }
-        Ok(out)
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
     }
-
-    /// Every trace's segment bytes, undecoded.
-    pub fn segments(&self) -> impl Iterator<Item = (&[u8; 16], &[u8])> + '_ {
-        self.toc.iter().map(|(id, start, end)| (id, &self.raw[*start..*end]))
+    pub fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
+        let n = self.usize()?;
+        self.take(n)
     }
-
-    pub fn decode_segment(segment: &[u8]) -> Result<Vec<ResourceSpans>, CodecError> {
-        Ok(ExportTraceServiceRequest::decode(segment)?.resource_spans)
+    pub fn str(&mut self) -> Result<&'a str, CodecError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| CodecError::Corrupt("string is not UTF-8"))
+    }
+    pub fn byte(&mut self) -> Result<u8, CodecError> {
+        Ok(self.take(1)?[0])
     }
 }
 
-fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
-    let head: [u8; 4] = b.get(..4)?.try_into().ok()?;
-    Some((u32::from_le_bytes(head), &b[4..]))
+/// FxHash-style hasher for in-memory maps keyed by strings and ids (never stored): SipHash
+/// was a visible share of ingest, and nothing here is keyed by untrusted input an attacker
+/// could pick to collide (a collision costs time, never a wrong answer).
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.write_u64(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 56));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        // hashbrown takes the bucket from the low bits and a tag from the top 7.
+        let h = self.0;
+        (h ^ (h >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (h >> 29)
+    }
 }
+
+pub type FastBuild = BuildHasherDefault<FastHasher>;
+pub type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;
+pub type FastSet<K> = std::collections::HashSet<K, FastBuild>;
 
 /// The resource's `service.name`, or "" when it has none.
 pub fn service_of(rs: &ResourceSpans) -> &str {
-    rs.resource
-        .as_ref()
-        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+    service_of_attrs(rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default())
+}
+
+pub fn service_of_attrs(attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> &str {
+    attrs
+        .iter()
+        .find(|kv| kv.key == "service.name")
         .and_then(|kv| kv.value.as_ref())
         .and_then(|v| match &v.value {
             Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
@@ -159,16 +155,34 @@ pub fn service_of(rs: &ResourceSpans) -> &str {
         .unwrap_or("")
 }
 
-/// An attribute value as a tag query spells it (Jaeger compares tag values as text).
-pub fn value_text(v: &AnyValue) -> Option<String> {
-    match v.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s.clone()),
-        any_value::Value::IntValue(i) => Some(i.to_string()),
-        any_value::Value::BoolValue(b) => Some(b.to_string()),
-        any_value::Value::DoubleValue(d) => Some(d.to_string()),
-        any_value::Value::BytesValue(b) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
-        _ => None,
+/// Writes an attribute value as a tag query spells it (Jaeger compares tag values as text)
+/// into `out` (cleared first); false when the value has no text form (arrays, maps, none).
+pub fn write_value_text(v: &any_value::Value, out: &mut String) -> bool {
+    use std::fmt::Write;
+    out.clear();
+    match v {
+        any_value::Value::StringValue(s) => out.push_str(s),
+        any_value::Value::IntValue(i) => {
+            let _ = write!(out, "{i}");
+        }
+        any_value::Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
+        any_value::Value::DoubleValue(d) => {
+            let _ = write!(out, "{d}");
+        }
+        any_value::Value::BytesValue(b) => {
+            for x in b {
+                let _ = write!(out, "{x:02x}");
+            }
+        }
+        _ => return false,
     }
+    true
+}
+
+/// An attribute value as a tag query spells it.
+pub fn value_text(v: &AnyValue) -> Option<String> {
+    let mut s = String::new();
+    write_value_text(v.value.as_ref()?, &mut s).then_some(s)
 }
 
 /// Jaeger's name for an OTLP span kind; "" for unspecified.
@@ -185,16 +199,19 @@ pub fn kind_name(kind: i32) -> &'static str {
 
 /// Tags Jaeger shows for a span that OTLP carries as fields: `span.kind`, `otel.status_code`
 /// and `error=true`, so `error=true` searches work on OTLP data.
-pub fn derived_tags(span: &Span) -> impl Iterator<Item = (&'static str, &'static str)> {
-    let kind = Some(kind_name(span.kind)).filter(|k| !k.is_empty()).map(|k| ("span.kind", k));
-    let code = span.status.as_ref().map(|s| s.code).unwrap_or(0);
-    let status = match code {
+pub fn derived_tags_of(kind: i32, status_code: i32) -> impl Iterator<Item = (&'static str, &'static str)> {
+    let kind = Some(kind_name(kind)).filter(|k| !k.is_empty()).map(|k| ("span.kind", k));
+    let status = match status_code {
         1 => Some(("otel.status_code", "OK")),
         2 => Some(("otel.status_code", "ERROR")),
         _ => None,
     };
-    let error = (code == 2).then_some(("error", "true"));
+    let error = (status_code == 2).then_some(("error", "true"));
     kind.into_iter().chain(status).chain(error)
+}
+
+pub fn derived_tags(span: &Span) -> impl Iterator<Item = (&'static str, &'static str)> {
+    derived_tags_of(span.kind, span.status.as_ref().map(|s| s.code).unwrap_or(0))
 }
 
 /// Unix nanoseconds of a span's start and its duration.

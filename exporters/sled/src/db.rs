@@ -22,6 +22,11 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("{0}")]
     Codec(#[from] crate::codec::CodecError),
+    #[error(
+        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only. \
+         Move it aside (or point `path` elsewhere) and start with an empty directory"
+    )]
+    Format { path: String, found: u32, supported: u32 },
     #[error("background task failed: {0}")]
     Join(String),
 }
@@ -84,6 +89,27 @@ fn parse_name(name: &[u8]) -> Option<(u64, u64)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
+/// `meta` key holding the format version (u32 LE) the database was created with.
+const FORMAT_KEY: &[u8] = b"format";
+
+/// Refuses a database of another format (old databases are not converted: format 1 had no
+/// version key, so a database with data and no key is format 1); stamps a new one.
+fn check_format(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
+    let supported = crate::codec::FORMAT_VERSION;
+    let found = match meta.get(FORMAT_KEY)? {
+        Some(v) => v.as_ref().try_into().map(u32::from_le_bytes).unwrap_or(0),
+        None if meta.is_empty() && !db.tree_names().iter().any(|n| parse_name(n).is_some()) => {
+            meta.insert(FORMAT_KEY, &supported.to_le_bytes())?;
+            supported
+        }
+        None => 1,
+    };
+    if found != supported {
+        return Err(StoreError::Format { path: path.display().to_string(), found, supported });
+    }
+    Ok(())
+}
+
 impl Shared {
     /// The shared handle for `path`, opening the database if this process has not.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Arc<Self>, StoreError> {
@@ -102,6 +128,7 @@ impl Shared {
             .open()
             .map_err(|e| err(e.to_string()))?;
         let meta = db.open_tree("meta").map_err(|e| err(e.to_string()))?;
+        check_format(&db, &meta, &canonical)?;
         let mut partitions = BTreeMap::new();
         for name in db.tree_names() {
             if let Some((start, end)) = parse_name(&name) {

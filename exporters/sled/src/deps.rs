@@ -7,8 +7,9 @@
 //! is forgotten when the newer fills. Edges whose parent arrives later than that are not
 //! counted; Jaeger's own Spark job has the same kind of window.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use crate::codec::FastMap;
 
 const GENERATION: usize = 200_000;
 
@@ -19,17 +20,19 @@ pub fn span_key(trace_id: &[u8], span_id: &[u8]) -> u64 {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    h
+    // FNV's low bits mix poorly and the maps below take buckets from them.
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^ (h >> 27)
 }
 
 struct TwoGen<V> {
-    new: HashMap<u64, V>,
-    old: HashMap<u64, V>,
+    new: FastMap<u64, V>,
+    old: FastMap<u64, V>,
 }
 
 impl<V> Default for TwoGen<V> {
     fn default() -> Self {
-        Self { new: HashMap::new(), old: HashMap::new() }
+        Self { new: FastMap::default(), old: FastMap::default() }
     }
 }
 

@@ -80,13 +80,14 @@
 //!   each a block decompression for a rare-tag search;
 //!   ingest time is mostly encoding, hashing every tag for the filter, and zstd.
 
+mod block_read;
+mod block_write;
 mod codec;
 mod config;
 mod db;
 mod deps;
 mod exporter;
 mod read;
-mod scan;
 mod summary;
 mod write;
 
@@ -115,5 +116,7 @@ impl ExporterFactory for SledExporterFactory {
 
 tracegate_core::register_exporter!(SledExporterFactory);
 
+#[cfg(test)]
+mod block_tests;
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,10 @@
 //!
 //! Searches walk block summaries newest first (partitions newest first, blocks by descending
 //! sequence), decompress only blocks whose summary can match, and check each span of the
-//! queried service exactly: one span must meet every condition. Inside a block each trace's
-//! segment is tried cheaply first (string tag values must occur in its bytes; span heads are
-//! walked without decoding, see [`scan`]) and only a trace that can still match is decoded. A trace's rank is the start
-//! of its newest matching span. The walk stops once `limit` traces are found and no remaining
+//! queried service exactly: one span must meet every condition. A block whose bytes lack a
+//! string tag value is skipped after decompression; otherwise its spans are walked in place
+//! ([`Block::walk`]: names and values are borrowed, no OTLP message is built). A trace's rank
+//! is the start of its newest matching span. The walk stops once `limit` traces are found and no remaining
 //! block or partition can hold a newer matching span (summaries carry each service's latest
 //! start), so results are exact, not just "the first `limit` found".
 
@@ -14,14 +14,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use prost::Message;
 use tracegate_core::storage::{DependencyLink, Operation, StorageError, TraceId, TraceQuery, TraceReader};
 use tracegate_core::Traces;
 
-use crate::codec::{derived_tags, service_of, start_and_duration, value_text, Block, CodecError};
+use crate::block_read::{Attr, Block, SpanRow, Val};
+use crate::codec::{derived_tags_of, value_text, CodecError};
 use crate::db::{Partition, Shared, StoreError};
-use crate::scan;
 use crate::summary::{tag_hash, SummaryView};
 
 /// Traces returned when a query says `limit: 0` (Jaeger's API default).
@@ -112,19 +113,7 @@ impl SledReader {
         limit: usize,
         found: &mut HashMap<TraceId, u64>,
     ) -> Result<(), StoreError> {
-        // Databases written before summaries moved to the blocks tree keep them in the index
-        // tree; both lists are read, merged by sequence, newest first.
-        let mut new = p.blocks.scan_prefix([b's']).rev().peekable();
-        let mut old = p.index.scan_prefix([b's']).rev().peekable();
-        loop {
-            let newer_is_new = match (new.peek(), old.peek()) {
-                (None, None) => break,
-                (Some(Ok((a, _))), Some(Ok((b, _)))) => a >= b,
-                (Some(_), _) => true,
-                (None, Some(_)) => false,
-            };
-            let entry = if newer_is_new { new.next() } else { old.next() };
-            let Some(entry) = entry else { break };
+        for entry in p.blocks.scan_prefix([b's']).rev() {
             let (key, value) = entry?;
             let Some(summary) = SummaryView::parse(&value) else { continue };
             if !cond.block_may_match(&summary, found, limit) {
@@ -132,12 +121,18 @@ impl SledReader {
             }
             let Some(stored) = p.blocks.get(&key[1..])? else { continue };
             let block = Block::decode(&stored)?;
-            for (id, segment) in block.segments() {
-                if let Some(start) = cond.segment_match(segment)? {
-                    let t = found.entry(*id).or_insert(0);
-                    *t = (*t).max(start);
-                }
+            if !cond.byte_needles.iter().all(|n| memchr::memmem::find(block.raw(), n.as_bytes()).is_some()) {
+                continue;
             }
+            let ours: Vec<bool> = block.resources.iter().map(|r| r.service == cond.service).collect();
+            let mut text = String::new();
+            block.walk(|row| {
+                if ours[row.resource] && cond.row_matches(&block, row, &mut text)? {
+                    let t = found.entry(block.ids[row.trace]).or_insert(0);
+                    *t = (*t).max(row.start);
+                }
+                Ok(())
+            })?;
         }
         Ok(())
     }
@@ -191,45 +186,56 @@ impl Conditions {
             && self.tags.iter().all(|(_, _, h)| s.may_have_tag(*h))
     }
 
-    /// The newest start among this segment's matching spans, `None` when none matches. Cheap
-    /// checks first: the tag values' bytes (when they can only be string attributes), then
-    /// the span heads (see [`scan`]); only a trace that passes both is decoded.
-    fn segment_match(&self, segment: &[u8]) -> Result<Option<u64>, CodecError> {
-        if !self.byte_needles.iter().all(|n| memchr::memmem::find(segment, n.as_bytes()).is_some()) {
-            return Ok(None);
-        }
-        let mut newest: Option<u64> = None;
-        let well_formed = scan::spans(segment, |h| {
-            let duration = h.end.saturating_sub(h.start);
-            if h.service == self.service.as_bytes()
-                && (self.start.0..=self.start.1).contains(&h.start)
-                && (self.duration.0..=self.duration.1).contains(&duration)
-                && self.operation.as_ref().is_none_or(|op| op.as_bytes() == h.name)
-            {
-                newest = Some(newest.unwrap_or(0).max(h.start));
-            }
-        });
-        if well_formed && (newest.is_none() || self.tags.is_empty()) {
-            return Ok(newest);
-        }
-        let mut newest = None;
-        for rs in Block::decode_segment(segment)?.iter().filter(|rs| service_of(rs) == self.service) {
-            for span in rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()) {
-                if self.span_matches(rs, span) {
-                    newest = Some(newest.unwrap_or(0).max(span.start_time_unix_nano));
-                }
-            }
-        }
-        Ok(newest)
-    }
-
-    fn span_matches(&self, rs: &ResourceSpans, span: &Span) -> bool {
-        let (start, duration) = start_and_duration(span);
-        (self.start.0..=self.start.1).contains(&start)
+    /// Whether this span (of the queried service) meets every condition.
+    fn row_matches(&self, block: &Block, row: &SpanRow<'_>, text: &mut String) -> Result<bool, CodecError> {
+        let duration = row.end.saturating_sub(row.start);
+        if !((self.start.0..=self.start.1).contains(&row.start)
             && (self.duration.0..=self.duration.1).contains(&duration)
-            && self.operation.as_ref().is_none_or(|op| *op == span.name)
-            && self.tags.iter().all(|(k, v, _)| has_tag(rs, span, k, v))
+            && self.operation.as_ref().is_none_or(|op| op == row.name))
+        {
+            return Ok(false);
+        }
+        let resource = block.resources[row.resource].resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+        for (key, want, _) in &self.tags {
+            let found = any_attr_is(&row.attrs, key, want, text)?
+                || kv_is(resource, key, want)
+                || any_attr_is(&row.event_attrs, key, want, text)?
+                || derived_tags_of(row.kind, row.status.map(|s| s.0).unwrap_or(0)).any(|(k, v)| k == key && v == want);
+            if !found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
+}
+
+fn any_attr_is(attrs: &[Attr<'_>], key: &str, want: &str, text: &mut String) -> Result<bool, CodecError> {
+    for (k, v) in attrs {
+        if *k == key && val_is(*v, want, text)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `value_text(v) == want` without building the value.
+fn val_is(v: Val<'_>, want: &str, text: &mut String) -> Result<bool, CodecError> {
+    use std::fmt::Write;
+    text.clear();
+    Ok(match v {
+        Val::None => false,
+        Val::Str(s) => s == want,
+        Val::Bool(b) => want == if b { "true" } else { "false" },
+        Val::Int(i) => {
+            let _ = write!(text, "{i}");
+            text == want
+        }
+        Val::Double(d) => {
+            let _ = write!(text, "{d}");
+            text == want
+        }
+        Val::Other(bytes) => value_text(&AnyValue::decode(bytes)?).is_some_and(|t| t == want),
+    })
 }
 
 /// True when no derived tag and no non-string attribute has `value` as its text (see
@@ -242,13 +248,6 @@ fn only_a_string(key: &str, value: &str) -> bool {
 
 fn kv_is(kvs: &[KeyValue], key: &str, want: &str) -> bool {
     kvs.iter().any(|kv| kv.key == key && kv.value.as_ref().and_then(value_text).is_some_and(|t| t == want))
-}
-
-fn has_tag(rs: &ResourceSpans, span: &Span, key: &str, want: &str) -> bool {
-    kv_is(&span.attributes, key, want)
-        || rs.resource.as_ref().is_some_and(|r| kv_is(&r.attributes, key, want))
-        || span.events.iter().any(|e| kv_is(&e.attributes, key, want))
-        || derived_tags(span).any(|(k, v)| k == key && v == want)
 }
 
 #[async_trait]

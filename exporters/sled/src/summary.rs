@@ -9,23 +9,41 @@
 //! about 2% of absent items.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 const BITS_PER_ITEM: usize = 8;
 const PROBES: u64 = 5;
 
-/// Stable 64-bit hash of a tag (FNV-1a with a splitmix finish); stable across processes,
-/// since it is stored on disk.
+/// Stable 64-bit hash of a tag; stable across processes and builds, since it is stored on
+/// disk (format 2). Reads 8 bytes at a time: FNV-1a byte by byte was 3.5% of ingest.
 pub fn tag_hash(service: &str, key: &str, value: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [service.as_bytes(), &[0], key.as_bytes(), &[0], value.as_bytes()] {
-        for b in part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    tag_hash_seeded(service_seed(service), key, value)
+}
+
+/// The part of [`tag_hash`] that depends only on the service, computed once per resource.
+pub fn service_seed(service: &str) -> u64 {
+    absorb(0x243F_6A88_85A3_08D3, service.as_bytes())
+}
+
+pub fn tag_hash_seeded(seed: u64, key: &str, value: &str) -> u64 {
+    let h = absorb(absorb(seed, key.as_bytes()), value.as_bytes());
+    let h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     h ^ (h >> 31)
+}
+
+/// Folds `bytes` (and their length, so "ab"+"c" differs from "a"+"bc") into `h`.
+fn absorb(mut h: u64, bytes: &[u8]) -> u64 {
+    const M: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        h = (h ^ w).wrapping_mul(M).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(M).rotate_left(29);
+    (h ^ bytes.len() as u64).wrapping_mul(M)
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -46,7 +64,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn new(services: Vec<ServiceSummary>, tags: &HashSet<u64>) -> Self {
+    pub fn new<S: BuildHasher>(services: Vec<ServiceSummary>, tags: &HashSet<u64, S>) -> Self {
         let bits = (tags.len() * BITS_PER_ITEM).max(64).next_multiple_of(8);
         let mut bloom = vec![0u8; bits / 8];
         for h in tags {
@@ -169,9 +187,11 @@ impl ServiceView<'_> {
     }
 }
 
+/// k probes from one 64-bit hash (double hashing), each mapped onto `[0, bits)` by a
+/// multiply and shift instead of a division.
 fn probes(hash: u64, bits: u64) -> impl Iterator<Item = u64> {
-    let (h1, h2) = (hash & 0xffff_ffff, (hash >> 32) | 1);
-    (0..PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+    let step = hash.rotate_left(32) | 1;
+    (0..PROBES).map(move |i| ((u128::from(hash.wrapping_add(i.wrapping_mul(step))) * u128::from(bits)) >> 64) as u64)
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {

@@ -157,23 +157,23 @@ async fn sync_on_write_survives_kill_9() {
     }
 }
 
-/// Summaries written by the first layout (in the index tree) are still searched.
+/// A database from before format 2 (no format key, but partitions) is refused with a message
+/// naming both versions, not misread.
 #[tokio::test]
-async fn summaries_in_the_old_index_tree_are_still_searched() {
+async fn a_database_of_another_format_is_refused_by_name() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let exporter = SledExporter::open(config(dir.path())).expect("open");
-    let mut ids = Ids::new(9);
-    let (old, new) = (ids.trace_id(), ids.trace_id());
-    exporter.export(batch(&[TestSpan::new(&mut ids, old, "api", "GET /", ago(20))])).await.expect("export");
-    let shared = exporter.reader().shared;
-    for p in shared.partitions_between(0, u64::MAX) {
-        for entry in p.blocks.scan_prefix([b's']) {
-            let (k, v) = entry.expect("summary");
-            p.index.insert(&k, v).expect("move");
-            p.blocks.remove(&k).expect("move");
-        }
+    let path = dir.path().join("db");
+    {
+        let db = sled::open(&path).expect("sled");
+        db.open_tree("b/000000000000-000000003600").expect("partition").insert(b"x", b"y").expect("insert");
+        db.flush().expect("flush");
     }
-    exporter.export(batch(&[TestSpan::new(&mut ids, new, "api", "GET /", ago(10))])).await.expect("export");
-    let q = tracegate_core::storage::TraceQuery { service: "api".into(), limit: 10, ..Default::default() };
-    assert_eq!(exporter.reader().find_trace_ids(&q).await.expect("find"), vec![new, old]);
+    let err = SledExporter::open(Config { path: path.clone(), ..Config::default() }).err().expect("refused");
+    let msg = err.to_string();
+    assert!(msg.contains("storage format 1") && msg.contains("reads format 2"), "{msg}");
+
+    // A fresh database is stamped and reopens.
+    let fresh = dir.path().join("fresh");
+    drop(SledExporter::open(Config { path: fresh.clone(), ..Config::default() }).expect("create"));
+    SledExporter::open(Config { path: fresh, ..Config::default() }).expect("reopen");
 }

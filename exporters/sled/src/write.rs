@@ -2,16 +2,17 @@
 //! (spans grouped by trace), one search summary, one trace-index key per trace, and counts of
 //! new service dependencies. Runs on a blocking thread (sled calls block).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
-use crate::codec::{derived_tags, encode_block, encode_segment, kind_name, service_of, start_and_duration, value_text, SpanRef};
+use crate::block_write::BlockWriter;
+use crate::codec::{compress, derived_tags, kind_name, service_of, start_and_duration, write_value_text, FastMap, FastSet, SpanRef};
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
-use crate::summary::{tag_hash, ServiceSummary, Summary};
+use crate::summary::{service_seed, tag_hash_seeded, ServiceSummary, Summary};
 
 /// How the writer splits and compresses.
 #[derive(Clone, Copy, Debug)]
@@ -23,12 +24,12 @@ pub struct WriteOptions {
 }
 
 /// (operation, span kind) pairs of one service.
-type OpSet = BTreeSet<(String, String)>;
+type OpSet<'b> = FastSet<(&'b str, &'static str)>;
 
 struct Group {
     partition: Partition,
     traces: Vec<([u8; 16], Vec<SpanRef>)>,
-    by_id: HashMap<[u8; 16], usize>,
+    by_id: FastMap<[u8; 16], usize>,
 }
 
 /// Stores a batch; returns the number of spans stored (spans past retention are skipped).
@@ -49,7 +50,7 @@ pub fn write_batch(shared: &Shared, batch: &[ResourceSpans], opts: WriteOptions)
                     _ => {
                         let p = shared.partition_for(start_secs, opts.partition_secs)?;
                         let k = p.start;
-                        groups.entry(k).or_insert_with(|| Group { partition: p, traces: Vec::new(), by_id: HashMap::new() });
+                        groups.entry(k).or_insert_with(|| Group { partition: p, traces: Vec::new(), by_id: FastMap::default() });
                         k
                     }
                 };
@@ -90,24 +91,24 @@ fn write_group(
     ops: &mut BTreeSet<Vec<u8>>,
 ) -> Result<(), StoreError> {
     let mut services: BTreeMap<&str, (ServiceSummary, OpSet)> = BTreeMap::new();
-    let mut tags: HashSet<u64> = HashSet::new();
-    let mut resources_seen = HashSet::new();
-    let mut segments = Vec::with_capacity(group.traces.len());
+    let mut tags: FastSet<u64> = FastSet::default();
+    let mut resources_seen: FastMap<usize, u64> = FastMap::default();
+    let mut text = String::new();
+    let mut writer = BlockWriter::new();
     for (tid, refs) in &group.traces {
-        let mut seg = Vec::new();
-        encode_segment(batch, refs, &mut seg);
-        segments.push((*tid, seg));
+        writer.add_trace(*tid, batch, refs);
         for &(r, s, i) in refs {
             let rs = &batch[r];
             let service = service_of(rs);
             let span = &rs.scope_spans[s].spans[i];
-            if resources_seen.insert(r) {
+            let seed = *resources_seen.entry(r).or_insert_with(|| {
+                let seed = service_seed(service);
                 for kv in rs.resource.iter().flat_map(|res| res.attributes.iter()) {
-                    hash_kv(service, kv, &mut tags);
+                    hash_kv(seed, kv, &mut text, &mut tags);
                 }
-            }
+                seed
+            });
             let (start, duration) = start_and_duration(span);
-            let kind = kind_name(span.kind);
             let entry = services.entry(service).or_insert_with(|| {
                 let first = ServiceSummary {
                     name: service.to_string(),
@@ -117,36 +118,36 @@ fn write_group(
                     max_duration: duration,
                     operations: Vec::new(),
                 };
-                (first, BTreeSet::new())
+                (first, FastSet::default())
             });
             let sum = &mut entry.0;
             sum.min_start = sum.min_start.min(start);
             sum.max_start = sum.max_start.max(start);
             sum.min_duration = sum.min_duration.min(duration);
             sum.max_duration = sum.max_duration.max(duration);
-            if !entry.1.iter().any(|(n, k)| *n == span.name && k == kind) {
-                entry.1.insert((span.name.clone(), kind.to_string()));
-            }
+            entry.1.insert((span.name.as_str(), kind_name(span.kind)));
             for kv in span.attributes.iter().chain(span.events.iter().flat_map(|e| e.attributes.iter())) {
-                hash_kv(service, kv, &mut tags);
+                hash_kv(seed, kv, &mut text, &mut tags);
             }
             for (k, v) in derived_tags(span) {
-                tags.insert(tag_hash(service, k, v));
+                tags.insert(tag_hash_seeded(seed, k, v));
             }
         }
     }
     let summaries: Vec<ServiceSummary> = services
         .into_values()
         .map(|(mut sum, op_set)| {
+            let mut op_set: Vec<(String, String)> = op_set.into_iter().map(|(n, k)| (n.to_string(), k.to_string())).collect();
+            op_set.sort_unstable();
             for (name, kind) in &op_set {
                 ops.insert(op_key(&sum.name, name, kind));
             }
-            sum.operations = op_set.into_iter().collect();
+            sum.operations = op_set;
             sum
         })
         .collect();
     let summary = Summary::new(summaries, &tags);
-    let block = encode_block(&segments, opts.compression_level).map_err(crate::codec::CodecError::from)?;
+    let block = compress(&writer.finish(), opts.compression_level).map_err(crate::codec::CodecError::from)?;
     let seq = shared.db.generate_id()?.to_be_bytes();
     // The block first: a reader never finds an index entry whose block is missing.
     group.partition.blocks.insert(seq, block)?;
@@ -165,15 +166,16 @@ fn write_group(
     Ok(())
 }
 
-fn hash_kv(service: &str, kv: &KeyValue, tags: &mut HashSet<u64>) {
-    let Some(v) = kv.value.as_ref() else { return };
-    match &v.value {
-        Some(any_value::Value::StringValue(s)) => tags.insert(tag_hash(service, &kv.key, s)),
-        _ => match value_text(v) {
-            Some(text) => tags.insert(tag_hash(service, &kv.key, &text)),
-            None => false,
-        },
-    };
+fn hash_kv(seed: u64, kv: &KeyValue, text: &mut String, tags: &mut FastSet<u64>) {
+    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => {
+            tags.insert(tag_hash_seeded(seed, &kv.key, s));
+        }
+        Some(v) if write_value_text(v, text) => {
+            tags.insert(tag_hash_seeded(seed, &kv.key, text));
+        }
+        _ => {}
+    }
 }
 
 pub fn op_key(service: &str, name: &str, kind: &str) -> Vec<u8> {

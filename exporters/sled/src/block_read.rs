@@ -1,0 +1,356 @@
+//! Reads a block written by [`crate::block_write`]: a walk over its spans in stored order
+//! that borrows names and values from the decompressed bytes (a search checks spans without
+//! building OTLP messages), and the full OTLP form of one trace for `get_trace`.
+
+use std::ops::Range;
+
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use prost::Message;
+
+use crate::block_write::*;
+use crate::codec::{decompress, service_of_attrs, unzigzag, CodecError, Cursor};
+
+/// An attribute value borrowed from the block.
+#[derive(Clone, Copy, Debug)]
+pub enum Val<'a> {
+    /// `KeyValue.value` was absent.
+    None,
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    /// Any other shape, as `AnyValue` protobuf bytes.
+    Other(&'a [u8]),
+}
+
+impl Val<'_> {
+    fn to_any(self) -> Result<Option<AnyValue>, CodecError> {
+        let v = |v| Some(AnyValue { value: Some(v) });
+        Ok(match self {
+            Val::None => None,
+            Val::Str(s) => v(any_value::Value::StringValue(s.to_string())),
+            Val::Bool(b) => v(any_value::Value::BoolValue(b)),
+            Val::Int(i) => v(any_value::Value::IntValue(i)),
+            Val::Double(d) => v(any_value::Value::DoubleValue(d)),
+            Val::Other(b) => Some(AnyValue::decode(b)?),
+        })
+    }
+}
+
+pub type Attr<'a> = (&'a str, Val<'a>);
+
+pub struct EventRow<'a> {
+    pub time: u64,
+    pub name: &'a str,
+    pub dropped: u32,
+    pub attrs: Range<usize>,
+}
+
+/// One span as the walk sees it. The vectors are reused from span to span.
+#[derive(Default)]
+pub struct SpanRow<'a> {
+    pub trace: usize,
+    pub resource: usize,
+    pub scope: usize,
+    pub trace_id: Option<&'a [u8]>,
+    pub span_id: &'a [u8],
+    pub parent: &'a [u8],
+    pub start: u64,
+    pub end: u64,
+    pub name: &'a str,
+    pub kind: i32,
+    pub status: Option<(i32, &'a str)>,
+    pub trace_state: &'a str,
+    pub dropped: [u32; 3],
+    pub flags: u32,
+    pub links: Vec<&'a [u8]>,
+    pub attrs: Vec<Attr<'a>>,
+    pub events: Vec<EventRow<'a>>,
+    pub event_attrs: Vec<Attr<'a>>,
+}
+
+pub struct ResourceEntry {
+    pub resource: Option<Resource>,
+    pub schema_url: String,
+    pub service: String,
+}
+
+pub struct Block {
+    raw: Vec<u8>,
+    pub ids: Vec<[u8; 16]>,
+    strings: Vec<Range<usize>>,
+    pub resources: Vec<ResourceEntry>,
+    scopes: Vec<(Option<InstrumentationScope>, String)>,
+    cols: [Range<usize>; COLUMNS],
+    /// Value column per string index.
+    values: Vec<Range<usize>>,
+}
+
+impl Block {
+    pub fn decode(stored: &[u8]) -> Result<Self, CodecError> {
+        let raw = decompress(stored)?;
+        let mut c = Cursor(&raw);
+        let at = |c: &Cursor<'_>| raw.len() - c.0.len();
+        let n = c.usize()?;
+        let mut ids = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            ids.push(c.take(16)?.try_into().map_err(|_| CodecError::Corrupt("trace id"))?);
+        }
+        let n = c.usize()?;
+        let mut strings = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let len = c.usize()?;
+            let start = at(&c);
+            std::str::from_utf8(c.take(len)?).map_err(|_| CodecError::Corrupt("string is not UTF-8"))?;
+            strings.push(start..start + len);
+        }
+        let n = c.usize()?;
+        let mut resources = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let resource = if c.varint()? == 1 { Some(Resource::decode(c.bytes()?)?) } else { None };
+            let schema_url = c.str()?.to_string();
+            let service = service_of_attrs(resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default()).to_string();
+            resources.push(ResourceEntry { resource, schema_url, service });
+        }
+        let n = c.usize()?;
+        let mut scopes = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let scope = if c.varint()? == 1 { Some(InstrumentationScope::decode(c.bytes()?)?) } else { None };
+            scopes.push((scope, c.str()?.to_string()));
+        }
+        if c.usize()? != COLUMNS {
+            return Err(CodecError::Corrupt("column count"));
+        }
+        let mut lens = [0usize; COLUMNS];
+        for l in &mut lens {
+            *l = c.usize()?;
+        }
+        let n = c.usize()?;
+        let mut keyed = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            keyed.push((c.usize()?, c.usize()?));
+        }
+        let mut pos = at(&c);
+        let mut take = |len: usize| {
+            let end = pos.checked_add(len).filter(|e| *e <= raw.len()).ok_or(CodecError::Corrupt("column beyond block"))?;
+            let r = pos..end;
+            pos = end;
+            Ok::<_, CodecError>(r)
+        };
+        let mut cols: [Range<usize>; COLUMNS] = Default::default();
+        for (col, len) in cols.iter_mut().zip(lens) {
+            *col = take(len)?;
+        }
+        let mut values = vec![0..0; strings.len()];
+        for (k, len) in keyed {
+            let slot = values.get_mut(k).ok_or(CodecError::Corrupt("value column of an unknown key"))?;
+            *slot = take(len)?;
+        }
+        Ok(Self { raw, ids, strings, resources, scopes, cols, values })
+    }
+
+    /// The decompressed bytes: a tag search looks for a string value's bytes here first.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    fn string(&self, i: u64) -> Result<&str, CodecError> {
+        let r = usize::try_from(i).ok().and_then(|i| self.strings.get(i)).ok_or(CodecError::Corrupt("string index"))?;
+        // Checked as UTF-8 when the block was decoded.
+        std::str::from_utf8(&self.raw[r.clone()]).map_err(|_| CodecError::Corrupt("string is not UTF-8"))
+    }
+
+    /// Calls `f` for every span, in stored order (trace by trace).
+    pub fn walk<'a>(&'a self, mut f: impl FnMut(&SpanRow<'a>) -> Result<(), CodecError>) -> Result<(), CodecError> {
+        let col = |i: usize| Cursor(&self.raw[self.cols[i].clone()]);
+        let (mut groups, mut ids, mut parents, mut times) = (col(GROUPS), col(IDS), col(PARENTS), col(TIMES));
+        let (mut names, mut heads, mut rare, mut keys, mut events) = (col(NAMES), col(HEADS), col(RARE), col(ATTR_KEYS), col(EVENTS));
+        let mut values: Vec<Cursor<'a>> = self.values.iter().map(|r| Cursor(&self.raw[r.clone()])).collect();
+        let mut row = SpanRow::default();
+        let mut trace_ids: Vec<&'a [u8]> = Vec::new();
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        let mut prev_start = 0u64;
+        for t in 0..self.ids.len() {
+            row.trace = t;
+            runs.clear();
+            let mut total = 0usize;
+            for _ in 0..groups.usize()? {
+                let run = (groups.usize()?, groups.usize()?, groups.usize()?);
+                if run.0 >= self.resources.len() || run.1 >= self.scopes.len() {
+                    return Err(CodecError::Corrupt("resource or scope index"));
+                }
+                total = total.checked_add(run.2).ok_or(CodecError::Corrupt("span count"))?;
+                runs.push(run);
+            }
+            trace_ids.clear();
+            for _ in 0..total {
+                trace_ids.push(ids.bytes()?);
+            }
+            let mut j = 0;
+            for &(resource, scope, n) in &runs {
+                (row.resource, row.scope) = (resource, scope);
+                for _ in 0..n {
+                    row.span_id = trace_ids[j];
+                    j += 1;
+                    row.parent = match parents.varint()? {
+                        PARENT_NONE => &[],
+                        PARENT_RAW => rare.bytes()?,
+                        p => usize::try_from(p - PARENT_IN_TRACE)
+                            .ok()
+                            .and_then(|p| trace_ids.get(p))
+                            .ok_or(CodecError::Corrupt("parent index"))?,
+                    };
+                    row.start = prev_start.wrapping_add(unzigzag(times.varint()?) as u64);
+                    row.end = row.start.wrapping_add(unzigzag(times.varint()?) as u64);
+                    prev_start = row.start;
+                    row.name = self.string(names.varint()?)?;
+                    row.kind = i32::try_from(unzigzag(heads.varint()?)).map_err(|_| CodecError::Corrupt("kind"))?;
+                    row.status = match heads.varint()? {
+                        0 => None,
+                        s => {
+                            let code = i32::try_from(unzigzag(s - 1)).map_err(|_| CodecError::Corrupt("status"))?;
+                            Some((code, self.string(heads.varint()?)?))
+                        }
+                    };
+                    let mask = heads.varint()?;
+                    read_rare(&mut row, mask, &mut rare)?;
+                    row.attrs.clear();
+                    read_attrs(self, &mut keys, &mut values, &mut row.attrs)?;
+                    row.events.clear();
+                    row.event_attrs.clear();
+                    for _ in 0..events.usize()? {
+                        let time = row.start.wrapping_add(unzigzag(events.varint()?) as u64);
+                        let name = self.string(events.varint()?)?;
+                        let dropped = events.u32()?;
+                        let from = row.event_attrs.len();
+                        read_attrs(self, &mut keys, &mut values, &mut row.event_attrs)?;
+                        row.events.push(EventRow { time, name, dropped, attrs: from..row.event_attrs.len() });
+                    }
+                    f(&row)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The spans of one trace in this block, grouped by resource and scope as they came.
+    pub fn trace(&self, id: &[u8; 16]) -> Result<Vec<ResourceSpans>, CodecError> {
+        let mut out: Vec<ResourceSpans> = Vec::new();
+        let mut last: Option<(usize, usize, usize)> = None;
+        self.walk(|row| {
+            if self.ids[row.trace] != *id {
+                return Ok(());
+            }
+            let span = self.span(row)?;
+            let same_resource = last.is_some_and(|(t, r, _)| t == row.trace && r == row.resource);
+            let same_scope = same_resource && last.is_some_and(|(_, _, s)| s == row.scope);
+            if !same_resource {
+                let r = &self.resources[row.resource];
+                out.push(ResourceSpans { resource: r.resource.clone(), scope_spans: Vec::new(), schema_url: r.schema_url.clone() });
+            }
+            let rs = out.last_mut().ok_or(CodecError::Corrupt("no resource"))?;
+            if !same_scope {
+                let (scope, schema_url) = &self.scopes[row.scope];
+                rs.scope_spans.push(ScopeSpans { scope: scope.clone(), spans: Vec::new(), schema_url: schema_url.clone() });
+            }
+            rs.scope_spans.last_mut().ok_or(CodecError::Corrupt("no scope"))?.spans.push(span);
+            last = Some((row.trace, row.resource, row.scope));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn span(&self, row: &SpanRow<'_>) -> Result<Span, CodecError> {
+        let attrs = |a: &[Attr<'_>]| -> Result<Vec<KeyValue>, CodecError> {
+            a.iter().map(|(k, v)| Ok(KeyValue { key: k.to_string(), value: v.to_any()?, key_strindex: 0 })).collect()
+        };
+        Ok(Span {
+            trace_id: row.trace_id.map_or_else(|| self.ids[row.trace].to_vec(), <[u8]>::to_vec),
+            span_id: row.span_id.to_vec(),
+            trace_state: row.trace_state.to_string(),
+            parent_span_id: row.parent.to_vec(),
+            flags: row.flags,
+            name: row.name.to_string(),
+            kind: row.kind,
+            start_time_unix_nano: row.start,
+            end_time_unix_nano: row.end,
+            attributes: attrs(&row.attrs)?,
+            dropped_attributes_count: row.dropped[0],
+            events: row
+                .events
+                .iter()
+                .map(|e| {
+                    Ok(Event {
+                        time_unix_nano: e.time,
+                        name: e.name.to_string(),
+                        attributes: attrs(&row.event_attrs[e.attrs.clone()])?,
+                        dropped_attributes_count: e.dropped,
+                    })
+                })
+                .collect::<Result<_, CodecError>>()?,
+            dropped_events_count: row.dropped[1],
+            links: row.links.iter().map(|b| Link::decode(*b)).collect::<Result<_, _>>()?,
+            dropped_links_count: row.dropped[2],
+            status: row.status.map(|(code, message)| Status { code, message: message.to_string() }),
+        })
+    }
+}
+
+fn read_rare<'a>(row: &mut SpanRow<'a>, mask: u64, rare: &mut Cursor<'a>) -> Result<(), CodecError> {
+    row.trace_id = None;
+    row.trace_state = "";
+    row.dropped = [0; 3];
+    row.flags = 0;
+    row.links.clear();
+    if mask == 0 {
+        return Ok(());
+    }
+    if mask & RARE_TRACE_ID != 0 {
+        row.trace_id = Some(rare.bytes()?);
+    }
+    if mask & RARE_TRACE_STATE != 0 {
+        row.trace_state = rare.str()?;
+    }
+    for (i, bit) in [RARE_DROPPED_ATTRS, RARE_DROPPED_EVENTS, RARE_DROPPED_LINKS].into_iter().enumerate() {
+        if mask & bit != 0 {
+            row.dropped[i] = rare.u32()?;
+        }
+    }
+    if mask & RARE_LINKS != 0 {
+        for _ in 0..rare.usize()? {
+            row.links.push(rare.bytes()?);
+        }
+    }
+    if mask & RARE_FLAGS != 0 {
+        row.flags = rare.u32()?;
+    }
+    Ok(())
+}
+
+fn read_attrs<'a>(
+    block: &'a Block,
+    keys: &mut Cursor<'a>,
+    values: &mut [Cursor<'a>],
+    out: &mut Vec<Attr<'a>>,
+) -> Result<(), CodecError> {
+    for _ in 0..keys.usize()? {
+        let k = keys.usize()?;
+        let key = block.string(k as u64)?;
+        let col = values.get_mut(k).ok_or(CodecError::Corrupt("attribute key index"))?;
+        let v = match col.byte()? {
+            V_NONE => Val::None,
+            V_STR => Val::Str(col.str()?),
+            V_FALSE => Val::Bool(false),
+            V_TRUE => Val::Bool(true),
+            V_INT => Val::Int(unzigzag(col.varint()?)),
+            V_DOUBLE => Val::Double(f64::from_le_bytes(col.take(8)?.try_into().map_err(|_| CodecError::Corrupt("double"))?)),
+            V_OTHER => Val::Other(col.bytes()?),
+            _ => return Err(CodecError::Corrupt("value tag")),
+        };
+        out.push((key, v));
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The column layout loses nothing a user could see, and corrupt bytes are errors, never panics.
+
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+
+use crate::block_read::Block;
+use crate::block_write::BlockWriter;
+use crate::codec::compress;
+
+fn kv(k: &str, v: Option<Value>) -> KeyValue {
+    KeyValue { key: k.into(), value: v.map(|v| AnyValue { value: Some(v) }), key_strindex: 0 }
+}
+
+fn every_value_shape() -> Vec<KeyValue> {
+    vec![
+        kv("s", Some(Value::StringValue("text".into()))),
+        kv("i", Some(Value::IntValue(-42))),
+        kv("b", Some(Value::BoolValue(true))),
+        kv("f", Some(Value::BoolValue(false))),
+        kv("d", Some(Value::DoubleValue(0.25))),
+        kv("x", Some(Value::BytesValue(vec![0xbe, 0xef]))),
+        kv("a", Some(Value::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(Value::IntValue(1)) }] }))),
+        kv("m", Some(Value::KvlistValue(KeyValueList { values: vec![kv("inner", Some(Value::StringValue("v".into())))] }))),
+        kv("absent", None),
+        KeyValue { key: "empty".into(), value: Some(AnyValue { value: None }), key_strindex: 0 },
+        kv("s", Some(Value::StringValue("duplicate key, second value".into()))),
+    ]
+}
+
+fn batch() -> Vec<ResourceSpans> {
+    let t: [u8; 16] = [7; 16];
+    let plain = |id: u8, parent: Vec<u8>, start: u64| Span {
+        trace_id: t.to_vec(),
+        span_id: vec![id; 8],
+        parent_span_id: parent,
+        name: format!("op{id}"),
+        kind: 2,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 1000,
+        attributes: vec![kv("http.route", Some(Value::StringValue("/a".into())))],
+        ..Default::default()
+    };
+    let odd = Span {
+        trace_id: t.to_vec(),
+        span_id: vec![3; 8],
+        trace_state: "vendor=x".into(),
+        parent_span_id: vec![9; 8], // not in this trace
+        flags: 0x301,
+        name: String::new(),
+        kind: -5,
+        start_time_unix_nano: 50, // before its neighbours: negative delta
+        end_time_unix_nano: 10,   // ends before it starts
+        attributes: every_value_shape(),
+        dropped_attributes_count: 2,
+        events: vec![
+            Event { time_unix_nano: 60, name: "exception".into(), attributes: every_value_shape(), dropped_attributes_count: 1 },
+            Event { time_unix_nano: 0, name: String::new(), attributes: Vec::new(), dropped_attributes_count: 0 },
+        ],
+        dropped_events_count: 3,
+        links: vec![Link { trace_id: vec![1; 16], span_id: vec![2; 8], trace_state: "k=v".into(), attributes: every_value_shape(), dropped_attributes_count: 4, flags: 1 }],
+        dropped_links_count: 5,
+        status: Some(Status { message: "boom".into(), code: 2 }),
+    };
+    // A child before its parent, as exporters usually send them.
+    let child = plain(1, vec![2; 8], 1_700_000_000_000_000_000);
+    let parent = plain(2, Vec::new(), 1_700_000_000_000_000_000 - 5);
+    let mut other_trace = plain(4, Vec::new(), 7);
+    other_trace.trace_id = vec![8; 16];
+    other_trace.status = Some(Status::default());
+    let mut short_id = plain(5, Vec::new(), 9);
+    short_id.trace_id = vec![1, 2, 3];
+    vec![
+        ResourceSpans {
+            resource: Some(Resource { attributes: vec![kv("service.name", Some(Value::StringValue("api".into())))], dropped_attributes_count: 1, ..Default::default() }),
+            scope_spans: vec![
+                ScopeSpans { scope: Some(InstrumentationScope { name: "lib".into(), version: "1".into(), ..Default::default() }), spans: vec![child, odd], schema_url: "s1".into() },
+                ScopeSpans { scope: None, spans: vec![other_trace, parent], schema_url: String::new() },
+            ],
+            schema_url: "r1".into(),
+        },
+        ResourceSpans { resource: None, scope_spans: vec![ScopeSpans { scope: None, spans: vec![short_id], schema_url: String::new() }], schema_url: String::new() },
+    ]
+}
+
+#[test]
+fn every_field_survives_a_round_trip() {
+    let b = batch();
+    let mut w = BlockWriter::new();
+    // Trace 7: child, odd (scope 0), parent (scope 1); trace 8; the short id under zeros.
+    w.add_trace([7; 16], &b, &[(0, 0, 0), (0, 0, 1), (0, 1, 1)]);
+    w.add_trace([8; 16], &b, &[(0, 1, 0)]);
+    w.add_trace([0; 16], &b, &[(1, 0, 0)]);
+    let stored = compress(&w.finish(), 3).expect("compress");
+    let block = Block::decode(&stored).expect("decode");
+
+    let got = block.trace(&[7; 16]).expect("trace");
+    let rs = &b[0];
+    let want = vec![ResourceSpans {
+        resource: rs.resource.clone(),
+        scope_spans: vec![
+            ScopeSpans { spans: rs.scope_spans[0].spans.clone(), ..rs.scope_spans[0].clone() },
+            ScopeSpans { spans: vec![rs.scope_spans[1].spans[1].clone()], ..rs.scope_spans[1].clone() },
+        ],
+        schema_url: rs.schema_url.clone(),
+    }];
+    assert_eq!(got, want);
+    let got = block.trace(&[8; 16]).expect("trace");
+    assert_eq!(got[0].scope_spans[0].spans, vec![rs.scope_spans[1].spans[0].clone()]);
+    assert_eq!(block.trace(&[0; 16]).expect("trace"), vec![b[1].clone()]);
+    assert!(block.trace(&[9; 16]).expect("trace").is_empty());
+    assert_eq!(block.resources[0].service, "api");
+}
+
+#[test]
+fn corrupt_blocks_are_errors_not_panics() {
+    let b = batch();
+    let mut w = BlockWriter::new();
+    w.add_trace([7; 16], &b, &[(0, 0, 0), (0, 0, 1), (0, 1, 1)]);
+    let raw = w.finish();
+    let walk = |raw: &[u8]| {
+        let stored = compress(raw, 1).expect("compress");
+        if let Ok(block) = Block::decode(&stored) {
+            let _ = block.walk(|_| Ok(()));
+            let _ = block.trace(&[7; 16]);
+        }
+    };
+    for len in 0..raw.len() {
+        walk(&raw[..len]);
+    }
+    for i in 0..raw.len() {
+        for flip in [0x01, 0x80, 0xff] {
+            let mut bad = raw.clone();
+            bad[i] ^= flip;
+            walk(&bad);
+        }
+    }
+    assert!(Block::decode(&[1, 0, 0, 0, 0]).is_err(), "another format version is refused");
+}
