@@ -1,12 +1,12 @@
 // @ts-check
 /**
  * The flamegraph view: every span as a bar on the trace's time axis, one row per tree depth
- * (an icicle, root on top), coloured by service. Clicking a bar zooms the axis to that span;
- * the breadcrumb and "Reset" zoom back out. Bars narrower than half a pixel are not drawn (a
+ * (an icicle, root on top), coloured by service, painted on a canvas. Clicking a bar zooms the axis to that span;
+ * the breadcrumb and "Reset" zoom back out; hovering a bar names it in the toolbar. Bars narrower than half a pixel are not drawn (a
  * 10,000-span trace stays cheap) and the count of hidden spans is shown instead.
  */
 
-import { el, ensureStyle, formatDuration, serviceColor, svg } from '../util.js';
+import { el, ensureStyle, formatDuration, serviceColor } from '../util.js';
 
 /** @typedef {import('../model.js').Trace} Trace @typedef {import('../model.js').Span} Span */
 
@@ -58,35 +58,80 @@ export function render(container, trace) {
     const focus = path[path.length - 1];
     const from = focus ? focus.relativeStart : 0;
     const to = focus ? focus.relativeStart + Math.max(1, focus.duration) : Math.max(1, trace.duration);
-    const width = Math.max(300, plot.clientWidth || container.clientWidth || 1200) - 2;
+    // The plot has 12 px of padding on each side.
+    const width = Math.max(300, (plot.clientWidth || container.clientWidth || 1224) - 26);
     const { bars, hidden } = flameBars(trace, from, to, width);
+    // A canvas: 10,000 bars as SVG elements take seconds to lay out, painted they take ~20 ms.
+    // Clicks and hovers find the bar under the pointer by row, then by x.
     const height = Math.max(1, trace.depth) * ROW + 4;
-    const root = svg('svg', { class: 'tv-flame-svg', width, height, role: 'img', 'aria-label': `Flamegraph of ${trace.spans.length} spans` });
-    for (const b of bars) {
-      const s = b.span;
-      const g = svg('g', { class: 'tv-flame-bar' + (s.hasError ? ' tv-error' : ''), transform: `translate(${b.x},${b.y})`, 'data-span-id': s.spanID });
-      const title = svg('title');
-      title.textContent = `${s.serviceName}: ${s.operationName}\n${formatDuration(s.duration)} at +${formatDuration(s.relativeStart)}`;
-      g.append(title, svg('rect', { width: Math.max(0.5, b.w - 0.5), height: ROW - 2, rx: 2, fill: serviceColor(s.serviceName) }));
-      if (b.w > 36) {
-        const t = svg('text', { x: 4, y: 14 });
-        const chars = Math.floor((b.w - 8) / 6.5);
-        const label = `${s.operationName} (${formatDuration(s.duration)})`;
-        t.textContent = label.length > chars ? label.slice(0, Math.max(1, chars - 1)) + '…' : label;
-        g.append(t);
+    const canvas = /** @type {HTMLCanvasElement} */ (el('canvas', {
+      class: 'tv-flame-canvas', role: 'img', 'aria-label': `Flamegraph of ${trace.spans.length} spans`,
+      dataset: { bars: String(bars.length), from: String(from), to: String(to) },
+    }));
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+    canvas.style.width = `${width}px`;
+    canvas.style.height = `${height}px`;
+    const g = canvas.getContext('2d');
+    const css = getComputedStyle(container);
+    const errorColor = css.getPropertyValue('--error').trim() || '#d1242f';
+    /** @type {Map<number, typeof bars>} */
+    const rows = new Map();
+    if (g) {
+      g.scale(dpr, dpr);
+      g.font = '11px system-ui, sans-serif';
+      g.textBaseline = 'middle';
+      for (const b of bars) {
+        const s = b.span;
+        const w = Math.max(0.5, b.w - 0.5);
+        g.fillStyle = serviceColor(s.serviceName);
+        g.fillRect(b.x, b.y, w, ROW - 2);
+        if (s.hasError) {
+          g.strokeStyle = errorColor;
+          g.lineWidth = 1.5;
+          g.strokeRect(b.x + 0.75, b.y + 0.75, Math.max(0, w - 1.5), ROW - 3.5);
+        }
+        if (b.w > 36) {
+          const chars = Math.floor((b.w - 8) / 6.5);
+          const text = `${s.operationName} (${formatDuration(s.duration)})`;
+          g.fillStyle = '#111';
+          g.fillText(text.length > chars ? text.slice(0, Math.max(1, chars - 1)) + '…' : text, b.x + 4, b.y + (ROW - 2) / 2);
+        }
       }
-      g.addEventListener('click', () => {
-        // Zooming into a span already on the path goes back to it.
-        const at = path.indexOf(s);
-        path = at >= 0 ? path.slice(0, at + 1) : [...path, s];
-        draw();
-      });
-      root.append(g);
     }
-    plot.replaceChildren(root);
+    for (const b of bars) {
+      const row = rows.get(b.y);
+      if (row) row.push(b);
+      else rows.set(b.y, [b]);
+    }
+    const barAt = (/** @type {MouseEvent} */ e) => {
+      const r = canvas.getBoundingClientRect();
+      const x = e.clientX - r.left;
+      const y = e.clientY - r.top;
+      const row = rows.get(Math.floor(y / ROW) * ROW) || [];
+      // The last drawn is on top.
+      for (let i = row.length - 1; i >= 0; i--) if (x >= row[i].x && x <= row[i].x + Math.max(1, row[i].w)) return row[i];
+      return undefined;
+    };
+    const summary = `window ${formatDuration(to - from)} · ${bars.length} bars${hidden ? ` · ${hidden} spans too narrow to draw (zoom in)` : ''}`;
+    canvas.addEventListener('click', (e) => {
+      const b = barAt(e);
+      if (!b) return;
+      // Zooming into a span already on the path goes back to it.
+      const at = path.indexOf(b.span);
+      path = at >= 0 ? path.slice(0, at + 1) : [...path, b.span];
+      draw();
+    });
+    canvas.addEventListener('mousemove', (e) => {
+      const b = barAt(e);
+      canvas.style.cursor = b ? 'zoom-in' : 'default';
+      info.textContent = b ? `${b.span.serviceName}: ${b.span.operationName} · ${formatDuration(b.span.duration)} at +${formatDuration(b.span.relativeStart)}${b.span.hasError ? ' · error' : ''}` : summary;
+    });
+    plot.replaceChildren(canvas);
     crumbs.replaceChildren(el('a', { href: '#', onclick: (/** @type {Event} */ e) => { e.preventDefault(); path = []; draw(); } }, 'Trace'),
       ...path.flatMap((s, i) => [' › ', el('a', { href: '#', onclick: (/** @type {Event} */ e) => { e.preventDefault(); path = path.slice(0, i + 1); draw(); } }, `${s.serviceName}: ${s.operationName}`)]));
-    info.textContent = `window ${formatDuration(to - from)} · ${bars.length} bars${hidden ? ` · ${hidden} spans too narrow to draw (zoom in)` : ''}`;
+    info.textContent = summary;
     /** @type {HTMLButtonElement} */ (reset).disabled = !path.length;
   }
   draw();

@@ -48,14 +48,14 @@ export function render(container, trace) {
   ensureStyle('static/views/views.css');
   const doc = toJaegerJSON(trace);
   // The download is an `/api/traces` answer, so the upload page (and Jaeger's) open it as is.
-  const file = JSON.stringify({ data: [doc], total: 0, limit: 0, offset: 0, errors: null }, null, 2);
+  const file = () => JSON.stringify({ data: [doc], total: 0, limit: 0, offset: 0, errors: null }, null, 2);
   const text = JSON.stringify(doc, null, 2);
   const status = el('span', { class: 'muted' });
   const pre = el('pre', { class: 'tv-json mono', tabindex: '0' });
   pre.textContent = text.length > SHOW_LIMIT ? text.slice(0, SHOW_LIMIT) + '\n… (truncated here; the download has everything)' : text;
   container.replaceChildren(el('div', { class: 'tv-json-view' },
     el('div', { class: 'tv-toolbar' },
-      el('button', { class: 'btn primary tv-json-download', type: 'button', onclick: () => downloadText(`trace-${trace.traceID}.json`, file) }, 'Download JSON'),
+      el('button', { class: 'btn primary tv-json-download', type: 'button', onclick: () => downloadText(`trace-${trace.traceID}.json`, file()) }, 'Download JSON'),
       el('button', {
         class: 'btn', type: 'button',
         onclick: async () => {
@@ -67,7 +67,7 @@ export function render(container, trace) {
           }
         },
       }, 'Copy'),
-      el('span', { class: 'muted' }, `${trace.spans.length} spans, ${(file.length / 1024).toFixed(1)} KiB`),
+      el('span', { class: 'muted' }, `${trace.spans.length} spans, ${(text.length / 1024).toFixed(1)} KiB`),
       status),
     pre));
 }
