@@ -14,10 +14,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Mutex};
-use tokio::task::JoinHandle;
+use tokio::sync::Mutex;
 use tracegate_core::config::Endpoint;
+use tracegate_core::http_server::HttpServer;
 use tracegate_core::{ComponentError, Extension, Host, Lifecycle};
 
 use crate::config::Config;
@@ -27,17 +26,11 @@ use crate::response::health;
 /// answer at once, so this only bounds a stuck client.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-struct Running {
-    local_addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
 pub struct HealthCheckExtension {
     id: String,
     endpoint: Endpoint,
     path: String,
-    running: Mutex<Option<Running>>,
+    running: Mutex<Option<HttpServer>>,
 }
 
 impl HealthCheckExtension {
@@ -47,7 +40,7 @@ impl HealthCheckExtension {
 
     /// The address actually bound (useful with port 0); `None` when not running.
     pub async fn local_addr(&self) -> Option<SocketAddr> {
-        self.running.lock().await.as_ref().map(|r| r.local_addr)
+        self.running.lock().await.as_ref().map(HttpServer::local_addr)
     }
 }
 
@@ -69,36 +62,17 @@ impl Lifecycle for HealthCheckExtension {
         if running.is_some() {
             return Ok(());
         }
-        let bind_err = |source| ComponentError::Bind { endpoint: self.endpoint.to_string(), source };
-        let listener = TcpListener::bind(self.endpoint.bind_addr()).await.map_err(bind_err)?;
-        let local_addr = listener.local_addr().map_err(bind_err)?;
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = router(&self.path, host.clone());
-        let id = self.id.clone();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(extension = %id, "health check server stopped: {e}");
-                host.status().report_failure(&id, &format!("health check server stopped: {e}"));
-            }
-        });
+        let server = HttpServer::start(&self.id, &self.endpoint, app, host.status()).await?;
+        let local_addr = server.local_addr();
         tracing::info!(extension = %self.id, "health check listening on http://{local_addr}{}", self.path);
-        *running = Some(Running { local_addr, stop, task });
+        *running = Some(server);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(Running { stop, mut task, .. }) = self.running.lock().await.take() else {
-            return Ok(());
-        };
-        let _ = stop.send(());
-        if tokio::time::timeout(DRAIN_TIMEOUT, &mut task).await.is_err() {
-            tracing::warn!(extension = %self.id, "health check clients did not finish in {DRAIN_TIMEOUT:?}; closing them");
-            task.abort();
-            // Wait for the abort so the listening socket is closed when shutdown returns.
-            let _ = task.await;
+        if let Some(server) = self.running.lock().await.take() {
+            server.stop(DRAIN_TIMEOUT).await;
         }
         Ok(())
     }

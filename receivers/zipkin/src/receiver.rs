@@ -3,14 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tracegate_core::http_server::HttpServer;
 use tracegate_core::telemetry::Telemetry;
 use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
-use tracing::Instrument;
 
 use crate::config::Config;
 use crate::server::{self, ServerState};
@@ -20,15 +18,13 @@ pub struct ZipkinReceiver {
     config: Config,
     state: Arc<ServerState>,
     /// Held across `start`'s bind so two concurrent starts cannot both bind.
-    running: tokio::sync::Mutex<Option<Running>>,
+    running: tokio::sync::Mutex<Option<HttpServer>>,
     /// Copied out of `running` so `local_addr` needs no async lock.
     addr: Mutex<Option<SocketAddr>>,
 }
 
-struct Running {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
+/// How long `shutdown` lets requests in flight finish before closing them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ZipkinReceiver {
     pub fn new(id: ComponentId, config: Config, next: Arc<dyn Consumer>, telemetry: &Telemetry) -> Self {
@@ -63,44 +59,20 @@ impl Lifecycle for ZipkinReceiver {
         if running.is_some() {
             return Err(ComponentError::other(format!("receiver {} is already started", self.id)));
         }
-        let endpoint = &self.config.endpoint;
-        let bind_error = |source| ComponentError::Bind { endpoint: endpoint.to_string(), source };
-        let listener = TcpListener::bind(endpoint.bind_addr()).await.map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
-
-        let (stop, stopped) = oneshot::channel::<()>();
         let router = server::router(self.state.clone());
-        let id = self.id.to_string();
-        let status = host.status();
-        let span = tracing::info_span!("receiver", id = %id, transport = "http");
-        let task = tokio::spawn(
-            async move {
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                if let Err(e) = server::serve(listener, router, shutdown).await {
-                    // A server that dies on its own shows in the health check rather than the
-                    // port silently going dark.
-                    tracing::error!(error = %e, "Zipkin server stopped with an error");
-                    status.report_failure(&id, &format!("http server: {e}"));
-                }
-            }
-            .instrument(span),
-        );
+        let server = HttpServer::start(&self.id.to_string(), &self.config.endpoint, router, host.status()).await?;
+        let addr = server.local_addr();
         tracing::info!(receiver = %self.id, %addr, "Zipkin receiver listening (/api/v2/spans, /api/v1/spans)");
         self.set_addr(Some(addr));
-        *running = Some(Running { stop, task });
+        *running = Some(server);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(running) = self.running.lock().await.take() else {
+        let Some(server) = self.running.lock().await.take() else {
             return Ok(());
         };
-        let _ = running.stop.send(());
-        if let Err(e) = running.task.await {
-            tracing::warn!(receiver = %self.id, error = %e, "Zipkin server task ended abnormally");
-        }
+        server.stop(DRAIN_TIMEOUT).await;
         self.set_addr(None);
         Ok(())
     }
@@ -111,6 +83,7 @@ impl Receiver for ZipkinReceiver {}
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use tokio::net::TcpListener;
     use tracegate_core::config::Endpoint;
 
     use super::*;

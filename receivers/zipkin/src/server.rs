@@ -12,7 +12,6 @@
 //! spans by the pipeline's answer; a body refused before it became spans is counted in
 //! `tracegate_receiver_dropped_packets` as `malformed` or `too_large`.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +26,6 @@ use http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use tokio::net::TcpListener;
 use tracegate_core::telemetry::ReceiverMetrics;
 use tracegate_core::{ConsumeError, Consumer, Traces};
 
@@ -65,15 +63,6 @@ pub fn router(state: Arc<ServerState>) -> Router {
         // The handler bounds the body itself, before and after decompression.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
-}
-
-/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
 async fn v2_spans(State(state): State<Arc<ServerState>>, headers: HeaderMap, body: Body) -> Response {

@@ -152,6 +152,7 @@ pub fn create_segment(dir: &Path, segment: u64) -> io::Result<File> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

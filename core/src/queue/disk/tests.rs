@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
