@@ -169,13 +169,17 @@ describe('trace views', () => {
         const { normalizeTrace } = await import('/static/model.js');
         const { render } = await import(`/static/views/${v}.js`);
         const services = ['api', 'auth', 'db', 'cache', 'queue'];
+        // A 4-ary tree: each span's children split its time into four sequential calls.
         const spans = [];
         for (let i = 0; i < 10_000; i++) {
-          const parent = i ? Math.floor((i - 1) / 4) : -1;
+          const parent = i ? spans[Math.floor((i - 1) / 4)] : null;
+          const k = i ? (i - 1) % 4 : 0;
+          const start = parent ? parent.startTime + Math.floor((k * parent.duration) / 4) : 1e15;
+          const duration = parent ? Math.max(1, Math.floor((parent.duration / 4) * 0.9)) : 1_000_000_000;
           spans.push({
             traceID: 'big', spanID: `s${i}`, operationName: `op${i % 40}`, processID: `p${i % 5}`,
-            references: parent >= 0 ? [{ refType: 'CHILD_OF', traceID: 'big', spanID: `s${parent}` }] : [],
-            startTime: 1e15 + i * 10, duration: 100_000 - i * 9, tags: [], logs: [],
+            references: parent ? [{ refType: 'CHILD_OF', traceID: 'big', spanID: parent.spanID }] : [],
+            startTime: start, duration, tags: [], logs: [],
           });
         }
         const processes = Object.fromEntries(services.map((s, i) => [`p${i}`, { serviceName: s, tags: [] }]));

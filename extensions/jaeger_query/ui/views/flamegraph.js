@@ -1,9 +1,11 @@
 // @ts-check
 /**
- * The flamegraph view: every span as a bar on the trace's time axis, one row per tree depth
- * (an icicle, root on top), coloured by service, painted on a canvas. Clicking a bar zooms the axis to that span;
- * the breadcrumb and "Reset" zoom back out; hovering a bar names it in the toolbar. Bars narrower than half a pixel are not drawn (a
- * 10,000-span trace stays cheap) and the count of hidden spans is shown instead.
+ * The flamegraph view: every span as a bar on the trace's time axis below its parent (an
+ * icicle, root on top; spans that overlap in time get rows of their own), coloured by service
+ * and painted on a canvas. Clicking a bar zooms the axis to that span; the breadcrumb and
+ * "Reset" zoom back out; hovering a bar names it in the toolbar. Bars narrower than half a
+ * pixel are not drawn (a 10,000-span trace stays cheap), nor rows past MAX_ROWS (a canvas has a
+ * size limit); the count of hidden spans is shown instead.
  */
 
 import { el, ensureStyle, formatDuration, serviceColor } from '../util.js';
@@ -11,6 +13,41 @@ import { el, ensureStyle, formatDuration, serviceColor } from '../util.js';
 /** @typedef {import('../model.js').Trace} Trace @typedef {import('../model.js').Span} Span */
 
 const ROW = 20;
+/** Rows drawn at most: 1,500 rows of 20 px stay under chromium's 32,767 px canvas limit. */
+const MAX_ROWS = 1500;
+
+/** @type {WeakMap<Trace, {rows: Map<Span, number>, count: number}>} */
+const laneCache = new WeakMap();
+
+/**
+ * The row of each span: one below its parent, or further down when a span already there
+ * overlaps it in time (parallel siblings, or a child running past its parent's sibling's
+ * start), so no bar ever hides another. Spans come in tree order, so a parent is placed first.
+ * @param {Trace} trace
+ */
+export function flameRows(trace) {
+  const cached = laneCache.get(trace);
+  if (cached) return cached;
+  /** @type {Map<Span, number>} */
+  const rows = new Map();
+  /** @type {[number, number][][]} occupied intervals per row */
+  const taken = [];
+  for (const span of trace.spans) {
+    const parent = span.parentSpanID ? trace.spanByID.get(span.parentSpanID) : undefined;
+    let row = parent ? (rows.get(parent) ?? -1) + 1 : 0;
+    const a = span.relativeStart;
+    const b = a + Math.max(1, span.duration);
+    for (;;) {
+      const lane = taken[row] || (taken[row] = []);
+      if (!lane.some(([x, y]) => a < y && x < b)) { lane.push([a, b]); break; }
+      row++;
+    }
+    rows.set(span, row);
+  }
+  const result = { rows, count: taken.length };
+  laneCache.set(trace, result);
+  return result;
+}
 
 /**
  * The bars of a zoom window in pixels (pure, so tests can check the geometry).
@@ -22,6 +59,7 @@ const ROW = 20;
  */
 export function flameBars(trace, from, to, width) {
   const scale = width / Math.max(1, to - from);
+  const { rows } = flameRows(trace);
   /** @type {{span: Span, x: number, w: number, y: number}[]} */
   const bars = [];
   let hidden = 0;
@@ -30,8 +68,9 @@ export function flameBars(trace, from, to, width) {
     const b = Math.min(to, span.relativeStart + span.duration);
     if (b < a || (b === a && span.duration > 0)) continue;
     const w = (b - a) * scale;
-    if (w < 0.5) { hidden++; continue; }
-    bars.push({ span, x: (a - from) * scale, w, y: span.depth * ROW });
+    const row = rows.get(span) || 0;
+    if (w < 0.5 || row >= MAX_ROWS) { hidden++; continue; }
+    bars.push({ span, x: (a - from) * scale, w, y: row * ROW });
   }
   return { bars, hidden };
 }
@@ -63,7 +102,7 @@ export function render(container, trace) {
     const { bars, hidden } = flameBars(trace, from, to, width);
     // A canvas: 10,000 bars as SVG elements take seconds to lay out, painted they take ~20 ms.
     // Clicks and hovers find the bar under the pointer by row, then by x.
-    const height = Math.max(1, trace.depth) * ROW + 4;
+    const height = Math.min(MAX_ROWS, Math.max(1, flameRows(trace).count)) * ROW + 4;
     const canvas = /** @type {HTMLCanvasElement} */ (el('canvas', {
       class: 'tv-flame-canvas', role: 'img', 'aria-label': `Flamegraph of ${trace.spans.length} spans`,
       dataset: { bars: String(bars.length), from: String(from), to: String(to) },
@@ -114,7 +153,7 @@ export function render(container, trace) {
       for (let i = row.length - 1; i >= 0; i--) if (x >= row[i].x && x <= row[i].x + Math.max(1, row[i].w)) return row[i];
       return undefined;
     };
-    const summary = `window ${formatDuration(to - from)} · ${bars.length} bars${hidden ? ` · ${hidden} spans too narrow to draw (zoom in)` : ''}`;
+    const summary = `window ${formatDuration(to - from)} · ${bars.length} bars${hidden ? ` · ${hidden} spans not drawn (too narrow or too deep: zoom in)` : ''}`;
     canvas.addEventListener('click', (e) => {
       const b = barAt(e);
       if (!b) return;
