@@ -1,0 +1,199 @@
+//! Policy evaluators, one per Collector policy type, and the Collector's rule for combining
+//! their answers into one decision per trace (see [`combine`]).
+
+mod attributes;
+mod basic;
+mod combinators;
+
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+
+use crate::policy_config::PolicyConfig;
+use crate::trace_data::TraceData;
+
+pub use attributes::{BooleanAttribute, NumericAttribute, StringAttribute, TraceStateFilter};
+pub use basic::{probabilistic_threshold, Latency, Probabilistic, RateLimiting, SpanCount, StatusCode};
+pub use combinators::{And, Composite};
+
+/// One policy's answer. The inverted answers come from `invert_match` policies and have
+/// their own precedence (see [`combine`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Sampled,
+    NotSampled,
+    InvertSampled,
+    InvertNotSampled,
+}
+
+/// The trace being decided and the wall-clock second (rate limits count per second).
+pub struct EvalContext<'a> {
+    pub trace_id: &'a [u8; 16],
+    pub trace: &'a TraceData,
+    pub now_second: i64,
+}
+
+#[derive(Debug)]
+pub enum Policy {
+    AlwaysSample,
+    Latency(Latency),
+    StatusCode(StatusCode),
+    Numeric(NumericAttribute),
+    String(StringAttribute),
+    Boolean(BooleanAttribute),
+    Probabilistic(Probabilistic),
+    RateLimiting(RateLimiting),
+    SpanCount(SpanCount),
+    TraceState(TraceStateFilter),
+    And(And),
+    Composite(Composite),
+}
+
+/// A named policy, as `policies:` lists them.
+#[derive(Debug)]
+pub struct NamedPolicy {
+    pub name: String,
+    pub policy: Policy,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("policy {name:?}: {message}")]
+pub struct PolicyError {
+    pub name: String,
+    pub message: String,
+}
+
+impl Policy {
+    /// Builds an evaluator from a validated config.
+    pub fn from_config(cfg: &PolicyConfig) -> Result<Self, PolicyError> {
+        let missing = || PolicyError { name: cfg.name.clone(), message: format!("missing the \"{}\" section", cfg.policy_type) };
+        Ok(match cfg.policy_type.as_str() {
+            "always_sample" => Policy::AlwaysSample,
+            "latency" => Policy::Latency(Latency::new(cfg.latency.as_ref().ok_or_else(missing)?)),
+            "status_code" => Policy::StatusCode(StatusCode::new(cfg.status_code.as_ref().ok_or_else(missing)?)),
+            "numeric_attribute" => Policy::Numeric(NumericAttribute::new(cfg.numeric_attribute.as_ref().ok_or_else(missing)?)),
+            "string_attribute" => Policy::String(
+                StringAttribute::new(cfg.string_attribute.as_ref().ok_or_else(missing)?)
+                    .map_err(|e| PolicyError { name: cfg.name.clone(), message: e.to_string() })?,
+            ),
+            "boolean_attribute" => Policy::Boolean(BooleanAttribute::new(cfg.boolean_attribute.as_ref().ok_or_else(missing)?)),
+            "probabilistic" => Policy::Probabilistic(Probabilistic::new(cfg.probabilistic.as_ref().ok_or_else(missing)?)),
+            "rate_limiting" => Policy::RateLimiting(RateLimiting::new(cfg.rate_limiting.as_ref().ok_or_else(missing)?)),
+            "span_count" => Policy::SpanCount(SpanCount::new(cfg.span_count.as_ref().ok_or_else(missing)?)),
+            "trace_state" => Policy::TraceState(TraceStateFilter::new(cfg.trace_state.as_ref().ok_or_else(missing)?)),
+            "and" => Policy::And(And::new(cfg.and.as_ref().ok_or_else(missing)?)?),
+            "composite" => Policy::Composite(Composite::new(cfg.composite.as_ref().ok_or_else(missing)?)?),
+            other => return Err(PolicyError { name: cfg.name.clone(), message: format!("unknown policy type {other:?}") }),
+        })
+    }
+
+    pub fn evaluate(&mut self, ctx: &EvalContext<'_>) -> Decision {
+        match self {
+            Policy::AlwaysSample => Decision::Sampled,
+            Policy::Latency(p) => p.evaluate(ctx.trace),
+            Policy::StatusCode(p) => p.evaluate(ctx.trace),
+            Policy::Numeric(p) => p.evaluate(ctx.trace),
+            Policy::String(p) => p.evaluate(ctx.trace),
+            Policy::Boolean(p) => p.evaluate(ctx.trace),
+            Policy::Probabilistic(p) => p.evaluate(ctx.trace_id),
+            Policy::RateLimiting(p) => p.evaluate(ctx.trace, ctx.now_second),
+            Policy::SpanCount(p) => p.evaluate(ctx.trace),
+            Policy::TraceState(p) => p.evaluate(ctx.trace),
+            Policy::And(p) => p.evaluate(ctx),
+            Policy::Composite(p) => p.evaluate(ctx),
+        }
+    }
+}
+
+impl NamedPolicy {
+    pub fn from_config(cfg: &PolicyConfig) -> Result<Self, PolicyError> {
+        Ok(Self { name: cfg.name.clone(), policy: Policy::from_config(cfg)? })
+    }
+}
+
+/// The Collector's precedence: any inverted "not sampled" drops the trace (an
+/// `invert_match` policy acts as an exclusion); otherwise any "sampled" keeps it; otherwise an
+/// inverted "sampled" keeps it unless some policy said "not sampled"; otherwise it is dropped.
+pub fn combine(decisions: impl IntoIterator<Item = Decision>) -> bool {
+    let (mut sampled, mut not_sampled, mut inv_sampled, mut inv_not_sampled) = (false, false, false, false);
+    for d in decisions {
+        match d {
+            Decision::Sampled => sampled = true,
+            Decision::NotSampled => not_sampled = true,
+            Decision::InvertSampled => inv_sampled = true,
+            Decision::InvertNotSampled => inv_not_sampled = true,
+        }
+    }
+    if inv_not_sampled {
+        false
+    } else if sampled {
+        true
+    } else {
+        inv_sampled && !not_sampled
+    }
+}
+
+/// Runs every policy on one trace and combines their answers. With `first_match`, stops at
+/// the first policy that samples (later, possibly stateful, policies are not consulted).
+pub fn decide(policies: &mut [NamedPolicy], ctx: &EvalContext<'_>, first_match: bool) -> bool {
+    let mut decisions = Vec::with_capacity(policies.len());
+    for p in policies.iter_mut() {
+        let d = p.policy.evaluate(ctx);
+        decisions.push(d);
+        if first_match && d == Decision::Sampled {
+            break;
+        }
+    }
+    combine(decisions)
+}
+
+pub(crate) fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()?.value.as_ref())
+}
+
+/// Sampled when any resource or span of the trace satisfies the condition.
+pub(crate) fn any_resource_or_span(trace: &TraceData, mut cond: impl FnMut(&[KeyValue]) -> bool) -> Decision {
+    let mut last_resource: Option<*const crate::trace_data::ResourceKey> = None;
+    for piece in &trace.pieces {
+        let ptr = std::sync::Arc::as_ptr(&piece.resource);
+        if last_resource != Some(ptr) {
+            last_resource = Some(ptr);
+            let attrs = piece.resource.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+            if cond(attrs) {
+                return Decision::Sampled;
+            }
+        }
+        if piece.spans.iter().any(|s| cond(&s.attributes)) {
+            return Decision::Sampled;
+        }
+    }
+    Decision::NotSampled
+}
+
+/// The inverted form: InvertNotSampled as soon as a resource or span matches, InvertSampled
+/// when none does.
+pub(crate) fn invert_any_resource_or_span(trace: &TraceData, cond: impl FnMut(&[KeyValue]) -> bool) -> Decision {
+    match any_resource_or_span(trace, cond) {
+        Decision::Sampled => Decision::InvertNotSampled,
+        _ => Decision::InvertSampled,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::Decision::*;
+    use super::*;
+
+    #[test]
+    fn precedence_is_the_collectors() {
+        assert!(!combine([]));
+        assert!(combine([Sampled, NotSampled]));
+        assert!(!combine([Sampled, InvertNotSampled]), "an inverted not-sampled excludes the trace");
+        assert!(combine([InvertSampled]));
+        assert!(!combine([InvertSampled, NotSampled]));
+        assert!(combine([InvertSampled, NotSampled, Sampled]));
+        assert!(!combine([NotSampled]));
+    }
+}
