@@ -73,3 +73,13 @@ export function bigTrace(traceId, n, fanout = 100) {
   }
   return otlpTrace({ traceId, baseMs: Date.now() - 20_000, spans });
 }
+
+/** A consumer span whose parent never arrived, linked to the checkout's charge span. */
+export const ORPHAN = {
+  traceId: 'd4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4',
+  baseMs: now - 10_000,
+  spans: [
+    { id: '31', parent: '99', service: 'worker', name: 'consume', kind: 'consumer', start: 0, duration: 8, links: [{ traceId: CHECKOUT.traceId, spanId: '6' }] },
+    { id: '32', parent: '31', service: 'worker', name: 'process', start: 1, duration: 5 },
+  ],
+};

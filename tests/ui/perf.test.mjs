@@ -65,6 +65,8 @@ describe('performance (figures reported, not asserted)', () => {
     assert.ok(rowsInDom < 200, `only visible rows are in the DOM (${rowsInDom})`);
     reportFigure('trace-10k-open (fetch+parse+render+paint)', open.duration, `${SPANS} spans, ${rowsInDom} rows in DOM`);
     reportFigure('trace-10k-render (model+render+paint)', render.duration);
+    const fetched = await measure(page, 'tg-trace-fetch');
+    if (fetched) reportFigure('trace-10k-fetch (API answer, JSON parsed)', fetched.duration);
     // A click right after opening is served: the page is interactive.
     const t = await page.evaluate(async () => {
       const t0 = performance.now();
@@ -87,6 +89,9 @@ describe('performance (figures reported, not asserted)', () => {
       times.sort((a, b) => a - b);
       return { median: times[20], max: times[39] };
     });
+    const stats = await page.evaluate(() => ({ ...(/** @type {HTMLElement} */ (document.querySelector('.tl-body')).dataset) }));
+    reportFigure('trace-10k-row-render avg (JS per scroll frame)', Number(stats.frameMsAvg), `${stats.frames} frames`);
+    reportFigure('trace-10k-row-render max (JS per scroll frame)', Number(stats.frameMsMax));
     reportFigure('trace-10k-scroll-frame median (2 rAF)', frames.median);
     reportFigure('trace-10k-scroll-frame max (2 rAF)', frames.max);
     const lastOp = await page.$$eval('.tl-row', (rows) => rows.map((r) => r.querySelector('.tl-op')?.textContent));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { CHECKOUT, body } from './fixtures.mjs';
+import { CHECKOUT, ORPHAN, body } from './fixtures.mjs';
 import { launchBrowser, newPage, screenshot, sendOtlpJson, startGateway, waitForTraces } from './harness.mjs';
 
 /** @type {import('./harness.mjs').Gateway} */
@@ -18,7 +18,8 @@ const spanId = (/** @type {string} */ short) => short.padStart(16, '0');
 before(async () => {
   gw = await startGateway();
   await sendOtlpJson(gw, body(CHECKOUT));
-  await waitForTraces(gw, [id], [CHECKOUT.spans.length]);
+  await sendOtlpJson(gw, body(ORPHAN));
+  await waitForTraces(gw, [id, ORPHAN.traceId], [CHECKOUT.spans.length, ORPHAN.spans.length]);
   browser = await launchBrowser();
 });
 after(async () => {
@@ -100,8 +101,26 @@ describe('trace view', () => {
     await page.click('.span-detail .sd-ref');
     assert.equal(await selectedId(page), spanId('5'));
     assert.match(await page.innerText('.span-detail .sd-title'), /call-payment/);
+    assert.doesNotMatch(await page.innerText('.span-detail'), /\bnull\b|undefined/);
     await page.keyboard.press('Escape');
     assert.equal(await page.isHidden('.span-detail'), true);
+    await page.context().close();
+  });
+
+  test('a span whose parent is missing shows a warning; a link to another trace opens it at the span', async () => {
+    const { page } = await newPage(browser);
+    await page.goto(`${gw.url}/trace/${ORPHAN.traceId}`);
+    await page.waitForSelector('.tl-row');
+    await page.click(`.tl-row[data-span-id="${spanId('31')}"]`);
+    assert.match(await page.innerText('.span-detail .sd-warnings'), new RegExp(`parent span ${spanId('99')} is not in this trace`));
+    const link = page.locator('.span-detail .sd-ref', { hasText: `trace ${id}` });
+    assert.equal(await link.count(), 1);
+    await screenshot(page, 'trace-orphan-warning');
+    await link.click();
+    await page.waitForURL(`**/trace/${id}?span=${spanId('6')}`);
+    await page.waitForSelector('.tl-row.selected');
+    assert.equal(await selectedId(page), spanId('6'));
+    assert.match(await page.innerText('.span-detail .sd-title'), /charge/);
     await page.context().close();
   });
 

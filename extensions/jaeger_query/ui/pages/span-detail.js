@@ -37,7 +37,7 @@ function kvSection(title, kvs, cls) {
 export function renderSpanDetail(container, span, trace, actions) {
   const rel = (/** @type {number} */ t) => formatDuration(t - trace.startTime);
   const logs = span.logs.slice().sort((a, b) => a.timestamp - b.timestamp);
-  container.replaceChildren(
+  const parts = [
     el('div', { class: 'sd-head' },
       el('div', { class: 'sd-title' }, el('strong', {}, span.operationName), el('button', { class: 'btn ghost sd-close', type: 'button', title: 'Close (Esc)', onclick: actions.close }, '✕')),
       el('div', { class: 'sd-meta' },
@@ -71,5 +71,7 @@ export function renderSpanDetail(container, span, trace, actions) {
     span.warnings.length
       ? el('details', { class: 'sd-section sd-warnings', open: true }, el('summary', {}, `Warnings (${span.warnings.length})`), el('ul', {}, ...span.warnings.map((w) => el('li', { class: 'warn' }, w))))
       : null,
-  );
+  ];
+  // replaceChildren would print a null as the text "null".
+  container.replaceChildren(...parts.filter((p) => p !== null));
 }

@@ -135,7 +135,12 @@ export function createTimeline(container, trace, opts) {
   }
 
   let frame = 0;
+  // Cost of drawing the visible rows, kept on the element for the browser tests' figures.
+  let frames = 0;
+  let worstMs = 0;
+  let totalMs = 0;
   function render() {
+    const t0 = performance.now();
     frame = 0;
     const top = body.scrollTop;
     const h = body.clientHeight || 600;
@@ -144,6 +149,13 @@ export function createTimeline(container, trace, opts) {
     const out = [];
     for (let r = first; r < last; r++) out.push(rowElement(r));
     rows.replaceChildren(...out);
+    const ms = performance.now() - t0;
+    frames++;
+    totalMs += ms;
+    worstMs = Math.max(worstMs, ms);
+    body.dataset.frames = String(frames);
+    body.dataset.frameMsAvg = (totalMs / frames).toFixed(2);
+    body.dataset.frameMsMax = worstMs.toFixed(2);
   }
   function schedule() {
     if (!frame) frame = requestAnimationFrame(render);

@@ -75,6 +75,7 @@ export function renderTrace(root, jaegerTrace, ctx) {
     el('button', { class: 'btn', type: 'button', id: 'collapse-all' }, 'Collapse all'),
     el('label', { class: 'inline' }, cpToggle, 'Critical path'),
     el('span', { class: 'spacer' }),
+    el('span', { class: 'keys-hint muted', title: '↑/↓ or k/j: move · →/l: expand or first child · ←/h: collapse or parent · Enter: toggle · /: find · n/N: next/previous match · Esc: close' }, 'Keys ?'),
     findInput, findCount,
     el('button', { class: 'btn', type: 'button', id: 'find-prev', title: 'Previous match (N)' }, '↑'),
     el('button', { class: 'btn', type: 'button', id: 'find-next', title: 'Next match (n)' }, '↓'));
@@ -208,6 +209,7 @@ export async function mount(root, ctx) {
   let jt;
   try {
     jt = await ctx.api.getTrace(id);
+    performance.measure('tg-trace-fetch', { start: t0 });
   } catch (e) {
     const status = /** @type {any} */ (e).status;
     const title = status === 404 ? `Trace ${id} not found` : status === 0 ? 'The query service cannot be reached' : `Trace ${id} could not be loaded`;
