@@ -1,9 +1,13 @@
 """The sled store keeps what it acknowledged and forgets what retention expires.
 
-Durability: with `sync_on_write: true`, no `batch` and the exporter's `sending_queue` off, the
-OTLP receiver answers only after the batch is on disk, so every export the SDK saw succeed must
-survive `kill -9` of the gateway: a second gateway opened on the same directory serves each of
-those traces, whole, from `/api/traces/{id}`, and then stops cleanly.
+Durability: every export the SDK saw succeed must survive `kill -9` of the gateway: a second
+gateway opened on the same directory serves each of those traces, whole, from
+`/api/traces/{id}`, and then stops cleanly. Three pipelines promise that, each checked:
+  * `direct`: no batch, the exporter's queue off, `sync_on_write`: the receiver answers after
+    the store synced;
+  * `batch`: the same behind `batch` with `wait_for_result: true`;
+  * `queue`: `batch` (wait_for_result) into a persistent sending queue: the answer comes once
+    the batch is in the queue's files, and the restarted gateway delivers it to the store.
 
 Retention: with `retention: 6s` and `partition: 1s`, a trace whose spans started 4 s ago
 disappears from the query API within a few seconds while a trace that started now stays.
@@ -12,6 +16,8 @@ disappears from the query API within a few seconds while a trace that started no
 from __future__ import annotations
 
 import time
+
+import pytest
 
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -25,12 +31,22 @@ TRACES = 20
 SPANS_PER_TRACE = 3
 
 
-def durable_config(path, ports: QueryPorts) -> dict:
-    """OTLP straight into sled, acknowledged only once on disk: no batch (it would answer the
-    client before the store has the spans) and no sending queue (same reason)."""
-    config = store_config(path, ports, sled={"sync_on_write": True, "sending_queue": {"enabled": False}})
-    del config["processors"]
-    config["service"]["pipelines"]["traces"]["processors"] = []
+DURABLE_SHAPES = ["direct", "batch", "queue"]
+
+
+def durable_config(path, ports: QueryPorts, shape: str = "direct") -> dict:
+    """A pipeline that acknowledges only what is on disk (see the module doc for the shapes)."""
+    if shape == "queue":
+        config = store_config(path, ports, sled={"sync_on_write": True, "sending_queue": {"storage": "file_storage"}})
+        config["extensions"]["file_storage"] = {"directory": str(path.parent / "queue")}
+        config["service"]["extensions"].append("file_storage")
+    else:
+        config = store_config(path, ports, sled={"sync_on_write": True, "sending_queue": {"enabled": False}})
+    if shape == "direct":
+        del config["processors"]
+        config["service"]["pipelines"]["traces"]["processors"] = []
+    else:
+        config["processors"]["batch"]["wait_for_result"] = True
     return config
 
 
@@ -47,10 +63,11 @@ def send_trace(exporter: OTLPSpanExporter, n: int) -> str:
     return jaeger_trace_id(root.get_span_context().trace_id)
 
 
-def test_acknowledged_traces_survive_kill_9(tracegate_bin, tmp_path, gateways):
+@pytest.mark.parametrize("shape", DURABLE_SHAPES)
+def test_acknowledged_traces_survive_kill_9(tracegate_bin, tmp_path, gateways, shape):
     db = tmp_path / "db"
     ports = QueryPorts()
-    first = Gateway(tracegate_bin, tmp_path, durable_config(db, ports), name="before-kill")
+    first = Gateway(tracegate_bin, tmp_path, durable_config(db, ports, shape), name="before-kill")
     try:
         first.start()
         exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{ports.otlp_grpc}", insecure=True)
@@ -62,9 +79,10 @@ def test_acknowledged_traces_survive_kill_9(tracegate_bin, tmp_path, gateways):
     assert code == -9, f"the gateway should have died of SIGKILL, got {code}\n{first.describe()}"
 
     again = QueryPorts()
-    second = gateways(durable_config(db, again), name="after-kill")
+    second = gateways(durable_config(db, again, shape), name="after-kill")
     for trace_id in acked:
-        trace = trace_or_none(again.query, trace_id)
+        # The queue shape delivers after the restart; the others have it stored already.
+        trace = wait_for_trace(again.query, trace_id, SPANS_PER_TRACE) if shape == "queue" else trace_or_none(again.query, trace_id)
         assert trace is not None, f"acknowledged trace {trace_id} is missing after kill -9\n{second.describe()}"
         assert len(trace["spans"]) == SPANS_PER_TRACE, f"trace {trace_id} lost spans: {trace['spans']}"
         assert {s["operationName"] for s in trace["spans"]} == {

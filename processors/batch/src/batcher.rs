@@ -11,12 +11,22 @@ use tracegate_core::data::{ResourceSpans, Traces};
 use tracegate_core::id::ComponentId;
 
 use crate::split::split_off_spans;
+use crate::waiters::{settle, Owners, WaiterRef};
 use crate::BatchConfig;
 
 #[derive(Default)]
 struct Buffer {
     batch: Vec<ResourceSpans>,
     spans: usize,
+    /// Which request owns which spans; filled only with `wait_for_result`.
+    owners: Owners,
+}
+
+/// A batch cut from the buffer, with the requests waiting on its spans.
+struct Cut {
+    batch: Vec<ResourceSpans>,
+    spans: usize,
+    owners: Vec<(WaiterRef, usize)>,
 }
 
 pub struct BatchProcessor {
@@ -58,7 +68,7 @@ impl BatchProcessor {
     }
 
     /// Cuts batches out of the buffer: complete ones only, or everything when `all`.
-    fn take_batches(&self, buf: &mut Buffer, all: bool) -> Vec<(Vec<ResourceSpans>, usize)> {
+    fn take_batches(&self, buf: &mut Buffer, all: bool) -> Vec<Cut> {
         let size = self.config.send_batch_size;
         let max = self.config.send_batch_max_size;
         let mut out = Vec::new();
@@ -70,17 +80,26 @@ impl BatchProcessor {
             let n = if max > 0 { buf.spans.min(max) } else { buf.spans };
             let batch = if n == buf.spans { std::mem::take(&mut buf.batch) } else { split_off_spans(&mut buf.batch, n) };
             buf.spans -= n;
-            out.push((batch, n));
+            out.push(Cut { batch, spans: n, owners: buf.owners.take(n) });
         }
         out
     }
 
     /// Sends batches in order. A retryable refusal puts that batch and the ones after it back
-    /// at the front of the buffer, for the timer to send again.
-    async fn send(&self, batches: Vec<(Vec<ResourceSpans>, usize)>) {
+    /// at the front of the buffer, for the timer to send again; with `wait_for_result` it is
+    /// handed to the waiting senders instead, whose clients retry.
+    async fn send(&self, batches: Vec<Cut>) {
         let mut iter = batches.into_iter();
-        while let Some((batch, spans)) = iter.next() {
+        while let Some(Cut { batch, spans, owners }) = iter.next() {
             let traces = Traces::new(batch);
+            if self.config.wait_for_result {
+                let outcome = self.next.consume(traces).await;
+                if let Err(err) = &outcome {
+                    tracing::warn!(processor = %self.id, spans, "next component refused a batch; its senders are told: {err}");
+                }
+                settle(&owners, &outcome);
+                continue;
+            }
             match self.next.consume(traces.clone()).await {
                 Ok(()) => {}
                 Err(ConsumeError::Permanent(msg)) => {
@@ -90,9 +109,9 @@ impl BatchProcessor {
                     tracing::warn!(processor = %self.id, spans, "next component refused a batch; holding it to send again: {err}");
                     let mut returned = traces.into_resource_spans();
                     let mut returned_spans = spans;
-                    for (b, n) in iter.by_ref() {
-                        returned.extend(b);
-                        returned_spans += n;
+                    for cut in iter.by_ref() {
+                        returned.extend(cut.batch);
+                        returned_spans += cut.spans;
                     }
                     let mut buf = self.lock();
                     returned.append(&mut buf.batch);
@@ -132,6 +151,7 @@ impl Consumer for BatchProcessor {
         if self.stopped.load(Ordering::Acquire) {
             return self.next.consume(traces).await;
         }
+        let mut answer = None;
         let ready = {
             let mut buf = self.lock();
             if buf.spans >= self.capacity() {
@@ -143,13 +163,21 @@ impl Consumer for BatchProcessor {
             let was_empty = buf.spans == 0;
             buf.batch.extend(traces.into_resource_spans());
             buf.spans += spans;
+            if self.config.wait_for_result {
+                let (waiter, rx) = WaiterRef::new(spans);
+                buf.owners.push(waiter, spans);
+                answer = Some(rx);
+            }
             if was_empty {
                 self.batch_started.notify_one();
             }
             self.take_batches(&mut buf, false)
         };
         self.send(ready).await;
-        Ok(())
+        match answer {
+            None => Ok(()),
+            Some(rx) => rx.await.unwrap_or_else(|_| Err(ConsumeError::retryable(format!("processor {} stopped before the batch was sent", self.id)))),
+        }
     }
 }
 

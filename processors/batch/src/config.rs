@@ -18,11 +18,14 @@ pub struct BatchConfig {
     /// config error rather than a setting silently ignored.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metadata_keys: Vec<String>,
+    /// Answer a sender only once the next component accepted all of its spans (see
+    /// `waiters`), so an acknowledged span is never only in this processor's memory.
+    pub wait_for_result: bool,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { send_batch_size: 8192, send_batch_max_size: 0, timeout: GoDuration::from_millis(200), metadata_keys: Vec::new() }
+        Self { send_batch_size: 8192, send_batch_max_size: 0, timeout: GoDuration::from_millis(200), metadata_keys: Vec::new(), wait_for_result: false }
     }
 }
 

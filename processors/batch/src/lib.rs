@@ -11,6 +11,7 @@
 mod batcher;
 mod config;
 mod split;
+mod waiters;
 
 use std::sync::Arc;
 

@@ -103,3 +103,51 @@ async fn shutdown_without_start_is_safe_and_idempotent() {
     p.shutdown().await.unwrap();
     p.shutdown().await.unwrap();
 }
+
+fn waiting_processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProcessor>, Arc<Recorder>) {
+    let rec = Arc::new(Recorder::default());
+    let cfg = BatchConfig {
+        send_batch_size: size,
+        send_batch_max_size: max,
+        timeout: GoDuration::from_millis(timeout_ms),
+        wait_for_result: true,
+        ..Default::default()
+    };
+    (BatchProcessor::new(ComponentId::parse("batch").unwrap(), cfg, rec.clone()), rec)
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_result_answers_a_sender_only_after_its_spans_were_accepted() {
+    let (p, rec) = waiting_processor(10, 0, 200);
+    p.start(no_host()).await.unwrap();
+    let first = tokio::spawn({
+        let p = p.clone();
+        async move { p.consume(spans(4)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!first.is_finished(), "the sender waits while its spans are only in the buffer");
+    assert!(rec.sizes().is_empty());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(first.await.unwrap(), Ok(()), "answered once the timer's batch was accepted");
+    assert_eq!(rec.sizes(), vec![4]);
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_result_hands_a_refusal_to_every_sender_in_the_batch_and_keeps_nothing() {
+    let (p, rec) = waiting_processor(6, 4, 200);
+    p.start(no_host()).await.unwrap();
+    *rec.refuse_next.lock().unwrap() = 1;
+    let a = tokio::spawn({
+        let p = p.clone();
+        async move { p.consume(spans(3)).await }
+    });
+    tokio::task::yield_now().await;
+    // 3 + 3 reaches send_batch_size: batches of 4 (a:3, b:1, refused) and 2 (b, accepted).
+    let b = p.consume(spans(3)).await;
+    assert_eq!(b, Err(ConsumeError::retryable("queue full")), "b had a span in the refused batch");
+    assert_eq!(a.await.unwrap(), Err(ConsumeError::retryable("queue full")));
+    assert_eq!(rec.sizes(), vec![2]);
+    p.shutdown().await.unwrap();
+    assert_eq!(rec.sizes(), vec![2], "a refused batch is not held for a resend: its senders retry");
+}
