@@ -40,7 +40,7 @@ async function mountTail(page, params) {
     const w = /** @type {any} */ (window);
     w.__arrived = [];
     w.__liveErrors = [];
-    const tail = createLiveTail({ params: new URLSearchParams(p), onTraces: (ts) => w.__arrived.push(...ts), onError: (e) => w.__liveErrors.push(e.message) });
+    const tail = createLiveTail({ params: new URLSearchParams(p), onTraces: (ts) => w.__arrived.push(...ts), onError: (e) => w.__liveErrors.push(`${/** @type {any} */ (e).status} ${e.message}`) });
     /** @type {HTMLElement} */ (document.getElementById('page')).replaceChildren(tail.element);
     w.__tail = tail;
   }, params);
@@ -84,6 +84,21 @@ describe('live tail', () => {
     await page.context().close();
   });
 
+  it('on the search page, a trace sent after the page opened joins the results', async () => {
+    const { page, errors } = await newPage(browser);
+    await sendOtlpJson(gw, oneSpan('5500', 'live-page'));
+    await waitForTraces(gw, ['0000000000005500']);
+    await page.goto(`${gw.url}/search?service=live-page&lookback=1h`);
+    await page.waitForSelector('.result-row[data-trace-id="0000000000005500"]');
+    await page.click('.live-toggle');
+    await page.waitForSelector('.live[data-state=live]');
+    await sendOtlpJson(gw, oneSpan('6600', 'live-page'));
+    await page.waitForSelector('.result-row[data-trace-id="0000000000006600"]');
+    await screenshot(page, 'page-search-live');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
   it('a search the API refuses stops the tail with the API\'s message', async () => {
     const { page } = await newPage(browser);
     await mountTail(page, { service: 'live-svc', minDuration: '10' });
@@ -91,7 +106,7 @@ describe('live tail', () => {
     await page.waitForSelector('.live[data-state=error]');
     const msgs = await page.evaluate(() => /** @type {any} */ (window).__liveErrors);
     assert.equal(msgs.length, 1);
-    assert.match(msgs[0], /unable to parse param 'minDuration': time: missing unit in duration "10"/);
+    assert.match(msgs[0], /^400 Live tail stopped: unable to parse param 'minDuration': time: missing unit in duration "10"$/);
     await page.context().close();
   });
 });

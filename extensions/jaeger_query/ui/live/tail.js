@@ -6,7 +6,9 @@
  * seconds) and a pause. Arrivals are delivered in batches at most four times a second, so a
  * burst costs the page one re-render, not hundreds. While paused the stream stays open and
  * arrivals wait (the newest 1,000); resuming delivers them. The server sends a trace again
- * when it grows, so the page should merge by trace id.
+ * when it grows, so the page should merge by trace id. A stream the server refuses reports an
+ * Error with `status` (the HTTP status; 404 when the server has no live tail, e.g. a real
+ * Jaeger).
  */
 
 import { el, ensureStyle } from '../util.js';
@@ -90,16 +92,30 @@ export function createLiveTail({ params, onTraces, onError }) {
       const source = es;
       if (!source) return;
       if (source.readyState !== EventSource.CLOSED) { setState('reconnecting'); return; }
-      // Closed for good: the server refused (a bad search, too many tails). Ask it why.
+      // Closed for good: the server refused (a bad search, too many tails) or has no live tail
+      // (a real Jaeger). Ask it why; the error carries the HTTP status so the page can tell.
       stopStream();
       let msg = 'the live tail could not be opened';
+      let status = 0;
+      const abort = new AbortController();
       try {
-        const resp = await fetch(new URL(url, document.baseURI), { headers: { Accept: 'application/json' } });
-        const text = await resp.text();
-        try { msg = JSON.parse(text)?.errors?.[0]?.msg || msg; } catch { msg = text.trim().slice(0, 300) || msg; }
+        const resp = await fetch(new URL(url, document.baseURI), { headers: { Accept: 'application/json' }, signal: abort.signal });
+        status = resp.status;
+        const type = resp.headers.get('content-type') || '';
+        if (type.includes('text/event-stream')) {
+          abort.abort();
+          msg = 'the live stream closed';
+        } else if (resp.ok) {
+          abort.abort();
+          status = 404;
+          msg = 'this query service has no live tail';
+        } else {
+          const text = await resp.text();
+          try { msg = JSON.parse(text)?.errors?.[0]?.msg || msg; } catch { msg = text.trim().slice(0, 300) || msg; }
+        }
       } catch { msg = 'the query service cannot be reached'; }
       setState('error', msg);
-      fail(new Error(`Live tail stopped: ${msg}`));
+      fail(Object.assign(new Error(`Live tail stopped: ${msg}`), { status }));
     });
     timer = setInterval(flush, FLUSH_MS);
   };

@@ -110,7 +110,8 @@ function showDiff(body, a, b, ctx) {
   function draw() {
     /** @type {(import('../compare/diff.js').DiffRow & {depth?: number})[]} */
     let rows = mode === 'tree' ? tree : flat;
-    if (hideSame) rows = rows.filter((r) => r.status !== 'same');
+    // Identical: the same number of calls taking within 10% of the same time.
+    if (hideSame) rows = rows.filter((r) => r.status !== 'same' || Math.abs(r.durB - r.durA) > 0.1 * r.durA);
     if (!rows.length) {
       table.replaceChildren(stateBlock('empty', 'No differences', 'Both traces have the same calls.'));
       return;
