@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use prometheus::{IntCounter, IntGauge, Opts};
@@ -117,7 +117,8 @@ impl TailSamplingProcessor {
 
     /// Decides due traces (all of them with `wait = None`) and queues the sampled spans.
     fn decide_due(&self, wait: Option<Duration>) {
-        let now = Instant::now();
+        // tokio's clock, so tests can move time; the same instant as std's otherwise.
+        let now = tokio::time::Instant::now().into_std();
         let now_second = unix_second();
         let first_match = self.first_match;
         let out: DecideOutcome = {
@@ -197,7 +198,7 @@ impl Consumer for TailSamplingProcessor {
                 self.id
             )));
         }
-        let out = lock(&self.state).buffer.add(traces.into_resource_spans(), Instant::now());
+        let out = lock(&self.state).buffer.add(traces.into_resource_spans(), tokio::time::Instant::now().into_std());
         let dropped = out.late_dropped + out.evicted_spans;
         if dropped > 0 {
             self.metrics.dropped.inc_by(dropped as u64);
@@ -247,3 +248,128 @@ impl Lifecycle for TailSamplingProcessor {
 }
 
 impl Processor for TailSamplingProcessor {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use opentelemetry_proto::tonic::trace::v1::Status;
+    use tracegate_core::data::{ResourceSpans, ScopeSpans, Span};
+    use tracegate_core::telemetry::Telemetry;
+    use tracegate_core::testing::{parse_config, TestHost};
+
+    /// Records batches; refuses the first `refuse` calls with a retryable error.
+    #[derive(Default)]
+    struct Sink {
+        got: Mutex<Vec<Traces>>,
+        refuse: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Consumer for Sink {
+        async fn consume(&self, t: Traces) -> Result<(), ConsumeError> {
+            if self.refuse.load(Ordering::SeqCst) > 0 {
+                self.refuse.fetch_sub(1, Ordering::SeqCst);
+                return Err(ConsumeError::retryable("busy"));
+            }
+            lock(&self.got).push(t);
+            Ok(())
+        }
+    }
+
+    impl Sink {
+        fn trace_ids(&self) -> Vec<u8> {
+            let mut ids: Vec<u8> = lock(&self.got)
+                .iter()
+                .flat_map(|t| t.resource_spans().to_vec())
+                .flat_map(|r| r.scope_spans)
+                .flat_map(|s| s.spans)
+                .map(|s| s.trace_id[0])
+                .collect();
+            ids.sort_unstable();
+            ids
+        }
+    }
+
+    fn make(yaml: &str) -> (Arc<TailSamplingProcessor>, Arc<Sink>, ProcessorMetrics) {
+        let cfg: TailSamplingConfig = parse_config(yaml).unwrap();
+        let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), Telemetry::new());
+        let sink = Arc::new(Sink::default());
+        let p = TailSamplingProcessor::new(&ctx, &cfg, sink.clone()).unwrap();
+        (p, sink, ctx.processor_metrics())
+    }
+
+    fn spans(ids: &[(u8, bool)]) -> Traces {
+        let spans = ids
+            .iter()
+            .map(|(id, error)| Span {
+                trace_id: vec![*id; 16],
+                span_id: vec![1; 8],
+                status: error.then(|| Status { code: 2, message: String::new() }),
+                ..Default::default()
+            })
+            .collect();
+        Traces::new(vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }])
+    }
+
+    const ERRORS: &str = "{decision_wait: 1s, policies: [{name: e, type: status_code, status_code: {status_codes: [ERROR]}}]}";
+
+    #[tokio::test(start_paused = true)]
+    async fn decides_whole_traces_after_the_wait() {
+        let (p, sink, m) = make(ERRORS);
+        p.start(TestHost::new()).await.unwrap();
+        p.consume(spans(&[(1, false), (2, false)])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        p.consume(spans(&[(1, true), (2, false)])).await.unwrap();
+        assert!(sink.trace_ids().is_empty(), "nothing before decision_wait");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(sink.trace_ids(), vec![1, 1], "the error trace, both spans, in one batch");
+        assert_eq!(lock(&sink.got).len(), 1);
+        assert_eq!(m.dropped.get(), 2);
+        // A late span follows its trace's decision.
+        p.consume(spans(&[(1, false), (2, true)])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(sink.trace_ids(), vec![1, 1, 1]);
+        assert_eq!(m.dropped.get(), 3);
+        p.shutdown().await.unwrap();
+        p.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_batches_are_kept_and_sent_again() {
+        let (p, sink, m) = make("{decision_wait: 1s, policies: [{name: all, type: always_sample}]}");
+        sink.refuse.store(3, Ordering::SeqCst);
+        p.start(TestHost::new()).await.unwrap();
+        p.consume(spans(&[(1, false), (2, false)])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1150)).await;
+        // The first send was refused: the processor now pushes back on new data.
+        let refused = p.consume(spans(&[(3, false)])).await;
+        assert!(matches!(refused, Err(ConsumeError::Retryable(_))), "{refused:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(sink.trace_ids(), vec![1, 2]);
+        p.consume(spans(&[(3, false)])).await.unwrap();
+        p.shutdown().await.unwrap();
+        assert_eq!(sink.trace_ids(), vec![1, 2, 3], "shutdown decides and sends what is pending");
+        assert_eq!(m.dropped.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn shutdown_without_start_flushes() {
+        let (p, sink, _) = make(ERRORS);
+        p.consume(spans(&[(1, true), (2, false)])).await.unwrap();
+        p.consume(Traces::default()).await.unwrap();
+        p.shutdown().await.unwrap();
+        assert_eq!(sink.trace_ids(), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn a_full_table_drops_the_oldest_and_counts_it() {
+        let (p, sink, m) = make("{num_traces: 2, policies: [{name: all, type: always_sample}]}");
+        p.consume(spans(&[(1, false), (1, false), (2, false), (3, false)])).await.unwrap();
+        assert_eq!(m.dropped.get(), 2, "trace 1 (two spans) evicted undecided");
+        assert_eq!(p.tail_metrics.dropped_too_early.as_ref().unwrap().get(), 1);
+        p.shutdown().await.unwrap();
+        assert_eq!(sink.trace_ids(), vec![2, 3]);
+    }
+}
