@@ -131,6 +131,11 @@ describe('upload', () => {
     await page.setInputFiles('#up-file', file);
     await page.waitForFunction(() => /not JSON/.test(document.querySelector('.state-error')?.textContent || ''));
     await screenshot(page, 'page-upload-error');
+    // Pasted text opens the same way.
+    await page.fill('textarea[aria-label="Trace JSON"]', JSON.stringify(otlpOne()));
+    await page.click('text=Open pasted JSON');
+    await page.waitForFunction(() => (document.querySelector('.up-trace')?.textContent || '').includes('GET /files'));
+    assert.match(await page.textContent('.up-summary') || '', /pasted text: 1 trace/);
     await page.context().close();
   });
 });

@@ -160,6 +160,21 @@ describe('trace views', () => {
     await page.context().close();
   });
 
+  it('each view opens from the trace page\'s tabs and its URL, in the dark theme too', async () => {
+    const { page, errors } = await newPage(browser, { colorScheme: 'dark' });
+    for (const [view, selector] of [['graph', '.tv-node'], ['stats', '.tv-stats-table'], ['flamegraph', '.tv-flame-canvas'], ['json', '.tv-json']]) {
+      await page.goto(`${gw.url}/trace/${A_ID}?view=${view}`);
+      await page.waitForSelector(selector);
+      await screenshot(page, `view-${view}-dark`);
+    }
+    // A tab switches the view in place.
+    await page.click('.tabs button[data-view="stats"]');
+    await page.waitForSelector('.tv-stats-table');
+    assert.equal(new URL(page.url()).searchParams.get('view'), 'stats');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
   it('a 10,000-span trace renders in each view (figures reported, not asserted)', async () => {
     const { page, errors } = await newPage(browser);
     await page.goto(`${gw.url}/upload`);

@@ -65,8 +65,9 @@ export function render(container, trace) {
   const byID = new Map(g.nodes.map((n) => [n.id, n]));
   const widthOf = (/** @type {string} */ id) => {
     const n = byID.get(id);
-    const chars = Math.max(n?.service.length || 0, n?.operation.length || 0, 12);
-    return Math.min(260, Math.max(110, chars * 7 + 20));
+    // Room for the longer line; the service line also holds the count.
+    const chars = Math.max((n?.service.length || 0) + String(n?.count || '').length + 4, n?.operation.length || 0, 12);
+    return Math.min(280, Math.max(110, chars * 6.8 + 24));
   };
   const layout = layeredLayout(g.nodes.map((n) => n.id), g.edges, { nodeWidth: widthOf, nodeHeight: NODE_H, layerGap: 80, nodeGap: 16 });
   const root = /** @type {SVGSVGElement} */ (svg('svg', {
@@ -98,13 +99,14 @@ export function render(container, trace) {
     group.append(title,
       svg('rect', { width: ln.w, height: ln.h, rx: 6, class: 'tv-node-box' }),
       svg('rect', { width: 5, height: ln.h, rx: 2, fill: serviceColor(n.service) }));
-    const maxChars = Math.floor((ln.w - 16) / 6.6);
+    const maxChars = Math.floor((ln.w - 20) / 6.8);
+    const count = `${n.count}${n.errors ? ` · ${n.errors}!` : ''}`;
     const t1 = svg('text', { x: 12, y: 17, class: 'tv-node-service' });
-    t1.textContent = clip(n.service, maxChars);
+    t1.textContent = clip(n.service, maxChars - count.length - 2);
     const t2 = svg('text', { x: 12, y: 34, class: 'tv-node-op' });
-    t2.textContent = clip(`${n.operation}`, maxChars - 5);
+    t2.textContent = clip(n.operation, maxChars);
     const t3 = svg('text', { x: ln.w - 8, y: 17, 'text-anchor': 'end', class: 'tv-node-count' });
-    t3.textContent = `${n.count}${n.errors ? ` · ${n.errors}!` : ''}`;
+    t3.textContent = count;
     group.append(t1, t2, t3);
     root.append(group);
   }
