@@ -73,10 +73,11 @@ mod tests {
     use super::*;
 
     async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String, String) {
-        let resp = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let request = Request::get(uri).body(Body::empty()).expect("a valid request");
+        let resp = app.clone().oneshot(request).await.expect("the router answers");
         let status = resp.status();
         let ct = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = resp.into_body().collect().await.expect("the body is read").to_bytes();
         (status, ct, String::from_utf8_lossy(&body).into_owned())
     }
 

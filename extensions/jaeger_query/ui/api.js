@@ -39,7 +39,7 @@ export async function getJSON(path, params) {
   try {
     resp = await fetch(url, { headers: { Accept: 'application/json' } });
   } catch (e) {
-    throw new ApiError(`The query service cannot be reached (${e instanceof Error ? e.message : e}).`, 0);
+    throw new ApiError(`No answer from ${url.pathname} (${e instanceof Error ? e.message : e}): is tracegate running and reachable?`, 0);
   }
   const text = await resp.text();
   /** @type {any} */
