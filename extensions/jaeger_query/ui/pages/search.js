@@ -339,6 +339,9 @@ async function showResults(results, ctx) {
     performance.mark('tg-search-render-start');
     const n = byId.size;
     count.textContent = `${n} Trace${n === 1 ? '' : 's'}`;
+    const limit = Number(query.get('limit'));
+    count.title = limit && n >= limit ? `The limit of ${limit} was reached: there may be more. Raise the limit or narrow the search.` : '';
+    count.classList.toggle('limited', Boolean(limit && n >= limit));
     if (!n) {
       plot.hidden = true;
       ordered = [];

@@ -121,6 +121,7 @@ export function createTimeline(container, trace, opts) {
     return el('div', {
       class: cls.join(' '), role: 'treeitem', 'aria-level': s.depth + 1, 'aria-selected': s.spanID === selected ? 'true' : 'false',
       'aria-expanded': hasKids ? String(!isCollapsed) : null, style: { top: `${row * ROW_HEIGHT}px` }, dataset: { spanId: s.spanID },
+      title: `${s.serviceName}: ${s.operationName}\n${formatDuration(s.duration)} at ${formatDuration(s.relativeStart)}${s.hasError ? '\nerror' : ''}`,
     },
     el('div', { class: 'tl-name', style: { paddingLeft: `${Math.min(s.depth * 12, 240) + 4}px` } },
       hasKids ? el('button', { class: 'tl-toggle', type: 'button', tabindex: '-1', 'aria-label': isCollapsed ? 'Expand' : 'Collapse' }, isCollapsed ? '▸' : '▾') : el('span', { class: 'tl-toggle-pad' }),

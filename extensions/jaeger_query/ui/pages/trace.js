@@ -7,6 +7,7 @@
  *
  * Keys (when no input has focus): ↑/↓ or k/j move the selection, → or l expands (or goes to the
  * first child), ← or h collapses (or goes to the parent), Enter or Space toggles the subtree,
+ * PageUp/PageDown move by 20 rows, Home/End go to the first/last row,
  * `/` focuses find, n/N jump to the next/previous match, Esc closes the detail or clears find.
  */
 
@@ -75,7 +76,7 @@ export function renderTrace(root, jaegerTrace, ctx) {
     el('button', { class: 'btn', type: 'button', id: 'collapse-all' }, 'Collapse all'),
     el('label', { class: 'inline' }, cpToggle, 'Critical path'),
     el('span', { class: 'spacer' }),
-    el('span', { class: 'keys-hint muted', title: '↑/↓ or k/j: move · →/l: expand or first child · ←/h: collapse or parent · Enter: toggle · /: find · n/N: next/previous match · Esc: close' }, 'Keys ?'),
+    el('span', { class: 'keys-hint muted', title: '↑/↓ or k/j: move · PgUp/PgDn, Home/End · →/l: expand or first child · ←/h: collapse or parent · Enter: toggle · /: find · n/N: next/previous match · Esc: close' }, 'Keys ?'),
     findInput, findCount,
     el('button', { class: 'btn', type: 'button', id: 'find-prev', title: 'Previous match (N)' }, '↑'),
     el('button', { class: 'btn', type: 'button', id: 'find-next', title: 'Next match (n)' }, '↓'));
@@ -152,6 +153,10 @@ export function renderTrace(root, jaegerTrace, ctx) {
         else if (sel && sel.parentSpanID) timeline.select(sel.parentSpanID, { scroll: true });
         break;
       case 'Enter': case ' ': if (sel) timeline.toggle(sel.spanID); break;
+      case 'PageDown': timeline.move(20); break;
+      case 'PageUp': timeline.move(-20); break;
+      case 'Home': timeline.move(-Infinity); break;
+      case 'End': timeline.move(Infinity); break;
       case '/': findInput.focus(); break;
       case 'n': jump(1); break;
       case 'N': jump(-1); break;
