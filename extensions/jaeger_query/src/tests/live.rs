@@ -159,3 +159,47 @@ async fn a_closed_server_refuses_new_tails() {
     assert!(raw.starts_with("HTTP/1.1 503"), "{raw}");
     server.shutdown().await;
 }
+
+/// The extension's shutdown ends open tails (the graceful stop would otherwise wait on them).
+#[tokio::test]
+async fn the_extension_shutdown_ends_open_tails() {
+    use std::collections::HashMap;
+
+    use tracegate_core::config::Endpoint;
+    use tracegate_core::telemetry::ServiceStatus;
+    use tracegate_core::{ComponentId, Extension, Host, Lifecycle};
+
+    use crate::{Config, HttpConfig, JaegerQueryExtension};
+
+    struct OneStore(HashMap<String, Arc<dyn Exporter>>, Arc<ServiceStatus>);
+    impl Host for OneStore {
+        fn exporter(&self, id: &ComponentId) -> Option<Arc<dyn Exporter>> {
+            self.0.get(&id.to_string()).cloned()
+        }
+        fn extension(&self, _id: &ComponentId) -> Option<Arc<dyn Extension>> {
+            None
+        }
+        fn extensions(&self) -> Vec<(ComponentId, Arc<dyn Extension>)> {
+            Vec::new()
+        }
+        fn status(&self) -> Arc<ServiceStatus> {
+            self.1.clone()
+        }
+    }
+
+    let store: Arc<dyn Exporter> = Arc::new(MemoryStore::new(10));
+    let host = OneStore(HashMap::from([("memory".to_string(), store)]), Arc::default());
+    let config = Config { storage: "memory".into(), http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0) }, ..Default::default() };
+    let ext = JaegerQueryExtension::new("jaeger_query".into(), config);
+    ext.start(Arc::new(host)).await.expect("start");
+    let addr = ext.local_addr().await.expect("bound");
+    let mut stream = open(addr, "service=frontend").await;
+    let mut text = String::new();
+    read_until(&mut stream, &mut text, "event: ready").await;
+
+    tokio::time::timeout(PATIENCE, ext.shutdown()).await.expect("shutdown returns").expect("shutdown");
+    let mut rest = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut rest)).await.expect("the stream ends").expect("read");
+    // The response ended cleanly (the last chunk), not by the connection being cut mid-stream.
+    assert!(String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"), "{}", String::from_utf8_lossy(&rest));
+}
