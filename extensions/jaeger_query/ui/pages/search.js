@@ -239,6 +239,7 @@ function buildTraceIdForm(ctx) {
  */
 async function showResults(results, ctx) {
   results.replaceChildren(stateBlock('loading', 'Searching…'));
+  /** @type {URLSearchParams} */
   let query;
   try {
     query = apiParams(ctx.params);
