@@ -104,8 +104,13 @@ export function createTimeline(container, trace, opts) {
     const isCollapsed = collapsed.has(s.spanID);
     const span0 = range[0] * dur;
     const viewDur = (range[1] - range[0]) * dur;
-    const left = ((s.relativeStart - span0) / viewDur) * 100;
-    const width = Math.max((s.duration / viewDur) * 100, 0.15);
+    // Zoomed in, a bar is clipped to the visible range; one wholly outside it is not drawn
+    // (its row and label stay, so the tree keeps its shape).
+    const rawLeft = ((s.relativeStart - span0) / viewDur) * 100;
+    const rawRight = rawLeft + (s.duration / viewDur) * 100;
+    const inView = rawRight >= 0 && rawLeft <= 100;
+    const left = Math.min(100, Math.max(0, rawLeft));
+    const width = Math.max(Math.min(100, rawRight) - left, 0.15);
     const color = serviceColor(s.serviceName);
     const cls = ['tl-row'];
     if (s.spanID === selected) cls.push('selected');
@@ -131,7 +136,7 @@ export function createTimeline(container, trace, opts) {
       s.hasError ? el('span', { class: 'tl-err', title: 'error' }, '!') : null,
       hasKids && isCollapsed ? el('span', { class: 'tl-hidden muted' }, `+${size[i] - 1}`) : null),
     el('div', { class: 'tl-bar-area' },
-      el('div', { class: 'tl-bar', style: { left: `${left}%`, width: `${width}%`, background: color } }),
+      inView ? el('div', { class: 'tl-bar', style: { left: `${left}%`, width: `${width}%`, background: color } }) : null,
       label));
   }
 
