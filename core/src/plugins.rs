@@ -123,3 +123,43 @@ fn check_type_name(name: &str) -> Result<(), String> {
         Err(e) => Err(format!("is not a valid component type: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(s: &str) -> Value {
+        serde_yaml_ng::from_str(s).expect("test yaml")
+    }
+
+    fn messages(problems: &[ConfigProblem]) -> Vec<String> {
+        problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_section_is_a_list_of_paths() {
+        assert_eq!(plugin_entries(&yaml("receivers: {}")).expect("none"), vec![]);
+        assert_eq!(plugin_entries(&yaml("plugins:")).expect("null"), vec![]);
+        assert_eq!(plugin_entries(&yaml("plugins: [{path: ./a.so}]")).expect("one"), vec![PluginEntry { path: "./a.so".into() }]);
+        let e = plugin_entries(&yaml("plugins: {path: ./a.so}")).expect_err("not a list");
+        assert_eq!(messages(&e), vec!["plugins: must be a list of { path: ./libmy_plugin.so } entries"]);
+        let e = plugin_entries(&yaml("plugins: [{path: ./a.so}, {}]")).expect_err("no path");
+        assert_eq!(messages(&e), vec!["plugins[1]: missing field `path`"]);
+    }
+
+    #[test]
+    fn a_missing_library_is_an_error_at_its_entry_and_adds_nothing() {
+        let mut registry = Registry::default();
+        let problems = load_plugins(&yaml("plugins: [{path: /nonexistent/libx.so}]"), &mut registry);
+        assert_eq!(messages(&problems), vec!["plugins[0]::path: plugin file /nonexistent/libx.so does not exist"]);
+        assert_eq!(registry.iter().count(), 0);
+    }
+
+    #[test]
+    fn type_names_must_be_component_types() {
+        assert!(check_type_name("redact").is_ok());
+        assert!(check_type_name("a/b").is_err());
+        assert!(check_type_name("").is_err());
+        assert!(check_type_name("no spaces").is_err());
+    }
+}

@@ -207,3 +207,91 @@ macro_rules! register_plugin_exporter {
         $crate::register_exporter!($crate::plugins::linked::LinkedExporterFactory::<$ty>::new());
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use serde::{Deserialize, Serialize};
+    use tracegate_plugin_abi::{ConfigIssue, ExportTraceServiceRequest};
+
+    use super::*;
+    use crate::factory::{Built, DynFactory, ProcessorAdapter};
+    use crate::telemetry::Telemetry;
+
+    #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct KeepConfig {
+        keep: usize,
+    }
+
+    /// Keeps the first `keep` spans of each scope; panics on a span named "boom".
+    struct Keep(usize);
+
+    impl PluginComponent for Keep {
+        const TYPE: &'static str = "keep";
+        type Config = KeepConfig;
+
+        fn validate(config: &KeepConfig) -> Vec<ConfigIssue> {
+            if config.keep == 0 {
+                return vec![ConfigIssue::new("keep", "must be at least 1")];
+            }
+            Vec::new()
+        }
+
+        fn new(config: KeepConfig) -> Result<Self, PluginError> {
+            Ok(Self(config.keep))
+        }
+    }
+
+    impl PluginProcessor for Keep {
+        fn process(&self, mut req: ExportTraceServiceRequest) -> Result<ExportTraceServiceRequest, PluginError> {
+            for ss in req.resource_spans.iter_mut().flat_map(|rs| rs.scope_spans.iter_mut()) {
+                assert!(ss.spans.iter().all(|s| s.name != "boom"), "span named boom");
+                ss.spans.truncate(self.0);
+            }
+            Ok(req)
+        }
+    }
+
+    #[derive(Default)]
+    struct Sink(Mutex<Vec<Traces>>);
+
+    #[async_trait]
+    impl Consumer for Sink {
+        async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(traces);
+            Ok(())
+        }
+    }
+
+    fn batch(names: &[&str]) -> Traces {
+        let spans = names.iter().map(|n| Span { name: n.to_string(), ..Default::default() }).collect();
+        Traces::new(vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }])
+    }
+
+    #[tokio::test]
+    async fn a_linked_processor_works_like_a_builtin_and_contains_panics() {
+        let factory = ProcessorAdapter(LinkedProcessorFactory::<Keep>::new());
+        assert_eq!(factory.type_name(), "keep");
+        let bad = factory.parse_config(Some(&serde_yaml_ng::from_str("keep: 0").expect("yaml"))).err().expect("invalid");
+        assert_eq!(bad[0].to_string(), "keep: must be at least 1");
+        let config = factory.parse_config(Some(&serde_yaml_ng::from_str("keep: 2").expect("yaml"))).expect("valid");
+
+        let telemetry = Telemetry::new();
+        let ctx = CreateContext { pipeline: Some("traces".into()), ..CreateContext::new(ComponentId::new("keep", None), telemetry.clone()) };
+        let sink = Arc::new(Sink::default());
+        let Ok(Built::Processor(p)) = factory.create(ctx.clone(), &config, Some(sink.clone())) else {
+            panic!("a processor is built");
+        };
+        p.consume(batch(&["a", "b", "c"])).await.expect("consumed");
+        assert_eq!(sink.0.lock().expect("sink").last().map(Traces::span_count), Some(2));
+        assert_eq!(ctx.processor_metrics().dropped.get(), 1);
+
+        let e = p.consume(batch(&["boom"])).await.expect_err("a panic fails the batch");
+        assert!(e.is_permanent() && e.to_string().contains("plugin panicked: span named boom"), "{e}");
+        p.consume(batch(&["d"])).await.expect("the processor goes on");
+        assert_eq!(sink.0.lock().expect("sink").len(), 2);
+    }
+}
