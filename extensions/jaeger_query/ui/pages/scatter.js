@@ -45,7 +45,8 @@ export function renderScatter(container, rows, open) {
   for (let i = 0; i <= 4; i++) {
     const t = t0 + ((t1 - t0) * i) / 4;
     const label = svg('text', { x: x(t), y: height - 8, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle', class: 'axis' });
-    label.textContent = formatTime(t).slice(11, 19);
+    // Seconds suffice for a wide window; a narrow one needs milliseconds to tell ticks apart.
+    label.textContent = formatTime(t).slice(11, t1 - t0 < 20e6 ? 23 : 19);
     root.append(label);
   }
   const dots = svg('g', { class: 'dots' });
