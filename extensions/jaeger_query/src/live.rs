@@ -123,6 +123,8 @@ struct Tail {
     pending: VecDeque<Event>,
     closed: watch::Receiver<bool>,
     primed: bool,
+    /// The storage error last sent, so a store that stays down is reported once, not each poll.
+    last_problem: Option<String>,
     _slot: StreamSlot,
 }
 
@@ -143,6 +145,7 @@ impl Tail {
         self.query.start_max = now.checked_add(FUTURE);
         match self.state.reader.find_traces(&self.query).await {
             Ok(found) => {
+                self.last_problem = None;
                 // Oldest first, so the client sees arrivals in order.
                 for traces in found.iter().rev() {
                     let Some(id) = trace_id(traces) else { continue };
@@ -157,7 +160,13 @@ impl Tail {
                 }
             }
             // The client shows it and the stream keeps going: the store may recover.
-            Err(e) => self.pending.push_back(Event::default().event("problem").data(e.to_string())),
+            Err(e) => {
+                let msg = e.to_string();
+                if self.last_problem.as_ref() != Some(&msg) {
+                    self.pending.push_back(Event::default().event("problem").data(msg.clone()));
+                    self.last_problem = Some(msg);
+                }
+            }
         }
         if !self.primed {
             self.primed = true;
@@ -218,6 +227,7 @@ pub async fn live_traces(State(state): SharedState, Query(q): RawParams) -> Resp
         seen: Seen::default(),
         pending: VecDeque::new(),
         primed: false,
+        last_problem: None,
         _slot: slot,
     };
     Sse::new(events(tail)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")).into_response()

@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use tokio::task::JoinHandle;
+use tracegate_core::storage::{DependencyLink, Operation, StorageError, TraceId, TraceQuery, TraceReader};
 use tracegate_core::{Exporter, Traces};
 use tracegate_exporter_memory::MemoryStore;
 
@@ -25,8 +26,8 @@ struct Server {
     task: JoinHandle<()>,
 }
 
-async fn serve(store: &MemoryStore) -> Server {
-    let state = Arc::new(ApiState { reader: Arc::new(store.clone()), max_clock_skew: Duration::ZERO, live: Default::default() });
+async fn serve(reader: Arc<dyn TraceReader>) -> Server {
+    let state = Arc::new(ApiState { reader, max_clock_skew: Duration::ZERO, live: Default::default() });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = router(state.clone(), None);
@@ -101,7 +102,7 @@ async fn streams_matching_traces_stored_after_it_opened_and_resends_grown_ones()
     let store = MemoryStore::new(1000);
     // Stored before the stream opens: remembered, never sent.
     store.export(trace(1, frontend(), 1..=1)).await.expect("export");
-    let server = serve(&store).await;
+    let server = serve(Arc::new(store.clone())).await;
     let mut stream = open(server.addr, "service=frontend").await;
     let mut text = String::new();
     read_until(&mut stream, &mut text, "event: ready").await;
@@ -132,7 +133,7 @@ async fn streams_matching_traces_stored_after_it_opened_and_resends_grown_ones()
 #[tokio::test]
 async fn bad_parameters_are_a_400_before_any_stream() {
     let store = MemoryStore::new(10);
-    let server = serve(&store).await;
+    let server = serve(Arc::new(store.clone())).await;
     for (query, msg) in [
         ("", "parameter 'service' is required"),
         ("service=a&minDuration=10", "unable to parse param 'minDuration': time: missing unit in duration \"10\""),
@@ -151,7 +152,7 @@ async fn bad_parameters_are_a_400_before_any_stream() {
 #[tokio::test]
 async fn a_closed_server_refuses_new_tails() {
     let store = MemoryStore::new(10);
-    let server = serve(&store).await;
+    let server = serve(Arc::new(store.clone())).await;
     server.state.live.close();
     let mut stream = open(server.addr, "service=frontend").await;
     let mut raw = String::new();
@@ -202,4 +203,36 @@ async fn the_extension_shutdown_ends_open_tails() {
     tokio::time::timeout(PATIENCE, stream.read_to_end(&mut rest)).await.expect("the stream ends").expect("read");
     // The response ended cleanly (the last chunk), not by the connection being cut mid-stream.
     assert!(String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"), "{}", String::from_utf8_lossy(&rest));
+}
+
+/// A store that cannot search.
+struct BrokenStore;
+
+#[async_trait::async_trait]
+impl TraceReader for BrokenStore {
+    async fn get_trace(&self, _id: TraceId) -> Result<Option<Traces>, StorageError> {
+        Ok(None)
+    }
+    async fn services(&self) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+    async fn operations(&self, _s: &str, _k: Option<&str>) -> Result<Vec<Operation>, StorageError> {
+        Ok(Vec::new())
+    }
+    async fn find_trace_ids(&self, _q: &TraceQuery) -> Result<Vec<TraceId>, StorageError> {
+        Err(StorageError::Backend("disk on fire".into()))
+    }
+    async fn dependencies(&self, _e: SystemTime, _l: Duration) -> Result<Vec<DependencyLink>, StorageError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn a_storage_error_is_a_problem_event_and_the_stream_goes_on() {
+    let server = serve(Arc::new(BrokenStore)).await;
+    let mut stream = open(server.addr, "service=frontend").await;
+    let mut text = String::new();
+    read_until(&mut stream, &mut text, "event: ready").await;
+    assert!(text.contains("event: problem\ndata: storage error: disk on fire\n"), "{text}");
+    server.shutdown().await;
 }
