@@ -99,6 +99,47 @@ describe('live tail', () => {
     await page.context().close();
   });
 
+  it('under a base_path the tail, its styles and the other part-2 pages live below the prefix', async () => {
+    const based = await startGateway(`
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:{{port:otlp_http}}" }
+exporters:
+  memory: {}
+extensions:
+  jaeger_query:
+    storage: memory
+    base_path: /jaeger
+    http: { endpoint: "127.0.0.1:{{port:query}}" }
+service:
+  extensions: [jaeger_query]
+  pipelines:
+    traces: { receivers: [otlp], exporters: [memory] }
+`);
+    try {
+      const { page, errors } = await newPage(browser);
+      await sendOtlpJson(based, oneSpan('7700', 'based-svc'));
+      await waitForTraces(based, ['0000000000007700'], undefined, '/jaeger');
+      await page.goto(`${based.url}/jaeger/search?service=based-svc&lookback=1h`);
+      await page.waitForSelector('.result-row[data-trace-id="0000000000007700"]');
+      await page.click('.live-toggle');
+      await page.waitForSelector('.live[data-state=live]');
+      await sendOtlpJson(based, oneSpan('8800', 'based-svc'));
+      await page.waitForSelector('.result-row[data-trace-id="0000000000008800"]');
+      // views.css came from /jaeger/static/views/views.css: the live dot is styled.
+      assert.equal(await page.$eval('.live-dot', (d) => getComputedStyle(d).borderRadius), '50%');
+      for (const [url, selector] of [['/jaeger/dependencies', '.state-empty'], ['/jaeger/upload', '.up-drop'], ['/jaeger/compare', '.cmp-form']]) {
+        await page.goto(`${based.url}${url}`);
+        await page.waitForSelector(selector);
+      }
+      assert.deepEqual(errors, []);
+      await page.context().close();
+    } finally {
+      await based.stop();
+    }
+  });
+
   it('a search the API refuses stops the tail with the API\'s message', async () => {
     const { page } = await newPage(browser);
     await mountTail(page, { service: 'live-svc', minDuration: '10' });
