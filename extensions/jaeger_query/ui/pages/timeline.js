@@ -145,16 +145,37 @@ export function createTimeline(container, trace, opts) {
   let frames = 0;
   let worstMs = 0;
   let totalMs = 0;
+  /** Rows in the DOM by row number: a scroll only adds the rows that came into view and drops
+   * those that left, so a frame usually builds one or two rows, not forty. */
+  /** @type {Map<number, HTMLElement>} */
+  let drawn = new Map();
+  /** Redraws every visible row (state changed: selection, matches, range, collapse). */
   function render() {
+    drawn = new Map();
+    rows.replaceChildren();
+    update();
+  }
+  function update() {
     const t0 = performance.now();
     frame = 0;
     const top = body.scrollTop;
     const h = body.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(visible.length, Math.ceil((top + h) / ROW_HEIGHT) + OVERSCAN);
-    const out = [];
-    for (let r = first; r < last; r++) out.push(rowElement(r));
-    rows.replaceChildren(...out);
+    for (const [r, node] of drawn) {
+      if (r < first || r >= last) {
+        node.remove();
+        drawn.delete(r);
+      }
+    }
+    const fresh = [];
+    for (let r = first; r < last; r++) {
+      if (drawn.has(r)) continue;
+      const node = rowElement(r);
+      drawn.set(r, node);
+      fresh.push(node);
+    }
+    rows.append(...fresh);
     const ms = performance.now() - t0;
     frames++;
     totalMs += ms;
@@ -164,7 +185,7 @@ export function createTimeline(container, trace, opts) {
     body.dataset.frameMsMax = worstMs.toFixed(2);
   }
   function schedule() {
-    if (!frame) frame = requestAnimationFrame(render);
+    if (!frame) frame = requestAnimationFrame(update);
   }
   body.addEventListener('scroll', schedule, { passive: true });
 
