@@ -137,6 +137,12 @@ describe('trace view', () => {
     assert.equal(await selectedId(page), spanId('4'));
     assert.equal(await page.innerText('#trace-find-count'), '1 of 1');
     await screenshot(page, 'trace-find');
+    // The legend counts spans per service; a click finds that service's spans.
+    assert.deepEqual(await page.locator('.legend-item').allInnerTexts(), ['cart (2)', 'frontend (3)', 'payment (2)']);
+    await page.click('.legend-item[data-service="cart"]');
+    assert.equal(await page.inputValue('#trace-find'), 'cart');
+    assert.deepEqual(await page.$$eval('.tl-row.match', (r) => r.map((x) => /** @type {HTMLElement} */ (x).dataset.spanId).sort()), [spanId('2'), spanId('3'), spanId('4')],
+      'cart\'s two spans, and call-cart by its name');
     // uiFind in the URL (as Jaeger's) pre-fills find.
     await open(page, '?uiFind=SELECT');
     assert.deepEqual(await page.$$eval('.tl-row.match', (r) => r.map((x) => /** @type {HTMLElement} */ (x).dataset.spanId)), [spanId('7')]);

@@ -17,7 +17,7 @@ const OVERSCAN = 12;
 /**
  * @param {HTMLElement} container
  * @param {Trace} trace
- * @param {{onSelect: (span: Span | null) => void}} opts
+ * @param {{onSelect: (span: Span | null) => void, onService?: (service: string) => void}} opts
  */
 export function createTimeline(container, trace, opts) {
   const spans = trace.spans;
@@ -68,8 +68,12 @@ export function createTimeline(container, trace, opts) {
   const rows = el('div', { class: 'tl-rows' });
   const spacer = el('div', { class: 'tl-spacer' }, rows);
   const body = el('div', { class: 'tl-body', tabindex: '0', role: 'tree', 'aria-label': 'Spans' }, spacer);
-  const legend = el('div', { class: 'legend', 'aria-label': 'Services' }, ...trace.services.map((svc) => el('span', { class: 'legend-item' },
-    el('span', { class: 'svc-dot', style: { background: serviceColor(svc) } }), svc)));
+  /** @type {Map<string, number>} */
+  const perService = new Map();
+  for (const sp of spans) perService.set(sp.serviceName, (perService.get(sp.serviceName) || 0) + 1);
+  const legend = el('div', { class: 'legend', 'aria-label': 'Services' }, ...trace.services.map((svc) => el('button', {
+    type: 'button', class: 'legend-item', title: `Find ${svc}'s spans`, dataset: { service: svc }, onclick: () => opts.onService?.(svc),
+  }, el('span', { class: 'svc-dot', style: { background: serviceColor(svc) } }), `${svc} (${perService.get(svc)})`)));
   container.replaceChildren(el('div', { class: 'minimap-wrap' }, legend, minimap), header, body);
 
   function drawMinimap() {

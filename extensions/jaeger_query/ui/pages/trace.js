@@ -91,6 +91,10 @@ export function renderTrace(root, jaegerTrace, ctx) {
   }
 
   const timeline = createTimeline(timelineBox, trace, {
+    onService(svc) {
+      findInput.value = svc;
+      runFind();
+    },
     onSelect(span) {
       if (!span) { detail.hidden = true; return; }
       detail.hidden = false;
