@@ -79,6 +79,20 @@ describe('dependencies', () => {
     await page.context().close();
   });
 
+  it('focus keeps one service with its callers and callees, in the URL', async () => {
+    const { page, errors } = await newPage(browser);
+    await page.goto(`${gw.url}/dependencies`);
+    await page.selectOption('select[name=focus]', 'payment');
+    await page.waitForURL((u) => u.searchParams.get('focus') === 'payment');
+    await page.waitForSelector('.deps-svg');
+    const edges = await page.$$eval('.deps-edge', (gs) => gs.map((g) => `${g.getAttribute('data-parent')}->${g.getAttribute('data-child')}=${g.getAttribute('data-calls')}`).sort());
+    assert.deepEqual(edges, ['frontend->payment=2', 'payment->fraud=1']);
+    assert.equal(await page.$eval('select[name=focus]', (s) => /** @type {HTMLSelectElement} */ (s).value), 'payment');
+    await screenshot(page, 'page-dependencies-focus');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
   it('a window without calls is an empty state; the window is in the URL', async () => {
     const { page } = await newPage(browser);
     const longAgo = Date.now() - 30 * 24 * 3600e3;

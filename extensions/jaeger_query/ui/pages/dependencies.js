@@ -2,8 +2,9 @@
 /**
  * The dependencies page: the service graph from `/api/dependencies` for a time window, laid out
  * in layers (`deps/layout.js`: cycles handled, nodes never overlap), call counts on the edges.
- * Clicking (or Enter on) a service opens a search for it; hovering one lights its edges. The
- * window lives in the URL (`/dependencies?lookback=6h&end=<ms>`), so it can be shared.
+ * Clicking (or Enter on) a service opens a search for it; hovering one lights its edges. On a
+ * big graph, "Focus" keeps one service with its callers and callees. The window and the focus
+ * live in the URL (`/dependencies?lookback=6h&end=<ms>&focus=<service>`), so they can be shared.
  */
 
 import { edgePath, labelPoint, layeredLayout } from '../deps/layout.js';
@@ -30,7 +31,9 @@ export async function mount(root, ctx) {
   const endParam = Number(ctx.params.get('end'));
   const end = Number.isFinite(endParam) && endParam > 0 ? endParam : Date.now();
 
-  const go = (/** @type {string} */ lb, /** @type {number | null} */ e) => ctx.navigate(`/dependencies?lookback=${lb}${e ? `&end=${e}` : ''}`, { replace: false });
+  const focus = ctx.params.get('focus') || '';
+  const go = (/** @type {string} */ lb, /** @type {number | null} */ e, /** @type {string} */ f = focus) =>
+    ctx.navigate(`/dependencies?lookback=${lb}${e ? `&end=${e}` : ''}${f ? `&focus=${encodeURIComponent(f)}` : ''}`);
   const lbSel = el('select', { name: 'lookback', 'aria-label': 'Lookback', onchange: (/** @type {Event} */ ev) => go(/** @type {any} */ (ev.target).value, endParam || null) },
     ...LOOKBACKS.map(([n]) => el('option', { value: n, selected: n === lookbackName }, `Last ${n}`)));
   const endIn = el('input', { type: 'datetime-local', name: 'end', value: endParam ? toLocalInput(endParam) : '', 'aria-label': 'Window end (empty: now)' });
@@ -58,7 +61,12 @@ export async function mount(root, ctx) {
     body.replaceChildren(stateBlock('empty', 'No dependencies in this window', `No service called another between ${new Date(end - lookback).toLocaleString()} and ${new Date(end).toLocaleString()}. Try a longer window.`));
     return;
   }
-  drawGraph(body, links, ctx);
+  const services = [...new Set(links.flatMap((l) => [l.parent, l.child]))].sort();
+  const focusSel = el('select', { name: 'focus', 'aria-label': 'Focus on a service', onchange: (/** @type {Event} */ ev) => go(lookbackName, endParam || null, /** @type {any} */ (ev.target).value) },
+    el('option', { value: '' }, 'All services'), ...services.map((sv) => el('option', { value: sv, selected: sv === focus }, sv)));
+  form.insertBefore(el('label', {}, 'Focus', focusSel), form.lastChild);
+  const shown = focus && services.includes(focus) ? links.filter((l) => l.parent === focus || l.child === focus) : links;
+  drawGraph(body, shown, ctx);
 }
 
 /**
