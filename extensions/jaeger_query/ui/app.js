@@ -79,7 +79,7 @@ async function route() {
   unmount = undefined;
   for (const a of document.querySelectorAll('nav.top a[data-nav]')) {
     const nav = /** @type {HTMLElement} */ (a).dataset.nav || '';
-    a.classList.toggle('active', path === nav || (nav === '/search' && path.startsWith('/trace/') && false));
+    a.classList.toggle('active', path === nav || (nav === '/compare' && /^\/trace\/[^/]+\.\.\./.test(path)));
   }
   const r = routeFor(path);
   root.replaceChildren();
