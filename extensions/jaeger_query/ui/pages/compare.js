@@ -37,7 +37,7 @@ export async function mount(root, ctx) {
     return;
   }
   const [a, b] = results.map((r) => normalizeTrace(/** @type {PromiseFulfilledResult<any>} */ (r).value));
-  showDiff(body, a, b, ctx);
+  showDiff(body, a, b);
 }
 
 /**
@@ -82,10 +82,8 @@ function durationDelta(a, b) {
  * @param {HTMLElement} body
  * @param {import('../model.js').Trace} a
  * @param {import('../model.js').Trace} b
- * @param {import('../app.js').PageContext} ctx
  */
-function showDiff(body, a, b, ctx) {
-  void ctx;
+function showDiff(body, a, b) {
   const flat = diffFlat(a, b);
   const sum = summarize(flat);
   const tree = flattenTree(diffTree(a, b));
