@@ -90,12 +90,15 @@ describe('part 2 pure modules', () => {
           ] }],
         }],
       }));
+      // JSON lines, as the Collector's file exporter writes: one request per line.
+      const req = (/** @type {string} */ tid, /** @type {string} */ sid) => JSON.stringify({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [{ traceId: tid, spanId: sid, name: 'l', startTimeUnixNano: '1000', endTimeUnixNano: '2000' }] }] }] });
+      const lines = parseTraceFile(`${req('000000000000000000000000000000a1', '00000000000000b1')}\n${req('000000000000000000000000000000a1', '00000000000000b2')}\n\n${req('000000000000000000000000000000a2', '00000000000000b3')}\n`);
       /** @type {string[]} */
       const errors = [];
       for (const bad of ['', '{"hello": 1}', '[]', '{"resourceSpans": []}', 'nul']) {
         try { parseTraceFile(bad); errors.push('accepted'); } catch (e) { errors.push(e instanceof Error ? e.message.slice(0, 24) : String(e)); }
       }
-      return { envelope: envelope.map((t) => t.traceID), bare: bare.length, single: single[0].spans.length, otlp, errors };
+      return { envelope: envelope.map((t) => t.traceID), bare: bare.length, single: single[0].spans.length, otlp, errors, lines: lines.map((t) => `${t.traceID}:${t.spans.length}:${t.processes.p1.serviceName}`) };
     });
     assert.deepEqual(r.envelope, ['ab', 'cd']);
     assert.equal(r.bare, 1);
@@ -109,6 +112,7 @@ describe('part 2 pure modules', () => {
     const tags = Object.fromEntries(s.tags.map((/** @type {any} */ x) => [x.key, x.value]));
     assert.deepEqual(tags, { 'otel.scope.name': 'lib', 'otel.scope.version': '2', 'span.kind': 'server', 'otel.status_code': 'ERROR', error: true, 'otel.status_description': 'boom' });
     assert.deepEqual(t.processes.p1, { serviceName: 'snake', tags: [{ key: 'list', type: 'string', value: '[1,"b"]' }] });
+    assert.deepEqual(r.lines, ['00000000000000a1:2:OTLPResourceNoServiceName', '00000000000000a2:1:OTLPResourceNoServiceName']);
     assert.equal(r.errors.length, 5);
     assert.ok(r.errors.every((e) => e !== 'accepted'), JSON.stringify(r.errors));
   });

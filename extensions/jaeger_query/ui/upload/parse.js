@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * Reads a trace file someone saved: Jaeger's JSON (what `/api/traces` returns, a bare array of
- * traces, or one trace) or OTLP JSON (`{resourceSpans: [...]}`, as an SDK or the Collector's
- * file exporter writes it). OTLP is converted here, in the browser, to Jaeger's UI JSON by the
+ * traces, or one trace) or OTLP JSON (`{resourceSpans: [...]}`, as an SDK writes it, or one
+ * such object per line, as the Collector's file exporter writes it). OTLP is converted here, in the browser, to Jaeger's UI JSON by the
  * same rules the server's translator follows (the Collector's `traces_to_jaegerproto.go`), so
  * an uploaded trace looks exactly as it would had it been stored and fetched: the resource
  * becomes the process (p1, p2, ...), attributes keep their types, `span.kind`,
@@ -25,7 +25,14 @@ export function parseTraceFile(text) {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new Error(`The file is not JSON: ${e instanceof Error ? e.message : e}`);
+    // The Collector's file exporter writes one OTLP request per line (JSON lines).
+    const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+    try {
+      if (lines.length < 2) throw e;
+      doc = lines.map((l) => JSON.parse(l));
+    } catch {
+      throw new Error(`The file is not JSON: ${e instanceof Error ? e.message : e}`);
+    }
   }
   /** @type {any[]} */
   let traces;
