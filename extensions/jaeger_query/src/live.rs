@@ -192,7 +192,12 @@ impl Tail {
                     },
                 }
             }
-            self.poll().await;
+            // A slow store must not hold shutdown either.
+            let mut closed = self.closed.clone();
+            tokio::select! {
+                _ = self.poll() => {}
+                _ = closed.changed() => return None,
+            }
         }
     }
 }
