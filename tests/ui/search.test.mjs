@@ -159,10 +159,21 @@ describe('search', () => {
   test('find by trace id; two picked results open the compare URL', async () => {
     const { page } = await newPage(browser);
     await page.goto(`${gw.url}/search`);
-    await page.fill('#trace-id-input', SLOW.traceId);
-    await page.press('#trace-id-input', 'Enter');
+    await page.fill('#nav-trace-id', SLOW.traceId);
+    await page.press('#nav-trace-id', 'Enter');
     await page.waitForURL(`**/trace/${SLOW.traceId}`);
     await page.waitForSelector('.tl-row');
+    // The bar's lookup works from any page; several ids list those traces.
+    await page.fill('#nav-trace-id', `${HEALTH.traceId}, ${SLOW.traceId}`);
+    await page.press('#nav-trace-id', 'Enter');
+    await page.waitForURL(`**/search?traceID=${HEALTH.traceId}&traceID=${SLOW.traceId}`);
+    await page.waitForSelector('.result-row');
+    assert.deepEqual(await rowIds(page), [SLOW.traceId, HEALTH.traceId]);
+    await page.fill('#nav-trace-id', HEALTH.traceId);
+    await page.press('#nav-trace-id', 'Enter');
+    await page.waitForURL(`**/trace/${HEALTH.traceId}`);
+    await page.waitForSelector(`.trace-page[data-trace-id="${HEALTH.traceId}"] .tl-row`);
+    assert.equal(await page.title(), 'frontend: GET /health · tracegate');
     await page.goto(`${gw.url}/search?service=frontend`);
     await page.waitForSelector('.result-row');
     assert.equal(await page.isDisabled('#compare-btn'), true);

@@ -71,8 +71,8 @@ describe('states', () => {
       await page.waitForSelector('.search-results .state-error');
       assert.match(await page.innerText('.search-results .state-error'), /cannot be reached/);
       await screenshot(page, 'state-api-down-search');
-      await page.fill('#trace-id-input', HEALTH.traceId);
-      await page.press('#trace-id-input', 'Enter');
+      await page.fill('#nav-trace-id', HEALTH.traceId);
+      await page.press('#nav-trace-id', 'Enter');
       await page.waitForSelector('.state-error');
       assert.match(await page.innerText('.state-error'), /The query service cannot be reached/);
       await screenshot(page, 'state-api-down-trace');

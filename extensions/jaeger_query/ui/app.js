@@ -131,6 +131,21 @@ function applyTheme(theme) {
   if (b) b.textContent = theme === 'dark' ? '☀ Light' : '☾ Dark';
 }
 
+/** "Lookup by trace id" in the bar, as Jaeger has it, so an id pasted from a log opens from any page. */
+function navTraceLookup() {
+  const input = /** @type {HTMLInputElement} */ (el('input', { id: 'nav-trace-id', placeholder: 'Lookup by Trace ID(s)…', 'aria-label': 'Lookup by trace ID', spellcheck: 'false' }));
+  const form = el('form', { class: 'nav-lookup' }, input);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    // Several ids (space or comma separated) list those traces as search results.
+    const ids = input.value.split(/[\s,]+/).filter(Boolean);
+    input.value = '';
+    if (ids.length === 1) navigate(`/trace/${encodeURIComponent(ids[0])}`);
+    else if (ids.length > 1) navigate(`/search?${ids.map((i) => `traceID=${encodeURIComponent(i)}`).join('&')}`);
+  });
+  return form;
+}
+
 function buildNav() {
   const nav = /** @type {HTMLElement} */ (document.querySelector('nav.top'));
   const link = (/** @type {string} */ to, /** @type {string} */ text) => el('a', { href: appHref(to), dataset: { nav: to } }, text);
@@ -141,6 +156,7 @@ function buildNav() {
     link('/dependencies', 'Dependencies'),
     link('/upload', 'Upload'),
     el('span', { class: 'spacer' }),
+    navTraceLookup(),
     el('button', {
       id: 'theme-toggle', type: 'button', class: 'btn ghost', title: 'Switch light/dark theme',
       onclick: () => {

@@ -31,6 +31,10 @@ export function renderScatter(container, rows, open) {
     nMax = Math.max(nMax, r.spanCount);
   }
   if (t1 - t0 < 1000) { t0 -= 500e3; t1 += 500e3; }
+  // A margin so the first and last dots are not cut by the plot's edges.
+  const pad = (t1 - t0) * 0.03;
+  t0 -= pad;
+  t1 += pad;
   dMax = dMax * 1.1 || 1;
   const x = (/** @type {number} */ t) => m.left + ((t - t0) / (t1 - t0)) * w;
   const y = (/** @type {number} */ d) => m.top + h - (d / dMax) * h;

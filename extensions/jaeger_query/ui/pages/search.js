@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The search page: the form (service and operation from the API, logfmt tags, lookback or a
- * custom range, min/max duration, limit, or trace ids) drives the URL, and the URL drives the
+ * custom range, min/max duration, limit; trace ids from the bar's lookup) drives the URL, and the URL drives the
  * search, so every search is a link a person can share and back/forward replay it. The results
  * (plot, list, compare picks, live tail) are `results.js`.
  */
@@ -89,7 +89,7 @@ export async function mount(root, ctx) {
   const p = ctx.params;
   const form = /** @type {HTMLFormElement} */ (el('form', { class: 'search-form panel', autocomplete: 'off' }));
   const results = el('section', { class: 'search-results' });
-  root.append(el('div', { class: 'search-page' }, el('aside', { class: 'search-side' }, buildTraceIdForm(ctx), form), results));
+  root.append(el('div', { class: 'search-page' }, el('aside', { class: 'search-side' }, form), results));
 
   const service = /** @type {HTMLSelectElement} */ (el('select', { name: 'service', id: 'search-service', required: true }));
   const operation = /** @type {HTMLSelectElement} */ (el('select', { name: 'operation', id: 'search-operation' }, el('option', { value: ALL }, 'All operations')));
@@ -212,15 +212,3 @@ export async function mount(root, ctx) {
   return showResults(results, ctx, apiParams);
 }
 
-/** @param {import('../app.js').PageContext} ctx */
-function buildTraceIdForm(ctx) {
-  const input = /** @type {HTMLInputElement} */ (el('input', { id: 'trace-id-input', placeholder: 'Trace ID(s)…', 'aria-label': 'Trace ID' }));
-  const f = el('form', { class: 'trace-id-form panel' }, input, el('button', { class: 'btn', type: 'submit' }, 'Open'));
-  f.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const ids = input.value.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
-    if (ids.length === 1) ctx.navigate(`/trace/${encodeURIComponent(ids[0])}`);
-    else if (ids.length > 1) ctx.navigate(`/search?${ids.map((i) => `traceID=${encodeURIComponent(i)}`).join('&')}`);
-  });
-  return f;
-}

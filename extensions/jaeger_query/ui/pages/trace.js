@@ -52,6 +52,7 @@ export function renderTrace(root, jaegerTrace, ctx) {
   const cp = criticalPath(trace);
   const rootSpan = trace.roots[0];
   const stat = (/** @type {string} */ key, /** @type {string} */ label, /** @type {Node | string} */ value) => el('div', { class: 'stat', dataset: { stat: key } }, el('span', { class: 'muted' }, label), el('strong', {}, value));
+  if (rootSpan) document.title = `${rootSpan.serviceName}: ${rootSpan.operationName} · tracegate`;
   const header = el('header', { class: 'trace-header' },
     el('h2', { class: 'trace-title' },
       rootSpan ? el('span', { class: 'svc-dot', style: { background: serviceColor(rootSpan.serviceName) } }) : null,
