@@ -1,0 +1,1 @@
+//! A fake Elasticsearch for tests. (Being built; see issue 7.)
