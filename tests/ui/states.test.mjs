@@ -32,6 +32,38 @@ describe('states', () => {
     }
   });
 
+  test('slow answers show loading states; nothing overflows 1280x800', async () => {
+    const gw = await startGateway();
+    try {
+      await sendOtlpJson(gw, body(HEALTH));
+      await waitForTraces(gw, [HEALTH.traceId]);
+      const { page, errors } = await newPage(browser);
+      /** @type {(() => void)[]} */
+      const held = [];
+      await page.route(/\/api\/traces/, (route) => { held.push(() => route.continue()); });
+      await page.goto(`${gw.url}/search?service=frontend`);
+      await page.waitForSelector('.search-results .state-loading >> text=Searching…');
+      await screenshot(page, 'state-loading-search');
+      held.splice(0).forEach((go) => go());
+      await page.waitForSelector('.result-row');
+      await page.click('.result-title');
+      await page.waitForSelector(`.state-loading >> text=Loading trace ${HEALTH.traceId}…`);
+      held.splice(0).forEach((go) => go());
+      await page.waitForSelector('.tl-row');
+      await page.unroute(/\/api\/traces/);
+      for (const url of [`/trace/${HEALTH.traceId}`, '/search?service=frontend']) {
+        await page.goto(`${gw.url}${url}`);
+        await page.waitForSelector('.tl-row, .result-row');
+        const width = await page.evaluate(() => Math.max(document.documentElement.scrollWidth, /** @type {HTMLElement} */ (document.getElementById('page')).scrollWidth));
+        assert.ok(width <= 1280, `${url} is ${width}px wide at 1280x800`);
+      }
+      assert.deepEqual(errors, []);
+      await page.context().close();
+    } finally {
+      await gw.stop();
+    }
+  });
+
   test('a trace that is not stored says so; an unknown page too', async () => {
     const gw = await startGateway();
     try {
