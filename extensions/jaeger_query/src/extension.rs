@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Mutex};
-use tokio::task::JoinHandle;
+use tokio::sync::Mutex;
+use tracegate_core::http_server::HttpServer;
 use tracegate_core::{ComponentError, ComponentId, Extension, Host, Lifecycle};
 
 use crate::api::ApiState;
@@ -20,11 +19,9 @@ use crate::router::router;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Running {
-    local_addr: SocketAddr,
     /// Kept to end the live tails at shutdown: they would otherwise hold the graceful stop.
     state: Arc<ApiState>,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    server: HttpServer,
 }
 
 pub struct JaegerQueryExtension {
@@ -40,7 +37,7 @@ impl JaegerQueryExtension {
 
     /// The address actually bound (useful with port 0); `None` when not running.
     pub async fn local_addr(&self) -> Option<SocketAddr> {
-        self.running.lock().await.as_ref().map(|r| r.local_addr)
+        self.running.lock().await.as_ref().map(|r| r.server.local_addr())
     }
 }
 
@@ -62,44 +59,26 @@ impl Lifecycle for JaegerQueryExtension {
                 "exporter \"{storage}\" is not a trace store; name a storage exporter such as sled or memory"
             ))
         })?;
-        let endpoint = &self.config.http.endpoint;
-        let bind_err = |source| ComponentError::Bind { endpoint: endpoint.to_string(), source };
-        let listener = TcpListener::bind(endpoint.bind_addr()).await.map_err(bind_err)?;
-        let local_addr = listener.local_addr().map_err(bind_err)?;
         let state = Arc::new(ApiState {
             reader,
             max_clock_skew: self.config.max_clock_skew_adjustment.get(),
             live: Default::default(),
         });
         let app = router(state.clone(), self.config.base_path.prefix());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let ext_id = self.id.clone();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(extension = %ext_id, "query server stopped: {e}");
-                host.status().report_failure(&ext_id, &format!("query server stopped: {e}"));
-            }
-        });
+        let server = HttpServer::start(&self.id, &self.config.http.endpoint, app, host.status()).await?;
+        let local_addr = server.local_addr();
         let base = self.config.base_path.prefix().unwrap_or_default();
         tracing::info!(extension = %self.id, storage = %storage, "Jaeger query API on http://{local_addr}{base}/");
-        *running = Some(Running { local_addr, state, stop, task });
+        *running = Some(Running { state, server });
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(Running { state, stop, mut task, .. }) = self.running.lock().await.take() else {
+        let Some(Running { state, server }) = self.running.lock().await.take() else {
             return Ok(());
         };
         state.live.close();
-        let _ = stop.send(());
-        if tokio::time::timeout(DRAIN_TIMEOUT, &mut task).await.is_err() {
-            tracing::warn!(extension = %self.id, "queries did not finish in {DRAIN_TIMEOUT:?}; closing them");
-            task.abort();
-            let _ = task.await;
-        }
+        server.stop(DRAIN_TIMEOUT).await;
         Ok(())
     }
 }
