@@ -97,6 +97,11 @@ describe('trace view', () => {
     assert.match(log, /reason\s+card declined/);
     assert.match(await page.innerText('.span-detail .sd-head'), /Service: payment\s+Duration: 65ms\s+Start: 47ms/);
     await screenshot(page, 'trace-span-detail');
+    // The selection is in the URL: a reload (or a shared link) opens on the same span.
+    assert.equal(new URL(page.url()).searchParams.get('span'), spanId('6'));
+    await page.reload();
+    await page.waitForSelector('.span-detail:not([hidden])');
+    assert.equal(await selectedId(page), spanId('6'));
     // The CHILD_OF reference selects the parent span.
     await page.click('.span-detail .sd-ref');
     assert.equal(await selectedId(page), spanId('5'));
@@ -202,6 +207,15 @@ describe('trace view', () => {
     assert.match(await page.innerText('.tl-tick >> nth=0'), /^(59\.\d|60(\.\d)?)ms$/, 'the axis starts half-way through the 120ms trace');
     await screenshot(page, 'trace-zoomed');
     await page.click('.minimap-reset');
+    // The names column is resized on the header's grip.
+    const grip = await page.locator('.tl-grip').boundingBox();
+    assert.ok(grip);
+    await page.mouse.move(grip.x + 4, grip.y + 5);
+    await page.mouse.down();
+    await page.mouse.move(grip.x + 104, grip.y + 5, { steps: 4 });
+    await page.mouse.up();
+    const nameWidth = await page.$eval('.tl-row .tl-name', (n) => n.getBoundingClientRect().width);
+    assert.ok(Math.abs(nameWidth - 460) <= 2, `names column ${nameWidth}px after dragging 100px`);
     assert.equal(await page.getAttribute('.timeline', 'data-range'), '0.0000-1.0000');
     await page.context().close();
   });

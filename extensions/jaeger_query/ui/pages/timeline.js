@@ -64,7 +64,8 @@ export function createTimeline(container, trace, opts) {
   const resetBtn = el('button', { class: 'btn ghost minimap-reset', type: 'button', hidden: true, onclick: () => setRange(0, 1) }, 'Reset zoom');
   const minimap = el('div', { class: 'minimap', title: 'Drag to zoom into a time range' }, canvas, selBox, dragBox);
   const ticks = el('div', { class: 'tl-ticks' });
-  const header = el('div', { class: 'tl-header' }, el('div', { class: 'tl-name-h' }, 'Service & Operation', resetBtn), ticks);
+  const grip = el('div', { class: 'tl-grip', title: 'Drag to resize the names column', role: 'separator', 'aria-orientation': 'vertical' });
+  const header = el('div', { class: 'tl-header' }, el('div', { class: 'tl-name-h' }, 'Service & Operation', resetBtn, grip), ticks);
   const rows = el('div', { class: 'tl-rows' });
   const spacer = el('div', { class: 'tl-spacer' }, rows);
   const body = el('div', { class: 'tl-body', tabindex: '0', role: 'tree', 'aria-label': 'Spans' }, spacer);
@@ -202,6 +203,31 @@ export function createTimeline(container, trace, opts) {
     else select(selected === id ? null : id);
   });
 
+  // --- names column width: dragged on the header's grip, kept for the next trace ----------------
+  const savedWidth = Number(localStorage.getItem('tracegate.nameWidth'));
+  if (savedWidth >= 200 && savedWidth <= 800) container.style.setProperty('--name-w', `${savedWidth}px`);
+  /** @type {number | null} */
+  let gripFrom = null;
+  let gripWidth = 0;
+  grip.addEventListener('mousedown', (ev) => {
+    gripFrom = ev.clientX;
+    gripWidth = /** @type {HTMLElement} */ (grip.parentElement).getBoundingClientRect().width;
+    ev.preventDefault();
+    ev.stopPropagation();
+  });
+  const onGripMove = (/** @type {MouseEvent} */ ev) => {
+    if (gripFrom === null) return;
+    const w = Math.round(Math.min(800, Math.max(200, gripWidth + ev.clientX - gripFrom)));
+    container.style.setProperty('--name-w', `${w}px`);
+  };
+  const onGripUp = () => {
+    if (gripFrom === null) return;
+    gripFrom = null;
+    localStorage.setItem('tracegate.nameWidth', String(parseInt(container.style.getPropertyValue('--name-w'), 10) || 360));
+  };
+  addEventListener('mousemove', onGripMove);
+  addEventListener('mouseup', onGripUp);
+
   // --- minimap range selection ----------------------------------------------------------------
   /** @type {number | null} */
   let dragFrom = null;
@@ -311,6 +337,8 @@ export function createTimeline(container, trace, opts) {
     destroy() {
       removeEventListener('mousemove', onMove);
       removeEventListener('mouseup', onUp);
+      removeEventListener('mousemove', onGripMove);
+      removeEventListener('mouseup', onGripUp);
       resize.disconnect();
       if (frame) cancelAnimationFrame(frame);
     },

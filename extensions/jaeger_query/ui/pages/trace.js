@@ -67,7 +67,7 @@ export function renderTrace(root, jaegerTrace, ctx) {
       stat('errors', 'Errors', el('span', { class: trace.errorCount ? 'error-text' : '' }, String(trace.errorCount)))),
     trace.warnings.length ? el('ul', { class: 'trace-warnings warn' }, ...trace.warnings.map((w) => el('li', {}, w))) : null);
 
-  const params = ctx.params;
+  const params = ctx?.params || new URLSearchParams();
   const tabs = el('div', { class: 'tabs', role: 'tablist' });
   const findInput = /** @type {HTMLInputElement} */ (el('input', { id: 'trace-find', type: 'search', placeholder: 'Find… ( / )', 'aria-label': 'Find in trace', value: params.get('uiFind') || '' }));
   const findCount = el('span', { class: 'find-count muted', id: 'trace-find-count' });
@@ -97,6 +97,11 @@ export function renderTrace(root, jaegerTrace, ctx) {
       runFind();
     },
     onSelect(span) {
+      // The selected span is part of the URL, so a shared link opens on it.
+      const url = new URL(location.href);
+      if (span) url.searchParams.set('span', span.spanID);
+      else url.searchParams.delete('span');
+      if (url.href !== location.href && ctx?.path?.startsWith('/trace/')) history.replaceState(null, '', url);
       if (!span) { detail.hidden = true; return; }
       detail.hidden = false;
       renderSpanDetail(detail, span, trace, {
