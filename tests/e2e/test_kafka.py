@@ -128,22 +128,25 @@ def test_kill_9_of_the_ingester_loses_nothing(tmp_path, brokers, gateways):
     sent = {s.span_id for r in requests for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans}
     failures: list[str] = []
 
-    def send_all():
+    def send(batch):
         with grpc.insecure_channel(f"127.0.0.1:{otlp_port}") as channel:
             stub = trace_service_pb2_grpc.TraceServiceStub(channel)
-            for r in requests:
+            for r in batch:
                 try:
                     stub.Export(r, timeout=30)
                 except grpc.RpcError as e:
                     failures.append(str(e))
                 threading.Event().wait(0.05)
 
-    sender = threading.Thread(target=send_all)
+    # The first 60 requests stream in while ingester 1 works; it is killed part way through.
+    sender = threading.Thread(target=send, args=(requests[:60],))
     sender.start()
     try:
         wait_until(lambda: len(distinct_span_ids(before)) >= 1000, DELIVERY_TIMEOUT, "the ingester to be mid-stream")
         code = first.kill()
         assert code == -9, f"the ingester should have died of SIGKILL, got {code}"
+        # 20 more while no ingester runs: only the restarted one can deliver these.
+        send(requests[60:])
         gateways(ingester_config(kafka_receiver(broker, "spans"), after), name="ingester-2")
     finally:
         sender.join()
@@ -152,6 +155,7 @@ def test_kill_9_of_the_ingester_loses_nothing(tmp_path, brokers, gateways):
     wait_until(lambda: distinct_span_ids(before, after) >= sent, DELIVERY_TIMEOUT,
                f"all {len(sent)} span ids across the killed and the restarted ingester")
     assert distinct_span_ids(before, after) == sent, "only the spans that were sent"
+    assert len(distinct_span_ids(after)) >= 2000, "the restarted ingester took over the stream"
 
 
 def test_every_encoding_round_trips_through_the_broker(tmp_path, brokers, gateways):

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Measures the kafka exporter and receiver against a real broker (tansu, in memory):
+#   1. OTLP/gRPC -> batch -> kafka exporter, the load generator flat out: spans/s, spans/s per
+#      core of gateway CPU (from /proc/<pid>/stat), and bytes per span the gateway wrote to its
+#      sockets (/proc/<pid>/io wchar: the produce requests, compressed, with Kafka's framing),
+#      i.e. what the broker receives per span;
+#   2. kafka receiver -> nop reading everything step 1 wrote, from the earliest offset:
+#      spans/s and spans/s per core of gateway CPU.
+# The broker and the load generator share the machine; the figures are the gateway's own CPU.
+#
+# Usage: loadgen/bench-kafka.sh [SECONDS]     (flat-out length, default 20)
+# Env: ENCODING (otlp_proto), COMPRESSION (zstd), PARTITIONS (4), CONNECTIONS (4),
+#      BATCH_SPANS (1000), TANSU_BIN (else scripts/install-tansu), SKIP_BUILD=1.
+set -euo pipefail
+
+SECONDS_FLAT="${1:-20}"
+[[ "$SECONDS_FLAT" =~ ^[0-9]+$ ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }
+ENCODING="${ENCODING:-otlp_proto}" COMPRESSION="${COMPRESSION:-zstd}" PARTITIONS="${PARTITIONS:-4}"
+CONNECTIONS="${CONNECTIONS:-4}" BATCH_SPANS="${BATCH_SPANS:-1000}"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  cargo build --release -p tracegate -p tracegate-loadgen
+fi
+GATEWAY="$ROOT/target/release/tracegate" LOADGEN="$ROOT/target/release/tracegate-loadgen"
+TANSU="${TANSU_BIN:-$(scripts/install-tansu)}"
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    if ! port_in_use "$p"; then echo "$p"; return; fi
+  done
+  echo "no free port found" >&2; exit 1
+}
+wait_port() {
+  for _ in $(seq 300); do
+    if port_in_use "$1"; then return; fi
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1; logs:" >&2; tail -n 50 "$WORK"/*.log >&2; exit 1
+}
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+wchar() { awk '/^wchar/ { print $2 }' "/proc/$1/io"; }
+json_field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\\1/" <<<"$2"; }
+metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{]" { s += $2 } END { printf "%d\n", s }'; }
+TICKS="$(getconf CLK_TCK)"
+
+BROKER_PORT="$(free_port)"
+"$TANSU" broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+  --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
+PIDS+=($!)
+wait_port "$BROKER_PORT"
+"$TANSU" topic create bench --broker "tcp://127.0.0.1:$BROKER_PORT" --partitions "$PARTITIONS" >>"$WORK/tansu.log" 2>&1
+
+GRPC_PORT="$(free_port)" M1="$(free_port)" M2="$(free_port)"
+cat >"$WORK/collector.yaml" <<EOF
+receivers: { otlp: { protocols: { grpc: { endpoint: 127.0.0.1:$GRPC_PORT } } } }
+processors: { batch: {} }
+exporters:
+  kafka:
+    brokers: [127.0.0.1:$BROKER_PORT]
+    topic: bench
+    encoding: $ENCODING
+    producer: { compression: $COMPRESSION }
+service:
+  telemetry: { metrics: { address: 127.0.0.1:$M1 }, logs: { level: warn } }
+  pipelines: { traces: { receivers: [otlp], processors: [batch], exporters: [kafka] } }
+EOF
+cat >"$WORK/ingester.yaml" <<EOF
+receivers:
+  kafka: { brokers: [127.0.0.1:$BROKER_PORT], topic: bench, encoding: $ENCODING, group_id: bench, initial_offset: earliest }
+exporters: { nop: {} }
+service:
+  telemetry: { metrics: { address: 127.0.0.1:$M2 }, logs: { level: warn } }
+  pipelines: { traces: { receivers: [kafka], exporters: [nop] } }
+EOF
+
+echo "== OTLP -> kafka ($ENCODING, $COMPRESSION, $PARTITIONS partitions), flat out ${SECONDS_FLAT}s, $CONNECTIONS connections, batches of $BATCH_SPANS"
+"$GATEWAY" --config "$WORK/collector.yaml" >"$WORK/collector.log" 2>&1 &
+GW=$!; PIDS+=("$GW")
+wait_port "$GRPC_PORT"
+cpu0="$(cpu_ticks "$GW")" io0="$(wchar "$GW")"
+summary="$("$LOADGEN" --endpoint "127.0.0.1:$GRPC_PORT" --protocol grpc --connections "$CONNECTIONS" \
+  --batch-spans "$BATCH_SPANS" --attributes 10 --json-summary --duration "${SECONDS_FLAT}s")"
+accepted="$(json_field spans_sent "$summary")"
+# Let the queue drain into the broker before reading the counters.
+for _ in $(seq 600); do
+  sent="$(metric "$M1" tracegate_exporter_sent_spans)"
+  (( sent >= ${accepted%.*} )) && break
+  sleep 0.1
+done
+cpu1="$(cpu_ticks "$GW")" io1="$(wchar "$GW")"
+echo "loadgen: $summary"
+awk -v spans="$sent" -v ticks=$((cpu1 - cpu0)) -v hz="$TICKS" -v bytes=$((io1 - io0)) -v secs="$SECONDS_FLAT" 'BEGIN {
+  cpu = ticks / hz
+  printf "spans delivered to the broker:     %d (%.0f/s)\n", spans, spans / secs
+  printf "gateway CPU seconds:               %.2f\n", cpu
+  if (cpu > 0)   printf "spans/s per core of gateway CPU:   %.0f\n", spans / cpu
+  if (spans > 0) printf "bytes written to the broker/span:  %.1f\n", bytes / spans
+}'
+kill "$GW"; wait "$GW" 2>/dev/null || true
+
+echo "== kafka -> nop, reading the $sent spans from the earliest offset"
+start="$(date +%s.%N)"
+"$GATEWAY" --config "$WORK/ingester.yaml" >"$WORK/ingester.log" 2>&1 &
+GW=$!; PIDS+=("$GW")
+wait_port "$M2"
+for _ in $(seq 3000); do
+  got="$(metric "$M2" tracegate_receiver_accepted_spans)"
+  (( got >= sent )) && break
+  sleep 0.1
+done
+end="$(date +%s.%N)"
+cpu="$(cpu_ticks "$GW")"
+awk -v spans="$got" -v ticks="$cpu" -v hz="$TICKS" -v t0="$start" -v t1="$end" 'BEGIN {
+  cpu = ticks / hz; wall = t1 - t0
+  printf "spans read:                        %d in %.1f s wall (%.0f/s, start-up and group join included)\n", spans, wall, spans / wall
+  printf "gateway CPU seconds:               %.2f\n", cpu
+  if (cpu > 0) printf "spans/s per core of gateway CPU:   %.0f\n", spans / cpu
+}'
