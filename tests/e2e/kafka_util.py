@@ -41,10 +41,12 @@ def tansu_binary() -> Path:
 class Broker:
     """One tansu broker on 127.0.0.1, with its log kept for failure messages."""
 
-    def __init__(self, binary: Path, workdir: Path, name: str = "tansu", storage: str = "memory://tansu/"):
+    def __init__(self, binary: Path, workdir: Path, name: str = "tansu", storage: str = "memory://tansu/",
+                 args: tuple[str, ...] = (), port: int | None = None):
         self.binary = binary
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
+        self.args = args
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"tcp://{self.address}"
         self.storage = storage
@@ -55,7 +57,7 @@ class Broker:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(self.binary), "broker", "--listener-url", self.url, "--advertised-listener-url", self.url,
-             "--storage-engine", self.storage],
+             "--storage-engine", self.storage, *self.args],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + READY_TIMEOUT
@@ -81,6 +83,14 @@ class Broker:
                 pytest.fail(f"cannot create topic {name}: exit {done.returncode}\n{done.stdout}{done.stderr}\n{self.describe()}", pytrace=False)
             time.sleep(0.5)
 
+    def create_user(self, name: str, password: str, mechanism: str = "scram512") -> None:
+        """A SASL/SCRAM user (tansu keeps users in its storage)."""
+        done = subprocess.run(
+            [str(self.binary), "user", "create", "--broker", self.url, "--mechanism", mechanism, name, password],
+            capture_output=True, text=True, timeout=TOPIC_TIMEOUT,
+        )
+        assert done.returncode == 0, f"cannot create user {name}: {done.stdout}{done.stderr}\n{self.describe()}"
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -104,12 +114,14 @@ class Broker:
 
 @pytest.fixture
 def brokers(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
-    """Starts tansu brokers: `brokers(name=..., storage=...)`; each is stopped at teardown."""
+    """Starts tansu brokers: `brokers(name=..., storage=..., args=(...), port=...)`; each is
+    stopped at teardown."""
     binary = tansu_binary()
     started: list[Broker] = []
 
-    def start(name: str = "tansu", storage: str = "memory://tansu/") -> Broker:
-        broker = Broker(binary, tmp_path, name=name, storage=storage)
+    def start(name: str = "tansu", storage: str = "memory://tansu/", args: tuple[str, ...] = (),
+              port: int | None = None) -> Broker:
+        broker = Broker(binary, tmp_path, name=name, storage=storage, args=args, port=port)
         started.append(broker)
         return broker.start()
 

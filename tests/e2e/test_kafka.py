@@ -219,3 +219,26 @@ def test_malformed_messages_are_counted_and_skipped(tmp_path, brokers, gateways)
     malformed = ingester.metric("tracegate_receiver_dropped_packets", receiver="kafka", transport="kafka", reason="malformed")
     assert malformed >= 2, f"each otlp_proto message should count as malformed, counted {malformed}"
     assert ingester.metric("tracegate_receiver_accepted_spans", receiver="kafka", transport="kafka") >= 100
+
+
+def test_sasl_scram_authenticates_both_sides(tmp_path, brokers, gateways):
+    # tansu keeps users in its storage: create the user and topic on an open broker, then
+    # restart it on the same database with authentication required.
+    # tansu reads the URL's path without its leading slash: an absolute path needs one more.
+    storage = f"sqlite:///{tmp_path / 'tansu.db'}"
+    setup = brokers(name="tansu-setup", storage=storage)
+    setup.create_topic("secured", partitions=1)
+    setup.create_user("tracegate", "s3cret", "scram512")
+    setup.stop()
+    broker = brokers(name="tansu-sasl", storage=storage, args=("--authentication",), port=setup.port)
+    auth = {"sasl": {"username": "tracegate", "password": "s3cret", "mechanism": "SCRAM-SHA-512"}}
+
+    otlp_port = free_port()
+    gateways(collector_config(otlp_port, {"kafka": kafka_exporter(broker, "secured", auth=auth)}), name="collector")
+    out = tmp_path / "out.bin"
+    gateways(ingester_config({**kafka_receiver(broker, "secured"), "auth": auth}, out), name="ingester")
+    request = raw_request(30, name="sasl")
+    with grpc.insecure_channel(f"127.0.0.1:{otlp_port}") as channel:
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
+    want = {s.span_id for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans}
+    wait_until(lambda: distinct_span_ids(out) >= want, DELIVERY_TIMEOUT, "the spans through the SASL/SCRAM broker")
