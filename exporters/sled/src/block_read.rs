@@ -168,7 +168,8 @@ impl Block {
         let col = |i: usize| Cursor(&self.raw[self.cols[i].clone()]);
         let (mut groups, mut ids, mut parents, mut times) = (col(GROUPS), col(IDS), col(PARENTS), col(TIMES));
         let (mut names, mut heads, mut rare, mut keys, mut events) = (col(NAMES), col(HEADS), col(RARE), col(ATTR_KEYS), col(EVENTS));
-        let mut values: Vec<Cursor<'a>> = self.values.iter().map(|r| Cursor(&self.raw[r.clone()])).collect();
+        let mut values: Vec<(Cursor<'a>, Vec<&'a str>)> =
+            self.values.iter().map(|r| (Cursor(&self.raw[r.clone()]), Vec::new())).collect();
         let mut row = SpanRow::default();
         let mut trace_ids: Vec<&'a [u8]> = Vec::new();
         let mut runs: Vec<(usize, usize, usize)> = Vec::new();
@@ -333,16 +334,21 @@ fn read_rare<'a>(row: &mut SpanRow<'a>, mask: u64, rare: &mut Cursor<'a>) -> Res
 fn read_attrs<'a>(
     block: &'a Block,
     keys: &mut Cursor<'a>,
-    values: &mut [Cursor<'a>],
+    values: &mut [(Cursor<'a>, Vec<&'a str>)],
     out: &mut Vec<Attr<'a>>,
 ) -> Result<(), CodecError> {
     for _ in 0..keys.usize()? {
         let k = keys.usize()?;
         let key = block.string(k as u64)?;
-        let col = values.get_mut(k).ok_or(CodecError::Corrupt("attribute key index"))?;
+        let (col, seen) = values.get_mut(k).ok_or(CodecError::Corrupt("attribute key index"))?;
         let v = match col.byte()? {
             V_NONE => Val::None,
-            V_STR => Val::Str(col.str()?),
+            V_STR => {
+                let s = col.str()?;
+                seen.push(s);
+                Val::Str(s)
+            }
+            V_STR_AGAIN => Val::Str(usize::try_from(col.varint()?).ok().and_then(|i| seen.get(i)).ok_or(CodecError::Corrupt("string index"))?),
             V_FALSE => Val::Bool(false),
             V_TRUE => Val::Bool(true),
             V_INT => Val::Int(unzigzag(col.varint()?)),

@@ -20,8 +20,10 @@
 //!   not the group's) behind a bit mask.
 //! - **Attributes**: one column of key indexes per span and event, and one value column per
 //!   key, so all `user.id` values are adjacent, all `http.status_code` values are adjacent, ...
-//!   Strings are stored verbatim (a tag search can look for their bytes), ints as zigzag
-//!   varints, doubles as 8 bytes; arrays, maps and other shapes as their protobuf bytes.
+//!   A string is stored verbatim the first time it occurs in its key's column (a tag search
+//!   can look for its bytes) and as the index of that first occurrence after that: zstd
+//!   spends ~2-3 B on each repeat it finds itself, a one-byte index costs almost nothing.
+//!   Ints are zigzag varints, doubles 8 bytes; arrays, maps and other shapes protobuf bytes.
 //!
 //! Nothing is lost: [`crate::block_read`] rebuilds the exact OTLP messages, except a span or
 //! event attribute's `key_strindex` (a profiling-only field the spec says to ignore elsewhere).
@@ -61,12 +63,20 @@ pub const V_TRUE: u8 = 3;
 pub const V_INT: u8 = 4;
 pub const V_DOUBLE: u8 = 5;
 pub const V_OTHER: u8 = 6;
+/// A string seen before in this column: varint index among the column's `V_STR` values.
+pub const V_STR_AGAIN: u8 = 7;
 
 /// Parent codes in `PARENTS`: none, raw bytes in `RARE`, or `PARENT_IN_TRACE + j` for span j
 /// of the same trace in this block.
 pub const PARENT_NONE: u64 = 0;
 pub const PARENT_RAW: u64 = 1;
 pub const PARENT_IN_TRACE: u64 = 2;
+
+#[derive(Default)]
+struct ValueColumn<'b> {
+    bytes: Vec<u8>,
+    strings: FastMap<&'b str, u64>,
+}
 
 #[derive(Default)]
 pub struct BlockWriter<'b> {
@@ -81,7 +91,7 @@ pub struct BlockWriter<'b> {
     scope_index: FastMap<(usize, usize), u32>,
     cols: [Vec<u8>; COLUMNS],
     /// Value column per string index (only keys get one).
-    values: Vec<Vec<u8>>,
+    values: Vec<ValueColumn<'b>>,
     prev_start: u64,
     ids_of_trace: FastMap<&'b [u8], u64>,
     scratch: Vec<u8>,
@@ -271,14 +281,25 @@ impl<'b> BlockWriter<'b> {
             let k = self.string(&kv.key);
             put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
             if self.values.len() <= k as usize {
-                self.values.resize_with(k as usize + 1, Vec::new);
+                self.values.resize_with(k as usize + 1, ValueColumn::default);
             }
-            let out = &mut self.values[k as usize];
+            let col = &mut self.values[k as usize];
+            let out = &mut col.bytes;
             match kv.value.as_ref().map(|v| (v, v.value.as_ref())) {
                 None => out.push(V_NONE),
                 Some((_, Some(any_value::Value::StringValue(s)))) => {
-                    out.push(V_STR);
-                    put_bytes(out, s.as_bytes());
+                    let next = col.strings.len() as u64;
+                    match col.strings.entry(s.as_str()) {
+                        std::collections::hash_map::Entry::Occupied(e) => {
+                            out.push(V_STR_AGAIN);
+                            put_varint(out, *e.get());
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(next);
+                            out.push(V_STR);
+                            put_bytes(out, s.as_bytes());
+                        }
+                    }
                 }
                 Some((_, Some(any_value::Value::BoolValue(b)))) => out.push(if *b { V_TRUE } else { V_FALSE }),
                 Some((_, Some(any_value::Value::IntValue(i)))) => {
@@ -299,7 +320,7 @@ impl<'b> BlockWriter<'b> {
 
     /// The raw (uncompressed) block.
     pub fn finish(self) -> Vec<u8> {
-        let columns: usize = self.cols.iter().map(Vec::len).sum::<usize>() + self.values.iter().map(Vec::len).sum::<usize>();
+        let columns: usize = self.cols.iter().map(Vec::len).sum::<usize>() + self.values.iter().map(|v| v.bytes.len()).sum::<usize>();
         let mut out = Vec::with_capacity(64 + self.trace_ids.len() * 16 + self.resources.len() + self.scopes.len() + columns);
         put_varint(&mut out, self.trace_ids.len() as u64);
         for id in &self.trace_ids {
@@ -317,7 +338,8 @@ impl<'b> BlockWriter<'b> {
         for c in &self.cols {
             put_varint(&mut out, c.len() as u64);
         }
-        let keyed: Vec<(usize, &Vec<u8>)> = self.values.iter().enumerate().filter(|(_, v)| !v.is_empty()).collect();
+        let keyed: Vec<(usize, &Vec<u8>)> =
+            self.values.iter().map(|v| &v.bytes).enumerate().filter(|(_, v)| !v.is_empty()).collect();
         put_varint(&mut out, keyed.len() as u64);
         for (k, v) in &keyed {
             put_varint(&mut out, *k as u64);
