@@ -76,6 +76,24 @@ describe('performance (figures reported, not asserted)', () => {
     });
     assert.equal(await page.isVisible('.span-detail'), true);
     reportFigure('trace-10k-select-span', t);
+    // Find across 10,000 spans: the first search builds the text index, later ones reuse it.
+    const find = await page.evaluate(() => {
+      const input = /** @type {HTMLInputElement} */ (document.getElementById('trace-find'));
+      const run = (/** @type {string} */ q) => {
+        const t0 = performance.now();
+        input.value = q;
+        input.dispatchEvent(new Event('input'));
+        return performance.now() - t0;
+      };
+      const first = run('work-3');
+      const second = run('item.index=99');
+      const count = document.getElementById('trace-find-count')?.textContent;
+      run('');
+      return { first, second, count };
+    });
+    assert.equal(find.count, '11 matches', 'item.index=99 matches 99 and 990-999 (the highest index is 9898)');
+    reportFigure('trace-10k-find (first, builds index)', find.first);
+    reportFigure('trace-10k-find (again)', find.second);
     // Scroll through the whole timeline frame by frame; the last span gets a row.
     const frames = await page.evaluate(async () => {
       const body = /** @type {HTMLElement} */ (document.querySelector('.tl-body'));

@@ -141,6 +141,7 @@ describe('trace view', () => {
     await page.press('#trace-find', 'Enter');
     assert.equal(await selectedId(page), spanId('4'));
     assert.equal(await page.innerText('#trace-find-count'), '1 of 1');
+    assert.equal(new URL(page.url()).searchParams.get('uiFind'), 'db.system=redis');
     await screenshot(page, 'trace-find');
     // The legend counts spans per service; a click finds that service's spans.
     assert.deepEqual(await page.locator('.legend-item').allInnerTexts(), ['cart (2)', 'frontend (3)', 'payment (2)']);

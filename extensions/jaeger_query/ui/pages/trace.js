@@ -32,12 +32,24 @@ export function findSpans(trace, query) {
   /** @type {Set<string>} */
   const out = new Set();
   if (!terms.length) return out;
-  for (const s of trace.spans) {
-    const kv = (/** @type {{key: string, value: any}[]} */ list) => list.map((t) => `${t.key}=${t.value}`).join(' ');
-    const hay = [s.serviceName, s.operationName, s.spanID, kv(s.tags), kv(s.process.tags), ...s.logs.map((l) => kv(l.fields || []))].join(' ').toLowerCase();
-    if (terms.every((t) => hay.includes(t))) out.add(s.spanID);
-  }
+  const texts = searchText(trace);
+  trace.spans.forEach((s, i) => {
+    if (terms.every((t) => texts[i].includes(t))) out.add(s.spanID);
+  });
   return out;
+}
+
+/** Each span's searchable text, built once per trace: typing in find must not rebuild it. */
+const searchTexts = new WeakMap();
+/** @param {Trace} trace @returns {string[]} */
+function searchText(trace) {
+  let texts = searchTexts.get(trace);
+  if (!texts) {
+    const kv = (/** @type {{key: string, value: any}[]} */ list) => list.map((t) => `${t.key}=${t.value}`).join(' ');
+    texts = trace.spans.map((s) => [s.serviceName, s.operationName, s.spanID, kv(s.tags), kv(s.process.tags), ...s.logs.map((l) => kv(l.fields || []))].join(' ').toLowerCase());
+    searchTexts.set(trace, texts);
+  }
+  return texts;
 }
 
 /**
@@ -125,6 +137,13 @@ export function renderTrace(root, jaegerTrace, ctx) {
     matchAt = -1;
     timeline.setMatches(m);
     findCount.textContent = findInput.value.trim() ? `${matchList.length} match${matchList.length === 1 ? '' : 'es'}` : '';
+    // Kept in the URL as Jaeger's uiFind, so a shared link highlights the same spans.
+    if (ctx?.path?.startsWith('/trace/')) {
+      const url = new URL(location.href);
+      if (findInput.value.trim()) url.searchParams.set('uiFind', findInput.value.trim());
+      else url.searchParams.delete('uiFind');
+      if (url.href !== location.href) history.replaceState(null, '', url);
+    }
   }
   /** @param {number} delta */
   function jump(delta) {
