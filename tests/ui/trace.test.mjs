@@ -55,6 +55,10 @@ describe('trace view', () => {
       'frontend: call-payment', 'payment: charge', 'payment: db.query',
     ]);
     assert.equal(await page.locator('.tl-row.error').count(), 1);
+    // The error count finds and selects the failing span.
+    await page.click('.trace-stats [data-stat=errors] a');
+    assert.equal(await selectedId(page), spanId('6'));
+    assert.equal(await page.inputValue('#trace-find'), 'error=true');
     await screenshot(page, 'trace-timeline');
     assert.deepEqual(errors, []);
     await page.context().close();

@@ -76,7 +76,9 @@ export function renderTrace(root, jaegerTrace, ctx) {
       stat('services', 'Services', String(trace.services.length)),
       stat('depth', 'Depth', String(trace.depth)),
       stat('spans', 'Total Spans', String(trace.spans.length)),
-      stat('errors', 'Errors', el('span', { class: trace.errorCount ? 'error-text' : '' }, String(trace.errorCount)))),
+      stat('errors', 'Errors', trace.errorCount
+        ? el('a', { href: '#', class: 'error-text', title: 'Find the spans with errors', onclick: (/** @type {Event} */ ev) => { ev.preventDefault(); findErrors(); } }, String(trace.errorCount))
+        : '0')),
     trace.warnings.length ? el('ul', { class: 'trace-warnings warn' }, ...trace.warnings.map((w) => el('li', {}, w))) : null);
 
   const params = ctx?.params || new URLSearchParams();
@@ -126,6 +128,17 @@ export function renderTrace(root, jaegerTrace, ctx) {
   cpToggle.addEventListener('change', () => timeline.setCritical(cpToggle.checked ? cp : new Set()));
   /** @type {HTMLElement} */ (toolbar.querySelector('#expand-all')).addEventListener('click', () => timeline.expandAll());
   /** @type {HTMLElement} */ (toolbar.querySelector('#collapse-all')).addEventListener('click', () => timeline.collapseAll());
+
+  // Spans with errors carry error=true in Jaeger's model (the translator adds it for OTLP's
+  // status ERROR), so finding them is an ordinary find.
+  function findErrors() {
+    show('timeline');
+    findInput.value = 'error=true';
+    runFind();
+    jump(1);
+  }
+  // Build find's text index while the user reads, not on the first keystroke.
+  if ('requestIdleCallback' in window) requestIdleCallback(() => searchText(trace), { timeout: 3000 });
 
   // --- find -------------------------------------------------------------------------------------
   /** @type {string[]} */
