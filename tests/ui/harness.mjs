@@ -301,6 +301,9 @@ export async function launchBrowser() {
  */
 export async function newPage(browser, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: opts.colorScheme || 'light' });
+  // Generous: a deadline bounds a wait for a condition on a loaded 2-core machine, it does
+  // not measure speed.
+  context.setDefaultTimeout(60_000);
   const page = await context.newPage();
   // For working on the UI without relinking the binary: serve ui/ from the source tree.
   if (process.env.TRACEGATE_UI_FROM_SOURCE) {

@@ -69,6 +69,10 @@ describe('search', () => {
       await page.selectOption('#results-sort', sort);
       assert.deepEqual(await rowIds(page), order.map((t) => t.traceId), sort);
     }
+    // The plot follows the page's width.
+    const wide = Number(await page.getAttribute('.scatter-svg', 'width'));
+    await page.setViewportSize({ width: 1024, height: 800 });
+    await page.waitForFunction((w) => Number(document.querySelector('.scatter-svg')?.getAttribute('width')) < w - 100, wide);
     await page.context().close();
   });
 

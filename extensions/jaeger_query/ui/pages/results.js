@@ -113,6 +113,17 @@ export async function showResults(results, ctx, apiParams) {
   const onScroll = () => { if (!frame) frame = requestAnimationFrame(renderWindow); };
   scroller.addEventListener('scroll', onScroll, { passive: true });
   addEventListener('resize', onScroll);
+  // The plot is drawn for its width: redraw it when the page's width changes.
+  let plotWidth = 0;
+  const plotResize = new ResizeObserver(() => {
+    const w = plot.clientWidth;
+    if (!plot.hidden && byId.size && Math.abs(w - plotWidth) > 8) {
+      plotWidth = w;
+      renderScatter(plot, [...byId.values()], open);
+      plotWidth = plot.clientWidth;
+    }
+  });
+  plotResize.observe(plot);
   function onPick() {
     compareBtn.disabled = picked.size !== 2;
     compareBtn.textContent = picked.size ? `Compare (${picked.size}/2)` : 'Compare';
@@ -137,6 +148,7 @@ export async function showResults(results, ctx, apiParams) {
       plot.hidden = false;
       const t0 = performance.now();
       renderScatter(plot, [...byId.values()], open);
+      plotWidth = plot.clientWidth;
       const t1 = performance.now();
       renderList();
       onPick();
@@ -178,6 +190,7 @@ export async function showResults(results, ctx, apiParams) {
     tail?.stop();
     scroller.removeEventListener('scroll', onScroll);
     removeEventListener('resize', onScroll);
+    plotResize.disconnect();
     if (frame) cancelAnimationFrame(frame);
   };
 }
