@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Measures the kafka exporter and receiver against a real broker (tansu, in memory):
 #   1. OTLP/gRPC -> batch -> kafka exporter, the load generator flat out: spans/s, spans/s per
-#      core of gateway CPU (from /proc/<pid>/stat), and bytes per span the gateway wrote to its
-#      sockets (/proc/<pid>/io wchar: the produce requests, compressed, with Kafka's framing),
-#      i.e. what the broker receives per span;
+#      core of gateway CPU (from /proc/<pid>/stat), and bytes per span sent to the broker (the
+#      kernel's bytes_sent of every connection to the broker's port, from `ss -tin`: produce
+#      requests, compressed, with Kafka's framing), i.e. what the broker receives per span;
 #   2. kafka receiver -> nop reading everything step 1 wrote, from the earliest offset:
 #      spans/s and spans/s per core of gateway CPU.
 # The broker and the load generator share the machine; the figures are the gateway's own CPU.
@@ -53,7 +53,10 @@ wait_port() {
   echo "nothing listens on 127.0.0.1:$1; logs:" >&2; tail -n 50 "$WORK"/*.log >&2; exit 1
 }
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-wchar() { awk '/^wchar/ { print $2 }' "/proc/$1/io"; }
+# Bytes sent so far on every open connection to the broker (only the gateway connects to it).
+broker_bytes() {
+  ss -tin state established "( dport = :$BROKER_PORT )" | grep -o 'bytes_sent:[0-9]*' | awk -F: '{ s += $2 } END { printf "%d\n", s }'
+}
 json_field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\\1/" <<<"$2"; }
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{]" { s += $2 } END { printf "%d\n", s }'; }
 TICKS="$(getconf CLK_TCK)"
@@ -92,7 +95,7 @@ echo "== OTLP -> kafka ($ENCODING, $COMPRESSION, $PARTITIONS partitions), flat o
 "$GATEWAY" --config "$WORK/collector.yaml" >"$WORK/collector.log" 2>&1 &
 GW=$!; PIDS+=("$GW")
 wait_port "$GRPC_PORT"
-cpu0="$(cpu_ticks "$GW")" io0="$(wchar "$GW")"
+cpu0="$(cpu_ticks "$GW")" io0="$(broker_bytes)"
 summary="$("$LOADGEN" --endpoint "127.0.0.1:$GRPC_PORT" --protocol grpc --connections "$CONNECTIONS" \
   --batch-spans "$BATCH_SPANS" --attributes 10 --json-summary --duration "${SECONDS_FLAT}s")"
 accepted="$(json_field spans_sent "$summary")"
@@ -102,14 +105,14 @@ for _ in $(seq 600); do
   (( sent >= ${accepted%.*} )) && break
   sleep 0.1
 done
-cpu1="$(cpu_ticks "$GW")" io1="$(wchar "$GW")"
+cpu1="$(cpu_ticks "$GW")" io1="$(broker_bytes)"
 echo "loadgen: $summary"
 awk -v spans="$sent" -v ticks=$((cpu1 - cpu0)) -v hz="$TICKS" -v bytes=$((io1 - io0)) -v secs="$SECONDS_FLAT" 'BEGIN {
   cpu = ticks / hz
   printf "spans delivered to the broker:     %d (%.0f/s)\n", spans, spans / secs
   printf "gateway CPU seconds:               %.2f\n", cpu
   if (cpu > 0)   printf "spans/s per core of gateway CPU:   %.0f\n", spans / cpu
-  if (spans > 0) printf "bytes written to the broker/span:  %.1f\n", bytes / spans
+  if (spans > 0) printf "bytes sent to the broker per span: %.1f\n", bytes / spans
 }'
 kill "$GW"; wait "$GW" 2>/dev/null || true
 

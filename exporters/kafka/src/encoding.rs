@@ -85,6 +85,11 @@ pub enum DecodeError {
 pub fn encode(encoding: Encoding, traces: &Traces, partition_traces_by_id: bool, max_bytes: usize) -> Result<Vec<Record>, EncodeError> {
     match encoding {
         Encoding::OtlpProto | Encoding::OtlpJson => {
+            if !partition_traces_by_id && encoding == Encoding::OtlpProto {
+                if let Some(record) = encode_proto_borrowed(traces.resource_spans(), max_bytes) {
+                    return Ok(vec![record]);
+                }
+            }
             let groups: Vec<(Option<Vec<u8>>, Vec<ResourceSpans>)> = if partition_traces_by_id {
                 split_by_trace(traces.resource_spans()).into_iter().map(|(id, rs)| (Some(hex(&id).into_bytes()), rs)).collect()
             } else {
@@ -115,6 +120,22 @@ pub fn encode(encoding: Encoding, traces: &Traces, partition_traces_by_id: bool,
             Ok(out)
         }
     }
+}
+
+/// The common case without a copy: the request's only field is `repeated ResourceSpans = 1`,
+/// so writing each resource as field 1 gives the very bytes of `ExportTraceServiceRequest`.
+/// `None` when the batch needs splitting.
+fn encode_proto_borrowed(resource_spans: &[ResourceSpans], max_bytes: usize) -> Option<Record> {
+    let len: usize = resource_spans.iter().map(|rs| prost::encoding::message::encoded_len(1, rs)).sum();
+    let spans = count(resource_spans);
+    if len > max_bytes && spans > 1 {
+        return None;
+    }
+    let mut payload = Vec::with_capacity(len);
+    for rs in resource_spans {
+        prost::encoding::message::encode(1, rs, &mut payload);
+    }
+    Some(Record { key: None, payload, spans })
 }
 
 fn encode_otlp(json: bool, key: Option<Vec<u8>>, rs: Vec<ResourceSpans>, max_bytes: usize, out: &mut Vec<Record>) -> Result<(), EncodeError> {

@@ -119,6 +119,13 @@ fn every_encoding_round_trips_with_nothing_changed() {
 }
 
 #[test]
+fn the_copy_free_proto_path_writes_the_request_bytes() {
+    let input = rich();
+    let records = encode(Encoding::OtlpProto, &input, false, MAX).expect("encodes");
+    assert_eq!(records[0].payload, input.to_request().encode_to_vec());
+}
+
+#[test]
 fn otlp_is_one_unkeyed_message_unless_partitioned_by_trace() {
     let input = rich();
     for encoding in [Encoding::OtlpProto, Encoding::OtlpJson] {
