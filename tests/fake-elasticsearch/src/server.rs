@@ -123,7 +123,7 @@ fn msearch(shared: &Shared, default: Option<&str>, body: &[u8]) -> Result<Value,
         return Err(EsError::illegal("The msearch request must be terminated by a newline [\\n]"));
     }
     let lines: Vec<&str> = text.lines().collect();
-    if lines.is_empty() || lines.len() % 2 != 0 {
+    if lines.is_empty() || !lines.len().is_multiple_of(2) {
         return Err(EsError::illegal("msearch body must be header/body line pairs"));
     }
     let mut responses = Vec::new();

@@ -1,0 +1,121 @@
+//! A small REST client for the cluster: round-robin over `endpoints`, failing over to the next
+//! endpoint when one cannot be reached (not when it answers: an answer, even an error, is the
+//! cluster's word), with basic auth or an API key and https through rustls.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No endpoint could be reached (connection refused, reset, timed out).
+    #[error("no Elasticsearch endpoint reachable: {0}")]
+    Unreachable(String),
+    /// The cluster answered with an error status.
+    #[error("Elasticsearch answered {status}: {reason}")]
+    Status { status: u16, reason: String, retry_after: Option<Duration> },
+    #[error("unexpected response from Elasticsearch: {0}")]
+    Decode(String),
+}
+
+pub struct EsClient {
+    http: reqwest::Client,
+    endpoints: Vec<String>,
+    next: AtomicUsize,
+}
+
+/// The `reason` of an Elasticsearch error body, or the body itself.
+fn reason_of(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            let e = v.get("error")?;
+            Some(match e.get("reason").and_then(Value::as_str) {
+                Some(r) => format!("{}: {r}", e.get("type").and_then(Value::as_str).unwrap_or("error")),
+                None => e.to_string(),
+            })
+        })
+        .unwrap_or_else(|| body.chars().take(300).collect())
+}
+
+impl EsClient {
+    pub fn new(config: &Config) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        let auth = if !config.auth.api_key.is_empty() {
+            Some(format!("ApiKey {}", config.auth.api_key))
+        } else if !config.auth.username.is_empty() {
+            let raw = format!("{}:{}", config.auth.username, config.auth.password);
+            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)))
+        } else {
+            None
+        };
+        if let Some(a) = auth {
+            let mut value = HeaderValue::from_str(&a).map_err(|_| "auth: credentials contain characters not allowed in a header".to_string())?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .danger_accept_invalid_certs(config.tls.insecure);
+        if let Some(path) = &config.tls.ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("tls::ca_file: cannot read {path}: {e}"))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("tls::ca_file: {path}: {e}"))? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let endpoints = config.endpoints.iter().map(|e| e.trim_end_matches('/').to_string()).collect();
+        Ok(Self { http, endpoints, next: AtomicUsize::new(0) })
+    }
+
+    /// Sends one request; `body` is `(bytes, content type)`. Returns the decoded JSON answer.
+    pub async fn request(&self, method: Method, path: &str, body: Option<(Vec<u8>, &'static str)>) -> Result<Value, ClientError> {
+        let n = self.endpoints.len().max(1);
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut last_err = String::from("no endpoints configured");
+        for i in 0..self.endpoints.len() {
+            let base = &self.endpoints[(first + i) % n];
+            let mut req = self.http.request(method.clone(), format!("{base}{path}"));
+            if let Some((bytes, ct)) = &body {
+                req = req.header(CONTENT_TYPE, *ct).body(bytes.clone());
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(endpoint = %base, error = %e, "Elasticsearch endpoint unreachable, trying the next");
+                    last_err = format!("{base}: {e}");
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let text = resp.text().await.map_err(|e| ClientError::Unreachable(format!("{base}: reading the answer: {e}")))?;
+            if !(200..300).contains(&status) {
+                return Err(ClientError::Status { status, reason: reason_of(&text), retry_after });
+            }
+            return serde_json::from_str(&text).map_err(|e| ClientError::Decode(format!("{e}: {}", text.chars().take(200).collect::<String>())));
+        }
+        Err(ClientError::Unreachable(last_err))
+    }
+
+    pub async fn json(&self, method: Method, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.request(method, path, Some((body.to_string().into_bytes(), "application/json"))).await
+    }
+
+    pub async fn ndjson(&self, path: &str, body: Vec<u8>) -> Result<Value, ClientError> {
+        self.request(Method::POST, path, Some((body, "application/x-ndjson"))).await
+    }
+}

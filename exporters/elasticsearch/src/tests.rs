@@ -1,0 +1,1 @@
+//! The exporter and reader against the fake Elasticsearch, in process.
