@@ -157,6 +157,9 @@ impl Cluster {
             Ok(i) => i,
             Err(e) => return fail(e.status, e.kind, e.reason),
         };
+        if !self.indices.contains_key(&index) {
+            self.create_index(&index);
+        }
         let docs = self.indices.entry(index.clone()).or_default();
         let exists = docs.contains_key(id);
         if op == "create" && exists {
@@ -165,6 +168,27 @@ impl Cluster {
         docs.insert(id.to_string(), source);
         let (result, status) = if exists { ("updated", 200) } else { ("created", 201) };
         json!({"_index": index, "_id": id, "_version": 1, "result": result, "status": status})
+    }
+
+    /// Creates an index on first write, joining the aliases of the templates that match its
+    /// name (how Jaeger's `-read` alias picks up new indices).
+    fn create_index(&mut self, index: &str) {
+        let mut aliases = Vec::new();
+        for body in self.templates.values() {
+            let patterns: Vec<&str> = match body.get("index_patterns") {
+                Some(Value::String(p)) => vec![p.as_str()],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if patterns.iter().any(|p| glob(p, index)) {
+                let a = body.get("aliases").or_else(|| body.pointer("/template/aliases"));
+                aliases.extend(a.and_then(Value::as_object).map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default());
+            }
+        }
+        self.indices.insert(index.to_string(), BTreeMap::new());
+        for alias in aliases {
+            self.aliases.entry(alias).or_default().push(index.to_string());
+        }
     }
 
     /// `PUT _index_template/{name}` (composable, ES >= 7.8) or `PUT _template/{name}` (legacy).
@@ -237,5 +261,9 @@ mod tests {
         assert_eq!(c.resolve("jaeger-span-2024-01-02", false).expect_err("missing").status, 404);
         c.update_aliases(&json!({"actions": [{"add": {"index": "jaeger-span-2024-01-01", "alias": "jaeger-span-read"}}]})).expect("alias");
         assert_eq!(c.resolve("jaeger-span-read", false).expect("alias"), ["jaeger-span-2024-01-01"]);
+        let template = json!({"index_patterns": ["x-*"], "template": {"aliases": {"x-read": {}}}});
+        c.put_template("_index_template", "x", template).expect("template");
+        c.bulk(None, b"{\"index\":{\"_index\":\"x-write\",\"_id\":\"1\"}}\n{}\n").expect("bulk");
+        assert_eq!(c.resolve("x-read", false).expect("template alias"), ["x-write"]);
     }
 }
