@@ -1,6 +1,11 @@
 //! Cost per span of the `attributes` processor (5 actions) and the `filter` processor on
 //! 10-attribute spans, in batches of 1000 spans that the processor owns alone (as after a
 //! receiver), plus the pass-through cost when nothing matches.
+//!
+//! Measured on the shared 2-core dev box (noisy, 8 builds running), per span:
+//! attributes with 5 actions (hash, delete, extract with 3 groups, convert, insert) ~2.8 us;
+//! attributes whose include matches nothing ~49 ns (no copy); filter with 3 conditions ~258 ns
+//! when none matches (no copy), ~417 ns when 10% are dropped (one copy-free retain pass).
 
 use std::sync::Arc;
 

@@ -142,8 +142,14 @@ impl Properties {
     fn matches(&self, resource: Option<&Resource>, scope: Option<&InstrumentationScope>, span: &Span) -> bool {
         let res_attrs: &[KeyValue] = resource.map_or(&[], |r| &r.attributes);
         if let Some(services) = &self.services {
-            let service = value::find(res_attrs, "service.name")
-                .map_or_else(|| "<nil-service-name>".to_string(), |kv| value::as_string(value::value_of(kv)));
+            // Borrowed in the common case (a string service.name): no allocation per span.
+            let service: std::borrow::Cow<'_, str> = match value::find(res_attrs, "service.name") {
+                None => "<nil-service-name>".into(),
+                Some(kv) => match value::value_of(kv) {
+                    Some(V::StringValue(s)) => s.as_str().into(),
+                    v => value::as_string(v).into(),
+                },
+            };
             if !services.matches(&service) {
                 return false;
             }

@@ -131,6 +131,8 @@ fn unsupported_or_invalid_conditions_are_config_errors_with_their_index() {
         (r#"{traces: {span: ['name == "a"']}, spans: {exclude: {match_type: strict, services: [x]}}}"#, "spans:", "cannot be used together"),
         (r#"spans: {exclude: {match_type: regexp, services: ["("]}}"#, "spans::exclude::services::0:", "invalid regex"),
         ("error_mode: loud", "error_mode:", "unknown variant"),
+        (r#"traces: {span: ['name == "ü" and ü == 1']}"#, "traces::span::0:", "unexpected character"),
+        (r#"traces: {span: ['attributes["n"] == 99999999999999999999']}"#, "traces::span::0:", "bad number"),
     ];
     for (yaml, path, text) in cases {
         let e = problems(yaml);
