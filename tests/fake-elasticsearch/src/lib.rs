@@ -15,7 +15,8 @@
 //! Jaeger's nested paths are fixed ([`query::NESTED_PATHS`]) rather than read from templates.
 //!
 //! Fault injection: [`Faults`] (through [`FakeElasticsearch::set_faults`] or `POST
-//! /_fake/faults` with the same fields as JSON) makes the next requests or bulk items fail.
+//! /_fake/faults` with the same fields as JSON; `GET /_fake/faults` shows what is left) makes the
+//! next requests or bulk items fail.
 
 pub mod error;
 pub mod query;

@@ -156,6 +156,7 @@ fn fake_control(shared: &Shared, method: &Method, control: &str, body: &[u8]) ->
             }
             Err(e) => error(EsError::illegal(format!("faults: {e}"))),
         },
+        (Method::GET, "faults") => reply(200, serde_json::to_value(shared.cluster().faults.clone()).unwrap_or_default()),
         (Method::GET, "templates") => {
             let c = shared.cluster();
             let t: Vec<Value> = c.templates.iter().map(|((k, n), b)| json!({"api": k, "name": n, "body": b})).collect();
