@@ -65,7 +65,7 @@ impl EsClient {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .danger_accept_invalid_certs(config.tls.insecure);
-        if let Some(path) = &config.tls.ca_file {
+        if let Some(path) = config.tls.ca_file.as_deref().filter(|p| !p.is_empty()) {
             let pem = std::fs::read(path).map_err(|e| format!("tls::ca_file: cannot read {path}: {e}"))?;
             for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("tls::ca_file: {path}: {e}"))? {
                 builder = builder.add_root_certificate(cert);

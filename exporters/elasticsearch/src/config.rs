@@ -114,7 +114,8 @@ impl TagsAsFields {
 }
 
 /// Limits of one `_bulk` request; an export larger than either is sent as several requests.
-/// `flush_interval` is how long an export waits for others to share its request.
+/// `flush_interval` is accepted for Jaeger config compatibility but not used: each export is
+/// sent at once, because the `batch` processor and the engine's queue already batch by time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Bulk {
