@@ -55,7 +55,8 @@ wait_port() {
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 # Bytes sent so far on every open connection to the broker (only the gateway connects to it).
 broker_bytes() {
-  ss -tin state established "( dport = :$BROKER_PORT )" | grep -o 'bytes_sent:[0-9]*' | awk -F: '{ s += $2 } END { printf "%d\n", s }'
+  ss -tin state established "( dport = :$BROKER_PORT )" \
+    | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^bytes_sent:/) { split($i, kv, ":"); s += kv[2] } } END { printf "%d\n", s }'
 }
 json_field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\\1/" <<<"$2"; }
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{]" { s += $2 } END { printf "%d\n", s }'; }
