@@ -114,8 +114,10 @@ impl TagsAsFields {
 }
 
 /// Limits of one `_bulk` request; an export larger than either is sent as several requests.
-/// `flush_interval` is accepted for Jaeger config compatibility but not used: each export is
-/// sent at once, because the `batch` processor and the engine's queue already batch by time.
+/// `flush_interval` (default 0: each export is sent at once) lets concurrent exports share
+/// requests: an export waits up to that long for others (see `coalesce`). Jaeger's 200ms
+/// default is not taken because here an export waits for its outcome, so the interval is
+/// added latency, and the `batch` processor already batches by time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Bulk {
@@ -126,8 +128,8 @@ pub struct Bulk {
 
 impl Default for Bulk {
     fn default() -> Self {
-        // Jaeger's defaults: 5 MB, 1000 actions, 200ms.
-        Self { max_bytes: 5_000_000, max_actions: 1000, flush_interval: GoDuration::from_millis(200) }
+        // Jaeger's size defaults: 5 MB, 1000 actions.
+        Self { max_bytes: 5_000_000, max_actions: 1000, flush_interval: GoDuration::from_secs(0) }
     }
 }
 

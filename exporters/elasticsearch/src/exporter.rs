@@ -58,11 +58,17 @@ impl Indices {
     }
 }
 
-struct Item {
+pub(crate) struct Item {
     action: String,
     source: String,
     /// For service documents: the key remembered once written.
     service_key: Option<String>,
+}
+
+impl Item {
+    pub fn len(&self) -> usize {
+        self.action.len() + self.source.len() + 2
+    }
 }
 
 pub(crate) struct Shared {
@@ -73,6 +79,7 @@ pub(crate) struct Shared {
     templates_done: AtomicBool,
     seen_services: Mutex<HashSet<String>>,
     dropped: AtomicU64,
+    coalescer: crate::coalesce::Shared,
 }
 
 /// The `elasticsearch` exporter; [`Exporter::trace_reader`] hands out its [`EsReader`].
@@ -106,6 +113,7 @@ impl ElasticsearchExporter {
             templates_done: AtomicBool::new(false),
             seen_services: Mutex::default(),
             dropped: AtomicU64::new(0),
+            coalescer: Default::default(),
         };
         Ok(Self { shared: Arc::new(shared) })
     }
@@ -181,6 +189,29 @@ impl ElasticsearchExporter {
         items
     }
 
+    /// Sends `items`, re-sending only the items rejected as retryable, up to [`ITEM_ATTEMPTS`].
+    async fn deliver(&self, mut pending: Vec<Item>) -> Result<(), ConsumeError> {
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            attempt += 1;
+            let (retry, all_throttled, permanent, reason) = self.send(pending).await?;
+            if permanent > 0 {
+                self.shared.dropped.fetch_add(permanent, Ordering::Relaxed);
+                tracing::warn!(dropped = permanent, first_reason = reason.as_deref().unwrap_or(""), "Elasticsearch refused documents for good");
+            }
+            if retry.is_empty() {
+                break;
+            }
+            if attempt >= ITEM_ATTEMPTS {
+                let message = format!("{} documents still rejected after {attempt} attempts", retry.len());
+                return Err(if all_throttled { ConsumeError::Throttled { retry_after: None, message } } else { ConsumeError::Retryable(message) });
+            }
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            pending = retry;
+        }
+        Ok(())
+    }
+
     fn remember(&self, key: String) {
         let mut seen = self.shared.seen_services.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= SEEN_SERVICES_MAX {
@@ -199,7 +230,7 @@ impl ElasticsearchExporter {
             let mut chunk = Vec::new();
             let mut body = Vec::new();
             while let Some(item) = rest.peek() {
-                let size = item.action.len() + item.source.len() + 2;
+                let size = item.len();
                 if !chunk.is_empty() && (chunk.len() >= bulk.max_actions || body.len() + size > bulk.max_bytes) {
                     break;
                 }
@@ -259,26 +290,25 @@ impl Lifecycle for ElasticsearchExporter {
 impl Exporter for ElasticsearchExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
         self.ensure_templates().await.map_err(classify)?;
-        let mut pending = self.items(&traces);
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            attempt += 1;
-            let (retry, all_throttled, permanent, reason) = self.send(pending).await?;
-            if permanent > 0 {
-                self.shared.dropped.fetch_add(permanent, Ordering::Relaxed);
-                tracing::warn!(dropped = permanent, first_reason = reason.as_deref().unwrap_or(""), "Elasticsearch refused documents for good");
-            }
-            if retry.is_empty() {
-                break;
-            }
-            if attempt >= ITEM_ATTEMPTS {
-                let message = format!("{} documents still rejected after {attempt} attempts", retry.len());
-                return Err(if all_throttled { ConsumeError::Throttled { retry_after: None, message } } else { ConsumeError::Retryable(message) });
-            }
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-            pending = retry;
+        let items = self.items(&traces);
+        if items.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let bulk = &self.shared.config.bulk;
+        if bulk.flush_interval.is_zero() {
+            return self.deliver(items).await;
+        }
+        let (lead, outcome) = self.shared.coalescer.join(items, bulk.max_actions, bulk.max_bytes);
+        if lead {
+            let this = self.clone();
+            let interval = bulk.flush_interval.get();
+            tokio::spawn(async move {
+                let (items, waiters) = this.shared.coalescer.take_after(interval).await;
+                let result = this.deliver(items).await;
+                crate::coalesce::answer(waiters, result);
+            });
+        }
+        outcome.await.unwrap_or_else(|_| Err(ConsumeError::Retryable("the bulk flush task ended without an answer".into())))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -9,6 +9,7 @@
 //! [`reader`] for the queries and [`templates`] for the index templates.
 
 mod client;
+mod coalesce;
 mod config;
 pub mod doc;
 mod exporter;

@@ -237,3 +237,20 @@ async fn tags_as_fields_are_written_as_objects_and_searchable() {
     assert!(keys.contains(&"http.status_code".to_string()), "dots restored: {keys:?}");
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_exports_share_a_bulk_request_with_flush_interval() {
+    let fake = fake("8.11.1").await;
+    // The interval is far beyond the test: the request goes out because the batch is full.
+    let bulk = Bulk { max_actions: 8, flush_interval: tracegate_core::config::GoDuration::from_secs(3600), ..Bulk::default() };
+    let exporter = ElasticsearchExporter::new(Config { bulk, ..config(&fake) }).expect("exporter");
+    exporter.start(host()).await.expect("start");
+    let (_, a) = two_spans(SystemTime::now());
+    let (_, b) = two_spans(SystemTime::now());
+    let (ra, rb) = tokio::join!(exporter.export(a), exporter.export(b));
+    ra.expect("first export");
+    rb.expect("second export");
+    let bulks = fake.requests().iter().filter(|r| r.ends_with("/_bulk")).count();
+    assert_eq!(bulks, 1, "two exports of 4 documents, one request of 8");
+    fake.stop().await;
+}
