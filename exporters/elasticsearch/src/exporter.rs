@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     seen_services: Mutex<HashSet<String>>,
     dropped: AtomicU64,
     coalescer: crate::coalesce::Shared,
+    /// `tracegate_exporter_elasticsearch_dropped_documents` when created by the factory.
+    dropped_metric: Option<prometheus::IntCounter>,
 }
 
 /// The `elasticsearch` exporter; [`Exporter::trace_reader`] hands out its [`EsReader`].
@@ -99,6 +101,11 @@ fn classify(e: ClientError) -> ConsumeError {
 
 impl ElasticsearchExporter {
     pub fn new(config: Config) -> Result<Self, ComponentError> {
+        Self::with_metric(config, None)
+    }
+
+    /// As [`new`](Self::new), counting permanently refused documents in `dropped_metric` too.
+    pub fn with_metric(config: Config, dropped_metric: Option<prometheus::IntCounter>) -> Result<Self, ComponentError> {
         let client = EsClient::new(&config).map_err(ComponentError::Config)?;
         let major = match config.version {
             EsVersion::Auto => 0,
@@ -114,6 +121,7 @@ impl ElasticsearchExporter {
             seen_services: Mutex::default(),
             dropped: AtomicU64::new(0),
             coalescer: Default::default(),
+            dropped_metric,
         };
         Ok(Self { shared: Arc::new(shared) })
     }
@@ -197,6 +205,9 @@ impl ElasticsearchExporter {
             let (retry, all_throttled, permanent, reason) = self.send(pending).await?;
             if permanent > 0 {
                 self.shared.dropped.fetch_add(permanent, Ordering::Relaxed);
+                if let Some(m) = &self.shared.dropped_metric {
+                    m.inc_by(permanent);
+                }
                 tracing::warn!(dropped = permanent, first_reason = reason.as_deref().unwrap_or(""), "Elasticsearch refused documents for good");
             }
             if retry.is_empty() {

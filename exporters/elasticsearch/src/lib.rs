@@ -34,8 +34,15 @@ impl ExporterFactory for ElasticsearchExporterFactory {
     const STABILITY: Stability = Stability::Alpha;
     type Config = Config;
 
-    fn create(&self, _ctx: CreateContext, config: Config) -> Result<Arc<dyn Exporter>, ComponentError> {
-        Ok(Arc::new(ElasticsearchExporter::new(config)?))
+    fn create(&self, ctx: CreateContext, config: Config) -> Result<Arc<dyn Exporter>, ComponentError> {
+        let opts = prometheus::Opts::new(
+            "tracegate_exporter_elasticsearch_dropped_documents",
+            "Documents Elasticsearch refused for good in a bulk answer (4xx items such as mapping errors).",
+        )
+        .const_label("exporter", ctx.id.to_string());
+        let registry = ctx.telemetry.metrics.registry();
+        let metric = prometheus::IntCounter::with_opts(opts).ok().filter(|c| registry.register(Box::new(c.clone())).is_ok());
+        Ok(Arc::new(ElasticsearchExporter::with_metric(config, metric)?))
     }
 }
 

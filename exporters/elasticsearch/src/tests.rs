@@ -254,3 +254,15 @@ async fn concurrent_exports_share_a_bulk_request_with_flush_interval() {
     assert_eq!(bulks, 1, "two exports of 4 documents, one request of 8");
     fake.stop().await;
 }
+
+#[test]
+fn registered_and_bad_ca_file_is_a_config_error() {
+    let registry = tracegate_core::factory::Registry::builtin();
+    assert!(registry.get(tracegate_core::Kind::Exporter, "elasticsearch").is_some());
+    let c = Config { tls: crate::Tls { ca_file: Some("/nonexistent/ca.pem".into()), insecure: false }, ..Config::default() };
+    match ElasticsearchExporter::new(c) {
+        Err(tracegate_core::ComponentError::Config(m)) => assert!(m.contains("tls::ca_file"), "{m}"),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a missing CA file must fail"),
+    }
+}
