@@ -163,8 +163,28 @@ impl Block {
         std::str::from_utf8(&self.raw[r.clone()]).map_err(|_| CodecError::Corrupt("string is not UTF-8"))
     }
 
-    /// Calls `f` for every span, in stored order (trace by trace).
-    pub fn walk<'a>(&'a self, mut f: impl FnMut(&SpanRow<'a>) -> Result<(), CodecError>) -> Result<(), CodecError> {
+    /// The keys' string indexes as a mask for [`Block::walk`]; keys absent from the block
+    /// are left out.
+    pub fn key_mask<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> Vec<bool> {
+        let mut mask = vec![false; self.strings.len()];
+        for key in keys {
+            for (i, r) in self.strings.iter().enumerate() {
+                if &self.raw[r.clone()] == key.as_bytes() {
+                    mask[i] = true;
+                }
+            }
+        }
+        mask
+    }
+
+    /// Calls `f` for every span, in stored order (trace by trace). With `wanted` (a
+    /// [`Block::key_mask`]) only those keys' attributes are read and reported: each key has
+    /// its own value column, so the others are never parsed (a search needs one or two).
+    pub fn walk<'a>(
+        &'a self,
+        wanted: Option<&[bool]>,
+        mut f: impl FnMut(&SpanRow<'a>) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
         let col = |i: usize| Cursor(&self.raw[self.cols[i].clone()]);
         let (mut groups, mut ids, mut parents, mut times) = (col(GROUPS), col(IDS), col(PARENTS), col(TIMES));
         let (mut names, mut heads, mut rare, mut keys, mut events) = (col(NAMES), col(HEADS), col(RARE), col(ATTR_KEYS), col(EVENTS));
@@ -219,7 +239,7 @@ impl Block {
                     let mask = heads.varint()?;
                     read_rare(&mut row, mask, &mut rare)?;
                     row.attrs.clear();
-                    read_attrs(self, &mut keys, &mut values, &mut row.attrs)?;
+                    read_attrs(self, wanted, &mut keys, &mut values, &mut row.attrs)?;
                     row.events.clear();
                     row.event_attrs.clear();
                     for _ in 0..events.usize()? {
@@ -227,7 +247,7 @@ impl Block {
                         let name = self.string(events.varint()?)?;
                         let dropped = events.u32()?;
                         let from = row.event_attrs.len();
-                        read_attrs(self, &mut keys, &mut values, &mut row.event_attrs)?;
+                        read_attrs(self, wanted, &mut keys, &mut values, &mut row.event_attrs)?;
                         row.events.push(EventRow { time, name, dropped, attrs: from..row.event_attrs.len() });
                     }
                     f(&row)?;
@@ -241,7 +261,7 @@ impl Block {
     pub fn trace(&self, id: &[u8; 16]) -> Result<Vec<ResourceSpans>, CodecError> {
         let mut out: Vec<ResourceSpans> = Vec::new();
         let mut last: Option<(usize, usize, usize)> = None;
-        self.walk(|row| {
+        self.walk(None, |row| {
             if self.ids[row.trace] != *id {
                 return Ok(());
             }
@@ -333,12 +353,16 @@ fn read_rare<'a>(row: &mut SpanRow<'a>, mask: u64, rare: &mut Cursor<'a>) -> Res
 
 fn read_attrs<'a>(
     block: &'a Block,
+    wanted: Option<&[bool]>,
     keys: &mut Cursor<'a>,
     values: &mut [(Cursor<'a>, Vec<&'a str>)],
     out: &mut Vec<Attr<'a>>,
 ) -> Result<(), CodecError> {
     for _ in 0..keys.usize()? {
         let k = keys.usize()?;
+        if wanted.is_some_and(|w| !w.get(k).copied().unwrap_or(false)) {
+            continue;
+        }
         let key = block.string(k as u64)?;
         let (col, seen) = values.get_mut(k).ok_or(CodecError::Corrupt("attribute key index"))?;
         let v = match col.byte()? {

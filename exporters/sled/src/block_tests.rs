@@ -111,6 +111,20 @@ fn every_field_survives_a_round_trip() {
     assert_eq!(block.trace(&[0; 16]).expect("trace"), vec![b[1].clone()]);
     assert!(block.trace(&[9; 16]).expect("trace").is_empty());
     assert_eq!(block.resources[0].service, "api");
+
+    // A walk that reads one key sees that key's values, in order, and no other key.
+    let mut seen = Vec::new();
+    block
+        .walk(Some(&block.key_mask(["s"])), |row| {
+            for (k, v) in row.attrs.iter().chain(&row.event_attrs) {
+                seen.push(format!("{k}={v:?}"));
+            }
+            Ok(())
+        })
+        .expect("walk");
+    let text = |v: &str| format!("s=Str({v:?})");
+    let want = [text("text"), text("duplicate key, second value"), text("text"), text("duplicate key, second value")];
+    assert_eq!(seen, want);
 }
 
 #[test]
@@ -122,7 +136,8 @@ fn corrupt_blocks_are_errors_not_panics() {
     let walk = |raw: &[u8]| {
         let stored = compress(raw, 1).expect("compress");
         if let Ok(block) = Block::decode(&stored) {
-            let _ = block.walk(|_| Ok(()));
+            let _ = block.walk(None, |_| Ok(()));
+            let _ = block.walk(Some(&block.key_mask(["s"])), |_| Ok(()));
             let _ = block.trace(&[7; 16]);
         }
     };

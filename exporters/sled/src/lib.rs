@@ -15,70 +15,28 @@
 //!   whole trees (`drop_tree`), never scanning keys; start-up opens the database and the
 //!   partition trees by name, so it does not grow with the data stored.
 //! - **Blocks.** Each exported batch becomes one zstd-compressed value per partition it
-//!   touches, keyed by a sequence number, holding the spans grouped by trace (see [`codec`]).
+//!   touches, keyed by a sequence number, holding the spans grouped by trace in columns (a
+//!   string table, one value column per attribute key, delta-coded times, parents as indexes,
+//!   each resource once; see [`block_write`]). Columns halve what zstd has to store compared
+//!   with OTLP protobuf per trace (format 1), and encoding them is cheaper than prost's.
 //! - **Trace index.** One `t`+trace+seq key per (trace, block): `get_trace` scans that prefix
-//!   in each live partition, decompresses those blocks, and decodes only the trace's segment;
+//!   in each live partition, decompresses those blocks and rebuilds only that trace's spans;
 //!   spans are deduplicated by id, so a retried batch is harmless.
 //! - **Search summaries.** One `s`+seq value per block, in the blocks tree (services,
 //!   operations with kinds, start/duration ranges per service, a Bloom filter of tag hashes):
-//!   see [`summary`]. A search reads summaries newest first and decompresses only candidate
-//!   blocks; in those it walks each trace's span heads without decoding ([`scan`]), skips a
-//!   trace whose bytes lack a string tag value, decodes only traces that can still match, and
-//!   checks their spans exactly (Jaeger: one span meets every condition).
+//!   see [`summary`]. A search reads summaries newest first, decompresses only candidate
+//!   blocks, skips a block whose bytes lack a string tag value, and walks the rest span by
+//!   span in place ([`block_read`]), checking each span exactly (Jaeger: one span meets every
+//!   condition).
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
+//! - **Format version.** `meta` holds the storage format (2). A database of another format
+//!   (format 1 had no version key) is refused at open with an error naming both versions; it
+//!   is not converted. sled's own segment size is read back from its `conf`.
 //!
-//! # Measured (`cargo bench -p tracegate-exporter-sled --bench store`, 2-core shared VM)
+//! # Measured
 //!
-//! 10-attribute spans, 1000-span batches, one export at a time on one tokio worker. Second
-//! run, with `limits --only otlp,sled` running at the same time on the loaded machine (its
-//! `otlp_decode` was 177k spans/s against ~500k quiet, `sled_write` 33k, `sled_write_indexed`
-//! 8.5k): ingest 108k spans/s (fresh db), fill to 1M spans 89k spans/s, i.e. ~2.7x sled with a
-//! key per span and ~10x with 4 index keys per span in the same window. Disk after flush:
-//! 176 B/span at 1M spans (476 B/span on the small ingest db, where sled's fixed segment
-//! overhead dominates) against ~1100 B for a key per span. Queries on the 1M store, limit 20,
-//! p50/p99: get_trace 0.51/1.1 ms; service 10/19 ms; service+operation 42/128 ms;
-//! service+tag (user.id, 10k values, so few matches and a scan of every summary) 338/601 ms;
-//! service+duration 24/60 ms. Reading summaries in place (no allocation per operation name)
-//! took service search from 64/124 ms to 10/19 ms. Not yet at the targets (200k spans/s,
-//! 60 B/span, search p99 50 ms): rare tags cost a decompress + decode of every candidate
-//! block (Bloom false positives plus true hits), and sled's space amplification is most of
-//! the disk figure (the zstd blocks alone are far smaller).
-//!
-//! Third run, an hour later, same machine still loaded (fuzzers on both cores), before/after
-//! pairs taken in the same window on a 200k-span store, then one 1M run. Query CPU time is
-//! the process's user+system time per query (the bench prints both).
-//!
-//! - **Searches.** Full prost decoding of every span of every candidate block was the cost:
-//!   a rare tag matches ~20 blocks (Bloom false positives plus true hits) x 1000 spans. Now a
-//!   trace segment is first checked for the tag value's bytes (only when the value cannot be
-//!   the text of an int/bool/double/bytes attribute or a derived tag), then its span heads
-//!   (service, name, start, end) are walked in place; only survivors are decoded. 200k store,
-//!   p99 before -> after: service 29 -> 5.5 ms, service+operation 104 -> 10 ms, service+tag
-//!   145 -> 16 ms, service+duration 30 -> 11 ms. Per-(service, operation) ranges in the
-//!   summary would not have helped this data: every block holds every route of every service.
-//! - **Disk.** Measured by reopening the store and summing keys+values: zstd blocks 58.7
-//!   B/span, summaries 12.7 (the Bloom filter, ~12 KB per 1000-span block), trace keys 2.5;
-//!   74 B/span logical against 165 on disk. The rest was sled: summaries sat in the index tree
-//!   whose leaves (with random trace keys) are rewritten on consolidation, and sled writes a
-//!   log entry above a quarter segment as a blob file but smaller ones inline in its log, so
-//!   each ~60 KB block went into the 512 KiB-segment log first and into a blob later.
-//!   Summaries moved to the blocks tree (165 -> 144 B/span) and new databases use 128 KiB
-//!   segments, so blocks go straight to blobs (144 -> 101 B/span, and fill got faster).
-//!   `Mode::LowSpace` changed nothing.
-//! - **1M-span store after both changes** (p50/p99, limit 20): get_trace 0.52/0.79 ms;
-//!   service 1.4/2.6 ms; service+operation 3.5/8.4 ms; service+tag (rare user.id)
-//!   21/35 ms (22 ms CPU per query); service+duration 2.0/2.9 ms. Disk 100 B/span (blobs 73,
-//!   log 26). Fill to 1M 85k spans/s wall, 87k spans per CPU second including the bench's own
-//!   span generation; criterion ingest 105k spans/s (unchanged: not worked on).
-//! - **Still short:** ingest (200k spans/s per core) and disk (60 B/span). Next steps: zstd
-//!   blocks are already ~59 B/span at level 3, so the disk target needs a trained dictionary
-//!   or columnar span encoding, plus a smaller Bloom filter (or one per trace in the block).
-//!   A higher `compression_level` does not pay (200k store, `SLED_BENCH_LEVEL`): level 7
-//!   saves 7 B/span of blocks at 35% less fill rate, level 12 saves 10 B/span at half.
-//!   A sparser filter (6 bits per item) would save ~3 B/span but triple false positives,
-//!   each a block decompression for a rare-tag search;
-//!   ingest time is mostly encoding, hashing every tag for the filter, and zstd.
+//! MEASURED_PLACEHOLDER
 
 mod block_read;
 mod block_write;

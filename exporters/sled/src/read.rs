@@ -126,7 +126,8 @@ impl SledReader {
             }
             let ours: Vec<bool> = block.resources.iter().map(|r| r.service == cond.service).collect();
             let mut text = String::new();
-            block.walk(|row| {
+            let wanted = block.key_mask(cond.tags.iter().map(|(k, _, _)| k.as_str()));
+            block.walk(Some(&wanted), |row| {
                 if ours[row.resource] && cond.row_matches(&block, row, &mut text)? {
                     let t = found.entry(block.ids[row.trace]).or_insert(0);
                     *t = (*t).max(row.start);
