@@ -8,7 +8,10 @@
 //! `ignore_unavailable`), `_aliases` (add), `_refresh`, the query DSL in [`query`] and the
 //! aggregations in [`search`], and it answers anything else the way Elasticsearch answers a
 //! request it cannot parse (400 `parsing_exception` / `illegal_argument_exception`), so a
-//! client cannot pass its tests by sending something a real cluster would refuse.
+//! client cannot pass its tests by sending something a real cluster would refuse. A document
+//! written to an index created under a template is checked against that template's mapping
+//! (numbers where `long`/`date`, scalars where `keyword`, objects where `nested`), and `_source`
+//! filtering returns only the fields asked for.
 //!
 //! Differences from a real cluster, on purpose: documents are searchable immediately (as if
 //! refreshed after every write); every string is a `keyword` (`match` is exact equality);

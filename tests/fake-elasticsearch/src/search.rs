@@ -181,6 +181,44 @@ fn cmp_values(a: &Value, b: &Value) -> Ordering {
     }
 }
 
+/// Only the fields at `paths` (dotted; a path naming an object keeps all of it).
+fn filter_source(src: &Value, paths: &[String]) -> Value {
+    fn keep(src: &Value, parts: &[&str]) -> Option<Value> {
+        let Some((first, rest)) = parts.split_first() else { return Some(src.clone()) };
+        match src {
+            Value::Object(o) => {
+                let inner = keep(o.get(*first)?, rest)?;
+                Some(json!({ *first: inner }))
+            }
+            Value::Array(items) => Some(Value::Array(items.iter().filter_map(|i| keep(i, parts)).collect())),
+            _ => None,
+        }
+    }
+    fn merge(into: &mut Value, from: Value) {
+        match (into, from) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in b {
+                    match a.get_mut(&k) {
+                        Some(existing) => merge(existing, v),
+                        None => {
+                            a.insert(k, v);
+                        }
+                    }
+                }
+            }
+            (slot, v) => *slot = v,
+        }
+    }
+    let mut out = json!({});
+    for p in paths {
+        let parts: Vec<&str> = p.split('.').collect();
+        if let Some(v) = keep(src, &parts) {
+            merge(&mut out, v);
+        }
+    }
+    out
+}
+
 /// Runs a `_search` body over `docs`.
 pub fn search(body: &Value, docs: Vec<Hit>) -> Result<Value, EsError> {
     let empty = Map::new();
@@ -202,6 +240,13 @@ pub fn search(body: &Value, docs: Vec<Hit>) -> Result<Value, EsError> {
     }
     let from = obj.get("from").and_then(Value::as_u64).unwrap_or(0) as usize;
     let sort = sort_spec(obj.get("sort"))?;
+    let source_filter = match obj.get("_source") {
+        None | Some(Value::Bool(true)) => None,
+        Some(Value::Bool(false)) => Some(Vec::new()),
+        Some(Value::String(s)) => Some(vec![s.clone()]),
+        Some(Value::Array(a)) => Some(a.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| EsError::parsing("[_source] entries must be strings"))).collect::<Result<_, _>>()?),
+        Some(_) => return Err(EsError::parsing("[_source] the fake supports true, false, a field or a list of fields")),
+    };
     let mut matched: Vec<Hit> = docs.into_iter().filter(|h| query.matches(h.source)).collect();
     let total = matched.len();
     let compare = |a: &Hit, b: &Hit| {
@@ -241,7 +286,11 @@ pub fn search(body: &Value, docs: Vec<Hit>) -> Result<Value, EsError> {
         .skip(from)
         .take(size)
         .map(|h| {
-            let mut v = json!({"_index": h.index, "_id": h.id, "_score": null, "_source": h.source});
+            let source = match &source_filter {
+                None => h.source.clone(),
+                Some(paths) => filter_source(h.source, paths),
+            };
+            let mut v = json!({"_index": h.index, "_id": h.id, "_score": null, "_source": source});
             if !sort.is_empty() {
                 v["sort"] = Value::Array(sort.iter().map(|(f, _)| sort_key(h, f)).collect());
             }
@@ -288,6 +337,14 @@ mod tests {
         let next = search(&json!({"size": 2, "sort": [{"n": "desc"}], "search_after": [3]}), hits()).expect("page 2");
         let ns: Vec<i64> = next["hits"]["hits"].as_array().expect("hits").iter().filter_map(|h| h["_source"]["n"].as_i64()).collect();
         assert_eq!(ns, [2, 1]);
+    }
+
+    #[test]
+    fn source_filtering() {
+        let doc = json!({"traceID": "t", "process": {"serviceName": "s", "tags": [1]}, "tags": [{"key": "k"}]});
+        let hits = vec![Hit { index: "i", id: "1", source: &doc }];
+        let out = search(&json!({"_source": ["traceID", "process.serviceName"]}), hits).expect("search");
+        assert_eq!(out["hits"]["hits"][0]["_source"], json!({"traceID": "t", "process": {"serviceName": "s"}}));
     }
 
     #[test]

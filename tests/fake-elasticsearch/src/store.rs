@@ -30,7 +30,48 @@ pub struct Cluster {
     pub aliases: BTreeMap<String, Vec<String>>,
     /// (`_index_template` | `_template`, name) -> body.
     pub templates: BTreeMap<(String, String), Value>,
+    /// Mappings an index got from its template when it was created (checked on every write).
+    pub mappings: BTreeMap<String, Value>,
     pub faults: Faults,
+}
+
+/// Checks `doc` against a mapping's `properties`, as Elasticsearch's document parser does for
+/// the types Jaeger's templates use: `long`/`integer`/`date` need a number (or a numeric
+/// string, which ES coerces), `keyword` a scalar, objects and `nested` an object (or an array
+/// of them) checked against their own properties. Fields not in the mapping are accepted.
+fn check_mapping(doc: &Value, properties: &Value, path: &str) -> Result<(), String> {
+    let (Some(doc), Some(props)) = (doc.as_object(), properties.as_object()) else { return Ok(()) };
+    for (field, spec) in props {
+        let Some(value) = doc.get(field) else { continue };
+        let full = if path.is_empty() { field.clone() } else { format!("{path}.{field}") };
+        let items: Vec<&Value> = match value {
+            Value::Array(a) => a.iter().collect(),
+            Value::Null => continue,
+            v => vec![v],
+        };
+        let kind = spec.get("type").and_then(Value::as_str).unwrap_or("object");
+        for v in items {
+            let ok = match kind {
+                "long" | "integer" | "date" => v.is_i64() || v.is_u64() || v.as_str().is_some_and(|s| s.parse::<i64>().is_ok()),
+                "keyword" => !v.is_object() && !v.is_array(),
+                "object" | "nested" => {
+                    if !v.is_object() {
+                        return Err(format!("object mapping for [{full}] tried to parse field [{full}] as object, but found a concrete value"));
+                    }
+                    match spec.get("properties") {
+                        Some(p) => check_mapping(v, p, &full)?,
+                        None => {}
+                    }
+                    true
+                }
+                _ => true,
+            };
+            if !ok {
+                return Err(format!("failed to parse field [{full}] of type [{kind}]"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn glob(pattern: &str, name: &str) -> bool {
@@ -149,6 +190,12 @@ impl Cluster {
             self.faults.item_429 -= 1;
             return fail(429, "es_rejected_execution_exception", "rejected execution of coordinating operation (injected)".into());
         }
+        let mapped = self.mappings.get(index).or_else(|| self.matching_mappings(index)).and_then(|m| m.get("properties").cloned());
+        if let Some(properties) = mapped {
+            if let Err(reason) = check_mapping(&source, &properties, "") {
+                return fail(400, "document_parsing_exception", reason);
+            }
+        }
         if self.faults.item_mapping > 0 {
             self.faults.item_mapping -= 1;
             return fail(400, "mapper_parsing_exception", "failed to parse field [startTime] of type [long] (injected)".into());
@@ -172,7 +219,32 @@ impl Cluster {
 
     /// Creates an index on first write, joining the aliases of the templates that match its
     /// name (how Jaeger's `-read` alias picks up new indices).
+    /// The mappings of the template (highest `priority`/`order` first) matching `index`.
+    fn matching_mappings(&self, index: &str) -> Option<&Value> {
+        let mut best: Option<(i64, &Value)> = None;
+        for body in self.templates.values() {
+            let patterns: Vec<&str> = match body.get("index_patterns") {
+                Some(Value::String(p)) => vec![p.as_str()],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if !patterns.iter().any(|p| glob(p, index)) {
+                continue;
+            }
+            let rank = body.get("priority").or_else(|| body.get("order")).and_then(Value::as_i64).unwrap_or(0);
+            if let Some(m) = body.get("mappings").or_else(|| body.pointer("/template/mappings")) {
+                if best.is_none_or(|(r, _)| rank > r) {
+                    best = Some((rank, m));
+                }
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+
     fn create_index(&mut self, index: &str) {
+        if let Some(m) = self.matching_mappings(index).cloned() {
+            self.mappings.insert(index.to_string(), m);
+        }
         let mut aliases = Vec::new();
         for body in self.templates.values() {
             let patterns: Vec<&str> = match body.get("index_patterns") {
@@ -265,5 +337,17 @@ mod tests {
         c.put_template("_index_template", "x", template).expect("template");
         c.bulk(None, b"{\"index\":{\"_index\":\"x-write\",\"_id\":\"1\"}}\n{}\n").expect("bulk");
         assert_eq!(c.resolve("x-read", false).expect("template alias"), ["x-write"]);
+    }
+
+    #[test]
+    fn documents_are_checked_against_the_template_mapping() {
+        let mut c = Cluster::default();
+        let mappings = json!({"properties": {"startTime": {"type": "long"}, "tags": {"type": "nested", "properties": {"key": {"type": "keyword"}}}}});
+        c.put_template("_template", "s", json!({"index_patterns": ["s-*"], "mappings": mappings})).expect("template");
+        let body = b"{\"index\":{\"_index\":\"s-1\",\"_id\":\"1\"}}\n{\"startTime\":\"soon\"}\n{\"index\":{\"_index\":\"s-1\",\"_id\":\"2\"}}\n{\"tags\":[{\"key\":{\"a\":1}}]}\n{\"index\":{\"_index\":\"s-1\",\"_id\":\"3\"}}\n{\"startTime\":5,\"tags\":[{\"key\":\"k\"}]}\n";
+        let out = c.bulk(None, body).expect("bulk");
+        let statuses: Vec<u64> = out["items"].as_array().expect("items").iter().filter_map(|i| i["index"]["status"].as_u64()).collect();
+        assert_eq!(statuses, [400, 400, 201]);
+        assert_eq!(out["items"][0]["index"]["error"]["type"], "document_parsing_exception");
     }
 }
