@@ -58,9 +58,8 @@ fn check_mapping(doc: &Value, properties: &Value, path: &str) -> Result<(), Stri
                     if !v.is_object() {
                         return Err(format!("object mapping for [{full}] tried to parse field [{full}] as object, but found a concrete value"));
                     }
-                    match spec.get("properties") {
-                        Some(p) => check_mapping(v, p, &full)?,
-                        None => {}
+                    if let Some(p) = spec.get("properties") {
+                        check_mapping(v, p, &full)?;
                     }
                     true
                 }
