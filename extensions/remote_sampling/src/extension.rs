@@ -294,6 +294,43 @@ mod tests {
         ext.shutdown().await.unwrap();
     }
 
+    #[tokio::test]
+    async fn adaptive_strategies_are_served_on_http_and_grpc() {
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            "adaptive: { calculation_interval: 1h, calculation_delay: 0s, initial_sampling_probability: 0.01 }\n\
+             http: { endpoint: 127.0.0.1:0 }\ngrpc: { endpoint: 127.0.0.1:0 }",
+        )
+        .unwrap();
+        let cfg = parse_typed::<Config>(Some(&raw)).ok().unwrap().typed.downcast_ref::<Config>().unwrap().clone();
+        let ext = RemoteSamplingExtension::with_id("remote_sampling".into(), &cfg).unwrap();
+        assert!(ext.provider().is_none());
+        ext.start(TestHost::new()).await.unwrap();
+        let (http, grpc) = (ext.http_addr().await.unwrap(), ext.grpc_addr().await.unwrap());
+        let default = r#"{"strategyType":"PROBABILISTIC","operationSampling":{"defaultSamplingProbability":0.01,"defaultLowerBoundTracesPerSecond":0.016666666666666666,"perOperationStrategies":[],"defaultUpperBoundTracesPerSecond":0}}"#;
+        assert_eq!(get(http, "/sampling?service=svc").await.2, default);
+
+        // No samples of "op" in an interval: its probability doubles from the initial 0.01.
+        let sampling = ext.adaptive().unwrap();
+        sampling.record([crate::adaptive::RootSpan {
+            service: "svc",
+            operation: "op",
+            sampler: crate::adaptive::throughput::SamplerType::LowerBound,
+            probability: 0.01,
+        }]);
+        sampling.tick(std::time::Instant::now() + Duration::from_secs(3600));
+        assert_eq!(
+            get(http, "/sampling?service=svc").await.2,
+            r#"{"strategyType":"PROBABILISTIC","operationSampling":{"defaultSamplingProbability":0.01,"defaultLowerBoundTracesPerSecond":0.016666666666666666,"perOperationStrategies":[{"operation":"op","probabilisticSampling":{"samplingRate":0.02}}],"defaultUpperBoundTracesPerSecond":0}}"#
+        );
+        assert_eq!(get(http, "/sampling?service=other").await.2, default);
+        let mut client = SamplingManagerClient::connect(format!("http://{grpc}")).await.unwrap();
+        let got = client.get_sampling_strategy(SamplingStrategyParameters { service_name: "svc".into() }).await.unwrap().into_inner();
+        assert_eq!(got, ext.strategy_for("svc"));
+        drop(client);
+        ext.shutdown().await.unwrap();
+        ext.shutdown().await.unwrap();
+    }
+
     #[test]
     fn a_bad_file_at_start_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();

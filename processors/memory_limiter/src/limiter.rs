@@ -41,6 +41,9 @@ pub struct MemoryLimiter {
     probe: Arc<dyn MemoryProbe>,
     next: Arc<dyn Consumer>,
     must_refuse: AtomicBool,
+    /// Whether the last measurement was over the hard limit (warned once per crossing, not
+    /// on every check).
+    over_hard: AtomicBool,
     /// Spans refused since the refusing began (reset when it stops, after being logged).
     refused_spans: AtomicU64,
     refused_total: AtomicU64,
@@ -69,6 +72,7 @@ impl MemoryLimiter {
             probe,
             next,
             must_refuse: AtomicBool::new(false),
+            over_hard: AtomicBool::new(false),
             refused_spans: AtomicU64::new(0),
             refused_total: AtomicU64::new(0),
             checker: Mutex::new(None),
@@ -107,11 +111,15 @@ impl MemoryLimiter {
             Level::Normal
         };
         let cur_mem_mib = used / MIB;
-        if level == Level::Hard {
+        let hard = level == Level::Hard;
+        if hard && !self.over_hard.swap(hard, Ordering::AcqRel) {
             // The Collector forces a GC here. Rust frees memory as soon as it is dropped, so
             // there is nothing to collect: what is left is held by queues and batches, which
             // drain once the refusing stops new data coming in.
             tracing::warn!(processor = %self.id, cur_mem_mib, "memory usage is above hard limit; refusing data until the pipeline drains");
+        }
+        if !hard {
+            self.over_hard.store(false, Ordering::Release);
         }
         let refuse = level != Level::Normal;
         let was = self.must_refuse.swap(refuse, Ordering::AcqRel);
