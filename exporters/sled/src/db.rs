@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::deps::DepTracker;
@@ -72,6 +73,9 @@ pub struct Shared {
     pub known_ops: Mutex<HashSet<Vec<u8>>>,
     pub deps: Mutex<DepTracker>,
     pub path: PathBuf,
+    /// The latest span start written so far, recorded in each summary (`Summary::bound`).
+    /// Starts from the newest summary of each partition, so it covers earlier runs too.
+    pub bound: AtomicU64,
 }
 
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Shared>>> {
@@ -130,11 +134,16 @@ impl Shared {
         let meta = db.open_tree("meta").map_err(|e| err(e.to_string()))?;
         check_format(&db, &meta, &canonical)?;
         let mut partitions = BTreeMap::new();
+        let mut bound = 0;
         for name in db.tree_names() {
             if let Some((start, end)) = parse_name(&name) {
                 let (b, x) = names(start, end);
                 let blocks = db.open_tree(b).map_err(|e| err(e.to_string()))?;
                 let index = db.open_tree(x).map_err(|e| err(e.to_string()))?;
+                if let Some((_, newest)) = blocks.scan_prefix([b's']).next_back().transpose().map_err(|e| err(e.to_string()))? {
+                    // Unreadable: assume anything, so no search stops early on its account.
+                    bound = crate::summary::SummaryView::parse(&newest).map_or(u64::MAX, |s| s.bound).max(bound);
+                }
                 partitions.insert(start, Partition { start, end, blocks, index });
             }
         }
@@ -145,6 +154,7 @@ impl Shared {
             known_ops: Mutex::default(),
             deps: Mutex::default(),
             path: canonical.clone(),
+            bound: AtomicU64::new(bound),
         });
         reg.retain(|_, w| w.strong_count() > 0);
         reg.insert(canonical, Arc::downgrade(&shared));

@@ -116,6 +116,10 @@ impl SledReader {
         for entry in p.blocks.scan_prefix([b's']).rev() {
             let (key, value) = entry?;
             let Some(summary) = SummaryView::parse(&value) else { continue };
+            // No span in this block or any older one starts late enough to change the result.
+            if found.len() >= limit && summary.bound.min(cond.start.1) <= kth_newest(found, limit) {
+                break;
+            }
             if !cond.block_may_match(&summary, found, limit) {
                 continue;
             }

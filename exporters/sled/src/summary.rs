@@ -61,6 +61,10 @@ pub struct ServiceSummary {
 pub struct Summary {
     pub services: Vec<ServiceSummary>,
     bloom: Vec<u8>,
+    /// The latest span start in this block and every block written before it (lower
+    /// sequence numbers, any partition): a newest-first search stops once this cannot beat
+    /// what it has found. Set by the writer after it takes the block's sequence number.
+    pub bound: u64,
 }
 
 impl Summary {
@@ -72,7 +76,7 @@ impl Summary {
                 bloom[(bit / 8) as usize] |= 1 << (bit % 8);
             }
         }
-        Self { services, bloom }
+        Self { services, bloom, bound: u64::MAX }
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -91,6 +95,7 @@ impl Summary {
         }
         put_u32(&mut out, self.bloom.len() as u32);
         out.extend_from_slice(&self.bloom);
+        out.extend_from_slice(&self.bound.to_le_bytes());
         out
     }
 
@@ -112,7 +117,7 @@ impl Summary {
         }
         let len = r.u32()? as usize;
         let bloom = r.take(len)?.to_vec();
-        Some(Self { services, bloom })
+        Some(Self { services, bloom, bound: r.u64()? })
     }
 }
 
@@ -120,6 +125,8 @@ impl Summary {
 pub struct SummaryView<'a> {
     services: Vec<ServiceView<'a>>,
     bloom: &'a [u8],
+    /// See [`Summary::bound`].
+    pub bound: u64,
 }
 
 pub struct ServiceView<'a> {
@@ -155,7 +162,7 @@ impl<'a> SummaryView<'a> {
         }
         let len = r.u32()? as usize;
         let bloom = r.take(len)?;
-        Some(Self { services, bloom })
+        Some(Self { services, bloom, bound: r.u64()? })
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceView<'a>> {

@@ -3,6 +3,7 @@
 //! new service dependencies. Runs on a blocking thread (sled calls block).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
@@ -146,9 +147,14 @@ fn write_group(
             sum
         })
         .collect();
-    let summary = Summary::new(summaries, &tags);
+    let latest = summaries.iter().map(|s| s.max_start).max().unwrap_or(0);
+    let mut summary = Summary::new(summaries, &tags);
     let block = compress(&writer.finish(), opts.compression_level).map_err(crate::codec::CodecError::from)?;
+    // Raise the bound before taking a sequence number: a block that takes a higher number
+    // afterwards reads a bound that already covers this one (see `Summary::bound`).
+    shared.bound.fetch_max(latest, Ordering::SeqCst);
     let seq = shared.db.generate_id()?.to_be_bytes();
+    summary.bound = shared.bound.load(Ordering::SeqCst);
     // The block first: a reader never finds an index entry whose block is missing.
     group.partition.blocks.insert(seq, block)?;
     let mut skey = vec![b's'];
