@@ -153,3 +153,17 @@ def test_a_throttling_cluster_delays_but_loses_nothing(gateways, fake_es):
                30.0, "the gateway to meet every injected 429")
     trace = wait_for_trace(query, jaeger_trace_id(root.context.trace_id), 2)
     assert sorted(s["operationName"] for s in trace["spans"]) == ["GET /checkout", "SELECT orders"]
+
+
+def test_documents_the_cluster_refuses_are_counted_not_retried(gateways, fake_es):
+    otlp, query = free_port(), free_port()
+    gw = gateways(gateway_config(fake_es, otlp, query))
+    status, _, body = http_post(f"{fake_es}/_fake/faults", json.dumps({"item_mapping": 1}).encode(), "application/json")
+    assert status == 200, body
+    root, _ = send_checkout(otlp, "es-refused")
+    wait_until(lambda: gw.metric("tracegate_exporter_elasticsearch_dropped_documents", exporter="elasticsearch") == 1,
+               30.0, "the refused document to be counted")
+    # The rest of the batch was written: the trace is there, one document short.
+    trace = wait_for_trace(query, jaeger_trace_id(root.context.trace_id), 1)
+    assert len(trace["spans"]) == 1
+    assert gw.metric("tracegate_exporter_sent_spans", exporter="elasticsearch") == 2
