@@ -23,7 +23,7 @@ import pytest
 import yaml
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
-from conftest import REPO, free_port, http_post, run_cli, wait_until
+from conftest import REPO, Gateway, free_port, http_post, run_cli, wait_until
 from otlp_util import export_or_fail, raw_request, read_proto_file, recording_provider, span_count
 
 BUILD_TIMEOUT = 1800.0
@@ -234,3 +234,35 @@ def test_the_plugin_validates_its_config_with_the_config_path(libs, tracegate_bi
     cfg["exporters"]["ndjson"] = {"directory": "/tmp/x"}
     errors = errors_of(run_cli(tracegate_bin, "validate", "--config", str(write_config(cfg))))
     assert len(errors) == 1 and errors[0].startswith("processors::redact::patternz: unknown field `patternz`"), errors
+
+
+def test_a_custom_build_links_a_plugin_crate_as_a_builtin(tmp_path, write_config):
+    """examples/ndjson-exporter/examples/custom_build.rs: tracegate's main plus the crate."""
+    cargo("build", "-p", "tracegate-example-ndjson-exporter", "--example", "custom_build")
+    built = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "debug" / "examples" / "custom_build"
+    binary = Path(shutil.copy2(built, tmp_path / "custom-tracegate"))
+
+    components = run_cli(binary, "components")
+    assert components.returncode == 0, components.stderr
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in components.stdout.splitlines()[1:]}
+    assert rows[("exporter", "ndjson")] == ["development", "builtin"], components.stdout
+    assert rows[("receiver", "otlp")] == ["stable", "builtin"], "the built-in components are all there"
+
+    http_port = free_port()
+    out_dir = tmp_path / "ndjson"
+    config = {
+        "receivers": otlp_http(http_port),
+        "exporters": {"ndjson": {"directory": str(out_dir), "file_prefix": "e2e"}},
+        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["ndjson"]}}},
+    }
+    bad = run_cli(binary, "validate", "--config", str(write_config({**config, "exporters": {"ndjson": {}}})))
+    assert errors_of(bad) == ["exporters::ndjson::directory: is required, e.g. directory: ./spans"]
+
+    gw = Gateway(binary, tmp_path, config, name="custom").start()
+    try:
+        status, _, body = http_post(f"http://127.0.0.1:{http_port}/v1/traces", raw_request(3, name="linked").SerializeToString(), "application/x-protobuf")
+        assert status == 200, body
+        lines = wait_until(lambda: (ls := ndjson_lines(out_dir)) and len(ls) >= 3 and ls, DELIVERY_TIMEOUT, "3 NDJSON lines")
+        assert sorted(line["name"] for line in lines) == ["linked-0", "linked-1", "linked-2"]
+    finally:
+        gw.stop()
