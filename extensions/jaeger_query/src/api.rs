@@ -57,7 +57,8 @@ struct ApiError {
 
 /// Serializes like Go's `json.Encoder`: a trailing newline, four-space indent when pretty.
 pub fn to_json<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
-    let mut out = Vec::new();
+    // Big answers (a trace of thousands of spans) otherwise regrow and copy the buffer ~20 times.
+    let mut out = Vec::with_capacity(4096);
     let written = if pretty {
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, fmt))
@@ -118,7 +119,7 @@ pub fn to_ui(traces: &Traces, state: &ApiState, adjust: bool) -> Trace {
     if adjust && !state.max_clock_skew.is_zero() {
         adjust_clock_skew(&mut spans, state.max_clock_skew);
     }
-    ui_trace(&spans, &[])
+    ui_trace(spans, &[])
 }
 
 fn is_raw(params: &Params) -> bool {

@@ -15,10 +15,12 @@ use std::time::Duration;
 use tracegate_core::config::format_go_duration;
 use tracegate_translator_jaeger::proto::{SpanRefType, ValueType};
 
-use crate::model::{duration_nanos, timestamp_nanos, JaegerSpan};
+use tracegate_translator_jaeger::proto::Process;
 
-fn host_key(span: &JaegerSpan) -> String {
-    let Some(tag) = span.process.as_ref().and_then(|p| p.tags.iter().find(|t| t.key == "ip")) else {
+use crate::model::{duration_nanos, timestamp_nanos, JaegerSpan, TraceSpans};
+
+fn host_key(process: &Process) -> String {
+    let Some(tag) = process.tags.iter().find(|t| t.key == "ip") else {
         return String::new();
     };
     match ValueType::try_from(tag.v_type) {
@@ -111,8 +113,9 @@ fn adjust(span: &mut JaegerSpan, delta: i64, max: Duration) {
 }
 
 /// Adjusts the spans of one trace in place.
-pub fn adjust_clock_skew(spans: &mut [JaegerSpan], max: Duration) {
-    let mut index: HashMap<u64, usize> = HashMap::new();
+pub fn adjust_clock_skew(trace: &mut TraceSpans, max: Duration) {
+    let spans = &mut trace.spans;
+    let mut index: HashMap<u64, usize> = HashMap::with_capacity(spans.len());
     for (i, span) in spans.iter_mut().enumerate() {
         match index.entry(span_id(&span.span_id)) {
             std::collections::hash_map::Entry::Occupied(_) => {
@@ -123,17 +126,36 @@ pub fn adjust_clock_skew(spans: &mut [JaegerSpan], max: Duration) {
             }
         }
     }
-    let hosts: Vec<String> = spans.iter().map(host_key).collect();
-    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    // Hosts are worked out once per process and compared as small ids; `None` is "unknown",
+    // which never matches (not even itself).
+    let mut host_names: Vec<String> = Vec::new();
+    let process_hosts: Vec<Option<usize>> = trace
+        .processes
+        .iter()
+        .map(|p| {
+            let name = host_key(p);
+            if name.is_empty() {
+                return None;
+            }
+            Some(host_names.iter().position(|h| *h == name).unwrap_or_else(|| {
+                host_names.push(name);
+                host_names.len() - 1
+            }))
+        })
+        .collect();
+    let hosts: Vec<Option<usize>> =
+        trace.process_of.iter().map(|&p| process_hosts.get(p).copied().flatten()).collect();
+    // Children as one flat list per parent, in span order (a CSR layout: no map of vectors).
+    let mut parent_of: Vec<Option<usize>> = vec![None; spans.len()];
     let mut roots = Vec::new();
     let mut nodes: Vec<usize> = index.values().copied().collect();
     nodes.sort_unstable();
-    for i in nodes {
+    for &i in &nodes {
         let parent = parent_id(&spans[i]);
         if parent == 0 {
             roots.push(i);
         } else if let Some(&p) = index.get(&parent) {
-            children.entry(p).or_default().push(i);
+            parent_of[i] = Some(p);
         } else {
             spans[i]
                 .warnings
@@ -141,19 +163,36 @@ pub fn adjust_clock_skew(spans: &mut [JaegerSpan], max: Duration) {
             roots.push(i);
         }
     }
+    let mut first_child = vec![0usize; spans.len() + 1];
+    for p in parent_of.iter().flatten() {
+        first_child[p + 1] += 1;
+    }
+    let mut sum = 0;
+    for start in &mut first_child {
+        sum += *start;
+        *start = sum;
+    }
+    let mut fill = first_child.clone();
+    let mut children = vec![0usize; first_child[spans.len()]];
+    for &i in &nodes {
+        if let Some(p) = parent_of[i] {
+            children[fill[p]] = i;
+            fill[p] += 1;
+        }
+    }
     // (node, parent, host of the current skew, delta of the current skew)
-    let mut stack: Vec<(usize, Option<usize>, String, i64)> =
-        roots.into_iter().map(|r| (r, None, hosts[r].clone(), 0)).collect();
+    let mut stack: Vec<(usize, Option<usize>, Option<usize>, i64)> =
+        roots.into_iter().map(|r| (r, None, hosts[r], 0)).collect();
     while let Some((node, parent, mut host, mut delta)) = stack.pop() {
         if let Some(p) = parent {
-            if hosts[node] != host || hosts[node].is_empty() {
-                host = hosts[node].clone();
+            if hosts[node].is_none() || hosts[node] != host {
+                host = hosts[node];
                 delta = calculate_skew(&spans[node], &spans[p]);
             }
         }
         adjust(&mut spans[node], delta, max);
-        for &child in children.get(&node).map_or(&[][..], Vec::as_slice) {
-            stack.push((child, Some(node), host.clone(), delta));
+        for &child in &children[first_child[node]..first_child[node + 1]] {
+            stack.push((child, Some(node), host, delta));
         }
     }
 }
