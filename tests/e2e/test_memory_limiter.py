@@ -239,4 +239,6 @@ def test_flood_keeps_rss_under_the_limit_backs_clients_off_and_loses_nothing_ack
                "A's queue to be empty")
     assert span_count(read_proto_file(b_out)) == acked
     assert a.metric("tracegate_receiver_refused_spans", receiver="otlp", transport="http") == refused * SPANS_PER_REQUEST
+    # The limiter counts what it refused itself (the gRPC probe's refusals too).
+    assert a.metric("tracegate_processor_refused_spans", processor="memory_limiter") >= refused * SPANS_PER_REQUEST
     print(f"limit {limit_mib} MiB, peak RSS {rss.peak / MIB:.1f} MiB, {acked} spans acknowledged, {refused} requests refused")

@@ -17,6 +17,7 @@ pub struct Metrics {
     processor_incoming: IntCounterVec,
     processor_outgoing: IntCounterVec,
     processor_dropped: IntCounterVec,
+    processor_refused: IntCounterVec,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -53,6 +54,7 @@ impl Metrics {
             processor_incoming: counter(&r, "tracegate_processor_incoming_spans", "Spans a processor received.", &["processor", "pipeline"]),
             processor_outgoing: counter(&r, "tracegate_processor_outgoing_spans", "Spans a processor passed on.", &["processor", "pipeline"]),
             processor_dropped: counter(&r, "tracegate_processor_dropped_spans", "Spans a processor dropped on purpose (sampling, filtering) or lost.", &["processor", "pipeline"]),
+            processor_refused: counter(&r, "tracegate_processor_refused_spans", "Spans a processor refused with a retryable error (memory limiter): not lost, the sender retries.", &["processor", "pipeline"]),
             registry: r,
         }
     }
@@ -100,6 +102,7 @@ impl Metrics {
             incoming: self.processor_incoming.with_label_values(&[processor, pipeline]),
             outgoing: self.processor_outgoing.with_label_values(&[processor, pipeline]),
             dropped: self.processor_dropped.with_label_values(&[processor, pipeline]),
+            refused: self.processor_refused.with_label_values(&[processor, pipeline]),
         }
     }
 }
@@ -139,4 +142,6 @@ pub struct ProcessorMetrics {
     pub incoming: IntCounter,
     pub outgoing: IntCounter,
     pub dropped: IntCounter,
+    /// Refused by the processor itself (not by what follows it), for the sender to retry.
+    pub refused: IntCounter,
 }

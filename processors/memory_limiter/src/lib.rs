@@ -30,7 +30,8 @@ impl ProcessorFactory for MemoryLimiterFactory {
 
     fn create(&self, ctx: CreateContext, config: Config, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
         let limits = limits_of(&config, memory::total_memory)?;
-        let limiter = MemoryLimiter::new(ctx.id.to_string(), limits, config.check_interval.get(), Arc::new(ProcessRss), next);
+        let refused = ctx.processor_metrics().refused;
+        let limiter = MemoryLimiter::new(ctx.id.to_string(), limits, config.check_interval.get(), Arc::new(ProcessRss), next, refused);
         Ok(Arc::new(MemoryLimiterProcessor(limiter)))
     }
 }

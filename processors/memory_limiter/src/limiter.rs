@@ -46,7 +46,8 @@ pub struct MemoryLimiter {
     over_hard: AtomicBool,
     /// Spans refused since the refusing began (reset when it stops, after being logged).
     refused_spans: AtomicU64,
-    refused_total: AtomicU64,
+    /// `tracegate_processor_refused_spans` of this processor.
+    refused_total: prometheus::IntCounter,
     checker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -57,6 +58,7 @@ impl MemoryLimiter {
         check_interval: Duration,
         probe: Arc<dyn MemoryProbe>,
         next: Arc<dyn Consumer>,
+        refused_total: prometheus::IntCounter,
     ) -> Arc<Self> {
         tracing::info!(
             processor = %id,
@@ -74,7 +76,7 @@ impl MemoryLimiter {
             must_refuse: AtomicBool::new(false),
             over_hard: AtomicBool::new(false),
             refused_spans: AtomicU64::new(0),
-            refused_total: AtomicU64::new(0),
+            refused_total,
             checker: Mutex::new(None),
         })
     }
@@ -90,7 +92,7 @@ impl MemoryLimiter {
 
     /// Spans refused since this limiter was created.
     pub fn refused_total(&self) -> u64 {
-        self.refused_total.load(Ordering::Relaxed)
+        self.refused_total.get()
     }
 
     /// Measures once and updates the refusing flag; logs each change of state.
@@ -150,7 +152,7 @@ impl Consumer for MemoryLimiter {
         if self.is_refusing() {
             let spans = traces.span_count() as u64;
             self.refused_spans.fetch_add(spans, Ordering::Relaxed);
-            self.refused_total.fetch_add(spans, Ordering::Relaxed);
+            self.refused_total.inc_by(spans);
             return Err(ConsumeError::retryable(REFUSED));
         }
         self.next.consume(traces).await
@@ -246,7 +248,7 @@ mod tests {
     fn limiter() -> (Arc<MemoryLimiter>, Arc<FakeProbe>, Arc<Counting>) {
         let probe = Arc::new(FakeProbe::default());
         let next = Arc::new(Counting::default());
-        let l = MemoryLimiter::new("memory_limiter".into(), Limits::from_mib(100, 0), Duration::from_secs(1), probe.clone(), next.clone());
+        let l = MemoryLimiter::new("memory_limiter".into(), Limits::from_mib(100, 0), Duration::from_secs(1), probe.clone(), next.clone(), prometheus::IntCounter::new("refused", "test").unwrap());
         (l, probe, next)
     }
 
