@@ -58,17 +58,19 @@
 //!   Disk **63 B/span** after shutdown at 2M spans (the loadgen's spans). Profile of that
 //!   gateway: OTLP decode (prost, UTF-8 checks, allocation) ~35%, the summary/tag-hash loop
 //!   7.5%, column encoding ~8%, hash-set inserts 3%, dependency tracking 2%, zstd 0.8%.
-//! - **Queries, 1M spans** (fill 76k spans/s, 79 B/span; `otlp_decode` 133k/96k), p50/p99 ms,
-//!   limit 20: get_trace 1.1/2.1; service 3.3/6.7; service+operation 6.1/27.7; service+tag
-//!   (rare user.id) 66/176 (30 ms CPU); service+duration 5.4/16.7.
-//! - **Queries, 10M spans** (fill 152 s, 66k spans/s, 82 B/span; `otlp_decode` 65k/143k):
-//!   get_trace 1.2/4.9; service 47/120 (31 ms CPU); service+operation 47/106; service+tag
-//!   71/164; service+duration 38/77.
-//!   Those searches read every summary of the partition (no early stop) and walked every
-//!   attribute of every candidate block. Since then a summary records the latest start of
-//!   all blocks up to it, so the scan stops once nothing older can enter the top `limit`, and
-//!   a search parses only the value columns of the keys it asks about (not yet re-measured
-//!   at 10M).
+//! - **Queries** (p50/p99 ms, limit 20), current code, 03:47 window (`otlp_decode`
+//!   264k/261k, `sled_write` 45k before the 1M run; 222k/150k, 41k/37k around the 10M run):
+//!   - 1M spans (fill 108k spans/s, 81.5 B/span): get_trace 0.94/1.2; service 0.44/0.58;
+//!     service+operation 1.7/2.8; service+tag (rare user.id) 15/27 (15 ms CPU);
+//!     service+duration 0.89/6.4.
+//!   - 10M spans (fill 125 s, 80k spans/s, 81.8 B/span): get_trace 1.1/3.0; service
+//!     0.44/0.78; service+operation 2.7/14; service+tag 24/**76** (18 ms CPU, the one p99
+//!     above 50 ms: Bloom false positives plus true hits each cost a block decompression);
+//!     service+duration 2.1/7.2.
+//!   Two changes made this: a summary records the latest start of all blocks up to it, so
+//!   the newest-first scan stops once nothing older can enter the top `limit` (before, 10M
+//!   service search read every summary: p99 120 ms, 31 ms CPU), and a search parses only the
+//!   value columns of the keys it asks about (1M service+tag p99 176 -> 27 ms).
 //! - **Still short:** 200k spans/s per core (the nop pipeline alone is at ~239k here, so the
 //!   store may add ~0.8 us/span; it adds ~4.7) and 60 B/span (63 end to end, ~80 in the
 //!   bench's store). Next: keep per-position key hints so the string table is hashed less,
