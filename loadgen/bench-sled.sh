@@ -9,7 +9,8 @@
 #   SECONDS  flat-out run length per pipeline (default 20)
 #   --no-nop skip the nop run
 # Env: CONNECTIONS (default 4), BATCH_SPANS (default 1000), SKIP_BUILD=1 to use existing
-# binaries, SLED_LEVEL (zstd level, default: the exporter's default).
+# binaries, GATEWAY / LOADGEN to use other binaries, SLED_LEVEL (zstd level, default: the
+# exporter's default).
 set -euo pipefail
 
 SECONDS_FLAT=20
@@ -28,7 +29,7 @@ cd "$ROOT"
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   cargo build --release -p tracegate -p tracegate-loadgen
 fi
-GATEWAY="$ROOT/target/release/tracegate" LOADGEN="$ROOT/target/release/tracegate-loadgen"
+GATEWAY="${GATEWAY:-$ROOT/target/release/tracegate}" LOADGEN="${LOADGEN:-$ROOT/target/release/tracegate-loadgen}"
 
 WORK="$(mktemp -d)"
 GW_PID=""
