@@ -48,10 +48,10 @@ fn big_trace() -> Traces {
                     let start = base + i as u64 * 10_000;
                     let mut attributes: Vec<KeyValue> = (0..6).map(|a| kv(&format!("attr.{a}"), Value::StringValue(format!("value-{i}-{a}")))).collect();
                     attributes.push(kv("http.status_code", Value::IntValue(200)));
-                    attributes.push(kv("retry", Value::BoolValue(i % 7 == 0)));
+                    attributes.push(kv("retry", Value::BoolValue(i.is_multiple_of(7))));
                     attributes.push(kv("ratio", Value::DoubleValue(i as f64 / 3.0)));
                     attributes.push(kv("payload", Value::BytesValue(vec![1, 2, 3, 4])));
-                    let events = if i % 5 == 0 {
+                    let events = if i.is_multiple_of(5) {
                         (0..2)
                             .map(|e| Event {
                                 time_unix_nano: start + 1000 * (e + 1),
