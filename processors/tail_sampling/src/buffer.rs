@@ -96,7 +96,8 @@ pub struct TraceBuffer {
 
 impl TraceBuffer {
     pub fn new(num_traces: usize, expected_traces: usize, sampled_cache: usize, not_sampled_cache: usize) -> Self {
-        let cap = expected_traces.min(num_traces);
+        // Pre-sizing is a hint: capped, so a large setting cannot demand memory up front.
+        let cap = expected_traces.min(num_traces).min(1 << 20);
         Self {
             traces: HashMap::with_capacity(cap),
             order: VecDeque::with_capacity(cap),
