@@ -30,6 +30,7 @@ use rdkafka::ClientConfig;
 use tracegate_core::{ComponentError, ComponentId, ConsumeError, Exporter, Host, Lifecycle, Traces};
 
 use crate::config::Config;
+use crate::context::LogContext;
 use crate::encoding::{encode, Record};
 
 /// Room left in `max_message_bytes` for Kafka's per-message framing and headers.
@@ -41,7 +42,7 @@ const FLUSH_AT_SHUTDOWN: Duration = Duration::from_secs(5);
 pub struct KafkaExporter {
     id: ComponentId,
     config: Config,
-    producer: Mutex<Option<FutureProducer>>,
+    producer: Mutex<Option<FutureProducer<LogContext>>>,
 }
 
 impl KafkaExporter {
@@ -71,7 +72,7 @@ impl KafkaExporter {
         c
     }
 
-    fn producer(&self) -> Option<FutureProducer> {
+    fn producer(&self) -> Option<FutureProducer<LogContext>> {
         self.producer.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -109,8 +110,8 @@ impl Lifecycle for KafkaExporter {
         }
         // Creating the producer only starts librdkafka's threads; it connects in the
         // background, so a broker that is down at start delays delivery instead of failing it.
-        let producer: FutureProducer = Self::client_config(&self.config)
-            .create()
+        let producer: FutureProducer<LogContext> = Self::client_config(&self.config)
+            .create_with_context(LogContext::default())
             .map_err(|e| ComponentError::Config(format!("kafka producer: {e}")))?;
         tracing::info!(exporter = %self.id, brokers = ?self.config.brokers, topic = %self.config.topic, "kafka producer created");
         *self.producer.lock().unwrap_or_else(|p| p.into_inner()) = Some(producer);

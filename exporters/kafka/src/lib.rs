@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod config;
+pub mod context;
 pub mod encoding;
 pub mod exporter;
 pub mod jaeger_json;

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracegate_core::telemetry::{ReceiverMetrics, Telemetry};
 use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
+use tracegate_exporter_kafka::context::LogContext;
 use tracing::Instrument;
 
 use crate::batch::{deliver, Batch, Delivered, Malformed};
@@ -95,7 +96,7 @@ impl KafkaReceiver {
 }
 
 impl Inner {
-    async fn run(self: Arc<Self>, consumer: Arc<StreamConsumer>, mut stop: watch::Receiver<bool>) {
+    async fn run(self: Arc<Self>, consumer: Arc<StreamConsumer<LogContext>>, mut stop: watch::Receiver<bool>) {
         let max_spans = self.config.max_batch_spans;
         loop {
             let first = tokio::select! {
@@ -173,8 +174,8 @@ impl Lifecycle for KafkaReceiver {
             return Ok(());
         }
         let config = &self.inner.config;
-        let consumer: StreamConsumer = Self::client_config(config)
-            .create()
+        let consumer: StreamConsumer<LogContext> = Self::client_config(config)
+            .create_with_context(LogContext::default())
             .map_err(|e| ComponentError::Config(format!("kafka consumer: {e}")))?;
         consumer
             .subscribe(&[config.topic.as_str()])
