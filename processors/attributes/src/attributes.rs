@@ -1,53 +1,25 @@
 //! The `attributes` processor (actions on the attributes of the spans `include`/`exclude`
 //! select) and the `resource` processor (the same actions on every resource).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tracegate_core::component::{Capabilities, ConsumeError, Consumer, Lifecycle, Processor};
-use tracegate_core::data::Traces;
+use tracegate_core::data::{Span, Traces};
 
 use crate::actions::Actions;
-use crate::cow::{edit_resources, edit_spans};
-use crate::matcher::SpanMatcher;
+use crate::cow::edit_resources;
+use crate::span_edit::{SpanEdit, SpanEditProcessor};
 
-pub struct AttributesProcessor {
-    actions: Actions,
-    matcher: Option<SpanMatcher>,
-    next: Arc<dyn Consumer>,
-}
+/// The `attributes` processor: the actions on each selected span.
+pub type AttributesProcessor = SpanEditProcessor<Actions>;
 
-impl AttributesProcessor {
-    pub fn new(actions: Actions, matcher: Option<SpanMatcher>, next: Arc<dyn Consumer>) -> Self {
-        Self { actions, matcher, next }
-    }
-
-    /// Applies the actions to a batch (copy on write). Returns true if anything changed.
-    pub fn process(&self, traces: &mut Traces) -> bool {
-        edit_spans(traces, |ctx, span| {
-            if self.matcher.as_ref().is_none_or(|m| m.selects(ctx.resource, ctx.scope, span)) {
-                self.actions.apply(span);
-            }
-        })
+impl SpanEdit for Actions {
+    fn edit(&self, span: &mut Cow<'_, Span>) {
+        self.apply(span);
     }
 }
-
-#[async_trait]
-impl Consumer for AttributesProcessor {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities { mutates_data: true }
-    }
-
-    async fn consume(&self, mut traces: Traces) -> Result<(), ConsumeError> {
-        self.process(&mut traces);
-        self.next.consume(traces).await
-    }
-}
-
-#[async_trait]
-impl Lifecycle for AttributesProcessor {}
-
-impl Processor for AttributesProcessor {}
 
 pub struct ResourceProcessor {
     actions: Actions,

@@ -18,6 +18,7 @@ mod cow;
 mod filter;
 mod matcher;
 mod span;
+mod span_edit;
 mod value;
 
 use std::sync::Arc;

@@ -3,20 +3,16 @@
 //! attributes out of the name), then `status`.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
-use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Status};
 use regex::Regex;
-use tracegate_core::component::{Capabilities, ConsumeError, Consumer, Lifecycle, Processor};
 use tracegate_core::config::ConfigProblem;
-use tracegate_core::data::{Span, Traces};
+use tracegate_core::data::Span;
 
 use crate::actions::AttrTarget;
 use crate::config::SpanConfig;
-use crate::cow::edit_spans;
-use crate::matcher::SpanMatcher;
+use crate::span_edit::{SpanEdit, SpanEditProcessor};
 use crate::value;
 
 struct ToAttributesRule {
@@ -165,40 +161,11 @@ fn set_str(span: &mut Cow<'_, Span>, key: &str, v: &str) {
     }
 }
 
-pub struct SpanProcessor {
-    rules: SpanRules,
-    matcher: Option<SpanMatcher>,
-    next: Arc<dyn Consumer>,
-}
+/// The `span` processor: the rules on each selected span.
+pub type SpanProcessor = SpanEditProcessor<SpanRules>;
 
-impl SpanProcessor {
-    pub fn new(rules: SpanRules, matcher: Option<SpanMatcher>, next: Arc<dyn Consumer>) -> Self {
-        Self { rules, matcher, next }
-    }
-
-    /// Applies the processor to a batch (copy on write); the part `consume` adds is sending on.
-    pub fn process(&self, traces: &mut Traces) -> bool {
-        edit_spans(traces, |ctx, span| {
-            if self.matcher.as_ref().is_none_or(|m| m.selects(ctx.resource, ctx.scope, span)) {
-                self.rules.apply(span);
-            }
-        })
+impl SpanEdit for SpanRules {
+    fn edit(&self, span: &mut Cow<'_, Span>) {
+        self.apply(span);
     }
 }
-
-#[async_trait]
-impl Consumer for SpanProcessor {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities { mutates_data: true }
-    }
-
-    async fn consume(&self, mut traces: Traces) -> Result<(), ConsumeError> {
-        self.process(&mut traces);
-        self.next.consume(traces).await
-    }
-}
-
-#[async_trait]
-impl Lifecycle for SpanProcessor {}
-
-impl Processor for SpanProcessor {}

@@ -1,0 +1,58 @@
+//! [`SpanEditProcessor`]: the shape the `attributes` and `span` processors share — walk the
+//! batch copy-on-write, let `include`/`exclude` select spans, apply one edit to each selected
+//! span, pass the batch on. The two processors differ only in the edit ([`SpanEdit`]).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracegate_core::component::{Capabilities, ConsumeError, Consumer, Lifecycle, Processor};
+use tracegate_core::data::{Span, Traces};
+
+use crate::cow::edit_spans;
+use crate::matcher::SpanMatcher;
+
+/// What a processor does to one selected span; it must leave `span` borrowed when it changes
+/// nothing, so an untouched batch is not copied.
+pub trait SpanEdit: Send + Sync + 'static {
+    fn edit(&self, span: &mut Cow<'_, Span>);
+}
+
+pub struct SpanEditProcessor<E> {
+    edit: E,
+    matcher: Option<SpanMatcher>,
+    next: Arc<dyn Consumer>,
+}
+
+impl<E: SpanEdit> SpanEditProcessor<E> {
+    pub fn new(edit: E, matcher: Option<SpanMatcher>, next: Arc<dyn Consumer>) -> Self {
+        Self { edit, matcher, next }
+    }
+
+    /// Applies the edit to the selected spans of a batch (copy on write). Returns true if
+    /// anything changed.
+    pub fn process(&self, traces: &mut Traces) -> bool {
+        edit_spans(traces, |ctx, span| {
+            if self.matcher.as_ref().is_none_or(|m| m.selects(ctx.resource, ctx.scope, span)) {
+                self.edit.edit(span);
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl<E: SpanEdit> Consumer for SpanEditProcessor<E> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { mutates_data: true }
+    }
+
+    async fn consume(&self, mut traces: Traces) -> Result<(), ConsumeError> {
+        self.process(&mut traces);
+        self.next.consume(traces).await
+    }
+}
+
+#[async_trait]
+impl<E: SpanEdit> Lifecycle for SpanEditProcessor<E> {}
+
+impl<E: SpanEdit> Processor for SpanEditProcessor<E> {}
