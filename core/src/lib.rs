@@ -7,6 +7,7 @@
 //! - [`graph`]: turns a validated config into running pipelines (fan-out, start/stop order).
 //! - [`queue`]: the engine-owned sending queue, retry and timeout around every exporter.
 //! - [`http_server`]: the bind / serve / drain life shared by every HTTP-serving component.
+//! - [`otlp_wire`]: reading OTLP protobuf in place: the check that lets a batch travel as bytes.
 //! - [`plugins`]: processors and exporters from other crates, linked in or loaded from `plugins:`.
 //! - [`telemetry`]: self-metrics (Prometheus), logs, and the service status health checks read.
 
@@ -17,6 +18,7 @@ pub mod factory;
 pub mod graph;
 pub mod http_server;
 pub mod id;
+pub mod otlp_wire;
 pub mod plugins;
 pub mod queue;
 pub mod storage;
