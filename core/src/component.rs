@@ -38,7 +38,10 @@ pub enum ConsumeError {
     Permanent(String),
     /// Slow down: the backend asked to wait at least `retry_after`.
     #[error("{message}")]
-    Throttled { retry_after: Option<Duration>, message: String },
+    Throttled {
+        retry_after: Option<Duration>,
+        message: String,
+    },
 }
 
 impl ConsumeError {
@@ -67,7 +70,10 @@ impl ConsumeError {
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
     #[error("cannot listen on {endpoint}: {source}")]
-    Bind { endpoint: String, source: std::io::Error },
+    Bind {
+        endpoint: String,
+        source: std::io::Error,
+    },
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("{0}")]

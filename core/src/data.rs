@@ -4,44 +4,152 @@
 //! copied: cloning a `Traces` clones an `Arc`. A component that changes data calls
 //! [`Traces::make_mut`], which copies only when someone else still holds the same batch, so a
 //! fan-out to three read-only exporters costs three pointer copies.
+//!
+//! A batch can also be *bytes*: the OTLP receiver checks a protobuf request in place
+//! ([`crate::otlp_wire`]) instead of decoding it, and hands on the request bytes. They are
+//! decoded the first time a component reads the spans, and never if none does: a gateway that
+//! batches and forwards OTLP (Kafka, another collector, the persistent queue) sends the bytes
+//! it received. Decoding is most of the cost of such a span, so this is the difference between
+//! being bound by prost and being bound by the network.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 pub use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+use crate::otlp_wire::validate::RequestSummary;
 
 /// A batch of spans grouped by resource and scope, as OTLP carries them.
 #[derive(Clone, Default, Debug)]
 pub struct Traces {
-    resource_spans: Arc<Vec<ResourceSpans>>,
+    repr: Repr,
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Decoded(Arc<Vec<ResourceSpans>>),
+    Encoded(Arc<Encoded>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Decoded(Arc::default())
+    }
+}
+
+/// A batch as the protobuf bytes of an `ExportTraceServiceRequest`, already checked by
+/// [`crate::otlp_wire::validate::validate_request`], decoded only if someone asks.
+#[derive(Debug)]
+struct Encoded {
+    bytes: Bytes,
+    spans: usize,
+    decoded: OnceLock<Vec<ResourceSpans>>,
+}
+
+impl Encoded {
+    fn decoded(&self) -> &Vec<ResourceSpans> {
+        self.decoded.get_or_init(|| match ExportTraceServiceRequest::decode(self.bytes.as_ref()) {
+            Ok(request) => request.resource_spans,
+            // `from_checked` only takes bytes the checker accepted, and the checker accepts
+            // nothing prost refuses (a property test holds it to that). Should the two ever
+            // disagree, losing the batch loudly beats a panic on input.
+            Err(e) => {
+                tracing::error!(error = %e, spans = self.spans, "checked OTLP bytes failed to decode; batch lost");
+                Vec::new()
+            }
+        })
+    }
 }
 
 impl Traces {
     pub fn new(resource_spans: Vec<ResourceSpans>) -> Self {
-        Self { resource_spans: Arc::new(resource_spans) }
+        Self {
+            repr: Repr::Decoded(Arc::new(resource_spans)),
+        }
     }
 
+    /// A batch kept as the request bytes it arrived in. `summary` must be what
+    /// `validate_request` returned for exactly these bytes: decoding is deferred until a
+    /// component reads the spans, and exporters that forward OTLP protobuf send the bytes as
+    /// they are (see [`Traces::encoded`]).
+    pub fn from_checked(bytes: Bytes, summary: RequestSummary) -> Self {
+        Self {
+            repr: Repr::Encoded(Arc::new(Encoded {
+                bytes,
+                spans: summary.spans,
+                decoded: OnceLock::new(),
+            })),
+        }
+    }
+
+    /// The spans; decodes a batch that is still bytes (once, then kept).
     pub fn resource_spans(&self) -> &[ResourceSpans] {
-        &self.resource_spans
+        match &self.repr {
+            Repr::Decoded(rs) => rs,
+            Repr::Encoded(e) => e.decoded(),
+        }
     }
 
-    /// Mutable access; clones the batch only if another holder shares it.
+    /// The `ExportTraceServiceRequest` protobuf this batch arrived as, while nobody changed it.
+    pub fn encoded(&self) -> Option<&Bytes> {
+        match &self.repr {
+            Repr::Encoded(e) => Some(&e.bytes),
+            Repr::Decoded(_) => None,
+        }
+    }
+
+    /// The batch as `ExportTraceServiceRequest` protobuf: the received bytes when unchanged
+    /// (a reference count, no copy), encoded now otherwise.
+    pub fn encode_request(&self) -> Bytes {
+        match &self.repr {
+            Repr::Encoded(e) => e.bytes.clone(),
+            Repr::Decoded(rs) => {
+                let mut out = Vec::with_capacity(rs.iter().map(|r| r.encoded_len() + 5).sum());
+                for r in rs.iter() {
+                    // Field 1 of the request, repeated: the same bytes prost's encode writes.
+                    prost::encoding::message::encode(1, r, &mut out);
+                }
+                Bytes::from(out)
+            }
+        }
+    }
+
+    /// Mutable access; clones the batch only if another holder shares it. A batch that was
+    /// still bytes is decoded and stops being bytes: what is changed must be re-encoded.
     pub fn make_mut(&mut self) -> &mut Vec<ResourceSpans> {
-        Arc::make_mut(&mut self.resource_spans)
+        if let Repr::Encoded(e) = &mut self.repr {
+            let spans = match Arc::get_mut(e) {
+                Some(sole) => {
+                    sole.decoded();
+                    sole.decoded.take().unwrap_or_default()
+                }
+                None => e.decoded().clone(),
+            };
+            self.repr = Repr::Decoded(Arc::new(spans));
+        }
+        match &mut self.repr {
+            Repr::Decoded(rs) => Arc::make_mut(rs),
+            Repr::Encoded(_) => unreachable!("decoded just above"),
+        }
     }
 
     /// Takes the spans out, cloning only if the batch is shared.
-    pub fn into_resource_spans(self) -> Vec<ResourceSpans> {
-        Arc::unwrap_or_clone(self.resource_spans)
+    pub fn into_resource_spans(mut self) -> Vec<ResourceSpans> {
+        std::mem::take(self.make_mut())
     }
 
-    /// Number of spans in the batch (walks the resource/scope tree; no allocation).
+    /// Number of spans in the batch (walks the resource/scope tree; no allocation, no decode).
     pub fn span_count(&self) -> usize {
-        self.resource_spans
-            .iter()
-            .flat_map(|rs| rs.scope_spans.iter())
-            .map(|ss| ss.spans.len())
-            .sum()
+        match &self.repr {
+            Repr::Encoded(e) => e.spans,
+            Repr::Decoded(rs) => rs
+                .iter()
+                .flat_map(|r| r.scope_spans.iter())
+                .map(|ss| ss.spans.len())
+                .sum(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -50,15 +158,58 @@ impl Traces {
 
     /// True when both handles point at the same batch (no copy was made).
     pub fn shares_with(&self, other: &Traces) -> bool {
-        Arc::ptr_eq(&self.resource_spans, &other.resource_spans)
+        match (&self.repr, &other.repr) {
+            (Repr::Decoded(a), Repr::Decoded(b)) => Arc::ptr_eq(a, b),
+            (Repr::Encoded(a), Repr::Encoded(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Joins batches into one. Batches that are all still bytes stay bytes: concatenated
+    /// `ExportTraceServiceRequest` encodings are the encoding of the joined request, so
+    /// batching costs a copy, never a decode.
+    pub fn concat(parts: Vec<Traces>) -> Traces {
+        if parts.len() == 1 {
+            return parts.into_iter().next().unwrap_or_default();
+        }
+        if parts.iter().all(|p| p.encoded().is_some()) {
+            let len = parts
+                .iter()
+                .filter_map(Traces::encoded)
+                .map(Bytes::len)
+                .sum();
+            let mut bytes = Vec::with_capacity(len);
+            for part in &parts {
+                bytes.extend_from_slice(part.encoded().map(Bytes::as_ref).unwrap_or_default());
+            }
+            let spans = parts.iter().map(Traces::span_count).sum();
+            let resource_spans = 0; // not tracked past the receiver
+            return Traces::from_checked(
+                Bytes::from(bytes),
+                RequestSummary {
+                    spans,
+                    resource_spans,
+                    has_invalid_ids: false,
+                },
+            );
+        }
+        let mut out = Vec::new();
+        for part in parts {
+            out.extend(part.into_resource_spans());
+        }
+        Traces::new(out)
     }
 
     pub fn into_request(self) -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest { resource_spans: self.into_resource_spans() }
+        ExportTraceServiceRequest {
+            resource_spans: self.into_resource_spans(),
+        }
     }
 
     pub fn to_request(&self) -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest { resource_spans: self.resource_spans.as_ref().clone() }
+        ExportTraceServiceRequest {
+            resource_spans: self.resource_spans().to_vec(),
+        }
     }
 }
 
@@ -80,7 +231,10 @@ mod tests {
 
     fn one_span() -> Traces {
         Traces::new(vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans { spans: vec![Span::default(); 3], ..Default::default() }],
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span::default(); 3],
+                ..Default::default()
+            }],
             ..Default::default()
         }])
     }
@@ -98,6 +252,81 @@ mod tests {
         let mut sole = one_span();
         let before = sole.resource_spans().as_ptr();
         sole.make_mut();
-        assert_eq!(before, sole.resource_spans().as_ptr(), "sole owner must not copy");
+        assert_eq!(
+            before,
+            sole.resource_spans().as_ptr(),
+            "sole owner must not copy"
+        );
+    }
+
+    fn as_bytes(t: &Traces) -> Traces {
+        let bytes = Bytes::from(t.to_request().encode_to_vec());
+        let summary = crate::otlp_wire::validate::validate_request(&bytes).unwrap();
+        Traces::from_checked(bytes, summary)
+    }
+
+    fn named(names: &[&str]) -> Traces {
+        let span = |n: &&str| Span {
+            name: n.to_string(),
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            ..Default::default()
+        };
+        Traces::new(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: names.iter().map(span).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }])
+    }
+
+    #[test]
+    fn a_batch_of_bytes_counts_without_decoding_and_reads_like_the_original() {
+        let original = named(&["a", "b"]);
+        let lazy = as_bytes(&original);
+        assert_eq!(lazy.span_count(), 2);
+        assert_eq!(
+            lazy.encode_request(),
+            original.encode_request(),
+            "bytes are passed through"
+        );
+        assert_eq!(lazy.resource_spans(), original.resource_spans());
+        assert!(
+            lazy.encoded().is_some(),
+            "reading does not give up the bytes"
+        );
+    }
+
+    #[test]
+    fn changing_a_batch_of_bytes_drops_the_bytes_and_leaves_other_holders_alone() {
+        let lazy = as_bytes(&named(&["a", "b"]));
+        let mut changed = lazy.clone();
+        changed.make_mut()[0].scope_spans[0].spans[0].name = "renamed".into();
+        assert!(changed.encoded().is_none());
+        assert_eq!(lazy.resource_spans()[0].scope_spans[0].spans[0].name, "a");
+        let reencoded = ExportTraceServiceRequest::decode(changed.encode_request()).unwrap();
+        assert_eq!(
+            reencoded.resource_spans[0].scope_spans[0].spans[0].name,
+            "renamed"
+        );
+    }
+
+    #[test]
+    fn concat_keeps_bytes_when_every_part_is_bytes() {
+        let (a, b) = (named(&["a"]), named(&["b", "c"]));
+        let joined = Traces::concat(vec![as_bytes(&a), as_bytes(&b)]);
+        assert!(joined.encoded().is_some());
+        assert_eq!(joined.span_count(), 3);
+        let mixed = Traces::concat(vec![as_bytes(&a), b.clone()]);
+        assert!(mixed.encoded().is_none());
+        assert_eq!(joined.resource_spans(), mixed.resource_spans());
+        let names: Vec<_> = mixed
+            .resource_spans()
+            .iter()
+            .flat_map(|r| &r.scope_spans[0].spans)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
     }
 }

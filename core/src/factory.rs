@@ -73,14 +73,20 @@ pub struct CreateContext {
 
 impl CreateContext {
     pub fn new(id: ComponentId, telemetry: Arc<Telemetry>) -> Self {
-        Self { id, telemetry, pipeline: None }
+        Self {
+            id,
+            telemetry,
+            pipeline: None,
+        }
     }
 
     /// This processor's counters. The engine already counts `incoming` and `outgoing` around
     /// every processor; a processor adds to `dropped` what it drops on purpose (sampling,
     /// filtering), so the three always reconcile.
     pub fn processor_metrics(&self) -> crate::telemetry::ProcessorMetrics {
-        self.telemetry.metrics.processor(&self.id.to_string(), self.pipeline.as_deref().unwrap_or(""))
+        self.telemetry
+            .metrics
+            .processor(&self.id.to_string(), self.pipeline.as_deref().unwrap_or(""))
     }
 }
 
@@ -168,14 +174,20 @@ pub trait DynFactory: Send + Sync {
 }
 
 /// Deserializes a component config with the field path in errors, then validates it.
-pub fn parse_typed<C: ComponentConfig>(raw: Option<&Value>) -> Result<ParsedConfig, Vec<ConfigProblem>> {
+pub fn parse_typed<C: ComponentConfig>(
+    raw: Option<&Value>,
+) -> Result<ParsedConfig, Vec<ConfigProblem>> {
     let raw = match raw {
         None | Some(Value::Null) => Value::Mapping(Default::default()),
         Some(v) => v.clone(),
     };
     let typed: C = serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path.replace('.', "::") };
+        let path = if path == "." {
+            String::new()
+        } else {
+            path.replace('.', "::")
+        };
         vec![ConfigProblem::new(path, e.into_inner().to_string())]
     })?;
     let problems = typed.validate();
@@ -184,7 +196,10 @@ pub fn parse_typed<C: ComponentConfig>(raw: Option<&Value>) -> Result<ParsedConf
     }
     let effective = serde_yaml_ng::to_value(&typed)
         .map_err(|e| vec![ConfigProblem::new("", format!("cannot render config: {e}"))])?;
-    Ok(ParsedConfig { typed: Arc::new(typed), effective })
+    Ok(ParsedConfig {
+        typed: Arc::new(typed),
+        effective,
+    })
 }
 
 fn typed_config<C: ComponentConfig>(config: &ParsedConfig) -> Result<C, ComponentError> {
@@ -214,7 +229,10 @@ macro_rules! adapter {
             fn stability(&self) -> Stability {
                 F::STABILITY
             }
-            fn parse_config(&self, raw: Option<&Value>) -> Result<ParsedConfig, Vec<ConfigProblem>> {
+            fn parse_config(
+                &self,
+                raw: Option<&Value>,
+            ) -> Result<ParsedConfig, Vec<ConfigProblem>> {
                 parse_typed::<F::Config>(raw)
             }
             fn create(
@@ -231,18 +249,30 @@ macro_rules! adapter {
     };
 }
 
-adapter!(ReceiverAdapter, ReceiverFactory, Kind::Receiver, |f, ctx, cfg, next| Ok(
-    Built::Receiver(f.create(ctx, cfg, need_next(next)?)?)
-));
-adapter!(ProcessorAdapter, ProcessorFactory, Kind::Processor, |f, ctx, cfg, next| Ok(
-    Built::Processor(f.create(ctx, cfg, need_next(next)?)?)
-));
-adapter!(ExporterAdapter, ExporterFactory, Kind::Exporter, |f, ctx, cfg, _next| Ok(
-    Built::Exporter(f.create(ctx, cfg)?)
-));
-adapter!(ExtensionAdapter, ExtensionFactory, Kind::Extension, |f, ctx, cfg, _next| Ok(
-    Built::Extension(f.create(ctx, cfg)?)
-));
+adapter!(
+    ReceiverAdapter,
+    ReceiverFactory,
+    Kind::Receiver,
+    |f, ctx, cfg, next| Ok(Built::Receiver(f.create(ctx, cfg, need_next(next)?)?))
+);
+adapter!(
+    ProcessorAdapter,
+    ProcessorFactory,
+    Kind::Processor,
+    |f, ctx, cfg, next| Ok(Built::Processor(f.create(ctx, cfg, need_next(next)?)?))
+);
+adapter!(
+    ExporterAdapter,
+    ExporterFactory,
+    Kind::Exporter,
+    |f, ctx, cfg, _next| Ok(Built::Exporter(f.create(ctx, cfg)?))
+);
+adapter!(
+    ExtensionAdapter,
+    ExtensionFactory,
+    Kind::Extension,
+    |f, ctx, cfg, _next| Ok(Built::Extension(f.create(ctx, cfg)?))
+);
 
 /// A built-in factory, submitted with one of the `register_*!` macros.
 pub struct Registration(pub fn() -> Arc<dyn DynFactory>);
@@ -338,7 +368,11 @@ impl Registry {
 
     /// Sorted type names of one kind.
     pub fn types(&self, kind: Kind) -> Vec<&str> {
-        self.factories.keys().filter(|(k, _)| *k == kind).map(|(_, t)| t.as_str()).collect()
+        self.factories
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, t)| t.as_str())
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn DynFactory>> {

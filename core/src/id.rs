@@ -12,7 +12,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Receiver, Kind::Processor, Kind::Exporter, Kind::Extension];
+    pub const ALL: [Kind; 4] = [
+        Kind::Receiver,
+        Kind::Processor,
+        Kind::Exporter,
+        Kind::Extension,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,7 +66,10 @@ pub enum IdError {
 
 impl ComponentId {
     pub fn new(type_name: impl Into<String>, name: Option<String>) -> Self {
-        Self { type_name: type_name.into(), name }
+        Self {
+            type_name: type_name.into(),
+            name,
+        }
     }
 
     pub fn parse(s: &str) -> Result<Self, IdError> {
@@ -79,12 +87,16 @@ impl ComponentId {
             return Err(IdError::EmptyName(s.to_string()));
         }
         let ok = |part: &str| {
-            part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            part.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         };
         if !ok(ty) || !name.is_none_or(ok) {
             return Err(IdError::BadChar(s.to_string()));
         }
-        Ok(Self { type_name: ty.to_string(), name: name.map(str::to_string) })
+        Ok(Self {
+            type_name: ty.to_string(),
+            name: name.map(str::to_string),
+        })
     }
 
     pub fn type_name(&self) -> &str {
@@ -121,9 +133,21 @@ mod tests {
     #[test]
     fn rejects_malformed_ids() {
         assert_eq!(ComponentId::parse(""), Err(IdError::Empty));
-        assert!(matches!(ComponentId::parse("/x"), Err(IdError::EmptyType(_))));
-        assert!(matches!(ComponentId::parse("x/"), Err(IdError::EmptyName(_))));
-        assert!(matches!(ComponentId::parse("a b"), Err(IdError::BadChar(_))));
-        assert!(matches!(ComponentId::parse("a/b/c"), Err(IdError::BadChar(_))));
+        assert!(matches!(
+            ComponentId::parse("/x"),
+            Err(IdError::EmptyType(_))
+        ));
+        assert!(matches!(
+            ComponentId::parse("x/"),
+            Err(IdError::EmptyName(_))
+        ));
+        assert!(matches!(
+            ComponentId::parse("a b"),
+            Err(IdError::BadChar(_))
+        ));
+        assert!(matches!(
+            ComponentId::parse("a/b/c"),
+            Err(IdError::BadChar(_))
+        ));
     }
 }

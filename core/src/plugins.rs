@@ -44,7 +44,10 @@ pub fn plugin_entries(root: &Value) -> Result<Vec<PluginEntry>, Vec<ConfigProble
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Sequence(items)) => items,
         Some(_) => {
-            return Err(vec![ConfigProblem::new("plugins", "must be a list of { path: ./libmy_plugin.so } entries")]);
+            return Err(vec![ConfigProblem::new(
+                "plugins",
+                "must be a list of { path: ./libmy_plugin.so } entries",
+            )]);
         }
     };
     let mut entries = Vec::new();
@@ -54,7 +57,11 @@ pub fn plugin_entries(root: &Value) -> Result<Vec<PluginEntry>, Vec<ConfigProble
             Ok(entry) => entries.push(entry),
             Err(e) => {
                 let inner = e.path().to_string();
-                let path = if inner == "." { format!("plugins[{i}]") } else { format!("plugins[{i}]::{}", inner.replace('.', "::")) };
+                let path = if inner == "." {
+                    format!("plugins[{i}]")
+                } else {
+                    format!("plugins[{i}]::{}", inner.replace('.', "::"))
+                };
                 problems.push(ConfigProblem::new(path, e.into_inner().to_string()));
             }
         }
@@ -85,7 +92,12 @@ pub fn load_plugins(root: &Value, registry: &mut Registry) -> Vec<ConfigProblem>
     problems
 }
 
-fn add_components(plugin: &LoadedPlugin, registry: &mut Registry, at: &str, problems: &mut Vec<ConfigProblem>) {
+fn add_components(
+    plugin: &LoadedPlugin,
+    registry: &mut Registry,
+    at: &str,
+    problems: &mut Vec<ConfigProblem>,
+) {
     let path = plugin.path();
     for component in plugin.components() {
         let kind = match component.kind() {
@@ -94,7 +106,13 @@ fn add_components(plugin: &LoadedPlugin, registry: &mut Registry, at: &str, prob
         };
         let name = component.type_name();
         if let Err(reason) = check_type_name(name) {
-            problems.push(ConfigProblem::new(at, format!("{} provides {kind} type \"{name}\", which {reason}", path.display())));
+            problems.push(ConfigProblem::new(
+                at,
+                format!(
+                    "{} provides {kind} type \"{name}\", which {reason}",
+                    path.display()
+                ),
+            ));
             continue;
         }
         if let Some(existing) = registry.get(kind, name) {
@@ -108,7 +126,12 @@ fn add_components(plugin: &LoadedPlugin, registry: &mut Registry, at: &str, prob
             ));
             continue;
         }
-        let factory = dynamic::DynamicFactory::new(kind, component.clone(), path.to_path_buf(), plugin.name());
+        let factory = dynamic::DynamicFactory::new(
+            kind,
+            component.clone(),
+            path.to_path_buf(),
+            plugin.name(),
+        );
         if let Err(e) = registry.add(Arc::new(factory)) {
             problems.push(ConfigProblem::new(at, e.to_string()));
         }
@@ -138,11 +161,22 @@ mod tests {
 
     #[test]
     fn the_section_is_a_list_of_paths() {
-        assert_eq!(plugin_entries(&yaml("receivers: {}")).expect("none"), vec![]);
+        assert_eq!(
+            plugin_entries(&yaml("receivers: {}")).expect("none"),
+            vec![]
+        );
         assert_eq!(plugin_entries(&yaml("plugins:")).expect("null"), vec![]);
-        assert_eq!(plugin_entries(&yaml("plugins: [{path: ./a.so}]")).expect("one"), vec![PluginEntry { path: "./a.so".into() }]);
+        assert_eq!(
+            plugin_entries(&yaml("plugins: [{path: ./a.so}]")).expect("one"),
+            vec![PluginEntry {
+                path: "./a.so".into()
+            }]
+        );
         let e = plugin_entries(&yaml("plugins: {path: ./a.so}")).expect_err("not a list");
-        assert_eq!(messages(&e), vec!["plugins: must be a list of { path: ./libmy_plugin.so } entries"]);
+        assert_eq!(
+            messages(&e),
+            vec!["plugins: must be a list of { path: ./libmy_plugin.so } entries"]
+        );
         let e = plugin_entries(&yaml("plugins: [{path: ./a.so}, {}]")).expect_err("no path");
         assert_eq!(messages(&e), vec!["plugins[1]: missing field `path`"]);
     }
@@ -150,8 +184,14 @@ mod tests {
     #[test]
     fn a_missing_library_is_an_error_at_its_entry_and_adds_nothing() {
         let mut registry = Registry::default();
-        let problems = load_plugins(&yaml("plugins: [{path: /nonexistent/libx.so}]"), &mut registry);
-        assert_eq!(messages(&problems), vec!["plugins[0]::path: plugin file /nonexistent/libx.so does not exist"]);
+        let problems = load_plugins(
+            &yaml("plugins: [{path: /nonexistent/libx.so}]"),
+            &mut registry,
+        );
+        assert_eq!(
+            messages(&problems),
+            vec!["plugins[0]::path: plugin file /nonexistent/libx.so does not exist"]
+        );
         assert_eq!(registry.iter().count(), 0);
     }
 

@@ -73,7 +73,11 @@ pub trait TraceReader: Send + Sync {
     async fn services(&self) -> Result<Vec<String>, StorageError>;
 
     /// Operations of a service, optionally only those seen with `span_kind`; sorted.
-    async fn operations(&self, service: &str, span_kind: Option<&str>) -> Result<Vec<Operation>, StorageError>;
+    async fn operations(
+        &self,
+        service: &str,
+        span_kind: Option<&str>,
+    ) -> Result<Vec<Operation>, StorageError>;
 
     /// Ids of matching traces, newest first.
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StorageError>;
@@ -91,5 +95,9 @@ pub trait TraceReader: Send + Sync {
 
     /// Parent service -> child service call counts for spans that started in
     /// `[end - lookback, end]`.
-    async fn dependencies(&self, end: SystemTime, lookback: Duration) -> Result<Vec<DependencyLink>, StorageError>;
+    async fn dependencies(
+        &self,
+        end: SystemTime,
+        lookback: Duration,
+    ) -> Result<Vec<DependencyLink>, StorageError>;
 }

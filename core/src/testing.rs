@@ -47,10 +47,16 @@ pub fn parse_config<C: crate::factory::ComponentConfig>(
 ) -> Result<C, Vec<crate::config::ConfigProblem>> {
     let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("test YAML must parse");
     let parsed = crate::factory::parse_typed::<C>(Some(&raw))?;
-    Ok(parsed.typed.downcast_ref::<C>().expect("parse_typed yields the requested type").clone())
+    Ok(parsed
+        .typed
+        .downcast_ref::<C>()
+        .expect("parse_typed yields the requested type")
+        .clone())
 }
 
 /// [`parse_config`] with each problem rendered as `path: message`.
-pub fn parse_config_messages<C: crate::factory::ComponentConfig>(yaml: &str) -> Result<C, Vec<String>> {
+pub fn parse_config_messages<C: crate::factory::ComponentConfig>(
+    yaml: &str,
+) -> Result<C, Vec<String>> {
     parse_config::<C>(yaml).map_err(|ps| ps.iter().map(ToString::to_string).collect())
 }

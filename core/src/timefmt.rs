@@ -28,7 +28,11 @@ fn parts(unix_nanos: u64) -> (String, String, String) {
     } else {
         format!(".{}", format!("{nanos:09}").trim_end_matches('0'))
     };
-    (format!("{y:04}-{mo:02}-{d:02}"), format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60), frac)
+    (
+        format!("{y:04}-{mo:02}-{d:02}"),
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
+        frac,
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day): Howard Hinnant's `civil_from_days`, exact for
@@ -52,8 +56,17 @@ mod tests {
     #[test]
     fn formats_like_go() {
         assert_eq!(rfc3339_nanos(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_nanos(1_605_067_951_684_717_400), "2020-11-11T04:12:31.6847174Z");
-        assert_eq!(rfc3339_nanos(951_782_400_000_000_005), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(go_time_string(1_581_452_772_000_000_321), "2020-02-11 20:26:12.000000321 +0000 UTC");
+        assert_eq!(
+            rfc3339_nanos(1_605_067_951_684_717_400),
+            "2020-11-11T04:12:31.6847174Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(951_782_400_000_000_005),
+            "2000-02-29T00:00:00.000000005Z"
+        );
+        assert_eq!(
+            go_time_string(1_581_452_772_000_000_321),
+            "2020-02-11 20:26:12.000000321 +0000 UTC"
+        );
     }
 }

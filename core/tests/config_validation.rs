@@ -7,7 +7,10 @@ use support::World;
 fn problems(yaml: &str) -> Vec<String> {
     match World::new().config(yaml) {
         Ok(v) => v.warnings.iter().map(|p| format!("warning {p}")).collect(),
-        Err(ps) => ps.iter().map(|p| format!("{} {p}", if p.is_error() { "error" } else { "warning" })).collect(),
+        Err(ps) => ps
+            .iter()
+            .map(|p| format!("{} {p}", if p.is_error() { "error" } else { "warning" }))
+            .collect(),
     }
 }
 
@@ -15,14 +18,22 @@ const PIPE: &str = "service: { pipelines: { traces: { receivers: [test], exporte
 
 #[test]
 fn unknown_type_lists_the_valid_ones() {
-    let p = problems(&format!("receivers: {{ test: {{}}, kafkaa: {{}} }}\nexporters: {{ test: {{}} }}\n{PIPE}"));
-    assert_eq!(p, vec!["error receivers::kafkaa: unknown receiver type \"kafkaa\"; valid types: test"]);
+    let p = problems(&format!(
+        "receivers: {{ test: {{}}, kafkaa: {{}} }}\nexporters: {{ test: {{}} }}\n{PIPE}"
+    ));
+    assert_eq!(
+        p,
+        vec!["error receivers::kafkaa: unknown receiver type \"kafkaa\"; valid types: test"]
+    );
 }
 
 #[test]
 fn pipeline_naming_an_unconfigured_component() {
     let p = problems("receivers: { test: {} }\nexporters: { test: {} }\nservice: { pipelines: { traces: { receivers: [test], exporters: [test, kafka/x] } } }\n");
-    assert_eq!(p, vec!["error service::pipelines::traces: exporter \"kafka/x\" is not configured"]);
+    assert_eq!(
+        p,
+        vec!["error service::pipelines::traces: exporter \"kafka/x\" is not configured"]
+    );
 }
 
 #[test]
@@ -32,7 +43,13 @@ fn unknown_field_wrong_type_bad_duration_all_at_once() {
     ));
     assert_eq!(p.len(), 3, "{p:#?}");
     assert!(p[0].starts_with("error receivers::test::behavior: unknown field `behavior`, expected `behaviour` or `mutate`"), "{}", p[0]);
-    assert!(p[1].starts_with("error processors::test::mutate: invalid type: string \"maybe\", expected a boolean"), "{}", p[1]);
+    assert!(
+        p[1].starts_with(
+            "error processors::test::mutate: invalid type: string \"maybe\", expected a boolean"
+        ),
+        "{}",
+        p[1]
+    );
     assert_eq!(p[2], "error exporters::test::timeout: invalid duration \"5x\": unknown unit \"x\" (use ns, us, ms, s, m or h)");
 }
 
@@ -56,15 +73,26 @@ fn empty_pipeline_and_no_pipelines() {
         ]
     );
     let p = problems("receivers: { test: {} }\n");
-    assert!(p[0].starts_with("error service::pipelines: at least one pipeline is required"), "{p:?}");
+    assert!(
+        p[0].starts_with("error service::pipelines: at least one pipeline is required"),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn unsupported_pipeline_type_and_unknown_top_level_key() {
     let p = problems("receivers: { test: {} }\nexporters: { test: {} }\nconnectors: {}\nservice: { pipelines: { metrics: { receivers: [test], exporters: [test] } } }\n");
     assert_eq!(p.len(), 2, "{p:?}");
-    assert!(p[0].starts_with("error connectors: unknown top-level key"), "{p:?}");
-    assert!(p[1].starts_with("error service::pipelines::metrics: pipeline type \"metrics\" is not supported"), "{p:?}");
+    assert!(
+        p[0].starts_with("error connectors: unknown top-level key"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with(
+            "error service::pipelines::metrics: pipeline type \"metrics\" is not supported"
+        ),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -77,7 +105,10 @@ fn engine_owned_exporter_keys_are_validated_with_their_path() {
 #[test]
 fn unused_extension_is_a_warning_and_listed_unconfigured_one_an_error() {
     let p = problems(&format!("receivers: {{ test: {{}} }}\nexporters: {{ test: {{}} }}\nservice: {{ extensions: [health_check], pipelines: {{ traces: {{ receivers: [test], exporters: [test] }} }} }}\n"));
-    assert_eq!(p, vec!["error service::extensions: extension \"health_check\" is not configured"]);
+    assert_eq!(
+        p,
+        vec!["error service::extensions: extension \"health_check\" is not configured"]
+    );
 }
 
 #[test]
@@ -87,7 +118,10 @@ fn a_queue_storage_must_name_an_enabled_file_storage_extension() {
             "receivers: {{ test: {{}} }}\nextensions: {{ file_storage: {{}}, file_storage/off: {{}} }}\nexporters: {{ test: {{ sending_queue: {{ storage: {storage} }} }} }}\nservice: {{ extensions: {extensions}, pipelines: {{ traces: {{ receivers: [test], exporters: [test] }} }} }}\n"
         ))
     };
-    assert_eq!(with("file_storage", "[file_storage, file_storage/off]"), Vec::<String>::new());
+    assert_eq!(
+        with("file_storage", "[file_storage, file_storage/off]"),
+        Vec::<String>::new()
+    );
     assert_eq!(with("file_storage/gone", "[file_storage, file_storage/off]"), vec!["error exporters::test::sending_queue::storage: extension \"file_storage/gone\" is not configured"]);
     assert_eq!(
         with("file_storage/off", "[file_storage]"),

@@ -24,14 +24,33 @@ async fn shared_receivers_and_exporters_are_one_instance_processors_are_per_pipe
     let cfg = w.config(TWO_PIPELINES).unwrap();
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
-    assert_eq!(w.receivers.0.lock().unwrap().len(), 2, "test/shared is created once");
+    assert_eq!(
+        w.receivers.0.lock().unwrap().len(),
+        2,
+        "test/shared is created once"
+    );
     assert_eq!(w.exporters.count(), 2, "test/e1 is created once");
 
-    w.receiver("test/shared").next.consume(spans(3)).await.unwrap();
-    let processed = w.log().iter().filter(|l| l.as_str() == "process test/p").count();
-    assert_eq!(processed, 2, "one processor instance per pipeline, each saw the batch");
+    w.receiver("test/shared")
+        .next
+        .consume(spans(3))
+        .await
+        .unwrap();
+    let processed = w
+        .log()
+        .iter()
+        .filter(|l| l.as_str() == "process test/p")
+        .count();
+    assert_eq!(
+        processed, 2,
+        "one processor instance per pipeline, each saw the batch"
+    );
     svc.shutdown().await;
-    assert_eq!(w.exporters.get("test/e1").spans(), 6, "e1 is in both pipelines");
+    assert_eq!(
+        w.exporters.get("test/e1").spans(),
+        6,
+        "e1 is in both pipelines"
+    );
     assert_eq!(w.exporters.get("test/e2").spans(), 3);
 }
 
@@ -43,7 +62,11 @@ async fn starts_downstream_first_and_stops_upstream_first() {
     svc.start().await.unwrap();
     svc.shutdown().await;
     let log = w.log();
-    let pos = |s: &str| log.iter().position(|l| l == s).unwrap_or_else(|| panic!("{s} missing from {log:?}"));
+    let pos = |s: &str| {
+        log.iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s} missing from {log:?}"))
+    };
     assert!(pos("start exporter test/e1") < pos("start processor test/p"));
     assert!(pos("start processor test/p") < pos("start receiver test/shared"));
     let last_receiver_stop = pos("stop receiver test/only_b").max(pos("stop receiver test/shared"));
@@ -66,11 +89,18 @@ service: { pipelines: { traces: { receivers: [test], exporters: [test/a, test/b,
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
     let batch = spans(5);
-    w.receiver("test").next.consume(batch.clone()).await.unwrap();
+    w.receiver("test")
+        .next
+        .consume(batch.clone())
+        .await
+        .unwrap();
     svc.shutdown().await;
     for id in ["test/a", "test/b", "test/c"] {
         let got = w.exporters.get(id).received.lock().unwrap()[0].clone();
-        assert!(got.shares_with(&batch), "{id} got a copy; read-only consumers must share");
+        assert!(
+            got.shares_with(&batch),
+            "{id} got a copy; read-only consumers must share"
+        );
     }
 }
 
@@ -127,22 +157,36 @@ async fn retryable_errors_are_retried_with_backoff_until_delivered() {
     assert_eq!(e.spans(), 4);
     let at = e.attempts.lock().unwrap().clone();
     assert_eq!(at.len(), 3);
-    assert!(at[1] - at[0] >= Duration::from_millis(100) && at[2] - at[1] >= Duration::from_millis(150), "exponential backoff");
+    assert!(
+        at[1] - at[0] >= Duration::from_millis(100) && at[2] - at[1] >= Duration::from_millis(150),
+        "exponential backoff"
+    );
     svc.shutdown().await;
-    assert_eq!(w.metric("tracegate_exporter_sent_spans{exporter=\"test/out\"}"), 4.0);
+    assert_eq!(
+        w.metric("tracegate_exporter_sent_spans{exporter=\"test/out\"}"),
+        4.0
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn permanent_errors_are_never_retried() {
     let w = World::new();
-    let cfg = w.config(&one_exporter("{ behaviour: [permanent, ok] }")).unwrap();
+    let cfg = w
+        .config(&one_exporter("{ behaviour: [permanent, ok] }"))
+        .unwrap();
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
     w.receiver("test").next.consume(spans(2)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(w.exporters.get("test/out").attempts.lock().unwrap().len(), 1);
+    assert_eq!(
+        w.exporters.get("test/out").attempts.lock().unwrap().len(),
+        1
+    );
     svc.shutdown().await;
-    assert_eq!(w.metric("tracegate_exporter_send_failed_spans{exporter=\"test/out\"}"), 2.0);
+    assert_eq!(
+        w.metric("tracegate_exporter_send_failed_spans{exporter=\"test/out\"}"),
+        2.0
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -159,7 +203,11 @@ async fn throttled_errors_wait_at_least_the_retry_after() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let at = w.exporters.get("test/out").attempts.lock().unwrap().clone();
     assert_eq!(at.len(), 2);
-    assert!(at[1] - at[0] >= Duration::from_secs(3), "waited {:?}", at[1] - at[0]);
+    assert!(
+        at[1] - at[0] >= Duration::from_secs(3),
+        "waited {:?}",
+        at[1] - at[0]
+    );
     svc.shutdown().await;
 }
 
@@ -181,15 +229,32 @@ service: { shutdown_timeout: 1s, pipelines: { traces: { receivers: [test], expor
     svc.start().await.unwrap();
     let next = w.receiver("test").next.clone();
     for _ in 0..5 {
-        next.consume(spans(10)).await.expect("drop_newest never refuses");
+        next.consume(spans(10))
+            .await
+            .expect("drop_newest never refuses");
         tokio::task::yield_now().await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(w.exporters.get("test/live").spans(), 50, "the live exporter got everything");
+    assert_eq!(
+        w.exporters.get("test/live").spans(),
+        50,
+        "the live exporter got everything"
+    );
     // One batch is hanging in the worker, one waits in the queue, three were dropped.
-    assert_eq!(w.metric("tracegate_exporter_enqueue_failed_spans{exporter=\"test/dead\"}"), 30.0);
+    assert_eq!(
+        w.metric("tracegate_exporter_enqueue_failed_spans{exporter=\"test/dead\"}"),
+        30.0
+    );
     svc.shutdown().await;
-    assert_eq!(svc.undelivered().iter().find(|(id, _)| id.to_string() == "test/dead").unwrap().1, 20, "in-flight and queued are counted at shutdown");
+    assert_eq!(
+        svc.undelivered()
+            .iter()
+            .find(|(id, _)| id.to_string() == "test/dead")
+            .unwrap()
+            .1,
+        20,
+        "in-flight and queued are counted at shutdown"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -207,7 +272,10 @@ async fn block_refuses_with_a_retryable_error_once_the_queue_stays_full() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     next.consume(spans(1)).await.unwrap(); // waits in the queue
     let err = next.consume(spans(1)).await.unwrap_err();
-    assert!(matches!(err, ConsumeError::Retryable(ref m) if m.contains("full")), "{err:?}");
+    assert!(
+        matches!(err, ConsumeError::Retryable(ref m) if m.contains("full")),
+        "{err:?}"
+    );
     svc.shutdown().await;
 }
 
@@ -226,7 +294,11 @@ async fn shutdown_drains_the_queue_before_stopping_the_exporter() {
         next.consume(spans(3)).await.unwrap();
     }
     svc.shutdown().await;
-    assert_eq!(w.exporters.get("test/out").spans(), 30, "everything queued was delivered during shutdown");
+    assert_eq!(
+        w.exporters.get("test/out").spans(),
+        30,
+        "everything queued was delivered during shutdown"
+    );
     assert_eq!(svc.undelivered()[0].1, 0);
 }
 
@@ -256,17 +328,29 @@ service: {{ shutdown_timeout: 200ms, extensions: [file_storage], pipelines: {{ t
 async fn a_persistent_queue_keeps_undelivered_batches_for_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::new();
-    let svc = Service::build(&w.config(&persistent(dir.path(), "retryable")).unwrap(), w.telemetry.clone()).unwrap();
+    let svc = Service::build(
+        &w.config(&persistent(dir.path(), "retryable")).unwrap(),
+        w.telemetry.clone(),
+    )
+    .unwrap();
     svc.start().await.unwrap();
     for n in 1..=5 {
         w.receiver("test").next.consume(spans(n)).await.unwrap();
     }
     svc.shutdown().await;
-    assert_eq!(w.exporters.get("test/out").spans(), 0, "the backend was down the whole time");
+    assert_eq!(
+        w.exporters.get("test/out").spans(),
+        0,
+        "the backend was down the whole time"
+    );
     assert_eq!(svc.undelivered()[0].1, 0, "kept on disk, not lost");
 
     let w = World::new();
-    let svc = Service::build(&w.config(&persistent(dir.path(), "ok")).unwrap(), w.telemetry.clone()).unwrap();
+    let svc = Service::build(
+        &w.config(&persistent(dir.path(), "ok")).unwrap(),
+        w.telemetry.clone(),
+    )
+    .unwrap();
     svc.start().await.unwrap();
     let out = w.exporters.get("test/out");
     for _ in 0..500 {
@@ -276,11 +360,23 @@ async fn a_persistent_queue_keeps_undelivered_batches_for_the_next_start() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     svc.shutdown().await;
-    assert_eq!(out.spans(), 15, "every batch accepted before the restart is delivered after it");
+    assert_eq!(
+        out.spans(),
+        15,
+        "every batch accepted before the restart is delivered after it"
+    );
     let w = World::new();
-    let svc = Service::build(&w.config(&persistent(dir.path(), "ok")).unwrap(), w.telemetry.clone()).unwrap();
+    let svc = Service::build(
+        &w.config(&persistent(dir.path(), "ok")).unwrap(),
+        w.telemetry.clone(),
+    )
+    .unwrap();
     svc.start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     svc.shutdown().await;
-    assert_eq!(w.exporters.get("test/out").spans(), 0, "delivered batches are not sent again");
+    assert_eq!(
+        w.exporters.get("test/out").spans(),
+        0,
+        "delivered batches are not sent again"
+    );
 }

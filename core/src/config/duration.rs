@@ -59,7 +59,11 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
     let s = match s.strip_prefix('+') {
         Some(rest) => rest,
         None if s.starts_with('-') => {
-            return if s == "-0" { Ok(Duration::ZERO) } else { Err(DurationError::Negative(input.to_string())) }
+            return if s == "-0" {
+                Ok(Duration::ZERO)
+            } else {
+                Err(DurationError::Negative(input.to_string()))
+            }
         }
         None => s,
     };
@@ -69,13 +73,19 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
     let mut total: f64 = 0.0;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let (num, tail) = rest.split_at(num_len);
         if num.is_empty() || num == "." {
             return Err(DurationError::BadNumber(input.to_string()));
         }
-        let value: f64 = num.parse().map_err(|_| DurationError::BadNumber(input.to_string()))?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let value: f64 = num
+            .parse()
+            .map_err(|_| DurationError::BadNumber(input.to_string()))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let nanos_per = match unit {
             "ns" => 1.0,
@@ -85,7 +95,12 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
             "m" => 60e9,
             "h" => 3600e9,
             "" => return Err(DurationError::MissingUnit(input.to_string())),
-            other => return Err(DurationError::UnknownUnit(input.to_string(), other.to_string())),
+            other => {
+                return Err(DurationError::UnknownUnit(
+                    input.to_string(),
+                    other.to_string(),
+                ))
+            }
         };
         total += value * nanos_per;
         rest = tail;
@@ -173,12 +188,27 @@ mod tests {
 
     #[test]
     fn parses_go_forms() {
-        assert_eq!(parse_go_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(
+            parse_go_duration("200ms").unwrap(),
+            Duration::from_millis(200)
+        );
         assert_eq!(parse_go_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_go_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_go_duration("72h").unwrap(), Duration::from_secs(72 * 3600));
-        assert_eq!(parse_go_duration("10us").unwrap(), Duration::from_micros(10));
-        assert_eq!(parse_go_duration("10µs").unwrap(), Duration::from_micros(10));
+        assert_eq!(
+            parse_go_duration("1.5h").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_go_duration("72h").unwrap(),
+            Duration::from_secs(72 * 3600)
+        );
+        assert_eq!(
+            parse_go_duration("10us").unwrap(),
+            Duration::from_micros(10)
+        );
+        assert_eq!(
+            parse_go_duration("10µs").unwrap(),
+            Duration::from_micros(10)
+        );
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
     }
 
@@ -188,11 +218,26 @@ mod tests {
             parse_go_duration("5x").unwrap_err().to_string(),
             "invalid duration \"5x\": unknown unit \"x\" (use ns, us, ms, s, m or h)"
         );
-        assert!(matches!(parse_go_duration("5"), Err(DurationError::MissingUnit(_))));
-        assert!(matches!(parse_go_duration("s"), Err(DurationError::BadNumber(_))));
-        assert!(matches!(parse_go_duration("-5s"), Err(DurationError::Negative(_))));
-        assert!(matches!(parse_go_duration(""), Err(DurationError::Empty(_))));
-        assert!(matches!(parse_go_duration("1..2s"), Err(DurationError::BadNumber(_))));
+        assert!(matches!(
+            parse_go_duration("5"),
+            Err(DurationError::MissingUnit(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("s"),
+            Err(DurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("-5s"),
+            Err(DurationError::Negative(_))
+        ));
+        assert!(matches!(
+            parse_go_duration(""),
+            Err(DurationError::Empty(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("1..2s"),
+            Err(DurationError::BadNumber(_))
+        ));
     }
 
     #[test]

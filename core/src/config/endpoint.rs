@@ -14,18 +14,27 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        Self { host: host.into(), port }
+        Self {
+            host: host.into(),
+            port,
+        }
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("invalid endpoint \"{s}\": {why} (expected host:port, e.g. \"0.0.0.0:4317\")");
+        let bad = |why: &str| {
+            format!("invalid endpoint \"{s}\": {why} (expected host:port, e.g. \"0.0.0.0:4317\")")
+        };
         if s.contains("://") {
             return Err(bad("a listen endpoint has no scheme"));
         }
         let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("missing port"))?;
-        let port: u16 = port.parse().map_err(|_| bad("port must be a number from 0 to 65535"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad("port must be a number from 0 to 65535"))?;
         let host = if let Some(h) = host.strip_prefix('[') {
-            h.strip_suffix(']').ok_or_else(|| bad("unclosed '['"))?.to_string()
+            h.strip_suffix(']')
+                .ok_or_else(|| bad("unclosed '['"))?
+                .to_string()
         } else {
             if host.contains(':') {
                 return Err(bad("an IPv6 host must be in brackets"));
@@ -85,9 +94,18 @@ mod tests {
 
     #[test]
     fn accepts_collector_forms() {
-        assert_eq!(Endpoint::parse("0.0.0.0:4317").unwrap().bind_addr(), "0.0.0.0:4317");
-        assert_eq!(Endpoint::parse(":4317").unwrap().bind_addr(), "0.0.0.0:4317");
-        assert_eq!(Endpoint::parse("[::1]:4317").unwrap().bind_addr(), "[::1]:4317");
+        assert_eq!(
+            Endpoint::parse("0.0.0.0:4317").unwrap().bind_addr(),
+            "0.0.0.0:4317"
+        );
+        assert_eq!(
+            Endpoint::parse(":4317").unwrap().bind_addr(),
+            "0.0.0.0:4317"
+        );
+        assert_eq!(
+            Endpoint::parse("[::1]:4317").unwrap().bind_addr(),
+            "[::1]:4317"
+        );
         assert_eq!(Endpoint::parse("localhost:0").unwrap().port(), 0);
     }
 

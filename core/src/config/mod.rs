@@ -34,7 +34,10 @@ impl ConfigSources {
     /// Reads, merges, expands and overrides. Returns the tree and any warnings.
     pub fn load(&self) -> Result<(Value, Vec<ConfigProblem>), Vec<ConfigProblem>> {
         if self.files.is_empty() {
-            return Err(vec![ConfigProblem::new("--config", "no config file given; pass --config FILE")]);
+            return Err(vec![ConfigProblem::new(
+                "--config",
+                "no config file given; pass --config FILE",
+            )]);
         }
         let mut errors = Vec::new();
         let mut root = Value::Mapping(Default::default());
@@ -83,7 +86,10 @@ impl ConfigSources {
 
     /// `registry` plus the components of the plugins this config lists (for `tracegate
     /// components --config ...`).
-    pub fn registry_with_plugins(&self, registry: &Registry) -> Result<Registry, Vec<ConfigProblem>> {
+    pub fn registry_with_plugins(
+        &self,
+        registry: &Registry,
+    ) -> Result<Registry, Vec<ConfigProblem>> {
         let (root, _) = self.load()?;
         with_plugins(&root, registry)
     }

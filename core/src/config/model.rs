@@ -62,6 +62,9 @@ pub struct MetricsSection {
 
 impl Default for MetricsSection {
     fn default() -> Self {
-        Self { level: MetricsLevel::Normal, address: super::Endpoint::new("127.0.0.1", 8888) }
+        Self {
+            level: MetricsLevel::Normal,
+            address: super::Endpoint::new("127.0.0.1", 8888),
+        }
     }
 }

@@ -19,11 +19,18 @@ pub struct ConfigProblem {
 
 impl ConfigProblem {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into(), severity: Severity::Error }
+        Self {
+            path: path.into(),
+            message: message.into(),
+            severity: Severity::Error,
+        }
     }
 
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::new(path, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::new(path, message)
+        }
     }
 
     /// Places a component-relative problem under its full path.

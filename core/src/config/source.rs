@@ -15,7 +15,10 @@ use super::ConfigProblem;
 /// Reads and parses one YAML file. Errors name the file and, for syntax errors, line and column.
 pub fn read_yaml_file(path: &Path) -> Result<Value, ConfigProblem> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigProblem::new(path.display().to_string(), format!("cannot read config file: {e}"))
+        ConfigProblem::new(
+            path.display().to_string(),
+            format!("cannot read config file: {e}"),
+        )
     })?;
     parse_yaml(&text, &path.display().to_string())
 }
@@ -25,7 +28,10 @@ pub fn parse_yaml(text: &str, origin: &str) -> Result<Value, ConfigProblem> {
     match serde_yaml_ng::from_str::<Value>(text) {
         Ok(Value::Null) => Ok(Value::Mapping(Mapping::new())),
         Ok(v @ Value::Mapping(_)) => Ok(v),
-        Ok(_) => Err(ConfigProblem::new(origin, "the top level of a config must be a mapping")),
+        Ok(_) => Err(ConfigProblem::new(
+            origin,
+            "the top level of a config must be a mapping",
+        )),
         Err(e) => {
             let mut message = e.to_string();
             let place = match e.location() {
@@ -39,7 +45,10 @@ pub fn parse_yaml(text: &str, origin: &str) -> Result<Value, ConfigProblem> {
                 }
                 None => origin.to_string(),
             };
-            Err(ConfigProblem::new(place, format!("YAML syntax error: {message}")))
+            Err(ConfigProblem::new(
+                place,
+                format!("YAML syntax error: {message}"),
+            ))
         }
     }
 }
@@ -66,22 +75,35 @@ pub fn merge(base: &mut Value, overlay: Value) {
 /// dot stay whole), else on `.`. The value is read as a YAML scalar or flow collection.
 pub fn apply_set(root: &mut Value, assignment: &str) -> Result<(), ConfigProblem> {
     let (key, raw_value) = assignment.split_once('=').ok_or_else(|| {
-        ConfigProblem::new("--set", format!("\"{assignment}\" must have the form key.path=value"))
+        ConfigProblem::new(
+            "--set",
+            format!("\"{assignment}\" must have the form key.path=value"),
+        )
     })?;
-    let parts: Vec<&str> =
-        if key.contains("::") { key.split("::").collect() } else { key.split('.').collect() };
+    let parts: Vec<&str> = if key.contains("::") {
+        key.split("::").collect()
+    } else {
+        key.split('.').collect()
+    };
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(ConfigProblem::new("--set", format!("\"{key}\" has an empty path segment")));
+        return Err(ConfigProblem::new(
+            "--set",
+            format!("\"{key}\" has an empty path segment"),
+        ));
     }
-    let value: Value = serde_yaml_ng::from_str(raw_value)
-        .unwrap_or_else(|_| Value::String(raw_value.to_string()));
+    let value: Value =
+        serde_yaml_ng::from_str(raw_value).unwrap_or_else(|_| Value::String(raw_value.to_string()));
     let mut node = root;
     for part in &parts {
         if !node.is_mapping() {
             *node = Value::Mapping(Mapping::new());
         }
-        let Value::Mapping(map) = node else { unreachable!("made a mapping above") };
-        node = map.entry(Value::String((*part).to_string())).or_insert(Value::Null);
+        let Value::Mapping(map) = node else {
+            unreachable!("made a mapping above")
+        };
+        node = map
+            .entry(Value::String((*part).to_string()))
+            .or_insert(Value::Null);
     }
     *node = value;
     Ok(())
@@ -89,7 +111,10 @@ pub fn apply_set(root: &mut Value, assignment: &str) -> Result<(), ConfigProblem
 
 /// Expands env references in every string of the tree. Undefined variables without a default
 /// expand to "" and are reported as warnings (the Collector does the same).
-pub fn expand_env(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<ConfigProblem> {
+pub fn expand_env(
+    value: &mut Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<ConfigProblem> {
     let mut problems = Vec::new();
     expand_at(value, "", lookup, &mut problems);
     problems
@@ -122,9 +147,16 @@ fn expand_at(
             for (k, v) in map.iter_mut() {
                 let key = match k {
                     Value::String(s) => s.clone(),
-                    other => serde_yaml_ng::to_string(other).unwrap_or_default().trim().to_string(),
+                    other => serde_yaml_ng::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                 };
-                let child = if path.is_empty() { key } else { format!("{path}::{key}") };
+                let child = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}::{key}")
+                };
                 expand_at(v, &child, lookup, problems);
             }
         }
@@ -251,9 +283,18 @@ mod tests {
         apply_set(&mut v, "processors.batch.timeout=2s").unwrap();
         apply_set(&mut v, "exporters::otlp/a.b::endpoint=x:1").unwrap();
         apply_set(&mut v, "processors.batch.send_batch_size=10").unwrap();
-        assert_eq!(v["processors"]["batch"]["timeout"], Value::String("2s".into()));
-        assert_eq!(v["processors"]["batch"]["send_batch_size"], Value::Number(10.into()));
-        assert_eq!(v["exporters"]["otlp/a.b"]["endpoint"], Value::String("x:1".into()));
+        assert_eq!(
+            v["processors"]["batch"]["timeout"],
+            Value::String("2s".into())
+        );
+        assert_eq!(
+            v["processors"]["batch"]["send_batch_size"],
+            Value::Number(10.into())
+        );
+        assert_eq!(
+            v["exporters"]["otlp/a.b"]["endpoint"],
+            Value::String("x:1".into())
+        );
         assert!(apply_set(&mut v, "novalue").is_err());
     }
 

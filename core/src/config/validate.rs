@@ -12,7 +12,14 @@ use crate::factory::{DynFactory, ParsedConfig, Registry};
 use crate::id::{ComponentId, Kind};
 use crate::queue::ExporterSettings;
 
-const TOP_LEVEL_KEYS: [&str; 6] = ["receivers", "processors", "exporters", "extensions", "plugins", "service"];
+const TOP_LEVEL_KEYS: [&str; 6] = [
+    "receivers",
+    "processors",
+    "exporters",
+    "extensions",
+    "plugins",
+    "service",
+];
 
 /// One configured component, parsed and validated by its factory.
 #[derive(Clone)]
@@ -65,7 +72,8 @@ impl ValidConfig {
                     continue;
                 }
                 let mut cfg = entry.config.effective.clone();
-                if let (Some(settings), Value::Mapping(map)) = (&entry.exporter_settings, &mut cfg) {
+                if let (Some(settings), Value::Mapping(map)) = (&entry.exporter_settings, &mut cfg)
+                {
                     if let Ok(Value::Mapping(extra)) = serde_yaml_ng::to_value(settings) {
                         map.extend(extra);
                     }
@@ -73,7 +81,10 @@ impl ValidConfig {
                 section.insert(Value::String(id.to_string()), cfg);
             }
             if !section.is_empty() {
-                root.insert(Value::String(kind.section().to_string()), Value::Mapping(section));
+                root.insert(
+                    Value::String(kind.section().to_string()),
+                    Value::Mapping(section),
+                );
             }
         }
         let service = serde_yaml_ng::to_value(&self.service).unwrap_or(Value::Null);
@@ -88,14 +99,20 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
     let mut problems = Vec::new();
     let empty = Mapping::new();
     let Value::Mapping(top) = root else {
-        return Err(vec![ConfigProblem::new("", "the top level of a config must be a mapping")]);
+        return Err(vec![ConfigProblem::new(
+            "",
+            "the top level of a config must be a mapping",
+        )]);
     };
     for key in top.keys() {
         let name = key.as_str().unwrap_or("?");
         if !TOP_LEVEL_KEYS.contains(&name) {
             problems.push(ConfigProblem::new(
                 name,
-                format!("unknown top-level key; expected one of: {}", TOP_LEVEL_KEYS.join(", ")),
+                format!(
+                    "unknown top-level key; expected one of: {}",
+                    TOP_LEVEL_KEYS.join(", ")
+                ),
             ));
         }
     }
@@ -112,7 +129,10 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
             None | Some(Value::Null) => &empty,
             Some(Value::Mapping(m)) => m,
             Some(_) => {
-                problems.push(ConfigProblem::new(kind.section(), "must be a mapping of component ids to configs"));
+                problems.push(ConfigProblem::new(
+                    kind.section(),
+                    "must be a mapping of component ids to configs",
+                ));
                 continue;
             }
         };
@@ -136,7 +156,11 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
             Ok(s) => s,
             Err(e) => {
                 let inner = e.path().to_string().replace('.', "::");
-                let path = if inner == "::" || inner == "." { "service".to_string() } else { format!("service::{inner}") };
+                let path = if inner == "::" || inner == "." {
+                    "service".to_string()
+                } else {
+                    format!("service::{inner}")
+                };
                 problems.push(ConfigProblem::new(path, e.into_inner().to_string()));
                 return Err(problems);
             }
@@ -146,7 +170,14 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
     let pipelines = check_pipelines(&service, top, &mut problems);
     check_extensions(&service, top, &mut problems);
     problems.extend(crate::queue::check_storage_references(
-        components.values().map(|e| (e.id.clone(), e.exporter_settings.as_ref().and_then(|s| s.sending_queue.storage.clone()))),
+        components.values().map(|e| {
+            (
+                e.id.clone(),
+                e.exporter_settings
+                    .as_ref()
+                    .and_then(|s| s.sending_queue.storage.clone()),
+            )
+        }),
         |id| configured(top, Kind::Extension, id),
         &service.extensions,
     ));
@@ -155,7 +186,13 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
     if problems.iter().any(ConfigProblem::is_error) {
         return Err(problems);
     }
-    Ok(ValidConfig { components, pipelines, service, plugins, warnings: problems })
+    Ok(ValidConfig {
+        components,
+        pipelines,
+        service,
+        plugins,
+        warnings: problems,
+    })
 }
 
 fn parse_component(
@@ -176,9 +213,19 @@ fn parse_component(
         )]
     })?;
     let mut raw = raw.clone();
-    let exporter_settings = if kind == Kind::Exporter { Some(take_exporter_settings(&mut raw)?) } else { None };
+    let exporter_settings = if kind == Kind::Exporter {
+        Some(take_exporter_settings(&mut raw)?)
+    } else {
+        None
+    };
     let config = factory.parse_config(Some(&raw))?;
-    Ok(ComponentEntry { id, kind, factory: factory.clone(), config, exporter_settings })
+    Ok(ComponentEntry {
+        id,
+        kind,
+        factory: factory.clone(),
+        config,
+        exporter_settings,
+    })
 }
 
 /// Splits the engine-owned keys out of an exporter's config.
@@ -192,7 +239,12 @@ fn take_exporter_settings(raw: &mut Value) -> Result<ExporterSettings, Vec<Confi
         }
     }
     let settings: ExporterSettings = serde_path_to_error::deserialize(Value::Mapping(engine))
-        .map_err(|e| vec![ConfigProblem::new(e.path().to_string().replace('.', "::"), e.into_inner().to_string())])?;
+        .map_err(|e| {
+            vec![ConfigProblem::new(
+                e.path().to_string().replace('.', "::"),
+                e.into_inner().to_string(),
+            )]
+        })?;
     let problems = settings.validate();
     if problems.is_empty() {
         Ok(settings)
@@ -202,10 +254,16 @@ fn take_exporter_settings(raw: &mut Value) -> Result<ExporterSettings, Vec<Confi
 }
 
 fn configured(top: &Mapping, kind: Kind, id: &str) -> bool {
-    top.get(kind.section()).and_then(Value::as_mapping).is_some_and(|m| m.contains_key(id))
+    top.get(kind.section())
+        .and_then(Value::as_mapping)
+        .is_some_and(|m| m.contains_key(id))
 }
 
-fn check_pipelines(service: &ServiceSection, top: &Mapping, problems: &mut Vec<ConfigProblem>) -> Vec<Pipeline> {
+fn check_pipelines(
+    service: &ServiceSection,
+    top: &Mapping,
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<Pipeline> {
     if service.pipelines.is_empty() {
         problems.push(ConfigProblem::new("service::pipelines", "at least one pipeline is required, e.g. traces: { receivers: [otlp], exporters: [debug] }"));
     }
@@ -228,11 +286,17 @@ fn check_pipelines(service: &ServiceSection, top: &Mapping, problems: &mut Vec<C
             let mut ids = Vec::new();
             for name in names {
                 if !seen.insert(name) {
-                    problems.push(ConfigProblem::new(&path, format!("{kind} \"{name}\" is listed twice")));
+                    problems.push(ConfigProblem::new(
+                        &path,
+                        format!("{kind} \"{name}\" is listed twice"),
+                    ));
                     continue;
                 }
                 if !configured(top, kind, name) {
-                    problems.push(ConfigProblem::new(&path, format!("{kind} \"{name}\" is not configured")));
+                    problems.push(ConfigProblem::new(
+                        &path,
+                        format!("{kind} \"{name}\" is not configured"),
+                    ));
                     continue;
                 }
                 if let Ok(id) = ComponentId::parse(name) {
@@ -244,7 +308,12 @@ fn check_pipelines(service: &ServiceSection, top: &Mapping, problems: &mut Vec<C
         let receivers = resolve(Kind::Receiver, &p.receivers);
         let processors = resolve(Kind::Processor, &p.processors);
         let exporters = resolve(Kind::Exporter, &p.exporters);
-        out.push(Pipeline { id: pid.clone(), receivers, processors, exporters });
+        out.push(Pipeline {
+            id: pid.clone(),
+            receivers,
+            processors,
+            exporters,
+        });
     }
     out
 }
@@ -253,9 +322,15 @@ fn check_extensions(service: &ServiceSection, top: &Mapping, problems: &mut Vec<
     let mut seen = BTreeSet::new();
     for name in &service.extensions {
         if !seen.insert(name) {
-            problems.push(ConfigProblem::new("service::extensions", format!("extension \"{name}\" is listed twice")));
+            problems.push(ConfigProblem::new(
+                "service::extensions",
+                format!("extension \"{name}\" is listed twice"),
+            ));
         } else if !configured(top, Kind::Extension, name) {
-            problems.push(ConfigProblem::new("service::extensions", format!("extension \"{name}\" is not configured")));
+            problems.push(ConfigProblem::new(
+                "service::extensions",
+                format!("extension \"{name}\" is not configured"),
+            ));
         }
     }
 }
@@ -273,12 +348,25 @@ fn warn_unused(
             let name = name.as_str();
             let used = match kind {
                 Kind::Extension => service.extensions.iter().any(|e| e == name),
-                Kind::Receiver => service.pipelines.values().any(|p| p.receivers.iter().any(|r| r == name)),
-                Kind::Processor => service.pipelines.values().any(|p| p.processors.iter().any(|r| r == name)),
-                Kind::Exporter => service.pipelines.values().any(|p| p.exporters.iter().any(|r| r == name)),
+                Kind::Receiver => service
+                    .pipelines
+                    .values()
+                    .any(|p| p.receivers.iter().any(|r| r == name)),
+                Kind::Processor => service
+                    .pipelines
+                    .values()
+                    .any(|p| p.processors.iter().any(|r| r == name)),
+                Kind::Exporter => service
+                    .pipelines
+                    .values()
+                    .any(|p| p.exporters.iter().any(|r| r == name)),
             };
             if !used {
-                let where_ = if kind == Kind::Extension { "service::extensions" } else { "any pipeline" };
+                let where_ = if kind == Kind::Extension {
+                    "service::extensions"
+                } else {
+                    "any pipeline"
+                };
                 problems.push(ConfigProblem::warning(
                     format!("{}::{name}", kind.section()),
                     format!("configured but not used by {where_}; it will not run"),

@@ -31,12 +31,15 @@ impl Fanout {
 #[async_trait]
 impl Consumer for Fanout {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { mutates_data: self.consumers.iter().any(|c| c.capabilities().mutates_data) }
+        Capabilities {
+            mutates_data: self.consumers.iter().any(|c| c.capabilities().mutates_data),
+        }
     }
 
     async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
         let results =
-            futures::future::join_all(self.consumers.iter().map(|c| c.consume(traces.clone()))).await;
+            futures::future::join_all(self.consumers.iter().map(|c| c.consume(traces.clone())))
+                .await;
         // The most actionable error wins: a retryable one means the client should send again
         // (some branches may then see the batch twice, which is the at-least-once contract).
         let mut worst: Option<ConsumeError> = None;

@@ -23,7 +23,10 @@ impl Host for ServiceHost {
     }
 
     fn extensions(&self) -> Vec<(ComponentId, Arc<dyn Extension>)> {
-        self.extensions.iter().map(|(id, x)| (id.clone(), x.clone())).collect()
+        self.extensions
+            .iter()
+            .map(|(id, x)| (id.clone(), x.clone()))
+            .collect()
     }
 
     fn status(&self) -> Arc<ServiceStatus> {

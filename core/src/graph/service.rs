@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{Fanout, ServiceHost};
-use crate::component::{ComponentError, ConsumeError, Consumer, Extension, Host, Processor, Receiver};
+use crate::component::{
+    ComponentError, ConsumeError, Consumer, Extension, Host, Processor, Receiver,
+};
 use crate::config::{ComponentEntry, ValidConfig};
 use crate::data::Traces;
 use crate::factory::{Built, CreateContext};
@@ -26,7 +28,11 @@ pub struct BuildError {
 }
 
 fn fail(kind: Kind, id: impl ToString) -> impl FnOnce(ComponentError) -> BuildError {
-    move |error| BuildError { kind, id: id.to_string(), error }
+    move |error| BuildError {
+        kind,
+        id: id.to_string(),
+        error,
+    }
 }
 
 /// Counts spans into and out of a processor, labelled by processor and pipeline.
@@ -64,7 +70,9 @@ impl Service {
         let ctx = |id: &ComponentId| CreateContext::new(id.clone(), telemetry.clone());
         let entry = |kind: Kind, id: &ComponentId| -> Result<&ComponentEntry, BuildError> {
             config.component(kind, id).ok_or_else(|| {
-                fail(kind, id)(ComponentError::other("not configured (validation should have caught this)"))
+                fail(kind, id)(ComponentError::other(
+                    "not configured (validation should have caught this)",
+                ))
             })
         };
 
@@ -76,11 +84,20 @@ impl Service {
                     continue;
                 }
                 let e = entry(Kind::Exporter, id)?;
-                let Built::Exporter(exporter) = e.factory.create(ctx(id), &e.config, None).map_err(fail(Kind::Exporter, id))? else {
-                    return Err(fail(Kind::Exporter, id)(ComponentError::other("factory built the wrong kind")));
+                let Built::Exporter(exporter) = e
+                    .factory
+                    .create(ctx(id), &e.config, None)
+                    .map_err(fail(Kind::Exporter, id))?
+                else {
+                    return Err(fail(Kind::Exporter, id)(ComponentError::other(
+                        "factory built the wrong kind",
+                    )));
                 };
                 let settings = e.exporter_settings.clone().unwrap_or_default();
-                exporters.insert(id.clone(), QueuedExporter::new(id.clone(), exporter, settings, &telemetry));
+                exporters.insert(
+                    id.clone(),
+                    QueuedExporter::new(id.clone(), exporter, settings, &telemetry),
+                );
             }
         }
 
@@ -97,12 +114,32 @@ impl Service {
             let mut chain = Vec::new();
             for id in pipeline.processors.iter().rev() {
                 let e = entry(Kind::Processor, id)?;
-                let m: ProcessorMetrics = telemetry.metrics.processor(&id.to_string(), &pipeline.id);
-                let counted_next: Arc<dyn Consumer> = Arc::new(Counted { inner: next, counter: m.outgoing });
-                let Built::Processor(p) = e.factory.create(CreateContext { pipeline: Some(pipeline.id.clone()), ..ctx(id) }, &e.config, Some(counted_next)).map_err(fail(Kind::Processor, id))? else {
-                    return Err(fail(Kind::Processor, id)(ComponentError::other("factory built the wrong kind")));
+                let m: ProcessorMetrics =
+                    telemetry.metrics.processor(&id.to_string(), &pipeline.id);
+                let counted_next: Arc<dyn Consumer> = Arc::new(Counted {
+                    inner: next,
+                    counter: m.outgoing,
+                });
+                let Built::Processor(p) = e
+                    .factory
+                    .create(
+                        CreateContext {
+                            pipeline: Some(pipeline.id.clone()),
+                            ..ctx(id)
+                        },
+                        &e.config,
+                        Some(counted_next),
+                    )
+                    .map_err(fail(Kind::Processor, id))?
+                else {
+                    return Err(fail(Kind::Processor, id)(ComponentError::other(
+                        "factory built the wrong kind",
+                    )));
                 };
-                next = Arc::new(Counted { inner: p.clone() as Arc<dyn Consumer>, counter: m.incoming });
+                next = Arc::new(Counted {
+                    inner: p.clone() as Arc<dyn Consumer>,
+                    counter: m.incoming,
+                });
                 chain.push((id.clone(), p));
             }
             chain.reverse();
@@ -124,8 +161,14 @@ impl Service {
                     .filter_map(|p| heads.get(p.id.as_str()).cloned())
                     .collect();
                 let e = entry(Kind::Receiver, id)?;
-                let Built::Receiver(r) = e.factory.create(ctx(id), &e.config, Some(Fanout::of(targets))).map_err(fail(Kind::Receiver, id))? else {
-                    return Err(fail(Kind::Receiver, id)(ComponentError::other("factory built the wrong kind")));
+                let Built::Receiver(r) = e
+                    .factory
+                    .create(ctx(id), &e.config, Some(Fanout::of(targets)))
+                    .map_err(fail(Kind::Receiver, id))?
+                else {
+                    return Err(fail(Kind::Receiver, id)(ComponentError::other(
+                        "factory built the wrong kind",
+                    )));
                 };
                 receivers.push((id.clone(), r));
             }
@@ -133,16 +176,26 @@ impl Service {
 
         let mut extensions = Vec::new();
         for name in &config.service.extensions {
-            let id = ComponentId::parse(name).map_err(|e| fail(Kind::Extension, name)(ComponentError::other(e)))?;
+            let id = ComponentId::parse(name)
+                .map_err(|e| fail(Kind::Extension, name)(ComponentError::other(e)))?;
             let e = entry(Kind::Extension, &id)?;
-            let Built::Extension(x) = e.factory.create(ctx(&id), &e.config, None).map_err(fail(Kind::Extension, &id))? else {
-                return Err(fail(Kind::Extension, &id)(ComponentError::other("factory built the wrong kind")));
+            let Built::Extension(x) = e
+                .factory
+                .create(ctx(&id), &e.config, None)
+                .map_err(fail(Kind::Extension, &id))?
+            else {
+                return Err(fail(Kind::Extension, &id)(ComponentError::other(
+                    "factory built the wrong kind",
+                )));
             };
             extensions.push((id, x));
         }
 
         let host = Arc::new(ServiceHost {
-            exporters: exporters.iter().map(|(id, q)| (id.clone(), q.exporter().clone())).collect(),
+            exporters: exporters
+                .iter()
+                .map(|(id, q)| (id.clone(), q.exporter().clone()))
+                .collect(),
             extensions: extensions.iter().cloned().collect(),
             status: telemetry.status.clone(),
         });
@@ -176,18 +229,26 @@ impl Service {
     async fn start_all(&self) -> Result<(), BuildError> {
         let host: Arc<dyn Host> = self.host.clone();
         for (id, x) in self.extensions_in_dependency_order() {
-            x.start(host.clone()).await.map_err(fail(Kind::Extension, id))?;
+            x.start(host.clone())
+                .await
+                .map_err(fail(Kind::Extension, id))?;
         }
         for e in &self.exporters {
-            e.start(host.clone()).await.map_err(fail(Kind::Exporter, e.id()))?;
+            e.start(host.clone())
+                .await
+                .map_err(fail(Kind::Exporter, e.id()))?;
         }
         for chain in &self.processors {
             for (id, p) in chain.iter().rev() {
-                p.start(host.clone()).await.map_err(fail(Kind::Processor, id))?;
+                p.start(host.clone())
+                    .await
+                    .map_err(fail(Kind::Processor, id))?;
             }
         }
         for (id, r) in &self.receivers {
-            r.start(host.clone()).await.map_err(fail(Kind::Receiver, id))?;
+            r.start(host.clone())
+                .await
+                .map_err(fail(Kind::Receiver, id))?;
         }
         Ok(())
     }
@@ -199,7 +260,10 @@ impl Service {
         while !pending.is_empty() {
             let before = pending.len();
             pending.retain(|(id, x)| {
-                let ready = x.dependencies().iter().all(|d| ordered.iter().any(|(o, _)| o == d) || !self.extensions.iter().any(|(e, _)| e == d));
+                let ready = x.dependencies().iter().all(|d| {
+                    ordered.iter().any(|(o, _)| o == d)
+                        || !self.extensions.iter().any(|(e, _)| e == d)
+                });
                 if ready {
                     ordered.push((id.clone(), x.clone()));
                 }
@@ -246,6 +310,9 @@ impl Service {
 
     /// Spans given up on at shutdown, by exporter.
     pub fn undelivered(&self) -> Vec<(ComponentId, u64)> {
-        self.exporters.iter().map(|e| (e.id().clone(), e.undelivered_at_shutdown())).collect()
+        self.exporters
+            .iter()
+            .map(|e| (e.id().clone(), e.undelivered_at_shutdown()))
+            .collect()
     }
 }

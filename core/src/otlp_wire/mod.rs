@@ -90,7 +90,10 @@ impl<'a> Field<'a> {
     /// A string field's text, UTF-8 checked as prost checks it.
     pub fn str(&self, what: &'static str) -> Result<&'a str, WireError> {
         let bytes = self.bytes()?;
-        std::str::from_utf8(bytes).map_err(|_| WireError::InvalidUtf8 { field: self.number, what })
+        std::str::from_utf8(bytes).map_err(|_| WireError::InvalidUtf8 {
+            field: self.number,
+            what,
+        })
     }
 
     /// Only checks that a string field is UTF-8 (what prost's decode checks).
@@ -129,7 +132,10 @@ impl<'a> Field<'a> {
     }
 
     fn wrong_type(&self, value: Value<'_>) -> WireError {
-        WireError::InvalidWireType { field: self.number, wire_type: value.wire_type() }
+        WireError::InvalidWireType {
+            field: self.number,
+            wire_type: value.wire_type(),
+        }
     }
 }
 
@@ -191,7 +197,11 @@ pub fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
             return Ok(value);
         }
     }
-    Err(if bytes.len() < 10 { WireError::Truncated } else { WireError::InvalidVarint })
+    Err(if bytes.len() < 10 {
+        WireError::Truncated
+    } else {
+        WireError::InvalidVarint
+    })
 }
 
 /// Field number and wire type of the next key; prost refuses keys above `u32::MAX`, wire

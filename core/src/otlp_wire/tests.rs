@@ -10,7 +10,11 @@ use super::validate::{validate_request, RequestSummary};
 use super::{read_varint, Fields, Value, WireError};
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 
 fn span(n: u8) -> Span {
@@ -30,13 +34,27 @@ fn span(n: u8) -> Span {
             kv(
                 "list",
                 any_value::Value::ArrayValue(ArrayValue {
-                    values: vec![AnyValue { value: Some(any_value::Value::BytesValue(vec![1, 2])) }],
+                    values: vec![AnyValue {
+                        value: Some(any_value::Value::BytesValue(vec![1, 2])),
+                    }],
                 }),
             ),
         ],
-        events: vec![Event { time_unix_nano: 5, name: "ev".into(), ..Default::default() }],
-        links: vec![Link { trace_id: vec![9; 16], span_id: vec![9; 8], flags: 1, ..Default::default() }],
-        status: Some(Status { message: "boom".into(), code: 2 }),
+        events: vec![Event {
+            time_unix_nano: 5,
+            name: "ev".into(),
+            ..Default::default()
+        }],
+        links: vec![Link {
+            trace_id: vec![9; 16],
+            span_id: vec![9; 8],
+            flags: 1,
+            ..Default::default()
+        }],
+        status: Some(Status {
+            message: "boom".into(),
+            code: 2,
+        }),
         flags: 0x100,
         ..Default::default()
     }
@@ -45,30 +63,57 @@ fn span(n: u8) -> Span {
 fn request(spans_per_scope: u8) -> ExportTraceServiceRequest {
     let rs = |svc: &str| ResourceSpans {
         resource: Some(Resource {
-            attributes: vec![kv("service.name", any_value::Value::StringValue(svc.into()))],
+            attributes: vec![kv(
+                "service.name",
+                any_value::Value::StringValue(svc.into()),
+            )],
             ..Default::default()
         }),
-        scope_spans: vec![ScopeSpans { spans: (1..=spans_per_scope).map(span).collect(), ..Default::default() }],
+        scope_spans: vec![ScopeSpans {
+            spans: (1..=spans_per_scope).map(span).collect(),
+            ..Default::default()
+        }],
         schema_url: "https://opentelemetry.io/schemas/1.21.0".into(),
     };
-    ExportTraceServiceRequest { resource_spans: vec![rs("a"), rs("b")] }
+    ExportTraceServiceRequest {
+        resource_spans: vec![rs("a"), rs("b")],
+    }
 }
 
 #[test]
 fn a_prost_encoded_request_is_valid_and_counted() {
     let bytes = request(3).encode_to_vec();
     let summary = validate_request(&bytes).unwrap();
-    assert_eq!(summary, RequestSummary { spans: 6, resource_spans: 2, has_invalid_ids: false });
+    assert_eq!(
+        summary,
+        RequestSummary {
+            spans: 6,
+            resource_spans: 2,
+            has_invalid_ids: false
+        }
+    );
     assert_eq!(validate_request(&[]).unwrap().spans, 0);
 }
 
 #[test]
 fn bad_ids_are_flagged_not_refused() {
     for bad in [
-        Span { trace_id: vec![0; 16], ..span(1) },
-        Span { trace_id: vec![1; 15], ..span(1) },
-        Span { span_id: vec![], ..span(1) },
-        Span { parent_span_id: vec![1; 4], ..span(1) },
+        Span {
+            trace_id: vec![0; 16],
+            ..span(1)
+        },
+        Span {
+            trace_id: vec![1; 15],
+            ..span(1)
+        },
+        Span {
+            span_id: vec![],
+            ..span(1)
+        },
+        Span {
+            parent_span_id: vec![1; 4],
+            ..span(1)
+        },
     ] {
         let mut req = request(1);
         req.resource_spans[0].scope_spans[0].spans.push(bad);
@@ -86,13 +131,22 @@ fn invalid_utf8_in_a_string_field_is_refused_like_prost() {
     let at = bytes.windows(4).position(|w| w == b"NAME").unwrap();
     bytes[at] = 0xff;
     assert!(ExportTraceServiceRequest::decode(bytes.as_slice()).is_err());
-    assert!(matches!(validate_request(&bytes), Err(WireError::InvalidUtf8 { field: 5, .. })));
+    assert!(matches!(
+        validate_request(&bytes),
+        Err(WireError::InvalidUtf8 { field: 5, .. })
+    ));
 }
 
 #[test]
 fn wrong_wire_type_and_truncation_are_refused() {
     // Field 1 (resource_spans) as a varint.
-    assert!(matches!(validate_request(&[0x08, 0x01]), Err(WireError::InvalidWireType { field: 1, wire_type: 0 })));
+    assert!(matches!(
+        validate_request(&[0x08, 0x01]),
+        Err(WireError::InvalidWireType {
+            field: 1,
+            wire_type: 0
+        })
+    ));
     let bytes = request(2).encode_to_vec();
     for cut in [1, bytes.len() / 2 + 1, bytes.len() - 1] {
         assert!(validate_request(&bytes[..cut]).is_err(), "cut at {cut}");
@@ -119,8 +173,17 @@ fn unknown_fields_are_skipped_and_groups_refused() {
     // A group (field 99, start + end) is legal protobuf but outside what this checker follows.
     let group = [0x9b, 0x06, 0x9c, 0x06];
     let fields: Vec<_> = Fields::new(&group).collect();
-    assert_eq!(fields, vec![Ok(super::Field { number: 99, value: Value::Group(&[]) })]);
-    assert_eq!(validate_request(&group), Err(WireError::UnsupportedGroup(99)));
+    assert_eq!(
+        fields,
+        vec![Ok(super::Field {
+            number: 99,
+            value: Value::Group(&[])
+        })]
+    );
+    assert_eq!(
+        validate_request(&group),
+        Err(WireError::UnsupportedGroup(99))
+    );
 }
 
 /// The promise the lazy decode relies on: whatever the checker accepts, prost decodes, and
@@ -149,8 +212,12 @@ fn whatever_is_accepted_prost_decodes_with_the_same_span_count() {
                 accepted += 1;
                 let decoded = ExportTraceServiceRequest::decode(bytes.as_slice())
                     .unwrap_or_else(|e| panic!("accepted bytes prost refuses ({e}): {bytes:?}"));
-                let spans: usize =
-                    decoded.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+                let spans: usize = decoded
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum();
                 assert_eq!(spans, summary.spans);
                 assert_eq!(decoded.resource_spans.len(), summary.resource_spans);
             }
@@ -158,19 +225,34 @@ fn whatever_is_accepted_prost_decodes_with_the_same_span_count() {
         }
     }
     // Both branches must be exercised for the test to mean anything.
-    assert!(accepted > 1000 && refused > 1000, "accepted {accepted}, refused {refused}");
+    assert!(
+        accepted > 1000 && refused > 1000,
+        "accepted {accepted}, refused {refused}"
+    );
 }
 
 #[test]
 fn deep_nesting_is_refused_before_prost_would() {
-    let mut value = AnyValue { value: Some(any_value::Value::IntValue(1)) };
+    let mut value = AnyValue {
+        value: Some(any_value::Value::IntValue(1)),
+    };
     for _ in 0..40 {
-        value = AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![value] })) };
+        value = AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: vec![value],
+            })),
+        };
     }
     let mut req = request(1);
-    req.resource_spans[0].scope_spans[0].spans[0].attributes =
-        vec![KeyValue { key: "deep".into(), value: Some(value), ..Default::default() }];
+    req.resource_spans[0].scope_spans[0].spans[0].attributes = vec![KeyValue {
+        key: "deep".into(),
+        value: Some(value),
+        ..Default::default()
+    }];
     let bytes = req.encode_to_vec();
     assert_eq!(validate_request(&bytes), Err(WireError::TooDeep));
-    assert!(ExportTraceServiceRequest::decode(bytes.as_slice()).is_ok(), "prost allows this depth");
+    assert!(
+        ExportTraceServiceRequest::decode(bytes.as_slice()).is_ok(),
+        "prost allows this depth"
+    );
 }

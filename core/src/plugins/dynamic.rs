@@ -32,7 +32,12 @@ pub struct DynamicFactory {
 
 impl DynamicFactory {
     pub fn new(kind: Kind, component: LoadedComponent, path: PathBuf, plugin: &str) -> Self {
-        Self { kind, component, path, plugin: plugin.to_string() }
+        Self {
+            kind,
+            component,
+            path,
+            plugin: plugin.to_string(),
+        }
     }
 
     /// The plugin's own name and version, e.g. "my-plugin 0.3.1".
@@ -60,16 +65,33 @@ impl DynFactory for DynamicFactory {
 
     fn parse_config(&self, raw: Option<&Value>) -> Result<ParsedConfig, Vec<ConfigProblem>> {
         let raw = raw.cloned().unwrap_or(Value::Null);
-        let json = serde_json::to_vec(&raw)
-            .map_err(|e| vec![ConfigProblem::new("", format!("cannot pass this config to the plugin as JSON: {e}"))])?;
+        let json = serde_json::to_vec(&raw).map_err(|e| {
+            vec![ConfigProblem::new(
+                "",
+                format!("cannot pass this config to the plugin as JSON: {e}"),
+            )]
+        })?;
         let report = self.component.validate(&json).map_err(|e| {
-            vec![ConfigProblem::new("", format!("the plugin {} failed to validate its config: {e}", self.path.display()))]
+            vec![ConfigProblem::new(
+                "",
+                format!(
+                    "the plugin {} failed to validate its config: {e}",
+                    self.path.display()
+                ),
+            )]
         })?;
         if !report.problems.is_empty() {
-            return Err(report.problems.into_iter().map(|p| ConfigProblem::new(p.path, p.message)).collect());
+            return Err(report
+                .problems
+                .into_iter()
+                .map(|p| ConfigProblem::new(p.path, p.message))
+                .collect());
         }
         let effective = serde_yaml_ng::to_value(&report.effective).unwrap_or(raw);
-        Ok(ParsedConfig { typed: Arc::new(JsonConfig(json)), effective })
+        Ok(ParsedConfig {
+            typed: Arc::new(JsonConfig(json)),
+            effective,
+        })
     }
 
     fn create(
@@ -82,15 +104,30 @@ impl DynFactory for DynamicFactory {
             .typed
             .downcast_ref::<JsonConfig>()
             .ok_or_else(|| ComponentError::other("config was parsed by another factory"))?;
-        let instance = Arc::new(self.component.create(&json.0).map_err(|e| ComponentError::Config(e.message))?);
+        let instance = Arc::new(
+            self.component
+                .create(&json.0)
+                .map_err(|e| ComponentError::Config(e.message))?,
+        );
         match self.kind {
             Kind::Processor => {
-                let next = next.ok_or_else(|| ComponentError::other("engine bug: no next consumer given"))?;
+                let next = next
+                    .ok_or_else(|| ComponentError::other("engine bug: no next consumer given"))?;
                 let dropped = ctx.processor_metrics().dropped;
-                Ok(Built::Processor(Arc::new(DynamicProcessor { id: ctx.id, instance, next, dropped })))
+                Ok(Built::Processor(Arc::new(DynamicProcessor {
+                    id: ctx.id,
+                    instance,
+                    next,
+                    dropped,
+                })))
             }
-            Kind::Exporter => Ok(Built::Exporter(Arc::new(DynamicExporter { id: ctx.id, instance }))),
-            other => Err(ComponentError::other(format!("plugins cannot provide a {other}"))),
+            Kind::Exporter => Ok(Built::Exporter(Arc::new(DynamicExporter {
+                id: ctx.id,
+                instance,
+            }))),
+            other => Err(ComponentError::other(format!(
+                "plugins cannot provide a {other}"
+            ))),
         }
     }
 }
@@ -99,7 +136,10 @@ impl DynFactory for DynamicFactory {
 /// the request's only field is `repeated ResourceSpans resource_spans = 1`.
 pub fn encode_request(traces: &Traces) -> Vec<u8> {
     let spans = traces.resource_spans();
-    let len = spans.iter().map(|rs| prost::encoding::message::encoded_len(1, rs)).sum();
+    let len = spans
+        .iter()
+        .map(|rs| prost::encoding::message::encoded_len(1, rs))
+        .sum();
     let mut buf = Vec::with_capacity(len);
     for rs in spans {
         prost::encoding::message::encode(1, rs, &mut buf);
@@ -129,7 +169,9 @@ async fn call_blocking<T: Send + 'static>(
     let instance = instance.clone();
     let task_id = id.clone();
     tokio::task::spawn_blocking(move || {
-        let out = instance.call(&request).map_err(|e| consume_error(&task_id, e))?;
+        let out = instance
+            .call(&request)
+            .map_err(|e| consume_error(&task_id, e))?;
         then(&out)
     })
     .await
@@ -158,11 +200,16 @@ impl Consumer for DynamicProcessor {
         let out = call_blocking(&self.id, &self.instance, request, move |bytes| {
             ExportTraceServiceRequest::decode(bytes)
                 .map(Traces::from)
-                .map_err(|e| ConsumeError::permanent(format!("{id}: the plugin returned a batch that does not decode: {e}")))
+                .map_err(|e| {
+                    ConsumeError::permanent(format!(
+                        "{id}: the plugin returned a batch that does not decode: {e}"
+                    ))
+                })
         })
         .await?;
         let outgoing = out.span_count();
-        self.dropped.inc_by(incoming.saturating_sub(outgoing) as u64);
+        self.dropped
+            .inc_by(incoming.saturating_sub(outgoing) as u64);
         if outgoing == 0 {
             return Ok(());
         }

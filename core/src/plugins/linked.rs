@@ -15,7 +15,9 @@ use tracegate_plugin_abi::{PluginComponent, PluginError, PluginExporter, PluginP
 use crate::component::{ComponentError, ConsumeError, Consumer, Exporter, Lifecycle, Processor};
 use crate::config::ConfigProblem;
 use crate::data::Traces;
-use crate::factory::{ComponentConfig, CreateContext, ExporterFactory, ProcessorFactory, Stability};
+use crate::factory::{
+    ComponentConfig, CreateContext, ExporterFactory, ProcessorFactory, Stability,
+};
 use crate::id::ComponentId;
 
 /// A plugin's config type as a [`ComponentConfig`]: `validate` is the plugin's.
@@ -47,7 +49,10 @@ impl<'de, C: PluginComponent> Deserialize<'de> for PluginConfig<C> {
 
 impl<C: PluginComponent> ComponentConfig for PluginConfig<C> {
     fn validate(&self) -> Vec<ConfigProblem> {
-        C::validate(&self.0).into_iter().map(|i| ConfigProblem::new(i.path, i.message)).collect()
+        C::validate(&self.0)
+            .into_iter()
+            .map(|i| ConfigProblem::new(i.path, i.message))
+            .collect()
     }
 }
 
@@ -77,9 +82,13 @@ async fn blocking<T: Send + 'static>(
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(component = %id, "plugin panicked: {text}; the batch is refused and the gateway goes on");
-            Err(ConsumeError::permanent(format!("{id}: plugin panicked: {text}")))
+            Err(ConsumeError::permanent(format!(
+                "{id}: plugin panicked: {text}"
+            )))
         }
-        Err(e) => Err(ConsumeError::permanent(format!("{id}: plugin call did not finish: {e}"))),
+        Err(e) => Err(ConsumeError::permanent(format!(
+            "{id}: plugin call did not finish: {e}"
+        ))),
     }
 }
 
@@ -111,7 +120,12 @@ impl<P: PluginProcessor> ProcessorFactory for LinkedProcessorFactory<P> {
     ) -> Result<Arc<dyn Processor>, ComponentError> {
         let plugin = Arc::new(P::new(config.0).map_err(component_error)?);
         let dropped = ctx.processor_metrics().dropped;
-        Ok(Arc::new(LinkedProcessor { id: ctx.id, plugin, next, dropped }))
+        Ok(Arc::new(LinkedProcessor {
+            id: ctx.id,
+            plugin,
+            next,
+            dropped,
+        }))
     }
 }
 
@@ -135,7 +149,8 @@ impl<P: PluginProcessor> Consumer for LinkedProcessor<P> {
         let plugin = self.plugin.clone();
         let out = Traces::from(blocking(&self.id, move || plugin.process(request)).await?);
         let outgoing = out.span_count();
-        self.dropped.inc_by(incoming.saturating_sub(outgoing) as u64);
+        self.dropped
+            .inc_by(incoming.saturating_sub(outgoing) as u64);
         if outgoing == 0 {
             return Ok(());
         }
@@ -163,7 +178,11 @@ impl<E: PluginExporter> ExporterFactory for LinkedExporterFactory<E> {
     const STABILITY: Stability = Stability::Development;
     type Config = PluginConfig<E>;
 
-    fn create(&self, ctx: CreateContext, config: PluginConfig<E>) -> Result<Arc<dyn Exporter>, ComponentError> {
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: PluginConfig<E>,
+    ) -> Result<Arc<dyn Exporter>, ComponentError> {
         let plugin = Arc::new(E::new(config.0).map_err(component_error)?);
         Ok(Arc::new(LinkedExporter { id: ctx.id, plugin }))
     }
@@ -246,8 +265,15 @@ mod tests {
     }
 
     impl PluginProcessor for Keep {
-        fn process(&self, mut req: ExportTraceServiceRequest) -> Result<ExportTraceServiceRequest, PluginError> {
-            for ss in req.resource_spans.iter_mut().flat_map(|rs| rs.scope_spans.iter_mut()) {
+        fn process(
+            &self,
+            mut req: ExportTraceServiceRequest,
+        ) -> Result<ExportTraceServiceRequest, PluginError> {
+            for ss in req
+                .resource_spans
+                .iter_mut()
+                .flat_map(|rs| rs.scope_spans.iter_mut())
+            {
                 assert!(ss.spans.iter().all(|s| s.name != "boom"), "span named boom");
                 ss.spans.truncate(self.0);
             }
@@ -261,37 +287,72 @@ mod tests {
     #[async_trait]
     impl Consumer for Sink {
         async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(traces);
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(traces);
             Ok(())
         }
     }
 
     fn batch(names: &[&str]) -> Traces {
-        let spans = names.iter().map(|n| Span { name: n.to_string(), ..Default::default() }).collect();
-        Traces::new(vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }])
+        let spans = names
+            .iter()
+            .map(|n| Span {
+                name: n.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        Traces::new(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }])
     }
 
     #[tokio::test]
     async fn a_linked_processor_works_like_a_builtin_and_contains_panics() {
         let factory = ProcessorAdapter(LinkedProcessorFactory::<Keep>::new());
         assert_eq!(factory.type_name(), "keep");
-        let bad = factory.parse_config(Some(&serde_yaml_ng::from_str("keep: 0").expect("yaml"))).err().expect("invalid");
+        let bad = factory
+            .parse_config(Some(&serde_yaml_ng::from_str("keep: 0").expect("yaml")))
+            .err()
+            .expect("invalid");
         assert_eq!(bad[0].to_string(), "keep: must be at least 1");
-        let config = factory.parse_config(Some(&serde_yaml_ng::from_str("keep: 2").expect("yaml"))).expect("valid");
+        let config = factory
+            .parse_config(Some(&serde_yaml_ng::from_str("keep: 2").expect("yaml")))
+            .expect("valid");
 
         let telemetry = Telemetry::new();
-        let ctx = CreateContext { pipeline: Some("traces".into()), ..CreateContext::new(ComponentId::new("keep", None), telemetry.clone()) };
+        let ctx = CreateContext {
+            pipeline: Some("traces".into()),
+            ..CreateContext::new(ComponentId::new("keep", None), telemetry.clone())
+        };
         let sink = Arc::new(Sink::default());
-        let Ok(Built::Processor(p)) = factory.create(ctx.clone(), &config, Some(sink.clone())) else {
+        let Ok(Built::Processor(p)) = factory.create(ctx.clone(), &config, Some(sink.clone()))
+        else {
             panic!("a processor is built");
         };
         p.consume(batch(&["a", "b", "c"])).await.expect("consumed");
-        assert_eq!(sink.0.lock().expect("sink").last().map(Traces::span_count), Some(2));
+        assert_eq!(
+            sink.0.lock().expect("sink").last().map(Traces::span_count),
+            Some(2)
+        );
         assert_eq!(ctx.processor_metrics().dropped.get(), 1);
 
-        let e = p.consume(batch(&["boom"])).await.expect_err("a panic fails the batch");
-        assert!(e.is_permanent() && e.to_string().contains("plugin panicked: span named boom"), "{e}");
-        p.consume(batch(&["d"])).await.expect("the processor goes on");
+        let e = p
+            .consume(batch(&["boom"]))
+            .await
+            .expect_err("a panic fails the batch");
+        assert!(
+            e.is_permanent() && e.to_string().contains("plugin panicked: span named boom"),
+            "{e}"
+        );
+        p.consume(batch(&["d"]))
+            .await
+            .expect("the processor goes on");
         assert_eq!(sink.0.lock().expect("sink").len(), 2);
     }
 }

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Backoff, DiskQueue, ExporterSettings, FileStorage, MemoryQueue, QueueBackend, WhenFull};
+use super::{
+    Backoff, DiskQueue, ExporterSettings, FileStorage, MemoryQueue, QueueBackend, WhenFull,
+};
 use crate::component::{ComponentError, ConsumeError, Consumer, Exporter, Host};
 use crate::data::Traces;
 use crate::id::ComponentId;
@@ -110,7 +112,9 @@ impl QueuedExporter {
             }
         }
         self.exporter.start(host).await?;
-        let Some(queue) = self.queue.get().cloned() else { return Ok(()) };
+        let Some(queue) = self.queue.get().cloned() else {
+            return Ok(());
+        };
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 0..self.settings.sending_queue.num_consumers {
             let this = self.clone();
@@ -120,15 +124,30 @@ impl QueuedExporter {
         Ok(())
     }
 
-    async fn open_disk_queue(&self, host: &dyn Host, storage: &str) -> Result<Arc<dyn QueueBackend>, ComponentError> {
+    async fn open_disk_queue(
+        &self,
+        host: &dyn Host,
+        storage: &str,
+    ) -> Result<Arc<dyn QueueBackend>, ComponentError> {
         let id = ComponentId::parse(storage).map_err(ComponentError::other)?;
-        let extension = host
-            .extension(&id)
-            .ok_or_else(|| ComponentError::other(format!("sending_queue.storage: extension \"{storage}\" is not running")))?;
-        let Some(files) = extension.as_any().and_then(|a| a.downcast_ref::<FileStorage>()) else {
-            return Err(ComponentError::other(format!("sending_queue.storage: \"{storage}\" is not a file_storage extension")));
+        let extension = host.extension(&id).ok_or_else(|| {
+            ComponentError::other(format!(
+                "sending_queue.storage: extension \"{storage}\" is not running"
+            ))
+        })?;
+        let Some(files) = extension
+            .as_any()
+            .and_then(|a| a.downcast_ref::<FileStorage>())
+        else {
+            return Err(ComponentError::other(format!(
+                "sending_queue.storage: \"{storage}\" is not a file_storage extension"
+            )));
         };
-        let (dir, fsync, capacity) = (files.queue_directory(&self.id), files.fsync(), self.settings.sending_queue.queue_size);
+        let (dir, fsync, capacity) = (
+            files.queue_directory(&self.id),
+            files.fsync(),
+            self.settings.sending_queue.queue_size,
+        );
         // Reopening scans the segments: file I/O, off the async workers.
         let queue = tokio::task::spawn_blocking(move || DiskQueue::open(&dir, capacity, fsync))
             .await
@@ -146,7 +165,10 @@ impl QueuedExporter {
             };
             let Some((id, batch)) = next else { break };
             self.metrics.queue_size.set(queue.len() as i64);
-            let abandoned = matches!(self.send(batch, queue.is_persistent()).await, Err(Sent::Abandoned));
+            let abandoned = matches!(
+                self.send(batch, queue.is_persistent()).await,
+                Err(Sent::Abandoned)
+            );
             // A persistent queue keeps an abandoned batch for the next start.
             if !(abandoned && queue.is_persistent()) {
                 queue.ack(id);
@@ -209,7 +231,8 @@ impl QueuedExporter {
     pub async fn shutdown(&self, deadline: Instant) -> Result<(), ComponentError> {
         if let Some(queue) = self.queue.get() {
             queue.close();
-            let workers: Vec<_> = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+            let workers: Vec<_> =
+                std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
             let mut all = futures::future::join_all(workers);
             let remaining = deadline.saturating_duration_since(Instant::now());
             if tokio::time::timeout(remaining, &mut all).await.is_err() {
@@ -218,7 +241,10 @@ impl QueuedExporter {
             }
             // What is left in a persistent queue waits on disk for the next start.
             while !queue.is_persistent() {
-                let Ok(Some((id, batch))) = tokio::time::timeout(Duration::ZERO, queue.pop()).await else { break };
+                let Ok(Some((id, batch))) = tokio::time::timeout(Duration::ZERO, queue.pop()).await
+                else {
+                    break;
+                };
                 self.give_up_at_shutdown(batch.span_count() as u64, false);
                 queue.ack(id);
             }
@@ -240,7 +266,10 @@ impl Consumer for QueuedExporter {
     async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
         let Some(queue) = self.queue.get() else {
             if self.settings.sending_queue.enabled {
-                return Err(ConsumeError::retryable(format!("exporter {} has not started", self.id)));
+                return Err(ConsumeError::retryable(format!(
+                    "exporter {} has not started",
+                    self.id
+                )));
             }
             return self.send(traces, false).await.map_err(Sent::into_error);
         };
@@ -254,11 +283,17 @@ impl Consumer for QueuedExporter {
                     Ok(())
                 }
             },
-            WhenFull::Block => match queue.push_wait(traces, self.settings.sending_queue.block_timeout.get()).await {
+            WhenFull::Block => match queue
+                .push_wait(traces, self.settings.sending_queue.block_timeout.get())
+                .await
+            {
                 Ok(()) => Ok(()),
                 Err(_) => {
                     self.metrics.enqueue_failed.inc_by(spans);
-                    Err(ConsumeError::retryable(format!("sending queue of exporter {} is full", self.id)))
+                    Err(ConsumeError::retryable(format!(
+                        "sending queue of exporter {} is full",
+                        self.id
+                    )))
                 }
             },
         };

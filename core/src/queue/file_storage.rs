@@ -30,7 +30,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { directory: PathBuf::from("./tracegate-data/file_storage"), create_directory: true, fsync: false }
+        Self {
+            directory: PathBuf::from("./tracegate-data/file_storage"),
+            create_directory: true,
+            fsync: false,
+        }
     }
 }
 
@@ -51,7 +55,9 @@ impl FileStorage {
     /// Where the queue of exporter `owner` keeps its files.
     pub fn queue_directory(&self, owner: &ComponentId) -> PathBuf {
         let name = owner.name().unwrap_or("");
-        self.config.directory.join(format!("exporter_{}_{}_traces", owner.type_name(), name))
+        self.config
+            .directory
+            .join(format!("exporter_{}_{}_traces", owner.type_name(), name))
     }
 
     pub fn fsync(&self) -> bool {
@@ -64,12 +70,16 @@ impl Lifecycle for FileStorage {
     async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
         let dir = &self.config.directory;
         if self.config.create_directory {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ComponentError::other(format!("cannot create directory {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                ComponentError::other(format!("cannot create directory {}: {e}", dir.display()))
+            })?;
         }
         match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => Err(ComponentError::other(format!("{} is not a directory", dir.display()))),
+            Ok(_) => Err(ComponentError::other(format!(
+                "{} is not a directory",
+                dir.display()
+            ))),
             Err(e) => Err(ComponentError::other(format!(
                 "directory {} is not usable: {e} (set create_directory: true to create it)",
                 dir.display()
@@ -91,7 +101,11 @@ impl ExtensionFactory for FileStorageFactory {
     const STABILITY: Stability = Stability::Beta;
     type Config = Config;
 
-    fn create(&self, _ctx: CreateContext, config: Config) -> Result<Arc<dyn Extension>, ComponentError> {
+    fn create(
+        &self,
+        _ctx: CreateContext,
+        config: Config,
+    ) -> Result<Arc<dyn Extension>, ComponentError> {
         Ok(Arc::new(FileStorage { config }))
     }
 }
@@ -111,13 +125,15 @@ pub(crate) fn check_storage_references(
         let path = format!("exporters::{exporter}::sending_queue::storage");
         let problem = match ComponentId::parse(&storage) {
             Err(e) => Some(e.to_string()),
-            Ok(id) if id.type_name() != FileStorageFactory::TYPE => {
-                Some(format!("\"{storage}\" is not a storage extension; use a file_storage extension"))
+            Ok(id) if id.type_name() != FileStorageFactory::TYPE => Some(format!(
+                "\"{storage}\" is not a storage extension; use a file_storage extension"
+            )),
+            Ok(_) if !is_configured(&storage) => {
+                Some(format!("extension \"{storage}\" is not configured"))
             }
-            Ok(_) if !is_configured(&storage) => Some(format!("extension \"{storage}\" is not configured")),
-            Ok(_) if !enabled_extensions.iter().any(|e| e == &storage) => {
-                Some(format!("extension \"{storage}\" is not enabled in service::extensions"))
-            }
+            Ok(_) if !enabled_extensions.iter().any(|e| e == &storage) => Some(format!(
+                "extension \"{storage}\" is not enabled in service::extensions"
+            )),
             Ok(_) => None,
         };
         problems.extend(problem.map(|m| ConfigProblem::new(path, m)));

@@ -25,7 +25,12 @@ impl MemoryQueue {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let (tx, rx) = mpsc::channel(capacity);
-        Self { tx: RwLock::new(Some(tx)), rx: Mutex::new(rx), next_id: AtomicU64::new(0), capacity }
+        Self {
+            tx: RwLock::new(Some(tx)),
+            rx: Mutex::new(rx),
+            next_id: AtomicU64::new(0),
+            capacity,
+        }
     }
 
     fn sender(&self) -> Option<mpsc::Sender<Traces>> {
@@ -45,7 +50,10 @@ impl QueueBackend for MemoryQueue {
 
     async fn push_wait(&self, batch: Traces, wait: Duration) -> Result<(), QueueFull> {
         match self.sender() {
-            Some(tx) => tx.send_timeout(batch, wait).await.map_err(|e| QueueFull(e.into_inner())),
+            Some(tx) => tx
+                .send_timeout(batch, wait)
+                .await
+                .map_err(|e| QueueFull(e.into_inner())),
             None => Err(QueueFull(batch)),
         }
     }
@@ -82,11 +90,20 @@ mod tests {
         let q = MemoryQueue::new(2);
         q.try_push(Traces::default()).unwrap();
         q.try_push(Traces::default()).unwrap();
-        assert!(q.try_push(Traces::default()).is_err(), "third push must not fit");
-        assert!(q.push_wait(Traces::default(), Duration::from_millis(10)).await.is_err());
+        assert!(
+            q.try_push(Traces::default()).is_err(),
+            "third push must not fit"
+        );
+        assert!(q
+            .push_wait(Traces::default(), Duration::from_millis(10))
+            .await
+            .is_err());
         assert_eq!(q.len(), 2);
         q.close();
-        assert!(q.try_push(Traces::default()).is_err(), "closed queue refuses");
+        assert!(
+            q.try_push(Traces::default()).is_err(),
+            "closed queue refuses"
+        );
         assert!(q.pop().await.is_some());
         assert!(q.pop().await.is_some());
         assert!(q.pop().await.is_none(), "closed and drained");

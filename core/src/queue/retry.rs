@@ -14,7 +14,10 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(settings: &RetrySettings) -> Self {
-        Self { current: settings.initial_interval.get(), settings: settings.clone() }
+        Self {
+            current: settings.initial_interval.get(),
+            settings: settings.clone(),
+        }
     }
 
     /// The next wait: the current interval randomized by ±`randomization_factor`, at least
@@ -27,7 +30,8 @@ impl Backoff {
         } else {
             base
         };
-        let grown = (base * self.settings.multiplier).min(self.settings.max_interval.get().as_secs_f64());
+        let grown =
+            (base * self.settings.multiplier).min(self.settings.max_interval.get().as_secs_f64());
         self.current = Duration::from_secs_f64(grown);
         let wait = Duration::from_secs_f64(jittered.max(0.0));
         retry_after.map_or(wait, |ra| wait.max(ra))
@@ -54,7 +58,10 @@ mod tests {
         let mut b = Backoff::new(&settings());
         for expected_ms in [100.0, 200.0, 400.0, 400.0] {
             let w = b.next_wait(None).as_secs_f64() * 1000.0;
-            assert!(w >= expected_ms * 0.5 - 1e-6 && w <= expected_ms * 1.5 + 1e-6, "{w} vs {expected_ms}");
+            assert!(
+                w >= expected_ms * 0.5 - 1e-6 && w <= expected_ms * 1.5 + 1e-6,
+                "{w} vs {expected_ms}"
+            );
         }
     }
 

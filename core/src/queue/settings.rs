@@ -101,27 +101,48 @@ impl ExporterSettings {
         let mut p = Vec::new();
         let q = &self.sending_queue;
         if q.enabled && q.queue_size == 0 {
-            p.push(ConfigProblem::new("sending_queue::queue_size", "must be at least 1"));
+            p.push(ConfigProblem::new(
+                "sending_queue::queue_size",
+                "must be at least 1",
+            ));
         }
         if !q.enabled && q.storage.is_some() {
-            p.push(ConfigProblem::new("sending_queue::storage", "needs the sending queue enabled"));
+            p.push(ConfigProblem::new(
+                "sending_queue::storage",
+                "needs the sending queue enabled",
+            ));
         }
         if q.enabled && q.num_consumers == 0 {
-            p.push(ConfigProblem::new("sending_queue::num_consumers", "must be at least 1"));
+            p.push(ConfigProblem::new(
+                "sending_queue::num_consumers",
+                "must be at least 1",
+            ));
         }
         let r = &self.retry_on_failure;
         if r.enabled {
             if r.initial_interval.is_zero() {
-                p.push(ConfigProblem::new("retry_on_failure::initial_interval", "must be greater than 0"));
+                p.push(ConfigProblem::new(
+                    "retry_on_failure::initial_interval",
+                    "must be greater than 0",
+                ));
             }
             if !(0.0..=1.0).contains(&r.randomization_factor) {
-                p.push(ConfigProblem::new("retry_on_failure::randomization_factor", "must be between 0 and 1"));
+                p.push(ConfigProblem::new(
+                    "retry_on_failure::randomization_factor",
+                    "must be between 0 and 1",
+                ));
             }
             if r.multiplier < 1.0 || !r.multiplier.is_finite() {
-                p.push(ConfigProblem::new("retry_on_failure::multiplier", "must be at least 1"));
+                p.push(ConfigProblem::new(
+                    "retry_on_failure::multiplier",
+                    "must be at least 1",
+                ));
             }
             if r.max_interval < r.initial_interval {
-                p.push(ConfigProblem::new("retry_on_failure::max_interval", "must not be less than initial_interval"));
+                p.push(ConfigProblem::new(
+                    "retry_on_failure::max_interval",
+                    "must not be less than initial_interval",
+                ));
             }
         }
         if self.timeout.is_zero() {

@@ -21,7 +21,10 @@ pub struct LogsConfig {
 
 impl Default for LogsConfig {
     fn default() -> Self {
-        Self { level: "info".to_string(), encoding: LogEncoding::Console }
+        Self {
+            level: "info".to_string(),
+            encoding: LogEncoding::Console,
+        }
     }
 }
 

@@ -22,13 +22,15 @@ pub struct Metrics {
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
-    reg.register(Box::new(c.clone())).expect("metric registered once");
+    reg.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition");
-    reg.register(Box::new(g.clone())).expect("metric registered once");
+    reg.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
@@ -75,16 +77,26 @@ impl Metrics {
 
     pub fn receiver(&self, receiver: &str, transport: &str) -> ReceiverMetrics {
         ReceiverMetrics {
-            accepted: self.receiver_accepted.with_label_values(&[receiver, transport]),
-            refused: self.receiver_refused.with_label_values(&[receiver, transport]),
+            accepted: self
+                .receiver_accepted
+                .with_label_values(&[receiver, transport]),
+            refused: self
+                .receiver_refused
+                .with_label_values(&[receiver, transport]),
             dropped_malformed: self.receiver_dropped_packets(receiver, transport, "malformed"),
             dropped_too_large: self.receiver_dropped_packets(receiver, transport, "too_large"),
         }
     }
 
     /// Counts input that never became spans (so `refused_spans` cannot count it).
-    pub fn receiver_dropped_packets(&self, receiver: &str, transport: &str, reason: &str) -> IntCounter {
-        self.receiver_dropped_packets.with_label_values(&[receiver, transport, reason])
+    pub fn receiver_dropped_packets(
+        &self,
+        receiver: &str,
+        transport: &str,
+        reason: &str,
+    ) -> IntCounter {
+        self.receiver_dropped_packets
+            .with_label_values(&[receiver, transport, reason])
     }
 
     pub fn exporter(&self, exporter: &str) -> ExporterMetrics {
@@ -99,10 +111,18 @@ impl Metrics {
 
     pub fn processor(&self, processor: &str, pipeline: &str) -> ProcessorMetrics {
         ProcessorMetrics {
-            incoming: self.processor_incoming.with_label_values(&[processor, pipeline]),
-            outgoing: self.processor_outgoing.with_label_values(&[processor, pipeline]),
-            dropped: self.processor_dropped.with_label_values(&[processor, pipeline]),
-            refused: self.processor_refused.with_label_values(&[processor, pipeline]),
+            incoming: self
+                .processor_incoming
+                .with_label_values(&[processor, pipeline]),
+            outgoing: self
+                .processor_outgoing
+                .with_label_values(&[processor, pipeline]),
+            dropped: self
+                .processor_dropped
+                .with_label_values(&[processor, pipeline]),
+            refused: self
+                .processor_refused
+                .with_label_values(&[processor, pipeline]),
         }
     }
 }

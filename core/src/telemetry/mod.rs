@@ -21,6 +21,9 @@ pub struct Telemetry {
 
 impl Telemetry {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self { metrics: Metrics::new(), status: Arc::new(ServiceStatus::default()) })
+        Arc::new(Self {
+            metrics: Metrics::new(),
+            status: Arc::new(ServiceStatus::default()),
+        })
     }
 }

@@ -17,19 +17,28 @@ pub async fn serve_metrics(
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ComponentError> {
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| ComponentError::Bind { endpoint: addr.to_string(), source })?;
+        .map_err(|source| ComponentError::Bind {
+            endpoint: addr.to_string(),
+            source,
+        })?;
     let local = listener.local_addr().map_err(ComponentError::other)?;
     let app = Router::new().route(
         "/metrics",
         get(move || {
             let t = telemetry.clone();
             async move {
-                ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], t.metrics.render())
+                (
+                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                    t.metrics.render(),
+                )
             }
         }),
     );
     let handle = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!("metrics server failed: {e}");
         }
     });

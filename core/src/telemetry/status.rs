@@ -67,7 +67,9 @@ impl ServiceStatus {
 
     /// Records a component that failed at run time (e.g. a listener died).
     pub fn report_failure(&self, component: &str, error: &str) {
-        self.lock().failed.push((component.to_string(), error.to_string()));
+        self.lock()
+            .failed
+            .push((component.to_string(), error.to_string()));
     }
 
     pub fn failures(&self) -> Vec<(String, String)> {

@@ -32,7 +32,10 @@ impl ComponentConfig for TestConfig {
 
 pub fn spans(n: usize) -> Traces {
     Traces::new(vec![ResourceSpans {
-        scope_spans: vec![ScopeSpans { spans: vec![Span::default(); n], ..Default::default() }],
+        scope_spans: vec![ScopeSpans {
+            spans: vec![Span::default(); n],
+            ..Default::default()
+        }],
         ..Default::default()
     }])
 }
@@ -46,11 +49,17 @@ pub struct TestReceiver {
 #[async_trait]
 impl Lifecycle for TestReceiver {
     async fn start(&self, _: Arc<dyn Host>) -> Result<(), ComponentError> {
-        self.log.lock().unwrap().push(format!("start receiver {}", self.id));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("start receiver {}", self.id));
         Ok(())
     }
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        self.log.lock().unwrap().push(format!("stop receiver {}", self.id));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("stop receiver {}", self.id));
         Ok(())
     }
 }
@@ -64,8 +73,17 @@ impl ReceiverFactory for TestReceiverFactory {
     const TYPE: &'static str = "test";
     const STABILITY: Stability = Stability::Development;
     type Config = TestConfig;
-    fn create(&self, ctx: CreateContext, _: TestConfig, next: Arc<dyn Consumer>) -> Result<Arc<dyn Receiver>, ComponentError> {
-        let r = Arc::new(TestReceiver { id: ctx.id.to_string(), next, log: self.0.clone() });
+    fn create(
+        &self,
+        ctx: CreateContext,
+        _: TestConfig,
+        next: Arc<dyn Consumer>,
+    ) -> Result<Arc<dyn Receiver>, ComponentError> {
+        let r = Arc::new(TestReceiver {
+            id: ctx.id.to_string(),
+            next,
+            log: self.0.clone(),
+        });
         self.1 .0.lock().unwrap().push(r.clone());
         Ok(r)
     }
@@ -81,10 +99,15 @@ pub struct TestProcessor {
 #[async_trait]
 impl Consumer for TestProcessor {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { mutates_data: self.mutate }
+        Capabilities {
+            mutates_data: self.mutate,
+        }
     }
     async fn consume(&self, mut t: Traces) -> Result<(), ConsumeError> {
-        self.log.lock().unwrap().push(format!("process {}", self.id));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("process {}", self.id));
         if self.mutate {
             t.make_mut()[0].schema_url = self.id.clone();
         }
@@ -94,11 +117,17 @@ impl Consumer for TestProcessor {
 #[async_trait]
 impl Lifecycle for TestProcessor {
     async fn start(&self, _: Arc<dyn Host>) -> Result<(), ComponentError> {
-        self.log.lock().unwrap().push(format!("start processor {}", self.id));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("start processor {}", self.id));
         Ok(())
     }
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        self.log.lock().unwrap().push(format!("stop processor {}", self.id));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("stop processor {}", self.id));
         Ok(())
     }
 }
@@ -109,8 +138,18 @@ impl ProcessorFactory for TestProcessorFactory {
     const TYPE: &'static str = "test";
     const STABILITY: Stability = Stability::Development;
     type Config = TestConfig;
-    fn create(&self, ctx: CreateContext, cfg: TestConfig, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
-        Ok(Arc::new(TestProcessor { id: ctx.id.to_string(), next, mutate: cfg.mutate, log: self.0.clone() }))
+    fn create(
+        &self,
+        ctx: CreateContext,
+        cfg: TestConfig,
+        next: Arc<dyn Consumer>,
+    ) -> Result<Arc<dyn Processor>, ComponentError> {
+        Ok(Arc::new(TestProcessor {
+            id: ctx.id.to_string(),
+            next,
+            mutate: cfg.mutate,
+            log: self.0.clone(),
+        }))
     }
 }
 
@@ -124,16 +163,28 @@ pub struct TestExporter {
 }
 impl TestExporter {
     pub fn spans(&self) -> usize {
-        self.received.lock().unwrap().iter().map(Traces::span_count).sum()
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Traces::span_count)
+            .sum()
     }
 }
 #[async_trait]
 impl Exporter for TestExporter {
     async fn export(&self, t: Traces) -> Result<(), ConsumeError> {
-        self.attempts.lock().unwrap().push(tokio::time::Instant::now());
+        self.attempts
+            .lock()
+            .unwrap()
+            .push(tokio::time::Instant::now());
         let step = {
             let mut b = self.behaviour.lock().unwrap();
-            if b.len() > 1 { b.remove(0) } else { b.first().cloned().unwrap_or_else(|| "ok".into()) }
+            if b.len() > 1 {
+                b.remove(0)
+            } else {
+                b.first().cloned().unwrap_or_else(|| "ok".into())
+            }
         };
         match step.as_str() {
             "retryable" => Err(ConsumeError::retryable("backend down")),
@@ -144,10 +195,16 @@ impl Exporter for TestExporter {
             }
             s if s.starts_with("throttle:") => {
                 let ms = s["throttle:".len()..].parse().unwrap();
-                Err(ConsumeError::Throttled { retry_after: Some(Duration::from_millis(ms)), message: "slow down".into() })
+                Err(ConsumeError::Throttled {
+                    retry_after: Some(Duration::from_millis(ms)),
+                    message: "slow down".into(),
+                })
             }
             _ => {
-                self.log.lock().unwrap().push(format!("export {} {}", self.id, t.span_count()));
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push(format!("export {} {}", self.id, t.span_count()));
                 self.received.lock().unwrap().push(t);
                 Ok(())
             }
@@ -160,11 +217,17 @@ impl Exporter for TestExporter {
 #[async_trait]
 impl Lifecycle for TestExporter {
     async fn start(&self, _: Arc<dyn Host>) -> Result<(), ComponentError> {
-        self.log.lock().unwrap().push(format!("start exporter {}", self.id));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("start exporter {}", self.id));
         Ok(())
     }
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        self.log.lock().unwrap().push(format!("stop exporter {}", self.id));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("stop exporter {}", self.id));
         Ok(())
     }
 }
@@ -173,7 +236,13 @@ impl Lifecycle for TestExporter {
 pub struct Exporters(pub Arc<Mutex<Vec<Arc<TestExporter>>>>);
 impl Exporters {
     pub fn get(&self, id: &str) -> Arc<TestExporter> {
-        self.0.lock().unwrap().iter().find(|e| e.id == id).cloned().expect("exporter created")
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e.id == id)
+            .cloned()
+            .expect("exporter created")
     }
     pub fn count(&self) -> usize {
         self.0.lock().unwrap().len()
@@ -185,7 +254,11 @@ impl ExporterFactory for TestExporterFactory {
     const TYPE: &'static str = "test";
     const STABILITY: Stability = Stability::Development;
     type Config = TestConfig;
-    fn create(&self, ctx: CreateContext, cfg: TestConfig) -> Result<Arc<dyn Exporter>, ComponentError> {
+    fn create(
+        &self,
+        ctx: CreateContext,
+        cfg: TestConfig,
+    ) -> Result<Arc<dyn Exporter>, ComponentError> {
         let e = Arc::new(TestExporter {
             id: ctx.id.to_string(),
             behaviour: Mutex::new(cfg.behaviour),
@@ -213,20 +286,54 @@ impl World {
         let receivers = Receivers::default();
         let exporters = Exporters::default();
         let mut registry = Registry::default();
-        registry.add(Arc::new(ReceiverAdapter(TestReceiverFactory(log.clone(), receivers.clone())))).unwrap();
-        registry.add(Arc::new(ProcessorAdapter(TestProcessorFactory(log.clone())))).unwrap();
-        registry.add(Arc::new(ExporterAdapter(TestExporterFactory(log.clone(), exporters.clone())))).unwrap();
-        registry.add(Arc::new(tracegate_core::factory::ExtensionAdapter(tracegate_core::queue::file_storage::FileStorageFactory))).unwrap();
-        Self { registry, log, receivers, exporters, telemetry: Telemetry::new() }
+        registry
+            .add(Arc::new(ReceiverAdapter(TestReceiverFactory(
+                log.clone(),
+                receivers.clone(),
+            ))))
+            .unwrap();
+        registry
+            .add(Arc::new(ProcessorAdapter(TestProcessorFactory(
+                log.clone(),
+            ))))
+            .unwrap();
+        registry
+            .add(Arc::new(ExporterAdapter(TestExporterFactory(
+                log.clone(),
+                exporters.clone(),
+            ))))
+            .unwrap();
+        registry
+            .add(Arc::new(tracegate_core::factory::ExtensionAdapter(
+                tracegate_core::queue::file_storage::FileStorageFactory,
+            )))
+            .unwrap();
+        Self {
+            registry,
+            log,
+            receivers,
+            exporters,
+            telemetry: Telemetry::new(),
+        }
     }
 
-    pub fn config(&self, yaml: &str) -> Result<tracegate_core::config::ValidConfig, Vec<ConfigProblem>> {
+    pub fn config(
+        &self,
+        yaml: &str,
+    ) -> Result<tracegate_core::config::ValidConfig, Vec<ConfigProblem>> {
         let root = tracegate_core::config::parse_yaml(yaml, "test.yaml").map_err(|e| vec![e])?;
         tracegate_core::config::validate(&root, &self.registry)
     }
 
     pub fn receiver(&self, id: &str) -> Arc<TestReceiver> {
-        self.receivers.0.lock().unwrap().iter().find(|r| r.id == id).cloned().expect("receiver created")
+        self.receivers
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .expect("receiver created")
     }
 
     pub fn log(&self) -> Vec<String> {
@@ -242,4 +349,3 @@ impl World {
             .unwrap_or(0.0)
     }
 }
-

@@ -60,7 +60,10 @@ pub fn read_payload(file: &File, rec: &RecordRef) -> io::Result<Vec<u8>> {
     file.read_exact_at(&mut payload, rec.offset + HEADER as u64)?;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     if crc != checksum(rec.seq, &payload) {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("checksum mismatch in record {}", rec.seq)));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("checksum mismatch in record {}", rec.seq),
+        ));
     }
     Ok(payload)
 }
@@ -81,24 +84,47 @@ pub fn scan_segment(path: &Path, segment: u64) -> io::Result<Scanned> {
     while at < bytes.len() {
         let bad = |why: &str| Some((at as u64, why.to_string()));
         let Some(header) = bytes.get(at..at + HEADER) else {
-            return Ok(Scanned { records, damaged_at: bad("torn record header") });
+            return Ok(Scanned {
+                records,
+                damaged_at: bad("torn record header"),
+            });
         };
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let seq = u64::from_le_bytes([header[8], header[9], header[10], header[11], header[12], header[13], header[14], header[15]]);
+        let seq = u64::from_le_bytes([
+            header[8], header[9], header[10], header[11], header[12], header[13], header[14],
+            header[15],
+        ]);
         if len > MAX_RECORD {
-            return Ok(Scanned { records, damaged_at: bad("record length out of range") });
+            return Ok(Scanned {
+                records,
+                damaged_at: bad("record length out of range"),
+            });
         }
         let Some(payload) = bytes.get(at + HEADER..at + HEADER + len as usize) else {
-            return Ok(Scanned { records, damaged_at: bad("torn record payload") });
+            return Ok(Scanned {
+                records,
+                damaged_at: bad("torn record payload"),
+            });
         };
         if crc != checksum(seq, payload) {
-            return Ok(Scanned { records, damaged_at: bad("checksum mismatch") });
+            return Ok(Scanned {
+                records,
+                damaged_at: bad("checksum mismatch"),
+            });
         }
-        records.push(RecordRef { seq, segment, offset: at as u64, len });
+        records.push(RecordRef {
+            seq,
+            segment,
+            offset: at as u64,
+            len,
+        });
         at += HEADER + len as usize;
     }
-    Ok(Scanned { records, damaged_at: None })
+    Ok(Scanned {
+        records,
+        damaged_at: None,
+    })
 }
 
 /// Segment numbers in `dir`, ascending.
@@ -106,7 +132,9 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".seg")) else { continue };
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".seg")) else {
+            continue;
+        };
         if let Ok(n) = stem.parse::<u64>() {
             out.push(n);
         }
@@ -124,10 +152,16 @@ pub fn read_ack(dir: &Path) -> io::Result<u64> {
             if crc == crc32fast::hash(&b[..8]) {
                 Ok(seq)
             } else {
-                Err(io::Error::new(io::ErrorKind::InvalidData, "ack file checksum mismatch"))
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "ack file checksum mismatch",
+                ))
             }
         }
-        Ok(_) => Err(io::Error::new(io::ErrorKind::InvalidData, "ack file has the wrong size")),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "ack file has the wrong size",
+        )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(e),
     }
@@ -147,7 +181,11 @@ pub fn write_ack(dir: &Path, seq: u64, fsync: bool) -> io::Result<()> {
 
 /// Opens a new segment for appending.
 pub fn create_segment(dir: &Path, segment: u64) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).read(true).open(segment_path(dir, segment))
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(segment_path(dir, segment))
 }
 
 #[cfg(test)]
@@ -165,7 +203,10 @@ mod tests {
         bytes.extend(&encode_record(9, b"third")[..10]);
         fs::write(&path, &bytes).unwrap();
         let scanned = scan_segment(&path, 1).unwrap();
-        assert_eq!(scanned.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![7, 8]);
+        assert_eq!(
+            scanned.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![7, 8]
+        );
         assert_eq!(scanned.damaged_at.map(|(at, _)| at), Some(whole as u64));
         let file = File::open(&path).unwrap();
         assert_eq!(read_payload(&file, &scanned.records[1]).unwrap(), b"second");
@@ -181,7 +222,9 @@ mod tests {
         fs::write(&path, &bytes).unwrap();
         let scanned = scan_segment(&path, 1).unwrap();
         assert!(scanned.records.is_empty());
-        assert!(scanned.damaged_at.is_some_and(|(at, why)| at == 0 && why.contains("checksum")));
+        assert!(scanned
+            .damaged_at
+            .is_some_and(|(at, why)| at == 0 && why.contains("checksum")));
     }
 
     #[test]

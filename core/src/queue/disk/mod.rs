@@ -78,7 +78,10 @@ pub struct DiskQueue {
 impl DiskQueue {
     /// Opens (or creates) the queue in `dir` and takes back every batch not yet delivered.
     pub fn open(dir: &Path, capacity: usize, fsync: bool) -> Result<Self, DiskQueueError> {
-        let err = |source| DiskQueueError { dir: dir.to_path_buf(), source };
+        let err = |source| DiskQueueError {
+            dir: dir.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(err)?;
         let floor = match log::read_ack(dir) {
             Ok(f) => f,
@@ -107,12 +110,20 @@ impl DiskQueue {
             if let Some((at, why)) = &scanned.damaged_at {
                 if Some(segment) == newest {
                     tracing::warn!(segment = %path.display(), offset = at, "persistent queue: {why} at the end of the newest segment (an interrupted write); truncating it there");
-                    std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(*at)).map_err(err)?;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.set_len(*at))
+                        .map_err(err)?;
                 } else {
                     tracing::error!(segment = %path.display(), offset = at, "persistent queue: {why}; the rest of this segment is skipped");
                 }
             }
-            let live: Vec<RecordRef> = scanned.records.into_iter().filter(|r| r.seq >= floor).collect();
+            let live: Vec<RecordRef> = scanned
+                .records
+                .into_iter()
+                .filter(|r| r.seq >= floor)
+                .collect();
             match live.last() {
                 None => {
                     let _ = std::fs::remove_file(&path);
@@ -120,7 +131,9 @@ impl DiskQueue {
                 Some(last) => {
                     state.next_seq = state.next_seq.max(last.seq + 1);
                     state.segments.insert(segment, last.seq);
-                    state.readers.insert(segment, Arc::new(File::open(&path).map_err(err)?));
+                    state
+                        .readers
+                        .insert(segment, Arc::new(File::open(&path).map_err(err)?));
                     state.pending.extend(live);
                 }
             }
@@ -128,7 +141,14 @@ impl DiskQueue {
         if !state.pending.is_empty() {
             tracing::info!(dir = %dir.display(), batches = state.pending.len(), "persistent queue: resuming delivery of batches kept on disk");
         }
-        Ok(Self { dir: dir.to_path_buf(), capacity: capacity.max(1), fsync, state: Mutex::new(state), arrived: Notify::new(), room: Notify::new() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            capacity: capacity.max(1),
+            fsync,
+            state: Mutex::new(state),
+            arrived: Notify::new(),
+            room: Notify::new(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -143,12 +163,24 @@ impl DiskQueue {
             let segment = state.next_segment;
             let file = log::create_segment(&self.dir, segment)?;
             state.readers.insert(segment, Arc::new(file.try_clone()?));
-            state.writer = Some(Writer { segment, file, len: 0 });
+            state.writer = Some(Writer {
+                segment,
+                file,
+                len: 0,
+            });
             state.next_segment += 1;
         }
-        let Some(w) = state.writer.as_mut() else { return Err(io::Error::other("no segment open")) };
+        let Some(w) = state.writer.as_mut() else {
+            return Err(io::Error::other("no segment open"));
+        };
         let offset = w.len;
-        if let Err(e) = w.file.write_all(&record).and_then(|()| if self.fsync { w.file.sync_data() } else { Ok(()) }) {
+        if let Err(e) = w.file.write_all(&record).and_then(|()| {
+            if self.fsync {
+                w.file.sync_data()
+            } else {
+                Ok(())
+            }
+        }) {
             // A partial append would corrupt what follows; start a fresh segment next time and
             // let reopening truncate this one.
             state.writer = None;
@@ -156,14 +188,25 @@ impl DiskQueue {
         }
         w.len += record.len() as u64;
         state.segments.insert(w.segment, seq);
-        state.pending.push_back(RecordRef { seq, segment: w.segment, offset, len: payload.len() as u32 });
+        state.pending.push_back(RecordRef {
+            seq,
+            segment: w.segment,
+            offset,
+            len: payload.len() as u32,
+        });
         state.next_seq += 1;
         Ok(())
     }
 
     /// Raises the floor past every delivered batch, persists it, deletes spent segments.
     fn advance_floor(&self, state: &mut State) {
-        let lowest_open = state.in_flight.first().copied().into_iter().chain(state.pending.front().map(|r| r.seq)).min();
+        let lowest_open = state
+            .in_flight
+            .first()
+            .copied()
+            .into_iter()
+            .chain(state.pending.front().map(|r| r.seq))
+            .min();
         let floor = lowest_open.unwrap_or(state.next_seq);
         if floor <= state.floor {
             return;
@@ -174,7 +217,12 @@ impl DiskQueue {
         }
         state.floor = floor;
         let writing = state.writer.as_ref().map(|w| w.segment);
-        let spent: Vec<u64> = state.segments.iter().filter(|(s, last)| **last < floor && Some(**s) != writing).map(|(s, _)| *s).collect();
+        let spent: Vec<u64> = state
+            .segments
+            .iter()
+            .filter(|(s, last)| **last < floor && Some(**s) != writing)
+            .map(|(s, _)| *s)
+            .collect();
         for segment in spent {
             state.segments.remove(&segment);
             state.readers.remove(&segment);
@@ -248,7 +296,10 @@ impl QueueBackend for DiskQueue {
             let decoded = file
                 .ok_or_else(|| io::Error::other("segment file is gone"))
                 .and_then(|f| log::read_payload(&f, &rec))
-                .and_then(|b| ExportTraceServiceRequest::decode(b.as_slice()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)));
+                .and_then(|b| {
+                    ExportTraceServiceRequest::decode(b.as_slice())
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+                });
             match decoded {
                 Ok(req) => return Some((rec.seq, Traces::from(req))),
                 Err(e) => {

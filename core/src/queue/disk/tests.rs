@@ -8,9 +8,20 @@ use super::*;
 
 fn batch(name: &str, spans: usize) -> Traces {
     let spans = (0..spans)
-        .map(|i| Span { name: format!("{name}-{i}"), trace_id: vec![1; 16], span_id: (i as u64 + 1).to_be_bytes().to_vec(), ..Default::default() })
+        .map(|i| Span {
+            name: format!("{name}-{i}"),
+            trace_id: vec![1; 16],
+            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+            ..Default::default()
+        })
         .collect();
-    Traces::new(vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }])
+    Traces::new(vec![ResourceSpans {
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }])
 }
 
 fn first_name(t: &Traces) -> String {
@@ -27,7 +38,11 @@ async fn batches_come_back_in_order_with_their_content() {
     let (idb, b) = q.pop().await.unwrap();
     assert_eq!((first_name(&a), a.span_count()), ("a-0".to_string(), 3));
     assert_eq!((first_name(&b), b.span_count()), ("b-0".to_string(), 2));
-    assert_eq!(a.resource_spans(), batch("a", 3).resource_spans(), "a batch must come back exactly as it went in");
+    assert_eq!(
+        a.resource_spans(),
+        batch("a", 3).resource_spans(),
+        "a batch must come back exactly as it went in"
+    );
     q.ack(ida);
     q.ack(idb);
     assert!(q.is_empty());
@@ -48,7 +63,11 @@ async fn unacknowledged_batches_survive_a_reopen_and_acknowledged_ones_do_not() 
         q.ack(idc); // out of order: the floor stays at b
     } // dropped without close: a crash
     let q = DiskQueue::open(dir.path(), 10, false).unwrap();
-    assert_eq!(q.len(), 3, "b (in flight), c (acked above the floor, redelivered) and d");
+    assert_eq!(
+        q.len(),
+        3,
+        "b (in flight), c (acked above the floor, redelivered) and d"
+    );
     let mut names = Vec::new();
     while let Ok(Some((id, t))) = tokio::time::timeout(Duration::from_millis(50), q.pop()).await {
         names.push(first_name(&t));
@@ -57,7 +76,10 @@ async fn unacknowledged_batches_survive_a_reopen_and_acknowledged_ones_do_not() 
     assert_eq!(names, ["b-0", "c-0", "d-0"]);
     drop(q);
     let q = DiskQueue::open(dir.path(), 10, false).unwrap();
-    assert!(q.is_empty(), "everything was acknowledged before the second reopen");
+    assert!(
+        q.is_empty(),
+        "everything was acknowledged before the second reopen"
+    );
 }
 
 #[tokio::test]
@@ -70,7 +92,12 @@ async fn a_torn_write_loses_only_the_torn_batch() {
     }
     let seg = log::segment_path(dir.path(), 1);
     let len = std::fs::metadata(&seg).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
     let q = DiskQueue::open(dir.path(), 10, false).unwrap();
     let (_, a) = q.pop().await.unwrap();
     assert_eq!(first_name(&a), "a-0");
@@ -78,7 +105,11 @@ async fn a_torn_write_loses_only_the_torn_batch() {
     q.try_push(batch("c", 1)).unwrap();
     drop(q);
     let q = DiskQueue::open(dir.path(), 10, false).unwrap();
-    assert_eq!(q.len(), 2, "a (never acked) and c, written after the truncation");
+    assert_eq!(
+        q.len(),
+        2,
+        "a (never acked) and c, written after the truncation"
+    );
 }
 
 #[tokio::test]
@@ -88,15 +119,25 @@ async fn full_means_pending_plus_in_flight_and_an_ack_makes_room() {
     q.try_push(batch("a", 1)).unwrap();
     q.try_push(batch("b", 1)).unwrap();
     let (id, _) = q.pop().await.unwrap();
-    assert!(q.try_push(batch("c", 1)).is_err(), "a popped batch still holds its place on disk");
+    assert!(
+        q.try_push(batch("c", 1)).is_err(),
+        "a popped batch still holds its place on disk"
+    );
     let waiter = {
         let q = q.clone();
-        tokio::spawn(async move { q.push_wait(batch("c", 1), Duration::from_secs(30)).await.is_ok() })
+        tokio::spawn(async move {
+            q.push_wait(batch("c", 1), Duration::from_secs(30))
+                .await
+                .is_ok()
+        })
     };
     tokio::task::yield_now().await;
     q.ack(id);
     assert!(waiter.await.unwrap(), "the ack must wake a blocked push");
-    assert!(q.push_wait(batch("d", 1), Duration::from_millis(20)).await.is_err());
+    assert!(q
+        .push_wait(batch("d", 1), Duration::from_millis(20))
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -112,7 +153,11 @@ async fn delivered_segments_are_deleted() {
     while let Ok(Some((id, _))) = tokio::time::timeout(Duration::from_millis(50), q.pop()).await {
         q.ack(id);
     }
-    assert_eq!(log::list_segments(dir.path()).unwrap().len(), 1, "only the segment being written remains");
+    assert_eq!(
+        log::list_segments(dir.path()).unwrap().len(),
+        1,
+        "only the segment being written remains"
+    );
 }
 
 #[tokio::test]
@@ -122,6 +167,9 @@ async fn close_refuses_pushes_and_ends_pops() {
     q.try_push(batch("a", 1)).unwrap();
     q.close();
     assert!(q.try_push(batch("b", 1)).is_err());
-    assert!(q.pop().await.is_some(), "what is queued is still handed out after close");
+    assert!(
+        q.pop().await.is_some(),
+        "what is queued is still handed out after close"
+    );
     assert!(q.pop().await.is_none());
 }
