@@ -18,6 +18,7 @@
 //! their nesting checked.
 
 pub mod validate;
+pub mod view;
 
 /// Why bytes are not a valid protobuf message of the expected type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,1 @@
+//! Zero-copy views of OTLP spans over request bytes (being written).
