@@ -1,4 +1,4 @@
-//! Turning an OTLP/HTTP request body into an `ExportTraceServiceRequest`: which encoding the
+//! Turning an OTLP/HTTP request body into an export request: which encoding the
 //! `Content-Type` names, undoing `Content-Encoding`, and decoding.
 //!
 //! Every step is bounded by the configured body size *after* decompression too: a few KiB
@@ -9,8 +9,8 @@
 use std::io::Read;
 
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
+
+use crate::ingest::{check_protobuf, Incoming};
 
 /// The two OTLP/HTTP encodings. Responses use the request's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,12 +44,13 @@ impl Format {
         }
     }
 
-    pub fn decode(self, body: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
+    /// Protobuf is checked in place and usually stays bytes; JSON is always decoded.
+    pub fn decode(self, body: Bytes) -> Result<Incoming, DecodeError> {
         match self {
-            Self::Protobuf => {
-                ExportTraceServiceRequest::decode(body).map_err(DecodeError::Protobuf)
-            }
-            Self::Json => crate::json::decode_request(body).map_err(DecodeError::Json),
+            Self::Protobuf => check_protobuf(body).map_err(DecodeError::Protobuf),
+            Self::Json => crate::json::decode_request(&body)
+                .map(Incoming::from)
+                .map_err(DecodeError::Json),
         }
     }
 }
@@ -241,8 +242,8 @@ mod tests {
         for c in [Compression::Gzip, Compression::Deflate, Compression::Zstd] {
             assert!(c.decompress(garbage.clone(), 1024).is_err(), "{c:?}");
         }
-        assert!(Format::Protobuf.decode(&garbage).is_err());
-        assert!(Format::Json.decode(&garbage).is_err());
+        assert!(Format::Protobuf.decode(garbage.clone()).is_err());
+        assert!(Format::Json.decode(garbage).is_err());
         // Truncated gzip.
         let gz = gzip(b"some payload that is long enough");
         assert!(Compression::Gzip

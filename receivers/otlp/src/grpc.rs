@@ -2,41 +2,17 @@
 //!
 //! tonic does the framing, gzip/zstd decompression and the message size limit (which it
 //! applies to the decompressed message, so a compressed bomb is refused with
-//! RESOURCE_EXHAUSTED before it is decoded). This file only plugs [`Ingest`] in and turns a
-//! refusal into a gRPC status with `google.rpc` details.
+//! RESOURCE_EXHAUSTED before it is decoded). The service itself is [`RawTraceService`], which
+//! takes requests as bytes; this file runs the server.
 
 use std::future::Future;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use tokio::net::TcpListener;
-use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
 
 use crate::config::GrpcConfig;
+use crate::grpc_service::RawTraceService;
 use crate::ingest::Ingest;
-
-pub struct OtlpGrpcService {
-    ingest: Ingest,
-}
-
-#[tonic::async_trait]
-impl TraceService for OtlpGrpcService {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        match self.ingest.export(request.into_inner()).await {
-            Ok(response) => Ok(Response::new(response)),
-            Err(refusal) => Err(refusal.to_grpc()),
-        }
-    }
-}
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` resolves, then stops accepting and lets
 /// in-flight calls finish (HTTP/2 GOAWAY) before returning.
@@ -46,13 +22,7 @@ pub async fn serve(
     ingest: Ingest,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    let service = TraceServiceServer::new(OtlpGrpcService { ingest })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        // Responses are compressed only for clients that advertise support.
-        .send_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(config.max_recv_msg_bytes());
+    let service = RawTraceService::new(ingest, config.max_recv_msg_bytes());
     let streams = match config.max_concurrent_streams {
         0 => None,
         n => Some(n),
@@ -77,7 +47,13 @@ mod tests {
     use tonic::Code;
     use tracegate_core::{ConsumeError, Lifecycle};
 
-    use super::*;
+    use bytes::{BufMut, Bytes};
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::Status;
+
     use crate::status::{RetryInfo, RpcStatus};
     use crate::testutil::{local_config, request, span, start, RecordingConsumer};
 
@@ -202,6 +178,119 @@ mod tests {
             .await;
         assert_eq!(gz.unwrap_err().code(), Code::ResourceExhausted);
         assert!(run.next.batches().is_empty());
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    /// A client that sends any bytes as the request message, as a broken or hostile peer can.
+    #[derive(Default)]
+    struct BytesClientCodec;
+    struct SendBytes;
+    struct ReadResponse;
+
+    impl Codec for BytesClientCodec {
+        type Encode = Bytes;
+        type Decode = ExportTraceServiceResponse;
+        type Encoder = SendBytes;
+        type Decoder = ReadResponse;
+        fn encoder(&mut self) -> SendBytes {
+            SendBytes
+        }
+        fn decoder(&mut self) -> ReadResponse {
+            ReadResponse
+        }
+    }
+    impl Encoder for SendBytes {
+        type Item = Bytes;
+        type Error = Status;
+        fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            dst.put(item);
+            Ok(())
+        }
+    }
+    impl Decoder for ReadResponse {
+        type Item = ExportTraceServiceResponse;
+        type Error = Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
+            Ok(Some(
+                ExportTraceServiceResponse::decode(src)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+            ))
+        }
+    }
+
+    async fn send_bytes(url: String, body: Bytes) -> Result<ExportTraceServiceResponse, Status> {
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        );
+        grpc.unary(tonic::Request::new(body), path, BytesClientCodec)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    #[tokio::test]
+    async fn a_valid_request_travels_on_as_its_own_bytes() {
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        let req = request(vec![span("a"), span("b")]);
+        let sent = Bytes::from(req.encode_to_vec());
+        send_bytes(run.grpc_url(), sent.clone()).await.unwrap();
+        let batches = run.next.batches();
+        assert_eq!(
+            batches[0].encoded(),
+            Some(&sent),
+            "not decoded, not re-encoded"
+        );
+        assert_eq!(batches[0].span_count(), 2);
+        assert_eq!(batches[0].resource_spans(), req.resource_spans.as_slice());
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_a_request_is_invalid_argument_and_counted() {
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        let mut bytes = request(vec![span("NAME")]).encode_to_vec();
+        let at = bytes.windows(4).position(|w| w == b"NAME").unwrap();
+        bytes[at] = 0xff; // not UTF-8
+        for body in [
+            Bytes::from(bytes),
+            Bytes::from_static(b"\x0a\xff\xff\xff\x0f"),
+        ] {
+            let status = send_bytes(run.grpc_url(), body).await.unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument);
+            assert!(
+                status
+                    .message()
+                    .starts_with("cannot decode the protobuf body"),
+                "{}",
+                status.message()
+            );
+        }
+        let m = run.telemetry.metrics.receiver("otlp", "grpc");
+        assert_eq!(m.dropped_malformed.get(), 2);
+        assert!(run.next.batches().is_empty());
+        // Unknown methods get the gRPC answer, not a hang or a 404 page.
+        let mut client = tonic::client::Grpc::new(
+            tonic::transport::Endpoint::from_shared(run.grpc_url())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+        client.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Nope",
+        );
+        let status = client
+            .unary(tonic::Request::new(Bytes::new()), path, BytesClientCodec)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unimplemented);
         run.receiver.shutdown().await.unwrap();
     }
 }

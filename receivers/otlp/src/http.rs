@@ -19,13 +19,12 @@ use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tokio::net::TcpListener;
 
 use crate::config::HttpConfig;
 use crate::decode::{Compression, DecodeError, Format};
-use crate::ingest::Ingest;
+use crate::ingest::{Incoming, Ingest};
 use crate::status::{Refusal, RpcStatus};
 
 struct HttpState {
@@ -77,7 +76,11 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
         Err(e) => {
             let too_large = matches!(e, DecodeError::TooLarge { .. });
             state.ingest.count_dropped_body(too_large);
-            let status = if too_large { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+            let status = if too_large {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
             tracing::debug!(error = %e, "bad OTLP/HTTP request");
             return status_response(
                 format,
@@ -104,7 +107,7 @@ async fn read_request(
     body: Body,
     format: Format,
     max_body: usize,
-) -> Result<ExportTraceServiceRequest, DecodeError> {
+) -> Result<Incoming, DecodeError> {
     let encoding = match headers.get(CONTENT_ENCODING) {
         None => None,
         Some(v) => Some(
@@ -115,7 +118,7 @@ async fn read_request(
     let compression = Compression::from_header(encoding)?;
     let raw = read_body(body, max_body).await?;
     let bytes = compression.decompress(raw, max_body)?;
-    format.decode(&bytes)
+    format.decode(bytes)
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, DecodeError> {
@@ -191,8 +194,14 @@ mod tests {
     async fn protobuf_export_answers_in_protobuf() {
         let run = start(local_config(), RecordingConsumer::ok()).await;
         let body = request(vec![span("a"), span("b")]).encode_to_vec();
-        let (status, headers, resp) =
-            http_call(run.http_addr(), "POST", "/v1/traces", &[PROTO], body).await;
+        let (status, headers, resp) = http_call(
+            run.http_addr(),
+            "POST",
+            "/v1/traces",
+            &[PROTO],
+            body.clone(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[CONTENT_TYPE], "application/x-protobuf");
         assert_eq!(
@@ -200,6 +209,12 @@ mod tests {
             ExportTraceServiceResponse::default()
         );
         assert_eq!(run.next.batches()[0].span_count(), 2);
+        let passed_on = run.next.batches()[0].encoded().cloned();
+        assert_eq!(
+            passed_on.as_deref(),
+            Some(body.as_slice()),
+            "the body travels on undecoded"
+        );
         assert_eq!(run.counts("http"), (2, 0));
         run.receiver.shutdown().await.unwrap();
     }
@@ -405,8 +420,14 @@ mod tests {
             http_call(addr, "POST", "/v1/traces", &[PROTO], vec![0; 65 * 1024]).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         let m = run.telemetry.metrics.receiver("otlp", "http");
-        assert!(m.dropped_malformed.get() >= 1, "undecodable bodies are counted");
-        assert!(m.dropped_too_large.get() >= 1, "oversized bodies are counted");
+        assert!(
+            m.dropped_malformed.get() >= 1,
+            "undecodable bodies are counted"
+        );
+        assert!(
+            m.dropped_too_large.get() >= 1,
+            "oversized bodies are counted"
+        );
 
         let (status, headers, _) = http_call(addr, "GET", "/v1/traces", &[], vec![]).await;
         assert_eq!(

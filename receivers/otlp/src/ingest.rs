@@ -6,14 +6,43 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use prost::Message;
+use tracegate_core::otlp_wire::validate::validate_request;
 use tracegate_core::telemetry::ReceiverMetrics;
 use tracegate_core::{Consumer, Traces};
 
 use crate::status::Refusal;
+
+/// An export request as a transport hands it over.
+pub enum Incoming {
+    /// Protobuf checked in place, every span acceptable: passed on as its bytes.
+    Checked(Traces),
+    Decoded(ExportTraceServiceRequest),
+}
+
+impl From<ExportTraceServiceRequest> for Incoming {
+    fn from(request: ExportTraceServiceRequest) -> Self {
+        Incoming::Decoded(request)
+    }
+}
+
+/// A protobuf request body. The common case, every span acceptable, is checked in place and
+/// never decoded here (see `tracegate_core::otlp_wire`). Spans to cut out, or a shape the
+/// checker leaves to prost (deep nesting, groups), take the decoding path; prost's verdict is
+/// the one reported for a body that is not a request at all.
+pub fn check_protobuf(body: Bytes) -> Result<Incoming, prost::DecodeError> {
+    match validate_request(&body) {
+        Ok(summary) if !summary.has_invalid_ids => {
+            Ok(Incoming::Checked(Traces::from_checked(body, summary)))
+        }
+        _ => ExportTraceServiceRequest::decode(body).map(Incoming::Decoded),
+    }
+}
 
 /// Hands requests of one transport to the pipeline.
 #[derive(Clone)]
@@ -38,15 +67,20 @@ impl Ingest {
 
     pub async fn export(
         &self,
-        request: ExportTraceServiceRequest,
+        request: impl Into<Incoming>,
     ) -> Result<ExportTraceServiceResponse, Refusal> {
-        let mut resource_spans = request.resource_spans;
-        let rejected = drop_invalid_spans(&mut resource_spans);
-        if let Some(r) = &rejected {
-            self.metrics.refused.inc_by(r.count);
-            tracing::debug!(rejected = r.count, reason = %r.first_reason, "rejected spans");
-        }
-        let traces = Traces::new(resource_spans);
+        let (traces, rejected) = match request.into() {
+            Incoming::Checked(traces) => (traces, None),
+            Incoming::Decoded(request) => {
+                let mut resource_spans = request.resource_spans;
+                let rejected = drop_invalid_spans(&mut resource_spans);
+                if let Some(r) = &rejected {
+                    self.metrics.refused.inc_by(r.count);
+                    tracing::debug!(rejected = r.count, reason = %r.first_reason, "rejected spans");
+                }
+                (Traces::new(resource_spans), rejected)
+            }
+        };
         let spans = traces.span_count();
         // An empty export is legal OTLP (some SDKs send them as keep-alives); there is
         // nothing to push, and the pipeline should not see empty batches.

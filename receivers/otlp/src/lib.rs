@@ -22,6 +22,7 @@ use tracegate_core::{
 pub mod config;
 pub mod decode;
 pub mod grpc;
+pub mod grpc_service;
 pub mod http;
 pub mod ingest;
 pub mod json;

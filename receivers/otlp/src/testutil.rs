@@ -16,9 +16,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::sync::{Notify, Semaphore};
 use tracegate_core::config::Endpoint;
 use tracegate_core::telemetry::Telemetry;
-use tracegate_core::{
-    ComponentId, ConsumeError, Consumer, Host, Lifecycle, Traces,
-};
+use tracegate_core::{ComponentId, ConsumeError, Consumer, Host, Lifecycle, Traces};
 
 use crate::config::{Config, GrpcConfig, HttpConfig};
 use crate::OtlpReceiver;
