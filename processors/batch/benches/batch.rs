@@ -35,7 +35,11 @@ impl Consumer for Keep {
 }
 
 fn kv(key: String, value: Value) -> KeyValue {
-    KeyValue { key, value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key,
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 
 fn request(seq: usize) -> Traces {
@@ -46,28 +50,54 @@ fn request(seq: usize) -> Traces {
             name: format!("op-{}", i % 10),
             start_time_unix_nano: 1_700_000_000_000_000_000,
             end_time_unix_nano: 1_700_000_000_001_000_000,
-            attributes: (0..10).map(|a| kv(format!("attr.{a}"), Value::StringValue(format!("value-{a}-{i}")))).collect(),
+            attributes: (0..10)
+                .map(|a| {
+                    kv(
+                        format!("attr.{a}"),
+                        Value::StringValue(format!("value-{a}-{i}")),
+                    )
+                })
+                .collect(),
             ..Default::default()
         })
         .collect();
     Traces::new(vec![ResourceSpans {
-        resource: Some(Resource { attributes: vec![kv("service.name".into(), Value::StringValue("bench".into()))], ..Default::default() }),
-        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+        resource: Some(Resource {
+            attributes: vec![kv(
+                "service.name".into(),
+                Value::StringValue("bench".into()),
+            )],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
         ..Default::default()
     }])
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut group = c.benchmark_group("batch");
     group.throughput(Throughput::Elements((SPANS_PER_REQUEST * REQUESTS) as u64));
     for (name, max) in [("merge_8192", 0), ("merge_8192_split_1000", 1000)] {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || {
-                    let cfg = BatchConfig { send_batch_max_size: max, ..Default::default() };
+                    let cfg = BatchConfig {
+                        send_batch_max_size: max,
+                        ..Default::default()
+                    };
                     let next = Arc::new(Keep::default());
-                    let p = BatchProcessor::new(ComponentId::parse("batch").expect("id"), cfg, next.clone());
+                    let p = BatchProcessor::new(
+                        ComponentId::parse("batch").expect("id"),
+                        cfg,
+                        next.clone(),
+                    );
                     (p, next, (0..REQUESTS).map(request).collect::<Vec<_>>())
                 },
                 |(p, next, requests)| {

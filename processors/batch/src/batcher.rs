@@ -6,17 +6,21 @@ use std::sync::{Arc, Mutex, Weak};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tracegate_core::component::{ComponentError, ConsumeError, Consumer, Host, Lifecycle, Processor};
-use tracegate_core::data::{ResourceSpans, Traces};
+use tracegate_core::component::{
+    ComponentError, ConsumeError, Consumer, Host, Lifecycle, Processor,
+};
+use tracegate_core::data::Traces;
 use tracegate_core::id::ComponentId;
 
-use crate::split::split_off_spans;
+use crate::split::split_off_parts;
 use crate::waiters::{settle, Owners, WaiterRef};
 use crate::BatchConfig;
 
 #[derive(Default)]
 struct Buffer {
-    batch: Vec<ResourceSpans>,
+    /// The batches received, in order; joined only when sent, so batches that arrived as
+    /// bytes leave as one run of bytes (`Traces::concat`).
+    batch: Vec<Traces>,
     spans: usize,
     /// Which request owns which spans; filled only with `wait_for_result`.
     owners: Owners,
@@ -24,7 +28,7 @@ struct Buffer {
 
 /// A batch cut from the buffer, with the requests waiting on its spans.
 struct Cut {
-    batch: Vec<ResourceSpans>,
+    batch: Vec<Traces>,
     spans: usize,
     owners: Vec<(WaiterRef, usize)>,
 }
@@ -64,7 +68,11 @@ impl BatchProcessor {
     /// Above this many held spans new data is refused (only reachable while the next
     /// component refuses batches, since a full batch is sent as soon as it is complete).
     fn capacity(&self) -> usize {
-        self.config.send_batch_size.max(self.config.send_batch_max_size).max(1) * 2
+        self.config
+            .send_batch_size
+            .max(self.config.send_batch_max_size)
+            .max(1)
+            * 2
     }
 
     /// Cuts batches out of the buffer: complete ones only, or everything when `all`.
@@ -77,10 +85,22 @@ impl BatchProcessor {
             if buf.spans == 0 || !(complete || all || self.config.timeout.is_zero()) {
                 break;
             }
-            let n = if max > 0 { buf.spans.min(max) } else { buf.spans };
-            let batch = if n == buf.spans { std::mem::take(&mut buf.batch) } else { split_off_spans(&mut buf.batch, n) };
+            let n = if max > 0 {
+                buf.spans.min(max)
+            } else {
+                buf.spans
+            };
+            let batch = if n == buf.spans {
+                std::mem::take(&mut buf.batch)
+            } else {
+                split_off_parts(&mut buf.batch, n)
+            };
             buf.spans -= n;
-            out.push(Cut { batch, spans: n, owners: buf.owners.take(n) });
+            out.push(Cut {
+                batch,
+                spans: n,
+                owners: buf.owners.take(n),
+            });
         }
         out
     }
@@ -90,8 +110,13 @@ impl BatchProcessor {
     /// handed to the waiting senders instead, whose clients retry.
     async fn send(&self, batches: Vec<Cut>) {
         let mut iter = batches.into_iter();
-        while let Some(Cut { batch, spans, owners }) = iter.next() {
-            let traces = Traces::new(batch);
+        while let Some(Cut {
+            batch,
+            spans,
+            owners,
+        }) = iter.next()
+        {
+            let traces = Traces::concat(batch);
             if self.config.wait_for_result {
                 let outcome = self.next.consume(traces).await;
                 if let Err(err) = &outcome {
@@ -107,7 +132,7 @@ impl BatchProcessor {
                 }
                 Err(err) => {
                     tracing::warn!(processor = %self.id, spans, "next component refused a batch; holding it to send again: {err}");
-                    let mut returned = traces.into_resource_spans();
+                    let mut returned = vec![traces];
                     let mut returned_spans = spans;
                     for cut in iter.by_ref() {
                         returned.extend(cut.batch);
@@ -161,7 +186,7 @@ impl Consumer for BatchProcessor {
                 )));
             }
             let was_empty = buf.spans == 0;
-            buf.batch.extend(traces.into_resource_spans());
+            buf.batch.push(traces);
             buf.spans += spans;
             if self.config.wait_for_result {
                 let (waiter, rx) = WaiterRef::new(spans);
@@ -176,7 +201,12 @@ impl Consumer for BatchProcessor {
         self.send(ready).await;
         match answer {
             None => Ok(()),
-            Some(rx) => rx.await.unwrap_or_else(|_| Err(ConsumeError::retryable(format!("processor {} stopped before the batch was sent", self.id)))),
+            Some(rx) => rx.await.unwrap_or_else(|_| {
+                Err(ConsumeError::retryable(format!(
+                    "processor {} stopped before the batch was sent",
+                    self.id
+                )))
+            }),
         }
     }
 }
@@ -185,7 +215,8 @@ impl Consumer for BatchProcessor {
 impl Lifecycle for BatchProcessor {
     async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
         if let (Some(me), false) = (self.me.upgrade(), self.config.timeout.is_zero()) {
-            *self.timer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokio::spawn(me.run_timer()));
+            *self.timer.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(tokio::spawn(me.run_timer()));
         }
         Ok(())
     }

@@ -25,7 +25,13 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { send_batch_size: 8192, send_batch_max_size: 0, timeout: GoDuration::from_millis(200), metadata_keys: Vec::new(), wait_for_result: false }
+        Self {
+            send_batch_size: 8192,
+            send_batch_max_size: 0,
+            timeout: GoDuration::from_millis(200),
+            metadata_keys: Vec::new(),
+            wait_for_result: false,
+        }
     }
 }
 
@@ -35,7 +41,10 @@ impl ComponentConfig for BatchConfig {
         if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {
             p.push(ConfigProblem::new(
                 "send_batch_max_size",
-                format!("must be 0 or at least send_batch_size ({})", self.send_batch_size),
+                format!(
+                    "must be 0 or at least send_batch_size ({})",
+                    self.send_batch_size
+                ),
             ));
         }
         if !self.metadata_keys.is_empty() {
@@ -46,7 +55,10 @@ impl ComponentConfig for BatchConfig {
             ));
         }
         if self.send_batch_size == 0 && self.timeout.is_zero() {
-            p.push(ConfigProblem::new("timeout", "must be greater than 0 when send_batch_size is 0"));
+            p.push(ConfigProblem::new(
+                "timeout",
+                "must be greater than 0 when send_batch_size is 0",
+            ));
         }
         p
     }
@@ -66,9 +78,17 @@ mod tests {
     #[test]
     fn collector_defaults() {
         let c = parse("{}").unwrap();
-        assert_eq!((c.send_batch_size, c.send_batch_max_size, c.timeout.get()), (8192, 0, Duration::from_millis(200)));
-        let c = parse("send_batch_size: 100\nsend_batch_max_size: 200\ntimeout: 1s\nmetadata_keys: []").unwrap();
-        assert_eq!((c.send_batch_size, c.send_batch_max_size, c.timeout.get()), (100, 200, Duration::from_secs(1)));
+        assert_eq!(
+            (c.send_batch_size, c.send_batch_max_size, c.timeout.get()),
+            (8192, 0, Duration::from_millis(200))
+        );
+        let c =
+            parse("send_batch_size: 100\nsend_batch_max_size: 200\ntimeout: 1s\nmetadata_keys: []")
+                .unwrap();
+        assert_eq!(
+            (c.send_batch_size, c.send_batch_max_size, c.timeout.get()),
+            (100, 200, Duration::from_secs(1))
+        );
     }
 
     #[test]
@@ -82,6 +102,9 @@ mod tests {
             ["timeout: must be greater than 0 when send_batch_size is 0"]
         );
         let err = parse("metadata_keys: [tenant]").unwrap_err();
-        assert!(err[0].starts_with("metadata_keys: is not supported"), "{err:?}");
+        assert!(
+            err[0].starts_with("metadata_keys: is not supported"),
+            "{err:?}"
+        );
     }
 }

@@ -1,6 +1,27 @@
 //! Splitting a batch by span count while keeping resource and scope grouping.
 
-use tracegate_core::data::{ResourceSpans, ScopeSpans};
+use tracegate_core::data::{ResourceSpans, ScopeSpans, Traces};
+
+/// Removes the first `n` spans from a queue of batches. Whole batches move as they are (a
+/// batch still in its received bytes stays bytes); only the one batch cut in two is decoded.
+pub fn split_off_parts(from: &mut Vec<Traces>, mut n: usize) -> Vec<Traces> {
+    let mut whole = 0;
+    for part in from.iter() {
+        let spans = part.span_count();
+        if spans > n {
+            break;
+        }
+        n -= spans;
+        whole += 1;
+    }
+    let mut out: Vec<Traces> = from.drain(..whole).collect();
+    if n > 0 && !from.is_empty() {
+        let mut rest = std::mem::take(&mut from[0]).into_resource_spans();
+        out.push(Traces::new(split_off_spans(&mut rest, n)));
+        from[0] = Traces::new(rest);
+    }
+    out
+}
 
 /// Removes the first `n` spans from `from` and returns them, grouped under copies of their
 /// resource and scope. Containers left empty are removed from `from`.
@@ -22,7 +43,11 @@ pub fn split_off_spans(from: &mut Vec<ResourceSpans>, mut n: usize) -> Vec<Resou
     }
     // Then part of the next resource, under a copy of it.
     let rs = &mut from[0];
-    let mut taken = ResourceSpans { resource: rs.resource.clone(), schema_url: rs.schema_url.clone(), scope_spans: Vec::new() };
+    let mut taken = ResourceSpans {
+        resource: rs.resource.clone(),
+        schema_url: rs.schema_url.clone(),
+        scope_spans: Vec::new(),
+    };
     let mut whole_scopes = 0;
     for ss in &rs.scope_spans {
         if ss.spans.len() > n {
@@ -31,11 +56,17 @@ pub fn split_off_spans(from: &mut Vec<ResourceSpans>, mut n: usize) -> Vec<Resou
         n -= ss.spans.len();
         whole_scopes += 1;
     }
-    taken.scope_spans.extend(rs.scope_spans.drain(..whole_scopes));
+    taken
+        .scope_spans
+        .extend(rs.scope_spans.drain(..whole_scopes));
     if n > 0 {
         if let Some(ss) = rs.scope_spans.first_mut() {
             let head: Vec<_> = ss.spans.drain(..n).collect();
-            taken.scope_spans.push(ScopeSpans { scope: ss.scope.clone(), schema_url: ss.schema_url.clone(), spans: head });
+            taken.scope_spans.push(ScopeSpans {
+                scope: ss.scope.clone(),
+                schema_url: ss.schema_url.clone(),
+                spans: head,
+            });
         }
     }
     out.push(taken);
@@ -58,14 +89,21 @@ mod tests {
             scope_spans: scopes
                 .iter()
                 .enumerate()
-                .map(|(i, n)| ScopeSpans { schema_url: format!("{name}-{i}"), spans: vec![Span::default(); *n], ..Default::default() })
+                .map(|(i, n)| ScopeSpans {
+                    schema_url: format!("{name}-{i}"),
+                    spans: vec![Span::default(); *n],
+                    ..Default::default()
+                })
                 .collect(),
             ..Default::default()
         }
     }
 
     fn count(v: &[ResourceSpans]) -> usize {
-        v.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
+        v.iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum()
     }
 
     #[test]
@@ -75,9 +113,15 @@ mod tests {
         assert_eq!(count(&first), 4);
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].scope_spans.len(), 2);
-        assert_eq!(first[0].scope_spans[1].schema_url, "a-1", "scope identity is kept");
+        assert_eq!(
+            first[0].scope_spans[1].schema_url, "a-1",
+            "scope identity is kept"
+        );
         assert_eq!(count(&batch), 5);
-        assert_eq!(batch[0].schema_url, "a", "the rest of resource a stays first");
+        assert_eq!(
+            batch[0].schema_url, "a",
+            "the rest of resource a stays first"
+        );
         let rest = split_off_spans(&mut batch, 100);
         assert_eq!(count(&rest), 5);
         assert!(batch.is_empty());
@@ -87,14 +131,27 @@ mod tests {
     fn splits_at_resource_and_scope_boundaries_without_empty_containers() {
         let mut batch = vec![rs("a", &[2]), rs("b", &[1, 3]), rs("c", &[1])];
         let first = split_off_spans(&mut batch, 3);
-        assert_eq!(first.iter().map(|r| r.schema_url.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(first[1].scope_spans.len(), 1, "b's first scope whole, nothing of its second");
+        assert_eq!(
+            first
+                .iter()
+                .map(|r| r.schema_url.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(
+            first[1].scope_spans.len(),
+            1,
+            "b's first scope whole, nothing of its second"
+        );
         assert_eq!(batch[0].schema_url, "b");
         assert_eq!(batch[0].scope_spans.len(), 1);
         assert_eq!(batch[0].scope_spans[0].schema_url, "b-1");
         let second = split_off_spans(&mut batch, 2);
         assert_eq!((count(&second), count(&batch)), (2, 2));
-        assert_eq!(second[0].scope_spans[0].schema_url, "b-1", "a split scope keeps its identity");
+        assert_eq!(
+            second[0].scope_spans[0].schema_url, "b-1",
+            "a split scope keeps its identity"
+        );
         assert!(split_off_spans(&mut batch, 0).is_empty());
         assert_eq!(count(&split_off_spans(&mut batch, 2)), 2);
         assert!(batch.is_empty());

@@ -32,7 +32,14 @@ pub struct WaiterRef(Arc<Mutex<Waiter>>);
 impl WaiterRef {
     pub fn new(spans: usize) -> (Self, oneshot::Receiver<Result<(), ConsumeError>>) {
         let (tx, rx) = oneshot::channel();
-        (Self(Arc::new(Mutex::new(Waiter { remaining: spans, error: None, answer: Some(tx) }))), rx)
+        (
+            Self(Arc::new(Mutex::new(Waiter {
+                remaining: spans,
+                error: None,
+                answer: Some(tx),
+            }))),
+            rx,
+        )
     }
 
     fn settle(&self, spans: usize, outcome: &Result<(), ConsumeError>) {
@@ -63,7 +70,9 @@ impl Owners {
     pub fn take(&mut self, mut n: usize) -> Vec<(WaiterRef, usize)> {
         let mut out = Vec::new();
         while n > 0 {
-            let Some((w, spans)) = self.0.front_mut() else { break };
+            let Some((w, spans)) = self.0.front_mut() else {
+                break;
+            };
             if *spans <= n {
                 n -= *spans;
                 if let Some(front) = self.0.pop_front() {
@@ -111,6 +120,10 @@ mod tests {
         assert_eq!(ra.try_recv().unwrap(), Err(ConsumeError::retryable("down")));
         assert!(rb.try_recv().is_err());
         settle(&third, &Ok(()));
-        assert_eq!(rb.try_recv().unwrap(), Err(ConsumeError::retryable("down")), "b lost one span's batch");
+        assert_eq!(
+            rb.try_recv().unwrap(),
+            Err(ConsumeError::retryable("down")),
+            "b lost one span's batch"
+        );
     }
 }

@@ -6,14 +6,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tracegate_core::component::{ConsumeError, Consumer, Host, Lifecycle};
+use tracegate_core::config::GoDuration;
 use tracegate_core::data::{ResourceSpans, ScopeSpans, Span, Traces};
 use tracegate_core::ComponentId;
-use tracegate_core::config::GoDuration;
 use tracegate_processor_batch::{BatchConfig, BatchProcessor};
 
 #[derive(Default)]
 struct Recorder {
     batches: Mutex<Vec<usize>>,
+    /// Each batch received, whole.
+    received: Mutex<Vec<Traces>>,
     refuse_next: Mutex<usize>,
 }
 
@@ -26,6 +28,7 @@ impl Consumer for Recorder {
             return Err(ConsumeError::retryable("queue full"));
         }
         self.batches.lock().unwrap().push(t.span_count());
+        self.received.lock().unwrap().push(t);
         Ok(())
     }
 }
@@ -38,17 +41,27 @@ impl Recorder {
 
 fn spans(n: usize) -> Traces {
     Traces::new(vec![ResourceSpans {
-        scope_spans: vec![ScopeSpans { spans: vec![Span::default(); n], ..Default::default() }],
+        scope_spans: vec![ScopeSpans {
+            spans: vec![Span::default(); n],
+            ..Default::default()
+        }],
         ..Default::default()
     }])
 }
 
 fn processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProcessor>, Arc<Recorder>) {
     let rec = Arc::new(Recorder::default());
-    let cfg = BatchConfig { send_batch_size: size, send_batch_max_size: max, timeout: GoDuration::from_millis(timeout_ms), ..Default::default() };
-    (BatchProcessor::new(ComponentId::parse("batch").unwrap(), cfg, rec.clone()), rec)
+    let cfg = BatchConfig {
+        send_batch_size: size,
+        send_batch_max_size: max,
+        timeout: GoDuration::from_millis(timeout_ms),
+        ..Default::default()
+    };
+    (
+        BatchProcessor::new(ComponentId::parse("batch").unwrap(), cfg, rec.clone()),
+        rec,
+    )
 }
-
 
 fn no_host() -> Arc<dyn Host> {
     tracegate_core::testing::TestHost::new()
@@ -60,9 +73,16 @@ async fn sends_full_batches_at_once_and_the_rest_after_the_timeout() {
     p.start(no_host()).await.unwrap();
     p.consume(spans(4)).await.unwrap();
     p.consume(spans(4)).await.unwrap();
-    assert!(rec.sizes().is_empty(), "8 < send_batch_size: nothing sent yet");
+    assert!(
+        rec.sizes().is_empty(),
+        "8 < send_batch_size: nothing sent yet"
+    );
     p.consume(spans(4)).await.unwrap();
-    assert_eq!(rec.sizes(), vec![12], "crossing send_batch_size sends everything held");
+    assert_eq!(
+        rec.sizes(),
+        vec![12],
+        "crossing send_batch_size sends everything held"
+    );
     p.consume(spans(3)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(rec.sizes(), vec![12, 3], "timeout sends the partial batch");
@@ -79,20 +99,82 @@ async fn splits_at_send_batch_max_size() {
     assert_eq!(rec.sizes(), vec![10, 10, 5], "shutdown flushes the rest");
 }
 
+/// A batch as the OTLP receiver hands it on: request bytes, checked, not decoded.
+fn named_bytes(names: &[&str]) -> Traces {
+    use prost::Message;
+    let span = |n: &&str| Span {
+        name: n.to_string(),
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        ..Default::default()
+    };
+    let decoded = Traces::new(vec![ResourceSpans {
+        scope_spans: vec![ScopeSpans {
+            spans: names.iter().map(span).collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]);
+    let bytes = bytes::Bytes::from(decoded.to_request().encode_to_vec());
+    let summary = tracegate_core::otlp_wire::validate::validate_request(&bytes).unwrap();
+    Traces::from_checked(bytes, summary)
+}
+
+fn names(t: &Traces) -> Vec<String> {
+    t.resource_spans()
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_of_bytes_are_joined_as_bytes_in_order() {
+    let (p, rec) = processor(5, 0, 200);
+    p.start(no_host()).await.unwrap();
+    p.consume(named_bytes(&["a", "b"])).await.unwrap();
+    p.consume(named_bytes(&["c", "d", "e"])).await.unwrap();
+    let sent = rec.received.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].encoded().is_some(), "joined without decoding");
+    assert_eq!(names(&sent[0]), ["a", "b", "c", "d", "e"]);
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn splitting_bytes_keeps_every_span_in_order() {
+    let (p, rec) = processor(4, 4, 200);
+    p.start(no_host()).await.unwrap();
+    p.consume(named_bytes(&["a", "b", "c"])).await.unwrap();
+    p.consume(named_bytes(&["d", "e", "f"])).await.unwrap();
+    p.shutdown().await.unwrap();
+    let sent: Vec<_> = rec.received.lock().unwrap().iter().map(names).collect();
+    assert_eq!(sent, [vec!["a", "b", "c", "d"], vec!["e", "f"]]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn holds_refused_batches_and_refuses_new_data_when_full() {
     let (p, rec) = processor(10, 0, 100);
     p.start(no_host()).await.unwrap();
     *rec.refuse_next.lock().unwrap() = usize::MAX; // the next component is down
-    p.consume(spans(10)).await.expect("accepted: the batch is held, not lost");
+    p.consume(spans(10))
+        .await
+        .expect("accepted: the batch is held, not lost");
     assert!(rec.sizes().is_empty());
     p.consume(spans(10)).await.expect("room for one more batch");
     let refused = p.consume(spans(1)).await.unwrap_err();
     assert!(matches!(refused, ConsumeError::Retryable(_)), "{refused:?}");
     *rec.refuse_next.lock().unwrap() = 0; // it comes back
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(rec.sizes().iter().sum::<usize>(), 20, "every accepted span arrives once");
-    p.consume(spans(1)).await.expect("accepted again once drained");
+    assert_eq!(
+        rec.sizes().iter().sum::<usize>(),
+        20,
+        "every accepted span arrives once"
+    );
+    p.consume(spans(1))
+        .await
+        .expect("accepted again once drained");
     p.shutdown().await.unwrap();
     assert_eq!(rec.sizes().iter().sum::<usize>(), 21);
 }
@@ -104,7 +186,11 @@ async fn shutdown_without_start_is_safe_and_idempotent() {
     p.shutdown().await.unwrap();
 }
 
-fn waiting_processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProcessor>, Arc<Recorder>) {
+fn waiting_processor(
+    size: usize,
+    max: usize,
+    timeout_ms: u64,
+) -> (Arc<BatchProcessor>, Arc<Recorder>) {
     let rec = Arc::new(Recorder::default());
     let cfg = BatchConfig {
         send_batch_size: size,
@@ -113,7 +199,10 @@ fn waiting_processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProc
         wait_for_result: true,
         ..Default::default()
     };
-    (BatchProcessor::new(ComponentId::parse("batch").unwrap(), cfg, rec.clone()), rec)
+    (
+        BatchProcessor::new(ComponentId::parse("batch").unwrap(), cfg, rec.clone()),
+        rec,
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -125,10 +214,17 @@ async fn wait_for_result_answers_a_sender_only_after_its_spans_were_accepted() {
         async move { p.consume(spans(4)).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!first.is_finished(), "the sender waits while its spans are only in the buffer");
+    assert!(
+        !first.is_finished(),
+        "the sender waits while its spans are only in the buffer"
+    );
     assert!(rec.sizes().is_empty());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(first.await.unwrap(), Ok(()), "answered once the timer's batch was accepted");
+    assert_eq!(
+        first.await.unwrap(),
+        Ok(()),
+        "answered once the timer's batch was accepted"
+    );
     assert_eq!(rec.sizes(), vec![4]);
     p.shutdown().await.unwrap();
 }
@@ -145,9 +241,17 @@ async fn wait_for_result_hands_a_refusal_to_every_sender_in_the_batch_and_keeps_
     tokio::task::yield_now().await;
     // 3 + 3 reaches send_batch_size: batches of 4 (a:3, b:1, refused) and 2 (b, accepted).
     let b = p.consume(spans(3)).await;
-    assert_eq!(b, Err(ConsumeError::retryable("queue full")), "b had a span in the refused batch");
+    assert_eq!(
+        b,
+        Err(ConsumeError::retryable("queue full")),
+        "b had a span in the refused batch"
+    );
     assert_eq!(a.await.unwrap(), Err(ConsumeError::retryable("queue full")));
     assert_eq!(rec.sizes(), vec![2]);
     p.shutdown().await.unwrap();
-    assert_eq!(rec.sizes(), vec![2], "a refused batch is not held for a resend: its senders retry");
+    assert_eq!(
+        rec.sizes(),
+        vec![2],
+        "a refused batch is not held for a resend: its senders retry"
+    );
 }
