@@ -84,6 +84,16 @@ impl Traces {
         }
     }
 
+    /// An `ExportTraceServiceRequest` (or `TracesData`) in protobuf, checked in place and kept
+    /// as bytes; decoded by prost only when the checker declines (deep nesting, groups), so
+    /// the error, if any, is prost's.
+    pub fn from_protobuf(bytes: Bytes) -> Result<Traces, prost::DecodeError> {
+        match crate::otlp_wire::validate::validate_request(&bytes) {
+            Ok(summary) => Ok(Traces::from_checked(bytes, summary)),
+            Err(_) => ExportTraceServiceRequest::decode(bytes).map(Traces::from),
+        }
+    }
+
     /// The spans; decodes a batch that is still bytes (once, then kept).
     pub fn resource_spans(&self) -> &[ResourceSpans] {
         match &self.repr {

@@ -97,7 +97,10 @@ impl Connection<'_> {
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if self.brokers.is_empty() {
-            problems.push(ConfigProblem::new("brokers", "is required: at least one host:port, e.g. [kafka:9092]"));
+            problems.push(ConfigProblem::new(
+                "brokers",
+                "is required: at least one host:port, e.g. [kafka:9092]",
+            ));
         }
         for (i, broker) in self.brokers.iter().enumerate() {
             if let Err(why) = check_broker(broker) {
@@ -108,20 +111,33 @@ impl Connection<'_> {
             problems.push(ConfigProblem::new("client_id", "must not be empty"));
         }
         if self.auth.tls.is_some() && self.tls.is_some() {
-            problems.push(ConfigProblem::new("tls", "is also set under auth::tls: keep one of the two"));
+            problems.push(ConfigProblem::new(
+                "tls",
+                "is also set under auth::tls: keep one of the two",
+            ));
         }
         if let Some(sasl) = &self.auth.sasl {
             if sasl.username.is_empty() {
-                problems.push(ConfigProblem::new("auth::sasl::username", "is required with SASL"));
+                problems.push(ConfigProblem::new(
+                    "auth::sasl::username",
+                    "is required with SASL",
+                ));
             }
             if sasl.password.is_empty() {
-                problems.push(ConfigProblem::new("auth::sasl::password", "is required with SASL"));
+                problems.push(ConfigProblem::new(
+                    "auth::sasl::password",
+                    "is required with SASL",
+                ));
             }
             if sasl.version.is_some_and(|v| v > 1) {
                 problems.push(ConfigProblem::new("auth::sasl::version", "must be 0 or 1"));
             }
         }
-        let tls_path = if self.auth.tls.is_some() { "auth::tls" } else { "tls" };
+        let tls_path = if self.auth.tls.is_some() {
+            "auth::tls"
+        } else {
+            "tls"
+        };
         if let Some(tls) = self.auth.tls.as_ref().or(self.tls) {
             if tls.cert_file.is_some() != tls.key_file.is_some() {
                 problems.push(ConfigProblem::new(
@@ -129,15 +145,25 @@ impl Connection<'_> {
                     "a client certificate needs both cert_file and key_file",
                 ));
             }
-            for (name, value) in [("ca_file", &tls.ca_file), ("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+            for (name, value) in [
+                ("ca_file", &tls.ca_file),
+                ("cert_file", &tls.cert_file),
+                ("key_file", &tls.key_file),
+            ] {
                 if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                    problems.push(ConfigProblem::new(format!("{tls_path}::{name}"), "must not be empty when set"));
+                    problems.push(ConfigProblem::new(
+                        format!("{tls_path}::{name}"),
+                        "must not be empty when set",
+                    ));
                 }
             }
         }
         for key in self.librdkafka_options.keys() {
             if key.trim().is_empty() || key.contains(char::is_whitespace) {
-                problems.push(ConfigProblem::new("librdkafka_options", format!("{key:?} is not a librdkafka property name")));
+                problems.push(ConfigProblem::new(
+                    "librdkafka_options",
+                    format!("{key:?} is not a librdkafka property name"),
+                ));
             }
         }
         problems
@@ -207,17 +233,40 @@ fn check_broker(broker: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn connection<'a>(brokers: &'a [String], auth: &'a Auth, tls: Option<&'a Tls>, options: &'a BTreeMap<String, String>) -> Connection<'a> {
-        Connection { brokers, client_id: "tracegate", auth, tls, librdkafka_options: options }
+    fn connection<'a>(
+        brokers: &'a [String],
+        auth: &'a Auth,
+        tls: Option<&'a Tls>,
+        options: &'a BTreeMap<String, String>,
+    ) -> Connection<'a> {
+        Connection {
+            brokers,
+            client_id: "tracegate",
+            auth,
+            tls,
+            librdkafka_options: options,
+        }
     }
 
     #[test]
     fn sasl_and_tls_choose_the_security_protocol_and_pass_through() {
         let brokers = vec!["a:9092".to_string(), "b:9093".to_string()];
         let options = BTreeMap::from([("socket.keepalive.enable".to_string(), "true".to_string())]);
-        let sasl = Sasl { username: "u".into(), password: "p".into(), mechanism: SaslMechanism::ScramSha512, version: None };
-        let tls = Tls { ca_file: Some("/ca.pem".into()), insecure_skip_verify: true, ..Tls::default() };
-        let auth = Auth { sasl: Some(sasl), tls: Some(tls.clone()) };
+        let sasl = Sasl {
+            username: "u".into(),
+            password: "p".into(),
+            mechanism: SaslMechanism::ScramSha512,
+            version: None,
+        };
+        let tls = Tls {
+            ca_file: Some("/ca.pem".into()),
+            insecure_skip_verify: true,
+            ..Tls::default()
+        };
+        let auth = Auth {
+            sasl: Some(sasl),
+            tls: Some(tls.clone()),
+        };
         let conn = connection(&brokers, &auth, None, &options);
         let mut c = conn.client_config();
         c.set("socket.keepalive.enable", "false");
@@ -232,27 +281,85 @@ mod tests {
 
         // Top-level tls, insecure: plain text; no auth at all: plaintext.
         let none = Auth::default();
-        let insecure = Tls { insecure: true, ..tls.clone() };
-        assert_eq!(connection(&brokers, &none, Some(&insecure), &options).client_config().get("security.protocol"), Some("plaintext"));
-        assert_eq!(connection(&brokers, &none, Some(&tls), &options).client_config().get("security.protocol"), Some("ssl"));
-        let plain = Auth { sasl: Some(Sasl { username: "u".into(), password: "p".into(), ..Sasl::default() }), tls: None };
+        let insecure = Tls {
+            insecure: true,
+            ..tls.clone()
+        };
+        assert_eq!(
+            connection(&brokers, &none, Some(&insecure), &options)
+                .client_config()
+                .get("security.protocol"),
+            Some("plaintext")
+        );
+        assert_eq!(
+            connection(&brokers, &none, Some(&tls), &options)
+                .client_config()
+                .get("security.protocol"),
+            Some("ssl")
+        );
+        let plain = Auth {
+            sasl: Some(Sasl {
+                username: "u".into(),
+                password: "p".into(),
+                ..Sasl::default()
+            }),
+            tls: None,
+        };
         let c = connection(&brokers, &plain, None, &options).client_config();
-        assert_eq!((c.get("security.protocol"), c.get("sasl.mechanism")), (Some("sasl_plaintext"), Some("PLAIN")));
+        assert_eq!(
+            (c.get("security.protocol"), c.get("sasl.mechanism")),
+            (Some("sasl_plaintext"), Some("PLAIN"))
+        );
     }
 
     #[test]
     fn validation_names_each_bad_field() {
-        let brokers = vec!["ok:9092".to_string(), "noport".to_string(), "h:0".to_string()];
-        let tls = Tls { cert_file: Some("c.pem".into()), ..Tls::default() };
-        let auth = Auth { sasl: Some(Sasl::default()), tls: Some(tls.clone()) };
+        let brokers = vec![
+            "ok:9092".to_string(),
+            "noport".to_string(),
+            "h:0".to_string(),
+        ];
+        let tls = Tls {
+            cert_file: Some("c.pem".into()),
+            ..Tls::default()
+        };
+        let auth = Auth {
+            sasl: Some(Sasl::default()),
+            tls: Some(tls.clone()),
+        };
         let options = BTreeMap::from([(" ".to_string(), "x".to_string())]);
-        let problems: Vec<String> =
-            connection(&brokers, &auth, Some(&tls), &options).validate().iter().map(ToString::to_string).collect();
-        let paths: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or("")).collect();
-        assert!(problems.iter().any(|p| p.starts_with("brokers::1: \"noport\" is not host:port")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("brokers::2:")), "{problems:?}");
-        for field in ["tls", "auth::sasl::username", "auth::sasl::password", "auth::tls::cert_file", "librdkafka_options"] {
-            assert!(problems.iter().any(|p| p.starts_with(&format!("{field}: "))), "{field} missing in {problems:?} ({paths:?})");
+        let problems: Vec<String> = connection(&brokers, &auth, Some(&tls), &options)
+            .validate()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let paths: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or(""))
+            .collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("brokers::1: \"noport\" is not host:port")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("brokers::2:")),
+            "{problems:?}"
+        );
+        for field in [
+            "tls",
+            "auth::sasl::username",
+            "auth::sasl::password",
+            "auth::tls::cert_file",
+            "librdkafka_options",
+        ] {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{field}: "))),
+                "{field} missing in {problems:?} ({paths:?})"
+            );
         }
         let empty: Vec<String> = Vec::new();
         let none = Auth::default();

@@ -140,8 +140,13 @@ pub fn check_topic(topic: &str) -> Result<(), String> {
     if topic.len() > 249 || topic == "." || topic == ".." {
         return Err(format!("\"{topic}\" is not a valid Kafka topic name"));
     }
-    if let Some(c) = topic.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(format!("\"{topic}\": {c:?} is not allowed in a Kafka topic name (letters, digits, . _ -)"));
+    if let Some(c) = topic
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "\"{topic}\": {c:?} is not allowed in a Kafka topic name (letters, digits, . _ -)"
+        ));
     }
     Ok(())
 }
@@ -154,10 +159,16 @@ impl ComponentConfig for Config {
         }
         let p = &self.producer;
         if ![-1, 0, 1].contains(&p.required_acks) {
-            problems.push(ConfigProblem::new("producer::required_acks", "must be 0 (none), 1 (leader) or -1 (all replicas)"));
+            problems.push(ConfigProblem::new(
+                "producer::required_acks",
+                "must be 0 (none), 1 (leader) or -1 (all replicas)",
+            ));
         }
         if !(1000..=1_000_000_000).contains(&p.max_message_bytes) {
-            problems.push(ConfigProblem::new("producer::max_message_bytes", "must be between 1000 and 1000000000"));
+            problems.push(ConfigProblem::new(
+                "producer::max_message_bytes",
+                "must be between 1000 and 1000000000",
+            ));
         }
         let level = p.compression_params.level;
         let range = match p.compression {
@@ -169,17 +180,31 @@ impl ComponentConfig for Config {
         if !range.contains(&level) {
             problems.push(ConfigProblem::new(
                 "producer::compression_params::level",
-                format!("{level} is out of range for {} ({}..={})", p.compression.as_str(), range.start(), range.end()),
+                format!(
+                    "{level} is out of range for {} ({}..={})",
+                    p.compression.as_str(),
+                    range.start(),
+                    range.end()
+                ),
             ));
         }
         if p.linger.get() > std::time::Duration::from_secs(900) {
-            problems.push(ConfigProblem::new("producer::linger", "must be at most 15m"));
+            problems.push(ConfigProblem::new(
+                "producer::linger",
+                "must be at most 15m",
+            ));
         }
         if p.message_timeout.is_zero() {
-            problems.push(ConfigProblem::new("producer::message_timeout", "must be greater than 0"));
+            problems.push(ConfigProblem::new(
+                "producer::message_timeout",
+                "must be greater than 0",
+            ));
         }
         if p.flush_max_messages > 1_000_000 {
-            problems.push(ConfigProblem::new("producer::flush_max_messages", "must be at most 1000000"));
+            problems.push(ConfigProblem::new(
+                "producer::flush_max_messages",
+                "must be at most 1000000",
+            ));
         }
         problems
     }
@@ -197,8 +222,14 @@ mod tests {
     fn defaults_are_the_collectors() {
         let c = parse("{}").expect("defaults are valid");
         assert_eq!(c.brokers, vec!["localhost:9092"]);
-        assert_eq!((c.topic.as_str(), c.encoding, c.partition_traces_by_id), ("otlp_spans", Encoding::OtlpProto, false));
-        assert_eq!((c.producer.required_acks, c.producer.max_message_bytes), (1, 1_000_000));
+        assert_eq!(
+            (c.topic.as_str(), c.encoding, c.partition_traces_by_id),
+            ("otlp_spans", Encoding::OtlpProto, false)
+        );
+        assert_eq!(
+            (c.producer.required_acks, c.producer.max_message_bytes),
+            (1, 1_000_000)
+        );
         assert_eq!(c.producer.compression, Compression::None);
     }
 
@@ -211,13 +242,26 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(c.encoding, Encoding::JaegerJson);
-        assert_eq!((c.producer.compression, c.producer.compression_params.level, c.producer.required_acks), (Compression::Zstd, 3, -1));
+        assert_eq!(
+            (
+                c.producer.compression,
+                c.producer.compression_params.level,
+                c.producer.required_acks
+            ),
+            (Compression::Zstd, 3, -1)
+        );
         assert_eq!(c.producer.linger, GoDuration::from_millis(20));
         for enc in ["otlp_proto", "otlp_json", "jaeger_proto", "jaeger_json"] {
-            assert_eq!(parse(&format!("encoding: {enc}")).map(|c| c.encoding.as_str()), Ok(enc));
+            assert_eq!(
+                parse(&format!("encoding: {enc}")).map(|c| c.encoding.as_str()),
+                Ok(enc)
+            );
         }
         for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
-            assert!(parse(&format!("producer: {{compression: {codec}}}")).is_ok(), "{codec}");
+            assert!(
+                parse(&format!("producer: {{compression: {codec}}}")).is_ok(),
+                "{codec}"
+            );
         }
     }
 
@@ -225,15 +269,32 @@ mod tests {
     fn bad_values_are_reported_with_their_path() {
         let err = parse("{topic: 'a b', producer: {required_acks: 2, compression: gzip, compression_params: {level: 12}, message_timeout: 0s}}")
             .expect_err("invalid");
-        for path in ["topic:", "producer::required_acks:", "producer::compression_params::level:", "producer::message_timeout:"] {
-            assert!(err.iter().any(|e| e.starts_with(path)), "{path} missing in {err:?}");
+        for path in [
+            "topic:",
+            "producer::required_acks:",
+            "producer::compression_params::level:",
+            "producer::message_timeout:",
+        ] {
+            assert!(
+                err.iter().any(|e| e.starts_with(path)),
+                "{path} missing in {err:?}"
+            );
         }
         let err = parse("encoding: avro").expect_err("unknown encoding");
-        assert!(err[0].starts_with("encoding: unknown variant `avro`"), "{err:?}");
+        assert!(
+            err[0].starts_with("encoding: unknown variant `avro`"),
+            "{err:?}"
+        );
         let err = parse("producer: {compression: brotli}").expect_err("unknown codec");
-        assert!(err[0].starts_with("producer::compression: unknown variant"), "{err:?}");
+        assert!(
+            err[0].starts_with("producer::compression: unknown variant"),
+            "{err:?}"
+        );
         let err = parse("sending_queue_x: 1").expect_err("unknown key");
-        assert!(err[0].contains("unknown field `sending_queue_x`"), "{err:?}");
+        assert!(
+            err[0].contains("unknown field `sending_queue_x`"),
+            "{err:?}"
+        );
         let err = parse("brokers: []").expect_err("no brokers");
         assert!(err[0].starts_with("brokers: is required"), "{err:?}");
     }

@@ -47,20 +47,33 @@ impl LogContext {
 
 impl ClientContext for LogContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        let Some(suppressed) = self.admit(fac) else { return };
+        let Some(suppressed) = self.admit(fac) else {
+            return;
+        };
         match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
                 tracing::error!(facility = fac, suppressed, "librdkafka: {log_message}")
             }
-            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, suppressed, "librdkafka: {log_message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => tracing::info!(facility = fac, suppressed, "librdkafka: {log_message}"),
-            RDKafkaLogLevel::Debug => tracing::debug!(facility = fac, suppressed, "librdkafka: {log_message}"),
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(facility = fac, suppressed, "librdkafka: {log_message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(facility = fac, suppressed, "librdkafka: {log_message}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(facility = fac, suppressed, "librdkafka: {log_message}")
+            }
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         let kind = format!("{:?}", error.rdkafka_error_code());
-        let Some(suppressed) = self.admit(&kind) else { return };
+        let Some(suppressed) = self.admit(&kind) else {
+            return;
+        };
         tracing::warn!(suppressed, "kafka client: {error}: {reason}");
     }
 }
@@ -77,6 +90,10 @@ mod tests {
         assert_eq!(ctx.admit("FAIL"), Some(0));
         assert_eq!(ctx.admit("FAIL"), None);
         assert_eq!(ctx.admit("FAIL"), None);
-        assert_eq!(ctx.admit("CONNECT"), Some(0), "another kind is not held back by the first");
+        assert_eq!(
+            ctx.admit("CONNECT"),
+            Some(0),
+            "another kind is not held back by the first"
+        );
     }
 }

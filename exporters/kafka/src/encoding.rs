@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
@@ -54,7 +55,7 @@ impl Encoding {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub key: Option<Vec<u8>>,
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     /// Spans in this message, for the exporter's accounting.
     pub spans: usize,
 }
@@ -82,16 +83,35 @@ pub enum DecodeError {
 /// Encodes a batch into the messages to produce. An OTLP message over `max_bytes` is split
 /// in two by spans until it fits (or holds one span), so one huge batch does not fail whole;
 /// a Jaeger message is always one span.
-pub fn encode(encoding: Encoding, traces: &Traces, partition_traces_by_id: bool, max_bytes: usize) -> Result<Vec<Record>, EncodeError> {
+pub fn encode(
+    encoding: Encoding,
+    traces: &Traces,
+    partition_traces_by_id: bool,
+    max_bytes: usize,
+) -> Result<Vec<Record>, EncodeError> {
     match encoding {
         Encoding::OtlpProto | Encoding::OtlpJson => {
             if !partition_traces_by_id && encoding == Encoding::OtlpProto {
+                // A batch still in the bytes it was received in is sent as they are.
+                if let Some(bytes) = traces.encoded() {
+                    let spans = traces.span_count();
+                    if bytes.len() <= max_bytes || spans <= 1 {
+                        return Ok(vec![Record {
+                            key: None,
+                            payload: bytes.clone(),
+                            spans,
+                        }]);
+                    }
+                }
                 if let Some(record) = encode_proto_borrowed(traces.resource_spans(), max_bytes) {
                     return Ok(vec![record]);
                 }
             }
             let groups: Vec<(Option<Vec<u8>>, Vec<ResourceSpans>)> = if partition_traces_by_id {
-                split_by_trace(traces.resource_spans()).into_iter().map(|(id, rs)| (Some(hex(&id).into_bytes()), rs)).collect()
+                split_by_trace(traces.resource_spans())
+                    .into_iter()
+                    .map(|(id, rs)| (Some(hex(&id).into_bytes()), rs))
+                    .collect()
             } else {
                 vec![(None, traces.resource_spans().to_vec())]
             };
@@ -114,7 +134,11 @@ pub fn encode(encoding: Encoding, traces: &Traces, partition_traces_by_id: bool,
                     } else {
                         jaeger_json::encode_span(&span).map_err(EncodeError::JaegerJson)?
                     };
-                    out.push(Record { key, payload, spans: 1 });
+                    out.push(Record {
+                        key,
+                        payload: payload.into(),
+                        spans: 1,
+                    });
                 }
             }
             Ok(out)
@@ -126,7 +150,10 @@ pub fn encode(encoding: Encoding, traces: &Traces, partition_traces_by_id: bool,
 /// so writing each resource as field 1 gives the very bytes of `ExportTraceServiceRequest`.
 /// `None` when the batch needs splitting.
 fn encode_proto_borrowed(resource_spans: &[ResourceSpans], max_bytes: usize) -> Option<Record> {
-    let len: usize = resource_spans.iter().map(|rs| prost::encoding::message::encoded_len(1, rs)).sum();
+    let len: usize = resource_spans
+        .iter()
+        .map(|rs| prost::encoding::message::encoded_len(1, rs))
+        .sum();
     let spans = count(resource_spans);
     if len > max_bytes && spans > 1 {
         return None;
@@ -135,37 +162,66 @@ fn encode_proto_borrowed(resource_spans: &[ResourceSpans], max_bytes: usize) -> 
     for rs in resource_spans {
         prost::encoding::message::encode(1, rs, &mut payload);
     }
-    Some(Record { key: None, payload, spans })
+    Some(Record {
+        key: None,
+        payload: payload.into(),
+        spans,
+    })
 }
 
-fn encode_otlp(json: bool, key: Option<Vec<u8>>, rs: Vec<ResourceSpans>, max_bytes: usize, out: &mut Vec<Record>) -> Result<(), EncodeError> {
+fn encode_otlp(
+    json: bool,
+    key: Option<Vec<u8>>,
+    rs: Vec<ResourceSpans>,
+    max_bytes: usize,
+    out: &mut Vec<Record>,
+) -> Result<(), EncodeError> {
     let spans = count(&rs);
     let request = ExportTraceServiceRequest { resource_spans: rs };
-    let size = if json { None } else { Some(request.encoded_len()) };
+    let size = if json {
+        None
+    } else {
+        Some(request.encoded_len())
+    };
     if spans > 1 && size.is_some_and(|s| s > max_bytes) {
         let (a, b) = split_half(request.resource_spans, spans / 2);
         encode_otlp(json, key.clone(), a, max_bytes, out)?;
         return encode_otlp(json, key, b, max_bytes, out);
     }
-    let payload = if json { serde_json::to_vec(&request)? } else { request.encode_to_vec() };
+    let payload = if json {
+        serde_json::to_vec(&request)?
+    } else {
+        request.encode_to_vec()
+    };
     if json && spans > 1 && payload.len() > max_bytes {
         let (a, b) = split_half(request.resource_spans, spans / 2);
         encode_otlp(json, key.clone(), a, max_bytes, out)?;
         return encode_otlp(json, key, b, max_bytes, out);
     }
-    out.push(Record { key, payload, spans });
+    out.push(Record {
+        key,
+        payload: payload.into(),
+        spans,
+    });
     Ok(())
 }
 
 /// The first `n` spans and the rest, each keeping its resource and scope.
-fn split_half(resource_spans: Vec<ResourceSpans>, mut n: usize) -> (Vec<ResourceSpans>, Vec<ResourceSpans>) {
+fn split_half(
+    resource_spans: Vec<ResourceSpans>,
+    mut n: usize,
+) -> (Vec<ResourceSpans>, Vec<ResourceSpans>) {
     let (mut first, mut second) = (Vec::new(), Vec::new());
     for mut rs in resource_spans {
         if n == 0 {
             second.push(rs);
             continue;
         }
-        let mut rest = ResourceSpans { resource: rs.resource.clone(), scope_spans: Vec::new(), schema_url: rs.schema_url.clone() };
+        let mut rest = ResourceSpans {
+            resource: rs.resource.clone(),
+            scope_spans: Vec::new(),
+            schema_url: rs.schema_url.clone(),
+        };
         let mut kept = Vec::new();
         for mut ss in std::mem::take(&mut rs.scope_spans) {
             if n >= ss.spans.len() {
@@ -176,7 +232,11 @@ fn split_half(resource_spans: Vec<ResourceSpans>, mut n: usize) -> (Vec<Resource
             } else {
                 let tail = ss.spans.split_off(n);
                 n = 0;
-                rest.scope_spans.push(ScopeSpans { scope: ss.scope.clone(), spans: tail, schema_url: ss.schema_url.clone() });
+                rest.scope_spans.push(ScopeSpans {
+                    scope: ss.scope.clone(),
+                    spans: tail,
+                    schema_url: ss.schema_url.clone(),
+                });
                 kept.push(ss);
             }
         }
@@ -195,6 +255,8 @@ fn split_half(resource_spans: Vec<ResourceSpans>, mut n: usize) -> (Vec<Resource
 /// process (most of a batch) share one `ResourceSpans` instead of one each.
 #[derive(Default)]
 pub struct Decoded {
+    /// OTLP protobuf messages, kept as their bytes (checked, not decoded).
+    parts: Vec<Traces>,
     resource_spans: Vec<ResourceSpans>,
     jaeger_spans: Vec<proto::Span>,
     spans: usize,
@@ -205,12 +267,16 @@ impl Decoded {
     /// added.
     pub fn push(&mut self, encoding: Encoding, payload: &[u8]) -> Result<usize, DecodeError> {
         let n = match encoding {
-            Encoding::OtlpProto | Encoding::OtlpJson => {
-                let request = if encoding == Encoding::OtlpProto {
-                    ExportTraceServiceRequest::decode(payload).map_err(DecodeError::OtlpProto)?
-                } else {
-                    serde_json::from_slice::<ExportTraceServiceRequest>(payload).map_err(DecodeError::OtlpJson)?
-                };
+            Encoding::OtlpProto => {
+                let traces = Traces::from_protobuf(Bytes::copy_from_slice(payload))
+                    .map_err(DecodeError::OtlpProto)?;
+                let n = traces.span_count();
+                self.parts.push(traces);
+                n
+            }
+            Encoding::OtlpJson => {
+                let request = serde_json::from_slice::<ExportTraceServiceRequest>(payload)
+                    .map_err(DecodeError::OtlpJson)?;
                 let n = count(&request.resource_spans);
                 self.resource_spans.extend(request.resource_spans);
                 n
@@ -236,10 +302,17 @@ impl Decoded {
 
     pub fn finish(mut self) -> Traces {
         if !self.jaeger_spans.is_empty() {
-            let batch = proto::Batch { spans: self.jaeger_spans, process: None };
-            self.resource_spans.extend(tracegate_translator_jaeger::proto_to_otlp(batch));
+            let batch = proto::Batch {
+                spans: self.jaeger_spans,
+                process: None,
+            };
+            self.resource_spans
+                .extend(tracegate_translator_jaeger::proto_to_otlp(batch));
         }
-        Traces::new(self.resource_spans)
+        if !self.resource_spans.is_empty() {
+            self.parts.push(Traces::new(self.resource_spans));
+        }
+        Traces::concat(self.parts)
     }
 }
 
@@ -251,7 +324,10 @@ pub fn decode(encoding: Encoding, payload: &[u8]) -> Result<Traces, DecodeError>
 }
 
 fn count(rs: &[ResourceSpans]) -> usize {
-    rs.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
+    rs.iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum()
 }
 
 /// Splits a batch into one batch per trace id, keeping each span's resource and scope, in the
@@ -273,13 +349,23 @@ fn split_by_trace(resource_spans: &[ResourceSpans]) -> Vec<(Vec<u8>, Vec<Resourc
                     last.resource == rs.resource && last.schema_url == rs.schema_url
                 });
                 if !same_resource {
-                    batch.push(ResourceSpans { resource: rs.resource.clone(), scope_spans: Vec::new(), schema_url: rs.schema_url.clone() });
+                    batch.push(ResourceSpans {
+                        resource: rs.resource.clone(),
+                        scope_spans: Vec::new(),
+                        schema_url: rs.schema_url.clone(),
+                    });
                 }
                 let last_rs = batch.last_mut().map(|r| &mut r.scope_spans);
                 let Some(scopes) = last_rs else { continue };
-                let same_scope = scopes.last().is_some_and(|last| last.scope == ss.scope && last.schema_url == ss.schema_url);
+                let same_scope = scopes
+                    .last()
+                    .is_some_and(|last| last.scope == ss.scope && last.schema_url == ss.schema_url);
                 if !same_scope {
-                    scopes.push(ScopeSpans { scope: ss.scope.clone(), spans: Vec::new(), schema_url: ss.schema_url.clone() });
+                    scopes.push(ScopeSpans {
+                        scope: ss.scope.clone(),
+                        spans: Vec::new(),
+                        schema_url: ss.schema_url.clone(),
+                    });
                 }
                 if let Some(scope) = scopes.last_mut() {
                     scope.spans.push(span.clone());
@@ -292,10 +378,12 @@ fn split_by_trace(resource_spans: &[ResourceSpans]) -> Vec<(Vec<u8>, Vec<Resourc
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Jaeger's `TraceID.String()`: the low 64 bits alone (16 hex digits) when the high half is

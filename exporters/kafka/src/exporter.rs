@@ -27,7 +27,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
-use tracegate_core::{ComponentError, ComponentId, ConsumeError, Exporter, Host, Lifecycle, Traces};
+use tracegate_core::{
+    ComponentError, ComponentId, ConsumeError, Exporter, Host, Lifecycle, Traces,
+};
 
 use crate::config::Config;
 use crate::context::LogContext;
@@ -47,7 +49,11 @@ pub struct KafkaExporter {
 
 impl KafkaExporter {
     pub fn new(id: ComponentId, config: Config) -> Self {
-        Self { id, config, producer: Mutex::new(None) }
+        Self {
+            id,
+            config,
+            producer: Mutex::new(None),
+        }
     }
 
     /// The librdkafka producer settings this config asks for.
@@ -60,27 +66,40 @@ impl KafkaExporter {
         if p.compression_params.level != -1 {
             c.set("compression.level", p.compression_params.level.to_string());
         }
-        c.set("linger.ms", format!("{}", p.linger.get().as_secs_f64() * 1000.0));
+        c.set(
+            "linger.ms",
+            format!("{}", p.linger.get().as_secs_f64() * 1000.0),
+        );
         // librdkafka's limit applies to a message with its framing; the encoder keeps payloads
         // FRAMING_ALLOWANCE under it.
         c.set("message.max.bytes", p.max_message_bytes.to_string());
         if p.flush_max_messages > 0 {
             c.set("batch.num.messages", p.flush_max_messages.to_string());
         }
-        c.set("message.timeout.ms", p.message_timeout.get().as_millis().to_string());
+        c.set(
+            "message.timeout.ms",
+            p.message_timeout.get().as_millis().to_string(),
+        );
         connection.apply_overrides(&mut c);
         c
     }
 
     fn producer(&self) -> Option<FutureProducer<LogContext>> {
-        self.producer.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.producer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn encode(&self, traces: &Traces) -> Result<Vec<Record>, ConsumeError> {
         let c = &self.config;
-        let max = c.producer.max_message_bytes.saturating_sub(FRAMING_ALLOWANCE);
+        let max = c
+            .producer
+            .max_message_bytes
+            .saturating_sub(FRAMING_ALLOWANCE);
         // The same batch would fail the same way again.
-        encode(c.encoding, traces, c.partition_traces_by_id, max).map_err(|e| ConsumeError::permanent(e.to_string()))
+        encode(c.encoding, traces, c.partition_traces_by_id, max)
+            .map_err(|e| ConsumeError::permanent(e.to_string()))
     }
 }
 
@@ -89,7 +108,14 @@ pub fn classify(error: &KafkaError) -> ConsumeError {
     use RDKafkaErrorCode as C;
     let permanent = matches!(
         error.rdkafka_error_code(),
-        Some(C::MessageSizeTooLarge | C::InvalidMessageSize | C::InvalidMessage | C::InvalidRecord | C::UnsupportedCompressionType | C::InvalidTopic)
+        Some(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::UnsupportedCompressionType
+                | C::InvalidTopic
+        )
     );
     let message = match error.rdkafka_error_code() {
         Some(C::MessageTimedOut) => format!("{error} (the broker did not acknowledge in producer.message_timeout: down, unreachable or overloaded?)"),
@@ -119,7 +145,12 @@ impl Lifecycle for KafkaExporter {
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(producer) = self.producer.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(producer) = self
+            .producer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
             return Ok(());
         };
         // `flush` blocks its thread until the queue is empty or the time is up.
@@ -138,7 +169,9 @@ impl Lifecycle for KafkaExporter {
 impl Exporter for KafkaExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
         let Some(producer) = self.producer() else {
-            return Err(ConsumeError::permanent("kafka exporter is not running (not started or already shut down)"));
+            return Err(ConsumeError::permanent(
+                "kafka exporter is not running (not started or already shut down)",
+            ));
         };
         if traces.is_empty() {
             return Ok(());
@@ -146,7 +179,8 @@ impl Exporter for KafkaExporter {
         let records = self.encode(&traces)?;
         let topic = self.config.topic.as_str();
         let deliveries = records.iter().map(|r| {
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(r.payload.as_slice());
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(topic).payload(r.payload.as_ref());
             if let Some(key) = &r.key {
                 record = record.key(key.as_slice());
             }
@@ -162,7 +196,10 @@ impl Exporter for KafkaExporter {
                 failed += record.spans;
                 let err = classify(e);
                 // A retryable failure wins: retrying the batch can still deliver it all.
-                if failure.as_ref().is_none_or(|f| f.is_permanent() && !err.is_permanent()) {
+                if failure
+                    .as_ref()
+                    .is_none_or(|f| f.is_permanent() && !err.is_permanent())
+                {
                     failure = Some(err);
                 }
             }
@@ -193,7 +230,9 @@ mod tests {
         config.producer.compression_params.level = 5;
         config.producer.required_acks = -1;
         config.producer.flush_max_messages = 100;
-        config.librdkafka_options.insert("linger.ms".into(), "50".into());
+        config
+            .librdkafka_options
+            .insert("linger.ms".into(), "50".into());
         let c = KafkaExporter::client_config(&config);
         assert_eq!(c.get("acks"), Some("-1"));
         assert_eq!(c.get("compression.codec"), Some("zstd"));
@@ -208,31 +247,54 @@ mod tests {
         use RDKafkaErrorCode as C;
         let produce = |c| KafkaError::MessageProduction(c);
         assert!(classify(&produce(C::MessageSizeTooLarge)).is_permanent());
-        for code in [C::MessageTimedOut, C::AllBrokersDown, C::UnknownTopicOrPartition, C::TopicAuthorizationFailed, C::QueueFull] {
+        for code in [
+            C::MessageTimedOut,
+            C::AllBrokersDown,
+            C::UnknownTopicOrPartition,
+            C::TopicAuthorizationFailed,
+            C::QueueFull,
+        ] {
             assert!(!classify(&produce(code)).is_permanent(), "{code:?}");
         }
-        assert!(classify(&produce(C::MessageTimedOut)).to_string().contains("message_timeout"));
+        assert!(classify(&produce(C::MessageTimedOut))
+            .to_string()
+            .contains("message_timeout"));
     }
 
     #[tokio::test]
     async fn lifecycle_edges_are_safe() {
-        let exporter = KafkaExporter::new(ComponentId::parse("kafka").expect("id"), Config::default());
+        let exporter =
+            KafkaExporter::new(ComponentId::parse("kafka").expect("id"), Config::default());
         exporter.shutdown().await.expect("shutdown without start");
-        let err = exporter.export(Traces::default()).await.expect_err("not started");
+        let err = exporter
+            .export(Traces::default())
+            .await
+            .expect_err("not started");
         assert!(err.is_permanent(), "{err}");
         // No broker is needed to start: librdkafka connects in the background.
-        exporter.start(tracegate_core::testing::TestHost::new()).await.expect("start");
+        exporter
+            .start(tracegate_core::testing::TestHost::new())
+            .await
+            .expect("start");
         exporter.shutdown().await.expect("shutdown");
         exporter.shutdown().await.expect("second shutdown");
-        assert!(exporter.export(Traces::default()).await.is_err(), "stopped after shutdown");
+        assert!(
+            exporter.export(Traces::default()).await.is_err(),
+            "stopped after shutdown"
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_librdkafka_option_fails_start_with_its_name() {
         let mut config = Config::default();
-        config.librdkafka_options.insert("no.such.property".into(), "1".into());
+        config
+            .librdkafka_options
+            .insert("no.such.property".into(), "1".into());
         let exporter = KafkaExporter::new(ComponentId::parse("kafka").expect("id"), config);
-        let err = exporter.start(tracegate_core::testing::TestHost::new()).await.expect_err("bad option");
+        let err = exporter
+            .start(tracegate_core::testing::TestHost::new())
+            .await
+            .expect_err("bad option");
         assert!(err.to_string().contains("no.such.property"), "{err}");
     }
 }

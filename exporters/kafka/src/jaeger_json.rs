@@ -24,7 +24,11 @@ struct JsonSpan {
     trace_id: String,
     #[serde(default, alias = "span_id", skip_serializing_if = "String::is_empty")]
     span_id: String,
-    #[serde(default, alias = "operation_name", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "operation_name",
+        skip_serializing_if = "String::is_empty"
+    )]
     operation_name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     references: Vec<JsonRef>,
@@ -40,7 +44,11 @@ struct JsonSpan {
     logs: Vec<JsonLog>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     process: Option<JsonProcess>,
-    #[serde(default, alias = "process_id", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "process_id",
+        skip_serializing_if = "String::is_empty"
+    )]
     process_id: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
@@ -87,7 +95,11 @@ struct JsonLog {
 #[derive(Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct JsonProcess {
-    #[serde(default, alias = "service_name", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "service_name",
+        skip_serializing_if = "String::is_empty"
+    )]
     service_name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<JsonKeyValue>,
@@ -131,7 +143,11 @@ pub fn encode_span(span: &proto::Span) -> Result<Vec<u8>, String> {
             .map(|r| JsonRef {
                 trace_id: b64(&r.trace_id),
                 span_id: b64(&r.span_id),
-                ref_type: enum_name(r.ref_type, |v| proto::SpanRefType::try_from(v).ok().map(|t| t.as_str_name())),
+                ref_type: enum_name(r.ref_type, |v| {
+                    proto::SpanRefType::try_from(v)
+                        .ok()
+                        .map(|t| t.as_str_name())
+                }),
             })
             .collect(),
         flags: span.flags,
@@ -172,7 +188,11 @@ pub fn decode_span(bytes: &[u8]) -> Result<proto::Span, String> {
             Ok(proto::SpanRef {
                 trace_id: unb64(&r.trace_id, "references.traceId")?,
                 span_id: unb64(&r.span_id, "references.spanId")?,
-                ref_type: enum_value(r.ref_type, |s| proto::SpanRefType::from_str_name(s).map(|t| t as i32), "refType")?,
+                ref_type: enum_value(
+                    r.ref_type,
+                    |s| proto::SpanRefType::from_str_name(s).map(|t| t as i32),
+                    "refType",
+                )?,
             })
         })
         .collect::<Result<_, String>>()?;
@@ -188,7 +208,12 @@ pub fn decode_span(bytes: &[u8]) -> Result<proto::Span, String> {
         .collect::<Result<_, String>>()?;
     let process = json
         .process
-        .map(|p| Ok::<_, String>(proto::Process { service_name: p.service_name, tags: kvs_from_json(p.tags)? }))
+        .map(|p| {
+            Ok::<_, String>(proto::Process {
+                service_name: p.service_name,
+                tags: kvs_from_json(p.tags)?,
+            })
+        })
         .transpose()?;
     Ok(proto::Span {
         trace_id: unb64(&json.trace_id, "traceId")?,
@@ -196,7 +221,11 @@ pub fn decode_span(bytes: &[u8]) -> Result<proto::Span, String> {
         operation_name: json.operation_name,
         references,
         flags: json.flags,
-        start_time: json.start_time.as_deref().map(parse_timestamp).transpose()?,
+        start_time: json
+            .start_time
+            .as_deref()
+            .map(parse_timestamp)
+            .transpose()?,
         duration: json.duration.as_deref().map(parse_duration).transpose()?,
         tags: kvs_from_json(json.tags)?,
         logs,
@@ -209,7 +238,9 @@ pub fn decode_span(bytes: &[u8]) -> Result<proto::Span, String> {
 fn kv_to_json(kv: &proto::KeyValue) -> JsonKeyValue {
     JsonKeyValue {
         key: kv.key.clone(),
-        v_type: enum_name(kv.v_type, |v| proto::ValueType::try_from(v).ok().map(|t| t.as_str_name())),
+        v_type: enum_name(kv.v_type, |v| {
+            proto::ValueType::try_from(v).ok().map(|t| t.as_str_name())
+        }),
         v_str: kv.v_str.clone(),
         v_bool: kv.v_bool,
         v_int64: (kv.v_int64 != 0).then(|| Number::Text(kv.v_int64.to_string())),
@@ -222,9 +253,17 @@ fn kvs_from_json(kvs: Vec<JsonKeyValue>) -> Result<Vec<proto::KeyValue>, String>
     kvs.into_iter()
         .map(|kv| {
             Ok(proto::KeyValue {
-                v_type: enum_value(kv.v_type, |s| proto::ValueType::from_str_name(s).map(|t| t as i32), "vType")?,
+                v_type: enum_value(
+                    kv.v_type,
+                    |s| proto::ValueType::from_str_name(s).map(|t| t as i32),
+                    "vType",
+                )?,
                 v_int64: kv.v_int64.map(int_from_json).transpose()?.unwrap_or(0),
-                v_float64: kv.v_float64.map(float_from_json).transpose()?.unwrap_or(0.0),
+                v_float64: kv
+                    .v_float64
+                    .map(float_from_json)
+                    .transpose()?
+                    .unwrap_or(0.0),
                 v_binary: unb64(&kv.v_binary, "vBinary")?,
                 key: kv.key,
                 v_str: kv.v_str,
@@ -236,14 +275,21 @@ fn kvs_from_json(kvs: Vec<JsonKeyValue>) -> Result<Vec<proto::KeyValue>, String>
 
 /// jsonpb leaves out an enum's zero value; an unknown number is written as a number.
 fn enum_name(value: i32, name: impl Fn(i32) -> Option<&'static str>) -> Option<EnumValue> {
-    (value != 0).then(|| name(value).map_or(EnumValue::Number(value), |n| EnumValue::Name(n.to_string())))
+    (value != 0)
+        .then(|| name(value).map_or(EnumValue::Number(value), |n| EnumValue::Name(n.to_string())))
 }
 
-fn enum_value(value: Option<EnumValue>, by_name: impl Fn(&str) -> Option<i32>, field: &str) -> Result<i32, String> {
+fn enum_value(
+    value: Option<EnumValue>,
+    by_name: impl Fn(&str) -> Option<i32>,
+    field: &str,
+) -> Result<i32, String> {
     match value {
         None => Ok(0),
         Some(EnumValue::Number(n)) => Ok(n),
-        Some(EnumValue::Name(s)) => by_name(&s).ok_or_else(|| format!("{field}: unknown value {s:?}")),
+        Some(EnumValue::Name(s)) => {
+            by_name(&s).ok_or_else(|| format!("{field}: unknown value {s:?}"))
+        }
     }
 }
 
@@ -260,7 +306,9 @@ fn float_json(f: f64) -> Number {
 fn int_from_json(n: Number) -> Result<i64, String> {
     match n {
         Number::Int(i) => Ok(i),
-        Number::Text(s) => s.parse().map_err(|_| format!("vInt64: {s:?} is not a 64-bit integer")),
+        Number::Text(s) => s
+            .parse()
+            .map_err(|_| format!("vInt64: {s:?} is not a 64-bit integer")),
         Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
         Number::Float(f) => Err(format!("vInt64: {f} is not an integer")),
     }
@@ -274,7 +322,9 @@ fn float_from_json(n: Number) -> Result<f64, String> {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
-            _ => s.parse().map_err(|_| format!("vFloat64: {s:?} is not a number")),
+            _ => s
+                .parse()
+                .map_err(|_| format!("vFloat64: {s:?} is not a number")),
         },
     }
 }
@@ -305,18 +355,32 @@ fn fraction(nanos: u32) -> String {
 
 fn format_timestamp(ts: &Timestamp) -> Result<String, String> {
     let nanos = u32::try_from(ts.nanos).ok().filter(|n| *n < 1_000_000_000);
-    let Some(nanos) = nanos.filter(|_| (-62_135_596_800..253_402_300_800).contains(&ts.seconds)) else {
-        return Err(format!("timestamp {}s {}ns is outside 0001..9999", ts.seconds, ts.nanos));
+    let Some(nanos) = nanos.filter(|_| (-62_135_596_800..253_402_300_800).contains(&ts.seconds))
+    else {
+        return Err(format!(
+            "timestamp {}s {}ns is outside 0001..9999",
+            ts.seconds, ts.nanos
+        ));
     };
     let (days, rem) = (ts.seconds.div_euclid(86_400), ts.seconds.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    Ok(format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{}Z", rem / 3600, rem % 3600 / 60, rem % 60, fraction(nanos)))
+    Ok(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        fraction(nanos)
+    ))
 }
 
 fn format_duration(d: &Duration) -> String {
     let negative = d.seconds < 0 || d.nanos < 0;
     let sign = if negative { "-" } else { "" };
-    format!("{sign}{}{}s", d.seconds.unsigned_abs(), fraction(d.nanos.unsigned_abs()))
+    format!(
+        "{sign}{}{}s",
+        d.seconds.unsigned_abs(),
+        fraction(d.nanos.unsigned_abs())
+    )
 }
 
 /// `[-]S[.fffffffff]s`.
@@ -331,18 +395,35 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let seconds: i64 = digits(secs).ok_or_else(bad)?;
     let nanos = parse_fraction(frac).ok_or_else(bad)?;
     let sign = if negative { -1 } else { 1 };
-    Ok(Duration { seconds: sign * seconds, nanos: sign as i32 * nanos as i32 })
+    Ok(Duration {
+        seconds: sign * seconds,
+        nanos: sign as i32 * nanos as i32,
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.f]` then `Z` or `±HH:MM`.
 fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
     let bad = || format!("timestamp: {text:?} is not RFC 3339");
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad());
     }
-    let num = |range: std::ops::Range<usize>| text.get(range).and_then(digits::<i64>).ok_or_else(bad);
-    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let num =
+        |range: std::ops::Range<usize>| text.get(range).and_then(digits::<i64>).ok_or_else(bad);
+    let (y, mo, d, h, mi, s) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return Err(bad());
     }
@@ -358,14 +439,25 @@ fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
     let offset = match zone {
         "Z" | "z" => 0,
         z if z.len() == 6 && matches!(&z[..1], "+" | "-") && &z[3..4] == ":" => {
-            let (oh, om) = (z.get(1..3).and_then(digits::<i64>), z.get(4..6).and_then(digits::<i64>));
+            let (oh, om) = (
+                z.get(1..3).and_then(digits::<i64>),
+                z.get(4..6).and_then(digits::<i64>),
+            );
             let minutes = oh.zip(om).map(|(h, m)| h * 60 + m).ok_or_else(bad)?;
-            if z.starts_with('-') { -minutes * 60 } else { minutes * 60 }
+            if z.starts_with('-') {
+                -minutes * 60
+            } else {
+                minutes * 60
+            }
         }
         _ => return Err(bad()),
     };
-    let seconds = days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + s - offset;
-    Ok(Timestamp { seconds, nanos: nanos as i32 })
+    let seconds =
+        days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + s - offset;
+    Ok(Timestamp {
+        seconds,
+        nanos: nanos as i32,
+    })
 }
 
 fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {

@@ -7,7 +7,11 @@ use tracegate_translator_jaeger::proto::{self, KeyValue, SpanRefType, ValueType}
 use super::*;
 
 fn kv(key: &str, v_type: ValueType) -> KeyValue {
-    KeyValue { key: key.into(), v_type: v_type as i32, ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        v_type: v_type as i32,
+        ..Default::default()
+    }
 }
 
 fn sample() -> proto::Span {
@@ -19,24 +23,65 @@ fn sample() -> proto::Span {
         span_id: id(0x34),
         operation_name: "op".into(),
         references: vec![
-            proto::SpanRef { trace_id: trace.clone(), span_id: id(0x35), ref_type: SpanRefType::ChildOf as i32 },
-            proto::SpanRef { trace_id: trace, span_id: id(0x35), ref_type: SpanRefType::FollowsFrom as i32 },
+            proto::SpanRef {
+                trace_id: trace.clone(),
+                span_id: id(0x35),
+                ref_type: SpanRefType::ChildOf as i32,
+            },
+            proto::SpanRef {
+                trace_id: trace,
+                span_id: id(0x35),
+                ref_type: SpanRefType::FollowsFrom as i32,
+            },
         ],
         flags: 1,
-        start_time: Some(Timestamp { seconds: 1_485_449_191, nanos: 639_875_000 }),
-        duration: Some(Duration { seconds: 0, nanos: 139_000 }),
+        start_time: Some(Timestamp {
+            seconds: 1_485_449_191,
+            nanos: 639_875_000,
+        }),
+        duration: Some(Duration {
+            seconds: 0,
+            nanos: 139_000,
+        }),
         tags: vec![
-            KeyValue { v_str: "v".into(), ..kv("k", ValueType::String) },
-            KeyValue { v_int64: -5, ..kv("n", ValueType::Int64) },
-            KeyValue { v_float64: 1.5, ..kv("f", ValueType::Float64) },
-            KeyValue { v_bool: true, ..kv("b", ValueType::Bool) },
-            KeyValue { v_binary: vec![1, 2], ..kv("bin", ValueType::Binary) },
+            KeyValue {
+                v_str: "v".into(),
+                ..kv("k", ValueType::String)
+            },
+            KeyValue {
+                v_int64: -5,
+                ..kv("n", ValueType::Int64)
+            },
+            KeyValue {
+                v_float64: 1.5,
+                ..kv("f", ValueType::Float64)
+            },
+            KeyValue {
+                v_bool: true,
+                ..kv("b", ValueType::Bool)
+            },
+            KeyValue {
+                v_binary: vec![1, 2],
+                ..kv("bin", ValueType::Binary)
+            },
         ],
         logs: vec![proto::Log {
-            timestamp: Some(Timestamp { seconds: 1_485_449_191, nanos: 0 }),
-            fields: vec![KeyValue { v_str: "x".into(), ..kv("event", ValueType::String) }],
+            timestamp: Some(Timestamp {
+                seconds: 1_485_449_191,
+                nanos: 0,
+            }),
+            fields: vec![KeyValue {
+                v_str: "x".into(),
+                ..kv("event", ValueType::String)
+            }],
         }],
-        process: Some(proto::Process { service_name: "svc".into(), tags: vec![KeyValue { v_str: "h".into(), ..kv("host", ValueType::String) }] }),
+        process: Some(proto::Process {
+            service_name: "svc".into(),
+            tags: vec![KeyValue {
+                v_str: "h".into(),
+                ..kv("host", ValueType::String)
+            }],
+        }),
         process_id: String::new(),
         warnings: vec![],
     }
@@ -84,8 +129,20 @@ fn reads_the_other_forms_jsonpb_accepts() {
     let span = decode_span(text.as_bytes()).expect("decodes");
     assert_eq!(span.trace_id, sample().trace_id);
     assert_eq!(span.references[0].ref_type, SpanRefType::FollowsFrom as i32);
-    assert_eq!(span.start_time, Some(Timestamp { seconds: 1_485_449_191, nanos: 500_000_000 }));
-    assert_eq!(span.duration, Some(Duration { seconds: -1, nanos: -500_000_000 }));
+    assert_eq!(
+        span.start_time,
+        Some(Timestamp {
+            seconds: 1_485_449_191,
+            nanos: 500_000_000
+        })
+    );
+    assert_eq!(
+        span.duration,
+        Some(Duration {
+            seconds: -1,
+            nanos: -500_000_000
+        })
+    );
     assert_eq!(span.tags[0].v_int64, -5);
     assert!(span.tags[1].v_float64.is_nan());
 }
@@ -96,15 +153,35 @@ fn time_edges_round_trip() {
         (0, 0, "1970-01-01T00:00:00Z"),
         (1_709_251_199, 1, "2024-02-29T23:59:59.000000001Z"),
         (-62_135_596_800, 0, "0001-01-01T00:00:00Z"),
-        (253_402_300_799, 999_999_999, "9999-12-31T23:59:59.999999999Z"),
+        (
+            253_402_300_799,
+            999_999_999,
+            "9999-12-31T23:59:59.999999999Z",
+        ),
     ] {
         let ts = Timestamp { seconds, nanos };
         assert_eq!(format_timestamp(&ts).as_deref(), Ok(text));
         assert_eq!(parse_timestamp(text), Ok(ts));
     }
-    assert!(format_timestamp(&Timestamp { seconds: 253_402_300_800, nanos: 0 }).is_err());
-    assert_eq!(format_duration(&Duration { seconds: 2, nanos: 0 }), "2s");
-    assert_eq!(format_duration(&Duration { seconds: 1, nanos: 500_000_000 }), "1.500s");
+    assert!(format_timestamp(&Timestamp {
+        seconds: 253_402_300_800,
+        nanos: 0
+    })
+    .is_err());
+    assert_eq!(
+        format_duration(&Duration {
+            seconds: 2,
+            nanos: 0
+        }),
+        "2s"
+    );
+    assert_eq!(
+        format_duration(&Duration {
+            seconds: 1,
+            nanos: 500_000_000
+        }),
+        "1.500s"
+    );
 }
 
 #[test]
@@ -121,6 +198,10 @@ fn malformed_json_is_an_error() {
         b"{\"spanId\": \"***\"}",
         b"\xff",
     ] {
-        assert!(decode_span(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert!(
+            decode_span(bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }

@@ -34,7 +34,11 @@ impl ExporterFactory for KafkaExporterFactory {
     const STABILITY: Stability = Stability::Beta;
     type Config = Config;
 
-    fn create(&self, ctx: CreateContext, config: Config) -> Result<Arc<dyn Exporter>, ComponentError> {
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: Config,
+    ) -> Result<Arc<dyn Exporter>, ComponentError> {
         Ok(Arc::new(KafkaExporter::new(ctx.id, config)))
     }
 }
