@@ -23,8 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use tokio::sync::Notify;
 
 use self::log::RecordRef;
@@ -156,7 +154,8 @@ impl DiskQueue {
     }
 
     fn append(&self, state: &mut State, batch: &Traces) -> io::Result<()> {
-        let payload = batch.to_request().encode_to_vec();
+        // A batch still in its received bytes is written as they are.
+        let payload = batch.encode_request();
         let seq = state.next_seq;
         let record = log::encode_record(seq, &payload);
         if state.writer.as_ref().is_none_or(|w| w.len >= SEGMENT_BYTES) {
@@ -297,11 +296,12 @@ impl QueueBackend for DiskQueue {
                 .ok_or_else(|| io::Error::other("segment file is gone"))
                 .and_then(|f| log::read_payload(&f, &rec))
                 .and_then(|b| {
-                    ExportTraceServiceRequest::decode(b.as_slice())
+                    // Read back as bytes too: an exporter that forwards OTLP never decodes it.
+                    Traces::from_protobuf(b.into())
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
                 });
             match decoded {
-                Ok(req) => return Some((rec.seq, Traces::from(req))),
+                Ok(traces) => return Some((rec.seq, traces)),
                 Err(e) => {
                     tracing::error!(dir = %self.dir.display(), seq = rec.seq, error = %e, "persistent queue: skipping a batch that cannot be read back");
                     self.ack(rec.seq);
