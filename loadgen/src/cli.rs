@@ -135,7 +135,9 @@ impl Args {
             return Err("--rate must be at least 1 span/s (omit it to send flat out)".into());
         }
         if self.max_packet_size == 0 || self.max_packet_size > MAX_UDP_PAYLOAD {
-            return Err(format!("--max-packet-size must be between 1 and {MAX_UDP_PAYLOAD} bytes"));
+            return Err(format!(
+                "--max-packet-size must be between 1 and {MAX_UDP_PAYLOAD} bytes"
+            ));
         }
         if self.protocol == Protocol::JaegerUdpCompact && self.compression != Compression::None {
             return Err("--compression does not apply to jaeger-udp-compact (datagrams are never compressed)".into());
@@ -151,7 +153,9 @@ impl Args {
             (None, None) => StopAfter::Duration(Duration::from_secs(30)),
         };
         Ok(RunConfig {
-            endpoint: self.endpoint.unwrap_or_else(|| self.protocol.default_endpoint().to_owned()),
+            endpoint: self
+                .endpoint
+                .unwrap_or_else(|| self.protocol.default_endpoint().to_owned()),
             protocol: self.protocol,
             rate: self.rate,
             stop,
@@ -177,10 +181,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let (num, tail) = rest.split_at(num_len);
         let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let scale = match unit {
             "ns" => 1e-9,
@@ -224,7 +232,9 @@ mod tests {
 
     fn config(args: &[&str]) -> Result<RunConfig, String> {
         let argv = std::iter::once("x").chain(args.iter().copied());
-        Args::try_parse_from(argv).map_err(|e| e.to_string()).and_then(Args::into_config)
+        Args::try_parse_from(argv)
+            .map_err(|e| e.to_string())
+            .and_then(Args::into_config)
     }
 
     #[test]
@@ -232,7 +242,10 @@ mod tests {
         let endpoint = |p: &str| config(&["--protocol", p]).map(|c| c.endpoint);
         assert_eq!(endpoint("grpc").as_deref(), Ok("127.0.0.1:4317"));
         assert_eq!(endpoint("http").as_deref(), Ok("127.0.0.1:4318"));
-        assert_eq!(endpoint("jaeger-udp-compact").as_deref(), Ok("127.0.0.1:6831"));
+        assert_eq!(
+            endpoint("jaeger-udp-compact").as_deref(),
+            Ok("127.0.0.1:6831")
+        );
         assert_eq!(endpoint("jaeger-http").as_deref(), Ok("127.0.0.1:14268"));
         assert_eq!(endpoint("zipkin-json").as_deref(), Ok("127.0.0.1:9411"));
     }
@@ -248,7 +261,12 @@ mod tests {
 
     #[test]
     fn default_run_is_thirty_seconds() {
-        let cfg = Args::try_parse_from(["x"]).map_err(|e| e.to_string()).and_then(Args::into_config);
-        assert_eq!(cfg.map(|c| c.stop), Ok(StopAfter::Duration(Duration::from_secs(30))));
+        let cfg = Args::try_parse_from(["x"])
+            .map_err(|e| e.to_string())
+            .and_then(Args::into_config);
+        assert_eq!(
+            cfg.map(|c| c.stop),
+            Ok(StopAfter::Duration(Duration::from_secs(30)))
+        );
     }
 }

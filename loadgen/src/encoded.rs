@@ -47,17 +47,34 @@ impl EncodedBatch {
     /// Finds each span's trace id, in encoding order, each search starting after the last
     /// hit (so the whole scan is linear). Fails if a span's id is not where it should be, which
     /// would be a bug in the encoder's description of its format.
-    pub fn locate(bytes: Vec<u8>, spans: u64, encoding: IdEncoding, needles: impl IntoIterator<Item = Needle>) -> Result<Self, String> {
+    pub fn locate(
+        bytes: Vec<u8>,
+        spans: u64,
+        encoding: IdEncoding,
+        needles: impl IntoIterator<Item = Needle>,
+    ) -> Result<Self, String> {
         let mut slots = Vec::new();
         let mut cursor = 0;
         for needle in needles {
-            let found = find(&bytes[cursor..], &needle.bytes)
-                .ok_or_else(|| format!("trace id of span {} not found in the encoded batch", slots.len()))?;
+            let found = find(&bytes[cursor..], &needle.bytes).ok_or_else(|| {
+                format!(
+                    "trace id of span {} not found in the encoded batch",
+                    slots.len()
+                )
+            })?;
             let at = cursor + found;
-            slots.push(IdSlot { offset: at + needle.id_at, len: needle.patch_len });
+            slots.push(IdSlot {
+                offset: at + needle.id_at,
+                len: needle.patch_len,
+            });
             cursor = at + needle.bytes.len();
         }
-        Ok(Self { bytes: Bytes::from(bytes), spans, encoding, slots })
+        Ok(Self {
+            bytes: Bytes::from(bytes),
+            spans,
+            encoding,
+            slots,
+        })
     }
 
     /// How many trace ids `patched` rewrites (one per span).
@@ -75,7 +92,9 @@ impl EncodedBatch {
         let mask = splitmix64(round);
         let mut buf = BytesMut::from(&self.bytes[..]);
         for slot in &self.slots {
-            let Some(id) = buf.get_mut(slot.offset..slot.offset + slot.len) else { continue };
+            let Some(id) = buf.get_mut(slot.offset..slot.offset + slot.len) else {
+                continue;
+            };
             for (i, b) in id.iter_mut().enumerate() {
                 *b = match self.encoding {
                     IdEncoding::Raw => *b ^ (mask >> (8 * i % 64)) as u8,
@@ -92,7 +111,12 @@ impl EncodedBatch {
         use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(&self.bytes)?;
-        Ok(Self { bytes: Bytes::from(enc.finish()?), spans: self.spans, encoding: self.encoding, slots: Vec::new() })
+        Ok(Self {
+            bytes: Bytes::from(enc.finish()?),
+            spans: self.spans,
+            encoding: self.encoding,
+            slots: Vec::new(),
+        })
     }
 }
 
@@ -158,8 +182,13 @@ mod tests {
             let mut bytes = vec![0x16];
             bytes.extend(&encoded);
             bytes.push(0x00);
-            let needle = Needle { bytes: bytes[..1 + len].to_vec(), id_at: 1, patch_len: len - 1 };
-            let batch = EncodedBatch::locate(bytes.clone(), 1, IdEncoding::Varint, [needle]).expect("located");
+            let needle = Needle {
+                bytes: bytes[..1 + len].to_vec(),
+                id_at: 1,
+                patch_len: len - 1,
+            };
+            let batch = EncodedBatch::locate(bytes.clone(), 1, IdEncoding::Varint, [needle])
+                .expect("located");
             let patched = batch.patched(7);
             let (value, read) = unvarint(&patched[1..]);
             assert_eq!(read, len, "id {id}: same length");
@@ -171,19 +200,34 @@ mod tests {
     #[test]
     fn hex_patches_stay_lowercase_hex_and_round_zero_is_the_original() {
         let text = br#"[{"traceId":"0123456789abcdef0123456789abcdef","id":"1"}]"#.to_vec();
-        let needle = Needle { bytes: br#""traceId":"0123456789abcdef"#.to_vec(), id_at: 11, patch_len: 16 };
-        let batch = EncodedBatch::locate(text.clone(), 1, IdEncoding::Hex, [needle]).expect("located");
+        let needle = Needle {
+            bytes: br#""traceId":"0123456789abcdef"#.to_vec(),
+            id_at: 11,
+            patch_len: 16,
+        };
+        let batch =
+            EncodedBatch::locate(text.clone(), 1, IdEncoding::Hex, [needle]).expect("located");
         assert_eq!(batch.patched(0), text);
         let patched = batch.patched(3);
         let id = &patched[13..45];
-        assert!(id.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c)));
+        assert!(id
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c)));
         assert_ne!(&id[..16], b"0123456789abcdef");
-        assert_eq!(&id[16..], b"0123456789abcdef", "only the patched half changes");
+        assert_eq!(
+            &id[16..],
+            b"0123456789abcdef",
+            "only the patched half changes"
+        );
     }
 
     #[test]
     fn a_missing_id_is_an_error() {
-        let needle = Needle { bytes: vec![1, 2, 3], id_at: 1, patch_len: 2 };
+        let needle = Needle {
+            bytes: vec![1, 2, 3],
+            id_at: 1,
+            patch_len: 2,
+        };
         assert!(EncodedBatch::locate(vec![1, 2, 4], 1, IdEncoding::Raw, [needle]).is_err());
     }
 }

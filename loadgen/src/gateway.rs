@@ -50,7 +50,12 @@ impl GatewayCounts {
             dropped_packets: self
                 .dropped_packets
                 .iter()
-                .map(|(reason, &n)| (reason.clone(), delta(n, before.dropped_packets.get(reason).copied().unwrap_or(0))))
+                .map(|(reason, &n)| {
+                    (
+                        reason.clone(),
+                        delta(n, before.dropped_packets.get(reason).copied().unwrap_or(0)),
+                    )
+                })
                 .collect(),
         }
     }
@@ -65,12 +70,23 @@ pub fn parse(text: &str) -> GatewayCounts {
             Some((labels, value)) => (labels, value),
             None => ("", rest),
         };
-        let Some(value) = value.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+        let Some(value) = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
         let value = value.max(0.0) as u64;
         match name {
             ACCEPTED => counts.accepted_spans += value,
             REFUSED => counts.refused_spans += value,
-            DROPPED => *counts.dropped_packets.entry(label(labels, "reason").unwrap_or("unknown").to_owned()).or_default() += value,
+            DROPPED => {
+                *counts
+                    .dropped_packets
+                    .entry(label(labels, "reason").unwrap_or("unknown").to_owned())
+                    .or_default() += value
+            }
             _ => {}
         }
     }
@@ -90,9 +106,18 @@ pub struct Scraper {
 
 impl Scraper {
     pub fn new(url: &str) -> Result<Self, String> {
-        let with_scheme = if url.contains("://") { url.to_owned() } else { format!("http://{url}") };
-        let uri = with_scheme.parse().map_err(|e| format!("invalid --metrics-url {url:?}: {e}"))?;
-        Ok(Self { client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()), uri })
+        let with_scheme = if url.contains("://") {
+            url.to_owned()
+        } else {
+            format!("http://{url}")
+        };
+        let uri = with_scheme
+            .parse()
+            .map_err(|e| format!("invalid --metrics-url {url:?}: {e}"))?;
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            uri,
+        })
     }
 
     pub async fn scrape(&self) -> Result<GatewayCounts, String> {
@@ -102,7 +127,12 @@ impl Scraper {
             .map_err(|_| fail("no answer within 5s".into()))?
             .map_err(|e| fail(error_chain(&e)))?;
         let status = resp.status();
-        let body = resp.into_body().collect().await.map_err(|e| fail(error_chain(&e)))?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?
+            .to_bytes();
         if !status.is_success() {
             return Err(fail(format!("HTTP {status}")));
         }

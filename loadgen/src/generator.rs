@@ -12,7 +12,9 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{
+    span, status, ResourceSpans, ScopeSpans, Span, Status,
+};
 use prost::Message;
 use rand::distr::Alphanumeric;
 use rand::Rng;
@@ -39,17 +41,56 @@ enum Value {
 /// Semantic-convention keys in the order they are handed out; beyond its end spans get
 /// `app.attr_<n>` string attributes.
 const CATALOGUE: &[(&str, Value)] = &[
-    ("http.method", Value::Str(&["GET", "POST", "PUT", "DELETE", "PATCH"])),
-    ("http.route", Value::Str(&["/api/users/{id}", "/api/orders", "/api/cart/{id}/items", "/healthz"])),
-    ("http.status_code", Value::Int(&[200, 200, 200, 201, 204, 400, 404, 500, 503])),
-    ("net.peer.name", Value::Str(&["users-db", "orders.internal", "cache-1", "payments.example.com"])),
-    ("db.system", Value::Str(&["postgresql", "redis", "mysql", "mongodb"])),
+    (
+        "http.method",
+        Value::Str(&["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    ),
+    (
+        "http.route",
+        Value::Str(&[
+            "/api/users/{id}",
+            "/api/orders",
+            "/api/cart/{id}/items",
+            "/healthz",
+        ]),
+    ),
+    (
+        "http.status_code",
+        Value::Int(&[200, 200, 200, 201, 204, 400, 404, 500, 503]),
+    ),
+    (
+        "net.peer.name",
+        Value::Str(&[
+            "users-db",
+            "orders.internal",
+            "cache-1",
+            "payments.example.com",
+        ]),
+    ),
+    (
+        "db.system",
+        Value::Str(&["postgresql", "redis", "mysql", "mongodb"]),
+    ),
     ("net.peer.port", Value::Int(&[443, 5432, 6379, 8080, 27017])),
     ("http.response_content_length", Value::IntRange(0, 100_000)),
     ("cache.hit", Value::Bool),
     ("sampling.priority", Value::Double(0.0, 1.0)),
-    ("db.statement", Value::Str(&["SELECT * FROM users WHERE id = $1", "GET session:*", "INSERT INTO orders VALUES ($1, $2)"])),
-    ("http.user_agent", Value::Str(&["Mozilla/5.0 (X11; Linux x86_64)", "curl/8.5.0", "okhttp/4.12.0"])),
+    (
+        "db.statement",
+        Value::Str(&[
+            "SELECT * FROM users WHERE id = $1",
+            "GET session:*",
+            "INSERT INTO orders VALUES ($1, $2)",
+        ]),
+    ),
+    (
+        "http.user_agent",
+        Value::Str(&[
+            "Mozilla/5.0 (X11; Linux x86_64)",
+            "curl/8.5.0",
+            "okhttp/4.12.0",
+        ]),
+    ),
     ("thread.id", Value::IntRange(1, 64)),
     ("rpc.system", Value::Str(&["grpc", "apache_dubbo"])),
     ("messaging.system", Value::Str(&["kafka", "rabbitmq"])),
@@ -58,21 +99,36 @@ const CATALOGUE: &[(&str, Value)] = &[
 ];
 
 const OPERATIONS: &[&str] = &[
-    "GET /api/users/{id}", "POST /api/orders", "SELECT users", "redis GET", "CartService/AddItem",
-    "render", "kafka.produce orders", "validate",
+    "GET /api/users/{id}",
+    "POST /api/orders",
+    "SELECT users",
+    "redis GET",
+    "CartService/AddItem",
+    "render",
+    "kafka.produce orders",
+    "validate",
 ];
 
 /// Key of the attribute that `--span-size` pads.
 pub const PADDING_KEY: &str = "app.payload";
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 
 fn attribute(index: usize, rng: &mut impl Rng) -> KeyValue {
     let Some((key, kind)) = CATALOGUE.get(index) else {
-        let v: String = (0..12).map(|_| char::from(rng.sample(Alphanumeric))).collect();
-        return kv(&format!("app.attr_{index}"), any_value::Value::StringValue(v));
+        let v: String = (0..12)
+            .map(|_| char::from(rng.sample(Alphanumeric)))
+            .collect();
+        return kv(
+            &format!("app.attr_{index}"),
+            any_value::Value::StringValue(v),
+        );
     };
     let value = match kind {
         Value::Str(options) => any_value::Value::StringValue(pick(options, rng).to_string()),
@@ -97,14 +153,21 @@ fn resource() -> Resource {
             kv("host.name", s("loadgen-host-1")),
             kv("deployment.environment", s("bench")),
             kv("telemetry.sdk.language", s("rust")),
-            kv("process.pid", any_value::Value::IntValue(i64::from(std::process::id()))),
+            kv(
+                "process.pid",
+                any_value::Value::IntValue(i64::from(std::process::id())),
+            ),
         ],
         ..Default::default()
     }
 }
 
 /// Builds one request with exactly `spans` spans.
-pub fn generate_request(shape: &SpanShape, spans: usize, rng: &mut impl Rng) -> ExportTraceServiceRequest {
+pub fn generate_request(
+    shape: &SpanShape,
+    spans: usize,
+    rng: &mut impl Rng,
+) -> ExportTraceServiceRequest {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
@@ -122,8 +185,17 @@ pub fn generate_request(shape: &SpanShape, spans: usize, rng: &mut impl Rng) -> 
         // Children point at any earlier span of their trace, so traces have depth and fan-out.
         let parent: Option<&Span> = (pos > 0).then(|| &out[trace_start + rng.random_range(0..pos)]);
         let (parent_id, start, kind) = match parent {
-            Some(p) => (p.span_id.clone(), p.start_time_unix_nano.saturating_add(rng.random_range(10_000..1_000_000)), span::SpanKind::Client),
-            None => (Vec::new(), now.saturating_sub(rng.random_range(0..1_000_000_000)), span::SpanKind::Server),
+            Some(p) => (
+                p.span_id.clone(),
+                p.start_time_unix_nano
+                    .saturating_add(rng.random_range(10_000..1_000_000)),
+                span::SpanKind::Client,
+            ),
+            None => (
+                Vec::new(),
+                now.saturating_sub(rng.random_range(0..1_000_000_000)),
+                span::SpanKind::Server,
+            ),
         };
         let failed = rng.random_ratio(1, 20);
         let mut s = Span {
@@ -136,8 +208,16 @@ pub fn generate_request(shape: &SpanShape, spans: usize, rng: &mut impl Rng) -> 
             end_time_unix_nano: start.saturating_add(rng.random_range(50_000..50_000_000)),
             attributes: (0..shape.attributes).map(|a| attribute(a, rng)).collect(),
             status: Some(Status {
-                code: if failed { status::StatusCode::Error } else { status::StatusCode::Unset } as i32,
-                message: if failed { "upstream returned 503".to_owned() } else { String::new() },
+                code: if failed {
+                    status::StatusCode::Error
+                } else {
+                    status::StatusCode::Unset
+                } as i32,
+                message: if failed {
+                    "upstream returned 503".to_owned()
+                } else {
+                    String::new()
+                },
             }),
             flags: 0x100, // SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK: the parent is known to be local
             ..Default::default()
@@ -167,7 +247,9 @@ pub fn generate_request(shape: &SpanShape, spans: usize, rng: &mut impl Rng) -> 
 /// Replaces the last attribute with a string padded so the encoded span is `target` bytes
 /// (or as close as varint length prefixes allow). A span already larger stays as it is.
 fn pad_span(s: &mut Span, target: usize, rng: &mut impl Rng) {
-    let Some(last) = s.attributes.last_mut() else { return };
+    let Some(last) = s.attributes.last_mut() else {
+        return;
+    };
     *last = kv(PADDING_KEY, any_value::Value::StringValue(String::new()));
     let mut pad_len = target.saturating_sub(s.encoded_len());
     if pad_len == 0 {
@@ -175,7 +257,9 @@ fn pad_span(s: &mut Span, target: usize, rng: &mut impl Rng) {
     }
     // Random text so compression ratios stay realistic; growing the string may widen a couple
     // of length prefixes, so correct once or twice.
-    let text: String = (0..pad_len).map(|_| char::from(rng.sample(Alphanumeric))).collect();
+    let text: String = (0..pad_len)
+        .map(|_| char::from(rng.sample(Alphanumeric)))
+        .collect();
     for _ in 0..3 {
         set_padding(s, &text[..pad_len]);
         let len = s.encoded_len();
@@ -208,18 +292,36 @@ fn set_padding(s: &mut Span, text: &str) {
 /// Encodes a request once, noting where each span's trace id sits. `Span.trace_id` is field 1,
 /// length-delimited: tag 0x0A, length 0x10, then the 16 bytes; the first 8 are patched.
 pub fn encode_otlp(req: &ExportTraceServiceRequest) -> Result<EncodedBatch, String> {
-    let spans: Vec<&Span> = req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).collect();
+    let spans: Vec<&Span> = req
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .collect();
     let needles = spans.iter().map(|s| {
         let mut bytes = vec![0x0A, 0x10];
         bytes.extend_from_slice(&s.trace_id);
-        Needle { bytes, id_at: 2, patch_len: 8 }
+        Needle {
+            bytes,
+            id_at: 2,
+            patch_len: 8,
+        }
     });
-    EncodedBatch::locate(req.encode_to_vec(), spans.len() as u64, IdEncoding::Raw, needles)
+    EncodedBatch::locate(
+        req.encode_to_vec(),
+        spans.len() as u64,
+        IdEncoding::Raw,
+        needles,
+    )
 }
 
 /// Keeps the first `n` spans of a request (for the smaller last batch of `--total-spans`).
 pub fn truncate_request(req: &mut ExportTraceServiceRequest, mut n: usize) {
-    for scope in req.resource_spans.iter_mut().flat_map(|r| &mut r.scope_spans) {
+    for scope in req
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+    {
         scope.spans.truncate(n);
         n -= scope.spans.len();
     }

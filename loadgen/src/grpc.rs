@@ -8,65 +8,15 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use http::uri::PathAndQuery;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use prost::Message;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+use tracegate_exporter_otlp::raw_codec::{RawCodec, EXPORT_PATH};
 
 use crate::sender::{error_chain, SendError, SendOutcome};
 use crate::stats::ErrorKind;
-
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-
-/// Sends raw `ExportTraceServiceRequest` bytes, decodes the response to read partial success.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawEncoder;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ResponseDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = RawEncoder;
-    type Decoder = ResponseDecoder;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        ResponseDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for ResponseDecoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        let len = src.remaining();
-        ExportTraceServiceResponse::decode(src.take(len))
-            .map(Some)
-            .map_err(|e| Status::internal(format!("bad ExportTraceServiceResponse: {e}")))
-    }
-}
 
 /// One channel (one HTTP/2 connection) used by one sender task.
 pub struct GrpcSender {
@@ -89,12 +39,24 @@ impl GrpcSender {
     }
 
     pub async fn send(&mut self, body: Bytes) -> Result<SendOutcome, SendError> {
-        self.client.ready().await.map_err(|e| SendError { kind: ErrorKind::Unavailable, message: error_chain(&e) })?;
+        self.client.ready().await.map_err(|e| SendError {
+            kind: ErrorKind::Unavailable,
+            message: error_chain(&e),
+        })?;
         let path = PathAndQuery::from_static(EXPORT_PATH);
-        match self.client.unary(tonic::Request::new(body), path, RawCodec).await {
+        match self
+            .client
+            .unary(tonic::Request::new(body), path, RawCodec)
+            .await
+        {
             Ok(resp) => {
-                let rejected = resp.into_inner().partial_success.map_or(0, |p| p.rejected_spans);
-                Ok(SendOutcome { rejected: u64::try_from(rejected).unwrap_or(0) })
+                let rejected = resp
+                    .into_inner()
+                    .partial_success
+                    .map_or(0, |p| p.rejected_spans);
+                Ok(SendOutcome {
+                    rejected: u64::try_from(rejected).unwrap_or(0),
+                })
             }
             Err(status) => Err(classify(&status)),
         }
@@ -108,8 +70,13 @@ fn classify(status: &Status) -> SendError {
         _ => ErrorKind::Other,
     };
     // The message alone can be as vague as "tcp connect error"; the source says why.
-    let cause = std::error::Error::source(status).map(|s| format!(" ({})", error_chain(s))).unwrap_or_default();
-    SendError { kind, message: format!("gRPC {:?}: {}{cause}", status.code(), status.message()) }
+    let cause = std::error::Error::source(status)
+        .map(|s| format!(" ({})", error_chain(s)))
+        .unwrap_or_default();
+    SendError {
+        kind,
+        message: format!("gRPC {:?}: {}{cause}", status.code(), status.message()),
+    }
 }
 
 #[cfg(test)]
@@ -118,8 +85,17 @@ mod tests {
 
     #[test]
     fn statuses_map_to_backpressure_kinds() {
-        assert_eq!(classify(&Status::unavailable("queue full")).kind, ErrorKind::Unavailable);
-        assert_eq!(classify(&Status::resource_exhausted("slow down")).kind, ErrorKind::Throttled);
-        assert_eq!(classify(&Status::invalid_argument("bad")).kind, ErrorKind::Other);
+        assert_eq!(
+            classify(&Status::unavailable("queue full")).kind,
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify(&Status::resource_exhausted("slow down")).kind,
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            classify(&Status::invalid_argument("bad")).kind,
+            ErrorKind::Other
+        );
     }
 }

@@ -28,31 +28,66 @@ pub struct HttpSender {
 impl HttpSender {
     /// Opens a TCP connection first so an unreachable endpoint fails the run up front (the
     /// pooled client itself connects lazily).
-    pub async fn connect(uri: &str, gzip: bool, content_type: &'static str, otlp: bool) -> Result<Self, String> {
-        let uri: http::Uri = uri.parse().map_err(|e| format!("invalid endpoint {uri:?}: {e}"))?;
-        let authority = uri.authority().map(|a| a.to_string()).ok_or("endpoint has no host:port")?;
-        let probe = tokio::net::TcpStream::connect(&authority).await.map_err(|e| format!("{authority}: {e}"))?;
+    pub async fn connect(
+        uri: &str,
+        gzip: bool,
+        content_type: &'static str,
+        otlp: bool,
+    ) -> Result<Self, String> {
+        let uri: http::Uri = uri
+            .parse()
+            .map_err(|e| format!("invalid endpoint {uri:?}: {e}"))?;
+        let authority = uri
+            .authority()
+            .map(|a| a.to_string())
+            .ok_or("endpoint has no host:port")?;
+        let probe = tokio::net::TcpStream::connect(&authority)
+            .await
+            .map_err(|e| format!("{authority}: {e}"))?;
         drop(probe);
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1).build(connector);
-        Ok(Self { client, uri, gzip, content_type, otlp })
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1)
+            .build(connector);
+        Ok(Self {
+            client,
+            uri,
+            gzip,
+            content_type,
+            otlp,
+        })
     }
 
     /// Sends bytes that are already compressed when the sender was built with gzip.
     pub async fn send(&mut self, body: Bytes) -> Result<SendOutcome, SendError> {
-        let mut req = http::Request::post(self.uri.clone()).header(http::header::CONTENT_TYPE, self.content_type);
+        let mut req = http::Request::post(self.uri.clone())
+            .header(http::header::CONTENT_TYPE, self.content_type);
         if self.gzip {
             req = req.header(http::header::CONTENT_ENCODING, "gzip");
         }
-        let req = req.body(Full::new(body)).map_err(|e| other(e.to_string()))?;
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| other(e.to_string()))?;
         let resp = self.client.request(req).await.map_err(|e| {
             // A refused or reset connection is the server going away, like gRPC UNAVAILABLE.
-            let kind = if e.is_connect() { ErrorKind::Unavailable } else { ErrorKind::Other };
-            SendError { kind, message: error_chain(&e) }
+            let kind = if e.is_connect() {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Other
+            };
+            SendError {
+                kind,
+                message: error_chain(&e),
+            }
         })?;
         let status = resp.status();
-        let body = resp.into_body().collect().await.map_err(|e| other(error_chain(&e)))?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| other(error_chain(&e)))?
+            .to_bytes();
         if status.is_success() && !self.otlp {
             return Ok(SendOutcome { rejected: 0 });
         }
@@ -69,7 +104,10 @@ impl HttpSender {
 }
 
 fn other(message: String) -> SendError {
-    SendError { kind: ErrorKind::Other, message }
+    SendError {
+        kind: ErrorKind::Other,
+        message,
+    }
 }
 
 fn classify(status: http::StatusCode, body: &[u8]) -> SendError {
@@ -79,7 +117,10 @@ fn classify(status: http::StatusCode, body: &[u8]) -> SendError {
         _ => ErrorKind::Other,
     };
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-    SendError { kind, message: format!("HTTP {status}: {text}") }
+    SendError {
+        kind,
+        message: format!("HTTP {status}: {text}"),
+    }
 }
 
 #[cfg(test)]
@@ -88,8 +129,17 @@ mod tests {
 
     #[test]
     fn statuses_map_to_backpressure_kinds() {
-        assert_eq!(classify(http::StatusCode::TOO_MANY_REQUESTS, b"").kind, ErrorKind::Throttled);
-        assert_eq!(classify(http::StatusCode::SERVICE_UNAVAILABLE, b"").kind, ErrorKind::Unavailable);
-        assert_eq!(classify(http::StatusCode::BAD_REQUEST, b"bad proto").kind, ErrorKind::Other);
+        assert_eq!(
+            classify(http::StatusCode::TOO_MANY_REQUESTS, b"").kind,
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            classify(http::StatusCode::SERVICE_UNAVAILABLE, b"").kind,
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify(http::StatusCode::BAD_REQUEST, b"bad proto").kind,
+            ErrorKind::Other
+        );
     }
 }

@@ -25,11 +25,17 @@ pub type Encoder = fn(&Batch) -> Vec<u8>;
 
 /// The resource as a Jaeger `Process`: `service.name` becomes the service, the rest tags.
 pub fn process(req: &ExportTraceServiceRequest) -> Process {
-    let attrs = req.resource_spans.iter().filter_map(|r| r.resource.as_ref()).flat_map(|r| &r.attributes);
+    let attrs = req
+        .resource_spans
+        .iter()
+        .filter_map(|r| r.resource.as_ref())
+        .flat_map(|r| &r.attributes);
     let mut process = Process::default();
     for kv in attrs {
         match (kv.key.as_str(), value(kv)) {
-            ("service.name", Some(any_value::Value::StringValue(s))) => process.service_name = s.clone(),
+            ("service.name", Some(any_value::Value::StringValue(s))) => {
+                process.service_name = s.clone()
+            }
             _ => process.tags.extend(tag(kv)),
         }
     }
@@ -38,7 +44,12 @@ pub fn process(req: &ExportTraceServiceRequest) -> Process {
 
 /// Every span of the request, in order, as a Jaeger client would report it.
 pub fn spans(req: &ExportTraceServiceRequest) -> Vec<Span> {
-    req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).map(span).collect()
+    req.resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(span)
+        .collect()
 }
 
 fn id64(bytes: &[u8]) -> i64 {
@@ -56,18 +67,26 @@ fn span(s: &OtlpSpan) -> Span {
         _ => None,
     };
     tags.extend(kind.map(|k| Tag::string("span.kind", k)));
-    if s.status.as_ref().is_some_and(|st| st.code == status::StatusCode::Error as i32) {
+    if s.status
+        .as_ref()
+        .is_some_and(|st| st.code == status::StatusCode::Error as i32)
+    {
         tags.push(Tag::bool("error", true));
     }
     Span {
         trace_id_low: id64(low),
         trace_id_high: id64(high),
         span_id: id64(&s.span_id),
-        parent_span_id: if s.parent_span_id.is_empty() { 0 } else { id64(&s.parent_span_id) },
+        parent_span_id: if s.parent_span_id.is_empty() {
+            0
+        } else {
+            id64(&s.parent_span_id)
+        },
         operation_name: s.name.clone(),
         flags: 1, // sampled
         start_time: i64::try_from(s.start_time_unix_nano / 1000).unwrap_or(i64::MAX),
-        duration: i64::try_from(s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) / 1000).unwrap_or(0),
+        duration: i64::try_from(s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) / 1000)
+            .unwrap_or(0),
         tags,
         ..Span::default()
     }
@@ -95,7 +114,10 @@ fn tag(kv: &KeyValue) -> Option<Tag> {
 /// clone.
 pub fn span_len(span: Span, encode: Encoder) -> (Span, usize) {
     let empty = encode(&Batch::default()).len();
-    let mut probe = Batch { spans: vec![span], ..Batch::default() };
+    let mut probe = Batch {
+        spans: vec![span],
+        ..Batch::default()
+    };
     let len = encode(&probe).len().saturating_sub(empty);
     (probe.spans.pop().unwrap_or_default(), len)
 }
@@ -103,12 +125,16 @@ pub fn span_len(span: Span, encode: Encoder) -> (Span, usize) {
 /// Resizes the `app.payload` tag so the span encodes to about `target` bytes in this format
 /// (the generator padded it for OTLP protobuf, whose size differs a little).
 pub fn pad(mut span: Span, target: usize, encode: Encoder, rng: &mut impl Rng) -> Span {
-    let Some(index) = span.tags.iter().position(|t| t.key == PADDING_KEY) else { return span };
+    let Some(index) = span.tags.iter().position(|t| t.key == PADDING_KEY) else {
+        return span;
+    };
     // A couple of rounds: a string's length prefix may widen or narrow by a byte.
     for _ in 0..3 {
         let (measured, len) = span_len(span, encode);
         span = measured;
-        let Some(text) = span.tags[index].v_str.as_mut() else { break };
+        let Some(text) = span.tags[index].v_str.as_mut() else {
+            break;
+        };
         let wanted = (text.len() + target).saturating_sub(len);
         if len == target || wanted == text.len() {
             break;
@@ -133,14 +159,30 @@ pub struct Packer {
 
 impl Packer {
     pub fn new(process: Process, max_packet: usize, max_spans: usize) -> Self {
-        let base = encode_emit_batch_compact(&Batch { process: process.clone(), ..Batch::default() }).len();
-        Self { process, max_packet, max_spans: max_spans.max(1), base, current: Vec::new(), current_len: 0, done: Vec::new() }
+        let base = encode_emit_batch_compact(&Batch {
+            process: process.clone(),
+            ..Batch::default()
+        })
+        .len();
+        Self {
+            process,
+            max_packet,
+            max_spans: max_spans.max(1),
+            base,
+            current: Vec::new(),
+            current_len: 0,
+            done: Vec::new(),
+        }
     }
 
     /// A compact list header holds up to 14 elements in its one byte; beyond, the count
     /// follows as a varint.
     fn datagram_len(&self, spans: usize, spans_len: usize) -> usize {
-        let header_extra = if spans < 15 { 0 } else { varint(spans as u64).len() };
+        let header_extra = if spans < 15 {
+            0
+        } else {
+            varint(spans as u64).len()
+        };
         self.base + spans_len + header_extra
     }
 
@@ -154,7 +196,10 @@ impl Packer {
             ));
         }
         let n = self.current.len();
-        if n > 0 && (n >= self.max_spans || self.datagram_len(n + 1, self.current_len + len) > self.max_packet) {
+        if n > 0
+            && (n >= self.max_spans
+                || self.datagram_len(n + 1, self.current_len + len) > self.max_packet)
+        {
             self.flush();
         }
         self.current.push(span);
@@ -170,7 +215,11 @@ impl Packer {
     fn flush(&mut self) {
         let spans = std::mem::take(&mut self.current);
         self.current_len = 0;
-        self.done.push(Batch { process: self.process.clone(), spans, ..Batch::default() });
+        self.done.push(Batch {
+            process: self.process.clone(),
+            spans,
+            ..Batch::default()
+        });
     }
 
     pub fn finish(mut self) -> Vec<Batch> {
@@ -186,12 +235,19 @@ impl Packer {
 pub fn encode_datagram(batch: &Batch, max_packet: usize) -> Result<EncodedBatch, String> {
     let bytes = encode_emit_batch_compact(batch);
     if bytes.len() > max_packet {
-        return Err(format!("packed a {}-byte datagram, above --max-packet-size {max_packet}", bytes.len()));
+        return Err(format!(
+            "packed a {}-byte datagram, above --max-packet-size {max_packet}",
+            bytes.len()
+        ));
     }
     let needles = batch.spans.iter().map(|s| {
         let id = varint(zigzag(s.trace_id_low));
         let patch_len = id.len() - 1;
-        Needle { bytes: [&[0x16][..], &id].concat(), id_at: 1, patch_len }
+        Needle {
+            bytes: [&[0x16][..], &id].concat(),
+            id_at: 1,
+            patch_len,
+        }
     });
     EncodedBatch::locate(bytes, batch.spans.len() as u64, IdEncoding::Varint, needles)
 }
@@ -204,7 +260,12 @@ pub fn encode_body(batch: &Batch) -> Result<EncodedBatch, String> {
         id_at: 3,
         patch_len: 8,
     });
-    EncodedBatch::locate(encode_batch_binary(batch), batch.spans.len() as u64, IdEncoding::Raw, needles)
+    EncodedBatch::locate(
+        encode_batch_binary(batch),
+        batch.spans.len() as u64,
+        IdEncoding::Raw,
+        needles,
+    )
 }
 
 #[cfg(test)]

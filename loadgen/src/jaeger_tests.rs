@@ -9,13 +9,20 @@ use super::*;
 use crate::generator::{generate_request, SpanShape};
 
 fn request(spans: usize, span_size: Option<usize>, seed: u64) -> ExportTraceServiceRequest {
-    let shape = SpanShape { spans_per_trace: 10, attributes: 10, span_size };
+    let shape = SpanShape {
+        spans_per_trace: 10,
+        attributes: 10,
+        span_size,
+    };
     generate_request(&shape, spans, &mut StdRng::seed_from_u64(seed))
 }
 
 fn pack(req: &ExportTraceServiceRequest, max_packet: usize, max_spans: usize) -> Vec<Batch> {
     let mut packer = Packer::new(process(req), max_packet, max_spans);
-    spans(req).into_iter().try_for_each(|s| packer.push(s)).expect("spans fit");
+    spans(req)
+        .into_iter()
+        .try_for_each(|s| packer.push(s))
+        .expect("spans fit");
     packer.finish()
 }
 
@@ -24,17 +31,38 @@ fn spans_look_like_a_jaeger_clients() {
     let req = request(20, None, 1);
     let p = process(&req);
     assert_eq!(p.service_name, "loadgen-checkout");
-    assert!(p.tags.iter().any(|t| t.key == "host.name") && !p.tags.iter().any(|t| t.key == "service.name"));
+    assert!(
+        p.tags.iter().any(|t| t.key == "host.name")
+            && !p.tags.iter().any(|t| t.key == "service.name")
+    );
     let all = spans(&req);
     let root = &all[0];
     assert_eq!(root.parent_span_id, 0);
-    assert!(root.tags.iter().any(|t| t.key == "span.kind" && t.v_str.as_deref() == Some("server")));
-    assert!(all[1].tags.iter().any(|t| t.key == "span.kind" && t.v_str.as_deref() == Some("client")));
-    let status = root.tags.iter().find(|t| t.key == "http.status_code").map(|t| t.v_type);
+    assert!(root
+        .tags
+        .iter()
+        .any(|t| t.key == "span.kind" && t.v_str.as_deref() == Some("server")));
+    assert!(all[1]
+        .tags
+        .iter()
+        .any(|t| t.key == "span.kind" && t.v_str.as_deref() == Some("client")));
+    let status = root
+        .tags
+        .iter()
+        .find(|t| t.key == "http.status_code")
+        .map(|t| t.v_type);
     assert_eq!(status, Some(TagType::Long));
-    assert!(all[1..10].iter().all(|s| (s.trace_id_high, s.trace_id_low) == (root.trace_id_high, root.trace_id_low)));
-    assert!(all[1..10].iter().all(|s| all[..10].iter().any(|p| p.span_id == s.parent_span_id)));
-    assert!(all.iter().all(|s| s.start_time > 1_600_000_000_000_000 && s.duration > 0), "microseconds");
+    assert!(all[1..10]
+        .iter()
+        .all(|s| (s.trace_id_high, s.trace_id_low) == (root.trace_id_high, root.trace_id_low)));
+    assert!(all[1..10]
+        .iter()
+        .all(|s| all[..10].iter().any(|p| p.span_id == s.parent_span_id)));
+    assert!(
+        all.iter()
+            .all(|s| s.start_time > 1_600_000_000_000_000 && s.duration > 0),
+        "microseconds"
+    );
 }
 
 #[test]
@@ -89,8 +117,14 @@ fn patched_datagrams_decode_with_fresh_consistent_trace_ids() {
         for (a, b) in original.spans.iter().zip(&patched.spans) {
             assert_ne!(a.trace_id_low, b.trace_id_low);
             // One trace, one new id: links between spans of a trace survive.
-            assert_eq!(*mapping.entry(a.trace_id_low).or_insert(b.trace_id_low), b.trace_id_low);
-            assert_eq!((a.span_id, a.parent_span_id, &a.tags), (b.span_id, b.parent_span_id, &b.tags));
+            assert_eq!(
+                *mapping.entry(a.trace_id_low).or_insert(b.trace_id_low),
+                b.trace_id_low
+            );
+            assert_eq!(
+                (a.span_id, a.parent_span_id, &a.tags),
+                (b.span_id, b.parent_span_id, &b.tags)
+            );
         }
     }
 }
@@ -98,9 +132,20 @@ fn patched_datagrams_decode_with_fresh_consistent_trace_ids() {
 #[test]
 fn http_bodies_decode_and_patch() {
     let req = request(300, None, 6);
-    let batch = Batch { process: process(&req), spans: spans(&req), ..Batch::default() };
+    let batch = Batch {
+        process: process(&req),
+        spans: spans(&req),
+        ..Batch::default()
+    };
     let encoded = encode_body(&batch).expect("encodes");
-    assert_eq!(decode_batch_binary(&encoded.patched(0)).ok().as_ref(), Some(&batch));
+    assert_eq!(
+        decode_batch_binary(&encoded.patched(0)).ok().as_ref(),
+        Some(&batch)
+    );
     let patched = decode_batch_binary(&encoded.patched(9)).expect("patched decodes");
-    assert!(batch.spans.iter().zip(&patched.spans).all(|(a, b)| a.trace_id_low != b.trace_id_low && a.span_id == b.span_id));
+    assert!(batch
+        .spans
+        .iter()
+        .zip(&patched.spans)
+        .all(|(a, b)| a.trace_id_low != b.trace_id_low && a.span_id == b.span_id));
 }

@@ -33,7 +33,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tracegate-loadgen: cannot start the async runtime: {e}");
@@ -42,7 +45,10 @@ fn main() -> ExitCode {
     };
     let batch = run::effective_batch_spans(&cfg);
     if batch != cfg.batch_spans {
-        eprintln!("note: --rate {} uses batches of (at most) {batch} spans so requests stay evenly paced", cfg.rate.unwrap_or(0));
+        eprintln!(
+            "note: --rate {} uses batches of (at most) {batch} spans so requests stay evenly paced",
+            cfg.rate.unwrap_or(0)
+        );
     }
     match runtime.block_on(run::run(&cfg)) {
         Ok(summary) if json => println!("{}", summary.to_json()),

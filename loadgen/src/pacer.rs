@@ -19,8 +19,13 @@ impl Pacer {
     /// `spans_per_sec` must be positive; sends may run up to `burst` spans ahead of schedule.
     pub fn new(spans_per_sec: f64, burst: f64) -> Self {
         let spans_per_sec = spans_per_sec.max(1e-6);
-        let tolerance = Duration::try_from_secs_f64(burst.max(0.0) / spans_per_sec).unwrap_or(Duration::MAX);
-        Self { spans_per_sec, tolerance, next: Mutex::new(None) }
+        let tolerance =
+            Duration::try_from_secs_f64(burst.max(0.0) / spans_per_sec).unwrap_or(Duration::MAX);
+        Self {
+            spans_per_sec,
+            tolerance,
+            next: Mutex::new(None),
+        }
     }
 
     /// When the caller may send a batch of `spans` spans.
@@ -29,7 +34,8 @@ impl Pacer {
     }
 
     fn reserve_at(&self, now: Instant, spans: u64) -> Instant {
-        let cost = Duration::try_from_secs_f64(spans as f64 / self.spans_per_sec).unwrap_or(Duration::MAX);
+        let cost =
+            Duration::try_from_secs_f64(spans as f64 / self.spans_per_sec).unwrap_or(Duration::MAX);
         // A poisoned lock only means another sender panicked mid-update; the timestamp is
         // still a valid schedule.
         let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
@@ -60,7 +66,9 @@ mod tests {
         pacer.reserve_at(t0, 100);
         // Ten seconds idle: the bucket holds 3 batches of 100, not 100 batches.
         let later = t0 + Duration::from_secs(10);
-        let slots: Vec<u128> = (0..5).map(|_| (pacer.reserve_at(later, 100) - t0).as_millis()).collect();
+        let slots: Vec<u128> = (0..5)
+            .map(|_| (pacer.reserve_at(later, 100) - t0).as_millis())
+            .collect();
         assert_eq!(slots, [10_000, 10_000, 10_000, 10_100, 10_200]);
     }
 
@@ -68,7 +76,10 @@ mod tests {
     fn bigger_batches_wait_longer() {
         let pacer = Pacer::new(1000.0, 0.0);
         let t0 = Instant::now();
-        let slots: Vec<u128> = [50, 150, 100, 10].iter().map(|&n| (pacer.reserve_at(t0, n) - t0).as_millis()).collect();
+        let slots: Vec<u128> = [50, 150, 100, 10]
+            .iter()
+            .map(|&n| (pacer.reserve_at(t0, n) - t0).as_millis())
+            .collect();
         assert_eq!(slots, [0, 50, 200, 300]);
     }
 }

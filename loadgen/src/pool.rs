@@ -62,7 +62,11 @@ impl Pool {
             StopAfter::Spans(n) => n.min(POOL_BATCHES * batch_spans as u64),
             StopAfter::Duration(_) => POOL_BATCHES * batch_spans as u64,
         };
-        let shape = SpanShape { spans_per_trace: cfg.spans_per_trace, attributes: cfg.attributes, span_size: cfg.span_size };
+        let shape = SpanShape {
+            spans_per_trace: cfg.spans_per_trace,
+            attributes: cfg.attributes,
+            span_size: cfg.span_size,
+        };
         let mut packer: Option<jaeger::Packer> = None;
         let mut generated = 0u64;
         while generated < pool_spans && (b.bytes < POOL_BYTES || b.encoded.is_empty()) {
@@ -71,11 +75,17 @@ impl Pool {
             generated += n as u64;
             let chunk = match cfg.protocol {
                 Protocol::Grpc | Protocol::Http => Chunk::Otlp(req),
-                Protocol::JaegerHttp => Chunk::Jaeger(Batch { process: jaeger::process(&req), spans: b.jaeger_spans(&req, encode_batch_binary), ..Batch::default() }),
+                Protocol::JaegerHttp => Chunk::Jaeger(Batch {
+                    process: jaeger::process(&req),
+                    spans: b.jaeger_spans(&req, encode_batch_binary),
+                    ..Batch::default()
+                }),
                 Protocol::ZipkinJson => Chunk::Zipkin(b.zipkin_spans(&req)),
                 Protocol::JaegerUdpCompact => {
                     let spans = b.jaeger_spans(&req, encode_emit_batch_compact);
-                    let p = packer.get_or_insert_with(|| jaeger::Packer::new(jaeger::process(&req), cfg.max_packet_size, batch_spans));
+                    let p = packer.get_or_insert_with(|| {
+                        jaeger::Packer::new(jaeger::process(&req), cfg.max_packet_size, batch_spans)
+                    });
                     spans.into_iter().try_for_each(|s| p.push(s))?;
                     for datagram in p.take_full() {
                         b.add(Chunk::Jaeger(datagram))?;
@@ -110,7 +120,12 @@ impl Pool {
             }
             StopAfter::Duration(_) => (None, None),
         };
-        Ok(Self { batches: b.encoded, tail, full_batches, patch: !b.precompress })
+        Ok(Self {
+            batches: b.encoded,
+            tail,
+            full_batches,
+            patch: !b.precompress,
+        })
     }
 
     /// The body for ticket `k` and its span count, or `None` once the span budget is spent.
@@ -119,9 +134,15 @@ impl Pool {
         let batch = match self.full_batches {
             Some(full) if k == full => self.tail.as_ref()?,
             Some(full) if k > full => return None,
-            _ => self.batches.get((k % self.batches.len().max(1) as u64) as usize)?,
+            _ => self
+                .batches
+                .get((k % self.batches.len().max(1) as u64) as usize)?,
         };
-        let body = if self.patch { batch.patched(round) } else { batch.bytes.clone() };
+        let body = if self.patch {
+            batch.patched(round)
+        } else {
+            batch.bytes.clone()
+        };
         Some((body, batch.spans))
     }
 
@@ -166,13 +187,28 @@ impl<'a> Builder<'a> {
         let precompress = cfg.compression == Compression::Gzip && cfg.protocol != Protocol::Grpc;
         let keep_sources = matches!(cfg.stop, StopAfter::Spans(_));
         let rng = StdRng::from_rng(&mut rand::rng());
-        Self { cfg, rng, encoded: Vec::new(), sources: Vec::new(), keep_sources, bytes: 0, precompress }
+        Self {
+            cfg,
+            rng,
+            encoded: Vec::new(),
+            sources: Vec::new(),
+            keep_sources,
+            bytes: 0,
+            precompress,
+        }
     }
 
-    fn jaeger_spans(&mut self, req: &ExportTraceServiceRequest, encode: jaeger::Encoder) -> Vec<tracegate_translator_jaeger::thrift::Span> {
+    fn jaeger_spans(
+        &mut self,
+        req: &ExportTraceServiceRequest,
+        encode: jaeger::Encoder,
+    ) -> Vec<tracegate_translator_jaeger::thrift::Span> {
         let spans = jaeger::spans(req);
         match self.cfg.span_size {
-            Some(target) => spans.into_iter().map(|s| jaeger::pad(s, target, encode, &mut self.rng)).collect(),
+            Some(target) => spans
+                .into_iter()
+                .map(|s| jaeger::pad(s, target, encode, &mut self.rng))
+                .collect(),
             None => spans,
         }
     }
@@ -180,7 +216,9 @@ impl<'a> Builder<'a> {
     fn zipkin_spans(&mut self, req: &ExportTraceServiceRequest) -> Vec<ZipkinSpan> {
         let mut spans = zipkin::spans(req);
         if let Some(target) = self.cfg.span_size {
-            spans.iter_mut().for_each(|s| zipkin::pad(s, target, &mut self.rng));
+            spans
+                .iter_mut()
+                .for_each(|s| zipkin::pad(s, target, &mut self.rng));
         }
         spans
     }
@@ -188,7 +226,9 @@ impl<'a> Builder<'a> {
     fn encode(&self, chunk: &Chunk) -> Result<EncodedBatch, String> {
         let encoded = match chunk {
             Chunk::Otlp(req) => encode_otlp(req),
-            Chunk::Jaeger(batch) if self.cfg.protocol == Protocol::JaegerUdpCompact => jaeger::encode_datagram(batch, self.cfg.max_packet_size),
+            Chunk::Jaeger(batch) if self.cfg.protocol == Protocol::JaegerUdpCompact => {
+                jaeger::encode_datagram(batch, self.cfg.max_packet_size)
+            }
             Chunk::Jaeger(batch) => jaeger::encode_body(batch),
             Chunk::Zipkin(spans) => zipkin::encode(spans),
         }?;
@@ -214,14 +254,23 @@ mod tests {
     use super::*;
 
     fn pool_of(sizes: &[u64]) -> Vec<EncodedBatch> {
-        sizes.iter().map(|&n| EncodedBatch::locate(vec![0], n, crate::encoded::IdEncoding::Raw, []).expect("no ids")).collect()
+        sizes
+            .iter()
+            .map(|&n| {
+                EncodedBatch::locate(vec![0], n, crate::encoded::IdEncoding::Raw, [])
+                    .expect("no ids")
+            })
+            .collect()
     }
 
     #[test]
     fn totals_are_cut_exactly_from_uneven_pools() {
         // Equal batches: 40 321 spans of 1000 from a pool of 16 is 40 full and a 321 tail of
         // the pool's ninth batch.
-        assert_eq!(split_total(40_321, &pool_of(&[1000; 16])), (40, Some((8, 321))));
+        assert_eq!(
+            split_total(40_321, &pool_of(&[1000; 16])),
+            (40, Some((8, 321)))
+        );
         // Datagrams of 5, 3 and 4 spans: 12 per round; 29 = 2 rounds + 5 spans.
         assert_eq!(split_total(29, &pool_of(&[5, 3, 4])), (7, None));
         assert_eq!(split_total(30, &pool_of(&[5, 3, 4])), (7, Some((1, 1))));

@@ -42,7 +42,9 @@ impl std::fmt::Display for RunError {
 /// Shrinks batches at low rates so pacing stays smooth (at least ~10 requests a second).
 pub fn effective_batch_spans(cfg: &RunConfig) -> usize {
     match cfg.rate {
-        Some(rate) => cfg.batch_spans.min(usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1)),
+        Some(rate) => cfg
+            .batch_spans
+            .min(usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1)),
         None => cfg.batch_spans,
     }
 }
@@ -64,25 +66,43 @@ pub async fn run(cfg: &RunConfig) -> Result<Summary, RunError> {
         .map_err(|e| RunError::Setup(e.to_string()))?
         .map_err(RunError::Setup)?;
     let gzip = cfg.compression == Compression::Gzip;
-    let scraper = cfg.metrics_url.as_deref().map(Scraper::new).transpose().map_err(RunError::Connect)?;
+    let scraper = cfg
+        .metrics_url
+        .as_deref()
+        .map(Scraper::new)
+        .transpose()
+        .map_err(RunError::Connect)?;
     let gateway_before = match &scraper {
         Some(s) => Some(s.scrape().await.map_err(RunError::Connect)?),
         None => None,
     };
     let mut senders = Vec::with_capacity(cfg.connections);
     for _ in 0..cfg.connections {
-        senders.push(Sender::connect(cfg.protocol, &cfg.endpoint, gzip).await.map_err(RunError::Connect)?);
+        senders.push(
+            Sender::connect(cfg.protocol, &cfg.endpoint, gzip)
+                .await
+                .map_err(RunError::Connect)?,
+        );
     }
     // Paced in spans, since UDP datagrams differ in size; every sender but the first may be
     // one batch ahead of schedule, so senders catch up after a slow response.
-    let pacer = cfg.rate.map(|r| Pacer::new(r as f64, (cfg.connections - 1) as f64 * pool.mean_spans()));
+    let pacer = cfg
+        .rate
+        .map(|r| Pacer::new(r as f64, (cfg.connections - 1) as f64 * pool.mean_spans()));
     let start = Instant::now();
     let deadline = match cfg.stop {
         StopAfter::Duration(d) => Some(start + d),
         StopAfter::Spans(_) => None,
     };
     let stats = Arc::new(Stats::default());
-    let shared = Arc::new(Shared { pool, next_ticket: AtomicU64::new(0), pacer, deadline, stop: AtomicBool::new(false), stats: stats.clone() });
+    let shared = Arc::new(Shared {
+        pool,
+        next_ticket: AtomicU64::new(0),
+        pacer,
+        deadline,
+        stop: AtomicBool::new(false),
+        stats: stats.clone(),
+    });
     let progress = cfg.progress.then(|| spawn_progress(stats.clone(), start));
     let interrupt = cfg.progress.then(|| {
         let shared = shared.clone();
@@ -92,7 +112,10 @@ pub async fn run(cfg: &RunConfig) -> Result<Summary, RunError> {
             }
         })
     });
-    let workers: Vec<_> = senders.into_iter().map(|s| tokio::spawn(send_loop(s, shared.clone()))).collect();
+    let workers: Vec<_> = senders
+        .into_iter()
+        .map(|s| tokio::spawn(send_loop(s, shared.clone())))
+        .collect();
     let mut latency = Histogram::default();
     for w in workers {
         match w.await {
@@ -101,7 +124,10 @@ pub async fn run(cfg: &RunConfig) -> Result<Summary, RunError> {
         }
     }
     let elapsed = start.elapsed();
-    progress.into_iter().chain(interrupt).for_each(|h| h.abort());
+    progress
+        .into_iter()
+        .chain(interrupt)
+        .for_each(|h| h.abort());
     if cfg.progress {
         finish_progress();
     }
@@ -122,7 +148,9 @@ pub async fn run(cfg: &RunConfig) -> Result<Summary, RunError> {
 async fn send_loop(mut sender: Sender, shared: Arc<Shared>) -> Histogram {
     let mut latency = Histogram::default();
     while !shared.stop.load(Relaxed) {
-        let Some((body, spans)) = shared.pool.body(shared.next_ticket.fetch_add(1, Relaxed)) else { break };
+        let Some((body, spans)) = shared.pool.body(shared.next_ticket.fetch_add(1, Relaxed)) else {
+            break;
+        };
         if let Some(pacer) = &shared.pacer {
             let at = pacer.reserve(spans);
             tokio::time::sleep_until(shared.deadline.map_or(at, |d| at.min(d)).into()).await;
@@ -143,7 +171,11 @@ async fn send_loop(mut sender: Sender, shared: Arc<Shared>) -> Histogram {
                     tokio::time::sleep(UNAVAILABLE_PAUSE).await;
                 }
             }
-            Err(_) => shared.stats.record_error(spans, ErrorKind::Other, format!("no answer within {REQUEST_TIMEOUT:?}")),
+            Err(_) => shared.stats.record_error(
+                spans,
+                ErrorKind::Other,
+                format!("no answer within {REQUEST_TIMEOUT:?}"),
+            ),
         }
     }
     latency

@@ -6,8 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use tokio::sync::oneshot;
 use tonic::codec::CompressionEncoding;
@@ -16,7 +20,11 @@ use super::*;
 use crate::cli::Protocol;
 
 fn span_count(req: &ExportTraceServiceRequest) -> u64 {
-    req.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum()
+    req.resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len() as u64)
+        .sum()
 }
 
 #[derive(Clone, Copy)]
@@ -63,11 +71,16 @@ impl TestServer {
 }
 
 async fn grpc_server(reply: Reply) -> TestServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let spans = Arc::new(AtomicU64::new(0));
-    let svc = TraceServiceServer::new(CountingTraceService { spans: spans.clone(), reply })
-        .accept_compressed(CompressionEncoding::Gzip);
+    let svc = TraceServiceServer::new(CountingTraceService {
+        spans: spans.clone(),
+        reply,
+    })
+    .accept_compressed(CompressionEncoding::Gzip);
     let (shutdown, rx) = oneshot::channel::<()>();
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     let task = tokio::spawn(async move {
@@ -78,25 +91,43 @@ async fn grpc_server(reply: Reply) -> TestServer {
             })
             .await;
     });
-    TestServer { addr, spans, shutdown, task }
+    TestServer {
+        addr,
+        spans,
+        shutdown,
+        task,
+    }
 }
 
 /// OTLP/HTTP server that decodes (and gunzips) every body before counting its spans.
 async fn http_server() -> TestServer {
     use axum::body::Bytes;
     use axum::http::HeaderMap;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let spans = Arc::new(AtomicU64::new(0));
     let counter = spans.clone();
     let handler = move |headers: HeaderMap, body: Bytes| async move {
         let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
         let mut raw = Vec::new();
-        let body = if gzip && flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut raw).is_ok() { raw } else { body.to_vec() };
+        let body = if gzip
+            && flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut raw)
+                .is_ok()
+        {
+            raw
+        } else {
+            body.to_vec()
+        };
         match ExportTraceServiceRequest::decode(&body[..]) {
             Ok(req) => {
                 counter.fetch_add(span_count(&req), Relaxed);
-                (axum::http::StatusCode::OK, ExportTraceServiceResponse::default().encode_to_vec())
+                (
+                    axum::http::StatusCode::OK,
+                    ExportTraceServiceResponse::default().encode_to_vec(),
+                )
             }
             Err(_) => (axum::http::StatusCode::BAD_REQUEST, Vec::new()),
         }
@@ -110,7 +141,12 @@ async fn http_server() -> TestServer {
             })
             .await;
     });
-    TestServer { addr, spans, shutdown, task }
+    TestServer {
+        addr,
+        spans,
+        shutdown,
+        task,
+    }
 }
 
 fn config(protocol: Protocol, addr: SocketAddr, stop: StopAfter) -> RunConfig {
@@ -135,14 +171,22 @@ fn config(protocol: Protocol, addr: SocketAddr, stop: StopAfter) -> RunConfig {
 async fn grpc_run_delivers_exactly_total_spans() {
     let server = grpc_server(Reply::Ok).await;
     // 40 full batches (more than the pool, so patched rounds are sent too) plus a tail of 321.
-    let summary = run(&config(Protocol::Grpc, server.addr, StopAfter::Spans(40_321))).await;
+    let summary = run(&config(
+        Protocol::Grpc,
+        server.addr,
+        StopAfter::Spans(40_321),
+    ))
+    .await;
     let received = server.spans.load(Relaxed);
     server.stop().await;
     let summary = summary.expect("run succeeds");
     assert_eq!(received, 40_321);
     assert_eq!(summary.spans_sent, 40_321);
     assert_eq!(summary.requests, 41);
-    assert_eq!((summary.unavailable, summary.throttled, summary.other), (0, 0, 0));
+    assert_eq!(
+        (summary.unavailable, summary.throttled, summary.other),
+        (0, 0, 0)
+    );
     assert!(summary.p99 >= summary.p50);
 }
 
@@ -175,18 +219,29 @@ async fn http_runs_deliver_exactly_total_spans_plain_and_gzipped() {
 #[tokio::test]
 async fn throttling_is_counted_and_does_not_abort_the_run() {
     let server = grpc_server(Reply::Throttle).await;
-    let summary = run(&config(Protocol::Grpc, server.addr, StopAfter::Spans(5_000))).await;
+    let summary = run(&config(
+        Protocol::Grpc,
+        server.addr,
+        StopAfter::Spans(5_000),
+    ))
+    .await;
     server.stop().await;
     let summary = summary.expect("errors do not fail the run");
     assert_eq!((summary.spans_sent, summary.spans_failed), (0, 5_000));
     assert_eq!((summary.requests, summary.throttled), (5, 5));
-    assert!(summary.last_error.is_some_and(|e| e.contains("queue is full")));
+    assert!(summary
+        .last_error
+        .is_some_and(|e| e.contains("queue is full")));
 }
 
 #[tokio::test]
 async fn rate_limited_run_never_exceeds_its_rate() {
     let server = grpc_server(Reply::Ok).await;
-    let mut cfg = config(Protocol::Grpc, server.addr, StopAfter::Duration(Duration::from_millis(500)));
+    let mut cfg = config(
+        Protocol::Grpc,
+        server.addr,
+        StopAfter::Duration(Duration::from_millis(500)),
+    );
     cfg.rate = Some(2_000);
     cfg.batch_spans = 100;
     let summary = run(&cfg).await;
@@ -200,11 +255,16 @@ async fn rate_limited_run_never_exceeds_its_rate() {
 async fn unreachable_endpoint_fails_at_start() {
     for protocol in [Protocol::Grpc, Protocol::Http] {
         // A port that was just free: bind, note it, close.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         drop(listener);
         let result = run(&config(protocol, addr, StopAfter::Spans(10))).await;
-        assert!(matches!(&result, Err(RunError::Connect(m)) if m.contains(&addr.to_string())), "{result:?}");
+        assert!(
+            matches!(&result, Err(RunError::Connect(m)) if m.contains(&addr.to_string())),
+            "{result:?}"
+        );
     }
 }
 

@@ -49,22 +49,37 @@ impl Sender {
     }
 }
 
-async fn http(uri: &str, gzip: bool, content_type: &'static str, otlp: bool) -> Result<Sender, String> {
-    HttpSender::connect(uri, gzip, content_type, otlp).await.map(|s| Sender::Http(Box::new(s)))
+async fn http(
+    uri: &str,
+    gzip: bool,
+    content_type: &'static str,
+    otlp: bool,
+) -> Result<Sender, String> {
+    HttpSender::connect(uri, gzip, content_type, otlp)
+        .await
+        .map(|s| Sender::Http(Box::new(s)))
 }
 
 /// Accepts `host:port` as OTLP exporters do and adds what each protocol needs: a scheme, and
 /// for the HTTP protocols their usual path when none is given. UDP takes `host:port` as is.
 pub fn endpoint_uri(protocol: Protocol, endpoint: &str) -> String {
     let path = match protocol {
-        Protocol::JaegerUdpCompact => return endpoint.strip_prefix("udp://").unwrap_or(endpoint).to_owned(),
+        Protocol::JaegerUdpCompact => {
+            return endpoint
+                .strip_prefix("udp://")
+                .unwrap_or(endpoint)
+                .to_owned()
+        }
         Protocol::Grpc => None,
         Protocol::Http => Some("/v1/traces"),
         Protocol::JaegerHttp => Some("/api/traces"),
         Protocol::ZipkinJson => Some("/api/v2/spans"),
     };
-    let with_scheme =
-        if endpoint.contains("://") { endpoint.to_owned() } else { format!("http://{endpoint}") };
+    let with_scheme = if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else {
+        format!("http://{endpoint}")
+    };
     let after_scheme = with_scheme.split_once("://").map_or("", |(_, rest)| rest);
     match path {
         Some(path) if !after_scheme.contains('/') => format!("{with_scheme}{path}"),
@@ -94,12 +109,33 @@ mod tests {
 
     #[test]
     fn endpoints_accept_host_port_or_url() {
-        assert_eq!(endpoint_uri(Protocol::Grpc, "127.0.0.1:4317"), "http://127.0.0.1:4317");
-        assert_eq!(endpoint_uri(Protocol::Http, "127.0.0.1:4318"), "http://127.0.0.1:4318/v1/traces");
-        assert_eq!(endpoint_uri(Protocol::Http, "http://gw:80/otlp/v1/traces"), "http://gw:80/otlp/v1/traces");
-        assert_eq!(endpoint_uri(Protocol::Grpc, "http://gw:4317"), "http://gw:4317");
-        assert_eq!(endpoint_uri(Protocol::JaegerHttp, "gw:14268"), "http://gw:14268/api/traces");
-        assert_eq!(endpoint_uri(Protocol::ZipkinJson, "gw:9411"), "http://gw:9411/api/v2/spans");
-        assert_eq!(endpoint_uri(Protocol::JaegerUdpCompact, "udp://gw:6831"), "gw:6831");
+        assert_eq!(
+            endpoint_uri(Protocol::Grpc, "127.0.0.1:4317"),
+            "http://127.0.0.1:4317"
+        );
+        assert_eq!(
+            endpoint_uri(Protocol::Http, "127.0.0.1:4318"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            endpoint_uri(Protocol::Http, "http://gw:80/otlp/v1/traces"),
+            "http://gw:80/otlp/v1/traces"
+        );
+        assert_eq!(
+            endpoint_uri(Protocol::Grpc, "http://gw:4317"),
+            "http://gw:4317"
+        );
+        assert_eq!(
+            endpoint_uri(Protocol::JaegerHttp, "gw:14268"),
+            "http://gw:14268/api/traces"
+        );
+        assert_eq!(
+            endpoint_uri(Protocol::ZipkinJson, "gw:9411"),
+            "http://gw:9411/api/v2/spans"
+        );
+        assert_eq!(
+            endpoint_uri(Protocol::JaegerUdpCompact, "udp://gw:6831"),
+            "gw:6831"
+        );
     }
 }

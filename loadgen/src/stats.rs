@@ -37,7 +37,8 @@ pub struct Stats {
 impl Stats {
     pub fn record_ok(&self, spans: u64, rejected: u64) {
         self.requests.fetch_add(1, Relaxed);
-        self.spans_sent.fetch_add(spans.saturating_sub(rejected), Relaxed);
+        self.spans_sent
+            .fetch_add(spans.saturating_sub(rejected), Relaxed);
         self.spans_rejected.fetch_add(rejected, Relaxed);
     }
 
@@ -77,7 +78,10 @@ const SUB: u32 = 5; // log2 of the sub-buckets per power of two
 
 impl Default for Histogram {
     fn default() -> Self {
-        Self { buckets: vec![0; (64 - SUB as usize + 1) << SUB], count: 0 }
+        Self {
+            buckets: vec![0; (64 - SUB as usize + 1) << SUB],
+            count: 0,
+        }
     }
 }
 
@@ -109,7 +113,10 @@ impl Histogram {
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        self.buckets.iter_mut().zip(&other.buckets).for_each(|(a, b)| *a += b);
+        self.buckets
+            .iter_mut()
+            .zip(&other.buckets)
+            .for_each(|(a, b)| *a += b);
         self.count += other.count;
     }
 
@@ -131,7 +138,10 @@ impl Histogram {
 pub fn spawn_progress(stats: Arc<Stats>, start: Instant) -> tokio::task::JoinHandle<()> {
     let tty = std::io::stderr().is_terminal();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at((start + Duration::from_secs(1)).into(), Duration::from_secs(1));
+        let mut tick = tokio::time::interval_at(
+            (start + Duration::from_secs(1)).into(),
+            Duration::from_secs(1),
+        );
         let (mut last_at, mut last_spans) = (start, 0);
         loop {
             let now = tick.tick().await.into_std();
@@ -146,7 +156,11 @@ pub fn spawn_progress(stats: Arc<Stats>, start: Instant) -> tokio::task::JoinHan
             );
             let mut err = std::io::stderr().lock();
             // Progress is best effort: a closed stderr must not stop the run.
-            let _ = if tty { write!(err, "\r{line}\x1b[K") } else { writeln!(err, "{line}") };
+            let _ = if tty {
+                write!(err, "\r{line}\x1b[K")
+            } else {
+                writeln!(err, "{line}")
+            };
             let _ = err.flush();
         }
     })
@@ -237,16 +251,33 @@ impl fmt::Display for Summary {
             writeln!(f, "spans sent:     {}", self.spans_sent)?;
             writeln!(f, "spans/s:        {:.0}", self.spans_per_sec())?;
             writeln!(f, "requests:       {}", self.requests)?;
-            writeln!(f, "spans failed:   {} (rejected by server: {})", self.spans_failed, self.spans_rejected)?;
+            writeln!(
+                f,
+                "spans failed:   {} (rejected by server: {})",
+                self.spans_failed, self.spans_rejected
+            )?;
         } else {
-            writeln!(f, "spans sent:     {} (UDP: handed to the kernel, not acknowledged)", self.spans_sent)?;
+            writeln!(
+                f,
+                "spans sent:     {} (UDP: handed to the kernel, not acknowledged)",
+                self.spans_sent
+            )?;
             writeln!(f, "spans/s:        {:.0}", self.spans_per_sec())?;
             writeln!(f, "datagrams:      {}", self.requests)?;
             writeln!(f, "spans failed:   {} (send errors)", self.spans_failed)?;
         }
-        write!(f, "errors:         unavailable {}, throttled {}, other {}", self.unavailable, self.throttled, self.other)?;
+        write!(
+            f,
+            "errors:         unavailable {}, throttled {}, other {}",
+            self.unavailable, self.throttled, self.other
+        )?;
         if self.acknowledged {
-            write!(f, "\nlatency:        p50 {:.2}ms, p99 {:.2}ms", ms(self.p50), ms(self.p99))?;
+            write!(
+                f,
+                "\nlatency:        p50 {:.2}ms, p99 {:.2}ms",
+                ms(self.p50),
+                ms(self.p99)
+            )?;
         }
         match &self.gateway {
             Some(g) => {
@@ -291,7 +322,10 @@ mod tests {
     fn bucket_edges_round_trip() {
         for us in [0u64, 1, 31, 32, 33, 64, 1000, 123_456, u64::MAX] {
             let v = Histogram::value(Histogram::index(us));
-            assert!(v <= us && (us - v) as f64 <= us as f64 / 32.0, "{us} -> {v}");
+            assert!(
+                v <= us && (us - v) as f64 <= us as f64 / 32.0,
+                "{us} -> {v}"
+            );
         }
     }
 
@@ -318,13 +352,25 @@ mod tests {
         let mut s = Summary::new(&stats, &Histogram::default(), Duration::from_secs(1));
         s.acknowledged = false;
         let text = s.to_string();
-        assert!(text.contains("not acknowledged") && text.contains("tracegate_receiver_dropped_packets"), "{text}");
+        assert!(
+            text.contains("not acknowledged")
+                && text.contains("tracegate_receiver_dropped_packets"),
+            "{text}"
+        );
         assert!(!text.contains("latency"));
         let mut dropped = std::collections::BTreeMap::new();
         dropped.insert("queue_full".to_owned(), 2);
-        s.gateway = Some(GatewayCounts { accepted_spans: 4900, refused_spans: 0, dropped_packets: dropped });
+        s.gateway = Some(GatewayCounts {
+            accepted_spans: 4900,
+            refused_spans: 0,
+            dropped_packets: dropped,
+        });
         let text = s.to_string();
-        assert!(text.contains("accepted 4900 of 5000 spans sent (98.00%)") && text.contains("queue_full 2"), "{text}");
+        assert!(
+            text.contains("accepted 4900 of 5000 spans sent (98.00%)")
+                && text.contains("queue_full 2"),
+            "{text}"
+        );
         assert_eq!(s.to_json()["gateway"]["dropped_packets_total"], 2);
     }
 }

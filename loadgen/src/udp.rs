@@ -31,18 +31,38 @@ impl UdpSender {
     /// sent, so an absent receiver shows up as errors during the run, not here).
     pub async fn connect(endpoint: &str) -> Result<Self, String> {
         let host_port = endpoint.strip_prefix("udp://").unwrap_or(endpoint);
-        let mut addrs = tokio::net::lookup_host(host_port).await.map_err(|e| format!("{host_port}: {e}"))?;
-        let peer = addrs.next().ok_or_else(|| format!("{host_port}: no address"))?;
-        let local: SocketAddr = if peer.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-        let socket = UdpSocket::bind(local).await.map_err(|e| format!("cannot bind a UDP socket: {e}"))?;
-        socket.connect(peer).await.map_err(|e| format!("{peer}: {e}"))?;
+        let mut addrs = tokio::net::lookup_host(host_port)
+            .await
+            .map_err(|e| format!("{host_port}: {e}"))?;
+        let peer = addrs
+            .next()
+            .ok_or_else(|| format!("{host_port}: no address"))?;
+        let local: SocketAddr = if peer.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let socket = UdpSocket::bind(local)
+            .await
+            .map_err(|e| format!("cannot bind a UDP socket: {e}"))?;
+        socket
+            .connect(peer)
+            .await
+            .map_err(|e| format!("{peer}: {e}"))?;
         Ok(Self { socket, peer })
     }
 
     pub async fn send(&mut self, datagram: Bytes) -> Result<SendOutcome, SendError> {
         match self.socket.send(&datagram).await {
             Ok(n) if n == datagram.len() => Ok(SendOutcome { rejected: 0 }),
-            Ok(n) => Err(SendError { kind: ErrorKind::Other, message: format!("UDP send to {} took {n} of {} bytes", self.peer, datagram.len()) }),
+            Ok(n) => Err(SendError {
+                kind: ErrorKind::Other,
+                message: format!(
+                    "UDP send to {} took {n} of {} bytes",
+                    self.peer,
+                    datagram.len()
+                ),
+            }),
             Err(e) => {
                 let error = classify(&e, self.peer);
                 if e.raw_os_error() == Some(ENOBUFS) {
@@ -60,8 +80,15 @@ fn classify(e: &std::io::Error, peer: SocketAddr) -> SendError {
         _ if e.raw_os_error() == Some(ENOBUFS) => ErrorKind::Throttled,
         _ => ErrorKind::Other,
     };
-    let hint = if kind == ErrorKind::Unavailable { " (ICMP port unreachable: nothing listens there)" } else { "" };
-    SendError { kind, message: format!("UDP send to {peer}: {e}{hint}") }
+    let hint = if kind == ErrorKind::Unavailable {
+        " (ICMP port unreachable: nothing listens there)"
+    } else {
+        ""
+    };
+    SendError {
+        kind,
+        message: format!("UDP send to {peer}: {e}{hint}"),
+    }
 }
 
 #[cfg(test)]
@@ -73,8 +100,14 @@ mod tests {
         let peer: SocketAddr = ([127, 0, 0, 1], 6831).into();
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(classify(&refused, peer).kind, ErrorKind::Unavailable);
-        assert_eq!(classify(&std::io::Error::from_raw_os_error(ENOBUFS), peer).kind, ErrorKind::Throttled);
-        assert_eq!(classify(&std::io::Error::other("x"), peer).kind, ErrorKind::Other);
+        assert_eq!(
+            classify(&std::io::Error::from_raw_os_error(ENOBUFS), peer).kind,
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            classify(&std::io::Error::other("x"), peer).kind,
+            ErrorKind::Other
+        );
     }
 
     #[tokio::test]
@@ -82,7 +115,9 @@ mod tests {
         let listener = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         drop(listener);
-        let mut sender = UdpSender::connect(&addr.to_string()).await.expect("connect");
+        let mut sender = UdpSender::connect(&addr.to_string())
+            .await
+            .expect("connect");
         // The first send's ICMP answer makes a later send fail; loopback answers at once, but
         // give it a few tries rather than a timing assumption.
         let mut kinds = Vec::new();

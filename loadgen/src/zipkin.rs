@@ -66,17 +66,44 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Every span of the request, in order, as a Zipkin v2 client would report it.
 pub fn spans(req: &ExportTraceServiceRequest) -> Vec<ZipkinSpan> {
-    let resource = req.resource_spans.iter().filter_map(|r| r.resource.as_ref()).flat_map(|r| &r.attributes);
-    let service = resource.filter(|kv| kv.key == "service.name").find_map(text).unwrap_or_else(|| "loadgen".to_owned());
-    let local = Endpoint { service_name: service, ipv4: Some("10.42.0.7".to_owned()), port: Some(8080) };
-    let all = req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
+    let resource = req
+        .resource_spans
+        .iter()
+        .filter_map(|r| r.resource.as_ref())
+        .flat_map(|r| &r.attributes);
+    let service = resource
+        .filter(|kv| kv.key == "service.name")
+        .find_map(text)
+        .unwrap_or_else(|| "loadgen".to_owned());
+    let local = Endpoint {
+        service_name: service,
+        ipv4: Some("10.42.0.7".to_owned()),
+        port: Some(8080),
+    };
+    let all = req
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans);
     all.map(|s| span(s, &local)).collect()
 }
 
 fn span(s: &OtlpSpan, local: &Endpoint) -> ZipkinSpan {
-    let mut tags: BTreeMap<String, String> = s.attributes.iter().filter_map(|kv| Some((kv.key.clone(), text(kv)?))).collect();
-    if let Some(st) = s.status.as_ref().filter(|st| st.code == status::StatusCode::Error as i32) {
-        let message = if st.message.is_empty() { "true".to_owned() } else { st.message.clone() };
+    let mut tags: BTreeMap<String, String> = s
+        .attributes
+        .iter()
+        .filter_map(|kv| Some((kv.key.clone(), text(kv)?)))
+        .collect();
+    if let Some(st) = s
+        .status
+        .as_ref()
+        .filter(|st| st.code == status::StatusCode::Error as i32)
+    {
+        let message = if st.message.is_empty() {
+            "true".to_owned()
+        } else {
+            st.message.clone()
+        };
         tags.insert("error".to_owned(), message);
     }
     let kind = match span::SpanKind::try_from(s.kind) {
@@ -86,11 +113,14 @@ fn span(s: &OtlpSpan, local: &Endpoint) -> ZipkinSpan {
         Ok(span::SpanKind::Consumer) => Some("CONSUMER"),
         _ => None,
     };
-    let remote = (kind == Some("CLIENT")).then(|| tags.get("net.peer.name")).flatten().map(|peer| Endpoint {
-        service_name: peer.clone(),
-        ipv4: None,
-        port: tags.get("net.peer.port").and_then(|p| p.parse().ok()),
-    });
+    let remote = (kind == Some("CLIENT"))
+        .then(|| tags.get("net.peer.name"))
+        .flatten()
+        .map(|peer| Endpoint {
+            service_name: peer.clone(),
+            ipv4: None,
+            port: tags.get("net.peer.port").and_then(|p| p.parse().ok()),
+        });
     ZipkinSpan {
         trace_id: hex(&s.trace_id),
         id: hex(&s.span_id),

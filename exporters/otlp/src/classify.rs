@@ -23,8 +23,11 @@ use tracegate_core::ConsumeError;
 const MAX_MESSAGE_CHARS: usize = 512;
 
 pub(crate) fn grpc_error(endpoint: &Uri, status: &Status) -> ConsumeError {
-    let mut message =
-        format!("exporting to {endpoint} failed: gRPC {:?}: {}", status.code(), status.message());
+    let mut message = format!(
+        "exporting to {endpoint} failed: gRPC {:?}: {}",
+        status.code(),
+        status.message()
+    );
     append_sources(&mut message, status.source());
     let retry_info = status.get_details_retry_info();
     let retryable = match status.code() {
@@ -44,8 +47,14 @@ pub(crate) fn grpc_error(endpoint: &Uri, status: &Status) -> ConsumeError {
     if !retryable {
         return ConsumeError::Permanent(message);
     }
-    match retry_info.and_then(|r| r.retry_delay).filter(|d| !d.is_zero()) {
-        Some(delay) => ConsumeError::Throttled { retry_after: Some(delay), message },
+    match retry_info
+        .and_then(|r| r.retry_delay)
+        .filter(|d| !d.is_zero())
+    {
+        Some(delay) => ConsumeError::Throttled {
+            retry_after: Some(delay),
+            message,
+        },
         None => ConsumeError::Retryable(message),
     }
 }
@@ -65,8 +74,14 @@ pub(crate) fn http_error(
     }
     match status.as_u16() {
         429 | 503 => {
-            match retry_after.and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, now)) {
-                Some(delay) => ConsumeError::Throttled { retry_after: Some(delay), message: text },
+            match retry_after
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, now))
+            {
+                Some(delay) => ConsumeError::Throttled {
+                    retry_after: Some(delay),
+                    message: text,
+                },
                 None => ConsumeError::Retryable(text),
             }
         }
@@ -82,7 +97,10 @@ pub(crate) fn http_error(
 }
 
 /// A request that got no HTTP answer at all.
-pub(crate) fn http_transport_error(url: &Uri, err: &(dyn std::error::Error + 'static)) -> ConsumeError {
+pub(crate) fn http_transport_error(
+    url: &Uri,
+    err: &(dyn std::error::Error + 'static),
+) -> ConsumeError {
     let mut message = format!("exporting to {url} failed: {err}");
     append_sources(&mut message, err.source());
     ConsumeError::Retryable(message)
@@ -104,7 +122,9 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 pub(crate) fn http_body_message(content_type: Option<&str>, body: &[u8]) -> String {
     let content_type = content_type.unwrap_or("");
     let from_status = if content_type.starts_with("application/x-protobuf") {
-        tonic_types::pb::Status::decode(body).ok().map(|s| s.message)
+        tonic_types::pb::Status::decode(body)
+            .ok()
+            .map(|s| s.message)
     } else if content_type.starts_with("application/json") {
         serde_json::from_slice::<serde_json::Value>(body)
             .ok()
@@ -122,7 +142,12 @@ pub(crate) fn http_body_message(content_type: Option<&str>, body: &[u8]) -> Stri
 
 /// Rejected spans in an otherwise accepted batch: nothing to retry (the backend refused
 /// those spans for good), so the batch counts as sent and the rejection is logged.
-pub(crate) fn log_partial_success(exporter: &str, endpoint: &Uri, rejected_spans: i64, message: &str) {
+pub(crate) fn log_partial_success(
+    exporter: &str,
+    endpoint: &Uri,
+    rejected_spans: i64,
+    message: &str,
+) {
     if rejected_spans != 0 || !message.is_empty() {
         tracing::warn!(
             exporter,

@@ -5,6 +5,7 @@
 //! `grpc-encoding` header and per-message flag); HTTP bodies are compressed here and marked
 //! with `Content-Encoding`.
 
+use bytes::Bytes;
 use std::io::Write;
 
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,7 @@ impl Compression {
 
     /// Compresses an HTTP body. Compressing into memory only fails on allocation trouble,
     /// but the error is still returned rather than assumed away.
-    pub fn compress(self, body: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    pub fn compress(self, body: Bytes) -> std::io::Result<Bytes> {
         match self {
             Compression::None => Ok(body),
             Compression::Gzip => {
@@ -53,9 +54,11 @@ impl Compression {
                     flate2::Compression::default(),
                 );
                 enc.write_all(&body)?;
-                enc.finish()
+                enc.finish().map(Bytes::from)
             }
-            Compression::Zstd => zstd::bulk::compress(&body, zstd::DEFAULT_COMPRESSION_LEVEL),
+            Compression::Zstd => {
+                zstd::bulk::compress(&body, zstd::DEFAULT_COMPRESSION_LEVEL).map(Bytes::from)
+            }
         }
     }
 }
@@ -69,9 +72,12 @@ mod tests {
     #[test]
     fn gzip_and_zstd_round_trip() {
         let body = b"spans spans spans spans spans".repeat(100);
+        let body = Bytes::from(body);
         let gz = Compression::Gzip.compress(body.clone()).unwrap();
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, body);
         assert!(gz.len() < body.len());
 

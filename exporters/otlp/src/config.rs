@@ -114,9 +114,11 @@ impl GrpcConfig {
         };
         let headers = header_map(&self.headers, &mut problems);
         match uri {
-            Some(uri) if problems.is_empty() => {
-                Ok(GrpcSettings { uri, headers, compression: self.compression })
-            }
+            Some(uri) if problems.is_empty() => Ok(GrpcSettings {
+                uri,
+                headers,
+                compression: self.compression,
+            }),
             _ => Err(problems),
         }
     }
@@ -132,7 +134,11 @@ impl HttpConfig {
     pub(crate) fn resolve(&self) -> Result<HttpSettings, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
         let endpoint = self.endpoint.trim();
-        let custom = self.traces_endpoint.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let custom = self
+            .traces_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         // As in the Collector, `traces_endpoint` alone is enough; the base URL is then unused.
         let url = match custom {
             Some(url) => http_url(url).map_err(|e| ConfigProblem::new("traces_endpoint", e)),
@@ -148,9 +154,12 @@ impl HttpConfig {
         let url = url.map_err(|p| problems.push(p)).ok();
         let headers = header_map(&self.headers, &mut problems);
         match url {
-            Some(url) if problems.is_empty() => {
-                Ok(HttpSettings { url, headers, compression: self.compression, encoding: self.encoding })
-            }
+            Some(url) if problems.is_empty() => Ok(HttpSettings {
+                url,
+                headers,
+                compression: self.compression,
+                encoding: self.encoding,
+            }),
             _ => Err(problems),
         }
     }
@@ -175,7 +184,8 @@ enum GrpcTransport {
 fn grpc_target(endpoint: &str, insecure: bool) -> Result<(Uri, GrpcTransport), String> {
     if endpoint.is_empty() {
         return Err(
-            "an endpoint is required (host:port of the OTLP/gRPC backend, e.g. \"collector:4317\")".into()
+            "an endpoint is required (host:port of the OTLP/gRPC backend, e.g. \"collector:4317\")"
+                .into(),
         );
     }
     let bad = |why: &str| {
@@ -183,7 +193,9 @@ fn grpc_target(endpoint: &str, insecure: bool) -> Result<(Uri, GrpcTransport), S
     };
     let (authority, transport) = match endpoint.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (rest, GrpcTransport::Plain),
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (rest, GrpcTransport::TlsByScheme),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => {
+            (rest, GrpcTransport::TlsByScheme)
+        }
         Some((scheme, _)) => return Err(bad(&format!("unsupported scheme \"{scheme}\""))),
         None if insecure => (endpoint, GrpcTransport::Plain),
         None => (endpoint, GrpcTransport::TlsByDefault),
@@ -192,7 +204,9 @@ fn grpc_target(endpoint: &str, insecure: bool) -> Result<(Uri, GrpcTransport), S
     if authority.contains('/') {
         return Err(bad("a gRPC endpoint has no path"));
     }
-    let (host, port) = authority.rsplit_once(':').ok_or_else(|| bad("missing port"))?;
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| bad("missing port"))?;
     if host.is_empty() {
         return Err(bad("missing host"));
     }
@@ -218,14 +232,26 @@ fn traces_url(base: &str) -> String {
 
 fn http_url(url: &str) -> Result<Uri, String> {
     let example = "e.g. \"http://collector:4318\"";
-    let uri: Uri = url.parse().map_err(|e| format!("invalid URL \"{url}\": {e} ({example})"))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("invalid URL \"{url}\": {e} ({example})"))?;
     match uri.scheme_str() {
         Some("http") => {}
-        Some("https") => return Err(format!("{TLS_UNSUPPORTED}: \"{url}\" is https; use an http:// URL")),
-        Some(other) => {
-            return Err(format!("invalid URL \"{url}\": unsupported scheme \"{other}\" ({example})"))
+        Some("https") => {
+            return Err(format!(
+                "{TLS_UNSUPPORTED}: \"{url}\" is https; use an http:// URL"
+            ))
         }
-        None => return Err(format!("invalid URL \"{url}\": missing http:// ({example})")),
+        Some(other) => {
+            return Err(format!(
+                "invalid URL \"{url}\": unsupported scheme \"{other}\" ({example})"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "invalid URL \"{url}\": missing http:// ({example})"
+            ))
+        }
     }
     match uri.authority() {
         Some(a) if !a.host().is_empty() => Ok(uri),
@@ -239,7 +265,10 @@ fn header_map(headers: &BTreeMap<String, String>, problems: &mut Vec<ConfigProbl
     for (name, value) in headers {
         let path = format!("headers::{name}");
         let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
-            problems.push(ConfigProblem::new(path, format!("\"{name}\" is not a valid header name")));
+            problems.push(ConfigProblem::new(
+                path,
+                format!("\"{name}\" is not a valid header name"),
+            ));
             continue;
         };
         match HeaderValue::from_str(value) {

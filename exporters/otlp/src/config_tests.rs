@@ -11,12 +11,22 @@ fn parse<C: ComponentConfig>(yaml: &str) -> Result<ParsedConfig, Vec<ConfigProbl
 
 fn grpc(yaml: &str) -> Result<GrpcSettings, Vec<ConfigProblem>> {
     let parsed = parse::<GrpcConfig>(yaml)?;
-    Ok(parsed.typed.downcast_ref::<GrpcConfig>().unwrap().resolve().unwrap())
+    Ok(parsed
+        .typed
+        .downcast_ref::<GrpcConfig>()
+        .unwrap()
+        .resolve()
+        .unwrap())
 }
 
 fn http(yaml: &str) -> Result<HttpSettings, Vec<ConfigProblem>> {
     let parsed = parse::<HttpConfig>(yaml)?;
-    Ok(parsed.typed.downcast_ref::<HttpConfig>().unwrap().resolve().unwrap())
+    Ok(parsed
+        .typed
+        .downcast_ref::<HttpConfig>()
+        .unwrap()
+        .resolve()
+        .unwrap())
 }
 
 /// The single problem's path and message.
@@ -29,7 +39,8 @@ fn problem<T: std::fmt::Debug>(r: Result<T, Vec<ConfigProblem>>) -> (String, Str
 #[test]
 fn grpc_collector_config_parses_with_gzip_by_default() {
     let s =
-        grpc("{ endpoint: collector:4317, tls: { insecure: true }, headers: { x-tenant: acme } }").unwrap();
+        grpc("{ endpoint: collector:4317, tls: { insecure: true }, headers: { x-tenant: acme } }")
+            .unwrap();
     assert_eq!(s.uri.to_string(), "http://collector:4317/");
     assert_eq!(s.compression, Compression::Gzip);
     assert_eq!(s.headers.get("x-tenant").unwrap(), "acme");
@@ -59,9 +70,14 @@ fn grpc_bad_endpoints_say_why() {
         ("http://collector:4317/v1", "has no path"),
         ("::1:4317", "IPv6"),
     ] {
-        let (path, msg) = problem(grpc(&format!("{{ endpoint: '{endpoint}', tls: {{ insecure: true }} }}")));
+        let (path, msg) = problem(grpc(&format!(
+            "{{ endpoint: '{endpoint}', tls: {{ insecure: true }} }}"
+        )));
         assert_eq!(path, "endpoint");
-        assert!(msg.contains(why) && msg.contains(endpoint), "{endpoint}: {msg}");
+        assert!(
+            msg.contains(why) && msg.contains(endpoint),
+            "{endpoint}: {msg}"
+        );
     }
 }
 
@@ -69,9 +85,14 @@ fn grpc_bad_endpoints_say_why() {
 fn grpc_tls_is_refused_with_a_way_out() {
     let (path, msg) = problem(grpc("{ endpoint: collector:4317 }"));
     assert_eq!(path, "tls::insecure");
-    assert!(msg.contains("TLS is not supported yet") && msg.contains("insecure: true"), "{msg}");
+    assert!(
+        msg.contains("TLS is not supported yet") && msg.contains("insecure: true"),
+        "{msg}"
+    );
 
-    let (path, msg) = problem(grpc("{ endpoint: 'https://collector:4317', tls: { insecure: true } }"));
+    let (path, msg) = problem(grpc(
+        "{ endpoint: 'https://collector:4317', tls: { insecure: true } }",
+    ));
     assert_eq!(path, "endpoint");
     assert!(msg.contains("TLS is not supported yet"), "{msg}");
 }
@@ -86,10 +107,14 @@ fn grpc_unknown_keys_and_engine_keys_are_not_ours() {
 
 #[test]
 fn bad_headers_are_named() {
-    let (path, msg) = problem(grpc("{ endpoint: 'http://c:4317', headers: { 'bad header': x } }"));
+    let (path, msg) = problem(grpc(
+        "{ endpoint: 'http://c:4317', headers: { 'bad header': x } }",
+    ));
     assert_eq!(path, "headers::bad header");
     assert!(msg.contains("not a valid header name"), "{msg}");
-    let (path, _) = problem(http("{ endpoint: 'http://c:4318', headers: { x-ok: \"a\\nb\" } }"));
+    let (path, _) = problem(http(
+        "{ endpoint: 'http://c:4318', headers: { x-ok: \"a\\nb\" } }",
+    ));
     assert_eq!(path, "headers::x-ok");
 }
 
@@ -97,7 +122,10 @@ fn bad_headers_are_named() {
 fn http_traces_url_is_joined_like_the_collector() {
     let s = http("{ endpoint: 'http://collector:4318' }").unwrap();
     assert_eq!(s.url.to_string(), "http://collector:4318/v1/traces");
-    assert_eq!((s.compression, s.encoding), (Compression::Gzip, Encoding::Proto));
+    assert_eq!(
+        (s.compression, s.encoding),
+        (Compression::Gzip, Encoding::Proto)
+    );
     let s = http("{ endpoint: 'http://collector:4318/otlp/', encoding: json }").unwrap();
     assert_eq!(s.url.to_string(), "http://collector:4318/otlp/v1/traces");
     assert_eq!(s.encoding, Encoding::Json);
@@ -118,7 +146,9 @@ fn http_endpoint_problems() {
     let (path, msg) = problem(http("{ endpoint: 'https://collector:4318' }"));
     assert_eq!(path, "endpoint");
     assert!(msg.contains("TLS is not supported yet"), "{msg}");
-    let (path, msg) = problem(http("{ endpoint: 'http://a:4318', traces_endpoint: 'http://bad host/' }"));
+    let (path, msg) = problem(http(
+        "{ endpoint: 'http://a:4318', traces_endpoint: 'http://bad host/' }",
+    ));
     assert_eq!(path, "traces_endpoint");
     assert!(msg.contains("invalid URL"), "{msg}");
     let (path, _) = problem(http("{ endpoint: 'http://a:4318', encoding: thrift }"));
@@ -129,6 +159,9 @@ fn http_endpoint_problems() {
 fn effective_config_shows_defaults() {
     let parsed = parse::<HttpConfig>("{ endpoint: 'http://a:4318' }").unwrap();
     let text = serde_yaml_ng::to_string(&parsed.effective).unwrap();
-    assert!(text.contains("compression: gzip") && text.contains("encoding: proto"), "{text}");
+    assert!(
+        text.contains("compression: gzip") && text.contains("encoding: proto"),
+        "{text}"
+    );
     assert!(!text.contains("traces_endpoint"), "{text}");
 }

@@ -8,13 +8,15 @@
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use http::uri::PathAndQuery;
+use tonic::client::Grpc;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tracegate_core::{ComponentError, ConsumeError, Exporter, Lifecycle, Traces};
 
 use crate::classify;
 use crate::config::GrpcSettings;
+use crate::raw_codec::{RawCodec, EXPORT_PATH};
 
 /// Sends each batch as one `TraceService/Export` call.
 pub struct OtlpGrpcExporter {
@@ -22,23 +24,31 @@ pub struct OtlpGrpcExporter {
     settings: GrpcSettings,
     /// `headers:` as gRPC metadata, converted once.
     metadata: MetadataMap,
-    client: OnceLock<TraceServiceClient<Channel>>,
+    client: OnceLock<Grpc<Channel>>,
 }
 
 impl OtlpGrpcExporter {
     pub(crate) fn new(id: String, settings: GrpcSettings) -> Self {
         let metadata = MetadataMap::from_headers(settings.headers.clone());
-        Self { id, settings, metadata, client: OnceLock::new() }
+        Self {
+            id,
+            settings,
+            metadata,
+            client: OnceLock::new(),
+        }
     }
 
-    fn client(&self) -> TraceServiceClient<Channel> {
+    fn client(&self) -> Grpc<Channel> {
         self.client
             .get_or_init(|| {
                 let endpoint = Endpoint::from(self.settings.uri.clone());
                 // A constant that is a valid header value; the fallback is never taken.
-                let endpoint = endpoint.clone().user_agent(crate::USER_AGENT).unwrap_or(endpoint);
+                let endpoint = endpoint
+                    .clone()
+                    .user_agent(crate::USER_AGENT)
+                    .unwrap_or(endpoint);
                 let channel = endpoint.connect_lazy();
-                let mut client = TraceServiceClient::new(channel);
+                let mut client = Grpc::new(channel);
                 if let Some(encoding) = self.settings.compression.grpc_encoding() {
                     client = client.send_compressed(encoding).accept_compressed(encoding);
                 }
@@ -50,7 +60,10 @@ impl OtlpGrpcExporter {
 
 #[async_trait]
 impl Lifecycle for OtlpGrpcExporter {
-    async fn start(&self, _host: std::sync::Arc<dyn tracegate_core::Host>) -> Result<(), ComponentError> {
+    async fn start(
+        &self,
+        _host: std::sync::Arc<dyn tracegate_core::Host>,
+    ) -> Result<(), ComponentError> {
         // Builds the channel now so the first batch does not pay for it; connects nothing.
         self.client();
         Ok(())
@@ -60,13 +73,19 @@ impl Lifecycle for OtlpGrpcExporter {
 #[async_trait]
 impl Exporter for OtlpGrpcExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
-        let mut request = tonic::Request::new(traces.into_request());
+        // A batch still in its received bytes is sent as they are (see `raw_codec`).
+        let mut request = tonic::Request::new(traces.encode_request());
         *request.metadata_mut() = self.metadata.clone();
-        let response = self
-            .client()
-            .export(request)
+        let mut client = self.client();
+        let grpc_error = |status: tonic::Status| classify::grpc_error(&self.settings.uri, &status);
+        client
+            .ready()
             .await
-            .map_err(|status| classify::grpc_error(&self.settings.uri, &status))?;
+            .map_err(|e| grpc_error(tonic::Status::unavailable(format!("not connected: {e}"))))?;
+        let response = client
+            .unary(request, PathAndQuery::from_static(EXPORT_PATH), RawCodec)
+            .await
+            .map_err(grpc_error)?;
         if let Some(partial) = response.into_inner().partial_success {
             classify::log_partial_success(
                 &self.id,

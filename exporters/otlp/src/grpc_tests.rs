@@ -61,18 +61,27 @@ impl TestServer {
     async fn start(reply: Reply) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let backend = Arc::new(Backend { seen: Mutex::default(), reply });
+        let backend = Arc::new(Backend {
+            seen: Mutex::default(),
+            reply,
+        });
         let service = TraceServiceServer::new(Service(backend.clone()))
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(Server::builder().add_service(service).serve_with_incoming_shutdown(
-            TcpIncoming::from(listener),
-            async {
-                stopped.await.ok();
-            },
-        ));
-        Self { addr, backend, stop, task }
+        let task = tokio::spawn(
+            Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                    stopped.await.ok();
+                }),
+        );
+        Self {
+            addr,
+            backend,
+            stop,
+            task,
+        }
     }
 
     fn seen(&self) -> Vec<(MetadataMap, ExportTraceServiceRequest)> {
@@ -91,7 +100,9 @@ fn ok() -> Reply {
 
 fn exporter(yaml: &str) -> Arc<dyn tracegate_core::Exporter> {
     let config: GrpcConfig = serde_yaml_ng::from_str(yaml).unwrap();
-    OtlpGrpcExporterFactory.create(ctx("otlp/test"), config).unwrap()
+    OtlpGrpcExporterFactory
+        .create(ctx("otlp/test"), config)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -110,12 +121,35 @@ async fn batch_headers_and_compression_arrive() {
         let (metadata, request) = &seen[0];
         assert_eq!(*request, sample_traces().into_request(), "{compression}");
         assert_eq!(metadata.get("x-tenant").unwrap(), "acme");
-        let encoding = metadata.get("grpc-encoding").map(|v| v.to_str().unwrap().to_owned());
+        let encoding = metadata
+            .get("grpc-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
         let expected = (compression != "none").then(|| compression.to_owned());
         assert_eq!(encoding, expected);
-        assert!(metadata.get("user-agent").unwrap().to_str().unwrap().starts_with("tracegate/"));
+        assert!(metadata
+            .get("user-agent")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("tracegate/"));
         server.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_batch_still_in_received_bytes_arrives_unchanged() {
+    use prost::Message;
+    let server = TestServer::start(ok()).await;
+    let exporter = exporter(&format!(
+        "{{ endpoint: '{}', tls: {{ insecure: true }} }}",
+        server.addr
+    ));
+    let bytes = sample_traces().to_request().encode_to_vec();
+    let lazy = tracegate_core::Traces::from_protobuf(bytes.into()).unwrap();
+    exporter.export(lazy.clone()).await.unwrap();
+    assert!(lazy.encoded().is_some() && server.seen()[0].1 == sample_traces().into_request());
+    exporter.shutdown().await.unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -132,11 +166,18 @@ async fn errors_are_classified_like_the_collector() {
         (
             Box::new(|| {
                 let details = ErrorDetails::with_retry_info(Some(Duration::from_secs(4)));
-                Err(Status::with_error_details(Code::ResourceExhausted, "slow down", details))
+                Err(Status::with_error_details(
+                    Code::ResourceExhausted,
+                    "slow down",
+                    details,
+                ))
             }),
             |e| e.retry_after() == Some(Duration::from_secs(4)),
         ),
-        (Box::new(|| Err(Status::resource_exhausted("over quota"))), ConsumeError::is_permanent),
+        (
+            Box::new(|| Err(Status::resource_exhausted("over quota"))),
+            ConsumeError::is_permanent,
+        ),
     ];
     for (reply, check) in cases {
         let server = TestServer::start(reply).await;
@@ -167,8 +208,14 @@ async fn partial_success_counts_as_sent() {
 #[tokio::test]
 async fn a_dead_backend_is_retryable_and_not_a_start_failure() {
     // Take a free port and release it, so nothing listens there.
-    let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
-    let exporter = exporter(&format!("{{ endpoint: '{addr}', tls: {{ insecure: true }} }}"));
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let exporter = exporter(&format!(
+        "{{ endpoint: '{addr}', tls: {{ insecure: true }} }}"
+    ));
     let err = exporter.export(sample_traces()).await.unwrap_err();
     assert!(
         matches!(&err, ConsumeError::Retryable(m) if m.contains(&addr.to_string()) && m.contains("refused")),
@@ -181,5 +228,8 @@ async fn a_dead_backend_is_retryable_and_not_a_start_failure() {
 #[test]
 fn create_needs_no_runtime() {
     let exporter = exporter("{ endpoint: 'http://127.0.0.1:1' }");
-    assert!(exporter.as_any().downcast_ref::<crate::OtlpGrpcExporter>().is_some());
+    assert!(exporter
+        .as_any()
+        .downcast_ref::<crate::OtlpGrpcExporter>()
+        .is_some());
 }

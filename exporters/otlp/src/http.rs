@@ -41,18 +41,22 @@ impl OtlpHttpExporter {
         // Requests are written in one go; Nagle would only delay them.
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Self { id, settings, client }
+        Self {
+            id,
+            settings,
+            client,
+        }
     }
 
-    fn encode(&self, traces: Traces) -> Result<(Vec<u8>, &'static str), ConsumeError> {
-        let request = traces.into_request();
+    fn encode(&self, traces: Traces) -> Result<(Bytes, &'static str), ConsumeError> {
         let (body, content_type) = match self.settings.encoding {
-            Encoding::Proto => (request.encode_to_vec(), PROTOBUF),
+            // A batch still in its received bytes is sent as they are.
+            Encoding::Proto => (traces.encode_request(), PROTOBUF),
             Encoding::Json => {
-                let body = serde_json::to_vec(&request).map_err(|e| {
+                let body = serde_json::to_vec(&traces.into_request()).map_err(|e| {
                     ConsumeError::permanent(format!("cannot encode the batch as OTLP/JSON: {e}"))
                 })?;
-                (body, JSON)
+                (Bytes::from(body), JSON)
             }
         };
         let body = self
@@ -72,7 +76,7 @@ impl Exporter for OtlpHttpExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
         let url = &self.settings.url;
         let (body, content_type) = self.encode(traces)?;
-        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = url.clone();
         let headers = request.headers_mut();
@@ -84,12 +88,20 @@ impl Exporter for OtlpHttpExporter {
             Some(encoding) => headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding)),
             None => headers.remove(CONTENT_ENCODING),
         };
-        headers.entry(USER_AGENT).or_insert(HeaderValue::from_static(crate::USER_AGENT));
+        headers
+            .entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(crate::USER_AGENT));
 
-        let response =
-            self.client.request(request).await.map_err(|e| classify::http_transport_error(url, &e))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| classify::http_transport_error(url, &e))?;
         let (parts, body) = response.into_parts();
-        let response_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let response_type = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
         let body = read_prefix(body).await;
         if parts.status.is_success() {
             if let Some((rejected, message)) = partial_success(response_type, &body) {
@@ -149,10 +161,15 @@ fn partial_success(content_type: Option<&str>, body: &[u8]) -> Option<(i64, Stri
             Some(v) => v.as_i64().unwrap_or(0),
             None => 0,
         };
-        let message = partial.get("errorMessage").and_then(|m| m.as_str()).unwrap_or_default();
+        let message = partial
+            .get("errorMessage")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default();
         return Some((rejected, message.to_owned()));
     }
-    let partial = ExportTraceServiceResponse::decode(body).ok()?.partial_success?;
+    let partial = ExportTraceServiceResponse::decode(body)
+        .ok()?
+        .partial_success?;
     Some((partial.rejected_spans, partial.error_message))
 }
 

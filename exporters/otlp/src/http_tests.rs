@@ -39,7 +39,11 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    backend.seen.lock().unwrap().push((uri.path().to_owned(), headers, body));
+    backend
+        .seen
+        .lock()
+        .unwrap()
+        .push((uri.path().to_owned(), headers, body));
     (backend.reply)()
 }
 
@@ -54,7 +58,10 @@ impl TestServer {
     async fn start(reply: Reply) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let backend = Arc::new(Backend { seen: Mutex::default(), reply });
+        let backend = Arc::new(Backend {
+            seen: Mutex::default(),
+            reply,
+        });
         let app = Router::new()
             .route("/v1/traces", post(record))
             .route("/custom", post(record))
@@ -67,7 +74,12 @@ impl TestServer {
                 })
                 .await
         });
-        Self { addr, backend, stop, task }
+        Self {
+            addr,
+            backend,
+            stop,
+            task,
+        }
     }
 
     fn seen(&self) -> Vec<(String, HeaderMap, Bytes)> {
@@ -82,14 +94,18 @@ impl TestServer {
 
 fn exporter(yaml: &str) -> Arc<dyn Exporter> {
     let config: HttpConfig = serde_yaml_ng::from_str(yaml).unwrap();
-    OtlpHttpExporterFactory.create(ctx("otlphttp/test"), config).unwrap()
+    OtlpHttpExporterFactory
+        .create(ctx("otlphttp/test"), config)
+        .unwrap()
 }
 
 fn decompress(headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
     match headers.get("content-encoding").map(|v| v.to_str().unwrap()) {
         Some("gzip") => {
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(body).read_to_end(&mut out).unwrap();
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
             out
         }
         Some("zstd") => zstd::stream::decode_all(body).unwrap(),
@@ -104,8 +120,12 @@ fn ok() -> Reply {
 
 #[tokio::test]
 async fn batch_headers_and_compression_arrive() {
-    for (compression, encoding) in [("gzip", "proto"), ("zstd", "proto"), ("none", "proto"), ("gzip", "json")]
-    {
+    for (compression, encoding) in [
+        ("gzip", "proto"),
+        ("zstd", "proto"),
+        ("none", "proto"),
+        ("gzip", "json"),
+    ] {
         let server = TestServer::start(ok()).await;
         let exporter = exporter(&format!(
             "{{ endpoint: 'http://{}', compression: {compression}, encoding: {encoding}, headers: {{ x-tenant: acme }} }}",
@@ -119,21 +139,34 @@ async fn batch_headers_and_compression_arrive() {
         let (path, headers, body) = &seen[0];
         assert_eq!(path, "/v1/traces");
         assert_eq!(headers["x-tenant"], "acme");
-        assert!(headers["user-agent"].to_str().unwrap().starts_with("tracegate/"));
+        assert!(headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("tracegate/"));
         let expected_encoding = (compression != "none").then_some(compression);
-        assert_eq!(headers.get("content-encoding").map(|v| v.to_str().unwrap()), expected_encoding);
+        assert_eq!(
+            headers.get("content-encoding").map(|v| v.to_str().unwrap()),
+            expected_encoding
+        );
         let body = decompress(headers, body);
         let request = if encoding == "json" {
             assert_eq!(headers["content-type"], "application/json");
             let text = String::from_utf8(body).unwrap();
             // OTLP/JSON: ids as hex, not base64.
-            assert!(text.contains(&format!("\"traceId\":\"{}\"", "ab".repeat(16))), "{text}");
+            assert!(
+                text.contains(&format!("\"traceId\":\"{}\"", "ab".repeat(16))),
+                "{text}"
+            );
             serde_json::from_str::<ExportTraceServiceRequest>(&text).unwrap()
         } else {
             assert_eq!(headers["content-type"], "application/x-protobuf");
             ExportTraceServiceRequest::decode(&body[..]).unwrap()
         };
-        assert_eq!(request, sample_traces().into_request(), "{compression} {encoding}");
+        assert_eq!(
+            request,
+            sample_traces().into_request(),
+            "{compression} {encoding}"
+        );
         server.stop().await;
     }
 }
@@ -141,7 +174,10 @@ async fn batch_headers_and_compression_arrive() {
 #[tokio::test]
 async fn traces_endpoint_overrides_the_path() {
     let server = TestServer::start(ok()).await;
-    let exporter = exporter(&format!("{{ traces_endpoint: 'http://{}/custom' }}", server.addr));
+    let exporter = exporter(&format!(
+        "{{ traces_endpoint: 'http://{}/custom' }}",
+        server.addr
+    ));
     exporter.export(sample_traces()).await.unwrap();
     drop(exporter);
     assert_eq!(server.seen()[0].0, "/custom");
@@ -151,21 +187,30 @@ async fn traces_endpoint_overrides_the_path() {
 #[tokio::test]
 async fn errors_are_classified_like_the_collector() {
     let cases: Vec<(Reply, Check)> = vec![
-        (Box::new(|| (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "7")]).into_response()), |e| {
-            e.retry_after() == Some(Duration::from_secs(7))
-        }),
+        (
+            Box::new(|| (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "7")]).into_response()),
+            |e| e.retry_after() == Some(Duration::from_secs(7)),
+        ),
         (
             Box::new(|| {
-                (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT")])
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT")],
+                )
                     .into_response()
             }),
             |e| e.retry_after() == Some(Duration::ZERO),
         ),
-        (Box::new(|| StatusCode::BAD_GATEWAY.into_response()), |e| matches!(e, ConsumeError::Retryable(_))),
+        (Box::new(|| StatusCode::BAD_GATEWAY.into_response()), |e| {
+            matches!(e, ConsumeError::Retryable(_))
+        }),
         (
             Box::new(|| {
-                let status =
-                    tonic_types::pb::Status { code: 3, message: "span name missing".into(), details: vec![] };
+                let status = tonic_types::pb::Status {
+                    code: 3,
+                    message: "span name missing".into(),
+                    details: vec![],
+                };
                 (
                     StatusCode::BAD_REQUEST,
                     [("content-type", "application/x-protobuf")],
@@ -200,7 +245,11 @@ async fn partial_success_counts_as_sent() {
                     error_message: "too old".into(),
                 }),
             };
-            ([("content-type", "application/x-protobuf")], response.encode_to_vec()).into_response()
+            (
+                [("content-type", "application/x-protobuf")],
+                response.encode_to_vec(),
+            )
+                .into_response()
         }),
         Box::new(|| {
             let body = r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"too old"}}"#;
@@ -222,7 +271,10 @@ async fn partial_success_counts_as_sent() {
         Some((2, "x".into()))
     );
     assert_eq!(
-        super::partial_success(Some("application/json"), br#"{"partialSuccess":{"rejectedSpans":5}}"#),
+        super::partial_success(
+            Some("application/json"),
+            br#"{"partialSuccess":{"rejectedSpans":5}}"#
+        ),
         Some((5, String::new()))
     );
     assert_eq!(super::partial_success(None, b"not protobuf \xff"), None);
@@ -230,10 +282,17 @@ async fn partial_success_counts_as_sent() {
 
 #[tokio::test]
 async fn connection_refused_is_retryable() {
-    let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let exporter = exporter(&format!("{{ endpoint: 'http://{addr}' }}"));
     let err = exporter.export(sample_traces()).await.unwrap_err();
-    assert!(matches!(&err, ConsumeError::Retryable(m) if m.contains("refused")), "{err:?}");
+    assert!(
+        matches!(&err, ConsumeError::Retryable(m) if m.contains("refused")),
+        "{err:?}"
+    );
     exporter.shutdown().await.unwrap();
     exporter.shutdown().await.unwrap();
 }
@@ -241,5 +300,8 @@ async fn connection_refused_is_retryable() {
 #[test]
 fn create_needs_no_runtime() {
     let exporter = exporter("{ endpoint: 'http://127.0.0.1:1' }");
-    assert!(exporter.as_any().downcast_ref::<crate::OtlpHttpExporter>().is_some());
+    assert!(exporter
+        .as_any()
+        .downcast_ref::<crate::OtlpHttpExporter>()
+        .is_some());
 }

@@ -18,6 +18,7 @@ mod compression;
 mod config;
 mod grpc;
 mod http;
+pub mod raw_codec;
 
 use std::sync::Arc;
 
@@ -39,9 +40,16 @@ impl ExporterFactory for OtlpGrpcExporterFactory {
     const STABILITY: Stability = Stability::Stable;
     type Config = GrpcConfig;
 
-    fn create(&self, ctx: CreateContext, config: GrpcConfig) -> Result<Arc<dyn Exporter>, ComponentError> {
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: GrpcConfig,
+    ) -> Result<Arc<dyn Exporter>, ComponentError> {
         let settings = config.resolve().map_err(config_error)?;
-        Ok(Arc::new(OtlpGrpcExporter::new(ctx.id.to_string(), settings)))
+        Ok(Arc::new(OtlpGrpcExporter::new(
+            ctx.id.to_string(),
+            settings,
+        )))
     }
 }
 
@@ -53,9 +61,16 @@ impl ExporterFactory for OtlpHttpExporterFactory {
     const STABILITY: Stability = Stability::Stable;
     type Config = HttpConfig;
 
-    fn create(&self, ctx: CreateContext, config: HttpConfig) -> Result<Arc<dyn Exporter>, ComponentError> {
+    fn create(
+        &self,
+        ctx: CreateContext,
+        config: HttpConfig,
+    ) -> Result<Arc<dyn Exporter>, ComponentError> {
         let settings = config.resolve().map_err(config_error)?;
-        Ok(Arc::new(OtlpHttpExporter::new(ctx.id.to_string(), settings)))
+        Ok(Arc::new(OtlpHttpExporter::new(
+            ctx.id.to_string(),
+            settings,
+        )))
     }
 }
 

@@ -6,7 +6,11 @@ use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Spa
 use tracegate_core::{ComponentId, CreateContext, Traces};
 
 fn attr(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 
 pub(crate) fn sample_traces() -> Traces {
@@ -22,13 +26,23 @@ pub(crate) fn sample_traces() -> Traces {
             attr("http.status_code", any_value::Value::IntValue(200)),
             attr("error", any_value::Value::BoolValue(i == 2)),
         ],
-        events: vec![span::Event { name: "log".into(), time_unix_nano: 5, ..Default::default() }],
-        status: Some(Status { code: 2, message: "boom".into() }),
+        events: vec![span::Event {
+            name: "log".into(),
+            time_unix_nano: 5,
+            ..Default::default()
+        }],
+        status: Some(Status {
+            code: 2,
+            message: "boom".into(),
+        }),
         ..Default::default()
     };
     Traces::new(vec![ResourceSpans {
         resource: Some(Resource {
-            attributes: vec![attr("service.name", any_value::Value::StringValue("checkout".into()))],
+            attributes: vec![attr(
+                "service.name",
+                any_value::Value::StringValue("checkout".into()),
+            )],
             ..Default::default()
         }),
         scope_spans: vec![ScopeSpans {
@@ -45,5 +59,8 @@ pub(crate) fn sample_traces() -> Traces {
 }
 
 pub(crate) fn ctx(id: &str) -> CreateContext {
-    CreateContext::new(ComponentId::parse(id).unwrap(), tracegate_core::telemetry::Telemetry::new())
+    CreateContext::new(
+        ComponentId::parse(id).unwrap(),
+        tracegate_core::telemetry::Telemetry::new(),
+    )
 }

@@ -47,12 +47,13 @@ mod tests {
     use tonic::Code;
     use tracegate_core::{ConsumeError, Lifecycle};
 
-    use bytes::{BufMut, Bytes};
+    use bytes::Bytes;
     use opentelemetry_proto::tonic::collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
     };
-    use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::codec::CompressionEncoding;
     use tonic::Status;
+    use tracegate_exporter_otlp::raw_codec::RawCodec;
 
     use crate::status::{RetryInfo, RpcStatus};
     use crate::testutil::{local_config, request, span, start, RecordingConsumer};
@@ -182,42 +183,6 @@ mod tests {
     }
 
     /// A client that sends any bytes as the request message, as a broken or hostile peer can.
-    #[derive(Default)]
-    struct BytesClientCodec;
-    struct SendBytes;
-    struct ReadResponse;
-
-    impl Codec for BytesClientCodec {
-        type Encode = Bytes;
-        type Decode = ExportTraceServiceResponse;
-        type Encoder = SendBytes;
-        type Decoder = ReadResponse;
-        fn encoder(&mut self) -> SendBytes {
-            SendBytes
-        }
-        fn decoder(&mut self) -> ReadResponse {
-            ReadResponse
-        }
-    }
-    impl Encoder for SendBytes {
-        type Item = Bytes;
-        type Error = Status;
-        fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-            dst.put(item);
-            Ok(())
-        }
-    }
-    impl Decoder for ReadResponse {
-        type Item = ExportTraceServiceResponse;
-        type Error = Status;
-        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-            Ok(Some(
-                ExportTraceServiceResponse::decode(src)
-                    .map_err(|e| Status::internal(e.to_string()))?,
-            ))
-        }
-    }
-
     async fn send_bytes(url: String, body: Bytes) -> Result<ExportTraceServiceResponse, Status> {
         let channel = tonic::transport::Endpoint::from_shared(url)
             .unwrap()
@@ -229,7 +194,7 @@ mod tests {
         let path = http::uri::PathAndQuery::from_static(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
         );
-        grpc.unary(tonic::Request::new(body), path, BytesClientCodec)
+        grpc.unary(tonic::Request::new(body), path, RawCodec)
             .await
             .map(|r| r.into_inner())
     }
@@ -287,7 +252,7 @@ mod tests {
             "/opentelemetry.proto.collector.trace.v1.TraceService/Nope",
         );
         let status = client
-            .unary(tonic::Request::new(Bytes::new()), path, BytesClientCodec)
+            .unary(tonic::Request::new(Bytes::new()), path, RawCodec)
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unimplemented);
