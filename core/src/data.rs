@@ -126,6 +126,46 @@ impl Traces {
         }
     }
 
+    /// Cuts a batch that is still bytes into pieces of at most `max_bytes`, at resource
+    /// boundaries, without decoding: each piece is a slice of the same buffer. None when the
+    /// batch is decoded or one resource alone is larger than `max_bytes`; the caller then
+    /// splits the decoded spans.
+    pub fn split_encoded(&self, max_bytes: usize) -> Option<Vec<Traces>> {
+        let bytes = self.encoded()?;
+        let mut pieces = Vec::new();
+        let (mut start, mut end, mut spans) = (0usize, 0usize, 0usize);
+        let mut rest: &[u8] = bytes;
+        while !rest.is_empty() {
+            let before = rest.len();
+            let mut fields = crate::otlp_wire::Fields::new(rest);
+            let field = fields.next()?.ok()?;
+            let consumed = before - fields.remainder().len();
+            rest = fields.remainder();
+            if consumed > max_bytes {
+                return None;
+            }
+            if end - start + consumed > max_bytes && end > start {
+                pieces.push((start, end, spans));
+                (start, spans) = (end, 0);
+            }
+            if field.number == 1 {
+                spans += crate::otlp_wire::validate::count_resource_spans(field.bytes().ok()?)?;
+            }
+            end += consumed;
+        }
+        if end > start {
+            pieces.push((start, end, spans));
+        }
+        Some(
+            pieces
+                .into_iter()
+                .map(|(a, b, spans)| {
+                    Traces::from_checked(bytes.slice(a..b), RequestSummary { spans, ..Default::default() })
+                })
+                .collect(),
+        )
+    }
+
     /// Mutable access; clones the batch only if another holder shares it. A batch that was
     /// still bytes is decoded and stops being bytes: what is changed must be re-encoded.
     pub fn make_mut(&mut self) -> &mut Vec<ResourceSpans> {
@@ -338,5 +378,26 @@ mod tests {
             .map(|s| s.name.as_str())
             .collect();
         assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn split_encoded_cuts_at_resources_without_decoding() {
+        let joined = Traces::concat(vec![
+            as_bytes(&named(&["a", "b"])),
+            as_bytes(&named(&["c"])),
+            as_bytes(&named(&["d", "e", "f"])),
+        ]);
+        let one = named(&["d", "e", "f"]).encode_request().len();
+        let pieces = joined.split_encoded(one + 2).unwrap();
+        let counts: Vec<_> = pieces.iter().map(Traces::span_count).collect();
+        assert_eq!(counts.iter().sum::<usize>(), 6);
+        assert!(pieces.len() >= 2 && pieces.iter().all(|p| p.encoded().unwrap().len() <= one + 2));
+        let rejoined: Vec<_> = pieces.iter().flat_map(|p| p.resource_spans().to_vec()).collect();
+        assert_eq!(rejoined, joined.resource_spans());
+        for (piece, count) in pieces.iter().zip(counts) {
+            assert_eq!(piece.resource_spans().iter().map(|r| r.scope_spans[0].spans.len()).sum::<usize>(), count);
+        }
+        assert!(joined.split_encoded(3).is_none(), "a resource larger than the limit");
+        assert!(named(&["a"]).split_encoded(1 << 20).is_none(), "decoded batches are not cut here");
     }
 }

@@ -151,6 +151,11 @@ impl<'a> Fields<'a> {
         Self { rest: message }
     }
 
+    /// What has not been read yet.
+    pub fn remainder(&self) -> &'a [u8] {
+        self.rest
+    }
+
     fn next_field(&mut self) -> Result<Field<'a>, WireError> {
         let (number, wire_type) = read_key(&mut self.rest)?;
         let value = match wire_type {
@@ -185,8 +190,16 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 /// Reads a varint the way prost does: at most ten bytes, and the tenth may only be 0 or 1.
+#[inline]
 pub fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
     let bytes = *buf;
+    // Keys and most lengths are below 128: one byte.
+    if let Some(&first) = bytes.first() {
+        if first < 0x80 {
+            *buf = &bytes[1..];
+            return Ok(u64::from(first));
+        }
+    }
     let mut value = 0u64;
     for (i, &byte) in bytes.iter().enumerate().take(10) {
         if i == 9 && byte > 1 {

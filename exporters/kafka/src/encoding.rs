@@ -102,6 +102,16 @@ pub fn encode(
                             spans,
                         }]);
                     }
+                    // Over the message limit: cut at resource boundaries, still as bytes.
+                    if let Some(pieces) = traces.split_encoded(max_bytes) {
+                        return Ok(pieces
+                            .iter()
+                            .filter_map(|p| {
+                                let payload = p.encoded()?.clone();
+                                Some(Record { key: None, payload, spans: p.span_count() })
+                            })
+                            .collect());
+                    }
                 }
                 if let Some(record) = encode_proto_borrowed(traces.resource_spans(), max_bytes) {
                     return Ok(vec![record]);
