@@ -8,6 +8,11 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use crate::block_read::Block;
 use crate::block_write::BlockWriter;
 use crate::codec::compress;
+use crate::write::index;
+
+fn request_bytes(batch: &[ResourceSpans]) -> Vec<u8> {
+    tracegate_core::Traces::new(batch.to_vec()).encode_request().to_vec()
+}
 
 fn kv(k: &str, v: Option<Value>) -> KeyValue {
     KeyValue { key: k.into(), value: v.map(|v| AnyValue { value: Some(v) }), key_strindex: 0 }
@@ -87,11 +92,14 @@ fn batch() -> Vec<ResourceSpans> {
 #[test]
 fn every_field_survives_a_round_trip() {
     let b = batch();
+    let bytes = request_bytes(&b);
+    let index = index(&bytes).expect("index");
     let mut w = BlockWriter::new();
-    // Trace 7: child, odd (scope 0), parent (scope 1); trace 8; the short id under zeros.
-    w.add_trace([7; 16], &b, &[(0, 0, 0), (0, 0, 1), (0, 1, 1)]);
-    w.add_trace([8; 16], &b, &[(0, 1, 0)]);
-    w.add_trace([0; 16], &b, &[(1, 0, 0)]);
+    // Spans in batch order: child, odd (scope 0), other trace, parent (scope 1), short id.
+    // Trace 7: child, odd, parent; trace 8; the short id under zeros.
+    w.add_trace([7; 16], &index, &[0, 1, 3]).expect("add");
+    w.add_trace([8; 16], &index, &[2]).expect("add");
+    w.add_trace([0; 16], &index, &[4]).expect("add");
     let stored = compress(&w.finish(), 3).expect("compress");
     let block = Block::decode(&stored).expect("decode");
 
@@ -129,9 +137,10 @@ fn every_field_survives_a_round_trip() {
 
 #[test]
 fn corrupt_blocks_are_errors_not_panics() {
-    let b = batch();
+    let bytes = request_bytes(&batch());
+    let index = index(&bytes).expect("index");
     let mut w = BlockWriter::new();
-    w.add_trace([7; 16], &b, &[(0, 0, 0), (0, 0, 1), (0, 1, 1)]);
+    w.add_trace([7; 16], &index, &[0, 1, 3]).expect("add");
     let raw = w.finish();
     let walk = |raw: &[u8]| {
         let stored = compress(raw, 1).expect("compress");

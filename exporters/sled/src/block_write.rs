@@ -28,11 +28,10 @@
 //! Nothing is lost: [`crate::block_read`] rebuilds the exact OTLP messages, except a span or
 //! event attribute's `key_strindex` (a profiling-only field the spec says to ignore elsewhere).
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
-use prost::Message;
+use tracegate_core::otlp_wire::view::{KeyValueView, Many, ResourceView, SpanView, ValueView, ViewError};
 
-use crate::codec::{put_bytes, put_varint, zigzag, FastMap, SpanRef};
+use crate::codec::{put_bytes, put_varint, view_value_text, zigzag, FastMap, FastSet};
+use crate::summary::tag_hash_seeded;
 
 /// Fixed columns, in the order they are stored.
 pub const GROUPS: usize = 0;
@@ -72,10 +71,50 @@ pub const PARENT_NONE: u64 = 0;
 pub const PARENT_RAW: u64 = 1;
 pub const PARENT_IN_TRACE: u64 = 2;
 
+/// A batch's spans as views into its request bytes, indexed for the writer: resources and
+/// scopes by position, each span with the scope it came under.
+#[derive(Default)]
+pub struct BatchIndex<'a> {
+    pub resources: Vec<ResourceEntry<'a>>,
+    pub scopes: Vec<ScopeEntry<'a>>,
+    pub spans: Vec<SpanEntry<'a>>,
+}
+
+pub struct ResourceEntry<'a> {
+    pub resource: Option<ResourceView<'a>>,
+    pub schema_url: &'a str,
+    /// `service.name` ("" when absent or not a string), as [`crate::codec::service_of`].
+    pub service: &'a str,
+    /// [`crate::summary::service_seed`] of `service`.
+    pub seed: u64,
+}
+
+pub struct ScopeEntry<'a> {
+    pub resource: u32,
+    pub scope: Option<&'a [u8]>,
+    pub schema_url: &'a str,
+}
+
+pub struct SpanEntry<'a> {
+    pub span: SpanView<'a>,
+    pub scope: u32,
+}
+
+impl<'a> BatchIndex<'a> {
+    pub fn resource_of(&self, span: &SpanEntry<'a>) -> u32 {
+        self.scopes.get(span.scope as usize).map_or(0, |s| s.resource)
+    }
+}
+
+/// One key's value column. A value seen before in the column is stored as an index (strings)
+/// and is not hashed again for the same service: `strings` keeps, per distinct string, its
+/// index and the last service seed its tag hash went into the block's tag set.
 #[derive(Default)]
 struct ValueColumn<'b> {
     bytes: Vec<u8>,
-    strings: FastMap<&'b str, u64>,
+    strings: FastMap<&'b str, (u64, u64)>,
+    /// (value tag, value bits, seed) of the last non-string value hashed.
+    last: Option<(u8, u64, u64)>,
 }
 
 #[derive(Default)]
@@ -85,16 +124,24 @@ pub struct BlockWriter<'b> {
     string_index: FastMap<&'b str, u32>,
     resources: Vec<u8>,
     n_resources: u32,
-    resource_index: FastMap<usize, u32>,
+    resource_index: FastMap<u32, u32>,
     scopes: Vec<u8>,
     n_scopes: u32,
-    scope_index: FastMap<(usize, usize), u32>,
+    scope_index: FastMap<u32, u32>,
     cols: [Vec<u8>; COLUMNS],
     /// Value column per string index (only keys get one).
     values: Vec<ValueColumn<'b>>,
     prev_start: u64,
     ids_of_trace: FastMap<&'b [u8], u64>,
-    scratch: Vec<u8>,
+    /// String index of the key last seen at each attribute position (span, event): spans of
+    /// one instrumentation list their keys in the same order, so the table is rarely hashed.
+    span_key_hints: Vec<u32>,
+    event_key_hints: Vec<u32>,
+    /// Name string index of each span of the last trace added, in the order given.
+    pub names: Vec<u32>,
+    /// Tag hashes (service, key, value text) of the span and event attributes written.
+    pub tags: FastSet<u64>,
+    text: String,
 }
 
 impl<'b> BlockWriter<'b> {
@@ -114,57 +161,61 @@ impl<'b> BlockWriter<'b> {
         i
     }
 
-    fn resource(&mut self, batch: &'b [ResourceSpans], r: usize) -> u32 {
+    /// A string of the table by index ("" for an unknown index).
+    pub fn string_at(&self, i: u32) -> &'b str {
+        self.strings.get(i as usize).copied().unwrap_or("")
+    }
+
+    fn resource(&mut self, batch: &BatchIndex<'b>, r: u32) -> u32 {
         if let Some(i) = self.resource_index.get(&r) {
             return *i;
         }
-        let rs = &batch[r];
-        put_varint(&mut self.resources, u64::from(rs.resource.is_some()));
-        if let Some(res) = &rs.resource {
-            self.scratch.clear();
-            res.encode_raw(&mut self.scratch);
-            put_bytes(&mut self.resources, &self.scratch);
+        let Some(entry) = batch.resources.get(r as usize) else { return 0 };
+        put_varint(&mut self.resources, u64::from(entry.resource.is_some()));
+        if let Some(res) = &entry.resource {
+            // The `Resource` as it arrived: the reader decodes it with prost.
+            put_bytes(&mut self.resources, res.raw);
         }
-        put_bytes(&mut self.resources, rs.schema_url.as_bytes());
+        put_bytes(&mut self.resources, entry.schema_url.as_bytes());
         let i = self.n_resources;
         self.n_resources += 1;
         self.resource_index.insert(r, i);
         i
     }
 
-    fn scope(&mut self, batch: &'b [ResourceSpans], r: usize, s: usize) -> u32 {
-        if let Some(i) = self.scope_index.get(&(r, s)) {
+    fn scope(&mut self, batch: &BatchIndex<'b>, s: u32) -> u32 {
+        if let Some(i) = self.scope_index.get(&s) {
             return *i;
         }
-        let ss = &batch[r].scope_spans[s];
-        put_varint(&mut self.scopes, u64::from(ss.scope.is_some()));
-        if let Some(scope) = &ss.scope {
-            self.scratch.clear();
-            scope.encode_raw(&mut self.scratch);
-            put_bytes(&mut self.scopes, &self.scratch);
+        let Some(entry) = batch.scopes.get(s as usize) else { return 0 };
+        put_varint(&mut self.scopes, u64::from(entry.scope.is_some()));
+        if let Some(scope) = entry.scope {
+            put_bytes(&mut self.scopes, scope);
         }
-        put_bytes(&mut self.scopes, ss.schema_url.as_bytes());
+        put_bytes(&mut self.scopes, entry.schema_url.as_bytes());
         let i = self.n_scopes;
         self.n_scopes += 1;
-        self.scope_index.insert((r, s), i);
+        self.scope_index.insert(s, i);
         i
     }
 
-    /// Adds one trace: `spans` all come from `batch` and are in batch order.
-    pub fn add_trace(&mut self, id: [u8; 16], batch: &'b [ResourceSpans], spans: &[SpanRef]) {
+    /// Adds one trace: `spans` index `batch.spans`, in batch order. Hashes the attributes'
+    /// tags into [`BlockWriter::tags`] as it writes them.
+    pub fn add_trace(&mut self, id: [u8; 16], batch: &'b BatchIndex<'b>, spans: &[u32]) -> Result<(), ViewError> {
         self.trace_ids.push(id);
+        let entry = |i: u32| batch.spans.get(i as usize);
         // (resource, scope) runs, as the batch had them.
         let mut runs: Vec<(u32, u32, u64)> = Vec::new();
         let mut last = None;
-        for &(r, s, _) in spans {
-            if last == Some((r, s)) {
+        for e in spans.iter().filter_map(|&i| entry(i)) {
+            if last == Some(e.scope) {
                 if let Some(run) = runs.last_mut() {
                     run.2 += 1;
                 }
                 continue;
             }
-            last = Some((r, s));
-            let (ri, si) = (self.resource(batch, r), self.scope(batch, r, s));
+            last = Some(e.scope);
+            let (ri, si) = (self.resource(batch, batch.resource_of(e)), self.scope(batch, e.scope));
             runs.push((ri, si, 1));
         }
         let g = &mut self.cols[GROUPS];
@@ -177,36 +228,39 @@ impl<'b> BlockWriter<'b> {
         // Span ids first, so a parent may be any span of the trace (children usually arrive
         // before their parents).
         self.ids_of_trace.clear();
-        for (j, &(r, s, i)) in spans.iter().enumerate() {
-            let span = &batch[r].scope_spans[s].spans[i];
-            put_bytes(&mut self.cols[IDS], &span.span_id);
-            self.ids_of_trace.entry(&span.span_id).or_insert(j as u64);
+        for (j, e) in spans.iter().filter_map(|&i| entry(i)).enumerate() {
+            put_bytes(&mut self.cols[IDS], e.span.span_id);
+            self.ids_of_trace.entry(e.span.span_id).or_insert(j as u64);
         }
-        for &(r, s, i) in spans {
-            self.span(&id, &batch[r].scope_spans[s].spans[i]);
+        self.names.clear();
+        for e in spans.iter().filter_map(|&i| entry(i)) {
+            let seed = batch.resources.get(batch.resource_of(e) as usize).map_or(0, |r| r.seed);
+            self.span(&id, &e.span, seed)?;
         }
+        Ok(())
     }
 
-    fn span(&mut self, trace_id: &[u8; 16], span: &'b Span) {
+    fn span(&mut self, trace_id: &[u8; 16], span: &SpanView<'b>, seed: u64) -> Result<(), ViewError> {
         let parent = if span.parent_span_id.is_empty() {
             PARENT_NONE
         } else {
-            self.ids_of_trace.get(span.parent_span_id.as_slice()).map_or(PARENT_RAW, |j| PARENT_IN_TRACE + j)
+            self.ids_of_trace.get(span.parent_span_id).map_or(PARENT_RAW, |j| PARENT_IN_TRACE + j)
         };
         put_varint(&mut self.cols[PARENTS], parent);
         if parent == PARENT_RAW {
-            put_bytes(&mut self.cols[RARE], &span.parent_span_id);
+            put_bytes(&mut self.cols[RARE], span.parent_span_id);
         }
         let t = &mut self.cols[TIMES];
         put_varint(t, zigzag(span.start_time_unix_nano.wrapping_sub(self.prev_start) as i64));
         put_varint(t, zigzag(span.end_time_unix_nano.wrapping_sub(span.start_time_unix_nano) as i64));
         self.prev_start = span.start_time_unix_nano;
-        let name = self.string(&span.name);
+        let name = self.string(span.name);
+        self.names.push(name);
         put_varint(&mut self.cols[NAMES], u64::from(name));
 
         let mut mask = 0;
         for (bit, on) in [
-            (RARE_TRACE_ID, span.trace_id.as_slice() != trace_id.as_slice()),
+            (RARE_TRACE_ID, span.trace_id != trace_id.as_slice()),
             (RARE_TRACE_STATE, !span.trace_state.is_empty()),
             (RARE_DROPPED_ATTRS, span.dropped_attributes_count != 0),
             (RARE_DROPPED_EVENTS, span.dropped_events_count != 0),
@@ -218,7 +272,7 @@ impl<'b> BlockWriter<'b> {
                 mask |= bit;
             }
         }
-        let status = span.status.as_ref().map(|s| (s.code, self.string(&s.message)));
+        let status = span.status.as_ref().map(|s| (s.code, self.string(s.message)));
         let h = &mut self.cols[HEADS];
         put_varint(h, zigzag(i64::from(span.kind)));
         match status {
@@ -230,25 +284,27 @@ impl<'b> BlockWriter<'b> {
         }
         put_varint(h, mask);
         if mask != 0 {
-            self.rare(span, mask);
+            self.rare(span, mask)?;
         }
 
-        self.attributes(&span.attributes);
+        self.attributes(span.attributes, seed, false)?;
         put_varint(&mut self.cols[EVENTS], span.events.len() as u64);
-        for e in &span.events {
-            let name = self.string(&e.name);
+        for e in span.events {
+            let e = e?;
+            let name = self.string(e.name);
             let ev = &mut self.cols[EVENTS];
             put_varint(ev, zigzag(e.time_unix_nano.wrapping_sub(span.start_time_unix_nano) as i64));
             put_varint(ev, u64::from(name));
             put_varint(ev, u64::from(e.dropped_attributes_count));
-            self.attributes(&e.attributes);
+            self.attributes(e.attributes, seed, true)?;
         }
+        Ok(())
     }
 
-    fn rare(&mut self, span: &Span, mask: u64) {
+    fn rare(&mut self, span: &SpanView<'b>, mask: u64) -> Result<(), ViewError> {
         let out = &mut self.cols[RARE];
         if mask & RARE_TRACE_ID != 0 {
-            put_bytes(out, &span.trace_id);
+            put_bytes(out, span.trace_id);
         }
         if mask & RARE_TRACE_STATE != 0 {
             put_bytes(out, span.trace_state.as_bytes());
@@ -264,62 +320,108 @@ impl<'b> BlockWriter<'b> {
         }
         if mask & RARE_LINKS != 0 {
             put_varint(out, span.links.len() as u64);
-            for link in &span.links {
-                self.scratch.clear();
-                link.encode_raw(&mut self.scratch);
-                put_bytes(out, &self.scratch);
+            for link in span.links {
+                // The `Link` as it arrived: the reader decodes it with prost.
+                put_bytes(out, link?.raw);
             }
         }
         if mask & RARE_FLAGS != 0 {
             put_varint(out, u64::from(span.flags));
         }
+        Ok(())
     }
 
-    fn attributes(&mut self, attrs: &'b [KeyValue]) {
+    /// The key's string index, trying the key seen at this position last time before hashing.
+    fn key(&mut self, pos: usize, key: &'b str, event: bool) -> u32 {
+        let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
+        if let Some(&h) = hints.get(pos) {
+            if self.strings.get(h as usize) == Some(&key) {
+                return h;
+            }
+        }
+        let k = self.string(key);
+        let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
+        if hints.len() <= pos {
+            hints.resize(pos + 1, 0);
+        }
+        hints[pos] = k;
+        k
+    }
+
+    fn attributes(&mut self, attrs: Many<'b, KeyValueView<'b>>, seed: u64, event: bool) -> Result<(), ViewError> {
         put_varint(&mut self.cols[ATTR_KEYS], attrs.len() as u64);
-        for kv in attrs {
-            let k = self.string(&kv.key);
+        for (pos, kv) in attrs.iter().enumerate() {
+            let kv = kv?;
+            let k = self.key(pos, kv.key, event);
             put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
             if self.values.len() <= k as usize {
                 self.values.resize_with(k as usize + 1, ValueColumn::default);
             }
             let col = &mut self.values[k as usize];
             let out = &mut col.bytes;
-            match kv.value.as_ref().map(|v| (v, v.value.as_ref())) {
-                None => out.push(V_NONE),
-                Some((_, Some(any_value::Value::StringValue(s)))) => {
+            let Some(value) = kv.value else {
+                out.push(V_NONE);
+                continue;
+            };
+            // (tag, bits) of a scalar whose hash may repeat the last one in this column.
+            let scalar = match value.value {
+                ValueView::Str(s) => {
                     let next = col.strings.len() as u64;
-                    match col.strings.entry(s.as_str()) {
-                        std::collections::hash_map::Entry::Occupied(e) => {
+                    match col.strings.entry(s) {
+                        std::collections::hash_map::Entry::Occupied(mut e) => {
                             out.push(V_STR_AGAIN);
-                            put_varint(out, *e.get());
+                            put_varint(out, e.get().0);
+                            if e.get().1 != seed {
+                                e.get_mut().1 = seed;
+                                self.tags.insert(tag_hash_seeded(seed, kv.key, s));
+                            }
                         }
                         std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(next);
+                            e.insert((next, seed));
                             out.push(V_STR);
                             put_bytes(out, s.as_bytes());
+                            self.tags.insert(tag_hash_seeded(seed, kv.key, s));
                         }
                     }
+                    continue;
                 }
-                Some((_, Some(any_value::Value::BoolValue(b)))) => out.push(if *b { V_TRUE } else { V_FALSE }),
-                Some((_, Some(any_value::Value::IntValue(i)))) => {
+                ValueView::Bool(b) => {
+                    out.push(if b { V_TRUE } else { V_FALSE });
+                    (V_TRUE, u64::from(b))
+                }
+                ValueView::Int(i) => {
                     out.push(V_INT);
-                    put_varint(out, zigzag(*i));
+                    put_varint(out, zigzag(i));
+                    (V_INT, i as u64)
                 }
-                Some((_, Some(any_value::Value::DoubleValue(d)))) => {
+                ValueView::Double(d) => {
                     out.push(V_DOUBLE);
                     out.extend_from_slice(&d.to_le_bytes());
+                    (V_DOUBLE, d.to_bits())
                 }
-                Some((v, _)) => {
+                other => {
+                    // The `AnyValue` as it arrived: the reader decodes it with prost.
                     out.push(V_OTHER);
-                    put_bytes(out, &AnyValue::encode_to_vec(v));
+                    put_bytes(out, value.raw);
+                    if view_value_text(&other, &mut self.text) {
+                        self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
+                    }
+                    continue;
+                }
+            };
+            let last = Some((scalar.0, scalar.1, seed));
+            if col.last != last {
+                col.last = last;
+                if view_value_text(&value.value, &mut self.text) {
+                    self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
                 }
             }
         }
+        Ok(())
     }
 
     /// The raw (uncompressed) block.
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(&self) -> Vec<u8> {
         let columns: usize = self.cols.iter().map(Vec::len).sum::<usize>() + self.values.iter().map(|v| v.bytes.len()).sum::<usize>();
         let mut out = Vec::with_capacity(64 + self.trace_ids.len() * 16 + self.resources.len() + self.scopes.len() + columns);
         put_varint(&mut out, self.trace_ids.len() as u64);

@@ -9,7 +9,7 @@
 use std::hash::{BuildHasherDefault, Hasher};
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use tracegate_core::otlp_wire::view::ValueView;
 
 /// The on-disk format this build writes and reads (blocks, summaries, tag hashes). Stored in
 /// the `meta` tree; a database of another version is refused at open with both numbers.
@@ -26,10 +26,9 @@ pub enum CodecError {
     Zstd(#[from] std::io::Error),
     #[error("cannot decode spans: {0}")]
     Decode(#[from] prost::DecodeError),
+    #[error("cannot read the batch's OTLP bytes: {0}")]
+    View(#[from] tracegate_core::otlp_wire::view::ViewError),
 }
-
-/// Where one span sits in a batch: resource, scope, span index.
-pub type SpanRef = (usize, usize, usize);
 
 /// Wraps a raw block: `[FORMAT_VERSION as u8][u32 LE raw length][zstd frame]`.
 pub fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
@@ -138,11 +137,7 @@ pub type FastBuild = BuildHasherDefault<FastHasher>;
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;
 pub type FastSet<K> = std::collections::HashSet<K, FastBuild>;
 
-/// The resource's `service.name`, or "" when it has none.
-pub fn service_of(rs: &ResourceSpans) -> &str {
-    service_of_attrs(rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default())
-}
-
+/// The first `service.name` attribute's value if it is a string, else "".
 pub fn service_of_attrs(attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> &str {
     attrs
         .iter()
@@ -171,6 +166,30 @@ pub fn write_value_text(v: &any_value::Value, out: &mut String) -> bool {
         }
         any_value::Value::BytesValue(b) => {
             for x in b {
+                let _ = write!(out, "{x:02x}");
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// [`write_value_text`] for a value read in place from request bytes: the same text, so a
+/// tag hashed from bytes matches the query's hash of the same value.
+pub fn view_value_text(v: &ValueView<'_>, out: &mut String) -> bool {
+    use std::fmt::Write;
+    out.clear();
+    match v {
+        ValueView::Str(s) => out.push_str(s),
+        ValueView::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        ValueView::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        ValueView::Double(d) => {
+            let _ = write!(out, "{d}");
+        }
+        ValueView::Bytes(b) => {
+            for x in *b {
                 let _ = write!(out, "{x:02x}");
             }
         }
@@ -208,13 +227,4 @@ pub fn derived_tags_of(kind: i32, status_code: i32) -> impl Iterator<Item = (&'s
     };
     let error = (status_code == 2).then_some(("error", "true"));
     kind.into_iter().chain(status).chain(error)
-}
-
-pub fn derived_tags(span: &Span) -> impl Iterator<Item = (&'static str, &'static str)> {
-    derived_tags_of(span.kind, span.status.as_ref().map(|s| s.code).unwrap_or(0))
-}
-
-/// Unix nanoseconds of a span's start and its duration.
-pub fn start_and_duration(span: &Span) -> (u64, u64) {
-    (span.start_time_unix_nano, span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano))
 }

@@ -11,7 +11,7 @@ use tracegate_core::{ComponentError, ConsumeError, Exporter, Host, Lifecycle, Tr
 use crate::config::Config;
 use crate::db::{Shared, StoreError};
 use crate::read::SledReader;
-use crate::write::{write_batch, WriteOptions};
+use crate::write::{write_traces, WriteOptions};
 
 pub struct SledExporter {
     shared: Arc<Shared>,
@@ -109,7 +109,7 @@ impl Exporter for SledExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
         let shared = self.shared.clone();
         let opts = self.write_options();
-        let written = tokio::task::spawn_blocking(move || write_batch(&shared, traces.resource_spans(), opts)).await;
+        let written = tokio::task::spawn_blocking(move || write_traces(&shared, &traces, opts)).await;
         match written {
             Ok(Ok(_)) => {}
             // A disk or database fault may pass (space freed, I/O recovered): let the queue retry.

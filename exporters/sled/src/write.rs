@@ -1,16 +1,25 @@
 //! The write path: one batch becomes, per time partition it touches, one compressed block
 //! (spans grouped by trace), one search summary, one trace-index key per trace, and counts of
 //! new service dependencies. Runs on a blocking thread (sled calls block).
+//!
+//! Everything is read in place from the batch's OTLP request bytes ([`view`]): a batch from
+//! the OTLP receiver arrives as those bytes, and a decoded one (Jaeger, Zipkin, or changed by
+//! a processor) is prost-encoded first. Encoding costs ~1.5 us/span against ~3 us for the
+//! decode the byte path saves, and one writer cannot drift from another. Every block of a
+//! batch is built in memory before anything is stored, so bytes a view refuses (a singular
+//! message repeated, which prost would merge) are decoded and re-encoded instead, without
+//! half a batch written twice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use tracegate_core::otlp_wire::view::{self, KeyValueView, Many, ValueView, ViewError};
+use tracegate_core::Traces;
 
-use crate::block_write::BlockWriter;
-use crate::codec::{compress, derived_tags, kind_name, service_of, start_and_duration, write_value_text, FastMap, FastSet, SpanRef};
+use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
+use crate::codec::{compress, derived_tags_of, kind_name, view_value_text, CodecError, FastMap, FastSet};
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
 use crate::summary::{service_seed, tag_hash_seeded, ServiceSummary, Summary};
@@ -24,29 +33,62 @@ pub struct WriteOptions {
     pub compression_level: i32,
 }
 
-/// (operation, span kind) pairs of one service.
-type OpSet<'b> = FastSet<(&'b str, &'static str)>;
-
 struct Group {
     partition: Partition,
-    traces: Vec<([u8; 16], Vec<SpanRef>)>,
+    traces: Vec<([u8; 16], Vec<u32>)>,
     by_id: FastMap<[u8; 16], usize>,
 }
 
+/// One partition's block, summary and trace ids, ready to store.
+struct Prepared {
+    partition: Partition,
+    block: Vec<u8>,
+    summary: Summary,
+    latest: u64,
+    trace_ids: Vec<[u8; 16]>,
+}
+
 /// Stores a batch; returns the number of spans stored (spans past retention are skipped).
-pub fn write_batch(shared: &Shared, batch: &[ResourceSpans], opts: WriteOptions) -> Result<usize, StoreError> {
+pub fn write_traces(shared: &Shared, traces: &Traces, opts: WriteOptions) -> Result<usize, StoreError> {
+    if let Some(bytes) = traces.encoded() {
+        match write_request(shared, bytes, opts) {
+            Err(StoreError::Codec(CodecError::View(e))) => {
+                tracing::debug!(error = %e, "OTLP bytes not readable in place; storing prost's decoding of them");
+            }
+            done => return done,
+        }
+    }
+    write_request(shared, &encode(traces.resource_spans()), opts)
+}
+
+/// The `ExportTraceServiceRequest` encoding of `batch`, as prost writes it.
+fn encode(batch: &[ResourceSpans]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(batch.iter().map(|r| prost::Message::encoded_len(r) + 5).sum());
+    for r in batch {
+        prost::encoding::message::encode(1, r, &mut out);
+    }
+    out
+}
+
+/// Stores an `ExportTraceServiceRequest` encoding.
+pub fn write_request(shared: &Shared, bytes: &[u8], opts: WriteOptions) -> Result<usize, StoreError> {
+    let batch = index(bytes).map_err(CodecError::from)?;
     let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
-    let mut links = Vec::new();
+    let mut links = Vec::with_capacity(batch.spans.len());
+    let services: Vec<Arc<str>> = batch.resources.iter().map(|r| Arc::from(r.service)).collect();
     let mut stored = 0;
-    for (r, rs) in batch.iter().enumerate() {
-        let service: Arc<str> = Arc::from(service_of(rs));
-        for (s, ss) in rs.scope_spans.iter().enumerate() {
-            for (i, span) in ss.spans.iter().enumerate() {
-                let start_secs = span.start_time_unix_nano / 1_000_000_000;
-                if start_secs.saturating_add(opts.partition_secs) <= opts.cutoff_secs {
-                    continue;
-                }
-                let pstart = match groups.range(..=start_secs).next_back() {
+    // The partition of the previous span: a batch's spans mostly share one.
+    let mut last: Option<(u64, u64)> = None;
+    for (i, entry) in batch.spans.iter().enumerate() {
+        let span = &entry.span;
+        let start_secs = span.start_time_unix_nano / 1_000_000_000;
+        if start_secs.saturating_add(opts.partition_secs) <= opts.cutoff_secs {
+            continue;
+        }
+        let pstart = match last {
+            Some((k, end)) if (k..end).contains(&start_secs) => k,
+            _ => {
+                let k = match groups.range(..=start_secs).next_back() {
                     Some((k, g)) if start_secs < g.partition.end => *k,
                     _ => {
                         let p = shared.partition_for(start_secs, opts.partition_secs)?;
@@ -55,90 +97,154 @@ pub fn write_batch(shared: &Shared, batch: &[ResourceSpans], opts: WriteOptions)
                         k
                     }
                 };
-                let Some(group) = groups.get_mut(&pstart) else { continue };
-                let mut tid = [0u8; 16];
-                if span.trace_id.len() == 16 {
-                    tid.copy_from_slice(&span.trace_id);
-                }
-                let idx = *group.by_id.entry(tid).or_insert_with(|| {
-                    group.traces.push((tid, Vec::new()));
-                    group.traces.len() - 1
-                });
-                group.traces[idx].1.push((r, s, i));
-                links.push(SpanLink {
-                    key: span_key(&span.trace_id, &span.span_id),
-                    parent: (!span.parent_span_id.is_empty()).then(|| span_key(&span.trace_id, &span.parent_span_id)),
-                    service: service.clone(),
-                    partition: pstart,
-                });
-                stored += 1;
+                last = groups.get(&k).map(|g| (k, g.partition.end));
+                k
             }
+        };
+        let Some(group) = groups.get_mut(&pstart) else { continue };
+        let mut tid = [0u8; 16];
+        if span.trace_id.len() == 16 {
+            tid.copy_from_slice(span.trace_id);
         }
+        let idx = *group.by_id.entry(tid).or_insert_with(|| {
+            group.traces.push((tid, Vec::new()));
+            group.traces.len() - 1
+        });
+        group.traces[idx].1.push(i as u32);
+        let service = services.get(batch.resource_of(entry) as usize).cloned().unwrap_or_else(|| Arc::from(""));
+        links.push(SpanLink {
+            key: span_key(span.trace_id, span.span_id),
+            parent: (!span.parent_span_id.is_empty()).then(|| span_key(span.trace_id, span.parent_span_id)),
+            service,
+            partition: pstart,
+        });
+        stored += 1;
     }
     let mut new_ops = BTreeSet::new();
+    let mut prepared = Vec::with_capacity(groups.len());
     for group in groups.values() {
-        write_group(shared, batch, group, opts, &mut new_ops)?;
+        prepared.push(build_block(&batch, group, opts, &mut new_ops)?);
+    }
+    for p in prepared {
+        store_block(shared, p)?;
     }
     write_operations(shared, new_ops)?;
     write_dependencies(shared, &groups, &links, opts.partition_secs)?;
     Ok(stored)
 }
 
-fn write_group(
-    shared: &Shared,
-    batch: &[ResourceSpans],
-    group: &Group,
-    opts: WriteOptions,
-    ops: &mut BTreeSet<Vec<u8>>,
-) -> Result<(), StoreError> {
-    let mut services: BTreeMap<&str, (ServiceSummary, OpSet)> = BTreeMap::new();
-    let mut tags: FastSet<u64> = FastSet::default();
-    let mut resources_seen: FastMap<usize, u64> = FastMap::default();
+/// Indexes the request's resources, scopes and spans (each span read once, in one pass).
+pub(crate) fn index(bytes: &[u8]) -> Result<BatchIndex<'_>, ViewError> {
+    let mut batch = BatchIndex::default();
+    for rs in view::resource_spans(bytes)? {
+        let rs = rs?;
+        let service = match &rs.resource {
+            Some(r) => service_name(r.attributes)?,
+            None => "",
+        };
+        let r = batch.resources.len() as u32;
+        batch.resources.push(ResourceEntry { resource: rs.resource, schema_url: rs.schema_url, service, seed: service_seed(service) });
+        for ss in rs.scope_spans {
+            let ss = ss?;
+            let s = batch.scopes.len() as u32;
+            batch.scopes.push(ScopeEntry { resource: r, scope: ss.scope, schema_url: ss.schema_url });
+            batch.spans.reserve(ss.spans.len());
+            for span in ss.spans {
+                batch.spans.push(SpanEntry { span: span?, scope: s });
+            }
+        }
+    }
+    Ok(batch)
+}
+
+/// The first `service.name` attribute's value if it is a string, else "" (as
+/// [`crate::codec::service_of_attrs`] reads a decoded resource).
+fn service_name<'a>(attrs: Many<'a, KeyValueView<'a>>) -> Result<&'a str, ViewError> {
+    for kv in attrs {
+        let kv = kv?;
+        if kv.key == "service.name" {
+            return Ok(match kv.value.map(|v| v.value) {
+                Some(ValueView::Str(s)) => s,
+                _ => "",
+            });
+        }
+    }
+    Ok("")
+}
+
+/// One service's summary and its (operation name index << 8 | span kind) pairs.
+type ServiceAcc = (ServiceSummary, FastSet<u64>);
+
+fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &mut BTreeSet<Vec<u8>>) -> Result<Prepared, StoreError> {
+    let mut services: Vec<ServiceAcc> = Vec::new();
+    let mut slot_of_service: FastMap<&str, usize> = FastMap::default();
+    // Summary slot of each resource of the batch, once its first span lands in this block.
+    let mut slot_of_resource: Vec<Option<usize>> = vec![None; batch.resources.len()];
+    // (service seed, kind, status code) whose derived tags are hashed already.
+    let mut derived: FastSet<(u64, i32, i32)> = FastSet::default();
     let mut text = String::new();
     let mut writer = BlockWriter::new();
     for (tid, refs) in &group.traces {
-        writer.add_trace(*tid, batch, refs);
-        for &(r, s, i) in refs {
-            let rs = &batch[r];
-            let service = service_of(rs);
-            let span = &rs.scope_spans[s].spans[i];
-            let seed = *resources_seen.entry(r).or_insert_with(|| {
-                let seed = service_seed(service);
-                for kv in rs.resource.iter().flat_map(|res| res.attributes.iter()) {
-                    hash_kv(seed, kv, &mut text, &mut tags);
+        writer.add_trace(*tid, batch, refs).map_err(CodecError::from)?;
+        for (j, &i) in refs.iter().enumerate() {
+            let Some(entry) = batch.spans.get(i as usize) else { continue };
+            let r = batch.resource_of(entry) as usize;
+            let Some(res) = batch.resources.get(r) else { continue };
+            let slot = match slot_of_resource.get(r).copied().flatten() {
+                Some(slot) => slot,
+                None => {
+                    if let Some(resource) = &res.resource {
+                        for kv in resource.attributes {
+                            let kv = kv.map_err(CodecError::from)?;
+                            if let Some(v) = kv.value {
+                                if view_value_text(&v.value, &mut text) {
+                                    writer.tags.insert(tag_hash_seeded(res.seed, kv.key, &text));
+                                }
+                            }
+                        }
+                    }
+                    let slot = *slot_of_service.entry(res.service).or_insert_with(|| {
+                        let first = ServiceSummary {
+                            name: res.service.to_string(),
+                            min_start: u64::MAX,
+                            min_duration: u64::MAX,
+                            ..ServiceSummary::default()
+                        };
+                        services.push((first, FastSet::default()));
+                        services.len() - 1
+                    });
+                    if let Some(s) = slot_of_resource.get_mut(r) {
+                        *s = Some(slot);
+                    }
+                    slot
                 }
-                seed
-            });
-            let (start, duration) = start_and_duration(span);
-            let entry = services.entry(service).or_insert_with(|| {
-                let first = ServiceSummary {
-                    name: service.to_string(),
-                    min_start: start,
-                    max_start: start,
-                    min_duration: duration,
-                    max_duration: duration,
-                    operations: Vec::new(),
-                };
-                (first, FastSet::default())
-            });
-            let sum = &mut entry.0;
+            };
+            let span = &entry.span;
+            let (start, duration) = (span.start_time_unix_nano, span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano));
+            let Some((sum, op_set)) = services.get_mut(slot) else { continue };
             sum.min_start = sum.min_start.min(start);
             sum.max_start = sum.max_start.max(start);
             sum.min_duration = sum.min_duration.min(duration);
             sum.max_duration = sum.max_duration.max(duration);
-            entry.1.insert((span.name.as_str(), kind_name(span.kind)));
-            for kv in span.attributes.iter().chain(span.events.iter().flat_map(|e| e.attributes.iter())) {
-                hash_kv(seed, kv, &mut text, &mut tags);
-            }
-            for (k, v) in derived_tags(span) {
-                tags.insert(tag_hash_seeded(seed, k, v));
+            let kind = if kind_name(span.kind).is_empty() { 0 } else { span.kind as u64 };
+            op_set.insert(u64::from(writer.names.get(j).copied().unwrap_or(0)) << 8 | kind);
+            let code = span.status.map_or(0, |s| s.code);
+            if derived.insert((res.seed, span.kind, code)) {
+                for (k, v) in derived_tags_of(span.kind, code) {
+                    writer.tags.insert(tag_hash_seeded(res.seed, k, v));
+                }
             }
         }
     }
+    // By name, as format 2 has always listed them.
+    services.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
     let summaries: Vec<ServiceSummary> = services
-        .into_values()
+        .into_iter()
         .map(|(mut sum, op_set)| {
-            let mut op_set: Vec<(String, String)> = op_set.into_iter().map(|(n, k)| (n.to_string(), k.to_string())).collect();
+            let mut op_set: Vec<(String, String)> = op_set
+                .into_iter()
+                .map(|op| (writer.string_at((op >> 8) as u32).to_string(), kind_name((op & 0xff) as i32).to_string()))
+                .collect();
             op_set.sort_unstable();
             for (name, kind) in &op_set {
                 ops.insert(op_key(&sum.name, name, kind));
@@ -148,40 +254,34 @@ fn write_group(
         })
         .collect();
     let latest = summaries.iter().map(|s| s.max_start).max().unwrap_or(0);
-    let mut summary = Summary::new(summaries, &tags);
-    let block = compress(&writer.finish(), opts.compression_level).map_err(crate::codec::CodecError::from)?;
+    let summary = Summary::new(summaries, &writer.tags);
+    let block = compress(&writer.finish(), opts.compression_level).map_err(CodecError::from)?;
+    let trace_ids = group.traces.iter().map(|(tid, _)| *tid).collect();
+    Ok(Prepared { partition: group.partition.clone(), block, summary, latest, trace_ids })
+}
+
+fn store_block(shared: &Shared, p: Prepared) -> Result<(), StoreError> {
+    let Prepared { partition, block, mut summary, latest, trace_ids } = p;
     // Raise the bound before taking a sequence number: a block that takes a higher number
     // afterwards reads a bound that already covers this one (see `Summary::bound`).
     shared.bound.fetch_max(latest, Ordering::SeqCst);
     let seq = shared.db.generate_id()?.to_be_bytes();
     summary.bound = shared.bound.load(Ordering::SeqCst);
     // The block first: a reader never finds an index entry whose block is missing.
-    group.partition.blocks.insert(seq, block)?;
+    partition.blocks.insert(seq, block)?;
     let mut skey = vec![b's'];
     skey.extend_from_slice(&seq);
-    group.partition.blocks.insert(skey, summary.encode())?;
+    partition.blocks.insert(skey, summary.encode())?;
     let mut index = sled::Batch::default();
-    for (tid, _) in &group.traces {
+    for tid in &trace_ids {
         let mut key = Vec::with_capacity(25);
         key.push(b't');
         key.extend_from_slice(tid);
         key.extend_from_slice(&seq);
         index.insert(key, &[] as &[u8]);
     }
-    group.partition.index.apply_batch(index)?;
+    partition.index.apply_batch(index)?;
     Ok(())
-}
-
-fn hash_kv(seed: u64, kv: &KeyValue, text: &mut String, tags: &mut FastSet<u64>) {
-    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => {
-            tags.insert(tag_hash_seeded(seed, &kv.key, s));
-        }
-        Some(v) if write_value_text(v, text) => {
-            tags.insert(tag_hash_seeded(seed, &kv.key, text));
-        }
-        _ => {}
-    }
 }
 
 pub fn op_key(service: &str, name: &str, kind: &str) -> Vec<u8> {

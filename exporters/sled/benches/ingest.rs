@@ -1,0 +1,144 @@
+//! Ingest cost of one 1000-span batch, by how the batch reaches the exporter: as the OTLP
+//! request bytes the receiver checked (`Traces::from_checked`, what the OTLP receiver and the
+//! batch processor hand on) or as decoded prost structs (Jaeger and Zipkin receivers, or after
+//! a processor changed the batch). Each iteration writes a fresh handle, so a byte batch is
+//! never found already decoded. Spans as in `store.rs`: 10 attributes, 10 spans per trace, an
+//! event on every 10th span, 5 services, 5 resource attributes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use tracegate_core::otlp_wire::validate::validate_request;
+use tracegate_core::{Exporter, Traces};
+use tracegate_exporter_sled::{Config, SledExporter};
+
+const SERVICES: [&str; 5] = ["frontend", "checkout", "payments", "inventory", "shipping"];
+const BATCHES: usize = 100;
+
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn kv(k: &str, v: Value) -> KeyValue {
+    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
+}
+
+fn s(v: String) -> Value {
+    Value::StringValue(v)
+}
+
+fn make_batch(g: &mut Gen, now_ns: u64) -> Vec<ResourceSpans> {
+    let mut per_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
+    for _ in 0..100 {
+        let trace_id = [g.next().to_be_bytes(), g.next().to_be_bytes()].concat();
+        let root = g.next().to_be_bytes().to_vec();
+        for i in 0..10u64 {
+            let svc = (g.next() % SERVICES.len() as u64) as usize;
+            let span_id = if i == 0 { root.clone() } else { g.next().to_be_bytes().to_vec() };
+            let start = now_ns - (g.next() % 1_000_000_000);
+            let dur = 1_000_000 + (g.next() % 1000).pow(2) * 1000;
+            let route = g.next() % 40;
+            let mut span = Span {
+                trace_id: trace_id.clone(),
+                span_id,
+                parent_span_id: if i == 0 { Vec::new() } else { root.clone() },
+                name: format!("GET /api/v1/route{route}"),
+                kind: if i == 0 { 2 } else { 3 },
+                start_time_unix_nano: start,
+                end_time_unix_nano: start + dur,
+                attributes: vec![
+                    kv("http.request.method", s("GET".into())),
+                    kv("url.path", s(format!("/api/v1/route{route}/items/{}", g.next() % 100_000))),
+                    kv("http.route", s(format!("/api/v1/route{route}/items/:id"))),
+                    kv("user.id", s(format!("user-{}", g.next() % 10_000))),
+                    kv("net.peer.name", s(format!("{}.svc.cluster.local", SERVICES[(route % 5) as usize]))),
+                    kv("user_agent.original", s("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".into())),
+                    kv("http.response.status_code", Value::IntValue(if g.next().is_multiple_of(50) { 500 } else { 200 })),
+                    kv("http.response.body.size", Value::IntValue((g.next() % 20_000) as i64)),
+                    kv("cache.hit", Value::BoolValue(g.next().is_multiple_of(2))),
+                    kv("sampling.ratio", Value::DoubleValue(0.25)),
+                ],
+                ..Default::default()
+            };
+            if i == 9 {
+                span.events.push(Event {
+                    time_unix_nano: start + 10,
+                    name: "exception".into(),
+                    attributes: vec![
+                        kv("exception.type", s("java.io.IOException".into())),
+                        kv("exception.message", s(format!("connection reset by peer {}", g.next() % 100))),
+                    ],
+                    dropped_attributes_count: 0,
+                });
+            }
+            per_service[svc].push(span);
+        }
+    }
+    per_service
+        .into_iter()
+        .enumerate()
+        .map(|(i, spans)| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", s(SERVICES[i].into())),
+                    kv("service.version", s("1.4.2".into())),
+                    kv("host.name", s(format!("node-{i}.example.internal"))),
+                    kv("telemetry.sdk.language", s("java".into())),
+                    kv("k8s.pod.name", s(format!("{}-7f9c6d-x2k{i}", SERVICES[i]))),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            schema_url: String::new(),
+        })
+        .collect()
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+fn ingest(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let mut g = Gen(7);
+    let decoded: Vec<Traces> = (0..BATCHES).map(|_| Traces::new(make_batch(&mut g, now_ns()))).collect();
+    let encoded: Vec<Bytes> = decoded.iter().map(Traces::encode_request).collect();
+    // The receiver's check, done once: it is not the store's cost.
+    let summaries: Vec<_> = encoded.iter().map(|b| validate_request(b).expect("valid request")).collect();
+    let mut group = c.benchmark_group("sled_ingest");
+    group.throughput(Throughput::Elements(1000));
+    for (name, bytes) in [("bytes_1000_span_batch", true), ("decoded_1000_span_batch", false)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exporter = SledExporter::open(Config { path: dir.path().join("db"), ..Config::default() }).expect("open");
+        let mut i = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let n = i % BATCHES;
+                i += 1;
+                let batch = if bytes {
+                    Traces::from_checked(encoded[n].clone(), summaries[n])
+                } else {
+                    decoded[n].clone()
+                };
+                rt.block_on(exporter.export(batch)).expect("export");
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ingest);
+criterion_main!(benches);
