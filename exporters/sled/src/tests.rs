@@ -177,3 +177,150 @@ async fn a_database_of_another_format_is_refused_by_name() {
     drop(SledExporter::open(Config { path: fresh.clone(), ..Config::default() }).expect("create"));
     SledExporter::open(Config { path: fresh, ..Config::default() }).expect("reopen");
 }
+
+/// A batch as the OTLP receiver hands it on: its request bytes, checked, not decoded.
+fn as_bytes(bytes: Vec<u8>) -> tracegate_core::Traces {
+    let bytes = bytes::Bytes::from(bytes);
+    let summary = tracegate_core::otlp_wire::validate::validate_request(&bytes).expect("a valid request");
+    tracegate_core::Traces::from_checked(bytes, summary)
+}
+
+/// Everything a user can ask a store, as text, for comparing two stores.
+async fn answers(reader: &dyn TraceReader, traces: &[[u8; 16]], queries: &[tracegate_core::storage::TraceQuery]) -> Vec<String> {
+    let mut out = vec![format!("{:?}", reader.services().await.expect("services"))];
+    for service in reader.services().await.expect("services") {
+        out.push(format!("{service}: {:?}", reader.operations(&service, None).await.expect("operations")));
+    }
+    for t in traces {
+        out.push(format!("{:?}", reader.get_trace(*t).await.expect("get").map(|t| t.resource_spans().to_vec())));
+    }
+    for q in queries {
+        out.push(format!("{q:?} -> {:?}", reader.find_trace_ids(q).await.expect("find")));
+    }
+    let deps = reader.dependencies(SystemTime::now() + Duration::from_secs(60), Duration::from_secs(3600)).await;
+    out.push(format!("{:?}", deps.expect("dependencies")));
+    out
+}
+
+#[tokio::test]
+async fn a_byte_batch_and_the_same_decoded_batch_answer_every_query_alike() {
+    use tracegate_storage_conformance::Val;
+    let mut ids = Ids::new(5);
+    let mut spans = Vec::new();
+    let mut traces = Vec::new();
+    for n in 0..6u64 {
+        let t = ids.trace_id();
+        traces.push(t);
+        let root = TestSpan::new(&mut ids, t, "frontend", "GET /cart", ago(100 + n)).attr("user.id", Val::Str("u-7"));
+        let mut child = TestSpan::new(&mut ids, t, if n % 2 == 0 { "cart" } else { "payments" }, "load", ago(99 + n))
+            .child_of(&root)
+            .duration(Duration::from_millis(5 * (n + 1)))
+            .attr("http.status_code", Val::Int(200 + n as i64))
+            .attr("cache.hit", Val::Bool(n % 3 == 0))
+            .resource_attr("k8s.pod.name", Val::Str("cart-1"))
+            .event("retry", vec![("attempt", Val::Int(n as i64))]);
+        child.error = n == 4;
+        // Children first, as SDKs export them.
+        spans.push(child);
+        spans.push(root);
+    }
+    let decoded = batch(&spans);
+    let bytes = as_bytes(decoded.encode_request().to_vec());
+    let (a, b) = (fresh_store().await, fresh_store().await);
+    a.exporter.export(decoded).await.expect("export decoded");
+    b.exporter.export(bytes).await.expect("export bytes");
+
+    let q = |service: &str, f: &dyn Fn(&mut tracegate_core::storage::TraceQuery)| {
+        let mut q = tracegate_core::storage::TraceQuery { service: service.into(), limit: 20, ..Default::default() };
+        f(&mut q);
+        q
+    };
+    let tag = |k: &str, v: &str| {
+        let (k, v) = (k.to_string(), v.to_string());
+        move |q: &mut tracegate_core::storage::TraceQuery| {
+            q.tags.insert(k.clone(), v.clone());
+        }
+    };
+    let queries = [
+        q("frontend", &|_| {}),
+        q("cart", &|q| q.operation = Some("load".into())),
+        q("frontend", &tag("user.id", "u-7")),
+        q("payments", &tag("http.status_code", "203")),
+        q("cart", &tag("cache.hit", "true")),
+        q("cart", &tag("attempt", "2")),
+        q("cart", &tag("k8s.pod.name", "cart-1")),
+        q("cart", &tag("error", "true")),
+        q("cart", &tag("span.kind", "server")),
+        q("payments", &|q| q.duration_min = Some(Duration::from_millis(20))),
+    ];
+    let (want, got) = (answers(&*a.reader, &traces, &queries).await, answers(&*b.reader, &traces, &queries).await);
+    assert_eq!(got, want);
+    // The comparison means something only if the queries found things.
+    let found = |i: usize| !want[i].ends_with("-> []");
+    let first_query = want.len() - queries.len() - 1;
+    assert!((first_query..first_query + queries.len()).all(found), "{want:#?}");
+    assert!(want.last().is_some_and(|d| d.contains("frontend") && d.contains("payments")), "{want:#?}");
+}
+
+/// Bytes the views cannot read in place (here a `resource` that occurs twice, which prost
+/// merges) and bytes in an order no prost encoder writes (fields reversed, unknown fields)
+/// are stored as prost reads them.
+#[tokio::test]
+async fn unusual_encodings_are_stored_as_prost_reads_them() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+    use prost::Message;
+
+    let mut ids = Ids::new(6);
+    let t = ids.trace_id();
+    let decoded = batch(&[TestSpan::new(&mut ids, t, "api", "GET /", ago(30))]);
+    let rs = decoded.resource_spans()[0].clone();
+    // The same ResourceSpans again with only a second resource: concatenated, prost merges
+    // the two resources (attributes appended).
+    let extra = KeyValue { key: "region".into(), value: Some(AnyValue { value: Some(Value::StringValue("eu".into())) }), key_strindex: 0 };
+    let more = ResourceSpans { resource: Some(Resource { attributes: vec![extra], ..Default::default() }), ..Default::default() };
+    let mut merged = rs.encode_to_vec();
+    merged.extend(more.encode_to_vec());
+    // The span's fields in reverse order, plus an unknown field.
+    let mut span_bytes = Vec::new();
+    let span = &rs.scope_spans[0].spans[0];
+    let fields: Vec<Vec<u8>> = {
+        let mut one = Vec::new();
+        span.encode(&mut one).expect("encode");
+        let mut out = Vec::new();
+        let mut rest = one.as_slice();
+        while !rest.is_empty() {
+            let before = rest;
+            let (tag, wire) = prost::encoding::decode_key(&mut rest).expect("key");
+            prost::encoding::skip_field(wire, tag, &mut rest, Default::default()).expect("skip");
+            out.push(before[..before.len() - rest.len()].to_vec());
+        }
+        out
+    };
+    for f in fields.iter().rev() {
+        span_bytes.extend(f);
+    }
+    prost::encoding::uint64::encode(99, &7, &mut span_bytes);
+    let mut reordered = ResourceSpans { scope_spans: vec![Default::default()], ..rs.clone() }.encode_to_vec();
+    // Scope spans = { spans: [span_bytes] }.
+    let mut scope = Vec::new();
+    prost::encoding::bytes::encode(2, &span_bytes, &mut scope);
+    let mut tail = Vec::new();
+    prost::encoding::bytes::encode(2, &scope, &mut tail);
+    reordered.extend(tail);
+
+    for rs_bytes in [merged, reordered] {
+        let mut request = Vec::new();
+        prost::encoding::bytes::encode(1, &rs_bytes, &mut request);
+        let prost_read = ExportTraceServiceRequest::decode(request.as_slice()).expect("prost decodes");
+        let (a, b) = (fresh_store().await, fresh_store().await);
+        a.exporter.export(prost_read.into()).await.expect("export decoded");
+        b.exporter.export(as_bytes(request)).await.expect("export bytes");
+        let queries = [tracegate_core::storage::TraceQuery { service: "api".into(), limit: 5, ..Default::default() }];
+        let want = answers(&*a.reader, &[t], &queries).await;
+        assert_eq!(answers(&*b.reader, &[t], &queries).await, want);
+        assert!(want[3].ends_with(&format!("-> [{t:?}]")), "{want:#?}");
+    }
+}
