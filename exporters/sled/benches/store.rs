@@ -222,9 +222,14 @@ fn queries() {
         .collect();
     percentiles("get_trace", get);
 
+    let runs: usize = std::env::var("SLED_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(100).max(1);
+    let only = std::env::var("SLED_BENCH_ONLY").unwrap_or_default();
     let mut timed = |name: &str, make: &dyn Fn(&mut Gen) -> TraceQuery| {
+        if !name.contains(only.as_str()) {
+            return;
+        }
         let cpu0 = cpu_time();
-        let samples = (0..100)
+        let samples = (0..runs)
             .map(|_| {
                 let q = make(&mut g);
                 let t = Instant::now();
@@ -234,7 +239,7 @@ fn queries() {
                 elapsed
             })
             .collect();
-        println!("{name}_cpu_mean {:.3} ms", cpu_time().saturating_sub(cpu0).as_secs_f64() * 1e3 / 100.0);
+        println!("{name}_cpu_mean {:.3} ms", cpu_time().saturating_sub(cpu0).as_secs_f64() * 1e3 / runs as f64);
         percentiles(name, samples);
     };
     let svc = |g: &mut Gen| SERVICES[(g.next() % 5) as usize].to_string();

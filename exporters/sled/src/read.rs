@@ -125,7 +125,7 @@ impl SledReader {
             }
             let Some(stored) = p.blocks.get(&key[1..])? else { continue };
             let block = Block::decode(&stored)?;
-            if !cond.byte_needles.iter().all(|n| memchr::memmem::find(block.raw(), n.as_bytes()).is_some()) {
+            if !cond.needles_present(&block) {
                 continue;
             }
             let ours: Vec<bool> = block.resources.iter().map(|r| r.service == cond.service).collect();
@@ -157,9 +157,11 @@ struct Conditions {
     service: String,
     operation: Option<String>,
     tags: Vec<(String, String, u64)>,
-    /// Tag values that can only match a string attribute, so their bytes must be in a segment
-    /// that matches (protobuf stores strings as they are).
-    byte_needles: Vec<String>,
+    /// Tag values that can only match a string attribute: (key, value, the value's bytes after
+    /// their varint length). A block that has the value stores it that way (a value column
+    /// writes `V_STR`, length, bytes), so a block without those bytes is skipped before its
+    /// spans are walked; the length keeps `user-42` from matching inside `user-4213`.
+    byte_needles: Vec<(String, String, Vec<u8>)>,
     start: (u64, u64),
     duration: (u64, u64),
 }
@@ -170,13 +172,35 @@ impl Conditions {
             service: q.service.clone(),
             operation: q.operation.clone(),
             tags: q.tags.iter().map(|(k, v)| (k.clone(), v.clone(), tag_hash(&q.service, k, v))).collect(),
-            byte_needles: q.tags.iter().filter(|(k, v)| only_a_string(k, v)).map(|(_, v)| v.clone()).collect(),
+            byte_needles: q
+                .tags
+                .iter()
+                .filter(|(k, v)| only_a_string(k, v))
+                .map(|(k, v)| {
+                    let mut needle = Vec::with_capacity(v.len() + 2);
+                    prost::encoding::encode_varint(v.len() as u64, &mut needle);
+                    needle.extend_from_slice(v.as_bytes());
+                    (k.clone(), v.clone(), needle)
+                })
+                .collect(),
             start: (q.start_min.map(nanos).unwrap_or(0), q.start_max.map(nanos).unwrap_or(u64::MAX)),
             duration: (
                 q.duration_min.map(|d| d.as_nanos() as u64).unwrap_or(0),
                 q.duration_max.map(|d| d.as_nanos() as u64).unwrap_or(u64::MAX),
             ),
         }
+    }
+
+    /// Whether the block can hold every string-only tag value. Resources are kept as the
+    /// protobuf bytes clients sent, where a length need not be a minimal varint, so a value
+    /// not found with its length is still looked for among the queried service's resources.
+    fn needles_present(&self, block: &Block) -> bool {
+        self.byte_needles.iter().all(|(key, value, needle)| {
+            memchr::memmem::find(block.raw(), needle).is_some()
+                || block.resources.iter().any(|r| {
+                    r.service == self.service && kv_is(r.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default(), key, value)
+                })
+        })
     }
 
     fn block_may_match(&self, s: &SummaryView<'_>, found: &HashMap<TraceId, u64>, limit: usize) -> bool {
