@@ -97,6 +97,7 @@ impl<'a> Reader<'a> {
         Self { buf, pos: 0 }
     }
 
+    #[inline]
     fn next(&mut self) -> Option<Result<(u32, Raw<'a>), ViewError>> {
         if self.pos >= self.buf.len() {
             return None;
@@ -108,41 +109,55 @@ impl<'a> Reader<'a> {
         Some(field)
     }
 
+    #[inline]
     fn read(&mut self) -> Result<(u32, Raw<'a>), ViewError> {
-        let mut rest = self.buf.get(self.pos..).unwrap_or_default();
-        let key = read_varint(&mut rest)?;
+        let key = self.varint()?;
         if key > u64::from(u32::MAX) || key >> 3 == 0 {
             return Err(WireError::InvalidKey(key).into());
         }
         let number = (key >> 3) as u32;
         let raw = match key & 7 {
-            0 => Raw::Varint(read_varint(&mut rest)?),
-            1 => Raw::Fixed64(u64::from_le_bytes(take_array(&mut rest)?)),
+            0 => Raw::Varint(self.varint()?),
+            1 => Raw::Fixed64(u64::from_le_bytes(self.array()?)),
             2 => {
-                let len =
-                    usize::try_from(read_varint(&mut rest)?).map_err(|_| WireError::Truncated)?;
-                if len > rest.len() {
-                    return Err(WireError::Truncated.into());
-                }
-                let (head, tail) = rest.split_at(len);
-                rest = tail;
-                Raw::Len(head)
+                let len = usize::try_from(self.varint()?).map_err(|_| WireError::Truncated)?;
+                let end = self.pos.checked_add(len).filter(|e| *e <= self.buf.len()).ok_or(WireError::Truncated)?;
+                let bytes = &self.buf[self.pos..end];
+                self.pos = end;
+                Raw::Len(bytes)
             }
-            5 => Raw::Fixed32(u32::from_le_bytes(take_array(&mut rest)?)),
+            5 => Raw::Fixed32(u32::from_le_bytes(self.array()?)),
             3 | 4 => return Err(WireError::UnsupportedGroup(number).into()),
             _ => return Err(WireError::InvalidKey(key).into()),
         };
-        self.pos = self.buf.len() - rest.len();
         Ok((number, raw))
     }
-}
 
-fn take_array<const N: usize>(buf: &mut &[u8]) -> Result<[u8; N], WireError> {
-    let head = buf.get(..N).ok_or(WireError::Truncated)?;
-    let mut out = [0u8; N];
-    out.copy_from_slice(head);
-    *buf = &buf[N..];
-    Ok(out)
+    /// A varint; keys and most lengths are one byte, which this reads without a call.
+    #[inline(always)]
+    fn varint(&mut self) -> Result<u64, WireError> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => {
+                let mut rest = self.buf.get(self.pos..).unwrap_or_default();
+                let v = read_varint(&mut rest)?;
+                self.pos = self.buf.len() - rest.len();
+                Ok(v)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let head = self.buf.get(self.pos..self.pos + N).ok_or(WireError::Truncated)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(head);
+        self.pos += N;
+        Ok(out)
+    }
 }
 
 /// Keeps the byte range from the first to the last occurrence of one repeated field.
@@ -224,6 +239,15 @@ impl<'a, T: FromWire<'a>> Many<'a, T> {
         }
     }
 
+    /// Each occurrence's message bytes, unparsed (for a caller that may skip parsing an item
+    /// it has seen byte for byte before).
+    pub fn raw(&self) -> RawIter<'a> {
+        RawIter {
+            reader: Reader::new(self.bytes),
+            number: self.number,
+        }
+    }
+
     /// All occurrences of field `number` of a message, counted now (for nested values, where
     /// the parent's pass did not count them).
     fn scan(message: &'a [u8], number: u32) -> Result<Self, ViewError> {
@@ -261,6 +285,29 @@ impl<'a, T: FromWire<'a>> Iterator for ManyIter<'a, T> {
         loop {
             let item = match self.reader.next()? {
                 Ok((n, raw)) if n == self.number => raw.bytes(n).and_then(T::from_wire),
+                Ok(_) => continue,
+                Err(e) => Err(e),
+            };
+            if item.is_err() {
+                self.reader.pos = self.reader.buf.len();
+            }
+            return Some(item);
+        }
+    }
+}
+
+/// Iterator over [`Many::raw`]; after an error it yields nothing more.
+pub struct RawIter<'a> {
+    reader: Reader<'a>,
+    number: u32,
+}
+
+impl<'a> Iterator for RawIter<'a> {
+    type Item = Result<&'a [u8], ViewError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let item = match self.reader.next()? {
+                Ok((n, raw)) if n == self.number => raw.bytes(n),
                 Ok(_) => continue,
                 Err(e) => Err(e),
             };

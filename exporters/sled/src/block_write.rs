@@ -28,7 +28,7 @@
 //! Nothing is lost: [`crate::block_read`] rebuilds the exact OTLP messages, except a span or
 //! event attribute's `key_strindex` (a profiling-only field the spec says to ignore elsewhere).
 
-use tracegate_core::otlp_wire::view::{KeyValueView, Many, ResourceView, SpanView, ValueView, ViewError};
+use tracegate_core::otlp_wire::view::{FromWire, KeyValueView, Many, ResourceView, SpanView, ValueView, ViewError};
 
 use crate::codec::{put_bytes, put_varint, view_value_text, zigzag, FastMap, FastSet};
 use crate::summary::tag_hash_seeded;
@@ -117,6 +117,18 @@ struct ValueColumn<'b> {
     last: Option<(u8, u64, u64)>,
 }
 
+/// An attribute position's last `KeyValue` bytes and how they were written: key index, the
+/// value column bytes that write the same value again (`len` 0: not repeatable), and the
+/// service seed its tag was hashed under.
+#[derive(Clone, Copy, Default)]
+struct AttrHint<'b> {
+    raw: &'b [u8],
+    key: u32,
+    seed: u64,
+    value: [u8; 12],
+    len: u8,
+}
+
 #[derive(Default)]
 pub struct BlockWriter<'b> {
     trace_ids: Vec<[u8; 16]>,
@@ -133,10 +145,11 @@ pub struct BlockWriter<'b> {
     values: Vec<ValueColumn<'b>>,
     prev_start: u64,
     ids_of_trace: FastMap<&'b [u8], u64>,
-    /// String index of the key last seen at each attribute position (span, event): spans of
-    /// one instrumentation list their keys in the same order, so the table is rarely hashed.
-    span_key_hints: Vec<u32>,
-    event_key_hints: Vec<u32>,
+    /// The attribute last seen at each position (span, event): spans of one instrumentation
+    /// list their keys in the same order and often repeat values, so most attributes are
+    /// written by comparing bytes, without parsing, UTF-8 checks, hashing or map lookups.
+    span_hints: Vec<AttrHint<'b>>,
+    event_hints: Vec<AttrHint<'b>>,
     /// Name string index of each span of the last trace added, in the order given.
     pub names: Vec<u32>,
     /// Tag hashes (service, key, value text) of the span and event attributes written.
@@ -331,92 +344,131 @@ impl<'b> BlockWriter<'b> {
         Ok(())
     }
 
-    /// The key's string index, trying the key seen at this position last time before hashing.
-    fn key(&mut self, pos: usize, key: &'b str, event: bool) -> u32 {
-        let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
-        if let Some(&h) = hints.get(pos) {
-            if self.strings.get(h as usize) == Some(&key) {
-                return h;
-            }
-        }
-        let k = self.string(key);
-        let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
-        if hints.len() <= pos {
-            hints.resize(pos + 1, 0);
-        }
-        hints[pos] = k;
-        k
-    }
-
     fn attributes(&mut self, attrs: Many<'b, KeyValueView<'b>>, seed: u64, event: bool) -> Result<(), ViewError> {
         put_varint(&mut self.cols[ATTR_KEYS], attrs.len() as u64);
-        for (pos, kv) in attrs.iter().enumerate() {
-            let kv = kv?;
-            let k = self.key(pos, kv.key, event);
-            put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
-            if self.values.len() <= k as usize {
-                self.values.resize_with(k as usize + 1, ValueColumn::default);
+        let mut hints = std::mem::take(if event { &mut self.event_hints } else { &mut self.span_hints });
+        let done = (|| {
+            for (pos, raw) in attrs.raw().enumerate() {
+                let raw = raw?;
+                if hints.len() <= pos {
+                    hints.resize(pos + 1, AttrHint::default());
+                }
+                let hint = &mut hints[pos];
+                // The same attribute bytes as at this position last time, under the same
+                // service: same key, same stored value, tag already hashed.
+                if hint.len > 0 && hint.seed == seed && hint.raw == raw {
+                    put_varint(&mut self.cols[ATTR_KEYS], u64::from(hint.key));
+                    if let Some(col) = self.values.get_mut(hint.key as usize) {
+                        col.bytes.extend_from_slice(&hint.value[..usize::from(hint.len)]);
+                    }
+                    continue;
+                }
+                self.attribute(raw, seed, hint)?;
             }
-            let col = &mut self.values[k as usize];
-            let out = &mut col.bytes;
-            let Some(value) = kv.value else {
-                out.push(V_NONE);
-                continue;
-            };
-            // (tag, bits) of a scalar whose hash may repeat the last one in this column.
-            let scalar = match value.value {
-                ValueView::Str(s) => {
-                    let next = col.strings.len() as u64;
-                    match col.strings.entry(s) {
-                        std::collections::hash_map::Entry::Occupied(mut e) => {
-                            out.push(V_STR_AGAIN);
-                            put_varint(out, e.get().0);
-                            if e.get().1 != seed {
-                                e.get_mut().1 = seed;
-                                self.tags.insert(tag_hash_seeded(seed, kv.key, s));
-                            }
-                        }
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert((next, seed));
-                            out.push(V_STR);
-                            put_bytes(out, s.as_bytes());
+            Ok(())
+        })();
+        *(if event { &mut self.event_hints } else { &mut self.span_hints }) = hints;
+        done
+    }
+
+    /// Writes one attribute and records in `hint` how to write the same bytes again.
+    fn attribute(&mut self, raw: &'b [u8], seed: u64, hint: &mut AttrHint<'b>) -> Result<(), ViewError> {
+        let kv = KeyValueView::from_wire(raw)?;
+        // The key seen at this position last time, before hashing into the string table.
+        let k = match self.strings.get(hint.key as usize) {
+            Some(&h) if h == kv.key => hint.key,
+            _ => self.string(kv.key),
+        };
+        put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
+        if self.values.len() <= k as usize {
+            self.values.resize_with(k as usize + 1, ValueColumn::default);
+        }
+        let col = &mut self.values[k as usize];
+        let out = &mut col.bytes;
+        let before = out.len();
+        // What writes this value again: the bytes just written, or for a new string its index.
+        let mut again: Option<u64> = None;
+        match kv.value.map(|v| (v, v.value)) {
+            None => out.push(V_NONE),
+            Some((_, ValueView::Str(s))) => {
+                let next = col.strings.len() as u64;
+                match col.strings.entry(s) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        out.push(V_STR_AGAIN);
+                        put_varint(out, e.get().0);
+                        if e.get().1 != seed {
+                            e.get_mut().1 = seed;
                             self.tags.insert(tag_hash_seeded(seed, kv.key, s));
                         }
                     }
-                    continue;
-                }
-                ValueView::Bool(b) => {
-                    out.push(if b { V_TRUE } else { V_FALSE });
-                    (V_TRUE, u64::from(b))
-                }
-                ValueView::Int(i) => {
-                    out.push(V_INT);
-                    put_varint(out, zigzag(i));
-                    (V_INT, i as u64)
-                }
-                ValueView::Double(d) => {
-                    out.push(V_DOUBLE);
-                    out.extend_from_slice(&d.to_le_bytes());
-                    (V_DOUBLE, d.to_bits())
-                }
-                other => {
-                    // The `AnyValue` as it arrived: the reader decodes it with prost.
-                    out.push(V_OTHER);
-                    put_bytes(out, value.raw);
-                    if view_value_text(&other, &mut self.text) {
-                        self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert((next, seed));
+                        out.push(V_STR);
+                        put_bytes(out, s.as_bytes());
+                        self.tags.insert(tag_hash_seeded(seed, kv.key, s));
+                        again = Some(next);
                     }
-                    continue;
-                }
-            };
-            let last = Some((scalar.0, scalar.1, seed));
-            if col.last != last {
-                col.last = last;
-                if view_value_text(&value.value, &mut self.text) {
-                    self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
                 }
             }
+            Some((v, scalar @ (ValueView::Bool(_) | ValueView::Int(_) | ValueView::Double(_)))) => {
+                let bits = match scalar {
+                    ValueView::Bool(b) => {
+                        out.push(if b { V_TRUE } else { V_FALSE });
+                        u64::from(b)
+                    }
+                    ValueView::Int(i) => {
+                        out.push(V_INT);
+                        put_varint(out, zigzag(i));
+                        i as u64
+                    }
+                    ValueView::Double(d) => {
+                        out.push(V_DOUBLE);
+                        out.extend_from_slice(&d.to_le_bytes());
+                        d.to_bits()
+                    }
+                    _ => 0,
+                };
+                let last = Some((out[before], bits, seed));
+                if col.last != last {
+                    col.last = last;
+                    if view_value_text(&v.value, &mut self.text) {
+                        self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
+                    }
+                }
+            }
+            Some((v, other)) => {
+                // The `AnyValue` as it arrived: the reader decodes it with prost.
+                out.push(V_OTHER);
+                put_bytes(out, v.raw);
+                if view_value_text(&other, &mut self.text) {
+                    self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
+                }
+                *hint = AttrHint { key: k, ..AttrHint::default() };
+                return Ok(());
+            }
         }
+        let mut value = [0u8; 12];
+        let len = match again {
+            Some(mut i) => {
+                value[0] = V_STR_AGAIN;
+                let mut n = 1;
+                while i >= 0x80 && n < 11 {
+                    value[n] = (i as u8) | 0x80;
+                    i >>= 7;
+                    n += 1;
+                }
+                value[n] = i as u8;
+                n + 1
+            }
+            None => match out.get(before..) {
+                Some(w) if w.len() <= value.len() => {
+                    value[..w.len()].copy_from_slice(w);
+                    w.len()
+                }
+                _ => 0,
+            },
+        } as u8;
+        *hint = AttrHint { raw, key: k, seed, value, len };
         Ok(())
     }
 

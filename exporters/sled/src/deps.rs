@@ -13,14 +13,19 @@ use crate::codec::FastMap;
 
 const GENERATION: usize = 200_000;
 
-/// A (trace id, span id) pair folded to 64 bits.
+/// A (trace id, span id) pair folded to 64 bits (in memory only, never stored), eight
+/// bytes at a time.
 pub fn span_key(trace_id: &[u8], span_id: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in trace_id.iter().chain(span_id) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    const M: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ ((trace_id.len() as u64) << 32 | span_id.len() as u64);
+    for part in [trace_id, span_id] {
+        for chunk in part.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(M).rotate_left(29);
+        }
     }
-    // FNV's low bits mix poorly and the maps below take buckets from them.
+    // The maps below take buckets from the low bits: mix the high ones down.
     h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h ^ (h >> 27)
 }
@@ -47,6 +52,9 @@ impl<V> TwoGen<V> {
         self.new.get(&k).or_else(|| self.old.get(&k))
     }
     fn remove(&mut self, k: u64) -> Option<V> {
+        if self.new.is_empty() && self.old.is_empty() {
+            return None;
+        }
         self.new.remove(&k).or_else(|| self.old.remove(&k))
     }
 }
@@ -55,7 +63,8 @@ impl<V> TwoGen<V> {
 pub struct SpanLink {
     pub key: u64,
     pub parent: Option<u64>,
-    pub service: Arc<str>,
+    /// The span's service, as an index into the `services` passed to [`DepTracker::record`].
+    pub service: u32,
     /// Start of the span's partition (the edge is counted there).
     pub partition: u64,
 }
@@ -63,27 +72,52 @@ pub struct SpanLink {
 /// An edge to count: (partition start, parent service, child service).
 pub type Edge = (u64, Arc<str>, Arc<str>);
 
+/// Distinct service names the tracker numbers before it starts over (a bound on memory if
+/// names were unbounded; real deployments have hundreds).
+const MAX_SERVICES: usize = 1 << 16;
+
+/// Services are numbered (`u32`), so a span costs no reference-count traffic.
 #[derive(Default)]
 pub struct DepTracker {
-    seen: TwoGen<Arc<str>>,
-    waiting: TwoGen<Vec<(u64, Arc<str>)>>,
+    seen: TwoGen<u32>,
+    waiting: TwoGen<Vec<(u64, u32)>>,
+    names: Vec<Arc<str>>,
+    numbers: FastMap<Arc<str>, u32>,
 }
 
 impl DepTracker {
-    /// Records a batch and returns the edges it completes. A span seen before (a retried
-    /// batch) is ignored, so retries do not double count within the window.
-    pub fn record(&mut self, spans: &[SpanLink]) -> Vec<Edge> {
-        let mut edges = Vec::new();
+    fn number(&mut self, service: &str) -> u32 {
+        if let Some(n) = self.numbers.get(service) {
+            return *n;
+        }
+        if self.names.len() >= MAX_SERVICES {
+            *self = Self::default();
+        }
+        let n = self.names.len() as u32;
+        let name: Arc<str> = Arc::from(service);
+        self.names.push(name.clone());
+        self.numbers.insert(name, n);
+        n
+    }
+
+    /// Records a batch whose spans name their service by index into `services`, and returns
+    /// the edges it completes. A span seen before (a retried batch) is ignored, so retries do
+    /// not double count within the window.
+    pub fn record(&mut self, services: &[&str], spans: &[SpanLink]) -> Vec<Edge> {
+        let numbers: Vec<u32> = services.iter().map(|s| self.number(s)).collect();
+        let number = |s: &SpanLink| numbers.get(s.service as usize).copied().unwrap_or(u32::MAX);
+        let mut found: Vec<(u64, u32, u32)> = Vec::new();
         let mut fresh = Vec::with_capacity(spans.len());
         for s in spans {
             if self.seen.get(s.key).is_some() {
                 continue;
             }
-            self.seen.insert(s.key, s.service.clone());
+            let service = number(s);
+            self.seen.insert(s.key, service);
             if let Some(children) = self.waiting.remove(s.key) {
                 for (partition, child) in children {
-                    if child != s.service {
-                        edges.push((partition, s.service.clone(), child));
+                    if child != service {
+                        found.push((partition, service, child));
                     }
                 }
             }
@@ -91,15 +125,17 @@ impl DepTracker {
         }
         for s in fresh {
             let Some(parent) = s.parent else { continue };
+            let service = number(s);
             match self.seen.get(parent) {
-                Some(ps) if *ps != s.service => edges.push((s.partition, ps.clone(), s.service.clone())),
+                Some(&ps) if ps != service => found.push((s.partition, ps, service)),
                 Some(_) => {}
                 None => match self.waiting.new.get_mut(&parent) {
-                    Some(list) => list.push((s.partition, s.service.clone())),
-                    None => self.waiting.insert(parent, vec![(s.partition, s.service.clone())]),
+                    Some(list) => list.push((s.partition, service)),
+                    None => self.waiting.insert(parent, vec![(s.partition, service)]),
                 },
             }
         }
-        edges
+        let name = |n: u32| self.names.get(n as usize).cloned().unwrap_or_else(|| Arc::from(""));
+        found.into_iter().map(|(p, parent, child)| (p, name(parent), name(child))).collect()
     }
 }

@@ -75,7 +75,6 @@ pub fn write_request(shared: &Shared, bytes: &[u8], opts: WriteOptions) -> Resul
     let batch = index(bytes).map_err(CodecError::from)?;
     let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
     let mut links = Vec::with_capacity(batch.spans.len());
-    let services: Vec<Arc<str>> = batch.resources.iter().map(|r| Arc::from(r.service)).collect();
     let mut stored = 0;
     // The partition of the previous span: a batch's spans mostly share one.
     let mut last: Option<(u64, u64)> = None;
@@ -111,11 +110,10 @@ pub fn write_request(shared: &Shared, bytes: &[u8], opts: WriteOptions) -> Resul
             group.traces.len() - 1
         });
         group.traces[idx].1.push(i as u32);
-        let service = services.get(batch.resource_of(entry) as usize).cloned().unwrap_or_else(|| Arc::from(""));
         links.push(SpanLink {
             key: span_key(span.trace_id, span.span_id),
             parent: (!span.parent_span_id.is_empty()).then(|| span_key(span.trace_id, span.parent_span_id)),
-            service,
+            service: batch.resource_of(entry),
             partition: pstart,
         });
         stored += 1;
@@ -129,7 +127,8 @@ pub fn write_request(shared: &Shared, bytes: &[u8], opts: WriteOptions) -> Resul
         store_block(shared, p)?;
     }
     write_operations(shared, new_ops)?;
-    write_dependencies(shared, &groups, &links, opts.partition_secs)?;
+    let services: Vec<&str> = batch.resources.iter().map(|r| r.service).collect();
+    write_dependencies(shared, &groups, &services, &links, opts.partition_secs)?;
     Ok(stored)
 }
 
@@ -314,10 +313,11 @@ fn write_operations(shared: &Shared, ops: BTreeSet<Vec<u8>>) -> Result<(), Store
 fn write_dependencies(
     shared: &Shared,
     groups: &BTreeMap<u64, Group>,
+    services: &[&str],
     links: &[SpanLink],
     partition_secs: u64,
 ) -> Result<(), StoreError> {
-    let edges = shared.deps.lock().unwrap_or_else(|p| p.into_inner()).record(links);
+    let edges = shared.deps.lock().unwrap_or_else(|p| p.into_inner()).record(services, links);
     let mut counts: HashMap<(u64, Arc<str>, Arc<str>), u64> = HashMap::new();
     for e in edges {
         *counts.entry(e).or_default() += 1;
