@@ -162,3 +162,77 @@ fn corrupt_blocks_are_errors_not_panics() {
     }
     assert!(Block::decode(&[1, 0, 0, 0, 0]).is_err(), "another format version is refused");
 }
+
+/// Attributes that repeat at their position, change key at a position, repeat under another
+/// service, or have no text: the block reads back exactly, and the writer's tag set is the
+/// tags of every span and event attribute, no more and no fewer.
+#[test]
+fn repeated_attributes_are_written_and_hashed_like_new_ones() {
+    use crate::codec::value_text;
+    use crate::summary::tag_hash;
+
+    let services = ["api", "db", "web"];
+    let mut resources = Vec::new();
+    for (r, service) in services.iter().enumerate() {
+        let mut spans = Vec::new();
+        for i in 0..40u8 {
+            let mut attributes = vec![
+                kv("http.method", Some(Value::StringValue("GET".into()))),
+                kv("route", Some(Value::StringValue(format!("/r{}", i % 3)))),
+                kv("code", Some(Value::IntValue(200 + i64::from(i % 2) * 300))),
+                kv(if i % 4 == 0 { "x" } else { "y" }, Some(Value::BoolValue(i % 3 == 0))),
+                kv("ratio", Some(Value::DoubleValue(0.5))),
+                kv("list", Some(Value::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(Value::IntValue(1)) }] }))),
+                kv("absent", None),
+                kv("raw", Some(Value::BytesValue(vec![i % 2, 0xff]))),
+            ];
+            if i % 5 == 0 {
+                attributes.truncate(3);
+            }
+            spans.push(Span {
+                trace_id: vec![i % 4 + 1; 16],
+                span_id: vec![r as u8 * 64 + i + 1; 8],
+                name: format!("op{}", i % 2),
+                start_time_unix_nano: 1_000 + u64::from(i),
+                end_time_unix_nano: 2_000,
+                attributes,
+                events: (i % 7 == 0)
+                    .then(|| Event { time_unix_nano: 1, name: "e".into(), attributes: vec![kv("route", Some(Value::StringValue("/r1".into())))], dropped_attributes_count: 0 })
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            });
+        }
+        resources.push(ResourceSpans {
+            resource: Some(Resource { attributes: vec![kv("service.name", Some(Value::StringValue((*service).into())))], ..Default::default() }),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            schema_url: String::new(),
+        });
+    }
+    let bytes = request_bytes(&resources);
+    let index = index(&bytes).expect("index");
+    let mut w = BlockWriter::new();
+    let mut want_tags = std::collections::HashSet::new();
+    for t in 1..=4u8 {
+        let refs: Vec<u32> = (0..index.spans.len() as u32).filter(|&i| index.spans[i as usize].span.trace_id[0] == t).collect();
+        w.add_trace([t; 16], &index, &refs).expect("add");
+    }
+    for (rs, service) in resources.iter().zip(services) {
+        for span in &rs.scope_spans[0].spans {
+            for a in span.attributes.iter().chain(span.events.iter().flat_map(|e| &e.attributes)) {
+                if let Some(text) = a.value.as_ref().and_then(value_text) {
+                    want_tags.insert(tag_hash(service, &a.key, &text));
+                }
+            }
+        }
+    }
+    let got_tags: std::collections::HashSet<u64> = w.tags.iter().copied().collect();
+    assert_eq!(got_tags, want_tags);
+
+    let block = Block::decode(&compress(&w.finish(), 1).expect("compress")).expect("decode");
+    for t in 1..=4u8 {
+        let got: Vec<Span> = block.trace(&[t; 16]).expect("trace").into_iter().flat_map(|rs| rs.scope_spans).flat_map(|ss| ss.spans).collect();
+        let want: Vec<Span> = resources.iter().flat_map(|rs| &rs.scope_spans[0].spans).filter(|s| s.trace_id[0] == t).cloned().collect();
+        assert_eq!(got, want, "trace {t}");
+    }
+}
