@@ -81,6 +81,10 @@ pub struct ResourceEntry {
 pub struct Block {
     raw: Vec<u8>,
     pub ids: Vec<[u8; 16]>,
+    /// The string table, validated as UTF-8 once per block: a walk looks up a name and a key
+    /// per span, and re-checking them was ~8% of a tag search.
+    text: String,
+    /// Ranges of `text`.
     strings: Vec<Range<usize>>,
     pub resources: Vec<ResourceEntry>,
     scopes: Vec<(Option<InstrumentationScope>, String)>,
@@ -101,11 +105,11 @@ impl Block {
         }
         let n = c.usize()?;
         let mut strings = Vec::with_capacity(n.min(1 << 16));
+        let mut text = String::new();
         for _ in 0..n {
-            let len = c.usize()?;
-            let start = at(&c);
-            std::str::from_utf8(c.take(len)?).map_err(|_| CodecError::Corrupt("string is not UTF-8"))?;
-            strings.push(start..start + len);
+            let s = c.str()?;
+            strings.push(text.len()..text.len() + s.len());
+            text.push_str(s);
         }
         let n = c.usize()?;
         let mut resources = Vec::with_capacity(n.min(1024));
@@ -149,18 +153,15 @@ impl Block {
             let slot = values.get_mut(k).ok_or(CodecError::Corrupt("value column of an unknown key"))?;
             *slot = take(len)?;
         }
-        Ok(Self { raw, ids, strings, resources, scopes, cols, values })
-    }
-
-    /// The decompressed bytes: a tag search looks for a string value's bytes here first.
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
+        Ok(Self { raw, ids, text, strings, resources, scopes, cols, values })
     }
 
     fn string(&self, i: u64) -> Result<&str, CodecError> {
-        let r = usize::try_from(i).ok().and_then(|i| self.strings.get(i)).ok_or(CodecError::Corrupt("string index"))?;
-        // Checked as UTF-8 when the block was decoded.
-        std::str::from_utf8(&self.raw[r.clone()]).map_err(|_| CodecError::Corrupt("string is not UTF-8"))
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.strings.get(i))
+            .and_then(|r| self.text.get(r.clone()))
+            .ok_or(CodecError::Corrupt("string index"))
     }
 
     /// The keys' string indexes as a mask for [`Block::walk`]; keys absent from the block
@@ -169,7 +170,7 @@ impl Block {
         let mut mask = vec![false; self.strings.len()];
         for key in keys {
             for (i, r) in self.strings.iter().enumerate() {
-                if &self.raw[r.clone()] == key.as_bytes() {
+                if self.text.get(r.clone()) == Some(key) {
                     mask[i] = true;
                 }
             }
@@ -184,6 +185,15 @@ impl Block {
         &'a self,
         wanted: Option<&[bool]>,
         mut f: impl FnMut(&SpanRow<'a>) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
+        self.walk_while(wanted, |row| f(row).map(|()| true))
+    }
+
+    /// [`Block::walk`] that stops after the span for which `f` returns false.
+    pub fn walk_while<'a>(
+        &'a self,
+        wanted: Option<&[bool]>,
+        mut f: impl FnMut(&SpanRow<'a>) -> Result<bool, CodecError>,
     ) -> Result<(), CodecError> {
         let col = |i: usize| Cursor(&self.raw[self.cols[i].clone()]);
         let (mut groups, mut ids, mut parents, mut times) = (col(GROUPS), col(IDS), col(PARENTS), col(TIMES));
@@ -250,11 +260,56 @@ impl Block {
                         read_attrs(self, wanted, &mut keys, &mut values, &mut row.event_attrs)?;
                         row.events.push(EventRow { time, name, dropped, attrs: from..row.event_attrs.len() });
                     }
-                    f(&row)?;
+                    if !f(&row)? {
+                        return Ok(());
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// How many span and event attributes under `key` may have the string `want` as their
+    /// text: string values equal to it, and every `V_OTHER` value (rare; the walk decides).
+    /// Reads only those keys' value columns, so a tag search learns whether the block can
+    /// match, and when a walk has passed every candidate, without walking spans.
+    pub fn count_str_values(&self, key: &str, want: &str) -> Result<usize, CodecError> {
+        let mut count = 0;
+        for (i, r) in self.strings.iter().enumerate() {
+            if self.text.get(r.clone()) != Some(key) {
+                continue;
+            }
+            let Some(range) = self.values.get(i) else { continue };
+            let mut col = Cursor(&self.raw[range.clone()]);
+            // Indexes (among the column's V_STR values) of those equal to `want`: a writer
+            // stores each distinct string once per column, but nothing here relies on it.
+            let (mut seen, mut hits) = (0u64, Vec::new());
+            while !col.0.is_empty() {
+                match col.byte()? {
+                    V_NONE | V_FALSE | V_TRUE => {}
+                    V_STR => {
+                        if col.bytes()? == want.as_bytes() {
+                            hits.push(seen);
+                            count += 1;
+                        }
+                        seen += 1;
+                    }
+                    V_STR_AGAIN => count += usize::from(hits.contains(&col.varint()?)),
+                    V_INT => {
+                        col.varint()?;
+                    }
+                    V_DOUBLE => {
+                        col.take(8)?;
+                    }
+                    V_OTHER => {
+                        col.bytes()?;
+                        count += 1;
+                    }
+                    _ => return Err(CodecError::Corrupt("value tag")),
+                }
+            }
+        }
+        Ok(count)
     }
 
     /// The spans of one trace in this block, grouped by resource and scope as they came.

@@ -125,18 +125,22 @@ impl SledReader {
             }
             let Some(stored) = p.blocks.get(&key[1..])? else { continue };
             let block = Block::decode(&stored)?;
-            if !cond.needles_present(&block) {
-                continue;
-            }
+            let Some(mut candidates) = cond.candidates(&block)? else { continue };
             let ours: Vec<bool> = block.resources.iter().map(|r| r.service == cond.service).collect();
             let mut text = String::new();
             let wanted = block.key_mask(cond.tags.iter().map(|(k, _, _)| k.as_str()));
-            block.walk(Some(&wanted), |row| {
+            block.walk_while(Some(&wanted), |row| {
                 if ours[row.resource] && cond.row_matches(&block, row, &mut text)? {
                     let t = found.entry(block.ids[row.trace]).or_insert(0);
                     *t = (*t).max(row.start);
                 }
-                Ok(())
+                // Past the last attribute that could carry the value: no later span matches.
+                if let Some((key, want, left)) = &mut candidates {
+                    let here = row.attrs.iter().chain(&row.event_attrs).filter(|(k, v)| k == key && maybe_str(*v, want)).count();
+                    *left = left.saturating_sub(here);
+                    return Ok(*left > 0);
+                }
+                Ok(true)
             })?;
         }
         Ok(())
@@ -157,11 +161,9 @@ struct Conditions {
     service: String,
     operation: Option<String>,
     tags: Vec<(String, String, u64)>,
-    /// Tag values that can only match a string attribute: (key, value, the value's bytes after
-    /// their varint length). A block that has the value stores it that way (a value column
-    /// writes `V_STR`, length, bytes), so a block without those bytes is skipped before its
-    /// spans are walked; the length keeps `user-42` from matching inside `user-4213`.
-    byte_needles: Vec<(String, String, Vec<u8>)>,
+    /// Tags whose value can only match a string attribute (key, value): a block is checked
+    /// against their value columns before its spans are walked.
+    byte_needles: Vec<(String, String)>,
     start: (u64, u64),
     duration: (u64, u64),
 }
@@ -176,12 +178,7 @@ impl Conditions {
                 .tags
                 .iter()
                 .filter(|(k, v)| only_a_string(k, v))
-                .map(|(k, v)| {
-                    let mut needle = Vec::with_capacity(v.len() + 2);
-                    prost::encoding::encode_varint(v.len() as u64, &mut needle);
-                    needle.extend_from_slice(v.as_bytes());
-                    (k.clone(), v.clone(), needle)
-                })
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             start: (q.start_min.map(nanos).unwrap_or(0), q.start_max.map(nanos).unwrap_or(u64::MAX)),
             duration: (
@@ -191,16 +188,32 @@ impl Conditions {
         }
     }
 
-    /// Whether the block can hold every string-only tag value. Resources are kept as the
-    /// protobuf bytes clients sent, where a length need not be a minimal varint, so a value
-    /// not found with its length is still looked for among the queried service's resources.
-    fn needles_present(&self, block: &Block) -> bool {
-        self.byte_needles.iter().all(|(key, value, needle)| {
-            memchr::memmem::find(block.raw(), needle).is_some()
-                || block.resources.iter().any(|r| {
-                    r.service == self.service && kv_is(r.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default(), key, value)
-                })
-        })
+    /// Whether the block can match, from the value columns of the string-only tags (a
+    /// Bloom filter false positive ends here, with no span walked): `None` when it cannot.
+    /// Otherwise the tag with the fewest attributes that may carry its value, and that
+    /// count, so the walk stops once it has passed them all; no such tag when the queried
+    /// service's resource has one of them (then any span of it may match).
+    #[allow(clippy::type_complexity)]
+    fn candidates<'c>(&'c self, block: &Block) -> Result<Option<Option<(&'c str, &'c str, usize)>>, CodecError> {
+        let mut fewest: Option<(&str, &str, usize)> = None;
+        let mut in_resource = false;
+        for (key, want) in &self.byte_needles {
+            // Resources keep the client's protobuf bytes; they are checked as values.
+            if block.resources.iter().any(|r| {
+                r.service == self.service && kv_is(r.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default(), key, want)
+            }) {
+                in_resource = true;
+                continue;
+            }
+            let n = block.count_str_values(key, want)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if fewest.is_none_or(|(_, _, m)| n < m) {
+                fewest = Some((key, want, n));
+            }
+        }
+        Ok(Some(if in_resource { None } else { fewest }))
     }
 
     fn block_may_match(&self, s: &SummaryView<'_>, found: &HashMap<TraceId, u64>, limit: usize) -> bool {
@@ -245,6 +258,15 @@ fn any_attr_is(attrs: &[Attr<'_>], key: &str, want: &str, text: &mut String) -> 
         }
     }
     Ok(false)
+}
+
+/// Whether [`Block::count_str_values`] counted this value for `want`.
+fn maybe_str(v: Val<'_>, want: &str) -> bool {
+    match v {
+        Val::Str(s) => s == want,
+        Val::Other(_) => true,
+        _ => false,
+    }
 }
 
 /// `value_text(v) == want` without building the value.
@@ -360,7 +382,15 @@ impl TraceReader for SledReader {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::time::{Duration, SystemTime};
+
+    use tracegate_core::storage::{TraceId, TraceQuery, TraceReader};
+    use tracegate_core::Exporter;
+    use tracegate_storage_conformance::{batch, Ids, TestSpan, Val};
+
     use super::only_a_string;
+    use crate::{Config, SledExporter};
 
     #[test]
     fn byte_prefilter_only_for_values_no_other_type_prints() {
@@ -368,5 +398,64 @@ mod tests {
         for (k, v) in [("n", "42"), ("n", "-1"), ("d", "0.25"), ("d", "NaN"), ("b", "true"), ("x", "beef"), ("error", "yes")] {
             assert!(!only_a_string(k, v), "{k}={v}");
         }
+    }
+
+    fn leak(s: String) -> &'static str {
+        s.leak()
+    }
+
+    /// One block holding every way a tag value can sit in it (attribute, repeated attribute,
+    /// event attribute, resource, another service, a longer value with the same prefix): the
+    /// value-column check and the walk that stops after the last candidate find exactly the
+    /// traces a span-by-span check finds.
+    #[tokio::test]
+    async fn tag_search_finds_every_match_in_a_block_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exporter = SledExporter::open(Config { path: dir.path().join("db"), ..Config::default() }).expect("open");
+        let mut ids = Ids::new(3);
+        let now = SystemTime::now() - Duration::from_secs(60);
+        let mut spans = Vec::new();
+        let mut traces: Vec<TraceId> = Vec::new();
+        for i in 0..60u64 {
+            let t = ids.trace_id();
+            traces.push(t);
+            let at = now + Duration::from_millis(i);
+            let mut api = TestSpan::new(&mut ids, t, "api", "GET /", at).attr("user.id", Val::Str(leak(format!("user-{i}"))));
+            // "shared" on the first and last traces only: a walk that stops early must not
+            // stop before the last one.
+            if i == 0 || i == 59 || i == 30 {
+                api = api.attr("tenant", Val::Str("shared"));
+            }
+            if i == 7 {
+                api = api.event("retry", vec![("cause", Val::Str("timeout-7"))]);
+            }
+            spans.push(api);
+            let web = TestSpan::new(&mut ids, t, "web", "load", at).attr("user.id", Val::Str(leak(format!("web-user-{i}"))));
+            spans.push(web.resource_attr("region", Val::Str("eu-west")));
+        }
+        exporter.export(batch(&spans)).await.expect("export");
+        let reader = exporter.reader();
+        let find = |service: &str, tags: &[(&str, &str)]| {
+            let q = TraceQuery {
+                service: service.into(),
+                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                limit: 100,
+                ..Default::default()
+            };
+            let reader = reader.clone();
+            async move { reader.find_trace_ids(&q).await.expect("find").into_iter().collect::<BTreeSet<TraceId>>() }
+        };
+        let set = |is: &[usize]| is.iter().map(|i| traces[*i]).collect::<BTreeSet<TraceId>>();
+        assert_eq!(find("api", &[("user.id", "user-4")]).await, set(&[4]), "user-4 is not user-40..49");
+        assert_eq!(find("api", &[("user.id", "user-59")]).await, set(&[59]));
+        assert_eq!(find("api", &[("tenant", "shared")]).await, set(&[0, 30, 59]));
+        assert_eq!(find("api", &[("tenant", "shared"), ("user.id", "user-59")]).await, set(&[59]));
+        assert_eq!(find("api", &[("cause", "timeout-7")]).await, set(&[7]));
+        assert_eq!(find("api", &[("user.id", "web-user-3")]).await, set(&[]), "another service's value");
+        assert_eq!(find("web", &[("user.id", "web-user-3")]).await, set(&[3]));
+        assert_eq!(find("web", &[("region", "eu-west")]).await.len(), 60, "a resource tag matches every span");
+        assert_eq!(find("web", &[("region", "eu-west"), ("user.id", "web-user-58")]).await, set(&[58]));
+        assert_eq!(find("api", &[("region", "eu-west")]).await, set(&[]));
+        assert_eq!(find("api", &[("user.id", "nobody")]).await, set(&[]));
     }
 }
