@@ -235,7 +235,7 @@ pub fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
 /// Field number and wire type of the next key; prost refuses keys above `u32::MAX`, wire
 /// types 6 and 7 and field number 0.
 #[inline(always)]
-fn read_key(buf: &mut &[u8]) -> Result<(u32, u8), WireError> {
+pub(crate) fn read_key(buf: &mut &[u8]) -> Result<(u32, u8), WireError> {
     let key = read_varint(buf)?;
     if key > u64::from(u32::MAX) {
         return Err(WireError::InvalidKey(key));
@@ -249,7 +249,7 @@ fn read_key(buf: &mut &[u8]) -> Result<(u32, u8), WireError> {
 }
 
 #[inline(always)]
-fn take<'a>(buf: &mut &'a [u8], len: usize) -> Result<&'a [u8], WireError> {
+pub(crate) fn take<'a>(buf: &mut &'a [u8], len: usize) -> Result<&'a [u8], WireError> {
     if len > buf.len() {
         return Err(WireError::Truncated);
     }
