@@ -138,6 +138,29 @@ fn ingest(c: &mut Criterion) {
         });
     }
     group.finish();
+    // Wall time on a shared machine counts other people's work; CPU time of this process
+    // (user + system, every thread) per span is the steadier figure.
+    for (name, bytes) in [("bytes", true), ("decoded", false)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exporter = SledExporter::open(Config { path: dir.path().join("db"), ..Config::default() }).expect("open");
+        let cpu0 = cpu_time();
+        let rounds = 3 * BATCHES;
+        for n in 0..rounds {
+            let n = n % BATCHES;
+            let batch = if bytes { Traces::from_checked(encoded[n].clone(), summaries[n]) } else { decoded[n].clone() };
+            rt.block_on(exporter.export(batch)).expect("export");
+        }
+        let us = (cpu_time() - cpu0).as_secs_f64() * 1e6 / (rounds * 1000) as f64;
+        println!("sled_ingest_cpu_{name} {us:.2} us/span ({:.0} spans per CPU second)", 1e6 / us);
+    }
+}
+
+/// This process's user+system CPU time (Linux `/proc/self/stat`, 10 ms ticks).
+fn cpu_time() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<u64> = after_name.split_whitespace().skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
+    std::time::Duration::from_millis(fields.iter().sum::<u64>() * 10)
 }
 
 criterion_group!(benches, ingest);

@@ -297,7 +297,10 @@ pub fn op_key(service: &str, name: &str, kind: &str) -> Vec<u8> {
 fn write_operations(shared: &Shared, ops: BTreeSet<Vec<u8>>) -> Result<(), StoreError> {
     let fresh: Vec<Vec<u8>> = {
         let mut known = shared.known_ops.lock().unwrap_or_else(|p| p.into_inner());
-        ops.into_iter().filter(|k| known.insert(k.clone())).collect()
+        // Nearly every operation of a batch is known: look up before cloning a key to insert.
+        let fresh: Vec<Vec<u8>> = ops.into_iter().filter(|k| !known.contains(k)).collect();
+        known.extend(fresh.iter().cloned());
+        fresh
     };
     if fresh.is_empty() {
         return Ok(());
