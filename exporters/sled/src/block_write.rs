@@ -117,12 +117,11 @@ struct ValueColumn<'b> {
     last: Option<(u8, u64, u64)>,
 }
 
-/// An attribute position's last `KeyValue` bytes and how they were written: key index, the
-/// value column bytes that write the same value again (`len` 0: not repeatable), and the
-/// service seed its tag was hashed under.
+/// How an attribute's `KeyValue` bytes were written: key index, the value column bytes that
+/// write the same value again (`len` 0: not repeatable), and the service seed its tag was
+/// hashed under.
 #[derive(Clone, Copy, Default)]
-struct AttrHint<'b> {
-    raw: &'b [u8],
+struct Seen {
     key: u32,
     seed: u64,
     value: [u8; 12],
@@ -145,11 +144,15 @@ pub struct BlockWriter<'b> {
     values: Vec<ValueColumn<'b>>,
     prev_start: u64,
     ids_of_trace: FastMap<&'b [u8], u64>,
-    /// The attribute last seen at each position (span, event): spans of one instrumentation
-    /// list their keys in the same order and often repeat values, so most attributes are
-    /// written by comparing bytes, without parsing, UTF-8 checks, hashing or map lookups.
-    span_hints: Vec<AttrHint<'b>>,
-    event_hints: Vec<AttrHint<'b>>,
+    /// Attributes written so far, by their `KeyValue` bytes: most values repeat (methods,
+    /// routes, status codes, peers), and a repeat is written by one hash of its bytes, without
+    /// parsing, UTF-8 checks, the string table, the value column's map or tag hashing.
+    seen: FastMap<&'b [u8], Seen>,
+    /// String index of the key last seen at each attribute position (span, event): spans of
+    /// one instrumentation list their keys in the same order, so a new value's key is found
+    /// by one comparison.
+    span_key_hints: Vec<u32>,
+    event_key_hints: Vec<u32>,
     /// Name string index of each span of the last trace added, in the order given.
     pub names: Vec<u32>,
     /// Tag hashes (service, key, value text) of the span and event attributes written.
@@ -346,37 +349,39 @@ impl<'b> BlockWriter<'b> {
 
     fn attributes(&mut self, attrs: Many<'b, KeyValueView<'b>>, seed: u64, event: bool) -> Result<(), ViewError> {
         put_varint(&mut self.cols[ATTR_KEYS], attrs.len() as u64);
-        let mut hints = std::mem::take(if event { &mut self.event_hints } else { &mut self.span_hints });
-        let done = (|| {
-            for (pos, raw) in attrs.raw().enumerate() {
-                let raw = raw?;
-                if hints.len() <= pos {
-                    hints.resize(pos + 1, AttrHint::default());
+        for (pos, raw) in attrs.raw().enumerate() {
+            let raw = raw?;
+            // The same attribute bytes as before in this block, under the same service: same
+            // key, same stored value, tag already hashed.
+            if let Some(seen) = self.seen.get(raw).filter(|s| s.seed == seed) {
+                put_varint(&mut self.cols[ATTR_KEYS], u64::from(seen.key));
+                if let Some(col) = self.values.get_mut(seen.key as usize) {
+                    col.bytes.extend_from_slice(&seen.value[..usize::from(seen.len)]);
                 }
-                let hint = &mut hints[pos];
-                // The same attribute bytes as at this position last time, under the same
-                // service: same key, same stored value, tag already hashed.
-                if hint.len > 0 && hint.seed == seed && hint.raw == raw {
-                    put_varint(&mut self.cols[ATTR_KEYS], u64::from(hint.key));
-                    if let Some(col) = self.values.get_mut(hint.key as usize) {
-                        col.bytes.extend_from_slice(&hint.value[..usize::from(hint.len)]);
-                    }
-                    continue;
-                }
-                self.attribute(raw, seed, hint)?;
+                continue;
             }
-            Ok(())
-        })();
-        *(if event { &mut self.event_hints } else { &mut self.span_hints }) = hints;
-        done
+            let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
+            if hints.len() <= pos {
+                hints.resize(pos + 1, 0);
+            }
+            let hint = hints[pos];
+            let seen = self.attribute(raw, seed, hint)?;
+            let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
+            hints[pos] = seen.key;
+            if seen.len > 0 {
+                self.seen.insert(raw, seen);
+            }
+        }
+        Ok(())
     }
 
-    /// Writes one attribute and records in `hint` how to write the same bytes again.
-    fn attribute(&mut self, raw: &'b [u8], seed: u64, hint: &mut AttrHint<'b>) -> Result<(), ViewError> {
+    /// Writes one attribute; returns how to write the same bytes again. `hint` is the key
+    /// index seen at this position last time, tried before hashing into the string table.
+    fn attribute(&mut self, raw: &'b [u8], seed: u64, hint: u32) -> Result<Seen, ViewError> {
         let kv = KeyValueView::from_wire(raw)?;
         // The key seen at this position last time, before hashing into the string table.
-        let k = match self.strings.get(hint.key as usize) {
-            Some(&h) if h == kv.key => hint.key,
+        let k = match self.strings.get(hint as usize) {
+            Some(&h) if h == kv.key => hint,
             _ => self.string(kv.key),
         };
         put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
@@ -443,8 +448,7 @@ impl<'b> BlockWriter<'b> {
                 if view_value_text(&other, &mut self.text) {
                     self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
                 }
-                *hint = AttrHint { key: k, ..AttrHint::default() };
-                return Ok(());
+                return Ok(Seen { key: k, ..Seen::default() });
             }
         }
         let mut value = [0u8; 12];
@@ -468,8 +472,7 @@ impl<'b> BlockWriter<'b> {
                 _ => 0,
             },
         } as u8;
-        *hint = AttrHint { raw, key: k, seed, value, len };
-        Ok(())
+        Ok(Seen { key: k, seed, value, len })
     }
 
     /// The raw (uncompressed) block.
