@@ -127,10 +127,20 @@ impl SledReader {
             let block = Block::decode(&stored)?;
             let Some(mut candidates) = cond.candidates(&block)? else { continue };
             let ours: Vec<bool> = block.resources.iter().map(|r| r.service == cond.service).collect();
+            // Which tag each resource carries, once per block rather than once per span.
+            let resource_tags: Vec<bool> = block
+                .resources
+                .iter()
+                .flat_map(|r| {
+                    let attrs = r.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+                    cond.tags.iter().map(move |(key, want, _)| kv_is(attrs, key, want))
+                })
+                .collect();
             let mut text = String::new();
             let wanted = block.key_mask(cond.tags.iter().map(|(k, _, _)| k.as_str()));
             block.walk_while(Some(&wanted), |row| {
-                if ours[row.resource] && cond.row_matches(&block, row, &mut text)? {
+                let tags = resource_tags.get(row.resource * cond.tags.len()..).unwrap_or_default();
+                if ours[row.resource] && cond.row_matches(row, tags, &mut text)? {
                     let t = found.entry(block.ids[row.trace]).or_insert(0);
                     *t = (*t).max(row.start);
                 }
@@ -228,8 +238,9 @@ impl Conditions {
             && self.tags.iter().all(|(_, _, h)| s.may_have_tag(*h))
     }
 
-    /// Whether this span (of the queried service) meets every condition.
-    fn row_matches(&self, block: &Block, row: &SpanRow<'_>, text: &mut String) -> Result<bool, CodecError> {
+    /// Whether this span (of the queried service) meets every condition; `in_resource[i]`
+    /// says whether its resource carries tag `i`.
+    fn row_matches(&self, row: &SpanRow<'_>, in_resource: &[bool], text: &mut String) -> Result<bool, CodecError> {
         let duration = row.end.saturating_sub(row.start);
         if !((self.start.0..=self.start.1).contains(&row.start)
             && (self.duration.0..=self.duration.1).contains(&duration)
@@ -237,10 +248,9 @@ impl Conditions {
         {
             return Ok(false);
         }
-        let resource = block.resources[row.resource].resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
-        for (key, want, _) in &self.tags {
+        for (i, (key, want, _)) in self.tags.iter().enumerate() {
             let found = any_attr_is(&row.attrs, key, want, text)?
-                || kv_is(resource, key, want)
+                || in_resource.get(i).copied().unwrap_or(false)
                 || any_attr_is(&row.event_attrs, key, want, text)?
                 || derived_tags_of(row.kind, row.status.map(|s| s.0).unwrap_or(0)).any(|(k, v)| k == key && v == want);
             if !found {
