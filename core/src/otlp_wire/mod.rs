@@ -204,16 +204,27 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 /// Reads a varint the way prost does: at most ten bytes, and the tenth may only be 0 or 1.
-#[inline]
+/// Keys and most lengths fit in one or two bytes, which stay inline; longer ones go to
+/// [`read_varint_slow`].
+#[inline(always)]
 pub fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
     let bytes = *buf;
-    // Keys and most lengths are below 128: one byte.
-    if let Some(&first) = bytes.first() {
-        if first < 0x80 {
-            *buf = &bytes[1..];
-            return Ok(u64::from(first));
+    match bytes {
+        [a, rest @ ..] if *a < 0x80 => {
+            *buf = rest;
+            Ok(u64::from(*a))
         }
+        [a, b, rest @ ..] if *b < 0x80 => {
+            *buf = rest;
+            Ok(u64::from(*a & 0x7f) | (u64::from(*b) << 7))
+        }
+        _ => read_varint_slow(buf),
     }
+}
+
+#[inline(never)]
+fn read_varint_slow(buf: &mut &[u8]) -> Result<u64, WireError> {
+    let bytes = *buf;
     let mut value = 0u64;
     for (i, &byte) in bytes.iter().enumerate().take(10) {
         if i == 9 && byte > 1 {
@@ -225,11 +236,7 @@ pub fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
             return Ok(value);
         }
     }
-    Err(if bytes.len() < 10 {
-        WireError::Truncated
-    } else {
-        WireError::InvalidVarint
-    })
+    Err(if bytes.len() < 10 { WireError::Truncated } else { WireError::InvalidVarint })
 }
 
 /// Field number and wire type of the next key; prost refuses keys above `u32::MAX`, wire
