@@ -18,7 +18,7 @@ use tracegate_core::{Exporter, Traces};
 use tracegate_exporter_sled::{Config, SledExporter};
 
 const SERVICES: [&str; 5] = ["frontend", "checkout", "payments", "inventory", "shipping"];
-const BATCHES: usize = 100;
+const BATCHES: usize = 200;
 
 struct Gen(u64);
 
@@ -144,15 +144,28 @@ fn ingest(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("temp dir");
         let exporter = SledExporter::open(Config { path: dir.path().join("db"), ..Config::default() }).expect("open");
         let cpu0 = cpu_time();
-        let rounds = 3 * BATCHES;
-        for n in 0..rounds {
-            let n = n % BATCHES;
+        for n in 0..BATCHES {
             let batch = if bytes { Traces::from_checked(encoded[n].clone(), summaries[n]) } else { decoded[n].clone() };
             rt.block_on(exporter.export(batch)).expect("export");
         }
-        let us = (cpu_time() - cpu0).as_secs_f64() * 1e6 / (rounds * 1000) as f64;
-        println!("sled_ingest_cpu_{name} {us:.2} us/span ({:.0} spans per CPU second)", 1e6 / us);
+        let us = (cpu_time() - cpu0).as_secs_f64() * 1e6 / (BATCHES * 1000) as f64;
+        rt.block_on(exporter.flush()).expect("flush");
+        let disk = du(dir.path()) as f64 / (BATCHES * 1000) as f64;
+        println!("sled_ingest_cpu_{name} {us:.2} us/span ({:.0} spans per CPU second), disk {disk:.1} B/span", 1e6 / us);
     }
+}
+
+/// Bytes a directory takes on disk, recursively.
+fn du(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(path).into_iter().flatten().flatten() {
+        match e.metadata() {
+            Ok(m) if m.is_dir() => total += du(&e.path()),
+            Ok(m) => total += m.len(),
+            Err(_) => {}
+        }
+    }
+    total
 }
 
 /// This process's user+system CPU time (Linux `/proc/self/stat`, 10 ms ticks).

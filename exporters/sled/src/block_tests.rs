@@ -236,3 +236,36 @@ fn repeated_attributes_are_written_and_hashed_like_new_ones() {
         assert_eq!(got, want, "trace {t}");
     }
 }
+
+/// A `KeyValue` whose key field occurs twice means its last key (prost's reading); writing
+/// it between ordinary attributes with the same first key and value bytes must not mix the
+/// two up.
+#[test]
+fn an_attribute_with_a_second_key_field_keeps_its_last_key() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+
+    let plain = kv("a", Some(Value::StringValue("x".into()))).encode_to_vec();
+    let plain_b = kv("b", Some(Value::StringValue("x".into()))).encode_to_vec();
+    let mut twice = plain.clone();
+    prost::encoding::string::encode(1, &"b".to_string(), &mut twice);
+    let mut scope = Vec::new();
+    for (i, attr) in [&plain_b, &twice, &plain, &twice, &twice, &plain, &plain_b].into_iter().enumerate() {
+        let mut span = Span { trace_id: vec![7; 16], span_id: vec![i as u8 + 1; 8], ..Default::default() }.encode_to_vec();
+        prost::encoding::bytes::encode(9, attr, &mut span);
+        prost::encoding::bytes::encode(2, &span, &mut scope);
+    }
+    let mut rs = Vec::new();
+    prost::encoding::bytes::encode(2, &scope, &mut rs);
+    let mut request = Vec::new();
+    prost::encoding::bytes::encode(1, &rs, &mut request);
+
+    let want = ExportTraceServiceRequest::decode(request.as_slice()).expect("prost decodes");
+    let keys: Vec<&str> = want.resource_spans[0].scope_spans[0].spans.iter().map(|s| s.attributes[0].key.as_str()).collect();
+    assert_eq!(keys, ["b", "b", "a", "b", "b", "a", "b"]);
+    let index = index(&request).expect("index");
+    let mut w = BlockWriter::new();
+    w.add_trace([7; 16], &index, &[0, 1, 2, 3, 4, 5, 6]).expect("add");
+    let block = Block::decode(&compress(&w.finish(), 1).expect("compress")).expect("decode");
+    assert_eq!(block.trace(&[7; 16]).expect("trace"), want.resource_spans);
+}

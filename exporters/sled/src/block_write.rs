@@ -109,12 +109,47 @@ impl<'a> BatchIndex<'a> {
 /// One key's value column. A value seen before in the column is stored as an index (strings)
 /// and is not hashed again for the same service: `strings` keeps, per distinct string, its
 /// index and the last service seed its tag hash went into the block's tag set.
+///
+/// Most values repeat (methods, routes, status codes, peers): `seen` maps the bytes after the
+/// key field of an attribute already written to how to write it again, so a repeat costs one
+/// hash of its value bytes, without parsing, UTF-8 checks, maps or tag hashing. A column whose
+/// values rarely repeat (sizes, durations, ids) stops caching after a few misses.
 #[derive(Default)]
 struct ValueColumn<'b> {
     bytes: Vec<u8>,
+    seen: FastMap<&'b [u8], Seen>,
+    hits: u32,
+    misses: u32,
     strings: FastMap<&'b str, (u64, u64)>,
     /// (value tag, value bits, seed) of the last non-string value hashed.
     last: Option<(u8, u64, u64)>,
+}
+
+impl ValueColumn<'_> {
+    fn caching(&self) -> bool {
+        self.misses <= 32 || self.hits >= self.misses
+    }
+}
+
+/// An attribute position's last key: its encoded key field (empty: none to compare) and
+/// string index; the field's text is always that string.
+#[derive(Clone, Copy, Default)]
+struct KeyHint<'b> {
+    field: &'b [u8],
+    key: u32,
+}
+
+/// The `KeyValue.key` field (tag, length, text) and its text, when it is the first field of
+/// `raw`.
+fn key_field(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&tag, mut rest) = raw.split_first()?;
+    if tag != 0x0a {
+        return None;
+    }
+    let len = usize::try_from(prost::encoding::decode_varint(&mut rest).ok()?).ok()?;
+    let start = raw.len() - rest.len();
+    let end = start.checked_add(len)?;
+    Some((raw.get(..end)?, raw.get(start..end)?))
 }
 
 /// How an attribute's `KeyValue` bytes were written: key index, the value column bytes that
@@ -144,15 +179,11 @@ pub struct BlockWriter<'b> {
     values: Vec<ValueColumn<'b>>,
     prev_start: u64,
     ids_of_trace: FastMap<&'b [u8], u64>,
-    /// Attributes written so far, by their `KeyValue` bytes: most values repeat (methods,
-    /// routes, status codes, peers), and a repeat is written by one hash of its bytes, without
-    /// parsing, UTF-8 checks, the string table, the value column's map or tag hashing.
-    seen: FastMap<&'b [u8], Seen>,
-    /// String index of the key last seen at each attribute position (span, event): spans of
-    /// one instrumentation list their keys in the same order, so a new value's key is found
-    /// by one comparison.
-    span_key_hints: Vec<u32>,
-    event_key_hints: Vec<u32>,
+    /// The key last seen at each attribute position (span, event): spans of one
+    /// instrumentation list their keys in the same order, so a key is found by comparing
+    /// bytes, and a value its column has seen is written without parsing (see `ValueColumn`).
+    span_key_hints: Vec<KeyHint<'b>>,
+    event_key_hints: Vec<KeyHint<'b>>,
     /// Name string index of each span of the last trace added, in the order given.
     pub names: Vec<u32>,
     /// Tag hashes (service, key, value text) of the span and event attributes written.
@@ -351,25 +382,36 @@ impl<'b> BlockWriter<'b> {
         put_varint(&mut self.cols[ATTR_KEYS], attrs.len() as u64);
         for (pos, raw) in attrs.raw().enumerate() {
             let raw = raw?;
-            // The same attribute bytes as before in this block, under the same service: same
-            // key, same stored value, tag already hashed.
-            if let Some(seen) = self.seen.get(raw).filter(|s| s.seed == seed) {
-                put_varint(&mut self.cols[ATTR_KEYS], u64::from(seen.key));
-                if let Some(col) = self.values.get_mut(seen.key as usize) {
-                    col.bytes.extend_from_slice(&seen.value[..usize::from(seen.len)]);
-                }
-                continue;
-            }
             let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
             if hints.len() <= pos {
-                hints.resize(pos + 1, 0);
+                hints.resize(pos + 1, KeyHint::default());
             }
             let hint = hints[pos];
-            let seen = self.attribute(raw, seed, hint)?;
+            // The key field as at this position last time: look the rest (the value) up among
+            // the values this key's column has seen under this service.
+            let rest = (!hint.field.is_empty()).then(|| raw.strip_prefix(hint.field)).flatten();
+            if let (Some(rest), Some(col)) = (rest, self.values.get_mut(hint.key as usize)) {
+                if col.caching() {
+                    if let Some(seen) = col.seen.get(rest).filter(|s| s.seed == seed) {
+                        col.hits += 1;
+                        col.bytes.extend_from_slice(&seen.value[..usize::from(seen.len)]);
+                        put_varint(&mut self.cols[ATTR_KEYS], u64::from(hint.key));
+                        continue;
+                    }
+                    col.misses += 1;
+                }
+            }
+            let (seen, key) = self.attribute(raw, seed, hint.key)?;
+            // The key field when it comes first (every encoder writes it first) and decides the
+            // key: a second key field later in the bytes would make the same rest mean
+            // another key, so such an attribute is neither a hint nor cached.
+            let field = key_field(raw).filter(|(_, text)| *text == key.as_bytes()).map(|(f, _)| f);
             let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
-            hints[pos] = seen.key;
-            if seen.len > 0 {
-                self.seen.insert(raw, seen);
+            hints[pos] = KeyHint { field: field.unwrap_or_default(), key: seen.key };
+            if let (true, Some(f), Some(col)) = (seen.len > 0, field, self.values.get_mut(seen.key as usize)) {
+                if col.caching() {
+                    col.seen.insert(&raw[f.len()..], seen);
+                }
             }
         }
         Ok(())
@@ -377,7 +419,7 @@ impl<'b> BlockWriter<'b> {
 
     /// Writes one attribute; returns how to write the same bytes again. `hint` is the key
     /// index seen at this position last time, tried before hashing into the string table.
-    fn attribute(&mut self, raw: &'b [u8], seed: u64, hint: u32) -> Result<Seen, ViewError> {
+    fn attribute(&mut self, raw: &'b [u8], seed: u64, hint: u32) -> Result<(Seen, &'b str), ViewError> {
         let kv = KeyValueView::from_wire(raw)?;
         // The key seen at this position last time, before hashing into the string table.
         let k = match self.strings.get(hint as usize) {
@@ -448,7 +490,7 @@ impl<'b> BlockWriter<'b> {
                 if view_value_text(&other, &mut self.text) {
                     self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
                 }
-                return Ok(Seen { key: k, ..Seen::default() });
+                return Ok((Seen { key: k, ..Seen::default() }, kv.key));
             }
         }
         let mut value = [0u8; 12];
@@ -472,7 +514,7 @@ impl<'b> BlockWriter<'b> {
                 _ => 0,
             },
         } as u8;
-        Ok(Seen { key: k, seed, value, len })
+        Ok((Seen { key: k, seed, value, len }, kv.key))
     }
 
     /// The raw (uncompressed) block.
