@@ -281,6 +281,8 @@ fn breakdown(path: &std::path::Path, spans: f64) {
         let Ok(tree) = db.open_tree(&name) else { continue };
         for (k, v) in tree.iter().flatten() {
             let kind = match name.first() {
+                // Summary keys are `s`+seq; block keys are the big-endian seq (first byte 0).
+                Some(b'b') if k.first() == Some(&b's') => "summaries".to_string(),
                 Some(b'b') => "blocks".to_string(),
                 Some(b'x') => format!("index_{}", char::from(k.first().copied().unwrap_or(b'?'))),
                 _ => String::from_utf8_lossy(&name).into_owned(),

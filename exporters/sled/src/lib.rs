@@ -58,19 +58,35 @@
 //!   Disk **63 B/span** after shutdown at 2M spans (the loadgen's spans). Profile of that
 //!   gateway: OTLP decode (prost, UTF-8 checks, allocation) ~35%, the summary/tag-hash loop
 //!   7.5%, column encoding ~8%, hash-set inserts 3%, dependency tracking 2%, zstd 0.8%.
-//! - **Queries** (p50/p99 ms, limit 20), current code, 03:47 window (`otlp_decode`
-//!   264k/261k, `sled_write` 45k before the 1M run; 222k/150k, 41k/37k around the 10M run):
-//!   - 1M spans (fill 108k spans/s, 81.5 B/span): get_trace 0.94/1.2; service 0.44/0.58;
-//!     service+operation 1.7/2.8; service+tag (rare user.id) 15/27 (15 ms CPU);
-//!     service+duration 0.89/6.4.
-//!   - 10M spans (fill 125 s, 80k spans/s, 81.8 B/span): get_trace 1.1/3.0; service
-//!     0.44/0.78; service+operation 2.7/14; service+tag 24/**76** (18 ms CPU, the one p99
-//!     above 50 ms: Bloom false positives plus true hits each cost a block decompression);
-//!     service+duration 2.1/7.2.
-//!   Two changes made this: a summary records the latest start of all blocks up to it, so
-//!   the newest-first scan stops once nothing older can enter the top `limit` (before, 10M
-//!   service search read every summary: p99 120 ms, 31 ms CPU), and a search parses only the
-//!   value columns of the keys it asks about (1M service+tag p99 176 -> 27 ms).
+//! - **Queries** (p50/p99 ms, limit 20, 100 queries each unless said; `SLED_BENCH_RUNS` and
+//!   `SLED_BENCH_ONLY` repeat or pick queries). Before this round, 05:08 window (`otlp_decode`
+//!   279k, `sled_write` 68k/48k):
+//!   - 1M (79.7 B/span): get_trace 0.97/1.2; service 0.45/0.60; service+operation 1.7/2.9;
+//!     service+tag (rare `user.id`) 15/28 (15.7 ms CPU); service+duration 0.85/3.7.
+//!   - 10M (82.1 B/span): get_trace 0.96/3.4; service 0.46/0.70; service+operation 2.6/5.2;
+//!     service+tag 16/43 (16.9 ms CPU); service+duration 1.7/2.4.
+//!
+//!   Now, 06:07 window, a busier machine (`otlp_decode` 199k/180k, `sled_write` 35k/33k, load
+//!   average 4.4 on 2 cores, so every p99 here carries scheduling waits):
+//!   - 1M (69.4 B/span): get_trace 0.88/4.3; service 0.46/26; service+operation 1.9/33;
+//!     service+tag 8.7/45 (8.6 ms CPU); service+duration 0.92/6.5.
+//!   - 10M (71.5 B/span): get_trace 1.3/2.5; service 0.62/2.4; service+operation 3.2/7.2;
+//!     service+tag 10/31 (10.4 ms CPU; 1500 queries at 06:13: 9.1/20, 9.1 ms CPU);
+//!     service+duration 2.0/6.3.
+//!
+//!   A rare-tag search reads ~1000 summaries (each of the bench's users is in ~2% of one
+//!   service's blocks) and decompresses the blocks whose filter says "maybe". What halved
+//!   its CPU: compact summaries ([`summary`]: front-coded operations, O(1) parse, 12 bits and
+//!   8 probes per item, ~0.3% false positives instead of ~2%; 12.7 -> 6.4 B/span), a tag's
+//!   value column deciding whether a decompressed block can match (exact, where the byte scan
+//!   let `user-42` through inside `user-4213`), and a walk that stops after the last attribute
+//!   that can carry the value (half a block on average). At 1M: 37 -> ~23 decompressions and
+//!   ~20 walks of half a block per query; what is left is ~35% zstd, ~33% the walk, ~15%
+//!   summaries. Earlier: a summary records the latest start of all blocks up to it, so the
+//!   newest-first scan stops once nothing older can enter the top `limit`, and a search parses
+//!   only the value columns of the keys it asks about. Tried and dropped: a helper thread
+//!   decompressing candidate blocks; on this shared 2-core machine its scheduling waits cost
+//!   more than it saved (1M service+operation p50 1.6 -> 4.0 ms).
 //! - **Still short:** 200k spans/s per core (the nop pipeline alone is at ~239k here, so the
 //!   store may add ~0.8 us/span; it adds ~4.7) and 60 B/span (63 end to end, ~80 in the
 //!   bench's store). Next: keep per-position key hints so the string table is hashed less,
