@@ -9,13 +9,13 @@
 # The broker and the load generator share the machine; the figures are the gateway's own CPU.
 #
 # Usage: loadgen/bench-kafka.sh [SECONDS]     (flat-out length, default 20)
-# Env: ENCODING (otlp_proto), COMPRESSION (zstd), PARTITIONS (4), CONNECTIONS (4),
+# Env: ENCODING (otlp_proto), COMPRESSION (zstd), LEVEL (-1: the codec's default), PARTITIONS (4), CONNECTIONS (4),
 #      BATCH_SPANS (1000), TANSU_BIN (else scripts/install-tansu), SKIP_BUILD=1.
 set -euo pipefail
 
 SECONDS_FLAT="${1:-20}"
 [[ "$SECONDS_FLAT" =~ ^[0-9]+$ ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }
-ENCODING="${ENCODING:-otlp_proto}" COMPRESSION="${COMPRESSION:-zstd}" PARTITIONS="${PARTITIONS:-4}"
+ENCODING="${ENCODING:-otlp_proto}" COMPRESSION="${COMPRESSION:-zstd}" LEVEL="${LEVEL:--1}" PARTITIONS="${PARTITIONS:-4}"
 CONNECTIONS="${CONNECTIONS:-4}" BATCH_SPANS="${BATCH_SPANS:-1000}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,7 +78,7 @@ exporters:
     brokers: [127.0.0.1:$BROKER_PORT]
     topic: bench
     encoding: $ENCODING
-    producer: { compression: $COMPRESSION }
+    producer: { compression: $COMPRESSION, compression_params: { level: $LEVEL } }
 service:
   telemetry: { metrics: { address: 127.0.0.1:$M1 }, logs: { level: warn } }
   pipelines: { traces: { receivers: [otlp], processors: [batch], exporters: [kafka] } }
@@ -92,7 +92,7 @@ service:
   pipelines: { traces: { receivers: [kafka], exporters: [nop] } }
 EOF
 
-echo "== OTLP -> kafka ($ENCODING, $COMPRESSION, $PARTITIONS partitions), flat out ${SECONDS_FLAT}s, $CONNECTIONS connections, batches of $BATCH_SPANS"
+echo "== OTLP -> kafka ($ENCODING, $COMPRESSION level $LEVEL, $PARTITIONS partitions), flat out ${SECONDS_FLAT}s, $CONNECTIONS connections, batches of $BATCH_SPANS"
 "$GATEWAY" --config "$WORK/collector.yaml" >"$WORK/collector.log" 2>&1 &
 GW=$!; PIDS+=("$GW")
 wait_port "$GRPC_PORT"
