@@ -66,27 +66,28 @@
 //!   - 10M (82.1 B/span): get_trace 0.96/3.4; service 0.46/0.70; service+operation 2.6/5.2;
 //!     service+tag 16/43 (16.9 ms CPU); service+duration 1.7/2.4.
 //!
-//!   Now, 06:07 window, a busier machine (`otlp_decode` 199k/180k, `sled_write` 35k/33k, load
-//!   average 4.4 on 2 cores, so every p99 here carries scheduling waits):
-//!   - 1M (69.4 B/span): get_trace 0.88/4.3; service 0.46/26; service+operation 1.9/33;
-//!     service+tag 8.7/45 (8.6 ms CPU); service+duration 0.92/6.5.
-//!   - 10M (71.5 B/span): get_trace 1.3/2.5; service 0.62/2.4; service+operation 3.2/7.2;
-//!     service+tag 10/31 (10.4 ms CPU; 1500 queries at 06:13: 9.1/20, 9.1 ms CPU);
-//!     service+duration 2.0/6.3.
+//!   Now, 06:38 window (`otlp_decode` 251k/273k, `sled_write` 41k/42k before/after):
+//!   - 1M (66.5 B/span): get_trace 0.83/1.2; service 0.43/0.65; service+operation 1.7/3.1;
+//!     service+tag 11/23 (11.7 ms CPU); service+duration 0.88/1.5.
+//!   - 10M (68.4 B/span; 300 queries each): get_trace 0.87/1.3; service 0.43/0.57;
+//!     service+operation 2.6/3.7; service+tag 12.5/25 (12.9 ms CPU); service+duration
+//!     1.9/4.0.
 //!
 //!   A rare-tag search reads ~1000 summaries (each of the bench's users is in ~2% of one
-//!   service's blocks) and decompresses the blocks whose filter says "maybe". What halved
-//!   its CPU: compact summaries ([`summary`]: front-coded operations, O(1) parse, 12 bits and
-//!   8 probes per item, ~0.3% false positives instead of ~2%; 12.7 -> 6.4 B/span), a tag's
-//!   value column deciding whether a decompressed block can match (exact, where the byte scan
-//!   let `user-42` through inside `user-4213`), and a walk that stops after the last attribute
-//!   that can carry the value (half a block on average). At 1M: 37 -> ~23 decompressions and
-//!   ~20 walks of half a block per query; what is left is ~35% zstd, ~33% the walk, ~15%
-//!   summaries. Earlier: a summary records the latest start of all blocks up to it, so the
-//!   newest-first scan stops once nothing older can enter the top `limit`, and a search parses
-//!   only the value columns of the keys it asks about. Tried and dropped: a helper thread
-//!   decompressing candidate blocks; on this shared 2-core machine its scheduling waits cost
-//!   more than it saved (1M service+operation p50 1.6 -> 4.0 ms).
+//!   service's blocks) and decompresses the blocks whose filter says "maybe". What cut it:
+//!   compact summaries ([`summary`]: front-coded operations, O(1) parse; 12.7 -> 4.7 B/span
+//!   logical), a tag's value column deciding whether a decompressed block can match (exact,
+//!   where the byte scan let `user-42` through inside `user-4213`, and no walk for a filter
+//!   false positive), and a walk that stops after the last attribute that can carry the
+//!   value (half a block on average). Left: ~20 true-hit decompressions (zstd is ~35% of the
+//!   CPU), ~20 false-positive ones (~3 ms at 1M), the walks (~30%), summaries (~15%). A
+//!   12-bit, 8-probe filter made it 8.6 ms CPU at 1M and 10 ms at 10M (06:07 window) but grew
+//!   gateway disk 64 -> 83 B/span, so it is not used. Earlier: a summary records the latest
+//!   start of all blocks up to it, so the newest-first scan stops once nothing older can
+//!   enter the top `limit`, and a search parses only the value columns of the keys it asks
+//!   about. Tried and dropped: a helper thread decompressing candidate blocks; on this shared
+//!   2-core machine its scheduling waits cost more than it saved (1M service+operation p50
+//!   1.6 -> 4.0 ms).
 //! - **Still short:** 200k spans/s per core (the nop pipeline alone is at ~239k here, so the
 //!   store may add ~0.8 us/span; it adds ~4.7) and 60 B/span (63 end to end, ~80 in the
 //!   bench's store). Next: keep per-position key hints so the string table is hashed less,
