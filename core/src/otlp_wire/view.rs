@@ -121,7 +121,11 @@ impl<'a> Reader<'a> {
             1 => Raw::Fixed64(u64::from_le_bytes(self.array()?)),
             2 => {
                 let len = usize::try_from(self.varint()?).map_err(|_| WireError::Truncated)?;
-                let end = self.pos.checked_add(len).filter(|e| *e <= self.buf.len()).ok_or(WireError::Truncated)?;
+                let end = self
+                    .pos
+                    .checked_add(len)
+                    .filter(|e| *e <= self.buf.len())
+                    .ok_or(WireError::Truncated)?;
                 let bytes = &self.buf[self.pos..end];
                 self.pos = end;
                 Raw::Len(bytes)
@@ -152,7 +156,10 @@ impl<'a> Reader<'a> {
 
     #[inline(always)]
     fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
-        let head = self.buf.get(self.pos..self.pos + N).ok_or(WireError::Truncated)?;
+        let head = self
+            .buf
+            .get(self.pos..self.pos + N)
+            .ok_or(WireError::Truncated)?;
         let mut out = [0u8; N];
         out.copy_from_slice(head);
         self.pos += N;

@@ -51,13 +51,23 @@
 //!   2.5; files: blobs 57, sled log 22. Storing a repeated string as an index into its
 //!   column saved ~1.6 B/span over columns alone; zstd level 1 instead of 3 changed neither
 //!   CPU nor disk measurably end to end (zstd is now <1% of gateway CPU).
-//! - **Gateway** (`loadgen/bench-sled.sh`, otlp -> batch -> sled, loadgen flat out, 4
-//!   connections; window `otlp_decode` 165k/68k): **113k spans/s per core** of gateway CPU
-//!   (98k spans/s wall) against 239k per core for otlp -> batch -> nop in the same run (before
-//!   format 2: ~87k per core). RSS 322 MB (peak 393; the sled cache is 256 MiB by default).
-//!   Disk **63 B/span** after shutdown at 2M spans (the loadgen's spans). Profile of that
-//!   gateway: OTLP decode (prost, UTF-8 checks, allocation) ~35%, the summary/tag-hash loop
-//!   7.5%, column encoding ~8%, hash-set inserts 3%, dependency tracking 2%, zstd 0.8%.
+//! - **Gateway** (`loadgen/bench-sled.sh 10`, otlp -> batch -> sled, loadgen flat out, 4
+//!   connections, 10-attribute spans). Batches now reach the store as the OTLP request bytes
+//!   the receiver checked, and [`write`] reads them in place (`otlp_wire::view`), never
+//!   building prost structs. 06:47 window (`otlp_decode` 260k/268k, `otlp_encode` 600k):
+//!   **184k and 198k spans/s per core** of gateway CPU (5.45 / 5.05 CPU s per million spans;
+//!   378k / 418k spans/s wall) against 800k per core for otlp -> batch -> nop. Before (05:00,
+//!   prost decode in the receiver): 117k per core, nop 242k. RSS 870 MB (peak 1 GB, the
+//!   exporter queue at 400k spans/s). Disk after shutdown varies with the write rate (sled's
+//!   log): 58.8 B/span at 150k spans/s wall, 74-77 at 400k. Profile (dwarf, 141k/core
+//!   build): the writer 65% of gateway CPU, of which sled's insert of one trace-index key per
+//!   (trace, block) ~14% (10 spans per trace), attribute encoding ~26%, span views ~8%, zstd
+//!   4%, dependencies 2%; the receiver's check 15%.
+//! - **Ingest bench** (`cargo bench --bench ingest`, prints CPU per span; same window, old and
+//!   new binaries alternated): byte batches 12.3 -> **7.9-8.5 us/span** (prost decode gone);
+//!   decoded batches (Jaeger, Zipkin, processed) 6.9-7.4 -> 10.0-10.7 us/span: they are
+//!   prost-encoded (~2 us/span) and take the byte path, one writer instead of two to keep
+//!   identical. Bench store 81-83 -> 65-66 B/span (with the compact summaries).
 //! - **Queries** (p50/p99 ms, limit 20, 100 queries each unless said; `SLED_BENCH_RUNS` and
 //!   `SLED_BENCH_ONLY` repeat or pick queries). Before this round, 05:08 window (`otlp_decode`
 //!   279k, `sled_write` 68k/48k):
@@ -88,12 +98,13 @@
 //!   about. Tried and dropped: a helper thread decompressing candidate blocks; on this shared
 //!   2-core machine its scheduling waits cost more than it saved (1M service+operation p50
 //!   1.6 -> 4.0 ms).
-//! - **Still short:** 200k spans/s per core (the nop pipeline alone is at ~239k here, so the
-//!   store may add ~0.8 us/span; it adds ~4.7) and 60 B/span (63 end to end, ~80 in the
-//!   bench's store). Next: keep per-position key hints so the string table is hashed less,
-//!   fold the tag hashing into the column encoder's single pass, and a sparser or
-//!   per-service Bloom filter (13 B/span now; 6 bits per item saves ~3 B but triples false
-//!   positives, each a block decompression for a rare tag).
+//! - **Still short:** 200k spans/s per core end to end at a quiet moment (184-198k), and
+//!   60 B/span at high write rates. Next: the trace index (one sled key per trace and block,
+//!   ~1 us/span) wants a per-block sorted id list the reader can search (a read-side format
+//!   change); the column encoder still parses, UTF-8-checks and hashes every attribute value
+//!   its column has not seen (unique sizes, ids, durations) and grows its maps and columns
+//!   from empty per block (pre-size from the last block); decoded batches would regain ~3
+//!   us/span with a `SpanSource` trait over prost structs and views feeding one encoder.
 
 mod block_read;
 mod block_write;
