@@ -270,10 +270,13 @@ fn store_block(shared: &Shared, p: Prepared) -> Result<(), StoreError> {
     let seq = shared.db.generate_id()?.to_be_bytes();
     summary.bound = shared.bound.load(Ordering::SeqCst);
     // The block first: a reader never finds an index entry whose block is missing.
-    partition.blocks.insert(seq, block)?;
     let mut skey = vec![b's'];
     skey.extend_from_slice(&seq);
-    partition.blocks.insert(skey, summary.encode())?;
+    {
+        let _one_at_a_time = shared.block_insert.lock().unwrap_or_else(|p| p.into_inner());
+        partition.blocks.insert(seq, block)?;
+        partition.blocks.insert(skey, summary.encode())?;
+    }
     let mut index = sled::Batch::default();
     for tid in &trace_ids {
         let mut key = Vec::with_capacity(25);
