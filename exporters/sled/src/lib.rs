@@ -25,9 +25,10 @@
 //! - **Search summaries.** One `s`+seq value per block, in the blocks tree (services,
 //!   operations with kinds, start/duration ranges per service, a Bloom filter of tag hashes):
 //!   see [`summary`]. A search reads summaries newest first, decompresses only candidate
-//!   blocks, skips a block whose bytes lack a string tag value, and walks the rest span by
-//!   span in place ([`block_read`]), checking each span exactly (Jaeger: one span meets every
-//!   condition).
+//!   blocks, lets a block through a tag search only if that tag's value column holds the
+//!   value, and walks the rest span by span in place ([`block_read`]), checking each span
+//!   exactly (Jaeger: one span meets every condition). Summaries are "compact": filter first,
+//!   services skippable by length, operations front-coded; the older layout is still read.
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
 //! - **Format version.** `meta` holds the storage format (2). A database of another format
@@ -58,8 +59,13 @@
 //!   **184k and 198k spans/s per core** of gateway CPU (5.45 / 5.05 CPU s per million spans;
 //!   378k / 418k spans/s wall) against 800k per core for otlp -> batch -> nop. Before (05:00,
 //!   prost decode in the receiver): 117k per core, nop 242k. RSS 870 MB (peak 1 GB, the
-//!   exporter queue at 400k spans/s). Disk after shutdown varies with the write rate (sled's
-//!   log): 58.8 B/span at 150k spans/s wall, 74-77 at 400k. Profile (dwarf, 141k/core
+//!   exporter queue at 400k spans/s). Disk after shutdown then varied with the write rate:
+//!   58.8 B/span at 150k spans/s wall, 74-77 at 400k. The cause was concurrent inserts of
+//!   blocks by the queue's consumers (one consumer: 55 B/span flat out; ten: ~95, with sled
+//!   blob files of ~2 MB instead of ~240 KB, i.e. whole nodes rewritten); blocks are now
+//!   inserted one at a time (`Shared::block_insert`). Final, 07:05 window on a quiet machine
+//!   (`otlp_decode` 286k): **199k and 193k spans/s per core** (420k / 411k spans/s wall),
+//!   **55.0 / 55.3 B/span**, nop 825k per core (1.1M spans/s wall). Profile (dwarf, 141k/core
 //!   build): the writer 65% of gateway CPU, of which sled's insert of one trace-index key per
 //!   (trace, block) ~14% (10 spans per trace), attribute encoding ~26%, span views ~8%, zstd
 //!   4%, dependencies 2%; the receiver's check 15%.
@@ -98,8 +104,7 @@
 //!   about. Tried and dropped: a helper thread decompressing candidate blocks; on this shared
 //!   2-core machine its scheduling waits cost more than it saved (1M service+operation p50
 //!   1.6 -> 4.0 ms).
-//! - **Still short:** 200k spans/s per core end to end at a quiet moment (184-198k), and
-//!   60 B/span at high write rates. Next: the trace index (one sled key per trace and block,
+//! - **Still short:** 200k spans/s per core end to end (193-199k at a quiet moment). Next: the trace index (one sled key per trace and block,
 //!   ~1 us/span) wants a per-block sorted id list the reader can search (a read-side format
 //!   change); the column encoder still parses, UTF-8-checks and hashes every attribute value
 //!   its column has not seen (unique sizes, ids, durations) and grows its maps and columns
