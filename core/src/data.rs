@@ -115,14 +115,7 @@ impl Traces {
     pub fn encode_request(&self) -> Bytes {
         match &self.repr {
             Repr::Encoded(e) => e.bytes.clone(),
-            Repr::Decoded(rs) => {
-                let mut out = Vec::with_capacity(rs.iter().map(|r| r.encoded_len() + 5).sum());
-                for r in rs.iter() {
-                    // Field 1 of the request, repeated: the same bytes prost's encode writes.
-                    prost::encoding::message::encode(1, r, &mut out);
-                }
-                Bytes::from(out)
-            }
+            Repr::Decoded(rs) => Bytes::from(encode_resource_spans(rs)),
         }
     }
 
@@ -261,6 +254,18 @@ impl Traces {
             resource_spans: self.resource_spans().to_vec(),
         }
     }
+}
+
+/// The `ExportTraceServiceRequest` encoding of `resource_spans`, written without building the
+/// request: its only field is `repeated ResourceSpans = 1`, so each resource written as field
+/// 1 gives the very bytes prost's encode of the request writes.
+pub fn encode_resource_spans(resource_spans: &[ResourceSpans]) -> Vec<u8> {
+    let len = resource_spans.iter().map(|r| prost::encoding::message::encoded_len(1, r)).sum();
+    let mut out = Vec::with_capacity(len);
+    for r in resource_spans {
+        prost::encoding::message::encode(1, r, &mut out);
+    }
+    out
 }
 
 impl From<ExportTraceServiceRequest> for Traces {

@@ -168,10 +168,7 @@ fn encode_proto_borrowed(resource_spans: &[ResourceSpans], max_bytes: usize) -> 
     if len > max_bytes && spans > 1 {
         return None;
     }
-    let mut payload = Vec::with_capacity(len);
-    for rs in resource_spans {
-        prost::encoding::message::encode(1, rs, &mut payload);
-    }
+    let payload = tracegate_core::data::encode_resource_spans(resource_spans);
     Some(Record {
         key: None,
         payload: payload.into(),

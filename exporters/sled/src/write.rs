@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use tracegate_core::otlp_wire::view::{self, KeyValueView, Many, ValueView, ViewError};
+use tracegate_core::data::encode_resource_spans;
 use tracegate_core::Traces;
 
 use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
@@ -61,16 +61,7 @@ pub fn write_traces(shared: &Shared, traces: &Traces, opts: WriteOptions) -> Res
             done => return done,
         }
     }
-    write_request(shared, &encode(traces.resource_spans()), opts)
-}
-
-/// The `ExportTraceServiceRequest` encoding of `batch`, as prost writes it.
-fn encode(batch: &[ResourceSpans]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(batch.iter().map(|r| prost::Message::encoded_len(r) + 5).sum());
-    for r in batch {
-        prost::encoding::message::encode(1, r, &mut out);
-    }
-    out
+    write_request(shared, &encode_resource_spans(traces.resource_spans()), opts)
 }
 
 /// Stores an `ExportTraceServiceRequest` encoding.
