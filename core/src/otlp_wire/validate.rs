@@ -7,11 +7,16 @@
 //! which gives the authoritative answer. It also counts spans and notes whether any span has
 //! an id a receiver refuses, so the receiver knows when it must decode to cut those out.
 //!
-//! It reads with a bare [`Cursor`] rather than the [`Fields`] iterator: on the load
-//! generator's spans that halves the cost, and this check is on the path of every span a
-//! forwarding gateway handles (`cargo bench -p tracegate-core --bench otlp_wire`).
+//! This check is on the path of every span a forwarding gateway handles, so it is written for
+//! speed (`cargo bench -p tracegate-core --bench otlp_wire`):
+//! - a bare [`Cursor`] rather than the [`Fields`] iterator (half the cost);
+//! - one error, [`Declined`], with no payload: every caller answers a refusal by decoding with
+//!   prost, whose error is the one reported, so a detailed error here was never read and its
+//!   24 bytes made every `Result` in the walk travel through memory;
+//! - a fast path for the shape nearly every attribute has (a short key and a scalar or short
+//!   string value), falling back to the general walk for anything else.
 
-use super::{read_key, read_varint, take, Fields, WireError, FIXED32, FIXED64, LEN, VARINT};
+use super::{read_varint_slow, Fields, FIXED32, FIXED64, LEN, VARINT};
 
 /// Message nesting this checker follows (the request is depth 0). prost allows 100; OTLP
 /// needs 6 without nested attribute values, and no client nests attribute values 50 deep.
@@ -27,17 +32,25 @@ pub struct RequestSummary {
     pub has_invalid_ids: bool,
 }
 
+/// The check did not accept the bytes: they are not a request, or use a shape this check
+/// leaves to prost (groups, deep nesting). Decode with prost for the verdict and its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an export request that the in-place check accepts")]
+pub struct Declined;
+
+type Check<T = ()> = Result<T, Declined>;
+
 /// Checks an `ExportTraceServiceRequest` (also a `TracesData`: same field 1) in place.
-pub fn validate_request(bytes: &[u8]) -> Result<RequestSummary, WireError> {
+pub fn validate_request(bytes: &[u8]) -> Result<RequestSummary, Declined> {
     let mut summary = RequestSummary::default();
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
             1 => {
-                resource_spans(c.message(n, wt)?, &mut summary)?;
+                resource_spans(c.message(wt)?, &mut summary)?;
                 summary.resource_spans += 1;
             }
-            _ => c.skip(n, wt)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(summary)
@@ -63,128 +76,178 @@ pub fn count_resource_spans(bytes: &[u8]) -> Option<usize> {
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
-    /// The next field's number and wire type, or None at the end of the message.
+    /// The next field's number and wire type, or None at the end of the message. prost
+    /// refuses keys above `u32::MAX`, wire types 6 and 7 and field number 0.
     #[inline(always)]
-    fn key(&mut self) -> Result<Option<(u32, u8)>, WireError> {
+    fn key(&mut self) -> Check<Option<(u32, u8)>> {
         if self.0.is_empty() {
             return Ok(None);
         }
-        read_key(&mut self.0).map(Some)
+        let key = self.varint()?;
+        let (number, wire_type) = (key >> 3, (key & 7) as u8);
+        if number == 0 || number > u64::from(u32::MAX >> 3) || wire_type > 5 {
+            return Err(Declined);
+        }
+        Ok(Some((number as u32, wire_type)))
+    }
+
+    /// A varint as prost reads it; one- and two-byte ones (keys, most lengths) stay inline.
+    #[inline(always)]
+    fn varint(&mut self) -> Check<u64> {
+        match self.0 {
+            [a, rest @ ..] if *a < 0x80 => {
+                self.0 = rest;
+                Ok(u64::from(*a))
+            }
+            [a, b, rest @ ..] if *b < 0x80 => {
+                self.0 = rest;
+                Ok(u64::from(*a & 0x7f) | (u64::from(*b) << 7))
+            }
+            _ => read_varint_slow(&mut self.0).map_err(|_| Declined),
+        }
+    }
+
+    #[inline(always)]
+    fn take(&mut self, len: u64) -> Check<&'a [u8]> {
+        match usize::try_from(len) {
+            Ok(len) if len <= self.0.len() => {
+                let (head, tail) = self.0.split_at(len);
+                self.0 = tail;
+                Ok(head)
+            }
+            _ => Err(Declined),
+        }
     }
 
     /// A length-delimited field's payload; any other wire type is prost's type error.
     #[inline(always)]
-    fn message(&mut self, number: u32, wire_type: u8) -> Result<&'a [u8], WireError> {
+    fn message(&mut self, wire_type: u8) -> Check<&'a [u8]> {
         if wire_type != LEN {
-            return Err(WireError::InvalidWireType { field: number, wire_type });
+            return Err(Declined);
         }
-        let len = read_varint(&mut self.0)?;
-        take(&mut self.0, usize::try_from(len).map_err(|_| WireError::Truncated)?)
+        let len = self.varint()?;
+        self.take(len)
     }
 
-    /// A string field: length-delimited and UTF-8 (ASCII tested first: most span strings
-    /// are short and ASCII, where a word-at-a-time test beats `from_utf8`).
+    /// A string field: length-delimited and UTF-8.
     #[inline(always)]
-    fn string(&mut self, number: u32, wire_type: u8, what: &'static str) -> Result<(), WireError> {
-        let bytes = self.message(number, wire_type)?;
-        if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
-            Ok(())
-        } else {
-            Err(WireError::InvalidUtf8 { field: number, what })
-        }
+    fn string(&mut self, wire_type: u8) -> Check {
+        utf8(self.message(wire_type)?)
     }
 
     /// A known scalar field whose value does not matter here: only its wire type does.
     #[inline(always)]
-    fn expect(&mut self, number: u32, wire_type: u8, expected: u8) -> Result<(), WireError> {
+    fn expect(&mut self, wire_type: u8, expected: u8) -> Check {
         if wire_type != expected {
-            return Err(WireError::InvalidWireType { field: number, wire_type });
+            return Err(Declined);
         }
-        self.skip(number, wire_type)
+        self.skip(wire_type)
     }
 
     /// Skips a field as prost skips unknown ones. Groups it skips too, but checking their
     /// nesting against prost's recursion budget is not worth it for a type OTLP never uses:
-    /// refused, and the caller falls back to prost.
+    /// declined, and the caller falls back to prost.
     #[inline(always)]
-    fn skip(&mut self, number: u32, wire_type: u8) -> Result<(), WireError> {
+    fn skip(&mut self, wire_type: u8) -> Check {
         match wire_type {
-            VARINT => read_varint(&mut self.0).map(drop),
-            FIXED64 => take(&mut self.0, 8).map(drop),
-            LEN => self.message(number, wire_type).map(drop),
-            FIXED32 => take(&mut self.0, 4).map(drop),
-            3 => Err(WireError::UnsupportedGroup(number)),
-            _ => Err(WireError::UnexpectedEndGroup(number)),
+            VARINT => self.varint().map(drop),
+            FIXED64 => self.take(8).map(drop),
+            LEN => self.message(wire_type).map(drop),
+            FIXED32 => self.take(4).map(drop),
+            _ => Err(Declined),
         }
     }
 }
 
-fn resource_spans(bytes: &[u8], summary: &mut RequestSummary) -> Result<(), WireError> {
+/// UTF-8 as prost checks strings. Span strings are mostly short and ASCII: up to 16 bytes
+/// are tested with a few overlapping loads, no loop (copying a short string into a word
+/// first cost a store-forwarding stall), before anything slower.
+#[inline(always)]
+fn utf8(bytes: &[u8]) -> Check {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0xff; 8]));
+    let half = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0xff; 4]));
+    let n = bytes.len();
+    let ascii = match n {
+        0 => true,
+        1..=3 => (bytes[0] | bytes[n / 2] | bytes[n - 1]) < 0x80,
+        4..=7 => (half(0) | half(n - 4)) & (HIGH as u32) == 0,
+        8..=16 => (word(0) | word(n - 8)) & HIGH == 0,
+        _ => bytes.is_ascii(),
+    };
+    if ascii || std::str::from_utf8(bytes).is_ok() {
+        Ok(())
+    } else {
+        Err(Declined)
+    }
+}
+
+fn resource_spans(bytes: &[u8], summary: &mut RequestSummary) -> Check {
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => resource(c.message(n, wt)?)?,
-            2 => scope_spans(c.message(n, wt)?, summary)?,
-            3 => c.string(n, wt, "schema_url")?,
-            _ => c.skip(n, wt)?,
+            1 => resource(c.message(wt)?)?,
+            2 => scope_spans(c.message(wt)?, summary)?,
+            3 => c.string(wt)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
 }
 
-fn resource(bytes: &[u8]) -> Result<(), WireError> {
+fn resource(bytes: &[u8]) -> Check {
     const DEPTH: u32 = 2;
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => key_value(c.message(n, wt)?, DEPTH + 1)?,
-            2 => c.expect(n, wt, VARINT)?,
-            3 => entity_ref(c.message(n, wt)?)?,
-            _ => c.skip(n, wt)?,
+            1 => attributes(&mut c, wt, 0x0a, DEPTH + 1)?,
+            2 => c.expect(wt, VARINT)?,
+            3 => entity_ref(c.message(wt)?)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
 }
 
-fn entity_ref(bytes: &[u8]) -> Result<(), WireError> {
+fn entity_ref(bytes: &[u8]) -> Check {
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1..=4 => c.string(n, wt, "entity ref")?,
-            _ => c.skip(n, wt)?,
+            1..=4 => c.string(wt)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
 }
 
-fn scope_spans(bytes: &[u8], summary: &mut RequestSummary) -> Result<(), WireError> {
+fn scope_spans(bytes: &[u8], summary: &mut RequestSummary) -> Check {
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => scope(c.message(n, wt)?)?,
+            1 => scope(c.message(wt)?)?,
             2 => {
-                if !span(c.message(n, wt)?)? {
+                if !span(c.message(wt)?)? {
                     summary.has_invalid_ids = true;
                 }
                 summary.spans += 1;
             }
-            3 => c.string(n, wt, "schema_url")?,
-            _ => c.skip(n, wt)?,
+            3 => c.string(wt)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
 }
 
-fn scope(bytes: &[u8]) -> Result<(), WireError> {
+fn scope(bytes: &[u8]) -> Check {
     const DEPTH: u32 = 3;
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => c.string(n, wt, "scope name")?,
-            2 => c.string(n, wt, "scope version")?,
-            3 => key_value(c.message(n, wt)?, DEPTH + 1)?,
-            4 => c.expect(n, wt, VARINT)?,
-            _ => c.skip(n, wt)?,
+            1 => c.string(wt)?,
+            2 => c.string(wt)?,
+            3 => attributes(&mut c, wt, 0x1a, DEPTH + 1)?,
+            4 => c.expect(wt, VARINT)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
@@ -192,25 +255,25 @@ fn scope(bytes: &[u8]) -> Result<(), WireError> {
 
 /// Checks one span; returns whether its ids are acceptable. A repeated field replaces the
 /// earlier value in prost, so the last occurrence is the one judged.
-fn span(bytes: &[u8]) -> Result<bool, WireError> {
+fn span(bytes: &[u8]) -> Check<bool> {
     const DEPTH: u32 = 3;
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => trace_id = c.message(n, wt)?,
-            2 => span_id = c.message(n, wt)?,
-            3 => c.string(n, wt, "trace_state")?,
-            4 => parent = c.message(n, wt)?,
-            5 => c.string(n, wt, "span name")?,
-            6 | 10 | 12 | 14 => c.expect(n, wt, VARINT)?,
-            7 | 8 => c.expect(n, wt, FIXED64)?,
-            9 => key_value(c.message(n, wt)?, DEPTH + 1)?,
-            11 => event(c.message(n, wt)?)?,
-            13 => link(c.message(n, wt)?)?,
-            15 => status(c.message(n, wt)?)?,
-            16 => c.expect(n, wt, FIXED32)?,
-            _ => c.skip(n, wt)?,
+            1 => trace_id = c.message(wt)?,
+            2 => span_id = c.message(wt)?,
+            3 => c.string(wt)?,
+            4 => parent = c.message(wt)?,
+            5 => c.string(wt)?,
+            6 | 10 | 12 | 14 => c.expect(wt, VARINT)?,
+            7 | 8 => c.expect(wt, FIXED64)?,
+            9 => attributes(&mut c, wt, 0x4a, DEPTH + 1)?,
+            11 => event(c.message(wt)?)?,
+            13 => link(c.message(wt)?)?,
+            15 => status(c.message(wt)?)?,
+            16 => c.expect(wt, FIXED32)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(valid_id(trace_id, 16) && valid_id(span_id, 8) && (parent.is_empty() || parent.len() == 8))
@@ -220,81 +283,139 @@ fn valid_id(id: &[u8], len: usize) -> bool {
     id.len() == len && id.iter().any(|b| *b != 0)
 }
 
-fn event(bytes: &[u8]) -> Result<(), WireError> {
+fn event(bytes: &[u8]) -> Check {
     const DEPTH: u32 = 4;
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => c.expect(n, wt, FIXED64)?,
-            2 => c.string(n, wt, "event name")?,
-            3 => key_value(c.message(n, wt)?, DEPTH + 1)?,
-            4 => c.expect(n, wt, VARINT)?,
-            _ => c.skip(n, wt)?,
+            1 => c.expect(wt, FIXED64)?,
+            2 => c.string(wt)?,
+            3 => attributes(&mut c, wt, 0x1a, DEPTH + 1)?,
+            4 => c.expect(wt, VARINT)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
 }
 
-fn link(bytes: &[u8]) -> Result<(), WireError> {
+fn link(bytes: &[u8]) -> Check {
     const DEPTH: u32 = 4;
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 | 2 => c.expect(n, wt, LEN)?,
-            3 => c.string(n, wt, "link trace_state")?,
-            4 => key_value(c.message(n, wt)?, DEPTH + 1)?,
-            5 => c.expect(n, wt, VARINT)?,
-            6 => c.expect(n, wt, FIXED32)?,
-            _ => c.skip(n, wt)?,
+            1 | 2 => c.expect(wt, LEN)?,
+            3 => c.string(wt)?,
+            4 => attributes(&mut c, wt, 0x22, DEPTH + 1)?,
+            5 => c.expect(wt, VARINT)?,
+            6 => c.expect(wt, FIXED32)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
 }
 
-fn status(bytes: &[u8]) -> Result<(), WireError> {
+fn status(bytes: &[u8]) -> Check {
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            2 => c.string(n, wt, "status message")?,
-            3 => c.expect(n, wt, VARINT)?,
-            _ => c.skip(n, wt)?,
+            2 => c.string(wt)?,
+            3 => c.expect(wt, VARINT)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
 }
 
-/// A `KeyValue` message at `depth`.
-fn key_value(bytes: &[u8], depth: u32) -> Result<(), WireError> {
+/// A run of consecutive `KeyValue` fields under the one-byte `key` (writers put a message's
+/// attributes together): one tight loop instead of a trip each through the field match.
+#[inline(always)]
+fn attributes(c: &mut Cursor<'_>, wire_type: u8, key: u8, depth: u32) -> Check {
+    key_value(c.message(wire_type)?, depth)?;
+    while let [next, rest @ ..] = c.0 {
+        if *next != key {
+            break;
+        }
+        c.0 = rest;
+        key_value(c.message(LEN)?, depth)?;
+    }
+    Ok(())
+}
+
+/// A `KeyValue` message at `depth`. Nearly every attribute is exactly a key (field 1) and a
+/// value (field 2) holding one scalar or short string, lengths below 128: that shape is
+/// checked by pattern, anything else by the general walk. (No depth check is needed on the
+/// pattern path: it never nests, and the walk bounds the depth of whatever contains it.)
+#[inline(always)]
+fn key_value(bytes: &[u8], depth: u32) -> Check {
+    if let [0x0a, key_len, rest @ ..] = bytes {
+        let key_len = usize::from(*key_len);
+        if key_len < 0x80 && key_len < rest.len() {
+            let (key, rest) = rest.split_at(key_len);
+            if let [0x12, value_len, value @ ..] = rest {
+                if *value_len < 0x80 && usize::from(*value_len) == value.len() {
+                    if let Some(verdict) = scalar_value(value) {
+                        return utf8(key).and(verdict);
+                    }
+                }
+            }
+        }
+    }
+    key_value_walk(bytes, depth)
+}
+
+#[inline(never)]
+fn key_value_walk(bytes: &[u8], depth: u32) -> Check {
     if depth > MAX_DEPTH {
-        return Err(WireError::TooDeep);
+        return Err(Declined);
     }
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => c.string(n, wt, "attribute key")?,
-            2 => any_value(c.message(n, wt)?, depth + 1)?,
-            3 => c.expect(n, wt, VARINT)?,
-            _ => c.skip(n, wt)?,
+            1 => c.string(wt)?,
+            2 => any_value(c.message(wt)?, depth + 1)?,
+            3 => c.expect(wt, VARINT)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
+}
+
+/// The verdict on an `AnyValue` that holds exactly one string (below 128 bytes), bool, int
+/// or double, or None when it has any other shape (the general walk then decides).
+#[inline(always)]
+fn scalar_value(value: &[u8]) -> Option<Check> {
+    match value {
+        [0x0a, len, text @ ..] if *len < 0x80 && usize::from(*len) == text.len() => Some(utf8(text)),
+        // bool_value (2) and int_value (3): one varint that must end the message.
+        [0x10 | 0x18, rest @ ..] => {
+            let mut c = Cursor(rest);
+            match c.varint() {
+                Ok(_) if c.0.is_empty() => Some(Ok(())),
+                Ok(_) => None,
+                Err(declined) => Some(Err(declined)),
+            }
+        }
+        // double_value (4): fixed64.
+        [0x21, rest @ ..] if rest.len() == 8 => Some(Ok(())),
+        _ => None,
+    }
 }
 
 /// An `AnyValue` message at `depth`; arrays and key-value lists recurse.
-fn any_value(bytes: &[u8], depth: u32) -> Result<(), WireError> {
+fn any_value(bytes: &[u8], depth: u32) -> Check {
     if depth > MAX_DEPTH {
-        return Err(WireError::TooDeep);
+        return Err(Declined);
     }
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => c.string(n, wt, "string value")?,
-            2 | 3 | 8 => c.expect(n, wt, VARINT)?,
-            4 => c.expect(n, wt, FIXED64)?,
-            5 => repeated(c.message(n, wt)?, depth + 1, any_value)?,
-            6 => repeated(c.message(n, wt)?, depth + 1, key_value)?,
-            7 => c.expect(n, wt, LEN)?,
-            _ => c.skip(n, wt)?,
+            1 => c.string(wt)?,
+            2 | 3 | 8 => c.expect(wt, VARINT)?,
+            4 => c.expect(wt, FIXED64)?,
+            5 => repeated(c.message(wt)?, depth + 1, any_value)?,
+            6 => repeated(c.message(wt)?, depth + 1, key_value)?,
+            7 => c.expect(wt, LEN)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
@@ -304,16 +425,16 @@ fn any_value(bytes: &[u8], depth: u32) -> Result<(), WireError> {
 fn repeated(
     bytes: &[u8],
     depth: u32,
-    item: fn(&[u8], u32) -> Result<(), WireError>,
-) -> Result<(), WireError> {
+    item: fn(&[u8], u32) -> Check,
+) -> Check {
     if depth > MAX_DEPTH {
-        return Err(WireError::TooDeep);
+        return Err(Declined);
     }
     let mut c = Cursor(bytes);
     while let Some((n, wt)) = c.key()? {
         match n {
-            1 => item(c.message(n, wt)?, depth + 1)?,
-            _ => c.skip(n, wt)?,
+            1 => item(c.message(wt)?, depth + 1)?,
+            _ => c.skip(wt)?,
         }
     }
     Ok(())
