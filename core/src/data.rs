@@ -39,26 +39,50 @@ impl Default for Repr {
     }
 }
 
-/// A batch as the protobuf bytes of an `ExportTraceServiceRequest`, already checked by
+/// A batch as the protobuf bytes of export requests, each already checked by
 /// [`crate::otlp_wire::validate::validate_request`], decoded only if someone asks.
+///
+/// Requests joined by [`Traces::concat`] stay separate parts. Their concatenation would be
+/// the joined request (a request's only field is repeated, and protobuf merges concatenated
+/// messages), but building it copies every byte into a fresh buffer of megabytes, whose
+/// first touch alone (the kernel zeroing new pages) cost a forwarding gateway a tenth of its
+/// CPU, only for the consumer to copy the bytes again: librdkafka copies each message,
+/// tonic copies into its frame buffer, sled reads spans out of them.
 #[derive(Debug)]
 struct Encoded {
-    bytes: Bytes,
+    parts: Vec<EncodedPart>,
     spans: usize,
     decoded: OnceLock<Vec<ResourceSpans>>,
 }
 
+/// One checked export request of a batch that is still bytes.
+#[derive(Debug, Clone)]
+pub struct EncodedPart {
+    pub bytes: Bytes,
+    pub spans: usize,
+}
+
 impl Encoded {
+    fn new(parts: Vec<EncodedPart>) -> Self {
+        let spans = parts.iter().map(|p| p.spans).sum();
+        Self { parts, spans, decoded: OnceLock::new() }
+    }
+
     fn decoded(&self) -> &Vec<ResourceSpans> {
-        self.decoded.get_or_init(|| match ExportTraceServiceRequest::decode(self.bytes.as_ref()) {
-            Ok(request) => request.resource_spans,
-            // `from_checked` only takes bytes the checker accepted, and the checker accepts
-            // nothing prost refuses (a property test holds it to that). Should the two ever
-            // disagree, losing the batch loudly beats a panic on input.
-            Err(e) => {
-                tracing::error!(error = %e, spans = self.spans, "checked OTLP bytes failed to decode; batch lost");
-                Vec::new()
+        self.decoded.get_or_init(|| {
+            let mut out = Vec::new();
+            for part in &self.parts {
+                match ExportTraceServiceRequest::decode(part.bytes.as_ref()) {
+                    Ok(request) => out.extend(request.resource_spans),
+                    // `from_checked` only takes bytes the checker accepted, and the checker
+                    // accepts nothing prost refuses (a property test holds it to that). Should
+                    // the two ever disagree, losing the request loudly beats a panic on input.
+                    Err(e) => {
+                        tracing::error!(error = %e, spans = part.spans, "checked OTLP bytes failed to decode; request lost");
+                    }
+                }
             }
+            out
         })
     }
 }
@@ -75,13 +99,11 @@ impl Traces {
     /// component reads the spans, and exporters that forward OTLP protobuf send the bytes as
     /// they are (see [`Traces::encoded`]).
     pub fn from_checked(bytes: Bytes, summary: RequestSummary) -> Self {
-        Self {
-            repr: Repr::Encoded(Arc::new(Encoded {
-                bytes,
-                spans: summary.spans,
-                decoded: OnceLock::new(),
-            })),
-        }
+        Self::from_parts(vec![EncodedPart { bytes, spans: summary.spans }])
+    }
+
+    fn from_parts(parts: Vec<EncodedPart>) -> Self {
+        Self { repr: Repr::Encoded(Arc::new(Encoded::new(parts))) }
     }
 
     /// An `ExportTraceServiceRequest` (or `TracesData`) in protobuf, checked in place and kept
@@ -102,61 +124,74 @@ impl Traces {
         }
     }
 
-    /// The `ExportTraceServiceRequest` protobuf this batch arrived as, while nobody changed it.
-    pub fn encoded(&self) -> Option<&Bytes> {
+    /// The checked requests this batch arrived as, in order, while nobody changed it.
+    pub fn encoded_parts(&self) -> Option<&[EncodedPart]> {
         match &self.repr {
-            Repr::Encoded(e) => Some(&e.bytes),
+            Repr::Encoded(e) => Some(&e.parts),
             Repr::Decoded(_) => None,
         }
     }
 
-    /// The batch as `ExportTraceServiceRequest` protobuf: the received bytes when unchanged
-    /// (a reference count, no copy), encoded now otherwise.
+    /// Still the bytes it arrived as (nothing changed it).
+    pub fn is_encoded(&self) -> bool {
+        matches!(self.repr, Repr::Encoded(_))
+    }
+
+    /// The batch as `ExportTraceServiceRequest` protobuf: a batch of one received request
+    /// gives its bytes (a reference count, no copy); several are joined; a decoded batch is
+    /// encoded now.
     pub fn encode_request(&self) -> Bytes {
         match &self.repr {
-            Repr::Encoded(e) => e.bytes.clone(),
+            Repr::Encoded(e) => match e.parts.as_slice() {
+                [one] => one.bytes.clone(),
+                parts => {
+                    let mut joined = Vec::with_capacity(parts.iter().map(|p| p.bytes.len()).sum());
+                    for part in parts {
+                        joined.extend_from_slice(&part.bytes);
+                    }
+                    Bytes::from(joined)
+                }
+            },
             Repr::Decoded(rs) => Bytes::from(encode_resource_spans(rs)),
         }
     }
 
-    /// Cuts a batch that is still bytes into pieces of at most `max_bytes`, at resource
-    /// boundaries, without decoding: each piece is a slice of the same buffer. None when the
-    /// batch is decoded or one resource alone is larger than `max_bytes`; the caller then
-    /// splits the decoded spans.
+    /// Cuts a batch that is still bytes into pieces of at most `max_bytes` each (one Kafka
+    /// message, say), without decoding. A received request of at least a quarter of the limit
+    /// is a piece by itself, no copy: joining it to others would copy it for a message at
+    /// most four times larger. Smaller ones are grouped up to the limit (joined by
+    /// [`Traces::encode_request`]); a request over the limit is cut at resource boundaries
+    /// into slices of its buffer. None when the batch is decoded or one resource alone is
+    /// over the limit; the caller then splits the decoded spans.
     pub fn split_encoded(&self, max_bytes: usize) -> Option<Vec<Traces>> {
-        let bytes = self.encoded()?;
+        let parts = self.encoded_parts()?;
         let mut pieces = Vec::new();
-        let (mut start, mut end, mut spans) = (0usize, 0usize, 0usize);
-        let mut rest: &[u8] = bytes;
-        while !rest.is_empty() {
-            let before = rest.len();
-            let mut fields = crate::otlp_wire::Fields::new(rest);
-            let field = fields.next()?.ok()?;
-            let consumed = before - fields.remainder().len();
-            rest = fields.remainder();
-            if consumed > max_bytes {
-                return None;
+        let mut group: Vec<EncodedPart> = Vec::new();
+        let mut group_len = 0;
+        let flush = |group: &mut Vec<EncodedPart>, group_len: &mut usize, pieces: &mut Vec<Traces>| {
+            if !group.is_empty() {
+                pieces.push(Traces::from_parts(std::mem::take(group)));
+                *group_len = 0;
             }
-            if end - start + consumed > max_bytes && end > start {
-                pieces.push((start, end, spans));
-                (start, spans) = (end, 0);
+        };
+        for part in parts {
+            let len = part.bytes.len();
+            if len > max_bytes {
+                flush(&mut group, &mut group_len, &mut pieces);
+                pieces.extend(cut_at_resources(&part.bytes, max_bytes)?);
+            } else if len >= max_bytes / 4 {
+                flush(&mut group, &mut group_len, &mut pieces);
+                pieces.push(Traces::from_parts(vec![part.clone()]));
+            } else {
+                if group_len + len > max_bytes {
+                    flush(&mut group, &mut group_len, &mut pieces);
+                }
+                group_len += len;
+                group.push(part.clone());
             }
-            if field.number == 1 {
-                spans += crate::otlp_wire::validate::count_resource_spans(field.bytes().ok()?)?;
-            }
-            end += consumed;
         }
-        if end > start {
-            pieces.push((start, end, spans));
-        }
-        Some(
-            pieces
-                .into_iter()
-                .map(|(a, b, spans)| {
-                    Traces::from_checked(bytes.slice(a..b), RequestSummary { spans, ..Default::default() })
-                })
-                .collect(),
-        )
+        flush(&mut group, &mut group_len, &mut pieces);
+        Some(pieces)
     }
 
     /// Mutable access; clones the batch only if another holder shares it. A batch that was
@@ -208,33 +243,15 @@ impl Traces {
         }
     }
 
-    /// Joins batches into one. Batches that are all still bytes stay bytes: concatenated
-    /// `ExportTraceServiceRequest` encodings are the encoding of the joined request, so
-    /// batching costs a copy, never a decode.
+    /// Joins batches into one. Batches that are all still bytes stay bytes, as the list of
+    /// their requests: batching costs neither a decode nor a copy.
     pub fn concat(parts: Vec<Traces>) -> Traces {
         if parts.len() == 1 {
             return parts.into_iter().next().unwrap_or_default();
         }
-        if parts.iter().all(|p| p.encoded().is_some()) {
-            let len = parts
-                .iter()
-                .filter_map(Traces::encoded)
-                .map(Bytes::len)
-                .sum();
-            let mut bytes = Vec::with_capacity(len);
-            for part in &parts {
-                bytes.extend_from_slice(part.encoded().map(Bytes::as_ref).unwrap_or_default());
-            }
-            let spans = parts.iter().map(Traces::span_count).sum();
-            let resource_spans = 0; // not tracked past the receiver
-            return Traces::from_checked(
-                Bytes::from(bytes),
-                RequestSummary {
-                    spans,
-                    resource_spans,
-                    has_invalid_ids: false,
-                },
-            );
+        if parts.iter().all(Traces::is_encoded) {
+            let requests = parts.iter().filter_map(Traces::encoded_parts).flatten().cloned().collect();
+            return Traces::from_parts(requests);
         }
         let mut out = Vec::new();
         for part in parts {
@@ -254,6 +271,37 @@ impl Traces {
             resource_spans: self.resource_spans().to_vec(),
         }
     }
+}
+
+/// One request over `max_bytes` cut at resource boundaries into slices of its buffer, each
+/// at most `max_bytes`; None if the bytes are not well formed or one resource is too large.
+fn cut_at_resources(bytes: &Bytes, max_bytes: usize) -> Option<Vec<Traces>> {
+    let mut pieces = Vec::new();
+    let (mut start, mut end, mut spans) = (0usize, 0usize, 0usize);
+    let mut rest: &[u8] = bytes;
+    let piece = |a: usize, b: usize, spans: usize| Traces::from_parts(vec![EncodedPart { bytes: bytes.slice(a..b), spans }]);
+    while !rest.is_empty() {
+        let before = rest.len();
+        let mut fields = crate::otlp_wire::Fields::new(rest);
+        let field = fields.next()?.ok()?;
+        let consumed = before - fields.remainder().len();
+        rest = fields.remainder();
+        if consumed > max_bytes {
+            return None;
+        }
+        if end - start + consumed > max_bytes && end > start {
+            pieces.push(piece(start, end, spans));
+            (start, spans) = (end, 0);
+        }
+        if field.number == 1 {
+            spans += crate::otlp_wire::validate::count_resource_spans(field.bytes().ok()?)?;
+        }
+        end += consumed;
+    }
+    if end > start {
+        pieces.push(piece(start, end, spans));
+    }
+    Some(pieces)
 }
 
 /// The `ExportTraceServiceRequest` encoding of `resource_spans`, written without building the
@@ -348,7 +396,7 @@ mod tests {
         );
         assert_eq!(lazy.resource_spans(), original.resource_spans());
         assert!(
-            lazy.encoded().is_some(),
+            lazy.is_encoded(),
             "reading does not give up the bytes"
         );
     }
@@ -358,7 +406,7 @@ mod tests {
         let lazy = as_bytes(&named(&["a", "b"]));
         let mut changed = lazy.clone();
         changed.make_mut()[0].scope_spans[0].spans[0].name = "renamed".into();
-        assert!(changed.encoded().is_none());
+        assert!(!changed.is_encoded());
         assert_eq!(lazy.resource_spans()[0].scope_spans[0].spans[0].name, "a");
         let reencoded = ExportTraceServiceRequest::decode(changed.encode_request()).unwrap();
         assert_eq!(
@@ -371,10 +419,10 @@ mod tests {
     fn concat_keeps_bytes_when_every_part_is_bytes() {
         let (a, b) = (named(&["a"]), named(&["b", "c"]));
         let joined = Traces::concat(vec![as_bytes(&a), as_bytes(&b)]);
-        assert!(joined.encoded().is_some());
+        assert!(joined.is_encoded());
         assert_eq!(joined.span_count(), 3);
         let mixed = Traces::concat(vec![as_bytes(&a), b.clone()]);
-        assert!(mixed.encoded().is_none());
+        assert!(!mixed.is_encoded());
         assert_eq!(joined.resource_spans(), mixed.resource_spans());
         let names: Vec<_> = mixed
             .resource_spans()
@@ -396,7 +444,7 @@ mod tests {
         let pieces = joined.split_encoded(one + 2).unwrap();
         let counts: Vec<_> = pieces.iter().map(Traces::span_count).collect();
         assert_eq!(counts.iter().sum::<usize>(), 6);
-        assert!(pieces.len() >= 2 && pieces.iter().all(|p| p.encoded().unwrap().len() <= one + 2));
+        assert!(pieces.len() >= 2 && pieces.iter().all(|p| p.encode_request().len() <= one + 2));
         let rejoined: Vec<_> = pieces.iter().flat_map(|p| p.resource_spans().to_vec()).collect();
         assert_eq!(rejoined, joined.resource_spans());
         for (piece, count) in pieces.iter().zip(counts) {
@@ -404,5 +452,34 @@ mod tests {
         }
         assert!(joined.split_encoded(3).is_none(), "a resource larger than the limit");
         assert!(named(&["a"]).split_encoded(1 << 20).is_none(), "decoded batches are not cut here");
+    }
+
+    #[test]
+    fn concat_keeps_each_request_and_joins_only_when_asked() {
+        let (a, b) = (as_bytes(&named(&["a"])), as_bytes(&named(&["b", "c"])));
+        let joined = Traces::concat(vec![a.clone(), b.clone()]);
+        let parts = joined.encoded_parts().unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].bytes.as_ptr(), a.encode_request().as_ptr(), "no copy");
+        assert_eq!(parts.iter().map(|p| p.spans).collect::<Vec<_>>(), [1, 2]);
+        let mut expected = a.encode_request().to_vec();
+        expected.extend_from_slice(&b.encode_request());
+        assert_eq!(joined.encode_request(), expected);
+    }
+
+    #[test]
+    fn split_encoded_sends_big_requests_alone_and_groups_small_ones() {
+        let big = as_bytes(&named(&["x"; 40]));
+        let small = as_bytes(&named(&["s"]));
+        let max = big.encode_request().len() * 2;
+        assert!(small.encode_request().len() < max / 4);
+        let batch = Traces::concat(vec![small.clone(), small.clone(), big.clone(), small.clone()]);
+        let pieces = batch.split_encoded(max).unwrap();
+        let shapes: Vec<_> = pieces.iter().map(|p| p.encoded_parts().unwrap().len()).collect();
+        assert_eq!(shapes, [2, 1, 1], "small ones joined, the big one alone, order kept");
+        assert_eq!(pieces[1].encode_request().as_ptr(), big.encode_request().as_ptr(), "no copy");
+        assert_eq!(pieces.iter().map(Traces::span_count).sum::<usize>(), 43);
+        let rejoined: Vec<_> = pieces.iter().flat_map(|p| p.resource_spans().to_vec()).collect();
+        assert_eq!(rejoined, batch.resource_spans());
     }
 }

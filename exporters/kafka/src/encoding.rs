@@ -92,26 +92,13 @@ pub fn encode(
     match encoding {
         Encoding::OtlpProto | Encoding::OtlpJson => {
             if !partition_traces_by_id && encoding == Encoding::OtlpProto {
-                // A batch still in the bytes it was received in is sent as they are.
-                if let Some(bytes) = traces.encoded() {
-                    let spans = traces.span_count();
-                    if bytes.len() <= max_bytes || spans <= 1 {
-                        return Ok(vec![Record {
-                            key: None,
-                            payload: bytes.clone(),
-                            spans,
-                        }]);
-                    }
-                    // Over the message limit: cut at resource boundaries, still as bytes.
-                    if let Some(pieces) = traces.split_encoded(max_bytes) {
-                        return Ok(pieces
-                            .iter()
-                            .filter_map(|p| {
-                                let payload = p.encoded()?.clone();
-                                Some(Record { key: None, payload, spans: p.span_count() })
-                            })
-                            .collect());
-                    }
+                // A batch still in the bytes it was received in is sent as they are: each
+                // received request a message, small ones joined, big ones cut at resources.
+                if let Some(pieces) = traces.split_encoded(max_bytes) {
+                    return Ok(pieces
+                        .iter()
+                        .map(|p| Record { key: None, payload: p.encode_request(), spans: p.span_count() })
+                        .collect());
                 }
                 if let Some(record) = encode_proto_borrowed(traces.resource_spans(), max_bytes) {
                     return Ok(vec![record]);

@@ -190,7 +190,7 @@ fn a_batch_still_in_received_bytes_is_produced_as_those_bytes_and_read_back_as_b
         .push(Encoding::OtlpProto, &received)
         .expect("decodes");
     let joined = decoded.finish();
-    assert!(joined.encoded().is_some(), "messages are joined as bytes");
+    assert!(joined.is_encoded(), "messages are joined as bytes");
     assert_eq!(joined.span_count(), 2 * input.span_count());
     assert_eq!(
         &joined.resource_spans()[..input.resource_spans().len()],

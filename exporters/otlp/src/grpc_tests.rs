@@ -147,7 +147,7 @@ async fn a_batch_still_in_received_bytes_arrives_unchanged() {
     let bytes = sample_traces().to_request().encode_to_vec();
     let lazy = tracegate_core::Traces::from_protobuf(bytes.into()).unwrap();
     exporter.export(lazy.clone()).await.unwrap();
-    assert!(lazy.encoded().is_some() && server.seen()[0].1 == sample_traces().into_request());
+    assert!(lazy.is_encoded() && server.seen()[0].1 == sample_traces().into_request());
     exporter.shutdown().await.unwrap();
     server.stop().await;
 }

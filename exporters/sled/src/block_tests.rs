@@ -93,7 +93,7 @@ fn batch() -> Vec<ResourceSpans> {
 fn every_field_survives_a_round_trip() {
     let b = batch();
     let bytes = request_bytes(&b);
-    let index = index(&bytes).expect("index");
+    let index = index([bytes.as_slice()]).expect("index");
     let mut w = BlockWriter::new();
     // Spans in batch order: child, odd (scope 0), other trace, parent (scope 1), short id.
     // Trace 7: child, odd, parent; trace 8; the short id under zeros.
@@ -138,7 +138,7 @@ fn every_field_survives_a_round_trip() {
 #[test]
 fn corrupt_blocks_are_errors_not_panics() {
     let bytes = request_bytes(&batch());
-    let index = index(&bytes).expect("index");
+    let index = index([bytes.as_slice()]).expect("index");
     let mut w = BlockWriter::new();
     w.add_trace([7; 16], &index, &[0, 1, 3]).expect("add");
     let raw = w.finish();
@@ -210,7 +210,7 @@ fn repeated_attributes_are_written_and_hashed_like_new_ones() {
         });
     }
     let bytes = request_bytes(&resources);
-    let index = index(&bytes).expect("index");
+    let index = index([bytes.as_slice()]).expect("index");
     let mut w = BlockWriter::new();
     let mut want_tags = std::collections::HashSet::new();
     for t in 1..=4u8 {
@@ -263,7 +263,7 @@ fn an_attribute_with_a_second_key_field_keeps_its_last_key() {
     let want = ExportTraceServiceRequest::decode(request.as_slice()).expect("prost decodes");
     let keys: Vec<&str> = want.resource_spans[0].scope_spans[0].spans.iter().map(|s| s.attributes[0].key.as_str()).collect();
     assert_eq!(keys, ["b", "b", "a", "b", "b", "a", "b"]);
-    let index = index(&request).expect("index");
+    let index = index([request.as_slice()]).expect("index");
     let mut w = BlockWriter::new();
     w.add_trace([7; 16], &index, &[0, 1, 2, 3, 4, 5, 6]).expect("add");
     let block = Block::decode(&compress(&w.finish(), 1).expect("compress")).expect("decode");

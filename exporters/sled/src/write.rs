@@ -53,20 +53,21 @@ struct Prepared {
 
 /// Stores a batch; returns the number of spans stored (spans past retention are skipped).
 pub fn write_traces(shared: &Shared, traces: &Traces, opts: WriteOptions) -> Result<usize, StoreError> {
-    if let Some(bytes) = traces.encoded() {
-        match write_request(shared, bytes, opts) {
+    if let Some(parts) = traces.encoded_parts() {
+        let requests: Vec<&[u8]> = parts.iter().map(|p| p.bytes.as_ref()).collect();
+        match write_requests(shared, &requests, opts) {
             Err(StoreError::Codec(CodecError::View(e))) => {
                 tracing::debug!(error = %e, "OTLP bytes not readable in place; storing prost's decoding of them");
             }
             done => return done,
         }
     }
-    write_request(shared, &encode_resource_spans(traces.resource_spans()), opts)
+    write_requests(shared, &[&encode_resource_spans(traces.resource_spans())], opts)
 }
 
-/// Stores an `ExportTraceServiceRequest` encoding.
-pub fn write_request(shared: &Shared, bytes: &[u8], opts: WriteOptions) -> Result<usize, StoreError> {
-    let batch = index(bytes).map_err(CodecError::from)?;
+/// Stores `ExportTraceServiceRequest` encodings as one batch.
+pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -> Result<usize, StoreError> {
+    let batch = index(requests.iter().copied()).map_err(CodecError::from)?;
     let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
     let mut links = Vec::with_capacity(batch.spans.len());
     let mut stored = 0;
@@ -126,10 +127,10 @@ pub fn write_request(shared: &Shared, bytes: &[u8], opts: WriteOptions) -> Resul
     Ok(stored)
 }
 
-/// Indexes the request's resources, scopes and spans (each span read once, in one pass).
-pub(crate) fn index(bytes: &[u8]) -> Result<BatchIndex<'_>, ViewError> {
+/// Indexes the requests' resources, scopes and spans (each span read once, in one pass).
+pub(crate) fn index<'a>(requests: impl IntoIterator<Item = &'a [u8]>) -> Result<BatchIndex<'a>, ViewError> {
     let mut batch = BatchIndex::default();
-    for rs in view::resource_spans(bytes)? {
+    for rs in requests.into_iter().map(view::resource_spans).collect::<Result<Vec<_>, _>>()?.into_iter().flatten() {
         let rs = rs?;
         let service = match &rs.resource {
             Some(r) => service_name(r.attributes)?,

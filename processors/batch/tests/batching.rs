@@ -137,7 +137,7 @@ async fn batches_of_bytes_are_joined_as_bytes_in_order() {
     p.consume(named_bytes(&["c", "d", "e"])).await.unwrap();
     let sent = rec.received.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
-    assert!(sent[0].encoded().is_some(), "joined without decoding");
+    assert!(sent[0].is_encoded(), "joined without decoding");
     assert_eq!(names(&sent[0]), ["a", "b", "c", "d", "e"]);
     p.shutdown().await.unwrap();
 }

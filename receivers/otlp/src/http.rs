@@ -209,7 +209,8 @@ mod tests {
             ExportTraceServiceResponse::default()
         );
         assert_eq!(run.next.batches()[0].span_count(), 2);
-        let passed_on = run.next.batches()[0].encoded().cloned();
+        let batch = &run.next.batches()[0];
+        let passed_on = batch.is_encoded().then(|| batch.encode_request());
         assert_eq!(
             passed_on.as_deref(),
             Some(body.as_slice()),
