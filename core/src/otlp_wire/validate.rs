@@ -14,7 +14,11 @@
 //!   prost, whose error is the one reported, so a detailed error here was never read and its
 //!   24 bytes made every `Result` in the walk travel through memory;
 //! - a fast path for the shape nearly every attribute has (a short key and a scalar or short
-//!   string value), falling back to the general walk for anything else.
+//!   string value), falling back to the general walk for anything else;
+//! - a run of attributes checked in one loop, not one trip each through the field match.
+//!
+//! On the bench's 1000-span request (quiet machine, 2026-11-24): 1.56M spans/s before these
+//! (0.64 us/span), 4.5M after (0.22 us/span); prost's decode of the same bytes 242k.
 
 use super::{read_varint_slow, Fields, FIXED32, FIXED64, LEN, VARINT};
 

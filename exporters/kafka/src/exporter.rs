@@ -24,10 +24,25 @@
 //! | zstd level 1 | 348k | 60.4 |
 //! | lz4 | 444k | 75.9 |
 //!
-//! That is above the decode ceiling and still under the 500k target. Profile (zstd): the
-//! in-place check ~30%, zstd ~30%, copies ~10% (tonic's frame buffer, the batch join,
-//! librdkafka's copy of each payload), the rest the kernel's loopback TCP. The kafka receiver
-//! keeps OTLP messages as bytes too: 540-710k spans/s per core into `nop`.
+//! Profile then (zstd): the receiver's in-place check ~38%, zstd ~32%, copies and the kernel
+//! zeroing fresh pages ~25% (tonic's frame buffer, the batch join into a new multi-megabyte
+//! buffer, librdkafka's copy of each payload), the rest loopback TCP. Two changes since:
+//! the check got ~2.9x faster (`tracegate_core::otlp_wire::validate`), and a joined batch
+//! keeps its requests as separate buffers, so a big request becomes a message with no copy
+//! at all (`Traces::split_encoded`). 09:19 window, quiet machine (`limits` otlp_decode 275k,
+//! thrift_compact_decode 243k, udp 1400 B 295k packets/s), `loadgen/bench-kafka.sh 15`:
+//!
+//! | compression | spans/s per core | spans/s wall | B/span to the broker |
+//! | --- | --- | --- | --- |
+//! | zstd (default level 3) | 476-497k | 884-941k | 59.4 |
+//! | zstd level 1 | 538k | 967k | 60.1 |
+//! | lz4 | 791k | 971k | 75.9 |
+//!
+//! With zstd at its default level, zstd's own work is a third of the gateway's CPU and the
+//! check a fifth (its samples sit on loads of the request, which it reads once, just after
+//! tonic copied it). The kafka receiver keeps OTLP messages as bytes too: 796-817k spans/s per
+//! core into `nop`.
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
