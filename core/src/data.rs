@@ -166,31 +166,26 @@ impl Traces {
     pub fn split_encoded(&self, max_bytes: usize) -> Option<Vec<Traces>> {
         let parts = self.encoded_parts()?;
         let mut pieces = Vec::new();
-        let mut group: Vec<EncodedPart> = Vec::new();
-        let mut group_len = 0;
-        let flush = |group: &mut Vec<EncodedPart>, group_len: &mut usize, pieces: &mut Vec<Traces>| {
-            if !group.is_empty() {
-                pieces.push(Traces::from_parts(std::mem::take(group)));
-                *group_len = 0;
-            }
-        };
+        let (mut group, mut group_len): (Vec<EncodedPart>, usize) = (Vec::new(), 0);
         for part in parts {
             let len = part.bytes.len();
+            let alone = len >= max_bytes / 4;
+            if !group.is_empty() && (alone || group_len + len > max_bytes) {
+                pieces.push(Traces::from_parts(std::mem::take(&mut group)));
+                group_len = 0;
+            }
             if len > max_bytes {
-                flush(&mut group, &mut group_len, &mut pieces);
                 pieces.extend(cut_at_resources(&part.bytes, max_bytes)?);
-            } else if len >= max_bytes / 4 {
-                flush(&mut group, &mut group_len, &mut pieces);
+            } else if alone {
                 pieces.push(Traces::from_parts(vec![part.clone()]));
             } else {
-                if group_len + len > max_bytes {
-                    flush(&mut group, &mut group_len, &mut pieces);
-                }
-                group_len += len;
                 group.push(part.clone());
+                group_len += len;
             }
         }
-        flush(&mut group, &mut group_len, &mut pieces);
+        if !group.is_empty() {
+            pieces.push(Traces::from_parts(group));
+        }
         Some(pieces)
     }
 

@@ -130,7 +130,8 @@ pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -
 /// Indexes the requests' resources, scopes and spans (each span read once, in one pass).
 pub(crate) fn index<'a>(requests: impl IntoIterator<Item = &'a [u8]>) -> Result<BatchIndex<'a>, ViewError> {
     let mut batch = BatchIndex::default();
-    for rs in requests.into_iter().map(view::resource_spans).collect::<Result<Vec<_>, _>>()?.into_iter().flatten() {
+    let resources = requests.into_iter().map(view::resource_spans).collect::<Result<Vec<_>, _>>()?;
+    for rs in resources.into_iter().flatten() {
         let rs = rs?;
         let service = match &rs.resource {
             Some(r) => service_name(r.attributes)?,
