@@ -20,7 +20,7 @@
 //! On the bench's 1000-span request (quiet machine, 2026-11-24): 1.56M spans/s before these
 //! (0.64 us/span), 4.5M after (0.22 us/span); prost's decode of the same bytes 242k.
 
-use super::{read_varint_slow, Fields, FIXED32, FIXED64, LEN, VARINT};
+use super::{read_key, read_varint, take, Fields, FIXED32, FIXED64, LEN, VARINT};
 
 /// Message nesting this checker follows (the request is depth 0). prost allows 100; OTLP
 /// needs 6 without nested attribute values, and no client nests attribute values 50 deep.
@@ -80,47 +80,24 @@ pub fn count_resource_spans(bytes: &[u8]) -> Option<usize> {
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
-    /// The next field's number and wire type, or None at the end of the message. prost
-    /// refuses keys above `u32::MAX`, wire types 6 and 7 and field number 0.
+    /// The next field's number and wire type, or None at the end of the message.
     #[inline(always)]
     fn key(&mut self) -> Check<Option<(u32, u8)>> {
         if self.0.is_empty() {
             return Ok(None);
         }
-        let key = self.varint()?;
-        let (number, wire_type) = (key >> 3, (key & 7) as u8);
-        if number == 0 || number > u64::from(u32::MAX >> 3) || wire_type > 5 {
-            return Err(Declined);
-        }
-        Ok(Some((number as u32, wire_type)))
+        read_key(&mut self.0).map(Some).map_err(|_| Declined)
     }
 
-    /// A varint as prost reads it; one- and two-byte ones (keys, most lengths) stay inline.
     #[inline(always)]
     fn varint(&mut self) -> Check<u64> {
-        match self.0 {
-            [a, rest @ ..] if *a < 0x80 => {
-                self.0 = rest;
-                Ok(u64::from(*a))
-            }
-            [a, b, rest @ ..] if *b < 0x80 => {
-                self.0 = rest;
-                Ok(u64::from(*a & 0x7f) | (u64::from(*b) << 7))
-            }
-            _ => read_varint_slow(&mut self.0).map_err(|_| Declined),
-        }
+        read_varint(&mut self.0).map_err(|_| Declined)
     }
 
     #[inline(always)]
     fn take(&mut self, len: u64) -> Check<&'a [u8]> {
-        match usize::try_from(len) {
-            Ok(len) if len <= self.0.len() => {
-                let (head, tail) = self.0.split_at(len);
-                self.0 = tail;
-                Ok(head)
-            }
-            _ => Err(Declined),
-        }
+        let len = usize::try_from(len).map_err(|_| Declined)?;
+        take(&mut self.0, len).map_err(|_| Declined)
     }
 
     /// A length-delimited field's payload; any other wire type is prost's type error.
