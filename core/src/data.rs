@@ -97,7 +97,7 @@ impl Traces {
     /// A batch kept as the request bytes it arrived in. `summary` must be what
     /// `validate_request` returned for exactly these bytes: decoding is deferred until a
     /// component reads the spans, and exporters that forward OTLP protobuf send the bytes as
-    /// they are (see [`Traces::encoded`]).
+    /// they are (see [`Traces::encoded_parts`]).
     pub fn from_checked(bytes: Bytes, summary: RequestSummary) -> Self {
         Self::from_parts(vec![EncodedPart { bytes, spans: summary.spans }])
     }

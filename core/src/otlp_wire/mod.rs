@@ -41,7 +41,7 @@ pub enum WireError {
     UnsupportedGroup(u32),
 }
 
-/// Wire type numbers, as [`Field::check_type`] takes them.
+/// Wire type numbers.
 pub const VARINT: u8 = 0;
 pub const FIXED64: u8 = 1;
 pub const LEN: u8 = 2;
@@ -85,61 +85,6 @@ impl<'a> Field<'a> {
     pub fn bytes(&self) -> Result<&'a [u8], WireError> {
         match self.value {
             Value::Bytes(b) => Ok(b),
-            other => Err(self.wrong_type(other)),
-        }
-    }
-
-    /// A string field's text, UTF-8 checked as prost checks it.
-    pub fn str(&self, what: &'static str) -> Result<&'a str, WireError> {
-        let bytes = self.bytes()?;
-        std::str::from_utf8(bytes).map_err(|_| WireError::InvalidUtf8 {
-            field: self.number,
-            what,
-        })
-    }
-
-    /// Only checks that a string field is UTF-8 (what prost's decode checks). Most strings
-    /// in spans are short and ASCII, where a word-at-a-time ASCII test beats `from_utf8`.
-    #[inline]
-    pub fn check_str(&self, what: &'static str) -> Result<(), WireError> {
-        let bytes = self.bytes()?;
-        if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
-            Ok(())
-        } else {
-            Err(WireError::InvalidUtf8 { field: self.number, what })
-        }
-    }
-
-    /// Only checks the wire type, for a field whose value does not matter to the caller.
-    #[inline]
-    pub fn check_type(&self, wire_type: u8) -> Result<(), WireError> {
-        if self.value.wire_type() == wire_type {
-            Ok(())
-        } else {
-            Err(self.wrong_type(self.value))
-        }
-    }
-
-    #[inline]
-    pub fn varint(&self) -> Result<u64, WireError> {
-        match self.value {
-            Value::Varint(v) => Ok(v),
-            other => Err(self.wrong_type(other)),
-        }
-    }
-
-    #[inline]
-    pub fn fixed64(&self) -> Result<u64, WireError> {
-        match self.value {
-            Value::Fixed64(v) => Ok(v),
-            other => Err(self.wrong_type(other)),
-        }
-    }
-
-    #[inline]
-    pub fn fixed32(&self) -> Result<u32, WireError> {
-        match self.value {
-            Value::Fixed32(v) => Ok(v),
             other => Err(self.wrong_type(other)),
         }
     }

@@ -125,9 +125,9 @@ impl<'a> Cursor<'a> {
         self.skip(wire_type)
     }
 
-    /// Skips a field as prost skips unknown ones. Groups it skips too, but checking their
-    /// nesting against prost's recursion budget is not worth it for a type OTLP never uses:
-    /// declined, and the caller falls back to prost.
+    /// Skips a field as prost skips unknown ones. prost skips groups too, but checking their
+    /// nesting against its recursion budget is not worth it for a type OTLP never uses: a
+    /// group is declined, and the caller falls back to prost.
     #[inline(always)]
     fn skip(&mut self, wire_type: u8) -> Check {
         match wire_type {
