@@ -12,6 +12,7 @@ last seconds, within 20% of the target.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 
 from conftest import free_port, free_udp_port, http_get, wait_until
@@ -68,16 +69,21 @@ def served_probability(http_port: int) -> float | None:
     return None
 
 
-def emit(tracer, seconds: float) -> tuple[int, int]:
-    """Starts root spans at RATE per second for `seconds`; returns how many were started and
-    how many of them were sampled."""
+def emit(tracer, seconds: float, probe=None) -> tuple[int, int, list]:
+    """Starts root spans at RATE per second for `seconds`; returns how many were started, how
+    many of them were sampled, and what `probe()` answered each half second, if given."""
     sampled = 0
     start = time.monotonic()
     n = 0
+    probed = []
+    next_probe = start
     while True:
         now = time.monotonic()
         if now - start >= seconds:
-            return n, sampled
+            return n, sampled, probed
+        if probe is not None and now >= next_probe:
+            probed.append(probe())
+            next_probe += 0.5
         # Paced against the clock, so a slow loop catches up instead of drifting.
         due = int((now - start) * RATE)
         while n < due:
@@ -101,15 +107,20 @@ def test_sampled_rate_converges_to_the_target(gateways, tmp_path):
         emit(tracer, CONVERGE_SECONDS)
         learned = served_probability(http_port)
         assert learned is not None and learned > INITIAL, f"the probability rose from {INITIAL}: {learned}"
-        started, sampled = emit(tracer, MEASURE_SECONDS)
+        started, sampled, served = emit(tracer, MEASURE_SECONDS, probe=lambda: served_probability(http_port))
         rate = sampled / MEASURE_SECONDS
-        probability = served_probability(http_port)
     finally:
         close_tracer(tracer)
     started_rate = started / MEASURE_SECONDS
-    print(f"sampled {rate:.1f}/s of {started_rate:.0f}/s (target {TARGET}/s), served probability {probability}")
+    # Each calculation divides by one second's count of sampled traces (about 20, so +-22% from
+    # Poisson noise alone, as in Jaeger with one calculation bucket): the served probability
+    # wanders around its mark from one interval to the next, with rare spikes (a second with
+    # few samples nearly doubles it). What holds is its median.
+    probability = statistics.median(served)
+    print(f"sampled {rate:.1f}/s of {started_rate:.0f}/s (target {TARGET}/s), served probability "
+          f"{probability:.4f} median, {min(served):.4f}..{max(served):.4f}")
     assert abs(rate - TARGET) / TARGET <= 0.2, f"sampled {rate:.1f}/s, target {TARGET}/s (probability {probability})"
     # The probability that yields the target at the rate the application really ran at.
     ideal = TARGET / started_rate
-    assert abs(probability - ideal) / ideal <= 0.3, f"served {probability}, ideal {ideal:.4f}"
+    assert abs(probability - ideal) / ideal <= 0.3, f"served {probability:.4f} median of {served}, ideal {ideal:.4f}"
     assert gw.metric("tracegate_processor_incoming_spans", processor="adaptive_sampling") > 0

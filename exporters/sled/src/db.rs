@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use crate::deps::DepTracker;
 
@@ -120,6 +121,38 @@ fn check_format(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
     Ok(())
 }
 
+/// How long opening waits for a lock held by a handle that is still closing.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Opens sled, waiting while the directory's lock is held. sled releases its lock only when
+/// its last internal reference drops, and its background threads (the flusher, the pool that
+/// ran the final `flush_async`) may keep one a moment after the last `Db` of this process is
+/// gone: a reopen right after a close would otherwise fail at random. Another process holding
+/// the lock still fails, after the wait, with a message that says so.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, String> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .segment_size(segment_bytes(path))
+            .open();
+        match opened {
+            // sled reports a held lock only as text (an `Other` I/O error), so that is what is matched.
+            Err(sled::Error::Io(e)) if e.to_string().starts_with("could not acquire lock") => {
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "another process holds its lock (is a second tracegate using this path?): {e}"
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.map_err(|e| e.to_string()),
+        }
+    }
+}
+
 impl Shared {
     /// The shared handle for `path`, opening the database if this process has not.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Arc<Self>, StoreError> {
@@ -130,13 +163,7 @@ impl Shared {
         if let Some(shared) = reg.get(&canonical).and_then(Weak::upgrade) {
             return Ok(shared);
         }
-        let db = sled::Config::new()
-            .path(&canonical)
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .segment_size(segment_bytes(&canonical))
-            .open()
-            .map_err(|e| err(e.to_string()))?;
+        let db = open_sled(&canonical, cache_bytes).map_err(|e| err(e.to_string()))?;
         let meta = db.open_tree("meta").map_err(|e| err(e.to_string()))?;
         check_format(&db, &meta, &canonical)?;
         let mut partitions = BTreeMap::new();

@@ -82,6 +82,16 @@ async fn data_survives_closing_and_reopening() {
 }
 
 #[test]
+fn a_directory_locked_by_another_handle_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A handle outside the registry stands for another process: sled's lock is per open file.
+    let other = sled::Config::new().path(dir.path().join("db")).open().expect("sled");
+    let refused = SledExporter::open(config(dir.path())).err().expect("the lock is held");
+    assert!(refused.to_string().contains("another process holds its lock"), "{refused}");
+    drop(other);
+}
+
+#[test]
 fn a_database_made_with_another_segment_size_still_opens() {
     let dir = tempfile::tempdir().expect("temp dir");
     drop(sled::Config::new().path(dir.path().join("db")).segment_size(512 * 1024).open().expect("sled"));
