@@ -163,7 +163,7 @@ impl Shared {
         if let Some(shared) = reg.get(&canonical).and_then(Weak::upgrade) {
             return Ok(shared);
         }
-        let db = open_sled(&canonical, cache_bytes).map_err(|e| err(e.to_string()))?;
+        let db = open_sled(&canonical, cache_bytes).map_err(err)?;
         let meta = db.open_tree("meta").map_err(|e| err(e.to_string()))?;
         check_format(&db, &meta, &canonical)?;
         let mut partitions = BTreeMap::new();
