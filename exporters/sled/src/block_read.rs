@@ -42,6 +42,9 @@ impl Val<'_> {
 
 pub type Attr<'a> = (&'a str, Val<'a>);
 
+/// A trace id and its spans in one block.
+pub type TraceSpans = ([u8; 16], Vec<ResourceSpans>);
+
 pub struct EventRow<'a> {
     pub time: u64,
     pub name: &'a str,
@@ -156,6 +159,40 @@ impl Block {
         Ok(Self { raw, ids, text, strings, resources, scopes, cols, values })
     }
 
+    /// Roughly what the decoded block occupies in memory (for [`crate::block_cache`]).
+    pub fn memory_size(&self) -> usize {
+        self.raw.len() + self.text.len() + self.ids.len() * 16 + (self.strings.len() + self.values.len()) * 16 + 256 * (self.resources.len() + self.scopes.len())
+    }
+
+    #[cfg(test)]
+    pub fn empty_for_test(raw: usize) -> Self {
+        Self {
+            raw: vec![0; raw],
+            ids: Vec::new(),
+            text: String::new(),
+            strings: Vec::new(),
+            resources: Vec::new(),
+            scopes: Vec::new(),
+            cols: Default::default(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Scope `i` of the block's scope table (a span row's `scope`).
+    pub fn scope(&self, i: usize) -> Option<&InstrumentationScope> {
+        self.scopes.get(i).and_then(|(s, _)| s.as_ref())
+    }
+
+    pub fn scope_count(&self) -> usize {
+        self.scopes.len()
+    }
+
+    /// The rarely-set fields of every span (links among them) as stored: a value absent
+    /// from these bytes is in no link of the block.
+    pub fn rare_bytes(&self) -> &[u8] {
+        &self.raw[self.cols[RARE].clone()]
+    }
+
     fn string(&self, i: u64) -> Result<&str, CodecError> {
         usize::try_from(i)
             .ok()
@@ -181,6 +218,7 @@ impl Block {
     /// Calls `f` for every span, in stored order (trace by trace). With `wanted` (a
     /// [`Block::key_mask`]) only those keys' attributes are read and reported: each key has
     /// its own value column, so the others are never parsed (a search needs one or two).
+    #[cfg(test)]
     pub fn walk<'a>(
         &'a self,
         wanted: Option<&[bool]>,
@@ -313,28 +351,47 @@ impl Block {
     }
 
     /// The spans of one trace in this block, grouped by resource and scope as they came.
+    #[cfg(test)]
     pub fn trace(&self, id: &[u8; 16]) -> Result<Vec<ResourceSpans>, CodecError> {
-        let mut out: Vec<ResourceSpans> = Vec::new();
-        let mut last: Option<(usize, usize, usize)> = None;
-        self.walk(None, |row| {
-            if self.ids[row.trace] != *id {
-                return Ok(());
+        Ok(self.traces(&[*id])?.pop().map(|(_, rs)| rs).unwrap_or_default())
+    }
+
+    /// The spans of each of `ids` held in this block, grouped by resource and scope as they
+    /// came, in one walk (a search's results usually share a few blocks). Only traces with
+    /// spans here are returned, in the block's order. The walk stops after the last of them.
+    pub fn traces(&self, ids: &[[u8; 16]]) -> Result<Vec<TraceSpans>, CodecError> {
+        // Trace ordinals in this block -> slot in `out`.
+        let mut slot: Vec<Option<usize>> = vec![None; self.ids.len()];
+        let mut out: Vec<TraceSpans> = Vec::new();
+        for (t, id) in self.ids.iter().enumerate() {
+            if ids.contains(id) {
+                slot[t] = Some(out.len());
+                out.push((*id, Vec::new()));
             }
+        }
+        let Some(last_trace) = slot.iter().rposition(Option::is_some) else { return Ok(out) };
+        let mut last: Option<(usize, usize, usize)> = None;
+        self.walk_while(None, |row| {
+            if row.trace > last_trace {
+                return Ok(false);
+            }
+            let Some(i) = slot[row.trace] else { return Ok(true) };
             let span = self.span(row)?;
             let same_resource = last.is_some_and(|(t, r, _)| t == row.trace && r == row.resource);
             let same_scope = same_resource && last.is_some_and(|(_, _, s)| s == row.scope);
+            let trace = &mut out[i].1;
             if !same_resource {
                 let r = &self.resources[row.resource];
-                out.push(ResourceSpans { resource: r.resource.clone(), scope_spans: Vec::new(), schema_url: r.schema_url.clone() });
+                trace.push(ResourceSpans { resource: r.resource.clone(), scope_spans: Vec::new(), schema_url: r.schema_url.clone() });
             }
-            let rs = out.last_mut().ok_or(CodecError::Corrupt("no resource"))?;
+            let rs = trace.last_mut().ok_or(CodecError::Corrupt("no resource"))?;
             if !same_scope {
                 let (scope, schema_url) = &self.scopes[row.scope];
                 rs.scope_spans.push(ScopeSpans { scope: scope.clone(), spans: Vec::new(), schema_url: schema_url.clone() });
             }
             rs.scope_spans.last_mut().ok_or(CodecError::Corrupt("no scope"))?.spans.push(span);
             last = Some((row.trace, row.resource, row.scope));
-            Ok(())
+            Ok(true)
         })?;
         Ok(out)
     }

@@ -331,7 +331,7 @@ impl<'b> BlockWriter<'b> {
         }
         put_varint(h, mask);
         if mask != 0 {
-            self.rare(span, mask)?;
+            self.rare(span, mask, seed)?;
         }
 
         self.attributes(span.attributes, seed, false)?;
@@ -348,7 +348,7 @@ impl<'b> BlockWriter<'b> {
         Ok(())
     }
 
-    fn rare(&mut self, span: &SpanView<'b>, mask: u64) -> Result<(), ViewError> {
+    fn rare(&mut self, span: &SpanView<'b>, mask: u64, seed: u64) -> Result<(), ViewError> {
         let out = &mut self.cols[RARE];
         if mask & RARE_TRACE_ID != 0 {
             put_bytes(out, span.trace_id);
@@ -366,14 +366,24 @@ impl<'b> BlockWriter<'b> {
             }
         }
         if mask & RARE_LINKS != 0 {
-            put_varint(out, span.links.len() as u64);
+            put_varint(&mut self.cols[RARE], span.links.len() as u64);
             for link in span.links {
+                let link = link?;
                 // The `Link` as it arrived: the reader decodes it with prost.
-                put_bytes(out, link?.raw);
+                put_bytes(&mut self.cols[RARE], link.raw);
+                // A link's attributes are searchable (Jaeger v2), so they go into the filter.
+                for kv in link.attributes {
+                    let kv = kv?;
+                    if let Some(v) = kv.value {
+                        if view_value_text(&v.value, &mut self.text) {
+                            self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
+                        }
+                    }
+                }
             }
         }
         if mask & RARE_FLAGS != 0 {
-            put_varint(out, u64::from(span.flags));
+            put_varint(&mut self.cols[RARE], u64::from(span.flags));
         }
         Ok(())
     }

@@ -198,6 +198,11 @@ pub fn view_value_text(v: &ValueView<'_>, out: &mut String) -> bool {
     true
 }
 
+/// The tags a span's instrumentation scope name and version match: the names Jaeger's model
+/// gives them, and the keys Jaeger v2's memory store reads.
+pub const SCOPE_NAME: [&str; 2] = ["otel.scope.name", "scope.name"];
+pub const SCOPE_VERSION: [&str; 2] = ["otel.scope.version", "scope.version"];
+
 /// An attribute value as a tag query spells it.
 pub fn value_text(v: &AnyValue) -> Option<String> {
     let mut s = String::new();

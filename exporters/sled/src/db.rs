@@ -14,7 +14,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use crate::block_cache::BlockCache;
 use crate::deps::DepTracker;
+
+/// Decompressed bytes of recently read blocks kept in memory (an 8192-span block of the
+/// shipped batch size decodes to ~1 MB).
+const BLOCK_CACHE_BYTES: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +72,8 @@ fn segment_bytes(dir: &Path) -> usize {
 
 pub struct Shared {
     pub db: sled::Db,
+    /// Decoded blocks recently read (searches and trace fetches).
+    pub blocks_cache: BlockCache,
     /// Global: `o`+service+0+operation+0+kind -> ().
     pub meta: sled::Tree,
     pub partitions: Mutex<BTreeMap<u64, Partition>>,
@@ -187,6 +194,7 @@ impl Shared {
             known_ops: Mutex::default(),
             block_insert: Mutex::default(),
             deps: Mutex::default(),
+            blocks_cache: BlockCache::new(BLOCK_CACHE_BYTES),
             path: canonical.clone(),
             bound: AtomicU64::new(bound),
         });
@@ -237,6 +245,7 @@ impl Shared {
             let (b, x) = names(p.start, p.end);
             self.db.drop_tree(x)?;
             self.db.drop_tree(b)?;
+            self.blocks_cache.forget_partition(p.start);
         }
         Ok(expired.len())
     }

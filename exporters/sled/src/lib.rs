@@ -120,6 +120,7 @@
 //!   from empty per block (pre-size from the last block); decoded batches would regain ~3
 //!   us/span with a `SpanSource` trait over prost structs and views feeding one encoder.
 
+mod block_cache;
 mod block_read;
 mod block_write;
 mod codec;
@@ -127,6 +128,8 @@ mod config;
 mod db;
 mod deps;
 mod exporter;
+mod fetch;
+mod matching;
 mod read;
 mod summary;
 mod write;

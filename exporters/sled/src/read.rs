@@ -9,21 +9,17 @@
 //! block or partition can hold a newer matching span (summaries carry each service's latest
 //! start), so results are exact, not just "the first `limit` found".
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use prost::Message;
 use tracegate_core::storage::{DependencyLink, Operation, StorageError, TraceId, TraceQuery, TraceReader};
 use tracegate_core::Traces;
 
-use crate::block_read::{Attr, Block, SpanRow, Val};
-use crate::codec::{derived_tags_of, value_text, CodecError};
 use crate::db::{Partition, Shared, StoreError};
-use crate::summary::{tag_hash, SummaryView};
+use crate::matching::{maybe_str, BlockContext, Conditions};
+use crate::summary::SummaryView;
 
 /// Traces returned when a query says `limit: 0` (Jaeger's API default).
 const DEFAULT_LIMIT: usize = 100;
@@ -39,12 +35,8 @@ fn secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-fn nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-}
-
 impl SledReader {
-    fn oldest_secs(&self) -> u64 {
+    pub(crate) fn oldest_secs(&self) -> u64 {
         if self.retention.is_zero() {
             0
         } else {
@@ -61,31 +53,6 @@ impl SledReader {
             Ok(r) => r.map_err(|e| StorageError::Backend(e.to_string())),
             Err(e) => Err(StorageError::Backend(format!("read task failed: {e}"))),
         }
-    }
-
-    pub(crate) fn get_trace_blocking(&self, id: TraceId) -> Result<Option<Traces>, StoreError> {
-        let mut out: Vec<ResourceSpans> = Vec::new();
-        let mut seen_spans = HashSet::new();
-        let mut prefix = vec![b't'];
-        prefix.extend_from_slice(&id);
-        for p in self.shared.partitions_between(self.oldest_secs(), u64::MAX) {
-            for entry in p.index.scan_prefix(&prefix).keys() {
-                let key = entry?;
-                let Some(seq) = key.get(17..25) else { continue };
-                let Some(stored) = p.blocks.get(seq)? else { continue };
-                for mut rs in Block::decode(&stored)?.trace(&id)? {
-                    // Idempotence: a span written twice (a retried batch) is returned once.
-                    for ss in &mut rs.scope_spans {
-                        ss.spans.retain(|s| seen_spans.insert(s.span_id.clone()));
-                    }
-                    rs.scope_spans.retain(|ss| !ss.spans.is_empty());
-                    if !rs.scope_spans.is_empty() {
-                        out.push(rs);
-                    }
-                }
-            }
-        }
-        Ok((!out.is_empty()).then(|| Traces::new(out)))
     }
 
     pub(crate) fn find_blocking(&self, q: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
@@ -123,24 +90,13 @@ impl SledReader {
             if !cond.block_may_match(&summary, found, limit) {
                 continue;
             }
-            let Some(stored) = p.blocks.get(&key[1..])? else { continue };
-            let block = Block::decode(&stored)?;
-            let Some(mut candidates) = cond.candidates(&block)? else { continue };
-            let ours: Vec<bool> = block.resources.iter().map(|r| r.service == cond.service).collect();
-            // Which tag each resource carries, once per block rather than once per span.
-            let resource_tags: Vec<bool> = block
-                .resources
-                .iter()
-                .flat_map(|r| {
-                    let attrs = r.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
-                    cond.tags.iter().map(move |(key, want, _)| kv_is(attrs, key, want))
-                })
-                .collect();
+            let Some(block) = self.block(p, &key[1..])? else { continue };
+            let context = BlockContext::new(cond, &block);
+            let Some(mut candidates) = cond.candidates(&block, &context)? else { continue };
             let mut text = String::new();
             let wanted = block.key_mask(cond.tags.iter().map(|(k, _, _)| k.as_str()));
             block.walk_while(Some(&wanted), |row| {
-                let tags = resource_tags.get(row.resource * cond.tags.len()..).unwrap_or_default();
-                if ours[row.resource] && cond.row_matches(row, tags, &mut text)? {
+                if context.ours(row) && cond.row_matches(row, &context, &mut text)? {
                     let t = found.entry(block.ids[row.trace]).or_insert(0);
                     *t = (*t).max(row.start);
                 }
@@ -158,157 +114,13 @@ impl SledReader {
 }
 
 /// The start time a newer span must beat to enter the top `limit` (0 while fewer are found).
-fn kth_newest(found: &HashMap<TraceId, u64>, limit: usize) -> u64 {
+pub(crate) fn kth_newest(found: &HashMap<TraceId, u64>, limit: usize) -> u64 {
     if found.len() < limit {
         return 0;
     }
     let mut starts: Vec<u64> = found.values().copied().collect();
     let k = limit - 1;
     *starts.select_nth_unstable_by(k, |a, b| b.cmp(a)).1
-}
-
-struct Conditions {
-    service: String,
-    operation: Option<String>,
-    tags: Vec<(String, String, u64)>,
-    /// Tags whose value can only match a string attribute (key, value): a block is checked
-    /// against their value columns before its spans are walked.
-    byte_needles: Vec<(String, String)>,
-    start: (u64, u64),
-    duration: (u64, u64),
-}
-
-impl Conditions {
-    fn new(q: &TraceQuery) -> Self {
-        Self {
-            service: q.service.clone(),
-            operation: q.operation.clone(),
-            tags: q.tags.iter().map(|(k, v)| (k.clone(), v.clone(), tag_hash(&q.service, k, v))).collect(),
-            byte_needles: q
-                .tags
-                .iter()
-                .filter(|(k, v)| only_a_string(k, v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            start: (q.start_min.map(nanos).unwrap_or(0), q.start_max.map(nanos).unwrap_or(u64::MAX)),
-            duration: (
-                q.duration_min.map(|d| d.as_nanos() as u64).unwrap_or(0),
-                q.duration_max.map(|d| d.as_nanos() as u64).unwrap_or(u64::MAX),
-            ),
-        }
-    }
-
-    /// Whether the block can match, from the value columns of the string-only tags (a
-    /// Bloom filter false positive ends here, with no span walked): `None` when it cannot.
-    /// Otherwise the tag with the fewest attributes that may carry its value, and that
-    /// count, so the walk stops once it has passed them all; no such tag when the queried
-    /// service's resource has one of them (then any span of it may match).
-    #[allow(clippy::type_complexity)]
-    fn candidates<'c>(&'c self, block: &Block) -> Result<Option<Option<(&'c str, &'c str, usize)>>, CodecError> {
-        let mut fewest: Option<(&str, &str, usize)> = None;
-        let mut in_resource = false;
-        for (key, want) in &self.byte_needles {
-            // Resources keep the client's protobuf bytes; they are checked as values.
-            if block.resources.iter().any(|r| {
-                r.service == self.service && kv_is(r.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default(), key, want)
-            }) {
-                in_resource = true;
-                continue;
-            }
-            let n = block.count_str_values(key, want)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            if fewest.is_none_or(|(_, _, m)| n < m) {
-                fewest = Some((key, want, n));
-            }
-        }
-        Ok(Some(if in_resource { None } else { fewest }))
-    }
-
-    fn block_may_match(&self, s: &SummaryView<'_>, found: &HashMap<TraceId, u64>, limit: usize) -> bool {
-        let Some(svc) = s.service(&self.service) else { return false };
-        let newest_possible = svc.max_start.min(self.start.1);
-        (found.len() < limit || newest_possible > kth_newest(found, limit))
-            && svc.max_start >= self.start.0
-            && svc.min_start <= self.start.1
-            && svc.max_duration >= self.duration.0
-            && svc.min_duration <= self.duration.1
-            && self.operation.as_ref().is_none_or(|op| svc.has_operation(op))
-            && self.tags.iter().all(|(_, _, h)| s.may_have_tag(*h))
-    }
-
-    /// Whether this span (of the queried service) meets every condition; `in_resource[i]`
-    /// says whether its resource carries tag `i`.
-    fn row_matches(&self, row: &SpanRow<'_>, in_resource: &[bool], text: &mut String) -> Result<bool, CodecError> {
-        let duration = row.end.saturating_sub(row.start);
-        if !((self.start.0..=self.start.1).contains(&row.start)
-            && (self.duration.0..=self.duration.1).contains(&duration)
-            && self.operation.as_ref().is_none_or(|op| op == row.name))
-        {
-            return Ok(false);
-        }
-        for (i, (key, want, _)) in self.tags.iter().enumerate() {
-            let found = any_attr_is(&row.attrs, key, want, text)?
-                || in_resource.get(i).copied().unwrap_or(false)
-                || any_attr_is(&row.event_attrs, key, want, text)?
-                || derived_tags_of(row.kind, row.status.map(|s| s.0).unwrap_or(0)).any(|(k, v)| k == key && v == want);
-            if !found {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-}
-
-fn any_attr_is(attrs: &[Attr<'_>], key: &str, want: &str, text: &mut String) -> Result<bool, CodecError> {
-    for (k, v) in attrs {
-        if *k == key && val_is(*v, want, text)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// Whether [`Block::count_str_values`] counted this value for `want`.
-fn maybe_str(v: Val<'_>, want: &str) -> bool {
-    match v {
-        Val::Str(s) => s == want,
-        Val::Other(_) => true,
-        _ => false,
-    }
-}
-
-/// `value_text(v) == want` without building the value.
-fn val_is(v: Val<'_>, want: &str, text: &mut String) -> Result<bool, CodecError> {
-    use std::fmt::Write;
-    text.clear();
-    Ok(match v {
-        Val::None => false,
-        Val::Str(s) => s == want,
-        Val::Bool(b) => want == if b { "true" } else { "false" },
-        Val::Int(i) => {
-            let _ = write!(text, "{i}");
-            text == want
-        }
-        Val::Double(d) => {
-            let _ = write!(text, "{d}");
-            text == want
-        }
-        Val::Other(bytes) => value_text(&AnyValue::decode(bytes)?).is_some_and(|t| t == want),
-    })
-}
-
-/// True when no derived tag and no non-string attribute has `value` as its text (see
-/// `codec::value_text`): then the value's bytes appear verbatim in any span data that has it.
-fn only_a_string(key: &str, value: &str) -> bool {
-    let derived = matches!(key, "span.kind" | "otel.status_code" | "error");
-    let hex = value.len().is_multiple_of(2) && value.bytes().all(|b| b.is_ascii_hexdigit());
-    !derived && !hex && value.parse::<i64>().is_err() && value.parse::<f64>().is_err() && !matches!(value, "true" | "false")
-}
-
-fn kv_is(kvs: &[KeyValue], key: &str, want: &str) -> bool {
-    kvs.iter().any(|kv| kv.key == key && kv.value.as_ref().and_then(value_text).is_some_and(|t| t == want))
 }
 
 #[async_trait]
@@ -357,11 +169,18 @@ impl TraceReader for SledReader {
     }
 
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StorageError> {
-        if query.service.is_empty() {
-            return Err(StorageError::BadQuery("service is required".into()));
-        }
         let q = query.clone();
         self.blocking(move |r| r.find_blocking(&q)).await
+    }
+
+    /// One search, then the results from the blocks it walked (see [`crate::fetch`]).
+    async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Traces>, StorageError> {
+        let q = query.clone();
+        self.blocking(move |r| {
+            let ids = r.find_blocking(&q)?;
+            Ok(r.traces_blocking(&ids)?.into_iter().map(|(_, t)| t).collect())
+        })
+        .await
     }
 
     async fn dependencies(&self, end: SystemTime, lookback: Duration) -> Result<Vec<DependencyLink>, StorageError> {
@@ -399,7 +218,7 @@ mod tests {
     use tracegate_core::Exporter;
     use tracegate_storage_conformance::{batch, Ids, TestSpan, Val};
 
-    use super::only_a_string;
+    use crate::matching::only_a_string;
     use crate::{Config, SledExporter};
 
     #[test]

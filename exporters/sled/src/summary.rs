@@ -231,7 +231,6 @@ impl<'a> SummaryView<'a> {
     }
 
     /// Every service; an item is `None` where the bytes are damaged (and the walk ends there).
-    #[cfg(test)]
     pub fn services(&self) -> impl Iterator<Item = Option<ServiceView<'a>>> + '_ {
         let legacy = self.legacy.iter().flatten().map(|s| Some(*s));
         let mut r = Reader(self.services);

@@ -22,7 +22,9 @@ use tracegate_core::data::encode_resource_spans;
 use tracegate_core::Traces;
 
 use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
-use crate::codec::{compress, derived_tags_of, kind_name, view_value_text, CodecError, FastMap, FastSet};
+use crate::codec::{compress, derived_tags_of, kind_name, value_text, view_value_text, CodecError, FastMap, FastSet, SCOPE_NAME, SCOPE_VERSION};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use prost::Message;
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
 use crate::summary::{service_seed, tag_hash_seeded, ServiceSummary, Summary};
@@ -177,6 +179,8 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
     let mut slot_of_resource: Vec<Option<usize>> = vec![None; batch.resources.len()];
     // (service seed, kind, status code) whose derived tags are hashed already.
     let mut derived: FastSet<(u64, i32, i32)> = FastSet::default();
+    // Batch scopes whose tags are hashed already.
+    let mut scope_hashed = vec![false; batch.scopes.len()];
     let mut text = String::new();
     let mut writer = BlockWriter::new();
     for (tid, refs) in &group.traces {
@@ -214,6 +218,12 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
                     slot
                 }
             };
+            if let Some(done) = scope_hashed.get_mut(entry.scope as usize).filter(|d| !**d) {
+                *done = true;
+                if let Some(scope) = batch.scopes.get(entry.scope as usize).and_then(|s| s.scope) {
+                    hash_scope_tags(scope, res.seed, &mut writer.tags, &mut text)?;
+                }
+            }
             let span = &entry.span;
             let (start, duration) = (span.start_time_unix_nano, span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano));
             let Some((sum, op_set)) = services.get_mut(slot) else { continue };
@@ -253,6 +263,24 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
     let block = compress(&writer.finish(), opts.compression_level).map_err(CodecError::from)?;
     let trace_ids = group.traces.iter().map(|(tid, _)| *tid).collect();
     Ok(Prepared { partition: group.partition.clone(), block, summary, latest, trace_ids })
+}
+
+/// A scope's attributes, and its name and version as `otel.scope.name` /
+/// `otel.scope.version` (the tags Jaeger's model gives them), into the block's tag set.
+fn hash_scope_tags(scope: &[u8], seed: u64, tags: &mut FastSet<u64>, text: &mut String) -> Result<(), StoreError> {
+    let scope = InstrumentationScope::decode(scope).map_err(CodecError::from)?;
+    for (keys, value) in [(SCOPE_NAME, &scope.name), (SCOPE_VERSION, &scope.version)] {
+        for key in keys.into_iter().filter(|_| !value.is_empty()) {
+            tags.insert(tag_hash_seeded(seed, key, value));
+        }
+    }
+    for kv in &scope.attributes {
+        if let Some(t) = kv.value.as_ref().and_then(value_text) {
+            *text = t;
+            tags.insert(tag_hash_seeded(seed, &kv.key, text));
+        }
+    }
+    Ok(())
 }
 
 fn store_block(shared: &Shared, p: Prepared) -> Result<(), StoreError> {

@@ -1,0 +1,106 @@
+//! Decoded blocks recently read, so a search and the trace fetches that follow it decompress
+//! each block once.
+//!
+//! The UI's search answers with whole traces, and a user then opens one of them: with
+//! 8192-span blocks (the shipped batch size) a block holds hundreds of traces, so the blocks
+//! a search walked are the ones its results and the next clicks need. Decompressing and
+//! parsing a block costs far more than walking it again, so the decoded form is kept.
+//!
+//! Bounded by bytes (the decompressed size), least recently used out first. Blocks are
+//! immutable once written (a sequence number is never reused in a partition), so entries
+//! never go stale; a dropped partition's entries are removed with it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::block_read::Block;
+
+/// (partition start, block sequence number).
+pub type BlockKey = (u64, u64);
+
+pub struct BlockCache {
+    budget: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<BlockKey, (Arc<Block>, u64)>,
+    bytes: usize,
+    tick: u64,
+}
+
+impl BlockCache {
+    pub fn new(budget: usize) -> Self {
+        Self { budget, inner: Mutex::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, key: BlockKey) -> Option<Arc<Block>> {
+        let mut inner = self.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        let (block, used) = inner.entries.get_mut(&key)?;
+        *used = tick;
+        Some(block.clone())
+    }
+
+    /// Keeps `block` unless it alone exceeds the budget; evicts the least recently used.
+    pub fn insert(&self, key: BlockKey, block: Arc<Block>) {
+        let size = block.memory_size();
+        if size > self.budget {
+            return;
+        }
+        let mut inner = self.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        if let Some((old, _)) = inner.entries.insert(key, (block, tick)) {
+            inner.bytes -= old.memory_size();
+        }
+        inner.bytes += size;
+        while inner.bytes > self.budget {
+            // A few dozen entries at most: a scan is cheaper than keeping an order.
+            let Some(oldest) = inner.entries.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k) else { break };
+            if let Some((old, _)) = inner.entries.remove(&oldest) {
+                inner.bytes -= old.memory_size();
+            }
+        }
+    }
+
+    /// Forgets the blocks of a dropped partition.
+    pub fn forget_partition(&self, start: u64) {
+        let mut inner = self.lock();
+        let gone: Vec<BlockKey> = inner.entries.keys().filter(|k| k.0 == start).copied().collect();
+        for k in gone {
+            if let Some((old, _)) = inner.entries.remove(&k) {
+                inner.bytes -= old.memory_size();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_most_recently_used_within_the_budget() {
+        let block = Arc::new(Block::empty_for_test(1000));
+        let size = block.memory_size();
+        let cache = BlockCache::new(size * 2);
+        cache.insert((1, 1), block.clone());
+        cache.insert((1, 2), block.clone());
+        assert!(cache.get((1, 1)).is_some(), "touch 1 so 2 is the oldest");
+        cache.insert((1, 3), block.clone());
+        assert!(cache.get((1, 2)).is_none(), "least recently used evicted");
+        assert!(cache.get((1, 1)).is_some() && cache.get((1, 3)).is_some());
+        cache.forget_partition(1);
+        assert!(cache.get((1, 1)).is_none());
+        let small = BlockCache::new(size - 1);
+        small.insert((2, 1), block);
+        assert!(small.get((2, 1)).is_none(), "a block over the whole budget is not kept");
+    }
+}

@@ -1,0 +1,245 @@
+//! Whether a block, and then a span of it, can meet a search: Jaeger v2's rules.
+//!
+//! A trace matches when one span meets every condition. A tag condition is met by the
+//! span's attributes, its resource's, its instrumentation scope's (and the scope's name and
+//! version as `otel.scope.name` / `otel.scope.version`, or `scope.name` / `scope.version` as
+//! Jaeger v2's memory store spells them), its events' and its links'
+//! attributes, or by the tags Jaeger derives from OTLP fields (`span.kind`, `error`,
+//! `otel.status_code`). Typed values compare by their text as Jaeger prints them (`"123"`
+//! finds int 123, `"true"` finds bool true). An empty service means any service (Jaeger 2.x
+//! search without `service_name`).
+//!
+//! Three stages, cheapest first: the block's summary ([`Conditions::block_may_match`]: time
+//! and duration ranges, operations, the tag filter); the value columns of string-only tags
+//! ([`Conditions::candidates`]: exact, no span walked); then span by span
+//! ([`Conditions::row_matches`], with what depends only on a resource or scope worked out
+//! once per block in [`BlockContext`]).
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::span::Link;
+use prost::Message;
+use tracegate_core::storage::{TraceId, TraceQuery};
+
+use crate::block_read::{Attr, Block, SpanRow, Val};
+use crate::codec::{derived_tags_of, value_text, CodecError, SCOPE_NAME, SCOPE_VERSION};
+use crate::read::kth_newest;
+use crate::summary::{tag_hash, ServiceView, SummaryView};
+
+fn nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+pub struct Conditions {
+    /// Empty: any service.
+    pub service: String,
+    operation: Option<String>,
+    /// (key, value, filter hash for `service`; unused when any service will do).
+    pub tags: Vec<(String, String, u64)>,
+    /// Tags whose value can only match a string attribute (key, value): a block is checked
+    /// against their value columns before its spans are walked.
+    byte_needles: Vec<(String, String)>,
+    pub start: (u64, u64),
+    duration: (u64, u64),
+}
+
+/// What a block's resources and scopes say about the search, worked out once per block.
+pub struct BlockContext {
+    ours: Vec<bool>,
+    /// `[resource * tags + i]`: that resource carries tag `i`.
+    resource_tags: Vec<bool>,
+    /// `[scope * tags + i]`: that scope (attributes, name, version) carries tag `i`.
+    scope_tags: Vec<bool>,
+    tags: usize,
+}
+
+impl BlockContext {
+    pub fn new(cond: &Conditions, block: &Block) -> Self {
+        let ours = block.resources.iter().map(|r| cond.service.is_empty() || r.service == cond.service).collect();
+        let resource_tags = block
+            .resources
+            .iter()
+            .flat_map(|r| {
+                let attrs = r.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+                cond.tags.iter().map(move |(key, want, _)| kv_is(attrs, key, want))
+            })
+            .collect();
+        let scope_tags = (0..block.scope_count())
+            .flat_map(|i| {
+                let scope = block.scope(i);
+                cond.tags.iter().map(move |(key, want, _)| {
+                    scope.is_some_and(|s| {
+                        (SCOPE_NAME.contains(&key.as_str()) && s.name == *want && !want.is_empty())
+                            || (SCOPE_VERSION.contains(&key.as_str()) && s.version == *want && !want.is_empty())
+                            || kv_is(&s.attributes, key, want)
+                    })
+                })
+            })
+            .collect();
+        Self { ours, resource_tags, scope_tags, tags: cond.tags.len() }
+    }
+
+    /// Whether the span's resource is of the queried service.
+    pub fn ours(&self, row: &SpanRow<'_>) -> bool {
+        self.ours.get(row.resource).copied().unwrap_or(false)
+    }
+
+    fn outside_span(&self, row: &SpanRow<'_>, i: usize) -> bool {
+        let at = |v: &[bool], j: usize| v.get(j * self.tags + i).copied().unwrap_or(false);
+        at(&self.resource_tags, row.resource) || at(&self.scope_tags, row.scope)
+    }
+}
+
+impl Conditions {
+    pub fn new(q: &TraceQuery) -> Self {
+        Self {
+            service: q.service.clone(),
+            operation: q.operation.clone(),
+            tags: q.tags.iter().map(|(k, v)| (k.clone(), v.clone(), tag_hash(&q.service, k, v))).collect(),
+            byte_needles: q
+                .tags
+                .iter()
+                .filter(|(k, v)| only_a_string(k, v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            start: (q.start_min.map(nanos).unwrap_or(0), q.start_max.map(nanos).unwrap_or(u64::MAX)),
+            duration: (
+                q.duration_min.map(|d| d.as_nanos() as u64).unwrap_or(0),
+                q.duration_max.map(|d| d.as_nanos() as u64).unwrap_or(u64::MAX),
+            ),
+        }
+    }
+
+    /// Whether the block can match, from the value columns of the string-only tags (a
+    /// Bloom filter false positive ends here, with no span walked): `None` when it cannot.
+    /// Otherwise the tag with the fewest attributes that may carry its value, and that
+    /// count, so the walk stops once it has passed them all; no such tag when a resource,
+    /// scope or link of the block may carry one of them (then any span may match).
+    #[allow(clippy::type_complexity)]
+    pub fn candidates<'c>(&'c self, block: &Block, context: &BlockContext) -> Result<Option<Option<(&'c str, &'c str, usize)>>, CodecError> {
+        let mut fewest: Option<(&str, &str, usize)> = None;
+        let mut outside_columns = false;
+        for (i, (key, want)) in self.byte_needles.iter().enumerate() {
+            let tag = self.tags.iter().position(|(k, v, _)| k == key && v == want).unwrap_or(i);
+            let in_context = (0..block.resources.len()).any(|r| context.ours.get(r).copied().unwrap_or(false) && context.resource_tags.get(r * context.tags + tag).copied().unwrap_or(false))
+                || (0..block.scope_count()).any(|s| context.scope_tags.get(s * context.tags + tag).copied().unwrap_or(false));
+            // Links keep the client's protobuf bytes: a value absent from them is in no link.
+            if in_context || memchr::memmem::find(block.rare_bytes(), want.as_bytes()).is_some() {
+                outside_columns = true;
+                continue;
+            }
+            let n = block.count_str_values(key, want)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if fewest.is_none_or(|(_, _, m)| n < m) {
+                fewest = Some((key, want, n));
+            }
+        }
+        Ok(Some(if outside_columns { None } else { fewest }))
+    }
+
+    pub fn block_may_match(&self, s: &SummaryView<'_>, found: &HashMap<TraceId, u64>, limit: usize) -> bool {
+        if self.service.is_empty() {
+            return s.services().map_while(|svc| svc).any(|svc| self.service_may_match(s, &svc, found, limit, true));
+        }
+        s.service(&self.service).is_some_and(|svc| self.service_may_match(s, &svc, found, limit, false))
+    }
+
+    fn service_may_match(&self, s: &SummaryView<'_>, svc: &ServiceView<'_>, found: &HashMap<TraceId, u64>, limit: usize, any: bool) -> bool {
+        let newest_possible = svc.max_start.min(self.start.1);
+        (found.len() < limit || newest_possible > kth_newest(found, limit))
+            && svc.max_start >= self.start.0
+            && svc.min_start <= self.start.1
+            && svc.max_duration >= self.duration.0
+            && svc.min_duration <= self.duration.1
+            && self.operation.as_ref().is_none_or(|op| svc.has_operation(op))
+            && self.tags.iter().all(|(k, v, h)| {
+                let hash = if any { tag_hash(&String::from_utf8_lossy(svc.name), k, v) } else { *h };
+                s.may_have_tag(hash)
+            })
+    }
+
+    /// Whether this span (of a queried service) meets every condition.
+    pub fn row_matches(&self, row: &SpanRow<'_>, context: &BlockContext, text: &mut String) -> Result<bool, CodecError> {
+        let duration = row.end.saturating_sub(row.start);
+        if !((self.start.0..=self.start.1).contains(&row.start)
+            && (self.duration.0..=self.duration.1).contains(&duration)
+            && self.operation.as_ref().is_none_or(|op| op == row.name))
+        {
+            return Ok(false);
+        }
+        for (i, (key, want, _)) in self.tags.iter().enumerate() {
+            let found = any_attr_is(&row.attrs, key, want, text)?
+                || context.outside_span(row, i)
+                || any_attr_is(&row.event_attrs, key, want, text)?
+                || derived_tags_of(row.kind, row.status.map(|s| s.0).unwrap_or(0)).any(|(k, v)| k == key && v == want)
+                || links_have(&row.links, key, want)?;
+            if !found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn links_have(links: &[&[u8]], key: &str, want: &str) -> Result<bool, CodecError> {
+    for raw in links {
+        if kv_is(&Link::decode(*raw)?.attributes, key, want) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn any_attr_is(attrs: &[Attr<'_>], key: &str, want: &str, text: &mut String) -> Result<bool, CodecError> {
+    for (k, v) in attrs {
+        if *k == key && val_is(*v, want, text)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether [`Block::count_str_values`] counted this value for `want`.
+pub fn maybe_str(v: Val<'_>, want: &str) -> bool {
+    match v {
+        Val::Str(s) => s == want,
+        Val::Other(_) => true,
+        _ => false,
+    }
+}
+
+/// `value_text(v) == want` without building the value.
+fn val_is(v: Val<'_>, want: &str, text: &mut String) -> Result<bool, CodecError> {
+    use std::fmt::Write;
+    text.clear();
+    Ok(match v {
+        Val::None => false,
+        Val::Str(s) => s == want,
+        Val::Bool(b) => want == if b { "true" } else { "false" },
+        Val::Int(i) => {
+            let _ = write!(text, "{i}");
+            text == want
+        }
+        Val::Double(d) => {
+            let _ = write!(text, "{d}");
+            text == want
+        }
+        Val::Other(bytes) => value_text(&AnyValue::decode(bytes)?).is_some_and(|t| t == want),
+    })
+}
+
+/// True when no derived tag and no non-string attribute has `value` as its text (see
+/// `codec::value_text`): then the value's bytes appear verbatim in any span data that has it.
+pub fn only_a_string(key: &str, value: &str) -> bool {
+    let derived = matches!(key, "span.kind" | "otel.status_code" | "error");
+    let hex = value.len().is_multiple_of(2) && value.bytes().all(|b| b.is_ascii_hexdigit());
+    !derived && !hex && value.parse::<i64>().is_err() && value.parse::<f64>().is_err() && !matches!(value, "true" | "false")
+}
+
+fn kv_is(kvs: &[KeyValue], key: &str, want: &str) -> bool {
+    kvs.iter().any(|kv| kv.key == key && kv.value.as_ref().and_then(value_text).is_some_and(|t| t == want))
+}
