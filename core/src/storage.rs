@@ -7,10 +7,25 @@
 //! so one process opens a database once and the engine knows nothing about storage.
 //!
 //! Traces come back as OTLP; the query API translates to Jaeger's model at its edge.
-//! Semantics follow Jaeger's storage integration tests: a trace matches a query when a single
-//! span meets every condition; tag conditions match span attributes, resource (process)
-//! attributes and event (log) attributes; duration bounds apply to that span; results are the
-//! newest traces first, at most `limit` of them.
+//! Semantics follow Jaeger v2's storage (its memory store and storage integration tests),
+//! checked for every backend by `tracegate-storage-conformance`:
+//!
+//! - A trace matches a query when a single span meets every condition (service, operation,
+//!   every tag, start bounds, duration bounds).
+//! - A tag condition matches an attribute of that span, of its resource (process), of its
+//!   instrumentation scope, of one of its events (logs) or of one of its links; the scope's
+//!   name and version match as the tags `otel.scope.name` / `otel.scope.version` (the names
+//!   Jaeger's model gives them when translating OTLP; `scope.name` / `scope.version`, as Jaeger
+//!   v2's memory store spells them, are the same conditions).
+//! - Typed values compare as Jaeger compares them: the query's text against the value's text,
+//!   so `"123"` finds the integer 123, `"true"` the boolean true and `"1.5"` the double 1.5.
+//! - An empty service means any service (Jaeger 2.x): a search by operation, tag or duration
+//!   alone looks at every service. Jaeger v1's `/api/traces` still requires one; that rule
+//!   lives in the API, not here.
+//! - Results are the newest traces first (by their newest matching span), at most `limit`.
+//! - No span is dropped: spans of one trace that share a span id but differ in any way are all
+//!   kept and returned (Jaeger's `GetTraceWithDuplicateSpans`); only a byte-identical copy of a
+//!   span already stored (a retried batch) is stored once.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -25,6 +40,7 @@ pub type TraceId = [u8; 16];
 /// A search, as Jaeger's `FindTraces` takes it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TraceQuery {
+    /// The service of the matching span; empty means any service.
     pub service: String,
     pub operation: Option<String>,
     /// Every pair must match one span (with the other conditions).
@@ -79,7 +95,9 @@ pub trait TraceReader: Send + Sync {
         span_kind: Option<&str>,
     ) -> Result<Vec<Operation>, StorageError>;
 
-    /// Ids of matching traces, newest first.
+    /// Ids of matching traces, newest first. An empty `query.service` matches every service;
+    /// a backend that cannot search without one (its indexes are keyed by service) answers
+    /// [`StorageError::BadQuery`] saying so, and its conformance test declares that.
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StorageError>;
 
     /// Matching traces, newest first.

@@ -1,12 +1,13 @@
 //! Test spans in OTLP, built the way real SDKs send them: random-looking 16-byte trace ids and
 //! 8-byte span ids, one `ResourceSpans` per service carrying `service.name` and other process
-//! attributes, and times relative to now (a store may bound queries by its retention).
+//! attributes, one `ScopeSpans` per instrumentation scope inside it, and times relative to now
+//! (a store may bound queries by its retention).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
 use tracegate_core::storage::TraceId;
 use tracegate_core::Traces;
@@ -45,6 +46,7 @@ pub enum Val {
     Str(&'static str),
     Int(i64),
     Bool(bool),
+    Double(f64),
 }
 
 fn kv(key: &str, v: &Val) -> KeyValue {
@@ -52,11 +54,38 @@ fn kv(key: &str, v: &Val) -> KeyValue {
         Val::Str(s) => any_value::Value::StringValue((*s).to_string()),
         Val::Int(i) => any_value::Value::IntValue(*i),
         Val::Bool(b) => any_value::Value::BoolValue(*b),
+        Val::Double(f) => any_value::Value::DoubleValue(*f),
     };
     KeyValue { key: key.to_string(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
 }
 
-/// One span of a test, with the process (resource) it belongs to.
+fn kvs(attrs: &[(&'static str, Val)]) -> Vec<KeyValue> {
+    attrs.iter().map(|(k, v)| kv(k, v)).collect()
+}
+
+/// The instrumentation scope a span was recorded with.
+#[derive(Clone, Debug)]
+pub struct TestScope {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub attrs: Vec<(&'static str, Val)>,
+}
+
+impl Default for TestScope {
+    fn default() -> Self {
+        Self { name: "conformance", version: "", attrs: Vec::new() }
+    }
+}
+
+/// A link from a span to another span, with its attributes.
+#[derive(Clone, Debug)]
+pub struct TestLink {
+    pub trace_id: TraceId,
+    pub span_id: [u8; 8],
+    pub attrs: Vec<(&'static str, Val)>,
+}
+
+/// One span of a test, with the process (resource) and scope it belongs to.
 #[derive(Clone, Debug)]
 pub struct TestSpan {
     pub trace_id: TraceId,
@@ -70,6 +99,8 @@ pub struct TestSpan {
     pub duration: Duration,
     pub attrs: Vec<(&'static str, Val)>,
     pub events: Vec<(&'static str, Vec<(&'static str, Val)>)>,
+    pub links: Vec<TestLink>,
+    pub scope: TestScope,
     pub error: bool,
 }
 
@@ -87,6 +118,8 @@ impl TestSpan {
             duration: Duration::from_millis(10),
             attrs: vec![("http.method", Val::Str("GET"))],
             events: Vec::new(),
+            links: Vec::new(),
+            scope: TestScope::default(),
             error: false,
         }
     }
@@ -121,6 +154,22 @@ impl TestSpan {
         self
     }
 
+    /// A link to `span_id` of `trace_id` carrying `attrs`.
+    pub fn link(mut self, trace_id: TraceId, span_id: [u8; 8], attrs: Vec<(&'static str, Val)>) -> Self {
+        self.links.push(TestLink { trace_id, span_id, attrs });
+        self
+    }
+
+    pub fn scope(mut self, scope: TestScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    pub fn start(mut self, start: SystemTime) -> Self {
+        self.start = start;
+        self
+    }
+
     fn to_otlp(&self) -> Span {
         let start = nanos(self.start);
         Span {
@@ -131,15 +180,25 @@ impl TestSpan {
             kind: self.kind as i32,
             start_time_unix_nano: start,
             end_time_unix_nano: start + self.duration.as_nanos() as u64,
-            attributes: self.attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+            attributes: kvs(&self.attrs),
             events: self
                 .events
                 .iter()
                 .map(|(name, attrs)| Event {
                     time_unix_nano: start + 1000,
                     name: (*name).to_string(),
-                    attributes: attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+                    attributes: kvs(attrs),
                     dropped_attributes_count: 0,
+                })
+                .collect(),
+            links: self
+                .links
+                .iter()
+                .map(|l| Link {
+                    trace_id: l.trace_id.to_vec(),
+                    span_id: l.span_id.to_vec(),
+                    attributes: kvs(&l.attrs),
+                    ..Default::default()
                 })
                 .collect(),
             status: self.error.then(|| Status { code: status::StatusCode::Error as i32, message: "boom".into() }),
@@ -152,8 +211,8 @@ pub fn nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
-/// One batch, one `ResourceSpans` per distinct (service, resource attributes), as an SDK per
-/// process would send them.
+/// One batch, one `ResourceSpans` per distinct (service, resource attributes) and in it one
+/// `ScopeSpans` per distinct scope, as an SDK per process would send them.
 pub fn batch(spans: &[TestSpan]) -> Traces {
     let mut out: Vec<(String, ResourceSpans)> = Vec::new();
     for s in spans {
@@ -161,25 +220,32 @@ pub fn batch(spans: &[TestSpan]) -> Traces {
         let idx = match out.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
-                let mut attrs = vec![kv("service.name", &Val::Str("placeholder"))];
-                attrs[0].value = Some(AnyValue { value: Some(any_value::Value::StringValue(s.service.clone())) });
-                attrs.extend(s.resource_attrs.iter().map(|(k, v)| kv(k, v)));
-                out.push((
-                    key,
-                    ResourceSpans {
-                        resource: Some(Resource { attributes: attrs, ..Default::default() }),
-                        scope_spans: vec![ScopeSpans {
-                            scope: Some(InstrumentationScope { name: "conformance".into(), ..Default::default() }),
-                            spans: Vec::new(),
-                            schema_url: String::new(),
-                        }],
-                        schema_url: String::new(),
-                    },
-                ));
+                let mut attrs = vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue { value: Some(any_value::Value::StringValue(s.service.clone())) }),
+                    ..Default::default()
+                }];
+                attrs.extend(kvs(&s.resource_attrs));
+                let resource = Some(Resource { attributes: attrs, ..Default::default() });
+                out.push((key, ResourceSpans { resource, scope_spans: Vec::new(), schema_url: String::new() }));
                 out.len() - 1
             }
         };
-        out[idx].1.scope_spans[0].spans.push(s.to_otlp());
+        let scope = InstrumentationScope {
+            name: s.scope.name.into(),
+            version: s.scope.version.into(),
+            attributes: kvs(&s.scope.attrs),
+            ..Default::default()
+        };
+        let scopes = &mut out[idx].1.scope_spans;
+        let at = match scopes.iter().position(|ss| ss.scope.as_ref() == Some(&scope)) {
+            Some(i) => i,
+            None => {
+                scopes.push(ScopeSpans { scope: Some(scope), spans: Vec::new(), schema_url: String::new() });
+                scopes.len() - 1
+            }
+        };
+        scopes[at].spans.push(s.to_otlp());
     }
     Traces::new(out.into_iter().map(|(_, rs)| rs).collect())
 }

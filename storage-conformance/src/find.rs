@@ -9,19 +9,19 @@ use tracegate_core::storage::{TraceId, TraceQuery};
 use crate::data::{batch, span_keys, Ids, TestSpan, Val};
 use crate::Store;
 
-fn ago(minutes: u64) -> SystemTime {
+pub(crate) fn ago(minutes: u64) -> SystemTime {
     SystemTime::now() - Duration::from_secs(minutes * 60)
 }
 
-fn query(service: &str) -> TraceQuery {
+pub(crate) fn query(service: &str) -> TraceQuery {
     TraceQuery { service: service.into(), limit: 100, ..Default::default() }
 }
 
-fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-async fn ids_of(store: &Store, q: &TraceQuery) -> Vec<TraceId> {
+pub(crate) async fn ids_of(store: &Store, q: &TraceQuery) -> Vec<TraceId> {
     match store.reader.find_trace_ids(q).await {
         Ok(ids) => ids,
         Err(e) => panic!("find_trace_ids({q:?}) failed: {e}"),
@@ -29,7 +29,7 @@ async fn ids_of(store: &Store, q: &TraceQuery) -> Vec<TraceId> {
 }
 
 /// Asserts the exact result, in order (newest first).
-async fn expect(store: &Store, q: &TraceQuery, want: &[TraceId], why: &str) {
+pub(crate) async fn expect(store: &Store, q: &TraceQuery, want: &[TraceId], why: &str) {
     assert_eq!(ids_of(store, q).await, want, "{why}: {q:?}");
 }
 

@@ -7,8 +7,11 @@
 //! logged once per batch with the first reason. A whole request answered 429 is
 //! `Throttled`, an unreachable cluster or a 5xx `Retryable`; the engine then retries the whole
 //! batch, which is harmless because every document has a deterministic `_id` (span documents:
-//! trace id, span id and a hash of service and start; service documents: Jaeger's hash), so a
-//! re-sent span overwrites itself instead of duplicating.
+//! trace id, span id and a hash of the whole document; service documents: Jaeger's hash), so a
+//! re-sent span overwrites itself instead of duplicating. The hash covers the whole document,
+//! not only service and start, because spans that share an id but differ in anything else
+//! are different spans and must all be kept (Jaeger's `GetTraceWithDuplicateSpans`; Jaeger
+//! itself lets Elasticsearch pick ids, so it keeps them but also duplicates retried batches).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -174,10 +177,11 @@ impl ElasticsearchExporter {
             for span in &batch.spans {
                 let doc = span_doc(span, &process, fields);
                 let start = doc["startTime"].as_i64().unwrap_or(0);
-                let hash = fnv64a(&[&process.service_name, &start.to_string()]);
+                let source = doc.to_string();
+                let hash = fnv64a(&[&source]);
                 let id = format!("{}-{}-{hash:x}", trace_id_hex(&span.trace_id), span_id_hex(&span.span_id));
                 let index = self.shared.indices.write("span", start);
-                items.push(Item { action: json!({"index": {"_index": index, "_id": id}}).to_string(), source: doc.to_string(), service_key: None });
+                items.push(Item { action: json!({"index": {"_index": index, "_id": id}}).to_string(), source, service_key: None });
 
                 let kind = span.tags.iter().find(|t| t.key == "span.kind").map(|t| t.v_str.as_str()).unwrap_or("");
                 let parts: Vec<&str> = if kind.is_empty() { vec![&process.service_name, &span.operation_name] } else { vec![&process.service_name, &span.operation_name, kind] };

@@ -7,6 +7,11 @@
 //!   and the `tag.<key>` / `process.tag.<key>` object fields), with a `traceIDs` terms
 //!   aggregation ordered by each trace's newest matching `startTime`, then one `_msearch`
 //!   loading every span of those traces. Tag values match exactly (Jaeger sends a regexp).
+//!   An empty service leaves the service term out: any service (Jaeger 2.x). The scope's
+//!   name and version are the span tags `otel.scope.name` / `otel.scope.version` (the Jaeger
+//!   translation); `scope.name` / `scope.version`, Jaeger v2 memory's spelling, search those.
+//!   Scope and link attributes are not searchable: Jaeger's document has no place for them
+//!   (the translation drops them, as Jaeger's does), which the conformance test declares.
 //! - dependencies are computed on read: a bounded scan (`max_dependency_spans`) of the spans
 //!   started in the window, counting parent service -> child service over CHILD_OF references.
 //!   Jaeger instead runs a separate Spark job into `jaeger-dependencies-*`; this needs none.
@@ -167,6 +172,11 @@ impl EsReader {
         }
         let dots = &self.shared.config.tags_as_fields.dot_replacement;
         for (k, v) in &q.tags {
+            let k = match k.as_str() {
+                "scope.name" => "otel.scope.name",
+                "scope.version" => "otel.scope.version",
+                other => other,
+            };
             let nested = |path: &str| {
                 json!({"nested": {"path": path, "query": {"bool": {"must": [match_q(&format!("{path}.key"), k), match_q(&format!("{path}.value"), v)]}}}})
             };

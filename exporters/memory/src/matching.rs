@@ -1,15 +1,18 @@
-//! Whether a span meets a [`TraceQuery`], by Jaeger's rules: every condition must hold for
-//! this one span; a tag matches a span attribute, a resource (process) attribute or an event
-//! (log) attribute. Tag values are compared as Jaeger compares them, by their string form,
-//! with numbers compared by value so `1.5` finds `1.50`.
+//! Whether a span meets a [`TraceQuery`], by Jaeger v2's rules (its memory store's
+//! `validSpan` / `findKeyValInTrace`): every condition must hold for this one span; a tag
+//! matches an attribute of the span, its resource (process), its instrumentation scope, one of
+//! its events (logs) or one of its links. Tag values are compared as Jaeger compares them, by
+//! their string form, with numbers compared by value so `1.5` finds `1.50`.
 //!
-//! The tags Jaeger's model derives from OTLP fields (`span.kind`, `error`,
-//! `otel.status_code`) match too, because that is what users of the Jaeger UI search for.
+//! The tags Jaeger's model derives from OTLP fields match too, because that is what users of
+//! the Jaeger UI search for: `span.kind`, `error`, `otel.status_code`, and the scope's name and
+//! version as `otel.scope.name` / `otel.scope.version` (Jaeger v2's memory store reads them as
+//! `scope.name` / `scope.version`; both spellings work).
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tracegate_core::storage::TraceQuery;
@@ -30,8 +33,15 @@ pub fn span_duration(span: &Span) -> Duration {
     Duration::from_nanos(span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano))
 }
 
+/// Where a span was recorded: its resource's attributes and its scope.
+#[derive(Clone, Copy, Default)]
+pub struct Origin<'a> {
+    pub resource: &'a [KeyValue],
+    pub scope: Option<&'a InstrumentationScope>,
+}
+
 /// The query's conditions except the service, which the caller checks on the resource.
-pub fn span_matches(query: &TraceQuery, span: &Span, resource: &[KeyValue]) -> bool {
+pub fn span_matches(query: &TraceQuery, span: &Span, origin: Origin<'_>) -> bool {
     if query.operation.as_ref().is_some_and(|op| *op != span.name) {
         return false;
     }
@@ -43,16 +53,24 @@ pub fn span_matches(query: &TraceQuery, span: &Span, resource: &[KeyValue]) -> b
     if query.duration_min.is_some_and(|min| duration < min) || query.duration_max.is_some_and(|max| duration > max) {
         return false;
     }
-    query.tags.iter().all(|(k, v)| has_tag(span, resource, k, v))
+    query.tags.iter().all(|(k, v)| has_tag(span, origin, k, v))
 }
 
-fn has_tag(span: &Span, resource: &[KeyValue], key: &str, want: &str) -> bool {
+fn has_tag(span: &Span, origin: Origin<'_>, key: &str, want: &str) -> bool {
     let in_list = |attrs: &[KeyValue]| attrs.iter().any(|a| a.key == key && value_matches(a, want));
-    if in_list(&span.attributes) || in_list(resource) || span.events.iter().any(|e| in_list(&e.attributes)) {
+    let scope = origin.scope;
+    if in_list(&span.attributes)
+        || in_list(origin.resource)
+        || scope.is_some_and(|s| in_list(&s.attributes))
+        || span.events.iter().any(|e| in_list(&e.attributes))
+        || span.links.iter().any(|l| in_list(&l.attributes))
+    {
         return true;
     }
     let status = span.status.as_ref().map_or(0, |s| s.code);
     match key {
+        "otel.scope.name" | "scope.name" => scope.is_some_and(|s| !s.name.is_empty() && s.name == want),
+        "otel.scope.version" | "scope.version" => scope.is_some_and(|s| !s.version.is_empty() && s.version == want),
         "span.kind" => kind_name(span.kind) == want && !want.is_empty(),
         "error" => status == StatusCode::Error as i32 && want == "true",
         "otel.status_code" => {
@@ -80,7 +98,7 @@ fn value_matches(attr: &KeyValue, want: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::common::v1::AnyValue;
-    use opentelemetry_proto::tonic::trace::v1::span::Event;
+    use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
     use opentelemetry_proto::tonic::trace::v1::Status;
 
     use super::*;
@@ -103,16 +121,43 @@ mod tests {
             ..Default::default()
         };
         let resource = [kv("host", Value::StringValue("h1".into())), kv("raw", Value::BytesValue(vec![0xab, 1]))];
+        let origin = Origin { resource: &resource, scope: None };
         for tags in [
             &[("n", "7"), ("f", "1.50"), ("b", "true")][..],
             &[("host", "h1"), ("event", "retry"), ("raw", "AB01")],
             &[("span.kind", "server"), ("error", "true"), ("otel.status_code", "ERROR")],
         ] {
-            assert!(span_matches(&query(tags), &span, &resource), "{tags:?}");
+            assert!(span_matches(&query(tags), &span, origin), "{tags:?}");
         }
         for tags in [&[("n", "8")][..], &[("b", "false")], &[("host", "h2")], &[("span.kind", "client")], &[("n", "7"), ("x", "1")]] {
-            assert!(!span_matches(&query(tags), &span, &resource), "{tags:?}");
+            assert!(!span_matches(&query(tags), &span, origin), "{tags:?}");
         }
+    }
+
+    #[test]
+    fn tags_match_scope_and_link_attributes_and_the_scope_name() {
+        let span = Span {
+            links: vec![Link { attributes: vec![kv("reason", Value::StringValue("retry".into()))], ..Default::default() }],
+            ..Default::default()
+        };
+        let scope = InstrumentationScope {
+            name: "jdbc".into(),
+            version: "2.1".into(),
+            attributes: vec![kv("team", Value::IntValue(7))],
+            ..Default::default()
+        };
+        let origin = Origin { resource: &[], scope: Some(&scope) };
+        for tags in [
+            &[("reason", "retry"), ("team", "7")][..],
+            &[("otel.scope.name", "jdbc"), ("otel.scope.version", "2.1")],
+            &[("scope.name", "jdbc"), ("scope.version", "2.1")],
+        ] {
+            assert!(span_matches(&query(tags), &span, origin), "{tags:?}");
+        }
+        for tags in [&[("reason", "batch")][..], &[("team", "8")], &[("otel.scope.name", "netty")], &[("scope.version", "")]] {
+            assert!(!span_matches(&query(tags), &span, origin), "{tags:?}");
+        }
+        assert!(!span_matches(&query(&[("team", "7")]), &span, Origin::default()), "no scope, no scope attributes");
     }
 
     #[test]
@@ -120,7 +165,7 @@ mod tests {
         let span = Span { start_time_unix_nano: 2_000_000_000, end_time_unix_nano: 2_500_000_000, ..Default::default() };
         let at = |s: u64| Some(UNIX_EPOCH + Duration::from_secs(s));
         let ms = |m: u64| Some(Duration::from_millis(m));
-        let ok = |q: TraceQuery| span_matches(&q, &span, &[]);
+        let ok = |q: TraceQuery| span_matches(&q, &span, Origin::default());
         assert!(ok(TraceQuery { duration_min: ms(500), duration_max: ms(500), start_min: at(2), start_max: at(2), ..Default::default() }));
         assert!(!ok(TraceQuery { duration_min: ms(501), ..Default::default() }));
         assert!(!ok(TraceQuery { duration_max: ms(499), ..Default::default() }));

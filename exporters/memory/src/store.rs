@@ -3,22 +3,29 @@
 //!
 //! A batch is split by trace as it is written: each trace keeps its spans as OTLP
 //! `ResourceSpans` chunks (resource and scope kept), so `get_trace` is a clone of that list.
-//! Searches scan every trace, which is fine for a bounded in-memory store. Writing the same
-//! span twice stores it once (keyed by span id and start time, as Jaeger's Badger keys are),
-//! so a retried batch does not duplicate spans.
+//! Searches scan every trace, which is fine for a bounded in-memory store; an empty service in
+//! a query means any service (Jaeger 2.x).
+//!
+//! Writing the same span twice stores it once, so a retried batch does not duplicate spans,
+//! but only an exact copy counts as the same span: a span is known by its id, its start time
+//! and a 64-bit hash of its encoding together with its resource and scope. Jaeger's Badger
+//! keyed spans by (trace, start, span id) and so lost spans of clients that repeat span ids
+//! with the same start; Jaeger's `GetTraceWithDuplicateSpans` expects them all back.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
 use tracegate_core::storage::{DependencyLink, Operation, StorageError, TraceId, TraceQuery, TraceReader};
 use tracegate_core::{ConsumeError, Exporter, Lifecycle, Traces};
 
-use crate::matching::{kind_name, span_matches};
+use crate::matching::{kind_name, span_matches, Origin};
 
 /// Traces a search returns when the query sets no limit (Jaeger's API default).
 const DEFAULT_LIMIT: usize = 100;
@@ -26,10 +33,13 @@ const DEFAULT_LIMIT: usize = 100;
 /// Jaeger's service name for a resource without attributes (see the Jaeger translator).
 const NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";
 
+/// What makes a stored span the same span: (span id, start, hash of its content).
+type SpanIdentity = ([u8; 8], u64, u64);
+
 #[derive(Default)]
 struct StoredTrace {
     chunks: Vec<ResourceSpans>,
-    seen: HashSet<([u8; 8], u64)>,
+    seen: HashSet<SpanIdentity>,
 }
 
 #[derive(Default)]
@@ -69,6 +79,24 @@ fn resource_attrs(rs: &ResourceSpans) -> &[KeyValue] {
 
 fn trace_id(bytes: &[u8]) -> Option<TraceId> {
     bytes.try_into().ok()
+}
+
+/// The hasher after a group's resource and scope: each span's identity hash continues from it,
+/// so the same span under another resource or scope is another span.
+fn origin_hasher(rs: &ResourceSpans, ss: &ScopeSpans) -> DefaultHasher {
+    let mut h = DefaultHasher::new();
+    rs.resource.as_ref().map(Message::encode_to_vec).hash(&mut h);
+    rs.schema_url.hash(&mut h);
+    ss.scope.as_ref().map(Message::encode_to_vec).hash(&mut h);
+    ss.schema_url.hash(&mut h);
+    h
+}
+
+fn identity(origin: &DefaultHasher, span: &Span) -> SpanIdentity {
+    let mut h = origin.clone();
+    span.encode_to_vec().hash(&mut h);
+    let span_id: [u8; 8] = span.span_id.as_slice().try_into().unwrap_or_default();
+    (span_id, span.start_time_unix_nano, h.finish())
 }
 
 impl MemoryStore {
@@ -112,7 +140,7 @@ impl MemoryStore {
         id: TraceId,
         rs: &ResourceSpans,
         ss: &ScopeSpans,
-        spans: Vec<&opentelemetry_proto::tonic::trace::v1::Span>,
+        spans: Vec<&Span>,
         service: &str,
     ) {
         if !inner.traces.contains_key(&id) {
@@ -124,10 +152,10 @@ impl MemoryStore {
             inner.order.push_back(id);
         }
         let stored = inner.traces.entry(id).or_default();
+        let origin = origin_hasher(rs, ss);
         let mut kept = Vec::with_capacity(spans.len());
         for span in spans {
-            let span_id: [u8; 8] = span.span_id.as_slice().try_into().unwrap_or_default();
-            if stored.seen.insert((span_id, span.start_time_unix_nano)) {
+            if stored.seen.insert(identity(&origin, span)) {
                 kept.push(span.clone());
             }
         }
@@ -189,9 +217,6 @@ impl TraceReader for MemoryStore {
     }
 
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StorageError> {
-        if query.service.is_empty() {
-            return Err(StorageError::BadQuery("service name must be set".to_string()));
-        }
         let inner = self.read();
         // (newest matching span start, insertion position, id): sorts newest first, and the
         // later-stored trace first on ties.
@@ -201,9 +226,12 @@ impl TraceReader for MemoryStore {
             let newest = trace
                 .chunks
                 .iter()
-                .filter(|rs| service_name(resource_attrs(rs)) == query.service)
+                .filter(|rs| query.service.is_empty() || service_name(resource_attrs(rs)) == query.service)
                 .flat_map(|rs| {
-                    rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()).filter(|s| span_matches(query, s, resource_attrs(rs)))
+                    rs.scope_spans.iter().flat_map(move |ss| {
+                        let origin = Origin { resource: resource_attrs(rs), scope: ss.scope.as_ref() };
+                        ss.spans.iter().filter(move |s| span_matches(query, s, origin))
+                    })
                 })
                 .map(|s| s.start_time_unix_nano)
                 .max();
@@ -317,7 +345,8 @@ mod tests {
         let traces = store.find_traces(&TraceQuery { operation: Some("db".into()), ..query("back") }).await.expect("find");
         assert_eq!(traces.len(), 1);
         assert_eq!(traces[0].span_count(), 2, "the whole trace comes back");
-        assert!(matches!(store.find_trace_ids(&query("")).await, Err(StorageError::BadQuery(_))));
+        let any = store.find_trace_ids(&TraceQuery { operation: Some("get".into()), ..query("") }).await.expect("find");
+        assert_eq!(any, [[2; 16], [3; 16], [1; 16]], "an empty service is any service");
 
         let end = UNIX_EPOCH + Duration::from_secs(1000);
         let deps = store.dependencies(end, Duration::from_secs(1000)).await.expect("deps");

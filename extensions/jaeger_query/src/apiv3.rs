@@ -5,6 +5,11 @@
 //! Parameters use the gateway's `query.*` names; the camelCase spellings grpc-gateway also
 //! accepts (`query.serviceName`, ...) work too. `query.attributes` takes a JSON object or
 //! repeated `key:value`; `query.search_depth` (or the older `query.num_traces`) is the limit.
+//!
+//! FindTraces requires only `query.start_time_min` and `query.start_time_max`, as Jaeger 2.x's
+//! gateway does (`parseFindTracesQuery`): without `query.service_name` the store searches every
+//! service (the `TraceReader` contract); a store that cannot answers 400 with its reason.
+//! `/api/traces` (v1) still requires a service, as in Jaeger.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;

@@ -108,3 +108,25 @@ async fn find_traces_with_snake_and_camel_parameters() {
     assert_v3_error(&app, &format!("/api/v3/traces?query.service_name=a&query.search_depth=x&{window}"), bad,
         "malformed parameter query.search_depth: strconv.Atoi: parsing \"x\": invalid syntax").await;
 }
+
+/// Jaeger 2.x: api_v3 needs only the time range; no service name searches every service.
+#[tokio::test]
+async fn find_traces_without_a_service_name() {
+    let (app, _) = app().await;
+    let window = "query.start_time_min=2000-01-01T00:00:00Z&query.start_time_max=2100-01-01T00:00:00Z";
+    let reply = get(&app, &format!("/api/v3/traces?{window}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(trace_ids(&reply), [TRACE_B_HEX, TRACE_A_OTLP], "every trace, newest first");
+    let reply = get(&app, &format!("/api/v3/traces?query.operation_name=SELECT&{window}")).await;
+    assert_eq!(trace_ids(&reply), [TRACE_A_OTLP], "an operation of backend, found without naming it");
+    let reply = get(&app, &format!("/api/v3/traces?query.operationName=cleanup&query.serviceName=&{window}")).await;
+    assert_eq!(trace_ids(&reply), [TRACE_B_HEX], "an empty service name is no service name");
+    let reply = get(&app, &format!("/api/v3/traces?query.attributes=attempt:2&{window}")).await;
+    assert_eq!(trace_ids(&reply), [TRACE_A_OTLP], "an event attribute of frontend");
+    let reply = get(&app, &format!("/api/v3/traces?query.duration_min=40ms&{window}")).await;
+    assert_eq!(trace_ids(&reply), [TRACE_B_HEX], "the 50 ms span");
+    let reply = get(&app, &format!("/api/v3/traces?query.operation_name=SELECT&query.duration_min=40ms&{window}")).await;
+    assert_eq!(reply.json(), json!({"result": {}}), "operation and duration on one span");
+    assert_v3_error(&app, "/api/v3/traces?query.operation_name=SELECT", StatusCode::BAD_REQUEST,
+        "query.start_time_min and query.start_time_max are required").await;
+}
