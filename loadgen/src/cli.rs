@@ -40,6 +40,20 @@ impl Protocol {
 /// The largest payload of a UDP datagram over IPv4 (65535 minus the IP and UDP headers).
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
+/// What the generated data looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shape {
+    /// One service, fixed-size traces, `--attributes` attributes per span.
+    Default,
+    /// `--services` services calling each other, production-like distributions (README).
+    Realistic,
+}
+
+/// Services of `--shape realistic` when `--services` is not given.
+pub const DEFAULT_SERVICES: usize = 50;
+/// Largest `--services`: names, operations and resources are built up front.
+pub const MAX_SERVICES: usize = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Compression {
     None,
@@ -68,12 +82,23 @@ pub struct Args {
     /// Concurrent in-flight requests, each over its own connection.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
+    /// Data shape: `default` (one service, fixed traces) or `realistic` (many services,
+    /// production-like distributions; see the README).
+    #[arg(long, value_enum, default_value_t = Shape::Default)]
+    pub shape: Shape,
+    /// `--shape realistic`: how many services call each other (default 50).
+    #[arg(long)]
+    pub services: Option<usize>,
+    /// Seed of the generated data (services, operations, ids, values); random if not given.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Default shape: spans per trace.
     #[arg(long, default_value_t = 10)]
     pub spans_per_trace: usize,
-    /// Attributes per span (semantic-convention keys, mixed types).
+    /// Default shape: attributes per span (semantic-convention keys, mixed types).
     #[arg(long, default_value_t = 10)]
     pub attributes: usize,
-    /// Pad one attribute so each span is about this many bytes encoded.
+    /// Default shape: pad one attribute so each span is about this many bytes encoded.
     #[arg(long)]
     pub span_size: Option<usize>,
     /// Spans per request (for UDP: at most this many per datagram).
@@ -105,6 +130,11 @@ pub enum StopAfter {
 pub struct RunConfig {
     pub endpoint: String,
     pub protocol: Protocol,
+    pub shape: Shape,
+    /// Services of the realistic shape.
+    pub services: usize,
+    /// Seed of the generated data (drawn at random when `--seed` is absent).
+    pub seed: u64,
     pub rate: Option<u64>,
     pub stop: StopAfter,
     pub connections: usize,
@@ -142,6 +172,21 @@ impl Args {
         if self.protocol == Protocol::JaegerUdpCompact && self.compression != Compression::None {
             return Err("--compression does not apply to jaeger-udp-compact (datagrams are never compressed)".into());
         }
+        if self.shape == Shape::Default && self.services.is_some() {
+            return Err("--services applies to --shape realistic".into());
+        }
+        let services = self.services.unwrap_or(DEFAULT_SERVICES);
+        if !(2..=MAX_SERVICES).contains(&services) {
+            return Err(format!(
+                "--services must be between 2 and {MAX_SERVICES} (calls cross services)"
+            ));
+        }
+        if self.shape == Shape::Realistic && self.span_size.is_some() {
+            return Err(
+                "--span-size applies to --shape default (realistic spans keep their natural size)"
+                    .into(),
+            );
+        }
         if self.span_size.is_some() && self.attributes == 0 {
             return Err("--span-size pads an attribute, so it needs --attributes 1 or more".into());
         }
@@ -157,6 +202,9 @@ impl Args {
                 .endpoint
                 .unwrap_or_else(|| self.protocol.default_endpoint().to_owned()),
             protocol: self.protocol,
+            shape: self.shape,
+            services,
+            seed: self.seed.unwrap_or_else(rand::random),
             rate: self.rate,
             stop,
             connections: self.connections,
@@ -210,63 +258,5 @@ fn secs_to_duration(secs: f64, original: &str) -> Result<Duration, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_like_go() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("10 parsecs").is_err());
-        assert!(parse_duration("").is_ok_and(|d| d.is_zero()));
-        assert!(parse_duration("-3s").is_err());
-    }
-
-    #[test]
-    fn duration_and_total_spans_exclude_each_other() {
-        let both = Args::try_parse_from(["x", "--duration", "1s", "--total-spans", "5"]);
-        assert!(both.is_err());
-    }
-
-    fn config(args: &[&str]) -> Result<RunConfig, String> {
-        let argv = std::iter::once("x").chain(args.iter().copied());
-        Args::try_parse_from(argv)
-            .map_err(|e| e.to_string())
-            .and_then(Args::into_config)
-    }
-
-    #[test]
-    fn each_protocol_defaults_to_its_usual_port() {
-        let endpoint = |p: &str| config(&["--protocol", p]).map(|c| c.endpoint);
-        assert_eq!(endpoint("grpc").as_deref(), Ok("127.0.0.1:4317"));
-        assert_eq!(endpoint("http").as_deref(), Ok("127.0.0.1:4318"));
-        assert_eq!(
-            endpoint("jaeger-udp-compact").as_deref(),
-            Ok("127.0.0.1:6831")
-        );
-        assert_eq!(endpoint("jaeger-http").as_deref(), Ok("127.0.0.1:14268"));
-        assert_eq!(endpoint("zipkin-json").as_deref(), Ok("127.0.0.1:9411"));
-    }
-
-    #[test]
-    fn udp_flags_are_checked() {
-        assert!(config(&["--max-packet-size", "70000"]).is_err_and(|e| e.contains("65507")));
-        assert!(config(&["--max-packet-size", "0"]).is_err());
-        let gz = config(&["--protocol", "jaeger-udp-compact", "--compression", "gzip"]);
-        assert!(gz.is_err_and(|e| e.contains("jaeger-udp-compact")));
-        assert_eq!(config(&[]).map(|c| c.max_packet_size), Ok(65_000));
-    }
-
-    #[test]
-    fn default_run_is_thirty_seconds() {
-        let cfg = Args::try_parse_from(["x"])
-            .map_err(|e| e.to_string())
-            .and_then(Args::into_config);
-        assert_eq!(
-            cfg.map(|c| c.stop),
-            Ok(StopAfter::Duration(Duration::from_secs(30)))
-        );
-    }
-}
+#[path = "cli_tests.rs"]
+mod tests;

@@ -6,8 +6,7 @@
 //! trace). Attributes use semantic-convention keys with mixed string/int/bool/double values.
 //!
 //! The Jaeger and Zipkin encoders translate these same spans, so every protocol carries the
-//! same shape of data. [`encode_otlp`] notes where each trace id sits so sends can refresh
-//! them (see `encoded`).
+//! same shape of data (`realistic` is the other shape, `otlp` the encoder).
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -18,8 +17,6 @@ use opentelemetry_proto::tonic::trace::v1::{
 use prost::Message;
 use rand::distr::Alphanumeric;
 use rand::Rng;
-
-use crate::encoded::{EncodedBatch, IdEncoding, Needle};
 
 /// The shape of the spans to generate.
 #[derive(Debug, Clone, Copy)]
@@ -162,15 +159,13 @@ fn resource() -> Resource {
     }
 }
 
-/// Builds one request with exactly `spans` spans.
+/// Builds one request with exactly `spans` spans; roots start in the second before `now`.
 pub fn generate_request(
     shape: &SpanShape,
     spans: usize,
+    now: u64,
     rng: &mut impl Rng,
 ) -> ExportTraceServiceRequest {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let per_trace = shape.spans_per_trace.max(1);
     let mut out = Vec::with_capacity(spans);
     let mut trace_id = [0u8; 16];
@@ -286,44 +281,6 @@ pub fn resize_padding(text: &mut String, mut len: usize, rng: &mut impl Rng) {
 fn set_padding(s: &mut Span, text: &str) {
     if let Some(last) = s.attributes.last_mut() {
         *last = kv(PADDING_KEY, any_value::Value::StringValue(text.to_owned()));
-    }
-}
-
-/// Encodes a request once, noting where each span's trace id sits. `Span.trace_id` is field 1,
-/// length-delimited: tag 0x0A, length 0x10, then the 16 bytes; the first 8 are patched.
-pub fn encode_otlp(req: &ExportTraceServiceRequest) -> Result<EncodedBatch, String> {
-    let spans: Vec<&Span> = req
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .collect();
-    let needles = spans.iter().map(|s| {
-        let mut bytes = vec![0x0A, 0x10];
-        bytes.extend_from_slice(&s.trace_id);
-        Needle {
-            bytes,
-            id_at: 2,
-            patch_len: 8,
-        }
-    });
-    EncodedBatch::locate(
-        req.encode_to_vec(),
-        spans.len() as u64,
-        IdEncoding::Raw,
-        needles,
-    )
-}
-
-/// Keeps the first `n` spans of a request (for the smaller last batch of `--total-spans`).
-pub fn truncate_request(req: &mut ExportTraceServiceRequest, mut n: usize) {
-    for scope in req
-        .resource_spans
-        .iter_mut()
-        .flat_map(|r| &mut r.scope_spans)
-    {
-        scope.spans.truncate(n);
-        n -= scope.spans.len();
     }
 }
 

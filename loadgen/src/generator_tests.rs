@@ -6,6 +6,9 @@ use rand::SeedableRng;
 use bytes::Bytes;
 
 use super::*;
+use crate::otlp::encode_otlp;
+
+const NOW: u64 = 1_760_000_000_000_000_000;
 
 fn shape(spans_per_trace: usize, attributes: usize, span_size: Option<usize>) -> SpanShape {
     SpanShape {
@@ -27,7 +30,7 @@ fn spans(req: &ExportTraceServiceRequest) -> Vec<&Span> {
 fn batch_has_the_requested_span_and_attribute_counts() {
     let mut rng = StdRng::seed_from_u64(1);
     for attributes in [0, 3, 10, 25] {
-        let req = generate_request(&shape(10, attributes, None), 1000, &mut rng);
+        let req = generate_request(&shape(10, attributes, None), 1000, NOW, &mut rng);
         let all = spans(&req);
         assert_eq!(all.len(), 1000);
         assert!(
@@ -42,7 +45,7 @@ fn batch_has_the_requested_span_and_attribute_counts() {
 #[test]
 fn attributes_mix_types_and_use_semconv_keys() {
     let mut rng = StdRng::seed_from_u64(2);
-    let req = generate_request(&shape(10, 10, None), 50, &mut rng);
+    let req = generate_request(&shape(10, 10, None), 50, NOW, &mut rng);
     let span = spans(&req)[0];
     let keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
     assert!(keys.contains(&"http.method") && keys.contains(&"db.system"));
@@ -68,7 +71,7 @@ fn attributes_mix_types_and_use_semconv_keys() {
 #[test]
 fn spans_are_grouped_into_traces_with_parents_inside_the_trace() {
     let mut rng = StdRng::seed_from_u64(3);
-    let req = generate_request(&shape(7, 2, None), 100, &mut rng);
+    let req = generate_request(&shape(7, 2, None), 100, NOW, &mut rng);
     let all = spans(&req);
     let mut by_trace: HashMap<&[u8], Vec<&Span>> = HashMap::new();
     for s in &all {
@@ -100,7 +103,7 @@ fn spans_are_grouped_into_traces_with_parents_inside_the_trace() {
 fn span_size_pads_each_span_to_within_ten_percent() {
     let mut rng = StdRng::seed_from_u64(4);
     for target in [500, 1000, 4096, 20_000] {
-        let req = generate_request(&shape(10, 10, Some(target)), 200, &mut rng);
+        let req = generate_request(&shape(10, 10, Some(target)), 200, NOW, &mut rng);
         let all = spans(&req);
         assert_eq!(
             all[0].attributes.len(),
@@ -123,12 +126,13 @@ fn span_size_pads_each_span_to_within_ten_percent() {
 fn patched_batches_carry_fresh_trace_ids_and_keep_links() {
     let mut rng = StdRng::seed_from_u64(5);
     let batch =
-        encode_otlp(&generate_request(&shape(10, 5, None), 500, &mut rng)).expect("encodes");
+        encode_otlp(&generate_request(&shape(10, 5, None), 500, NOW, &mut rng)).expect("encodes");
     assert_eq!(batch.spans, 500);
-    assert_eq!(batch.id_slots(), 500, "every span's trace id was located");
+    let ids = batch.slots_of(|p| matches!(p, crate::encoded::Patch::Id(_)));
+    assert_eq!(ids, 500, "every span's trace id was located");
     let decode = |b: &Bytes| ExportTraceServiceRequest::decode(b.clone()).ok();
     let original = decode(&batch.bytes);
-    let patched = decode(&batch.patched(1));
+    let patched = decode(&batch.patched(1, 0));
     let (Some(original), Some(patched)) = (original, patched) else {
         panic!("batches decode")
     };
@@ -144,20 +148,20 @@ fn patched_batches_carry_fresh_trace_ids_and_keep_links() {
             (&y.span_id, &y.parent_span_id, &y.attributes)
         );
     }
-    assert_ne!(batch.patched(2), batch.patched(1));
+    assert_ne!(batch.patched(2, 0), batch.patched(1, 0));
 }
 
 #[test]
-fn gzipped_batch_decompresses_to_the_original() {
+fn gzipped_body_decompresses_to_the_original() {
     use std::io::Read;
     let mut rng = StdRng::seed_from_u64(6);
     let batch =
-        encode_otlp(&generate_request(&shape(10, 10, None), 100, &mut rng)).expect("encodes");
-    let gz = batch.gzipped().ok();
+        encode_otlp(&generate_request(&shape(10, 10, None), 100, NOW, &mut rng)).expect("encodes");
+    let gz = crate::encoded::gzip(&batch.bytes).ok();
     let mut out = Vec::new();
     let read = gz
         .as_ref()
-        .map(|g| flate2::read::GzDecoder::new(&g.bytes[..]).read_to_end(&mut out));
+        .map(|g| flate2::read::GzDecoder::new(&g[..]).read_to_end(&mut out));
     assert!(matches!(read, Some(Ok(_))));
     assert_eq!(out, batch.bytes);
 }

@@ -6,32 +6,34 @@
 //! (`server`/`client`) and `error=true` as tags, the resource as the `Process`. Encoding uses
 //! the translator crate's writers, so what we send is what the jaeger receiver decodes.
 //!
-//! A UDP datagram cannot be split by the network layer for us (and Jaeger's agent refuses
-//! anything above its `max_packet_size`), so [`Packer`] measures each span's encoded size and
-//! fills a datagram until the next span would not fit.
+//! A Jaeger `Batch` has one `Process`, so a request with several resources (the realistic
+//! shape) becomes one batch per resource ([`batches`]), as each service's client would send
+//! its own. Events become logs (an `event` field with the name, then the attributes).
+//!
+//! The encoders note where each span's `traceIdLow`, `startTime`, id-like tag values and log
+//! timestamps sit, so sends can patch them (see `encoded`, `restamp`); Thrift writes a
+//! struct's fields in field-id order, so that is the order of the needles.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, status, Span as OtlpSpan};
 use rand::Rng;
-use tracegate_translator_jaeger::thrift::{Batch, Process, Span, Tag};
+use tracegate_translator_jaeger::thrift::{Batch, Log, Process, Span, Tag};
 use tracegate_translator_jaeger::{encode_batch_binary, encode_emit_batch_compact};
 
 use crate::encoded::{varint, zigzag, EncodedBatch, IdEncoding, Needle};
 use crate::generator::{resize_padding, PADDING_KEY};
+use crate::realistic::masked_value_needle;
+use crate::restamp::TimeField;
 
 /// How a batch is written: `encode_emit_batch_compact` or `encode_batch_binary`.
 pub type Encoder = fn(&Batch) -> Vec<u8>;
 
-/// The resource as a Jaeger `Process`: `service.name` becomes the service, the rest tags.
-pub fn process(req: &ExportTraceServiceRequest) -> Process {
-    let attrs = req
-        .resource_spans
-        .iter()
-        .filter_map(|r| r.resource.as_ref())
-        .flat_map(|r| &r.attributes);
+/// A resource as a Jaeger `Process`: `service.name` becomes the service, the rest tags.
+pub fn process(resource: Option<&Resource>) -> Process {
     let mut process = Process::default();
-    for kv in attrs {
+    for kv in resource.iter().flat_map(|r| &r.attributes) {
         match (kv.key.as_str(), value(kv)) {
             ("service.name", Some(any_value::Value::StringValue(s))) => {
                 process.service_name = s.clone()
@@ -42,13 +44,20 @@ pub fn process(req: &ExportTraceServiceRequest) -> Process {
     process
 }
 
-/// Every span of the request, in order, as a Jaeger client would report it.
-pub fn spans(req: &ExportTraceServiceRequest) -> Vec<Span> {
+/// One batch per resource of the request, each span as a Jaeger client would report it.
+pub fn batches(req: &ExportTraceServiceRequest) -> Vec<Batch> {
     req.resource_spans
         .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .map(span)
+        .map(|r| Batch {
+            process: process(r.resource.as_ref()),
+            spans: r
+                .scope_spans
+                .iter()
+                .flat_map(|s| &s.spans)
+                .map(span)
+                .collect(),
+            ..Batch::default()
+        })
         .collect()
 }
 
@@ -84,11 +93,25 @@ fn span(s: &OtlpSpan) -> Span {
         },
         operation_name: s.name.clone(),
         flags: 1, // sampled
-        start_time: i64::try_from(s.start_time_unix_nano / 1000).unwrap_or(i64::MAX),
+        start_time: micros(s.start_time_unix_nano),
         duration: i64::try_from(s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) / 1000)
             .unwrap_or(0),
         tags,
+        logs: s.events.iter().map(log).collect(),
         ..Span::default()
+    }
+}
+
+fn micros(nanos: u64) -> i64 {
+    i64::try_from(nanos / 1000).unwrap_or(i64::MAX)
+}
+
+fn log(e: &span::Event) -> Log {
+    Log {
+        timestamp: micros(e.time_unix_nano),
+        fields: std::iter::once(Tag::string("event", e.name.clone()))
+            .chain(e.attributes.iter().filter_map(tag))
+            .collect(),
     }
 }
 
@@ -144,94 +167,58 @@ pub fn pad(mut span: Span, target: usize, encode: Encoder, rng: &mut impl Rng) -
     span
 }
 
-/// Fills `Agent.emitBatch` datagrams in order: a span goes into the current datagram unless
-/// that would exceed `max_packet` bytes or `max_spans` spans.
-pub struct Packer {
-    process: Process,
-    max_packet: usize,
-    max_spans: usize,
-    /// The datagram with no spans.
-    base: usize,
-    current: Vec<Span>,
-    current_len: usize,
-    done: Vec<Batch>,
+/// Where a span's patchable fields sit, in field-id order: `traceIdLow` (1), `startTime` (8),
+/// string tags (10), log timestamps (11, field 1 of `Log`). `header` is how a format writes the
+/// field header of an i64 field given its id, `value` how it writes the i64.
+fn span_needles<'a>(
+    s: &'a Span,
+    header: fn(u8) -> Vec<u8>,
+    value: fn(i64) -> Vec<u8>,
+    ids: IdEncoding,
+    times: TimeField,
+) -> impl Iterator<Item = Needle> + 'a {
+    let id = value(s.trace_id_low);
+    // A compact varint keeps its last byte (see `IdEncoding::Varint`).
+    let patch_len = if ids == IdEncoding::Varint {
+        id.len() - 1
+    } else {
+        id.len()
+    };
+    let at = header(1).len();
+    let trace_id = Needle::id([header(1), id].concat(), at, patch_len, ids);
+    let start = Needle::time(&header(8), &value(s.start_time), times);
+    let values = s
+        .tags
+        .iter()
+        .filter_map(|t| masked_value_needle(&t.key, t.v_str.as_deref()?));
+    let logs = s
+        .logs
+        .iter()
+        .map(move |l| Needle::time(&header(1), &value(l.timestamp), times));
+    [trace_id, start].into_iter().chain(values).chain(logs)
 }
 
-impl Packer {
-    pub fn new(process: Process, max_packet: usize, max_spans: usize) -> Self {
-        let base = encode_emit_batch_compact(&Batch {
-            process: process.clone(),
-            ..Batch::default()
-        })
-        .len();
-        Self {
-            process,
-            max_packet,
-            max_spans: max_spans.max(1),
-            base,
-            current: Vec::new(),
-            current_len: 0,
-            done: Vec::new(),
-        }
-    }
-
-    /// A compact list header holds up to 14 elements in its one byte; beyond, the count
-    /// follows as a varint.
-    fn datagram_len(&self, spans: usize, spans_len: usize) -> usize {
-        let header_extra = if spans < 15 {
-            0
-        } else {
-            varint(spans as u64).len()
-        };
-        self.base + spans_len + header_extra
-    }
-
-    pub fn push(&mut self, span: Span) -> Result<(), String> {
-        let (span, len) = span_len(span, encode_emit_batch_compact);
-        let alone = self.datagram_len(1, len);
-        if alone > self.max_packet {
-            return Err(format!(
-                "a span encodes to {len} bytes, so even a datagram of one span is {alone} bytes, above --max-packet-size {}; lower --span-size or --attributes",
-                self.max_packet
-            ));
-        }
-        let n = self.current.len();
-        if n > 0
-            && (n >= self.max_spans
-                || self.datagram_len(n + 1, self.current_len + len) > self.max_packet)
-        {
-            self.flush();
-        }
-        self.current.push(span);
-        self.current_len += len;
-        Ok(())
-    }
-
-    /// The datagrams completed so far (all but the one being filled).
-    pub fn take_full(&mut self) -> Vec<Batch> {
-        std::mem::take(&mut self.done)
-    }
-
-    fn flush(&mut self) {
-        let spans = std::mem::take(&mut self.current);
-        self.current_len = 0;
-        self.done.push(Batch {
-            process: self.process.clone(),
-            spans,
-            ..Batch::default()
-        });
-    }
-
-    pub fn finish(mut self) -> Vec<Batch> {
-        if !self.current.is_empty() {
-            self.flush();
-        }
-        self.done
-    }
+/// Compact Thrift: a field header is one byte, (id delta << 4) | type, and i64 is type 6.
+/// `traceIdLow` (1) follows the struct start, `startTime` (8) follows `flags` (7, always
+/// written), a log's `timestamp` (1) starts its struct: each a delta of 1, so 0x16.
+fn compact_header(_id: u8) -> Vec<u8> {
+    vec![0x16]
 }
 
-/// An `Agent.emitBatch` datagram. In compact Thrift a span starts with field 1 (`traceIdLow`,
-/// i64): header byte 0x16, then the zigzag varint of the id.
+fn compact_i64(v: i64) -> Vec<u8> {
+    varint(zigzag(v))
+}
+
+/// Binary Thrift: type byte 0x0A (i64), the field id as a big-endian i16, the value big-endian.
+fn binary_header(id: u8) -> Vec<u8> {
+    vec![0x0A, 0x00, id]
+}
+
+fn binary_i64(v: i64) -> Vec<u8> {
+    v.to_be_bytes().to_vec()
+}
+
+/// An `Agent.emitBatch` datagram in compact Thrift.
 pub fn encode_datagram(batch: &Batch, max_packet: usize) -> Result<EncodedBatch, String> {
     let bytes = encode_emit_batch_compact(batch);
     if bytes.len() > max_packet {
@@ -240,30 +227,32 @@ pub fn encode_datagram(batch: &Batch, max_packet: usize) -> Result<EncodedBatch,
             bytes.len()
         ));
     }
-    let needles = batch.spans.iter().map(|s| {
-        let id = varint(zigzag(s.trace_id_low));
-        let patch_len = id.len() - 1;
-        Needle {
-            bytes: [&[0x16][..], &id].concat(),
-            id_at: 1,
-            patch_len,
-        }
+    let needles = batch.spans.iter().flat_map(|s| {
+        span_needles(
+            s,
+            compact_header,
+            compact_i64,
+            IdEncoding::Varint,
+            TimeField::VarintMicros,
+        )
     });
-    EncodedBatch::locate(bytes, batch.spans.len() as u64, IdEncoding::Varint, needles)
+    EncodedBatch::locate(bytes, batch.spans.len() as u64, needles)
 }
 
-/// A binary-Thrift `Batch` for `POST /api/traces`. A span starts with field 1 (`traceIdLow`):
-/// type byte 0x0A (i64), field id 0x0001, then the id in 8 big-endian bytes.
+/// A binary-Thrift `Batch` for `POST /api/traces`.
 pub fn encode_body(batch: &Batch) -> Result<EncodedBatch, String> {
-    let needles = batch.spans.iter().map(|s| Needle {
-        bytes: [&[0x0A, 0x00, 0x01][..], &s.trace_id_low.to_be_bytes()].concat(),
-        id_at: 3,
-        patch_len: 8,
+    let needles = batch.spans.iter().flat_map(|s| {
+        span_needles(
+            s,
+            binary_header,
+            binary_i64,
+            IdEncoding::Raw,
+            TimeField::FixedBeMicros,
+        )
     });
     EncodedBatch::locate(
         encode_batch_binary(batch),
         batch.spans.len() as u64,
-        IdEncoding::Raw,
         needles,
     )
 }

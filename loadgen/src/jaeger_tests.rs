@@ -6,7 +6,11 @@ use tracegate_translator_jaeger::thrift::TagType;
 use tracegate_translator_jaeger::{decode_batch_binary, decode_emit_batch_compact};
 
 use super::*;
+use crate::encoded::Patch;
 use crate::generator::{generate_request, SpanShape};
+use crate::packer::Packer;
+
+const NOW: u64 = 1_760_000_000_000_000_000;
 
 fn request(spans: usize, span_size: Option<usize>, seed: u64) -> ExportTraceServiceRequest {
     let shape = SpanShape {
@@ -14,12 +18,18 @@ fn request(spans: usize, span_size: Option<usize>, seed: u64) -> ExportTraceServ
         attributes: 10,
         span_size,
     };
-    generate_request(&shape, spans, &mut StdRng::seed_from_u64(seed))
+    generate_request(&shape, spans, NOW, &mut StdRng::seed_from_u64(seed))
+}
+
+/// The one batch of a default-shape request.
+fn batch(req: &ExportTraceServiceRequest) -> Batch {
+    batches(req).pop().unwrap_or_default()
 }
 
 fn pack(req: &ExportTraceServiceRequest, max_packet: usize, max_spans: usize) -> Vec<Batch> {
-    let mut packer = Packer::new(process(req), max_packet, max_spans);
-    spans(req)
+    let Batch { process, spans, .. } = batch(req);
+    let mut packer = Packer::new(process, max_packet, max_spans);
+    spans
         .into_iter()
         .try_for_each(|s| packer.push(s))
         .expect("spans fit");
@@ -29,13 +39,17 @@ fn pack(req: &ExportTraceServiceRequest, max_packet: usize, max_spans: usize) ->
 #[test]
 fn spans_look_like_a_jaeger_clients() {
     let req = request(20, None, 1);
-    let p = process(&req);
+    assert_eq!(batches(&req).len(), 1, "one resource, one batch");
+    let Batch {
+        process: p,
+        spans: all,
+        ..
+    } = batch(&req);
     assert_eq!(p.service_name, "loadgen-checkout");
     assert!(
         p.tags.iter().any(|t| t.key == "host.name")
             && !p.tags.iter().any(|t| t.key == "service.name")
     );
-    let all = spans(&req);
     let root = &all[0];
     assert_eq!(root.parent_span_id, 0);
     assert!(root
@@ -87,8 +101,9 @@ fn datagrams_are_packed_tight_and_never_exceed_the_limit() {
 #[test]
 fn a_span_too_big_for_any_datagram_is_an_error_not_a_datagram() {
     let req = request(1, Some(5_000), 3);
-    let mut packer = Packer::new(process(&req), 2_000, 10);
-    let err = spans(&req).into_iter().try_for_each(|s| packer.push(s));
+    let Batch { process, spans, .. } = batch(&req);
+    let mut packer = Packer::new(process, 2_000, 10);
+    let err = spans.into_iter().try_for_each(|s| packer.push(s));
     assert!(err.is_err_and(|e| e.contains("--max-packet-size 2000")));
 }
 
@@ -97,7 +112,7 @@ fn spans_are_padded_for_their_own_encoding() {
     let mut rng = StdRng::seed_from_u64(4);
     let req = request(50, Some(1500), 4);
     for encode in [encode_emit_batch_compact as Encoder, encode_batch_binary] {
-        for span in spans(&req) {
+        for span in batch(&req).spans {
             let (_, len) = span_len(pad(span, 1500, encode, &mut rng), encode);
             assert!(len.abs_diff(1500) <= 2, "span of {len} bytes");
         }
@@ -109,10 +124,11 @@ fn patched_datagrams_decode_with_fresh_consistent_trace_ids() {
     let req = request(500, None, 5);
     for datagram in pack(&req, 65_000, 1000) {
         let encoded = encode_datagram(&datagram, 65_000).expect("encodes");
-        assert_eq!(encoded.id_slots(), datagram.spans.len());
-        let original = decode_emit_batch_compact(&encoded.patched(0)).expect("decodes");
+        let ids = encoded.slots_of(|p| matches!(p, Patch::Id(_)));
+        assert_eq!(ids, datagram.spans.len());
+        let original = decode_emit_batch_compact(&encoded.patched(0, 0)).expect("decodes");
         assert_eq!(original, datagram);
-        let patched = decode_emit_batch_compact(&encoded.patched(1)).expect("patched decodes");
+        let patched = decode_emit_batch_compact(&encoded.patched(1, 0)).expect("patched decodes");
         let mut mapping: HashMap<i64, i64> = HashMap::new();
         for (a, b) in original.spans.iter().zip(&patched.spans) {
             assert_ne!(a.trace_id_low, b.trace_id_low);
@@ -132,17 +148,13 @@ fn patched_datagrams_decode_with_fresh_consistent_trace_ids() {
 #[test]
 fn http_bodies_decode_and_patch() {
     let req = request(300, None, 6);
-    let batch = Batch {
-        process: process(&req),
-        spans: spans(&req),
-        ..Batch::default()
-    };
+    let batch = batch(&req);
     let encoded = encode_body(&batch).expect("encodes");
     assert_eq!(
-        decode_batch_binary(&encoded.patched(0)).ok().as_ref(),
+        decode_batch_binary(&encoded.patched(0, 0)).ok().as_ref(),
         Some(&batch)
     );
-    let patched = decode_batch_binary(&encoded.patched(9)).expect("patched decodes");
+    let patched = decode_batch_binary(&encoded.patched(9, 0)).expect("patched decodes");
     assert!(batch
         .spans
         .iter()

@@ -11,12 +11,19 @@ mod generator;
 mod grpc;
 mod http;
 mod jaeger;
+mod otlp;
 mod pacer;
+mod packer;
 mod pool;
+mod realistic;
+mod restamp;
 mod run;
 mod sender;
 mod stats;
+mod topology;
+mod trace_tree;
 mod udp;
+mod vocabulary;
 mod zipkin;
 
 use std::process::ExitCode;
@@ -26,6 +33,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Args::parse();
     let json = args.json_summary;
+    let seed_given = args.seed.is_some();
     let cfg = match args.into_config() {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -43,6 +51,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if cfg.shape == cli::Shape::Realistic && !seed_given {
+        eprintln!(
+            "note: realistic data from --seed {} (pass it to get the same services and traces)",
+            cfg.seed
+        );
+    }
     let batch = run::effective_batch_spans(&cfg);
     if batch != cfg.batch_spans {
         eprintln!(

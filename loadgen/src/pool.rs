@@ -5,9 +5,14 @@
 //! them into its own model: OTLP requests of `--batch-spans`, a Jaeger `Batch` or a Zipkin
 //! list of the same size for HTTP, and for UDP a stream of spans packed into datagrams of at
 //! most `--max-packet-size` bytes. The pool is rotated, and each pass over it ("round")
-//! patches a fresh mask into every trace id (see `encoded`), so trace ids never repeat (except
-//! with HTTP gzip, whose bodies are compressed once). Within a round all entries share the
-//! mask, so a trace split across two datagrams keeps its id in both.
+//! patches a fresh mask into every trace id (see `encoded`), so trace ids never repeat.
+//! Within a round all entries share the mask, so a trace split across two datagrams keeps its
+//! id in both. Every send also shifts every time by the time since the pool was generated
+//! (see `restamp`), so spans carry the time they are sent, not the time the pool was built.
+//!
+//! HTTP bodies with `--compression gzip` are compressed at each send, after patching: bytes
+//! cannot be patched inside a gzip stream, and compressing once would freeze ids and times.
+//! gRPC leaves compression to tonic, which also compresses each request.
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -16,9 +21,13 @@ use rand::SeedableRng;
 use tracegate_translator_jaeger::thrift::Batch;
 use tracegate_translator_jaeger::{encode_batch_binary, encode_emit_batch_compact};
 
-use crate::cli::{Compression, Protocol, RunConfig, StopAfter};
-use crate::encoded::EncodedBatch;
-use crate::generator::{encode_otlp, generate_request, truncate_request, SpanShape};
+use crate::cli::{Compression, Protocol, RunConfig, Shape, StopAfter};
+use crate::encoded::{gzip, EncodedBatch};
+use crate::generator::{generate_request, SpanShape};
+use crate::otlp::{encode_otlp, truncate_request};
+use crate::packer::Packers;
+use crate::realistic::Realistic;
+use crate::restamp::unix_now_ns;
 use crate::zipkin::ZipkinSpan;
 use crate::{jaeger, zipkin};
 
@@ -33,6 +42,32 @@ enum Chunk {
     Otlp(ExportTraceServiceRequest),
     Jaeger(Batch),
     Zipkin(Vec<ZipkinSpan>),
+}
+
+/// Where requests come from: the default shape or the realistic one.
+enum Source {
+    Default(SpanShape),
+    Realistic(Box<Realistic>),
+}
+
+impl Source {
+    fn new(cfg: &RunConfig) -> Self {
+        match cfg.shape {
+            Shape::Default => Source::Default(SpanShape {
+                spans_per_trace: cfg.spans_per_trace,
+                attributes: cfg.attributes,
+                span_size: cfg.span_size,
+            }),
+            Shape::Realistic => Source::Realistic(Box::new(Realistic::new(cfg.services, cfg.seed))),
+        }
+    }
+
+    fn request(&self, spans: usize, now_ns: u64, rng: &mut StdRng) -> ExportTraceServiceRequest {
+        match self {
+            Source::Default(shape) => generate_request(shape, spans, now_ns, rng),
+            Source::Realistic(r) => r.request(spans, now_ns, rng),
+        }
+    }
 }
 
 impl Chunk {
@@ -51,8 +86,10 @@ pub struct Pool {
     tail: Option<EncodedBatch>,
     /// Tickets below this get full batches; `None` for a timed run.
     full_batches: Option<u64>,
-    /// Trace ids are patched per send unless the bytes are already compressed.
-    patch: bool,
+    /// HTTP gzip: bodies are compressed at each send, after patching.
+    gzip: bool,
+    /// The "now" the pool's spans were generated at; sends shift times by the time since.
+    epoch_ns: u64,
 }
 
 impl Pool {
@@ -62,46 +99,43 @@ impl Pool {
             StopAfter::Spans(n) => n.min(POOL_BATCHES * batch_spans as u64),
             StopAfter::Duration(_) => POOL_BATCHES * batch_spans as u64,
         };
-        let shape = SpanShape {
-            spans_per_trace: cfg.spans_per_trace,
-            attributes: cfg.attributes,
-            span_size: cfg.span_size,
-        };
-        let mut packer: Option<jaeger::Packer> = None;
+        let source = Source::new(cfg);
+        let epoch_ns = unix_now_ns();
+        let mut packers = Packers::new(cfg.max_packet_size, batch_spans);
         let mut generated = 0u64;
         while generated < pool_spans && (b.bytes < POOL_BYTES || b.encoded.is_empty()) {
             let n = (pool_spans - generated).min(batch_spans as u64) as usize;
-            let req = generate_request(&shape, n, &mut b.rng);
+            let req = source.request(n, epoch_ns, &mut b.rng);
             generated += n as u64;
-            let chunk = match cfg.protocol {
-                Protocol::Grpc | Protocol::Http => Chunk::Otlp(req),
-                Protocol::JaegerHttp => Chunk::Jaeger(Batch {
-                    process: jaeger::process(&req),
-                    spans: b.jaeger_spans(&req, encode_batch_binary),
-                    ..Batch::default()
-                }),
-                Protocol::ZipkinJson => Chunk::Zipkin(b.zipkin_spans(&req)),
+            match cfg.protocol {
+                Protocol::Grpc | Protocol::Http => b.add(Chunk::Otlp(req))?,
+                Protocol::JaegerHttp => {
+                    for batch in jaeger::batches(&req) {
+                        let batch = b.pad_jaeger(batch, encode_batch_binary);
+                        b.add(Chunk::Jaeger(batch))?;
+                    }
+                }
+                Protocol::ZipkinJson => {
+                    let spans = b.zipkin_spans(&req);
+                    b.add(Chunk::Zipkin(spans))?;
+                }
                 Protocol::JaegerUdpCompact => {
-                    let spans = b.jaeger_spans(&req, encode_emit_batch_compact);
-                    let p = packer.get_or_insert_with(|| {
-                        jaeger::Packer::new(jaeger::process(&req), cfg.max_packet_size, batch_spans)
-                    });
-                    spans.into_iter().try_for_each(|s| p.push(s))?;
-                    for datagram in p.take_full() {
+                    for batch in jaeger::batches(&req) {
+                        packers.push(b.pad_jaeger(batch, encode_emit_batch_compact))?;
+                    }
+                    for datagram in packers.take_full() {
                         b.add(Chunk::Jaeger(datagram))?;
                     }
-                    continue;
                 }
-            };
-            b.add(chunk)?;
+            }
         }
-        for datagram in packer.map(jaeger::Packer::finish).unwrap_or_default() {
+        for datagram in packers.finish() {
             b.add(Chunk::Jaeger(datagram))?;
         }
         if let Some(target) = cfg.span_size {
             let spans: u64 = b.encoded.iter().map(|e| e.spans).sum();
             let natural = b.bytes / spans.max(1) as usize;
-            if cfg.progress && !b.precompress && natural > target + target / 10 {
+            if cfg.progress && natural > target + target / 10 {
                 eprintln!("note: spans are ~{natural} bytes encoded even with no padding, above --span-size {target}");
             }
         }
@@ -124,12 +158,18 @@ impl Pool {
             batches: b.encoded,
             tail,
             full_batches,
-            patch: !b.precompress,
+            gzip: cfg.compression == Compression::Gzip && cfg.protocol != Protocol::Grpc,
+            epoch_ns,
         })
     }
 
     /// The body for ticket `k` and its span count, or `None` once the span budget is spent.
     pub fn body(&self, k: u64) -> Option<(Bytes, u64)> {
+        self.body_at(k, unix_now_ns())
+    }
+
+    /// [`Pool::body`] as if sent at `now_ns`: times move by `now_ns` minus the pool's epoch.
+    pub fn body_at(&self, k: u64, now_ns: u64) -> Option<(Bytes, u64)> {
         let round = k / self.batches.len().max(1) as u64;
         let batch = match self.full_batches {
             Some(full) if k == full => self.tail.as_ref()?,
@@ -138,11 +178,17 @@ impl Pool {
                 .batches
                 .get((k % self.batches.len().max(1) as u64) as usize)?,
         };
-        let body = if self.patch {
-            batch.patched(round)
+        let shift = if now_ns >= self.epoch_ns {
+            i64::try_from(now_ns - self.epoch_ns).unwrap_or(i64::MAX)
         } else {
-            batch.bytes.clone()
+            -i64::try_from(self.epoch_ns - now_ns).unwrap_or(i64::MAX)
         };
+        let body = batch.patched(round, shift);
+        if self.gzip {
+            // Compressing into memory cannot fail; were it to, the empty body is refused by
+            // the server and counted as an error.
+            return Some((gzip(&body).unwrap_or_default(), batch.spans));
+        }
         Some((body, batch.spans))
     }
 
@@ -178,15 +224,13 @@ struct Builder<'a> {
     sources: Vec<Chunk>,
     keep_sources: bool,
     bytes: usize,
-    /// HTTP bodies are compressed once here; gRPC leaves compression to tonic.
-    precompress: bool,
 }
 
 impl<'a> Builder<'a> {
     fn new(cfg: &'a RunConfig) -> Self {
-        let precompress = cfg.compression == Compression::Gzip && cfg.protocol != Protocol::Grpc;
         let keep_sources = matches!(cfg.stop, StopAfter::Spans(_));
-        let rng = StdRng::from_rng(&mut rand::rng());
+        // A stream apart from the one the realistic topology is drawn from.
+        let rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_da7a_5eed_da7a);
         Self {
             cfg,
             rng,
@@ -194,23 +238,17 @@ impl<'a> Builder<'a> {
             sources: Vec::new(),
             keep_sources,
             bytes: 0,
-            precompress,
         }
     }
 
-    fn jaeger_spans(
-        &mut self,
-        req: &ExportTraceServiceRequest,
-        encode: jaeger::Encoder,
-    ) -> Vec<tracegate_translator_jaeger::thrift::Span> {
-        let spans = jaeger::spans(req);
-        match self.cfg.span_size {
-            Some(target) => spans
+    fn pad_jaeger(&mut self, mut batch: Batch, encode: jaeger::Encoder) -> Batch {
+        if let Some(target) = self.cfg.span_size {
+            batch.spans = std::mem::take(&mut batch.spans)
                 .into_iter()
                 .map(|s| jaeger::pad(s, target, encode, &mut self.rng))
-                .collect(),
-            None => spans,
+                .collect();
         }
+        batch
     }
 
     fn zipkin_spans(&mut self, req: &ExportTraceServiceRequest) -> Vec<ZipkinSpan> {
@@ -224,18 +262,14 @@ impl<'a> Builder<'a> {
     }
 
     fn encode(&self, chunk: &Chunk) -> Result<EncodedBatch, String> {
-        let encoded = match chunk {
+        match chunk {
             Chunk::Otlp(req) => encode_otlp(req),
             Chunk::Jaeger(batch) if self.cfg.protocol == Protocol::JaegerUdpCompact => {
                 jaeger::encode_datagram(batch, self.cfg.max_packet_size)
             }
             Chunk::Jaeger(batch) => jaeger::encode_body(batch),
             Chunk::Zipkin(spans) => zipkin::encode(spans),
-        }?;
-        if self.precompress {
-            return encoded.gzipped().map_err(|e| e.to_string());
         }
-        Ok(encoded)
     }
 
     fn add(&mut self, chunk: Chunk) -> Result<(), String> {
@@ -250,31 +284,9 @@ impl<'a> Builder<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+#[path = "restamp_tests.rs"]
+mod restamp_tests;
 
-    fn pool_of(sizes: &[u64]) -> Vec<EncodedBatch> {
-        sizes
-            .iter()
-            .map(|&n| {
-                EncodedBatch::locate(vec![0], n, crate::encoded::IdEncoding::Raw, [])
-                    .expect("no ids")
-            })
-            .collect()
-    }
-
-    #[test]
-    fn totals_are_cut_exactly_from_uneven_pools() {
-        // Equal batches: 40 321 spans of 1000 from a pool of 16 is 40 full and a 321 tail of
-        // the pool's ninth batch.
-        assert_eq!(
-            split_total(40_321, &pool_of(&[1000; 16])),
-            (40, Some((8, 321)))
-        );
-        // Datagrams of 5, 3 and 4 spans: 12 per round; 29 = 2 rounds + 5 spans.
-        assert_eq!(split_total(29, &pool_of(&[5, 3, 4])), (7, None));
-        assert_eq!(split_total(30, &pool_of(&[5, 3, 4])), (7, Some((1, 1))));
-        assert_eq!(split_total(12, &pool_of(&[5, 3, 4])), (3, None));
-        assert_eq!(split_total(4, &pool_of(&[5, 3, 4])), (0, Some((0, 4))));
-    }
-}
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;

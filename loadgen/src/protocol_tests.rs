@@ -158,6 +158,9 @@ fn config(protocol: Protocol, addr: SocketAddr, total: u64) -> RunConfig {
     RunConfig {
         endpoint: addr.to_string(),
         protocol,
+        shape: crate::cli::Shape::Default,
+        services: crate::cli::DEFAULT_SERVICES,
+        seed: 1,
         rate: None,
         stop: StopAfter::Spans(total),
         connections: 3,
@@ -334,3 +337,7 @@ async fn zipkin_json_delivers_exactly_n_realistic_spans() {
     });
     assert_traces(ids, 505, 10);
 }
+
+#[cfg(test)]
+#[path = "realistic_protocol_tests.rs"]
+mod realistic;

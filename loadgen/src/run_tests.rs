@@ -153,6 +153,9 @@ fn config(protocol: Protocol, addr: SocketAddr, stop: StopAfter) -> RunConfig {
     RunConfig {
         endpoint: addr.to_string(),
         protocol,
+        shape: crate::cli::Shape::Default,
+        services: crate::cli::DEFAULT_SERVICES,
+        seed: 1,
         rate: None,
         stop,
         connections: 3,
@@ -188,6 +191,21 @@ async fn grpc_run_delivers_exactly_total_spans() {
         (0, 0, 0)
     );
     assert!(summary.p99 >= summary.p50);
+}
+
+#[tokio::test]
+async fn grpc_realistic_run_delivers_exactly_total_spans() {
+    let server = grpc_server(Reply::Ok).await;
+    let mut cfg = config(Protocol::Grpc, server.addr, StopAfter::Spans(20_500));
+    cfg.shape = crate::cli::Shape::Realistic;
+    let summary = run(&cfg).await;
+    let received = server.spans.load(Relaxed);
+    server.stop().await;
+    assert_eq!(
+        summary.map(|s| (s.spans_sent, s.other)).ok(),
+        Some((20_500, 0))
+    );
+    assert_eq!(received, 20_500);
 }
 
 #[tokio::test]

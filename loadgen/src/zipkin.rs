@@ -3,7 +3,14 @@
 //! Shaped like what Brave or zipkin-go send: hex `traceId` (32 digits), `id` and `parentId`
 //! (16), upper-case `kind`, `timestamp`/`duration` in microseconds, a `localEndpoint` with the
 //! service name, an IPv4 address and a port, a `remoteEndpoint` for client spans that know
-//! their peer, and every tag as a string (`error` carries the failure's message).
+//! their peer, every tag as a string (`error` carries the failure's message), and events as
+//! annotations packed the way the Collector's Zipkin exporter packs them
+//! (`name|{json attributes}|dropped count`). Each resource is its own `localEndpoint`.
+//!
+//! [`encode`] notes where each span's `traceId`, `timestamp`, annotation timestamps and
+//! id-like tag values sit, so sends can patch them (see `encoded`, `restamp`). serde writes
+//! fields in declaration order and tags (a `BTreeMap`) sorted by key, so that is the order of
+//! the needles.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +22,11 @@ use serde::Serialize;
 
 use crate::encoded::{EncodedBatch, IdEncoding, Needle};
 use crate::generator::{resize_padding, PADDING_KEY};
+use crate::realistic::masked_value_needle;
+use crate::restamp::TimeField;
 
 const TRACE_ID_KEY: &[u8] = br#""traceId":""#;
+const TIMESTAMP_KEY: &[u8] = br#""timestamp":"#;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,7 +43,15 @@ pub struct ZipkinSpan {
     pub local_endpoint: Endpoint,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_endpoint: Option<Endpoint>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<Annotation>,
     pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Annotation {
+    pub timestamp: u64,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,26 +84,46 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Every span of the request, in order, as a Zipkin v2 client would report it.
 pub fn spans(req: &ExportTraceServiceRequest) -> Vec<ZipkinSpan> {
-    let resource = req
-        .resource_spans
+    let mut out = Vec::new();
+    for r in &req.resource_spans {
+        let service = r
+            .resource
+            .iter()
+            .flat_map(|res| &res.attributes)
+            .filter(|kv| kv.key == "service.name")
+            .find_map(text)
+            .unwrap_or_else(|| "loadgen".to_owned());
+        // A stable address per service: 10.42.x.y from the name.
+        let h = service
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        let local = Endpoint {
+            ipv4: Some(format!("10.42.{}.{}", (h >> 8) % 256, h % 250 + 1)),
+            service_name: service,
+            port: Some(8080),
+        };
+        let all = r.scope_spans.iter().flat_map(|s| &s.spans);
+        out.extend(all.map(|s| span(s, &local)));
+    }
+    out
+}
+
+fn annotation(e: &span::Event) -> Annotation {
+    let attributes: serde_json::Map<String, serde_json::Value> = e
+        .attributes
         .iter()
-        .filter_map(|r| r.resource.as_ref())
-        .flat_map(|r| &r.attributes);
-    let service = resource
-        .filter(|kv| kv.key == "service.name")
-        .find_map(text)
-        .unwrap_or_else(|| "loadgen".to_owned());
-    let local = Endpoint {
-        service_name: service,
-        ipv4: Some("10.42.0.7".to_owned()),
-        port: Some(8080),
+        .filter_map(|kv| Some((kv.key.clone(), serde_json::Value::String(text(kv)?))))
+        .collect();
+    let value = if attributes.is_empty() {
+        e.name.clone()
+    } else {
+        let json = serde_json::Value::Object(attributes);
+        format!("{}|{json}|{}", e.name, e.dropped_attributes_count)
     };
-    let all = req
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans);
-    all.map(|s| span(s, &local)).collect()
+    Annotation {
+        timestamp: e.time_unix_nano / 1000,
+        value,
+    }
 }
 
 fn span(s: &OtlpSpan, local: &Endpoint) -> ZipkinSpan {
@@ -131,6 +169,7 @@ fn span(s: &OtlpSpan, local: &Endpoint) -> ZipkinSpan {
         duration: (s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) / 1000).max(1),
         local_endpoint: local.clone(),
         remote_endpoint: remote,
+        annotations: s.events.iter().map(annotation).collect(),
         tags,
     }
 }
@@ -150,13 +189,35 @@ pub fn pad(span: &mut ZipkinSpan, target: usize, rng: &mut impl Rng) {
     }
 }
 
-/// The JSON list, with the first 16 digits of each `traceId` patchable.
+fn span_needles(s: &ZipkinSpan) -> impl Iterator<Item = Needle> + '_ {
+    let trace_id = Needle::id(
+        [TRACE_ID_KEY, s.trace_id.as_bytes()].concat(),
+        TRACE_ID_KEY.len(),
+        16.min(s.trace_id.len()),
+        IdEncoding::Hex,
+    );
+    // A time is followed by a comma (`duration`, an annotation's `value`), so a needle never
+    // matches the first digits of a longer number.
+    let time = |t: u64| {
+        let digits = format!("{t},");
+        let mut n = Needle::time(TIMESTAMP_KEY, digits.as_bytes(), TimeField::DecimalMicros);
+        n.patch_len -= 1;
+        n
+    };
+    let values = s.tags.iter().filter_map(|(k, v)| masked_value_needle(k, v));
+    std::iter::once(trace_id)
+        .chain(std::iter::once(time(s.timestamp)))
+        .chain(s.annotations.iter().map(move |a| time(a.timestamp)))
+        .chain(values)
+}
+
+/// The JSON list, with the first 16 digits of each `traceId`, the times and id-like tag
+/// values patchable.
 pub fn encode(spans: &[ZipkinSpan]) -> Result<EncodedBatch, String> {
     let bytes = serde_json::to_vec(spans).map_err(|e| e.to_string())?;
-    let needles = spans.iter().map(|s| Needle {
-        bytes: [TRACE_ID_KEY, s.trace_id.as_bytes()].concat(),
-        id_at: TRACE_ID_KEY.len(),
-        patch_len: 16.min(s.trace_id.len()),
-    });
-    EncodedBatch::locate(bytes, spans.len() as u64, IdEncoding::Hex, needles)
+    EncodedBatch::locate(
+        bytes,
+        spans.len() as u64,
+        spans.iter().flat_map(span_needles),
+    )
 }
