@@ -47,7 +47,7 @@ impl Metrics {
         Self {
             receiver_accepted: counter(&r, "tracegate_receiver_accepted_spans", "Spans a receiver pushed into the pipeline.", &["receiver", "transport"]),
             receiver_refused: counter(&r, "tracegate_receiver_refused_spans", "Spans a receiver could not push into the pipeline (or could not decode).", &["receiver", "transport"]),
-            receiver_dropped_packets: counter(&r, "tracegate_receiver_dropped_packets", "Datagrams or request bodies a receiver dropped before decoding them into spans, by reason (malformed, too_large, queue_full).", &["receiver", "transport", "reason"]),
+            receiver_dropped_packets: counter(&r, "tracegate_receiver_dropped_packets", "Datagrams or request bodies a receiver dropped before decoding them into spans, by reason (malformed, too_large, queue_full, kernel_buffer_full, ...).", &["receiver", "transport", "reason"]),
             exporter_sent: counter(&r, "tracegate_exporter_sent_spans", "Spans an exporter delivered.", &["exporter"]),
             exporter_send_failed: counter(&r, "tracegate_exporter_send_failed_spans", "Spans an exporter gave up on (permanent error, retries exhausted, or not drained at shutdown).", &["exporter"]),
             exporter_enqueue_failed: counter(&r, "tracegate_exporter_enqueue_failed_spans", "Spans refused or dropped because the sending queue was full.", &["exporter"]),

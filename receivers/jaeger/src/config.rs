@@ -4,7 +4,7 @@
 //! receivers:
 //!   jaeger:
 //!     protocols:
-//!       thrift_compact: { endpoint: 0.0.0.0:6831, queue_size: 1000, max_packet_size: 65000, workers: 10, socket_buffer_size: 0 }
+//!       thrift_compact: { endpoint: 0.0.0.0:6831, queue_size: 1000, max_packet_size: 65000, workers: 10, socket_buffer_size: 8388608 }
 //!       thrift_binary: { endpoint: 0.0.0.0:6832 }
 //!       thrift_http: { endpoint: 0.0.0.0:14268 }
 //!       grpc: { endpoint: 0.0.0.0:14250 }
@@ -24,6 +24,10 @@ const DEFAULT_HTTP_MAX_BODY: u64 = 20 * MIB;
 const DEFAULT_GRPC_MAX_RECV_MIB: u64 = 4;
 /// Thrift and protobuf messages cannot usefully exceed 2 GiB; a larger limit is a typo.
 const MAX_MESSAGE_BYTES: u64 = 2 * 1024 * MIB - 1;
+/// The UDP ports' default `SO_RCVBUF` request: 8 MiB absorbs a burst of ~130 full-size
+/// datagrams, or ~8000 of 1 KiB, while the workers catch up. Linux caps it at
+/// `net.core.rmem_max` (208 KiB on many distributions), and the receiver logs when it does.
+pub const DEFAULT_SOCKET_BUFFER_SIZE: usize = 8 * 1024 * 1024;
 /// The largest payload a UDP datagram can carry (65535 minus the IP and UDP headers).
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
@@ -76,7 +80,9 @@ pub struct UdpConfig {
     pub max_packet_size: usize,
     /// Tasks decoding and forwarding datagrams in parallel.
     pub workers: usize,
-    /// SO_RCVBUF in bytes; 0 keeps the OS default. Raise it for bursts of traffic.
+    /// SO_RCVBUF in bytes (Jaeger agent's `--processor.*.server-socket-buffer-size`);
+    /// 0 keeps the OS default. What the kernel still drops is counted as
+    /// `tracegate_receiver_dropped_packets{reason="kernel_buffer_full"}`.
     pub socket_buffer_size: usize,
 }
 
@@ -87,7 +93,7 @@ impl UdpConfig {
             queue_size: 1000,
             max_packet_size: 65_000,
             workers: 10,
-            socket_buffer_size: 0,
+            socket_buffer_size: DEFAULT_SOCKET_BUFFER_SIZE,
         }
     }
 }
@@ -295,7 +301,10 @@ mod tests {
         let p = c.protocols;
         let compact = p.thrift_compact.unwrap();
         assert_eq!(compact.endpoint.to_string(), "0.0.0.0:6831");
-        assert_eq!((compact.queue_size, compact.max_packet_size, compact.workers, compact.socket_buffer_size), (1000, 65_000, 10, 0));
+        assert_eq!(
+            (compact.queue_size, compact.max_packet_size, compact.workers, compact.socket_buffer_size),
+            (1000, 65_000, 10, DEFAULT_SOCKET_BUFFER_SIZE)
+        );
         assert_eq!(p.thrift_binary.unwrap().endpoint.to_string(), "0.0.0.0:6832");
         assert_eq!(p.thrift_http.unwrap().endpoint.to_string(), "0.0.0.0:14268");
         assert_eq!(p.grpc.unwrap().endpoint.to_string(), "0.0.0.0:14250");

@@ -21,16 +21,21 @@ pub enum DropReason {
     Malformed,
     TooLarge,
     QueueFull,
+    /// The kernel dropped the datagram: the socket's receive buffer was full (UDP only; read
+    /// from the kernel's counter by [`crate::kernel_drops`]).
+    KernelBufferFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 3] = [DropReason::Malformed, DropReason::TooLarge, DropReason::QueueFull];
+    pub const ALL: [DropReason; 4] =
+        [DropReason::Malformed, DropReason::TooLarge, DropReason::QueueFull, DropReason::KernelBufferFull];
 
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::Malformed => "malformed",
             DropReason::TooLarge => "too_large",
             DropReason::QueueFull => "queue_full",
+            DropReason::KernelBufferFull => "kernel_buffer_full",
         }
     }
 
@@ -41,7 +46,7 @@ impl DropReason {
 
 /// One transport's drop counters and rate-limited log, labels bound once.
 pub struct Drops {
-    counters: [IntCounter; 3],
+    counters: [IntCounter; 4],
     log: RateLimitedLog,
 }
 
@@ -58,6 +63,25 @@ impl Drops {
         if let Some(suppressed) = self.log.should_log(reason.index()) {
             // The task's span already names the receiver and transport.
             tracing::warn!(reason = reason.as_str(), suppressed, "dropped a packet: {}", detail());
+        }
+    }
+
+    /// Counts `n` datagrams the kernel dropped (its receive buffer was full) and logs it,
+    /// rate-limited like the other reasons.
+    pub fn kernel_dropped(&self, n: u64, buffer_size: usize) {
+        if n == 0 {
+            return;
+        }
+        let reason = DropReason::KernelBufferFull;
+        self.counters[reason.index()].inc_by(n);
+        if let Some(suppressed) = self.log.should_log(reason.index()) {
+            tracing::warn!(
+                reason = reason.as_str(),
+                dropped = n,
+                suppressed,
+                "the kernel dropped {n} datagrams: the socket's receive buffer ({buffer_size} bytes) was full; \
+                 raise socket_buffer_size (and net.core.rmem_max) or workers"
+            );
         }
     }
 
@@ -81,10 +105,10 @@ impl Drops {
     }
 }
 
-/// The log's slots after the three drop reasons: refusals by the pipeline, socket errors.
-const REFUSED_SLOT: usize = 3;
-const SOCKET_ERROR_SLOT: usize = 4;
-const SLOTS: usize = 5;
+/// The log's slots after the four drop reasons: refusals by the pipeline, socket errors.
+const REFUSED_SLOT: usize = 4;
+const SOCKET_ERROR_SLOT: usize = 5;
+const SLOTS: usize = 6;
 
 /// How often each reason may be logged.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);

@@ -9,7 +9,8 @@
 //! - [`config`]: protocols, endpoints and the UDP queue options, with validation.
 //! - [`receiver`]: binding, serving and graceful shutdown.
 //! - [`udp`], [`http`], [`grpc`]: the transports; [`ingest`]: the shared way into the pipeline.
-//! - [`drops`]: counting and (rate-limited) logging of input that never became spans.
+//! - [`drops`]: counting and (rate-limited) logging of input that never became spans;
+//!   [`kernel_drops`]: the datagrams the kernel dropped before the UDP reader saw them.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ pub mod drops;
 pub mod grpc;
 pub mod http;
 pub mod ingest;
+pub mod kernel_drops;
 pub mod receiver;
 pub mod udp;
 #[cfg(test)]

@@ -25,6 +25,7 @@ use tracing::Instrument;
 use crate::config::UdpConfig;
 use crate::drops::{DropReason, Drops};
 use crate::ingest::Ingest;
+use crate::kernel_drops::{self, KernelDrops};
 
 /// How long `stop` lets workers finish the queue; a wedged pipeline must not hang shutdown.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -62,18 +63,30 @@ pub async fn bind(config: &UdpConfig) -> Result<UdpSocket, ComponentError> {
         let sock = socket2::SockRef::from(&socket);
         sock.set_recv_buffer_size(config.socket_buffer_size).map_err(bind_error)?;
         // Linux silently caps the size at net.core.rmem_max; say so, or bursts drop unexplained.
-        if let Ok(actual) = sock.recv_buffer_size() {
-            if actual < config.socket_buffer_size {
+        if let Ok(reported) = sock.recv_buffer_size() {
+            let granted = granted_buffer_size(reported);
+            if granted < config.socket_buffer_size {
                 tracing::warn!(
                     endpoint = %config.endpoint,
                     requested = config.socket_buffer_size,
-                    actual,
-                    "the kernel capped socket_buffer_size; raise net.core.rmem_max to get more"
+                    granted,
+                    "the kernel capped socket_buffer_size (at net.core.rmem_max); bursts beyond it are dropped \
+                     and counted as reason=\"kernel_buffer_full\"; raise net.core.rmem_max to get the size asked for"
                 );
             }
         }
     }
     Ok(socket)
+}
+
+/// The buffer size a request was granted, from what `SO_RCVBUF` reports: Linux doubles the
+/// size it grants (the other half is for its bookkeeping) and reports the doubled figure.
+fn granted_buffer_size(reported: usize) -> usize {
+    if cfg!(target_os = "linux") {
+        reported / 2
+    } else {
+        reported
+    }
 }
 
 /// A running UDP port: its reader and workers.
@@ -106,7 +119,8 @@ impl UdpServer {
         let (tx, rx) = mpsc::channel(config.queue_size.max(1));
         let queue = tx.downgrade();
         let (stop, stopped) = oneshot::channel();
-        let reader = tokio::spawn(read_loop(socket, config.max_packet_size, tx, drops.clone(), stopped).instrument(span.clone()));
+        let kernel = KernelDrops::for_socket(&socket);
+        let reader = tokio::spawn(read_loop(socket, config.max_packet_size, tx, drops.clone(), kernel, stopped).instrument(span.clone()));
         let worker = Arc::new(Worker { protocol, ingest, drops });
         let rx = Arc::new(Mutex::new(rx));
         let workers = (0..config.workers.max(1))
@@ -164,15 +178,29 @@ async fn read_loop(
     max_packet_size: usize,
     queue: mpsc::Sender<Vec<u8>>,
     drops: Arc<Drops>,
+    mut kernel: Option<KernelDrops>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     // No datagram exceeds 64 KiB, so a larger setting needs no larger buffer.
     let max_packet_size = max_packet_size.min(u16::MAX as usize);
     let mut buf = vec![0u8; max_packet_size + 1];
+    let buffer_size = socket2::SockRef::from(&socket).recv_buffer_size().map_or(0, granted_buffer_size);
+    let count_kernel_drops = |kernel: &mut Option<KernelDrops>| {
+        if let Some(k) = kernel {
+            drops.kernel_dropped(k.poll(), buffer_size);
+        }
+    };
+    let mut poll = tokio::time::interval(kernel_drops::POLL_INTERVAL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let received = tokio::select! {
             biased;
             _ = &mut stopped => break,
+            // Before the read, so that a flood (the read always ready) cannot starve it.
+            _ = poll.tick(), if kernel.is_some() => {
+                count_kernel_drops(&mut kernel);
+                continue;
+            }
             received = socket.recv_from(&mut buf) => received,
         };
         let (len, peer) = match received {
@@ -199,6 +227,8 @@ async fn read_loop(
             Err(mpsc::error::TrySendError::Closed(_)) => break,
         }
     }
+    // What the kernel dropped since the last poll, before the socket closes.
+    count_kernel_drops(&mut kernel);
 }
 
 async fn work_loop(worker: Arc<Worker>, queue: Arc<Mutex<mpsc::Receiver<Vec<u8>>>>) {
@@ -328,6 +358,39 @@ mod tests {
         send_udp(to, &encode_emit_batch_binary(&batch("svc", &["a", "b", "c"]))).await;
         eventually("the refusal to be counted", || run.counts(BINARY) == (0, 3)).await;
         run.receiver.shutdown().await.unwrap();
+    }
+
+    /// A flood the reader cannot keep up with overflows the socket's kernel buffer; the kernel
+    /// drops the rest before the reader sees it. Those drops must show in the metrics: every
+    /// datagram sent is either delivered or counted.
+    #[tokio::test] // one thread: the reader cannot run while the test sends without awaiting
+    async fn datagrams_the_kernel_drops_are_counted() {
+        const SENT: u64 = 500;
+        let mut config = local_config();
+        // The smallest buffer Linux allows: a few datagrams fill it.
+        config.protocols.thrift_compact.as_mut().unwrap().socket_buffer_size = 1;
+        let run = start(config, RecordingConsumer::ok()).await;
+        let to = run.receiver.addrs().thrift_compact.unwrap();
+        let datagram = encode_emit_batch_compact(&batch("svc", &["flood"]));
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..SENT {
+            sender.send_to(&datagram, to).unwrap();
+        }
+        eventually("every datagram delivered or counted as dropped by the kernel", || {
+            run.counts(COMPACT).0 + run.dropped(COMPACT, DropReason::KernelBufferFull) == SENT
+        })
+        .await;
+        let kernel = run.dropped(COMPACT, DropReason::KernelBufferFull);
+        assert!(kernel > 0 && kernel < SENT, "{kernel} of {SENT} dropped by the kernel");
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn the_default_buffer_is_8_mib_and_the_granted_size_is_reported_undoubled() {
+        assert_eq!(UdpConfig::default().socket_buffer_size, 8 * 1024 * 1024);
+        if cfg!(target_os = "linux") {
+            assert_eq!(granted_buffer_size(2 * 212_992), 212_992);
+        }
     }
 
     fn server(config: &UdpConfig, socket: UdpSocket, next: Arc<RecordingConsumer>) -> UdpServer {
