@@ -154,7 +154,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn oversized_messages_are_refused_even_when_compressed() {
+    async fn oversized_messages_are_refused_as_permanent_and_counted_even_when_compressed() {
         let mut config = local_config();
         config
             .protocols
@@ -171,14 +171,23 @@ mod tests {
             .export(request(vec![big.clone()]))
             .await
             .unwrap_err();
-        assert_eq!(plain.code(), Code::OutOfRange, "{plain}");
+        // INVALID_ARGUMENT: a permanent error that no SDK retries (OUT_OF_RANGE is retried).
+        assert_eq!(plain.code(), Code::InvalidArgument, "{plain}");
+        assert!(
+            plain.message().contains("larger than this receiver accepts (1048576 bytes"),
+            "{}",
+            plain.message()
+        );
         // 2 MiB of one letter gzips to a few KiB: the limit must apply after decompression.
         let gz = client
             .send_compressed(CompressionEncoding::Gzip)
             .export(request(vec![big]))
-            .await;
-        assert_eq!(gz.unwrap_err().code(), Code::ResourceExhausted);
+            .await
+            .unwrap_err();
+        assert_eq!(gz.code(), Code::InvalidArgument, "{gz}");
         assert!(run.next.batches().is_empty());
+        let m = run.telemetry.metrics.receiver("otlp", "grpc");
+        assert_eq!(m.dropped_too_large.get(), 2, "both refusals are counted");
         run.receiver.shutdown().await.unwrap();
     }
 

@@ -3,8 +3,20 @@
 //! is only forwarded never needs that (see `tracegate_core::otlp_wire`). This service takes
 //! the request message as bytes ([`RawRequestCodec`]) and hands it to [`check_protobuf`];
 //! tonic still does the HTTP/2 framing, decompression and the message size limit.
+//!
+//! A message over the limit is refused by tonic before the service sees it, with OUT_OF_RANGE
+//! (the length prefix is over it) or RESOURCE_EXHAUSTED (it grew past it while decompressing).
+//! The OTLP spec lists OUT_OF_RANGE among the codes a client retries, and the Python and Java
+//! SDKs retry RESOURCE_EXHAUSTED too (the spec asks them to only with RetryInfo), so the same
+//! message would be resent until the client gives up. It can never fit: [`call`] answers
+//! INVALID_ARGUMENT instead, which every SDK treats as permanent, and counts the request as
+//! `tracegate_receiver_dropped_packets{reason="too_large"}`, as the HTTP port counts a body
+//! over its limit (its spans were never decoded, so they cannot be counted as spans).
+//!
+//! [`call`]: RawTraceService#method.call
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -58,7 +70,12 @@ where
         if req.uri().path() != EXPORT_PATH {
             return Box::pin(async { Ok(unimplemented()) });
         }
-        let export = Export(self.ingest.clone());
+        let called = Arc::new(AtomicBool::new(false));
+        let export = Export {
+            ingest: self.ingest.clone(),
+            called: called.clone(),
+        };
+        let (ingest, limit) = (self.ingest.clone(), self.max_decoding_message_size);
         let mut grpc = Grpc::new(RawRequestCodec)
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
@@ -66,8 +83,40 @@ where
             .send_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Zstd)
             .max_decoding_message_size(self.max_decoding_message_size);
-        Box::pin(async move { Ok(grpc.unary(export, req).await) })
+        Box::pin(async move {
+            let response = grpc.unary(export, req).await;
+            if called.load(Ordering::Relaxed) {
+                return Ok(response);
+            }
+            Ok(refuse_oversized(response, &ingest, limit))
+        })
     }
+}
+
+/// A refusal tonic made before the service was called: a message over the limit becomes
+/// a permanent INVALID_ARGUMENT and is counted (see the module docs); anything else passes.
+fn refuse_oversized(
+    response: http::Response<Body>,
+    ingest: &Ingest,
+    limit: usize,
+) -> http::Response<Body> {
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    if !matches!(
+        status.code(),
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+    ) {
+        return response;
+    }
+    ingest.count_dropped_body(true);
+    tracing::debug!(error = %status.message(), "OTLP/gRPC message over max_recv_msg_size_mib");
+    Status::invalid_argument(format!(
+        "the message is larger than this receiver accepts ({limit} bytes after decompression, \
+         max_recv_msg_size_mib): {}; send smaller batches",
+        status.message()
+    ))
+    .into_http()
 }
 
 /// The gRPC answer to a method this service does not have.
@@ -85,14 +134,19 @@ fn unimplemented() -> http::Response<Body> {
     response
 }
 
-struct Export(Arc<Ingest>);
+struct Export {
+    ingest: Arc<Ingest>,
+    /// Set when tonic hands the decoded message over, so a refusal without it was tonic's.
+    called: Arc<AtomicBool>,
+}
 
 impl UnaryService<Bytes> for Export {
     type Response = ExportTraceServiceResponse;
     type Future = BoxFuture<Response<Self::Response>, Status>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        let ingest = self.0.clone();
+        self.called.store(true, Ordering::Relaxed);
+        let ingest = self.ingest.clone();
         Box::pin(async move {
             let incoming = check_protobuf(request.into_inner()).map_err(|e| {
                 ingest.count_dropped_body(false);
