@@ -4,11 +4,25 @@
 //!
 //! Refusals map as in the OTLP receiver, which is also what Jaeger's gRPC clients retry on:
 //! retryable -> UNAVAILABLE, throttled -> RESOURCE_EXHAUSTED, permanent -> INVALID_ARGUMENT.
+//!
+//! A request tonic cannot hand to `post_spans` is the client's fault and resending it cannot
+//! help, yet tonic answers INTERNAL for a body that is not a `PostSpansRequest` and
+//! OUT_OF_RANGE or RESOURCE_EXHAUSTED for one over `max_recv_msg_size_mib`, codes clients
+//! retry. [`DecodeRefusals`] turns those into INVALID_ARGUMENT and counts them in
+//! `tracegate_receiver_dropped_packets{transport="grpc"}` (`malformed`, `too_large`), as the
+//! OTLP receiver does.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use tokio::net::TcpListener;
+use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::{BoxFuture, Service};
+use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
@@ -19,6 +33,7 @@ use tracegate_translator_jaeger::proto::{PostSpansRequest, PostSpansResponse};
 use tracegate_translator_jaeger::proto_to_otlp;
 
 use crate::config::GrpcConfig;
+use crate::drops::{DropReason, Drops};
 use crate::ingest::Ingest;
 
 pub struct JaegerGrpcService {
@@ -28,6 +43,9 @@ pub struct JaegerGrpcService {
 #[tonic::async_trait]
 impl CollectorService for JaegerGrpcService {
     async fn post_spans(&self, request: Request<PostSpansRequest>) -> Result<Response<PostSpansResponse>, Status> {
+        if let Some(Reached(reached)) = request.extensions().get::<Reached>() {
+            reached.store(true, Ordering::Relaxed);
+        }
         // A request without a batch carries no spans; Jaeger accepts it as empty.
         let Some(batch) = request.into_inner().batch else {
             return Ok(Response::new(PostSpansResponse {}));
@@ -50,14 +68,87 @@ fn to_status(error: &ConsumeError) -> Status {
 
 /// The gRPC services this port serves: the collector, plus the sampling manager of a running
 /// `remote_sampling` extension.
-pub fn routes(config: &GrpcConfig, ingest: Ingest, sampling: Option<&RemoteSamplingExtension>) -> Routes {
+pub fn routes(config: &GrpcConfig, ingest: Ingest, drops: Arc<Drops>, sampling: Option<&RemoteSamplingExtension>) -> Routes {
+    let limit = config.max_recv_msg_bytes();
     let collector = CollectorServiceServer::new(JaegerGrpcService { ingest })
         .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(config.max_recv_msg_bytes());
-    let routes = Routes::new(collector);
+        .max_decoding_message_size(limit);
+    let routes = Routes::new(DecodeRefusals { inner: collector, drops, limit });
     match sampling {
         Some(extension) => routes.add_service(extension.grpc_service()),
         None => routes,
+    }
+}
+
+/// Set by `post_spans` through the request's extensions: a refusal without it was tonic's.
+#[derive(Clone)]
+struct Reached(Arc<AtomicBool>);
+
+/// Wraps the generated collector service: what tonic refuses before `post_spans` runs
+/// becomes INVALID_ARGUMENT and is counted (see the module docs).
+#[derive(Clone)]
+pub struct DecodeRefusals<S> {
+    inner: S,
+    drops: Arc<Drops>,
+    limit: usize,
+}
+
+impl<S: NamedService> NamedService for DecodeRefusals<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for DecodeRefusals<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let reached = Arc::new(AtomicBool::new(false));
+        request.extensions_mut().insert(Reached(reached.clone()));
+        let response = self.inner.call(request);
+        let (drops, limit) = (self.drops.clone(), self.limit);
+        Box::pin(async move {
+            let response = response.await?;
+            if reached.load(Ordering::Relaxed) {
+                return Ok(response);
+            }
+            Ok(match Status::from_header_map(response.headers()) {
+                Some(status) => match refused_before_the_handler(&status, &drops, limit) {
+                    Some(replacement) => replacement.into_http(),
+                    None => response,
+                },
+                None => response,
+            })
+        })
+    }
+}
+
+/// The answer for a refusal tonic made while reading the request: INVALID_ARGUMENT for a body
+/// that is not a `PostSpansRequest` (INTERNAL) or over the limit (OUT_OF_RANGE,
+/// RESOURCE_EXHAUSTED), counted; `None` keeps tonic's answer (UNIMPLEMENTED, ...).
+fn refused_before_the_handler(status: &Status, drops: &Drops, limit: usize) -> Option<Status> {
+    let message = status.message();
+    match status.code() {
+        Code::Internal => {
+            drops.drop_packet(DropReason::Malformed, || format!("cannot decode a PostSpansRequest: {message}"));
+            Some(Status::invalid_argument(format!("cannot decode the body as a PostSpansRequest: {message}")))
+        }
+        Code::OutOfRange | Code::ResourceExhausted => {
+            drops.drop_packet(DropReason::TooLarge, || format!("request over {limit} bytes: {message}"));
+            Some(Status::invalid_argument(format!(
+                "the message is larger than this receiver accepts ({limit} bytes after decompression, \
+                 max_recv_msg_size_mib): {message}; send smaller batches"
+            )))
+        }
+        _ => None,
     }
 }
 
@@ -126,6 +217,41 @@ mod tests {
         let status = client.post_spans(request("svc", &["a"])).await.unwrap_err();
         assert_eq!((status.code(), status.message()), (Code::Unavailable, "queue is full"));
         assert_eq!(run.counts("grpc"), (0, 1));
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    /// A body that is not a `PostSpansRequest`, and one over the size limit: the client's
+    /// fault, so INVALID_ARGUMENT (never retried), not INTERNAL or OUT_OF_RANGE, and counted.
+    #[tokio::test]
+    async fn garbage_and_oversized_requests_are_invalid_argument_and_counted() {
+        let mut config = local_config();
+        config.protocols.grpc.as_mut().unwrap().max_recv_msg_size_mib = 1;
+        let run = start(config, RecordingConsumer::ok()).await;
+        let channel = tonic::transport::Endpoint::from_shared(run.grpc_url()).unwrap().connect().await.unwrap();
+
+        // Field 1 (`batch`) holding a Batch whose first field claims a length far past the end.
+        // (prost encodes a `Vec<u8>` as google.protobuf.BytesValue: the bytes as field 1.)
+        let garbage: Vec<u8> = vec![0x0a, 0xff, 0xff, 0xff, 0x0f];
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static("/jaeger.api_v2.CollectorService/PostSpans");
+        let codec = tonic_prost::ProstCodec::<Vec<u8>, PostSpansResponse>::default();
+        let status = grpc.unary(Request::new(garbage), path, codec).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+        assert!(status.message().starts_with("cannot decode the body as a PostSpansRequest"), "{}", status.message());
+
+        let mut client = CollectorServiceClient::new(channel);
+        let big = request("svc", &[&"x".repeat(2 * 1024 * 1024)]);
+        let status = client.post_spans(big.clone()).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+        assert!(status.message().contains("larger than this receiver accepts (1048576 bytes"), "{}", status.message());
+        let status = client.send_compressed(CompressionEncoding::Gzip).post_spans(big).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "compressed: {status}");
+
+        assert_eq!(run.dropped("grpc", DropReason::Malformed), 1);
+        assert_eq!(run.dropped("grpc", DropReason::TooLarge), 2);
+        assert!(run.next.batches().is_empty());
+        assert_eq!(run.counts("grpc"), (0, 0));
         run.receiver.shutdown().await.unwrap();
     }
 

@@ -56,7 +56,7 @@ pub struct JaegerReceiver {
     compact: Transport,
     binary: Transport,
     http: Transport,
-    grpc: Ingest,
+    grpc: Transport,
     /// Held across `start`'s binds so two concurrent starts cannot both bind.
     running: tokio::sync::Mutex<Option<Running>>,
     /// Copied out of `running` so the address getter needs no async lock.
@@ -80,7 +80,7 @@ impl JaegerReceiver {
             compact: Transport::new(&name, ThriftProtocol::Compact.transport(), &next, telemetry),
             binary: Transport::new(&name, ThriftProtocol::Binary.transport(), &next, telemetry),
             http: Transport::new(&name, "http", &next, telemetry),
-            grpc: Ingest::new(next, telemetry.metrics.receiver(&name, "grpc")),
+            grpc: Transport::new(&name, "grpc", &next, telemetry),
             id,
             config,
             running: tokio::sync::Mutex::new(None),
@@ -194,7 +194,7 @@ impl Lifecycle for JaegerReceiver {
         if let Some(((listener, addr), cfg)) = grpc_listener {
             let sampling = remote_sampling(&host);
             let sampling_ext = sampling.as_ref().and_then(|e| e.as_any()).and_then(|a| a.downcast_ref::<RemoteSamplingExtension>());
-            let routes = grpc::routes(cfg, self.grpc.clone(), sampling_ext);
+            let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), sampling_ext);
             tcp_servers.push(self.spawn_tcp("grpc", &host, move |stopped| async move {
                 let shutdown = async {
                     let _ = stopped.await;
