@@ -63,11 +63,16 @@ fn text(status: StatusCode, body: String) -> Response {
 }
 
 async fn post_traces(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Body) -> Response {
+    // A type this port cannot read is counted like an undecodable body.
     let media_type = match media_type(headers.get(CONTENT_TYPE)) {
         Ok(m) => m,
-        Err(why) => return text(StatusCode::BAD_REQUEST, format!("Cannot parse content type: {why}")),
+        Err(why) => {
+            state.drops.drop_packet(DropReason::Malformed, || format!("cannot parse the Content-Type: {why}"));
+            return text(StatusCode::BAD_REQUEST, format!("Cannot parse content type: {why}"));
+        }
     };
     if !THRIFT_MEDIA_TYPES.contains(&media_type.as_str()) {
+        state.drops.drop_packet(DropReason::Malformed, || format!("unsupported Content-Type {media_type}"));
         return text(StatusCode::BAD_REQUEST, format!("Unsupported content type: {media_type}"));
     }
     let bytes = match read_body(&headers, body, state.max_body).await {
@@ -197,7 +202,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn other_content_types_get_jaegers_400() {
+    async fn other_content_types_get_jaegers_400_and_are_counted() {
         let run = start(local_config(), RecordingConsumer::ok()).await;
         let body = encode_batch_binary(&batch("svc", &["a"]));
         let (status, _, text) = http_call(run.http_addr(), "/api/traces", &[("content-type", "application/json")], body.clone()).await;
@@ -205,6 +210,7 @@ mod tests {
         let (status, _, text) = http_call(run.http_addr(), "/api/traces", &[], body).await;
         assert_eq!((status, text.as_str()), (StatusCode::BAD_REQUEST, "Cannot parse content type: no media type"));
         assert!(run.next.batches().is_empty());
+        assert_eq!(run.dropped("http", DropReason::Malformed), 2, "both refusals are counted");
         run.receiver.shutdown().await.unwrap();
     }
 

@@ -66,6 +66,9 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let Some(format) = Format::from_content_type(content_type) else {
+        // Counted like an undecodable body: the request carried spans nobody can read.
+        state.ingest.count_dropped_body(false);
+        tracing::debug!(content_type, "OTLP/HTTP request with an unsupported Content-Type");
         let msg = format!(
             "415 unsupported media type \"{content_type}\", supported: [application/json, application/x-protobuf]"
         );
@@ -342,6 +345,25 @@ mod tests {
         assert!(headers.get(RETRY_AFTER).is_none());
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v, json!({"code": 3, "message": "backend said no"}));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_content_type_is_refused_with_415_and_counted() {
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        let addr = run.http_addr();
+        for headers in [&[("content-type", "text/plain")][..], &[]] {
+            let (status, _, _) =
+                http_call(addr, "POST", "/v1/traces", headers, b"hi".to_vec()).await;
+            assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{headers:?}");
+        }
+        let m = run.telemetry.metrics.receiver("otlp", "http");
+        assert_eq!(
+            m.dropped_malformed.get(),
+            2,
+            "both refusals are in tracegate_receiver_dropped_packets"
+        );
+        assert!(run.next.batches().is_empty());
+        run.receiver.shutdown().await.unwrap();
     }
 
     #[tokio::test]
