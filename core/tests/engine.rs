@@ -380,3 +380,27 @@ async fn a_persistent_queue_keeps_undelivered_batches_for_the_next_start() {
         "delivered batches are not sent again"
     );
 }
+
+/// The queue-size gauge a user watches must fall back to 0 once everything is delivered; it
+/// stayed at the number of batches that had been in flight (1 to num_consumers).
+#[tokio::test]
+async fn the_persistent_queue_size_gauge_returns_to_zero_after_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::new();
+    let svc = Service::build(&w.config(&persistent(dir.path(), "ok")).unwrap(), w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    for _ in 0..10 {
+        w.receiver("test").next.consume(spans(1)).await.unwrap();
+    }
+    let out = w.exporters.get("test/out");
+    let gauge = "tracegate_exporter_queue_size{exporter=\"test/out\"}";
+    for _ in 0..500 {
+        if out.spans() == 10 && w.metric(gauge) == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(out.spans(), 10);
+    assert_eq!(w.metric(gauge), 0.0, "nothing is queued any more, while the service still runs");
+    svc.shutdown().await;
+}

@@ -45,6 +45,9 @@ pub struct QueuedExporter {
     abandon: watch::Sender<bool>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     undelivered: AtomicU64,
+    /// Serialises reading the queue's length and setting the gauge, so that concurrent
+    /// workers cannot leave an older reading in it after a newer one.
+    gauge: Mutex<()>,
 }
 
 impl QueuedExporter {
@@ -85,6 +88,7 @@ impl QueuedExporter {
             abandon: watch::channel(false).0,
             workers: Mutex::new(Vec::new()),
             undelivered: AtomicU64::new(0),
+            gauge: Mutex::new(()),
         })
     }
 
@@ -94,6 +98,14 @@ impl QueuedExporter {
 
     pub fn exporter(&self) -> &Arc<dyn Exporter> {
         &self.exporter
+    }
+
+    /// Sets `tracegate_exporter_queue_size` to what the queue holds now. A disk queue counts
+    /// a batch until it is acknowledged (it stays on disk until then), so this runs after
+    /// every push, pop and ack: the gauge returns to 0 once everything is delivered.
+    fn update_queue_size(&self, queue: &dyn QueueBackend) {
+        let _serial = self.gauge.lock().unwrap_or_else(|p| p.into_inner());
+        self.metrics.queue_size.set(queue.len() as i64);
     }
 
     /// Spans given up on during the last shutdown because the deadline passed.
@@ -107,7 +119,7 @@ impl QueuedExporter {
             if self.queue.get().is_none() {
                 let queue = self.open_disk_queue(&*host, storage).await?;
                 self.metrics.queue_capacity.set(queue.capacity() as i64);
-                self.metrics.queue_size.set(queue.len() as i64);
+                self.update_queue_size(&*queue);
                 let _ = self.queue.set(queue);
             }
         }
@@ -164,7 +176,7 @@ impl QueuedExporter {
                 _ = abandon.wait_for(|a| *a) => None,
             };
             let Some((id, batch)) = next else { break };
-            self.metrics.queue_size.set(queue.len() as i64);
+            self.update_queue_size(&*queue);
             let abandoned = matches!(
                 self.send(batch, queue.is_persistent()).await,
                 Err(Sent::Abandoned)
@@ -172,6 +184,7 @@ impl QueuedExporter {
             // A persistent queue keeps an abandoned batch for the next start.
             if !(abandoned && queue.is_persistent()) {
                 queue.ack(id);
+                self.update_queue_size(&*queue);
             }
         }
     }
@@ -297,7 +310,7 @@ impl Consumer for QueuedExporter {
                 }
             },
         };
-        self.metrics.queue_size.set(queue.len() as i64);
+        self.update_queue_size(&**queue);
         outcome
     }
 }
