@@ -2,12 +2,21 @@
 //! `ack` file holding the sequence number below which every batch has been delivered.
 //!
 //! Record: `len u32 | crc32 u32 | seq u64 | payload` (little endian), where `payload` is an
-//! OTLP `ExportTraceServiceRequest` and the checksum covers `seq` and `payload`. A crash can
-//! leave a torn record at the end of the newest segment; reopening finds it by its length or
-//! checksum and truncates the segment there, so everything before it is kept. A bad record in
-//! an older segment (disk damage) skips the rest of that segment, logged, rather than refusing
-//! to start: the Collector's persistent queue makes the same choice, availability over a
-//! stall on a corrupt file.
+//! OTLP `ExportTraceServiceRequest` and the checksum covers `seq` and `payload`. Sequence
+//! numbers are consecutive, so a gap between two readable records counts the batches lost
+//! between them.
+//!
+//! A damaged stretch in the middle of a segment (disk damage, a stray write) is skipped: the
+//! scan resynchronises on the next offset where a whole record with a matching checksum
+//! starts and is followed by the next sequence number's header (or by the end of the file),
+//! so one bad record does not cost the records after it. Random bytes pass that test with
+//! odds of about 2^-64, and the search is linear: the checksum is computed only for offsets
+//! that already pass the cheap header checks. Damage that runs to the end of the file is a
+//! torn tail: in the newest segment the mark of an interrupted write (a crash), which
+//! reopening truncates; in an older segment what a failed append leaves (that append's batch
+//! was refused and written again in a new segment, so nothing is lost) or damage. Either way
+//! the queue starts, as the Collector's persistent queue does: availability over a stall on a
+//! corrupt file, with the loss logged.
 //!
 //! The `ack` file is rewritten through a temporary file and a rename, so it is either the old
 //! or the new value, never a torn mix.
@@ -71,60 +80,107 @@ pub fn read_payload(file: &File, rec: &RecordRef) -> io::Result<Vec<u8>> {
 /// What a segment held when it was reopened.
 pub struct Scanned {
     pub records: Vec<RecordRef>,
-    /// Set when the scan stopped early: the offset of the first bad byte and why.
-    pub damaged_at: Option<(u64, String)>,
+    /// Damaged stretches in the middle, each followed by a readable record: skipped.
+    pub skipped: Vec<Damage>,
+    /// Damage running to the end of the file: the offset of its first byte and why.
+    pub damaged_tail: Option<(u64, String)>,
 }
 
-/// Reads a segment's records in order, stopping at the first torn or damaged one.
+/// A damaged stretch of a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: u64,
+    pub len: u64,
+    pub why: String,
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The record starting at `at`: its sequence number and payload length, or why it is bad.
+fn record_at(bytes: &[u8], at: usize) -> Result<(u64, u32), &'static str> {
+    let (Some(len), Some(crc), Some(seq)) = (u32_at(bytes, at), u32_at(bytes, at + 4), u64_at(bytes, at + 8)) else {
+        return Err("torn record header");
+    };
+    if len > MAX_RECORD {
+        return Err("record length out of range");
+    }
+    let Some(payload) = bytes.get(at + HEADER..at + HEADER + len as usize) else {
+        return Err("torn record payload");
+    };
+    if crc != checksum(seq, payload) {
+        return Err("checksum mismatch");
+    }
+    Ok((seq, len))
+}
+
+/// The first offset from `from` where a readable record starts whose sequence number is
+/// above `after`, and which is followed by the next sequence number's header, the end of the
+/// file, or too few bytes for a header (a torn tail). The cheap tests come first; the
+/// checksum is computed only for the rare offset that passes them.
+fn resync(bytes: &[u8], from: usize, after: Option<u64>) -> Option<usize> {
+    (from..bytes.len().saturating_sub(HEADER - 1)).find(|&p| {
+        let (Some(len), Some(seq)) = (u32_at(bytes, p), u64_at(bytes, p + 8)) else {
+            return false;
+        };
+        if after.is_some_and(|a| seq <= a) || len > MAX_RECORD {
+            return false;
+        }
+        let end = p + HEADER + len as usize;
+        if end > bytes.len() {
+            return false;
+        }
+        let followed = end + HEADER > bytes.len() || u64_at(bytes, end + 8) == Some(seq.wrapping_add(1));
+        followed && record_at(bytes, p).is_ok()
+    })
+}
+
+/// Reads a segment's records in order, skipping damaged stretches (see the module docs).
 pub fn scan_segment(path: &Path, segment: u64) -> io::Result<Scanned> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
-    let mut records = Vec::new();
+    let mut scanned = Scanned {
+        records: Vec::new(),
+        skipped: Vec::new(),
+        damaged_tail: None,
+    };
     let mut at = 0usize;
     while at < bytes.len() {
-        let bad = |why: &str| Some((at as u64, why.to_string()));
-        let Some(header) = bytes.get(at..at + HEADER) else {
-            return Ok(Scanned {
-                records,
-                damaged_at: bad("torn record header"),
-            });
-        };
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let seq = u64::from_le_bytes([
-            header[8], header[9], header[10], header[11], header[12], header[13], header[14],
-            header[15],
-        ]);
-        if len > MAX_RECORD {
-            return Ok(Scanned {
-                records,
-                damaged_at: bad("record length out of range"),
-            });
+        match record_at(&bytes, at) {
+            Ok((seq, len)) => {
+                scanned.records.push(RecordRef {
+                    seq,
+                    segment,
+                    offset: at as u64,
+                    len,
+                });
+                at += HEADER + len as usize;
+            }
+            Err(why) => {
+                let after = scanned.records.last().map(|r| r.seq);
+                match resync(&bytes, at + 1, after) {
+                    Some(next) => {
+                        scanned.skipped.push(Damage {
+                            offset: at as u64,
+                            len: (next - at) as u64,
+                            why: why.to_string(),
+                        });
+                        at = next;
+                    }
+                    None => {
+                        scanned.damaged_tail = Some((at as u64, why.to_string()));
+                        break;
+                    }
+                }
+            }
         }
-        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len as usize) else {
-            return Ok(Scanned {
-                records,
-                damaged_at: bad("torn record payload"),
-            });
-        };
-        if crc != checksum(seq, payload) {
-            return Ok(Scanned {
-                records,
-                damaged_at: bad("checksum mismatch"),
-            });
-        }
-        records.push(RecordRef {
-            seq,
-            segment,
-            offset: at as u64,
-            len,
-        });
-        at += HEADER + len as usize;
     }
-    Ok(Scanned {
-        records,
-        damaged_at: None,
-    })
+    Ok(scanned)
 }
 
 /// Segment numbers in `dir`, ascending.
@@ -207,7 +263,8 @@ mod tests {
             scanned.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
             vec![7, 8]
         );
-        assert_eq!(scanned.damaged_at.map(|(at, _)| at), Some(whole as u64));
+        assert_eq!(scanned.damaged_tail.map(|(at, _)| at), Some(whole as u64));
+        assert!(scanned.skipped.is_empty());
         let file = File::open(&path).unwrap();
         assert_eq!(read_payload(&file, &scanned.records[1]).unwrap(), b"second");
     }
@@ -223,8 +280,59 @@ mod tests {
         let scanned = scan_segment(&path, 1).unwrap();
         assert!(scanned.records.is_empty());
         assert!(scanned
-            .damaged_at
+            .damaged_tail
             .is_some_and(|(at, why)| at == 0 && why.contains("checksum")));
+    }
+
+    fn seqs(scanned: &Scanned) -> Vec<u64> {
+        scanned.records.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn damage_in_the_middle_is_skipped_and_the_records_after_it_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment_path(dir.path(), 1);
+        let records: Vec<Vec<u8>> = (10..15)
+            .map(|seq| encode_record(seq, format!("payload of batch {seq}").as_bytes()))
+            .collect();
+        let damaged_at = records[0].len() + records[1].len();
+        let mut bytes = records.concat();
+        // Record 12's checksum, then (in a second file) its length field.
+        for (field, name) in [(4, "checksum mismatch"), (3, "record length out of range")] {
+            let mut bytes = bytes.clone();
+            bytes[damaged_at + field] ^= 0x40;
+            fs::write(&path, &bytes).unwrap();
+            let scanned = scan_segment(&path, 1).unwrap();
+            assert_eq!(seqs(&scanned), [10, 11, 13, 14], "{name}");
+            assert_eq!(
+                scanned.skipped,
+                [Damage {
+                    offset: damaged_at as u64,
+                    len: records[2].len() as u64,
+                    why: name.into()
+                }]
+            );
+            assert_eq!(scanned.damaged_tail, None);
+            let file = File::open(&path).unwrap();
+            assert_eq!(read_payload(&file, &scanned.records[2]).unwrap(), b"payload of batch 13");
+        }
+        // Garbage over two records and into the third's header, with a torn tail after more
+        // good records: the good ones are found, the tail is reported.
+        bytes[damaged_at..damaged_at + records[2].len() + records[3].len() + 5].fill(0xa5);
+        bytes.extend(&encode_record(15, b"torn")[..HEADER + 1]);
+        fs::write(&path, &bytes).unwrap();
+        let scanned = scan_segment(&path, 1).unwrap();
+        assert_eq!(seqs(&scanned), [10, 11]);
+        assert!(scanned.skipped.is_empty(), "record 14 lost its header: nothing to resync on");
+        let mut bytes = records.concat();
+        bytes[damaged_at..damaged_at + records[2].len()].fill(0xa5);
+        bytes.extend(&encode_record(15, b"torn")[..HEADER + 1]);
+        fs::write(&path, &bytes).unwrap();
+        let scanned = scan_segment(&path, 1).unwrap();
+        assert_eq!(seqs(&scanned), [10, 11, 13, 14]);
+        assert_eq!(scanned.skipped.len(), 1);
+        let tail = records.concat().len() as u64;
+        assert_eq!(scanned.damaged_tail.map(|(at, _)| at), Some(tail));
     }
 
     #[test]

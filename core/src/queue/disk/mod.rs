@@ -71,6 +71,8 @@ pub struct DiskQueue {
     arrived: Notify,
     /// Signalled when an ack makes room.
     room: Notify,
+    /// Undelivered batches that reopening found lost to damage in the files.
+    lost_at_open: u64,
 }
 
 impl DiskQueue {
@@ -101,21 +103,34 @@ impl DiskQueue {
         };
         let segments = log::list_segments(dir).map_err(err)?;
         let newest = segments.last().copied();
+        // The sequence number the next readable record should have; a larger one means the
+        // batches in between were lost to damage (sequence numbers are consecutive).
+        let mut expected: Option<u64> = None;
+        let mut lost = 0u64;
         for segment in segments {
             state.next_segment = segment + 1;
             let path = log::segment_path(dir, segment);
             let scanned = log::scan_segment(&path, segment).map_err(err)?;
-            if let Some((at, why)) = &scanned.damaged_at {
+            for damage in &scanned.skipped {
+                tracing::error!(segment = %path.display(), offset = damage.offset, bytes = damage.len, "persistent queue: damage in the middle of a segment ({}); skipped it and kept the records after it", damage.why);
+            }
+            if let Some((at, why)) = &scanned.damaged_tail {
                 if Some(segment) == newest {
-                    tracing::warn!(segment = %path.display(), offset = at, "persistent queue: {why} at the end of the newest segment (an interrupted write); truncating it there");
+                    tracing::warn!(segment = %path.display(), offset = at, "persistent queue: {why} at the end of the newest segment, with no readable record after it (an interrupted write); truncating it there");
                     std::fs::OpenOptions::new()
                         .write(true)
                         .open(&path)
                         .and_then(|f| f.set_len(*at))
                         .map_err(err)?;
                 } else {
-                    tracing::error!(segment = %path.display(), offset = at, "persistent queue: {why}; the rest of this segment is skipped");
+                    tracing::warn!(segment = %path.display(), offset = at, "persistent queue: {why}, with no readable record after it up to the end of this older segment (a failed append, or damage; batches lost, if any, are counted below)");
                 }
+            }
+            for r in &scanned.records {
+                if let Some(e) = expected.filter(|e| r.seq > *e) {
+                    lost += r.seq - e.max(floor).min(r.seq);
+                }
+                expected = Some(r.seq + 1);
             }
             let live: Vec<RecordRef> = scanned
                 .records
@@ -136,6 +151,9 @@ impl DiskQueue {
                 }
             }
         }
+        if lost > 0 {
+            tracing::error!(dir = %dir.display(), batches = lost, "persistent queue: batches accepted but not yet delivered were lost to damage in the queue files; the rest is delivered");
+        }
         if !state.pending.is_empty() {
             tracing::info!(dir = %dir.display(), batches = state.pending.len(), "persistent queue: resuming delivery of batches kept on disk");
         }
@@ -146,7 +164,14 @@ impl DiskQueue {
             state: Mutex::new(state),
             arrived: Notify::new(),
             room: Notify::new(),
+            lost_at_open: lost,
         })
+    }
+
+    /// Batches not yet delivered that reopening found lost to damage in the files (gaps in
+    /// the sequence numbers of the readable records, at or above the delivered floor).
+    pub fn lost_at_open(&self) -> u64 {
+        self.lost_at_open
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -112,6 +112,41 @@ async fn a_torn_write_loses_only_the_torn_batch() {
     );
 }
 
+/// A damaged record in the middle of the newest segment used to be taken for an interrupted
+/// write: the segment was truncated there and every batch after it lost.
+#[tokio::test]
+async fn damage_in_the_middle_loses_only_the_damaged_batch_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let q = DiskQueue::open(dir.path(), 10, false).unwrap();
+        for name in ["a", "b", "c", "d"] {
+            q.try_push(batch(name, 1)).unwrap();
+        }
+    }
+    let seg = log::segment_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let b = log::scan_segment(&seg, 1).unwrap().records[1];
+    bytes[(b.offset as usize) + log::HEADER + 3] ^= 0xff; // inside b's payload
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let names = |q: DiskQueue| async move {
+        let mut names = Vec::new();
+        while let Ok(Some((id, t))) = tokio::time::timeout(Duration::from_millis(50), q.pop()).await {
+            names.push(first_name(&t));
+            q.ack(id);
+        }
+        names
+    };
+    let q = DiskQueue::open(dir.path(), 10, false).unwrap();
+    assert_eq!(q.lost_at_open(), 1, "the damaged batch is counted as lost");
+    assert_eq!(std::fs::read(&seg).unwrap().len(), bytes.len(), "not truncated");
+    q.try_push(batch("e", 1)).unwrap();
+    assert_eq!(names(q).await, ["a-0", "c-0", "d-0", "e-0"], "everything but b is delivered");
+    let q = DiskQueue::open(dir.path(), 10, false).unwrap();
+    assert!(q.is_empty(), "and stays delivered");
+    assert_eq!(q.lost_at_open(), 0, "b was below the delivered floor: nothing is lost any more");
+}
+
 #[tokio::test]
 async fn full_means_pending_plus_in_flight_and_an_ack_makes_room() {
     let dir = tempfile::tempdir().unwrap();
