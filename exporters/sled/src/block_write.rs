@@ -188,6 +188,11 @@ pub struct BlockWriter<'b> {
     pub names: Vec<u32>,
     /// Tag hashes (service, key, value text) of the span and event attributes written.
     pub tags: FastSet<u64>,
+    /// (service seed, key string index) of every attribute key written, for the key catalog
+    /// ([`crate::catalog`]). Recorded where a value is written out in full: a value repeated
+    /// under the same service and key is written from the column's cache, and its key is in
+    /// here already.
+    pub keys: FastSet<(u64, u32)>,
     text: String,
 }
 
@@ -374,6 +379,8 @@ impl<'b> BlockWriter<'b> {
                 // A link's attributes are searchable (Jaeger v2), so they go into the filter.
                 for kv in link.attributes {
                     let kv = kv?;
+                    let k = self.string(kv.key);
+                    self.keys.insert((seed, k));
                     if let Some(v) = kv.value {
                         if view_value_text(&v.value, &mut self.text) {
                             self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
@@ -437,6 +444,7 @@ impl<'b> BlockWriter<'b> {
             _ => self.string(kv.key),
         };
         put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
+        self.keys.insert((seed, k));
         if self.values.len() <= k as usize {
             self.values.resize_with(k as usize + 1, ValueColumn::default);
         }

@@ -74,6 +74,8 @@ pub struct Shared {
     pub db: sled::Db,
     /// Decoded blocks recently read (searches and trace fetches).
     pub blocks_cache: BlockCache,
+    /// The first block sequence number whose attribute keys are in the key catalog.
+    pub catalog_from: u64,
     /// Global: `o`+service+0+operation+0+kind -> ().
     pub meta: sled::Tree,
     pub partitions: Mutex<BTreeMap<u64, Partition>>,
@@ -173,6 +175,7 @@ impl Shared {
         let db = open_sled(&canonical, cache_bytes).map_err(err)?;
         let meta = db.open_tree("meta").map_err(|e| err(e.to_string()))?;
         check_format(&db, &meta, &canonical)?;
+        let catalog_from = crate::catalog::catalog_from(&db, &meta).map_err(|e| err(e.to_string()))?;
         let mut partitions = BTreeMap::new();
         let mut bound = 0;
         for name in db.tree_names() {
@@ -195,6 +198,7 @@ impl Shared {
             block_insert: Mutex::default(),
             deps: Mutex::default(),
             blocks_cache: BlockCache::new(BLOCK_CACHE_BYTES),
+            catalog_from,
             path: canonical.clone(),
             bound: AtomicU64::new(bound),
         });

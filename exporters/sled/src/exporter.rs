@@ -133,6 +133,10 @@ impl Exporter for SledExporter {
 
 #[cfg(test)]
 impl SledExporter {
+    pub(crate) fn shared_for_test(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub(crate) async fn shutdown_for_test(self) {
         let _ = self.shutdown().await;
     }

@@ -123,6 +123,7 @@
 mod block_cache;
 mod block_read;
 mod block_write;
+mod catalog;
 mod codec;
 mod config;
 mod db;

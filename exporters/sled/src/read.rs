@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use tracegate_core::storage::{DependencyLink, Operation, StorageError, TraceId, TraceQuery, TraceReader};
 use tracegate_core::Traces;
 
+use crate::catalog;
 use crate::db::{Partition, Shared, StoreError};
 use crate::matching::{maybe_str, BlockContext, Conditions};
 use crate::summary::SummaryView;
@@ -61,12 +62,22 @@ impl SledReader {
         let from = q.start_min.map(secs).unwrap_or(0).max(self.oldest_secs());
         let to = q.start_max.map(|t| secs(t).saturating_add(1)).unwrap_or(u64::MAX);
         let mut found: HashMap<TraceId, u64> = HashMap::new();
+        // A key no span of the service carries: only blocks older than the catalog can match.
+        let mut below = u64::MAX;
+        for key in q.tags.keys() {
+            if !catalog::may_carry(&self.shared.meta, &q.service, key)? {
+                below = self.shared.catalog_from;
+            }
+        }
+        if below == 0 {
+            return Ok(Vec::new());
+        }
         for p in self.shared.partitions_between(from, to) {
             // Every span of an older partition starts before this one's end.
             if found.len() >= limit && p.end.saturating_mul(1_000_000_000) <= kth_newest(&found, limit) {
                 break;
             }
-            self.search_partition(&p, &cond, limit, &mut found)?;
+            self.search_partition(&p, &cond, limit, below, &mut found)?;
         }
         let mut ranked: Vec<(u64, TraceId)> = found.into_iter().map(|(id, t)| (t, id)).collect();
         ranked.sort_unstable_by(|a, b| b.cmp(a));
@@ -78,9 +89,13 @@ impl SledReader {
         p: &Partition,
         cond: &Conditions,
         limit: usize,
+        below: u64,
         found: &mut HashMap<TraceId, u64>,
     ) -> Result<(), StoreError> {
-        for entry in p.blocks.scan_prefix([b's']).rev() {
+        let mut end = vec![b's'];
+        end.extend_from_slice(&below.to_be_bytes());
+        let summaries = if below == u64::MAX { p.blocks.scan_prefix([b's']) } else { p.blocks.range(&[b's'][..]..&end[..]) };
+        for entry in summaries.rev() {
             let (key, value) = entry?;
             let Some(summary) = SummaryView::parse(&value) else { continue };
             // No span in this block or any older one starts late enough to change the result.

@@ -21,6 +21,7 @@ use tracegate_core::otlp_wire::view::{self, KeyValueView, Many, ValueView, ViewE
 use tracegate_core::data::encode_resource_spans;
 use tracegate_core::Traces;
 
+use crate::catalog::{any_service_key_entry, service_key_entry};
 use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
 use crate::codec::{compress, derived_tags_of, kind_name, value_text, view_value_text, CodecError, FastMap, FastSet, SCOPE_NAME, SCOPE_VERSION};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -120,10 +121,11 @@ pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -
     for group in groups.values() {
         prepared.push(build_block(&batch, group, opts, &mut new_ops)?);
     }
+    // Operations and catalogued keys first: a reader that finds a block finds them too.
+    write_operations(shared, new_ops)?;
     for p in prepared {
         store_block(shared, p)?;
     }
-    write_operations(shared, new_ops)?;
     let services: Vec<&str> = batch.resources.iter().map(|r| r.service).collect();
     write_dependencies(shared, &groups, &services, &links, opts.partition_secs)?;
     Ok(stored)
@@ -195,6 +197,7 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
                     if let Some(resource) = &res.resource {
                         for kv in resource.attributes {
                             let kv = kv.map_err(CodecError::from)?;
+                            catalogue(ops, res.service, kv.key);
                             if let Some(v) = kv.value {
                                 if view_value_text(&v.value, &mut text) {
                                     writer.tags.insert(tag_hash_seeded(res.seed, kv.key, &text));
@@ -221,7 +224,9 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
             if let Some(done) = scope_hashed.get_mut(entry.scope as usize).filter(|d| !**d) {
                 *done = true;
                 if let Some(scope) = batch.scopes.get(entry.scope as usize).and_then(|s| s.scope) {
-                    hash_scope_tags(scope, res.seed, &mut writer.tags, &mut text)?;
+                    for key in hash_scope_tags(scope, res.seed, &mut writer.tags, &mut text)? {
+                        catalogue(ops, res.service, &key);
+                    }
                 }
             }
             let span = &entry.span;
@@ -239,6 +244,12 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
                     writer.tags.insert(tag_hash_seeded(res.seed, k, v));
                 }
             }
+        }
+    }
+    let service_of_seed: FastMap<u64, &str> = batch.resources.iter().map(|r| (r.seed, r.service)).collect();
+    for (seed, k) in &writer.keys {
+        if let Some(service) = service_of_seed.get(seed) {
+            catalogue(ops, service, writer.string_at(*k));
         }
     }
     // By name, as format 2 has always listed them.
@@ -265,9 +276,16 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
     Ok(Prepared { partition: group.partition.clone(), block, summary, latest, trace_ids })
 }
 
+/// Records that `service` carries `key` ([`crate::catalog`]).
+fn catalogue(ops: &mut BTreeSet<Vec<u8>>, service: &str, key: &str) {
+    ops.insert(service_key_entry(service, key));
+    ops.insert(any_service_key_entry(key));
+}
+
 /// A scope's attributes, and its name and version as `otel.scope.name` /
 /// `otel.scope.version` (the tags Jaeger's model gives them), into the block's tag set.
-fn hash_scope_tags(scope: &[u8], seed: u64, tags: &mut FastSet<u64>, text: &mut String) -> Result<(), StoreError> {
+/// Returns the attribute keys.
+fn hash_scope_tags(scope: &[u8], seed: u64, tags: &mut FastSet<u64>, text: &mut String) -> Result<Vec<String>, StoreError> {
     let scope = InstrumentationScope::decode(scope).map_err(CodecError::from)?;
     for (keys, value) in [(SCOPE_NAME, &scope.name), (SCOPE_VERSION, &scope.version)] {
         for key in keys.into_iter().filter(|_| !value.is_empty()) {
@@ -280,7 +298,7 @@ fn hash_scope_tags(scope: &[u8], seed: u64, tags: &mut FastSet<u64>, text: &mut 
             tags.insert(tag_hash_seeded(seed, &kv.key, text));
         }
     }
-    Ok(())
+    Ok(scope.attributes.into_iter().map(|kv| kv.key).collect())
 }
 
 fn store_block(shared: &Shared, p: Prepared) -> Result<(), StoreError> {
