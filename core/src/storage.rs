@@ -26,6 +26,17 @@
 //! - No span is dropped: spans of one trace that share a span id but differ in any way are all
 //!   kept and returned (Jaeger's `GetTraceWithDuplicateSpans`); only a byte-identical copy of a
 //!   span already stored (a retried batch) is stored once.
+//!
+//! What a reader can expect of its caller (the `jaeger_query` extension bounds its answers;
+//! see its `bounds` module): `limit` is at most the extension's `max_limit` (1500 by default),
+//! since a reader returns whole traces and the caller holds all of them while it writes its
+//! answer; at most `max_concurrent_queries` calls of the expensive methods (`get_trace`,
+//! `find_traces`, `find_trace_ids`, `dependencies`) are in flight per extension, counting
+//! calls whose caller has given up (the live tail's once-a-second polls, at most 64, aside);
+//! and a caller past its `query_timeout` drops the call's future. Work a store runs on a
+//! blocking thread then goes on to its end with its result dropped, so a store should bound a
+//! single call's work itself where it can (stop a walk once `limit` traces are certain, as
+//! sled does).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

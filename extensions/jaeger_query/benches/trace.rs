@@ -106,7 +106,7 @@ fn bench(c: &mut Criterion) {
     let store = MemoryStore::new(10);
     rt.block_on(store.export(big_trace())).unwrap_or_else(|e| panic!("memory export: {e}"));
     // A non-zero maximum so the clock-skew pass runs, as it does with Jaeger's defaults off.
-    let state = Arc::new(ApiState { reader: Arc::new(store), max_clock_skew: Duration::from_secs(1), live: Default::default() });
+    let state = Arc::new(ApiState { reader: Arc::new(store), max_clock_skew: Duration::from_secs(1), live: Default::default(), bounds: Default::default() });
     let app = router(state, None);
     let one = format!("/api/traces/{TRACE_HEX}");
     let bytes = rt.block_on(fetch(&app, &one));

@@ -4,17 +4,23 @@
 //! the same envelope with one `{code,msg}` entry, sent as Go's `http.Error` sends it (plain
 //! text content type, trailing newline), 400 for bad parameters and 500 for storage faults.
 //! Searches default to the last two days like Jaeger's (`start` and `end` absent).
+//!
+//! Searches, traces by id and dependencies are bounded (count, bytes, time, concurrency; see
+//! [`crate::bounds`]): a refused one answers in the same envelope, 503 (with `Retry-After`),
+//! 504 or 422, and a search served short carries a note in `errors` and a `Warning` header.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tracegate_core::storage::{StorageError, TraceId, TraceQuery, TraceReader};
 use tracegate_core::Traces;
 
+use crate::answer::{envelope, finish_envelope, EnvelopeTail};
+use crate::bounds::{warning_header, Budget, QueryBounds, Unanswered};
 use crate::clockskew::adjust_clock_skew;
 use crate::model::{jaeger_spans, trace_id_string, ui_trace, Trace};
 use crate::params::{param_error, parse_duration, parse_limit, parse_tags, parse_time, parse_trace_id, Params};
@@ -25,6 +31,11 @@ const SEARCH_LOOKBACK: Duration = Duration::from_secs(2 * 24 * 3600);
 const DEPENDENCY_LOOKBACK: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_LIMIT: usize = 100;
 
+/// The bounded routes, as the metrics' `endpoint` label names them.
+const SEARCH: &str = "/api/traces";
+const TRACE: &str = "/api/traces/{trace_id}";
+const DEPENDENCIES: &str = "/api/dependencies";
+
 /// What every handler shares.
 pub struct ApiState {
     pub reader: Arc<dyn TraceReader>,
@@ -32,6 +43,8 @@ pub struct ApiState {
     pub max_clock_skew: Duration,
     /// The live tails (`/api/live/traces`) this state serves; closed at shutdown.
     pub live: crate::live::LiveStreams,
+    /// Count, byte, time and concurrency bounds of expensive queries.
+    pub bounds: QueryBounds,
 }
 
 pub type SharedState = State<Arc<ApiState>>;
@@ -72,9 +85,23 @@ pub fn to_json<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
     out
 }
 
+fn is_pretty(params: &Params) -> bool {
+    params.get("prettyPrint").is_some_and(|v| v != "false")
+}
+
 fn json_response<T: Serialize>(value: &T, params: &Params) -> Response {
-    let pretty = params.get("prettyPrint").is_some_and(|v| v != "false");
-    ([(header::CONTENT_TYPE, "application/json")], to_json(value, pretty)).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], to_json(value, is_pretty(params))).into_response()
+}
+
+/// A JSON body written already, with a `Warning` header per warning.
+pub(crate) fn json_body(body: Vec<u8>, warnings: &[String]) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    for w in warnings {
+        if let Ok(value) = HeaderValue::from_str(&warning_header(w)) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
 }
 
 fn ok<T: Serialize>(data: T, total: usize, params: &Params) -> Response {
@@ -111,6 +138,30 @@ fn storage_error(e: StorageError) -> Response {
         StorageError::BadQuery(msg) => error(StatusCode::BAD_REQUEST, msg),
         e @ StorageError::Backend(_) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// A bounded query's failure in Jaeger's envelope.
+fn unanswered(u: Unanswered) -> Response {
+    match u {
+        Unanswered::Busy { message, retry_after } => {
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+            response
+        }
+        Unanswered::TimedOut(msg) => error(StatusCode::GATEWAY_TIMEOUT, msg),
+        Unanswered::TooLarge(msg) => error(StatusCode::UNPROCESSABLE_ENTITY, msg),
+        Unanswered::NotFound => error(StatusCode::NOT_FOUND, "trace not found"),
+        Unanswered::Storage(e) => storage_error(e),
+        Unanswered::Failed(msg) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+        // `run` never hands this out; answer as it would.
+        Unanswered::Expired => error(StatusCode::GATEWAY_TIMEOUT, "the query ran past query_timeout"),
+    }
+}
+
+/// Runs blocking rendering off the async workers, so a big answer does not stall the
+/// runtime that also serves ingest.
+pub(crate) async fn render<T: Send + 'static>(f: impl FnOnce() -> Result<T, Unanswered> + Send + 'static) -> Result<T, Unanswered> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(Unanswered::Failed(format!("the query failed: {e}"))))
 }
 
 /// One stored trace as the UI shows it, adjusted unless `raw`.
@@ -218,37 +269,97 @@ pub(crate) fn parse_search(params: &Params, now: SystemTime) -> Result<Search, S
     Ok(Search { query, trace_ids })
 }
 
+/// A search answer, rendered, with the notes that also go into `Warning` headers.
+struct Answer {
+    body: Vec<u8>,
+    warnings: Vec<String>,
+}
+
 pub async fn search(State(state): SharedState, Query(q): RawParams) -> Response {
     let params = Params(q);
-    let search = match parse_search(&params, SystemTime::now()) {
+    let mut search = match parse_search(&params, SystemTime::now()) {
         Ok(s) => s,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
-    let mut not_found = Vec::new();
-    let traces = if search.trace_ids.is_empty() {
-        match state.reader.find_traces(&search.query).await {
-            Ok(t) => t,
-            Err(e) => return storage_error(e),
-        }
-    } else {
-        let mut found = Vec::new();
-        for id in &search.trace_ids {
-            match state.reader.get_trace(*id).await {
-                Ok(Some(t)) => found.push(t),
-                Ok(None) => not_found.push(ApiError {
-                    code: None,
-                    msg: "trace not found".to_string(),
-                    trace_id: Some(trace_id_string(id)),
-                }),
-                Err(e) => return storage_error(e),
+    let bounds = &state.bounds;
+    let requested = search.query.limit;
+    let (limit, clamped) = bounds.clamp_limit(requested);
+    search.query.limit = limit;
+    let mut notes = Vec::new();
+    if search.trace_ids.len() > bounds.max_limit {
+        let n = search.trace_ids.len();
+        notes.push(format!(
+            "{n} traceID parameters are above this server's max_limit of {max}: the first {max} are looked up",
+            max = bounds.max_limit
+        ));
+        search.trace_ids.truncate(bounds.max_limit);
+        bounds.metrics.truncated(SEARCH, "max_limit");
+    }
+    let pretty = is_pretty(&params);
+    let work_state = state.clone();
+    let outcome = bounds
+        .run(SEARCH, move |budget| async move {
+            let (traces, errors) = find(&work_state, &search).await?;
+            if clamped && traces.len() >= limit {
+                notes.push(work_state.bounds.clamp_note(requested));
+                work_state.bounds.metrics.truncated(SEARCH, "max_limit");
             }
+            render(move || render_search(&work_state, traces, errors, notes, pretty, &budget)).await
+        })
+        .await;
+    match outcome {
+        Ok(answer) => json_body(answer.body, &answer.warnings),
+        Err(u) => unanswered(u),
+    }
+}
+
+/// The traces a search names: by its ids (with a "trace not found" entry for each unknown
+/// one) or by its query.
+async fn find(state: &ApiState, search: &Search) -> Result<(Vec<Traces>, Vec<ApiError>), Unanswered> {
+    if search.trace_ids.is_empty() {
+        return Ok((state.reader.find_traces(&search.query).await?, Vec::new()));
+    }
+    let (mut found, mut not_found) = (Vec::new(), Vec::new());
+    for id in &search.trace_ids {
+        match state.reader.get_trace(*id).await? {
+            Some(t) => found.push(t),
+            None => not_found.push(ApiError { code: None, msg: "trace not found".to_string(), trace_id: Some(trace_id_string(id)) }),
         }
-        found
-    };
-    // Jaeger always adjusts search results (`raw` applies to a single trace only).
-    let data: Vec<Trace> = traces.iter().map(|t| to_ui(t, &state, true)).collect();
-    let errors = (!not_found.is_empty()).then_some(not_found);
-    json_response(&Envelope { data, total: 0, limit: 0, offset: 0, errors }, &params)
+    }
+    Ok((found, not_found))
+}
+
+/// Writes the traces (newest first) until the byte budget is spent; `notes` (and a note of
+/// the cut, if any) follow the "trace not found" entries in `errors`.
+fn render_search(
+    state: &ApiState,
+    traces: Vec<Traces>,
+    mut errors: Vec<ApiError>,
+    mut notes: Vec<String>,
+    pretty: bool,
+    budget: &Budget,
+) -> Result<Answer, Unanswered> {
+    let found = traces.len();
+    errors.extend(notes.iter().map(|msg| ApiError { code: None, msg: msg.clone(), trace_id: None }));
+    let mut w = envelope(pretty, budget.max_bytes, &errors);
+    for traces in traces {
+        if budget.expired() {
+            return Err(Unanswered::Expired);
+        }
+        // Jaeger always adjusts search results (`raw` applies to a single trace only).
+        let ui = to_ui(&traces, state, true);
+        drop(traces);
+        if w.push(&ui).is_err() {
+            let note = state.bounds.cut_note(w.count(), found);
+            state.bounds.metrics.truncated(SEARCH, "max_response_bytes");
+            errors.push(ApiError { code: None, msg: note.clone(), trace_id: None });
+            notes.push(note);
+            break;
+        }
+    }
+    let errors = (!errors.is_empty()).then_some(errors.as_slice());
+    let body = finish_envelope(w, &EnvelopeTail { total: 0, limit: 0, offset: 0, errors });
+    Ok(Answer { body, warnings: notes })
 }
 
 pub async fn trace(State(state): SharedState, Path(id): Path<String>, Query(q): RawParams) -> Response {
@@ -257,10 +368,26 @@ pub async fn trace(State(state): SharedState, Path(id): Path<String>, Query(q): 
         Ok(id) => id,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
-    match state.reader.get_trace(id).await {
-        Ok(Some(t)) => ok(vec![to_ui(&t, &state, !is_raw(&params))], 0, &params),
-        Ok(None) => error(StatusCode::NOT_FOUND, "trace not found"),
-        Err(e) => storage_error(e),
+    let (adjust, pretty) = (!is_raw(&params), is_pretty(&params));
+    let work_state = state.clone();
+    let outcome = state
+        .bounds
+        .run(TRACE, move |budget| async move {
+            let traces = work_state.reader.get_trace(id).await?.ok_or(Unanswered::NotFound)?;
+            render(move || {
+                let spans = traces.span_count();
+                let ui = to_ui(&traces, &work_state, adjust);
+                drop(traces);
+                let mut w = envelope::<ApiError>(pretty, budget.max_bytes, &[]);
+                w.push(&ui).map_err(|_| work_state.bounds.too_large(&trace_id_string(&id), spans))?;
+                Ok(finish_envelope::<ApiError>(w, &EnvelopeTail { total: 0, limit: 0, offset: 0, errors: None }))
+            })
+            .await
+        })
+        .await;
+    match outcome {
+        Ok(body) => json_body(body, &[]),
+        Err(u) => unanswered(u),
     }
 }
 
@@ -288,9 +415,10 @@ pub async fn dependencies(State(state): SharedState, Query(q): RawParams) -> Res
         Ok(p) => p,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
-    let links = match state.reader.dependencies(end, lookback).await {
+    let reader = state.reader.clone();
+    let links = match state.bounds.run(DEPENDENCIES, move |_| async move { Ok(reader.dependencies(end, lookback).await?) }).await {
         Ok(l) => l,
-        Err(e) => return storage_error(e),
+        Err(u) => return unanswered(u),
     };
     let service = params.get("service");
     let mut merged: std::collections::BTreeMap<(String, String), u64> = Default::default();

@@ -10,6 +10,12 @@
 //! gateway does (`parseFindTracesQuery`): without `query.service_name` the store searches every
 //! service (the `TraceReader` contract); a store that cannot answers 400 with its reason.
 //! `/api/traces` (v1) still requires a service, as in Jaeger.
+//!
+//! The bounds of [`crate::bounds`] apply as in v1: `query.search_depth` is clamped to
+//! `max_limit`, answers are written trace by trace within `max_response_bytes`, and a refused
+//! query answers 503 (`Retry-After`), 504 or 422 in the gateway's error shape. Protobuf JSON
+//! has no place for a note (and Go clients reading it with protojson refuse unknown fields),
+//! so a clamped or cut answer says so only in a `Warning: 299 - "..."` header.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -17,12 +23,16 @@ use std::time::SystemTime;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, TracesData};
 use serde::Serialize;
 use serde_json::json;
+use axum::http::HeaderValue;
 use tracegate_core::storage::{StorageError, TraceQuery};
+use tracegate_core::Traces;
 
-use crate::api::{go_http_error, to_json, RawParams, SharedState};
+use crate::answer::{finish_v3_result, v3_result};
+use crate::api::{go_http_error, json_body, render, to_json, RawParams, SharedState};
+use crate::bounds::Unanswered;
+use crate::model::trace_id_string;
 use crate::params::{parse_duration, parse_trace_id, Params};
 use crate::rfc3339::parse_rfc3339;
 
@@ -47,14 +57,42 @@ fn storage_error(e: StorageError) -> Response {
     }
 }
 
+/// The bounded routes, as the metrics' `endpoint` label names them.
+const FIND_TRACES: &str = "/api/v3/traces";
+const TRACE: &str = "/api/v3/traces/{trace_id}";
+
+/// A bounded query's failure in the gateway's error shape.
+fn unanswered(u: Unanswered) -> Response {
+    match u {
+        Unanswered::Busy { message, retry_after } => {
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+            response
+        }
+        Unanswered::TimedOut(msg) => error(StatusCode::GATEWAY_TIMEOUT, msg),
+        Unanswered::TooLarge(msg) => error(StatusCode::UNPROCESSABLE_ENTITY, msg),
+        Unanswered::NotFound => error(StatusCode::NOT_FOUND, "trace not found"),
+        Unanswered::Storage(e) => storage_error(e),
+        Unanswered::Failed(msg) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+        Unanswered::Expired => error(StatusCode::GATEWAY_TIMEOUT, "the query ran past query_timeout"),
+    }
+}
+
 fn json<T: Serialize>(value: &T) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], to_json(value, false)).into_response()
 }
 
-fn result(resource_spans: Vec<ResourceSpans>) -> Response {
-    let mut data = serde_json::to_value(TracesData { resource_spans }).unwrap_or_default();
-    omit_defaults(&mut data);
-    json(&json!({ "result": data }))
+/// One trace's resource spans as protobuf JSON values (defaults left out).
+fn resource_values(traces: Traces) -> Vec<serde_json::Value> {
+    traces
+        .into_resource_spans()
+        .into_iter()
+        .map(|rs| {
+            let mut value = serde_json::to_value(rs).unwrap_or_default();
+            omit_defaults(&mut value);
+            value
+        })
+        .collect()
 }
 
 /// The `AnyValue` oneof members: protobuf JSON writes them even when they hold a default.
@@ -128,10 +166,23 @@ pub async fn trace(State(state): SharedState, Path(id): Path<String>) -> Respons
         Ok(id) => id,
         Err(e) => return param_error("trace_id", &e),
     };
-    match state.reader.get_trace(id).await {
-        Ok(Some(t)) => result(t.into_resource_spans()),
-        Ok(None) => error(StatusCode::NOT_FOUND, "trace not found"),
-        Err(e) => storage_error(e),
+    let work_state = state.clone();
+    let outcome = state
+        .bounds
+        .run(TRACE, move |budget| async move {
+            let traces = work_state.reader.get_trace(id).await?.ok_or(Unanswered::NotFound)?;
+            render(move || {
+                let spans = traces.span_count();
+                let mut w = v3_result(budget.max_bytes);
+                w.push_all(&resource_values(traces)).map_err(|_| work_state.bounds.too_large(&trace_id_string(&id), spans))?;
+                Ok(finish_v3_result(w))
+            })
+            .await
+        })
+        .await;
+    match outcome {
+        Ok(body) => json_body(body, &[]),
+        Err(u) => unanswered(u),
     }
 }
 
@@ -194,12 +245,45 @@ fn parse_query(params: &Params) -> Result<TraceQuery, Box<Response>> {
 }
 
 pub async fn find_traces(State(state): SharedState, Query(q): RawParams) -> Response {
-    let query = match parse_query(&Params(q)) {
+    let mut query = match parse_query(&Params(q)) {
         Ok(q) => q,
         Err(response) => return *response,
     };
-    match state.reader.find_traces(&query).await {
-        Ok(traces) => result(traces.into_iter().flat_map(|t| t.into_resource_spans()).collect()),
-        Err(e) => storage_error(e),
+    let requested = query.limit;
+    let (limit, clamped) = state.bounds.clamp_limit(requested);
+    query.limit = limit;
+    let work_state = state.clone();
+    let outcome = state
+        .bounds
+        .run(FIND_TRACES, move |budget| async move {
+            let traces = work_state.reader.find_traces(&query).await?;
+            let mut warnings = Vec::new();
+            if clamped && traces.len() >= limit {
+                warnings.push(work_state.bounds.clamp_note(requested));
+                work_state.bounds.metrics.truncated(FIND_TRACES, "max_limit");
+            }
+            render(move || {
+                let found = traces.len();
+                let (mut w, mut served) = (v3_result(budget.max_bytes), 0);
+                for traces in traces {
+                    if budget.expired() {
+                        return Err(Unanswered::Expired);
+                    }
+                    if w.push_all(&resource_values(traces)).is_ok() {
+                        served += 1;
+                    } else {
+                        warnings.push(work_state.bounds.cut_note(served, found));
+                        work_state.bounds.metrics.truncated(FIND_TRACES, "max_response_bytes");
+                        break;
+                    }
+                }
+                Ok((finish_v3_result(w), warnings))
+            })
+            .await
+        })
+        .await;
+    match outcome {
+        Ok((body, warnings)) => json_body(body, &warnings),
+        Err(u) => unanswered(u),
     }
 }

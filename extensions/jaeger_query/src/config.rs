@@ -2,8 +2,22 @@
 //! the storage exporter to read, required), `http.endpoint` (default `0.0.0.0:16686`),
 //! `base_path` (default `/`, for serving behind a reverse proxy under a prefix) and
 //! `max_clock_skew_adjustment` (default `0s`: off).
+//!
+//! The bounds on query answers (issue 15; what they do is in [`crate::bounds`]), flat beside
+//! them as Jaeger v2 keeps its `max_trace_size`:
+//!
+//! | key | default | |
+//! | --- | --- | --- |
+//! | `max_limit` | `1500` | largest `limit` / `query.search_depth` served (Jaeger UI's own maximum) |
+//! | `max_response_bytes` | `64MiB` | byte budget of one search or trace answer |
+//! | `query_timeout` | `30s` | time budget of one expensive query, from the moment it has a slot |
+//! | `max_concurrent_queries` | `4` | expensive queries (search, trace, dependencies) running at once |
+//! | `max_queued_queries` | `16` | expensive queries waiting for a slot; more are refused (503) |
+//! | `max_queue_wait` | `5s` | how long one waits for a slot before it is refused (503) |
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tracegate_core::config::{ConfigProblem, Endpoint, GoDuration};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::ComponentId;
@@ -20,7 +34,16 @@ impl Default for HttpConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub const DEFAULT_MAX_LIMIT: usize = 1500;
+pub const DEFAULT_MAX_RESPONSE_BYTES: ByteSize = ByteSize(64 << 20);
+pub const DEFAULT_QUERY_TIMEOUT: GoDuration = GoDuration::from_secs(30);
+pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 4;
+pub const DEFAULT_MAX_QUEUED_QUERIES: usize = 16;
+pub const DEFAULT_MAX_QUEUE_WAIT: GoDuration = GoDuration::from_secs(5);
+/// The smallest `max_response_bytes` accepted: less cannot hold an ordinary trace.
+const MIN_RESPONSE_BYTES: u64 = 64 << 10;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Id of the storage exporter to read (`sled`, `memory/test`, ...).
@@ -29,6 +52,106 @@ pub struct Config {
     pub base_path: BasePath,
     /// Largest shift the clock-skew adjuster applies to a span; zero turns it off.
     pub max_clock_skew_adjustment: GoDuration,
+    /// Largest number of traces one search returns; a larger `limit` is clamped (with a note).
+    pub max_limit: usize,
+    /// Byte budget of one answer (search, trace by id, api_v3 alike).
+    pub max_response_bytes: ByteSize,
+    /// Time budget of one expensive query once it runs; past it the answer is 504.
+    pub query_timeout: GoDuration,
+    /// Expensive queries (search, trace by id, dependencies) running at once.
+    pub max_concurrent_queries: usize,
+    /// Expensive queries allowed to wait for a slot; 0 refuses at once when all are taken.
+    pub max_queued_queries: usize,
+    /// How long a query waits for a slot before it is refused with 503.
+    pub max_queue_wait: GoDuration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            storage: String::new(),
+            http: HttpConfig::default(),
+            base_path: BasePath::default(),
+            max_clock_skew_adjustment: GoDuration::default(),
+            max_limit: DEFAULT_MAX_LIMIT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+            max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
+            max_queued_queries: DEFAULT_MAX_QUEUED_QUERIES,
+            max_queue_wait: DEFAULT_MAX_QUEUE_WAIT,
+        }
+    }
+}
+
+/// A size in bytes, written as a plain integer (bytes) or with a unit: `B`, `KiB`, `MiB`,
+/// `GiB` (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000), e.g. `64MiB`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The size as `usize`, saturating on 32-bit targets.
+    pub fn as_usize(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (number, unit) = (&t[..split], t[split..].trim());
+        let scale: u64 = match unit {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "KB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            _ => 0,
+        };
+        let bad = || format!("invalid size \"{text}\": write a number of bytes, or a whole number with B, KiB, MiB, GiB, KB, MB or GB (e.g. 64MiB)");
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        if scale == 0 {
+            return Err(bad());
+        }
+        n.checked_mul(scale).map(ByteSize).ok_or_else(|| format!("invalid size \"{text}\": too large"))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            n if n >= 1 << 30 && n % (1 << 30) == 0 => write!(f, "{}GiB", n >> 30),
+            n if n >= 1 << 20 && n % (1 << 20) == 0 => write!(f, "{}MiB", n >> 20),
+            n if n >= 1 << 10 && n % (1 << 10) == 0 => write!(f, "{}KiB", n >> 10),
+            n => write!(f, "{n}B"),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Number(n)) => Ok(ByteSize(n)),
+            Ok(Raw::Text(t)) => ByteSize::parse(&t).map_err(serde::de::Error::custom),
+            Err(_) => Err(serde::de::Error::custom("expected a size such as 64MiB or a number of bytes")),
+        }
+    }
 }
 
 /// A URL prefix; `/` means none.
@@ -64,6 +187,33 @@ impl ComponentConfig for Config {
         } else if base.contains(['?', '#', '{', '}', '*', ' ']) {
             problems.push(ConfigProblem::new("base_path", format!("\"{base}\" must be a plain URL path")));
         }
+        if self.max_limit == 0 {
+            problems.push(ConfigProblem::new(
+                "max_limit",
+                format!("must be at least 1: it is the most traces one search returns (default {DEFAULT_MAX_LIMIT}, the Jaeger UI's own maximum)"),
+            ));
+        }
+        if self.max_response_bytes.get() < MIN_RESPONSE_BYTES {
+            problems.push(ConfigProblem::new(
+                "max_response_bytes",
+                format!("{} is too small to hold an ordinary trace: use at least 64KiB (default {DEFAULT_MAX_RESPONSE_BYTES})", self.max_response_bytes),
+            ));
+        }
+        if self.query_timeout.is_zero() {
+            problems.push(ConfigProblem::new("query_timeout", format!("must be more than 0s (default {DEFAULT_QUERY_TIMEOUT})")));
+        }
+        if self.max_concurrent_queries == 0 {
+            problems.push(ConfigProblem::new(
+                "max_concurrent_queries",
+                format!("must be at least 1, or no search would ever run (default {DEFAULT_MAX_CONCURRENT_QUERIES})"),
+            ));
+        }
+        if self.max_queued_queries > 0 && self.max_queue_wait.is_zero() {
+            problems.push(ConfigProblem::new(
+                "max_queue_wait",
+                format!("must be more than 0s while max_queued_queries is above 0 (default {DEFAULT_MAX_QUEUE_WAIT}); set max_queued_queries: 0 to refuse at once when every slot is taken"),
+            ));
+        }
         problems
     }
 }
@@ -95,5 +245,42 @@ mod tests {
         assert_eq!(parse("{storage: s, base_path: x}").expect_err("relative"), ["base_path: \"x\" must start with '/', e.g. \"/jaeger\""]);
         let err = parse("{storage: s, grpc: {}}").expect_err("unknown key");
         assert!(err[0].contains("unknown field `grpc`"), "{err:?}");
+    }
+
+    #[test]
+    fn query_bounds_have_defaults_and_take_sizes_with_units() {
+        let c = parse("storage: sled").expect("valid");
+        assert_eq!((c.max_limit, c.max_response_bytes, c.query_timeout.get()), (1500, ByteSize(64 << 20), Duration::from_secs(30)));
+        assert_eq!((c.max_concurrent_queries, c.max_queued_queries, c.max_queue_wait.get()), (4, 16, Duration::from_secs(5)));
+        let c = parse("{storage: s, max_limit: 20, max_response_bytes: 1MiB, query_timeout: 2s, max_concurrent_queries: 1, max_queued_queries: 0, max_queue_wait: 0s}")
+            .expect("valid");
+        assert_eq!((c.max_limit, c.max_response_bytes.get(), c.query_timeout.get()), (20, 1 << 20, Duration::from_secs(2)));
+        assert_eq!((c.max_concurrent_queries, c.max_queued_queries), (1, 0));
+        for (text, bytes) in [("100000", 100_000), ("65536B", 65_536), ("512KiB", 512 << 10), ("2GiB", 2 << 30), ("1MB", 1_000_000)] {
+            let c = parse(&format!("{{storage: s, max_response_bytes: {text}}}")).expect(text);
+            assert_eq!(c.max_response_bytes.get(), bytes, "{text}");
+        }
+        assert_eq!(ByteSize(64 << 20).to_string(), "64MiB");
+        assert_eq!(ByteSize(100_000).to_string(), "100000B");
+    }
+
+    #[test]
+    fn query_bounds_are_validated_with_reasons() {
+        let err = parse("{storage: s, max_limit: 0, max_response_bytes: 1KiB, query_timeout: 0s, max_concurrent_queries: 0, max_queue_wait: 0s}")
+            .expect_err("all wrong");
+        assert_eq!(
+            err,
+            [
+                "max_limit: must be at least 1: it is the most traces one search returns (default 1500, the Jaeger UI's own maximum)",
+                "max_response_bytes: 1KiB is too small to hold an ordinary trace: use at least 64KiB (default 64MiB)",
+                "query_timeout: must be more than 0s (default 30s)",
+                "max_concurrent_queries: must be at least 1, or no search would ever run (default 4)",
+                "max_queue_wait: must be more than 0s while max_queued_queries is above 0 (default 5s); set max_queued_queries: 0 to refuse at once when every slot is taken",
+            ]
+        );
+        let err = parse("{storage: s, max_response_bytes: 64 megs}").expect_err("bad unit");
+        assert!(err[0].contains("invalid size \"64 megs\": write a number of bytes"), "{err:?}");
+        let err = parse("{storage: s, max_response_bytes: [1]}").expect_err("not a size");
+        assert!(err[0].contains("expected a size such as 64MiB"), "{err:?}");
     }
 }

@@ -12,7 +12,9 @@ use tracegate_core::http_server::HttpServer;
 use tracegate_core::{ComponentError, ComponentId, Extension, Host, Lifecycle};
 
 use crate::api::ApiState;
+use crate::bounds::QueryBounds;
 use crate::config::Config;
+use crate::metrics::QueryMetrics;
 use crate::router::router;
 
 /// How long `shutdown` waits for in-flight queries before dropping them.
@@ -27,12 +29,20 @@ struct Running {
 pub struct JaegerQueryExtension {
     id: String,
     config: Config,
+    metrics: QueryMetrics,
     running: Mutex<Option<Running>>,
 }
 
 impl JaegerQueryExtension {
+    /// An extension whose metrics are in no registry (tests, embedding).
     pub fn new(id: String, config: Config) -> Self {
-        Self { id, config, running: Mutex::new(None) }
+        let metrics = QueryMetrics::new(&id);
+        Self::with_metrics(id, config, metrics)
+    }
+
+    /// An extension counting its refused, timed-out and cut queries in `metrics`.
+    pub fn with_metrics(id: String, config: Config, metrics: QueryMetrics) -> Self {
+        Self { id, config, metrics, running: Mutex::new(None) }
     }
 
     /// The address actually bound (useful with port 0); `None` when not running.
@@ -63,6 +73,7 @@ impl Lifecycle for JaegerQueryExtension {
             reader,
             max_clock_skew: self.config.max_clock_skew_adjustment.get(),
             live: Default::default(),
+            bounds: QueryBounds::new(&self.config, self.metrics.clone()),
         });
         let app = router(state.clone(), self.config.base_path.prefix());
         let server = HttpServer::start(&self.id, &self.config.http.endpoint, app, host.status()).await?;

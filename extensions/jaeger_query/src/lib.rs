@@ -6,13 +6,23 @@
 //! texts. It reads through the [`TraceReader`](tracegate_core::storage::TraceReader) of the
 //! exporter named by `storage`, found through the `Host` at start, so the database is opened
 //! once, by the exporter.
+//!
+//! Unlike Jaeger's, its answers are bounded (issue 15; [`QueryBounds`] says how and why): `limit`
+//! is clamped to `max_limit`, an answer is written within `max_response_bytes`, an expensive
+//! query (search, trace by id, dependencies) has `query_timeout` and one of
+//! `max_concurrent_queries` slots, and what was clamped, cut, refused or timed out is counted
+//! in `tracegate_extension_jaeger_query_*` metrics ([`QueryMetrics`]). Clamped and cut answers stay
+//! in Jaeger's shapes (a note in `errors`, a `Warning` header), so the UI keeps working.
 
+mod answer;
 mod api;
 mod apiv3;
+mod bounds;
 mod clockskew;
 mod config;
 mod extension;
 mod live;
+mod metrics;
 mod model;
 mod params;
 mod rfc3339;
@@ -27,8 +37,10 @@ use std::sync::Arc;
 use tracegate_core::{ComponentError, CreateContext, Extension, ExtensionFactory, Stability};
 
 pub use api::ApiState;
-pub use config::{BasePath, Config, HttpConfig};
+pub use bounds::QueryBounds;
+pub use config::{BasePath, ByteSize, Config, HttpConfig};
 pub use extension::JaegerQueryExtension;
+pub use metrics::QueryMetrics;
 pub use router::router;
 
 /// Builds [`JaegerQueryExtension`]s for the `jaeger_query` type.
@@ -40,7 +52,9 @@ impl ExtensionFactory for JaegerQueryFactory {
     type Config = Config;
 
     fn create(&self, ctx: CreateContext, config: Config) -> Result<Arc<dyn Extension>, ComponentError> {
-        Ok(Arc::new(JaegerQueryExtension::new(ctx.id.to_string(), config)))
+        let metrics = QueryMetrics::new(&ctx.id.to_string());
+        metrics.register(ctx.telemetry.metrics.registry());
+        Ok(Arc::new(JaegerQueryExtension::with_metrics(ctx.id.to_string(), config, metrics)))
     }
 }
 

@@ -17,7 +17,7 @@
 //! stored is not seen.
 //!
 //! Bounds: at most [`MAX_STREAMS`] open streams per server (503 past that), at most `limit`
-//! traces per poll (the newest), and a remembered set of [`MAX_SEEN`] ids per stream. The poll
+//! traces per poll (the newest; `limit` clamped to the extension's `max_limit`), and a remembered set of [`MAX_SEEN`] ids per stream. The poll
 //! runs inside the response body stream, so a client that goes away drops it and nothing
 //! keeps polling; [`LiveStreams::close`] (the extension's shutdown) ends every stream so the
 //! server's graceful shutdown does not wait on them. A comment line every 15 s keeps proxies
@@ -209,10 +209,11 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
 /// `GET /api/live/traces?service=...`: the event stream, or Jaeger's 400 envelope.
 pub async fn live_traces(State(state): SharedState, Query(q): RawParams) -> Response {
     let params = Params(q);
-    let search = match parse_search(&params, SystemTime::now()) {
+    let mut search = match parse_search(&params, SystemTime::now()) {
         Ok(s) => s,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
+    search.query.limit = state.bounds.clamp_limit(search.query.limit).0;
     if !search.trace_ids.is_empty() {
         return error(StatusCode::BAD_REQUEST, "the live tail follows a search; it takes no 'traceID'");
     }

@@ -69,6 +69,19 @@ export async function searchTraces(params) {
 }
 
 /**
+ * Search, with the server's notes: the messages of the answer's `errors` entries (a trace id
+ * not found, a limit clamped to the server's maximum, an answer cut at its byte budget).
+ * @param {Record<string, any> | URLSearchParams} params as for `searchTraces`
+ * @returns {Promise<{traces: any[], notes: string[]}>}
+ */
+export async function searchTracesWithNotes(params) {
+  const body = await getJSON('api/traces', params);
+  const errors = Array.isArray(body?.errors) ? body.errors : [];
+  const notes = errors.map((/** @type {any} */ e) => (e?.traceID ? `${e.traceID}: ${e?.msg || ''}` : String(e?.msg || ''))).filter(Boolean);
+  return { traces: Array.isArray(body?.data) ? body.data : [], notes };
+}
+
+/**
  * One trace by id. Throws ApiError with status 404 when it is not stored.
  * @param {string} id
  * @returns {Promise<any>} a Jaeger trace
@@ -106,4 +119,4 @@ export async function getDependencies(endTs, lookback) {
 }
 
 /** The functions pages receive as `ctx.api`. */
-export const api = { getJSON, searchTraces, getTrace, getServices, getOperations, getDependencies };
+export const api = { getJSON, searchTraces, searchTracesWithNotes, getTrace, getServices, getOperations, getDependencies };

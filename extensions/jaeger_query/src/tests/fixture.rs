@@ -108,7 +108,7 @@ pub async fn store() -> (MemoryStore, u64) {
 }
 
 pub async fn app_with(store: &MemoryStore, max_clock_skew: Duration, base: Option<&str>) -> axum::Router {
-    let state = Arc::new(ApiState { reader: Arc::new(store.clone()), max_clock_skew, live: Default::default() });
+    let state = Arc::new(ApiState { reader: Arc::new(store.clone()), max_clock_skew, live: Default::default(), bounds: Default::default() });
     router(state, base)
 }
 
@@ -120,6 +120,7 @@ pub async fn app() -> (axum::Router, u64) {
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: axum::http::HeaderMap,
     pub body: String,
 }
 
@@ -135,8 +136,9 @@ pub async fn get(app: &axum::Router, uri: &str) -> Reply {
     let status = response.status();
     let content_type =
         response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    Reply { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Reply { status, content_type, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
 pub fn error_envelope(code: u16, msg: &str) -> String {

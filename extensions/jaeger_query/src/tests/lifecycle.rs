@@ -98,3 +98,29 @@ fn registered_as_a_builtin_extension() {
     let factory = registry.get(tracegate_core::Kind::Extension, "jaeger_query").map(|f| f.stability());
     assert_eq!(factory, Some(tracegate_core::Stability::Alpha));
 }
+
+#[tokio::test]
+async fn the_configured_bounds_apply_over_a_real_socket() {
+    let (memory, _) = store().await;
+    let mut host = ExportersHost::default();
+    host.exporters.insert("memory/q".into(), Arc::new(memory));
+    let config = Config {
+        storage: "memory/q".into(),
+        http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0) },
+        max_limit: 1,
+        ..Default::default()
+    };
+    let ext = JaegerQueryExtension::new("jaeger_query".into(), config);
+    ext.start(Arc::new(host)).await.expect("start");
+    let addr = ext.local_addr().await.expect("bound");
+
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET /api/traces?service=backend&limit=5 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.to_ascii_lowercase().contains("\r\nwarning: 299 - \"limit 5 is above this server's max_limit of 1:"), "{raw}");
+    assert!(raw.contains("\"errors\":[{\"msg\":\"limit 5 is above this server's max_limit of 1:"), "{raw}");
+    ext.shutdown().await.expect("shutdown");
+}

@@ -27,7 +27,7 @@ struct Server {
 }
 
 async fn serve(reader: Arc<dyn TraceReader>) -> Server {
-    let state = Arc::new(ApiState { reader, max_clock_skew: Duration::ZERO, live: Default::default() });
+    let state = Arc::new(ApiState { reader, max_clock_skew: Duration::ZERO, live: Default::default(), bounds: Default::default() });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = router(state.clone(), None);

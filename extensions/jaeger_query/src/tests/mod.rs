@@ -3,6 +3,7 @@
 
 mod api_v1;
 mod api_v3;
+mod bounds;
 mod fixture;
 mod lifecycle;
 mod live;

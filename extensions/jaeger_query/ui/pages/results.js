@@ -34,8 +34,13 @@ export async function showResults(results, ctx, apiParams) {
   }
   /** @type {any[]} */
   let traces;
+  /** @type {string[]} */
+  let notes = [];
   try {
-    traces = await ctx.api.searchTraces(query);
+    // The server's notes say when it served fewer traces than asked (its max_limit, its
+    // byte budget); an api object without the call (tests, older pages) still searches.
+    if (typeof ctx.api.searchTracesWithNotes === 'function') ({ traces, notes } = await ctx.api.searchTracesWithNotes(query));
+    else traces = await ctx.api.searchTraces(query);
   } catch (e) {
     const status = /** @type {any} */ (e).status;
     results.replaceChildren(stateBlock('error', status === 0 ? 'The query service cannot be reached' : 'The search failed', e instanceof Error ? e.message : String(e)));
@@ -59,7 +64,9 @@ export async function showResults(results, ctx, apiParams) {
   const plot = el('div', { class: 'scatter panel' });
   const list = el('div', { class: 'results-list', role: 'list' });
   const header = el('div', { class: 'results-header' }, count, el('span', { class: 'spacer' }), liveSlot, el('label', { class: 'inline' }, 'Sort ', sortSel), compareBtn);
-  results.replaceChildren(header, plot, list);
+  const noteList = el('ul', { class: 'results-notes warn' }, ...notes.map((n) => el('li', {}, n)));
+  noteList.hidden = !notes.length;
+  results.replaceChildren(header, noteList, plot, list);
 
   compareBtn.addEventListener('click', () => {
     const [a, b] = [...picked];
