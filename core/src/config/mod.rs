@@ -7,6 +7,7 @@
 mod duration;
 mod endpoint;
 mod model;
+mod nesting;
 mod problem;
 mod source;
 mod validate;

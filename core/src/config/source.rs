@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde_yaml_ng::{Mapping, Value};
 
+use super::nesting::{flow_too_deep, MAX_FLOW_DEPTH};
 use super::ConfigProblem;
 
 /// Reads and parses one YAML file. Errors name the file and, for syntax errors, line and column.
@@ -25,6 +26,13 @@ pub fn read_yaml_file(path: &Path) -> Result<Value, ConfigProblem> {
 
 /// Parses YAML text; `origin` names the source in errors (`pipeline.yaml:12:5: ...`).
 pub fn parse_yaml(text: &str, origin: &str) -> Result<Value, ConfigProblem> {
+    // Before the parser, which takes quadratic time on deep [ ] / { } nesting (see `nesting`).
+    if let Some((line, column)) = flow_too_deep(text, MAX_FLOW_DEPTH) {
+        return Err(ConfigProblem::new(
+            format!("{origin}:{line}:{column}"),
+            format!("more than {MAX_FLOW_DEPTH} levels of [ ] or {{ }}: {TOO_DEEP} (is a bracket left open?)"),
+        ));
+    }
     match serde_yaml_ng::from_str::<Value>(text) {
         Ok(Value::Null) => Ok(Value::Mapping(Mapping::new())),
         Ok(v @ Value::Mapping(_)) => Ok(v),
@@ -34,6 +42,13 @@ pub fn parse_yaml(text: &str, origin: &str) -> Result<Value, ConfigProblem> {
         )),
         Err(e) => {
             let mut message = e.to_string();
+            // The parser's own limit (128 levels), reached by indentation: say it plainly.
+            if message.starts_with("recursion limit exceeded") {
+                message = format!(
+                    "more than 128 levels of indentation, lists or mappings: {TOO_DEEP}{}",
+                    &message["recursion limit exceeded".len()..]
+                );
+            }
             let place = match e.location() {
                 Some(loc) => {
                     // The place goes in the path; drop the parser's own copy of it.
@@ -52,6 +67,8 @@ pub fn parse_yaml(text: &str, origin: &str) -> Result<Value, ConfigProblem> {
         }
     }
 }
+
+const TOO_DEEP: &str = "nested too deeply for a config";
 
 /// Merges `overlay` into `base`: mappings merge key by key, anything else (lists included) is
 /// replaced, as the Collector merges repeated `--config`.
@@ -89,6 +106,12 @@ pub fn apply_set(root: &mut Value, assignment: &str) -> Result<(), ConfigProblem
         return Err(ConfigProblem::new(
             "--set",
             format!("\"{key}\" has an empty path segment"),
+        ));
+    }
+    if flow_too_deep(raw_value, MAX_FLOW_DEPTH).is_some() {
+        return Err(ConfigProblem::new(
+            format!("--set {key}"),
+            format!("the value is {TOO_DEEP} (more than {MAX_FLOW_DEPTH} levels of [ ] or {{ }})"),
         ));
     }
     let value: Value =
@@ -172,6 +195,10 @@ fn expand_at(
 /// A whole-string reference takes the YAML type of its value; a multi-line or structured
 /// value stays a string, so env values cannot inject config structure.
 fn retype_scalar(s: String) -> Value {
+    // Only a bool or a number is kept, so a deeply nested value need not be parsed at all.
+    if flow_too_deep(&s, MAX_FLOW_DEPTH).is_some() {
+        return Value::String(s);
+    }
     match serde_yaml_ng::from_str::<Value>(&s) {
         Ok(v @ (Value::Bool(_) | Value::Number(_))) => v,
         _ => Value::String(s),
@@ -296,6 +323,38 @@ mod tests {
             Value::String("x:1".into())
         );
         assert!(apply_set(&mut v, "novalue").is_err());
+    }
+
+    /// 100,000 open brackets took close to a minute to refuse; now the refusal is immediate
+    /// (well under a second even in a debug build) and names the line and column.
+    #[test]
+    fn deeply_nested_configs_are_refused_at_once_with_the_place() {
+        let started = std::time::Instant::now();
+        for (text, place) in [
+            (format!("receivers:\n  otlp: {}\n", "[".repeat(100_000)), "deep.yaml:2:73"),
+            (format!("receivers:\n  otlp: {}\n", "{a: ".repeat(50_000)), "deep.yaml:2:265"),
+        ] {
+            let e = parse_yaml(&text, "deep.yaml").unwrap_err();
+            assert_eq!(e.path, place, "{e}");
+            assert!(e.message.contains("nested too deeply for a config"), "{e}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+        // Deep indentation reaches the parser's limit, which is said as plainly.
+        let mut text = String::from("receivers:\n");
+        for i in 0..200 {
+            text += &format!("{}k{i}:\n", "  ".repeat(i + 1));
+        }
+        let e = parse_yaml(&text, "deep.yaml").unwrap_err();
+        assert!(e.message.starts_with("YAML syntax error: more than 128 levels of indentation, lists or mappings: nested too deeply"), "{e}");
+        assert!(e.path.starts_with("deep.yaml:129:"), "{e}");
+        // --set and env values are checked too.
+        let mut root = yaml("{}");
+        let e = apply_set(&mut root, &format!("a.b={}", "[".repeat(100_000))).unwrap_err();
+        assert!(e.message.contains("nested too deeply"), "{e}");
+        assert_eq!(retype_scalar("[".repeat(100_000)), Value::String("[".repeat(100_000)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(4), "took {:?}", started.elapsed());
+        // What a config really nests is fine.
+        parse_yaml("a: {b: [c, {d: [e, [f]]}]}\n", "ok.yaml").unwrap();
     }
 
     #[test]
