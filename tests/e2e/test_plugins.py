@@ -188,6 +188,10 @@ def test_load_failures_are_clear_errors_at_start(libs, tmp_path, tracegate_bin, 
     shutil.copy2(libs["redact"], second_redact)
     cases = [
         ([missing], [f"plugins[0]::path: plugin file {missing} does not exist"]),
+        ([tmp_path], [f"plugins[0]::path: plugin path {tmp_path} is a directory, not a shared library; "
+                      f"give the library file itself (e.g. {tmp_path}/libmy_plugin.so)"]),
+        (["/dev/zero"], ["plugins[0]::path: plugin path /dev/zero is not a shared library: "
+                         "it is a character device, not a regular file"]),
         ([libc], [f"plugins[0]::path: {libc} is not a tracegate plugin: it has no `tracegate_plugin_abi_version` symbol "
                   "(a plugin crate exports it with tracegate_plugin_abi::export_plugin! and is built as a cdylib)"]),
         ([libs["wrong_abi"]], [f"plugins[0]::path: {libs['wrong_abi']} was built for tracegate plugin ABI version {ABI_VERSION + 1}, "

@@ -20,6 +20,12 @@ use crate::ValidateReport;
 pub enum LoadError {
     #[error("plugin file {} does not exist", .path.display())]
     NotFound { path: PathBuf },
+    #[error("plugin path {} is a directory, not a shared library; give the library file itself (e.g. {}/libmy_plugin.so)", .path.display(), .path.display())]
+    IsADirectory { path: PathBuf },
+    #[error("plugin path {} is not a shared library: it is {what}, not a regular file", .path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("cannot read plugin file {}: {reason}", .path.display())]
+    Unreadable { path: PathBuf, reason: String },
     #[error("{} is not a loadable shared library: {reason}", .path.display())]
     NotALibrary { path: PathBuf, reason: String },
     #[error("{} is not a tracegate plugin: it has no `{symbol}` symbol (a plugin crate exports it with tracegate_plugin_abi::export_plugin! and is built as a cdylib)", .path.display())]
@@ -28,6 +34,36 @@ pub enum LoadError {
     VersionMismatch { path: PathBuf, plugin: u32, host: u32 },
     #[error("{} has a malformed plugin descriptor: {reason}", .path.display())]
     BadDescriptor { path: PathBuf, reason: String },
+}
+
+/// Only a regular file can be a shared library. Anything else is refused by what it is,
+/// before the dynamic loader sees it: its own message for a directory or a device is
+/// misleading, and a FIFO would block it forever.
+fn check_file(path: &Path) -> Result<(), LoadError> {
+    use std::os::unix::fs::FileTypeExt;
+    let owned = || path.to_path_buf();
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::NotFound { path: owned() }),
+        Err(e) => return Err(LoadError::Unreadable { path: owned(), reason: e.to_string() }),
+    };
+    let kind = metadata.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        return Err(LoadError::IsADirectory { path: owned() });
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(LoadError::NotAFile { path: owned(), what })
 }
 
 /// How a call into a plugin failed.
@@ -96,9 +132,7 @@ impl LoadedPlugin {
     /// loader never searches its library path), checks the ABI version, reads the descriptor.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
         let owned = || path.to_path_buf();
-        if !path.is_file() {
-            return Err(LoadError::NotFound { path: owned() });
-        }
+        check_file(path)?;
         let absolute = std::path::absolute(path).map_err(|e| LoadError::NotALibrary { path: owned(), reason: e.to_string() })?;
         // SAFETY: loading a library runs its initialisers, i.e. arbitrary code. That is the
         // point of a plugin: the operator chose this file by listing it in the config.

@@ -209,3 +209,20 @@ fn missing_and_non_library_files_are_refused_by_name() {
     assert!(e.to_string().starts_with(&format!("{} is not a loadable shared library: ", text.display())), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A directory and a device were reported as "does not exist".
+#[test]
+fn a_directory_or_a_device_is_refused_for_what_it_is() {
+    let dir = std::env::temp_dir().join(format!("tracegate-plugin-abi-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let e = LoadedPlugin::load(&dir).expect_err("a directory");
+    assert!(matches!(e, LoadError::IsADirectory { .. }), "{e}");
+    assert!(e.to_string().starts_with(&format!("plugin path {} is a directory, not a shared library", dir.display())), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let zero = std::path::Path::new("/dev/zero");
+    if zero.exists() {
+        let e = LoadedPlugin::load(zero).expect_err("a device");
+        assert_eq!(e.to_string(), "plugin path /dev/zero is not a shared library: it is a character device, not a regular file");
+    }
+}
