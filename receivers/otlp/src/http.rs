@@ -367,6 +367,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn json_arrays_are_not_requests() {
+        let run = start(local_config(), RecordingConsumer::ok()).await;
+        for body in ["[]", "[[]]"] {
+            let (status, _, answer) =
+                http_call(run.http_addr(), "POST", "/v1/traces", &[JSON], body.into()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            let v: Value = serde_json::from_slice(&answer).unwrap();
+            let message = v["message"].as_str().unwrap();
+            assert!(
+                message.contains("the body must be a JSON object (an ExportTraceServiceRequest), not an array"),
+                "{message}"
+            );
+        }
+        let m = run.telemetry.metrics.receiver("otlp", "http");
+        assert_eq!(m.dropped_malformed.get(), 2);
+        run.receiver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
     async fn bad_requests_are_refused_with_a_reason() {
         let mut config = local_config();
         config

@@ -16,7 +16,122 @@ use serde_json::{json, Map, Value};
 use crate::status::{RetryInfo, RpcStatus};
 
 pub fn decode_request(body: &[u8]) -> Result<ExportTraceServiceRequest, serde_json::Error> {
+    check_shape(body)?;
     serde_json::from_slice(body)
+}
+
+/// serde's derived `Deserialize` also takes a struct written as an array of its fields, so
+/// `[]` and `[[]]` were accepted as empty requests, and `{"resourceSpans": [[]]}` as a request
+/// with an empty resource. Protobuf's JSON mapping (and the Collector, through `protojson`)
+/// writes every message as an object, so this walk refuses an array wherever a message
+/// belongs, before the real decode: at the top, directly inside an array (every repeated
+/// field of OTLP traces holds messages or strings, never arrays), and as the value of a
+/// singular message field. It builds nothing, so it costs a second tokenizing pass only.
+fn check_shape(body: &[u8]) -> Result<(), serde_json::Error> {
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    de.deserialize_any(Shape::Request)?;
+    de.end()
+}
+
+/// The keys of singular message fields in OTLP trace JSON (camelCase, and the proto names).
+const MESSAGE_FIELDS: [&str; 8] = [
+    "resource",
+    "scope",
+    "status",
+    "value",
+    "arrayValue",
+    "kvlistValue",
+    "array_value",
+    "kvlist_value",
+];
+
+/// Where a JSON value stands: where a message must be, or anywhere else.
+#[derive(Clone, Copy)]
+enum Shape {
+    Request,
+    Element,
+    Field(&'static str),
+    Any,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Shape {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Shape {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OTLP JSON")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let what = match self {
+            Shape::Request => "the body must be a JSON object (an ExportTraceServiceRequest)".into(),
+            Shape::Element => "each element of a repeated field must be a JSON object".into(),
+            Shape::Field(name) => format!("\"{name}\" must be a JSON object"),
+            Shape::Any => {
+                while seq.next_element_seed(Shape::Element)?.is_some() {}
+                return Ok(());
+            }
+        };
+        Err(serde::de::Error::custom(format!("{what}, not an array")))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(field) = map.next_key_seed(FieldKey)? {
+            map.next_value_seed(match field {
+                Some(name) => Shape::Field(name),
+                None => Shape::Any,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A key of an object: `Some(name)` when it is a singular message field.
+struct FieldKey;
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldKey {
+    type Value = Option<&'static str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldKey {
+    type Value = Option<&'static str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(MESSAGE_FIELDS.into_iter().find(|m| *m == key))
+    }
 }
 
 pub fn encode_response(response: &ExportTraceServiceResponse) -> Vec<u8> {
@@ -114,6 +229,27 @@ mod tests {
             (scope.name.as_str(), scope.version.as_str()),
             ("my.library", "1.0.0")
         );
+    }
+
+    /// serde's derives took `[]` and `[[]]` as empty requests (a struct written as an array).
+    #[test]
+    fn arrays_where_messages_belong_are_refused() {
+        for (body, why) in [
+            ("[]", "the body must be a JSON object (an ExportTraceServiceRequest), not an array"),
+            ("[[]]", "the body must be a JSON object"),
+            (" \n[{}]", "the body must be a JSON object"),
+            (r#"{"resourceSpans": [[]]}"#, "each element of a repeated field must be a JSON object, not an array"),
+            (r#"{"resourceSpans": [{"scopeSpans": [{"spans": [[]]}]}]}"#, "each element"),
+            (r#"{"resourceSpans": [{"resource": []}]}"#, "\"resource\" must be a JSON object, not an array"),
+            (r#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"status": [1]}]}]}]}"#, "\"status\" must be a JSON object"),
+        ] {
+            let e = decode_request(body.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(why), "{body}: {e}");
+        }
+        // Arrays where OTLP has them are fine, and so is an empty object.
+        decode_request(SPEC_EXAMPLE.as_bytes()).unwrap();
+        assert!(decode_request(b"{}").unwrap().resource_spans.is_empty());
+        assert!(decode_request(b"{} x").is_err(), "trailing bytes");
     }
 
     #[test]
