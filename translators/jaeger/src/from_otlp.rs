@@ -106,11 +106,18 @@ fn string_tag(key: &str, value: &str) -> proto::KeyValue {
     }
 }
 
+/// OTLP's unsigned nanoseconds as the signed ones a protobuf `Timestamp` holds. Past
+/// `i64::MAX` (the year 2262) a plain cast wraps to a negative time, which the query API then
+/// shows as 0 (1970); saturating keeps such a span where it claims to be, far in the future.
+fn nanos_since_epoch(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
 fn span(s: &Span, scope: Option<&InstrumentationScope>) -> proto::Span {
     let trace = trace_id_parts(&s.trace_id);
-    let start = s.start_time_unix_nano as i64;
+    let start = nanos_since_epoch(s.start_time_unix_nano);
     // Go's time.Sub saturates instead of wrapping.
-    let duration = (s.end_time_unix_nano as i64).saturating_sub(start);
+    let duration = nanos_since_epoch(s.end_time_unix_nano).saturating_sub(start);
     proto::Span {
         trace_id: id16(trace),
         span_id: span_id_value(&s.span_id).to_be_bytes().to_vec(),
@@ -221,7 +228,7 @@ fn log(e: &Event) -> proto::Log {
         fields.push(string_tag(EVENT, &e.name));
     }
     fields.extend(e.attributes.iter().map(tag));
-    let t = e.time_unix_nano as i64;
+    let t = nanos_since_epoch(e.time_unix_nano);
     proto::Log {
         timestamp: Some(Timestamp {
             seconds: t.div_euclid(1_000_000_000),

@@ -390,3 +390,19 @@ fn empty_resource_spans_are_skipped_and_ids_are_fixed_width() {
         })
     );
 }
+
+/// A start time of u64::MAX wrapped to -1 ns, which the query API showed as 0 (1970).
+#[test]
+fn times_past_the_year_2262_saturate_instead_of_wrapping() {
+    let mut sp = span(2, SpanKind::Internal, None);
+    sp.start_time_unix_nano = u64::MAX;
+    sp.end_time_unix_nano = u64::MAX;
+    sp.events = vec![Event { time_unix_nano: u64::MAX, name: "e".into(), ..Default::default() }];
+    let batches = otlp_to_jaeger(&[resource_spans(vec![], vec![scope("s", "1", vec![sp])])]);
+    let out = &batches[0].spans[0];
+    let start = out.start_time.as_ref().unwrap();
+    assert_eq!((start.seconds, start.nanos), (i64::MAX / 1_000_000_000, (i64::MAX % 1_000_000_000) as i32));
+    let duration = out.duration.as_ref().unwrap();
+    assert_eq!((duration.seconds, duration.nanos), (0, 0));
+    assert_eq!(out.logs[0].timestamp, out.start_time);
+}
