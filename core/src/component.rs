@@ -114,10 +114,42 @@ pub trait Receiver: Lifecycle {}
 /// Sits in one pipeline; created with its `next` consumer.
 pub trait Processor: Lifecycle + Consumer {}
 
+/// What an exporter did with a batch it accepted besides delivering it: the spans it
+/// dropped on purpose (a store skipping spans older than its retention, ...), by reason.
+/// The engine counts those in `tracegate_exporter_dropped_spans{exporter,reason}` instead of
+/// `tracegate_exporter_sent_spans`, so "sent" means delivered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    /// `(reason, spans)`; a reason is a short snake_case word, e.g. `past_retention`.
+    pub dropped: Vec<(&'static str, u64)>,
+}
+
+impl ExportReport {
+    /// Adds `spans` dropped for `reason` (nothing when 0).
+    pub fn with_dropped(mut self, reason: &'static str, spans: u64) -> Self {
+        if spans > 0 {
+            self.dropped.push((reason, spans));
+        }
+        self
+    }
+
+    /// Every dropped span, whatever the reason.
+    pub fn dropped_spans(&self) -> u64 {
+        self.dropped.iter().map(|(_, n)| n).sum()
+    }
+}
+
 /// Sends data out. Called by the engine's queue workers, never directly by a receiver.
 #[async_trait]
 pub trait Exporter: Lifecycle {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError>;
+
+    /// [`export`](Self::export), also saying which spans were dropped on purpose rather
+    /// than delivered (see [`ExportReport`]). The engine calls this one. The default reports
+    /// none; an exporter that drops spans overrides it (and has `export` call it).
+    async fn export_reporting(&self, traces: Traces) -> Result<ExportReport, ConsumeError> {
+        self.export(traces).await.map(|()| ExportReport::default())
+    }
 
     /// Lets an extension find a capability of an exporter it names (e.g. `jaeger_query`
     /// reading through a storage exporter) without the engine knowing about storage.

@@ -27,8 +27,8 @@ pub mod testing;
 pub mod timefmt;
 
 pub use component::{
-    Capabilities, ComponentError, ConsumeError, Consumer, Exporter, Extension, Host, Lifecycle,
-    Processor, Receiver,
+    Capabilities, ComponentError, ConsumeError, Consumer, ExportReport, Exporter, Extension, Host,
+    Lifecycle, Processor, Receiver,
 };
 pub use data::Traces;
 pub use factory::{

@@ -199,14 +199,18 @@ impl QueuedExporter {
         let mut abandon = self.abandon.subscribe();
         loop {
             let attempt = tokio::select! {
-                r = tokio::time::timeout(self.settings.timeout.get(), self.exporter.export(batch.clone())) => {
+                r = tokio::time::timeout(self.settings.timeout.get(), self.exporter.export_reporting(batch.clone())) => {
                     r.unwrap_or_else(|_| Err(ConsumeError::retryable(format!("export timed out after {}", self.settings.timeout))))
                 }
                 _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans, kept)),
             };
             let err = match attempt {
-                Ok(()) => {
-                    self.metrics.sent.inc_by(spans);
+                Ok(report) => {
+                    // Spans the exporter dropped on purpose were not delivered: not "sent".
+                    for (reason, n) in &report.dropped {
+                        self.metrics.dropped.reason(reason).inc_by(*n);
+                    }
+                    self.metrics.sent.inc_by(spans.saturating_sub(report.dropped_spans()));
                     return Ok(());
                 }
                 Err(e) => e,

@@ -12,6 +12,7 @@ pub struct Metrics {
     exporter_sent: IntCounterVec,
     exporter_send_failed: IntCounterVec,
     exporter_enqueue_failed: IntCounterVec,
+    exporter_dropped: IntCounterVec,
     exporter_queue_size: IntGaugeVec,
     exporter_queue_capacity: IntGaugeVec,
     processor_incoming: IntCounterVec,
@@ -51,6 +52,7 @@ impl Metrics {
             exporter_sent: counter(&r, "tracegate_exporter_sent_spans", "Spans an exporter delivered.", &["exporter"]),
             exporter_send_failed: counter(&r, "tracegate_exporter_send_failed_spans", "Spans an exporter gave up on (permanent error, retries exhausted, or not drained at shutdown).", &["exporter"]),
             exporter_enqueue_failed: counter(&r, "tracegate_exporter_enqueue_failed_spans", "Spans refused or dropped because the sending queue was full.", &["exporter"]),
+            exporter_dropped: counter(&r, "tracegate_exporter_dropped_spans", "Spans an exporter accepted but dropped on purpose instead of delivering them, by reason (past_retention: older than a store's retention).", &["exporter", "reason"]),
             exporter_queue_size: gauge(&r, "tracegate_exporter_queue_size", "Batches waiting in the sending queue.", &["exporter"]),
             exporter_queue_capacity: gauge(&r, "tracegate_exporter_queue_capacity", "Capacity of the sending queue, in batches.", &["exporter"]),
             processor_incoming: counter(&r, "tracegate_processor_incoming_spans", "Spans a processor received.", &["processor", "pipeline"]),
@@ -106,6 +108,7 @@ impl Metrics {
             enqueue_failed: self.exporter_enqueue_failed.with_label_values(&[exporter]),
             queue_size: self.exporter_queue_size.with_label_values(&[exporter]),
             queue_capacity: self.exporter_queue_capacity.with_label_values(&[exporter]),
+            dropped: DroppedSpans { family: self.exporter_dropped.clone(), exporter: exporter.to_string() },
         }
     }
 
@@ -155,6 +158,21 @@ pub struct ExporterMetrics {
     pub enqueue_failed: IntCounter,
     pub queue_size: IntGauge,
     pub queue_capacity: IntGauge,
+    /// `tracegate_exporter_dropped_spans` of this exporter, by reason.
+    pub dropped: DroppedSpans,
+}
+
+/// One exporter's `tracegate_exporter_dropped_spans`, its reasons known only at run time.
+#[derive(Clone)]
+pub struct DroppedSpans {
+    family: IntCounterVec,
+    exporter: String,
+}
+
+impl DroppedSpans {
+    pub fn reason(&self, reason: &str) -> IntCounter {
+        self.family.with_label_values(&[self.exporter.as_str(), reason])
+    }
 }
 
 #[derive(Clone)]

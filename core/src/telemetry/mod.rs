@@ -9,7 +9,7 @@ mod status;
 use std::sync::Arc;
 
 pub use logs::{init_logs, LogEncoding, LogsConfig};
-pub use metrics::{ExporterMetrics, Metrics, ProcessorMetrics, ReceiverMetrics};
+pub use metrics::{DroppedSpans, ExporterMetrics, Metrics, ProcessorMetrics, ReceiverMetrics};
 pub use server::serve_metrics;
 pub use status::{ServiceState, ServiceStatus};
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tracegate_core::storage::TraceReader;
-use tracegate_core::{ComponentError, ConsumeError, Exporter, Host, Lifecycle, Traces};
+use tracegate_core::{ComponentError, ConsumeError, ExportReport, Exporter, Host, Lifecycle, Traces};
 
 use crate::config::Config;
 use crate::db::{Shared, StoreError};
@@ -22,6 +22,10 @@ pub struct SledExporter {
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
+
+/// The reason spans older than the retention are reported as dropped (not sent): they are
+/// skipped, never written, as the sweep would drop them at once.
+pub const PAST_RETENTION: &str = "past_retention";
 
 impl SledExporter {
     /// Opens (or joins this process's handle on) the database at `config.path`.
@@ -107,19 +111,26 @@ impl Lifecycle for SledExporter {
 #[async_trait]
 impl Exporter for SledExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
+        self.export_reporting(traces).await.map(|_| ())
+    }
+
+    /// Spans older than the retention are not written; they are reported as dropped
+    /// (`past_retention`), so the engine does not count them as sent.
+    async fn export_reporting(&self, traces: Traces) -> Result<ExportReport, ConsumeError> {
         let shared = self.shared.clone();
         let opts = self.write_options();
+        let spans = traces.span_count() as u64;
         let written = tokio::task::spawn_blocking(move || write_traces(&shared, &traces, opts)).await;
-        match written {
-            Ok(Ok(_)) => {}
+        let stored = match written {
+            Ok(Ok(stored)) => stored as u64,
             // A disk or database fault may pass (space freed, I/O recovered): let the queue retry.
             Ok(Err(e)) => return Err(ConsumeError::retryable(e.to_string())),
             Err(e) => return Err(ConsumeError::retryable(format!("write task failed: {e}"))),
-        }
+        };
         if self.config.sync_on_write {
             self.flush().await.map_err(|e| ConsumeError::retryable(format!("cannot make the batch durable: {e}")))?;
         }
-        Ok(())
+        Ok(ExportReport::default().with_dropped(PAST_RETENTION, spans.saturating_sub(stored)))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -139,5 +150,84 @@ impl SledExporter {
 
     pub(crate) async fn shutdown_for_test(self) {
         let _ = self.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use tracegate_core::config::GoDuration;
+    use tracegate_core::queue::{ExporterSettings, QueuedExporter};
+    use tracegate_core::storage::TraceReader;
+    use tracegate_core::telemetry::Telemetry;
+    use tracegate_core::{ComponentId, Consumer};
+
+    use super::*;
+
+    fn nanos(t: SystemTime) -> u64 {
+        t.duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+    }
+
+    /// One span per start time, each its own trace (trace id = index + 1).
+    fn batch(starts: &[u64]) -> Traces {
+        let spans = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| Span {
+                trace_id: [i as u8 + 1; 16].to_vec(),
+                span_id: [i as u8 + 1; 8].to_vec(),
+                name: "op".into(),
+                start_time_unix_nano: start,
+                end_time_unix_nano: start.saturating_add(1_000),
+                ..Default::default()
+            })
+            .collect();
+        let service = KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue("svc".into())) }),
+            ..Default::default()
+        };
+        Traces::new(vec![ResourceSpans {
+            resource: Some(Resource { attributes: vec![service], ..Default::default() }),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }])
+    }
+
+    fn short_retention(dir: &std::path::Path) -> Config {
+        Config {
+            path: dir.join("db"),
+            retention: GoDuration::from_secs(3600),
+            partition: GoDuration::from_secs(60),
+            ..Config::default()
+        }
+    }
+
+    fn metric(telemetry: &Telemetry, series: &str) -> u64 {
+        let text = telemetry.metrics.render();
+        text.lines().find_map(|l| l.strip_prefix(series)).map_or(0, |v| v.trim().parse().unwrap())
+    }
+
+    /// Spans older than the retention were skipped but counted as sent.
+    #[tokio::test]
+    async fn spans_past_retention_are_counted_as_dropped_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = Arc::new(SledExporter::open(short_retention(dir.path())).unwrap());
+        let telemetry = Telemetry::new();
+        let mut settings = ExporterSettings::default();
+        settings.sending_queue.enabled = false; // export in the caller's task
+        let queued = QueuedExporter::new(ComponentId::new("sled", None), sled.clone(), settings, &telemetry);
+        let now = SystemTime::now();
+        let old = nanos(now - Duration::from_secs(2 * 3600));
+        queued.consume(batch(&[old, nanos(now), old])).await.unwrap();
+
+        assert_eq!(metric(&telemetry, "tracegate_exporter_sent_spans{exporter=\"sled\"} "), 1);
+        assert_eq!(metric(&telemetry, "tracegate_exporter_dropped_spans{exporter=\"sled\",reason=\"past_retention\"} "), 2);
+        let reader = sled.reader();
+        assert!(reader.get_trace([2; 16]).await.unwrap().is_some(), "the recent span is stored");
+        assert!(reader.get_trace([1; 16]).await.unwrap().is_none(), "the old one is not");
     }
 }

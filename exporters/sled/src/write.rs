@@ -54,7 +54,8 @@ struct Prepared {
     trace_ids: Vec<[u8; 16]>,
 }
 
-/// Stores a batch; returns the number of spans stored (spans past retention are skipped).
+/// Stores a batch; returns the number of spans stored (spans past retention are skipped; the
+/// exporter reports them as dropped).
 pub fn write_traces(shared: &Shared, traces: &Traces, opts: WriteOptions) -> Result<usize, StoreError> {
     if let Some(parts) = traces.encoded_parts() {
         let requests: Vec<&[u8]> = parts.iter().map(|p| p.bytes.as_ref()).collect();
