@@ -23,6 +23,12 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// How far past this gateway's clock a span may start and still be filed under its own start
+/// time; a later one is filed under the time it arrived (see [`WriteOptions::future_limit_secs`]).
+/// An hour covers any clock skew worth trusting, and bounds how long a future-dated partition
+/// can outlive the retention.
+pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(3600);
+
 /// The reason spans older than the retention are reported as dropped (not sent): they are
 /// skipped, never written, as the sweep would drop them at once.
 pub const PAST_RETENTION: &str = "past_retention";
@@ -41,10 +47,13 @@ impl SledExporter {
 
     fn write_options(&self) -> WriteOptions {
         let retention = self.config.retention.get().as_secs();
+        let now = now_secs();
         WriteOptions {
             partition_secs: self.config.partition.get().as_secs().max(1),
-            cutoff_secs: if retention == 0 { 0 } else { now_secs().saturating_sub(retention) },
+            cutoff_secs: if retention == 0 { 0 } else { now.saturating_sub(retention) },
             compression_level: self.config.compression_level,
+            now_secs: now,
+            future_limit_secs: now.saturating_add(MAX_FUTURE_SKEW.as_secs()),
         }
     }
 
@@ -229,5 +238,34 @@ mod tests {
         let reader = sled.reader();
         assert!(reader.get_trace([2; 16]).await.unwrap().is_some(), "the recent span is stored");
         assert!(reader.get_trace([1; 16]).await.unwrap().is_none(), "the old one is not");
+    }
+
+    /// A span dated far in the future made a partition the retention would not drop for
+    /// centuries; now it is filed under the time it arrived, keeps its start time, and
+    /// expires with the partition it was filed in.
+    #[tokio::test]
+    async fn far_future_spans_keep_their_time_and_expire_with_their_arrival() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = SledExporter::open(short_retention(dir.path())).unwrap();
+        let now = SystemTime::now();
+        let soon = nanos(now + Duration::from_secs(600)); // within the allowed skew
+        let two_days = nanos(now + Duration::from_secs(2 * 86_400));
+        sled.export(batch(&[u64::MAX, two_days, soon])).await.unwrap();
+
+        let reader = sled.reader();
+        let stored = reader.get_trace([1; 16]).await.unwrap().expect("found by its trace id");
+        assert_eq!(stored.resource_spans()[0].scope_spans[0].spans[0].start_time_unix_nano, u64::MAX, "its time is kept");
+        assert!(reader.get_trace([2; 16]).await.unwrap().is_some());
+        assert!(
+            sled.shared.partitions_between(0, u64::MAX).iter().all(|p| p.start <= nanos(now) / 1_000_000_000 + 3600),
+            "no partition beyond the allowed skew"
+        );
+
+        // Once the retention has passed over the time they arrived, they are gone.
+        let later = now + Duration::from_secs(3600 + 600 + 120);
+        assert!(sled.drop_expired(later).unwrap() >= 1);
+        for id in [[1; 16], [2; 16], [3; 16]] {
+            assert!(reader.get_trace(id).await.unwrap().is_none(), "{id:?} outlived the retention");
+        }
     }
 }

@@ -37,6 +37,17 @@ pub struct WriteOptions {
     /// Spans that start before this (Unix seconds) are past retention and are not stored.
     pub cutoff_secs: u64,
     pub compression_level: i32,
+    /// The writer's clock (Unix seconds).
+    pub now_secs: u64,
+    /// Spans that start after this (Unix seconds) are filed in the partition of `now_secs`.
+    ///
+    /// A span is filed in the partition of its start time, and retention drops a partition
+    /// once it has ended `retention` ago, so a span dated far in the future (a broken clock,
+    /// or a start time of u64::MAX) made a partition that would outlive every other one by
+    /// centuries. Past this limit (the exporter sets it [`crate::exporter::MAX_FUTURE_SKEW`]
+    /// ahead of its clock) a span is filed under the time it arrived instead: it keeps its
+    /// timestamps, is found by its trace id, and expires with what was written beside it.
+    pub future_limit_secs: u64,
 }
 
 struct Group {
@@ -75,13 +86,19 @@ pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -
     let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
     let mut links = Vec::with_capacity(batch.spans.len());
     let mut stored = 0;
+    let mut future = 0usize;
     // The partition of the previous span: a batch's spans mostly share one.
     let mut last: Option<(u64, u64)> = None;
     for (i, entry) in batch.spans.iter().enumerate() {
         let span = &entry.span;
-        let start_secs = span.start_time_unix_nano / 1_000_000_000;
+        let mut start_secs = span.start_time_unix_nano / 1_000_000_000;
         if start_secs.saturating_add(opts.partition_secs) <= opts.cutoff_secs {
             continue;
+        }
+        if start_secs > opts.future_limit_secs {
+            // Filed (not re-dated) under the time it arrived; see `WriteOptions`.
+            start_secs = opts.now_secs;
+            future += 1;
         }
         let pstart = match last {
             Some((k, end)) if (k..end).contains(&start_secs) => k,
@@ -129,6 +146,9 @@ pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -
     }
     let services: Vec<&str> = batch.resources.iter().map(|r| r.service).collect();
     write_dependencies(shared, &groups, &services, &links, opts.partition_secs)?;
+    if future > 0 {
+        tracing::debug!(spans = future, "spans dated more than the allowed skew into the future were filed under the current time");
+    }
     Ok(stored)
 }
 
