@@ -334,7 +334,7 @@ mod tests {
             (format!("receivers:\n  otlp: {}\n", "[".repeat(100_000)), "deep.yaml:2:73"),
             (format!("receivers:\n  otlp: {}\n", "{a: ".repeat(50_000)), "deep.yaml:2:265"),
         ] {
-            let e = parse_yaml(&text, "deep.yaml").unwrap_err();
+            let e = parse_yaml(&text, "deep.yaml").expect_err("too deep");
             assert_eq!(e.path, place, "{e}");
             assert!(e.message.contains("nested too deeply for a config"), "{e}");
         }
@@ -344,17 +344,17 @@ mod tests {
         for i in 0..200 {
             text += &format!("{}k{i}:\n", "  ".repeat(i + 1));
         }
-        let e = parse_yaml(&text, "deep.yaml").unwrap_err();
+        let e = parse_yaml(&text, "deep.yaml").expect_err("too deep");
         assert!(e.message.starts_with("YAML syntax error: more than 128 levels of indentation, lists or mappings: nested too deeply"), "{e}");
         assert!(e.path.starts_with("deep.yaml:129:"), "{e}");
         // --set and env values are checked too.
         let mut root = yaml("{}");
-        let e = apply_set(&mut root, &format!("a.b={}", "[".repeat(100_000))).unwrap_err();
+        let e = apply_set(&mut root, &format!("a.b={}", "[".repeat(100_000))).expect_err("too deep");
         assert!(e.message.contains("nested too deeply"), "{e}");
         assert_eq!(retype_scalar("[".repeat(100_000)), Value::String("[".repeat(100_000)));
         assert!(started.elapsed() < std::time::Duration::from_secs(4), "took {:?}", started.elapsed());
         // What a config really nests is fine.
-        parse_yaml("a: {b: [c, {d: [e, [f]]}]}\n", "ok.yaml").unwrap();
+        parse_yaml("a: {b: [c, {d: [e, [f]]}]}\n", "ok.yaml").expect("nesting a config really has");
     }
 
     #[test]

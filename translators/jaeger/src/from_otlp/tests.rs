@@ -400,9 +400,9 @@ fn times_past_the_year_2262_saturate_instead_of_wrapping() {
     sp.events = vec![Event { time_unix_nano: u64::MAX, name: "e".into(), ..Default::default() }];
     let batches = otlp_to_jaeger(&[resource_spans(vec![], vec![scope("s", "1", vec![sp])])]);
     let out = &batches[0].spans[0];
-    let start = out.start_time.as_ref().unwrap();
+    let start = out.start_time.as_ref().expect("a start time");
     assert_eq!((start.seconds, start.nanos), (i64::MAX / 1_000_000_000, (i64::MAX % 1_000_000_000) as i32));
-    let duration = out.duration.as_ref().unwrap();
+    let duration = out.duration.as_ref().expect("a duration");
     assert_eq!((duration.seconds, duration.nanos), (0, 0));
     assert_eq!(out.logs[0].timestamp, out.start_time);
 }
