@@ -149,13 +149,26 @@ impl Conditions {
     }
 
     fn service_may_match(&self, s: &SummaryView<'_>, svc: &ServiceView<'_>, found: &HashMap<TraceId, u64>, limit: usize, any: bool) -> bool {
-        let newest_possible = svc.max_start.min(self.start.1);
-        (found.len() < limit || newest_possible > kth_newest(found, limit))
-            && svc.max_start >= self.start.0
+        if !(svc.max_start >= self.start.0
             && svc.min_start <= self.start.1
             && svc.max_duration >= self.duration.0
-            && svc.min_duration <= self.duration.1
-            && self.operation.as_ref().is_none_or(|op| svc.has_operation(op))
+            && svc.min_duration <= self.duration.1)
+        {
+            return false;
+        }
+        // The newest start a matching span can have here: the service's, the operation's and
+        // that of the spans in the asked duration range, whichever is earliest. Long spans
+        // start long before the block that holds them is written, so without the last two a
+        // search for them walked every block written since.
+        let mut newest_possible = svc.max_start.min(self.start.1).min(svc.latest_with_duration(self.duration.0, self.duration.1));
+        if let Some(op) = &self.operation {
+            match svc.operation_latest(op) {
+                Some(latest) => newest_possible = newest_possible.min(latest),
+                None => return false,
+            }
+        }
+        newest_possible >= self.start.0
+            && (found.len() < limit || newest_possible > kth_newest(found, limit))
             && self.tags.iter().all(|(k, v, h)| {
                 let hash = if any { tag_hash(&String::from_utf8_lossy(svc.name), k, v) } else { *h };
                 s.may_have_tag(hash)

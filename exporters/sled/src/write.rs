@@ -28,7 +28,7 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use prost::Message;
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
-use crate::summary::{service_seed, tag_hash_seeded, ServiceSummary, Summary};
+use crate::summary::{duration_class, service_seed, tag_hash_seeded, ServiceSummary, Summary, DURATION_CLASSES};
 
 /// How the writer splits and compresses.
 #[derive(Clone, Copy, Debug)]
@@ -192,8 +192,9 @@ fn service_name<'a>(attrs: Many<'a, KeyValueView<'a>>) -> Result<&'a str, ViewEr
     Ok("")
 }
 
-/// One service's summary and its (operation name index << 8 | span kind) pairs.
-type ServiceAcc = (ServiceSummary, FastSet<u64>);
+/// One service's summary and its (operation name index << 8 | span kind) pairs with the
+/// latest start of each.
+type ServiceAcc = (ServiceSummary, FastMap<u64, u64>);
 
 fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &mut BTreeSet<Vec<u8>>) -> Result<Prepared, StoreError> {
     let mut services: Vec<ServiceAcc> = Vec::new();
@@ -231,9 +232,10 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
                             name: res.service.to_string(),
                             min_start: u64::MAX,
                             min_duration: u64::MAX,
+                            latest_by_duration: vec![0; DURATION_CLASSES.len()],
                             ..ServiceSummary::default()
                         };
-                        services.push((first, FastSet::default()));
+                        services.push((first, FastMap::default()));
                         services.len() - 1
                     });
                     if let Some(s) = slot_of_resource.get_mut(r) {
@@ -257,8 +259,12 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
             sum.max_start = sum.max_start.max(start);
             sum.min_duration = sum.min_duration.min(duration);
             sum.max_duration = sum.max_duration.max(duration);
+            if let Some(latest) = sum.latest_by_duration.get_mut(duration_class(duration)) {
+                *latest = (*latest).max(start);
+            }
             let kind = if kind_name(span.kind).is_empty() { 0 } else { span.kind as u64 };
-            op_set.insert(u64::from(writer.names.get(j).copied().unwrap_or(0)) << 8 | kind);
+            let op_latest = op_set.entry(u64::from(writer.names.get(j).copied().unwrap_or(0)) << 8 | kind).or_insert(0);
+            *op_latest = (*op_latest).max(start);
             let code = span.status.map_or(0, |s| s.code);
             if derived.insert((res.seed, span.kind, code)) {
                 for (k, v) in derived_tags_of(span.kind, code) {
@@ -278,15 +284,15 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
     let summaries: Vec<ServiceSummary> = services
         .into_iter()
         .map(|(mut sum, op_set)| {
-            let mut op_set: Vec<(String, String)> = op_set
+            let mut op_set: Vec<((String, String), u64)> = op_set
                 .into_iter()
-                .map(|op| (writer.string_at((op >> 8) as u32).to_string(), kind_name((op & 0xff) as i32).to_string()))
+                .map(|(op, latest)| ((writer.string_at((op >> 8) as u32).to_string(), kind_name((op & 0xff) as i32).to_string()), latest))
                 .collect();
             op_set.sort_unstable();
-            for (name, kind) in &op_set {
+            for ((name, kind), _) in &op_set {
                 ops.insert(op_key(&sum.name, name, kind));
             }
-            sum.operations = op_set;
+            (sum.operations, sum.op_latest) = op_set.into_iter().unzip();
             sum
         })
         .collect();
