@@ -3,6 +3,7 @@
 //! building OTLP messages), and the full OTLP form of one trace for `get_trace`.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -11,7 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 
 use crate::block_write::*;
-use crate::codec::{decompress, service_of_attrs, unzigzag, CodecError, Cursor};
+use crate::codec::{decompress, service_of_resource, unzigzag, CodecError, Cursor};
 
 /// An attribute value borrowed from the block.
 #[derive(Clone, Copy, Debug)]
@@ -76,9 +77,30 @@ pub struct SpanRow<'a> {
 }
 
 pub struct ResourceEntry {
-    pub resource: Option<Resource>,
+    /// The `Resource` as the client sent it (`None`: the field was absent), decoded on first
+    /// use: a search needs only the service name, which is read in place, and a block holds
+    /// a resource per service and SDK instance (decoding them all was ~10% of a search).
+    raw: Option<Range<usize>>,
+    decoded: OnceLock<Option<Resource>>,
     pub schema_url: String,
     pub service: String,
+}
+
+impl ResourceEntry {
+    pub fn attributes<'b>(&'b self, block: &'b Block) -> Result<&'b [KeyValue], CodecError> {
+        Ok(self.resource(block)?.map(|r| r.attributes.as_slice()).unwrap_or_default())
+    }
+
+    pub fn resource<'b>(&'b self, block: &'b Block) -> Result<Option<&'b Resource>, CodecError> {
+        if let Some(r) = self.decoded.get() {
+            return Ok(r.as_ref());
+        }
+        let decoded = match &self.raw {
+            Some(range) => Some(Resource::decode(block.raw.get(range.clone()).ok_or(CodecError::Corrupt("resource range"))?)?),
+            None => None,
+        };
+        Ok(self.decoded.get_or_init(|| decoded).as_ref())
+    }
 }
 
 pub struct Block {
@@ -117,10 +139,15 @@ impl Block {
         let n = c.usize()?;
         let mut resources = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
-            let resource = if c.varint()? == 1 { Some(Resource::decode(c.bytes()?)?) } else { None };
+            let (raw, service) = if c.varint()? == 1 {
+                let bytes = c.bytes()?;
+                let end = at(&c);
+                (Some(end - bytes.len()..end), service_of_resource(bytes)?.to_string())
+            } else {
+                (None, String::new())
+            };
             let schema_url = c.str()?.to_string();
-            let service = service_of_attrs(resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default()).to_string();
-            resources.push(ResourceEntry { resource, schema_url, service });
+            resources.push(ResourceEntry { raw, decoded: OnceLock::new(), schema_url, service });
         }
         let n = c.usize()?;
         let mut scopes = Vec::with_capacity(n.min(1024));
@@ -382,7 +409,7 @@ impl Block {
             let trace = &mut out[i].1;
             if !same_resource {
                 let r = &self.resources[row.resource];
-                trace.push(ResourceSpans { resource: r.resource.clone(), scope_spans: Vec::new(), schema_url: r.schema_url.clone() });
+                trace.push(ResourceSpans { resource: r.resource(self)?.cloned(), scope_spans: Vec::new(), schema_url: r.schema_url.clone() });
             }
             let rs = trace.last_mut().ok_or(CodecError::Corrupt("no resource"))?;
             if !same_scope {

@@ -9,7 +9,7 @@
 use std::hash::{BuildHasherDefault, Hasher};
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
-use tracegate_core::otlp_wire::view::ValueView;
+use tracegate_core::otlp_wire::view::{FromWire, KeyValueView, Many, ResourceView, ValueView, ViewError};
 
 /// The on-disk format this build writes and reads (blocks, summaries, tag hashes). Stored in
 /// the `meta` tree; a database of another version is refused at open with both numbers.
@@ -137,17 +137,24 @@ pub type FastBuild = BuildHasherDefault<FastHasher>;
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;
 pub type FastSet<K> = std::collections::HashSet<K, FastBuild>;
 
-/// The first `service.name` attribute's value if it is a string, else "".
-pub fn service_of_attrs(attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> &str {
-    attrs
-        .iter()
-        .find(|kv| kv.key == "service.name")
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| match &v.value {
-            Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
-            _ => None,
-        })
-        .unwrap_or("")
+/// The first `service.name` attribute's value if it is a string, else "" (what prost's
+/// decoding of the same bytes would say).
+pub fn service_name<'a>(attrs: Many<'a, KeyValueView<'a>>) -> Result<&'a str, ViewError> {
+    for kv in attrs {
+        let kv = kv?;
+        if kv.key == "service.name" {
+            return Ok(match kv.value.map(|v| v.value) {
+                Some(ValueView::Str(s)) => s,
+                _ => "",
+            });
+        }
+    }
+    Ok("")
+}
+
+/// [`service_name`] of a `Resource` message's bytes.
+pub fn service_of_resource(bytes: &[u8]) -> Result<&str, ViewError> {
+    service_name(ResourceView::from_wire(bytes)?.attributes)
 }
 
 /// Writes an attribute value as a tag query spells it (Jaeger compares tag values as text)

@@ -56,16 +56,14 @@ pub struct BlockContext {
 }
 
 impl BlockContext {
-    pub fn new(cond: &Conditions, block: &Block) -> Self {
-        let ours = block.resources.iter().map(|r| cond.service.is_empty() || r.service == cond.service).collect();
-        let resource_tags = block
-            .resources
-            .iter()
-            .flat_map(|r| {
-                let attrs = r.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
-                cond.tags.iter().map(move |(key, want, _)| kv_is(attrs, key, want))
-            })
-            .collect();
+    pub fn new(cond: &Conditions, block: &Block) -> Result<Self, CodecError> {
+        let ours: Vec<bool> = block.resources.iter().map(|r| cond.service.is_empty() || r.service == cond.service).collect();
+        let mut resource_tags = Vec::with_capacity(block.resources.len() * cond.tags.len());
+        for (r, ours) in block.resources.iter().zip(&ours) {
+            // Other services' resources never match: they are not decoded.
+            let attrs = if *ours && !cond.tags.is_empty() { r.attributes(block)? } else { &[] };
+            resource_tags.extend(cond.tags.iter().map(|(key, want, _)| kv_is(attrs, key, want)));
+        }
         let scope_tags = (0..block.scope_count())
             .flat_map(|i| {
                 let scope = block.scope(i);
@@ -78,7 +76,7 @@ impl BlockContext {
                 })
             })
             .collect();
-        Self { ours, resource_tags, scope_tags, tags: cond.tags.len() }
+        Ok(Self { ours, resource_tags, scope_tags, tags: cond.tags.len() })
     }
 
     /// Whether the span's resource is of the queried service.

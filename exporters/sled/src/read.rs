@@ -106,7 +106,7 @@ impl SledReader {
                 continue;
             }
             let Some(block) = self.block(p, &key[1..])? else { continue };
-            let context = BlockContext::new(cond, &block);
+            let context = BlockContext::new(cond, &block)?;
             let Some(mut candidates) = cond.candidates(&block, &context)? else { continue };
             let mut text = String::new();
             let wanted = block.key_mask(cond.tags.iter().map(|(k, _, _)| k.as_str()));

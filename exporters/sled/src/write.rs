@@ -17,15 +17,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tracegate_core::otlp_wire::view::{self, KeyValueView, Many, ValueView, ViewError};
-use tracegate_core::data::encode_resource_spans;
-use tracegate_core::Traces;
-
-use crate::catalog::{any_service_key_entry, service_key_entry};
-use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
-use crate::codec::{compress, derived_tags_of, kind_name, value_text, view_value_text, CodecError, FastMap, FastSet, SCOPE_NAME, SCOPE_VERSION};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use prost::Message;
+use tracegate_core::data::encode_resource_spans;
+use tracegate_core::otlp_wire::view::{self, ViewError};
+use tracegate_core::Traces;
+
+use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
+use crate::catalog::{any_service_key_entry, service_key_entry};
+use crate::codec::{
+    compress, derived_tags_of, kind_name, service_name, value_text, view_value_text, CodecError, FastMap, FastSet, SCOPE_NAME,
+    SCOPE_VERSION,
+};
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
 use crate::summary::{duration_class, service_seed, tag_hash_seeded, ServiceSummary, Summary, DURATION_CLASSES};
@@ -175,21 +178,6 @@ pub(crate) fn index<'a>(requests: impl IntoIterator<Item = &'a [u8]>) -> Result<
         }
     }
     Ok(batch)
-}
-
-/// The first `service.name` attribute's value if it is a string, else "" (as
-/// [`crate::codec::service_of_attrs`] reads a decoded resource).
-fn service_name<'a>(attrs: Many<'a, KeyValueView<'a>>) -> Result<&'a str, ViewError> {
-    for kv in attrs {
-        let kv = kv?;
-        if kv.key == "service.name" {
-            return Ok(match kv.value.map(|v| v.value) {
-                Some(ValueView::Str(s)) => s,
-                _ => "",
-            });
-        }
-    }
-    Ok("")
 }
 
 /// One service's summary and its (operation name index << 8 | span kind) pairs with the
