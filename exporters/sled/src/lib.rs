@@ -130,6 +130,7 @@ mod db;
 mod deps;
 mod exporter;
 mod fetch;
+mod filter;
 mod matching;
 mod read;
 mod summary;

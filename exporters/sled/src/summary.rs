@@ -17,11 +17,10 @@
 //!   byte length so a reader skips the services it does not want without parsing them;
 //!   operations are sorted and front-coded (`GET /api/v1/route12` after `.../route11` costs 3
 //!   bytes) with the kind as one byte. Parsing is O(1): a rare-tag search reads ~1000
-//!   summaries. The probe count is stored, so the filter's density can change without
-//!   another layout; it is still 8 bits per item and 5 probes (~2% false positives): 12 bits
-//!   and 8 probes (~0.3%) saved ~2 ms of a 9 ms rare-tag search, but the gateway's summaries
-//!   (8192-span batches) then grew past what sled keeps cheaply and disk went from 64 to 83
-//!   B/span end to end (`loadgen/bench-sled.sh`, one run each).
+//!   summaries. The filter's kind byte is stored (a Bloom probe count, or 0 for a binary fuse
+//!   filter, see [`crate::filter`]), so the filter can change without another layout. A
+//!   denser Bloom filter (12 bits, 8 probes, ~0.3%) grew gateway disk from 64 to 83 B/span
+//!   end to end; the fuse filter gets 0.39% at ~9 bits per item.
 //!
 //! - **Timed** ([`TIMED`], written now): compact, plus per service the latest span start in
 //!   each duration class ([`DURATION_CLASSES`]: <1 ms, 1-10 ms, 10-100 ms, 0.1-1 s, 1-10 s,
@@ -42,9 +41,8 @@
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 
-/// Filter density and probe count of compact summaries: (1 - e^(-5/8))^5 ~= 2.2%.
-const BITS_PER_ITEM: usize = 8;
-const PROBES: u64 = 5;
+use crate::filter::{self, FilterView};
+
 /// Probe count of legacy summaries (8 bits per item).
 const LEGACY_PROBES: u64 = 5;
 /// First four bytes (LE) of a compact summary; a legacy summary starts with its service count.
@@ -125,14 +123,8 @@ pub struct Summary {
 
 impl Summary {
     pub fn new<S: BuildHasher>(services: Vec<ServiceSummary>, tags: &HashSet<u64, S>) -> Self {
-        let bits = (tags.len() * BITS_PER_ITEM).max(64).next_multiple_of(8);
-        let mut bloom = vec![0u8; bits / 8];
-        for h in tags {
-            for bit in probes(*h, bits as u64, PROBES) {
-                bloom[(bit / 8) as usize] |= 1 << (bit % 8);
-            }
-        }
-        Self { services, bloom, probes: PROBES as u8, bound: u64::MAX }
+        let (probes, bloom) = filter::build(tags);
+        Self { services, bloom, probes, bound: u64::MAX }
     }
 
     /// The compact layout (see the module doc).
@@ -201,8 +193,7 @@ impl Summary {
                 latest_by_duration: s.latest_by_duration().collect(),
             });
         }
-        let probes = u8::try_from(view.probes).ok()?;
-        Some(Self { services, bloom: view.bloom.to_vec(), probes, bound: view.bound })
+        Some(Self { services, bloom: view.bloom.to_vec(), probes: view.kind, bound: view.bound })
     }
 }
 
@@ -212,8 +203,12 @@ pub struct SummaryView<'a> {
     /// Legacy: every service parsed up front. Compact: the service records, unparsed.
     legacy: Option<Vec<ServiceView<'a>>>,
     services: &'a [u8],
+    #[cfg(test)]
     bloom: &'a [u8],
-    probes: u64,
+    filter: FilterView<'a>,
+    /// The filter's kind byte ([`filter::FUSE`] or a Bloom probe count).
+    #[cfg(test)]
+    kind: u8,
     /// See [`Summary::bound`].
     pub bound: u64,
     layout: Layout,
@@ -251,10 +246,20 @@ impl<'a> SummaryView<'a> {
             _ => return Self::parse_legacy(bytes),
         };
         let bound = r.u64()?;
-        let probes = u64::from(*r.take(1)?.first()?);
+        let kind = *r.take(1)?.first()?;
         let len = usize::try_from(r.varint()?).ok()?;
         let bloom = r.take(len)?;
-        Some(Self { legacy: None, services: r.0, bloom, probes, bound, layout })
+        Some(Self {
+            legacy: None,
+            services: r.0,
+            #[cfg(test)]
+            bloom,
+            filter: FilterView::parse(kind, bloom),
+            #[cfg(test)]
+            kind,
+            bound,
+            layout,
+        })
     }
 
     fn parse_legacy(bytes: &'a [u8]) -> Option<Self> {
@@ -289,7 +294,18 @@ impl<'a> SummaryView<'a> {
         }
         let len = r.u32()? as usize;
         let bloom = r.take(len)?;
-        Some(Self { legacy: Some(services), services: &[], bloom, probes: LEGACY_PROBES, bound: r.u64()?, layout: Layout::Legacy })
+        let filter = FilterView::parse(LEGACY_PROBES as u8, bloom);
+        Some(Self {
+            legacy: Some(services),
+            services: &[],
+            #[cfg(test)]
+            bloom,
+            filter,
+            #[cfg(test)]
+            kind: LEGACY_PROBES as u8,
+            bound: r.u64()?,
+            layout: Layout::Legacy,
+        })
     }
 
     /// Every service; an item is `None` where the bytes are damaged (and the walk ends there).
@@ -345,8 +361,7 @@ impl<'a> SummaryView<'a> {
 
     /// False only when the tag is certainly absent from the block.
     pub fn may_have_tag(&self, hash: u64) -> bool {
-        let bits = self.bloom.len() as u64 * 8;
-        bits > 0 && probes(hash, bits, self.probes).all(|bit| self.bloom[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+        self.filter.may_contain(hash)
     }
 }
 
@@ -454,13 +469,6 @@ impl ServiceView<'_> {
     }
 }
 
-/// k probes from one 64-bit hash (double hashing), each mapped onto `[0, bits)` by a
-/// multiply and shift instead of a division.
-fn probes(hash: u64, bits: u64, k: u64) -> impl Iterator<Item = u64> {
-    let step = hash.rotate_left(32) | 1;
-    (0..k).map(move |i| ((u128::from(hash.wrapping_add(i.wrapping_mul(step))) * u128::from(bits)) >> 64) as u64)
-}
-
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -564,13 +572,7 @@ mod tests {
 
     /// What the legacy writer produced (copied from it), so old databases stay readable.
     fn legacy_encode(services: &[ServiceSummary], tags: &HashSet<u64>, bound: u64) -> Vec<u8> {
-        let bits = (tags.len() * 8).max(64).next_multiple_of(8);
-        let mut bloom = vec![0u8; bits / 8];
-        for h in tags {
-            for bit in probes(*h, bits as u64, LEGACY_PROBES) {
-                bloom[(bit / 8) as usize] |= 1 << (bit % 8);
-            }
-        }
+        let bloom = filter::bloom(tags, LEGACY_PROBES);
         let mut out = Vec::new();
         put_u32(&mut out, services.len() as u32);
         for s in services {
@@ -599,8 +601,8 @@ mod tests {
         let bytes = s.encode();
         let view = SummaryView::parse(&bytes).expect("parses in place");
         let false_hits = (1000..11000).filter(|i| view.may_have_tag(tag_hash("api", "k", &i.to_string()))).count();
-        // 8 bits and 5 probes per item: ~2.2% expected.
-        assert!(false_hits < 400, "{false_hits} false positives in 10000");
+        // A binary fuse filter: ~0.39% expected.
+        assert!(false_hits < 100, "{false_hits} false positives in 10000");
         assert!(Summary::decode(&[1, 0, 0, 0, 9]).is_none());
         let api = view.service("api").expect("service");
         assert!(api.operation_latest("GET").is_some() && api.operation_latest("POST").is_none());
