@@ -1,7 +1,11 @@
 //! Settings of the sled store. `path` is the database directory (one database per path per
 //! process); `retention` is how long spans are kept (0 keeps them forever), in whole
-//! `partition`s; `sync_on_write` makes `export` return only once the batch is on disk, so an
-//! acknowledged span survives kill -9 (costs an fsync per batch); `cache_size_mib` is sled's
+//! `partition`s; `sync_on_write` (default true) makes `export` return only once the batch is
+//! on disk, and then the engine answers the client only after that export, so an acknowledged
+//! span survives kill -9 and a power cut (batches written concurrently share one sync; see
+//! `commit`). `sync_on_write: false` is the opt-out for speed: the client is answered when
+//! the sending queue holds the batch, and a kill loses what was queued or not yet flushed
+//! (sled flushes every 500 ms by itself). See docs/durability.md. `cache_size_mib` is sled's
 //! page cache; `compression_level` is zstd's level for span blocks.
 
 use std::path::PathBuf;
@@ -27,7 +31,7 @@ impl Default for Config {
             path: PathBuf::from("./tracegate-data"),
             retention: GoDuration::from_secs(72 * 3600),
             partition: GoDuration::from_secs(3600),
-            sync_on_write: false,
+            sync_on_write: true,
             cache_size_mib: 256,
             compression_level: 3,
         }
@@ -71,10 +75,11 @@ mod tests {
     #[test]
     fn defaults_and_user_values() {
         assert_eq!(parse("{}"), Ok(Config::default()));
-        let c = parse("{path: /data, retention: 24h, partition: 30m, sync_on_write: true}").expect("valid");
+        let c = parse("{path: /data, retention: 24h, partition: 30m, sync_on_write: false}").expect("valid");
         assert_eq!(c.retention, GoDuration::from_secs(86400));
         assert_eq!(c.partition, GoDuration::from_secs(1800));
-        assert!(c.sync_on_write);
+        assert!(!c.sync_on_write, "the opt-out");
+        assert!(Config::default().sync_on_write, "durable by default");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The exporter: writes each batch on a blocking thread, optionally waits for it to be
-//! durable, and runs the retention sweep in the background.
+//! The exporter: writes each batch on a blocking thread, waits for it to be durable (unless
+//! `sync_on_write: false`; concurrent exports share one sync, see [`crate::commit`]), and runs
+//! the retention sweep in the background.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,6 +9,7 @@ use async_trait::async_trait;
 use tracegate_core::storage::TraceReader;
 use tracegate_core::{ComponentError, ConsumeError, ExportReport, Exporter, Host, Lifecycle, Traces};
 
+use crate::commit::GroupCommit;
 use crate::config::Config;
 use crate::db::{Shared, StoreError};
 use crate::read::SledReader;
@@ -16,6 +18,7 @@ use crate::write::{write_traces, WriteOptions};
 pub struct SledExporter {
     shared: Arc<Shared>,
     config: Config,
+    commit: GroupCommit,
     retention_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -37,7 +40,7 @@ impl SledExporter {
     /// Opens (or joins this process's handle on) the database at `config.path`.
     pub fn open(config: Config) -> Result<Self, StoreError> {
         let shared = Shared::open(&config.path, config.cache_size_mib.saturating_mul(1 << 20))?;
-        Ok(Self { shared, config, retention_task: Mutex::new(None) })
+        Ok(Self { shared, config, commit: GroupCommit::default(), retention_task: Mutex::new(None) })
     }
 
     /// The reader over this exporter's database.
@@ -137,7 +140,7 @@ impl Exporter for SledExporter {
             Err(e) => return Err(ConsumeError::retryable(format!("write task failed: {e}"))),
         };
         if self.config.sync_on_write {
-            self.flush().await.map_err(|e| ConsumeError::retryable(format!("cannot make the batch durable: {e}")))?;
+            self.commit.make_durable(&self.shared.db).await.map_err(|e| ConsumeError::retryable(format!("cannot make the batch durable: {e}")))?;
         }
         Ok(ExportReport::default().with_dropped(PAST_RETENTION, spans.saturating_sub(stored)))
     }
@@ -148,6 +151,12 @@ impl Exporter for SledExporter {
 
     fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
         Some(Arc::new(self.reader()))
+    }
+
+    /// With `sync_on_write` a successful export is on disk, so the engine answers the client
+    /// only after it (acknowledged = stored).
+    fn durable_on_success(&self) -> bool {
+        self.config.sync_on_write
     }
 }
 

@@ -125,6 +125,7 @@ mod block_read;
 mod block_write;
 mod catalog;
 mod codec;
+mod commit;
 mod config;
 mod db;
 mod deps;

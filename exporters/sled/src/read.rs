@@ -72,13 +72,15 @@ impl SledReader {
         if below == 0 {
             return Ok(Vec::new());
         }
+        let mut stats = SearchStats::default();
         for p in self.shared.partitions_between(from, to) {
             // Every span of an older partition starts before this one's end.
             if found.len() >= limit && p.end.saturating_mul(1_000_000_000) <= kth_newest(&found, limit) {
                 break;
             }
-            self.search_partition(&p, &cond, limit, below, &mut found)?;
+            self.search_partition(&p, &cond, limit, below, &mut found, &mut stats)?;
         }
+        tracing::debug!(summaries = stats.summaries, walked = stats.walked, spans = stats.spans, found = found.len(), "sled search");
         let mut ranked: Vec<(u64, TraceId)> = found.into_iter().map(|(id, t)| (t, id)).collect();
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         Ok(ranked.into_iter().take(limit).map(|(_, id)| id).collect())
@@ -91,12 +93,14 @@ impl SledReader {
         limit: usize,
         below: u64,
         found: &mut HashMap<TraceId, u64>,
+        stats: &mut SearchStats,
     ) -> Result<(), StoreError> {
         let mut end = vec![b's'];
         end.extend_from_slice(&below.to_be_bytes());
         let summaries = if below == u64::MAX { p.blocks.scan_prefix([b's']) } else { p.blocks.range(&[b's'][..]..&end[..]) };
         for entry in summaries.rev() {
             let (key, value) = entry?;
+            stats.summaries += 1;
             let Some(summary) = SummaryView::parse(&value) else { continue };
             // No span in this block or any older one starts late enough to change the result.
             if found.len() >= limit && summary.bound.min(cond.start.1) <= kth_newest(found, limit) {
@@ -110,7 +114,9 @@ impl SledReader {
             let Some(mut candidates) = cond.candidates(&block, &context)? else { continue };
             let mut text = String::new();
             let wanted = block.key_mask(cond.tags.iter().map(|(k, _, _)| k.as_str()));
+            stats.walked += 1;
             block.walk_while(Some(&wanted), |row| {
+                stats.spans += 1;
                 if context.ours(row) && cond.row_matches(row, &context, &mut text)? {
                     let t = found.entry(block.ids[row.trace]).or_insert(0);
                     *t = (*t).max(row.start);
@@ -126,6 +132,14 @@ impl SledReader {
         }
         Ok(())
     }
+}
+
+/// What a search read, for the debug log.
+#[derive(Default)]
+struct SearchStats {
+    summaries: u64,
+    walked: u64,
+    spans: u64,
 }
 
 /// The start time a newer span must beat to enter the top `limit` (0 while fewer are found).

@@ -23,8 +23,8 @@
 //!   end to end; the fuse filter gets 0.39% at ~9 bits per item.
 //!
 //! - **Timed** ([`TIMED`], written now): compact, plus per service the latest span start in
-//!   each duration class ([`DURATION_CLASSES`]: <1 ms, 1-10 ms, 10-100 ms, 0.1-1 s, 1-10 s,
-//!   10 s+) and per operation the latest start of its spans, each a varint distance below the
+//!   each duration class ([`DURATION_CLASSES`]: <1 ms, then doubling from 1 ms to 32.768 s+)
+//!   and per operation the latest start of its spans, each a varint distance below the
 //!   service's latest start (~1 B per operation). A search ranks traces by the start of their
 //!   newest matching span and stops once no block can beat its `limit`-th; with only the
 //!   service's latest start, a search for long or rare spans could not tell that a block
@@ -51,8 +51,19 @@ pub const COMPACT: u32 = 0xFFFF_FF02;
 /// and per operation (see the module doc).
 pub const TIMED: u32 = 0xFFFF_FF03;
 /// Lower edges (ns) of the duration classes whose latest span start a timed summary keeps:
-/// under 1 ms, 1-10 ms, 10-100 ms, 100 ms-1 s, 1-10 s, 10 s and over.
-pub const DURATION_CLASSES: [u64; 6] = [0, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000];
+/// under 1 ms, then doubling from 1 ms (1-2 ms, 2-4 ms, ...) to 32.768 s and over. A
+/// `minDuration` inside a class cannot rule out the shorter spans of that class, so classes
+/// are narrow: with decades (1-10 ms, 10-100 ms, ...) a 20 ms search on a service with many
+/// 10-20 ms spans walked almost as many blocks as with none.
+pub const DURATION_CLASSES: [u64; 17] = {
+    let mut edges = [0u64; 17];
+    let mut i = 1;
+    while i < 17 {
+        edges[i] = 1_000_000 << (i - 1);
+        i += 1;
+    }
+    edges
+};
 
 /// The class of a span duration (an index of [`DURATION_CLASSES`]).
 pub fn duration_class(d: u64) -> usize {
@@ -550,8 +561,10 @@ mod tests {
         let mut api = service("api", &[("GET /a", "server"), ("GET /b", "client"), ("GET /b", "server")]);
         api.max_start = 1_000;
         api.op_latest = vec![900, 1_000, 400];
-        // Short spans up to start 1000, a 1-10 s span starting at 300, nothing else.
-        api.latest_by_duration = vec![1_000, 0, 0, 0, 300, 0];
+        // Spans under 1 ms up to start 1000, a 5 s span starting at 300, nothing else.
+        api.latest_by_duration = vec![0; DURATION_CLASSES.len()];
+        api.latest_by_duration[0] = 1_000;
+        api.latest_by_duration[duration_class(5_000_000_000)] = 300;
         let bytes = Summary::new(vec![api.clone()], &HashSet::new()).encode();
         let back = Summary::decode(&bytes).expect("decode");
         assert_eq!(back.services, vec![api]);
@@ -565,7 +578,10 @@ mod tests {
         assert_eq!(svc.latest_with_duration(20 * ms, u64::MAX), 300, "only the long span can match");
         assert_eq!(svc.latest_with_duration(20 * ms, 500 * ms), 0, "no span in 20-500 ms");
         assert_eq!(svc.latest_with_duration(0, ms / 2), 1_000);
+        assert_eq!(svc.latest_with_duration(6_000 * ms, u64::MAX), 300, "same class as the 5 s span");
+        assert_eq!(svc.latest_with_duration(9_000 * ms, u64::MAX), 0, "a class above it");
         assert_eq!(duration_class(0), 0);
+        assert_eq!(duration_class(20 * ms), duration_class(16 * ms));
         assert_eq!(duration_class(ms), 1);
         assert_eq!(duration_class(u64::MAX), DURATION_CLASSES.len() - 1);
     }
