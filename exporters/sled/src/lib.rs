@@ -20,15 +20,23 @@
 //!   each resource once; see [`block_write`]). Columns halve what zstd has to store compared
 //!   with OTLP protobuf per trace (format 1), and encoding them is cheaper than prost's.
 //! - **Trace index.** One `t`+trace+seq key per (trace, block): `get_trace` scans that prefix
-//!   in each live partition, decompresses those blocks and rebuilds only that trace's spans;
-//!   spans are deduplicated by id, so a retried batch is harmless.
-//! - **Search summaries.** One `s`+seq value per block, in the blocks tree (services,
-//!   operations with kinds, start/duration ranges per service, a Bloom filter of tag hashes):
-//!   see [`summary`]. A search reads summaries newest first, decompresses only candidate
-//!   blocks, lets a block through a tag search only if that tag's value column holds the
+//!   in each live partition, decodes those blocks and rebuilds only that trace's spans
+//!   ([`fetch`]). Byte-identical spans (a retried batch) are returned once; spans that share
+//!   an id but differ are all returned, as Jaeger does.
+//! - **Search summaries.** One `s`+seq value per block, in the blocks tree: per service its
+//!   operations with kinds and the latest start of each, start and duration ranges, the
+//!   latest start per duration class; and a binary fuse filter of `(service, key, value)`
+//!   tag hashes ([`summary`], [`filter`]). A search ([`read`], rules in [`matching`]) reads
+//!   summaries newest first, decodes only blocks that can still beat its `limit`-th newest
+//!   trace, lets a block through a tag search only if that tag's value column holds the
 //!   value, and walks the rest span by span in place ([`block_read`]), checking each span
-//!   exactly (Jaeger: one span meets every condition). Summaries are "compact": filter first,
-//!   services skippable by length, operations front-coded; the older layout is still read.
+//!   exactly (Jaeger v2: one span meets every condition; span, resource, scope, event and
+//!   link attributes count). Older summary layouts are still read.
+//! - **Key catalog** ([`catalog`]): the attribute keys each service has written, in `meta`,
+//!   so a search for a key no span carries answers without reading a summary.
+//! - **Decoded-block cache** ([`block_cache`], 64 MiB): a search's results are built from the
+//!   blocks it walked, in one walk per block, and the trace a user opens next is usually in
+//!   one of them.
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
 //! - **Format version.** `meta` holds the storage format (2). A database of another format

@@ -158,7 +158,7 @@ impl Conditions {
         // that of the spans in the asked duration range, whichever is earliest. Long spans
         // start long before the block that holds them is written, so without the last two a
         // search for them walked every block written since.
-        let mut newest_possible = svc.max_start.min(self.start.1).min(svc.latest_with_duration(self.duration.0, self.duration.1));
+        let mut newest_possible = svc.max_start.min(self.start.1).min(svc.latest_with_duration(self.duration.0));
         if let Some(op) = &self.operation {
             match svc.operation_latest(op) {
                 Some(latest) => newest_possible = newest_possible.min(latest),

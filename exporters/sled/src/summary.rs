@@ -22,15 +22,17 @@
 //!   denser Bloom filter (12 bits, 8 probes, ~0.3%) grew gateway disk from 64 to 83 B/span
 //!   end to end; the fuse filter gets 0.39% at ~9 bits per item.
 //!
-//! - **Timed** ([`TIMED`], written now): compact, plus per service the latest span start in
-//!   each duration class ([`DURATION_CLASSES`]: <1 ms, then doubling from 1 ms to 32.768 s+)
-//!   and per operation the latest start of its spans, each a varint distance below the
-//!   service's latest start (~1 B per operation). A search ranks traces by the start of their
-//!   newest matching span and stops once no block can beat its `limit`-th; with only the
-//!   service's latest start, a search for long or rare spans could not tell that a block
-//!   full of recent short spans holds no recent match, and walked every block written
-//!   while its long spans ran (`minDuration=20ms` on a service with rare slow spans: 1.2 s
-//!   at 10M spans of the realistic load, ~400 blocks).
+//! - **Timed** ([`TIMED`], written now): compact, plus per service a staircase of (duration,
+//!   start) points that gives the latest start of any span at least `d` long ([`staircase`],
+//!   at most [`STAIRCASE_POINTS`], ~50 B per service) and per operation the latest start of its
+//!   spans (~1 B each). A search ranks traces by the start of their newest matching span and
+//!   stops once no block can beat its `limit`-th; with only the service's latest start, a
+//!   search for long or rare spans could not tell that a block full of recent short spans
+//!   holds no recent match, and walked every block written while its long spans ran
+//!   (`minDuration=20ms` on a service with rare slow spans: ~900 ms at 10M spans of the
+//!   realistic load, 343 blocks walked). Duration classes (doubling from 1 ms) were tried
+//!   first: a 20 ms search still counted that service's 16-20 ms spans, which every block
+//!   has, and walked as many blocks.
 //!
 //! All are format 2: the marker cannot be a legacy service count (it would need 4 billion
 //! services), so no database is refused, and old summaries keep working until retention
@@ -50,25 +52,30 @@ pub const COMPACT: u32 = 0xFFFF_FF02;
 /// First four bytes (LE) of a timed summary: compact, plus latest starts per duration class
 /// and per operation (see the module doc).
 pub const TIMED: u32 = 0xFFFF_FF03;
-/// Lower edges (ns) of the duration classes whose latest span start a timed summary keeps:
-/// under 1 ms, then doubling from 1 ms (1-2 ms, 2-4 ms, ...) to 32.768 s and over. A
-/// `minDuration` inside a class cannot rule out the shorter spans of that class, so classes
-/// are narrow: with decades (1-10 ms, 10-100 ms, ...) a 20 ms search on a service with many
-/// 10-20 ms spans walked almost as many blocks as with none.
-pub const DURATION_CLASSES: [u64; 17] = {
-    let mut edges = [0u64; 17];
-    let mut i = 1;
-    while i < 17 {
-        edges[i] = 1_000_000 << (i - 1);
-        i += 1;
-    }
-    edges
-};
+/// Most points a service's duration staircase keeps per block (see [`staircase`]).
+pub const STAIRCASE_POINTS: usize = 24;
 
-/// The class of a span duration (an index of [`DURATION_CLASSES`]).
-pub fn duration_class(d: u64) -> usize {
-    DURATION_CLASSES.iter().rposition(|edge| d >= *edge).unwrap_or(0)
+/// The staircase of `(duration, start)` pairs (durations descending, starts ascending) that
+/// tells the latest start of any span at least `d` long: the spans no other span beats in
+/// both duration and start (their Pareto front). Longer than [`STAIRCASE_POINTS`], runs of
+/// neighbours merge into one point with the run's longest duration and latest start, which
+/// still bounds every span of the run from above: a search may walk a block for nothing,
+/// never skip one it needs.
+pub fn staircase(mut spans: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    spans.sort_unstable_by(|a, b| b.cmp(a));
+    let mut front: Vec<(u64, u64)> = Vec::new();
+    for (duration, start) in spans {
+        if front.last().is_none_or(|&(_, latest)| start > latest) {
+            front.push((duration, start));
+        }
+    }
+    if front.len() <= STAIRCASE_POINTS {
+        return front;
+    }
+    let run = front.len().div_ceil(STAIRCASE_POINTS);
+    front.chunks(run).map(|c| (c[0].0, c[c.len() - 1].1)).collect()
 }
+
 /// Span kinds as one byte in compact summaries; [`KIND_OTHER`] is followed by the string.
 const KINDS: [&str; 6] = ["", "internal", "server", "client", "producer", "consumer"];
 const KIND_OTHER: u8 = 0xFF;
@@ -117,8 +124,8 @@ pub struct ServiceSummary {
     /// The latest start of each operation's spans, in the order of `operations` (missing:
     /// `max_start`).
     pub op_latest: Vec<u64>,
-    /// The latest start of spans per [`DURATION_CLASSES`] class, 0 where none (empty: unknown).
-    pub latest_by_duration: Vec<u64>,
+    /// [`staircase`] of this service's spans (empty: unknown).
+    pub latest_by_duration: Vec<(u64, u64)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -153,11 +160,13 @@ impl Summary {
             for v in [s.min_start, s.max_start, s.min_duration, s.max_duration] {
                 service.extend_from_slice(&v.to_le_bytes());
             }
-            // Latest starts as distances below max_start, plus one (0: no such span).
-            let below = |latest: u64| if latest == 0 { 0 } else { s.max_start.saturating_sub(latest) + 1 };
+            // The staircase: each duration below the previous one, each start below max_start.
             put_varint(&mut service, s.latest_by_duration.len() as u64);
-            for latest in &s.latest_by_duration {
-                put_varint(&mut service, below(*latest));
+            let mut prev = u64::MAX;
+            for &(duration, start) in &s.latest_by_duration {
+                put_varint(&mut service, if prev == u64::MAX { duration } else { prev.saturating_sub(duration) });
+                put_varint(&mut service, s.max_start.saturating_sub(start));
+                prev = duration;
             }
             let mut ops: Vec<(&(String, String), u64)> =
                 s.operations.iter().enumerate().map(|(i, op)| (op, s.op_latest.get(i).copied().unwrap_or(s.max_start))).collect();
@@ -235,9 +244,9 @@ pub struct ServiceView<'a> {
     ops: &'a [u8],
     n_ops: u32,
     layout: Layout,
-    /// Timed layout: the varints of the latest start per duration class.
-    classes: &'a [u8],
-    n_classes: u32,
+    /// Timed layout: the varints of the duration staircase ([`staircase`]).
+    steps: &'a [u8],
+    n_steps: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -299,8 +308,8 @@ impl<'a> SummaryView<'a> {
                 ops,
                 n_ops,
                 layout: Layout::Legacy,
-                classes: &[],
-                n_classes: 0,
+                steps: &[],
+                n_steps: 0,
             });
         }
         let len = r.u32()? as usize;
@@ -342,17 +351,18 @@ impl<'a> SummaryView<'a> {
         let name_len = usize::try_from(s.varint()?).ok()?;
         let name = s.take(name_len)?;
         let (min_start, max_start, min_duration, max_duration) = (s.u64()?, s.u64()?, s.u64()?, s.u64()?);
-        let (mut classes, mut n_classes): (&[u8], u32) = (&[], 0);
+        let (mut steps, mut n_steps): (&[u8], u32) = (&[], 0);
         if layout == Layout::Timed {
-            n_classes = u32::try_from(s.varint()?).ok()?;
+            n_steps = u32::try_from(s.varint()?).ok()?;
             let before = s.0;
-            for _ in 0..n_classes {
+            for _ in 0..n_steps {
+                s.varint()?;
                 s.varint()?;
             }
-            classes = &before[..before.len() - s.0.len()];
+            steps = &before[..before.len() - s.0.len()];
         }
         let n_ops = u32::try_from(s.varint()?).ok()?;
-        Some(ServiceView { name, min_start, max_start, min_duration, max_duration, ops: s.0, n_ops, layout, classes, n_classes })
+        Some(ServiceView { name, min_start, max_start, min_duration, max_duration, ops: s.0, n_ops, layout, steps, n_steps })
     }
 
     pub fn service(&self, name: &str) -> Option<ServiceView<'a>> {
@@ -390,32 +400,40 @@ impl ServiceView<'_> {
         found
     }
 
-    /// The latest start of this service's spans whose duration may lie in `[min, max]`,
-    /// from the duration classes (the service's latest start where the layout has none);
-    /// 0 when no span can.
-    pub fn latest_with_duration(&self, min: u64, max: u64) -> u64 {
-        if self.n_classes == 0 {
+    /// The latest start of this service's spans at least `min` long (from the staircase;
+    /// the service's latest start where the layout has none); 0 when no span is that long.
+    pub fn latest_with_duration(&self, min: u64) -> u64 {
+        if self.n_steps == 0 {
             return self.max_start;
         }
-        let mut r = Reader(self.classes);
         let mut latest = 0;
-        for i in 0..self.n_classes as usize {
-            let Some(below) = r.varint() else { return self.max_start };
-            let lower = DURATION_CLASSES.get(i).copied().unwrap_or(u64::MAX);
-            let upper = DURATION_CLASSES.get(i + 1).copied().unwrap_or(u64::MAX);
-            // A class past the known ones is open-ended: never ruled out.
-            let overlaps = i >= DURATION_CLASSES.len() || (lower <= max && (upper > min || i + 1 == DURATION_CLASSES.len()));
-            if below > 0 && overlaps {
-                latest = latest.max(self.max_start.saturating_sub(below - 1));
+        for (duration, start) in self.staircase() {
+            let Some((duration, start)) = duration.zip(start) else { return self.max_start };
+            if duration < min {
+                break;
             }
+            latest = start;
         }
         latest
     }
 
+    /// The staircase's points; `None` parts where the bytes are damaged.
+    fn staircase(&self) -> impl Iterator<Item = (Option<u64>, Option<u64>)> + '_ {
+        let mut r = Reader(self.steps);
+        let mut prev: Option<u64> = None;
+        (0..self.n_steps).map(move |_| {
+            let d = r.varint().map(|v| match prev {
+                None => v,
+                Some(p) => p.saturating_sub(v),
+            });
+            prev = d.or(prev);
+            (d, r.varint().map(|below| self.max_start.saturating_sub(below)))
+        })
+    }
+
     #[cfg(test)]
-    fn latest_by_duration(&self) -> impl Iterator<Item = u64> + '_ {
-        let mut r = Reader(self.classes);
-        (0..self.n_classes).map_while(move |_| r.varint()).map(|below| if below == 0 { 0 } else { self.max_start.saturating_sub(below - 1) })
+    fn latest_by_duration(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.staircase().map_while(|(d, s)| d.zip(s))
     }
 
     /// Calls `f` with each (name, kind, latest start) until it returns false; false if the
@@ -561,10 +579,10 @@ mod tests {
         let mut api = service("api", &[("GET /a", "server"), ("GET /b", "client"), ("GET /b", "server")]);
         api.max_start = 1_000;
         api.op_latest = vec![900, 1_000, 400];
-        // Spans under 1 ms up to start 1000, a 5 s span starting at 300, nothing else.
-        api.latest_by_duration = vec![0; DURATION_CLASSES.len()];
-        api.latest_by_duration[0] = 1_000;
-        api.latest_by_duration[duration_class(5_000_000_000)] = 300;
+        let ms = 1_000_000;
+        // A 5 s span starting at 300, 20 ms ones up to 700, short ones up to 1000.
+        api.latest_by_duration = staircase(vec![(5_000 * ms, 300), (20 * ms, 700), (20 * ms, 500), (ms / 2, 1_000), (ms / 4, 990), (3 * ms, 200)]);
+        assert_eq!(api.latest_by_duration, vec![(5_000 * ms, 300), (20 * ms, 700), (ms / 2, 1_000)], "the front only");
         let bytes = Summary::new(vec![api.clone()], &HashSet::new()).encode();
         let back = Summary::decode(&bytes).expect("decode");
         assert_eq!(back.services, vec![api]);
@@ -573,17 +591,18 @@ mod tests {
         assert_eq!(svc.operation_latest("GET /a"), Some(900));
         assert_eq!(svc.operation_latest("GET /b"), Some(1_000), "the later of its two kinds");
         assert_eq!(svc.operation_latest("GET /c"), None);
-        let ms = 1_000_000;
-        assert_eq!(svc.latest_with_duration(0, u64::MAX), 1_000);
-        assert_eq!(svc.latest_with_duration(20 * ms, u64::MAX), 300, "only the long span can match");
-        assert_eq!(svc.latest_with_duration(20 * ms, 500 * ms), 0, "no span in 20-500 ms");
-        assert_eq!(svc.latest_with_duration(0, ms / 2), 1_000);
-        assert_eq!(svc.latest_with_duration(6_000 * ms, u64::MAX), 300, "same class as the 5 s span");
-        assert_eq!(svc.latest_with_duration(9_000 * ms, u64::MAX), 0, "a class above it");
-        assert_eq!(duration_class(0), 0);
-        assert_eq!(duration_class(20 * ms), duration_class(16 * ms));
-        assert_eq!(duration_class(ms), 1);
-        assert_eq!(duration_class(u64::MAX), DURATION_CLASSES.len() - 1);
+        assert_eq!(svc.latest_with_duration(0), 1_000);
+        assert_eq!(svc.latest_with_duration(ms), 700, "a 20 ms span is the latest over 1 ms");
+        assert_eq!(svc.latest_with_duration(21 * ms), 300, "only the long span can match");
+        assert_eq!(svc.latest_with_duration(6_000 * ms), 0, "no span that long");
+        // Merged runs bound every span they stand for from above.
+        let spans: Vec<(u64, u64)> = (0..1000u64).map(|i| (i * ms, 5_000 - i)).collect();
+        let merged = staircase(spans.clone());
+        assert!(merged.len() <= STAIRCASE_POINTS);
+        for (d, start) in spans {
+            let bound = merged.iter().filter(|(md, _)| *md >= d).map(|(_, s)| *s).max().unwrap_or(0);
+            assert!(bound >= start, "{d} ns, start {start}: bound {bound}");
+        }
     }
 
     /// What the legacy writer produced (copied from it), so old databases stay readable.

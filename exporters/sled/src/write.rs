@@ -31,7 +31,7 @@ use crate::codec::{
 };
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
-use crate::summary::{duration_class, service_seed, tag_hash_seeded, ServiceSummary, Summary, DURATION_CLASSES};
+use crate::summary::{service_seed, staircase, tag_hash_seeded, ServiceSummary, Summary};
 
 /// How the writer splits and compresses.
 #[derive(Clone, Copy, Debug)]
@@ -180,9 +180,9 @@ pub(crate) fn index<'a>(requests: impl IntoIterator<Item = &'a [u8]>) -> Result<
     Ok(batch)
 }
 
-/// One service's summary and its (operation name index << 8 | span kind) pairs with the
-/// latest start of each.
-type ServiceAcc = (ServiceSummary, FastMap<u64, u64>);
+/// One service's summary, its (operation name index << 8 | span kind) pairs with the latest
+/// start of each, and its spans' (duration, start) for the summary's staircase.
+type ServiceAcc = (ServiceSummary, FastMap<u64, u64>, Vec<(u64, u64)>);
 
 fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &mut BTreeSet<Vec<u8>>) -> Result<Prepared, StoreError> {
     let mut services: Vec<ServiceAcc> = Vec::new();
@@ -220,10 +220,9 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
                             name: res.service.to_string(),
                             min_start: u64::MAX,
                             min_duration: u64::MAX,
-                            latest_by_duration: vec![0; DURATION_CLASSES.len()],
                             ..ServiceSummary::default()
                         };
-                        services.push((first, FastMap::default()));
+                        services.push((first, FastMap::default(), Vec::new()));
                         services.len() - 1
                     });
                     if let Some(s) = slot_of_resource.get_mut(r) {
@@ -242,14 +241,12 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
             }
             let span = &entry.span;
             let (start, duration) = (span.start_time_unix_nano, span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano));
-            let Some((sum, op_set)) = services.get_mut(slot) else { continue };
+            let Some((sum, op_set, spans_of)) = services.get_mut(slot) else { continue };
             sum.min_start = sum.min_start.min(start);
             sum.max_start = sum.max_start.max(start);
             sum.min_duration = sum.min_duration.min(duration);
             sum.max_duration = sum.max_duration.max(duration);
-            if let Some(latest) = sum.latest_by_duration.get_mut(duration_class(duration)) {
-                *latest = (*latest).max(start);
-            }
+            spans_of.push((duration, start));
             let kind = if kind_name(span.kind).is_empty() { 0 } else { span.kind as u64 };
             let op_latest = op_set.entry(u64::from(writer.names.get(j).copied().unwrap_or(0)) << 8 | kind).or_insert(0);
             *op_latest = (*op_latest).max(start);
@@ -271,7 +268,8 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
     services.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
     let summaries: Vec<ServiceSummary> = services
         .into_iter()
-        .map(|(mut sum, op_set)| {
+        .map(|(mut sum, op_set, spans_of)| {
+            sum.latest_by_duration = staircase(spans_of);
             let mut op_set: Vec<((String, String), u64)> = op_set
                 .into_iter()
                 .map(|(op, latest)| ((writer.string_at((op >> 8) as u32).to_string(), kind_name((op & 0xff) as i32).to_string()), latest))
