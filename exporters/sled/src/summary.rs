@@ -60,7 +60,9 @@ pub const STAIRCASE_POINTS: usize = 24;
 /// both duration and start (their Pareto front). Longer than [`STAIRCASE_POINTS`], runs of
 /// neighbours merge into one point with the run's longest duration and latest start, which
 /// still bounds every span of the run from above: a search may walk a block for nothing,
-/// never skip one it needs.
+/// never skip one it needs. The cuts between runs go where the start jumps most (where
+/// long spans started long before the short ones): that is the step a `minDuration` search
+/// needs to see; evenly sized runs blurred it away.
 pub fn staircase(mut spans: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     spans.sort_unstable_by(|a, b| b.cmp(a));
     let mut front: Vec<(u64, u64)> = Vec::new();
@@ -72,8 +74,18 @@ pub fn staircase(mut spans: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     if front.len() <= STAIRCASE_POINTS {
         return front;
     }
-    let run = front.len().div_ceil(STAIRCASE_POINTS);
-    front.chunks(run).map(|c| (c[0].0, c[c.len() - 1].1)).collect()
+    // Cut after point i where the start rises most to point i + 1.
+    let mut gaps: Vec<(u64, usize)> = front.windows(2).enumerate().map(|(i, w)| (w[1].1 - w[0].1, i)).collect();
+    gaps.sort_unstable_by(|a, b| b.cmp(a));
+    let mut cuts: Vec<usize> = gaps.iter().take(STAIRCASE_POINTS - 1).map(|(_, i)| *i).collect();
+    cuts.sort_unstable();
+    let mut out = Vec::with_capacity(STAIRCASE_POINTS);
+    let mut first = 0;
+    for cut in cuts.into_iter().chain([front.len() - 1]) {
+        out.push((front[first].0, front[cut].1));
+        first = cut + 1;
+    }
+    out
 }
 
 /// Span kinds as one byte in compact summaries; [`KIND_OTHER`] is followed by the string.
@@ -595,6 +607,14 @@ mod tests {
         assert_eq!(svc.latest_with_duration(ms), 700, "a 20 ms span is the latest over 1 ms");
         assert_eq!(svc.latest_with_duration(21 * ms), 300, "only the long span can match");
         assert_eq!(svc.latest_with_duration(6_000 * ms), 0, "no span that long");
+        // Merging keeps the big step: 500 recent spans of 1-19 ms, 500 of 20 ms and more
+        // that started long before.
+        let mut spans: Vec<(u64, u64)> = (0..500u64).map(|i| (ms + i * 36_000, 1_000_000 - i)).collect();
+        spans.extend((0..500u64).map(|i| (20 * ms + i * ms, 1_000 - i)));
+        let merged = staircase(spans);
+        assert!(merged.len() <= STAIRCASE_POINTS);
+        let bound = |d: u64| merged.iter().filter(|(md, _)| *md >= d).map(|(_, s)| *s).max().unwrap_or(0);
+        assert_eq!(bound(20 * ms), 1_000, "the long spans' latest start, not the short ones'");
         // Merged runs bound every span they stand for from above.
         let spans: Vec<(u64, u64)> = (0..1000u64).map(|i| (i * ms, 5_000 - i)).collect();
         let merged = staircase(spans.clone());
