@@ -159,6 +159,15 @@ pub trait Exporter: Lifecycle {
     fn trace_reader(&self) -> Option<Arc<dyn crate::storage::TraceReader>> {
         None
     }
+
+    /// True when a successful `export` means the batch survives a crash of this process: a
+    /// store that synced it (sled with `sync_on_write`, the default). The engine then answers
+    /// the sender of a batch only after the export instead of when an in-memory queue took it
+    /// (see `queue::exporter`), so "acknowledged" means "stored". Forwarding exporters (otlp,
+    /// kafka, ...) keep `false`: they promise what their sending queue promises.
+    fn durable_on_success(&self) -> bool {
+        false
+    }
 }
 
 /// Runs beside the pipelines (health, query API, remote sampling, ...).

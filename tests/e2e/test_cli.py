@@ -110,11 +110,13 @@ def test_sigterm_exits_0_and_delivers_everything_already_accepted(gateways, tmp_
     out = tmp_path / "b.pb"
     gateways(sink_config(b_grpc, b_http, out), name="b")
     # A holds spans in its batch processor for a long time and then in its sending queue: only
-    # the shutdown path (flush processors, drain queues) can deliver them in time.
+    # the shutdown path (flush processors, drain queues) can deliver them in time. Holding
+    # acknowledged spans takes the opt-out `wait_for_result: false` (by default a request is
+    # answered once the next component took its spans, and they are sent at once).
     a = gateways(
         {
             "receivers": {"otlp": otlp_receiver(a_grpc, a_http)},
-            "processors": {"batch": {"timeout": "10m", "send_batch_size": 100000}},
+            "processors": {"batch": {"timeout": "10m", "send_batch_size": 100000, "wait_for_result": False}},
             "exporters": {"otlp": {"endpoint": f"127.0.0.1:{b_grpc}", "tls": {"insecure": True}}},
             "service": {
                 "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["otlp"]}}

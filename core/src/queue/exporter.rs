@@ -1,11 +1,27 @@
 //! [`QueuedExporter`]: the consumer the graph puts in front of every exporter.
+//!
+//! # Acknowledged = stored, for a durable exporter
+//!
+//! An in-memory queue answers its sender as soon as it holds the batch, so everything queued
+//! is lost when the process is killed although the client was told it was accepted. For an
+//! exporter whose success means "durable" ([`Exporter::durable_on_success`]: a store that
+//! synced the batch), an in-memory queue would break the very promise the store makes. So in
+//! front of such an exporter `sending_queue` (in memory) does not queue: each batch is
+//! exported in its sender's task, at most `num_consumers` at a time (a sender waits up to
+//! `block_timeout` for its turn), one attempt within `timeout`, and the outcome is the answer.
+//! A failure goes back to the client as a retryable refusal (it retries; nothing accepted is
+//! dropped) instead of being retried here while the client believes it stored. The store's
+//! group commit (many concurrent batches share one sync) and the batch processor's early send
+//! (`batch` sends what it holds when the store is idle) keep this fast. A persistent queue
+//! (`storage:`) still queues: a batch in its files survives a kill, and is acknowledged in
+//! the queue only once the durable export succeeded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::{
@@ -40,6 +56,9 @@ pub struct QueuedExporter {
     /// `file_storage` extension, which only the running host can hand out). Never set when
     /// the queue is disabled.
     queue: OnceLock<Arc<dyn QueueBackend>>,
+    /// Instead of a memory queue, for a durable exporter: turns to export in the sender's
+    /// task (see the module docs).
+    direct: Option<Semaphore>,
     metrics: ExporterMetrics,
     /// Set at the shutdown deadline: workers stop retrying and count what is left as failed.
     abandon: watch::Sender<bool>,
@@ -60,7 +79,14 @@ impl QueuedExporter {
         telemetry: &Telemetry,
     ) -> Arc<Self> {
         let q = &settings.sending_queue;
-        let queue: Option<Arc<dyn QueueBackend>> = (q.enabled && q.storage.is_none())
+        let in_memory = q.enabled && q.storage.is_none();
+        if in_memory && exporter.durable_on_success() {
+            let turns = Semaphore::new(q.num_consumers.max(1));
+            let mut this = Self::build(id, exporter, settings, None, telemetry);
+            this.direct = Some(turns);
+            return Arc::new(this);
+        }
+        let queue: Option<Arc<dyn QueueBackend>> = in_memory
             .then(|| Arc::new(MemoryQueue::new(q.queue_size)) as Arc<dyn QueueBackend>);
         Self::with_backend(id, exporter, settings, queue, telemetry)
     }
@@ -73,23 +99,34 @@ impl QueuedExporter {
         queue: Option<Arc<dyn QueueBackend>>,
         telemetry: &Telemetry,
     ) -> Arc<Self> {
+        Arc::new(Self::build(id, exporter, settings, queue, telemetry))
+    }
+
+    fn build(
+        id: ComponentId,
+        exporter: Arc<dyn Exporter>,
+        settings: ExporterSettings,
+        queue: Option<Arc<dyn QueueBackend>>,
+        telemetry: &Telemetry,
+    ) -> Self {
         let metrics = telemetry.metrics.exporter(&id.to_string());
         let cell = OnceLock::new();
         if let Some(q) = queue {
             metrics.queue_capacity.set(q.capacity() as i64);
             let _ = cell.set(q);
         }
-        Arc::new(Self {
+        Self {
             id,
             exporter,
             settings,
             queue: cell,
+            direct: None,
             metrics,
             abandon: watch::channel(false).0,
             workers: Mutex::new(Vec::new()),
             undelivered: AtomicU64::new(0),
             gauge: Mutex::new(()),
-        })
+        }
     }
 
     pub fn id(&self) -> &ComponentId {
@@ -206,11 +243,7 @@ impl QueuedExporter {
             };
             let err = match attempt {
                 Ok(report) => {
-                    // Spans the exporter dropped on purpose were not delivered: not "sent".
-                    for (reason, n) in &report.dropped {
-                        self.metrics.dropped.reason(reason).inc_by(*n);
-                    }
-                    self.metrics.sent.inc_by(spans.saturating_sub(report.dropped_spans()));
+                    self.count_delivered(&report, spans);
                     return Ok(());
                 }
                 Err(e) => e,
@@ -231,6 +264,54 @@ impl QueuedExporter {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans, kept)),
+            }
+        }
+    }
+
+    fn count_delivered(&self, report: &crate::component::ExportReport, spans: u64) {
+        // Spans the exporter dropped on purpose were not delivered: not "sent".
+        for (reason, n) in &report.dropped {
+            self.metrics.dropped.reason(reason).inc_by(*n);
+        }
+        self.metrics
+            .sent
+            .inc_by(spans.saturating_sub(report.dropped_spans()));
+    }
+
+    /// One export attempt in the sender's task, for a durable exporter (see the module docs):
+    /// waits up to `block_timeout` for one of `num_consumers` turns, then answers with the
+    /// export's outcome.
+    async fn export_for_sender(
+        &self,
+        turns: &Semaphore,
+        batch: Traces,
+    ) -> Result<(), ConsumeError> {
+        let spans = batch.span_count() as u64;
+        let wait = self.settings.sending_queue.block_timeout.get();
+        let Ok(Ok(_turn)) = tokio::time::timeout(wait, turns.acquire()).await else {
+            self.metrics.enqueue_failed.inc_by(spans);
+            return Err(ConsumeError::retryable(format!(
+                "exporter {} is busy with {} batches; try again later",
+                self.id, self.settings.sending_queue.num_consumers
+            )));
+        };
+        let limit = self.settings.timeout;
+        let attempt = tokio::time::timeout(limit.get(), self.exporter.export_reporting(batch))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConsumeError::retryable(format!(
+                    "export timed out after {limit}"
+                )))
+            });
+        match attempt {
+            Ok(report) => {
+                self.count_delivered(&report, spans);
+                Ok(())
+            }
+            Err(err) => {
+                self.metrics.send_failed.inc_by(spans);
+                tracing::warn!(exporter = %self.id, spans, error = %err, "export failed; the sender is refused and retries");
+                Err(err)
             }
         }
     }
@@ -281,6 +362,9 @@ impl QueuedExporter {
 #[async_trait]
 impl Consumer for QueuedExporter {
     async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
+        if let Some(turns) = &self.direct {
+            return self.export_for_sender(turns, traces).await;
+        }
         let Some(queue) = self.queue.get() else {
             if self.settings.sending_queue.enabled {
                 return Err(ConsumeError::retryable(format!(
@@ -316,5 +400,101 @@ impl Consumer for QueuedExporter {
         };
         self.update_queue_size(&**queue);
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::component::Lifecycle;
+
+    /// Stores batches; `durable` says what its success promises; `hold` keeps an export
+    /// waiting until notified; `fail` refuses.
+    #[derive(Default)]
+    struct Store {
+        durable: bool,
+        hold: bool,
+        release: Notify,
+        fail: AtomicBool,
+        stored: AtomicUsize,
+    }
+
+    impl Lifecycle for Store {}
+
+    #[async_trait]
+    impl Exporter for Store {
+        async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
+            if self.hold {
+                self.release.notified().await;
+            }
+            if self.fail.load(Ordering::Relaxed) {
+                return Err(ConsumeError::retryable("disk trouble"));
+            }
+            self.stored.fetch_add(traces.span_count(), Ordering::Relaxed);
+            Ok(())
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+        fn durable_on_success(&self) -> bool {
+            self.durable
+        }
+    }
+
+    fn spans(n: usize) -> Traces {
+        Traces::new(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span::default(); n],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }])
+    }
+
+    fn wrap(store: Arc<Store>) -> Arc<QueuedExporter> {
+        let id = ComponentId::new("store", None);
+        QueuedExporter::new(id, store, ExporterSettings::default(), &Telemetry::new())
+    }
+
+    #[tokio::test]
+    async fn a_durable_exporter_answers_the_sender_only_once_the_batch_is_stored() {
+        let store = Arc::new(Store {
+            durable: true,
+            ..Store::default()
+        });
+        let queued = wrap(store.clone());
+        queued.consume(spans(3)).await.unwrap();
+        assert_eq!(store.stored.load(Ordering::Relaxed), 3, "stored before the answer");
+
+        // A failure is the sender's answer (it retries), not a batch kept in memory.
+        store.fail.store(true, Ordering::Relaxed);
+        assert_eq!(
+            queued.consume(spans(2)).await,
+            Err(ConsumeError::retryable("disk trouble"))
+        );
+        store.fail.store(false, Ordering::Relaxed);
+        queued.shutdown(Instant::now()).await.unwrap();
+        assert_eq!(store.stored.load(Ordering::Relaxed), 3, "nothing retried behind the sender's back");
+    }
+
+    #[tokio::test]
+    async fn a_forwarding_exporter_is_answered_when_its_memory_queue_holds_the_batch() {
+        let store = Arc::new(Store {
+            hold: true,
+            ..Store::default()
+        });
+        let queued = wrap(store.clone());
+        queued.start(crate::testing::TestHost::new()).await.unwrap();
+        queued.consume(spans(3)).await.unwrap();
+        assert_eq!(store.stored.load(Ordering::Relaxed), 0, "answered while still queued");
+        store.release.notify_one();
+        queued.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();
+        assert_eq!(store.stored.load(Ordering::Relaxed), 3);
     }
 }

@@ -24,7 +24,19 @@ struct Buffer {
     spans: usize,
     /// Which request owns which spans; filled only with `wait_for_result`.
     owners: Owners,
+    /// Batches cut and not yet answered by the next component (counted with
+    /// `wait_for_result`): below [`EARLY_SENDS`], waiting senders are not kept waiting for a
+    /// full batch or the timeout.
+    in_flight: usize,
 }
+
+/// With `wait_for_result`, what is held is sent at once (not at `send_batch_size` or after
+/// `timeout`) while fewer than this many batches are on their way. A lone request is then
+/// answered after one store write instead of the timeout, and under load the requests that
+/// arrive while the store is busy travel together in the next batch: the batch size adapts
+/// to the store's pace (group commit). Two, so that one batch can be encoded while another is
+/// being synced.
+pub const EARLY_SENDS: usize = 2;
 
 /// A batch cut from the buffer, with the requests waiting on its spans.
 struct Cut {
@@ -96,6 +108,9 @@ impl BatchProcessor {
                 split_off_parts(&mut buf.batch, n)
             };
             buf.spans -= n;
+            if self.config.wait_for_result {
+                buf.in_flight += 1;
+            }
             out.push(Cut {
                 batch,
                 spans: n,
@@ -105,26 +120,32 @@ impl BatchProcessor {
         out
     }
 
+    /// With `wait_for_result`: everything held, if fewer than [`EARLY_SENDS`] batches are on
+    /// their way (see there).
+    fn take_early(&self, buf: &mut Buffer) -> Vec<Cut> {
+        if !self.config.wait_for_result || buf.in_flight >= EARLY_SENDS {
+            return Vec::new();
+        }
+        self.take_batches(buf, true)
+    }
+
     /// Sends batches in order. A retryable refusal puts that batch and the ones after it back
     /// at the front of the buffer, for the timer to send again; with `wait_for_result` it is
     /// handed to the waiting senders instead, whose clients retry.
     async fn send(&self, batches: Vec<Cut>) {
+        if self.config.wait_for_result {
+            self.send_and_settle(batches).await;
+            self.send_what_arrived_meanwhile();
+            return;
+        }
         let mut iter = batches.into_iter();
         while let Some(Cut {
             batch,
             spans,
-            owners,
+            owners: _,
         }) = iter.next()
         {
             let traces = Traces::concat(batch);
-            if self.config.wait_for_result {
-                let outcome = self.next.consume(traces).await;
-                if let Err(err) = &outcome {
-                    tracing::warn!(processor = %self.id, spans, "next component refused a batch; its senders are told: {err}");
-                }
-                settle(&owners, &outcome);
-                continue;
-            }
             match self.next.consume(traces.clone()).await {
                 Ok(()) => {}
                 Err(ConsumeError::Permanent(msg)) => {
@@ -148,6 +169,45 @@ impl BatchProcessor {
                 }
             }
         }
+    }
+
+    /// With `wait_for_result`: sends each batch and answers its senders.
+    async fn send_and_settle(&self, batches: Vec<Cut>) {
+        for Cut {
+            batch,
+            spans,
+            owners,
+        } in batches
+        {
+            let outcome = self.next.consume(Traces::concat(batch)).await;
+            self.lock().in_flight -= 1;
+            if let Err(err) = &outcome {
+                tracing::warn!(processor = %self.id, spans, "next component refused a batch; its senders are told: {err}");
+            }
+            settle(&owners, &outcome);
+        }
+    }
+
+    /// With `wait_for_result`, once a batch was answered: what arrived while it was on its way
+    /// is sent now (`take_early`), in a task of its own, so that the sender whose batch was
+    /// just answered is not kept waiting for other senders' batches.
+    fn send_what_arrived_meanwhile(&self) {
+        let Some(me) = self.me.upgrade() else { return };
+        if self.lock().spans == 0 {
+            return;
+        }
+        tokio::spawn(async move {
+            loop {
+                let batches = {
+                    let mut buf = me.lock();
+                    me.take_early(&mut buf)
+                };
+                if batches.is_empty() {
+                    return;
+                }
+                me.send_and_settle(batches).await;
+            }
+        });
     }
 
     async fn run_timer(self: Arc<Self>) {
@@ -196,7 +256,9 @@ impl Consumer for BatchProcessor {
             if was_empty {
                 self.batch_started.notify_one();
             }
-            self.take_batches(&mut buf, false)
+            let mut ready = self.take_batches(&mut buf, false);
+            ready.extend(self.take_early(&mut buf));
+            ready
         };
         self.send(ready).await;
         match answer {

@@ -19,7 +19,11 @@ pub struct BatchConfig {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metadata_keys: Vec<String>,
     /// Answer a sender only once the next component accepted all of its spans (see
-    /// `waiters`), so an acknowledged span is never only in this processor's memory.
+    /// `waiters`), so an acknowledged span is never only in this processor's memory. On by
+    /// default (the Collector's default is off): with it, what is held is also sent at once
+    /// while the next component is idle (`batcher::EARLY_SENDS`), so no request waits out
+    /// `timeout`. `false` is the opt-out for speed: senders are answered when the spans are
+    /// in this buffer, and a kill loses them (docs/durability.md).
     pub wait_for_result: bool,
 }
 
@@ -30,7 +34,7 @@ impl Default for BatchConfig {
             send_batch_max_size: 0,
             timeout: GoDuration::from_millis(200),
             metadata_keys: Vec::new(),
-            wait_for_result: false,
+            wait_for_result: true,
         }
     }
 }

@@ -7,6 +7,12 @@
 //! flush, and once the buffer holds twice the batch size new data is refused with a retryable
 //! error. So backpressure (a full `block` queue, a memory limiter) reaches the client as
 //! UNAVAILABLE / 503, and nothing accepted is dropped silently.
+//!
+//! Another: `wait_for_result` is on by default (a sender is answered once the next component
+//! accepted its spans, so an acknowledged span is never only in this processor's memory), and
+//! with it what is held is sent at once while the next component is idle, so a request never
+//! waits out `timeout` (see `waiters` and [`EARLY_SENDS`]). `wait_for_result: false` restores
+//! the Collector's answer-at-once (docs/durability.md).
 
 mod batcher;
 mod config;
@@ -18,7 +24,7 @@ use std::sync::Arc;
 use tracegate_core::component::{ComponentError, Consumer, Processor};
 use tracegate_core::factory::{CreateContext, ProcessorFactory, Stability};
 
-pub use batcher::BatchProcessor;
+pub use batcher::{BatchProcessor, EARLY_SENDS};
 pub use config::BatchConfig;
 pub use split::split_off_spans;
 

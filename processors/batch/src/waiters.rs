@@ -5,8 +5,9 @@
 //! Why: by default the batch processor answers at once, so spans in its buffer when the
 //! process is killed are lost although the client was told they were accepted. With this
 //! mode, "accepted" means what the next component says: a persistent queue has the batch on
-//! disk, a store with `sync_on_write` has it synced. The cost is latency (a request waits for
-//! its batch to fill or for `timeout`), so it is off by default, as in the Collector.
+//! disk, a store with `sync_on_write` has it synced. It is on by default (off in the
+//! Collector): a request does not wait for its batch to fill or for `timeout`, because what
+//! is held is sent at once while the next component is idle (`batcher::EARLY_SENDS`).
 //!
 //! The buffer keeps, beside the spans, a FIFO of which request owns how many of them. Cutting
 //! a batch takes the same number of spans off the front of both, so each batch knows its

@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Semaphore;
 use tracegate_core::component::{ConsumeError, Consumer, Host, Lifecycle};
 use tracegate_core::config::GoDuration;
 use tracegate_core::data::{ResourceSpans, ScopeSpans, Span, Traces};
 use tracegate_core::ComponentId;
-use tracegate_processor_batch::{BatchConfig, BatchProcessor};
+use tracegate_processor_batch::{BatchConfig, BatchProcessor, EARLY_SENDS};
 
 #[derive(Default)]
 struct Recorder {
@@ -17,11 +18,17 @@ struct Recorder {
     /// Each batch received, whole.
     received: Mutex<Vec<Traces>>,
     refuse_next: Mutex<usize>,
+    /// When set, each batch waits for a permit: the next component is busy.
+    gate: Mutex<Option<Arc<Semaphore>>>,
 }
 
 #[async_trait]
 impl Consumer for Recorder {
     async fn consume(&self, t: Traces) -> Result<(), ConsumeError> {
+        let gate = self.gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            gate.acquire().await.unwrap().forget();
+        }
         let mut refuse = self.refuse_next.lock().unwrap();
         if *refuse > 0 {
             *refuse -= 1;
@@ -55,6 +62,8 @@ fn processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProcessor>, 
         send_batch_size: size,
         send_batch_max_size: max,
         timeout: GoDuration::from_millis(timeout_ms),
+        // The opt-out: senders are answered once the spans are in the buffer.
+        wait_for_result: false,
         ..Default::default()
     };
     (
@@ -205,53 +214,92 @@ fn waiting_processor(
     )
 }
 
-#[tokio::test(start_paused = true)]
-async fn wait_for_result_answers_a_sender_only_after_its_spans_were_accepted() {
-    let (p, rec) = waiting_processor(10, 0, 200);
-    p.start(no_host()).await.unwrap();
-    let first = tokio::spawn({
+/// Starts `consume(spans(n))` in its own task and lets it run until it waits.
+async fn sender(p: &Arc<BatchProcessor>, n: usize) -> tokio::task::JoinHandle<Result<(), ConsumeError>> {
+    let task = tokio::spawn({
         let p = p.clone();
-        async move { p.consume(spans(4)).await }
+        async move { p.consume(spans(n)).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(
-        !first.is_finished(),
-        "the sender waits while its spans are only in the buffer"
-    );
-    assert!(rec.sizes().is_empty());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        first.await.unwrap(),
-        Ok(()),
-        "answered once the timer's batch was accepted"
-    );
-    assert_eq!(rec.sizes(), vec![4]);
-    p.shutdown().await.unwrap();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    task
+}
+
+fn busy(rec: &Recorder) -> Arc<Semaphore> {
+    let gate = Arc::new(Semaphore::new(0));
+    *rec.gate.lock().unwrap() = Some(gate.clone());
+    gate
+}
+
+#[test]
+fn waiting_for_the_result_is_the_default() {
+    assert!(BatchConfig::default().wait_for_result);
+    assert_eq!(EARLY_SENDS, 2);
 }
 
 #[tokio::test(start_paused = true)]
-async fn wait_for_result_hands_a_refusal_to_every_sender_in_the_batch_and_keeps_nothing() {
-    let (p, rec) = waiting_processor(6, 4, 200);
+async fn wait_for_result_sends_at_once_while_the_next_component_is_idle() {
+    let (p, rec) = waiting_processor(8192, 0, 10_000);
     p.start(no_host()).await.unwrap();
-    *rec.refuse_next.lock().unwrap() = 1;
-    let a = tokio::spawn({
-        let p = p.clone();
-        async move { p.consume(spans(3)).await }
-    });
-    tokio::task::yield_now().await;
-    // 3 + 3 reaches send_batch_size: batches of 4 (a:3, b:1, refused) and 2 (b, accepted).
-    let b = p.consume(spans(3)).await;
+    let started = tokio::time::Instant::now();
+    p.consume(spans(4)).await.unwrap();
+    assert_eq!(rec.sizes(), vec![4], "answered once accepted");
+    assert_eq!(started.elapsed(), Duration::ZERO, "without waiting for the timeout");
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn wait_for_result_groups_the_requests_that_arrive_while_the_next_component_is_busy() {
+    let (p, rec) = waiting_processor(8192, 0, 60_000);
+    p.start(no_host()).await.unwrap();
+    let gate = busy(&rec);
+    let mut senders = Vec::new();
+    for _ in 0..EARLY_SENDS + 3 {
+        senders.push(sender(&p, 1).await);
+    }
+    assert!(senders.iter().all(|s| !s.is_finished()), "nobody is answered before their batch is accepted");
+    gate.add_permits(100);
+    for s in senders {
+        assert_eq!(s.await.unwrap(), Ok(()));
+    }
+    let mut sizes = rec.sizes();
+    sizes.sort_unstable();
     assert_eq!(
-        b,
+        sizes,
+        vec![1, 1, 3],
+        "two sent at once, the three that waited for the busy component went together"
+    );
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn wait_for_result_hands_a_refusal_to_every_sender_in_the_batch_and_keeps_nothing() {
+    let (p, rec) = waiting_processor(6, 4, 60_000);
+    p.start(no_host()).await.unwrap();
+    let gate = busy(&rec);
+    // Two senders occupy the early sends; then a (3) and b (3) reach send_batch_size and are
+    // cut into batches of 4 (a:3, b:1) and 2 (b).
+    let early = [sender(&p, 1).await, sender(&p, 1).await];
+    let a = sender(&p, 3).await;
+    let b = sender(&p, 3).await;
+    gate.add_permits(2);
+    for s in early {
+        assert_eq!(s.await.unwrap(), Ok(()));
+    }
+    *rec.refuse_next.lock().unwrap() = 1; // the batch of 4 is refused
+    gate.add_permits(100);
+    assert_eq!(a.await.unwrap(), Err(ConsumeError::retryable("queue full")));
+    assert_eq!(
+        b.await.unwrap(),
         Err(ConsumeError::retryable("queue full")),
         "b had a span in the refused batch"
     );
-    assert_eq!(a.await.unwrap(), Err(ConsumeError::retryable("queue full")));
-    assert_eq!(rec.sizes(), vec![2]);
+    assert_eq!(rec.sizes(), vec![1, 1, 2]);
     p.shutdown().await.unwrap();
     assert_eq!(
         rec.sizes(),
-        vec![2],
+        vec![1, 1, 2],
         "a refused batch is not held for a resend: its senders retry"
     );
 }
