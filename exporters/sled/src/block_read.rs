@@ -254,6 +254,33 @@ impl Block {
         self.walk_while(wanted, |row| f(row).map(|()| true))
     }
 
+    /// A walk that reads only the columns a search without tags needs (runs, times, names),
+    /// leaving ids, parents, attributes and events unparsed: ~3 varints per span instead of
+    /// ~20. Calls `f` with each span's (trace ordinal, resource, start, end, name); stops
+    /// when it returns false.
+    pub fn walk_light(&self, mut f: impl FnMut(usize, usize, u64, u64, &str) -> Result<bool, CodecError>) -> Result<(), CodecError> {
+        let col = |i: usize| Cursor(&self.raw[self.cols[i].clone()]);
+        let (mut groups, mut times, mut names) = (col(GROUPS), col(TIMES), col(NAMES));
+        let mut prev_start = 0u64;
+        for t in 0..self.ids.len() {
+            for _ in 0..groups.usize()? {
+                let (resource, scope, n) = (groups.usize()?, groups.usize()?, groups.usize()?);
+                if resource >= self.resources.len() || scope >= self.scopes.len() {
+                    return Err(CodecError::Corrupt("resource or scope index"));
+                }
+                for _ in 0..n {
+                    let start = prev_start.wrapping_add(unzigzag(times.varint()?) as u64);
+                    let end = start.wrapping_add(unzigzag(times.varint()?) as u64);
+                    prev_start = start;
+                    if !f(t, resource, start, end, self.string(names.varint()?)?)? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// [`Block::walk`] that stops after the span for which `f` returns false.
     pub fn walk_while<'a>(
         &'a self,

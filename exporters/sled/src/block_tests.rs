@@ -120,6 +120,24 @@ fn every_field_survives_a_round_trip() {
     assert!(block.trace(&[9; 16]).expect("trace").is_empty());
     assert_eq!(block.resources[0].service, "api");
 
+    // The light walk (a search without tags) sees what the full walk sees of every span.
+    let mut full = Vec::new();
+    block
+        .walk(None, |row| {
+            full.push((row.trace, row.resource, row.start, row.end, row.name.to_string()));
+            Ok(())
+        })
+        .expect("walk");
+    let mut light = Vec::new();
+    block
+        .walk_light(|t, r, start, end, name| {
+            light.push((t, r, start, end, name.to_string()));
+            Ok(true)
+        })
+        .expect("light walk");
+    assert_eq!(light, full);
+    assert_eq!(full.len(), 5);
+
     // A walk that reads one key sees that key's values, in order, and no other key.
     let mut seen = Vec::new();
     block
@@ -147,6 +165,7 @@ fn corrupt_blocks_are_errors_not_panics() {
         if let Ok(block) = Block::decode(&stored) {
             let _ = block.walk(None, |_| Ok(()));
             let _ = block.walk(Some(&block.key_mask(["s"])), |_| Ok(()));
+            let _ = block.walk_light(|_, _, _, _, _| Ok(true));
             let _ = block.trace(&[7; 16]);
         }
     };

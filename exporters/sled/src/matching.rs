@@ -81,7 +81,11 @@ impl BlockContext {
 
     /// Whether the span's resource is of the queried service.
     pub fn ours(&self, row: &SpanRow<'_>) -> bool {
-        self.ours.get(row.resource).copied().unwrap_or(false)
+        self.ours_resource(row.resource)
+    }
+
+    pub fn ours_resource(&self, resource: usize) -> bool {
+        self.ours.get(resource).copied().unwrap_or(false)
     }
 
     fn outside_span(&self, row: &SpanRow<'_>, i: usize) -> bool {
@@ -173,13 +177,21 @@ impl Conditions {
             })
     }
 
+    /// Whether a search can be answered by [`Block::walk_light`] and [`Conditions::times_and_name_match`].
+    pub fn needs_attributes(&self) -> bool {
+        !self.tags.is_empty()
+    }
+
+    /// Every condition but the tags (a span of a queried service).
+    pub fn times_and_name_match(&self, start: u64, end: u64, name: &str) -> bool {
+        (self.start.0..=self.start.1).contains(&start)
+            && (self.duration.0..=self.duration.1).contains(&end.saturating_sub(start))
+            && self.operation.as_ref().is_none_or(|op| op == name)
+    }
+
     /// Whether this span (of a queried service) meets every condition.
     pub fn row_matches(&self, row: &SpanRow<'_>, context: &BlockContext, text: &mut String) -> Result<bool, CodecError> {
-        let duration = row.end.saturating_sub(row.start);
-        if !((self.start.0..=self.start.1).contains(&row.start)
-            && (self.duration.0..=self.duration.1).contains(&duration)
-            && self.operation.as_ref().is_none_or(|op| op == row.name))
-        {
+        if !self.times_and_name_match(row.start, row.end, row.name) {
             return Ok(false);
         }
         for (i, (key, want, _)) in self.tags.iter().enumerate() {

@@ -111,10 +111,21 @@ impl SledReader {
             }
             let Some(block) = self.block(p, &key[1..])? else { continue };
             let context = BlockContext::new(cond, &block)?;
+            stats.walked += 1;
+            if !cond.needs_attributes() {
+                block.walk_light(|trace, resource, start, end, name| {
+                    stats.spans += 1;
+                    if context.ours_resource(resource) && cond.times_and_name_match(start, end, name) {
+                        let t = found.entry(block.ids[trace]).or_insert(0);
+                        *t = (*t).max(start);
+                    }
+                    Ok(true)
+                })?;
+                continue;
+            }
             let Some(mut candidates) = cond.candidates(&block, &context)? else { continue };
             let mut text = String::new();
             let wanted = block.key_mask(cond.tags.iter().map(|(k, _, _)| k.as_str()));
-            stats.walked += 1;
             block.walk_while(Some(&wanted), |row| {
                 stats.spans += 1;
                 if context.ours(row) && cond.row_matches(row, &context, &mut text)? {
