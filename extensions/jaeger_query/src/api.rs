@@ -142,20 +142,7 @@ fn storage_error(e: StorageError) -> Response {
 
 /// A bounded query's failure in Jaeger's envelope.
 fn unanswered(u: Unanswered) -> Response {
-    match u {
-        Unanswered::Busy { message, retry_after } => {
-            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
-            response
-        }
-        Unanswered::TimedOut(msg) => error(StatusCode::GATEWAY_TIMEOUT, msg),
-        Unanswered::TooLarge(msg) => error(StatusCode::UNPROCESSABLE_ENTITY, msg),
-        Unanswered::NotFound => error(StatusCode::NOT_FOUND, "trace not found"),
-        Unanswered::Storage(e) => storage_error(e),
-        Unanswered::Failed(msg) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
-        // `run` never hands this out; answer as it would.
-        Unanswered::Expired => error(StatusCode::GATEWAY_TIMEOUT, "the query ran past query_timeout"),
-    }
+    u.into_response(error, storage_error)
 }
 
 /// Runs blocking rendering off the async workers, so a big answer does not stall the

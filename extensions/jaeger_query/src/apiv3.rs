@@ -25,7 +25,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
-use axum::http::HeaderValue;
 use tracegate_core::storage::{StorageError, TraceQuery};
 use tracegate_core::Traces;
 
@@ -63,19 +62,7 @@ const TRACE: &str = "/api/v3/traces/{trace_id}";
 
 /// A bounded query's failure in the gateway's error shape.
 fn unanswered(u: Unanswered) -> Response {
-    match u {
-        Unanswered::Busy { message, retry_after } => {
-            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
-            response
-        }
-        Unanswered::TimedOut(msg) => error(StatusCode::GATEWAY_TIMEOUT, msg),
-        Unanswered::TooLarge(msg) => error(StatusCode::UNPROCESSABLE_ENTITY, msg),
-        Unanswered::NotFound => error(StatusCode::NOT_FOUND, "trace not found"),
-        Unanswered::Storage(e) => storage_error(e),
-        Unanswered::Failed(msg) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
-        Unanswered::Expired => error(StatusCode::GATEWAY_TIMEOUT, "the query ran past query_timeout"),
-    }
+    u.into_response(error, storage_error)
 }
 
 fn json<T: Serialize>(value: &T) -> Response {

@@ -36,6 +36,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracegate_core::storage::StorageError;
 
@@ -88,6 +90,31 @@ pub enum Unanswered {
 impl From<StorageError> for Unanswered {
     fn from(e: StorageError) -> Self {
         Unanswered::Storage(e)
+    }
+}
+
+impl Unanswered {
+    /// The answer, in the envelope of the API that refuses (`error` builds it, `storage`
+    /// answers a store's error): the statuses and messages are the same for every API.
+    pub fn into_response(
+        self,
+        error: impl Fn(StatusCode, String) -> Response,
+        storage: impl FnOnce(StorageError) -> Response,
+    ) -> Response {
+        match self {
+            Unanswered::Busy { message, retry_after } => {
+                let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+                response
+            }
+            Unanswered::TimedOut(msg) => error(StatusCode::GATEWAY_TIMEOUT, msg),
+            Unanswered::TooLarge(msg) => error(StatusCode::UNPROCESSABLE_ENTITY, msg),
+            Unanswered::NotFound => error(StatusCode::NOT_FOUND, "trace not found".into()),
+            Unanswered::Storage(e) => storage(e),
+            Unanswered::Failed(msg) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+            // `run` never hands this out; answer as it would.
+            Unanswered::Expired => error(StatusCode::GATEWAY_TIMEOUT, "the query ran past query_timeout".into()),
+        }
     }
 }
 
