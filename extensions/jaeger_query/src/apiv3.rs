@@ -244,6 +244,10 @@ pub async fn find_traces(State(state): SharedState, Query(q): RawParams) -> Resp
         .bounds
         .run(FIND_TRACES, move |budget| async move {
             let traces = work_state.reader.find_traces(&query).await?;
+            if traces.is_empty() {
+                // As Jaeger's HTTP gateway: an empty search is a 404, not an empty result.
+                return Err(Unanswered::NoMatch);
+            }
             let mut warnings = Vec::new();
             if clamped && traces.len() >= limit {
                 warnings.push(work_state.bounds.clamp_note(requested));

@@ -76,8 +76,10 @@ pub enum Unanswered {
     TimedOut(String),
     /// 422: one trace is over the byte budget.
     TooLarge(String),
-    /// 404.
+    /// 404: no trace of that id.
     NotFound,
+    /// 404: a search matched nothing (api_v3; Jaeger's HTTP gateway says "No traces found").
+    NoMatch,
     /// 400 or 500, as the store says.
     Storage(StorageError),
     /// 500: the query's task failed (a panic in a store or in rendering).
@@ -110,6 +112,7 @@ impl Unanswered {
             Unanswered::TimedOut(msg) => error(StatusCode::GATEWAY_TIMEOUT, msg),
             Unanswered::TooLarge(msg) => error(StatusCode::UNPROCESSABLE_ENTITY, msg),
             Unanswered::NotFound => error(StatusCode::NOT_FOUND, "trace not found".into()),
+            Unanswered::NoMatch => error(StatusCode::NOT_FOUND, "No traces found".into()),
             Unanswered::Storage(e) => storage(e),
             Unanswered::Failed(msg) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
             // `run` never hands this out; answer as it would.
