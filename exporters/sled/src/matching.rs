@@ -15,17 +15,15 @@
 //! ([`Conditions::row_matches`], with what depends only on a resource or scope worked out
 //! once per block in [`BlockContext`]).
 
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::span::Link;
 use prost::Message;
-use tracegate_core::storage::{TraceId, TraceQuery};
+use tracegate_core::storage::TraceQuery;
 
 use crate::block_read::{Attr, Block, SpanRow, Val};
 use crate::codec::{derived_tags_of, value_text, CodecError, SCOPE_NAME, SCOPE_VERSION};
-use crate::read::kth_newest;
 use crate::summary::{tag_hash, ServiceView, SummaryView};
 
 fn nanos(t: SystemTime) -> u64 {
@@ -38,9 +36,9 @@ pub struct Conditions {
     operation: Option<String>,
     /// (key, value, filter hash for `service`; unused when any service will do).
     pub tags: Vec<(String, String, u64)>,
-    /// Tags whose value can only match a string attribute (key, value): a block is checked
-    /// against their value columns before its spans are walked.
-    byte_needles: Vec<(String, String)>,
+    /// Indexes into `tags` of those whose value can only match a string attribute: a block
+    /// is checked against their value columns before its spans are walked.
+    byte_needles: Vec<usize>,
     pub start: (u64, u64),
     duration: (u64, u64),
 }
@@ -88,6 +86,13 @@ impl BlockContext {
         self.ours.get(resource).copied().unwrap_or(false)
     }
 
+    /// Whether a resource of the queried service or any scope of the block carries tag `i`.
+    fn any_carries(&self, i: usize) -> bool {
+        let has = |v: &[bool], j: usize| v.get(j * self.tags + i).copied().unwrap_or(false);
+        (0..self.ours.len()).any(|r| self.ours[r] && has(&self.resource_tags, r))
+            || (0..self.scope_tags.len() / self.tags.max(1)).any(|s| has(&self.scope_tags, s))
+    }
+
     fn outside_span(&self, row: &SpanRow<'_>, i: usize) -> bool {
         let at = |v: &[bool], j: usize| v.get(j * self.tags + i).copied().unwrap_or(false);
         at(&self.resource_tags, row.resource) || at(&self.scope_tags, row.scope)
@@ -100,12 +105,7 @@ impl Conditions {
             service: q.service.clone(),
             operation: q.operation.clone(),
             tags: q.tags.iter().map(|(k, v)| (k.clone(), v.clone(), tag_hash(&q.service, k, v))).collect(),
-            byte_needles: q
-                .tags
-                .iter()
-                .filter(|(k, v)| only_a_string(k, v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            byte_needles: q.tags.iter().enumerate().filter(|(_, (k, v))| only_a_string(k, v)).map(|(i, _)| i).collect(),
             start: (q.start_min.map(nanos).unwrap_or(0), q.start_max.map(nanos).unwrap_or(u64::MAX)),
             duration: (
                 q.duration_min.map(|d| d.as_nanos() as u64).unwrap_or(0),
@@ -123,12 +123,10 @@ impl Conditions {
     pub fn candidates<'c>(&'c self, block: &Block, context: &BlockContext) -> Result<Option<Option<(&'c str, &'c str, usize)>>, CodecError> {
         let mut fewest: Option<(&str, &str, usize)> = None;
         let mut outside_columns = false;
-        for (i, (key, want)) in self.byte_needles.iter().enumerate() {
-            let tag = self.tags.iter().position(|(k, v, _)| k == key && v == want).unwrap_or(i);
-            let in_context = (0..block.resources.len()).any(|r| context.ours.get(r).copied().unwrap_or(false) && context.resource_tags.get(r * context.tags + tag).copied().unwrap_or(false))
-                || (0..block.scope_count()).any(|s| context.scope_tags.get(s * context.tags + tag).copied().unwrap_or(false));
+        for &tag in &self.byte_needles {
+            let Some((key, want, _)) = self.tags.get(tag) else { continue };
             // Links keep the client's protobuf bytes: a value absent from them is in no link.
-            if in_context || memchr::memmem::find(block.rare_bytes(), want.as_bytes()).is_some() {
+            if context.any_carries(tag) || memchr::memmem::find(block.rare_bytes(), want.as_bytes()).is_some() {
                 outside_columns = true;
                 continue;
             }
@@ -143,14 +141,16 @@ impl Conditions {
         Ok(Some(if outside_columns { None } else { fewest }))
     }
 
-    pub fn block_may_match(&self, s: &SummaryView<'_>, found: &HashMap<TraceId, u64>, limit: usize) -> bool {
+    /// `beat`: the start a matching span must be later than to change the result (`None`
+    /// while fewer than `limit` traces are found).
+    pub fn block_may_match(&self, s: &SummaryView<'_>, beat: Option<u64>) -> bool {
         if self.service.is_empty() {
-            return s.services().map_while(|svc| svc).any(|svc| self.service_may_match(s, &svc, found, limit, true));
+            return s.services().map_while(|svc| svc).any(|svc| self.service_may_match(s, &svc, beat, true));
         }
-        s.service(&self.service).is_some_and(|svc| self.service_may_match(s, &svc, found, limit, false))
+        s.service(&self.service).is_some_and(|svc| self.service_may_match(s, &svc, beat, false))
     }
 
-    fn service_may_match(&self, s: &SummaryView<'_>, svc: &ServiceView<'_>, found: &HashMap<TraceId, u64>, limit: usize, any: bool) -> bool {
+    fn service_may_match(&self, s: &SummaryView<'_>, svc: &ServiceView<'_>, beat: Option<u64>, any: bool) -> bool {
         if !(svc.max_start >= self.start.0
             && svc.min_start <= self.start.1
             && svc.max_duration >= self.duration.0
@@ -170,7 +170,7 @@ impl Conditions {
             }
         }
         newest_possible >= self.start.0
-            && (found.len() < limit || newest_possible > kth_newest(found, limit))
+            && beat.is_none_or(|k| newest_possible > k)
             && self.tags.iter().all(|(k, v, h)| {
                 let hash = if any { tag_hash(&String::from_utf8_lossy(svc.name), k, v) } else { *h };
                 s.may_have_tag(hash)

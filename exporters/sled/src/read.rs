@@ -102,11 +102,13 @@ impl SledReader {
             let (key, value) = entry?;
             stats.summaries += 1;
             let Some(summary) = SummaryView::parse(&value) else { continue };
+            // The start a span must beat to enter the top `limit`, once `limit` are found.
+            let beat = (found.len() >= limit).then(|| kth_newest(found, limit));
             // No span in this block or any older one starts late enough to change the result.
-            if found.len() >= limit && summary.bound.min(cond.start.1) <= kth_newest(found, limit) {
+            if beat.is_some_and(|k| summary.bound.min(cond.start.1) <= k) {
                 break;
             }
-            if !cond.block_may_match(&summary, found, limit) {
+            if !cond.block_may_match(&summary, beat) {
                 continue;
             }
             let Some(block) = self.block(p, &key[1..])? else { continue };

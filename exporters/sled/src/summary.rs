@@ -220,10 +220,12 @@ impl Summary {
                 max_start: s.max_start,
                 min_duration: s.min_duration,
                 max_duration: s.max_duration,
-                operations: s.operations()?.into_iter().map(|(n, k, _)| (n, k)).collect(),
-                op_latest: s.operations()?.into_iter().map(|(_, _, l)| l).collect(),
+                operations: Vec::new(),
+                op_latest: Vec::new(),
                 latest_by_duration: s.latest_by_duration().collect(),
             });
+            let last = services.last_mut()?;
+            (last.operations, last.op_latest) = s.operations()?.into_iter().map(|(n, k, l)| ((n, k), l)).unzip();
         }
         Some(Self { services, bloom: view.bloom.to_vec(), probes: view.kind, bound: view.bound })
     }
