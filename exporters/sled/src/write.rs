@@ -352,12 +352,24 @@ pub fn op_key(service: &str, name: &str, kind: &str) -> Vec<u8> {
     k
 }
 
+/// Most operation and catalog keys remembered as written. The set only saves rewriting
+/// keys sled already has (rewriting one is harmless), so past the cap it starts over rather
+/// than grow with clients that put ids into span names or attribute keys.
+const KNOWN_OPS_CAP: usize = 100_000;
+
+fn remember(known: &mut std::collections::HashSet<Vec<u8>>, fresh: &[Vec<u8>], cap: usize) {
+    if known.len() + fresh.len() > cap {
+        known.clear();
+    }
+    known.extend(fresh.iter().take(cap).cloned());
+}
+
 fn write_operations(shared: &Shared, ops: BTreeSet<Vec<u8>>) -> Result<(), StoreError> {
     let fresh: Vec<Vec<u8>> = {
         let mut known = shared.known_ops.lock().unwrap_or_else(|p| p.into_inner());
         // Nearly every operation of a batch is known: look up before cloning a key to insert.
         let fresh: Vec<Vec<u8>> = ops.into_iter().filter(|k| !known.contains(k)).collect();
-        known.extend(fresh.iter().cloned());
+        remember(&mut known, &fresh, KNOWN_OPS_CAP);
         fresh
     };
     if fresh.is_empty() {
@@ -399,4 +411,22 @@ fn write_dependencies(
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::remember;
+
+    #[test]
+    fn the_set_of_written_keys_stays_within_its_cap() {
+        let mut known = HashSet::new();
+        for round in 0..10u8 {
+            let fresh: Vec<Vec<u8>> = (0..7u8).map(|i| vec![round, i]).collect();
+            remember(&mut known, &fresh, 20);
+            assert!(known.len() <= 20, "{} keys after round {round}", known.len());
+            assert!(fresh.iter().all(|k| known.contains(k)), "the newest keys are remembered");
+        }
+    }
 }
