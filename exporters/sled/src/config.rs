@@ -1,12 +1,14 @@
 //! Settings of the sled store. `path` is the database directory (one database per path per
 //! process); `retention` is how long spans are kept (0 keeps them forever), in whole
 //! `partition`s; `sync_on_write` (default true) makes `export` return only once the batch is
-//! on disk, and then the engine answers the client only after that export, so an acknowledged
-//! span survives kill -9 and a power cut (batches written concurrently share one sync; see
-//! `commit`). `sync_on_write: false` is the opt-out for speed: the client is answered when
-//! the sending queue holds the batch, and a kill loses what was queued or not yet flushed
-//! (sled flushes every 500 ms by itself). See docs/durability.md. `cache_size_mib` is sled's
-//! page cache; `compression_level` is zstd's level for span blocks.
+//! on disk (in the write-ahead log, see `wal`), and then the engine answers the client only after that export, so an acknowledged
+//! span survives kill -9 and a power cut (batches written concurrently share one sync).
+//! `sync_on_write: false` is the opt-out for speed: the client is answered when the sending
+//! queue holds the batch; a kill loses what was queued (the log is still written, so what
+//! reached it survives a killed process, though not a power cut). See docs/durability.md. `cache_size_mib` is sled's
+//! page cache; `compression_level` is zstd's level for span blocks. `max_block_spans` and
+//! `max_block_age` say when batches waiting in the write-ahead log become a block (see
+//! `ingest`).
 
 use std::path::PathBuf;
 
@@ -23,6 +25,11 @@ pub struct Config {
     pub sync_on_write: bool,
     pub cache_size_mib: u64,
     pub compression_level: i32,
+    /// A block is written once it holds this many spans (or has waited `max_block_age`).
+    pub max_block_spans: usize,
+    /// How long acknowledged spans wait in the write-ahead log for their block to fill. Reads
+    /// write the open block first, so this is not how long spans take to show up.
+    pub max_block_age: GoDuration,
 }
 
 impl Default for Config {
@@ -34,6 +41,8 @@ impl Default for Config {
             sync_on_write: true,
             cache_size_mib: 256,
             compression_level: 3,
+            max_block_spans: 8192,
+            max_block_age: GoDuration::from_secs(1),
         }
     }
 }
@@ -55,6 +64,12 @@ impl ComponentConfig for Config {
         }
         if self.cache_size_mib == 0 {
             problems.push(ConfigProblem::new("cache_size_mib", "must be at least 1"));
+        }
+        if !(1..=1_000_000).contains(&self.max_block_spans) {
+            problems.push(ConfigProblem::new("max_block_spans", "must be from 1 to 1000000 (8192 packs well and reads fast)"));
+        }
+        if self.max_block_age.get().is_zero() {
+            problems.push(ConfigProblem::new("max_block_age", "must be more than 0 (e.g. 1s)"));
         }
         if !(1..=22).contains(&self.compression_level) {
             problems.push(ConfigProblem::new("compression_level", "must be a zstd level from 1 to 22"));

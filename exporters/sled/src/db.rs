@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::block_cache::BlockCache;
 use crate::deps::DepTracker;
+use crate::ingest::Ingest;
+use crate::wal::{Wal, SEALED_KEY};
+use crate::write::WriteSettings;
 
 /// Decompressed bytes of recently read blocks kept in memory (an 8192-span block of the
 /// shipped batch size decodes to ~1 MB).
@@ -36,6 +39,12 @@ pub enum StoreError {
     Format { path: String, found: u32, supported: u32 },
     #[error("background task failed: {0}")]
     Join(String),
+    #[error("{0}")]
+    Wal(#[from] crate::wal::WalError),
+    /// Blocks of acknowledged spans could not be written yet (see [`crate::ingest`]): new
+    /// batches are refused, retryably, until they are.
+    #[error("the store is behind: {0}")]
+    Behind(String),
 }
 
 /// One time partition: spans whose start falls in `[start, end)` (Unix seconds).
@@ -72,6 +81,10 @@ fn segment_bytes(dir: &Path) -> usize {
 
 pub struct Shared {
     pub db: sled::Db,
+    /// The write-ahead log and the open block ([`crate::ingest`]).
+    pub ingest: Ingest,
+    /// How this database is written (from the config of the exporter that opened it).
+    pub settings: WriteSettings,
     /// Decoded blocks recently read (searches and trace fetches).
     pub blocks_cache: BlockCache,
     /// The first block sequence number whose attribute keys are in the key catalog.
@@ -164,7 +177,10 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, String> {
 
 impl Shared {
     /// The shared handle for `path`, opening the database if this process has not.
-    pub fn open(path: &Path, cache_bytes: u64) -> Result<Arc<Self>, StoreError> {
+    ///
+    /// A new database handle replays the write-ahead log (batches acknowledged but not yet in
+    /// blocks when the last process stopped) before it is handed out.
+    pub fn open(path: &Path, cache_bytes: u64, settings: WriteSettings) -> Result<Arc<Self>, StoreError> {
         let err = |m: String| StoreError::Open { path: path.display().to_string(), message: m };
         std::fs::create_dir_all(path).map_err(|e| err(e.to_string()))?;
         let canonical = path.canonicalize().map_err(|e| err(e.to_string()))?;
@@ -190,7 +206,11 @@ impl Shared {
                 partitions.insert(start, Partition { start, end, blocks, index });
             }
         }
+        let sealed = meta.get(SEALED_KEY).map_err(|e| err(e.to_string()))?.and_then(|v| v.as_ref().try_into().ok()).map_or(0, u64::from_be_bytes);
+        let (wal, segments) = Wal::open(&canonical.join("wal"), sealed)?;
         let shared = Arc::new(Self {
+            ingest: Ingest::new(wal, sealed),
+            settings,
             db,
             meta,
             partitions: Mutex::new(partitions),
@@ -202,6 +222,7 @@ impl Shared {
             path: canonical.clone(),
             bound: AtomicU64::new(bound),
         });
+        shared.ingest.replay(&shared, segments, &settings.options())?;
         reg.retain(|_, w| w.strong_count() > 0);
         reg.insert(canonical, Arc::downgrade(&shared));
         Ok(shared)

@@ -1,6 +1,8 @@
-//! The exporter: writes each batch on a blocking thread, waits for it to be durable (unless
-//! `sync_on_write: false`; concurrent exports share one sync, see [`crate::commit`]), and runs
-//! the retention sweep in the background.
+//! The exporter: appends each batch to the write-ahead log and the open block, seals the
+//! block it fills, and waits for the log to be durable before answering (unless
+//! `sync_on_write: false`); see [`crate::ingest`] and [`crate::wal`]. A background task seals
+//! blocks that waited `max_block_age`, retries blocks whose write failed, deletes log
+//! segments whose blocks sled has flushed, and runs the retention sweep.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,21 +11,15 @@ use async_trait::async_trait;
 use tracegate_core::storage::TraceReader;
 use tracegate_core::{ComponentError, ConsumeError, ExportReport, Exporter, Host, Lifecycle, Traces};
 
-use crate::commit::GroupCommit;
 use crate::config::Config;
 use crate::db::{Shared, StoreError};
 use crate::read::SledReader;
-use crate::write::{write_traces, WriteOptions};
+use crate::write::{WriteOptions, WriteSettings};
 
 pub struct SledExporter {
     shared: Arc<Shared>,
     config: Config,
-    commit: GroupCommit,
-    retention_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    background: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// How far past this gateway's clock a span may start and still be filed under its own start
@@ -37,10 +33,16 @@ pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(3600);
 pub const PAST_RETENTION: &str = "past_retention";
 
 impl SledExporter {
-    /// Opens (or joins this process's handle on) the database at `config.path`.
+    /// Opens (or joins this process's handle on) the database at `config.path`, replaying
+    /// the write-ahead log if this process had not opened it.
     pub fn open(config: Config) -> Result<Self, StoreError> {
-        let shared = Shared::open(&config.path, config.cache_size_mib.saturating_mul(1 << 20))?;
-        Ok(Self { shared, config, commit: GroupCommit::default(), retention_task: Mutex::new(None) })
+        let settings = WriteSettings {
+            partition_secs: config.partition.get().as_secs().max(1),
+            retention_secs: config.retention.get().as_secs(),
+            compression_level: config.compression_level,
+        };
+        let shared = Shared::open(&config.path, config.cache_size_mib.saturating_mul(1 << 20), settings)?;
+        Ok(Self { shared, config, background: Mutex::new(None) })
     }
 
     /// The reader over this exporter's database.
@@ -49,15 +51,7 @@ impl SledExporter {
     }
 
     fn write_options(&self) -> WriteOptions {
-        let retention = self.config.retention.get().as_secs();
-        let now = now_secs();
-        WriteOptions {
-            partition_secs: self.config.partition.get().as_secs().max(1),
-            cutoff_secs: if retention == 0 { 0 } else { now.saturating_sub(retention) },
-            compression_level: self.config.compression_level,
-            now_secs: now,
-            future_limit_secs: now.saturating_add(MAX_FUTURE_SKEW.as_secs()),
-        }
+        self.shared.settings.options()
     }
 
     /// Drops partitions that ended more than `retention` before `now`; returns how many.
@@ -65,10 +59,36 @@ impl SledExporter {
         drop_expired(&self.shared, self.config.retention.get(), now)
     }
 
-    /// Waits until everything written so far is on disk.
+    /// Writes the open block and waits until everything written so far is on disk (sled
+    /// flushed, the log cut back to what is not in blocks).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.shared.db.flush_async().await?;
-        Ok(())
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let opts = shared.settings.options();
+            shared.ingest.seal_for_read(&shared, &opts)?;
+            shared.ingest.wal().rotate()?;
+            shared.ingest.checkpoint(&shared).map(|_| ())
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+}
+
+/// One round of the background task: seal a block that waited long enough, retry failed
+/// blocks, cut the log back to what sled has flushed.
+fn maintain(shared: &Shared, max_age: Duration) {
+    let opts = shared.settings.options();
+    if let Err(e) = shared.ingest.retry_failed(shared, &opts) {
+        tracing::warn!(error = %e, "blocks of acknowledged spans still cannot be written; will retry");
+        return;
+    }
+    if let Some(cut) = shared.ingest.cut_due(max_age) {
+        if let Err(e) = shared.ingest.seal(shared, cut, &opts) {
+            tracing::warn!(error = %e, "cannot write a block of acknowledged spans; it stays in the write-ahead log and is retried");
+        }
+    }
+    if let Err(e) = shared.ingest.checkpoint(shared) {
+        tracing::warn!(error = %e, "cannot cut the write-ahead log back to what sled has flushed; will retry");
     }
 }
 
@@ -83,26 +103,38 @@ fn drop_expired(shared: &Shared, retention: Duration, now: SystemTime) -> Result
 #[async_trait]
 impl Lifecycle for SledExporter {
     async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
-        let mut task = self.retention_task.lock().unwrap_or_else(|p| p.into_inner());
-        if task.is_some() || self.config.retention.is_zero() {
+        let mut task = self.background.lock().unwrap_or_else(|p| p.into_inner());
+        if task.is_some() {
             return Ok(());
         }
         let shared = self.shared.clone();
         let retention = self.config.retention.get();
-        // Partitions expire one partition length apart; checking more often than that (or
+        let max_age = self.config.max_block_age.get();
+        // Partitions expire one partition length apart; sweeping more often than that (or
         // than once a minute) finds nothing new.
-        let every = self.config.partition.get().clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let sweep_every = self.config.partition.get().clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let tick_every = (max_age / 2).clamp(Duration::from_millis(20), Duration::from_secs(1));
         *task = Some(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval(tick_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_sweep = std::time::Instant::now();
             loop {
                 tick.tick().await;
                 let shared = shared.clone();
-                let swept = tokio::task::spawn_blocking(move || drop_expired(&shared, retention, SystemTime::now())).await;
-                match swept {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(n)) => tracing::info!(partitions = n, "retention dropped expired partitions"),
-                    Ok(Err(e)) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
-                    Err(e) => tracing::warn!(error = %e, "retention sweep task failed"),
+                let sweep = !retention.is_zero() && last_sweep.elapsed() >= sweep_every;
+                if sweep {
+                    last_sweep = std::time::Instant::now();
+                }
+                let done = tokio::task::spawn_blocking(move || {
+                    maintain(&shared, max_age);
+                    sweep.then(|| drop_expired(&shared, retention, SystemTime::now()))
+                })
+                .await;
+                match done {
+                    Ok(None | Some(Ok(0))) => {}
+                    Ok(Some(Ok(n))) => tracing::info!(partitions = n, "retention dropped expired partitions"),
+                    Ok(Some(Err(e))) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
+                    Err(e) => tracing::warn!(error = %e, "sled background task failed"),
                 }
             }
         }));
@@ -110,7 +142,7 @@ impl Lifecycle for SledExporter {
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let task = self.retention_task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let task = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(task) = task {
             task.abort();
         }
@@ -131,18 +163,35 @@ impl Exporter for SledExporter {
     async fn export_reporting(&self, traces: Traces) -> Result<ExportReport, ConsumeError> {
         let shared = self.shared.clone();
         let opts = self.write_options();
-        let spans = traces.span_count() as u64;
-        let written = tokio::task::spawn_blocking(move || write_traces(&shared, &traces, opts)).await;
-        let stored = match written {
-            Ok(Ok(stored)) => stored as u64,
-            // A disk or database fault may pass (space freed, I/O recovered): let the queue retry.
+        let block_spans = self.config.max_block_spans;
+        let written = tokio::task::spawn_blocking(move || {
+            let appended = shared.ingest.append(&traces, block_spans, &opts)?;
+            if let Some(cut) = appended.cut {
+                // Sealed here, not in the background: a store that cannot keep up slows its
+                // senders instead of piling blocks up in memory. A failure stays queued for
+                // the background task; this batch is in the log, so its answer stands.
+                if let Err(e) = shared.ingest.seal(&shared, cut, &opts) {
+                    tracing::warn!(error = %e, "cannot write a block of acknowledged spans; it stays in the write-ahead log and is retried");
+                }
+            }
+            Ok::<_, StoreError>((appended.end, appended.past_retention))
+        })
+        .await;
+        let (end, past_retention) = match written {
+            Ok(Ok(done)) => done,
+            // A disk or database fault may pass (space freed, I/O recovered): let the sender retry.
             Ok(Err(e)) => return Err(ConsumeError::retryable(e.to_string())),
             Err(e) => return Err(ConsumeError::retryable(format!("write task failed: {e}"))),
         };
         if self.config.sync_on_write {
-            self.commit.make_durable(&self.shared.db).await.map_err(|e| ConsumeError::retryable(format!("cannot make the batch durable: {e}")))?;
+            self.shared
+                .ingest
+                .wal()
+                .sync_to(end)
+                .await
+                .map_err(|e| ConsumeError::retryable(format!("cannot make the batch durable: {e}")))?;
         }
-        Ok(ExportReport::default().with_dropped(PAST_RETENTION, spans.saturating_sub(stored)))
+        Ok(ExportReport::default().with_dropped(PAST_RETENTION, past_retention as u64))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -14,7 +14,12 @@
 //!   `b/<start>-<end>` tree of blocks and an `x/<start>-<end>` index tree. Retention drops
 //!   whole trees (`drop_tree`), never scanning keys; start-up opens the database and the
 //!   partition trees by name, so it does not grow with the data stored.
-//! - **Blocks.** Each exported batch becomes one zstd-compressed value per partition it
+//! - **Write-ahead log, then blocks** ([`wal`], [`ingest`]). An export appends its batch to
+//!   a log file and syncs it (concurrent exports share one `fdatasync`): that is the
+//!   acknowledgment. Batches wait there until `max_block_spans` (8192) or `max_block_age`
+//!   (1 s), or until a read, then become blocks; log segments are deleted once sled has
+//!   flushed their blocks, and replayed at open otherwise.
+//! - **Blocks.** Each cut becomes one zstd-compressed value per partition it
 //!   touches, keyed by a sequence number, holding the spans grouped by trace in columns (a
 //!   string table, one value column per attribute key, delta-coded times, parents as indexes,
 //!   each resource once; see [`block_write`]). Columns halve what zstd has to store compared
@@ -80,16 +85,17 @@ mod block_read;
 mod block_write;
 mod catalog;
 mod codec;
-mod commit;
 mod config;
 mod db;
 mod deps;
 mod exporter;
 mod fetch;
 mod filter;
+mod ingest;
 mod matching;
 mod read;
 mod summary;
+mod wal;
 mod write;
 
 use std::sync::Arc;

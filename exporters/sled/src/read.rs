@@ -50,7 +50,15 @@ impl SledReader {
         f: impl FnOnce(&SledReader) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StorageError> {
         let me = self.clone();
-        match tokio::task::spawn_blocking(move || f(&me)).await {
+        let read = move || {
+            // Every acknowledged span is visible to the next read (see `crate::ingest`).
+            let shared = &me.shared;
+            if let Err(e) = shared.ingest.seal_for_read(shared, &shared.settings.options()) {
+                tracing::warn!(error = %e, "cannot write the open block before a read; the read may miss its spans");
+            }
+            f(&me)
+        };
+        match tokio::task::spawn_blocking(read).await {
             Ok(r) => r.map_err(|e| StorageError::Backend(e.to_string())),
             Err(e) => Err(StorageError::Backend(format!("read task failed: {e}"))),
         }

@@ -334,3 +334,44 @@ async fn unusual_encodings_are_stored_as_prost_reads_them() {
         assert!(want[3].ends_with(&format!("-> [{t:?}]")), "{want:#?}");
     }
 }
+
+/// Blocks in a database's partitions (summaries excluded).
+fn blocks_stored(exporter: &SledExporter) -> usize {
+    let shared = exporter.shared_for_test();
+    shared.partitions_between(0, u64::MAX).iter().map(|p| p.blocks.iter().keys().filter(|k| k.as_ref().is_ok_and(|k| k[0] != b's')).count()).sum()
+}
+
+/// Many small acknowledged batches wait in the write-ahead log and become one block (not a
+/// block each, which packed worse and searched slower); a read sees them all at once; and the
+/// log is cut back once its records are in a flushed block.
+#[tokio::test]
+async fn small_batches_share_a_block_and_reads_see_them_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exporter = SledExporter::open(config(dir.path())).expect("open");
+    let mut ids = Ids::new(9);
+    let mut traces = Vec::new();
+    for _ in 0..40 {
+        let t = ids.trace_id();
+        traces.push(t);
+        let spans: Vec<TestSpan> = (0..5).map(|i| TestSpan::new(&mut ids, t, "api", &format!("op{i}"), ago(30))).collect();
+        exporter.export(batch(&spans)).await.expect("export");
+    }
+    assert_eq!(blocks_stored(&exporter), 0, "acknowledged batches wait in the log for their block to fill");
+    let wal = dir.path().join("db").join("wal");
+    assert!(std::fs::read_dir(&wal).expect("log dir").count() >= 1);
+
+    let reader = exporter.reader();
+    for t in &traces {
+        assert_eq!(reader.get_trace(*t).await.expect("get").map(|t| t.span_count()), Some(5), "a read sees every acknowledged span");
+    }
+    assert_eq!(blocks_stored(&exporter), 1, "forty batches became one block");
+
+    exporter.flush().await.expect("flush");
+    let log_bytes: u64 = std::fs::read_dir(&wal).expect("log dir").map(|e| e.expect("entry").metadata().expect("meta").len()).sum();
+    assert_eq!(log_bytes, 0, "once the block is flushed, the log holds nothing");
+    drop(reader);
+    exporter.shutdown_for_test().await;
+    let reopened = SledExporter::open(config(dir.path())).expect("reopen");
+    assert_eq!(blocks_stored(&reopened), 1, "nothing is replayed twice");
+    assert_eq!(reopened.reader().find_trace_ids(&tracegate_core::storage::TraceQuery { service: "api".into(), limit: 100, ..Default::default() }).await.expect("find").len(), 40);
+}

@@ -1,17 +1,17 @@
-//! The write path: one batch becomes, per time partition it touches, one compressed block
+//! The write path: the batches of one cut block ([`crate::ingest`]) become, per time
+//! partition they touch, one compressed block
 //! (spans grouped by trace), one search summary, one trace-index key per trace, and counts of
 //! new service dependencies. Runs on a blocking thread (sled calls block).
 //!
-//! Everything is read in place from the batch's OTLP request bytes ([`view`]): a batch from
+//! Everything is read in place from the batches' OTLP request bytes ([`view`]): a batch from
 //! the OTLP receiver arrives as those bytes, and a decoded one (Jaeger, Zipkin, or changed by
-//! a processor) is prost-encoded first. That is the trade: in the ingest bench a decoded
-//! batch costs ~10 us/span here against ~7 with the former writer over prost structs (~2 for
+//! a processor) was prost-encoded once for the write-ahead log ([`crate::ingest`]). That is
+//! the trade: in the ingest bench a decoded batch costs ~10 us/span here against ~7 with the former writer over prost structs (~2 for
 //! the encode, ~1 because reading views costs more than reading structs), while a byte batch
 //! costs ~8 against ~12 (decode + structs), and the byte path is the one the OTLP receiver
-//! feeds. One encoder also means blocks cannot differ by where a batch came from. Every block
-//! of a batch is built in memory before anything is stored, so bytes a view refuses (a
-//! singular message repeated, which prost would merge) are decoded and re-encoded instead,
-//! without half a batch written twice.
+//! feeds. One encoder also means blocks cannot differ by where a batch came from. Bytes a view
+//! refuses (a singular message repeated, which prost would merge) were re-encoded before
+//! they reached the log, so a block never fails half-written on them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
@@ -19,9 +19,7 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use prost::Message;
-use tracegate_core::data::encode_resource_spans;
 use tracegate_core::otlp_wire::view::{self, ViewError};
-use tracegate_core::Traces;
 
 use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
 use crate::catalog::{any_service_key_entry, service_key_entry};
@@ -53,6 +51,29 @@ pub struct WriteOptions {
     pub future_limit_secs: u64,
 }
 
+/// The store's settings for writing, from its config; [`WriteSettings::options`] turns them
+/// into the options of one write at the current time.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteSettings {
+    pub partition_secs: u64,
+    /// 0 keeps spans forever.
+    pub retention_secs: u64,
+    pub compression_level: i32,
+}
+
+impl WriteSettings {
+    pub fn options(&self) -> WriteOptions {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        WriteOptions {
+            partition_secs: self.partition_secs.max(1),
+            cutoff_secs: if self.retention_secs == 0 { 0 } else { now.saturating_sub(self.retention_secs) },
+            compression_level: self.compression_level,
+            now_secs: now,
+            future_limit_secs: now.saturating_add(crate::exporter::MAX_FUTURE_SKEW.as_secs()),
+        }
+    }
+}
+
 struct Group {
     partition: Partition,
     traces: Vec<([u8; 16], Vec<u32>)>,
@@ -66,21 +87,6 @@ struct Prepared {
     summary: Summary,
     latest: u64,
     trace_ids: Vec<[u8; 16]>,
-}
-
-/// Stores a batch; returns the number of spans stored (spans past retention are skipped; the
-/// exporter reports them as dropped).
-pub fn write_traces(shared: &Shared, traces: &Traces, opts: WriteOptions) -> Result<usize, StoreError> {
-    if let Some(parts) = traces.encoded_parts() {
-        let requests: Vec<&[u8]> = parts.iter().map(|p| p.bytes.as_ref()).collect();
-        match write_requests(shared, &requests, opts) {
-            Err(StoreError::Codec(CodecError::View(e))) => {
-                tracing::debug!(error = %e, "OTLP bytes not readable in place; storing prost's decoding of them");
-            }
-            done => return done,
-        }
-    }
-    write_requests(shared, &[&encode_resource_spans(traces.resource_spans())], opts)
 }
 
 /// Stores `ExportTraceServiceRequest` encodings as one batch.

@@ -1,0 +1,326 @@
+//! Ingest: batches go to the write-ahead log ([`crate::wal`]) and into the open block; full
+//! (or old enough) open blocks are sealed into sled in the order they were cut.
+//!
+//! # The order that makes the log safe to truncate
+//!
+//! Appending a batch to the log and adding it to the open block happen under one lock, so the
+//! open block always holds exactly the log's records between two offsets. Each cut block
+//! gets a ticket; blocks are sealed concurrently (encoding is the expensive part), but the
+//! sealed offset in `meta` ([`crate::wal::SEALED_KEY`]) only advances over an unbroken run
+//! of finished tickets, after their blocks were inserted. A crash between a block's insert
+//! and the offset's flush replays that block's records at open: byte-identical spans, which
+//! reads merge (a retried batch looks the same), and dependency counts that count them twice.
+//!
+//! # What a reader sees
+//!
+//! A read first seals the open block and waits for the blocks cut before it
+//! ([`Ingest::seal_for_read`]), so every acknowledged span is visible to the next query, as
+//! before the log. Queries during heavy ingest therefore make blocks smaller; the UI's
+//! cadence (a query every few seconds) does not matter.
+//!
+//! # When sealing fails
+//!
+//! A block that cannot be written (disk full, an I/O error) keeps its place in the order and
+//! is retried by the exporter's background task; until it is written, appends are refused
+//! with a retryable error, so the log cannot grow without bound behind a store that cannot
+//! keep up.
+
+use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use prost::Message;
+use tracegate_core::data::encode_resource_spans;
+use tracegate_core::Traces;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+use crate::block_write::BatchIndex;
+use crate::codec::CodecError;
+use crate::db::{Shared, StoreError};
+use crate::wal::{Wal, SEALED_KEY};
+use crate::write::{index, write_requests, WriteOptions};
+
+/// A block cut from the log, waiting to be (or being) written.
+pub struct Cut {
+    ticket: u64,
+    parts: Vec<Bytes>,
+    /// Log offset just past its last record.
+    end: u64,
+}
+
+#[derive(Default)]
+struct Open {
+    parts: Vec<Bytes>,
+    spans: usize,
+    since: Option<Instant>,
+    end: u64,
+    /// The ticket the next cut block gets.
+    next_ticket: u64,
+}
+
+impl Open {
+    fn cut(&mut self) -> Option<Cut> {
+        if self.parts.is_empty() {
+            return None;
+        }
+        let cut = Cut { ticket: self.next_ticket, parts: std::mem::take(&mut self.parts), end: self.end };
+        self.next_ticket += 1;
+        self.spans = 0;
+        self.since = None;
+        Some(cut)
+    }
+}
+
+#[derive(Default)]
+struct Order {
+    /// Every ticket below this one is written.
+    written_below: u64,
+    /// Written tickets above an unwritten one, with their log offsets.
+    written: BTreeMap<u64, u64>,
+    /// Cut blocks whose write failed, to be retried.
+    failed: BTreeMap<u64, Cut>,
+}
+
+pub struct Ingest {
+    wal: Wal,
+    open: Mutex<Open>,
+    order: Mutex<Order>,
+    order_changed: Condvar,
+}
+
+/// What an append did: the log offset to sync to before acknowledging, the block it cut (the
+/// caller seals it), and how many of its spans are past retention (they are not stored).
+pub struct Appended {
+    pub end: u64,
+    pub cut: Option<Cut>,
+    pub past_retention: usize,
+}
+
+/// How long a read waits for blocks being written by others before reading what is there.
+const READ_WAIT: Duration = Duration::from_secs(5);
+
+impl Ingest {
+    pub fn new(wal: Wal, sealed: u64) -> Self {
+        let open = Open { end: sealed.max(wal.end()), ..Open::default() };
+        Self { wal, open: Mutex::new(open), order: Mutex::default(), order_changed: Condvar::new() }
+    }
+
+    pub fn wal(&self) -> &Wal {
+        &self.wal
+    }
+
+    /// Appends a batch to the log and the open block; cuts the block when it reaches
+    /// `block_spans`. Blocking (a file write). Refused while a cut block cannot be written.
+    pub fn append(&self, traces: &Traces, block_spans: usize, opts: &WriteOptions) -> Result<Appended, StoreError> {
+        if let Some(error) = self.failing() {
+            return Err(StoreError::Behind(error));
+        }
+        let (parts, past_retention) = readable_parts(traces, opts)?;
+        let spans = traces.span_count();
+        let payloads: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let end = self.wal.append(&payloads)?;
+        open.parts.extend(parts);
+        open.spans += spans;
+        open.end = end;
+        open.since.get_or_insert_with(Instant::now);
+        let cut = if open.spans >= block_spans { open.cut() } else { None };
+        Ok(Appended { end, cut, past_retention })
+    }
+
+    /// Cuts the open block if it has waited `max_age` (the background task's timer).
+    pub fn cut_due(&self, max_age: Duration) -> Option<Cut> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        match open.since {
+            Some(since) if since.elapsed() >= max_age => open.cut(),
+            _ => None,
+        }
+    }
+
+    /// Writes a cut block into sled and advances the sealed offset. On failure the block is
+    /// kept for [`Ingest::retry_failed`].
+    pub fn seal(&self, shared: &Shared, cut: Cut, opts: &WriteOptions) -> Result<(), StoreError> {
+        let parts: Vec<&[u8]> = cut.parts.iter().map(|p| p.as_ref()).collect();
+        match write_requests(shared, &parts, *opts) {
+            Ok(_) => self.written(shared, cut.ticket, cut.end),
+            Err(e) => {
+                let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+                order.failed.insert(cut.ticket, cut);
+                self.order_changed.notify_all();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the blocks whose earlier write failed, oldest first; stops at the first that
+    /// fails again. Returns how many were written.
+    pub fn retry_failed(&self, shared: &Shared, opts: &WriteOptions) -> Result<usize, StoreError> {
+        let mut done = 0;
+        loop {
+            let next = self.order.lock().unwrap_or_else(|p| p.into_inner()).failed.pop_first();
+            let Some((_, cut)) = next else { return Ok(done) };
+            self.seal(shared, cut, opts)?;
+            done += 1;
+        }
+    }
+
+    fn failing(&self) -> Option<String> {
+        let order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        (!order.failed.is_empty()).then(|| format!("{} block(s) of acknowledged spans wait to be written", order.failed.len()))
+    }
+
+    fn written(&self, shared: &Shared, ticket: u64, end: u64) -> Result<(), StoreError> {
+        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        order.written.insert(ticket, end);
+        let mut sealed = None;
+        loop {
+            let below = order.written_below;
+            let Some(end) = order.written.remove(&below) else { break };
+            order.written_below += 1;
+            sealed = Some(end);
+        }
+        let result = match sealed {
+            // Under the lock, so that offsets reach `meta` in order.
+            Some(end) => shared.meta.insert(SEALED_KEY, &end.to_be_bytes()).map(|_| ()).map_err(StoreError::from),
+            None => Ok(()),
+        };
+        self.order_changed.notify_all();
+        result
+    }
+
+    /// Seals the open block and waits (up to [`READ_WAIT`]) until every block cut so far is
+    /// written, so that a read sees every acknowledged span.
+    pub fn seal_for_read(&self, shared: &Shared, opts: &WriteOptions) -> Result<(), StoreError> {
+        let (cut, last_ticket) = {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            let cut = open.cut();
+            (cut, open.next_ticket)
+        };
+        if let Some(cut) = cut {
+            self.seal(shared, cut, opts)?;
+        }
+        let deadline = Instant::now() + READ_WAIT;
+        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        while order.written_below < last_ticket {
+            let now = Instant::now();
+            // A failed block will not be written while we wait; read what is there.
+            if now >= deadline || order.failed.keys().next().is_some_and(|t| *t < last_ticket) {
+                break;
+            }
+            order = self.order_changed.wait_timeout(order, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        Ok(())
+    }
+
+    /// Everything cut and written so far: the sealed offset (what the log may be cut to once
+    /// sled is flushed).
+    pub fn sealed(&self, shared: &Shared) -> u64 {
+        shared.meta.get(SEALED_KEY).ok().flatten().and_then(|v| v.as_ref().try_into().ok()).map_or(0, u64::from_be_bytes)
+    }
+
+    /// Flushes sled, then deletes the log segments whose records are all in flushed blocks.
+    pub fn checkpoint(&self, shared: &Shared) -> Result<usize, StoreError> {
+        let sealed = self.sealed(shared);
+        if !self.wal.has_closed_below(sealed) {
+            return Ok(0);
+        }
+        shared.db.flush()?;
+        Ok(self.wal.truncate_to(sealed)?)
+    }
+
+    /// At open: writes the records the log holds past the sealed offset into blocks, flushes,
+    /// and deletes the old segments. Returns how many records were replayed.
+    pub fn replay(&self, shared: &Shared, segments: Vec<(u64, std::path::PathBuf)>, opts: &WriteOptions) -> Result<usize, StoreError> {
+        /// Payload bytes per replayed block: about what an 8192-span block arrives as.
+        const REPLAY_BLOCK_BYTES: usize = 4 << 20;
+        let sealed = self.sealed(shared);
+        let last = segments.len().saturating_sub(1);
+        let mut replayed = 0;
+        for (i, (start, path)) in segments.iter().enumerate() {
+            let records = crate::wal::read_records(path, *start, i == last)?;
+            let mut batch: Vec<Bytes> = Vec::new();
+            let mut bytes = 0;
+            let mut end = sealed;
+            for (record_end, payload) in records.into_iter().filter(|(e, _)| *e > sealed) {
+                bytes += payload.len();
+                batch.push(lenient(Bytes::from(payload)));
+                end = record_end;
+                replayed += 1;
+                if bytes >= REPLAY_BLOCK_BYTES {
+                    self.replay_block(shared, std::mem::take(&mut batch), end, opts)?;
+                    bytes = 0;
+                }
+            }
+            if !batch.is_empty() {
+                self.replay_block(shared, batch, end, opts)?;
+            }
+        }
+        shared.db.flush()?;
+        self.wal.truncate_to(self.sealed(shared))?;
+        if replayed > 0 {
+            tracing::info!(records = replayed, "acknowledged batches replayed from the write-ahead log into the store");
+        }
+        Ok(replayed)
+    }
+
+    fn replay_block(&self, shared: &Shared, parts: Vec<Bytes>, end: u64, opts: &WriteOptions) -> Result<(), StoreError> {
+        let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
+        write_requests(shared, &refs, *opts)?;
+        shared.meta.insert(SEALED_KEY, &end.to_be_bytes())?;
+        Ok(())
+    }
+}
+
+/// The batch as request encodings the block writer reads in place, and how many of its spans
+/// start before the retention cutoff. A decoded batch (Jaeger, Zipkin, changed by a
+/// processor) is encoded once here; bytes the views refuse (a singular field repeated, which
+/// prost merges) are decoded and re-encoded, so that a cut block never fails to encode.
+fn readable_parts(traces: &Traces, opts: &WriteOptions) -> Result<(Vec<Bytes>, usize), StoreError> {
+    let parts: Vec<Bytes> = match traces.encoded_parts() {
+        Some(parts) => parts.iter().map(|p| p.bytes.clone()).collect(),
+        None => vec![Bytes::from(encode_resource_spans(traces.resource_spans()))],
+    };
+    let mut past = 0;
+    let mut readable = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (part, n) = match index([part.as_ref()]).map(|b| past_retention(&b, opts)) {
+            Ok(n) => (part, n),
+            Err(_) => {
+                let again = reencoded(&part);
+                let n = index([again.as_ref()]).map(|b| past_retention(&b, opts)).map_err(CodecError::from)?;
+                (again, n)
+            }
+        };
+        past += n;
+        readable.push(part);
+    }
+    Ok((readable, past))
+}
+
+/// Spans the writer skips as older than the retention (its own test, see `write_requests`).
+fn past_retention(batch: &BatchIndex<'_>, opts: &WriteOptions) -> usize {
+    batch
+        .spans
+        .iter()
+        .filter(|s| (s.span.start_time_unix_nano / 1_000_000_000).saturating_add(opts.partition_secs) <= opts.cutoff_secs)
+        .count()
+}
+
+/// Prost's decoding of `bytes` encoded again, which the views read; `bytes` themselves when
+/// prost refuses them too (the caller's `index` then reports why).
+fn reencoded(bytes: &Bytes) -> Bytes {
+    match ExportTraceServiceRequest::decode(bytes.as_ref()) {
+        Ok(request) => Bytes::from(request.encode_to_vec()),
+        Err(_) => bytes.clone(),
+    }
+}
+
+/// `bytes` if the views read them, else [`reencoded`].
+fn lenient(bytes: Bytes) -> Bytes {
+    if index([bytes.as_ref()]).is_ok() {
+        bytes
+    } else {
+        reencoded(&bytes)
+    }
+}

@@ -1,0 +1,400 @@
+//! The write-ahead log: what makes an acknowledged batch survive kill -9 without making the
+//! store write small blocks.
+//!
+//! # Why a log beside sled
+//!
+//! A block holds the spans of many batches: the larger it is, the better zstd shares its
+//! strings (8192 spans: ~48 B/span) and the fewer summaries, filters and sled blobs a search
+//! reads. Syncing sled per batch (the first durable design) forced a block per batch, and the
+//! batch processor's early sends made those batches small: 62-65 B/span and about a third
+//! less ingest per CPU second. Here a batch is appended, as the OTLP request bytes it already
+//! is, to a plain file and synced (concurrent batches share one `fdatasync`, see
+//! [`Wal::sync_to`]); that is the acknowledgment. Blocks are cut from the log's tail at full
+//! size or after `seal_interval` ([`crate::open_block`]) and written to sled without a sync;
+//! sled's own flush makes them durable, and only then are the log segments they came from
+//! deleted ([`Wal::truncate_to`]).
+//!
+//! # Format
+//!
+//! Segments `wal/<first offset, 20 digits>.log`; offsets count bytes across all segments
+//! ever written, so a position names a record without naming its file. A record is
+//! `len: u32 LE, crc32: u32 LE, payload` (payload: one `ExportTraceServiceRequest`). `meta`
+//! holds the offset up to which the log's records are in sealed blocks ([`SEALED_KEY`]);
+//! on open, the records after it are replayed into blocks. A record cut short or failing its
+//! checksum at the end of the last segment is a write interrupted by the crash, never
+//! acknowledged (the sync had not returned), and is cut off; one inside an earlier segment
+//! (synced before the next segment began) is damage, logged with what it loses.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Where, in `meta`, the offset up to which the log is in sealed blocks is kept (u64 BE).
+pub const SEALED_KEY: &[u8] = b"wal_sealed";
+
+/// A segment is closed (synced, and a new one begun) past this size.
+const SEGMENT_BYTES: u64 = 64 << 20;
+
+const HEADER: usize = 8;
+
+/// A record larger than this is not one this log wrote (a request is bounded far below it).
+const MAX_RECORD: u32 = 1 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("write-ahead log {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+impl WalError {
+    fn io(path: &Path, source: io::Error) -> Self {
+        WalError::Io { path: path.display().to_string(), source }
+    }
+
+    /// The I/O error underneath, for callers that classify it (no space, permissions).
+    pub fn io_error(&self) -> &io::Error {
+        match self {
+            WalError::Io { source, .. } => source,
+        }
+    }
+}
+
+/// The segment being appended to.
+struct Tail {
+    file: Arc<File>,
+    path: PathBuf,
+    /// Offset of the segment's first byte.
+    start: u64,
+    /// Offset just past the last record written.
+    end: u64,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    tail: Mutex<Tail>,
+    /// First offsets of the segments before the tail, not yet deleted (oldest first).
+    closed: Mutex<VecDeque<u64>>,
+    /// Every record ending at or before this offset is on disk.
+    durable: AtomicU64,
+    /// One sync at a time; the others wait and usually find their record covered.
+    turn: tokio::sync::Mutex<()>,
+}
+
+fn segment_path(dir: &Path, start: u64) -> PathBuf {
+    dir.join(format!("{start:020}.log"))
+}
+
+/// Segments in `dir`, by first offset.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| WalError::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| WalError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(start) = name.to_str().and_then(|n| n.strip_suffix(".log")).and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        found.push((start, entry.path()));
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// Reads one segment's records with the offset each ends at. A record cut short or failing
+/// its checksum ends the read: at the end of the `last` segment that is a write the crash
+/// interrupted (never acknowledged: its sync had not returned); in an earlier segment, which
+/// was synced before the next began, it is damage, logged with how much it loses.
+pub fn read_records(path: &Path, start: u64, last: bool) -> Result<Vec<(u64, Vec<u8>)>, WalError> {
+    let (records, valid) = read_valid(path, start)?;
+    let size = std::fs::metadata(path).map_err(|e| WalError::io(path, e))?.len();
+    let lost = size.saturating_sub(valid - start);
+    if lost > 0 && !last {
+        tracing::error!(
+            segment = %path.display(), lost_bytes = lost,
+            "write-ahead log segment damaged in the middle; the records after the damage are lost"
+        );
+    }
+    Ok(records)
+}
+
+/// The valid records of a segment, and the offset where they end.
+fn read_valid(path: &Path, start: u64) -> Result<(Vec<(u64, Vec<u8>)>, u64), WalError> {
+    let mut bytes = Vec::new();
+    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| WalError::io(path, e))?;
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while let Some(header) = bytes.get(at..at + HEADER) {
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if len > MAX_RECORD {
+            break;
+        }
+        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len as usize) else { break };
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        at += HEADER + len as usize;
+        records.push((start + at as u64, payload.to_vec()));
+    }
+    Ok((records, start + at as u64))
+}
+
+impl Wal {
+    /// Opens the log in `dir`; returns it with the segments already there (by first
+    /// offset), whose records past the sealed offset the caller replays. The last segment is
+    /// cut back to its last valid record (an interrupted write), and appends go to a new
+    /// segment after it, or after `sealed` if that is further.
+    pub fn open(dir: &Path, sealed: u64) -> Result<(Self, Vec<(u64, PathBuf)>), WalError> {
+        std::fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
+        let mut found = segments(dir)?;
+        let mut end = sealed;
+        if let Some((start, path)) = found.last().cloned() {
+            let (_, valid_end) = read_valid(&path, start)?;
+            end = end.max(valid_end);
+            if valid_end == start {
+                // Begun and never written: the new tail takes its place.
+                std::fs::remove_file(&path).map_err(|e| WalError::io(&path, e))?;
+                found.pop();
+            } else {
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(valid_end - start).and_then(|_| f.sync_all()))
+                    .map_err(|e| WalError::io(&path, e))?;
+            }
+        }
+        let wal = Wal::begin(dir, end)?;
+        *wal.closed.lock().unwrap_or_else(|p| p.into_inner()) = found.iter().map(|(s, _)| *s).collect();
+        Ok((wal, found))
+    }
+
+    fn begin(dir: &Path, start: u64) -> Result<Self, WalError> {
+        let tail = Self::new_tail(dir, start)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            durable: AtomicU64::new(start),
+            tail: Mutex::new(tail),
+            closed: Mutex::default(),
+            turn: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn new_tail(dir: &Path, start: u64) -> Result<Tail, WalError> {
+        let path = segment_path(dir, start);
+        let file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(|e| WalError::io(&path, e))?;
+        // The new file's name must survive a crash too, or its synced records are unreachable.
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| WalError::io(dir, e))?;
+        Ok(Tail { file: Arc::new(file), path, start, end: start })
+    }
+
+    /// Appends one record per payload; returns the offset after the last one. Not durable
+    /// until [`Wal::sync_to`] that offset. Blocking (file writes).
+    pub fn append(&self, payloads: &[&[u8]]) -> Result<u64, WalError> {
+        let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        if tail.end - tail.start >= SEGMENT_BYTES {
+            self.close_tail(&mut tail)?;
+        }
+        for payload in payloads {
+            let len = u32::try_from(payload.len()).ok().filter(|l| *l <= MAX_RECORD).ok_or_else(|| {
+                WalError::io(&tail.path, io::Error::new(io::ErrorKind::InvalidInput, "record larger than 1 GiB"))
+            })?;
+            let mut header = [0u8; HEADER];
+            header[..4].copy_from_slice(&len.to_le_bytes());
+            header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            let written = (&*tail.file).write_all(&header).and_then(|_| (&*tail.file).write_all(payload));
+            if let Err(e) = written {
+                // Part of a record may be in the file: cut it off, so the next record starts
+                // on a boundary (a failed cut leaves a record that fails its checksum, which a
+                // reopen stops at, as at a crash).
+                let _ = tail.file.set_len(tail.end - tail.start);
+                return Err(WalError::io(&tail.path, e));
+            }
+            tail.end += (HEADER + payload.len()) as u64;
+        }
+        Ok(tail.end)
+    }
+
+    /// Returns once every record ending at or before `offset` is on disk. Concurrent callers
+    /// share syncs: whoever holds the turn syncs everything appended so far.
+    pub async fn sync_to(&self, offset: u64) -> Result<(), WalError> {
+        if self.durable.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let _turn = self.turn.lock().await;
+        if self.durable.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let (file, path, end) = {
+            let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+            (tail.file.clone(), tail.path.clone(), tail.end)
+        };
+        // A segment closed since `offset` was appended was synced when it closed.
+        let synced = tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|e| WalError::io(&path, io::Error::other(e.to_string())))?;
+        synced.map_err(|e| WalError::io(&path, e))?;
+        self.durable.fetch_max(end, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Deletes the segments whose every record ends at or before `sealed` (the caller made
+    /// the blocks holding them durable first). The segment being appended to stays.
+    pub fn truncate_to(&self, sealed: u64) -> Result<usize, WalError> {
+        let current = self.tail.lock().unwrap_or_else(|p| p.into_inner()).start;
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut removed = 0;
+        while let Some(&start) = closed.front() {
+            // A segment ends where the next one starts.
+            let end = closed.get(1).copied().unwrap_or(current);
+            if end > sealed {
+                break;
+            }
+            let path = segment_path(&self.dir, start);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(WalError::io(&path, e)),
+            }
+            closed.pop_front();
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Starts a new segment if the current one holds anything, so that everything written
+    /// so far can be truncated once sealed (at shutdown and after recovery).
+    pub fn rotate(&self) -> Result<(), WalError> {
+        let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        if tail.end == tail.start {
+            return Ok(());
+        }
+        self.close_tail(&mut tail)
+    }
+
+    /// Syncs the tail and begins a new segment after it: a closed segment is complete on
+    /// disk, so only the last segment can ever hold an interrupted write.
+    fn close_tail(&self, tail: &mut Tail) -> Result<(), WalError> {
+        tail.file.sync_data().map_err(|e| WalError::io(&tail.path, e))?;
+        let (start, end) = (tail.start, tail.end);
+        *tail = Self::new_tail(&self.dir, end)?;
+        self.durable.fetch_max(end, Ordering::AcqRel);
+        self.closed.lock().unwrap_or_else(|p| p.into_inner()).push_back(start);
+        Ok(())
+    }
+
+    /// Whether some closed segment holds only records ending at or before `sealed`.
+    pub fn has_closed_below(&self, sealed: u64) -> bool {
+        let current = self.tail.lock().unwrap_or_else(|p| p.into_inner()).start;
+        let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        !closed.is_empty() && closed.get(1).copied().unwrap_or(current) <= sealed
+    }
+
+    /// Offset just past the last record appended.
+    pub fn end(&self) -> u64 {
+        self.tail.lock().unwrap_or_else(|p| p.into_inner()).end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Reopens the log and reads back the records past `sealed`, as the store's replay does.
+    fn reopen(dir: &Path, sealed: u64) -> (Wal, Vec<(u64, Vec<u8>)>) {
+        let (wal, found) = Wal::open(dir, sealed).unwrap();
+        let last = found.len().saturating_sub(1);
+        let mut records = Vec::new();
+        for (i, (start, path)) in found.iter().enumerate() {
+            records.extend(read_records(path, *start, i == last).unwrap().into_iter().filter(|(e, _)| *e > sealed));
+        }
+        (wal, records)
+    }
+
+    fn payloads(records: &[(u64, Vec<u8>)]) -> Vec<&[u8]> {
+        records.iter().map(|(_, p)| p.as_slice()).collect()
+    }
+
+    #[tokio::test]
+    async fn records_after_the_sealed_offset_come_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, records) = reopen(dir.path(), 0);
+        assert!(records.is_empty());
+        let first = wal.append(&[b"one", b"two"]).unwrap();
+        let second = wal.append(&[b"three"]).unwrap();
+        wal.sync_to(second).await.unwrap();
+        drop(wal);
+
+        let (_wal, records) = reopen(dir.path(), 0);
+        assert_eq!(payloads(&records), [&b"one"[..], b"two", b"three"]);
+        let (_wal, records) = reopen(dir.path(), first);
+        assert_eq!(payloads(&records), [&b"three"[..]], "records before the sealed offset are not replayed");
+        assert_eq!(records[0].0, second);
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_last_write_is_cut_off_and_appends_continue_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = reopen(dir.path(), 0);
+        let end = wal.append(&[b"kept"]).unwrap();
+        wal.sync_to(end).await.unwrap();
+        drop(wal);
+        // Half a record, as a kill in the middle of a write leaves it.
+        let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
+        drop(f);
+
+        let (wal, records) = reopen(dir.path(), 0);
+        assert_eq!(payloads(&records), [&b"kept"[..]]);
+        assert_eq!(wal.end(), end, "appends start where the valid records end");
+        let next = wal.append(&[b"next"]).unwrap();
+        wal.sync_to(next).await.unwrap();
+        drop(wal);
+        let (_, records) = reopen(dir.path(), 0);
+        assert_eq!(payloads(&records), [&b"kept"[..], b"next"], "the cut-off write is not read as damage later");
+    }
+
+    #[tokio::test]
+    async fn sealed_segments_are_deleted_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = reopen(dir.path(), 0);
+        let a = wal.append(&[b"a"]).unwrap();
+        wal.rotate().unwrap();
+        let b = wal.append(&[b"b"]).unwrap();
+        wal.rotate().unwrap();
+        assert!(wal.has_closed_below(a));
+        assert_eq!(wal.truncate_to(a).unwrap(), 1, "the first segment is sealed");
+        assert!(!wal.has_closed_below(a));
+        assert_eq!(wal.truncate_to(a).unwrap(), 0);
+        drop(wal);
+        let (_, records) = reopen(dir.path(), a);
+        assert_eq!(records.iter().map(|(e, _)| *e).collect::<Vec<_>>(), [b]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_share_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = reopen(dir.path(), 0);
+        let wal = Arc::new(wal);
+        let tasks: Vec<_> = (0..32u32)
+            .map(|i| {
+                let wal = wal.clone();
+                tokio::spawn(async move {
+                    let end = wal.append(&[&i.to_le_bytes()]).unwrap();
+                    wal.sync_to(end).await.unwrap();
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(wal.durable.load(Ordering::Acquire), wal.end());
+        drop(wal);
+        let (_, records) = reopen(dir.path(), 0);
+        assert_eq!(records.len(), 32);
+    }
+}
