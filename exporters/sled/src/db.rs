@@ -41,6 +41,8 @@ pub enum StoreError {
     Join(String),
     #[error("{0}")]
     Wal(#[from] crate::wal::WalError),
+    #[error("cannot sync the store's files at \"{path}\": {source}")]
+    Sync { path: String, source: std::io::Error },
     /// Blocks of acknowledged spans could not be written yet (see [`crate::ingest`]): new
     /// batches are refused, retryably, until they are.
     #[error("the store is behind: {0}")]

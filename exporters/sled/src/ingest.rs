@@ -226,6 +226,7 @@ impl Ingest {
             return Ok(0);
         }
         shared.db.flush()?;
+        sync_filesystem(&shared.path)?;
         Ok(self.wal.truncate_to(sealed)?)
     }
 
@@ -257,6 +258,7 @@ impl Ingest {
             }
         }
         shared.db.flush()?;
+        sync_filesystem(&shared.path)?;
         self.wal.truncate_to(self.sealed(shared))?;
         if replayed > 0 {
             tracing::info!(records = replayed, "acknowledged batches replayed from the write-ahead log into the store");
@@ -270,6 +272,23 @@ impl Ingest {
         shared.meta.insert(SEALED_KEY, &end.to_be_bytes())?;
         Ok(())
     }
+}
+
+/// Makes the blocks sled wrote durable before their log records go. sled's `flush` syncs its
+/// own log but not the blob files its large values (every block) are written to, so a power
+/// cut after a plain flush could lose a block whose records were already deleted; `syncfs`
+/// writes out every dirty file of the store's filesystem (elsewhere than Linux, the log is
+/// cut after sled's flush alone).
+fn sync_filesystem(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(target_os = "linux")]
+    {
+        let failed = |source| StoreError::Sync { path: path.display().to_string(), source };
+        let dir = std::fs::File::open(path).map_err(failed)?;
+        rustix::fs::syncfs(&dir).map_err(|e| failed(e.into()))?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
+    Ok(())
 }
 
 /// The batch as request encodings the block writer reads in place, and how many of its spans
