@@ -26,7 +26,7 @@
 //! (synced before the next segment began) is damage, logged with what it loses.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::collections::VecDeque;
@@ -208,8 +208,14 @@ impl Wal {
             if let Err(e) = written {
                 // Part of a record may be in the file: cut it off, so the next record starts
                 // on a boundary (a failed cut leaves a record that fails its checksum, which a
-                // reopen stops at, as at a crash).
-                let _ = tail.file.set_len(tail.end - tail.start);
+                // reopen stops at, as at a crash). The write position goes back there too:
+                // the file is not opened for appending, so the next record would otherwise
+                // land past a hole as long as the failed write, which a reopen reads as a
+                // damaged record and stops at, losing every record after it (a disk that
+                // filled mid-record did exactly that, tests/disk_full.rs).
+                let at = tail.end - tail.start;
+                let _ = tail.file.set_len(at);
+                let _ = (&*tail.file).seek(SeekFrom::Start(at));
                 return Err(WalError::io(&tail.path, e));
             }
             tail.end += (HEADER + payload.len()) as u64;
