@@ -8,7 +8,8 @@
 //! reached it survives a killed process, though not a power cut). See docs/durability.md. `cache_size_mib` is sled's
 //! page cache; `compression_level` is zstd's level for span blocks. `max_block_spans` and
 //! `max_block_age` say when batches waiting in the write-ahead log become a block (see
-//! `ingest`).
+//! `ingest`). `min_free_mib` and `max_disk_mib` say when the store refuses spans (retryably)
+//! for lack of disk space; see `disk_full`.
 
 use std::path::PathBuf;
 
@@ -30,7 +31,22 @@ pub struct Config {
     /// How long acknowledged spans wait in the write-ahead log for their block to fill. Reads
     /// write the open block first, so this is not how long spans take to show up.
     pub max_block_age: GoDuration,
+    /// Spans are refused (retryably) while the filesystem has less than this available, so
+    /// that sled never meets a full disk (it cannot recover from one without a restart). 0
+    /// turns the check off.
+    pub min_free_mib: u64,
+    /// Spans are refused (retryably) while the store's directory occupies more than this;
+    /// retention frees room. 0: no cap.
+    pub max_disk_mib: u64,
 }
+
+/// The reserve covers what is on its way to sled when the last check passed (the open block,
+/// blocks being sealed, sled's segment rewrites and snapshots), with room to spare for
+/// whatever else writes to the same disk meanwhile.
+pub const DEFAULT_MIN_FREE_MIB: u64 = 256;
+
+/// A smaller cap would be spent on sled's own files before any span.
+pub const MIN_MAX_DISK_MIB: u64 = 16;
 
 impl Default for Config {
     fn default() -> Self {
@@ -43,6 +59,8 @@ impl Default for Config {
             compression_level: 3,
             max_block_spans: 8192,
             max_block_age: GoDuration::from_secs(1),
+            min_free_mib: DEFAULT_MIN_FREE_MIB,
+            max_disk_mib: 0,
         }
     }
 }
@@ -74,6 +92,12 @@ impl ComponentConfig for Config {
         if !(1..=22).contains(&self.compression_level) {
             problems.push(ConfigProblem::new("compression_level", "must be a zstd level from 1 to 22"));
         }
+        if self.max_disk_mib != 0 && self.max_disk_mib < MIN_MAX_DISK_MIB {
+            problems.push(ConfigProblem::new(
+                "max_disk_mib",
+                format!("must be 0 (no cap) or at least {MIN_MAX_DISK_MIB} (MiB, sled's own files included)"),
+            ));
+        }
         problems
     }
 }
@@ -104,5 +128,15 @@ mod tests {
         assert!(err.iter().any(|e| e.starts_with("compression_level:")), "{err:?}");
         let err = parse("{ttl: 1h}").expect_err("unknown key");
         assert!(err[0].contains("unknown field `ttl`"), "{err:?}");
+        let err = parse("{max_disk_mib: 8}").expect_err("a cap too small");
+        assert!(err.iter().any(|e| e.starts_with("max_disk_mib: must be 0 (no cap) or at least 16")), "{err:?}");
+    }
+
+    #[test]
+    fn disk_space_settings() {
+        let c = Config::default();
+        assert_eq!((c.min_free_mib, c.max_disk_mib), (256, 0), "a reserve by default, no cap");
+        let c = parse("{min_free_mib: 0, max_disk_mib: 1024}").expect("valid");
+        assert_eq!((c.min_free_mib, c.max_disk_mib), (0, 1024));
     }
 }

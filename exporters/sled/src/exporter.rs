@@ -2,7 +2,9 @@
 //! block it fills, and waits for the log to be durable before answering (unless
 //! `sync_on_write: false`); see [`crate::ingest`] and [`crate::wal`]. A background task seals
 //! blocks that waited `max_block_age`, retries blocks whose write failed, deletes log
-//! segments whose blocks sled has flushed, and runs the retention sweep.
+//! segments whose blocks sled has flushed, and runs the retention sweep. The disk guard
+//! admits each batch first, and refuses it retryably while the disk is (nearly) full
+//! ([`crate::disk_full`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,12 +15,14 @@ use tracegate_core::{ComponentError, ConsumeError, ExportReport, Exporter, Host,
 
 use crate::config::Config;
 use crate::db::{Shared, StoreError};
+use crate::disk_full::{DiskGuard, DiskLimits};
 use crate::read::SledReader;
 use crate::write::{WriteOptions, WriteSettings};
 
 pub struct SledExporter {
     shared: Arc<Shared>,
     config: Config,
+    disk: Arc<DiskGuard>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -42,7 +46,14 @@ impl SledExporter {
             compression_level: config.compression_level,
         };
         let shared = Shared::open(&config.path, config.cache_size_mib.saturating_mul(1 << 20), settings)?;
-        Ok(Self { shared, config, background: Mutex::new(None) })
+        let disk = Arc::new(DiskGuard::new(&shared.path, DiskLimits::from_mib(config.min_free_mib, config.max_disk_mib)));
+        Ok(Self { shared, config, disk, background: Mutex::new(None) })
+    }
+
+    /// Puts the disk-full metrics in `telemetry`'s registry, labelled `exporter`, and lets a
+    /// store that cannot write again say so in the health check.
+    pub fn report_to(&self, telemetry: &tracegate_core::telemetry::Telemetry, exporter: &str) {
+        self.disk.report_to(telemetry, exporter);
     }
 
     /// The reader over this exporter's database.
@@ -56,7 +67,9 @@ impl SledExporter {
 
     /// Drops partitions that ended more than `retention` before `now`; returns how many.
     pub fn drop_expired(&self, now: SystemTime) -> Result<usize, StoreError> {
-        drop_expired(&self.shared, self.config.retention.get(), now)
+        let dropped = drop_expired(&self.shared, self.config.retention.get(), now)?;
+        self.disk.forget_usage();
+        Ok(dropped)
     }
 
     /// Writes the open block and waits until everything written so far is on disk (sled
@@ -75,16 +88,24 @@ impl SledExporter {
 }
 
 /// One round of the background task: seal a block that waited long enough, retry failed
-/// blocks, cut the log back to what sled has flushed.
-fn maintain(shared: &Shared, max_age: Duration) {
+/// blocks, cut the log back to what sled has flushed. Nothing once sled failed for lack of
+/// space: it cannot write again in this process, and its flush would never return.
+fn maintain(shared: &Shared, disk: &DiskGuard, max_age: Duration) {
+    if disk.sled_failed() {
+        return;
+    }
     let opts = shared.settings.options();
     if let Err(e) = shared.ingest.retry_failed(shared, &opts) {
-        tracing::warn!(error = %e, "blocks of acknowledged spans still cannot be written; will retry");
+        if !disk.seal_failed(&e) {
+            tracing::warn!(error = %e, "blocks of acknowledged spans still cannot be written; will retry");
+        }
         return;
     }
     if let Some(cut) = shared.ingest.cut_due(max_age) {
         if let Err(e) = shared.ingest.seal(shared, cut, &opts) {
-            tracing::warn!(error = %e, "cannot write a block of acknowledged spans; it stays in the write-ahead log and is retried");
+            if !disk.seal_failed(&e) {
+                tracing::warn!(error = %e, "cannot write a block of acknowledged spans; it stays in the write-ahead log and is retried");
+            }
         }
     }
     if let Err(e) = shared.ingest.checkpoint(shared) {
@@ -97,7 +118,11 @@ fn drop_expired(shared: &Shared, retention: Duration, now: SystemTime) -> Result
         return Ok(0);
     }
     let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    shared.drop_before(now.saturating_sub(retention.as_secs()))
+    let dropped = shared.drop_before(now.saturating_sub(retention.as_secs()))?;
+    if dropped > 0 {
+        crate::reclaim::release_dropped(&shared.db, &shared.path)?;
+    }
+    Ok(dropped)
 }
 
 #[async_trait]
@@ -108,6 +133,7 @@ impl Lifecycle for SledExporter {
             return Ok(());
         }
         let shared = self.shared.clone();
+        let disk = self.disk.clone();
         let retention = self.config.retention.get();
         let max_age = self.config.max_block_age.get();
         // Partitions expire one partition length apart; sweeping more often than that (or
@@ -120,14 +146,18 @@ impl Lifecycle for SledExporter {
             let mut last_sweep = std::time::Instant::now();
             loop {
                 tick.tick().await;
-                let shared = shared.clone();
-                let sweep = !retention.is_zero() && last_sweep.elapsed() >= sweep_every;
+                let (shared, disk) = (shared.clone(), disk.clone());
+                let sweep = !retention.is_zero() && last_sweep.elapsed() >= sweep_every && !disk.sled_failed();
                 if sweep {
                     last_sweep = std::time::Instant::now();
                 }
                 let done = tokio::task::spawn_blocking(move || {
-                    maintain(&shared, max_age);
-                    sweep.then(|| drop_expired(&shared, retention, SystemTime::now()))
+                    maintain(&shared, &disk, max_age);
+                    let dropped = sweep.then(|| drop_expired(&shared, retention, SystemTime::now()));
+                    if matches!(dropped, Some(Ok(1..))) {
+                        disk.forget_usage();
+                    }
+                    dropped
                 })
                 .await;
                 match done {
@@ -146,6 +176,12 @@ impl Lifecycle for SledExporter {
         if let Some(task) = task {
             task.abort();
         }
+        if self.disk.sled_failed() {
+            // Its flush would wait forever (see `disk_full`); the write-ahead log holds what
+            // was acknowledged since sled last flushed, and the next start replays it.
+            tracing::warn!(path = %self.shared.path.display(), "not flushing: sled failed for lack of disk space earlier");
+            return Ok(());
+        }
         self.flush()
             .await
             .map_err(|e| ComponentError::other(format!("cannot flush {}: {e}", self.shared.path.display())))
@@ -162,34 +198,37 @@ impl Exporter for SledExporter {
     /// (`past_retention`), so the engine does not count them as sent.
     async fn export_reporting(&self, traces: Traces) -> Result<ExportReport, ConsumeError> {
         let shared = self.shared.clone();
+        let disk = self.disk.clone();
         let opts = self.write_options();
         let block_spans = self.config.max_block_spans;
+        let spans = traces.span_count() as u64;
         let written = tokio::task::spawn_blocking(move || {
-            let appended = shared.ingest.append(&traces, block_spans, &opts)?;
+            disk.admit(&traces)?;
+            // A disk or database fault may pass (space freed, I/O recovered): let the sender retry.
+            let appended = shared.ingest.append(&traces, block_spans, &opts).map_err(|e| disk.write_failed(&e, spans))?;
             if let Some(cut) = appended.cut {
                 // Sealed here, not in the background: a store that cannot keep up slows its
                 // senders instead of piling blocks up in memory. A failure stays queued for
                 // the background task; this batch is in the log, so its answer stands.
                 if let Err(e) = shared.ingest.seal(&shared, cut, &opts) {
-                    tracing::warn!(error = %e, "cannot write a block of acknowledged spans; it stays in the write-ahead log and is retried");
+                    if !disk.seal_failed(&e) {
+                        tracing::warn!(error = %e, "cannot write a block of acknowledged spans; it stays in the write-ahead log and is retried");
+                    }
                 }
             }
-            Ok::<_, StoreError>((appended.end, appended.past_retention))
+            Ok::<_, ConsumeError>((appended.end, appended.past_retention))
         })
         .await;
         let (end, past_retention) = match written {
             Ok(Ok(done)) => done,
-            // A disk or database fault may pass (space freed, I/O recovered): let the sender retry.
-            Ok(Err(e)) => return Err(ConsumeError::retryable(e.to_string())),
+            Ok(Err(refused)) => return Err(refused),
             Err(e) => return Err(ConsumeError::retryable(format!("write task failed: {e}"))),
         };
         if self.config.sync_on_write {
-            self.shared
-                .ingest
-                .wal()
-                .sync_to(end)
-                .await
-                .map_err(|e| ConsumeError::retryable(format!("cannot make the batch durable: {e}")))?;
+            self.shared.ingest.wal().sync_to(end).await.map_err(|e| match self.disk.write_failed(&StoreError::from(e), spans) {
+                ConsumeError::Retryable(m) => ConsumeError::retryable(format!("cannot make the batch durable: {m}")),
+                other => other,
+            })?;
         }
         Ok(ExportReport::default().with_dropped(PAST_RETENTION, past_retention as u64))
     }

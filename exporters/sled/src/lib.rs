@@ -88,12 +88,15 @@ mod codec;
 mod config;
 mod db;
 mod deps;
+mod disk_full;
+mod disk_usage;
 mod exporter;
 mod fetch;
 mod filter;
 mod ingest;
 mod matching;
 mod read;
+mod reclaim;
 mod summary;
 mod wal;
 mod write;
@@ -115,8 +118,9 @@ impl ExporterFactory for SledExporterFactory {
     const STABILITY: Stability = Stability::Alpha;
     type Config = Config;
 
-    fn create(&self, _ctx: CreateContext, config: Config) -> Result<Arc<dyn Exporter>, ComponentError> {
+    fn create(&self, ctx: CreateContext, config: Config) -> Result<Arc<dyn Exporter>, ComponentError> {
         let exporter = SledExporter::open(config).map_err(ComponentError::other)?;
+        exporter.report_to(&ctx.telemetry, &ctx.id.to_string());
         Ok(Arc::new(exporter))
     }
 }
