@@ -153,11 +153,15 @@ impl Lifecycle for SledExporter {
                 }
                 let done = tokio::task::spawn_blocking(move || {
                     maintain(&shared, &disk, max_age);
-                    let dropped = sweep.then(|| drop_expired(&shared, retention, SystemTime::now()));
-                    if matches!(dropped, Some(Ok(1..))) {
-                        disk.forget_usage();
+                    match sweep.then(|| drop_expired(&shared, retention, SystemTime::now())) {
+                        Some(Ok(n)) if n > 0 => {
+                            disk.forget_usage();
+                            Some(Ok(n))
+                        }
+                        // Said once, at ERROR, by the guard; not again every sweep.
+                        Some(Err(e)) if disk.seal_failed(&e) => None,
+                        other => other,
                     }
-                    dropped
                 })
                 .await;
                 match done {

@@ -23,9 +23,10 @@ const VALUE_BYTES: usize = 24 * 1024;
 /// then complete, and the next flush makes sled act on it.
 const VALUES: usize = 48;
 
-/// The nudge writes about 1.1 MiB; it is skipped when the disk has less than this, so that
-/// it can never be what fills a disk sled then fails on (see `crate::disk_full`).
-const NEEDS_AVAILABLE: u64 = 16 << 20;
+/// The nudge writes about 1.1 MiB (into log segments sled mostly reuses); it is skipped when
+/// the disk has less than this, so that it can never be what fills a disk sled then fails on
+/// (see `crate::disk_full`). Skipped, the blob files go later, as sled's log moves on.
+const NEEDS_AVAILABLE: u64 = 4 << 20;
 
 /// Name of the scratch tree; not a partition name, so opening the database ignores it.
 const TREE: &str = "reclaim";
