@@ -23,16 +23,15 @@ pub fn run(config: ValidConfig) -> anyhow::Result<()> {
 
 async fn serve(config: ValidConfig) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
-    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics = &config.service.telemetry.metrics;
-    let metrics_task = if metrics.level != MetricsLevel::None {
-        let (addr, task) = serve_metrics(&metrics.address.bind_addr(), telemetry.clone(), async {
-            let _ = metrics_stopped.await;
-        })
-        .await
-        .context("self-metrics (service::telemetry::metrics::address)")?;
-        tracing::info!("metrics on http://{addr}/metrics");
-        Some(task)
+    let metrics_servers = if metrics.level != MetricsLevel::None {
+        let servers = serve_metrics(&metrics.address, telemetry.clone())
+            .await
+            .context("self-metrics (service::telemetry::metrics::address)")?;
+        for (_, addr) in servers.addrs() {
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
+        Some(servers)
     } else {
         None
     };
@@ -48,9 +47,8 @@ async fn serve(config: ValidConfig) -> anyhow::Result<()> {
             tracing::error!(%exporter, spans, "not delivered before shutdown");
         }
     }
-    let _ = stop_metrics.send(());
-    if let Some(task) = metrics_task {
-        let _ = task.await;
+    if let Some(servers) = metrics_servers {
+        servers.stop().await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -6,7 +6,7 @@
 //! - [`config`]: the Collector-shaped YAML config: loading, env expansion, merging, validation.
 //! - [`graph`]: turns a validated config into running pipelines (fan-out, start/stop order).
 //! - [`queue`]: the engine-owned sending queue, retry and timeout around every exporter.
-//! - [`http_server`]: the bind / serve / drain life shared by every HTTP-serving component.
+//! - [`server`]: [`server::ServerSet`], the bind / serve / drain life of every listener.
 //! - [`otlp_wire`]: reading OTLP protobuf in place: the check that lets a batch travel as bytes.
 //! - [`plugins`]: processors and exporters from other crates, linked in or loaded from `plugins:`.
 //! - [`telemetry`]: self-metrics (Prometheus), logs, and the service status health checks read.
@@ -16,11 +16,11 @@ pub mod config;
 pub mod data;
 pub mod factory;
 pub mod graph;
-pub mod http_server;
 pub mod id;
 pub mod otlp_wire;
 pub mod plugins;
 pub mod queue;
+pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod testing;

@@ -1,27 +1,25 @@
-//! Serves `/metrics` in the Prometheus text format.
+//! Serves `/metrics` in the Prometheus text format, on a [`ServerSet`] like every other
+//! listener (so a taken port fails start, a dead server shows in the service status, and
+//! stop is bounded).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::{routing::get, Router};
-use tokio::net::TcpListener;
 
 use super::Telemetry;
 use crate::component::ComponentError;
+use crate::config::Endpoint;
+use crate::server::{RunningServers, ServerSet};
 
-/// Binds `addr` and serves metrics until `shutdown` resolves.
+/// The component id the metrics server reports failures under.
+pub const METRICS_OWNER: &str = "service::telemetry::metrics";
+
+/// Binds `endpoint` and serves metrics until the returned servers are stopped.
 pub async fn serve_metrics(
-    addr: &str,
+    endpoint: &Endpoint,
     telemetry: Arc<Telemetry>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ComponentError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ComponentError::Bind {
-            endpoint: addr.to_string(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(ComponentError::other)?;
+) -> Result<RunningServers, ComponentError> {
+    let status = telemetry.status.clone();
     let app = Router::new().route(
         "/metrics",
         get(move || {
@@ -34,13 +32,7 @@ pub async fn serve_metrics(
             }
         }),
     );
-    let handle = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!("metrics server failed: {e}");
-        }
-    });
-    Ok((local, handle))
+    let mut servers = ServerSet::new(METRICS_OWNER, status);
+    servers.http("metrics", endpoint, app);
+    servers.start().await
 }

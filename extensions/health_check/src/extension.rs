@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use axum::extract::State;
@@ -16,21 +16,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::sync::Mutex;
 use tracegate_core::config::Endpoint;
-use tracegate_core::http_server::HttpServer;
+use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::{ComponentError, Extension, Host, Lifecycle};
 
 use crate::config::Config;
 use crate::response::health;
 
-/// How long `shutdown` waits for in-flight requests before dropping them; health requests
-/// answer at once, so this only bounds a stuck client.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
 pub struct HealthCheckExtension {
     id: String,
     endpoint: Endpoint,
     path: String,
-    running: Mutex<Option<HttpServer>>,
+    running: Mutex<Option<RunningServers>>,
 }
 
 impl HealthCheckExtension {
@@ -40,7 +36,7 @@ impl HealthCheckExtension {
 
     /// The address actually bound (useful with port 0); `None` when not running.
     pub async fn local_addr(&self) -> Option<SocketAddr> {
-        self.running.lock().await.as_ref().map(HttpServer::local_addr)
+        self.running.lock().await.as_ref().and_then(|s| s.local_addr("http"))
     }
 }
 
@@ -63,16 +59,19 @@ impl Lifecycle for HealthCheckExtension {
             return Ok(());
         }
         let app = router(&self.path, host.clone());
-        let server = HttpServer::start(&self.id, &self.endpoint, app, host.status()).await?;
-        let local_addr = server.local_addr();
-        tracing::info!(extension = %self.id, "health check listening on http://{local_addr}{}", self.path);
+        let mut servers = ServerSet::new(&self.id, host.status());
+        servers.http("http", &self.endpoint, app);
+        let server = servers.start().await?;
+        for (_, addr) in server.addrs() {
+            tracing::info!(extension = %self.id, "health check listening on http://{addr}{}", self.path);
+        }
         *running = Some(server);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
         if let Some(server) = self.running.lock().await.take() {
-            server.stop(DRAIN_TIMEOUT).await;
+            server.stop().await;
         }
         Ok(())
     }

@@ -4,11 +4,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
-use tracegate_core::http_server::HttpServer;
+use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::{ComponentError, ComponentId, Extension, Host, Lifecycle};
 
 use crate::api::ApiState;
@@ -17,13 +16,10 @@ use crate::config::Config;
 use crate::metrics::QueryMetrics;
 use crate::router::router;
 
-/// How long `shutdown` waits for in-flight queries before dropping them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
 struct Running {
     /// Kept to end the live tails at shutdown: they would otherwise hold the graceful stop.
     state: Arc<ApiState>,
-    server: HttpServer,
+    server: RunningServers,
 }
 
 pub struct JaegerQueryExtension {
@@ -47,7 +43,7 @@ impl JaegerQueryExtension {
 
     /// The address actually bound (useful with port 0); `None` when not running.
     pub async fn local_addr(&self) -> Option<SocketAddr> {
-        self.running.lock().await.as_ref().map(|r| r.server.local_addr())
+        self.running.lock().await.as_ref().and_then(|r| r.server.local_addr("http"))
     }
 }
 
@@ -76,10 +72,13 @@ impl Lifecycle for JaegerQueryExtension {
             bounds: QueryBounds::new(&self.config, self.metrics.clone()),
         });
         let app = router(state.clone(), self.config.base_path.prefix());
-        let server = HttpServer::start(&self.id, &self.config.http.endpoint, app, host.status()).await?;
-        let local_addr = server.local_addr();
+        let mut servers = ServerSet::new(&self.id, host.status());
+        servers.http("http", &self.config.http.endpoint, app);
+        let server = servers.start().await?;
         let base = self.config.base_path.prefix().unwrap_or_default();
-        tracing::info!(extension = %self.id, storage = %storage, "Jaeger query API on http://{local_addr}{base}/");
+        for (_, addr) in server.addrs() {
+            tracing::info!(extension = %self.id, storage = %storage, "Jaeger query API on http://{addr}{base}/");
+        }
         *running = Some(Running { state, server });
         Ok(())
     }
@@ -89,7 +88,7 @@ impl Lifecycle for JaegerQueryExtension {
             return Ok(());
         };
         state.live.close();
-        server.stop(DRAIN_TIMEOUT).await;
+        server.stop().await;
         Ok(())
     }
 }

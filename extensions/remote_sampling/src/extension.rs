@@ -4,13 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Mutex};
+use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tracegate_core::config::{Endpoint, GoDuration};
+use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::{ComponentError, CreateContext, Extension, Host, Lifecycle};
 
 use crate::adaptive::AdaptiveSampling;
@@ -20,20 +19,9 @@ use crate::proto::sampling_manager_server::SamplingManagerServer;
 use crate::proto::SamplingStrategyResponse;
 use crate::provider::{StrategyProvider, StrategySource};
 
-/// How long `shutdown` waits for in-flight requests; sampling answers are immediate, so this
-/// only bounds a stuck client.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-struct Server {
-    local_addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-#[derive(Default)]
 struct Running {
-    http: Option<Server>,
-    grpc: Option<Server>,
+    /// `http` and `grpc`, whichever are configured.
+    servers: RunningServers,
     /// The file reload task, or the adaptive calculation task.
     background: Option<JoinHandle<()>>,
 }
@@ -113,19 +101,12 @@ impl RemoteSamplingExtension {
 
     /// The HTTP server's bound address (useful with port 0); `None` when not serving HTTP.
     pub async fn http_addr(&self) -> Option<SocketAddr> {
-        self.running.lock().await.as_ref().and_then(|r| r.http.as_ref().map(|s| s.local_addr))
+        self.running.lock().await.as_ref().and_then(|r| r.servers.local_addr("http"))
     }
 
     /// The gRPC server's bound address; `None` when not serving gRPC.
     pub async fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.running.lock().await.as_ref().and_then(|r| r.grpc.as_ref().map(|s| s.local_addr))
-    }
-
-    async fn bind(&self, endpoint: &Endpoint) -> Result<(TcpListener, SocketAddr), ComponentError> {
-        let bind_err = |source| ComponentError::Bind { endpoint: endpoint.to_string(), source };
-        let listener = TcpListener::bind(endpoint.bind_addr()).await.map_err(bind_err)?;
-        let addr = listener.local_addr().map_err(bind_err)?;
-        Ok((listener, addr))
+        self.running.lock().await.as_ref().and_then(|r| r.servers.local_addr("grpc"))
     }
 }
 
@@ -136,46 +117,22 @@ impl Lifecycle for RemoteSamplingExtension {
         if running.is_some() {
             return Ok(());
         }
-        // Bind everything before serving anything, so a taken port leaves nothing behind.
-        let http = match &self.http {
-            Some(endpoint) => Some(self.bind(endpoint).await?),
-            None => None,
-        };
-        let grpc = match &self.grpc {
-            Some(endpoint) => Some(self.bind(endpoint).await?),
-            None => None,
-        };
-        let mut state = Running::default();
-        if let Some((listener, local_addr)) = http {
-            let (stop, stopped) = oneshot::channel::<()>();
-            let (provider, id, host) = (self.source.clone(), self.id.clone(), host.clone());
-            let task = tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stopped.await;
-                };
-                if let Err(e) = crate::http::serve(listener, provider, shutdown).await {
-                    tracing::error!(extension = %id, "sampling HTTP server stopped: {e}");
-                    host.status().report_failure(&id, &format!("sampling HTTP server stopped: {e}"));
-                }
-            });
-            tracing::info!(extension = %self.id, "sampling strategies over HTTP on http://{local_addr}/sampling");
-            state.http = Some(Server { local_addr, stop, task });
+        // The set binds both ports before serving either, so a taken port leaves nothing behind.
+        let mut servers = ServerSet::new(&self.id, host.status());
+        if let Some(endpoint) = &self.http {
+            servers.http("http", endpoint, crate::http::router(self.source.clone()));
         }
-        if let Some((listener, local_addr)) = grpc {
-            let (stop, stopped) = oneshot::channel::<()>();
-            let (service, id, host) = (SamplingService::new(self.source.clone()), self.id.clone(), host.clone());
-            let task = tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stopped.await;
-                };
-                if let Err(e) = crate::grpc::serve(listener, service, shutdown).await {
-                    tracing::error!(extension = %id, "sampling gRPC server stopped: {e}");
-                    host.status().report_failure(&id, &format!("sampling gRPC server stopped: {e}"));
-                }
-            });
-            tracing::info!(extension = %self.id, "sampling strategies over gRPC on {local_addr}");
-            state.grpc = Some(Server { local_addr, stop, task });
+        if let Some(endpoint) = &self.grpc {
+            servers.grpc("grpc", endpoint, SamplingService::new(self.source.clone()).routes());
         }
+        let servers = servers.start().await?;
+        for (name, addr) in servers.addrs() {
+            match name {
+                "http" => tracing::info!(extension = %self.id, "sampling strategies over HTTP on http://{addr}/sampling"),
+                _ => tracing::info!(extension = %self.id, "sampling strategies over gRPC on {addr}"),
+            }
+        }
+        let mut state = Running { servers, background: None };
         if let (Some(file), false) = (&self.file, self.reload_interval.is_zero()) {
             state.background = Some(file.spawn_reloader(self.reload_interval.get(), self.id.clone()));
         }
@@ -194,16 +151,7 @@ impl Lifecycle for RemoteSamplingExtension {
             task.abort();
             let _ = task.await;
         }
-        for (what, server) in [("HTTP", state.http), ("gRPC", state.grpc)] {
-            let Some(Server { stop, mut task, .. }) = server else { continue };
-            let _ = stop.send(());
-            if tokio::time::timeout(DRAIN_TIMEOUT, &mut task).await.is_err() {
-                tracing::warn!(extension = %self.id, "sampling {what} clients did not finish in {DRAIN_TIMEOUT:?}; closing them");
-                task.abort();
-                // Wait for the abort so the port is free when shutdown returns.
-                let _ = task.await;
-            }
-        }
+        state.servers.stop().await;
         Ok(())
     }
 }
@@ -218,6 +166,7 @@ impl Extension for RemoteSamplingExtension {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use std::path::Path;
+    use std::time::Duration;
 
     use tracegate_core::factory::{parse_typed, Registry};
     use tracegate_core::testing::TestHost;

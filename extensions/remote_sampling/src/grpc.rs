@@ -3,11 +3,9 @@
 //! [`RemoteSamplingExtension::grpc_service`](crate::RemoteSamplingExtension::grpc_service),
 //! on the `jaeger` receiver's gRPC port (14250) as Jaeger's collector does.
 
-use std::future::Future;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
 use crate::proto::sampling_manager_server::{SamplingManager, SamplingManagerServer};
@@ -28,6 +26,11 @@ impl SamplingService {
     pub fn into_server(self) -> SamplingManagerServer<Self> {
         SamplingManagerServer::new(self)
     }
+
+    /// The extension's own gRPC port's routes, for `ServerSet::grpc`.
+    pub fn routes(self) -> axum::Router {
+        Routes::new(self.into_server()).prepare().into_axum_router()
+    }
 }
 
 #[tonic::async_trait]
@@ -41,23 +44,12 @@ impl SamplingManager for SamplingService {
     }
 }
 
-/// Serves the sampling service on `listener` until `shutdown` resolves, then stops accepting
-/// and lets in-flight calls finish.
-pub async fn serve(
-    listener: TcpListener,
-    service: SamplingService,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
-        .add_service(service.into_server())
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use tokio::sync::oneshot;
+    use tracegate_core::config::Endpoint;
+    use tracegate_core::server::ServerSet;
+    use tracegate_core::telemetry::ServiceStatus;
 
     use super::*;
     use crate::http::tests::provider_with;
@@ -70,12 +62,10 @@ mod tests {
             r#"{"default_strategy": {"type": "probabilistic", "param": 0.5},
                 "service_strategies": [{"service": "bar", "type": "ratelimiting", "param": 5}]}"#,
         );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, SamplingService::new(provider), async move {
-            let _ = stopped.await;
-        }));
+        let mut servers = ServerSet::new("remote_sampling", Arc::new(ServiceStatus::default()));
+        servers.grpc("grpc", &Endpoint::new("127.0.0.1", 0), SamplingService::new(provider).routes());
+        let servers = servers.start().await.unwrap();
+        let addr = servers.local_addr("grpc").unwrap();
 
         let mut client = SamplingManagerClient::connect(format!("http://{addr}")).await.unwrap();
         let ask = |service: &str| SamplingStrategyParameters { service_name: service.to_string() };
@@ -85,7 +75,6 @@ mod tests {
         assert_eq!(other, probabilistic(0.5));
 
         drop(client);
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
+        servers.stop().await;
     }
 }

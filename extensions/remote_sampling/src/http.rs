@@ -10,7 +10,6 @@
 //! form on every path; tracegate keeps the two paths apart, as the agent did, so clients that
 //! ask `/sampling` get the form they expect.)
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -18,7 +17,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::json::{encode, Form};
 use crate::provider::StrategySource;
@@ -56,15 +54,6 @@ fn text_error(code: StatusCode, message: &str) -> Response {
     (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response()
 }
 
-/// Serves the sampling routes on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    provider: Arc<dyn StrategySource>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(provider)).with_graceful_shutdown(shutdown).await
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
@@ -72,7 +61,9 @@ pub(crate) mod tests {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-    use tokio::sync::oneshot;
+    use tracegate_core::config::Endpoint;
+    use tracegate_core::server::ServerSet;
+    use tracegate_core::telemetry::ServiceStatus;
 
     use super::*;
     use crate::provider::StrategyProvider;
@@ -112,12 +103,10 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn both_endpoints_answer_as_jaeger_does() {
         let (_dir, provider) = provider_with(STRATEGIES);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, provider, async move {
-            let _ = stopped.await;
-        }));
+        let mut servers = ServerSet::new("remote_sampling", Arc::new(ServiceStatus::default()));
+        servers.http("http", &Endpoint::new("127.0.0.1", 0), router(provider));
+        let servers = servers.start().await.unwrap();
+        let addr = servers.local_addr("http").unwrap();
 
         let json = "application/json".to_string();
         assert_eq!(
@@ -152,7 +141,6 @@ pub(crate) mod tests {
         assert!(get(addr, "/sampling?service=big").await.2.contains(r#""maxTracesPerSecond":100000"#));
         assert_eq!(get(addr, "/api/sampling?service=foo").await.0, 404);
 
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
+        servers.stop().await;
     }
 }

@@ -13,18 +13,15 @@
 //! OTLP receiver does.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::net::TcpListener;
 use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::{BoxFuture, Service};
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 use tracegate_core::ConsumeError;
 use tracegate_extension_remote_sampling::RemoteSamplingExtension;
@@ -150,15 +147,6 @@ fn refused_before_the_handler(status: &Status, drops: &Drops, limit: usize) -> O
         }
         _ => None,
     }
-}
-
-/// Serves on `listener` until `shutdown` resolves, then stops accepting and lets in-flight
-/// calls finish (HTTP/2 GOAWAY).
-pub async fn serve(listener: TcpListener, routes: Routes, shutdown: impl Future<Output = ()>) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
-        .await
 }
 
 #[cfg(test)]

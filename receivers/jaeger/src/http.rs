@@ -8,7 +8,6 @@
 //! `confighttp` allows; the size limit applies both as sent and after decompression, so a
 //! small gzip bomb cannot expand in memory.
 
-use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -21,7 +20,6 @@ use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use tokio::net::TcpListener;
 use tracegate_core::ConsumeError;
 use tracegate_translator_jaeger::{decode_batch_binary, thrift_to_otlp};
 
@@ -51,11 +49,6 @@ pub fn router(ingest: Ingest, drops: Arc<Drops>, max_body: usize) -> Router {
         // The handler applies the configured limit itself, before and after gzip.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
-}
-
-/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
 fn text(status: StatusCode, body: String) -> Response {

@@ -1,29 +1,24 @@
-//! The receiver's life: bind every port in `start`, serve in background tasks, stop gracefully
-//! in `shutdown`.
+//! The receiver's life: every port (UDP and TCP) on one [`ServerSet`], bound in `start`,
+//! stopped in `shutdown`.
 //!
-//! All ports (UDP and TCP) are bound before anything is spawned, so a taken port fails
-//! `start` with [`ComponentError::Bind`] and leaves nothing half-started. `shutdown` closes
-//! every port first (the TCP servers stop accepting, the UDP readers stop reading), then waits
-//! for in-flight requests to be answered and for queued datagrams to be forwarded, the latter
-//! for at most [`crate::udp::DRAIN_DEADLINE`].
+//! The set binds all ports before anything serves, so a taken port fails `start` with
+//! [`ComponentError::Bind`] and leaves nothing half-started. `shutdown` closes every port at
+//! once (the TCP servers stop accepting, the UDP readers stop reading), then lets in-flight
+//! requests be answered and queued datagrams be forwarded, within the set's drain time.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tracegate_core::config::Endpoint;
+use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::telemetry::Telemetry;
 use tracegate_core::{ComponentError, ComponentId, Consumer, Extension, Host, Lifecycle, Receiver};
 use tracegate_extension_remote_sampling::RemoteSamplingExtension;
-use tracing::Instrument;
 
 use crate::config::Config;
 use crate::drops::Drops;
 use crate::ingest::Ingest;
-use crate::udp::{ThriftProtocol, UdpServer};
+use crate::udp::{ThriftProtocol, UdpPort};
 use crate::{grpc, http, udp};
 
 /// Where each protocol listens while the receiver runs (useful with port 0).
@@ -58,19 +53,9 @@ pub struct JaegerReceiver {
     http: Transport,
     grpc: Transport,
     /// Held across `start`'s binds so two concurrent starts cannot both bind.
-    running: tokio::sync::Mutex<Option<Running>>,
+    running: tokio::sync::Mutex<Option<RunningServers>>,
     /// Copied out of `running` so the address getter needs no async lock.
     addrs: Mutex<BoundAddrs>,
-}
-
-struct Running {
-    udp: Vec<UdpServer>,
-    tcp: Vec<TcpServer>,
-}
-
-struct TcpServer {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
 }
 
 impl JaegerReceiver {
@@ -96,38 +81,6 @@ impl JaegerReceiver {
     fn set_addrs(&self, addrs: BoundAddrs) {
         *self.addrs.lock().unwrap_or_else(|p| p.into_inner()) = addrs;
     }
-
-    fn span(&self, transport: &'static str) -> tracing::Span {
-        tracing::info_span!("receiver", id = %self.id, transport)
-    }
-
-    /// Spawns one TCP server; one that dies on its own is reported to the service status, so
-    /// the health check shows it rather than the port silently going dark.
-    fn spawn_tcp<F>(&self, transport: &'static str, host: &Arc<dyn Host>, serve: impl FnOnce(oneshot::Receiver<()>) -> F) -> TcpServer
-    where
-        F: std::future::Future<Output = Result<(), String>> + Send + 'static,
-    {
-        let (stop, stopped) = oneshot::channel();
-        let (id, status) = (self.id.to_string(), host.status());
-        let server = serve(stopped);
-        let task = tokio::spawn(
-            async move {
-                if let Err(e) = server.await {
-                    tracing::error!(error = %e, "Jaeger server stopped with an error");
-                    status.report_failure(&id, &format!("{transport} server: {e}"));
-                }
-            }
-            .instrument(self.span(transport)),
-        );
-        TcpServer { stop, task }
-    }
-}
-
-async fn bind_tcp(endpoint: &Endpoint) -> Result<(TcpListener, SocketAddr), ComponentError> {
-    let bind_error = |source| ComponentError::Bind { endpoint: endpoint.to_string(), source };
-    let listener = TcpListener::bind(endpoint.bind_addr()).await.map_err(bind_error)?;
-    let addr = listener.local_addr().map_err(bind_error)?;
-    Ok((listener, addr))
 }
 
 /// The first running `remote_sampling` extension, if any; its strategies are then also served
@@ -147,94 +100,60 @@ impl Lifecycle for JaegerReceiver {
             return Err(ComponentError::other(format!("receiver {} is already started", self.id)));
         }
         let p = &self.config.protocols;
-        // Everything that can fail happens before anything is spawned; a failed bind drops
-        // (and so releases) the sockets bound before it.
-        let compact = match &p.thrift_compact {
-            Some(cfg) => Some((udp::bind(cfg).await?, cfg)),
-            None => None,
-        };
-        let binary = match &p.thrift_binary {
-            Some(cfg) => Some((udp::bind(cfg).await?, cfg)),
-            None => None,
-        };
-        let http_listener = match &p.thrift_http {
-            Some(cfg) => Some((bind_tcp(&cfg.endpoint).await?, cfg)),
-            None => None,
-        };
-        let grpc_listener = match &p.grpc {
-            Some(cfg) => Some((bind_tcp(&cfg.endpoint).await?, cfg)),
-            None => None,
-        };
-
-        let mut addrs = BoundAddrs::default();
-        let mut udp_servers = Vec::new();
-        for (bound, protocol, transport, slot) in [
-            (compact, ThriftProtocol::Compact, &self.compact, &mut addrs.thrift_compact),
-            (binary, ThriftProtocol::Binary, &self.binary, &mut addrs.thrift_binary),
+        let mut servers = ServerSet::new(&self.id, host.status());
+        for (cfg, protocol, transport) in [
+            (&p.thrift_compact, ThriftProtocol::Compact, &self.compact),
+            (&p.thrift_binary, ThriftProtocol::Binary, &self.binary),
         ] {
-            if let Some((socket, cfg)) = bound {
-                let server = UdpServer::spawn(socket, cfg, protocol, transport.ingest.clone(), transport.drops.clone(), self.span(protocol.transport()))?;
-                tracing::info!(receiver = %self.id, addr = %server.local_addr(), "Jaeger {} receiver listening", protocol.transport());
-                *slot = Some(server.local_addr());
-                udp_servers.push(server);
+            if let Some(cfg) = cfg {
+                let port = UdpPort::new(cfg, protocol, transport.ingest.clone(), transport.drops.clone());
+                let sizing = cfg.clone();
+                servers.udp(
+                    protocol.transport(),
+                    &cfg.endpoint,
+                    move |socket| udp::configure(&sizing, socket),
+                    move |socket, stop| port.serve(socket, stop),
+                );
             }
         }
-        let mut tcp_servers = Vec::new();
-        if let Some(((listener, addr), cfg)) = http_listener {
+        if let Some(cfg) = &p.thrift_http {
             let router = http::router(self.http.ingest.clone(), self.http.drops.clone(), cfg.max_body_bytes());
-            tcp_servers.push(self.spawn_tcp("http", &host, move |stopped| async move {
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                http::serve(listener, router, shutdown).await.map_err(|e| e.to_string())
-            }));
-            tracing::info!(receiver = %self.id, %addr, "Jaeger Thrift/HTTP receiver listening");
-            addrs.thrift_http = Some(addr);
+            servers.http("http", &cfg.endpoint, router);
         }
-        if let Some(((listener, addr), cfg)) = grpc_listener {
-            let sampling = remote_sampling(&host);
-            let sampling_ext = sampling.as_ref().and_then(|e| e.as_any()).and_then(|a| a.downcast_ref::<RemoteSamplingExtension>());
+        let mut sampling = false;
+        if let Some(cfg) = &p.grpc {
+            let extension = remote_sampling(&host);
+            let sampling_ext = extension.as_ref().and_then(|e| e.as_any()).and_then(|a| a.downcast_ref::<RemoteSamplingExtension>());
+            sampling = sampling_ext.is_some();
             let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), sampling_ext);
-            tcp_servers.push(self.spawn_tcp("grpc", &host, move |stopped| async move {
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                grpc::serve(listener, routes, shutdown).await.map_err(|e| e.to_string())
-            }));
-            tracing::info!(receiver = %self.id, %addr, sampling = sampling_ext.is_some(), "Jaeger gRPC receiver listening");
-            addrs.grpc = Some(addr);
+            servers.grpc("grpc", &cfg.endpoint, routes.prepare().into_axum_router());
+        }
+        let servers = servers.start().await?;
+        let addrs = BoundAddrs {
+            thrift_compact: servers.local_addr(ThriftProtocol::Compact.transport()),
+            thrift_binary: servers.local_addr(ThriftProtocol::Binary.transport()),
+            thrift_http: servers.local_addr("http"),
+            grpc: servers.local_addr("grpc"),
+        };
+        for (name, addr) in servers.addrs() {
+            match name {
+                "http" => tracing::info!(receiver = %self.id, %addr, "Jaeger Thrift/HTTP receiver listening"),
+                "grpc" => tracing::info!(receiver = %self.id, %addr, sampling, "Jaeger gRPC receiver listening"),
+                udp => tracing::info!(receiver = %self.id, %addr, "Jaeger {udp} receiver listening"),
+            }
         }
         self.set_addrs(addrs);
-        *running = Some(Running { udp: udp_servers, tcp: tcp_servers });
+        *running = Some(servers);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(running) = self.running.lock().await.take() else {
+        let Some(servers) = self.running.lock().await.take() else {
             return Ok(());
         };
-        // Every port closes at once; then in-flight requests and queued datagrams finish.
-        let mut tasks = Vec::new();
-        for server in running.tcp {
-            let _ = server.stop.send(());
-            tasks.push(server.task);
-        }
-        stop_all(running.udp.into_iter().map(UdpServer::stop)).await;
-        for task in tasks {
-            if let Err(e) = task.await {
-                tracing::warn!(receiver = %self.id, error = %e, "Jaeger server task ended abnormally");
-            }
-        }
+        servers.stop().await;
         self.set_addrs(BoundAddrs::default());
         Ok(())
-    }
-}
-
-/// Runs the UDP stops side by side so the two drain deadlines overlap instead of adding up.
-async fn stop_all<F: std::future::Future<Output = ()> + Send + 'static>(stops: impl Iterator<Item = F>) {
-    let handles: Vec<_> = stops.map(tokio::spawn).collect();
-    for h in handles {
-        let _ = h.await;
     }
 }
 
@@ -244,6 +163,9 @@ impl Receiver for JaegerReceiver {}
 mod tests {
     #![allow(clippy::unwrap_used)]
     use std::net::UdpSocket as StdUdpSocket;
+
+    use tokio::net::TcpListener;
+    use tracegate_core::config::Endpoint;
 
     use super::*;
     use crate::testutil::{host, local_config, start, RecordingConsumer};

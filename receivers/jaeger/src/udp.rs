@@ -10,15 +10,18 @@
 //!
 //! A datagram is read into a buffer one byte larger than `max_packet_size`: the kernel
 //! truncates what does not fit, so filling the extra byte is how an oversized datagram shows.
+//!
+//! The receiver's `ServerSet` binds the port ([`configure`] sizes its buffer) and runs
+//! [`UdpPort::serve`]; at stop the reader lets go of the socket at once and the workers finish
+//! the queue within the set's drain time (then they are aborted, and the rest is dropped).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot, Mutex};
-use tokio::task::JoinHandle;
-use tracegate_core::ComponentError;
+use tokio::sync::{mpsc, Mutex};
+use tokio::task::JoinSet;
+use tracegate_core::server::StopSignal;
 use tracegate_translator_jaeger::{decode_emit_batch_binary, decode_emit_batch_compact, thrift_to_otlp};
 use tracing::Instrument;
 
@@ -26,9 +29,6 @@ use crate::config::UdpConfig;
 use crate::drops::{DropReason, Drops};
 use crate::ingest::Ingest;
 use crate::kernel_drops::{self, KernelDrops};
-
-/// How long `stop` lets workers finish the queue; a wedged pipeline must not hang shutdown.
-pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Which Thrift protocol a port speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,28 +55,27 @@ impl ThriftProtocol {
     }
 }
 
-/// Binds the port, applying `socket_buffer_size` when it is set.
-pub async fn bind(config: &UdpConfig) -> Result<UdpSocket, ComponentError> {
-    let bind_error = |source| ComponentError::Bind { endpoint: config.endpoint.to_string(), source };
-    let socket = UdpSocket::bind(config.endpoint.bind_addr()).await.map_err(bind_error)?;
-    if config.socket_buffer_size > 0 {
-        let sock = socket2::SockRef::from(&socket);
-        sock.set_recv_buffer_size(config.socket_buffer_size).map_err(bind_error)?;
-        // Linux silently caps the size at net.core.rmem_max; say so, or bursts drop unexplained.
-        if let Ok(reported) = sock.recv_buffer_size() {
-            let granted = granted_buffer_size(reported);
-            if granted < config.socket_buffer_size {
-                tracing::warn!(
-                    endpoint = %config.endpoint,
-                    requested = config.socket_buffer_size,
-                    granted,
-                    "the kernel capped socket_buffer_size (at net.core.rmem_max); bursts beyond it are dropped \
-                     and counted as reason=\"kernel_buffer_full\"; raise net.core.rmem_max to get the size asked for"
-                );
-            }
+/// Applies `socket_buffer_size` to a bound port, when it is set.
+pub fn configure(config: &UdpConfig, socket: &UdpSocket) -> std::io::Result<()> {
+    if config.socket_buffer_size == 0 {
+        return Ok(());
+    }
+    let sock = socket2::SockRef::from(socket);
+    sock.set_recv_buffer_size(config.socket_buffer_size)?;
+    // Linux silently caps the size at net.core.rmem_max; say so, or bursts drop unexplained.
+    if let Ok(reported) = sock.recv_buffer_size() {
+        let granted = granted_buffer_size(reported);
+        if granted < config.socket_buffer_size {
+            tracing::warn!(
+                endpoint = %config.endpoint,
+                requested = config.socket_buffer_size,
+                granted,
+                "the kernel capped socket_buffer_size (at net.core.rmem_max); bursts beyond it are dropped \
+                 and counted as reason=\"kernel_buffer_full\"; raise net.core.rmem_max to get the size asked for"
+            );
         }
     }
-    Ok(socket)
+    Ok(())
 }
 
 /// The buffer size a request was granted, from what `SO_RCVBUF` reports: Linux doubles the
@@ -89,13 +88,13 @@ fn granted_buffer_size(reported: usize) -> usize {
     }
 }
 
-/// A running UDP port: its reader and workers.
-pub struct UdpServer {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    reader: JoinHandle<()>,
-    workers: Vec<JoinHandle<()>>,
-    queue: mpsc::WeakSender<Vec<u8>>,
+/// One UDP port's reader and workers, before it serves.
+pub struct UdpPort {
+    max_packet_size: usize,
+    workers: usize,
+    worker: Arc<Worker>,
+    queue: mpsc::Sender<Vec<u8>>,
+    queued: mpsc::Receiver<Vec<u8>>,
 }
 
 /// What every worker of one port shares.
@@ -105,71 +104,43 @@ struct Worker {
     drops: Arc<Drops>,
 }
 
-impl UdpServer {
-    /// Starts reading `socket`. `span` names the receiver in the tasks' logs.
-    pub fn spawn(
-        socket: UdpSocket,
-        config: &UdpConfig,
-        protocol: ThriftProtocol,
-        ingest: Ingest,
-        drops: Arc<Drops>,
-        span: tracing::Span,
-    ) -> Result<Self, ComponentError> {
-        let addr = socket.local_addr().map_err(|source| ComponentError::Bind { endpoint: config.endpoint.to_string(), source })?;
-        let (tx, rx) = mpsc::channel(config.queue_size.max(1));
-        let queue = tx.downgrade();
-        let (stop, stopped) = oneshot::channel();
+impl UdpPort {
+    pub fn new(config: &UdpConfig, protocol: ThriftProtocol, ingest: Ingest, drops: Arc<Drops>) -> Self {
+        let (queue, queued) = mpsc::channel(config.queue_size.max(1));
+        Self {
+            max_packet_size: config.max_packet_size,
+            workers: config.workers.max(1),
+            worker: Arc::new(Worker { protocol, ingest, drops }),
+            queue,
+            queued,
+        }
+    }
+
+    /// How many datagrams wait for a worker, for as long as the port serves.
+    pub fn queue_depth(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let queue = self.queue.downgrade();
+        move || queue.upgrade().map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
+    /// Reads `socket` until `stop`, releases it, then lets the workers finish the queue.
+    /// Dropping this future (the set's drain deadline) aborts the workers.
+    pub async fn serve(self, socket: UdpSocket, stop: StopSignal) -> Result<(), String> {
+        let Self { max_packet_size, workers, worker, queue, queued } = self;
         let kernel = KernelDrops::for_socket(&socket);
-        let reader = tokio::spawn(read_loop(socket, config.max_packet_size, tx, drops.clone(), kernel, stopped).instrument(span.clone()));
-        let worker = Arc::new(Worker { protocol, ingest, drops });
-        let rx = Arc::new(Mutex::new(rx));
-        let workers = (0..config.workers.max(1))
-            .map(|_| tokio::spawn(work_loop(worker.clone(), rx.clone()).instrument(span.clone())))
-            .collect();
-        Ok(Self { addr, stop, reader, workers, queue })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Datagrams waiting for a worker.
-    pub fn queued(&self) -> usize {
-        self.queue.upgrade().map_or(0, |tx| tx.max_capacity() - tx.capacity())
-    }
-
-    /// Stops reading (the port is released when this returns), then lets the workers finish
-    /// what is queued, for at most [`DRAIN_DEADLINE`].
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        if let Err(e) = self.reader.await {
-            tracing::warn!(error = %e, "UDP reader task ended abnormally");
+        let queued = Arc::new(Mutex::new(queued));
+        let mut tasks = JoinSet::new();
+        for _ in 0..workers {
+            tasks.spawn(work_loop(worker.clone(), queued.clone()).instrument(tracing::Span::current()));
         }
-        let drain = join_or_abort(self.workers);
-        if tokio::time::timeout(DRAIN_DEADLINE, drain).await.is_err() {
-            tracing::warn!(deadline = ?DRAIN_DEADLINE, "UDP workers did not drain the queue in time; the rest is dropped");
-        }
-    }
-}
-
-/// Awaits every worker; on timeout the handles are dropped, which detaches (not aborts) them,
-/// so abort explicitly through a guard.
-async fn join_or_abort(workers: Vec<JoinHandle<()>>) {
-    struct AbortOnDrop(Vec<JoinHandle<()>>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            for w in &self.0 {
-                w.abort();
-            }
-        }
-    }
-    let mut guard = AbortOnDrop(workers);
-    for w in guard.0.iter_mut() {
-        if let Err(e) = w.await {
-            if !e.is_cancelled() {
+        // Returns when stopped, dropping the socket and the queue's only sender, so the
+        // workers end once the queue is empty.
+        read_loop(socket, max_packet_size, queue, worker.drops.clone(), kernel, stop).await;
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done {
                 tracing::warn!(error = %e, "UDP worker task ended abnormally");
             }
         }
+        Ok(())
     }
 }
 
@@ -179,7 +150,7 @@ async fn read_loop(
     queue: mpsc::Sender<Vec<u8>>,
     drops: Arc<Drops>,
     mut kernel: Option<KernelDrops>,
-    mut stopped: oneshot::Receiver<()>,
+    mut stop: StopSignal,
 ) {
     // No datagram exceeds 64 KiB, so a larger setting needs no larger buffer.
     let max_packet_size = max_packet_size.min(u16::MAX as usize);
@@ -195,7 +166,7 @@ async fn read_loop(
     loop {
         let received = tokio::select! {
             biased;
-            _ = &mut stopped => break,
+            _ = stop.stopped() => break,
             // Before the read, so that a flood (the read always ready) cannot starve it.
             _ = poll.tick(), if kernel.is_some() => {
                 count_kernel_drops(&mut kernel);
@@ -260,7 +231,8 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use tracegate_core::telemetry::Telemetry;
+    use tracegate_core::server::{RunningServers, ServerSet};
+    use tracegate_core::telemetry::{ServiceStatus, Telemetry};
     use tracegate_core::{ConsumeError, Lifecycle};
     use tracegate_translator_jaeger::{encode_emit_batch_binary, encode_emit_batch_compact};
 
@@ -393,26 +365,32 @@ mod tests {
         }
     }
 
-    fn server(config: &UdpConfig, socket: UdpSocket, next: Arc<RecordingConsumer>) -> UdpServer {
+    /// One compact port on its own server set: the running set and the queue depth.
+    async fn serve_port(config: &UdpConfig, next: Arc<RecordingConsumer>) -> (RunningServers, impl Fn() -> usize) {
         let telemetry = Telemetry::new();
         let ingest = Ingest::new(next, telemetry.metrics.receiver("jaeger", COMPACT));
         let drops = Arc::new(Drops::new(&telemetry, "jaeger", COMPACT));
-        UdpServer::spawn(socket, config, ThriftProtocol::Compact, ingest, drops, tracing::Span::none()).unwrap()
+        let port = UdpPort::new(config, ThriftProtocol::Compact, ingest, drops);
+        let depth = port.queue_depth();
+        let mut servers = ServerSet::new("jaeger", Arc::new(ServiceStatus::default()));
+        let cfg = config.clone();
+        servers.udp(COMPACT, &config.endpoint, move |socket| configure(&cfg, socket), move |socket, stop| port.serve(socket, stop));
+        (servers.start().await.unwrap(), depth)
     }
 
     #[tokio::test]
     async fn stop_forwards_queued_datagrams_and_releases_the_port() {
         let config = UdpConfig { workers: 1, ..local_udp() };
         let next = RecordingConsumer::gated();
-        let server = server(&config, bind(&config).await.unwrap(), next.clone());
-        let addr = server.local_addr();
+        let (servers, queued) = serve_port(&config, next.clone()).await;
+        let addr = servers.local_addr(COMPACT).unwrap();
         send_udp(addr, &encode_emit_batch_compact(&batch("svc", &["1"]))).await;
         next.wait_entered().await;
         send_udp(addr, &encode_emit_batch_compact(&batch("svc", &["2"]))).await;
         send_udp(addr, &encode_emit_batch_compact(&batch("svc", &["3"]))).await;
-        eventually("two queued datagrams", || server.queued() == 2).await;
+        eventually("two queued datagrams", || queued() == 2).await;
 
-        let stopping = tokio::spawn(server.stop());
+        let stopping = tokio::spawn(servers.stop());
         for _ in 0..20 {
             tokio::task::yield_now().await;
         }
@@ -426,7 +404,8 @@ mod tests {
     #[tokio::test]
     async fn socket_buffer_size_sets_so_rcvbuf() {
         let config = UdpConfig { socket_buffer_size: 32 * 1024, ..local_udp() };
-        let socket = bind(&config).await.unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        configure(&config, &socket).unwrap();
         let size = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
         // Linux reports twice the requested size (it adds room for its bookkeeping).
         assert!((32 * 1024..=64 * 1024).contains(&size), "SO_RCVBUF is {size}");

@@ -3,38 +3,19 @@
 //! tonic does the framing, gzip/zstd decompression and the message size limit (which it
 //! applies to the decompressed message, so a compressed bomb is refused with
 //! RESOURCE_EXHAUSTED before it is decoded). The service itself is [`RawTraceService`], which
-//! takes requests as bytes; this file runs the server.
+//! takes requests as bytes; this file builds the routes the receiver's `ServerSet` serves.
 
-use std::future::Future;
-
-use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 
 use crate::config::GrpcConfig;
 use crate::grpc_service::RawTraceService;
 use crate::ingest::Ingest;
 
-/// Serves OTLP/gRPC on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight calls finish (HTTP/2 GOAWAY) before returning.
-pub async fn serve(
-    listener: TcpListener,
-    config: &GrpcConfig,
-    ingest: Ingest,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+/// The gRPC port's routes, for `ServerSet::grpc`: the trace service, and UNIMPLEMENTED for
+/// every other method.
+pub fn routes(config: &GrpcConfig, ingest: Ingest) -> axum::Router {
     let service = RawTraceService::new(ingest, config.max_recv_msg_bytes());
-    let streams = match config.max_concurrent_streams {
-        0 => None,
-        n => Some(n),
-    };
-    tonic::transport::Server::builder()
-        .max_concurrent_streams(streams)
-        .add_service(service)
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
-        .await
+    Routes::new(service).prepare().into_axum_router()
 }
 
 #[cfg(test)]

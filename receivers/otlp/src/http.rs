@@ -7,7 +7,6 @@
 //! answers given before the encoding is known, 405 and 415, are plain text, as the
 //! Collector's are.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -20,7 +19,6 @@ use http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
-use tokio::net::TcpListener;
 
 use crate::config::HttpConfig;
 use crate::decode::{Compression, DecodeError, Format};
@@ -47,17 +45,6 @@ pub fn router(config: &HttpConfig, ingest: Ingest) -> Router {
         // configured limit; axum's 2 MB default must not cut in first.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
-}
-
-/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Body) -> Response {

@@ -1,22 +1,18 @@
-//! The receiver's life: bind in `start`, serve in background tasks, stop gracefully in
+//! The receiver's life: both ports on one [`ServerSet`], bound in `start`, stopped in
 //! `shutdown`.
 //!
-//! Both ports are bound before either server runs, so a taken port fails `start` with
+//! The set binds both ports before either server runs, so a taken port fails `start` with
 //! [`ComponentError::Bind`] and nothing is left half-started. `shutdown` closes the listeners
-//! at once (new connections are refused) and waits until in-flight requests have been
-//! answered, so a batch already handed to the pipeline gets its reply.
+//! at once (new connections are refused) and lets in-flight requests be answered (for at most
+//! the set's drain time), so a batch already handed to the pipeline gets its reply.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tracegate_core::config::Endpoint;
-use tracegate_core::telemetry::{ServiceStatus, Telemetry};
+use tracegate_core::server::{RunningServers, ServerSet};
+use tracegate_core::telemetry::Telemetry;
 use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
-use tracing::Instrument;
 
 use crate::config::Config;
 use crate::ingest::Ingest;
@@ -28,7 +24,7 @@ pub struct OtlpReceiver {
     grpc_ingest: Ingest,
     http_ingest: Ingest,
     /// Held across `start`'s binds so two concurrent starts cannot both bind.
-    running: tokio::sync::Mutex<Option<Running>>,
+    running: tokio::sync::Mutex<Option<RunningServers>>,
     /// Copied out of `running` so the address getters need no async lock.
     addrs: Mutex<BoundAddrs>,
 }
@@ -37,15 +33,6 @@ pub struct OtlpReceiver {
 struct BoundAddrs {
     grpc: Option<SocketAddr>,
     http: Option<SocketAddr>,
-}
-
-struct Running {
-    servers: Vec<ServerTask>,
-}
-
-struct ServerTask {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
 }
 
 impl OtlpReceiver {
@@ -89,51 +76,6 @@ impl OtlpReceiver {
             Err(p) => *p.into_inner() = addrs,
         }
     }
-
-    /// Spawns one server. A server that dies on its own is reported to the service status,
-    /// so the health check shows it rather than the port silently going dark.
-    fn spawn<F>(
-        &self,
-        transport: &'static str,
-        status: Arc<ServiceStatus>,
-        serve: impl FnOnce(oneshot::Receiver<()>) -> F,
-    ) -> ServerTask
-    where
-        F: std::future::Future<Output = Result<(), String>> + Send + 'static,
-    {
-        let (stop, stopped) = oneshot::channel();
-        let id = self.id.to_string();
-        let span = tracing::info_span!("receiver", id = %id, transport);
-        let server = serve(stopped);
-        let task = tokio::spawn(
-            async move {
-                if let Err(e) = server.await {
-                    tracing::error!(error = %e, "OTLP server stopped with an error");
-                    status.report_failure(&id, &format!("{transport} server: {e}"));
-                }
-            }
-            .instrument(span),
-        );
-        ServerTask { stop, task }
-    }
-}
-
-async fn bind(endpoint: &Endpoint) -> Result<TcpListener, ComponentError> {
-    TcpListener::bind(endpoint.bind_addr())
-        .await
-        .map_err(|source| ComponentError::Bind {
-            endpoint: endpoint.to_string(),
-            source,
-        })
-}
-
-fn local_addr(listener: &TcpListener, endpoint: &Endpoint) -> Result<SocketAddr, ComponentError> {
-    listener
-        .local_addr()
-        .map_err(|source| ComponentError::Bind {
-            endpoint: endpoint.to_string(),
-            source,
-        })
 }
 
 #[async_trait]
@@ -147,70 +89,37 @@ impl Lifecycle for OtlpReceiver {
             )));
         }
         let protocols = &self.config.protocols;
-        // Everything that can fail happens before any server is spawned.
-        let mut grpc_listener = None;
+        let mut servers = ServerSet::new(&self.id, host.status());
         if let Some(cfg) = &protocols.grpc {
-            let listener = bind(&cfg.endpoint).await?;
-            grpc_listener = Some((local_addr(&listener, &cfg.endpoint)?, listener, cfg.clone()));
+            let routes = grpc::routes(cfg, self.grpc_ingest.clone());
+            servers
+                .grpc("grpc", &cfg.endpoint, routes)
+                .max_concurrent_streams(cfg.max_concurrent_streams);
         }
-        let mut http_listener = None;
         if let Some(cfg) = &protocols.http {
-            let listener = bind(&cfg.endpoint).await?;
-            http_listener = Some((local_addr(&listener, &cfg.endpoint)?, listener, cfg.clone()));
+            servers.http("http", &cfg.endpoint, http::router(cfg, self.http_ingest.clone()));
         }
-
-        let mut addrs = BoundAddrs::default();
-        let mut servers = Vec::new();
-        if let Some((addr, listener, cfg)) = grpc_listener {
-            let ingest = self.grpc_ingest.clone();
-            servers.push(
-                self.spawn("grpc", host.status(), move |stopped| async move {
-                    let shutdown = async {
-                        let _ = stopped.await;
-                    };
-                    grpc::serve(listener, &cfg, ingest, shutdown)
-                        .await
-                        .map_err(|e| e.to_string())
-                }),
-            );
+        let servers = servers.start().await?;
+        let addrs = BoundAddrs {
+            grpc: servers.local_addr("grpc"),
+            http: servers.local_addr("http"),
+        };
+        if let Some(addr) = addrs.grpc {
             tracing::info!(receiver = %self.id, %addr, "OTLP/gRPC receiver listening");
-            addrs.grpc = Some(addr);
         }
-        if let Some((addr, listener, cfg)) = http_listener {
-            let router = http::router(&cfg, self.http_ingest.clone());
-            servers.push(
-                self.spawn("http", host.status(), move |stopped| async move {
-                    let shutdown = async {
-                        let _ = stopped.await;
-                    };
-                    http::serve(listener, router, shutdown)
-                        .await
-                        .map_err(|e| e.to_string())
-                }),
-            );
+        if let (Some(addr), Some(cfg)) = (addrs.http, &protocols.http) {
             tracing::info!(receiver = %self.id, %addr, path = %cfg.traces_path(), "OTLP/HTTP receiver listening");
-            addrs.http = Some(addr);
         }
         self.set_bound(addrs);
-        *running = Some(Running { servers });
+        *running = Some(servers);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(running) = self.running.lock().await.take() else {
+        let Some(servers) = self.running.lock().await.take() else {
             return Ok(());
         };
-        // Both servers stop accepting at once; then we wait for their in-flight work.
-        let mut tasks = Vec::new();
-        for server in running.servers {
-            let _ = server.stop.send(());
-            tasks.push(server.task);
-        }
-        for task in tasks {
-            if let Err(e) = task.await {
-                tracing::warn!(receiver = %self.id, error = %e, "OTLP server task ended abnormally");
-            }
-        }
+        servers.stop().await;
         self.set_bound(BoundAddrs::default());
         Ok(())
     }
@@ -223,6 +132,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
     use prost::Message;
+    use tokio::net::TcpListener;
+    use tracegate_core::config::Endpoint;
 
     use super::*;
     use crate::testutil::{host, http_call, local_config, request, span, start, RecordingConsumer};

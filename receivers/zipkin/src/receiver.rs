@@ -1,12 +1,12 @@
-//! The receiver's life: bind in `start`, serve in a background task, stop gracefully in
-//! `shutdown` (new connections are refused at once; requests in flight get their answer).
+//! The receiver's life: bind in `start`, serve on a [`ServerSet`], stop gracefully in
+//! `shutdown` (new connections are refused at once; requests in flight get their answer
+//! within the set's drain time).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use tracegate_core::http_server::HttpServer;
+use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::telemetry::Telemetry;
 use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
 
@@ -18,13 +18,10 @@ pub struct ZipkinReceiver {
     config: Config,
     state: Arc<ServerState>,
     /// Held across `start`'s bind so two concurrent starts cannot both bind.
-    running: tokio::sync::Mutex<Option<HttpServer>>,
+    running: tokio::sync::Mutex<Option<RunningServers>>,
     /// Copied out of `running` so `local_addr` needs no async lock.
     addr: Mutex<Option<SocketAddr>>,
 }
-
-/// How long `shutdown` lets requests in flight finish before closing them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ZipkinReceiver {
     pub fn new(id: ComponentId, config: Config, next: Arc<dyn Consumer>, telemetry: &Telemetry) -> Self {
@@ -60,10 +57,13 @@ impl Lifecycle for ZipkinReceiver {
             return Err(ComponentError::other(format!("receiver {} is already started", self.id)));
         }
         let router = server::router(self.state.clone());
-        let server = HttpServer::start(&self.id.to_string(), &self.config.endpoint, router, host.status()).await?;
-        let addr = server.local_addr();
-        tracing::info!(receiver = %self.id, %addr, "Zipkin receiver listening (/api/v2/spans, /api/v1/spans)");
-        self.set_addr(Some(addr));
+        let mut servers = ServerSet::new(&self.id, host.status());
+        servers.http("http", &self.config.endpoint, router);
+        let server = servers.start().await?;
+        for (_, addr) in server.addrs() {
+            tracing::info!(receiver = %self.id, %addr, "Zipkin receiver listening (/api/v2/spans, /api/v1/spans)");
+        }
+        self.set_addr(server.local_addr("http"));
         *running = Some(server);
         Ok(())
     }
@@ -72,7 +72,7 @@ impl Lifecycle for ZipkinReceiver {
         let Some(server) = self.running.lock().await.take() else {
             return Ok(());
         };
-        server.stop(DRAIN_TIMEOUT).await;
+        server.stop().await;
         self.set_addr(None);
         Ok(())
     }

@@ -1,0 +1,213 @@
+//! [`ServerSet`]: the one way a component listens (HTTP, gRPC, UDP), with the life every
+//! listener shares.
+//!
+//! Receivers, extensions and the metrics endpoint had each grown their own bind / serve /
+//! stop code, with the same details to get right and some of them missed. Here they are once:
+//!
+//! - **Bind everything, then serve.** [`ServerSet::start`] binds every planned socket first;
+//!   a taken port fails `start` with [`ComponentError::Bind`] before any server runs, and the
+//!   sockets bound so far are released (nothing is left half-started).
+//! - **A server's death is reported.** A server that ends on its own (an error, a panic)
+//!   marks its component failed in the [`ServiceStatus`], so the health check shows it
+//!   instead of the port going dark in silence.
+//! - **Bounded drain.** [`RunningServers::stop`] closes every listener at once (new
+//!   connections are refused), lets requests in flight finish and UDP queues empty for at
+//!   most the drain time ([`DEFAULT_DRAIN`] unless set), then aborts the rest and waits for
+//!   the abort, so every port is free when `stop` returns.
+//!
+//! Listeners are named (`"grpc"`, `"http"`, ...) so the component can ask for the address
+//! actually bound (port 0 in tests). TCP servers run the accept loop in [`tcp`]; a UDP
+//! server is the component's own read loop, handed the bound socket and a [`StopSignal`].
+
+mod running;
+mod stop;
+mod tcp;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::component::ComponentError;
+use crate::config::Endpoint;
+use crate::telemetry::ServiceStatus;
+
+pub use running::RunningServers;
+pub use stop::StopSignal;
+pub use tcp::Protocol;
+
+/// How long [`RunningServers::stop`] waits for requests in flight unless the set says
+/// otherwise: long enough for a batch on its way into a queue, short enough that a stuck
+/// client cannot hold shutdown.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+
+type UdpPrepare = Box<dyn FnOnce(&UdpSocket) -> io::Result<()> + Send>;
+type UdpServe = Box<dyn FnOnce(UdpSocket, StopSignal) -> BoxFuture<'static, Result<(), String>> + Send>;
+
+/// The servers of one component, planned and not yet bound. See the module docs.
+pub struct ServerSet {
+    owner: String,
+    status: Arc<ServiceStatus>,
+    drain: Duration,
+    planned: Vec<Planned>,
+}
+
+struct Planned {
+    name: &'static str,
+    endpoint: Endpoint,
+    kind: PlannedKind,
+}
+
+enum PlannedKind {
+    Tcp(TcpPlan),
+    Udp { prepare: UdpPrepare, serve: UdpServe },
+}
+
+/// A planned TCP server: what it serves and how.
+pub struct TcpPlan {
+    app: Router,
+    protocol: Protocol,
+}
+
+impl TcpPlan {
+    /// HTTP/2 streams allowed per connection of a gRPC server; 0 means no limit of ours.
+    pub fn max_concurrent_streams(&mut self, max: u32) -> &mut Self {
+        if let Protocol::Grpc {
+            max_concurrent_streams,
+        } = &mut self.protocol
+        {
+            *max_concurrent_streams = (max > 0).then_some(max);
+        }
+        self
+    }
+}
+
+impl ServerSet {
+    /// An empty set for the component `owner` (its id, used in logs and in the failure
+    /// reported to `status` should a server die).
+    pub fn new(owner: impl std::fmt::Display, status: Arc<ServiceStatus>) -> Self {
+        Self {
+            owner: owner.to_string(),
+            status,
+            drain: DEFAULT_DRAIN,
+            planned: Vec::new(),
+        }
+    }
+
+    /// How long `stop` lets requests in flight finish before closing them.
+    pub fn with_drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
+        self
+    }
+
+    /// Plans an HTTP server (HTTP/1.1 and HTTP/2) of `app` on `endpoint`.
+    pub fn http(&mut self, name: &'static str, endpoint: &Endpoint, app: Router) -> &mut TcpPlan {
+        self.tcp(name, endpoint, app, Protocol::Http)
+    }
+
+    /// Plans a gRPC server (HTTP/2 only) of `routes` (tonic's `Routes::into_axum_router`).
+    pub fn grpc(&mut self, name: &'static str, endpoint: &Endpoint, routes: Router) -> &mut TcpPlan {
+        let protocol = Protocol::Grpc {
+            max_concurrent_streams: None,
+        };
+        self.tcp(name, endpoint, routes, protocol)
+    }
+
+    fn tcp(&mut self, name: &'static str, endpoint: &Endpoint, app: Router, protocol: Protocol) -> &mut TcpPlan {
+        self.planned.push(Planned {
+            name,
+            endpoint: endpoint.clone(),
+            kind: PlannedKind::Tcp(TcpPlan { app, protocol }),
+        });
+        match self.planned.last_mut().map(|p| &mut p.kind) {
+            Some(PlannedKind::Tcp(plan)) => plan,
+            _ => unreachable!("a TCP plan was just pushed"),
+        }
+    }
+
+    /// Plans a UDP server on `endpoint`: `prepare` adjusts the bound socket (buffer sizes;
+    /// an error fails `start` as a bind error), `serve` reads it until the [`StopSignal`]
+    /// and drains what it queued. A `serve` that returns an error, or returns before stop
+    /// was asked, is reported as the server's death.
+    pub fn udp<P, S, F>(&mut self, name: &'static str, endpoint: &Endpoint, prepare: P, serve: S) -> &mut Self
+    where
+        P: FnOnce(&UdpSocket) -> io::Result<()> + Send + 'static,
+        S: FnOnce(UdpSocket, StopSignal) -> F + Send + 'static,
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.planned.push(Planned {
+            name,
+            endpoint: endpoint.clone(),
+            kind: PlannedKind::Udp {
+                prepare: Box::new(prepare),
+                serve: Box::new(move |socket, stop| serve(socket, stop).boxed()),
+            },
+        });
+        self
+    }
+
+    /// True when nothing is planned.
+    pub fn is_empty(&self) -> bool {
+        self.planned.is_empty()
+    }
+
+    /// Binds every planned socket, then serves them all. Nothing serves unless everything
+    /// bound; on error every socket bound so far is released.
+    pub async fn start(self) -> Result<RunningServers, ComponentError> {
+        let mut bound = Vec::with_capacity(self.planned.len());
+        for planned in self.planned {
+            bound.push(planned.bind().await?);
+        }
+        let mut running = RunningServers::new(self.owner, self.status, self.drain);
+        for server in bound {
+            running.spawn(server.name, server.addr, server.serve);
+        }
+        Ok(running)
+    }
+}
+
+/// A bound socket and the future that serves it.
+struct Bound {
+    name: &'static str,
+    addr: SocketAddr,
+    serve: Box<dyn FnOnce(StopSignal) -> BoxFuture<'static, Result<(), String>> + Send>,
+}
+
+impl Planned {
+    async fn bind(self) -> Result<Bound, ComponentError> {
+        let endpoint = self.endpoint;
+        let bind_error = |source| ComponentError::Bind {
+            endpoint: endpoint.to_string(),
+            source,
+        };
+        match self.kind {
+            PlannedKind::Tcp(TcpPlan { app, protocol }) => {
+                let listener = TcpListener::bind(endpoint.bind_addr()).await.map_err(bind_error)?;
+                let addr = listener.local_addr().map_err(bind_error)?;
+                Ok(Bound {
+                    name: self.name,
+                    addr,
+                    serve: Box::new(move |stop| tcp::serve(listener, app, protocol, stop).boxed()),
+                })
+            }
+            PlannedKind::Udp { prepare, serve } => {
+                let socket = UdpSocket::bind(endpoint.bind_addr()).await.map_err(bind_error)?;
+                prepare(&socket).map_err(bind_error)?;
+                let addr = socket.local_addr().map_err(bind_error)?;
+                Ok(Bound {
+                    name: self.name,
+                    addr,
+                    serve: Box::new(move |stop| serve(socket, stop)),
+                })
+            }
+        }
+    }
+}

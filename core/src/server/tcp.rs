@@ -1,0 +1,157 @@
+//! The accept loop every HTTP and gRPC listener runs: one task per connection, served by
+//! hyper, closed gracefully when the set stops.
+//!
+//! axum routers and tonic routes (through `Routes::into_axum_router`) are both tower
+//! services, so one loop serves both; what differs is the [`Protocol`]: HTTP ports speak
+//! HTTP/1.1 and HTTP/2 (h2c, or h2 through ALPN under TLS), gRPC ports HTTP/2 only, as
+//! tonic's own server does. Owning the loop (instead of `axum::serve` and tonic's `Server`)
+//! is what lets TLS and connection limits be added in one place for every listener.
+//!
+//! Connections live in a `JoinSet` owned by the loop: when the set's drain deadline passes
+//! and the loop's task is aborted, dropping the `JoinSet` aborts every connection with it,
+//! so no connection outlives its server.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use super::stop::StopSignal;
+
+/// How long the loop pauses after an accept error that is not about one connection (out of
+/// file descriptors, ...), so a persistent error does not spin a core.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a TCP listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 and HTTP/2.
+    Http,
+    /// HTTP/2 only; `max_concurrent_streams` per connection (`None`: hyper's default).
+    Grpc { max_concurrent_streams: Option<u32> },
+}
+
+impl Protocol {
+    fn builder(self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        if let Protocol::Grpc { .. } = self {
+            builder = builder.http2_only();
+        }
+        // hyper applies its HTTP/1 header read timeout (30 s) only when it has a timer, so a
+        // client that never finishes its headers is closed instead of held forever.
+        builder.http1().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new());
+        if let Protocol::Grpc {
+            max_concurrent_streams,
+        } = self
+        {
+            builder.http2().max_concurrent_streams(max_concurrent_streams);
+        }
+        builder
+    }
+}
+
+/// Accepts on `listener` until `stop`, then closes the listener at once (new connections are
+/// refused) and waits for open connections to finish their requests.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    protocol: Protocol,
+    mut stop: StopSignal,
+) -> Result<(), String> {
+    let builder = Arc::new(protocol.builder());
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.stopped() => break,
+            // Reap finished connections, or the set keeps every result until stop.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let connection = Connection {
+                    app: app.clone(),
+                    builder: builder.clone(),
+                    stop: stop.clone(),
+                    peer,
+                };
+                connections.spawn(connection.serve(stream));
+            }
+            Err(e) if is_per_connection(&e) => {
+                tracing::debug!(error = %e, "a connection failed while being accepted");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot accept connections; retrying");
+                tokio::select! {
+                    _ = stop.stopped() => break,
+                    _ = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                }
+            }
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Errors that concern one connection only; the listener itself is fine.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    app: Router,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stop: StopSignal,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream) {
+        // Small responses (gRPC answers, 200s) must not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        self.serve_io(stream).await;
+    }
+
+    async fn serve_io<IO>(mut self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = TowerToHyperService::new(self.app);
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let finished = tokio::select! {
+            done = connection.as_mut() => Some(done),
+            _ = self.stop.stopped() => None,
+        };
+        let result = match finished {
+            Some(done) => done,
+            None => {
+                // HTTP/1: close after the request in flight; HTTP/2: GOAWAY, then let the
+                // open streams finish.
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+        }
+    }
+}
