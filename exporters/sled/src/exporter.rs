@@ -108,7 +108,10 @@ fn maintain(shared: &Shared, disk: &DiskGuard, max_age: Duration) {
             }
         }
     }
-    if let Err(e) = shared.ingest.checkpoint(shared) {
+    // An idle store's log: cut back once it holds a MiB (not for every trickle of spans,
+    // each rotation costing a file and a filesystem sync).
+    let rotated = shared.ingest.rotate_if_idle(shared, 1 << 20);
+    if let Err(e) = rotated.and_then(|_| shared.ingest.checkpoint(shared).map(|_| ())) {
         tracing::warn!(error = %e, "cannot cut the write-ahead log back to what sled has flushed; will retry");
     }
 }

@@ -230,6 +230,19 @@ impl Ingest {
         Ok(self.wal.truncate_to(sealed)?)
     }
 
+    /// When every record is in a block and nothing waits in the open block, starts a new
+    /// log segment (if the current one holds at least `min_bytes`) so that the next
+    /// checkpoint deletes the old one: an idle store keeps no log behind its blocks.
+    pub fn rotate_if_idle(&self, shared: &Shared, min_bytes: u64) -> Result<(), StoreError> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if !open.parts.is_empty() || self.sealed(shared) < self.wal.end() || self.wal.tail_bytes() < min_bytes {
+            return Ok(());
+        }
+        // Under the open block's lock: no append can slip in between the check and the cut.
+        self.wal.rotate()?;
+        Ok(())
+    }
+
     /// At open: writes the records the log holds past the sealed offset into blocks, flushes,
     /// and deletes the old segments. Returns how many records were replayed.
     pub fn replay(&self, shared: &Shared, segments: Vec<(u64, std::path::PathBuf)>, opts: &WriteOptions) -> Result<usize, StoreError> {

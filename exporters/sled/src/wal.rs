@@ -298,6 +298,12 @@ impl Wal {
         !closed.is_empty() && closed.get(1).copied().unwrap_or(current) <= sealed
     }
 
+    /// Bytes in the segment being appended to.
+    pub fn tail_bytes(&self) -> u64 {
+        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        tail.end - tail.start
+    }
+
     /// Offset just past the last record appended.
     pub fn end(&self) -> u64 {
         self.tail.lock().unwrap_or_else(|p| p.into_inner()).end
