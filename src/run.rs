@@ -25,11 +25,11 @@ async fn serve(config: ValidConfig) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
     let metrics = &config.service.telemetry.metrics;
     let metrics_servers = if metrics.level != MetricsLevel::None {
-        let servers = serve_metrics(&metrics.address, telemetry.clone())
+        let servers = serve_metrics(&metrics.address, metrics.tls.as_ref(), telemetry.clone())
             .await
             .context("self-metrics (service::telemetry::metrics::address)")?;
-        for (_, addr) in servers.addrs() {
-            tracing::info!("metrics on http://{addr}/metrics");
+        if let Some(url) = servers.url("metrics") {
+            tracing::info!("metrics on {url}/metrics");
         }
         Some(servers)
     } else {

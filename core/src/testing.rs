@@ -1,10 +1,15 @@
-//! Helpers for component crates' tests: a [`Host`] with no other components.
+//! Helpers for component crates' tests: a [`Host`] with no other components, and (with the
+//! `test-pki` feature) certificates made on the spot in [`pki`].
 
 use std::sync::Arc;
 
 use crate::component::{Exporter, Extension, Host};
 use crate::id::ComponentId;
 use crate::telemetry::ServiceStatus;
+
+#[cfg(any(test, feature = "test-pki"))]
+#[path = "testing_pki.rs"]
+pub mod pki;
 
 /// A host that knows no exporters or extensions and exposes a status the test controls.
 #[derive(Default)]

@@ -10,6 +10,7 @@ mod model;
 mod nesting;
 mod problem;
 mod source;
+mod tls;
 mod validate;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ pub use duration::{format_go_duration, parse_go_duration, DurationError, GoDurat
 pub use endpoint::Endpoint;
 pub use model::{MetricsLevel, MetricsSection, PipelineSection, ServiceSection, TelemetrySection};
 pub use problem::{ConfigProblem, Severity};
+pub use tls::{validate_tls, TlsServerConfig, TlsVersion, TLS12_CIPHER_SUITES};
 pub use source::{apply_set, expand_env, merge, parse_yaml, read_yaml_file};
 pub use validate::{validate, ComponentEntry, Pipeline, ValidConfig};
 

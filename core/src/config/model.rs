@@ -58,6 +58,9 @@ pub struct MetricsSection {
     pub level: MetricsLevel,
     /// Where `/metrics` is served.
     pub address: super::Endpoint,
+    /// TLS for the metrics port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "super::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::TlsServerConfig>,
 }
 
 impl Default for MetricsSection {
@@ -65,6 +68,7 @@ impl Default for MetricsSection {
         Self {
             level: MetricsLevel::Normal,
             address: super::Endpoint::new("127.0.0.1", 8888),
+            tls: None,
         }
     }
 }

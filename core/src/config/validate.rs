@@ -169,6 +169,10 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
 
     let pipelines = check_pipelines(&service, top, &mut problems);
     check_extensions(&service, top, &mut problems);
+    problems.extend(super::validate_tls(
+        service.telemetry.metrics.tls.as_ref(),
+        "service::telemetry::metrics::tls",
+    ));
     problems.extend(crate::queue::check_storage_references(
         components.values().map(|e| {
             (

@@ -24,6 +24,9 @@ mod stop;
 mod tcp;
 #[cfg(test)]
 mod tests;
+mod tls;
+#[cfg(test)]
+mod tls_tests;
 
 use std::future::Future;
 use std::io;
@@ -37,12 +40,14 @@ use futures::FutureExt;
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::component::ComponentError;
-use crate::config::Endpoint;
+use crate::config::{Endpoint, TlsServerConfig};
 use crate::telemetry::ServiceStatus;
+use tls::TlsAcceptorSource;
 
 pub use running::RunningServers;
 pub use stop::StopSignal;
 pub use tcp::Protocol;
+pub use tls::TlsError;
 
 /// How long [`RunningServers::stop`] waits for requests in flight unless the set says
 /// otherwise: long enough for a batch on its way into a queue, short enough that a stuck
@@ -75,9 +80,17 @@ enum PlannedKind {
 pub struct TcpPlan {
     app: Router,
     protocol: Protocol,
+    tls: Option<TlsServerConfig>,
 }
 
 impl TcpPlan {
+    /// Serves over TLS with these settings (`None`: plain). The certificate files are read
+    /// by `start`, before anything serves.
+    pub fn tls(&mut self, tls: Option<&TlsServerConfig>) -> &mut Self {
+        self.tls = tls.cloned();
+        self
+    }
+
     /// HTTP/2 streams allowed per connection of a gRPC server; 0 means no limit of ours.
     pub fn max_concurrent_streams(&mut self, max: u32) -> &mut Self {
         if let Protocol::Grpc {
@@ -125,7 +138,7 @@ impl ServerSet {
         self.planned.push(Planned {
             name,
             endpoint: endpoint.clone(),
-            kind: PlannedKind::Tcp(TcpPlan { app, protocol }),
+            kind: PlannedKind::Tcp(TcpPlan { app, protocol, tls: None }),
         });
         match self.planned.last_mut().map(|p| &mut p.kind) {
             Some(PlannedKind::Tcp(plan)) => plan,
@@ -168,7 +181,7 @@ impl ServerSet {
         }
         let mut running = RunningServers::new(self.owner, self.status, self.drain);
         for server in bound {
-            running.spawn(server.name, server.addr, server.serve);
+            running.spawn(server.name, server.addr, server.tls, server.serve);
         }
         Ok(running)
     }
@@ -178,6 +191,7 @@ impl ServerSet {
 struct Bound {
     name: &'static str,
     addr: SocketAddr,
+    tls: bool,
     serve: Box<dyn FnOnce(StopSignal) -> BoxFuture<'static, Result<(), String>> + Send>,
 }
 
@@ -189,13 +203,23 @@ impl Planned {
             source,
         };
         match self.kind {
-            PlannedKind::Tcp(TcpPlan { app, protocol }) => {
+            PlannedKind::Tcp(TcpPlan { app, protocol, tls }) => {
+                let tls = match tls {
+                    Some(config) => {
+                        let source = TlsAcceptorSource::load(&config, protocol.alpn()).map_err(|e| {
+                            ComponentError::Config(format!("{} server on {endpoint}: tls: {e}", self.name))
+                        })?;
+                        Some(Arc::new(source))
+                    }
+                    None => None,
+                };
                 let listener = TcpListener::bind(endpoint.bind_addr()).await.map_err(bind_error)?;
                 let addr = listener.local_addr().map_err(bind_error)?;
                 Ok(Bound {
                     name: self.name,
                     addr,
-                    serve: Box::new(move |stop| tcp::serve(listener, app, protocol, stop).boxed()),
+                    tls: tls.is_some(),
+                    serve: Box::new(move |stop| tcp::serve(listener, app, protocol, tls, stop).boxed()),
                 })
             }
             PlannedKind::Udp { prepare, serve } => {
@@ -205,6 +229,7 @@ impl Planned {
                 Ok(Bound {
                     name: self.name,
                     addr,
+                    tls: false,
                     serve: Box::new(move |stop| serve(socket, stop)),
                 })
             }

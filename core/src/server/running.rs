@@ -30,6 +30,7 @@ pub struct RunningServers {
 struct Server {
     name: &'static str,
     addr: SocketAddr,
+    tls: bool,
     task: JoinHandle<()>,
 }
 
@@ -52,6 +53,7 @@ impl RunningServers {
         &mut self,
         name: &'static str,
         addr: SocketAddr,
+        tls: bool,
         serve: Box<dyn FnOnce(StopSignal) -> BoxFuture<'static, Result<(), String>> + Send>,
     ) {
         let (owner, status, signal) = (self.owner.clone(), self.status.clone(), self.signal.clone());
@@ -74,14 +76,21 @@ impl RunningServers {
             }
             .instrument(span),
         );
-        tracing::debug!(component = %self.owner, server = name, %addr, "listening");
-        self.servers.push(Server { name, addr, task });
+        tracing::debug!(component = %self.owner, server = name, %addr, tls, "listening");
+        self.servers.push(Server { name, addr, tls, task });
     }
 
     /// The address `name` is bound to (the real port when the endpoint asked for port 0);
     /// `None` for a name that is not in the set.
     pub fn local_addr(&self, name: &str) -> Option<SocketAddr> {
         self.servers.iter().find(|s| s.name == name).map(|s| s.addr)
+    }
+
+    /// `http://addr` or `https://addr` for an HTTP or gRPC server, for log lines.
+    pub fn url(&self, name: &str) -> Option<String> {
+        let server = self.servers.iter().find(|s| s.name == name)?;
+        let scheme = if server.tls { "https" } else { "http" };
+        Some(format!("{scheme}://{}", server.addr))
     }
 
     /// Every server's name and bound address, in the order they were planned.

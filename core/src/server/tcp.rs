@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::stop::StopSignal;
+use super::tls::TlsAcceptorSource;
 
 /// How long the loop pauses after an accept error that is not about one connection (out of
 /// file descriptors, ...), so a persistent error does not spin a core.
@@ -40,6 +41,14 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The ALPN protocols offered under TLS, most preferred first.
+    pub(crate) fn alpn(self) -> Vec<Vec<u8>> {
+        match self {
+            Protocol::Http => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            Protocol::Grpc { .. } => vec![b"h2".to_vec()],
+        }
+    }
+
     fn builder(self) -> auto::Builder<TokioExecutor> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         if let Protocol::Grpc { .. } = self {
@@ -65,15 +74,26 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     protocol: Protocol,
+    tls: Option<Arc<TlsAcceptorSource>>,
     mut stop: StopSignal,
 ) -> Result<(), String> {
     let builder = Arc::new(protocol.builder());
     let mut connections = JoinSet::new();
+    let reload_period = tls.as_ref().and_then(|t| t.reload_period());
+    let mut reload = tokio::time::interval(reload_period.unwrap_or(Duration::from_secs(86_400)));
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    reload.reset(); // the first tick of an interval is immediate; the files were just read
     loop {
         let accepted = tokio::select! {
             _ = stop.stopped() => break,
             // Reap finished connections, or the set keeps every result until stop.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = reload.tick(), if reload_period.is_some() => {
+                if let Some(tls) = &tls {
+                    reload_certificates(tls).await;
+                }
+                continue;
+            }
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -84,7 +104,10 @@ pub(crate) async fn serve(
                     stop: stop.clone(),
                     peer,
                 };
-                connections.spawn(connection.serve(stream));
+                match &tls {
+                    Some(tls) => connections.spawn(connection.serve_tls(stream, tls.clone())),
+                    None => connections.spawn(connection.serve(stream)),
+                };
             }
             Err(e) if is_per_connection(&e) => {
                 tracing::debug!(error = %e, "a connection failed while being accepted");
@@ -101,6 +124,17 @@ pub(crate) async fn serve(
     drop(listener);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Re-reads the certificate files off the async threads; a failure keeps the last good ones.
+async fn reload_certificates(tls: &Arc<TlsAcceptorSource>) {
+    let source = tls.clone();
+    match tokio::task::spawn_blocking(move || source.reload()).await {
+        Ok(Ok(true)) => tracing::info!("TLS certificate files changed; new connections use them"),
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot reload the TLS certificate; keeping the current one"),
+        Err(e) => tracing::warn!(error = %e, "the TLS reload task failed; keeping the current certificate"),
+    }
 }
 
 /// Errors that concern one connection only; the listener itself is fine.
@@ -125,6 +159,24 @@ impl Connection {
     async fn serve(self, stream: TcpStream) {
         // Small responses (gRPC answers, 200s) must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
+        self.serve_io(stream).await;
+    }
+
+    async fn serve_tls(mut self, stream: TcpStream, tls: Arc<TlsAcceptorSource>) {
+        let _ = stream.set_nodelay(true);
+        let stream = tokio::select! {
+            // A handshake cut short by stop serves nothing.
+            _ = self.stop.stopped() => return,
+            done = tls.accept(stream) => match done {
+                Ok(stream) => stream,
+                Err(e) => {
+                    // A plain-text client, an untrusted client certificate, a stalled peer:
+                    // the connection closes here, with the TLS alert rustls sent if any.
+                    tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            },
+        };
         self.serve_io(stream).await;
     }
 

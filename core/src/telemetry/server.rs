@@ -8,15 +8,17 @@ use axum::{routing::get, Router};
 
 use super::Telemetry;
 use crate::component::ComponentError;
-use crate::config::Endpoint;
+use crate::config::{Endpoint, TlsServerConfig};
 use crate::server::{RunningServers, ServerSet};
 
 /// The component id the metrics server reports failures under.
 pub const METRICS_OWNER: &str = "service::telemetry::metrics";
 
-/// Binds `endpoint` and serves metrics until the returned servers are stopped.
+/// Binds `endpoint` and serves metrics (over TLS when `tls` is set) until the returned
+/// servers are stopped.
 pub async fn serve_metrics(
     endpoint: &Endpoint,
+    tls: Option<&TlsServerConfig>,
     telemetry: Arc<Telemetry>,
 ) -> Result<RunningServers, ComponentError> {
     let status = telemetry.status.clone();
@@ -33,6 +35,6 @@ pub async fn serve_metrics(
         }),
     );
     let mut servers = ServerSet::new(METRICS_OWNER, status);
-    servers.http("metrics", endpoint, app);
+    servers.http("metrics", endpoint, app).tls(tls);
     servers.start().await
 }

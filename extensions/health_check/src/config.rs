@@ -1,9 +1,9 @@
 //! Settings of the health check, as the Collector's `health_check` extension: `endpoint`
-//! (default `0.0.0.0:13133`) and `path` (default `/`). The Collector's TLS, `response_body`
+//! (default `0.0.0.0:13133`), `path` (default `/`) and `tls`. The Collector's `response_body`
 //! and deprecated `check_collector_pipeline` settings are not supported.
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{ConfigProblem, Endpoint};
+use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,17 +12,20 @@ pub struct Config {
     pub endpoint: Endpoint,
     /// The URL path that answers; every other path is 404.
     pub path: String,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 13133), path: "/".to_string() }
+        Self { endpoint: Endpoint::new("0.0.0.0", 13133), path: "/".to_string(), tls: None }
     }
 }
 
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
+        let mut problems = validate_tls(self.tls.as_ref(), "tls");
         if !self.path.starts_with('/') {
             problems.push(ConfigProblem::new("path", format!("\"{}\" must start with '/', e.g. \"/health\"", self.path)));
         } else if self.path.contains(['?', '#', '{', '}', '*']) {

@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::sync::Mutex;
-use tracegate_core::config::Endpoint;
+use tracegate_core::config::{Endpoint, TlsServerConfig};
 use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::{ComponentError, Extension, Host, Lifecycle};
 
@@ -26,12 +26,19 @@ pub struct HealthCheckExtension {
     id: String,
     endpoint: Endpoint,
     path: String,
+    tls: Option<TlsServerConfig>,
     running: Mutex<Option<RunningServers>>,
 }
 
 impl HealthCheckExtension {
     pub fn new(id: String, config: &Config) -> Self {
-        Self { id, endpoint: config.endpoint.clone(), path: config.path.clone(), running: Mutex::new(None) }
+        Self {
+            id,
+            endpoint: config.endpoint.clone(),
+            path: config.path.clone(),
+            tls: config.tls.clone(),
+            running: Mutex::new(None),
+        }
     }
 
     /// The address actually bound (useful with port 0); `None` when not running.
@@ -60,10 +67,10 @@ impl Lifecycle for HealthCheckExtension {
         }
         let app = router(&self.path, host.clone());
         let mut servers = ServerSet::new(&self.id, host.status());
-        servers.http("http", &self.endpoint, app);
+        servers.http("http", &self.endpoint, app).tls(self.tls.as_ref());
         let server = servers.start().await?;
-        for (_, addr) in server.addrs() {
-            tracing::info!(extension = %self.id, "health check listening on http://{addr}{}", self.path);
+        if let Some(url) = server.url("http") {
+            tracing::info!(extension = %self.id, "health check listening on {url}{}", self.path);
         }
         *running = Some(server);
         Ok(())
@@ -89,7 +96,7 @@ mod tests {
     use super::*;
 
     fn extension(path: &str) -> HealthCheckExtension {
-        let config = Config { endpoint: Endpoint::new("127.0.0.1", 0), path: path.to_string() };
+        let config = Config { endpoint: Endpoint::new("127.0.0.1", 0), path: path.to_string(), tls: None };
         HealthCheckExtension::new("health_check".into(), &config)
     }
 
@@ -155,7 +162,7 @@ mod tests {
     async fn a_taken_port_is_a_bind_error_and_shutdown_needs_no_start() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = taken.local_addr().expect("addr").port();
-        let config = Config { endpoint: Endpoint::new("127.0.0.1", port), path: "/".into() };
+        let config = Config { endpoint: Endpoint::new("127.0.0.1", port), path: "/".into(), tls: None };
         let ext = HealthCheckExtension::new("health_check".into(), &config);
         ext.shutdown().await.expect("shutdown without start");
         let err = ext.start(Arc::new(TestHost::default())).await.expect_err("port in use");

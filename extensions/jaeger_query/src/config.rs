@@ -18,7 +18,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use tracegate_core::config::{ConfigProblem, Endpoint, GoDuration};
+use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, GoDuration, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::ComponentId;
 
@@ -26,11 +26,14 @@ use tracegate_core::ComponentId;
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub endpoint: Endpoint,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 16686) }
+        Self { endpoint: Endpoint::new("0.0.0.0", 16686), tls: None }
     }
 }
 
@@ -175,7 +178,7 @@ impl BasePath {
 
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
+        let mut problems = validate_tls(self.http.tls.as_ref(), "http::tls");
         if self.storage.is_empty() {
             problems.push(ConfigProblem::new("storage", "required: the id of the storage exporter to read, e.g. \"sled\""));
         } else if let Err(e) = ComponentId::parse(&self.storage) {

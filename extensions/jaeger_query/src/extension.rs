@@ -73,11 +73,11 @@ impl Lifecycle for JaegerQueryExtension {
         });
         let app = router(state.clone(), self.config.base_path.prefix());
         let mut servers = ServerSet::new(&self.id, host.status());
-        servers.http("http", &self.config.http.endpoint, app);
+        servers.http("http", &self.config.http.endpoint, app).tls(self.config.http.tls.as_ref());
         let server = servers.start().await?;
         let base = self.config.base_path.prefix().unwrap_or_default();
-        for (_, addr) in server.addrs() {
-            tracing::info!(extension = %self.id, storage = %storage, "Jaeger query API on http://{addr}{base}/");
+        if let Some(url) = server.url("http") {
+            tracing::info!(extension = %self.id, storage = %storage, "Jaeger query API on {url}{base}/");
         }
         *running = Some(Running { state, server });
         Ok(())

@@ -29,7 +29,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{ConfigProblem, Endpoint, GoDuration};
+use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, GoDuration, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 
 /// Jaeger's default probability for services (and operations) the file does not name.
@@ -79,11 +79,14 @@ impl Default for FileConfig {
 pub struct HttpConfig {
     /// Defaults to `0.0.0.0:5778`, the Jaeger agent's sampling port.
     pub endpoint: Endpoint,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 5778) }
+        Self { endpoint: Endpoint::new("0.0.0.0", 5778), tls: None }
     }
 }
 
@@ -94,11 +97,14 @@ pub struct GrpcConfig {
     pub endpoint: Endpoint,
     /// Only `tcp`; accepted so Collector-style configs that spell it out still load.
     pub transport: String,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for GrpcConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 5779), transport: "tcp".to_string() }
+        Self { endpoint: Endpoint::new("0.0.0.0", 5779), transport: "tcp".to_string(), tls: None }
     }
 }
 
@@ -215,7 +221,8 @@ impl Config {
 
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
+        let mut problems = validate_tls(self.http.as_ref().and_then(|h| h.tls.as_ref()), "http::tls");
+        problems.extend(validate_tls(self.grpc.as_ref().and_then(|g| g.tls.as_ref()), "grpc::tls"));
         match (&self.file, &self.adaptive) {
             (None, None) => problems.push(ConfigProblem::new(
                 "",

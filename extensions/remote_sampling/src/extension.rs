@@ -8,12 +8,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
-use tracegate_core::config::{Endpoint, GoDuration};
+use tracegate_core::config::GoDuration;
 use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::{ComponentError, CreateContext, Extension, Host, Lifecycle};
 
 use crate::adaptive::AdaptiveSampling;
-use crate::config::{Config, Source};
+use crate::config::{Config, GrpcConfig, HttpConfig, Source};
 use crate::grpc::SamplingService;
 use crate::proto::sampling_manager_server::SamplingManagerServer;
 use crate::proto::SamplingStrategyResponse;
@@ -34,8 +34,8 @@ pub struct RemoteSamplingExtension {
     file: Option<Arc<StrategyProvider>>,
     adaptive: Option<Arc<AdaptiveSampling>>,
     reload_interval: GoDuration,
-    http: Option<Endpoint>,
-    grpc: Option<Endpoint>,
+    http: Option<HttpConfig>,
+    grpc: Option<GrpcConfig>,
     running: Mutex<Option<Running>>,
 }
 
@@ -70,8 +70,8 @@ impl RemoteSamplingExtension {
             file,
             adaptive,
             reload_interval,
-            http: config.http.as_ref().map(|h| h.endpoint.clone()),
-            grpc: config.grpc.as_ref().map(|g| g.endpoint.clone()),
+            http: config.http.clone(),
+            grpc: config.grpc.clone(),
             running: Mutex::new(None),
         })
     }
@@ -119,18 +119,18 @@ impl Lifecycle for RemoteSamplingExtension {
         }
         // The set binds both ports before serving either, so a taken port leaves nothing behind.
         let mut servers = ServerSet::new(&self.id, host.status());
-        if let Some(endpoint) = &self.http {
-            servers.http("http", endpoint, crate::http::router(self.source.clone()));
+        if let Some(http) = &self.http {
+            servers.http("http", &http.endpoint, crate::http::router(self.source.clone())).tls(http.tls.as_ref());
         }
-        if let Some(endpoint) = &self.grpc {
-            servers.grpc("grpc", endpoint, SamplingService::new(self.source.clone()).routes());
+        if let Some(grpc) = &self.grpc {
+            servers.grpc("grpc", &grpc.endpoint, SamplingService::new(self.source.clone()).routes()).tls(grpc.tls.as_ref());
         }
         let servers = servers.start().await?;
-        for (name, addr) in servers.addrs() {
-            match name {
-                "http" => tracing::info!(extension = %self.id, "sampling strategies over HTTP on http://{addr}/sampling"),
-                _ => tracing::info!(extension = %self.id, "sampling strategies over gRPC on {addr}"),
-            }
+        if let Some(url) = servers.url("http") {
+            tracing::info!(extension = %self.id, "sampling strategies over HTTP on {url}/sampling");
+        }
+        if let Some(url) = servers.url("grpc") {
+            tracing::info!(extension = %self.id, "sampling strategies over gRPC on {url}");
         }
         let mut state = Running { servers, background: None };
         if let (Some(file), false) = (&self.file, self.reload_interval.is_zero()) {

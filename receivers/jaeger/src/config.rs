@@ -14,7 +14,7 @@
 //! "enabled with defaults"), a protocol that is not named is off, and naming none is an error.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use tracegate_core::config::{ConfigProblem, Endpoint};
+use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 
 const MIB: u64 = 1024 * 1024;
@@ -161,11 +161,14 @@ pub struct HttpConfig {
     pub endpoint: Endpoint,
     /// Largest accepted body in bytes, as sent and after gzip; 0 means 20 MiB.
     pub max_request_body_size: u64,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 14268), max_request_body_size: DEFAULT_HTTP_MAX_BODY }
+        Self { endpoint: Endpoint::new("0.0.0.0", 14268), max_request_body_size: DEFAULT_HTTP_MAX_BODY, tls: None }
     }
 }
 
@@ -185,6 +188,9 @@ pub struct GrpcConfig {
     pub transport: String,
     /// Largest accepted message in MiB; 0 means gRPC's default of 4.
     pub max_recv_msg_size_mib: u64,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for GrpcConfig {
@@ -193,6 +199,7 @@ impl Default for GrpcConfig {
             endpoint: Endpoint::new("0.0.0.0", 14250),
             transport: "tcp".to_string(),
             max_recv_msg_size_mib: DEFAULT_GRPC_MAX_RECV_MIB,
+            tls: None,
         }
     }
 }
@@ -237,6 +244,12 @@ impl ComponentConfig for Config {
                 "protocols",
                 "must specify at least one protocol (thrift_compact, thrift_binary, thrift_http or grpc)",
             ));
+        }
+        if let Some(h) = &p.thrift_http {
+            problems.extend(validate_tls(h.tls.as_ref(), "protocols::thrift_http::tls"));
+        }
+        if let Some(g) = &p.grpc {
+            problems.extend(validate_tls(g.tls.as_ref(), "protocols::grpc::tls"));
         }
         if let Some(u) = &p.thrift_compact {
             validate_udp("thrift_compact", u, &mut problems);

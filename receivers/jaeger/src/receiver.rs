@@ -118,7 +118,7 @@ impl Lifecycle for JaegerReceiver {
         }
         if let Some(cfg) = &p.thrift_http {
             let router = http::router(self.http.ingest.clone(), self.http.drops.clone(), cfg.max_body_bytes());
-            servers.http("http", &cfg.endpoint, router);
+            servers.http("http", &cfg.endpoint, router).tls(cfg.tls.as_ref());
         }
         let mut sampling = false;
         if let Some(cfg) = &p.grpc {
@@ -126,7 +126,7 @@ impl Lifecycle for JaegerReceiver {
             let sampling_ext = extension.as_ref().and_then(|e| e.as_any()).and_then(|a| a.downcast_ref::<RemoteSamplingExtension>());
             sampling = sampling_ext.is_some();
             let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), sampling_ext);
-            servers.grpc("grpc", &cfg.endpoint, routes.prepare().into_axum_router());
+            servers.grpc("grpc", &cfg.endpoint, routes.prepare().into_axum_router()).tls(cfg.tls.as_ref());
         }
         let servers = servers.start().await?;
         let addrs = BoundAddrs {
@@ -136,9 +136,10 @@ impl Lifecycle for JaegerReceiver {
             grpc: servers.local_addr("grpc"),
         };
         for (name, addr) in servers.addrs() {
+            let url = servers.url(name).unwrap_or_default();
             match name {
-                "http" => tracing::info!(receiver = %self.id, %addr, "Jaeger Thrift/HTTP receiver listening"),
-                "grpc" => tracing::info!(receiver = %self.id, %addr, sampling, "Jaeger gRPC receiver listening"),
+                "http" => tracing::info!(receiver = %self.id, %url, "Jaeger Thrift/HTTP receiver listening"),
+                "grpc" => tracing::info!(receiver = %self.id, %url, sampling, "Jaeger gRPC receiver listening"),
                 udp => tracing::info!(receiver = %self.id, %addr, "Jaeger {udp} receiver listening"),
             }
         }

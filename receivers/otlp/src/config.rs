@@ -14,7 +14,7 @@
 //! HTTP body limit is `max_request_body_size` in bytes, while gRPC's is `max_recv_msg_size_mib`.
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{ConfigProblem, Endpoint};
+use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 
 const MIB: usize = 1024 * 1024;
@@ -60,6 +60,9 @@ pub struct GrpcConfig {
     pub max_recv_msg_size_mib: u64,
     /// HTTP/2 streams per connection; 0 means no limit.
     pub max_concurrent_streams: u32,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for GrpcConfig {
@@ -69,6 +72,7 @@ impl Default for GrpcConfig {
             transport: "tcp".to_string(),
             max_recv_msg_size_mib: DEFAULT_GRPC_MAX_RECV_MIB,
             max_concurrent_streams: 0,
+            tls: None,
         }
     }
 }
@@ -95,6 +99,9 @@ pub struct HttpConfig {
     pub traces_url_path: String,
     /// Largest accepted body in bytes, both as sent and after decompression; 0 means 20 MiB.
     pub max_request_body_size: u64,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for HttpConfig {
@@ -103,6 +110,7 @@ impl Default for HttpConfig {
             endpoint: Endpoint::new("0.0.0.0", 4318),
             traces_url_path: "/v1/traces".to_string(),
             max_request_body_size: DEFAULT_HTTP_MAX_BODY,
+            tls: None,
         }
     }
 }
@@ -142,6 +150,7 @@ impl ComponentConfig for Config {
             ));
         }
         if let Some(g) = grpc {
+            problems.extend(validate_tls(g.tls.as_ref(), "protocols::grpc::tls"));
             if g.transport != "tcp" {
                 problems.push(ConfigProblem::new(
                     "protocols::grpc::transport",
@@ -159,6 +168,7 @@ impl ComponentConfig for Config {
             }
         }
         if let Some(h) = http {
+            problems.extend(validate_tls(h.tls.as_ref(), "protocols::http::tls"));
             if h.max_request_body_size > MAX_MESSAGE_BYTES {
                 problems.push(ConfigProblem::new(
                     "protocols::http::max_request_body_size",

@@ -94,21 +94,24 @@ impl Lifecycle for OtlpReceiver {
             let routes = grpc::routes(cfg, self.grpc_ingest.clone());
             servers
                 .grpc("grpc", &cfg.endpoint, routes)
-                .max_concurrent_streams(cfg.max_concurrent_streams);
+                .max_concurrent_streams(cfg.max_concurrent_streams)
+                .tls(cfg.tls.as_ref());
         }
         if let Some(cfg) = &protocols.http {
-            servers.http("http", &cfg.endpoint, http::router(cfg, self.http_ingest.clone()));
+            servers
+                .http("http", &cfg.endpoint, http::router(cfg, self.http_ingest.clone()))
+                .tls(cfg.tls.as_ref());
         }
         let servers = servers.start().await?;
         let addrs = BoundAddrs {
             grpc: servers.local_addr("grpc"),
             http: servers.local_addr("http"),
         };
-        if let Some(addr) = addrs.grpc {
-            tracing::info!(receiver = %self.id, %addr, "OTLP/gRPC receiver listening");
+        if let Some(url) = servers.url("grpc") {
+            tracing::info!(receiver = %self.id, %url, "OTLP/gRPC receiver listening");
         }
-        if let (Some(addr), Some(cfg)) = (addrs.http, &protocols.http) {
-            tracing::info!(receiver = %self.id, %addr, path = %cfg.traces_path(), "OTLP/HTTP receiver listening");
+        if let (Some(url), Some(cfg)) = (servers.url("http"), &protocols.http) {
+            tracing::info!(receiver = %self.id, %url, path = %cfg.traces_path(), "OTLP/HTTP receiver listening");
         }
         self.set_bound(addrs);
         *running = Some(servers);
@@ -244,5 +247,53 @@ mod tests {
         shutdown.await.unwrap().unwrap();
         assert_eq!(run.next.batches().len(), 2);
         assert!(tokio::net::TcpStream::connect(http_addr).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn grpc_over_mtls_serves_clients_with_a_certificate_and_refuses_others() {
+        use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+        use tracegate_core::config::TlsServerConfig;
+        use tracegate_core::testing::pki::TestCa;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (server_ca, client_ca) = (TestCa::new("server CA"), TestCa::new("client CA"));
+        let (cert, key) = server_ca.server_cert().write(dir.path(), "server");
+        let tls = TlsServerConfig {
+            cert_file: cert.display().to_string(),
+            key_file: key.display().to_string(),
+            client_ca_file: client_ca.write(dir.path(), "clients").display().to_string(),
+            ..Default::default()
+        };
+        let mut config = local_config();
+        config.protocols.grpc.as_mut().unwrap().tls = Some(tls);
+        let run = start(config, RecordingConsumer::ok()).await;
+        let url = format!("https://{}", run.receiver.grpc_addr().unwrap());
+
+        let connect = |identity: Option<Identity>| {
+            let mut tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(server_ca.cert_pem()))
+                .domain_name("localhost");
+            if let Some(id) = identity {
+                tls = tls.identity(id);
+            }
+            let url = url.clone();
+            async move { Channel::from_shared(url).unwrap().tls_config(tls).unwrap().connect().await }
+        };
+        let app = client_ca.client_cert("app");
+        let channel = connect(Some(Identity::from_pem(&app.cert_pem, &app.key_pem))).await.unwrap();
+        TraceServiceClient::new(channel).export(request(vec![span("secure")])).await.unwrap();
+        assert_eq!(run.next.batches().len(), 1);
+
+        let refused = match connect(None).await {
+            Err(e) => Err(e.to_string()),
+            Ok(channel) => TraceServiceClient::new(channel)
+                .export(request(vec![span("anonymous")]))
+                .await
+                .map(|_| ())
+                .map_err(|s| s.to_string()),
+        };
+        assert!(refused.is_err(), "a client without a certificate was served");
+        assert_eq!(run.next.batches().len(), 1);
+        run.receiver.shutdown().await.unwrap();
     }
 }

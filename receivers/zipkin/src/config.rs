@@ -12,7 +12,7 @@
 //! counted after decompression too, so a small gzip bomb cannot expand unbounded).
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{ConfigProblem, Endpoint};
+use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 
 const MIB: u64 = 1024 * 1024;
@@ -31,6 +31,9 @@ pub struct Config {
     pub parse_string_tags: bool,
     /// Largest accepted body in bytes, as sent and after decompression; 0 means 20 MiB.
     pub max_request_body_size: u64,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             endpoint: Endpoint::new("0.0.0.0", 9411),
             parse_string_tags: false,
             max_request_body_size: DEFAULT_MAX_BODY,
+            tls: None,
         }
     }
 }
@@ -55,7 +59,7 @@ impl Config {
 
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
+        let mut problems = validate_tls(self.tls.as_ref(), "tls");
         if self.max_request_body_size > MAX_BODY {
             problems.push(ConfigProblem::new(
                 "max_request_body_size",

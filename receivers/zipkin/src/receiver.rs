@@ -58,10 +58,10 @@ impl Lifecycle for ZipkinReceiver {
         }
         let router = server::router(self.state.clone());
         let mut servers = ServerSet::new(&self.id, host.status());
-        servers.http("http", &self.config.endpoint, router);
+        servers.http("http", &self.config.endpoint, router).tls(self.config.tls.as_ref());
         let server = servers.start().await?;
-        for (_, addr) in server.addrs() {
-            tracing::info!(receiver = %self.id, %addr, "Zipkin receiver listening (/api/v2/spans, /api/v1/spans)");
+        if let Some(url) = server.url("http") {
+            tracing::info!(receiver = %self.id, %url, "Zipkin receiver listening (/api/v2/spans, /api/v1/spans)");
         }
         self.set_addr(server.local_addr("http"));
         *running = Some(server);
