@@ -9,12 +9,15 @@
 //! - [`server`]: [`server::ServerSet`], the bind / serve / drain life of every listener.
 //! - [`otlp_wire`]: reading OTLP protobuf in place: the check that lets a batch travel as bytes.
 //! - [`plugins`]: processors and exporters from other crates, linked in or loaded from `plugins:`.
+//! - `fuzzing`: what the fuzz targets call, so tests replay their inputs through the same code.
 //! - [`telemetry`]: self-metrics (Prometheus), logs, and the service status health checks read.
 
 pub mod component;
 pub mod config;
 pub mod data;
 pub mod factory;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod id;
 pub mod otlp_wire;

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! The views hold what prost's decode holds: every view is rebuilt into prost structs field by
-//! field and compared with prost's decode of the same bytes, for real requests and for
-//! mutations of them that the validator accepts.
+//! field (`crate::fuzzing::otlp::rebuild`, which the fuzz target `otlp_proto` runs too) and
+//! compared with prost's decode of the same bytes, for real requests and for mutations of them
+//! that the validator accepts.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -14,6 +15,7 @@ use prost::Message;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::fuzzing::otlp::{decode_without_strindex, rebuild, Rebuild};
 use crate::otlp_wire::validate::validate_request;
 
 fn kv(key: &str, value: Option<any_value::Value>) -> KeyValue {
@@ -122,160 +124,9 @@ fn request() -> ExportTraceServiceRequest {
     }
 }
 
-fn any_value(v: AnyValueView<'_>) -> Result<AnyValue, ViewError> {
-    use any_value::Value as V;
-    let value = match v.value {
-        ValueView::Empty => None,
-        ValueView::Str(s) => Some(V::StringValue(s.into())),
-        ValueView::Bool(b) => Some(V::BoolValue(b)),
-        ValueView::Int(i) => Some(V::IntValue(i)),
-        ValueView::Double(d) => Some(V::DoubleValue(d)),
-        ValueView::Bytes(b) => Some(V::BytesValue(b.to_vec())),
-        ValueView::StrIndex(i) => Some(V::StringValueStrindex(i)),
-        ValueView::Array(a) => Some(V::ArrayValue(ArrayValue {
-            values: a.iter().map(|v| any_value(v?)).collect::<Result<_, _>>()?,
-        })),
-        ValueView::KvList(l) => Some(V::KvlistValue(KeyValueList { values: attrs(l)? })),
-    };
-    Ok(AnyValue { value })
-}
-
-fn attrs(many: Many<'_, KeyValueView<'_>>) -> Result<Vec<KeyValue>, ViewError> {
-    let out: Vec<KeyValue> = many
-        .iter()
-        .map(|kv| {
-            let kv = kv?;
-            Ok(KeyValue {
-                key: kv.key.into(),
-                value: kv.value.map(any_value).transpose()?,
-                key_strindex: 0,
-            })
-        })
-        .collect::<Result<_, ViewError>>()?;
-    assert_eq!(out.len(), many.len());
-    Ok(out)
-}
-
-/// Rebuilds the request from views; `key_strindex` (profiles only) is left out.
-fn rebuild(bytes: &[u8]) -> Result<ExportTraceServiceRequest, ViewError> {
-    let mut out = ExportTraceServiceRequest::default();
-    for rs in resource_spans(bytes)? {
-        let rs = rs?;
-        let resource = match rs.resource {
-            Some(r) => {
-                let built = Resource {
-                    attributes: attrs(r.attributes)?,
-                    dropped_attributes_count: r.dropped_attributes_count,
-                    ..Resource::decode(r.raw).unwrap()
-                };
-                Some(built)
-            }
-            None => None,
-        };
-        let mut scope_spans = Vec::new();
-        for ss in rs.scope_spans {
-            let ss = ss?;
-            let mut spans = Vec::new();
-            for s in ss.spans {
-                let s = s?;
-                let mut events = Vec::new();
-                for e in s.events {
-                    let e = e?;
-                    events.push(Event {
-                        time_unix_nano: e.time_unix_nano,
-                        name: e.name.into(),
-                        attributes: attrs(e.attributes)?,
-                        dropped_attributes_count: e.dropped_attributes_count,
-                    });
-                }
-                assert_eq!(events.len(), s.events.len());
-                let mut links = Vec::new();
-                for l in s.links {
-                    let l = l?;
-                    let built = Link {
-                        trace_id: l.trace_id.to_vec(),
-                        span_id: l.span_id.to_vec(),
-                        trace_state: l.trace_state.into(),
-                        attributes: attrs(l.attributes)?,
-                        dropped_attributes_count: l.dropped_attributes_count,
-                        flags: l.flags,
-                    };
-                    links.push(built);
-                }
-                spans.push(Span {
-                    trace_id: s.trace_id.to_vec(),
-                    span_id: s.span_id.to_vec(),
-                    trace_state: s.trace_state.into(),
-                    parent_span_id: s.parent_span_id.to_vec(),
-                    flags: s.flags,
-                    name: s.name.into(),
-                    kind: s.kind,
-                    start_time_unix_nano: s.start_time_unix_nano,
-                    end_time_unix_nano: s.end_time_unix_nano,
-                    attributes: attrs(s.attributes)?,
-                    dropped_attributes_count: s.dropped_attributes_count,
-                    events,
-                    dropped_events_count: s.dropped_events_count,
-                    links,
-                    dropped_links_count: s.dropped_links_count,
-                    status: s.status.map(|st| Status {
-                        message: st.message.into(),
-                        code: st.code,
-                    }),
-                });
-            }
-            scope_spans.push(ScopeSpans {
-                scope: ss.scope.map(|b| InstrumentationScope::decode(b).unwrap()),
-                spans,
-                schema_url: ss.schema_url.into(),
-            });
-        }
-        out.resource_spans.push(ResourceSpans {
-            resource,
-            scope_spans,
-            schema_url: rs.schema_url.into(),
-        });
-    }
-    Ok(out)
-}
-
-/// prost's decode with `key_strindex` cleared (the views do not expose it).
+/// prost's decode, `key_strindex` cleared (the views do not read it).
 fn prost_decode(bytes: &[u8]) -> ExportTraceServiceRequest {
-    fn clear(kvs: &mut [KeyValue]) {
-        for kv in kvs {
-            kv.key_strindex = 0;
-            clear_value(kv.value.as_mut());
-        }
-    }
-    fn clear_value(v: Option<&mut AnyValue>) {
-        match v.and_then(|v| v.value.as_mut()) {
-            Some(any_value::Value::ArrayValue(a)) => {
-                for v in &mut a.values {
-                    clear_value(Some(v));
-                }
-            }
-            Some(any_value::Value::KvlistValue(l)) => clear(&mut l.values),
-            _ => {}
-        }
-    }
-    let mut req = ExportTraceServiceRequest::decode(bytes).unwrap();
-    for rs in &mut req.resource_spans {
-        if let Some(r) = &mut rs.resource {
-            clear(&mut r.attributes);
-        }
-        for ss in &mut rs.scope_spans {
-            for s in &mut ss.spans {
-                clear(&mut s.attributes);
-                for e in &mut s.events {
-                    clear(&mut e.attributes);
-                }
-                for l in &mut s.links {
-                    clear(&mut l.attributes);
-                }
-            }
-        }
-    }
-    req
+    decode_without_strindex(bytes).unwrap()
 }
 
 #[test]
@@ -388,7 +239,7 @@ fn views_of_accepted_mutations_agree_with_prost() {
                 assert_eq!(rebuilt, prost_decode(&bytes), "{bytes:?}");
                 same += 1;
             }
-            Err(ViewError::Merged(_)) => merged += 1,
+            Err(Rebuild::View(ViewError::Merged(_))) => merged += 1,
             Err(e) => panic!("accepted bytes the views refuse ({e}): {bytes:?}"),
         }
     }

@@ -16,6 +16,8 @@ pub mod config;
 pub mod context;
 pub mod encoding;
 pub mod exporter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jaeger_json;
 
 use std::sync::Arc;

@@ -120,7 +120,11 @@ pub struct Block {
 
 impl Block {
     pub fn decode(stored: &[u8]) -> Result<Self, CodecError> {
-        let raw = decompress(stored)?;
+        Self::parse(decompress(stored)?)
+    }
+
+    /// A block from its decompressed bytes (what [`Block::decode`] reads after zstd).
+    pub fn parse(raw: Vec<u8>) -> Result<Self, CodecError> {
         let mut c = Cursor(&raw);
         let at = |c: &Cursor<'_>| raw.len() - c.0.len();
         let n = c.usize()?;

@@ -94,6 +94,8 @@ mod exporter;
 mod fetch;
 mod filter;
 mod ingest;
+#[doc(hidden)]
+pub mod fuzzing;
 mod matching;
 mod read;
 mod reclaim;

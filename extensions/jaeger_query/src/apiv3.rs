@@ -193,7 +193,7 @@ fn parse_attributes(params: &Params) -> Result<BTreeMap<String, String>, String>
     Ok(tags)
 }
 
-fn parse_query(params: &Params) -> Result<TraceQuery, Box<Response>> {
+pub(crate) fn parse_query(params: &Params) -> Result<TraceQuery, Box<Response>> {
     let (Some(min), Some(max)) = (get(params, "start_time_min", "startTimeMin"), get(params, "start_time_max", "startTimeMax"))
     else {
         return Err(Box::new(error(StatusCode::BAD_REQUEST, "query.start_time_min and query.start_time_max are required")));

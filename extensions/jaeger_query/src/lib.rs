@@ -21,6 +21,8 @@ mod bounds;
 mod clockskew;
 mod config;
 mod extension;
+#[doc(hidden)]
+pub mod fuzzing;
 mod live;
 mod metrics;
 mod model;

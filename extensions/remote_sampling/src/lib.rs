@@ -17,6 +17,8 @@
 pub mod adaptive;
 pub mod config;
 mod extension;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 mod json;

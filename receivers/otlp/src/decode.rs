@@ -119,17 +119,32 @@ fn window_log_for(limit: usize) -> u32 {
     bits.clamp(23, 27)
 }
 
+/// Reads at most `limit + 1` bytes (one more tells an oversized body). The buffer doubles as
+/// it fills but never past `limit + 1` bytes: `read_to_end` rounds its capacity up to the next
+/// power of two, up to twice the limit, and `Bytes` keeps that whole allocation for as long as
+/// the batch lives (the fuzz target `otlp_http_body` measures the heap this takes).
 fn read_bounded(
     reader: &mut dyn Read,
     limit: usize,
     encoding: &'static str,
 ) -> Result<Bytes, DecodeError> {
-    let mut out = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::decompress(encoding, e))?;
+    const FIRST: usize = 8 * 1024;
+    let most = limit.saturating_add(1);
+    let mut out: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    while out.len() < most {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n.min(most - out.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(DecodeError::decompress(encoding, e)),
+        };
+        if out.capacity() - out.len() < n {
+            let grown = out.capacity().saturating_mul(2).max(FIRST).max(out.len() + n).min(most);
+            out.reserve_exact(grown - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
     if out.len() > limit {
         return Err(DecodeError::TooLarge { limit });
     }

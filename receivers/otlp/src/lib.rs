@@ -21,6 +21,8 @@ use tracegate_core::{
 
 pub mod config;
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod grpc_service;
 pub mod http;

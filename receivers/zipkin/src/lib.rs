@@ -22,6 +22,8 @@ mod attrs;
 pub mod config;
 pub mod decode;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 mod packed;
 pub mod receiver;

@@ -11,6 +11,8 @@
 mod attrs;
 mod error;
 mod from_otlp;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod proto;
 pub mod thrift;
 mod to_otlp;

@@ -14,4 +14,4 @@ pub use types::{Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType, Ta
 pub use write::{encode_batch_binary, encode_emit_batch_binary, encode_emit_batch_compact};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

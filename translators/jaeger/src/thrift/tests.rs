@@ -240,24 +240,6 @@ fn random_garbage_never_panics() {
     }
 }
 
-/// Writes valid datagrams as seeds for the fuzz targets (`fuzz/corpus/<target>/`). Run with
-/// `cargo test -p tracegate-translator-jaeger -- --ignored write_fuzz_seeds`.
-#[test]
-#[ignore = "a tool, not a check: writes the fuzz seed corpus"]
-fn write_fuzz_seeds() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let b = sample_batch();
-    for (target, bytes) in [
-        ("emit_batch_compact", encode_emit_batch_compact(&b)),
-        ("emit_batch_binary", encode_emit_batch_binary(&b)),
-        ("batch_binary", encode_batch_binary(&b)),
-    ] {
-        let d = dir.join(target);
-        std::fs::create_dir_all(&d).expect("create corpus dir");
-        std::fs::write(d.join("seed-sample"), bytes).expect("write seed");
-    }
-}
-
 #[test]
 fn in_memory_sizes_behind_the_allocation_bound() {
     // read.rs promises decoded structs take at most ~25x the input; that rests on these sizes

@@ -1,0 +1,79 @@
+//! The `disk_queue` target: reopening a persistent queue whose files hold any bytes.
+//!
+//! The input becomes the queue's directory: a first byte of flags, then (flag 1) a 12-byte
+//! `ack` file, then the segment bytes; flag 2 splits those at a position given by the next
+//! two bytes into two segments (an older one and the newest, which reopening may truncate).
+//! The queue is opened, one known batch is appended after whatever was found, everything is
+//! popped and acknowledged, and the queue is opened again. What must hold: no panic, every
+//! batch handed out reads back as OTLP, the batch appended comes back last and intact, and
+//! after everything was acknowledged the reopened queue is empty.
+
+use std::path::Path;
+
+use futures::executor::block_on;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+use crate::data::Traces;
+use crate::queue::QueueBackend;
+use crate::queue::disk::log;
+use crate::queue::DiskQueue;
+
+/// The fuzz target `disk_queue`; `dir` is an empty scratch directory it may fill and empty.
+pub fn disk_queue(dir: &Path, data: &[u8]) {
+    let Some((&flags, mut rest)) = data.split_first() else { return };
+    clear(dir);
+    if flags & 1 != 0 {
+        let Some((ack, after)) = rest.split_at_checked(12) else { return };
+        write(&dir.join("ack"), ack);
+        rest = after;
+    }
+    if flags & 2 != 0 && rest.len() >= 2 {
+        let at = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        let (older, newer) = rest[2..].split_at(at);
+        write(&log::segment_path(dir, 1), older);
+        write(&log::segment_path(dir, 2), newer);
+    } else {
+        write(&log::segment_path(dir, 1), rest);
+    }
+
+    let Ok(queue) = DiskQueue::open(dir, usize::MAX, false) else { return };
+    let mine = known_batch();
+    let appended = queue.try_push(mine.clone()).is_ok();
+    queue.close();
+    let mut last = None;
+    while let Some((id, traces)) = block_on(queue.pop()) {
+        last = Some(traces.to_request());
+        queue.ack(id);
+    }
+    if appended {
+        assert_eq!(last, Some(mine.to_request()), "the batch appended after reopening comes back last");
+    }
+    assert_eq!(queue.len(), 0, "every batch popped and acknowledged");
+    drop(queue);
+    if let Ok(again) = DiskQueue::open(dir, usize::MAX, false) {
+        assert_eq!(again.len(), 0, "batches redelivered after everything was acknowledged");
+    }
+}
+
+fn known_batch() -> Traces {
+    let span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], name: "fuzz".into(), ..Default::default() };
+    let scope = ScopeSpans { spans: vec![span], ..Default::default() };
+    Traces::from(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans { scope_spans: vec![scope], ..Default::default() }],
+    })
+}
+
+fn clear(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    if let Err(e) = std::fs::write(path, bytes) {
+        panic!("cannot write the fuzz input to {}: {e}", path.display());
+    }
+}

@@ -1,0 +1,110 @@
+//! What the fuzz targets `sled_block` and `sled_summary` call (see `tracegate_core::fuzzing`
+//! and docs/fuzzing.md), public so the tests replay the committed inputs through it.
+//!
+//! A store's files can be damaged (a disk error, a copy cut short, a file from a newer
+//! version): reading a block or a summary must then be an error, never a panic, and never an
+//! allocation out of proportion to the bytes.
+
+use crate::block_read::Block;
+use crate::summary::SummaryView;
+
+/// The fuzz target `sled_block`: the input is a block's decompressed bytes (zstd in front
+/// would only make the fuzzer's mutations fail its checksum); it is also tried as a stored
+/// value (format byte, length, zstd frame). Whatever parses is read as a search and a trace
+/// fetch read it: every span walked, in the light and the full walk, with and without an
+/// attribute-key mask, each trace rebuilt, each resource decoded, each key's values counted.
+pub fn sled_block(data: &[u8]) {
+    let _ = Block::decode(data);
+    let Ok(block) = Block::parse(data.to_vec()) else { return };
+    let _ = block.memory_size();
+    let _ = block.walk_light(|_, _, _, _, _| Ok(true));
+    let _ = block.walk_while(None, |_| Ok(true));
+    let mut keys = Vec::new();
+    let _ = block.walk_while(None, |row| {
+        keys.extend(row.attrs.iter().take(2).map(|(k, _)| k.to_string()));
+        Ok(keys.len() < 4)
+    });
+    let mask = block.key_mask(keys.iter().map(String::as_str));
+    let _ = block.walk_while(Some(&mask), |_| Ok(true));
+    for key in &keys {
+        let _ = block.count_str_values(key, "");
+    }
+    let _ = block.traces(&block.ids);
+    for resource in &block.resources {
+        let _ = resource.attributes(&block);
+    }
+    for i in 0..block.scope_count() {
+        let _ = block.scope(i);
+    }
+    let _ = block.rare_bytes();
+}
+
+/// The fuzz target `sled_summary`: a block summary in any of its layouts, read as a search
+/// reads it: every service, one by name, its operations, its duration staircase, the tag
+/// filter.
+pub fn sled_summary(data: &[u8]) {
+    let Some(view) = SummaryView::parse(data) else { return };
+    let mut names = Vec::new();
+    for service in view.services() {
+        let Some(service) = service else { break };
+        let _ = service.operation_latest("op");
+        let _ = service.latest_with_duration(1_000_000);
+        let _ = service.latest_with_duration(0);
+        names.push(service.name.to_vec());
+    }
+    for name in names.iter().take(4) {
+        if let Some(service) = view.service(&String::from_utf8_lossy(name)) {
+            let _ = service.operation_latest(&String::from_utf8_lossy(name));
+        }
+    }
+    for hash in [0, 1, u64::MAX, 0x9e37_79b9_7f4a_7c15] {
+        let _ = view.may_have_tag(hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use prost::Message;
+    use tracegate_core::fuzzing::{replay, sample_request, write_seed};
+
+    use super::*;
+    use crate::block_write::BlockWriter;
+    use crate::codec::compress;
+    use crate::summary::{staircase, tag_hash, ServiceSummary, Summary};
+    use crate::write::index;
+
+    #[test]
+    fn committed_inputs_replay() {
+        replay("sled_block", sled_block);
+        replay("sled_summary", sled_summary);
+    }
+
+    #[test]
+    #[ignore = "writes fuzz/seeds; run by hand when a format changes"]
+    fn write_fuzz_seeds() {
+        let request = sample_request().encode_to_vec();
+        let batch = index([request.as_slice()]).expect("index");
+        let mut writer = BlockWriter::new();
+        writer.add_trace([0x5b; 16], &batch, &[0, 1]).expect("trace");
+        writer.add_trace([0x7c; 16], &batch, &[2]).expect("trace");
+        let raw = writer.finish();
+        assert_eq!(Block::parse(raw.clone()).expect("parses").ids.len(), 2);
+        write_seed("sled_block", "sample", &raw);
+        write_seed("sled_block", "sample-stored", &compress(&raw, 3).expect("zstd"));
+
+        let service = ServiceSummary {
+            name: "checkout".into(),
+            min_start: 1_700_000_000_000_000_000,
+            max_start: 1_700_000_000_000_500_000,
+            min_duration: 1_000,
+            max_duration: 5_000_000,
+            operations: vec![("GET /cart".into(), "server".into()), ("SELECT".into(), "client".into())],
+            op_latest: vec![1_700_000_000_000_500_000, 1_700_000_000_000_400_000],
+            latest_by_duration: staircase(vec![(5_000_000, 1_700_000_000_000_100_000), (1_000, 1_700_000_000_000_500_000)]),
+        };
+        let tags: HashSet<u64> = [tag_hash("checkout", "http.route", "/cart")].into_iter().collect();
+        write_seed("sled_summary", "sample", &Summary::new(vec![service], &tags).encode());
+    }
+}
