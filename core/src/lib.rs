@@ -28,6 +28,7 @@ pub mod storage;
 pub mod telemetry;
 pub mod testing;
 pub mod timefmt;
+pub mod tls_client;
 
 pub use component::{
     Capabilities, ComponentError, ConsumeError, Consumer, ExportReport, Exporter, Extension, Host,

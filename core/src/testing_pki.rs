@@ -78,6 +78,12 @@ impl TestCa {
         )
     }
 
+    /// A server certificate for exactly these names (for `server_name_override` tests).
+    pub fn server_cert_for(&self, names: &[&str]) -> CertAndKey {
+        let sans = names.iter().map(|n| n.to_string()).collect();
+        self.sign("tracegate test server", sans, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
     /// A client certificate named `name`.
     pub fn client_cert(&self, name: &str) -> CertAndKey {
         self.sign(name, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)

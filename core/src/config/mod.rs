@@ -11,6 +11,7 @@ mod nesting;
 mod problem;
 mod source;
 mod tls;
+mod tls_client;
 mod validate;
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub use endpoint::Endpoint;
 pub use model::{MetricsLevel, MetricsSection, PipelineSection, ServiceSection, TelemetrySection};
 pub use problem::{ConfigProblem, Severity};
 pub use tls::{validate_tls, TlsServerConfig, TlsVersion, TLS12_CIPHER_SUITES};
+pub use tls_client::TlsClientConfig;
 pub use source::{apply_set, expand_env, merge, parse_yaml, read_yaml_file};
 pub use validate::{validate, ComponentEntry, Pipeline, ValidConfig};
 

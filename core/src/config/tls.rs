@@ -165,7 +165,7 @@ fn is_zero(d: &GoDuration) -> bool {
     d.is_zero()
 }
 
-fn parse_version(s: &str, default: TlsVersion) -> Result<TlsVersion, String> {
+pub(super) fn parse_version(s: &str, default: TlsVersion) -> Result<TlsVersion, String> {
     match s {
         "" => Ok(default),
         "1.2" => Ok(TlsVersion::V1_2),

@@ -24,7 +24,7 @@ mod stop;
 mod tcp;
 #[cfg(test)]
 mod tests;
-mod tls;
+pub(crate) mod tls;
 #[cfg(test)]
 mod tls_tests;
 

@@ -159,7 +159,7 @@ fn read_material(config: &TlsServerConfig, client_ca: Option<Vec<u8>>) -> Result
 }
 
 /// Where a PEM came from, for errors: the file, or "(inline)".
-fn origin(file: &str) -> String {
+pub(crate) fn origin(file: &str) -> String {
     if file.is_empty() {
         "(inline PEM)".to_string()
     } else {
@@ -167,7 +167,7 @@ fn origin(file: &str) -> String {
     }
 }
 
-fn certificates(pem: &[u8], what: &'static str, file: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certificates(pem: &[u8], what: &'static str, file: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::BadPem {

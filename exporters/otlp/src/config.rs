@@ -14,23 +14,8 @@ use tracegate_core::factory::ComponentConfig;
 
 use crate::compression::Compression;
 
-/// `tls:`. Only plain text is supported for now, so the only setting that changes anything
-/// is `insecure: true`; the other Collector keys are accepted so copied configs parse, and a
-/// config that would need TLS is rejected by `validate` with a message saying so.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsConfig {
-    pub insecure: bool,
-    pub insecure_skip_verify: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_name_override: Option<String>,
-}
+/// `tls:`: the Collector's `configtls.ClientConfig`, shared by every exporter that dials out.
+pub use tracegate_core::config::TlsClientConfig as TlsConfig;
 
 /// `exporters: { otlp: ... }`: OTLP over gRPC.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -71,8 +56,9 @@ pub struct HttpConfig {
 /// What the gRPC exporter runs with.
 #[derive(Clone, Debug)]
 pub(crate) struct GrpcSettings {
-    /// Always `http://host:port`: the channel speaks h2c.
+    /// `http://host:port` for h2c, `https://host:port` for TLS (then `tls` is set).
     pub uri: Uri,
+    pub tls: Option<TlsConfig>,
     pub headers: HeaderMap,
     pub compression: Compression,
 }
@@ -81,41 +67,42 @@ pub(crate) struct GrpcSettings {
 #[derive(Clone, Debug)]
 pub(crate) struct HttpSettings {
     pub url: Uri,
+    /// The TLS settings for an `https://` URL (unused for `http://`).
+    pub tls: TlsConfig,
     pub headers: HeaderMap,
     pub compression: Compression,
     pub encoding: Encoding,
 }
 
-const TLS_UNSUPPORTED: &str = "TLS is not supported yet";
-
 impl GrpcConfig {
     pub(crate) fn resolve(&self) -> Result<GrpcSettings, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
         let uri = match grpc_target(self.endpoint.trim(), self.tls.insecure) {
-            Ok((uri, GrpcTransport::Plain)) => Some(uri),
-            Ok((_, GrpcTransport::TlsByScheme)) => {
-                problems.push(ConfigProblem::new(
-                    "endpoint",
-                    format!("{TLS_UNSUPPORTED}: an https:// endpoint needs it; use http://host:port for plain-text gRPC (h2c)"),
-                ));
-                None
-            }
-            Ok((_, GrpcTransport::TlsByDefault)) => {
-                problems.push(ConfigProblem::new(
-                    "tls::insecure",
-                    format!("{TLS_UNSUPPORTED}: set `tls: {{ insecure: true }}` (or use an http:// endpoint) to send plain-text gRPC (h2c)"),
-                ));
-                None
+            Ok((uri, GrpcTransport::Plain)) => Some((uri, None)),
+            Ok((uri, GrpcTransport::TlsByScheme | GrpcTransport::TlsByDefault)) => {
+                let tls = TlsConfig {
+                    // `https://` asks for TLS even with `insecure: true`, as in the Collector.
+                    insecure: false,
+                    ..self.tls.clone()
+                };
+                with_scheme(&uri, "https")
+                    .map(|uri| (uri, Some(tls)))
+                    .map_err(|e| problems.push(ConfigProblem::new("endpoint", e)))
+                    .ok()
             }
             Err(e) => {
                 problems.push(ConfigProblem::new("endpoint", e));
                 None
             }
         };
+        if uri.as_ref().is_some_and(|(_, tls)| tls.is_some()) {
+            problems.extend(tls_problems(&self.tls));
+        }
         let headers = header_map(&self.headers, &mut problems);
         match uri {
-            Some(uri) if problems.is_empty() => Ok(GrpcSettings {
+            Some((uri, tls)) if !problems.iter().any(ConfigProblem::is_error) => Ok(GrpcSettings {
                 uri,
+                tls,
                 headers,
                 compression: self.compression,
             }),
@@ -126,7 +113,12 @@ impl GrpcConfig {
 
 impl ComponentConfig for GrpcConfig {
     fn validate(&self) -> Vec<ConfigProblem> {
-        self.resolve().err().unwrap_or_default()
+        match self.resolve() {
+            // What is left to say about a config that resolves: the TLS warnings.
+            Ok(settings) if settings.tls.is_some() => tls_problems(&self.tls),
+            Ok(_) => Vec::new(),
+            Err(problems) => problems,
+        }
     }
 }
 
@@ -152,10 +144,14 @@ impl HttpConfig {
                 .map_err(|e| ConfigProblem::new("endpoint", e)),
         };
         let url = url.map_err(|p| problems.push(p)).ok();
+        if url.as_ref().is_some_and(|u| u.scheme_str() == Some("https")) {
+            problems.extend(tls_problems(&self.tls));
+        }
         let headers = header_map(&self.headers, &mut problems);
         match url {
-            Some(url) if problems.is_empty() => Ok(HttpSettings {
+            Some(url) if !problems.iter().any(ConfigProblem::is_error) => Ok(HttpSettings {
                 url,
+                tls: self.tls.clone(),
                 headers,
                 compression: self.compression,
                 encoding: self.encoding,
@@ -167,8 +163,16 @@ impl HttpConfig {
 
 impl ComponentConfig for HttpConfig {
     fn validate(&self) -> Vec<ConfigProblem> {
-        self.resolve().err().unwrap_or_default()
+        match self.resolve() {
+            Ok(settings) if settings.url.scheme_str() == Some("https") => tls_problems(&self.tls),
+            Ok(_) => Vec::new(),
+            Err(problems) => problems,
+        }
     }
+}
+
+fn tls_problems(tls: &TlsConfig) -> Vec<ConfigProblem> {
+    tls.validate().into_iter().map(|p| p.under("tls")).collect()
 }
 
 #[derive(Debug, PartialEq)]
@@ -221,6 +225,12 @@ fn grpc_target(endpoint: &str, insecure: bool) -> Result<(Uri, GrpcTransport), S
     Ok((uri, transport))
 }
 
+/// `uri` with its scheme replaced (the authority was checked when it was parsed).
+fn with_scheme(uri: &Uri, scheme: &str) -> Result<Uri, String> {
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    Uri::try_from(format!("{scheme}://{authority}")).map_err(|e| e.to_string())
+}
+
 /// `<endpoint>/v1/traces`, joined as the Collector joins it (no doubled slash).
 fn traces_url(base: &str) -> String {
     if base.ends_with('/') {
@@ -236,12 +246,7 @@ fn http_url(url: &str) -> Result<Uri, String> {
         .parse()
         .map_err(|e| format!("invalid URL \"{url}\": {e} ({example})"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "{TLS_UNSUPPORTED}: \"{url}\" is https; use an http:// URL"
-            ))
-        }
+        Some("http" | "https") => {}
         Some(other) => {
             return Err(format!(
                 "invalid URL \"{url}\": unsupported scheme \"{other}\" ({example})"

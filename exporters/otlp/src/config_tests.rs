@@ -82,19 +82,19 @@ fn grpc_bad_endpoints_say_why() {
 }
 
 #[test]
-fn grpc_tls_is_refused_with_a_way_out() {
-    let (path, msg) = problem(grpc("{ endpoint: collector:4317 }"));
-    assert_eq!(path, "tls::insecure");
-    assert!(
-        msg.contains("TLS is not supported yet") && msg.contains("insecure: true"),
-        "{msg}"
-    );
-
-    let (path, msg) = problem(grpc(
-        "{ endpoint: 'https://collector:4317', tls: { insecure: true } }",
-    ));
-    assert_eq!(path, "endpoint");
-    assert!(msg.contains("TLS is not supported yet"), "{msg}");
+fn grpc_tls_follows_the_collector() {
+    // No scheme and no `insecure`: TLS, as the Collector's default.
+    let s = grpc("{ endpoint: collector:4317 }").unwrap();
+    assert_eq!(s.uri.to_string(), "https://collector:4317/");
+    assert!(s.tls.is_some());
+    // `https://` asks for TLS even with insecure: true.
+    let s = grpc("{ endpoint: 'https://collector:4317', tls: { insecure: true } }").unwrap();
+    assert!(s.tls.is_some_and(|t| !t.insecure));
+    let s = grpc("{ endpoint: 'http://collector:4317' }").unwrap();
+    assert!(s.tls.is_none() && s.uri.scheme_str() == Some("http"));
+    let (path, msg) = problem(grpc("{ endpoint: collector:4317, tls: { cert_file: c.crt } }"));
+    assert_eq!(path, "tls::key_file");
+    assert!(msg.contains("needs both cert_file and key_file"), "{msg}");
 }
 
 #[test]
@@ -143,9 +143,9 @@ fn http_endpoint_problems() {
     let (path, msg) = problem(http("{ endpoint: 'collector:4318' }"));
     assert_eq!(path, "endpoint");
     assert!(msg.contains("missing http://"), "{msg}");
-    let (path, msg) = problem(http("{ endpoint: 'https://collector:4318' }"));
-    assert_eq!(path, "endpoint");
-    assert!(msg.contains("TLS is not supported yet"), "{msg}");
+    assert!(http("{ endpoint: 'https://collector:4318' }").is_ok());
+    let (path, _) = problem(http("{ endpoint: 'https://collector:4318', tls: { min_version: '1.0' } }"));
+    assert_eq!(path, "tls");
     let (path, msg) = problem(http(
         "{ endpoint: 'http://a:4318', traces_endpoint: 'http://bad host/' }",
     ));

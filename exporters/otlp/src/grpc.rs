@@ -7,6 +7,9 @@
 
 use std::sync::OnceLock;
 
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+
 use async_trait::async_trait;
 use http::uri::PathAndQuery;
 use tonic::client::Grpc;
@@ -17,6 +20,7 @@ use tracegate_core::{ComponentError, ConsumeError, Exporter, Lifecycle, Traces};
 use crate::classify;
 use crate::config::GrpcSettings;
 use crate::raw_codec::{RawCodec, EXPORT_PATH};
+use crate::transport::{connector, Speaks};
 
 /// Sends each batch as one `TraceService/Export` call.
 pub struct OtlpGrpcExporter {
@@ -24,18 +28,24 @@ pub struct OtlpGrpcExporter {
     settings: GrpcSettings,
     /// `headers:` as gRPC metadata, converted once.
     metadata: MetadataMap,
+    /// TCP, with TLS when the endpoint is `https://`; built in `new` so a bad `tls:` fails create.
+    connector: HttpsConnector<HttpConnector>,
     client: OnceLock<Grpc<Channel>>,
 }
 
 impl OtlpGrpcExporter {
-    pub(crate) fn new(id: String, settings: GrpcSettings) -> Self {
+    /// Reads the files of `tls:`; a missing or bad one is a config error naming it.
+    pub(crate) fn new(id: String, settings: GrpcSettings) -> Result<Self, ComponentError> {
         let metadata = MetadataMap::from_headers(settings.headers.clone());
-        Self {
+        let connector = connector(settings.tls.as_ref(), Speaks::Http2)
+            .map_err(|e| ComponentError::Config(format!("tls: {e}")))?;
+        Ok(Self {
             id,
             settings,
             metadata,
+            connector,
             client: OnceLock::new(),
-        }
+        })
     }
 
     fn client(&self) -> Grpc<Channel> {
@@ -47,7 +57,7 @@ impl OtlpGrpcExporter {
                     .clone()
                     .user_agent(crate::USER_AGENT)
                     .unwrap_or(endpoint);
-                let channel = endpoint.connect_lazy();
+                let channel = endpoint.connect_with_connector_lazy(self.connector.clone());
                 let mut client = Grpc::new(channel);
                 if let Some(encoding) = self.settings.compression.grpc_encoding() {
                     client = client.send_compressed(encoding).accept_compressed(encoding);

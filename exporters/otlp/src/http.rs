@@ -13,6 +13,7 @@ use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -22,6 +23,7 @@ use tracegate_core::{ConsumeError, Exporter, Lifecycle, Traces};
 
 use crate::classify;
 use crate::config::{Encoding, HttpSettings};
+use crate::transport::{connector, Speaks};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -32,20 +34,21 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub struct OtlpHttpExporter {
     id: String,
     settings: HttpSettings,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl OtlpHttpExporter {
-    pub(crate) fn new(id: String, settings: HttpSettings) -> Self {
-        let mut connector = HttpConnector::new();
-        // Requests are written in one go; Nagle would only delay them.
-        connector.set_nodelay(true);
+    /// Reads the files of `tls:` for an `https://` URL; a missing or bad one is a config error.
+    pub(crate) fn new(id: String, settings: HttpSettings) -> Result<Self, tracegate_core::ComponentError> {
+        let tls = (settings.url.scheme_str() == Some("https")).then_some(&settings.tls);
+        let connector = connector(tls, Speaks::Http1)
+            .map_err(|e| tracegate_core::ComponentError::Config(format!("tls: {e}")))?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Self {
+        Ok(Self {
             id,
             settings,
             client,
-        }
+        })
     }
 
     fn encode(&self, traces: Traces) -> Result<(Bytes, &'static str), ConsumeError> {

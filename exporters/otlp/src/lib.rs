@@ -7,9 +7,9 @@
 //! agree so that a pipeline behaves the same whichever protocol it speaks. Queueing, retry
 //! and timeout are the engine's; an export here sends once and says how it went.
 //!
-//! TLS is not supported yet (it would mean rustls through tonic's `tls-ring` feature and a
-//! hyper-rustls connector); configs that need it are rejected at validation with a message
-//! saying how to ask for plain text.
+//! TLS (`tls:`, the Collector's client shape) is rustls under both transports, through one
+//! connector ([`transport`](crate::transport)): gRPC uses TLS unless `insecure: true` or an
+//! `http://` endpoint says otherwise, as in the Collector; OTLP/HTTP uses it for `https://` URLs.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -18,6 +18,7 @@ mod compression;
 mod config;
 mod grpc;
 mod http;
+mod transport;
 pub mod raw_codec;
 
 use std::sync::Arc;
@@ -46,10 +47,7 @@ impl ExporterFactory for OtlpGrpcExporterFactory {
         config: GrpcConfig,
     ) -> Result<Arc<dyn Exporter>, ComponentError> {
         let settings = config.resolve().map_err(config_error)?;
-        Ok(Arc::new(OtlpGrpcExporter::new(
-            ctx.id.to_string(),
-            settings,
-        )))
+        Ok(Arc::new(OtlpGrpcExporter::new(ctx.id.to_string(), settings)?))
     }
 }
 
@@ -67,10 +65,7 @@ impl ExporterFactory for OtlpHttpExporterFactory {
         config: HttpConfig,
     ) -> Result<Arc<dyn Exporter>, ComponentError> {
         let settings = config.resolve().map_err(config_error)?;
-        Ok(Arc::new(OtlpHttpExporter::new(
-            ctx.id.to_string(),
-            settings,
-        )))
+        Ok(Arc::new(OtlpHttpExporter::new(ctx.id.to_string(), settings)?))
     }
 }
 
@@ -85,6 +80,8 @@ tracegate_core::register_exporter!(OtlpHttpExporterFactory);
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod tls_tests;
 
 #[cfg(test)]
 mod tests {
