@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -40,7 +41,19 @@ pub fn client_config(config: &TlsClientConfig) -> Result<Option<ClientConfig>, T
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
     } else {
-        builder.with_root_certificates(roots(config)?)
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(config)?), provider)
+            .build()
+            .map_err(|e| TlsError::Config(format!("cannot check server certificates: {e}")))?;
+        if config.server_name_override.is_empty() {
+            builder.with_webpki_verifier(verifier)
+        } else {
+            // Checked here rather than only through SNI, so every client (reqwest included,
+            // which has no such setting) checks the overriding name.
+            let name = server_name(config, "")?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(OverrideName { inner: verifier, name }))
+        }
     };
     let client = match client_identity(config)? {
         Some((certs, key)) => builder.with_client_auth_cert(certs, key)?,
@@ -153,5 +166,49 @@ impl ServerCertVerifier for AcceptAnyServer {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `server_name_override`: the usual checks, against the configured name instead of the host
+/// dialled.
+#[derive(Debug)]
+struct OverrideName {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for OverrideName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }

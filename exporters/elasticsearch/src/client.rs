@@ -63,13 +63,13 @@ impl EsClient {
         let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .danger_accept_invalid_certs(config.tls.insecure);
-        if let Some(path) = config.tls.ca_file.as_deref().filter(|p| !p.is_empty()) {
-            let pem = std::fs::read(path).map_err(|e| format!("tls::ca_file: cannot read {path}: {e}"))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("tls::ca_file: {path}: {e}"))? {
-                builder = builder.add_root_certificate(cert);
-            }
+            .timeout(Duration::from_secs(60));
+        // The URL scheme decides TLS (as for the Collector's HTTP clients); `tls:` says how.
+        let https = config.endpoints.iter().any(|e| e.trim().starts_with("https://"));
+        let plain = tracegate_core::config::TlsClientConfig { insecure: true, ..Default::default() };
+        let tls = if https { &config.tls } else { &plain };
+        if let Some(rustls) = tracegate_core::tls_client::client_config(tls).map_err(|e| format!("tls: {e}"))? {
+            builder = builder.use_preconfigured_tls(rustls);
         }
         let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let endpoints = config.endpoints.iter().map(|e| e.trim_end_matches('/').to_string()).collect();

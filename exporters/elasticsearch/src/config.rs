@@ -142,14 +142,8 @@ pub struct Auth {
     pub api_key: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Tls {
-    /// Accept any server certificate (tests only).
-    pub insecure: bool,
-    /// PEM file of the CA that signed the cluster's certificate (added to the system roots).
-    pub ca_file: Option<String>,
-}
+/// `tls:` for `https://` endpoints: the Collector's client shape, shared with every exporter.
+pub use tracegate_core::config::TlsClientConfig as Tls;
 
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
@@ -185,6 +179,17 @@ impl ComponentConfig for Config {
         }
         if self.shards == 0 {
             problems.push(ConfigProblem::new("shards", "must be at least 1"));
+        }
+        if self.endpoints.iter().any(|e| e.trim().starts_with("https://")) {
+            if self.tls.insecure {
+                // Until the Collector's shape was adopted, `insecure` here skipped the check.
+                problems.push(ConfigProblem::warning(
+                    "tls::insecure",
+                    "has no effect on https:// endpoints (the URL scheme decides TLS); to accept any certificate set insecure_skip_verify",
+                ));
+            } else {
+                problems.extend(self.tls.validate().into_iter().map(|p| p.under("tls")));
+            }
         }
         problems
     }

@@ -17,6 +17,8 @@ mod reader;
 pub mod templates;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 use std::sync::Arc;
 

@@ -259,9 +259,13 @@ async fn concurrent_exports_share_a_bulk_request_with_flush_interval() {
 fn registered_and_bad_ca_file_is_a_config_error() {
     let registry = tracegate_core::factory::Registry::builtin();
     assert!(registry.get(tracegate_core::Kind::Exporter, "elasticsearch").is_some());
-    let c = Config { tls: crate::Tls { ca_file: Some("/nonexistent/ca.pem".into()), insecure: false }, ..Config::default() };
+    let c = Config {
+        endpoints: vec!["https://localhost:9200".into()],
+        tls: crate::Tls { ca_file: "/nonexistent/ca.pem".into(), ..Default::default() },
+        ..Config::default()
+    };
     match ElasticsearchExporter::new(c) {
-        Err(tracegate_core::ComponentError::Config(m)) => assert!(m.contains("tls::ca_file"), "{m}"),
+        Err(tracegate_core::ComponentError::Config(m)) => assert!(m.contains("tls: cannot read ca_file /nonexistent/ca.pem"), "{m}"),
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("a missing CA file must fail"),
     }
