@@ -55,30 +55,29 @@
 //! `config-examples/all-in-one.yaml` through OTLP/gRPC with `tracegate-loadgen` flat out and
 //! times the UI's and Grafana's queries over HTTP (limit 20, last hour; p50 / p99 ms). The
 //! realistic shape uses 20 services because query-bench draws operations and tags from the
-//! first 20 services only. 2-core shared VM, 2026-12-07 01:20-01:30 (ceilings of that window
-//! in `docs/perf/sled-store-history.md`).
+//! first 20 services only. 2-core shared VM, 2026-12-07 03:30-04:27, under heavy load from other
+//! work (load average 7-11, `limits` otlp_decode 70-174k spans/s against ~300k on a quiet
+//! machine), so latencies are pessimistic; history in `docs/perf/sled-store-history.md`.
 //!
-//! | query | realistic | default shape | realistic, `sync_on_write: false` + `wait_for_result: false` |
+//! | query | realistic 10M | default shape 10M | realistic 100M |
 //! | --- | --- | --- | --- |
-//! | trace by id | 0.88 / 1.64 | 1.09 / 2.69 | 1.51 / 2.80 |
-//! | service | 8.4 / 17.2 | 7.0 / 9.8 | 12.1 / 23.8 |
-//! | service + common operation | 8.0 / 19.0 | 7.0 / 11.9 | 12.6 / 22.8 |
-//! | service + rare operation | 11.6 / 25.5 | 7.3 / 16.3 | 20.0 / 43.0 |
-//! | service + common tag | 8.8 / 18.7 | 8.5 / 14.3 | 18.2 / 36.2 |
-//! | service + rare tag | 26.0 / 43.3 | 21.6 / 29.1 | 12.0 / 55.2 |
-//! | service + minDuration 20ms | 11.5 / 32.2 | 7.0 / 10.2 | 19.6 / 54.6 |
-//! | service + absent tag | 0.41 / 0.69 | 0.49 / 1.01 | 0.32 / 0.46 |
-//! | fill: spans per gateway CPU s | 137k | 142k | 176k |
-//! | disk | 64.7 B/span | 62.3 B/span | 48.1 B/span |
+//! | trace by id | 2.50 / 14.2 | 2.30 / 22.5 | 3.88 / 13.7 |
+//! | service | 15.0 / 55.5 | 22.6 / 57.3 | 27.0 / 69.0 |
+//! | service + common operation | 11.6 / 38.8 | 8.5 / 50.8 | 22.6 / 60.8 |
+//! | service + rare operation | 34.3 / 132 | 8.7 / 38.8 | 42.3 / 137 |
+//! | service + common tag | 23.2 / 68.1 | 20.7 / 75.5 | 11.9 / 52.4 |
+//! | service + rare tag | 29.7 / 201 | 111 / 234 | 180 / 1256 |
+//! | service + minDuration 20ms | 30.3 / 115 | 8.6 / 36.8 | 23.6 / 138 |
+//! | service + absent tag | 0.43 / 4.21 | 0.42 / 12.0 | 0.34 / 8.1 |
+//! | fill: spans per gateway CPU s | 152k | 171k | 133k |
+//! | disk | 53.2 B/span | 53.3 B/span | 47.8 B/span |
 //!
-//! The durable default (`sync_on_write` and `wait_for_result` on, see `docs/durability.md`)
-//! writes smaller blocks: the batch processor sends what it holds whenever the store is idle,
-//! so blocks hold a few hundred to a few thousand spans instead of 8192. Reads get cheaper
-//! (less to decode per block) and disk and ingest worse (less for zstd to share, more
-//! summaries and syncs). Before this round (same shape, 8192-span blocks): service p99
-//! 58 ms, service + minDuration p99 0.9-1.2 s, service + absent tag p99 198 ms, trace by id
-//! p99 3.8-7 ms. What each step bought is in `docs/perf/sled-store-history.md`.
-
+//! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
+//! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
+//! faster (10M realistic on a quiet machine: service p99 17 ms, rare tag 43 ms) but wrote 62-65
+//! B/span at 137-142k spans per CPU second; full blocks pack and ingest better and make each
+//! walked block dearer. `max_block_spans` lowers it for read-heavy stores. A rare tag at 100M
+//! reads every summary of the window; a filter per group of blocks would let it skip groups.
 
 mod block_cache;
 mod block_read;
