@@ -72,7 +72,8 @@ struct Planned {
 }
 
 enum PlannedKind {
-    Tcp(TcpPlan),
+    // Boxed: a TLS config makes the plan far larger than the UDP variant.
+    Tcp(Box<TcpPlan>),
     Udp { prepare: UdpPrepare, serve: UdpServe },
 }
 
@@ -138,7 +139,7 @@ impl ServerSet {
         self.planned.push(Planned {
             name,
             endpoint: endpoint.clone(),
-            kind: PlannedKind::Tcp(TcpPlan { app, protocol, tls: None }),
+            kind: PlannedKind::Tcp(Box::new(TcpPlan { app, protocol, tls: None })),
         });
         match self.planned.last_mut().map(|p| &mut p.kind) {
             Some(PlannedKind::Tcp(plan)) => plan,
@@ -203,7 +204,8 @@ impl Planned {
             source,
         };
         match self.kind {
-            PlannedKind::Tcp(TcpPlan { app, protocol, tls }) => {
+            PlannedKind::Tcp(plan) => {
+                let TcpPlan { app, protocol, tls } = *plan;
                 let tls = match tls {
                     Some(config) => {
                         let source = TlsAcceptorSource::load(&config, protocol.alpn()).map_err(|e| {

@@ -62,6 +62,9 @@ impl WalError {
     }
 }
 
+/// A record read back: the log offset just past it, and its payload.
+pub type Record = (u64, Vec<u8>);
+
 /// The segment being appended to.
 struct Tail {
     file: Arc<File>,
@@ -107,7 +110,7 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
 /// its checksum ends the read: at the end of the `last` segment that is a write the crash
 /// interrupted (never acknowledged: its sync had not returned); in an earlier segment, which
 /// was synced before the next began, it is damage, logged with how much it loses.
-pub fn read_records(path: &Path, start: u64, last: bool) -> Result<Vec<(u64, Vec<u8>)>, WalError> {
+pub fn read_records(path: &Path, start: u64, last: bool) -> Result<Vec<Record>, WalError> {
     let (records, valid) = read_valid(path, start)?;
     let size = std::fs::metadata(path).map_err(|e| WalError::io(path, e))?.len();
     let lost = size.saturating_sub(valid - start);
@@ -121,7 +124,7 @@ pub fn read_records(path: &Path, start: u64, last: bool) -> Result<Vec<(u64, Vec
 }
 
 /// The valid records of a segment, and the offset where they end.
-fn read_valid(path: &Path, start: u64) -> Result<(Vec<(u64, Vec<u8>)>, u64), WalError> {
+fn read_valid(path: &Path, start: u64) -> Result<(Vec<Record>, u64), WalError> {
     let mut bytes = Vec::new();
     File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| WalError::io(path, e))?;
     let mut records = Vec::new();
@@ -316,7 +319,7 @@ mod tests {
     use super::*;
 
     /// Reopens the log and reads back the records past `sealed`, as the store's replay does.
-    fn reopen(dir: &Path, sealed: u64) -> (Wal, Vec<(u64, Vec<u8>)>) {
+    fn reopen(dir: &Path, sealed: u64) -> (Wal, Vec<Record>) {
         let (wal, found) = Wal::open(dir, sealed).unwrap();
         let last = found.len().saturating_sub(1);
         let mut records = Vec::new();
@@ -326,7 +329,7 @@ mod tests {
         (wal, records)
     }
 
-    fn payloads(records: &[(u64, Vec<u8>)]) -> Vec<&[u8]> {
+    fn payloads(records: &[Record]) -> Vec<&[u8]> {
         records.iter().map(|(_, p)| p.as_slice()).collect()
     }
 
