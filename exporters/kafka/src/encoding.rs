@@ -281,6 +281,13 @@ impl Decoded {
                 } else {
                     jaeger_json::decode_span(payload).map_err(DecodeError::JaegerJson)?
                 };
+                // A span with every field but its process at the zero value (an empty
+                // message decodes to one) is skipped by the translation, as the Collector
+                // skips it, so it is not counted either.
+                let blank = proto::Span { process: span.process.clone(), ..Default::default() };
+                if span == blank {
+                    return Ok(0);
+                }
                 self.jaeger_spans.push(span);
                 1
             }

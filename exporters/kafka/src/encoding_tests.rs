@@ -333,3 +333,15 @@ fn malformed_messages_are_errors_not_panics() {
         );
     }
 }
+
+/// Found by the fuzz target `kafka_message`: an empty `jaeger_proto` message decodes to a
+/// span with every field at zero, which the translation skips (as the Collector does); the
+/// batch counted it as a span it did not hold.
+#[test]
+fn an_empty_jaeger_message_is_no_span() {
+    let mut decoded = Decoded::default();
+    assert_eq!(decoded.push(Encoding::JaegerProto, b"").unwrap(), 0);
+    assert_eq!(decoded.push(Encoding::JaegerJson, b"{}").unwrap(), 0);
+    assert_eq!(decoded.spans(), 0);
+    assert_eq!(decoded.finish().span_count(), 0);
+}
