@@ -7,9 +7,6 @@
 
 use std::sync::OnceLock;
 
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-
 use async_trait::async_trait;
 use http::uri::PathAndQuery;
 use tonic::client::Grpc;
@@ -20,7 +17,7 @@ use tracegate_core::{ComponentError, ConsumeError, Exporter, Lifecycle, Traces};
 use crate::classify;
 use crate::config::GrpcSettings;
 use crate::raw_codec::{RawCodec, EXPORT_PATH};
-use crate::transport::{connector, Speaks};
+use crate::transport::{channel_uri, connector, GrpcConnector, Speaks};
 
 /// Sends each batch as one `TraceService/Export` call.
 pub struct OtlpGrpcExporter {
@@ -29,7 +26,7 @@ pub struct OtlpGrpcExporter {
     /// `headers:` as gRPC metadata, converted once.
     metadata: MetadataMap,
     /// TCP, with TLS when the endpoint is `https://`; built in `new` so a bad `tls:` fails create.
-    connector: HttpsConnector<HttpConnector>,
+    connector: GrpcConnector,
     client: OnceLock<Grpc<Channel>>,
 }
 
@@ -39,6 +36,7 @@ impl OtlpGrpcExporter {
         let metadata = MetadataMap::from_headers(settings.headers.clone());
         let connector = connector(settings.tls.as_ref(), Speaks::Http2)
             .map_err(|e| ComponentError::Config(format!("tls: {e}")))?;
+        let connector = GrpcConnector::new(connector, settings.uri.scheme_str() == Some("https"));
         Ok(Self {
             id,
             settings,
@@ -51,7 +49,7 @@ impl OtlpGrpcExporter {
     fn client(&self) -> Grpc<Channel> {
         self.client
             .get_or_init(|| {
-                let endpoint = Endpoint::from(self.settings.uri.clone());
+                let endpoint = Endpoint::from(channel_uri(&self.settings.uri));
                 // A constant that is a valid header value; the fallback is never taken.
                 let endpoint = endpoint
                     .clone()

@@ -46,3 +46,50 @@ pub(crate) fn connector(tls: Option<&TlsConfig>, speaks: Speaks) -> Result<Https
         Speaks::Http2 => builder.enable_http2().wrap_connector(http),
     })
 }
+
+/// The gRPC exporter's connector. tonic refuses an `https://` URI together with a connector of
+/// one's own whenever its own TLS features are compiled into the build (any crate may turn
+/// them on; the OTLP receiver's tests do), so the channel is handed the `http://` form of the
+/// endpoint ([`channel_uri`]) and this connector puts `https` back before hyper-rustls, which
+/// then does the TLS of `tls:`.
+#[derive(Clone)]
+pub(crate) struct GrpcConnector {
+    inner: HttpsConnector<HttpConnector>,
+    https: bool,
+}
+
+impl GrpcConnector {
+    pub(crate) fn new(inner: HttpsConnector<HttpConnector>, https: bool) -> Self {
+        Self { inner, https }
+    }
+}
+
+/// `uri` with its scheme replaced (the URI is valid already; only the scheme changes).
+fn with_scheme(uri: http::Uri, scheme: http::uri::Scheme) -> http::Uri {
+    let mut parts = uri.into_parts();
+    parts.scheme = Some(scheme);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    http::Uri::from_parts(parts).unwrap_or_default()
+}
+
+/// What tonic's channel is given for `uri`: its `http://` form (see [`GrpcConnector`]).
+pub(crate) fn channel_uri(uri: &http::Uri) -> http::Uri {
+    with_scheme(uri.clone(), http::uri::Scheme::HTTP)
+}
+
+impl tonic::codegen::Service<http::Uri> for GrpcConnector {
+    type Response = <HttpsConnector<HttpConnector> as tonic::codegen::Service<http::Uri>>::Response;
+    type Error = <HttpsConnector<HttpConnector> as tonic::codegen::Service<http::Uri>>::Error;
+    type Future = <HttpsConnector<HttpConnector> as tonic::codegen::Service<http::Uri>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let uri = if self.https { with_scheme(uri, http::uri::Scheme::HTTPS) } else { uri };
+        self.inner.call(uri)
+    }
+}
