@@ -1,34 +1,13 @@
-//! A config file and `--set` overrides: YAML, `${env:..}`, validation against every built-in
-//! component's config, the effective config, Go durations.
+//! A config file and `--set` overrides as the config loader reads them: YAML (with its nesting
+//! guard), `${env:..}` expansion, `--set`, validation of the service section, the effective
+//! config, Go durations. No component is linked, so every component type is unknown to
+//! validation here; `config_components` links them all.
 //! The checks are in the function called, so the tests replay the committed inputs through it.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use tracegate_core::factory::Registry;
-
-// Linked so that their factories register (as src/components.rs does for the binary).
-use tracegate_exporter_debug as _;
-use tracegate_exporter_elasticsearch as _;
-use tracegate_exporter_file as _;
-use tracegate_exporter_kafka as _;
-use tracegate_exporter_memory as _;
-use tracegate_exporter_nop as _;
-use tracegate_exporter_otlp as _;
-use tracegate_exporter_sled as _;
-use tracegate_extension_health_check as _;
-use tracegate_extension_jaeger_query as _;
-use tracegate_extension_remote_sampling as _;
-use tracegate_processor_attributes as _;
-use tracegate_processor_batch as _;
-use tracegate_processor_memory_limiter as _;
-use tracegate_processor_probabilistic_sampler as _;
-use tracegate_processor_tail_sampling as _;
-use tracegate_receiver_jaeger as _;
-use tracegate_receiver_kafka as _;
-use tracegate_receiver_nop as _;
-use tracegate_receiver_otlp as _;
-use tracegate_receiver_zipkin as _;
 
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
 

@@ -118,11 +118,17 @@ pub fn apply_set(root: &mut Value, assignment: &str) -> Result<(), ConfigProblem
         serde_yaml_ng::from_str(raw_value).unwrap_or_else(|_| Value::String(raw_value.to_string()));
     let mut node = root;
     for part in &parts {
-        if !node.is_mapping() {
+        // A YAML tag (`key: !tag {..}`) means nothing to a config: look through it. (A
+        // tagged mapping also answers `is_mapping()`, which once made this an unreachable!.)
+        while let Value::Tagged(tagged) = node {
+            let inner = std::mem::take(&mut tagged.value);
+            *node = inner;
+        }
+        if !matches!(node, Value::Mapping(_)) {
             *node = Value::Mapping(Mapping::new());
         }
         let Value::Mapping(map) = node else {
-            unreachable!("made a mapping above")
+            return Err(ConfigProblem::new(format!("--set {key}"), "cannot descend into this value"));
         };
         node = map
             .entry(Value::String((*part).to_string()))
@@ -302,6 +308,18 @@ mod tests {
         let mut base = yaml("a: {x: 1, y: [1, 2]}\nb: 1\n");
         merge(&mut base, yaml("a: {y: [3], z: 2}\n"));
         assert_eq!(base, yaml("a: {x: 1, y: [3], z: 2}\nb: 1\n"));
+    }
+
+    #[test]
+    fn set_reads_through_a_yaml_tag() {
+        // Found by the fuzz target `config`: `--set` into a tagged mapping panicked.
+        let mut v = parse_yaml("exporters: !debug {debug: {verbosity: basic}}", "t").unwrap();
+        apply_set(&mut v, "exporters.debug.verbosity=detailed").unwrap();
+        let verbosity = &v["exporters"]["debug"]["verbosity"];
+        assert_eq!(verbosity.as_str(), Some("detailed"));
+        let mut v = parse_yaml("a: !t 1", "t").unwrap();
+        apply_set(&mut v, "a.b=2").unwrap();
+        assert_eq!(v["a"]["b"].as_u64(), Some(2));
     }
 
     #[test]

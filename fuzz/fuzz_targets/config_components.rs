@@ -1,0 +1,39 @@
+//! What the `config` target does, with every built-in component linked, so validation also
+//! reads each component's own config (its serde shape and `validate()`). Linking them all
+//! makes each execution ~20 times as expensive as `config`'s (half a million coverage
+//! counters instead of ~20 thousand), hence a separate target, run for a time.
+//! The checks are in the function called, so the tests replay the committed inputs through it.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use tracegate_core::factory::Registry;
+
+// Linked so that their factories register (as src/components.rs does for the binary).
+use tracegate_exporter_debug as _;
+use tracegate_exporter_elasticsearch as _;
+use tracegate_exporter_file as _;
+use tracegate_exporter_kafka as _;
+use tracegate_exporter_memory as _;
+use tracegate_exporter_nop as _;
+use tracegate_exporter_otlp as _;
+use tracegate_exporter_sled as _;
+use tracegate_extension_health_check as _;
+use tracegate_extension_jaeger_query as _;
+use tracegate_extension_remote_sampling as _;
+use tracegate_processor_attributes as _;
+use tracegate_processor_batch as _;
+use tracegate_processor_memory_limiter as _;
+use tracegate_processor_probabilistic_sampler as _;
+use tracegate_processor_tail_sampling as _;
+use tracegate_receiver_jaeger as _;
+use tracegate_receiver_kafka as _;
+use tracegate_receiver_nop as _;
+use tracegate_receiver_otlp as _;
+use tracegate_receiver_zipkin as _;
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    tracegate_core::fuzzing::config(data, REGISTRY.get_or_init(Registry::builtin));
+});
