@@ -156,6 +156,16 @@ impl Traces {
         }
     }
 
+    /// The size of [`Traces::encode_request`]'s bytes, without encoding: the received bytes'
+    /// length for a batch still in them, else computed from the spans (a walk, no allocation).
+    /// What the `bytes` sizer of a sending queue and the pipeline's memory account count.
+    pub fn encoded_len(&self) -> usize {
+        match &self.repr {
+            Repr::Encoded(e) => e.parts.iter().map(|p| p.bytes.len()).sum(),
+            Repr::Decoded(rs) => rs.iter().map(|r| prost::encoding::message::encoded_len(1, r)).sum(),
+        }
+    }
+
     /// Cuts a batch that is still bytes into pieces of at most `max_bytes` each (one Kafka
     /// message, say), without decoding. A received request of at least a quarter of the limit
     /// is a piece by itself, no copy: joining it to others would copy it for a message at
@@ -394,6 +404,18 @@ mod tests {
             lazy.is_encoded(),
             "reading does not give up the bytes"
         );
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_of_the_request_bytes_in_either_form() {
+        let decoded = named(&["a", "bb", "ccc"]);
+        let bytes = as_bytes(&decoded);
+        let len = decoded.encode_request().len();
+        assert_eq!(decoded.encoded_len(), len);
+        assert_eq!(bytes.encoded_len(), len);
+        let joined = Traces::concat(vec![bytes.clone(), bytes]);
+        assert_eq!(joined.encoded_len(), joined.encode_request().len());
+        assert_eq!(Traces::default().encoded_len(), 0);
     }
 
     #[test]

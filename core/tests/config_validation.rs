@@ -99,7 +99,11 @@ fn unsupported_pipeline_type_and_unknown_top_level_key() {
 fn engine_owned_exporter_keys_are_validated_with_their_path() {
     let p = problems(&format!("receivers: {{ test: {{}} }}\nexporters: {{ test: {{ sending_queue: {{ queue_size: 0, when_full: wait }} }} }}\n{PIPE}"));
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].starts_with("error exporters::test::sending_queue::when_full: unknown variant `wait`, expected `drop_newest` or `block`"), "{p:?}");
+    assert!(p[0].starts_with("error exporters::test::sending_queue::when_full: unknown variant `wait`, expected one of `refuse`, `block`, `drop_newest`"), "{p:?}");
+    let p = problems(&format!("receivers: {{ test: {{}} }}\nexporters: {{ test: {{ sending_queue: {{ when_full: block, block_on_overflow: false }} }} }}\n{PIPE}"));
+    assert_eq!(p, ["error exporters::test::sending_queue: when_full: block contradicts block_on_overflow: false; set one of them"]);
+    let p = problems(&format!("receivers: {{ test: {{}} }}\nexporters: {{ test: {{ sending_queue: {{ storage: fs, sizer: items }} }} }}\n{PIPE}"));
+    assert!(p.iter().any(|e| e.starts_with("error exporters::test::sending_queue::sizer: items is not supported with storage")), "{p:?}");
 }
 
 #[test]

@@ -219,7 +219,7 @@ async fn drop_newest_drops_and_counts_without_stalling_the_other_exporter() {
             r#"
 receivers: { test: {} }
 exporters:
-  test/dead: { behaviour: [hang], sending_queue: { queue_size: 1, num_consumers: 1 } }
+  test/dead: { behaviour: [hang], sending_queue: { queue_size: 2, num_consumers: 1, when_full: drop_newest } }
   test/live: {}
 service: { shutdown_timeout: 1s, pipelines: { traces: { receivers: [test], exporters: [test/dead, test/live] } } }
 "#,
@@ -262,7 +262,7 @@ async fn block_refuses_with_a_retryable_error_once_the_queue_stays_full() {
     let w = World::new();
     let cfg = w
         .config(&one_exporter(
-            "{ behaviour: [hang], sending_queue: { queue_size: 1, num_consumers: 1, when_full: block, block_timeout: 50ms } }",
+            "{ behaviour: [hang], sending_queue: { queue_size: 2, num_consumers: 1, when_full: block, block_timeout: 50ms } }",
         ))
         .unwrap();
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
@@ -277,6 +277,34 @@ async fn block_refuses_with_a_retryable_error_once_the_queue_stays_full() {
         "{err:?}"
     );
     svc.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_default_a_full_queue_refuses_at_once_and_delivers_all_it_accepted() {
+    let w = World::new();
+    // 2 batches of 10 spans fit in 20 spans: the one being exported counts until it is done.
+    let cfg = w
+        .config(&one_exporter(
+            "{ behaviour: [hang, ok], timeout: 1s, retry_on_failure: { initial_interval: 100ms }, sending_queue: { sizer: items, queue_size: 20, num_consumers: 1 } }",
+        ))
+        .unwrap();
+    let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let next = w.receiver("test").next.clone();
+    next.consume(spans(10)).await.unwrap(); // taken by the worker, which hangs
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    next.consume(spans(10)).await.unwrap(); // waits in the queue
+    let err = next.consume(spans(1)).await.unwrap_err();
+    assert!(
+        matches!(err, ConsumeError::Retryable(ref m) if m.contains("is full (20 of 20 spans)")),
+        "{err:?}"
+    );
+    assert_eq!(w.metric("tracegate_exporter_enqueue_failed_spans{exporter=\"test/out\"}"), 1.0);
+    assert_eq!(w.metric("tracegate_exporter_queue_size{exporter=\"test/out\"}"), 20.0);
+    assert_eq!(w.metric("tracegate_exporter_queue_capacity{exporter=\"test/out\"}"), 20.0);
+    svc.shutdown().await;
+    assert_eq!(w.exporters.get("test/out").spans(), 20, "the hung export was retried; both delivered");
+    assert_eq!(svc.undelivered()[0].1, 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -322,8 +322,9 @@ def test_print_config_fills_in_defaults(tracegate_bin, write_config):
     cfg = print_config(tracegate_bin, "--config", str(write_config(base())))
     assert cfg["processors"]["batch"]["send_batch_size"] == 8192
     nop = cfg["exporters"]["nop"]
-    assert nop["sending_queue"] == {"enabled": True, "num_consumers": 10, "queue_size": 1000,
-                                    "when_full": "drop_newest", "block_timeout": "5s"}
+    assert nop["sending_queue"] == {"enabled": True, "num_consumers": 10, "sizer": "bytes",
+                                    "queue_size": 64 * 1024 * 1024, "when_full": "refuse",
+                                    "block_timeout": "5s"}
     assert nop["retry_on_failure"]["initial_interval"] == "5s"
     assert nop["timeout"] == "5s"
     assert cfg["service"]["telemetry"]["metrics"]["address"] == "127.0.0.1:8888"

@@ -4,12 +4,15 @@
 //! engine's queue; a fan-out node offers each batch to a pipeline's exporters concurrently.
 //! Start is downstream-first (extensions, exporters, processors, receivers); stop is
 //! upstream-first (receivers, processors in pipeline order, exporters draining, extensions),
-//! so nothing is pushed into a component that has already stopped.
+//! so nothing is pushed into a component that has already stopped. Each receiver feeds its
+//! pipelines through a [`PipelineEntry`], which counts what the pipelines hold.
 
+mod entry;
 mod fanout;
 mod host;
 mod service;
 
+pub use entry::PipelineEntry;
 pub use fanout::Fanout;
 pub use host::ServiceHost;
 pub use service::{BuildError, Service};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Fanout, ServiceHost};
+use super::{Fanout, PipelineEntry, ServiceHost};
 use crate::component::{
     ComponentError, ConsumeError, Consumer, Extension, Host, Processor, Receiver,
 };
@@ -148,6 +148,7 @@ impl Service {
         }
 
         // Receivers: one instance per id, feeding every pipeline that names it.
+        let memory = telemetry.metrics.pipeline_memory();
         let mut receivers: Vec<(ComponentId, Arc<dyn Receiver>)> = Vec::new();
         for pipeline in &config.pipelines {
             for id in &pipeline.receivers {
@@ -161,9 +162,10 @@ impl Service {
                     .filter_map(|p| heads.get(p.id.as_str()).cloned())
                     .collect();
                 let e = entry(Kind::Receiver, id)?;
+                let next = PipelineEntry::new(Fanout::of(targets), memory.clone());
                 let Built::Receiver(r) = e
                     .factory
-                    .create(ctx(id), &e.config, Some(Fanout::of(targets)))
+                    .create(ctx(id), &e.config, Some(next))
                     .map_err(fail(Kind::Receiver, id))?
                 else {
                     return Err(fail(Kind::Receiver, id)(ComponentError::other(

@@ -25,12 +25,15 @@ pub trait QueueBackend: Send + Sync {
     async fn pop(&self) -> Option<(u64, Traces)>;
     /// The batch `id` from `pop` is done with (delivered or given up on).
     fn ack(&self, id: u64);
-    /// Batches waiting.
+    /// Batches held: waiting, and handed out but not yet acknowledged.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    fn capacity(&self) -> usize;
+    /// What the held batches amount to, in the queue's sizer unit (`tracegate_exporter_queue_size`).
+    fn size(&self) -> u64;
+    /// The most it holds, in the queue's sizer unit.
+    fn capacity(&self) -> u64;
     /// Refuses further pushes; `pop` drains what is left, then returns `None`.
     fn close(&self);
     /// Whether batches left at shutdown are kept for the next start (so they are not lost and

@@ -7,14 +7,24 @@
 //! exporter whose success means "durable" ([`Exporter::durable_on_success`]: a store that
 //! synced the batch), an in-memory queue would break the very promise the store makes. So in
 //! front of such an exporter `sending_queue` (in memory) does not queue: each batch is
-//! exported in its sender's task, at most `num_consumers` at a time (a sender waits up to
-//! `block_timeout` for its turn), one attempt within `timeout`, and the outcome is the answer.
+//! exported in its sender's task, at most `num_consumers` at a time, one attempt within
+//! `timeout`, and the outcome is the answer. `queue_size` still bounds what waits for a turn
+//! or is being exported (in the sizer's unit, bytes by default), and `when_full` says what
+//! happens to a batch that does not fit, as for a queue.
 //! A failure goes back to the client as a retryable refusal (it retries; nothing accepted is
 //! dropped) instead of being retried here while the client believes it stored. The store's
 //! group commit (many concurrent batches share one sync) and the batch processor's early send
 //! (`batch` sends what it holds when the store is idle) keep this fast. A persistent queue
 //! (`storage:`) still queues: a batch in its files survives a kill, and is acknowledged in
 //! the queue only once the durable export succeeded.
+//!
+//! # Backpressure
+//!
+//! A batch that does not fit is refused with a retryable error (`when_full: refuse`, the
+//! default, or `block` after `block_timeout`), which the receivers answer with gRPC
+//! UNAVAILABLE and `RetryInfo` / HTTP 503 with `Retry-After`: the client backs off and sends
+//! it again. It is counted in `tracegate_exporter_enqueue_failed_spans`. Only an explicit
+//! `when_full: drop_newest` answers OK for a batch it then drops.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,6 +34,7 @@ use async_trait::async_trait;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::budget::Budget;
 use super::{
     Backoff, DiskQueue, ExporterSettings, FileStorage, MemoryQueue, QueueBackend, WhenFull,
 };
@@ -31,6 +42,11 @@ use crate::component::{ComponentError, ConsumeError, Consumer, Exporter, Host};
 use crate::data::Traces;
 use crate::id::ComponentId;
 use crate::telemetry::{ExporterMetrics, Telemetry};
+
+/// A gauge's value for a size in sizer units (saturating: a gauge is an `i64`).
+fn gauge_value(size: u64) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
+}
 
 /// Why a batch was not delivered.
 enum Sent {
@@ -48,6 +64,14 @@ impl Sent {
     }
 }
 
+/// What bounds the in-caller exports of a durable exporter.
+struct Direct {
+    /// `num_consumers` turns to export.
+    turns: Semaphore,
+    /// `queue_size`: what may wait for a turn or be exported.
+    budget: Arc<Budget>,
+}
+
 pub struct QueuedExporter {
     id: ComponentId,
     exporter: Arc<dyn Exporter>,
@@ -56,9 +80,9 @@ pub struct QueuedExporter {
     /// `file_storage` extension, which only the running host can hand out). Never set when
     /// the queue is disabled.
     queue: OnceLock<Arc<dyn QueueBackend>>,
-    /// Instead of a memory queue, for a durable exporter: turns to export in the sender's
-    /// task (see the module docs).
-    direct: Option<Semaphore>,
+    /// Instead of a memory queue, for a durable exporter: export in the sender's task (see
+    /// the module docs).
+    direct: Option<Direct>,
     metrics: ExporterMetrics,
     /// Set at the shutdown deadline: workers stop retrying and count what is left as failed.
     abandon: watch::Sender<bool>,
@@ -81,13 +105,20 @@ impl QueuedExporter {
         let q = &settings.sending_queue;
         let in_memory = q.enabled && q.storage.is_none();
         if in_memory && exporter.durable_on_success() {
-            let turns = Semaphore::new(q.num_consumers.max(1));
+            let direct = Direct {
+                turns: Semaphore::new(q.num_consumers.max(1)),
+                budget: Budget::new(q.queue_size),
+            };
             let mut this = Self::build(id, exporter, settings, None, telemetry);
-            this.direct = Some(turns);
+            this.metrics.queue_capacity.set(gauge_value(direct.budget.capacity()));
+            this.direct = Some(direct);
             return Arc::new(this);
         }
-        let queue: Option<Arc<dyn QueueBackend>> = in_memory
-            .then(|| Arc::new(MemoryQueue::new(q.queue_size)) as Arc<dyn QueueBackend>);
+        let queue: Option<Arc<dyn QueueBackend>> = in_memory.then(|| {
+            let memory = telemetry.metrics.pipeline_memory();
+            Arc::new(MemoryQueue::sized(q.sizer, q.queue_size).counting_in(memory))
+                as Arc<dyn QueueBackend>
+        });
         Self::with_backend(id, exporter, settings, queue, telemetry)
     }
 
@@ -112,7 +143,7 @@ impl QueuedExporter {
         let metrics = telemetry.metrics.exporter(&id.to_string());
         let cell = OnceLock::new();
         if let Some(q) = queue {
-            metrics.queue_capacity.set(q.capacity() as i64);
+            metrics.queue_capacity.set(gauge_value(q.capacity()));
             let _ = cell.set(q);
         }
         Self {
@@ -137,12 +168,13 @@ impl QueuedExporter {
         &self.exporter
     }
 
-    /// Sets `tracegate_exporter_queue_size` to what the queue holds now. A disk queue counts
-    /// a batch until it is acknowledged (it stays on disk until then), so this runs after
-    /// every push, pop and ack: the gauge returns to 0 once everything is delivered.
+    /// Sets `tracegate_exporter_queue_size` to what the queue holds now, in its sizer's unit.
+    /// A batch counts until it is acknowledged (a disk queue keeps it on disk until then, a
+    /// memory queue keeps its room), so this runs after every push, pop and ack: the gauge
+    /// returns to 0 once everything is delivered.
     fn update_queue_size(&self, queue: &dyn QueueBackend) {
         let _serial = self.gauge.lock().unwrap_or_else(|p| p.into_inner());
-        self.metrics.queue_size.set(queue.len() as i64);
+        self.metrics.queue_size.set(gauge_value(queue.size()));
     }
 
     /// Spans given up on during the last shutdown because the deadline passed.
@@ -155,7 +187,7 @@ impl QueuedExporter {
         if let Some(storage) = &self.settings.sending_queue.storage {
             if self.queue.get().is_none() {
                 let queue = self.open_disk_queue(&*host, storage).await?;
-                self.metrics.queue_capacity.set(queue.capacity() as i64);
+                self.metrics.queue_capacity.set(gauge_value(queue.capacity()));
                 self.update_queue_size(&*queue);
                 let _ = self.queue.set(queue);
             }
@@ -192,13 +224,16 @@ impl QueuedExporter {
                 "sending_queue.storage: \"{storage}\" is not a file_storage extension"
             )));
         };
-        let (dir, fsync, capacity) = (
+        let q = &self.settings.sending_queue;
+        let (dir, fsync, sizer, capacity) = (
             files.queue_directory(&self.id),
             files.fsync(),
-            self.settings.sending_queue.queue_size,
+            q.sizer,
+            q.queue_size,
         );
         // Reopening scans the segments: file I/O, off the async workers.
-        let queue = tokio::task::spawn_blocking(move || DiskQueue::open(&dir, capacity, fsync))
+        let queue =
+            tokio::task::spawn_blocking(move || DiskQueue::open_sized(&dir, sizer, capacity, fsync))
             .await
             .map_err(ComponentError::other)?
             .map_err(ComponentError::other)?;
@@ -279,21 +314,29 @@ impl QueuedExporter {
     }
 
     /// One export attempt in the sender's task, for a durable exporter (see the module docs):
-    /// waits up to `block_timeout` for one of `num_consumers` turns, then answers with the
-    /// export's outcome.
-    async fn export_for_sender(
-        &self,
-        turns: &Semaphore,
-        batch: Traces,
-    ) -> Result<(), ConsumeError> {
+    /// takes the batch's room in `queue_size` as `when_full` says, waits for one of
+    /// `num_consumers` turns, then answers with the export's outcome.
+    async fn export_for_sender(&self, direct: &Direct, batch: Traces) -> Result<(), ConsumeError> {
         let spans = batch.span_count() as u64;
-        let wait = self.settings.sending_queue.block_timeout.get();
-        let Ok(Ok(_turn)) = tokio::time::timeout(wait, turns.acquire()).await else {
-            self.metrics.enqueue_failed.inc_by(spans);
-            return Err(ConsumeError::retryable(format!(
-                "exporter {} is busy with {} batches; try again later",
-                self.id, self.settings.sending_queue.num_consumers
-            )));
+        let q = &self.settings.sending_queue;
+        let size = q.sizer.size_of(&batch);
+        let share = match q.when_full {
+            WhenFull::Refuse | WhenFull::DropNewest => direct.budget.try_take(size),
+            WhenFull::Block => direct.budget.take_within(size, q.block_timeout.get()).await,
+        };
+        let Some(share) = share else {
+            return self.refuse_or_drop(spans);
+        };
+        self.metrics.queue_size.set(gauge_value(direct.budget.used()));
+        let outcome = self.export_with_turn(direct, batch, spans).await;
+        drop(share);
+        self.metrics.queue_size.set(gauge_value(direct.budget.used()));
+        outcome
+    }
+
+    async fn export_with_turn(&self, direct: &Direct, batch: Traces, spans: u64) -> Result<(), ConsumeError> {
+        let Ok(_turn) = direct.turns.acquire().await else {
+            return Err(ConsumeError::retryable(format!("exporter {} is shutting down", self.id)));
         };
         let limit = self.settings.timeout;
         let attempt = tokio::time::timeout(limit.get(), self.exporter.export_reporting(batch))
@@ -314,6 +357,33 @@ impl QueuedExporter {
                 Err(err)
             }
         }
+    }
+
+    /// A batch that does not fit: counted, then refused for the client to send again, or, with
+    /// the explicit `when_full: drop_newest`, dropped and answered OK.
+    fn refuse_or_drop(&self, spans: u64) -> Result<(), ConsumeError> {
+        self.metrics.enqueue_failed.inc_by(spans);
+        let q = &self.settings.sending_queue;
+        if q.when_full == WhenFull::DropNewest {
+            tracing::warn!(exporter = %self.id, spans, "sending queue is full; dropping the newest batch (when_full: drop_newest)");
+            return Ok(());
+        }
+        tracing::debug!(exporter = %self.id, spans, "sending queue is full; refusing the batch for the client to retry");
+        Err(ConsumeError::retryable(format!(
+            "sending queue of exporter {} is full ({} of {} {}); try again later",
+            self.id,
+            self.held_now(),
+            q.queue_size,
+            q.sizer.unit()
+        )))
+    }
+
+    /// What the exporter stage holds now, in the sizer's unit.
+    fn held_now(&self) -> u64 {
+        if let Some(direct) = &self.direct {
+            return direct.budget.used();
+        }
+        self.queue.get().map_or(0, |q| q.size())
     }
 
     fn give_up_at_shutdown(&self, spans: u64, kept: bool) -> Sent {
@@ -362,8 +432,8 @@ impl QueuedExporter {
 #[async_trait]
 impl Consumer for QueuedExporter {
     async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
-        if let Some(turns) = &self.direct {
-            return self.export_for_sender(turns, traces).await;
+        if let Some(direct) = &self.direct {
+            return self.export_for_sender(direct, traces).await;
         }
         let Some(queue) = self.queue.get() else {
             if self.settings.sending_queue.enabled {
@@ -375,28 +445,17 @@ impl Consumer for QueuedExporter {
             return self.send(traces, false).await.map_err(Sent::into_error);
         };
         let spans = traces.span_count() as u64;
-        let outcome = match self.settings.sending_queue.when_full {
-            WhenFull::DropNewest => match queue.try_push(traces) {
-                Ok(()) => Ok(()),
-                Err(_) => {
-                    self.metrics.enqueue_failed.inc_by(spans);
-                    tracing::warn!(exporter = %self.id, spans, "sending queue is full; dropping the newest batch");
-                    Ok(())
-                }
-            },
-            WhenFull::Block => match queue
-                .push_wait(traces, self.settings.sending_queue.block_timeout.get())
-                .await
-            {
-                Ok(()) => Ok(()),
-                Err(_) => {
-                    self.metrics.enqueue_failed.inc_by(spans);
-                    Err(ConsumeError::retryable(format!(
-                        "sending queue of exporter {} is full",
-                        self.id
-                    )))
-                }
-            },
+        let pushed = match self.settings.sending_queue.when_full {
+            WhenFull::Refuse | WhenFull::DropNewest => queue.try_push(traces),
+            WhenFull::Block => {
+                queue
+                    .push_wait(traces, self.settings.sending_queue.block_timeout.get())
+                    .await
+            }
+        };
+        let outcome = match pushed {
+            Ok(()) => Ok(()),
+            Err(_) => self.refuse_or_drop(spans),
         };
         self.update_queue_size(&**queue);
         outcome
@@ -481,6 +540,58 @@ mod tests {
         store.fail.store(false, Ordering::Relaxed);
         queued.shutdown(Instant::now()).await.unwrap();
         assert_eq!(store.stored.load(Ordering::Relaxed), 3, "nothing retried behind the sender's back");
+    }
+
+    fn durable_with(queue: &str) -> (Arc<Store>, Arc<QueuedExporter>) {
+        let store = Arc::new(Store {
+            durable: true,
+            hold: true,
+            ..Store::default()
+        });
+        let settings: ExporterSettings =
+            serde_yaml_ng::from_str(&format!("{{sending_queue: {queue}}}")).unwrap();
+        let id = ComponentId::new("store", None);
+        let queued = QueuedExporter::new(id, store.clone(), settings, &Telemetry::new());
+        (store, queued)
+    }
+
+    #[tokio::test]
+    async fn a_durable_exporter_refuses_what_does_not_fit_in_queue_size_while_it_is_busy() {
+        let (store, queued) = durable_with("{sizer: items, queue_size: 10}");
+        let first = {
+            let queued = queued.clone();
+            tokio::spawn(async move { queued.consume(spans(8)).await })
+        };
+        while queued.held_now() < 8 {
+            tokio::task::yield_now().await;
+        }
+        let err = queued.consume(spans(3)).await.unwrap_err();
+        assert!(
+            matches!(err, ConsumeError::Retryable(ref m) if m.contains("is full (8 of 10 spans)")),
+            "{err:?}"
+        );
+        assert_eq!(queued.metrics.enqueue_failed.get(), 3);
+        store.release.notify_one();
+        first.await.unwrap().unwrap();
+        assert_eq!(queued.held_now(), 0, "room given back once exported");
+        assert_eq!(store.stored.load(Ordering::Relaxed), 8, "only the accepted batch is stored");
+    }
+
+    #[tokio::test]
+    async fn drop_newest_is_the_only_way_to_answer_ok_for_a_batch_that_is_dropped() {
+        let (store, queued) = durable_with("{sizer: items, queue_size: 10, when_full: drop_newest}");
+        let first = {
+            let queued = queued.clone();
+            tokio::spawn(async move { queued.consume(spans(8)).await })
+        };
+        while queued.held_now() < 8 {
+            tokio::task::yield_now().await;
+        }
+        queued.consume(spans(3)).await.unwrap();
+        assert_eq!(queued.metrics.enqueue_failed.get(), 3, "dropped, and counted");
+        store.release.notify_one();
+        first.await.unwrap().unwrap();
+        assert_eq!(store.stored.load(Ordering::Relaxed), 8);
     }
 
     #[tokio::test]

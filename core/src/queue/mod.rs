@@ -5,9 +5,12 @@
 //! workers, retries with exponential backoff and jitter (permanent errors never retried,
 //! throttled ones waiting at least the server's retry-after), a per-call timeout, and a
 //! drain on shutdown. The queue sits behind [`QueueBackend`]: in memory by default, on disk
-//! ([`DiskQueue`]) when `sending_queue.storage` names a `file_storage` extension.
+//! ([`DiskQueue`]) when `sending_queue.storage` names a `file_storage` extension. Its size is
+//! counted by a [`Sizer`] (bytes by default), and a full queue refuses rather than drops
+//! (`when_full`), so what the pipeline acknowledged is never discarded here.
 
 mod backend;
+mod budget;
 pub mod disk;
 mod exporter;
 pub mod file_storage;
@@ -22,4 +25,4 @@ pub(crate) use file_storage::check_storage_references;
 pub use file_storage::FileStorage;
 pub use memory::MemoryQueue;
 pub use retry::Backoff;
-pub use settings::{ExporterSettings, QueueSettings, RetrySettings, WhenFull};
+pub use settings::{ExporterSettings, QueueSettings, RetrySettings, Sizer, WhenFull, DEFAULT_QUEUE_BYTES};

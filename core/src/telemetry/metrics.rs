@@ -3,6 +3,8 @@
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
+use super::PipelineMemory;
+
 /// All of tracegate's own metrics, in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -19,6 +21,7 @@ pub struct Metrics {
     processor_outgoing: IntCounterVec,
     processor_dropped: IntCounterVec,
     processor_refused: IntCounterVec,
+    pipeline_held: IntGauge,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -53,14 +56,24 @@ impl Metrics {
             exporter_send_failed: counter(&r, "tracegate_exporter_send_failed_spans", "Spans an exporter gave up on (permanent error, retries exhausted, or not drained at shutdown).", &["exporter"]),
             exporter_enqueue_failed: counter(&r, "tracegate_exporter_enqueue_failed_spans", "Spans refused or dropped because the sending queue was full.", &["exporter"]),
             exporter_dropped: counter(&r, "tracegate_exporter_dropped_spans", "Spans an exporter accepted but dropped on purpose instead of delivering them, by reason (past_retention: older than a store's retention).", &["exporter", "reason"]),
-            exporter_queue_size: gauge(&r, "tracegate_exporter_queue_size", "Batches waiting in the sending queue.", &["exporter"]),
-            exporter_queue_capacity: gauge(&r, "tracegate_exporter_queue_capacity", "Capacity of the sending queue, in batches.", &["exporter"]),
+            exporter_queue_size: gauge(&r, "tracegate_exporter_queue_size", "What the sending queue holds (waiting and being exported), in the unit of its sizer (bytes by default).", &["exporter"]),
+            exporter_queue_capacity: gauge(&r, "tracegate_exporter_queue_capacity", "Capacity of the sending queue, in the unit of its sizer (bytes by default).", &["exporter"]),
             processor_incoming: counter(&r, "tracegate_processor_incoming_spans", "Spans a processor received.", &["processor", "pipeline"]),
             processor_outgoing: counter(&r, "tracegate_processor_outgoing_spans", "Spans a processor passed on.", &["processor", "pipeline"]),
             processor_dropped: counter(&r, "tracegate_processor_dropped_spans", "Spans a processor dropped on purpose (sampling, filtering) or lost.", &["processor", "pipeline"]),
             processor_refused: counter(&r, "tracegate_processor_refused_spans", "Spans a processor refused with a retryable error (memory limiter): not lost, the sender retries.", &["processor", "pipeline"]),
+            pipeline_held: {
+                let g = IntGauge::new("tracegate_pipeline_held_bytes", "Span data the pipelines hold now (requests being answered, in-memory sending queues), in OTLP protobuf bytes: what memory_limiter judges.").expect("static metric definition");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
             registry: r,
         }
+    }
+
+    /// The engine's count of the bytes the pipelines hold (see [`PipelineMemory`]).
+    pub fn pipeline_memory(&self) -> PipelineMemory {
+        PipelineMemory::new(self.pipeline_held.clone())
     }
 
     pub fn registry(&self) -> &Registry {

@@ -1,6 +1,7 @@
 //! Self-telemetry: Prometheus metrics named after the Collector's, the logging set-up, and the
 //! service status the health check reports.
 
+mod held;
 mod logs;
 mod metrics;
 mod server;
@@ -8,6 +9,7 @@ mod status;
 
 use std::sync::Arc;
 
+pub use held::{Held, PipelineMemory};
 pub use logs::{init_logs, LogEncoding, LogsConfig};
 pub use metrics::{DroppedSpans, ExporterMetrics, Metrics, ProcessorMetrics, ReceiverMetrics};
 pub use server::serve_metrics;

@@ -15,7 +15,7 @@
 
 pub mod log;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 
 use self::log::RecordRef;
 use super::backend::{QueueBackend, QueueFull};
+use super::Sizer;
 use crate::data::Traces;
 
 /// A new segment is started once the current one is this large.
@@ -52,8 +53,10 @@ struct State {
     readers: HashMap<u64, Arc<File>>,
     /// Not yet handed out, oldest first.
     pending: VecDeque<RecordRef>,
-    /// Handed out by `pop`, not yet acknowledged.
-    in_flight: BTreeSet<u64>,
+    /// Handed out by `pop`, not yet acknowledged, with their sizes.
+    in_flight: BTreeMap<u64, u64>,
+    /// What the pending and in-flight batches amount to, in the sizer's unit.
+    used: u64,
     /// Highest sequence number in each segment.
     segments: BTreeMap<u64, u64>,
     next_seq: u64,
@@ -64,7 +67,8 @@ struct State {
 
 pub struct DiskQueue {
     dir: PathBuf,
-    capacity: usize,
+    sizer: Sizer,
+    capacity: u64,
     fsync: bool,
     state: Mutex<State>,
     /// Signalled when a batch is added or the queue closes.
@@ -76,8 +80,21 @@ pub struct DiskQueue {
 }
 
 impl DiskQueue {
-    /// Opens (or creates) the queue in `dir` and takes back every batch not yet delivered.
+    /// Opens (or creates) the queue of at most `capacity` batches in `dir` and takes back
+    /// every batch not yet delivered.
     pub fn open(dir: &Path, capacity: usize, fsync: bool) -> Result<Self, DiskQueueError> {
+        Self::open_sized(dir, Sizer::Requests, capacity as u64, fsync)
+    }
+
+    /// As [`DiskQueue::open`], the capacity counted by `sizer`: `requests` or `bytes` (the
+    /// records' payload, the batches' protobuf). `items` would need every record read back at
+    /// start-up to count its spans, so validation refuses it with `storage`.
+    pub fn open_sized(
+        dir: &Path,
+        sizer: Sizer,
+        capacity: u64,
+        fsync: bool,
+    ) -> Result<Self, DiskQueueError> {
         let err = |source| DiskQueueError {
             dir: dir.to_path_buf(),
             source,
@@ -94,7 +111,8 @@ impl DiskQueue {
             writer: None,
             readers: HashMap::new(),
             pending: VecDeque::new(),
-            in_flight: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
+            used: 0,
             segments: BTreeMap::new(),
             next_seq: floor,
             next_segment: 1,
@@ -157,8 +175,10 @@ impl DiskQueue {
         if !state.pending.is_empty() {
             tracing::info!(dir = %dir.display(), batches = state.pending.len(), "persistent queue: resuming delivery of batches kept on disk");
         }
+        state.used = state.pending.iter().map(|r| record_size(sizer, r)).sum();
         Ok(Self {
             dir: dir.to_path_buf(),
+            sizer,
             capacity: capacity.max(1),
             fsync,
             state: Mutex::new(state),
@@ -212,12 +232,14 @@ impl DiskQueue {
         }
         w.len += record.len() as u64;
         state.segments.insert(w.segment, seq);
-        state.pending.push_back(RecordRef {
+        let stored = RecordRef {
             seq,
             segment: w.segment,
             offset,
             len: payload.len() as u32,
-        });
+        };
+        state.used += record_size(self.sizer, &stored);
+        state.pending.push_back(stored);
         state.next_seq += 1;
         Ok(())
     }
@@ -226,7 +248,8 @@ impl DiskQueue {
     fn advance_floor(&self, state: &mut State) {
         let lowest_open = state
             .in_flight
-            .first()
+            .keys()
+            .next()
             .copied()
             .into_iter()
             .chain(state.pending.front().map(|r| r.seq))
@@ -256,16 +279,31 @@ impl DiskQueue {
         }
     }
 
-    fn used(state: &State) -> usize {
+    fn held(state: &State) -> usize {
         state.pending.len() + state.in_flight.len()
+    }
+}
+
+/// A stored batch's size in `sizer` units (`items` is refused with a disk queue: counted as
+/// `requests`).
+fn record_size(sizer: Sizer, record: &RecordRef) -> u64 {
+    match sizer {
+        Sizer::Bytes => u64::from(record.len),
+        Sizer::Requests | Sizer::Items => 1,
     }
 }
 
 #[async_trait]
 impl QueueBackend for DiskQueue {
     fn try_push(&self, batch: Traces) -> Result<(), QueueFull> {
+        let size = match self.sizer {
+            Sizer::Bytes => batch.encoded_len() as u64,
+            Sizer::Requests | Sizer::Items => 1,
+        };
         let mut state = self.lock();
-        if state.closed || Self::used(&state) >= self.capacity {
+        // As the memory queue: a batch larger than the whole queue gets in alone.
+        let fits = state.used == 0 || state.used.saturating_add(size) <= self.capacity;
+        if state.closed || !fits {
             return Err(QueueFull(batch));
         }
         if let Err(e) = self.append(&mut state, &batch) {
@@ -304,7 +342,7 @@ impl QueueBackend for DiskQueue {
                 let mut state = self.lock();
                 match state.pending.pop_front() {
                     Some(rec) => {
-                        state.in_flight.insert(rec.seq);
+                        state.in_flight.insert(rec.seq, record_size(self.sizer, &rec));
                         Some((rec, state.readers.get(&rec.segment).cloned()))
                     }
                     None if state.closed => return None,
@@ -337,7 +375,8 @@ impl QueueBackend for DiskQueue {
 
     fn ack(&self, id: u64) {
         let mut state = self.lock();
-        if state.in_flight.remove(&id) {
+        if let Some(size) = state.in_flight.remove(&id) {
+            state.used = state.used.saturating_sub(size);
             self.advance_floor(&mut state);
             drop(state);
             self.room.notify_one();
@@ -345,10 +384,14 @@ impl QueueBackend for DiskQueue {
     }
 
     fn len(&self) -> usize {
-        Self::used(&self.lock())
+        Self::held(&self.lock())
     }
 
-    fn capacity(&self) -> usize {
+    fn size(&self) -> u64 {
+        self.lock().used
+    }
+
+    fn capacity(&self) -> u64 {
         self.capacity
     }
 
