@@ -1,14 +1,17 @@
 """The memory_limiter under a flood, as a client and an operator see it.
 
-Gateway A (OTLP in -> memory_limiter -> an `otlp` exporter with a blocking queue and endless
-retries) forwards to gateway B, which is down at first: everything A accepts piles up in A's
-memory. Four clients post large OTLP/HTTP requests as fast as A answers (far more than the zero
-that drains), and a monitor reads A's resident memory from /proc/<pid>/status every few
-milliseconds. Clients honour Retry-After on a 503, as the OTel SDKs back off. Then B comes up,
-A's queue drains into B's `file` exporter, and the clients keep posting.
+Gateway A (OTLP in -> memory_limiter -> an `otlp` exporter with a large blocking queue and
+endless retries) forwards to gateway B, which is down at first: everything A accepts piles up
+in A's memory. Four clients post large OTLP/HTTP requests as fast as A answers (far more than
+the zero that drains), and a monitor reads A's resident memory from /proc/<pid>/status every
+few milliseconds. Clients honour Retry-After on a 503, as the OTel SDKs back off. Then B comes
+up, A's queue drains into B's `file` exporter, and the clients keep posting.
+
+The limiter judges the span data the pipeline holds (`tracegate_pipeline_held_bytes`), not
+the resident set, so `limit_mib` bounds what A holds on top of its idle footprint.
 
 What must hold:
-* A's resident memory never reaches `limit_mib` (the hard limit);
+* A's resident memory stays below its idle footprint plus `limit_mib` (the hard limit);
 * clients are told to back off: HTTP 503 with Retry-After, and gRPC UNAVAILABLE, while A is
   over its soft limit;
 * A accepts again once its queue has drained;
@@ -34,9 +37,9 @@ from test_otlp_roundtrip import otlp_receiver, sink_config
 
 MIB = 1024 * 1024
 SPANS_PER_REQUEST = 250
-# Headroom above the idle gateway: the soft limit is reached after ~HEADROOM_MIB - SPIKE_MIB of
-# queued data, well under a minute of flooding even on a loaded machine.
-HEADROOM_MIB = 64
+# The soft limit is reached after LIMIT_MIB - SPIKE_MIB of queued data, well under a minute of
+# flooding even on a loaded machine.
+LIMIT_MIB = 64
 SPIKE_MIB = 24
 CLIENTS = 4
 DELIVERY_TIMEOUT = 240.0
@@ -84,7 +87,7 @@ def gateway_a(a_grpc: int, a_http: int, b_grpc: int, limit_mib: int) -> dict:
                 "tls": {"insecure": True},
                 "timeout": "10s",
                 # Room for far more than the limit allows: the limiter, not the queue, pushes back.
-                "sending_queue": {"num_consumers": 2, "queue_size": 100000, "when_full": "block"},
+                "sending_queue": {"num_consumers": 2, "sizer": "bytes", "queue_size": 1 << 30, "when_full": "block"},
                 "retry_on_failure": {
                     "enabled": True,
                     "initial_interval": "100ms",
@@ -181,8 +184,8 @@ class RssMonitor:
 
 
 def idle_rss_mib(gateways, tmp_path) -> int:
-    """The resident memory of the same gateway, idle after a few requests: the limits are set
-    relative to it so the test does not depend on build flags."""
+    """The resident memory of the same gateway, idle after a few requests: what the limit
+    bounds comes on top of it, whatever the build flags."""
     a_grpc, a_http, b_grpc = free_port(), free_port(), free_port()
     probe = gateways(gateway_a(a_grpc, a_http, b_grpc, 100_000), name="probe")
     body = fat_request()
@@ -197,7 +200,8 @@ def idle_rss_mib(gateways, tmp_path) -> int:
 
 
 def test_flood_keeps_rss_under_the_limit_backs_clients_off_and_loses_nothing_acknowledged(gateways, tmp_path):
-    limit_mib = idle_rss_mib(gateways, tmp_path) + HEADROOM_MIB
+    idle_mib = idle_rss_mib(gateways, tmp_path)
+    limit_mib = LIMIT_MIB
     a_grpc, a_http, b_grpc, b_http = (free_port() for _ in range(4))
     b_out = tmp_path / "b.pb"
     a = gateways(gateway_a(a_grpc, a_http, b_grpc, limit_mib), name="a")
@@ -229,8 +233,8 @@ def test_flood_keeps_rss_under_the_limit_backs_clients_off_and_loses_nothing_ack
     assert not flood.unexpected, flood.unexpected[:5]
     assert grpc_refused == grpc.StatusCode.UNAVAILABLE, grpc_refused
     assert flood.retry_after == {"1"}, flood.retry_after
-    assert rss.peak < limit_mib * MIB, (
-        f"A's resident memory peaked at {rss.peak / MIB:.1f} MiB, over limit_mib {limit_mib}\n{a.stderr()[-3000:]}")
+    assert rss.peak < (idle_mib + limit_mib) * MIB, (
+        f"A's resident memory peaked at {rss.peak / MIB:.1f} MiB, over its idle {idle_mib} MiB + limit_mib {limit_mib}\n{a.stderr()[-3000:]}")
 
     # Every acknowledged span arrives at B, exactly once.
     wait_until(lambda: span_count(read_proto_file(b_out)) >= acked, DELIVERY_TIMEOUT,
@@ -241,4 +245,4 @@ def test_flood_keeps_rss_under_the_limit_backs_clients_off_and_loses_nothing_ack
     assert a.metric("tracegate_receiver_refused_spans", receiver="otlp", transport="http") == refused * SPANS_PER_REQUEST
     # The limiter counts what it refused itself (the gRPC probe's refusals too).
     assert a.metric("tracegate_processor_refused_spans", processor="memory_limiter") >= refused * SPANS_PER_REQUEST
-    print(f"limit {limit_mib} MiB, peak RSS {rss.peak / MIB:.1f} MiB, {acked} spans acknowledged, {refused} requests refused")
+    print(f"idle {idle_mib} MiB + limit {limit_mib} MiB, peak RSS {rss.peak / MIB:.1f} MiB, {acked} spans acknowledged, {refused} requests refused")

@@ -1,11 +1,13 @@
-//! The `memory_limiter` processor, as the Collector's: it measures the process's memory every
-//! `check_interval` and, while use is above the soft limit (`limit - spike_limit`), refuses new
-//! data with a retryable error, so receivers answer UNAVAILABLE / 503 and clients back off
-//! instead of the gateway being killed for running out of memory. Put it first in a pipeline.
+//! The `memory_limiter` processor, as the Collector's: every `check_interval` it measures the
+//! span data the pipelines hold and, while that is above the soft limit (`limit -
+//! spike_limit`), refuses new data with a retryable error, so receivers answer UNAVAILABLE /
+//! 503 with a retry delay and clients back off instead of the gateway running out of memory.
+//! Put it first in a pipeline.
 //!
 //! - [`config`]: `check_interval`, `limit_mib`, `spike_limit_mib`, `limit_percentage`,
 //!   `spike_limit_percentage`, validated with the Collector's messages.
-//! - [`memory`]: what is measured (the resident set, and why) and the total for percentages.
+//! - [`memory`]: what is measured (the data the pipelines hold, not the resident set, and
+//!   why) and the total for percentages.
 //! - [`limiter`]: the checking task and the refusing consumer.
 
 pub mod config;
@@ -19,7 +21,7 @@ use tracegate_core::factory::{CreateContext, ProcessorFactory, Stability};
 
 pub use config::Config;
 pub use limiter::{Level, MemoryLimiter, MemoryLimiterProcessor};
-pub use memory::{Limits, MemoryProbe, ProcessRss};
+pub use memory::{Limits, MemoryProbe, PipelineHeld, ProcessRss};
 
 pub struct MemoryLimiterFactory;
 
@@ -31,7 +33,8 @@ impl ProcessorFactory for MemoryLimiterFactory {
     fn create(&self, ctx: CreateContext, config: Config, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
         let limits = limits_of(&config, memory::total_memory)?;
         let refused = ctx.processor_metrics().refused;
-        let limiter = MemoryLimiter::new(ctx.id.to_string(), limits, config.check_interval.get(), Arc::new(ProcessRss), next, refused);
+        let held = PipelineHeld(ctx.telemetry.metrics.pipeline_memory());
+        let limiter = MemoryLimiter::new(ctx.id.to_string(), limits, config.check_interval.get(), Arc::new(held), next, refused);
         Ok(Arc::new(MemoryLimiterProcessor(limiter)))
     }
 }

@@ -65,7 +65,7 @@ impl MemoryLimiter {
             limit_mib = limits.hard / MIB,
             spike_limit_mib = (limits.hard - limits.soft) / MIB,
             check_interval = ?check_interval,
-            "memory limiter configured (measuring the process's resident set)"
+            "memory limiter configured (judging the span data the pipelines hold)"
         );
         Arc::new(Self {
             id,
@@ -309,6 +309,31 @@ mod tests {
         probe.set_mib(95);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(!l.is_refusing(), "no measuring after shutdown");
+        p.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn judging_what_the_pipeline_holds_it_accepts_again_within_two_checks_of_draining() {
+        // The engine's own count, as the factory wires it: 1 MiB limit, soft at 0.8 MiB.
+        let memory = tracegate_core::telemetry::Metrics::new().pipeline_memory();
+        let next = Arc::new(Counting::default());
+        let interval = Duration::from_secs(1);
+        let l = MemoryLimiter::new("memory_limiter".into(), Limits::from_mib(1, 0), interval, Arc::new(crate::PipelineHeld(memory.clone())), next.clone(), prometheus::IntCounter::new("refused", "test").unwrap());
+        let p = MemoryLimiterProcessor(l.clone());
+        p.start(TestHost::new()).await.unwrap();
+
+        // An overload: the pipeline holds more than the soft limit (a stuck exporter's queue).
+        let backlog = memory.hold(900 * 1024);
+        tokio::time::sleep(interval * 2).await;
+        assert!(l.is_refusing());
+        assert_eq!(l.consume(spans(4)).await, Err(ConsumeError::Retryable(REFUSED.into())));
+
+        // It drains: whatever the allocator or caches keep, nothing is held any more.
+        drop(backlog);
+        tokio::time::sleep(interval * 2).await;
+        assert!(!l.is_refusing(), "no wedge: accepting again within two check intervals");
+        l.consume(spans(3)).await.unwrap();
+        assert_eq!(next.0.load(Ordering::SeqCst), 3);
         p.shutdown().await.unwrap();
     }
 

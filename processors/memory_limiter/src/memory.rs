@@ -1,14 +1,23 @@
 //! What "memory used" and "total memory" mean here, and the limits derived from them.
 //!
-//! **Used memory is the process's resident set (VmRSS).** The Collector compares the Go heap
-//! (`runtime.MemStats.Alloc`) with its limits because Go can force a collection. tracegate's
-//! binary allocates through mimalloc, whose own statistics are only reachable through its C API
-//! (unsafe, and not exposed by the safe crate), and the allocator keeps freed pages for a short
-//! while before returning them. What the kernel's OOM killer and a container's cgroup limit act
-//! on is the resident set, so that is the honest figure to hold under a limit: it includes
-//! allocator slack, thread stacks and the binary itself, which a heap counter would not. It is
-//! read from `/proc/self/status` (`VmRSS`, in kB) rather than `/proc/self/statm`, whose figures
-//! are in pages of a size that safe Rust cannot ask the kernel for.
+//! **Used memory is the span data the pipelines hold** ([`PipelineHeld`]): the engine counts
+//! every request from the moment a receiver hands it to the pipelines until they answer it,
+//! and every batch in an in-memory sending queue until its export is over
+//! (`tracegate_core::telemetry::PipelineMemory`, the `tracegate_pipeline_held_bytes` gauge),
+//! in OTLP protobuf bytes. The Collector compares the Go heap with its limits and forces a
+//! collection when over; earlier tracegate compared the resident set (VmRSS). Both count what
+//! the limiter cannot make the pipeline give back: the allocator keeps freed pages for a
+//! while, and caches (sled's page cache, the store's block cache, a large query's answer)
+//! hold memory by design. Measured that way, after an overload the process stayed above its
+//! soft limit with an empty queue and refused every request for 15 minutes, and one query
+//! pushed RSS over the limit and stopped ingest while it ran. What the pipeline holds falls to
+//! zero as soon as it has drained, so the limiter refuses exactly while data piles up and
+//! accepts again at the next check once it has drained. The rest of the process's memory is
+//! bounded by its own settings (docs/memory.md): a limit set in MiB here bounds the data, the
+//! caches bound themselves.
+//!
+//! [`ProcessRss`] (the resident set, from `/proc/self/status`) is kept for tests and tools
+//! that want the old figure.
 //!
 //! **Total memory** (for the percentage limits) is the cgroup's memory limit when one is set
 //! and lower than the machine's, else `MemTotal` from `/proc/meminfo`, as the Collector does.
@@ -22,6 +31,16 @@ const MIB: u64 = 1024 * 1024;
 pub trait MemoryProbe: Send + Sync {
     /// Bytes in use right now.
     fn used_bytes(&self) -> std::io::Result<u64>;
+}
+
+/// The span data the pipelines hold, as the engine counts it (see the module docs).
+#[derive(Clone)]
+pub struct PipelineHeld(pub tracegate_core::telemetry::PipelineMemory);
+
+impl MemoryProbe for PipelineHeld {
+    fn used_bytes(&self) -> std::io::Result<u64> {
+        Ok(self.0.bytes())
+    }
 }
 
 /// The process's resident set, from `/proc/self/status`.
