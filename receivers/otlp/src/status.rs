@@ -12,6 +12,8 @@ use std::time::Duration;
 use tracegate_core::ConsumeError;
 
 const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+/// The binary trailer the OpenTelemetry Python SDK reads `RetryInfo` from.
+const RETRY_INFO_TRAILER: &str = "google.rpc.retryinfo-bin";
 
 /// `google.rpc.Status`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -116,19 +118,38 @@ impl From<&ConsumeError> for Refusal {
 }
 
 impl Refusal {
-    /// The body both transports carry: a `google.rpc.Status`. Only throttling carries
-    /// `RetryInfo`: for UNAVAILABLE the SDKs' own exponential backoff is the better guide.
+    /// The body both transports carry: a `google.rpc.Status`, with a `RetryInfo` detail for
+    /// every retryable refusal (UNAVAILABLE and RESOURCE_EXHAUSTED). The OTLP spec asks for
+    /// it when the server is overloaded ("throttling"), and Go's SDK retries
+    /// RESOURCE_EXHAUSTED only with it; an SDK that finds it waits the given delay instead of
+    /// its own first backoff.
     pub fn rpc_status(&self) -> RpcStatus {
         let status = RpcStatus::new(self.grpc_code, self.message.clone());
-        match (self.grpc_code, self.retry_after) {
-            (tonic::Code::ResourceExhausted, Some(d)) => status.with_retry_delay(d),
-            _ => status,
+        match self.retry_after {
+            Some(d) => status.with_retry_delay(d),
+            None => status,
         }
     }
 
+    /// The gRPC status: the `google.rpc.Status` in `grpc-status-details-bin` (where Go's and
+    /// Java's SDKs read `RetryInfo`), and the `RetryInfo` alone in the
+    /// `google.rpc.retryinfo-bin` trailer, where the Python SDK reads it.
     pub fn to_grpc(&self) -> tonic::Status {
-        let details = prost::Message::encode_to_vec(&self.rpc_status());
-        tonic::Status::with_details(self.grpc_code, self.message.clone(), details.into())
+        let status = self.rpc_status();
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        if let Some(info) = status.details.iter().find(|d| d.type_url == RETRY_INFO_TYPE_URL) {
+            metadata.insert_bin(
+                RETRY_INFO_TRAILER,
+                tonic::metadata::MetadataValue::from_bytes(&info.value),
+            );
+        }
+        let details = prost::Message::encode_to_vec(&status);
+        tonic::Status::with_details_and_metadata(
+            self.grpc_code,
+            self.message.clone(),
+            details.into(),
+            metadata,
+        )
     }
 
     /// `Retry-After` in whole seconds, rounded up and at least 1: the header has no finer
@@ -167,6 +188,22 @@ mod tests {
                 nanos: 500_000_000
             })
         );
+    }
+
+    #[test]
+    fn unavailable_carries_retry_info_in_the_details_and_in_the_python_sdks_trailer() {
+        let status = Refusal::from(&ConsumeError::retryable("sending queue is full")).to_grpc();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        let decoded = RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(decoded.details[0].type_url, RETRY_INFO_TYPE_URL);
+        let delay = Some(ProtoDuration { seconds: 1, nanos: 0 });
+        let info = RetryInfo::decode(decoded.details[0].value.as_slice()).unwrap();
+        assert_eq!(info.retry_delay, delay);
+        let trailer = status.metadata().get_bin(RETRY_INFO_TRAILER).unwrap().to_bytes().unwrap();
+        assert_eq!(RetryInfo::decode(trailer).unwrap().retry_delay, delay);
+        let bad = Refusal::from(&ConsumeError::permanent("bad")).to_grpc();
+        assert!(RpcStatus::decode(bad.details()).unwrap().details.is_empty(), "nothing to retry");
+        assert!(bad.metadata().get_bin(RETRY_INFO_TRAILER).is_none());
     }
 
     #[test]
