@@ -3,9 +3,11 @@
 
 use std::process::ExitCode;
 
-/// See the workspace Cargo.toml for why: cross-thread frees of decoded batches.
+/// jemalloc with background purging: cheap cross-thread frees of decoded batches, and freed
+/// memory handed back to the system while the gateway is idle. See the workspace Cargo.toml
+/// and docs/memory.md for the measurements behind the choice.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     tracegate::main()
