@@ -95,9 +95,11 @@ fn fuse_parts(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (length, mask, count_length) = (u32_at(8)?, u32_at(12)?, u32_at(16)?);
     // Lookups index h0 < count_length, then h0 + length and h0 + 2 * length with low bits
     // (under the mask) replaced: all below count_length + 2 * length when the count length
-    // is whole segments of a power-of-two length.
+    // is whole segments of a power-of-two length, and at least one (with none, h0 is 0 and
+    // not below it: found by the fuzz target `sled_summary`).
     let fits = length.is_power_of_two()
         && mask == length - 1
+        && count_length >= length
         && count_length % length == 0
         && u64::from(count_length) + 2 * u64::from(length) <= fingerprints.len() as u64
         && u64::from(count_length) + 3 * u64::from(length) <= u64::from(u32::MAX);
@@ -147,6 +149,15 @@ mod tests {
         for cut in [0, 5, DESCRIPTOR, bytes.len() - 1] {
             assert!(FilterView::parse(kind, &bytes[..cut]).may_contain(7), "cut at {cut}");
         }
+        // A descriptor with no segment (count length 0) and fingerprints for two: the third
+        // lookup would index past them.
+        let mut empty = bytes[..DESCRIPTOR].to_vec();
+        empty[8..12].copy_from_slice(&4u32.to_le_bytes());
+        empty[12..16].copy_from_slice(&3u32.to_le_bytes());
+        empty[16..20].copy_from_slice(&0u32.to_le_bytes());
+        empty.extend_from_slice(&[0; 8]);
+        let view = FilterView::parse(kind, &empty);
+        assert!((0..1000u64).all(|h| view.may_contain(h.wrapping_mul(0x9E37_79B9_7F4A_7C15))));
         for i in 0..DESCRIPTOR {
             let mut bad = bytes.clone();
             bad[i] ^= 0xA5;
