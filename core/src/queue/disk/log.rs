@@ -30,6 +30,10 @@ use std::path::{Path, PathBuf};
 pub const HEADER: usize = 16;
 /// A record larger than this is treated as corruption, not allocated.
 pub const MAX_RECORD: u32 = 256 << 20;
+/// Sequence and segment numbers above this are damage, not data: counted one per batch from
+/// 0, they cannot get there, and the bound keeps every `+ 1` on them from overflowing (a
+/// record numbered `u64::MAX` made reopening panic; found by the fuzz target `disk_queue`).
+pub const MAX_SEQ: u64 = u64::MAX / 2;
 
 /// Where one record's payload lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +113,9 @@ fn record_at(bytes: &[u8], at: usize) -> Result<(u64, u32), &'static str> {
     };
     if len > MAX_RECORD {
         return Err("record length out of range");
+    }
+    if seq > MAX_SEQ {
+        return Err("sequence number out of range");
     }
     let Some(payload) = bytes.get(at + HEADER..at + HEADER + len as usize) else {
         return Err("torn record payload");
@@ -191,7 +198,8 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
         let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".seg")) else {
             continue;
         };
-        if let Ok(n) = stem.parse::<u64>() {
+        // A number past MAX_SEQ is no file this queue wrote.
+        if let Ok(n @ 0..=MAX_SEQ) = stem.parse::<u64>() {
             out.push(n);
         }
     }
@@ -205,13 +213,18 @@ pub fn read_ack(dir: &Path) -> io::Result<u64> {
         Ok(b) if b.len() == 12 => {
             let seq = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
             let crc = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-            if crc == crc32fast::hash(&b[..8]) {
-                Ok(seq)
-            } else {
+            if crc != crc32fast::hash(&b[..8]) {
                 Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "ack file checksum mismatch",
                 ))
+            } else if seq > MAX_SEQ {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "ack file holds a sequence number out of range",
+                ))
+            } else {
+                Ok(seq)
             }
         }
         Ok(_) => Err(io::Error::new(

@@ -208,3 +208,25 @@ async fn close_refuses_pushes_and_ends_pops() {
     );
     assert!(q.pop().await.is_none());
 }
+
+/// Found by the fuzz target `disk_queue`: a readable record numbered `u64::MAX` made
+/// reopening panic (`seq + 1` overflowed). Numbers past `log::MAX_SEQ` are damage now, in
+/// records and in the ack file, and the queue opens with what else it has.
+#[tokio::test]
+async fn impossible_sequence_numbers_are_damage_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload = batch("x", 1).encode_request();
+    let mut segment = log::encode_record(u64::MAX, &payload);
+    segment.extend_from_slice(&log::encode_record(3, &payload));
+    std::fs::write(log::segment_path(dir.path(), 1), &segment).unwrap();
+    let mut ack = u64::MAX.to_le_bytes().to_vec();
+    ack.extend_from_slice(&crc32fast::hash(&ack).to_le_bytes());
+    std::fs::write(dir.path().join("ack"), &ack).unwrap();
+    let q = DiskQueue::open(dir.path(), 10, false).unwrap();
+    assert_eq!(q.len(), 1, "the record numbered 3 is kept");
+    q.try_push(batch("y", 1)).unwrap();
+    let (_, first) = q.pop().await.unwrap();
+    assert_eq!(first_name(&first), "x-0");
+    let (_, second) = q.pop().await.unwrap();
+    assert_eq!(first_name(&second), "y-0");
+}
