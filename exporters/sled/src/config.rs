@@ -10,6 +10,12 @@
 //! `max_block_age` say when batches waiting in the write-ahead log become a block (see
 //! `ingest`). `min_free_mib` and `max_disk_mib` say when the store refuses spans (retryably)
 //! for lack of disk space; see `disk_full`.
+//!
+//! Why the page cache defaults to 4 MiB: sled counts `cache_capacity` in on-disk bytes, and
+//! the pages it keeps take many times that in memory, so its 1 GiB default (and the 256 MiB
+//! this store had) made the all-in-one's resident memory grow to several hundred MiB while
+//! writing, and stay there. Writes cost no more CPU with 4 and query-bench's queries answered
+//! as fast (docs/memory.md has the figures); 4 keeps the all-in-one in its memory budget.
 
 use std::path::PathBuf;
 
@@ -55,7 +61,7 @@ impl Default for Config {
             retention: GoDuration::from_secs(72 * 3600),
             partition: GoDuration::from_secs(3600),
             sync_on_write: true,
-            cache_size_mib: 256,
+            cache_size_mib: 4,
             compression_level: 3,
             max_block_spans: 8192,
             max_block_age: GoDuration::from_secs(1),
