@@ -41,7 +41,7 @@ use super::{
 use crate::component::{ComponentError, ConsumeError, Consumer, Exporter, Host};
 use crate::data::Traces;
 use crate::id::ComponentId;
-use crate::telemetry::{ExporterMetrics, Telemetry};
+use crate::telemetry::{ExporterMetrics, LogLimit, Telemetry};
 
 /// A gauge's value for a size in sizer units (saturating: a gauge is an `i64`).
 fn gauge_value(size: u64) -> i64 {
@@ -91,6 +91,11 @@ pub struct QueuedExporter {
     /// Serialises reading the queue's length and setting the gauge, so that concurrent
     /// workers cannot leave an older reading in it after a newer one.
     gauge: Mutex<()>,
+    /// One line per interval for failed exports (retried, or refused to the sender) and for
+    /// dropped batches: under overload or a dead backend each batch is the same news, and
+    /// the metrics count every one.
+    failure_log: LogLimit,
+    drop_log: LogLimit,
 }
 
 impl QueuedExporter {
@@ -157,6 +162,8 @@ impl QueuedExporter {
             workers: Mutex::new(Vec::new()),
             undelivered: AtomicU64::new(0),
             gauge: Mutex::new(()),
+            failure_log: LogLimit::default(),
+            drop_log: LogLimit::default(),
         }
     }
 
@@ -285,17 +292,23 @@ impl QueuedExporter {
             };
             if err.is_permanent() || !retry.enabled {
                 self.metrics.send_failed.inc_by(spans);
-                tracing::error!(exporter = %self.id, spans, error = %err, "dropping batch: {}", if err.is_permanent() { "permanent error" } else { "retries disabled" });
+                if let Some(unlogged) = self.drop_log.check() {
+                    tracing::error!(exporter = %self.id, spans, error = %err, unlogged, "dropping batch: {}", if err.is_permanent() { "permanent error" } else { "retries disabled" });
+                }
                 return Err(Sent::Failed(err));
             }
             let wait = backoff.next_wait(err.retry_after());
             let limit = retry.max_elapsed_time.get();
             if !limit.is_zero() && started.elapsed() + wait > limit {
                 self.metrics.send_failed.inc_by(spans);
-                tracing::error!(exporter = %self.id, spans, error = %err, "dropping batch: no success after {:?}", started.elapsed());
+                if let Some(unlogged) = self.drop_log.check() {
+                    tracing::error!(exporter = %self.id, spans, error = %err, unlogged, "dropping batch: no success after {:?}", started.elapsed());
+                }
                 return Err(Sent::Failed(err));
             }
-            tracing::warn!(exporter = %self.id, spans, error = %err, "export failed; retrying in {wait:?}");
+            if let Some(unlogged) = self.failure_log.check() {
+                tracing::warn!(exporter = %self.id, spans, error = %err, unlogged, "export failed; retrying in {wait:?}");
+            }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans, kept)),
@@ -353,7 +366,9 @@ impl QueuedExporter {
             }
             Err(err) => {
                 self.metrics.send_failed.inc_by(spans);
-                tracing::warn!(exporter = %self.id, spans, error = %err, "export failed; the sender is refused and retries");
+                if let Some(unlogged) = self.failure_log.check() {
+                    tracing::warn!(exporter = %self.id, spans, error = %err, unlogged, "export failed; the sender is refused and retries");
+                }
                 Err(err)
             }
         }
@@ -365,7 +380,9 @@ impl QueuedExporter {
         self.metrics.enqueue_failed.inc_by(spans);
         let q = &self.settings.sending_queue;
         if q.when_full == WhenFull::DropNewest {
-            tracing::warn!(exporter = %self.id, spans, "sending queue is full; dropping the newest batch (when_full: drop_newest)");
+            if let Some(unlogged) = self.drop_log.check() {
+                tracing::warn!(exporter = %self.id, spans, unlogged, "sending queue is full; dropping the newest batch (when_full: drop_newest)");
+            }
             return Ok(());
         }
         tracing::debug!(exporter = %self.id, spans, "sending queue is full; refusing the batch for the client to retry");

@@ -2,6 +2,7 @@
 //! service status the health check reports.
 
 mod held;
+mod log_limit;
 mod logs;
 mod metrics;
 mod server;
@@ -10,6 +11,7 @@ mod status;
 use std::sync::Arc;
 
 pub use held::{Held, PipelineMemory};
+pub use log_limit::{LogLimit, DEFAULT_LOG_INTERVAL};
 pub use logs::{init_logs, LogEncoding, LogsConfig};
 pub use metrics::{DroppedSpans, ExporterMetrics, Metrics, ProcessorMetrics, ReceiverMetrics};
 pub use server::serve_metrics;

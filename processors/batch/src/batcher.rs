@@ -11,6 +11,7 @@ use tracegate_core::component::{
 };
 use tracegate_core::data::Traces;
 use tracegate_core::id::ComponentId;
+use tracegate_core::telemetry::LogLimit;
 
 use crate::split::split_off_parts;
 use crate::waiters::{settle, Owners, WaiterRef};
@@ -57,6 +58,9 @@ pub struct BatchProcessor {
     timer: Mutex<Option<JoinHandle<()>>>,
     /// Lets `start(&self)` hand the timer task an owning handle.
     me: Weak<Self>,
+    /// One line per interval for refused batches: under overload every batch is refused for
+    /// the same reason, and the receivers count every refused span.
+    refusal_log: LogLimit,
 }
 
 impl BatchProcessor {
@@ -70,6 +74,7 @@ impl BatchProcessor {
             batch_started: Notify::new(),
             stopped: AtomicBool::new(false),
             timer: Mutex::new(None),
+            refusal_log: LogLimit::default(),
         })
     }
 
@@ -152,7 +157,9 @@ impl BatchProcessor {
                     tracing::error!(processor = %self.id, spans, "next component rejected a batch permanently; dropped: {msg}");
                 }
                 Err(err) => {
-                    tracing::warn!(processor = %self.id, spans, "next component refused a batch; holding it to send again: {err}");
+                    if let Some(unlogged) = self.refusal_log.check() {
+                        tracing::warn!(processor = %self.id, spans, unlogged, "next component refused a batch; holding it to send again: {err}");
+                    }
                     let mut returned = vec![traces];
                     let mut returned_spans = spans;
                     for cut in iter.by_ref() {
@@ -182,7 +189,9 @@ impl BatchProcessor {
             let outcome = self.next.consume(Traces::concat(batch)).await;
             self.lock().in_flight -= 1;
             if let Err(err) = &outcome {
-                tracing::warn!(processor = %self.id, spans, "next component refused a batch; its senders are told: {err}");
+                if let Some(unlogged) = self.refusal_log.check() {
+                    tracing::warn!(processor = %self.id, spans, unlogged, "next component refused a batch; its senders are told: {err}");
+                }
             }
             settle(&owners, &outcome);
         }
