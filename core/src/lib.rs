@@ -7,11 +7,13 @@
 //! - [`graph`]: turns a validated config into running pipelines (fan-out, start/stop order).
 //! - [`queue`]: the engine-owned sending queue, retry and timeout around every exporter.
 //! - [`server`]: [`server::ServerSet`], the bind / serve / drain life of every listener.
+//! - [`auth`]: authenticator extensions' contract: the check on listeners, credentials for exporters.
 //! - [`otlp_wire`]: reading OTLP protobuf in place: the check that lets a batch travel as bytes.
 //! - [`plugins`]: processors and exporters from other crates, linked in or loaded from `plugins:`.
 //! - `fuzzing`: what the fuzz targets call, so tests replay their inputs through the same code.
 //! - [`telemetry`]: self-metrics (Prometheus), logs, and the service status health checks read.
 
+pub mod auth;
 pub mod component;
 pub mod config;
 pub mod data;

@@ -41,6 +41,44 @@ impl Host for TestHost {
     }
 }
 
+/// A host that knows the extensions a test hands it (an authenticator, ...), and no exporters.
+#[derive(Default)]
+pub struct ExtensionsHost {
+    pub status: Arc<ServiceStatus>,
+    pub extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
+}
+
+impl ExtensionsHost {
+    /// A host with the extension `id` (an id as configs write it, e.g. `basicauth/ui`).
+    ///
+    /// # Panics
+    /// On an id that does not parse: that is a mistake in the test.
+    #[allow(clippy::expect_used)]
+    pub fn with(mut self, id: &str, extension: Arc<dyn Extension>) -> Self {
+        let id = ComponentId::parse(id).expect("a test's extension id must parse");
+        self.extensions.push((id, extension));
+        self
+    }
+}
+
+impl Host for ExtensionsHost {
+    fn exporter(&self, _id: &ComponentId) -> Option<Arc<dyn Exporter>> {
+        None
+    }
+
+    fn extension(&self, id: &ComponentId) -> Option<Arc<dyn Extension>> {
+        self.extensions.iter().find(|(e, _)| e == id).map(|(_, x)| x.clone())
+    }
+
+    fn extensions(&self) -> Vec<(ComponentId, Arc<dyn Extension>)> {
+        self.extensions.clone()
+    }
+
+    fn status(&self) -> Arc<ServiceStatus> {
+        self.status.clone()
+    }
+}
+
 /// Parses a component config from YAML text the way the engine does (defaults, unknown
 /// fields, `validate`), for component crates' config tests.
 ///

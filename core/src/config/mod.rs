@@ -4,6 +4,7 @@
 //! Loading is split in two steps so each is testable alone: [`ConfigSources::load`] produces
 //! one merged YAML tree (files, env, `--set`); [`validate`] checks it against the registry.
 
+mod auth;
 mod duration;
 mod endpoint;
 mod model;
@@ -16,6 +17,7 @@ mod validate;
 
 use std::path::PathBuf;
 
+pub use auth::{validate_auth, AuthConfig};
 pub use duration::{format_go_duration, parse_go_duration, DurationError, GoDuration};
 pub use endpoint::Endpoint;
 pub use model::{MetricsLevel, MetricsSection, PipelineSection, ServiceSection, TelemetrySection};

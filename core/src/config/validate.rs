@@ -185,6 +185,7 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
         |id| configured(top, Kind::Extension, id),
         &service.extensions,
     ));
+    problems.extend(crate::auth::check_references(top, &service.extensions));
     warn_unused(&components, &service, &mut problems);
 
     if problems.iter().any(ConfigProblem::is_error) {

@@ -19,6 +19,8 @@
 //! actually bound (port 0 in tests). TCP servers run the accept loop in [`tcp`]; a UDP
 //! server is the component's own read loop, handed the bound socket and a [`StopSignal`].
 
+#[cfg(test)]
+mod auth_tests;
 mod running;
 mod stop;
 mod tcp;
@@ -39,8 +41,9 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::component::ComponentError;
-use crate::config::{Endpoint, TlsServerConfig};
+use crate::auth::ServerAuth;
+use crate::component::{ComponentError, Host};
+use crate::config::{AuthConfig, Endpoint, TlsServerConfig};
 use crate::telemetry::ServiceStatus;
 use tls::TlsAcceptorSource;
 
@@ -82,6 +85,9 @@ pub struct TcpPlan {
     app: Router,
     protocol: Protocol,
     tls: Option<TlsServerConfig>,
+    /// The authenticator every call must pass, or why the one named cannot be used (reported
+    /// by `start`, with the bind errors).
+    auth: Result<Option<ServerAuth>, String>,
 }
 
 impl TcpPlan {
@@ -89,6 +95,14 @@ impl TcpPlan {
     /// by `start`, before anything serves.
     pub fn tls(&mut self, tls: Option<&TlsServerConfig>) -> &mut Self {
         self.tls = tls.cloned();
+        self
+    }
+
+    /// Checks every call with the authenticator extension `auth` names (`None`: open), found
+    /// on `host`. A refused call gets 401 / `UNAUTHENTICATED` (see [`crate::auth`]); an id
+    /// that names no running authenticator fails `start`.
+    pub fn auth(&mut self, auth: Option<&AuthConfig>, host: &dyn Host) -> &mut Self {
+        self.auth = crate::auth::server_authenticator(host, auth).map_err(|e| e.to_string());
         self
     }
 
@@ -139,7 +153,12 @@ impl ServerSet {
         self.planned.push(Planned {
             name,
             endpoint: endpoint.clone(),
-            kind: PlannedKind::Tcp(Box::new(TcpPlan { app, protocol, tls: None })),
+            kind: PlannedKind::Tcp(Box::new(TcpPlan {
+                app,
+                protocol,
+                tls: None,
+                auth: Ok(None),
+            })),
         });
         match self.planned.last_mut().map(|p| &mut p.kind) {
             Some(PlannedKind::Tcp(plan)) => plan,
@@ -178,7 +197,7 @@ impl ServerSet {
     pub async fn start(self) -> Result<RunningServers, ComponentError> {
         let mut bound = Vec::with_capacity(self.planned.len());
         for planned in self.planned {
-            bound.push(planned.bind().await?);
+            bound.push(planned.bind(&self.owner).await?);
         }
         let mut running = RunningServers::new(self.owner, self.status, self.drain);
         for server in bound {
@@ -197,7 +216,7 @@ struct Bound {
 }
 
 impl Planned {
-    async fn bind(self) -> Result<Bound, ComponentError> {
+    async fn bind(self, owner: &str) -> Result<Bound, ComponentError> {
         let endpoint = self.endpoint;
         let bind_error = |source| ComponentError::Bind {
             endpoint: endpoint.to_string(),
@@ -205,7 +224,12 @@ impl Planned {
         };
         match self.kind {
             PlannedKind::Tcp(plan) => {
-                let TcpPlan { app, protocol, tls } = *plan;
+                let TcpPlan { app, protocol, tls, auth } = *plan;
+                let app = match auth {
+                    Ok(Some(auth)) => crate::auth::layer::protect(app, auth, owner, self.name),
+                    Ok(None) => app,
+                    Err(e) => return Err(ComponentError::Config(format!("{} server on {endpoint}: {e}", self.name))),
+                };
                 let tls = match tls {
                     Some(config) => {
                         let source = TlsAcceptorSource::load(&config, protocol.alpn()).map_err(|e| {

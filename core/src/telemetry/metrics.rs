@@ -21,6 +21,7 @@ pub struct Metrics {
     processor_outgoing: IntCounterVec,
     processor_dropped: IntCounterVec,
     processor_refused: IntCounterVec,
+    server_auth_failures: IntCounterVec,
     pipeline_held: IntGauge,
 }
 
@@ -62,6 +63,7 @@ impl Metrics {
             processor_outgoing: counter(&r, "tracegate_processor_outgoing_spans", "Spans a processor passed on.", &["processor", "pipeline"]),
             processor_dropped: counter(&r, "tracegate_processor_dropped_spans", "Spans a processor dropped on purpose (sampling, filtering) or lost.", &["processor", "pipeline"]),
             processor_refused: counter(&r, "tracegate_processor_refused_spans", "Spans a processor refused with a retryable error (memory limiter): not lost, the sender retries.", &["processor", "pipeline"]),
+            server_auth_failures: counter(&r, "tracegate_server_auth_failures", "Calls a listener refused because its authenticator did not accept their credentials, by reason (missing, invalid, unavailable).", &["component", "server", "reason"]),
             pipeline_held: {
                 let g = IntGauge::new("tracegate_pipeline_held_bytes", "Span data the pipelines hold now (requests being answered, in-memory sending queues), in OTLP protobuf bytes: what memory_limiter judges.").expect("static metric definition");
                 r.register(Box::new(g.clone())).expect("metric registered once");
@@ -112,6 +114,12 @@ impl Metrics {
     ) -> IntCounter {
         self.receiver_dropped_packets
             .with_label_values(&[receiver, transport, reason])
+    }
+
+    /// Counts the calls listener `server` of `component` refused for `reason`.
+    pub fn server_auth_failures(&self, component: &str, server: &str, reason: &str) -> IntCounter {
+        self.server_auth_failures
+            .with_label_values(&[component, server, reason])
     }
 
     pub fn exporter(&self, exporter: &str) -> ExporterMetrics {

@@ -18,7 +18,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, GoDuration, TlsServerConfig};
+use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, GoDuration, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::ComponentId;
 
@@ -29,11 +29,15 @@ pub struct HttpConfig {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Who may use the UI and API (a browser is asked for basic credentials): an authenticator extension by id (the Collector's
+    /// `configauth`); absent means open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 16686), tls: None }
+        Self { endpoint: Endpoint::new("0.0.0.0", 16686), tls: None, auth: None }
     }
 }
 
@@ -179,6 +183,7 @@ impl BasePath {
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.http.tls.as_ref(), "http::tls");
+        problems.extend(validate_auth(self.http.auth.as_ref(), "http::auth"));
         if self.storage.is_empty() {
             problems.push(ConfigProblem::new("storage", "required: the id of the storage exporter to read, e.g. \"sled\""));
         } else if let Err(e) = ComponentId::parse(&self.storage) {

@@ -73,7 +73,10 @@ impl Lifecycle for JaegerQueryExtension {
         });
         let app = router(state.clone(), self.config.base_path.prefix());
         let mut servers = ServerSet::new(&self.id, host.status());
-        servers.http("http", &self.config.http.endpoint, app).tls(self.config.http.tls.as_ref());
+        servers
+            .http("http", &self.config.http.endpoint, app)
+            .tls(self.config.http.tls.as_ref())
+            .auth(self.config.http.auth.as_ref(), &*host);
         let server = servers.start().await?;
         let base = self.config.base_path.prefix().unwrap_or_default();
         if let Some(url) = server.url("http") {
@@ -93,4 +96,9 @@ impl Lifecycle for JaegerQueryExtension {
     }
 }
 
-impl Extension for JaegerQueryExtension {}
+impl Extension for JaegerQueryExtension {
+    /// The authenticator guarding the UI and API starts first (an OIDC one fetches its keys).
+    fn dependencies(&self) -> Vec<ComponentId> {
+        self.config.http.auth.iter().filter_map(|a| ComponentId::parse(&a.authenticator).ok()).collect()
+    }
+}

@@ -14,7 +14,7 @@
 //! "enabled with defaults"), a protocol that is not named is off, and naming none is an error.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, TlsServerConfig};
+use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 
 const MIB: u64 = 1024 * 1024;
@@ -164,11 +164,15 @@ pub struct HttpConfig {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Who may call this port: an authenticator extension by id (the Collector's
+    /// `configauth`); absent means open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 14268), max_request_body_size: DEFAULT_HTTP_MAX_BODY, tls: None }
+        Self { endpoint: Endpoint::new("0.0.0.0", 14268), max_request_body_size: DEFAULT_HTTP_MAX_BODY, tls: None, auth: None }
     }
 }
 
@@ -191,6 +195,10 @@ pub struct GrpcConfig {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Who may call this port: an authenticator extension by id (the Collector's
+    /// `configauth`); absent means open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for GrpcConfig {
@@ -200,6 +208,7 @@ impl Default for GrpcConfig {
             transport: "tcp".to_string(),
             max_recv_msg_size_mib: DEFAULT_GRPC_MAX_RECV_MIB,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -247,9 +256,11 @@ impl ComponentConfig for Config {
         }
         if let Some(h) = &p.thrift_http {
             problems.extend(validate_tls(h.tls.as_ref(), "protocols::thrift_http::tls"));
+            problems.extend(validate_auth(h.auth.as_ref(), "protocols::thrift_http::auth"));
         }
         if let Some(g) = &p.grpc {
             problems.extend(validate_tls(g.tls.as_ref(), "protocols::grpc::tls"));
+            problems.extend(validate_auth(g.auth.as_ref(), "protocols::grpc::auth"));
         }
         if let Some(u) = &p.thrift_compact {
             validate_udp("thrift_compact", u, &mut problems);

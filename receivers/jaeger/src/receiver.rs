@@ -118,7 +118,7 @@ impl Lifecycle for JaegerReceiver {
         }
         if let Some(cfg) = &p.thrift_http {
             let router = http::router(self.http.ingest.clone(), self.http.drops.clone(), cfg.max_body_bytes());
-            servers.http("http", &cfg.endpoint, router).tls(cfg.tls.as_ref());
+            servers.http("http", &cfg.endpoint, router).tls(cfg.tls.as_ref()).auth(cfg.auth.as_ref(), &*host);
         }
         let mut sampling = false;
         if let Some(cfg) = &p.grpc {
@@ -126,7 +126,10 @@ impl Lifecycle for JaegerReceiver {
             let sampling_ext = extension.as_ref().and_then(|e| e.as_any()).and_then(|a| a.downcast_ref::<RemoteSamplingExtension>());
             sampling = sampling_ext.is_some();
             let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), sampling_ext);
-            servers.grpc("grpc", &cfg.endpoint, routes.prepare().into_axum_router()).tls(cfg.tls.as_ref());
+            servers
+                .grpc("grpc", &cfg.endpoint, routes.prepare().into_axum_router())
+                .tls(cfg.tls.as_ref())
+                .auth(cfg.auth.as_ref(), &*host);
         }
         let servers = servers.start().await?;
         let addrs = BoundAddrs {

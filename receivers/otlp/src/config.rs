@@ -14,7 +14,7 @@
 //! HTTP body limit is `max_request_body_size` in bytes, while gRPC's is `max_recv_msg_size_mib`.
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, TlsServerConfig};
+use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 
 const MIB: usize = 1024 * 1024;
@@ -63,6 +63,10 @@ pub struct GrpcConfig {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Who may call this port: an authenticator extension by id (the Collector's
+    /// `configauth`); absent means open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for GrpcConfig {
@@ -73,6 +77,7 @@ impl Default for GrpcConfig {
             max_recv_msg_size_mib: DEFAULT_GRPC_MAX_RECV_MIB,
             max_concurrent_streams: 0,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -102,6 +107,10 @@ pub struct HttpConfig {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Who may call this port: an authenticator extension by id (the Collector's
+    /// `configauth`); absent means open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for HttpConfig {
@@ -111,6 +120,7 @@ impl Default for HttpConfig {
             traces_url_path: "/v1/traces".to_string(),
             max_request_body_size: DEFAULT_HTTP_MAX_BODY,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -151,6 +161,7 @@ impl ComponentConfig for Config {
         }
         if let Some(g) = grpc {
             problems.extend(validate_tls(g.tls.as_ref(), "protocols::grpc::tls"));
+            problems.extend(validate_auth(g.auth.as_ref(), "protocols::grpc::auth"));
             if g.transport != "tcp" {
                 problems.push(ConfigProblem::new(
                     "protocols::grpc::transport",
@@ -169,6 +180,7 @@ impl ComponentConfig for Config {
         }
         if let Some(h) = http {
             problems.extend(validate_tls(h.tls.as_ref(), "protocols::http::tls"));
+            problems.extend(validate_auth(h.auth.as_ref(), "protocols::http::auth"));
             if h.max_request_body_size > MAX_MESSAGE_BYTES {
                 problems.push(ConfigProblem::new(
                     "protocols::http::max_request_body_size",

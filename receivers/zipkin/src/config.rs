@@ -12,7 +12,7 @@
 //! counted after decompression too, so a small gzip bomb cannot expand unbounded).
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, TlsServerConfig};
+use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 
 const MIB: u64 = 1024 * 1024;
@@ -34,6 +34,10 @@ pub struct Config {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Who may call this port: an authenticator extension by id (the Collector's
+    /// `configauth`); absent means open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for Config {
@@ -43,6 +47,7 @@ impl Default for Config {
             parse_string_tags: false,
             max_request_body_size: DEFAULT_MAX_BODY,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -60,6 +65,7 @@ impl Config {
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.tls.as_ref(), "tls");
+        problems.extend(validate_auth(self.auth.as_ref(), "auth"));
         if self.max_request_body_size > MAX_BODY {
             problems.push(ConfigProblem::new(
                 "max_request_body_size",

@@ -58,7 +58,10 @@ impl Lifecycle for ZipkinReceiver {
         }
         let router = server::router(self.state.clone());
         let mut servers = ServerSet::new(&self.id, host.status());
-        servers.http("http", &self.config.endpoint, router).tls(self.config.tls.as_ref());
+        servers
+            .http("http", &self.config.endpoint, router)
+            .tls(self.config.tls.as_ref())
+            .auth(self.config.auth.as_ref(), &*host);
         let server = servers.start().await?;
         if let Some(url) = server.url("http") {
             tracing::info!(receiver = %self.id, %url, "Zipkin receiver listening (/api/v2/spans, /api/v1/spans)");

@@ -1,0 +1,97 @@
+#![allow(clippy::unwrap_used)]
+//! A listener with `auth:`: what a caller sees with and without credentials, the refusal
+//! counted, and an `auth:` naming nothing usable failing `start`. The authenticator here is
+//! the smallest one that honours the contract; the real ones are tested in
+//! `tracegate-extension-auth` against these same listeners.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::get;
+use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::*;
+use crate::auth::{AuthError, AuthenticatorExtension, Principal, ServerAuthenticator};
+use crate::telemetry::Telemetry;
+use crate::testing::ExtensionsHost;
+
+struct Password;
+
+#[async_trait]
+impl ServerAuthenticator for Password {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        match headers.get("authorization").map(|v| v.as_bytes()) {
+            None => Err(AuthError::Missing("no authorization header".into())),
+            Some(b"open sesame") => Ok(Principal { subject: "ali".into(), tenant: None }),
+            Some(_) => Err(AuthError::Invalid("wrong word".into())),
+        }
+    }
+
+    fn challenge(&self, _error: &AuthError) -> HeaderValue {
+        HeaderValue::from_static("Basic realm=\"test\"")
+    }
+}
+
+fn host(telemetry: &Arc<Telemetry>) -> ExtensionsHost {
+    let extension = AuthenticatorExtension::new(telemetry.clone()).with_server(Arc::new(Password));
+    ExtensionsHost::default().with("basicauth/test", Arc::new(extension))
+}
+
+fn auth(id: &str) -> AuthConfig {
+    AuthConfig { authenticator: id.into() }
+}
+
+async fn get_with(addr: SocketAddr, authorization: Option<&str>) -> String {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    let header = authorization.map(|a| format!("authorization: {a}\r\n")).unwrap_or_default();
+    let request = format!("GET / HTTP/1.1\r\nhost: x\r\n{header}connection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn a_protected_listener_refuses_calls_without_good_credentials_and_counts_them() {
+    let telemetry = Telemetry::new();
+    let host = host(&telemetry);
+    let app = Router::new().route(
+        "/",
+        get(|principal: axum::Extension<Principal>| async move { format!("hello {}", principal.subject) }),
+    );
+    let mut set = ServerSet::new("zipkin", Arc::new(ServiceStatus::default()));
+    set.http("http", &Endpoint::new("127.0.0.1", 0), app).auth(Some(&auth("basicauth/test")), &host);
+    let running = set.start().await.unwrap();
+    let addr = running.local_addr("http").unwrap();
+
+    let refused = get_with(addr, None).await.to_lowercase();
+    assert!(refused.starts_with("http/1.1 401"), "{refused}");
+    assert!(refused.contains("www-authenticate: basic realm=\"test\""), "{refused}");
+    let wrong = get_with(addr, Some("open barley")).await;
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    assert!(!wrong.contains("barley"), "the refusal repeats the credentials: {wrong}");
+    let served = get_with(addr, Some("open sesame")).await;
+    assert!(served.starts_with("HTTP/1.1 200") && served.ends_with("hello ali"), "{served}");
+
+    let metrics = telemetry.metrics.render();
+    for reason in ["missing", "invalid"] {
+        let line = format!("tracegate_server_auth_failures{{component=\"zipkin\",reason=\"{reason}\",server=\"http\"}} 1");
+        assert!(metrics.contains(&line), "{line} not in\n{metrics}");
+    }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_authenticator_that_is_not_running_fails_start_with_the_server_named() {
+    let telemetry = Telemetry::new();
+    let host = host(&telemetry);
+    let mut set = ServerSet::new("otlp", Arc::new(ServiceStatus::default()));
+    set.http("http", &Endpoint::new("127.0.0.1", 0), Router::new())
+        .auth(Some(&auth("basicauth/other")), &host);
+    let error = set.start().await.err().unwrap().to_string();
+    assert!(error.contains("http server on 127.0.0.1:0") && error.contains("\"basicauth/other\" is not running"), "{error}");
+}
