@@ -11,9 +11,21 @@ use std::hash::{BuildHasherDefault, Hasher};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use tracegate_core::otlp_wire::view::{FromWire, KeyValueView, Many, ResourceView, ValueView, ViewError};
 
-/// The on-disk format this build writes and reads (blocks, summaries, tag hashes). Stored in
-/// the `meta` tree; a database of another version is refused at open with both numbers.
-pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk format this build writes (blocks, summaries, tag hashes, trace index). Stored
+/// in the `meta` tree; a database of another version is refused at open with both numbers,
+/// except [`UPGRADES_FORMAT`].
+///
+/// 3: the trace index is per-block sorted id lists and runs ([`crate::trace_index`]) instead
+/// of format 2's `t`+trace+seq keys; blocks and summaries are as in format 2.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// A database of this format is opened and stamped [`FORMAT_VERSION`]: its partitions keep
+/// their `t` keys, which lookups still read, and new blocks are indexed the new way. (A build
+/// of format 2 then refuses it, by name, rather than miss the traces of the new blocks.)
+pub const UPGRADES_FORMAT: u32 = 2;
+
+/// The version byte of a block container; unchanged since format 2.
+const BLOCK_VERSION: u8 = 2;
 
 /// Largest block we agree to decompress: a guard against a corrupt length prefix.
 const MAX_BLOCK: usize = 512 << 20;
@@ -30,10 +42,10 @@ pub enum CodecError {
     View(#[from] tracegate_core::otlp_wire::view::ViewError),
 }
 
-/// Wraps a raw block: `[FORMAT_VERSION as u8][u32 LE raw length][zstd frame]`.
+/// Wraps a raw block: `[BLOCK_VERSION][u32 LE raw length][zstd frame]`.
 pub fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(raw.len() / 3 + 16);
-    out.push(FORMAT_VERSION as u8);
+    out.push(BLOCK_VERSION);
     out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
     out.extend_from_slice(&zstd::bulk::compress(raw, level)?);
     Ok(out)
@@ -41,7 +53,7 @@ pub fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
 
 pub fn decompress(stored: &[u8]) -> Result<Vec<u8>, CodecError> {
     let (&version, rest) = stored.split_first().ok_or(CodecError::Corrupt("empty block"))?;
-    if u32::from(version) != FORMAT_VERSION {
+    if version != BLOCK_VERSION {
         return Err(CodecError::Corrupt("block of an unknown format version"));
     }
     let head: [u8; 4] = rest.get(..4).and_then(|h| h.try_into().ok()).ok_or(CodecError::Corrupt("short header"))?;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::block_cache::BlockCache;
 use crate::deps::DepTracker;
 use crate::ingest::Ingest;
+use crate::trace_index::TraceIndex;
 use crate::wal::{Wal, SEALED_KEY};
 use crate::write::WriteSettings;
 
@@ -33,7 +34,7 @@ pub enum StoreError {
     #[error("{0}")]
     Codec(#[from] crate::codec::CodecError),
     #[error(
-        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only. \
+        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only (and upgrades format 2 to it). \
          Move it aside (or point `path` elsewhere) and start with an empty directory"
     )]
     Format { path: String, found: u32, supported: u32 },
@@ -59,8 +60,10 @@ pub struct Partition {
     /// sled rewrites whole leaves, and ~12 KB summaries in the index tree's leaves made every
     /// consolidation of a leaf of trace keys rewrite them too (165 -> 144 B/span on disk).
     pub blocks: sled::Tree,
-    /// `t`+trace id+seq -> (), `d`+parent+0+child -> count (u64 LE).
+    /// `d`+parent+0+child -> count (u64 LE); in format 2 also `t`+trace id+seq -> ().
     pub index: sled::Tree,
+    /// Which blocks hold a trace (its keys live in `blocks`; see [`crate::trace_index`]).
+    pub traces: Arc<TraceIndex>,
 }
 
 /// sled stores a log entry above a quarter of a segment as a file of its own (a blob) and
@@ -128,7 +131,8 @@ fn parse_name(name: &[u8]) -> Option<(u64, u64)> {
 const FORMAT_KEY: &[u8] = b"format";
 
 /// Refuses a database of another format (old databases are not converted: format 1 had no
-/// version key, so a database with data and no key is format 1); stamps a new one.
+/// version key, so a database with data and no key is format 1); stamps a new one, and
+/// restamps one of [`crate::codec::UPGRADES_FORMAT`] (readable as it is; see there).
 fn check_format(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
     let supported = crate::codec::FORMAT_VERSION;
     let found = match meta.get(FORMAT_KEY)? {
@@ -139,6 +143,11 @@ fn check_format(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
         }
         None => 1,
     };
+    if found == crate::codec::UPGRADES_FORMAT {
+        meta.insert(FORMAT_KEY, &supported.to_le_bytes())?;
+        tracing::info!(path = %path.display(), from = found, to = supported, "storage format upgraded in place (older blocks are read as they are)");
+        return Ok(());
+    }
     if found != supported {
         return Err(StoreError::Format { path: path.display().to_string(), found, supported });
     }
@@ -205,7 +214,7 @@ impl Shared {
                     // Unreadable: assume anything, so no search stops early on its account.
                     bound = crate::summary::SummaryView::parse(&newest).map_or(u64::MAX, |s| s.bound).max(bound);
                 }
-                partitions.insert(start, Partition { start, end, blocks, index });
+                partitions.insert(start, Partition { start, end, blocks, index, traces: Arc::default() });
             }
         }
         let sealed = meta.get(SEALED_KEY).map_err(|e| err(e.to_string()))?.and_then(|v| v.as_ref().try_into().ok()).map_or(0, u64::from_be_bytes);
@@ -249,7 +258,7 @@ impl Shared {
             end = end.min(*next);
         }
         let (b, x) = names(start, end);
-        let p = Partition { start, end, blocks: self.db.open_tree(b)?, index: self.db.open_tree(x)? };
+        let p = Partition { start, end, blocks: self.db.open_tree(b)?, index: self.db.open_tree(x)?, traces: Arc::default() };
         parts.insert(start, p.clone());
         Ok(p)
     }

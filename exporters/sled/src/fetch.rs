@@ -1,7 +1,7 @@
 //! Whole traces out of their blocks: `get_trace`, and the answer to a search.
 //!
 //! A trace's spans sit in one or more blocks (a block per batch and partition), found by the
-//! trace index (`t`+trace+seq keys). Every block is decoded once per request, and through
+//! trace index ([`crate::trace_index`]; format 2's `t`+trace+seq keys too). Every block is decoded once per request, and through
 //! the [`BlockCache`](crate::block_cache::BlockCache) once for a search and the fetches that
 //! follow it: the search walked those blocks, and a block holds hundreds of traces, so
 //! building the results from them costs a walk, not a decompression per result.
@@ -49,14 +49,11 @@ impl SledReader {
         let mut wanted: BTreeMap<(u64, [u8; 8]), (Partition, Vec<TraceId>)> = BTreeMap::new();
         let parts = self.shared.partitions_between(self.oldest_secs(), u64::MAX);
         for id in ids {
-            let mut prefix = Vec::with_capacity(17);
-            prefix.push(b't');
-            prefix.extend_from_slice(id);
             for p in &parts {
-                for key in p.index.scan_prefix(&prefix).keys() {
-                    let key = key?;
-                    let Some(seq) = key.get(17..25).and_then(|s| <[u8; 8]>::try_from(s).ok()) else { continue };
-                    wanted.entry((p.start, seq)).or_insert_with(|| (p.clone(), Vec::new())).1.push(*id);
+                let mut seqs = p.traces.blocks_of(&p.blocks, id)?;
+                crate::trace_index::legacy_blocks(&p.index, id, &mut seqs)?;
+                for seq in seqs {
+                    wanted.entry((p.start, seq.to_be_bytes())).or_insert_with(|| (p.clone(), Vec::new())).1.push(*id);
                 }
             }
         }

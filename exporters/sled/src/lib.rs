@@ -99,6 +99,7 @@ mod matching;
 mod read;
 mod reclaim;
 mod summary;
+mod trace_index;
 mod wal;
 mod write;
 

@@ -180,7 +180,7 @@ async fn a_database_of_another_format_is_refused_by_name() {
     }
     let err = SledExporter::open(Config { path: path.clone(), ..Config::default() }).err().expect("refused");
     let msg = err.to_string();
-    assert!(msg.contains("storage format 1") && msg.contains("reads format 2"), "{msg}");
+    assert!(msg.contains("storage format 1") && msg.contains("reads format 3"), "{msg}");
 
     // A fresh database is stamped and reopens.
     let fresh = dir.path().join("fresh");
@@ -335,10 +335,11 @@ async fn unusual_encodings_are_stored_as_prost_reads_them() {
     }
 }
 
-/// Blocks in a database's partitions (summaries excluded).
+/// Blocks in a database's partitions (their keys are the 8-byte sequence numbers; summaries and
+/// the trace index have prefixed keys).
 fn blocks_stored(exporter: &SledExporter) -> usize {
     let shared = exporter.shared_for_test();
-    shared.partitions_between(0, u64::MAX).iter().map(|p| p.blocks.iter().keys().filter(|k| k.as_ref().is_ok_and(|k| k[0] != b's')).count()).sum()
+    shared.partitions_between(0, u64::MAX).iter().map(|p| p.blocks.iter().keys().filter(|k| k.as_ref().is_ok_and(|k| k.len() == 8)).count()).sum()
 }
 
 /// Many small acknowledged batches wait in the write-ahead log and become one block (not a
@@ -374,4 +375,50 @@ async fn small_batches_share_a_block_and_reads_see_them_at_once() {
     let reopened = SledExporter::open(config(dir.path())).expect("reopen");
     assert_eq!(blocks_stored(&reopened), 1, "nothing is replayed twice");
     assert_eq!(reopened.reader().find_trace_ids(&tracegate_core::storage::TraceQuery { service: "api".into(), limit: 100, ..Default::default() }).await.expect("find").len(), 40);
+}
+
+/// A database of format 2 (a `t`+trace+seq key per trace and block, no trace-id lists) is
+/// upgraded in place at open: its traces are still fetched by id, and new ones beside them.
+#[tokio::test]
+async fn a_format_2_database_is_upgraded_and_its_traces_still_found() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ids = Ids::new(21);
+    let old: Vec<_> = (0..30).map(|_| ids.trace_id()).collect();
+    {
+        let exporter = SledExporter::open(config(dir.path())).expect("open");
+        for t in &old {
+            let spans: Vec<TestSpan> = (0..3).map(|i| TestSpan::new(&mut ids, *t, "api", &format!("op{i}"), ago(30))).collect();
+            exporter.export(batch(&spans)).await.expect("export");
+        }
+        exporter.flush().await.expect("flush");
+        // Rewrite the trace index as format 2 wrote it.
+        let shared = exporter.shared_for_test();
+        let mut t_keys = 0;
+        for p in shared.partitions_between(0, u64::MAX) {
+            for entry in p.blocks.scan_prefix([b'i']) {
+                let (k, v) = entry.expect("list");
+                for tid in v.chunks_exact(16) {
+                    let mut key = vec![b't'];
+                    key.extend_from_slice(tid);
+                    key.extend_from_slice(&k[1..9]);
+                    p.index.insert(key, &[] as &[u8]).expect("t key");
+                    t_keys += 1;
+                }
+                p.blocks.remove(k).expect("remove list");
+            }
+        }
+        assert_eq!(t_keys, old.len(), "one block, a key per trace");
+        shared.meta.insert(b"format", &2u32.to_le_bytes()).expect("format 2");
+        shared.db.flush().expect("flush");
+        exporter.shutdown_for_test().await;
+    }
+    let exporter = SledExporter::open(config(dir.path())).expect("a format 2 database opens");
+    let new = ids.trace_id();
+    exporter.export(batch(&[TestSpan::new(&mut ids, new, "api", "op0", ago(20))])).await.expect("export");
+    let reader = exporter.reader();
+    for t in old.iter().chain([&new]) {
+        assert_eq!(reader.get_trace(*t).await.expect("get").map(|t| t.span_count()), Some(if *t == new { 1 } else { 3 }));
+    }
+    let format = exporter.shared_for_test().meta.get(b"format").expect("meta").map(|v| v.to_vec());
+    assert_eq!(format, Some(3u32.to_le_bytes().to_vec()), "stamped with the format it is now written in");
 }

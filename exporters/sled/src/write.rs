@@ -1,6 +1,6 @@
 //! The write path: the batches of one cut block ([`crate::ingest`]) become, per time
 //! partition they touch, one compressed block
-//! (spans grouped by trace), one search summary, one trace-index key per trace, and counts of
+//! (spans grouped by trace), one search summary, its sorted trace ids ([`crate::trace_index`]), and counts of
 //! new service dependencies. Runs on a blocking thread (sled calls block).
 //!
 //! Everything is read in place from the batches' OTLP request bytes ([`view`]): a batch from
@@ -330,20 +330,13 @@ fn store_block(shared: &Shared, p: Prepared) -> Result<(), StoreError> {
     // The block first: a reader never finds an index entry whose block is missing.
     let mut skey = vec![b's'];
     skey.extend_from_slice(&seq);
-    {
-        let _one_at_a_time = shared.block_insert.lock().unwrap_or_else(|p| p.into_inner());
-        partition.blocks.insert(seq, block)?;
-        partition.blocks.insert(skey, summary.encode())?;
-    }
-    let mut index = sled::Batch::default();
-    for tid in &trace_ids {
-        let mut key = Vec::with_capacity(25);
-        key.push(b't');
-        key.extend_from_slice(tid);
-        key.extend_from_slice(&seq);
-        index.insert(key, &[] as &[u8]);
-    }
-    partition.index.apply_batch(index)?;
+    let _one_at_a_time = shared.block_insert.lock().unwrap_or_else(|p| p.into_inner());
+    partition.blocks.insert(seq, block)?;
+    partition.blocks.insert(skey, summary.encode())?;
+    // After the block, in the same tree (see `crate::trace_index`); merges into runs happen
+    // here too, one writer at a time like the block inserts.
+    partition.traces.add_block(&partition.blocks, u64::from_be_bytes(seq), trace_ids)?;
+    crate::trace_index::relieve(&shared.partitions_between(0, u64::MAX))?;
     Ok(())
 }
 

@@ -1,0 +1,327 @@
+//! The trace index: which blocks of a partition hold spans of a trace, for `get_trace` and
+//! the traces a search returns.
+//!
+//! # Why sorted lists and runs, not a sled key per (trace, block)
+//!
+//! Format 2 wrote a `t`+trace+seq key for every trace of every block: ~800 sled inserts per
+//! 8192-span block of the load generator's default shape (10 spans per trace), ~6% of the
+//! all-in-one's CPU in a profile of the fill, and a 25-byte key plus sled's per-key overhead on
+//! disk for every (trace, block). Since format 3 a block costs one insert here, and a lookup
+//! stays a handful of seeks:
+//!
+//! - **Pending lists.** A block's sorted trace ids go into one value, `i`+seq, inserted with
+//!   the block (in the partition's blocks tree, so it never shares a leaf with the dependency
+//!   counters that are rewritten every batch), and into memory.
+//! - **Runs.** Once a partition's pending lists hold [`RUN_ENTRIES`] ids, they are merged into
+//!   a run: (trace id, seq) entries sorted by id, cut into chunks of about [`CHUNK_ENTRIES`]
+//!   (never inside one id's entries) keyed `r`+run+first id, a marker `R`+run, and the `i`
+//!   keys removed, in one atomic sled batch. A run is never changed again; retention drops it
+//!   with its partition.
+//! - **Lookup.** A binary search in each pending list (memory), and per run one seek for the
+//!   last chunk whose first id is at or below the id. At 10M spans of the default shape that is
+//!   ~10 runs, against the per-(trace, block) prefix scan before.
+//!
+//! Memory: the pending lists of one partition stay under [`RUN_ENTRIES`] ids (16 B each); all
+//! partitions' together are held under [`MAX_PENDING_ENTRIES`] by merging the least recently
+//! written partition early ([`relieve`]). A partition's lists and runs are read from sled the
+//! first time it is touched (opening the store reads nothing here).
+//!
+//! Crash: the `i` key follows the block in sled's log, so sled's recovery (a prefix of its
+//! operations) never leaves an `i` key without its block; a run replaces its `i` keys
+//! atomically. Format 2's `t` keys are still read ([`legacy_blocks`]) for partitions written
+//! before the upgrade.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::codec::{put_varint, Cursor};
+
+pub type TraceId = [u8; 16];
+
+/// Ids pending in one partition before they are merged into a run (~2 MiB of memory).
+pub const RUN_ENTRIES: usize = 1 << 17;
+
+/// Ids pending in all partitions together before the least recently written one is merged.
+pub const MAX_PENDING_ENTRIES: usize = 2 * RUN_ENTRIES;
+
+/// Entries per run chunk (16-byte id + varint seq offset: ~4.5 KB values).
+pub const CHUNK_ENTRIES: usize = 256;
+
+const PENDING: u8 = b'i';
+const CHUNK: u8 = b'r';
+const RUN: u8 = b'R';
+
+/// Orders partitions by their last write, for [`relieve`].
+static CLOCK: AtomicU64 = AtomicU64::new(0);
+
+/// One partition's trace index, shared by every clone of its [`crate::db::Partition`].
+#[derive(Default)]
+pub struct TraceIndex {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    loaded: bool,
+    /// Block seq -> its sorted, distinct trace ids.
+    pending: BTreeMap<u64, Arc<[TraceId]>>,
+    pending_entries: usize,
+    /// Runs by id (the smallest seq merged into each).
+    runs: Vec<u64>,
+    /// [`CLOCK`] at the last block added.
+    touched: u64,
+}
+
+fn key(prefix: u8, seq: u64) -> [u8; 9] {
+    let mut k = [prefix; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn seq_of(key: &[u8]) -> Option<u64> {
+    key.get(1..9).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes)
+}
+
+fn ids_of(value: &[u8]) -> Option<Arc<[TraceId]>> {
+    if value.len() % 16 != 0 {
+        return None;
+    }
+    Some(value.chunks_exact(16).filter_map(|c| TraceId::try_from(c).ok()).collect())
+}
+
+impl TraceIndex {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The partition's index, read from `tree` on first use.
+    fn loaded<'a>(&'a self, tree: &sled::Tree) -> Result<MutexGuard<'a, Inner>, sled::Error> {
+        let mut inner = self.lock();
+        if inner.loaded {
+            return Ok(inner);
+        }
+        for entry in tree.scan_prefix([RUN]).keys() {
+            if let Some(run) = seq_of(&entry?) {
+                inner.runs.push(run);
+            }
+        }
+        for entry in tree.scan_prefix([PENDING]) {
+            let (k, v) = entry?;
+            match (seq_of(&k), ids_of(&v)) {
+                (Some(seq), Some(ids)) => {
+                    inner.pending_entries += ids.len();
+                    inner.pending.insert(seq, ids);
+                }
+                // Unreadable: its block is still found by a search, not by its trace ids.
+                _ => tracing::warn!(key = ?k, "damaged trace-id list in the store; its block's traces cannot be fetched by id"),
+            }
+        }
+        inner.loaded = true;
+        Ok(inner)
+    }
+
+    /// Records the trace ids of block `seq` (written just before into `tree`); merges the
+    /// partition's pending lists into a run once they are large enough.
+    pub fn add_block(&self, tree: &sled::Tree, seq: u64, mut ids: Vec<TraceId>) -> Result<(), sled::Error> {
+        ids.sort_unstable();
+        ids.dedup();
+        tree.insert(key(PENDING, seq), ids.concat())?;
+        let mut inner = self.loaded(tree)?;
+        inner.pending_entries += ids.len();
+        inner.pending.insert(seq, ids.into());
+        inner.touched = CLOCK.fetch_add(1, Ordering::Relaxed) + 1;
+        if inner.pending_entries >= RUN_ENTRIES {
+            merge(&mut inner, tree)?;
+        }
+        Ok(())
+    }
+
+    /// Sequence numbers of the blocks holding spans of `id`, ascending.
+    pub fn blocks_of(&self, tree: &sled::Tree, id: &TraceId) -> Result<Vec<u64>, sled::Error> {
+        let inner = self.loaded(tree)?;
+        let mut found: Vec<u64> = inner.pending.iter().filter(|(_, ids)| ids.binary_search(id).is_ok()).map(|(s, _)| *s).collect();
+        for &run in &inner.runs {
+            let mut upto = [0u8; 25];
+            upto[..9].copy_from_slice(&key(CHUNK, run));
+            upto[9..].copy_from_slice(id);
+            let Some((k, chunk)) = tree.range(&key(CHUNK, run)[..]..=&upto[..]).next_back().transpose()? else { continue };
+            if seq_of(&k) != Some(run) {
+                continue;
+            }
+            if chunk_seqs(&chunk, run, id, &mut found).is_none() {
+                tracing::warn!(run, "damaged trace-index chunk in the store; some traces cannot be fetched by id");
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+
+    fn pending_and_touched(&self) -> (usize, u64) {
+        let inner = self.lock();
+        (inner.pending_entries, inner.touched)
+    }
+}
+
+/// Adds to `out` the seqs `chunk` lists for `id`. None if the chunk does not parse.
+fn chunk_seqs(chunk: &[u8], run: u64, id: &TraceId, out: &mut Vec<u64>) -> Option<()> {
+    let mut c = Cursor(chunk);
+    while !c.0.is_empty() {
+        let entry: TraceId = c.take(16).ok()?.try_into().ok()?;
+        let seq = run.checked_add(c.varint().ok()?)?;
+        match entry.cmp(id) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => out.push(seq),
+            std::cmp::Ordering::Greater => break,
+        }
+    }
+    Some(())
+}
+
+/// Merges `inner`'s pending lists into one run in `tree`.
+fn merge(inner: &mut Inner, tree: &sled::Tree) -> Result<(), sled::Error> {
+    let Some(&run) = inner.pending.keys().next() else { return Ok(()) };
+    let mut entries: Vec<(TraceId, u64)> = Vec::with_capacity(inner.pending_entries);
+    for (seq, ids) in &inner.pending {
+        entries.extend(ids.iter().map(|id| (*id, *seq)));
+    }
+    entries.sort_unstable();
+    let mut batch = sled::Batch::default();
+    let mut chunk = Vec::with_capacity(CHUNK_ENTRIES * 20);
+    let mut first: Option<TraceId> = None;
+    let mut in_chunk = 0;
+    let flush = |batch: &mut sled::Batch, first: &TraceId, chunk: &mut Vec<u8>| {
+        let mut k = Vec::with_capacity(25);
+        k.extend_from_slice(&key(CHUNK, run));
+        k.extend_from_slice(first);
+        batch.insert(k, std::mem::take(chunk));
+    };
+    for (i, (id, seq)) in entries.iter().enumerate() {
+        let starts_new = in_chunk >= CHUNK_ENTRIES && entries.get(i.wrapping_sub(1)).is_some_and(|(prev, _)| prev != id);
+        if starts_new {
+            if let Some(f) = &first {
+                flush(&mut batch, f, &mut chunk);
+            }
+            first = None;
+            in_chunk = 0;
+        }
+        first.get_or_insert(*id);
+        chunk.extend_from_slice(id);
+        put_varint(&mut chunk, seq - run);
+        in_chunk += 1;
+    }
+    if let Some(f) = &first {
+        flush(&mut batch, f, &mut chunk);
+    }
+    batch.insert(&key(RUN, run)[..], &[] as &[u8]);
+    for seq in inner.pending.keys() {
+        batch.remove(&key(PENDING, *seq)[..]);
+    }
+    tree.apply_batch(batch)?;
+    inner.runs.push(run);
+    inner.pending.clear();
+    inner.pending_entries = 0;
+    Ok(())
+}
+
+/// Keeps the pending lists of all `partitions` under [`MAX_PENDING_ENTRIES`] ids by merging
+/// the least recently written partitions' lists into runs early.
+pub fn relieve(partitions: &[crate::db::Partition]) -> Result<(), sled::Error> {
+    let mut held: Vec<(u64, usize, &crate::db::Partition)> = partitions
+        .iter()
+        .map(|p| {
+            let (entries, touched) = p.traces.pending_and_touched();
+            (touched, entries, p)
+        })
+        .filter(|(_, entries, _)| *entries > 0)
+        .collect();
+    let mut total: usize = held.iter().map(|(_, n, _)| n).sum();
+    held.sort_unstable_by_key(|(touched, _, _)| *touched);
+    for (_, n, p) in held {
+        if total <= MAX_PENDING_ENTRIES {
+            break;
+        }
+        let mut inner = p.traces.loaded(&p.blocks)?;
+        merge(&mut inner, &p.blocks)?;
+        total -= n;
+    }
+    Ok(())
+}
+
+/// Blocks of `id` in a partition written by format 2: its `t`+trace+seq keys in the index tree.
+pub fn legacy_blocks(index: &sled::Tree, id: &TraceId, out: &mut Vec<u64>) -> Result<(), sled::Error> {
+    let mut prefix = [b't'; 17];
+    prefix[1..].copy_from_slice(id);
+    for key in index.scan_prefix(prefix).keys() {
+        if let Some(seq) = key?.get(17..25).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes) {
+            out.push(seq);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> TraceId {
+        let mut t = [0u8; 16];
+        t[..4].copy_from_slice(&n.to_be_bytes());
+        t[15] = 1;
+        t
+    }
+
+    #[test]
+    fn finds_every_block_of_a_trace_before_and_after_merging_and_after_reopening() {
+        let db = sled::Config::new().temporary(true).open().expect("open");
+        let tree = db.open_tree("b").expect("tree");
+        let index = TraceIndex::default();
+        // Trace n is in blocks n % 7 and n % 5 + 100 (seq), so each block holds many traces
+        // and each trace two blocks; chunks must not split one trace's entries.
+        let traces = 3000u32;
+        let mut blocks: BTreeMap<u64, Vec<TraceId>> = BTreeMap::new();
+        for n in 0..traces {
+            blocks.entry(u64::from(n % 7)).or_default().push(id(n));
+            blocks.entry(u64::from(n % 5) + 100).or_default().push(id(n));
+        }
+        for (seq, ids) in blocks.clone().into_iter().take(6) {
+            index.add_block(&tree, seq, ids).expect("add");
+        }
+        let expect = |n: u32| {
+            let mut v = vec![u64::from(n % 7), u64::from(n % 5) + 100];
+            v.sort_unstable();
+            v
+        };
+        // Some blocks pending, then all merged into a run, then some pending again.
+        assert!(index.lock().runs.is_empty());
+        merge(&mut index.lock(), &tree).expect("merge");
+        for (seq, ids) in blocks.into_iter().skip(6) {
+            index.add_block(&tree, seq, ids).expect("add");
+        }
+        assert_eq!(index.lock().runs.len(), 1);
+        for n in (0..traces).step_by(37) {
+            assert_eq!(index.blocks_of(&tree, &id(n)).expect("lookup"), expect(n), "trace {n}");
+        }
+        assert!(index.blocks_of(&tree, &id(traces + 1)).expect("lookup").is_empty(), "an unknown trace is in no block");
+        assert!(index.blocks_of(&tree, &[0u8; 16]).expect("lookup").is_empty(), "below every run's first id");
+
+        let reopened = TraceIndex::default();
+        for n in (0..traces).step_by(41) {
+            assert_eq!(reopened.blocks_of(&tree, &id(n)).expect("lookup"), expect(n), "trace {n} after reopening");
+        }
+    }
+
+    #[test]
+    fn a_damaged_list_or_chunk_is_skipped_not_a_panic() {
+        let db = sled::Config::new().temporary(true).open().expect("open");
+        let tree = db.open_tree("b").expect("tree");
+        tree.insert(key(PENDING, 3), &[1u8, 2, 3][..]).expect("insert");
+        tree.insert(&key(RUN, 1)[..], &[] as &[u8]).expect("insert");
+        let mut chunk = key(CHUNK, 1).to_vec();
+        chunk.extend_from_slice(&[0u8; 16]);
+        tree.insert(chunk, &[9u8; 20][..]).expect("insert");
+        let index = TraceIndex::default();
+        assert!(index.blocks_of(&tree, &id(5)).expect("lookup").is_empty());
+    }
+}
