@@ -163,6 +163,14 @@ pub fn client_authenticator(
     })
 }
 
+/// Adds `auth`'s headers to `headers` (replacing any of the same name from `headers:`).
+pub fn add_client_headers(headers: &mut HeaderMap, auth: &dyn ClientAuthenticator) -> Result<(), AuthError> {
+    for (name, value) in auth.headers()? {
+        headers.insert(name, value);
+    }
+    Ok(())
+}
+
 /// Marks a credential header value sensitive.
 pub fn sensitive(mut value: HeaderValue) -> HeaderValue {
     value.set_sensitive(true);

@@ -3,12 +3,14 @@
 //! cluster's word), with basic auth or an API key and https through rustls.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::Value;
+use tracegate_core::auth::{add_client_headers, ClientAuthenticator};
 
 use crate::config::Config;
 
@@ -28,6 +30,8 @@ pub struct EsClient {
     http: reqwest::Client,
     endpoints: Vec<String>,
     next: AtomicUsize,
+    /// `auth: { authenticator }`'s credentials, set at start; added to each request.
+    authenticator: OnceLock<Arc<dyn ClientAuthenticator>>,
 }
 
 /// The `reason` of an Elasticsearch error body, or the body itself.
@@ -73,17 +77,28 @@ impl EsClient {
         }
         let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let endpoints = config.endpoints.iter().map(|e| e.trim_end_matches('/').to_string()).collect();
-        Ok(Self { http, endpoints, next: AtomicUsize::new(0) })
+        Ok(Self { http, endpoints, next: AtomicUsize::new(0), authenticator: OnceLock::new() })
+    }
+
+    /// Sends `auth`'s credentials with every request from now on.
+    pub fn set_authenticator(&self, auth: Arc<dyn ClientAuthenticator>) {
+        let _ = self.authenticator.set(auth);
     }
 
     /// Sends one request; `body` is `(bytes, content type)`. Returns the decoded JSON answer.
     pub async fn request(&self, method: Method, path: &str, body: Option<(Vec<u8>, &'static str)>) -> Result<Value, ClientError> {
         let n = self.endpoints.len().max(1);
         let first = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut credentials = HeaderMap::new();
+        if let Some(auth) = self.authenticator.get() {
+            // No credentials now (an unreadable token file) is like an unreachable cluster:
+            // retried, since the file may be fixed.
+            add_client_headers(&mut credentials, auth.as_ref()).map_err(|e| ClientError::Unreachable(format!("auth: {e}")))?;
+        }
         let mut last_err = String::from("no endpoints configured");
         for i in 0..self.endpoints.len() {
             let base = &self.endpoints[(first + i) % n];
-            let mut req = self.http.request(method.clone(), format!("{base}{path}"));
+            let mut req = self.http.request(method.clone(), format!("{base}{path}")).headers(credentials.clone());
             if let Some((bytes, ct)) = &body {
                 req = req.header(CONTENT_TYPE, *ct).body(bytes.clone());
             }

@@ -4,7 +4,7 @@
 //! `tags_as_fields`, `bulk` limits, `auth`, `tls`, `max_lookback` for reads.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use tracegate_core::config::{ConfigProblem, GoDuration};
+use tracegate_core::config::{validate_auth, AuthConfig, ConfigProblem, GoDuration};
 use tracegate_core::factory::ComponentConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,6 +140,17 @@ pub struct Auth {
     pub password: String,
     /// Sent as `Authorization: ApiKey <api_key>` (the base64 `id:key` Elasticsearch issues).
     pub api_key: String,
+    /// An authenticator extension's id (the Collector's `auth: { authenticator: <id> }`),
+    /// instead of the keys above: its credentials go with every request.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub authenticator: String,
+}
+
+impl Auth {
+    /// The extension reference, when `authenticator` is set.
+    pub fn extension(&self) -> Option<AuthConfig> {
+        (!self.authenticator.is_empty()).then(|| AuthConfig { authenticator: self.authenticator.clone() })
+    }
 }
 
 /// `tls:` for `https://` endpoints: the Collector's client shape, shared with every exporter.
@@ -167,6 +178,12 @@ impl ComponentConfig for Config {
         }
         if !self.auth.api_key.is_empty() && !self.auth.username.is_empty() {
             problems.push(ConfigProblem::new("auth", "set either username/password or api_key, not both"));
+        }
+        if !self.auth.authenticator.is_empty() {
+            if !self.auth.api_key.is_empty() || !self.auth.username.is_empty() {
+                problems.push(ConfigProblem::new("auth", "set either authenticator or username/password/api_key, not both"));
+            }
+            problems.extend(validate_auth(self.auth.extension().as_ref(), "auth"));
         }
         if self.auth.username.is_empty() != self.auth.password.is_empty() {
             problems.push(ConfigProblem::new("auth", "username and password go together"));

@@ -287,7 +287,11 @@ impl ElasticsearchExporter {
 
 #[async_trait]
 impl Lifecycle for ElasticsearchExporter {
-    async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
+    async fn start(&self, host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        let auth = self.shared.config.auth.extension();
+        if let Some(auth) = tracegate_core::auth::client_authenticator(&*host, auth.as_ref())? {
+            self.shared.client.set_authenticator(auth);
+        }
         // A cluster that is down at start must not stop the gateway: templates are installed
         // before the first write instead, and exports wait (retryable) until then.
         if let Err(e) = self.ensure_templates().await {

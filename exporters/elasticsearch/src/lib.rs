@@ -19,6 +19,8 @@ pub mod templates;
 mod tests;
 #[cfg(test)]
 mod tls_tests;
+#[cfg(test)]
+mod auth_tests;
 
 use std::sync::Arc;
 

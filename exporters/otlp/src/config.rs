@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::ConfigProblem;
+use tracegate_core::config::{validate_auth, AuthConfig, ConfigProblem};
 use tracegate_core::factory::ComponentConfig;
 
 use crate::compression::Compression;
@@ -27,6 +27,10 @@ pub struct GrpcConfig {
     /// Sent as metadata with every request.
     pub headers: BTreeMap<String, String>,
     pub compression: Compression,
+    /// Credentials from an authenticator extension (the Collector's `configauth`), added to
+    /// every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 /// `encoding:` of the HTTP exporter.
@@ -51,6 +55,10 @@ pub struct HttpConfig {
     pub headers: BTreeMap<String, String>,
     pub compression: Compression,
     pub encoding: Encoding,
+    /// Credentials from an authenticator extension (the Collector's `configauth`), added to
+    /// every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 /// What the gRPC exporter runs with.
@@ -61,6 +69,7 @@ pub(crate) struct GrpcSettings {
     pub tls: Option<TlsConfig>,
     pub headers: HeaderMap,
     pub compression: Compression,
+    pub auth: Option<AuthConfig>,
 }
 
 /// What the HTTP exporter runs with.
@@ -72,6 +81,7 @@ pub(crate) struct HttpSettings {
     pub headers: HeaderMap,
     pub compression: Compression,
     pub encoding: Encoding,
+    pub auth: Option<AuthConfig>,
 }
 
 impl GrpcConfig {
@@ -99,12 +109,14 @@ impl GrpcConfig {
             problems.extend(tls_problems(&self.tls));
         }
         let headers = header_map(&self.headers, &mut problems);
+        problems.extend(validate_auth(self.auth.as_ref(), "auth"));
         match uri {
             Some((uri, tls)) if !problems.iter().any(ConfigProblem::is_error) => Ok(GrpcSettings {
                 uri,
                 tls,
                 headers,
                 compression: self.compression,
+                auth: self.auth.clone(),
             }),
             _ => Err(problems),
         }
@@ -148,6 +160,7 @@ impl HttpConfig {
             problems.extend(tls_problems(&self.tls));
         }
         let headers = header_map(&self.headers, &mut problems);
+        problems.extend(validate_auth(self.auth.as_ref(), "auth"));
         match url {
             Some(url) if !problems.iter().any(ConfigProblem::is_error) => Ok(HttpSettings {
                 url,
@@ -155,6 +168,7 @@ impl HttpConfig {
                 headers,
                 compression: self.compression,
                 encoding: self.encoding,
+                auth: self.auth.clone(),
             }),
             _ => Err(problems),
         }

@@ -5,13 +5,14 @@
 //! channel is built on first use rather than in `create` because tonic spawns its connection
 //! worker onto the Tokio runtime, and `create` may run outside one.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use http::uri::PathAndQuery;
 use tonic::client::Grpc;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
+use tracegate_core::auth::{add_client_headers, client_authenticator, ClientAuthenticator};
 use tracegate_core::{ComponentError, ConsumeError, Exporter, Lifecycle, Traces};
 
 use crate::classify;
@@ -28,6 +29,8 @@ pub struct OtlpGrpcExporter {
     /// TCP, with TLS when the endpoint is `https://`; built in `new` so a bad `tls:` fails create.
     connector: GrpcConnector,
     client: OnceLock<Grpc<Channel>>,
+    /// The `auth:` extension's credentials, found at start.
+    auth: OnceLock<Arc<dyn ClientAuthenticator>>,
 }
 
 impl OtlpGrpcExporter {
@@ -43,6 +46,7 @@ impl OtlpGrpcExporter {
             metadata,
             connector,
             client: OnceLock::new(),
+            auth: OnceLock::new(),
         })
     }
 
@@ -70,8 +74,11 @@ impl OtlpGrpcExporter {
 impl Lifecycle for OtlpGrpcExporter {
     async fn start(
         &self,
-        _host: std::sync::Arc<dyn tracegate_core::Host>,
+        host: Arc<dyn tracegate_core::Host>,
     ) -> Result<(), ComponentError> {
+        if let Some(auth) = client_authenticator(&*host, self.settings.auth.as_ref())? {
+            let _ = self.auth.set(auth);
+        }
         // Builds the channel now so the first batch does not pay for it; connects nothing.
         self.client();
         Ok(())
@@ -83,7 +90,16 @@ impl Exporter for OtlpGrpcExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
         // A batch still in its received bytes is sent as they are (see `raw_codec`).
         let mut request = tonic::Request::new(traces.encode_request());
-        *request.metadata_mut() = self.metadata.clone();
+        *request.metadata_mut() = match self.auth.get() {
+            Some(auth) => {
+                let mut headers = self.settings.headers.clone();
+                // No credentials now (an unreadable token file): retry, the file may be fixed.
+                add_client_headers(&mut headers, auth.as_ref())
+                    .map_err(|e| ConsumeError::retryable(format!("auth: {e}")))?;
+                MetadataMap::from_headers(headers)
+            }
+            None => self.metadata.clone(),
+        };
         let mut client = self.client();
         let grpc_error = |status: tonic::Status| classify::grpc_error(&self.settings.uri, &status);
         client

@@ -5,6 +5,7 @@
 //! bounded prefix of a response body is read: it is there for a partial-success count or an
 //! error message, and a misbehaving backend must not make tracegate buffer megabytes of it.
 
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -19,7 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
-use tracegate_core::{ConsumeError, Exporter, Lifecycle, Traces};
+use tracegate_core::auth::{add_client_headers, client_authenticator, ClientAuthenticator};
+use tracegate_core::{ComponentError, ConsumeError, Exporter, Host, Lifecycle, Traces};
 
 use crate::classify;
 use crate::config::{Encoding, HttpSettings};
@@ -35,6 +37,8 @@ pub struct OtlpHttpExporter {
     id: String,
     settings: HttpSettings,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The `auth:` extension's credentials, found at start.
+    auth: OnceLock<Arc<dyn ClientAuthenticator>>,
 }
 
 impl OtlpHttpExporter {
@@ -48,6 +52,7 @@ impl OtlpHttpExporter {
             id,
             settings,
             client,
+            auth: OnceLock::new(),
         })
     }
 
@@ -72,7 +77,14 @@ impl OtlpHttpExporter {
 }
 
 #[async_trait]
-impl Lifecycle for OtlpHttpExporter {}
+impl Lifecycle for OtlpHttpExporter {
+    async fn start(&self, host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        if let Some(auth) = client_authenticator(&*host, self.settings.auth.as_ref())? {
+            let _ = self.auth.set(auth);
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl Exporter for OtlpHttpExporter {
@@ -84,6 +96,11 @@ impl Exporter for OtlpHttpExporter {
         *request.uri_mut() = url.clone();
         let headers = request.headers_mut();
         *headers = self.settings.headers.clone();
+        if let Some(auth) = self.auth.get() {
+            // No credentials now (an unreadable token file): retry, the file may be fixed.
+            add_client_headers(headers, auth.as_ref())
+                .map_err(|e| ConsumeError::retryable(format!("auth: {e}")))?;
+        }
         // The protocol's own headers win over `headers:`; a wrong Content-Type would only
         // turn every batch into a 415.
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -79,6 +79,8 @@ tracegate_core::register_exporter!(OtlpGrpcExporterFactory);
 tracegate_core::register_exporter!(OtlpHttpExporterFactory);
 
 #[cfg(test)]
+mod auth_tests;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tls_tests;
