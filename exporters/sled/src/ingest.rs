@@ -141,8 +141,7 @@ impl Ingest {
     /// Writes a cut block into sled and advances the sealed offset. On failure the block is
     /// kept for [`Ingest::retry_failed`].
     pub fn seal(&self, shared: &Shared, cut: Cut, opts: &WriteOptions) -> Result<(), StoreError> {
-        let parts: Vec<&[u8]> = cut.parts.iter().map(|p| p.as_ref()).collect();
-        match write_requests(shared, &parts, *opts) {
+        match write_readable(shared, &cut.parts, opts) {
             Ok(_) => self.written(shared, cut.ticket, cut.end),
             Err(e) => {
                 let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
@@ -258,7 +257,7 @@ impl Ingest {
             let mut end = sealed;
             for (record_end, payload) in records.into_iter().filter(|(e, _)| *e > sealed) {
                 bytes += payload.len();
-                batch.push(lenient(Bytes::from(payload)));
+                batch.push(Bytes::from(payload));
                 end = record_end;
                 replayed += 1;
                 if bytes >= REPLAY_BLOCK_BYTES {
@@ -280,8 +279,7 @@ impl Ingest {
     }
 
     fn replay_block(&self, shared: &Shared, parts: Vec<Bytes>, end: u64, opts: &WriteOptions) -> Result<(), StoreError> {
-        let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
-        write_requests(shared, &refs, *opts)?;
+        write_readable(shared, &parts, opts)?;
         shared.meta.insert(SEALED_KEY, &end.to_be_bytes())?;
         Ok(())
     }
@@ -304,21 +302,24 @@ fn sync_filesystem(path: &std::path::Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The batch as request encodings the block writer reads in place, and how many of its spans
-/// start before the retention cutoff. A decoded batch (Jaeger, Zipkin, changed by a
-/// processor) is encoded once here; bytes the views refuse (a singular field repeated, which
-/// prost merges) are decoded and re-encoded, so that a cut block never fails to encode.
+/// The batch as request encodings for the log and the block writer, and how many of its
+/// spans start before the retention cutoff ([`crate::past_retention`]). A decoded batch
+/// (Jaeger, Zipkin, changed by a processor) is encoded once here. Bytes the views refuse (a
+/// singular field repeated, which prost merges) are re-encoded when the block is cut
+/// ([`Ingest::seal`]), not checked here: that check parsed every span a second time.
 fn readable_parts(traces: &Traces, opts: &WriteOptions) -> Result<(Vec<Bytes>, usize), StoreError> {
-    let parts: Vec<Bytes> = match traces.encoded_parts() {
-        Some(parts) => parts.iter().map(|p| p.bytes.clone()).collect(),
-        None => vec![Bytes::from(encode_resource_spans(traces.resource_spans()))],
+    let Some(parts) = traces.encoded_parts() else {
+        let past = crate::past_retention::in_decoded(traces.resource_spans(), opts);
+        return Ok((vec![Bytes::from(encode_resource_spans(traces.resource_spans()))], past));
     };
     let mut past = 0;
     let mut readable = Vec::with_capacity(parts.len());
-    for part in parts {
-        let (part, n) = match index([part.as_ref()]).map(|b| past_retention(&b, opts)) {
+    for part in parts.iter().map(|p| p.bytes.clone()) {
+        let (part, n) = match crate::past_retention::in_request(&part, opts) {
             Ok(n) => (part, n),
             Err(_) => {
+                // Not what prost reads either (a receiver passes only bytes prost decodes):
+                // the views' verdict, as before.
                 let again = reencoded(&part);
                 let n = index([again.as_ref()]).map(|b| past_retention(&b, opts)).map_err(CodecError::from)?;
                 (again, n)
@@ -332,27 +333,30 @@ fn readable_parts(traces: &Traces, opts: &WriteOptions) -> Result<(Vec<Bytes>, u
 
 /// Spans the writer skips as older than the retention (its own test, see `write_requests`).
 fn past_retention(batch: &BatchIndex<'_>, opts: &WriteOptions) -> usize {
-    batch
-        .spans
-        .iter()
-        .filter(|s| (s.span.start_time_unix_nano / 1_000_000_000).saturating_add(opts.partition_secs) <= opts.cutoff_secs)
-        .count()
+    batch.spans.iter().filter(|s| crate::past_retention::is_past(s.span.start_time_unix_nano, opts)).count()
+}
+
+/// Writes a cut block's requests; if the writer cannot read them (bytes the views refuse),
+/// writes them again as prost reads and re-encodes them, so a cut block never fails to
+/// encode and stays queued forever.
+fn write_readable(shared: &Shared, parts: &[Bytes], opts: &WriteOptions) -> Result<usize, StoreError> {
+    let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
+    match write_requests(shared, &refs, *opts) {
+        Err(StoreError::Codec(e)) => {
+            tracing::debug!(error = %e, "a block's requests re-encoded as prost reads them");
+            let again: Vec<Bytes> = parts.iter().map(reencoded).collect();
+            let refs: Vec<&[u8]> = again.iter().map(|p| p.as_ref()).collect();
+            write_requests(shared, &refs, *opts)
+        }
+        other => other,
+    }
 }
 
 /// Prost's decoding of `bytes` encoded again, which the views read; `bytes` themselves when
-/// prost refuses them too (the caller's `index` then reports why).
+/// prost refuses them too (the writer then reports why).
 fn reencoded(bytes: &Bytes) -> Bytes {
     match ExportTraceServiceRequest::decode(bytes.as_ref()) {
         Ok(request) => Bytes::from(request.encode_to_vec()),
         Err(_) => bytes.clone(),
-    }
-}
-
-/// `bytes` if the views read them, else [`reencoded`].
-fn lenient(bytes: Bytes) -> Bytes {
-    if index([bytes.as_ref()]).is_ok() {
-        bytes
-    } else {
-        reencoded(&bytes)
     }
 }

@@ -96,6 +96,7 @@ mod ingest;
 #[doc(hidden)]
 pub mod fuzzing;
 mod matching;
+mod past_retention;
 mod read;
 mod reclaim;
 mod summary;

@@ -10,8 +10,9 @@
 //! the encode, ~1 because reading views costs more than reading structs), while a byte batch
 //! costs ~8 against ~12 (decode + structs), and the byte path is the one the OTLP receiver
 //! feeds. One encoder also means blocks cannot differ by where a batch came from. Bytes a view
-//! refuses (a singular message repeated, which prost would merge) were re-encoded before
-//! they reached the log, so a block never fails half-written on them.
+//! refuses (a singular message repeated, which prost would merge) fail the whole block before
+//! anything is written; the block is then written again from prost's re-encoding
+//! ([`crate::ingest`]), so it never fails half-written on them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
