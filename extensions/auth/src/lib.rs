@@ -1,6 +1,7 @@
 //! Authenticator extensions, in the Collector's config shapes so its configs carry over:
 //! `basicauth` (htpasswd on the server side, `client_auth` on the client side) and
-//! `bearertokenauth` (a token, tokens or a token file; both sides).
+//! `bearertokenauth` (a token, tokens or a token file; both sides) and `oidc` (JWTs checked
+//! against an issuer's keys; server side).
 //!
 //! Each is built as core's [`AuthenticatorExtension`], which listeners find by id when a
 //! server says `auth: { authenticator: <id> }` and exporters find the same way; the check in
@@ -10,6 +11,7 @@
 pub mod basic;
 pub mod bearer;
 pub mod htpasswd;
+pub mod oidc;
 pub mod token_file;
 #[cfg(test)]
 mod tests;
@@ -51,5 +53,23 @@ impl ExtensionFactory for BearerTokenAuthFactory {
     }
 }
 
+/// Builds `oidc` extensions.
+pub struct OidcFactory;
+
+impl ExtensionFactory for OidcFactory {
+    const TYPE: &'static str = "oidc";
+    const STABILITY: Stability = Stability::Alpha;
+    type Config = oidc::Config;
+
+    fn create(&self, ctx: CreateContext, config: oidc::Config) -> Result<Arc<dyn Extension>, ComponentError> {
+        let oidc = Arc::new(oidc::Oidc::new(&config).map_err(ComponentError::Config)?);
+        let extension = AuthenticatorExtension::new(ctx.telemetry.clone())
+            .with_server(oidc.clone())
+            .with_lifecycle(oidc);
+        Ok(Arc::new(extension))
+    }
+}
+
 tracegate_core::register_extension!(BasicAuthFactory);
 tracegate_core::register_extension!(BearerTokenAuthFactory);
+tracegate_core::register_extension!(OidcFactory);
