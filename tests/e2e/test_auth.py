@@ -6,13 +6,20 @@ header both are refused (gRPC UNAUTHENTICATED, HTTP 401 with WWW-Authenticate), 
 are counted, and no credential reaches the log even at debug level. Rewriting the token file
 swaps the accepted token without a restart. The query API and UI sit behind basic auth the
 way a browser expects it; Zipkin and Jaeger Thrift/HTTP refuse anonymous posts. One gateway
-forwards to another with client-side basicauth and bearertokenauth.
+forwards to another with client-side basicauth and bearertokenauth. An `oidc` extension checks
+JWTs (RS256, signed with a key the openssl CLI made) against the keys a local issuer publishes
+through OIDC discovery.
 """
 
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import subprocess
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -158,7 +165,6 @@ def test_the_query_api_ui_zipkin_and_jaeger_http_refuse_anonymous_callers(gatewa
 
     def services() -> list:
         req_headers = {"Authorization": basic("alice", "wonderland")}
-        import urllib.request
         request = urllib.request.Request(f"http://127.0.0.1:{query_port}/api/services", headers=req_headers)
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.status == 200
@@ -203,3 +209,102 @@ def test_a_gateway_forwards_with_client_credentials_to_a_guarded_gateway(gateway
     }, name="forwarder")
     export_or_fail(GrpcSpanExporter(endpoint=f"127.0.0.1:{a_grpc}", insecure=True), finished_spans("forwarded"))
     wait_until(lambda: span_count(read_proto_file(sink)) == 2, 30.0, "the span arrived through both authenticated exporters")
+
+
+# --- oidc -------------------------------------------------------------------------------------
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class RsaKey:
+    """An RSA key made with the openssl CLI; signs JWTs (RS256) and gives its public JWK."""
+
+    def __init__(self, directory: Path, kid: str):
+        self.kid = kid
+        self.path = directory / f"{kid}.pem"
+        done = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                               "-out", str(self.path)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        modulus = subprocess.run(["openssl", "rsa", "-in", str(self.path), "-noout", "-modulus"],
+                                 capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+        self.jwk = {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+                    "n": b64url(bytes.fromhex(modulus)), "e": b64url((65537).to_bytes(3, "big"))}
+
+    def sign(self, claims: dict) -> str:
+        header = {"alg": "RS256", "typ": "JWT", "kid": self.kid}
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.path)],
+                                   input=signing_input.encode(), capture_output=True, check=True).stdout
+        return f"{signing_input}.{b64url(signature)}"
+
+
+def test_oidc_tokens_from_a_discovered_issuer(gateways, tmp_path: Path):
+    key = RsaKey(tmp_path, "e2e-key")
+    issuer_port, query_port, http_port = free_port(), free_port(), free_port()
+    issuer_url = f"http://127.0.0.1:{issuer_port}"
+
+    class Issuer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            documents = {
+                "/.well-known/openid-configuration": {"issuer": issuer_url, "jwks_uri": f"{issuer_url}/keys"},
+                "/keys": {"keys": [key.jwk]},
+            }
+            body = json.dumps(documents.get(self.path, {})).encode()
+            self.send_response(200 if self.path in documents else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", issuer_port), Issuer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sink = tmp_path / "spans.bin"
+        gw = gateways({
+            "extensions": {
+                "oidc": {"issuer_url": issuer_url, "audience": "tracegate-e2e", "tenant_claim": "tenant"},
+                "jaeger_query": {"storage": "memory", "http": {
+                    "endpoint": f"127.0.0.1:{query_port}", "auth": {"authenticator": "oidc"}}},
+            },
+            "receivers": {"otlp": {"protocols": {"http": {
+                "endpoint": f"127.0.0.1:{http_port}", "auth": {"authenticator": "oidc"}}}}},
+            "exporters": {"memory": {}, "file": {"path": str(sink), "format": "proto"}},
+            "service": {
+                "extensions": ["oidc", "jaeger_query"],
+                "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["memory", "file"]}},
+            },
+        })
+        now = int(time.time())
+        good = {"iss": issuer_url, "aud": "tracegate-e2e", "sub": "alice", "tenant": "team-a", "exp": now + 600}
+        token = key.sign(good)
+        spans = finished_spans("with-a-jwt")
+        http_url = f"http://127.0.0.1:{http_port}/v1/traces"
+        export_or_fail(HttpSpanExporter(endpoint=http_url, headers={"Authorization": f"Bearer {token}"}), spans)
+        wait_until(lambda: span_count(read_proto_file(sink)) == 1, 30.0, "the export with a valid token stored")
+
+        expired = key.sign({**good, "exp": now - 600})
+        assert HttpSpanExporter(endpoint=http_url, timeout=5,
+                                headers={"Authorization": f"Bearer {expired}"}).export(spans) == SpanExportResult.FAILURE
+        stranger = RsaKey(tmp_path, "e2e-key-other")
+        stranger.kid = "e2e-key"  # claims to be the issuer's key
+        for bad, why in [(expired, "expired"), (key.sign({**good, "aud": "other"}), "another audience"),
+                         (stranger.sign(good), "signature does not verify")]:
+            status, headers, body = http_post(f"http://127.0.0.1:{query_port}/api/services", b"", "text/plain",
+                                              headers={"Authorization": f"Bearer {bad}"})
+            assert status == 401 and why in body.decode(), (why, status, body)
+            assert 'error="invalid_token"' in challenge(headers), headers
+        request = urllib.request.Request(f"http://127.0.0.1:{query_port}/api/services",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 200
+            assert "auth-e2e" in (json.load(resp)["data"] or [])
+        assert gw.metric("tracegate_server_auth_failures", component="otlp", server="http", reason="invalid") >= 1
+        assert token not in gw.stderr()
+    finally:
+        server.shutdown()
+        server.server_close()
