@@ -85,6 +85,33 @@ async fn a_protected_listener_refuses_calls_without_good_credentials_and_counts_
     running.stop().await;
 }
 
+/// One HTTP/1.1 GET of `path` without credentials; the status line.
+async fn status_of(addr: SocketAddr, path: &str) -> String {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn paths_without_a_route_are_guarded_too() {
+    let telemetry = Telemetry::new();
+    let host = host(&telemetry);
+    // With the router's own 404, and with a fallback (the UI serves its pages from one).
+    for app in [Router::new().route("/", get(|| async { "x" })), Router::new().fallback(|| async { "page" })] {
+        let mut set = ServerSet::new("jaeger_query", Arc::new(ServiceStatus::default()));
+        set.http("http", &Endpoint::new("127.0.0.1", 0), app).auth(Some(&auth("basicauth/test")), &host);
+        let running = set.start().await.unwrap();
+        let addr = running.local_addr("http").unwrap();
+        for path in ["/", "/search", "/api/nothing"] {
+            assert_eq!(status_of(addr, path).await, "HTTP/1.1 401 Unauthorized", "{path}");
+        }
+        running.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn an_authenticator_that_is_not_running_fails_start_with_the_server_named() {
     let telemetry = Telemetry::new();
