@@ -5,7 +5,7 @@ bcrypt htpasswd entry) and over OTLP/HTTP with a bearer token read from a file; 
 header both are refused (gRPC UNAUTHENTICATED, HTTP 401 with WWW-Authenticate), the refusals
 are counted, and no credential reaches the log even at debug level. Rewriting the token file
 swaps the accepted token without a restart. The query API and UI sit behind basic auth the
-way a browser expects it; Zipkin and Jaeger Thrift/HTTP refuse anonymous posts. One gateway
+way a browser expects it; Zipkin, Jaeger Thrift/HTTP and Jaeger gRPC refuse anonymous posts. One gateway
 forwards to another with client-side basicauth and bearertokenauth. An `oidc` extension checks
 JWTs (RS256, signed with a key the openssl CLI made) against the keys a local issuer publishes
 through OIDC discovery.
@@ -29,7 +29,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from conftest import free_port, http_get, http_post, wait_until
+from jaeger_proto import M, POST_SPANS
 from otlp_util import export_or_fail, read_proto_file, recording_provider, span_count
+from test_jaeger_collector import proto_batch
 
 # `htpasswd -nbB alice wonderland` (bcrypt, cost 5) and `htpasswd -nbs bob builder` (SHA-1).
 HTPASSWD = (
@@ -126,8 +128,8 @@ def test_the_sdk_needs_its_credentials_and_a_rotated_token_file_is_followed(gate
         assert secret not in log, f"a credential reached the log: {secret}"
 
 
-def test_the_query_api_ui_zipkin_and_jaeger_http_refuse_anonymous_callers(gateways):
-    query_port, zipkin_port, jaeger_port = free_port(), free_port(), free_port()
+def test_the_query_api_ui_zipkin_and_jaeger_http_and_grpc_refuse_anonymous_callers(gateways):
+    query_port, zipkin_port, jaeger_port, jaeger_grpc = free_port(), free_port(), free_port(), free_port()
     gateways({
         "extensions": {
             "basicauth": {"htpasswd": {"inline": HTPASSWD}},
@@ -136,8 +138,10 @@ def test_the_query_api_ui_zipkin_and_jaeger_http_refuse_anonymous_callers(gatewa
         },
         "receivers": {
             "zipkin": {"endpoint": f"127.0.0.1:{zipkin_port}", "auth": {"authenticator": "basicauth"}},
-            "jaeger": {"protocols": {"thrift_http": {
-                "endpoint": f"127.0.0.1:{jaeger_port}", "auth": {"authenticator": "basicauth"}}}},
+            "jaeger": {"protocols": {
+                "thrift_http": {"endpoint": f"127.0.0.1:{jaeger_port}", "auth": {"authenticator": "basicauth"}},
+                "grpc": {"endpoint": f"127.0.0.1:{jaeger_grpc}", "auth": {"authenticator": "basicauth"}},
+            }},
         },
         "exporters": {"memory": {}},
         "service": {
@@ -163,6 +167,16 @@ def test_the_query_api_ui_zipkin_and_jaeger_http_refuse_anonymous_callers(gatewa
     status, headers, _ = http_post(jaeger_url, b"", "application/x-thrift")
     assert status == 401 and challenge(headers).startswith("Basic"), headers
 
+    with grpc.insecure_channel(f"127.0.0.1:{jaeger_grpc}") as channel:
+        post = channel.unary_unary(POST_SPANS, request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=M["PostSpansResponse"].FromString)
+        try:
+            post(proto_batch(), timeout=10)
+            raise AssertionError("an anonymous Jaeger gRPC PostSpans was accepted")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e
+        post(proto_batch(), timeout=10, metadata=[("authorization", basic("alice", "wonderland"))])
+
     def services() -> list:
         req_headers = {"Authorization": basic("alice", "wonderland")}
         request = urllib.request.Request(f"http://127.0.0.1:{query_port}/api/services", headers=req_headers)
@@ -170,7 +184,8 @@ def test_the_query_api_ui_zipkin_and_jaeger_http_refuse_anonymous_callers(gatewa
             assert resp.status == 200
             return json.load(resp)["data"] or []
 
-    wait_until(lambda: "zipkin-auth" in services(), 30.0, "the Zipkin span in the query API, with credentials")
+    wait_until(lambda: {"zipkin-auth", "grpc-app"} <= set(services()), 30.0,
+               "the Zipkin and Jaeger gRPC spans in the query API, with credentials")
 
 
 def test_a_gateway_forwards_with_client_credentials_to_a_guarded_gateway(gateways, tmp_path: Path):
