@@ -80,7 +80,7 @@ def test_unknown_field_names_its_path_and_the_expected_fields(tracegate_bin, wri
     assert_invalid(
         validate(tracegate_bin, write_config, cfg),
         "receivers::otlp::protocols::grpc::endpointt: unknown field `endpointt`, expected one of "
-        "`endpoint`, `transport`, `max_recv_msg_size_mib`, `max_concurrent_streams`, `tls`",
+        "`endpoint`, `transport`, `max_recv_msg_size_mib`, `max_concurrent_streams`, `tls`, `auth`",
     )
 
 
