@@ -53,8 +53,13 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// Serves `/.well-known/openid-configuration` and `/jwks` for `keys`.
+/// Serves `/.well-known/openid-configuration` and `/jwks` for `keys`, in plain HTTP.
 async fn issuer(keys: Value) -> (RunningServers, String) {
+    issuer_over(keys, None).await
+}
+
+/// The same, over TLS with `tls` when given (then the URL is `https://localhost:port`).
+async fn issuer_over(keys: Value, tls: Option<&tracegate_core::config::TlsServerConfig>) -> (RunningServers, String) {
     let base: Arc<OnceLock<String>> = Arc::default();
     let (for_discovery, for_jwks) = (base.clone(), keys);
     let app = Router::new()
@@ -67,9 +72,13 @@ async fn issuer(keys: Value) -> (RunningServers, String) {
         )
         .route("/jwks", get(move || async move { Json(for_jwks) }));
     let mut set = ServerSet::new("issuer", Arc::new(ServiceStatus::default()));
-    set.http("http", &Endpoint::new("127.0.0.1", 0), app);
+    set.http("http", &Endpoint::new("127.0.0.1", 0), app).tls(tls);
     let running = set.start().await.unwrap();
-    let url = format!("http://{}", running.local_addr("http").unwrap());
+    let port = running.local_addr("http").unwrap().port();
+    let url = match tls {
+        Some(_) => format!("https://localhost:{port}"),
+        None => format!("http://127.0.0.1:{port}"),
+    };
     base.set(url.clone()).unwrap();
     (running, url)
 }
@@ -138,6 +147,34 @@ async fn tokens_are_checked_against_the_issuers_discovered_keys() {
     }
     let anonymous = call(addr, None).await;
     assert!(anonymous.starts_with("HTTP/1.1 401") && anonymous.contains("www-authenticate: Bearer realm=\"tracegate\""), "{anonymous}");
+    guard.stop().await;
+    issuer_server.stop().await;
+}
+
+#[tokio::test]
+async fn an_issuer_over_tls_is_trusted_through_issuer_ca_path() {
+    use tracegate_core::testing::pki::TestCa;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("issuer CA");
+    let (cert, key_file) = ca.server_cert().write(dir.path(), "issuer");
+    let tls = tracegate_core::config::TlsServerConfig {
+        cert_file: cert.display().to_string(),
+        key_file: key_file.display().to_string(),
+        ..Default::default()
+    };
+    let key = SigningKey::new("k1");
+    let (issuer_server, issuer_url) = issuer_over(json!({"keys": [key.jwk]}), Some(&tls)).await;
+    let ca_file = ca.write(dir.path(), "ca").display().to_string();
+    let yaml = format!("{{ issuer_url: '{issuer_url}', issuer_ca_path: '{ca_file}', audience: tracegate }}");
+    let (guard, addr) = guarded(&yaml).await;
+    let served = call(addr, Some(&key.sign("k1", &claims(&issuer_url, "tracegate", now() + 60)))).await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    guard.stop().await;
+    // Without the CA the issuer is not trusted: its keys never load.
+    let yaml = format!("{{ issuer_url: '{issuer_url}', audience: tracegate }}");
+    let (guard, addr) = guarded(&yaml).await;
+    let answer = call(addr, Some(&key.sign("k1", &claims(&issuer_url, "tracegate", now() + 60)))).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     guard.stop().await;
     issuer_server.stop().await;
 }
