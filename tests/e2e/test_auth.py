@@ -28,7 +28,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from conftest import free_port, http_get, http_post, wait_until
+from conftest import free_port, http_get, http_post, run_cli, wait_until
 from jaeger_proto import M, POST_SPANS
 from otlp_util import export_or_fail, read_proto_file, recording_provider, span_count
 from test_jaeger_collector import proto_batch
@@ -323,3 +323,26 @@ def test_oidc_tokens_from_a_discovered_issuer(gateways, tmp_path: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_reference_to_no_authenticator_is_a_config_error_naming_its_path(tracegate_bin, write_config):
+    config = {
+        "extensions": {"basicauth": {"htpasswd": {"inline": HTPASSWD}}, "health_check": {}},
+        "receivers": {"otlp": {"protocols": {
+            "grpc": {"endpoint": "127.0.0.1:0", "auth": {"authenticator": "basicauth/missing"}},
+            "http": {"endpoint": "127.0.0.1:0", "auth": {"authenticator": "health_check"}},
+        }}},
+        "exporters": {"otlp": {"endpoint": "127.0.0.1:1", "tls": {"insecure": True}, "auth": {"authenticator": "basicauth"}}},
+        "service": {
+            "extensions": ["health_check"],
+            "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["otlp"]}},
+        },
+    }
+    result = run_cli(tracegate_bin, "validate", "--config", str(write_config(config)))
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("error:")]
+    assert errors == [
+        'error: receivers::otlp::protocols::grpc::auth::authenticator: authenticator "basicauth/missing" is not configured under extensions',
+        'error: receivers::otlp::protocols::http::auth::authenticator: "health_check" is not an authenticator; use an extension of type basicauth, bearertokenauth, oidc',
+        'error: exporters::otlp::auth::authenticator: authenticator "basicauth" is not enabled in service::extensions',
+    ], result.stderr
