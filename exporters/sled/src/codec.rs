@@ -176,9 +176,7 @@ pub fn write_value_text(v: &any_value::Value, out: &mut String) -> bool {
     out.clear();
     match v {
         any_value::Value::StringValue(s) => out.push_str(s),
-        any_value::Value::IntValue(i) => {
-            let _ = write!(out, "{i}");
-        }
+        any_value::Value::IntValue(i) => out.push_str(itoa::Buffer::new().format(*i)),
         any_value::Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
         any_value::Value::DoubleValue(d) => {
             let _ = write!(out, "{d}");
@@ -200,9 +198,8 @@ pub fn view_value_text(v: &ValueView<'_>, out: &mut String) -> bool {
     out.clear();
     match v {
         ValueView::Str(s) => out.push_str(s),
-        ValueView::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        // itoa, not `write!`: a column of changing ints (sizes, ids) formats every value.
+        ValueView::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         ValueView::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         ValueView::Double(d) => {
             let _ = write!(out, "{d}");
@@ -251,4 +248,22 @@ pub fn derived_tags_of(kind: i32, status_code: i32) -> impl Iterator<Item = (&'s
     };
     let error = (status_code == 2).then_some(("error", "true"));
     kind.into_iter().chain(status).chain(error)
+}
+
+#[cfg(test)]
+mod text_tests {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use tracegate_core::otlp_wire::view::ValueView;
+
+    use super::{view_value_text, write_value_text};
+
+    /// A tag search hashes the text a user types; ints must read as Display writes them.
+    #[test]
+    fn ints_read_as_display_writes_them() {
+        for i in [0, 1, -1, 9, 10, 503, -42, 1 << 40, i64::MAX, i64::MIN] {
+            let (mut a, mut b) = (String::new(), String::new());
+            assert!(view_value_text(&ValueView::Int(i), &mut a) && write_value_text(&Value::IntValue(i), &mut b));
+            assert_eq!((a.as_str(), b.as_str()), (i.to_string().as_str(), i.to_string().as_str()));
+        }
+    }
 }
