@@ -24,10 +24,14 @@
 //!   string table, one value column per attribute key, delta-coded times, parents as indexes,
 //!   each resource once; see [`block_write`]). Columns halve what zstd has to store compared
 //!   with OTLP protobuf per trace (format 1), and encoding them is cheaper than prost's.
-//! - **Trace index.** One `t`+trace+seq key per (trace, block): `get_trace` scans that prefix
-//!   in each live partition, decodes those blocks and rebuilds only that trace's spans
-//!   ([`fetch`]). Byte-identical spans (a retried batch) are returned once; spans that share
-//!   an id but differ are all returned, as Jaeger does.
+//! - **Trace index** ([`trace_index`]). Per block, its sorted trace ids in one value (`i`+seq),
+//!   kept in memory too; once a partition's lists hold 128k ids they are merged into a run of
+//!   sorted (trace, block) entries in ~4.5 KB chunks. `get_trace` binary-searches the lists
+//!   and seeks once per run, decodes the blocks found and rebuilds only that trace's spans
+//!   ([`fetch`]). Format 2 wrote a `t`+trace+seq sled key per (trace, block) instead: ~17% of
+//!   the fill's CPU in a profile, and ~10 B/span of disk. Byte-identical spans (a retried
+//!   batch) are returned once; spans that share an id but differ are all returned, as Jaeger
+//!   does.
 //! - **Search summaries.** One `s`+seq value per block, in the blocks tree: per service its
 //!   operations with kinds and the latest start of each, start and duration ranges, the
 //!   latest start per duration class; and a binary fuse filter of `(service, key, value)`
@@ -44,9 +48,12 @@
 //!   one of them.
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
-//! - **Format version.** `meta` holds the storage format (2). A database of another format
+//! - **Format version.** `meta` holds the storage format (3). A format 2 database is opened
+//!   and restamped 3: its `t` keys are still read, new blocks are indexed the new way (a
+//!   format 2 build then refuses it by name instead of missing new traces). Any other format
 //!   (format 1 had no version key) is refused at open with an error naming both versions; it
-//!   is not converted. sled's own segment size is read back from its `conf`.
+//!   is not converted. Blocks and summaries are unchanged since format 2. sled's own segment
+//!   size is read back from its `conf`.
 //!
 //! # Measured
 //!
@@ -71,6 +78,21 @@
 //! | service + absent tag | 0.43 / 4.21 | 0.42 / 12.0 | 0.34 / 8.1 |
 //! | fill: spans per gateway CPU s | 152k | 171k | 133k |
 //! | disk | 53.2 B/span | 53.3 B/span | 47.8 B/span |
+//!
+//! Those are format 2. The writer since (format 3's trace index, the retention count read
+//! from start times only, zstd level 1, ints formatted by `itoa`), same tool at 3M spans,
+//! binaries before and after alternated in one window (2026-12-07 06:47-07:03, load average
+//! 6-9, `limits` otlp_decode 86-348k spans/s):
+//!
+//! | 3M spans | default shape | realistic |
+//! | --- | --- | --- |
+//! | fill, spans per gateway CPU s, format 2 | 168k-183k | 174k-182k |
+//! | fill, trace index only | 237k-260k | 232k-246k |
+//! | fill, + retention count, zstd level 1 | 252k-277k | (see history) |
+//! | disk, format 2 / now | 54-55 / 43-44 B/span | 48-50 / 34-37 B/span |
+//!
+//! Query latencies at 3M were within the (large) run-to-run noise of that window either way;
+//! the 10M and 100M tables above were not re-measured with the new writer.
 //!
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
