@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Measures the memory a user of a shipped config sees: the gateway started with CONFIG (every
+# listener moved to free local ports, data in a fresh directory), the load generator against
+# its OTLP/gRPC port for LOAD seconds, then IDLE seconds without traffic. RSS is sampled every
+# 100 ms from /proc/<pid>/status. Prints the load generator's summary, an RSS timeline, the
+# peak and idle RSS, the gateway's CPU seconds, and spans accepted, stored (sent by the
+# exporters) and refused from its /metrics. The figures in docs/memory.md come from it.
+#
+# Usage: loadgen/bench-memory.sh [--config FILE] [--load SECONDS] [--idle SECONDS] [-- LOADGEN ARGS...]
+#   --config  default config-examples/all-in-one.yaml (it must listen where all-in-one does)
+#   --load    flat-out seconds (default 60)
+#   --idle    seconds without traffic before the idle RSS is read (default 45)
+#   LOADGEN ARGS e.g. `--shape realistic --services 50 --connections 512`
+# Env: GATEWAY / LOADGEN (binaries; default: target/release, built unless SKIP_BUILD=1),
+# OUT (directory for the logs, default a temporary one).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CONFIG="$ROOT/config-examples/all-in-one.yaml" LOAD=60 IDLE=45
+while (($#)); do
+  case "$1" in
+    --config) CONFIG="$(realpath "$2")"; shift 2 ;;
+    --load) LOAD="$2"; shift 2 ;;
+    --idle) IDLE="$2"; shift 2 ;;
+    --) shift; break ;;
+    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  esac
+done
+cd "$ROOT"
+if [[ -z "${GATEWAY:-}" || -z "${LOADGEN:-}" ]] && [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  cargo build --release -p tracegate -p tracegate-loadgen
+fi
+GATEWAY="${GATEWAY:-$ROOT/target/release/tracegate}"
+LOADGEN="${LOADGEN:-$ROOT/target/release/tracegate-loadgen}"
+OUT="${OUT:-$(mktemp -d)}"
+mkdir -p "$OUT"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+declare -A PORT
+for name in grpc http compact binary thrift_http jaeger_grpc zipkin query sampling_http sampling_grpc health metrics; do
+  PORT[$name]=$(free_port)
+done
+export TRACEGATE_DATA="$OUT/data"
+rm -rf "$TRACEGATE_DATA"
+"$GATEWAY" --config "$CONFIG" \
+  --set receivers.otlp.protocols.grpc.endpoint=127.0.0.1:${PORT[grpc]} \
+  --set receivers.otlp.protocols.http.endpoint=127.0.0.1:${PORT[http]} \
+  --set receivers.jaeger.protocols.thrift_compact.endpoint=127.0.0.1:${PORT[compact]} \
+  --set receivers.jaeger.protocols.thrift_binary.endpoint=127.0.0.1:${PORT[binary]} \
+  --set receivers.jaeger.protocols.thrift_http.endpoint=127.0.0.1:${PORT[thrift_http]} \
+  --set receivers.jaeger.protocols.grpc.endpoint=127.0.0.1:${PORT[jaeger_grpc]} \
+  --set receivers.zipkin.endpoint=127.0.0.1:${PORT[zipkin]} \
+  --set extensions.jaeger_query.http.endpoint=127.0.0.1:${PORT[query]} \
+  --set extensions.remote_sampling.http.endpoint=127.0.0.1:${PORT[sampling_http]} \
+  --set extensions.remote_sampling.grpc.endpoint=127.0.0.1:${PORT[sampling_grpc]} \
+  --set extensions.health_check.endpoint=127.0.0.1:${PORT[health]} \
+  --set service.telemetry.metrics.address=127.0.0.1:${PORT[metrics]} \
+  >"$OUT/gateway.log" 2>&1 &
+GW=$!
+trap 'kill $GW 2>/dev/null || true' EXIT
+for _ in $(seq 200); do
+  curl -sf "http://127.0.0.1:${PORT[metrics]}/metrics" >/dev/null && break
+  kill -0 $GW 2>/dev/null || { tail "$OUT/gateway.log" >&2; exit 1; }
+  sleep 0.1
+done
+(while kill -0 $GW 2>/dev/null; do
+   echo "$(date +%s.%N) $(awk '/VmRSS/{print $2}' /proc/$GW/status 2>/dev/null)"
+   sleep 0.1
+ done) >"$OUT/rss.txt" &
+SAMPLER=$!
+T0=$(date +%s.%N)
+"$LOADGEN" --endpoint 127.0.0.1:${PORT[grpc]} --duration "${LOAD}s" --json-summary "$@" \
+  >"$OUT/loadgen.json" 2>"$OUT/loadgen.err"
+T1=$(date +%s.%N)
+sleep "$IDLE"
+curl -sf "http://127.0.0.1:${PORT[metrics]}/metrics" >"$OUT/metrics.txt"
+IDLE_KIB=$(awk '/VmRSS/{print $2}' /proc/$GW/status)
+CPU=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' /proc/$GW/stat)
+kill $GW; wait $GW 2>/dev/null || true
+kill $SAMPLER 2>/dev/null || true
+python3 - "$OUT" "$T0" "$T1" "$CPU" "$IDLE_KIB" "$IDLE" <<'PY'
+import json, sys
+out, t0, t1, cpu, idle, idle_secs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+rows = [(float(a), int(b) / 1024) for a, b in (l.split() for l in open(out + "/rss.txt")) if b]
+summary = json.load(open(out + "/loadgen.json"))
+metrics = {}
+for line in open(out + "/metrics.txt"):
+    if not line.startswith("#") and " " in line:
+        key, value = line.rsplit(" ", 1)
+        metrics[key] = float(value)
+total = lambda prefix: sum(v for k, v in metrics.items() if k.startswith(prefix))
+stored = total("tracegate_exporter_sent_spans")
+print(json.dumps({k: summary.get(k) for k in ("spans_sent", "spans_per_sec", "spans_failed", "errors", "last_error")}))
+print("RSS MiB by second:", " ".join(f"{int(t - t0)}:{int(r)}" for i, (t, r) in enumerate(rows) if i % 50 == 0))
+print(f"RSS peak {max(r for _, r in rows):.0f} MiB over {t1 - t0:.0f} s of load; {idle / 1024:.0f} MiB after {idle_secs} s without traffic")
+print(f"gateway CPU {cpu:.1f} s; spans accepted {total('tracegate_receiver_accepted_spans'):.0f}, "
+      f"stored {stored:.0f} ({stored / cpu / 1000:.0f}k per CPU s), refused {total('tracegate_receiver_refused_spans'):.0f}, "
+      f"acknowledged by the load generator {summary.get('spans_sent')}")
+print(f"logs in {out}")
+PY
