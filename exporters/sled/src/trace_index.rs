@@ -84,7 +84,7 @@ fn seq_of(key: &[u8]) -> Option<u64> {
 }
 
 fn ids_of(value: &[u8]) -> Option<Arc<[TraceId]>> {
-    if value.len() % 16 != 0 {
+    if !value.len().is_multiple_of(16) {
         return None;
     }
     Some(value.chunks_exact(16).filter_map(|c| TraceId::try_from(c).ok()).collect())
