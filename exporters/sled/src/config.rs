@@ -17,11 +17,13 @@
 //! writing, and stay there. Writes cost no more CPU with 4 and query-bench's queries answered
 //! as fast (docs/memory.md has the figures); 4 keeps the all-in-one in its memory budget.
 //!
-//! Why zstd level 1: once the writer got cheaper, level 3 was ~8% of the all-in-one's CPU in a
-//! profile of the fill. Level 1, same binary, query-bench fill of 3M spans (default shape),
-//! alternated on a loaded machine 2026-12-07: 200k and 207k spans per gateway CPU second
-//! against 177k and 184k, disk 57.5 and 53.6 B/span against 58.1 and 58.4: the columns leave
-//! zstd little that a slower match finder would find.
+//! Why zstd level 3 (and not 1): level 3 was ~5% of the all-in-one's CPU in a profile of the
+//! fill once the trace index stopped costing sled inserts, so level 1 was tried (query-bench,
+//! 3M spans, same binary, alternated, 2026-12-07). A first pair on the old writer said 200k
+//! and 207k spans per gateway CPU second against 177k and 184k; a second pair said 183k and
+//! 166k against 162k and 186k; on the new writer (realistic shape) 297k and 295k against
+//! 272k and 306k, with ~1.5 B/span more disk at level 1 (35.4-37.2 against 33.9-35.4). No
+//! gain beyond the machine's noise, a little more disk: level 3 stays.
 
 use std::path::PathBuf;
 
@@ -68,7 +70,7 @@ impl Default for Config {
             partition: GoDuration::from_secs(3600),
             sync_on_write: true,
             cache_size_mib: 4,
-            compression_level: 1,
+            compression_level: 3,
             max_block_spans: 8192,
             max_block_age: GoDuration::from_secs(1),
             min_free_mib: DEFAULT_MIN_FREE_MIB,
