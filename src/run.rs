@@ -13,6 +13,9 @@ pub fn run(config: ValidConfig) -> anyhow::Result<()> {
     for w in &config.warnings {
         tracing::warn!("config: {w}");
     }
+    // Every connection is a descriptor; the listeners' default caps are shares of this limit.
+    let open_files = tracegate_core::server::fd_limit::raise_open_file_limit();
+    tracing::debug!(open_files, "open-file limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tracegate")

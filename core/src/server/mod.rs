@@ -15,12 +15,23 @@
 //!   most the drain time ([`DEFAULT_DRAIN`] unless set), then aborts the rest and waits for
 //!   the abort, so every port is free when `stop` returns.
 //!
+//! - **Bounded clients.** Every TCP listener has a connection cap, header, body and idle
+//!   timeouts and a bound on request bytes in flight ([`ServerLimits`], defaults unless the
+//!   component hands its config to [`TcpPlan::limits`]), so a hostile client can exhaust
+//!   neither memory nor file descriptors, and one listener's flood leaves the others alone.
+//!
 //! Listeners are named (`"grpc"`, `"http"`, ...) so the component can ask for the address
 //! actually bound (port 0 in tests). TCP servers run the accept loop in [`tcp`]; a UDP
 //! server is the component's own read loop, handed the bound socket and a [`StopSignal`].
 
 #[cfg(test)]
 mod auth_tests;
+pub mod fd_limit;
+mod idle;
+mod limits;
+#[cfg(test)]
+mod limits_tests;
+mod request;
 mod running;
 mod stop;
 mod tcp;
@@ -47,6 +58,7 @@ use crate::config::{AuthConfig, Endpoint, TlsServerConfig};
 use crate::telemetry::ServiceStatus;
 use tls::TlsAcceptorSource;
 
+pub use limits::{register_shed_metric, ServerLimits};
 pub use running::RunningServers;
 pub use stop::StopSignal;
 pub use tcp::Protocol;
@@ -88,6 +100,7 @@ pub struct TcpPlan {
     /// The authenticator every call must pass, or why the one named cannot be used (reported
     /// by `start`, with the bind errors).
     auth: Result<Option<ServerAuth>, String>,
+    limits: ServerLimits,
 }
 
 impl TcpPlan {
@@ -103,6 +116,13 @@ impl TcpPlan {
     /// that names no running authenticator fails `start`.
     pub fn auth(&mut self, auth: Option<&AuthConfig>, host: &dyn Host) -> &mut Self {
         self.auth = crate::auth::server_authenticator(host, auth).map_err(|e| e.to_string());
+        self
+    }
+
+    /// The listener's connection cap, timeouts and bytes-in-flight bound (unset fields take
+    /// the defaults; see [`ServerLimits`]).
+    pub fn limits(&mut self, limits: &ServerLimits) -> &mut Self {
+        self.limits = limits.clone();
         self
     }
 
@@ -158,6 +178,7 @@ impl ServerSet {
                 protocol,
                 tls: None,
                 auth: Ok(None),
+                limits: ServerLimits::default(),
             })),
         });
         match self.planned.last_mut().map(|p| &mut p.kind) {
@@ -224,12 +245,21 @@ impl Planned {
         };
         match self.kind {
             PlannedKind::Tcp(plan) => {
-                let TcpPlan { app, protocol, tls, auth } = *plan;
+                let TcpPlan {
+                    app,
+                    protocol,
+                    tls,
+                    auth,
+                    limits,
+                } = *plan;
                 let app = match auth {
                     Ok(Some(auth)) => crate::auth::layer::protect(app, auth, owner, self.name),
                     Ok(None) => app,
                     Err(e) => return Err(ComponentError::Config(format!("{} server on {endpoint}: {e}", self.name))),
                 };
+                // Outermost, so even a refused call's body counts against the bound.
+                let guard = limits::ListenerGuard::new(limits, owner, self.name);
+                let app = request::guard(app, guard.clone());
                 let tls = match tls {
                     Some(config) => {
                         let source = TlsAcceptorSource::load(&config, protocol.alpn()).map_err(|e| {
@@ -245,7 +275,7 @@ impl Planned {
                     name: self.name,
                     addr,
                     tls: tls.is_some(),
-                    serve: Box::new(move |stop| tcp::serve(listener, app, protocol, tls, stop).boxed()),
+                    serve: Box::new(move |stop| tcp::serve(listener, app, protocol, tls, guard, stop).boxed()),
                 })
             }
             PlannedKind::Udp { prepare, serve } => {

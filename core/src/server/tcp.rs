@@ -7,6 +7,11 @@
 //! tonic's own server does. Owning the loop (instead of `axum::serve` and tonic's `Server`)
 //! is what lets TLS and connection limits be added in one place for every listener.
 //!
+//! Every listener is guarded by its [`ListenerGuard`]: a connection over the listener's cap
+//! is closed as it arrives, HTTP/1 headers must arrive within `read_header_timeout`, and a
+//! connection with no request open and nothing moving for `idle_timeout` is closed (see
+//! [`super::limits`], [`super::idle`]; the per-request bounds are in [`super::request`]).
+//!
 //! Connections live in a `JoinSet` owned by the loop: when the set's drain deadline passes
 //! and the loop's task is aborted, dropping the `JoinSet` aborts every connection with it,
 //! so no connection outlives its server.
@@ -24,12 +29,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use super::idle::{Activity, ActivityIo, CountRequests};
+use super::limits::{ListenerGuard, Shed};
 use super::stop::StopSignal;
 use super::tls::TlsAcceptorSource;
 
 /// How long the loop pauses after an accept error that is not about one connection (out of
 /// file descriptors, ...), so a persistent error does not spin a core.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// How long an idle connection closed gracefully (HTTP/2: GOAWAY) may take to go before it is
+/// dropped.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// What a TCP listener speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,14 +60,17 @@ impl Protocol {
         }
     }
 
-    fn builder(self) -> auto::Builder<TokioExecutor> {
+    fn builder(self, guard: &ListenerGuard) -> auto::Builder<TokioExecutor> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         if let Protocol::Grpc { .. } = self {
             builder = builder.http2_only();
         }
         // hyper applies its HTTP/1 header read timeout (30 s) only when it has a timer, so a
         // client that never finishes its headers is closed instead of held forever.
-        builder.http1().timer(TokioTimer::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(guard.limits.read_header_timeout());
         builder.http2().timer(TokioTimer::new());
         if let Protocol::Grpc {
             max_concurrent_streams,
@@ -75,9 +89,10 @@ pub(crate) async fn serve(
     app: Router,
     protocol: Protocol,
     tls: Option<Arc<TlsAcceptorSource>>,
+    guard: Arc<ListenerGuard>,
     mut stop: StopSignal,
 ) -> Result<(), String> {
-    let builder = Arc::new(protocol.builder());
+    let builder = Arc::new(protocol.builder(&guard));
     let mut connections = JoinSet::new();
     let reload_period = tls.as_ref().and_then(|t| t.reload_period());
     let mut reload = tokio::time::interval(reload_period.unwrap_or(Duration::from_secs(86_400)));
@@ -98,7 +113,16 @@ pub(crate) async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Over the cap: closed at once (the client sees a reset, not a hang), so the
+                // descriptors of this listener's flood stay bounded.
+                let Ok(permit) = guard.connections.clone().try_acquire_owned() else {
+                    guard.shed(Shed::Connections);
+                    drop(stream);
+                    continue;
+                };
                 let connection = Connection {
+                    _permit: permit,
+                    guard: guard.clone(),
                     app: app.clone(),
                     builder: builder.clone(),
                     stop: stop.clone(),
@@ -149,6 +173,9 @@ fn is_per_connection(e: &io::Error) -> bool {
 
 /// One accepted connection and what serving it needs.
 struct Connection {
+    /// This connection's place under the listener's cap, given back when it closes.
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    guard: Arc<ListenerGuard>,
     app: Router,
     builder: Arc<auto::Builder<TokioExecutor>>,
     stop: StopSignal,
@@ -184,14 +211,35 @@ impl Connection {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let service = TowerToHyperService::new(self.app);
+        let activity = Activity::new();
+        let io = ActivityIo::new(io, activity.clone());
+        let service = TowerToHyperService::new(CountRequests::new(self.app, activity.clone()));
         let connection = self
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(connection);
-        let finished = tokio::select! {
-            done = connection.as_mut() => Some(done),
-            _ = self.stop.stopped() => None,
+        let idle = self.guard.limits.idle_timeout();
+        let finished = loop {
+            // While a request is open, look again after `idle`; the read timeout guards it.
+            let wake = activity
+                .idle_deadline(idle)
+                .unwrap_or_else(|| tokio::time::Instant::now() + idle);
+            tokio::select! {
+                done = connection.as_mut() => break Some(done),
+                _ = self.stop.stopped() => break None,
+                _ = tokio::time::sleep_until(wake) => {
+                    let idle_now = activity
+                        .idle_deadline(idle)
+                        .is_some_and(|at| at <= tokio::time::Instant::now());
+                    if idle_now {
+                        self.guard.shed(Shed::IdleTimeout);
+                        tracing::debug!(peer = %self.peer, "closing an idle connection");
+                        connection.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, connection.as_mut()).await;
+                        return;
+                    }
+                }
+            }
         };
         let result = match finished {
             Some(done) => done,

@@ -69,7 +69,11 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("metric registered once");
                 g
             },
-            registry: r,
+            registry: {
+                // Counted by every listener in core::server (see register_shed_metric).
+                crate::server::register_shed_metric(&r);
+                r
+            },
         }
     }
 
