@@ -46,10 +46,12 @@ const DEFAULT_CONNECTION_SHARE: u64 = 8;
 const MIN_DEFAULT_CONNECTIONS: u64 = 64;
 
 /// The limits of one TCP listener; every field 0 / absent takes the default (see the module
-/// docs). A component that exposes these keys embeds this struct's fields in its server config
-/// and hands them to [`TcpPlan::limits`](super::TcpPlan::limits).
+/// docs). A component's server config embeds it with `#[serde(flatten)]` (the keys sit next to
+/// `endpoint`, as in the Collector) and hands it to [`TcpPlan::limits`](super::TcpPlan::limits).
+/// No `deny_unknown_fields` here: a flattened struct sees its neighbours' keys; the
+/// enclosing config's `deny_unknown_fields` still refuses keys nobody takes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ServerLimits {
     /// How long a client may take to send a request's headers.
     #[serde(skip_serializing_if = "zero_duration")]

@@ -16,6 +16,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
+use tracegate_core::server::ServerLimits;
 
 const MIB: u64 = 1024 * 1024;
 /// confighttp's default body limit, used when `max_request_body_size` is 0.
@@ -168,11 +169,15 @@ pub struct HttpConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (see
+    /// `tracegate_core::server::ServerLimits`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 14268), max_request_body_size: DEFAULT_HTTP_MAX_BODY, tls: None, auth: None }
+        Self { endpoint: Endpoint::new("0.0.0.0", 14268), max_request_body_size: DEFAULT_HTTP_MAX_BODY, tls: None, auth: None, limits: ServerLimits::default() }
     }
 }
 
@@ -199,6 +204,10 @@ pub struct GrpcConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (see
+    /// `tracegate_core::server::ServerLimits`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for GrpcConfig {
@@ -209,6 +218,7 @@ impl Default for GrpcConfig {
             max_recv_msg_size_mib: DEFAULT_GRPC_MAX_RECV_MIB,
             tls: None,
             auth: None,
+            limits: ServerLimits::default(),
         }
     }
 }

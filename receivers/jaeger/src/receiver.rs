@@ -118,7 +118,7 @@ impl Lifecycle for JaegerReceiver {
         }
         if let Some(cfg) = &p.thrift_http {
             let router = http::router(self.http.ingest.clone(), self.http.drops.clone(), cfg.max_body_bytes());
-            servers.http("http", &cfg.endpoint, router).tls(cfg.tls.as_ref()).auth(cfg.auth.as_ref(), &*host);
+            servers.http("http", &cfg.endpoint, router).limits(&cfg.limits).tls(cfg.tls.as_ref()).auth(cfg.auth.as_ref(), &*host);
         }
         let mut sampling = false;
         if let Some(cfg) = &p.grpc {
@@ -128,6 +128,7 @@ impl Lifecycle for JaegerReceiver {
             let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), sampling_ext);
             servers
                 .grpc("grpc", &cfg.endpoint, routes.prepare().into_axum_router())
+                .limits(&cfg.limits)
                 .tls(cfg.tls.as_ref())
                 .auth(cfg.auth.as_ref(), &*host);
         }

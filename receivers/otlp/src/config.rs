@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
+use tracegate_core::server::ServerLimits;
 
 const MIB: usize = 1024 * 1024;
 /// gRPC's own default receive limit, used when `max_recv_msg_size_mib` is 0, as in grpc-go.
@@ -67,6 +68,10 @@ pub struct GrpcConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (`read_timeout`,
+    /// `read_header_timeout`, `idle_timeout`, `max_connections`, `max_request_bytes_in_flight`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for GrpcConfig {
@@ -78,6 +83,7 @@ impl Default for GrpcConfig {
             max_concurrent_streams: 0,
             tls: None,
             auth: None,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -111,6 +117,10 @@ pub struct HttpConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (`read_timeout`,
+    /// `read_header_timeout`, `idle_timeout`, `max_connections`, `max_request_bytes_in_flight`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for HttpConfig {
@@ -121,6 +131,7 @@ impl Default for HttpConfig {
             max_request_body_size: DEFAULT_HTTP_MAX_BODY,
             tls: None,
             auth: None,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -301,6 +312,18 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn listener_limits_sit_next_to_the_endpoint() {
+        let c = parse("protocols: { http: { read_timeout: 5s, idle_timeout: 1m, max_connections: 10 }, grpc: { max_request_bytes_in_flight: 1048576 } }").unwrap();
+        let http = c.protocols.http.unwrap();
+        assert_eq!(http.limits.read_timeout(), std::time::Duration::from_secs(5));
+        assert_eq!(http.limits.idle_timeout(), std::time::Duration::from_secs(60));
+        assert_eq!(http.limits.max_connections(), 10);
+        assert_eq!(c.protocols.grpc.unwrap().limits.max_request_bytes_in_flight(), 1 << 20);
+        let problems = parse("protocols: { http: { read_timeout: soon } }").unwrap_err();
+        assert!(problems[0].message.contains("soon"), "{}", problems[0]);
     }
 
     #[test]

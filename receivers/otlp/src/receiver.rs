@@ -95,12 +95,14 @@ impl Lifecycle for OtlpReceiver {
             servers
                 .grpc("grpc", &cfg.endpoint, routes)
                 .max_concurrent_streams(cfg.max_concurrent_streams)
+                .limits(&cfg.limits)
                 .tls(cfg.tls.as_ref())
                 .auth(cfg.auth.as_ref(), &*host);
         }
         if let Some(cfg) = &protocols.http {
             servers
                 .http("http", &cfg.endpoint, http::router(cfg, self.http_ingest.clone()))
+                .limits(&cfg.limits)
                 .tls(cfg.tls.as_ref())
                 .auth(cfg.auth.as_ref(), &*host);
         }

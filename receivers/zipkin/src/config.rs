@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
+use tracegate_core::server::ServerLimits;
 
 const MIB: u64 = 1024 * 1024;
 /// confighttp's default body limit, used when `max_request_body_size` is 0.
@@ -38,6 +39,10 @@ pub struct Config {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (see
+    /// `tracegate_core::server::ServerLimits`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for Config {
@@ -48,6 +53,7 @@ impl Default for Config {
             max_request_body_size: DEFAULT_MAX_BODY,
             tls: None,
             auth: None,
+            limits: ServerLimits::default(),
         }
     }
 }

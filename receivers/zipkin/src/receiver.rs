@@ -60,6 +60,7 @@ impl Lifecycle for ZipkinReceiver {
         let mut servers = ServerSet::new(&self.id, host.status());
         servers
             .http("http", &self.config.endpoint, router)
+            .limits(&self.config.limits)
             .tls(self.config.tls.as_ref())
             .auth(self.config.auth.as_ref(), &*host);
         let server = servers.start().await?;
