@@ -26,7 +26,21 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, PathBuf)>) {
     }
 }
 
+fn compile_api_v3() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(["proto/api_v3/query_service.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .extern_path(".opentelemetry.proto", "::opentelemetry_proto::tonic")
+        .compile_fds(fds)?;
+    Ok(())
+}
+
 fn main() {
+    if let Err(e) = compile_api_v3() {
+        panic!("compiling proto/api_v3/query_service.proto: {e}");
+    }
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let ui = manifest.join("ui");
     // A directory here makes cargo rerun this script when anything under it changes.

@@ -1,8 +1,9 @@
 //! Compiles Jaeger's api_v2 protos with protox (pure Rust: the machine has no protoc) and
-//! generates prost messages plus the tonic `CollectorService` server and client.
+//! generates prost messages plus the tonic `CollectorService` and `QueryService` servers and clients
+//! (the query service lives here so it shares the model types with the collector, compiled once).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/model.proto", "proto/collector.proto"];
+    let files = ["proto/model.proto", "proto/collector.proto", "proto/query.proto"];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -1,7 +1,10 @@
 //! Settings of the query service, in Jaeger v2's `jaeger_query` shape: `storage` (the id of
 //! the storage exporter to read, required), `http.endpoint` (default `0.0.0.0:16686`),
 //! `base_path` (default `/`, for serving behind a reverse proxy under a prefix) and
-//! `max_clock_skew_adjustment` (default `0s`: off).
+//! `max_clock_skew_adjustment` (default `0s`: off), and `grpc` (the gRPC QueryService, api_v2 and
+//! api_v3; enabled by naming it, `grpc:` alone meaning `0.0.0.0:16685` as in Jaeger, with its own
+//! `tls` and `auth`). It is off when absent so that a config written before it existed does
+//! not start binding a second port; the shipped all-in-one config turns it on.
 //!
 //! The bounds on query answers (issue 15; what they do is in [`crate::bounds`]), flat beside
 //! them as Jaeger v2 keeps its `max_trace_size`:
@@ -41,6 +44,25 @@ impl Default for HttpConfig {
     }
 }
 
+/// The gRPC query port: Jaeger's `jaeger.api_v2.QueryService` and `jaeger.api_v3.QueryService`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    pub endpoint: Endpoint,
+    /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsServerConfig>,
+    /// Who may call this port: an authenticator extension by id; absent means open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self { endpoint: Endpoint::new("0.0.0.0", 16685), tls: None, auth: None }
+    }
+}
+
 pub const DEFAULT_MAX_LIMIT: usize = 1500;
 pub const DEFAULT_MAX_RESPONSE_BYTES: ByteSize = ByteSize(64 << 20);
 pub const DEFAULT_QUERY_TIMEOUT: GoDuration = GoDuration::from_secs(30);
@@ -56,6 +78,9 @@ pub struct Config {
     /// Id of the storage exporter to read (`sled`, `memory/test`, ...).
     pub storage: String,
     pub http: HttpConfig,
+    /// The gRPC QueryService port; `None` (key absent) leaves it off.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcConfig>,
     pub base_path: BasePath,
     /// Largest shift the clock-skew adjuster applies to a span; zero turns it off.
     pub max_clock_skew_adjustment: GoDuration,
@@ -78,6 +103,7 @@ impl Default for Config {
         Self {
             storage: String::new(),
             http: HttpConfig::default(),
+            grpc: None,
             base_path: BasePath::default(),
             max_clock_skew_adjustment: GoDuration::default(),
             max_limit: DEFAULT_MAX_LIMIT,
@@ -184,6 +210,10 @@ impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.http.tls.as_ref(), "http::tls");
         problems.extend(validate_auth(self.http.auth.as_ref(), "http::auth"));
+        if let Some(grpc) = &self.grpc {
+            problems.extend(validate_tls(grpc.tls.as_ref(), "grpc::tls"));
+            problems.extend(validate_auth(grpc.auth.as_ref(), "grpc::auth"));
+        }
         if self.storage.is_empty() {
             problems.push(ConfigProblem::new("storage", "required: the id of the storage exporter to read, e.g. \"sled\""));
         } else if let Err(e) = ComponentId::parse(&self.storage) {
@@ -251,8 +281,21 @@ mod tests {
     fn problems_name_their_key() {
         assert_eq!(parse("{}").expect_err("no storage"), ["storage: required: the id of the storage exporter to read, e.g. \"sled\""]);
         assert_eq!(parse("{storage: s, base_path: x}").expect_err("relative"), ["base_path: \"x\" must start with '/', e.g. \"/jaeger\""]);
-        let err = parse("{storage: s, grpc: {}}").expect_err("unknown key");
-        assert!(err[0].contains("unknown field `grpc`"), "{err:?}");
+        let err = parse("{storage: s, grpcs: {}}").expect_err("unknown key");
+        assert!(err[0].contains("unknown field `grpcs`"), "{err:?}");
+    }
+
+    #[test]
+    fn grpc_port_is_off_unless_named_and_defaults_to_jaegers_16685() {
+        assert_eq!(parse("storage: s").expect("valid").grpc, None);
+        for yaml in ["{storage: s, grpc: }", "{storage: s, grpc: {}}"] {
+            let c = parse(yaml).expect(yaml);
+            assert_eq!(c.grpc.map(|g| g.endpoint.bind_addr()), Some("0.0.0.0:16685".to_string()), "{yaml}");
+        }
+        let c = parse("{storage: s, grpc: {endpoint: '127.0.0.1:0'}}").expect("valid");
+        assert_eq!(c.grpc.map(|g| g.endpoint.bind_addr()), Some("127.0.0.1:0".to_string()));
+        let err = parse("{storage: s, grpc: {port: 1}}").expect_err("unknown key");
+        assert!(err[0].contains("unknown field `port`"), "{err:?}");
     }
 
     #[test]

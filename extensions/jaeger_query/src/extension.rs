@@ -45,6 +45,11 @@ impl JaegerQueryExtension {
     pub async fn local_addr(&self) -> Option<SocketAddr> {
         self.running.lock().await.as_ref().and_then(|r| r.server.local_addr("http"))
     }
+
+    /// The gRPC query port's bound address; `None` when not running or not configured.
+    pub async fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.running.lock().await.as_ref().and_then(|r| r.server.local_addr("grpc"))
+    }
 }
 
 #[async_trait]
@@ -77,10 +82,19 @@ impl Lifecycle for JaegerQueryExtension {
             .http("http", &self.config.http.endpoint, app)
             .tls(self.config.http.tls.as_ref())
             .auth(self.config.http.auth.as_ref(), &*host);
+        if let Some(grpc) = &self.config.grpc {
+            servers
+                .grpc("grpc", &grpc.endpoint, crate::grpc::routes(state.clone()))
+                .tls(grpc.tls.as_ref())
+                .auth(grpc.auth.as_ref(), &*host);
+        }
         let server = servers.start().await?;
         let base = self.config.base_path.prefix().unwrap_or_default();
         if let Some(url) = server.url("http") {
             tracing::info!(extension = %self.id, storage = %storage, "Jaeger query API on {url}{base}/");
+        }
+        if let Some(url) = server.url("grpc") {
+            tracing::info!(extension = %self.id, storage = %storage, "Jaeger gRPC QueryService (api_v2, api_v3) on {url}");
         }
         *running = Some(Running { state, server });
         Ok(())
@@ -97,8 +111,9 @@ impl Lifecycle for JaegerQueryExtension {
 }
 
 impl Extension for JaegerQueryExtension {
-    /// The authenticator guarding the UI and API starts first (an OIDC one fetches its keys).
+    /// The authenticators guarding the UI, API and gRPC port start first (an OIDC one fetches its keys).
     fn dependencies(&self) -> Vec<ComponentId> {
-        self.config.http.auth.iter().filter_map(|a| ComponentId::parse(&a.authenticator).ok()).collect()
+        let grpc_auth = self.config.grpc.as_ref().and_then(|g| g.auth.as_ref());
+        self.config.http.auth.iter().chain(grpc_auth).filter_map(|a| ComponentId::parse(&a.authenticator).ok()).collect()
     }
 }

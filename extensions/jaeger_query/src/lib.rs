@@ -7,6 +7,9 @@
 //! exporter named by `storage`, found through the `Host` at start, so the database is opened
 //! once, by the exporter.
 //!
+//! With `grpc:` it also serves Jaeger's gRPC QueryService (api_v2 and api_v3) on 16685
+//! ([`grpc`]), over the same reader and bounds.
+//!
 //! Unlike Jaeger's, its answers are bounded (issue 15; [`QueryBounds`] says how and why): `limit`
 //! is clamped to `max_limit`, an answer is written within `max_response_bytes`, an expensive
 //! query (search, trace by id, dependencies) has `query_timeout` and one of
@@ -21,6 +24,7 @@ mod bounds;
 mod clockskew;
 mod config;
 mod extension;
+pub mod grpc;
 #[doc(hidden)]
 pub mod fuzzing;
 mod live;
@@ -30,6 +34,7 @@ mod params;
 mod rfc3339;
 mod router;
 mod static_files;
+mod summary;
 
 #[cfg(test)]
 mod tests;
@@ -40,7 +45,7 @@ use tracegate_core::{ComponentError, CreateContext, Extension, ExtensionFactory,
 
 pub use api::ApiState;
 pub use bounds::QueryBounds;
-pub use config::{BasePath, ByteSize, Config, HttpConfig};
+pub use config::{BasePath, ByteSize, Config, GrpcConfig, HttpConfig};
 pub use extension::JaegerQueryExtension;
 pub use metrics::QueryMetrics;
 pub use router::router;

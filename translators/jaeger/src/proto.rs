@@ -1,6 +1,7 @@
-//! Jaeger's api_v2 protobuf model and the `CollectorService` gRPC service, generated at build time
-//! from `proto/model.proto` and `proto/collector.proto` (package `jaeger.api_v2`, so the gRPC path
-//! is `/jaeger.api_v2.CollectorService/PostSpans`).
+//! Jaeger's api_v2 protobuf model and the `CollectorService` and `QueryService` gRPC services,
+//! generated at build time from `proto/model.proto`, `proto/collector.proto` and
+//! `proto/query.proto` (package `jaeger.api_v2`, so the gRPC paths are
+//! `/jaeger.api_v2.CollectorService/PostSpans`, `/jaeger.api_v2.QueryService/GetTrace`, ...).
 //!
 //! Ids are bytes on the wire: `trace_id` 16 bytes and `span_id` 8 bytes, big-endian.
 

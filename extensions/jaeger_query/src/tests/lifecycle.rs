@@ -14,8 +14,8 @@ use crate::{Config, HttpConfig, JaegerQueryExtension};
 
 /// A host that knows the exporters a test gives it.
 #[derive(Default)]
-struct ExportersHost {
-    exporters: HashMap<String, Arc<dyn Exporter>>,
+pub(super) struct ExportersHost {
+    pub(super) exporters: HashMap<String, Arc<dyn Exporter>>,
     status: Arc<ServiceStatus>,
 }
 

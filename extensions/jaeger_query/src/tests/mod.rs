@@ -5,6 +5,7 @@ mod api_v1;
 mod api_v3;
 mod bounds;
 mod fixture;
+mod grpc;
 mod lifecycle;
 mod live;
 mod skew;
