@@ -31,12 +31,18 @@ pub fn kafka_message(data: &[u8]) {
 }
 
 /// The fuzz target `jaeger_json`: one span in Jaeger's JSON. What decodes is written back to
-/// the same span.
+/// the same span. Spans are compared as protobuf bytes, so that a `NaN` float tag (jsonpb's
+/// `"NaN"`) equals itself, as it does on the wire; `==` on the structs never holds for it
+/// (the fuzzer found that: a false alarm of the check, not a decoder fault).
 pub fn jaeger_json(data: &[u8]) {
+    use prost::Message;
     let Ok(span) = decode_span(data) else { return };
     let Ok(json) = encode_span(&span) else { return };
     match decode_span(&json) {
-        Ok(again) => assert!(again == span, "a span changed through JSON and back"),
+        Ok(again) => assert!(
+            again.encode_to_vec() == span.encode_to_vec(),
+            "a span changed through JSON and back:\n{span:?}\n{again:?}"
+        ),
         Err(e) => panic!("encode_span wrote JSON that decode_span refuses: {e}"),
     }
 }
