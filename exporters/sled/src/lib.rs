@@ -99,9 +99,10 @@
 //! Query latencies moved both ways between runs of the same binary by more than between the
 //! binaries, with one pattern left unexplained: in the realistic shape, service + common tag
 //! p50 was higher with the new writer in 4 of 5 pairs (0-100%; the table's is the fifth), and
-//! service in 3 of 5. The same binary at zstd level 1 and 3 read alike, and the added trace
-//! lookups cost well under a millisecond per search; the trace-id lists sharing the blocks
-//! tree with the summaries (under sled's 4 MiB cache) is a suspect, not a finding. The 10M
+//! service in 3 of 5. The same binary at zstd level 1 and 3 read alike. Suspect (not
+//! confirmed): a search's 20 result traces were each binary-searched in every pending list
+//! (366 at 3M realistic spans, none merged into a run yet), ~0.5-1 ms; the pending ids are now
+//! sorted together (`trace_index`), a change not yet measured. The 10M
 //! and 100M tables above were not
 //! re-measured with the new writer. 400k spans per CPU second is not reached: the column
 //! encoder (~30%, attributes ~20%), the writer's one view parse of each span (~8%) and the
