@@ -18,7 +18,7 @@ use tracegate_translator_jaeger::proto::{
     GetTraceRequest, Operation, SpansResponseChunk,
 };
 
-use super::{duration_of, non_empty, search_within, storage_status, stream_of, time_of, trace_within, unanswered_status, Messages};
+use super::{duration_of, non_empty, search_within, stream_of, time_of, trace_within, unanswered_status, Messages};
 use crate::api::{render, ApiState};
 use crate::bounds::Unanswered;
 use crate::clockskew::adjust_clock_skew;
@@ -129,19 +129,13 @@ impl QueryService for QueryServiceV2 {
     }
 
     async fn get_services(&self, _: Request<GetServicesRequest>) -> Result<Response<GetServicesResponse>, Status> {
-        let services = self.state.reader.services().await.map_err(|e| storage_status(e, "failed to fetch services"))?;
+        let services = super::services(&self.state).await?;
         Ok(Response::new(GetServicesResponse { services }))
     }
 
     async fn get_operations(&self, request: Request<GetOperationsRequest>) -> Result<Response<GetOperationsResponse>, Status> {
         let request = request.into_inner();
-        let kind = non_empty(request.span_kind);
-        let operations = self
-            .state
-            .reader
-            .operations(&request.service, kind.as_deref())
-            .await
-            .map_err(|e| storage_status(e, "failed to fetch operations"))?;
+        let operations = super::operations(&self.state, &request.service, request.span_kind).await?;
         // The deprecated list: each name once, as Jaeger's getUniqueOperationNames.
         let operation_names = operations.iter().map(|o| o.name.clone()).collect::<BTreeSet<_>>().into_iter().collect();
         let operations = operations.into_iter().map(|o| Operation { name: o.name, span_kind: o.span_kind }).collect();

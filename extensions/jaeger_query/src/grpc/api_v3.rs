@@ -23,7 +23,7 @@ use super::proto_v3::{
     GetDependenciesRequest, GetOperationsRequest, GetOperationsResponse, GetServicesRequest, GetServicesResponse,
     GetTraceRequest, Operation, ServiceSummary, TraceQueryParameters, TraceSummary,
 };
-use super::{duration_of, non_empty, search_within, storage_status, stream_of, time_of, trace_within, unanswered_status, Messages};
+use super::{duration_of, non_empty, search_within, stream_of, time_of, trace_within, unanswered_status, Messages};
 use crate::api::{render, ApiState};
 use crate::bounds::{QueryBounds, Unanswered};
 use crate::model::trace_id_string;
@@ -155,19 +155,13 @@ impl QueryService for QueryServiceV3 {
     }
 
     async fn get_services(&self, _: Request<GetServicesRequest>) -> Result<Response<GetServicesResponse>, Status> {
-        let services = self.state.reader.services().await.map_err(|e| storage_status(e, "failed to fetch services"))?;
+        let services = super::services(&self.state).await?;
         Ok(Response::new(GetServicesResponse { services }))
     }
 
     async fn get_operations(&self, request: Request<GetOperationsRequest>) -> Result<Response<GetOperationsResponse>, Status> {
         let request = request.into_inner();
-        let kind = non_empty(request.span_kind);
-        let operations = self
-            .state
-            .reader
-            .operations(&request.service, kind.as_deref())
-            .await
-            .map_err(|e| storage_status(e, "failed to fetch operations"))?;
+        let operations = super::operations(&self.state, &request.service, request.span_kind).await?;
         let operations = operations.into_iter().map(|o| Operation { name: o.name, span_kind: o.span_kind }).collect();
         Ok(Response::new(GetOperationsResponse { operations }))
     }

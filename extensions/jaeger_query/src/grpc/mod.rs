@@ -44,6 +44,18 @@ pub fn routes(state: Arc<ApiState>) -> axum::Router {
     Routes::new(v2).add_service(v3).prepare().into_axum_router()
 }
 
+/// GetServices of both APIs, with Jaeger's error text.
+async fn services(state: &ApiState) -> Result<Vec<String>, Status> {
+    state.reader.services().await.map_err(|e| storage_status(e, "failed to fetch services"))
+}
+
+/// GetOperations of both APIs: a service's operations, of one span kind unless `span_kind`
+/// is empty, with Jaeger's error text.
+async fn operations(state: &ApiState, service: &str, span_kind: String) -> Result<Vec<tracegate_core::storage::Operation>, Status> {
+    let kind = non_empty(span_kind);
+    state.reader.operations(service, kind.as_deref()).await.map_err(|e| storage_status(e, "failed to fetch operations"))
+}
+
 /// A store's error as Jaeger's handlers answer it: a query the store cannot run is the
 /// client's (INVALID_ARGUMENT, as Jaeger's `ErrServiceNameRequired`), anything else INTERNAL
 /// with `context` before the reason.
