@@ -129,7 +129,12 @@ describe('search', () => {
     await page.fill('#search-min', '');
     await page.fill('#search-max', '');
     await page.selectOption('#search-lookback', 'custom');
-    const local = (/** @type {number} */ ms) => new Date(ms - new Date().getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+    // A datetime-local input normalizes ":00" seconds away, and Playwright's fill refuses a
+    // value that reads back differently, so whole minutes are written without seconds.
+    const local = (/** @type {number} */ ms) => {
+      const text = new Date(ms - new Date().getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+      return text.endsWith(':00') ? text.slice(0, 16) : text;
+    };
     await page.fill('#search-start', local(HEALTH.baseMs - 5_000));
     await page.fill('#search-end', local(HEALTH.baseMs + 5_000));
     await page.click('#search-submit');
