@@ -5,6 +5,7 @@
 //! one merged YAML tree (files, env, `--set`); [`validate`] checks it against the registry.
 
 mod auth;
+mod cors;
 mod duration;
 mod endpoint;
 mod model;
@@ -18,6 +19,7 @@ mod validate;
 use std::path::PathBuf;
 
 pub use auth::{validate_auth, AuthConfig};
+pub use cors::{validate_cors, CorsConfig};
 pub use duration::{format_go_duration, parse_go_duration, DurationError, GoDuration};
 pub use endpoint::Endpoint;
 pub use model::{MetricsLevel, MetricsSection, PipelineSection, ServiceSection, TelemetrySection};

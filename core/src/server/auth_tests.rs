@@ -36,12 +36,12 @@ impl ServerAuthenticator for Password {
     }
 }
 
-fn host(telemetry: &Arc<Telemetry>) -> ExtensionsHost {
+pub(super) fn host(telemetry: &Arc<Telemetry>) -> ExtensionsHost {
     let extension = AuthenticatorExtension::new(telemetry.clone()).with_server(Arc::new(Password));
     ExtensionsHost::default().with("basicauth/test", Arc::new(extension))
 }
 
-fn auth(id: &str) -> AuthConfig {
+pub(super) fn auth(id: &str) -> AuthConfig {
     AuthConfig { authenticator: id.into() }
 }
 

@@ -27,6 +27,9 @@
 #[cfg(test)]
 mod auth_tests;
 pub mod fd_limit;
+mod headers;
+#[cfg(test)]
+mod headers_tests;
 mod idle;
 mod limits;
 #[cfg(test)]
@@ -54,7 +57,7 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::auth::ServerAuth;
 use crate::component::{ComponentError, Host};
-use crate::config::{AuthConfig, Endpoint, TlsServerConfig};
+use crate::config::{AuthConfig, CorsConfig, Endpoint, TlsServerConfig};
 use crate::telemetry::ServiceStatus;
 use tls::TlsAcceptorSource;
 
@@ -101,6 +104,10 @@ pub struct TcpPlan {
     /// by `start`, with the bind errors).
     auth: Result<Option<ServerAuth>, String>,
     limits: ServerLimits,
+    /// Cross-origin requests browsers may make (HTTP servers only; `None`: CORS off).
+    cors: Option<CorsConfig>,
+    /// The `Content-Security-Policy` of every answer (servers of pages, such as the UI).
+    csp: Option<String>,
 }
 
 impl TcpPlan {
@@ -123,6 +130,21 @@ impl TcpPlan {
     /// the defaults; see [`ServerLimits`]).
     pub fn limits(&mut self, limits: &ServerLimits) -> &mut Self {
         self.limits = limits.clone();
+        self
+    }
+
+    /// Answers browsers' cross-origin requests as `cors` says (the Collector's `cors:` of an
+    /// HTTP server; `None` or no origins: off). A preflight is answered before the
+    /// authenticator, the real request still passes it (see [`headers`]). Ignored on gRPC.
+    pub fn cors(&mut self, cors: Option<&CorsConfig>) -> &mut Self {
+        self.cors = cors.cloned();
+        self
+    }
+
+    /// Sends `policy` as the `Content-Security-Policy` of every answer (for servers of pages;
+    /// a policy that is not a valid header value fails `start`).
+    pub fn content_security_policy(&mut self, policy: impl Into<String>) -> &mut Self {
+        self.csp = Some(policy.into());
         self
     }
 
@@ -179,6 +201,8 @@ impl ServerSet {
                 tls: None,
                 auth: Ok(None),
                 limits: ServerLimits::default(),
+                cors: None,
+                csp: None,
             })),
         });
         match self.planned.last_mut().map(|p| &mut p.kind) {
@@ -251,11 +275,28 @@ impl Planned {
                     tls,
                     auth,
                     limits,
+                    cors,
+                    csp,
                 } = *plan;
                 let app = match auth {
                     Ok(Some(auth)) => crate::auth::layer::protect(app, auth, owner, self.name),
                     Ok(None) => app,
                     Err(e) => return Err(ComponentError::Config(format!("{} server on {endpoint}: {e}", self.name))),
+                };
+                // Outside the authenticator: preflights carry no credentials, and refusals
+                // must carry the CORS and security headers too (see `headers`).
+                let app = if protocol == Protocol::Http {
+                    let app = match &cors {
+                        Some(cors) => headers::cors(app, cors),
+                        None => app,
+                    };
+                    let csp = csp
+                        .map(|p| axum::http::HeaderValue::try_from(p))
+                        .transpose()
+                        .map_err(|e| ComponentError::Config(format!("{} server on {endpoint}: content security policy: {e}", self.name)))?;
+                    headers::security(app, csp)
+                } else {
+                    app
                 };
                 // Outermost, so even a refused call's body counts against the bound.
                 let guard = limits::ListenerGuard::new(limits, owner, self.name);
