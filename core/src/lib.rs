@@ -25,6 +25,7 @@ pub mod id;
 pub mod otlp_wire;
 pub mod plugins;
 pub mod queue;
+pub mod red;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

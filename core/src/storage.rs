@@ -129,4 +129,10 @@ pub trait TraceReader: Send + Sync {
         end: SystemTime,
         lookback: Duration,
     ) -> Result<Vec<DependencyLink>, StorageError>;
+
+    /// The store's RED metrics (Jaeger's Monitor tab), or `None` when it keeps none: the
+    /// query API then answers as Jaeger does without a metrics store (501).
+    fn metrics(&self) -> Option<std::sync::Arc<dyn crate::red::MetricsReader>> {
+        None
+    }
 }
