@@ -14,7 +14,7 @@
 //! "enabled with defaults"), a protocol that is not named is off, and naming none is an error.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
+use tracegate_core::config::{validate_auth, validate_cors, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::server::ServerLimits;
 
@@ -169,6 +169,10 @@ pub struct HttpConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Cross-origin requests browsers may make (the Collector's `cors:`: `allowed_origins`,
+    /// `allowed_headers`, `max_age`); absent or without origins means CORS off.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsConfig>,
     /// Connection cap, timeouts and bytes-in-flight bound of this port (see
     /// `tracegate_core::server::ServerLimits`).
     #[serde(flatten)]
@@ -177,7 +181,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 14268), max_request_body_size: DEFAULT_HTTP_MAX_BODY, tls: None, auth: None, limits: ServerLimits::default() }
+        Self { endpoint: Endpoint::new("0.0.0.0", 14268), max_request_body_size: DEFAULT_HTTP_MAX_BODY, tls: None, auth: None, cors: None, limits: ServerLimits::default() }
     }
 }
 
@@ -267,6 +271,7 @@ impl ComponentConfig for Config {
         if let Some(h) = &p.thrift_http {
             problems.extend(validate_tls(h.tls.as_ref(), "protocols::thrift_http::tls"));
             problems.extend(validate_auth(h.auth.as_ref(), "protocols::thrift_http::auth"));
+            problems.extend(validate_cors(h.cors.as_ref(), "protocols::thrift_http::cors"));
         }
         if let Some(g) = &p.grpc {
             problems.extend(validate_tls(g.tls.as_ref(), "protocols::grpc::tls"));

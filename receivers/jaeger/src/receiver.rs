@@ -118,7 +118,7 @@ impl Lifecycle for JaegerReceiver {
         }
         if let Some(cfg) = &p.thrift_http {
             let router = http::router(self.http.ingest.clone(), self.http.drops.clone(), cfg.max_body_bytes());
-            servers.http("http", &cfg.endpoint, router).limits(&cfg.limits).tls(cfg.tls.as_ref()).auth(cfg.auth.as_ref(), &*host);
+            servers.http("http", &cfg.endpoint, router).limits(&cfg.limits).tls(cfg.tls.as_ref()).cors(cfg.cors.as_ref()).auth(cfg.auth.as_ref(), &*host);
         }
         let mut sampling = false;
         if let Some(cfg) = &p.grpc {

@@ -14,7 +14,7 @@
 //! HTTP body limit is `max_request_body_size` in bytes, while gRPC's is `max_recv_msg_size_mib`.
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
+use tracegate_core::config::{validate_auth, validate_cors, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::server::ServerLimits;
 
@@ -117,6 +117,10 @@ pub struct HttpConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Cross-origin requests browsers may make (the Collector's `cors:`: `allowed_origins`,
+    /// `allowed_headers`, `max_age`); absent or without origins means CORS off.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsConfig>,
     /// Connection cap, timeouts and bytes-in-flight bound of this port (`read_timeout`,
     /// `read_header_timeout`, `idle_timeout`, `max_connections`, `max_request_bytes_in_flight`).
     #[serde(flatten)]
@@ -131,6 +135,7 @@ impl Default for HttpConfig {
             max_request_body_size: DEFAULT_HTTP_MAX_BODY,
             tls: None,
             auth: None,
+            cors: None,
             limits: ServerLimits::default(),
         }
     }
@@ -192,6 +197,7 @@ impl ComponentConfig for Config {
         if let Some(h) = http {
             problems.extend(validate_tls(h.tls.as_ref(), "protocols::http::tls"));
             problems.extend(validate_auth(h.auth.as_ref(), "protocols::http::auth"));
+            problems.extend(validate_cors(h.cors.as_ref(), "protocols::http::cors"));
             if h.max_request_body_size > MAX_MESSAGE_BYTES {
                 problems.push(ConfigProblem::new(
                     "protocols::http::max_request_body_size",

@@ -104,6 +104,7 @@ impl Lifecycle for OtlpReceiver {
                 .http("http", &cfg.endpoint, http::router(cfg, self.http_ingest.clone()))
                 .limits(&cfg.limits)
                 .tls(cfg.tls.as_ref())
+                .cors(cfg.cors.as_ref())
                 .auth(cfg.auth.as_ref(), &*host);
         }
         let servers = servers.start().await?;

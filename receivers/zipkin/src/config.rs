@@ -12,7 +12,7 @@
 //! counted after decompression too, so a small gzip bomb cannot expand unbounded).
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, TlsServerConfig};
+use tracegate_core::config::{validate_auth, validate_cors, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::server::ServerLimits;
 
@@ -39,6 +39,10 @@ pub struct Config {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Cross-origin requests browsers may make (the Collector's `cors:`: `allowed_origins`,
+    /// `allowed_headers`, `max_age`); absent or without origins means CORS off.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsConfig>,
     /// Connection cap, timeouts and bytes-in-flight bound of this port (see
     /// `tracegate_core::server::ServerLimits`).
     #[serde(flatten)]
@@ -53,6 +57,7 @@ impl Default for Config {
             max_request_body_size: DEFAULT_MAX_BODY,
             tls: None,
             auth: None,
+            cors: None,
             limits: ServerLimits::default(),
         }
     }
@@ -72,6 +77,7 @@ impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.tls.as_ref(), "tls");
         problems.extend(validate_auth(self.auth.as_ref(), "auth"));
+        problems.extend(validate_cors(self.cors.as_ref(), "cors"));
         if self.max_request_body_size > MAX_BODY {
             problems.push(ConfigProblem::new(
                 "max_request_body_size",

@@ -62,6 +62,7 @@ impl Lifecycle for ZipkinReceiver {
             .http("http", &self.config.endpoint, router)
             .limits(&self.config.limits)
             .tls(self.config.tls.as_ref())
+            .cors(self.config.cors.as_ref())
             .auth(self.config.auth.as_ref(), &*host);
         let server = servers.start().await?;
         if let Some(url) = server.url("http") {
