@@ -1,4 +1,4 @@
-//! What the fuzz targets `sled_block` and `sled_summary` call (see `tracegate_core::fuzzing`
+//! What the fuzz targets `sled_block`, `sled_summary` and `sled_trace_index` call (see `tracegate_core::fuzzing`
 //! and docs/fuzzing.md), public so the tests replay the committed inputs through it.
 //!
 //! A store's files can be damaged (a disk error, a copy cut short, a file from a newer
@@ -7,6 +7,7 @@
 
 use crate::block_read::Block;
 use crate::summary::SummaryView;
+use crate::trace_index::{chunk_seqs, ids_of, TraceId};
 
 /// The fuzz target `sled_block`: the input is a block's decompressed bytes (zstd in front
 /// would only make the fuzzer's mutations fail its checksum); it is also tried as a stored
@@ -62,6 +63,27 @@ pub fn sled_summary(data: &[u8]) {
     }
 }
 
+/// The fuzz target `sled_trace_index`: the two values the trace index reads back from a
+/// partition, a block's pending id list and a run's chunk. The input is a run's first seq
+/// (8 bytes, big-endian), the id looked up (16 bytes), then the value. A chunk answers at most
+/// one seq per 17 bytes (a 16-byte id and a 1-byte offset), each at or after the run's seq; a
+/// list parses exactly when it is whole ids.
+pub fn sled_trace_index(data: &[u8]) {
+    let Some((head, value)) = data.split_at_checked(24) else { return };
+    let (run, id) = head.split_at(8);
+    let run = u64::from_be_bytes(run.try_into().unwrap_or_default());
+    let id: TraceId = id.try_into().unwrap_or_default();
+    let mut found = Vec::new();
+    if chunk_seqs(value, run, &id, &mut found).is_some() {
+        assert!(found.len() <= value.len() / 17, "{} seqs from {} bytes", found.len(), value.len());
+        assert!(found.iter().all(|&seq| seq >= run), "a seq before its run {run}: {found:?}");
+    }
+    match ids_of(value) {
+        Some(ids) => assert_eq!(ids.len() * 16, value.len(), "a list of {} ids from {} bytes", ids.len(), value.len()),
+        None => assert!(!value.len().is_multiple_of(16), "whole ids refused ({} bytes)", value.len()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -79,6 +101,7 @@ mod tests {
     fn committed_inputs_replay() {
         replay("sled_block", sled_block);
         replay("sled_summary", sled_summary);
+        replay("sled_trace_index", sled_trace_index);
     }
 
     #[test]
@@ -106,5 +129,21 @@ mod tests {
         };
         let tags: HashSet<u64> = [tag_hash("checkout", "http.route", "/cart")].into_iter().collect();
         write_seed("sled_summary", "sample", &Summary::new(vec![service], &tags).encode());
+
+        // A run of three traces, the middle one in two blocks, as `merge` writes it; and the
+        // same ids as a pending list.
+        let run = 1_000u64;
+        let ids: [TraceId; 3] = [[1; 16], [2; 16], [3; 16]];
+        let mut chunk = Vec::new();
+        for (id, seq) in [(ids[0], run), (ids[1], run + 1), (ids[1], run + 7), (ids[2], run + 300)] {
+            chunk.extend_from_slice(&id);
+            crate::codec::put_varint(&mut chunk, seq - run);
+        }
+        let head = |id: &TraceId| [&run.to_be_bytes()[..], id].concat();
+        let mut found = Vec::new();
+        assert!(chunk_seqs(&chunk, run, &ids[1], &mut found).is_some());
+        assert_eq!(found, [run + 1, run + 7]);
+        write_seed("sled_trace_index", "run-chunk", &[head(&ids[1]), chunk].concat());
+        write_seed("sled_trace_index", "pending-list", &[head(&ids[2]), ids.concat()].concat());
     }
 }

@@ -94,7 +94,9 @@ fn seq_of(key: &[u8]) -> Option<u64> {
     key.get(1..9).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes)
 }
 
-fn ids_of(value: &[u8]) -> Option<Arc<[TraceId]>> {
+/// A pending list's ids; None if the value is not whole ids (damage). `pub(crate)` for the
+/// fuzz target `sled_trace_index`.
+pub(crate) fn ids_of(value: &[u8]) -> Option<Arc<[TraceId]>> {
     if !value.len().is_multiple_of(16) {
         return None;
     }
@@ -194,7 +196,7 @@ impl TraceIndex {
 }
 
 /// Adds to `out` the seqs `chunk` lists for `id`. None if the chunk does not parse.
-fn chunk_seqs(chunk: &[u8], run: u64, id: &TraceId, out: &mut Vec<u64>) -> Option<()> {
+pub(crate) fn chunk_seqs(chunk: &[u8], run: u64, id: &TraceId, out: &mut Vec<u64>) -> Option<()> {
     let mut c = Cursor(chunk);
     while !c.0.is_empty() {
         let entry: TraceId = c.take(16).ok()?.try_into().ok()?;
