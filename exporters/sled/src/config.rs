@@ -52,6 +52,8 @@ pub struct Config {
     /// Spans are refused (retryably) while the store's directory occupies more than this;
     /// retention frees room. 0: no cap.
     pub max_disk_mib: u64,
+    /// RED metrics for Jaeger's Monitor tab and Prometheus (see `red_metrics`).
+    pub span_metrics: crate::red_metrics::SpanMetricsConfig,
 }
 
 /// The reserve covers what is on its way to sled when the last check passed (the open block,
@@ -75,6 +77,7 @@ impl Default for Config {
             max_block_age: GoDuration::from_secs(1),
             min_free_mib: DEFAULT_MIN_FREE_MIB,
             max_disk_mib: 0,
+            span_metrics: Default::default(),
         }
     }
 }

@@ -100,6 +100,8 @@ pub struct Shared {
     /// Operation keys already written by this process, so a batch rewrites none.
     pub known_ops: Mutex<HashSet<Vec<u8>>>,
     pub deps: Mutex<DepTracker>,
+    /// RED metrics of the spans written ([`crate::red_metrics`]).
+    pub red: crate::red_metrics::RedMetrics,
     /// Held while a block and its summary are inserted. Blocks are built concurrently, but
     /// concurrent inserts of these large values into one tree made sled rewrite whole
     /// multi-megabyte nodes as blobs again and again: measured flat out with 10 queue
@@ -228,6 +230,7 @@ impl Shared {
             known_ops: Mutex::default(),
             block_insert: Mutex::default(),
             deps: Mutex::default(),
+            red: Default::default(),
             blocks_cache: BlockCache::new(BLOCK_CACHE_BYTES),
             catalog_from,
             path: canonical.clone(),

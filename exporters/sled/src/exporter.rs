@@ -47,6 +47,7 @@ impl SledExporter {
         };
         let shared = Shared::open(&config.path, config.cache_size_mib.saturating_mul(1 << 20), settings)?;
         let disk = Arc::new(DiskGuard::new(&shared.path, DiskLimits::from_mib(config.min_free_mib, config.max_disk_mib)));
+        shared.red.configure(&config.span_metrics);
         Ok(Self { shared, config, disk, background: Mutex::new(None) })
     }
 
@@ -54,6 +55,7 @@ impl SledExporter {
     /// store that cannot write again say so in the health check.
     pub fn report_to(&self, telemetry: &tracegate_core::telemetry::Telemetry, exporter: &str) {
         self.disk.report_to(telemetry, exporter);
+        crate::red_metrics::report_to(&self.shared, telemetry);
     }
 
     /// The reader over this exporter's database.
@@ -79,6 +81,7 @@ impl SledExporter {
         tokio::task::spawn_blocking(move || {
             let opts = shared.settings.options();
             shared.ingest.seal_for_read(&shared, &opts)?;
+            crate::red_metrics::flush(&shared, &opts, true)?;
             shared.ingest.wal().rotate()?;
             shared.ingest.checkpoint(&shared).map(|_| ())
         })

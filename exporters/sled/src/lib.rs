@@ -134,6 +134,7 @@ pub mod fuzzing;
 mod matching;
 mod past_retention;
 mod read;
+mod red_metrics;
 mod reclaim;
 mod summary;
 mod trace_index;
@@ -168,5 +169,7 @@ tracegate_core::register_exporter!(SledExporterFactory);
 
 #[cfg(test)]
 mod block_tests;
+#[cfg(test)]
+mod red_metrics_tests;
 #[cfg(test)]
 mod tests;

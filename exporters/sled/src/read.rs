@@ -233,6 +233,10 @@ impl TraceReader for SledReader {
         .await
     }
 
+    fn metrics(&self) -> Option<Arc<dyn tracegate_core::red::MetricsReader>> {
+        self.shared.red.enabled().then(|| Arc::new(crate::red_metrics::SledMetrics { shared: self.shared.clone() }) as _)
+    }
+
     async fn dependencies(&self, end: SystemTime, lookback: Duration) -> Result<Vec<DependencyLink>, StorageError> {
         let to = secs(end);
         let from = to.saturating_sub(lookback.as_secs());

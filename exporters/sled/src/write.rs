@@ -159,6 +159,7 @@ pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -
     if future > 0 {
         tracing::debug!(spans = future, "spans dated more than the allowed skew into the future were filed under the current time");
     }
+    crate::red_metrics::record(shared, &batch, &opts);
     Ok(stored)
 }
 

@@ -1,0 +1,213 @@
+//! RED metrics (Jaeger's Monitor tab) kept by the store, from the spans it writes, with the
+//! spans' retention ([`tracegate_core::red`] has the aggregation and the query side).
+//!
+//! The writer hands each written batch's spans to a [`Recorder`] (one call at the end of
+//! `write::write_requests`, reading the same views the block writer read: no decode), which
+//! aggregates per minute and (service, operation, span kind) in memory. Minutes the clock has
+//! left behind (older than the previous minute) are merged into the partition of their start
+//! in its index tree (`m` + service + 0 + minute -> record, see
+//! [`tracegate_core::red::codec`]), so retention drops them with the spans of that time. A
+//! span for a minute already stored merges into it. A query reads the service's keys of the
+//! window in each partition (one range scan per partition) plus what is still in memory,
+//! after the read path's usual seal, so every acknowledged span is counted.
+//!
+//! What is lost: minutes still in memory when the process is killed (at most the last two);
+//! a clean shutdown (`flush`) writes them. A minute that cannot be written stays in memory and
+//! is tried again at the next write.
+//!
+//! Cost: a hash lookup of (service, operation, kind) per span, with one lock per written
+//! block, and a few dozen small sled writes per minute. Measured figures are in
+//! docs/configuration.md's span_metrics section.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tracegate_core::red::{codec, MetricsReader, Recorder, Row, SpanSample, DEFAULT_CARDINALITY_LIMIT};
+use tracegate_core::storage::StorageError;
+
+use crate::block_write::BatchIndex;
+use crate::db::{Shared, StoreError};
+use crate::write::WriteOptions;
+
+/// `span_metrics:` of the sled exporter's config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpanMetricsConfig {
+    /// Compute and keep RED metrics (the Monitor tab and the spanmetrics Prometheus series).
+    pub enabled: bool,
+    /// Distinct (service, operation, span kind) keys counted on their own; spans of further
+    /// keys are counted under one overflow key.
+    pub cardinality_limit: usize,
+}
+
+impl Default for SpanMetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, cardinality_limit: DEFAULT_CARDINALITY_LIMIT }
+    }
+}
+
+/// The store's recorder and whether it is on.
+pub struct RedMetrics {
+    pub recorder: Arc<Recorder>,
+    enabled: AtomicBool,
+}
+
+impl Default for RedMetrics {
+    fn default() -> Self {
+        let d = SpanMetricsConfig::default();
+        Self { recorder: Arc::new(Recorder::new(d.cardinality_limit)), enabled: AtomicBool::new(d.enabled) }
+    }
+}
+
+impl RedMetrics {
+    pub fn configure(&self, config: &SpanMetricsConfig) {
+        self.enabled.store(config.enabled, Ordering::Relaxed);
+        self.recorder.set_cardinality_limit(config.cardinality_limit);
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts a written batch's spans (those the writer stored: past-retention spans are skipped,
+/// far-future ones count at the time they arrived, as the writer files them) and writes the
+/// minutes that are due. Never fails the write: a minute that cannot be stored is kept.
+pub fn record(shared: &Shared, batch: &BatchIndex<'_>, opts: &WriteOptions) {
+    if !shared.red.enabled() {
+        return;
+    }
+    let now_nanos = opts.now_secs.saturating_mul(1_000_000_000);
+    let samples = batch.spans.iter().filter_map(|entry| {
+        let span = &entry.span;
+        let start_secs = span.start_time_unix_nano / 1_000_000_000;
+        if start_secs.saturating_add(opts.partition_secs) <= opts.cutoff_secs {
+            return None;
+        }
+        let duration = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano);
+        let start = if start_secs > opts.future_limit_secs { now_nanos } else { span.start_time_unix_nano };
+        let service = batch.resources.get(batch.resource_of(entry) as usize).map_or("", |r| r.service);
+        Some(SpanSample {
+            service,
+            operation: span.name,
+            kind: span.kind,
+            status_code: span.status.map_or(0, |s| s.code),
+            start_unix_nano: start,
+            end_unix_nano: start.saturating_add(duration),
+        })
+    });
+    shared.red.recorder.record(samples);
+    if let Err(e) = flush(shared, opts, false) {
+        tracing::warn!(error = %e, "cannot store RED metrics; they stay in memory and are tried again at the next write");
+    }
+}
+
+/// Merges the due minutes (every pending minute with `all`) into their partitions.
+pub fn flush(shared: &Shared, opts: &WriteOptions, all: bool) -> Result<(), StoreError> {
+    let mut due = shared.red.recorder.take_due(opts.now_secs, all);
+    while let Some(minute) = due.pop() {
+        let start_secs = minute.minute * 60;
+        if start_secs.saturating_add(opts.partition_secs) <= opts.cutoff_secs {
+            continue;
+        }
+        let written = shared.partition_for(start_secs, opts.partition_secs).and_then(|p| {
+            let key = codec::key(&minute.service, minute.minute);
+            p.index
+                .update_and_fetch(key, |old| {
+                    let (merged, damaged) = codec::merge(old, &minute.entries);
+                    if let Some(e) = damaged {
+                        tracing::warn!(error = %e, "a stored minute of RED metrics was replaced");
+                    }
+                    Some(merged)
+                })
+                .map(|_| ())
+                .map_err(StoreError::from)
+        });
+        if let Err(e) = written {
+            due.push(minute);
+            shared.red.recorder.put_back(due);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Puts the spanmetrics-named series ([`tracegate_core::red::prometheus`]) in `telemetry`'s
+/// registry. A second store in one process (an archive) finds the names taken: its spans are
+/// in the Monitor tab's API, not in these series.
+pub fn report_to(shared: &Shared, telemetry: &tracegate_core::telemetry::Telemetry) {
+    if !shared.red.enabled() {
+        return;
+    }
+    match tracegate_core::red::prometheus::SpanMetricsCollector::new(shared.red.recorder.clone()) {
+        Ok(collector) => {
+            if let Err(e) = telemetry.metrics.registry().register(Box::new(collector)) {
+                tracing::debug!(error = %e, "span metrics not registered (another store registered them)");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "span metrics cannot be described"),
+    }
+}
+
+/// Reads the store's RED metrics for the query API.
+pub struct SledMetrics {
+    pub shared: Arc<Shared>,
+}
+
+fn rows_blocking(shared: &Shared, services: &[String], from_minute: u64, to_minute: u64) -> Result<Vec<Row>, StoreError> {
+    if let Err(e) = shared.ingest.seal_for_read(shared, &shared.settings.options()) {
+        tracing::warn!(error = %e, "cannot write the open block before a read; the read may miss its spans");
+    }
+    let mut rows = Vec::new();
+    let from_secs = from_minute.saturating_mul(60);
+    let to_secs = to_minute.saturating_add(1).saturating_mul(60);
+    let prefixes: Vec<Vec<u8>> =
+        if services.is_empty() { vec![vec![codec::KEY_PREFIX]] } else { services.iter().map(|s| codec::service_prefix(s)).collect() };
+    for p in shared.partitions_between(from_secs, to_secs) {
+        for prefix in &prefixes {
+            let mut lo = prefix.clone();
+            let mut hi = prefix.clone();
+            if !services.is_empty() {
+                lo.extend_from_slice(&from_minute.to_be_bytes());
+                hi.extend_from_slice(&to_minute.to_be_bytes());
+            } else {
+                hi.push(0xff);
+            }
+            for entry in p.index.range(lo..=hi) {
+                let (key, value) = entry?;
+                let Some(minute) = codec::minute_of(&key) else { continue };
+                if minute < from_minute || minute > to_minute {
+                    continue;
+                }
+                let Some(service) = key.get(1..key.len().saturating_sub(9)).and_then(|s| std::str::from_utf8(s).ok()) else { continue };
+                let service: Arc<str> = Arc::from(service);
+                match codec::decode(&value) {
+                    Ok(entries) => rows.extend(entries.into_iter().map(|(operation, kind, agg)| Row {
+                        minute,
+                        service: service.clone(),
+                        operation,
+                        kind,
+                        agg,
+                    })),
+                    Err(e) => tracing::warn!(error = %e, %service, minute, "a stored minute of RED metrics is skipped"),
+                }
+            }
+        }
+    }
+    rows.extend(shared.red.recorder.pending_rows(services, from_minute, to_minute));
+    Ok(rows)
+}
+
+#[async_trait]
+impl MetricsReader for SledMetrics {
+    async fn rows(&self, services: &[String], from_minute: u64, to_minute: u64) -> Result<Vec<Row>, StorageError> {
+        let shared = self.shared.clone();
+        let services = services.to_vec();
+        match tokio::task::spawn_blocking(move || rows_blocking(&shared, &services, from_minute, to_minute)).await {
+            Ok(r) => r.map_err(|e| StorageError::Backend(e.to_string())),
+            Err(e) => Err(StorageError::Backend(format!("read task failed: {e}"))),
+        }
+    }
+}
