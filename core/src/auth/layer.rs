@@ -6,6 +6,11 @@
 //! header, since gRPC clients read the status and not the HTTP code. The failure is counted
 //! per listener and reason, and logged at debug level with the reason only: headers are never
 //! logged, so neither are credentials.
+//!
+//! A listener may name requests that pass without credentials ([`OpenRequests`]): the files of
+//! a page (the query UI) that must load before it can ask for a token. They pass only when the
+//! authenticator's challenge is not one a browser answers itself: with `Basic`, the browser's
+//! own password dialog is the sign-in, so everything stays behind it.
 
 use std::sync::Arc;
 
@@ -19,6 +24,9 @@ use prometheus::IntCounter;
 
 use super::{AuthError, ServerAuth};
 
+/// Which requests of a listener pass without credentials, when any may (see the module docs).
+pub type OpenRequests = Arc<dyn Fn(&axum::http::Method, &str) -> bool + Send + Sync>;
+
 /// `UNAUTHENTICATED` in gRPC's status codes.
 const GRPC_UNAUTHENTICATED: &str = "16";
 
@@ -29,6 +37,8 @@ struct Gate {
     missing: IntCounter,
     invalid: IntCounter,
     unavailable: IntCounter,
+    /// Requests served without credentials; `None` when the browser signs in itself.
+    open: Option<OpenRequests>,
 }
 
 impl Gate {
@@ -41,9 +51,10 @@ impl Gate {
     }
 }
 
-/// `app` with every request checked by `auth` first; `component` and `server` label the
+/// `app` with every request checked by `auth` first, except those `open` names when the
+/// authenticator is not one the browser answers itself; `component` and `server` label the
 /// failure counter (`tracegate_server_auth_failures`).
-pub(crate) fn protect(app: Router, auth: ServerAuth, component: &str, server: &'static str) -> Router {
+pub(crate) fn protect(app: Router, auth: ServerAuth, open: Option<OpenRequests>, component: &str, server: &'static str) -> Router {
     let metrics = &auth.telemetry.metrics;
     let counter = |reason| metrics.server_auth_failures(component, server, reason);
     let gate = Gate {
@@ -52,12 +63,25 @@ pub(crate) fn protect(app: Router, auth: ServerAuth, component: &str, server: &'
         unavailable: counter("unavailable"),
         component: component.to_string(),
         server,
+        open: open.filter(|_| !browser_signs_in(&auth)),
         auth,
     };
     app.layer(axum::middleware::from_fn_with_state(Arc::new(gate), check))
 }
 
+/// True when the authenticator's challenge is one a browser answers with its own dialog.
+fn browser_signs_in(auth: &ServerAuth) -> bool {
+    let challenge = auth.authenticator.challenge(&AuthError::Missing(String::new()));
+    let scheme = challenge.to_str().unwrap_or("").split_whitespace().next().unwrap_or("");
+    scheme.eq_ignore_ascii_case("basic") || scheme.eq_ignore_ascii_case("digest")
+}
+
 async fn check(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+    if let Some(open) = &gate.open {
+        if open(request.method(), request.uri().path()) {
+            return next.run(request).await;
+        }
+    }
     match gate.auth.authenticator.authenticate(request.headers()).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);

@@ -122,3 +122,42 @@ async fn an_authenticator_that_is_not_running_fails_start_with_the_server_named(
     let error = set.start().await.err().unwrap().to_string();
     assert!(error.contains("http server on 127.0.0.1:0") && error.contains("\"basicauth/other\" is not running"), "{error}");
 }
+
+/// Like `Password`, but asking for a token: a browser has no dialog for it.
+struct Token;
+
+#[async_trait]
+impl ServerAuthenticator for Token {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        match headers.get("authorization").map(|v| v.as_bytes()) {
+            Some(b"Bearer t0k3n") => Ok(Principal { subject: "ali".into(), tenant: None }),
+            Some(_) => Err(AuthError::Invalid("wrong token".into())),
+            None => Err(AuthError::Missing("no token".into())),
+        }
+    }
+
+    fn challenge(&self, _error: &AuthError) -> HeaderValue {
+        HeaderValue::from_static("Bearer realm=\"test\"")
+    }
+}
+
+#[tokio::test]
+async fn a_pages_own_files_pass_without_a_token_but_never_without_a_password() {
+    let telemetry = Telemetry::new();
+    let token = AuthenticatorExtension::new(telemetry.clone()).with_server(Arc::new(Token));
+    let host = host(&telemetry).with("bearertokenauth/test", Arc::new(token));
+    for (authenticator, page_is_open) in [("bearertokenauth/test", true), ("basicauth/test", false)] {
+        let app = Router::new().route("/api/x", get(|| async { "data" })).fallback(|| async { "page" });
+        let mut set = ServerSet::new("jaeger_query", Arc::new(ServiceStatus::default()));
+        set.http("http", &Endpoint::new("127.0.0.1", 0), app)
+            .auth(Some(&auth(authenticator)), &host)
+            .open_without_credentials(|method, path| method == axum::http::Method::GET && !path.starts_with("/api/"));
+        let running = set.start().await.unwrap();
+        let addr = running.local_addr("http").unwrap();
+        let page = status_of(addr, "/search").await;
+        let expected = if page_is_open { "HTTP/1.1 200 OK" } else { "HTTP/1.1 401 Unauthorized" };
+        assert_eq!(page, expected, "{authenticator}");
+        assert_eq!(status_of(addr, "/api/x").await, "HTTP/1.1 401 Unauthorized", "{authenticator}");
+        running.stop().await;
+    }
+}

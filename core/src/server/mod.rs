@@ -108,6 +108,8 @@ pub struct TcpPlan {
     cors: Option<CorsConfig>,
     /// The `Content-Security-Policy` of every answer (servers of pages, such as the UI).
     csp: Option<String>,
+    /// Requests that may pass the authenticator without credentials (a page's own files).
+    open: Option<crate::auth::layer::OpenRequests>,
 }
 
 impl TcpPlan {
@@ -145,6 +147,17 @@ impl TcpPlan {
     /// a policy that is not a valid header value fails `start`).
     pub fn content_security_policy(&mut self, policy: impl Into<String>) -> &mut Self {
         self.csp = Some(policy.into());
+        self
+    }
+
+    /// Requests `open` matches (by method and path) pass the authenticator without
+    /// credentials, unless it is one the browser signs in to itself (Basic): for the files of a
+    /// page that must load before it can ask for a token. Every other request still needs them.
+    pub fn open_without_credentials(
+        &mut self,
+        open: impl Fn(&axum::http::Method, &str) -> bool + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.open = Some(Arc::new(open));
         self
     }
 
@@ -203,6 +216,7 @@ impl ServerSet {
                 limits: ServerLimits::default(),
                 cors: None,
                 csp: None,
+                open: None,
             })),
         });
         match self.planned.last_mut().map(|p| &mut p.kind) {
@@ -277,9 +291,10 @@ impl Planned {
                     limits,
                     cors,
                     csp,
+                    open,
                 } = *plan;
                 let app = match auth {
-                    Ok(Some(auth)) => crate::auth::layer::protect(app, auth, owner, self.name),
+                    Ok(Some(auth)) => crate::auth::layer::protect(app, auth, open, owner, self.name),
                     Ok(None) => app,
                     Err(e) => return Err(ComponentError::Config(format!("{} server on {endpoint}: {e}", self.name))),
                 };
