@@ -96,6 +96,9 @@ pub struct Config {
     pub max_queued_queries: usize,
     /// How long a query waits for a slot before it is refused with 503.
     pub max_queue_wait: GoDuration,
+    /// Jaeger's `ai:` block: `ai: { mcp: {} }` serves the MCP tools for AI agents (see `crate::mcp`).
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub ai: Option<crate::mcp::AiConfig>,
 }
 
 impl Default for Config {
@@ -112,6 +115,7 @@ impl Default for Config {
             max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
             max_queued_queries: DEFAULT_MAX_QUEUED_QUERIES,
             max_queue_wait: DEFAULT_MAX_QUEUE_WAIT,
+            ai: None,
         }
     }
 }
@@ -252,6 +256,7 @@ impl ComponentConfig for Config {
                 format!("must be more than 0s while max_queued_queries is above 0 (default {DEFAULT_MAX_QUEUE_WAIT}); set max_queued_queries: 0 to refuse at once when every slot is taken"),
             ));
         }
+        problems.extend(self.ai.iter().flat_map(crate::mcp::AiConfig::validate));
         problems
     }
 }

@@ -19,6 +19,8 @@ use crate::router::router;
 struct Running {
     /// Kept to end the live tails at shutdown: they would otherwise hold the graceful stop.
     state: Arc<ApiState>,
+    /// Cancelled at shutdown to end the MCP sessions (their event streams would hold the stop too).
+    mcp_sessions: tokio_util::sync::CancellationToken,
     server: RunningServers,
 }
 
@@ -76,7 +78,12 @@ impl Lifecycle for JaegerQueryExtension {
             live: Default::default(),
             bounds: QueryBounds::new(&self.config, self.metrics.clone()),
         });
-        let app = router(state.clone(), self.config.base_path.prefix());
+        let mut app = router(state.clone(), self.config.base_path.prefix());
+        let mcp_sessions = tokio_util::sync::CancellationToken::new();
+        let mcp = self.config.ai.as_ref().and_then(|ai| ai.mcp.as_ref());
+        if let Some(mcp) = mcp {
+            app = app.merge(crate::mcp::router(state.clone(), mcp, self.config.base_path.prefix(), mcp_sessions.clone()));
+        }
         let mut servers = ServerSet::new(&self.id, host.status());
         servers
             .http("http", &self.config.http.endpoint, app)
@@ -92,19 +99,23 @@ impl Lifecycle for JaegerQueryExtension {
         let base = self.config.base_path.prefix().unwrap_or_default();
         if let Some(url) = server.url("http") {
             tracing::info!(extension = %self.id, storage = %storage, "Jaeger query API on {url}{base}/");
+            if mcp.is_some() {
+                tracing::info!(extension = %self.id, "MCP server for AI agents on {url}{base}/api/ai/mcp/");
+            }
         }
         if let Some(url) = server.url("grpc") {
             tracing::info!(extension = %self.id, storage = %storage, "Jaeger gRPC QueryService (api_v2, api_v3) on {url}");
         }
-        *running = Some(Running { state, server });
+        *running = Some(Running { state, mcp_sessions, server });
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(Running { state, server }) = self.running.lock().await.take() else {
+        let Some(Running { state, mcp_sessions, server }) = self.running.lock().await.take() else {
             return Ok(());
         };
         state.live.close();
+        mcp_sessions.cancel();
         server.stop().await;
         Ok(())
     }

@@ -28,6 +28,7 @@ pub mod grpc;
 #[doc(hidden)]
 pub mod fuzzing;
 mod live;
+pub mod mcp;
 mod metrics;
 mod model;
 mod params;
