@@ -188,11 +188,12 @@ pub fn v3_result(budget: usize) -> ArrayWriter {
 }
 
 pub fn finish_v3_result(w: ArrayWriter) -> Vec<u8> {
+    // No trailing newline: the gateway writes with protojson's Marshal, not json.Encoder.
     if w.count == 0 {
-        return b"{\"result\":{}}\n".to_vec();
+        return b"{\"result\":{}}".to_vec();
     }
     let mut out = w.out;
-    out.extend_from_slice(b"]}}\n");
+    out.extend_from_slice(b"]}}");
     out
 }
 
@@ -253,10 +254,10 @@ mod tests {
     #[test]
     fn v3_results() {
         let w = v3_result(100);
-        assert_eq!(finish_v3_result(w), b"{\"result\":{}}\n");
+        assert_eq!(finish_v3_result(w), b"{\"result\":{}}");
         let mut w = v3_result(100);
         w.push_all([&json!({"a": 1}), &json!({"b": 2})]).expect("fits");
         assert_eq!(w.push(&json!({"c": "x".repeat(100)})), Err(Overflow));
-        assert_eq!(String::from_utf8_lossy(&finish_v3_result(w)), "{\"result\":{\"resourceSpans\":[{\"a\":1},{\"b\":2}]}}\n");
+        assert_eq!(String::from_utf8_lossy(&finish_v3_result(w)), "{\"result\":{\"resourceSpans\":[{\"a\":1},{\"b\":2}]}}");
     }
 }

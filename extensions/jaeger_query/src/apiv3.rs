@@ -1,39 +1,51 @@
-//! Jaeger's api_v3 HTTP gateway (`cmd/query/app/apiv3/http_gateway.go`): the same reads as
-//! the v1 API, answered in OTLP JSON wrapped as `{"result": <TracesData>}`, with errors as
-//! the gRPC gateway writes them: `{"error":{"httpCode":400,"message":"..."}}`.
+//! Jaeger's api_v3 HTTP gateway (`cmd/query/app/apiv3/http_gateway.go`, under
+//! `cmd/jaeger/internal/extension/jaegerquery` in Jaeger 2.x): the same reads as the v1 API,
+//! answered as the gateway answers them, since scripts and tools written against Jaeger read
+//! these bodies and statuses as they are:
 //!
-//! Parameters use the gateway's `query.*` names; the camelCase spellings grpc-gateway also
-//! accepts (`query.serviceName`, ...) work too. `query.attributes` takes a JSON object or
-//! repeated `key:value`; `query.search_depth` (or the older `query.num_traces`) is the limit.
+//! - traces in OTLP JSON wrapped as `{"result": <TracesData>}` (one trace, or every trace a
+//!   search found merged into one `TracesData`);
+//! - errors as `{"error":{"httpCode":400,"message":"..."}}` (plus `http.Error`'s newline);
+//!   an unknown trace id and a search that matches nothing are both 404 "No traces found"
+//!   (Jaeger 2.x's reader yields no trace rather than an error);
+//! - `/api/v3/services` and `/api/v3/operations` always carry their list (`[]` when empty,
+//!   as the gateway hands protojson a non-nil slice); an operation seen without a span kind
+//!   is reported as `internal`, as the gateway does;
+//! - `/api/v3/trace-summaries` (Jaeger 2.19): the search's parameters, answered as one
+//!   `FindTraceSummariesResponse` in protobuf JSON (`{"summaries":[...]}`, 64-bit times as
+//!   decimal strings, zero counts left out) and `{"summaries":[]}` when nothing matches;
+//!   the summaries are [`crate::summary::summarize`]'s, as gRPC FindTraceSummaries sends;
+//! - parameters, trace ids (hex or base64) and their error texts as in
+//!   [`crate::apiv3_params`].
 //!
-//! FindTraces requires only `query.start_time_min` and `query.start_time_max`, as Jaeger 2.x's
-//! gateway does (`parseFindTracesQuery`): without `query.service_name` the store searches every
-//! service (the `TraceReader` contract); a store that cannot answers 400 with its reason.
-//! `/api/traces` (v1) still requires a service, as in Jaeger.
+//! A search needs only `query.startTimeMin` and `query.startTimeMax`, as Jaeger 2.x: without
+//! `query.serviceName` the store searches every service (the `TraceReader` contract); a store
+//! that cannot answers 400 with its reason (Jaeger's text for that is "this storage backend
+//! requires a service name to search; searching all services is not supported"). `/api/traces`
+//! (v1) still requires a service, as in Jaeger.
 //!
-//! The bounds of [`crate::bounds`] apply as in v1: `query.search_depth` is clamped to
+//! The bounds of [`crate::bounds`] apply as in v1: the search depth is clamped to
 //! `max_limit`, answers are written trace by trace within `max_response_bytes`, and a refused
 //! query answers 503 (`Retry-After`), 504 or 422 in the gateway's error shape. Protobuf JSON
 //! has no place for a note (and Go clients reading it with protojson refuse unknown fields),
 //! so a clamped or cut answer says so only in a `Warning: 299 - "..."` header.
-
-use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
-use tracegate_core::storage::{StorageError, TraceQuery};
+use tracegate_core::storage::StorageError;
 use tracegate_core::Traces;
 
 use crate::answer::{finish_v3_result, v3_result};
 use crate::api::{go_http_error, json_body, render, to_json, RawParams, SharedState};
 use crate::bounds::Unanswered;
+pub(crate) use crate::apiv3_params::parse_query;
+use crate::apiv3_params::{check_trace_params, malformed, param, trace_id_from_string};
 use crate::model::trace_id_string;
-use crate::params::{parse_duration, parse_trace_id, Params};
-use crate::rfc3339::parse_rfc3339;
+use crate::params::Params;
+use crate::summary::{summarize, TraceSummary};
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
     let message = message.into();
@@ -46,7 +58,7 @@ fn error(code: StatusCode, message: impl Into<String>) -> Response {
 }
 
 fn param_error(name: &str, err: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, format!("malformed parameter {name}: {err}"))
+    error(StatusCode::BAD_REQUEST, malformed(name, err))
 }
 
 fn storage_error(e: StorageError) -> Response {
@@ -59,14 +71,22 @@ fn storage_error(e: StorageError) -> Response {
 /// The bounded routes, as the metrics' `endpoint` label names them.
 const FIND_TRACES: &str = "/api/v3/traces";
 const TRACE: &str = "/api/v3/traces/{trace_id}";
+const SUMMARIES: &str = "/api/v3/trace-summaries";
 
 /// A bounded query's failure in the gateway's error shape.
 fn unanswered(u: Unanswered) -> Response {
     u.into_response(error, storage_error)
 }
 
+/// A body as the gateway's `marshalResponse` (protojson) writes it: compact, no newline.
+fn protojson<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut body = to_json(value, false);
+    body.pop();
+    body
+}
+
 fn json<T: Serialize>(value: &T) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], to_json(value, false)).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], protojson(value)).into_response()
 }
 
 /// One trace's resource spans as protobuf JSON values (defaults left out).
@@ -108,10 +128,10 @@ fn omit_defaults(value: &mut serde_json::Value) {
     }
 }
 
+// No `skip_serializing_if` on the lists: the gateway hands protojson non-nil slices, which it
+// writes even when empty (`{"services":[]}`).
 #[derive(Serialize)]
 struct Services {
-    // protobuf JSON leaves empty lists out.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     services: Vec<String>,
 }
 
@@ -125,7 +145,6 @@ struct Operation {
 
 #[derive(Serialize)]
 struct Operations {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     operations: Vec<Operation>,
 }
 
@@ -139,25 +158,34 @@ pub async fn services(State(state): SharedState) -> Response {
 pub async fn operations(State(state): SharedState, Query(q): RawParams) -> Response {
     let params = Params(q);
     let service = params.get("service").unwrap_or_default();
-    let kind = params.get("span_kind").or_else(|| params.get("spanKind"));
+    let (kind, _) = param(&params, "spanKind", "span_kind");
     match state.reader.operations(service, kind).await {
         Ok(ops) => json(&Operations {
-            operations: ops.into_iter().map(|o| Operation { name: o.name, span_kind: o.span_kind }).collect(),
+            operations: ops
+                .into_iter()
+                // The gateway's default: an operation stored without a kind reads as internal.
+                .map(|o| Operation { name: o.name, span_kind: if o.span_kind.is_empty() { "internal".into() } else { o.span_kind } })
+                .collect(),
         }),
         Err(e) => storage_error(e),
     }
 }
 
-pub async fn trace(State(state): SharedState, Path(id): Path<String>) -> Response {
-    let id = match parse_trace_id(&id) {
+pub async fn trace(State(state): SharedState, Path(id): Path<String>, Query(q): RawParams) -> Response {
+    let id = match trace_id_from_string(&id) {
         Ok(id) => id,
         Err(e) => return param_error("trace_id", &e),
     };
+    if let Err(msg) = check_trace_params(&Params(q)) {
+        return error(StatusCode::BAD_REQUEST, msg);
+    }
     let work_state = state.clone();
     let outcome = state
         .bounds
         .run(TRACE, move |budget| async move {
-            let traces = work_state.reader.get_trace(id).await?.ok_or(Unanswered::NotFound)?;
+            // Jaeger 2.x's reader yields nothing for an unknown id, which the gateway answers as
+            // an empty search: 404 "No traces found".
+            let traces = work_state.reader.get_trace(id).await?.ok_or(Unanswered::NoMatch)?;
             render(move || {
                 let spans = traces.span_count();
                 let mut w = v3_result(budget.max_bytes);
@@ -173,68 +201,10 @@ pub async fn trace(State(state): SharedState, Path(id): Path<String>) -> Respons
     }
 }
 
-/// The first of the snake_case and camelCase spellings that is present.
-fn get<'a>(params: &'a Params, snake: &str, camel: &str) -> Option<&'a str> {
-    params.get(&format!("query.{snake}")).or_else(|| params.get(&format!("query.{camel}")))
-}
-
-fn parse_attributes(params: &Params) -> Result<BTreeMap<String, String>, String> {
-    let mut tags = BTreeMap::new();
-    for raw in params.all("query.attributes") {
-        if raw.trim_start().starts_with('{') {
-            let map: BTreeMap<String, String> = serde_json::from_str(raw).map_err(|e| e.to_string())?;
-            tags.extend(map);
-        } else if let Some((k, v)) = raw.split_once(':') {
-            tags.insert(k.to_string(), v.to_string());
-        } else {
-            return Err(format!("expecting a JSON object or key:value, received: {raw}"));
-        }
-    }
-    Ok(tags)
-}
-
-pub(crate) fn parse_query(params: &Params) -> Result<TraceQuery, Box<Response>> {
-    let (Some(min), Some(max)) = (get(params, "start_time_min", "startTimeMin"), get(params, "start_time_max", "startTimeMax"))
-    else {
-        return Err(Box::new(error(StatusCode::BAD_REQUEST, "query.start_time_min and query.start_time_max are required")));
-    };
-    let time = |name: &str, raw: &str| -> Result<SystemTime, Box<Response>> {
-        parse_rfc3339(raw).map_err(|e| Box::new(param_error(name, &e)))
-    };
-    let (start_min, start_max) = (time("query.start_time_min", min)?, time("query.start_time_max", max)?);
-    let duration = |snake: &str, camel: &str| match get(params, snake, camel) {
-        None => Ok(None),
-        Some(raw) => parse_duration(raw).map_err(|e| Box::new(param_error(&format!("query.{snake}"), &e))),
-    };
-    let duration_min = duration("duration_min", "durationMin")?;
-    let duration_max = duration("duration_max", "durationMax")?;
-    let limit = match get(params, "search_depth", "searchDepth").or_else(|| get(params, "num_traces", "numTraces")) {
-        None => 0,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) => usize::try_from(n).unwrap_or(0),
-            Err(_) => {
-                let msg = format!("strconv.Atoi: parsing \"{raw}\": invalid syntax");
-                return Err(Box::new(param_error("query.search_depth", &msg)));
-            }
-        },
-    };
-    let tags = parse_attributes(params).map_err(|e| Box::new(param_error("query.attributes", &e)))?;
-    Ok(TraceQuery {
-        service: get(params, "service_name", "serviceName").unwrap_or_default().to_string(),
-        operation: get(params, "operation_name", "operationName").map(str::to_string),
-        tags,
-        start_min: Some(start_min),
-        start_max: Some(start_max),
-        duration_min,
-        duration_max,
-        limit,
-    })
-}
-
 pub async fn find_traces(State(state): SharedState, Query(q): RawParams) -> Response {
     let mut query = match parse_query(&Params(q)) {
         Ok(q) => q,
-        Err(response) => return *response,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let requested = query.limit;
     let (limit, clamped) = state.bounds.clamp_limit(requested);
@@ -269,6 +239,119 @@ pub async fn find_traces(State(state): SharedState, Query(q): RawParams) -> Resp
                     }
                 }
                 Ok((finish_v3_result(w), warnings))
+            })
+            .await
+        })
+        .await;
+    match outcome {
+        Ok((body, warnings)) => json_body(body, &warnings),
+        Err(u) => unanswered(u),
+    }
+}
+
+/// One trace summary in protobuf JSON (`api_v3.TraceSummary` through protojson): camelCase,
+/// fixed64 times as decimal strings, empty strings and zero counts left out, `services`
+/// always written (the gateway builds a non-nil slice).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryJson {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    trace_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    root_service_name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    root_operation_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_start_time_unix_nano: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_end_time_unix_nano: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    span_count: i32,
+    #[serde(skip_serializing_if = "is_zero")]
+    error_span_count: i32,
+    #[serde(skip_serializing_if = "is_zero")]
+    orphan_span_count: i32,
+    services: Vec<ServiceSummaryJson>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceSummaryJson {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    span_count: i32,
+    #[serde(skip_serializing_if = "is_zero")]
+    error_span_count: i32,
+}
+
+#[derive(Serialize)]
+struct Summaries {
+    summaries: Vec<SummaryJson>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// int32 as Jaeger converts a count (saturating here rather than wrapping).
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn nanos(n: u64) -> Option<String> {
+    (n != 0).then(|| n.to_string())
+}
+
+fn summary_json(s: TraceSummary) -> SummaryJson {
+    SummaryJson {
+        trace_id: s.trace_id_hex(),
+        root_service_name: s.root_service_name,
+        root_operation_name: s.root_operation_name,
+        min_start_time_unix_nano: nanos(s.min_start_time_unix_nano),
+        max_end_time_unix_nano: nanos(s.max_end_time_unix_nano),
+        span_count: count(s.span_count),
+        error_span_count: count(s.error_span_count),
+        orphan_span_count: count(s.orphan_span_count),
+        services: s
+            .services
+            .into_iter()
+            .map(|v| ServiceSummaryJson { name: v.name, span_count: count(v.span_count), error_span_count: count(v.error_span_count) })
+            .collect(),
+    }
+}
+
+/// `/api/v3/trace-summaries`: the search of `/api/v3/traces`, one summary per trace (newest
+/// first), `{"summaries":[]}` with 200 when nothing matches, as the gateway answers.
+pub async fn trace_summaries(State(state): SharedState, Query(q): RawParams) -> Response {
+    let mut query = match parse_query(&Params(q)) {
+        Ok(q) => q,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    let requested = query.limit;
+    let (limit, clamped) = state.bounds.clamp_limit(requested);
+    query.limit = limit;
+    let work_state = state.clone();
+    let outcome = state
+        .bounds
+        .run(SUMMARIES, move |budget| async move {
+            let traces = work_state.reader.find_traces(&query).await?;
+            let mut warnings = Vec::new();
+            if clamped && traces.len() >= limit {
+                warnings.push(work_state.bounds.clamp_note(requested));
+                work_state.bounds.metrics.truncated(SUMMARIES, "max_limit");
+            }
+            render(move || {
+                let mut summaries = Vec::with_capacity(traces.len());
+                for trace in &traces {
+                    if budget.expired() {
+                        return Err(Unanswered::Expired);
+                    }
+                    summaries.push(summary_json(summarize(trace)));
+                }
+                // A summary is a few hundred bytes and their number is clamped to max_limit,
+                // so the answer is small next to max_response_bytes; it is written whole.
+                Ok((protojson(&Summaries { summaries }), warnings))
             })
             .await
         })

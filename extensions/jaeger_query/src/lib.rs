@@ -20,6 +20,7 @@
 mod answer;
 mod api;
 mod apiv3;
+mod apiv3_params;
 mod bounds;
 mod clockskew;
 mod config;

@@ -33,6 +33,7 @@ pub fn router(state: Arc<ApiState>, base_path: Option<&str>) -> Router {
         .route("/api/v3/operations", get(apiv3::operations))
         .route("/api/v3/traces", get(apiv3::find_traces))
         .route("/api/v3/traces/{trace_id}", get(apiv3::trace))
+        .route("/api/v3/trace-summaries", get(apiv3::trace_summaries))
         .with_state(state)
         .route("/static/{*path}", get(static_files::static_asset));
     for path in PAGE_ROUTES {

@@ -34,6 +34,17 @@ pub struct TraceSummary {
     pub services: Vec<ServiceSummary>,
 }
 
+impl TraceSummary {
+    /// The trace id as Jaeger writes it in a summary (`pcommon.TraceID.String()`): always
+    /// 32 lowercase hex characters, unlike the Jaeger model's short form; empty for none.
+    pub fn trace_id_hex(&self) -> String {
+        if self.trace_id.iter().all(|b| *b == 0) {
+            return String::new();
+        }
+        crate::model::hex(&self.trace_id)
+    }
+}
+
 /// The summary of one stored trace.
 pub fn summarize(trace: &Traces) -> TraceSummary {
     let resource_spans = trace.resource_spans();

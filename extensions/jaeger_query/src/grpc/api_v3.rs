@@ -7,8 +7,9 @@
 //!
 //! Two deliberate differences: a malformed trace id is INVALID_ARGUMENT (Jaeger's text, but
 //! Jaeger returns a bare Go error, which gRPC sends as UNKNOWN); and a query with `filter`
-//! (Jaeger's expression search) is refused with INVALID_ARGUMENT, since tracegate does not
-//! evaluate expressions and ignoring one would answer a different question.
+//! (Jaeger's expression search) is refused with INVALID_ARGUMENT and the text of a Jaeger
+//! whose filter is disabled, since tracegate does not evaluate expressions and ignoring one
+//! would answer a different question.
 
 use std::sync::Arc;
 
@@ -26,7 +27,6 @@ use super::proto_v3::{
 use super::{duration_of, non_empty, search_within, stream_of, time_of, trace_within, unanswered_status, Messages};
 use crate::api::{render, ApiState};
 use crate::bounds::{QueryBounds, Unanswered};
-use crate::model::trace_id_string;
 use crate::params::parse_trace_id;
 use crate::summary::summarize;
 
@@ -55,9 +55,7 @@ pub fn trace_query(query: Option<TraceQueryParameters>, bounds: &QueryBounds) ->
         return Err(Status::invalid_argument("start time min and max are required parameters"));
     };
     if query.filter.is_some() {
-        return Err(Status::invalid_argument(
-            "query.filter (expression search) is not supported by this server; use service_name, operation_name, attributes and durations",
-        ));
+        return Err(Status::invalid_argument(crate::apiv3_params::FILTER_DISABLED));
     }
     let depth = usize::try_from(query.search_depth).ok().filter(|d| *d > 0).unwrap_or(DEFAULT_SEARCH_DEPTH);
     Ok(TraceQuery {
@@ -81,7 +79,7 @@ pub fn summary_message(trace: &Traces) -> FindTraceSummariesResponse {
     let s = summarize(trace);
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     let summary = TraceSummary {
-        trace_id: trace_id_string(&s.trace_id),
+        trace_id: s.trace_id_hex(),
         root_service_name: s.root_service_name,
         root_operation_name: s.root_operation_name,
         min_start_time_unix_nano: s.min_start_time_unix_nano,
