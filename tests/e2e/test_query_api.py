@@ -11,8 +11,10 @@ that must not match (Jaeger's semantics: one span must meet every condition).
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 
 import pytest
@@ -324,7 +326,8 @@ def test_bad_parameters_and_missing_traces(store):
         400, jaeger_error(400, "strconv.ParseUint: parsing \"xyz\": invalid syntax"))
     body = query_ok(store.port, "/api/traces", [("traceID", "abcdef0123456789")])
     assert (body["data"], body["errors"]) == ([], [{"msg": "trace not found", "traceID": "abcdef0123456789"}])
-    assert query(store.port, "/api/v3/traces/abcdef0123456789") == (404, {"error": {"httpCode": 404, "message": "trace not found"}})
+    # Jaeger 2.x's gateway: an unknown id is an empty answer, "No traces found".
+    assert query(store.port, "/api/v3/traces/abcdef0123456789") == (404, {"error": {"httpCode": 404, "message": "No traces found"}})
 
 
 def test_api_v3_trace_is_otlp_json(store):
@@ -425,3 +428,102 @@ def test_all_in_one_example_as_shipped(gateways, tmp_path):
     wait_for_trace(ports.query, s.zipkin[0]["traceId"], 1)
     assert query_ok(ports.query, "/api/services")["data"] == ["checkout", "qa-zipkin", "web"]
     assert found(s, [("service", "checkout"), ("operation", "POST /order")]) == [jaeger_id]
+
+
+# ---- api_v3 over HTTP as Jaeger's gateway answers (issue 18 item 2) -----------------------------
+
+def v3_window() -> dict:
+    return {"query.startTimeMin": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600)),
+            "query.startTimeMax": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))}
+
+
+def v3_error(code: int, message: str) -> tuple[int, dict]:
+    return code, {"error": {"httpCode": code, "message": message}}
+
+
+def v3_trace_ids(body: dict) -> list[str]:
+    """Trace ids of a v3 answer in order of first appearance."""
+    ids: list[str] = []
+    for rs in body["result"]["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for s in ss["spans"]:
+                if s["traceId"] not in ids:
+                    ids.append(s["traceId"])
+    return ids
+
+
+def test_api_v3_search_that_matches_nothing_is_404(store):
+    assert query(store.port, "/api/v3/traces", {**v3_window(), "query.serviceName": "qa-otlp",
+                                                "query.operationName": "nope"}) == v3_error(404, "No traces found")
+
+
+def test_api_v3_operations_report_an_unset_kind_as_internal(store):
+    # jaeger-client's say-hello has no span.kind tag: v1 says "", the v3 gateway "internal".
+    v1 = query_ok(store.port, "/api/operations", {"service": "qa-jaeger"})["data"]
+    assert sorted((o["name"], o["spanKind"]) for o in v1) == [("format", "client"), ("say-hello", "")]
+    assert query_ok(store.port, "/api/v3/operations", {"service": "qa-jaeger"}) == {
+        "operations": [{"name": "format", "spanKind": "client"}, {"name": "say-hello", "spanKind": "internal"}]}
+    assert query_ok(store.port, "/api/v3/operations", {"service": "qa-otlp", "spanKind": "client"}) == {
+        "operations": [{"name": "SELECT orders", "spanKind": "client"}]}
+    assert query_ok(store.port, "/api/v3/operations", {"service": "nobody"}) == {"operations": []}
+
+
+def test_api_v3_trace_ids_in_base64(store):
+    trace_id = otlp_id(store.otlp["root"])
+    raw = bytes.fromhex(trace_id)
+    want = query_ok(store.port, f"/api/v3/traces/{trace_id}")
+    for encoded in (base64.b64encode(raw).decode(), base64.b64encode(raw).decode().rstrip("="),
+                    base64.urlsafe_b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")):
+        path = "/api/v3/traces/" + urllib.parse.quote(encoded, safe="")
+        assert query_ok(store.port, path) == want, encoded
+    assert query(store.port, "/api/v3/traces/xyz") == v3_error(400, "malformed parameter trace_id: invalid length for TraceID")
+
+
+def test_api_v3_search_without_a_service(store):
+    checkout, h1, h2 = (otlp_id(store.otlp[n]) for n in ("root", "health-1", "health-2"))
+    body = query_ok(store.port, "/api/v3/traces", {**v3_window(), "query.operationName": "GET /health"})
+    assert v3_trace_ids(body) == [h2, h1]
+    body = query_ok(store.port, "/api/v3/traces", {**v3_window(), "query.attributes": json.dumps({"db.system": "postgresql"})})
+    assert v3_trace_ids(body) == [checkout]
+    every = v3_trace_ids(query_ok(store.port, "/api/v3/traces", v3_window()))
+    assert set(every) >= {checkout, h1, h2}
+    assert len(every) == 5, "the OTLP, jaeger-client and Zipkin traces"
+
+
+def test_api_v3_trace_summaries_match_the_traces(store):
+    """Each summary against the trace /api/traces serves: root, counts, services, times."""
+    body = query_ok(store.port, "/api/v3/trace-summaries", {**v3_window(), "query.serviceName": "qa-otlp"})
+    summaries = body["summaries"]
+    checkout, h1, h2 = (otlp_id(store.otlp[n]) for n in ("root", "health-1", "health-2"))
+    assert [s["traceId"] for s in summaries] == [h2, h1, checkout], "newest first, 32 hex characters"
+    for s in summaries:
+        trace = query_ok(store.port, f"/api/traces/{s['traceId']}")["data"][0]
+        spans = trace["spans"]
+        root = next(sp for sp in spans if not sp["references"])
+        assert (s["rootServiceName"], s["rootOperationName"]) == (trace["processes"][root["processID"]]["serviceName"], root["operationName"])
+        assert s["spanCount"] == len(spans)
+        assert "errorSpanCount" not in s and "orphanSpanCount" not in s, "zero counts are left out"
+        assert s["services"] == [{"name": "qa-otlp", "spanCount": len(spans)}]
+        assert int(s["minStartTimeUnixNano"]) // 1000 == min(sp["startTime"] for sp in spans)
+        assert int(s["maxEndTimeUnixNano"]) // 1000 == max(sp["startTime"] + sp["duration"] for sp in spans)
+    two = query_ok(store.port, "/api/v3/trace-summaries", {**v3_window(), "query.operationName": "format-server"})["summaries"]
+    assert [(s["rootServiceName"], s["rootOperationName"], s["spanCount"]) for s in two] == [("qa-jaeger", "say-hello", 3)]
+    assert two[0]["services"] == [{"name": "qa-jaeger", "spanCount": 2}, {"name": "qa-jaeger-fmt", "spanCount": 1}]
+    assert query_ok(store.port, "/api/v3/trace-summaries", {**v3_window(), "query.serviceName": "nobody"}) == {"summaries": []}
+
+
+def test_api_v3_bad_parameters_as_jaeger_answers(store):
+    w = v3_window()
+    for path in ("/api/v3/traces", "/api/v3/trace-summaries"):
+        assert query(store.port, path, {"query.serviceName": "qa-otlp"}) == v3_error(
+            400, "query.startTimeMin and query.startTimeMax are required")
+        swapped = {"query.startTimeMin": w["query.startTimeMax"], "query.startTimeMax": w["query.startTimeMin"]}
+        assert query(store.port, path, swapped) == v3_error(400, "query.startTimeMin must be before query.startTimeMax")
+        assert query(store.port, path, {**w, "query.searchDepth": "ten"}) == v3_error(
+            400, 'malformed parameter query.searchDepth: strconv.Atoi: parsing "ten": invalid syntax')
+        assert query(store.port, path, {**w, "query.duration_min": "5"}) == v3_error(
+            400, 'malformed parameter query.duration_min: time: missing unit in duration "5"')
+        assert query(store.port, path, {**w, "query.filter": "{}"}) == v3_error(400, "the structured query filter is disabled")
+    trace_id = otlp_id(store.otlp["root"])
+    assert query(store.port, f"/api/v3/traces/{trace_id}", {"rawTraces": "maybe"}) == v3_error(
+        400, 'malformed parameter rawTraces: strconv.ParseBool: parsing "maybe": invalid syntax')
