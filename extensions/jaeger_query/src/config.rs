@@ -21,7 +21,10 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use tracegate_core::config::{validate_auth, validate_tls, AuthConfig, ConfigProblem, Endpoint, GoDuration, TlsServerConfig};
+use tracegate_core::config::{
+    validate_auth, validate_cors, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, GoDuration, TlsServerConfig,
+};
+use tracegate_core::server::ServerLimits;
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::ComponentId;
 
@@ -36,11 +39,29 @@ pub struct HttpConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Cross-origin requests browsers may make to the API (the Collector's `cors:`); absent
+    /// or without origins means CORS off.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsConfig>,
+    /// Who may show the UI in a frame: the sources of the page policy's `frame-ancestors`
+    /// (`'none'`, `'self'`, `https://grafana.example.com`, ...). See [`crate::csp`].
+    pub frame_ancestors: Vec<String>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (see
+    /// `tracegate_core::server::ServerLimits`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 16686), tls: None, auth: None }
+        Self {
+            endpoint: Endpoint::new("0.0.0.0", 16686),
+            tls: None,
+            auth: None,
+            cors: None,
+            frame_ancestors: crate::csp::default_frame_ancestors(),
+            limits: ServerLimits::default(),
+        }
     }
 }
 
@@ -55,11 +76,15 @@ pub struct GrpcConfig {
     /// Who may call this port: an authenticator extension by id; absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (see
+    /// `tracegate_core::server::ServerLimits`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for GrpcConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 16685), tls: None, auth: None }
+        Self { endpoint: Endpoint::new("0.0.0.0", 16685), tls: None, auth: None, limits: ServerLimits::default() }
     }
 }
 
@@ -214,6 +239,8 @@ impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.http.tls.as_ref(), "http::tls");
         problems.extend(validate_auth(self.http.auth.as_ref(), "http::auth"));
+        problems.extend(validate_cors(self.http.cors.as_ref(), "http::cors"));
+        problems.extend(crate::csp::validate_frame_ancestors(&self.http.frame_ancestors, "http::frame_ancestors"));
         if let Some(grpc) = &self.grpc {
             problems.extend(validate_tls(grpc.tls.as_ref(), "grpc::tls"));
             problems.extend(validate_auth(grpc.auth.as_ref(), "grpc::auth"));

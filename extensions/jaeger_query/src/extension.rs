@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use axum::http::Method;
 use tokio::sync::Mutex;
 use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::{ComponentError, ComponentId, Extension, Host, Lifecycle};
@@ -84,14 +85,25 @@ impl Lifecycle for JaegerQueryExtension {
         if let Some(mcp) = mcp {
             app = app.merge(crate::mcp::router(state.clone(), mcp, self.config.base_path.prefix(), mcp_sessions.clone()));
         }
+        let prefix = self.config.base_path.prefix().unwrap_or_default().to_string();
+        // The page must load before it can ask for a bearer token; its files hold no data.
+        let ui_files = move |method: &Method, path: &str| {
+            (method == Method::GET || method == Method::HEAD)
+                && path.strip_prefix(prefix.as_str()).is_some_and(crate::static_files::is_ui_path)
+        };
         let mut servers = ServerSet::new(&self.id, host.status());
         servers
             .http("http", &self.config.http.endpoint, app)
+            .limits(&self.config.http.limits)
             .tls(self.config.http.tls.as_ref())
+            .cors(self.config.http.cors.as_ref())
+            .content_security_policy(crate::csp::policy(&self.config.http.frame_ancestors))
+            .open_without_credentials(ui_files)
             .auth(self.config.http.auth.as_ref(), &*host);
         if let Some(grpc) = &self.config.grpc {
             servers
                 .grpc("grpc", &grpc.endpoint, crate::grpc::routes(state.clone()))
+                .limits(&grpc.limits)
                 .tls(grpc.tls.as_ref())
                 .auth(grpc.auth.as_ref(), &*host);
         }

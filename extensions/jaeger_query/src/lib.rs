@@ -24,6 +24,7 @@ mod apiv3_params;
 mod bounds;
 mod clockskew;
 mod config;
+mod csp;
 mod extension;
 pub mod grpc;
 #[doc(hidden)]

@@ -15,7 +15,20 @@ use axum::response::{IntoResponse, Response};
 include!(concat!(env!("OUT_DIR"), "/ui_files.rs"));
 
 /// The routes (relative to the base) that answer with the page itself.
-pub const PAGE_ROUTES: &[&str] = &["/search", "/compare", "/dependencies", "/upload", "/trace/{*rest}"];
+pub const PAGE_ROUTES: &[&str] = &["/search", "/compare", "/dependencies", "/monitor", "/upload", "/trace/{*rest}"];
+
+/// Whether `path` (relative to the base) is the page or one of its files: what the UI must
+/// load before it can ask for a token. They hold code and styles, no data, so a listener
+/// behind a token authenticator serves them without one (see `TcpPlan::open_without_credentials`).
+pub fn is_ui_path(path: &str) -> bool {
+    path.is_empty()
+        || path == "/"
+        || path.starts_with("/static/")
+        || PAGE_ROUTES.iter().any(|route| match route.strip_suffix("{*rest}") {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == *route,
+        })
+}
 
 /// A file of the UI by its path under `ui/`.
 pub fn ui_file(path: &str) -> Option<&'static [u8]> {
@@ -95,6 +108,16 @@ mod tests {
     fn every_module_the_page_needs_is_embedded() {
         for f in ["index.html", "app.js", "api.js", "model.js", "util.js", "style.css", "pages/trace.js"] {
             assert!(ui_file(f).is_some(), "{f} is not embedded");
+        }
+    }
+
+    #[test]
+    fn the_page_and_its_files_are_ui_paths_and_the_api_is_not() {
+        for path in ["", "/", "/search", "/trace/abc", "/static/app.js", "/dependencies"] {
+            assert!(is_ui_path(path), "{path}");
+        }
+        for path in ["/api/services", "/api/traces/abc", "/api/v3/traces", "/searchx", "/mcp", "/trace"] {
+            assert!(!is_ui_path(path), "{path}");
         }
     }
 

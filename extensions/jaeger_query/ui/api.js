@@ -6,6 +6,8 @@
  * code here.
  */
 
+import { askForToken, currentToken, forgetToken, tokenChallenge, withAuth } from './auth.js';
+
 /** An API failure: `status` is the HTTP status (0 when the server could not be reached). */
 export class ApiError extends Error {
   /** @param {string} message @param {number} status */
@@ -37,7 +39,7 @@ export async function getJSON(path, params) {
   }
   let resp;
   try {
-    resp = await fetch(url, { headers: { Accept: 'application/json' } });
+    resp = await fetch(url, { headers: withAuth({ Accept: 'application/json' }) });
   } catch (e) {
     throw new ApiError(`No answer from ${url.pathname} (${e instanceof Error ? e.message : e}): is tracegate running and reachable?`, 0);
   }
@@ -50,6 +52,13 @@ export async function getJSON(path, params) {
     body = null;
   }
   if (!resp.ok) {
+    // A server that wants a token the page must send (see auth.js): ask for one.
+    const scheme = tokenChallenge(resp);
+    if (scheme) {
+      const refused = currentToken() !== null;
+      if (refused) forgetToken();
+      askForToken(scheme, refused);
+    }
     const msg = body?.errors?.[0]?.msg || text.trim() || resp.statusText || 'request failed';
     throw new ApiError(`${msg} (HTTP ${resp.status})`, resp.status);
   }

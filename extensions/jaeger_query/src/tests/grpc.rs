@@ -42,8 +42,8 @@ async fn start(memory: MemoryStore, tune: impl FnOnce(&mut Config)) -> Running {
     host.exporters.insert("memory/q".into(), Arc::new(memory));
     let mut config = Config {
         storage: "memory/q".into(),
-        http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0), tls: None, auth: None },
-        grpc: Some(GrpcConfig { endpoint: Endpoint::new("127.0.0.1", 0), tls: None, auth: None }),
+        http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0), ..Default::default() },
+        grpc: Some(GrpcConfig { endpoint: Endpoint::new("127.0.0.1", 0), ..Default::default() }),
         ..Default::default()
     };
     tune(&mut config);

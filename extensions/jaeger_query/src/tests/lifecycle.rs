@@ -37,7 +37,7 @@ impl Host for ExportersHost {
 fn extension(storage: &str) -> JaegerQueryExtension {
     let config = Config {
         storage: storage.into(),
-        http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0), tls: None, auth: None },
+        http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0), ..Default::default() },
         ..Default::default()
     };
     JaegerQueryExtension::new("jaeger_query".into(), config)
@@ -106,7 +106,7 @@ async fn the_configured_bounds_apply_over_a_real_socket() {
     host.exporters.insert("memory/q".into(), Arc::new(memory));
     let config = Config {
         storage: "memory/q".into(),
-        http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0), tls: None, auth: None },
+        http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0), ..Default::default() },
         max_limit: 1,
         ..Default::default()
     };

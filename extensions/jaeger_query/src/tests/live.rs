@@ -190,7 +190,7 @@ async fn the_extension_shutdown_ends_open_tails() {
 
     let store: Arc<dyn Exporter> = Arc::new(MemoryStore::new(10));
     let host = OneStore(HashMap::from([("memory".to_string(), store)]), Arc::default());
-    let config = Config { storage: "memory".into(), http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0), tls: None, auth: None }, ..Default::default() };
+    let config = Config { storage: "memory".into(), http: HttpConfig { endpoint: Endpoint::new("127.0.0.1", 0), ..Default::default() }, ..Default::default() };
     let ext = JaegerQueryExtension::new("jaeger_query".into(), config);
     ext.start(Arc::new(host)).await.expect("start");
     let addr = ext.local_addr().await.expect("bound");
