@@ -6,6 +6,8 @@
 //! CLI and every built-in component with them: see docs/plugins.md.
 
 mod components;
+#[cfg(test)]
+mod lifecycle_tests;
 mod run;
 
 use std::path::PathBuf;

@@ -1,11 +1,16 @@
-//! Helpers for component crates' tests: a [`Host`] with no other components, and (with the
-//! `test-pki` feature) certificates made on the spot in [`pki`].
+//! Helpers for component crates' tests: a [`Host`] with no other components, the
+//! [`RecordingConsumer`] every receiver and processor test feeds, and (with the `test-pki`
+//! feature) certificates made on the spot in [`pki`].
 
 use std::sync::Arc;
 
 use crate::component::{Exporter, Extension, Host};
 use crate::id::ComponentId;
 use crate::telemetry::ServiceStatus;
+
+#[path = "testing_recording.rs"]
+mod recording;
+pub use recording::RecordingConsumer;
 
 #[cfg(any(test, feature = "test-pki"))]
 #[path = "testing_pki.rs"]

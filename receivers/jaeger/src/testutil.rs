@@ -4,16 +4,14 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use tokio::sync::{Notify, Semaphore};
 use tracegate_core::config::Endpoint;
 use tracegate_core::telemetry::Telemetry;
-use tracegate_core::{ComponentId, ConsumeError, Consumer, Host, Lifecycle, Traces};
+use tracegate_core::{ComponentId, Host, Lifecycle};
 use tracegate_translator_jaeger::thrift::{Batch, Process, Span, Tag};
 
 use crate::config::{Config, GrpcConfig, HttpConfig, UdpConfig};
@@ -23,70 +21,7 @@ use crate::JaegerReceiver;
 /// How long a test waits for something that should happen at once before it gives up.
 const HANG_GUARD: Duration = Duration::from_secs(20);
 
-/// Records every batch; answers with `error` when set. With a gate, each `consume` first
-/// signals `entered` and then waits for a permit, so a test can hold a batch in flight.
-pub struct RecordingConsumer {
-    batches: Mutex<Vec<Traces>>,
-    error: Option<ConsumeError>,
-    gate: Option<Semaphore>,
-    pub entered: Notify,
-}
-
-impl RecordingConsumer {
-    fn build(error: Option<ConsumeError>, gate: Option<Semaphore>) -> Arc<Self> {
-        Arc::new(Self { batches: Mutex::new(Vec::new()), error, gate, entered: Notify::new() })
-    }
-
-    pub fn ok() -> Arc<Self> {
-        Self::build(None, None)
-    }
-
-    pub fn failing(error: ConsumeError) -> Arc<Self> {
-        Self::build(Some(error), None)
-    }
-
-    /// Every `consume` blocks until [`Self::open`] is called.
-    pub fn gated() -> Arc<Self> {
-        Self::build(None, Some(Semaphore::new(0)))
-    }
-
-    pub fn open(&self) {
-        if let Some(g) = &self.gate {
-            g.add_permits(Semaphore::MAX_PERMITS / 2);
-        }
-    }
-
-    /// Waits until a `consume` is blocked at the gate (guarded against hanging forever).
-    pub async fn wait_entered(&self) {
-        tokio::time::timeout(HANG_GUARD, self.entered.notified()).await.expect("a batch to reach the pipeline");
-    }
-
-    pub fn batches(&self) -> Vec<Traces> {
-        self.batches.lock().unwrap().clone()
-    }
-
-    /// Span names in arrival order.
-    pub fn span_names(&self) -> Vec<String> {
-        let batches = self.batches();
-        let spans = batches.iter().flat_map(|t| t.resource_spans().iter()).flat_map(|rs| rs.scope_spans.iter());
-        spans.flat_map(|ss| ss.spans.iter().map(|s| s.name.clone())).collect()
-    }
-}
-
-#[async_trait]
-impl Consumer for RecordingConsumer {
-    async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
-        if let Some(gate) = &self.gate {
-            self.entered.notify_one();
-            let _permit = gate.acquire().await;
-        }
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        self.batches.lock().unwrap().push(traces);
-        Ok(())
-    }
-}
+pub use tracegate_core::testing::RecordingConsumer;
 
 /// A batch of `service` with one span per name (trace id 0x0102..., span ids 1, 2, ...).
 pub fn batch(service: &str, names: &[&str]) -> Batch {

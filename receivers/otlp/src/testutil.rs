@@ -4,82 +4,22 @@
 #![allow(clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use tokio::sync::{Notify, Semaphore};
 use tracegate_core::config::Endpoint;
 use tracegate_core::telemetry::Telemetry;
-use tracegate_core::{ComponentId, ConsumeError, Consumer, Host, Lifecycle, Traces};
+use tracegate_core::{ComponentId, Host, Lifecycle};
 
 use crate::config::{Config, GrpcConfig, HttpConfig};
 use crate::OtlpReceiver;
 
-/// Records every batch; answers with `error` when set. With a gate, each `consume` first
-/// signals `entered` and then waits for a permit, so a test can hold a request in flight.
-pub struct RecordingConsumer {
-    batches: Mutex<Vec<Traces>>,
-    error: Option<ConsumeError>,
-    gate: Option<Semaphore>,
-    pub entered: Notify,
-}
-
-impl RecordingConsumer {
-    fn build(error: Option<ConsumeError>, gate: Option<Semaphore>) -> Arc<Self> {
-        Arc::new(Self {
-            batches: Mutex::new(Vec::new()),
-            error,
-            gate,
-            entered: Notify::new(),
-        })
-    }
-
-    pub fn ok() -> Arc<Self> {
-        Self::build(None, None)
-    }
-
-    pub fn failing(error: ConsumeError) -> Arc<Self> {
-        Self::build(Some(error), None)
-    }
-
-    /// Every `consume` blocks until [`Self::open`] is called.
-    pub fn gated() -> Arc<Self> {
-        Self::build(None, Some(Semaphore::new(0)))
-    }
-
-    pub fn open(&self) {
-        if let Some(g) = &self.gate {
-            g.add_permits(Semaphore::MAX_PERMITS / 2);
-        }
-    }
-
-    pub fn batches(&self) -> Vec<Traces> {
-        self.batches.lock().map(|b| b.clone()).unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl Consumer for RecordingConsumer {
-    async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
-        if let Some(gate) = &self.gate {
-            self.entered.notify_one();
-            let _permit = gate.acquire().await;
-        }
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        if let Ok(mut b) = self.batches.lock() {
-            b.push(traces);
-        }
-        Ok(())
-    }
-}
+pub use tracegate_core::testing::RecordingConsumer;
 
 /// A span with valid, non-zero ids.
 pub fn span(name: &str) -> Span {

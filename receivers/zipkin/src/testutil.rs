@@ -6,65 +6,19 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use thrift::protocol::{TBinaryOutputProtocol, TFieldIdentifier, TListIdentifier, TOutputProtocol, TStructIdentifier, TType};
 use tracegate_core::config::Endpoint;
 use tracegate_core::telemetry::Telemetry;
-use tracegate_core::{ComponentId, ConsumeError, Consumer, Lifecycle, Traces};
+use tracegate_core::{ComponentId, Lifecycle};
 
 use crate::{Config, ZipkinReceiver};
 
-/// Records every batch; answers with `error` when set.
-pub struct RecordingConsumer {
-    batches: Mutex<Vec<Traces>>,
-    error: Option<ConsumeError>,
-}
-
-impl RecordingConsumer {
-    pub fn ok() -> Arc<Self> {
-        Arc::new(Self { batches: Mutex::new(Vec::new()), error: None })
-    }
-
-    pub fn failing(error: ConsumeError) -> Arc<Self> {
-        Arc::new(Self { batches: Mutex::new(Vec::new()), error: Some(error) })
-    }
-
-    pub fn batches(&self) -> Vec<Traces> {
-        self.batches.lock().map(|b| b.clone()).unwrap_or_default()
-    }
-
-    /// Every span received, flattened, with its resource.
-    pub fn spans(&self) -> Vec<(ResourceSpans, Span)> {
-        let mut out = Vec::new();
-        for t in self.batches() {
-            for rs in t.resource_spans() {
-                for ss in &rs.scope_spans {
-                    for s in &ss.spans {
-                        out.push((rs.clone(), s.clone()));
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-#[async_trait]
-impl Consumer for RecordingConsumer {
-    async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        self.batches.lock().expect("not poisoned").push(traces);
-        Ok(())
-    }
-}
+pub use tracegate_core::testing::RecordingConsumer;
 
 pub struct Running {
     pub receiver: ZipkinReceiver,
