@@ -18,9 +18,8 @@ use tracegate_translator_jaeger::proto::{
     GetTraceRequest, Operation, SpansResponseChunk,
 };
 
-use super::{duration_of, non_empty, search_within, stream_of, time_of, trace_within, unanswered_status, Messages};
+use super::{duration_of, non_empty, search_within, stream_of, time_of, unanswered_status, Messages};
 use crate::api::{render, ApiState};
-use crate::bounds::Unanswered;
 use crate::clockskew::adjust_clock_skew;
 use crate::model::jaeger_spans;
 
@@ -78,21 +77,8 @@ impl QueryService for QueryServiceV2 {
     async fn get_trace(&self, request: Request<GetTraceRequest>) -> Result<Response<Self::GetTraceStream>, Status> {
         let request = request.into_inner();
         let id = trace_id(&request.trace_id)?;
-        let state = self.state.clone();
-        let chunks = self
-            .state
-            .bounds
-            .run(GET_TRACE, move |budget| async move {
-                let trace = state.reader.get_trace(id).await?.ok_or(Unanswered::NotFound)?;
-                render(move || {
-                    let chunks = span_chunks(&trace, &state, request.raw_traces);
-                    trace_within(&state, &budget, &id, &trace, chunks)
-                })
-                .await
-            })
-            .await
-            .map_err(|u| unanswered_status(u, "failed to fetch spans from the backend"))?;
-        Ok(Response::new(stream_of(chunks)))
+        let raw = request.raw_traces;
+        Ok(Response::new(super::get_trace(&self.state, GET_TRACE, id, move |trace, state| span_chunks(trace, state, raw)).await?))
     }
 
     async fn archive_trace(&self, request: Request<ArchiveTraceRequest>) -> Result<Response<ArchiveTraceResponse>, Status> {

@@ -24,9 +24,9 @@ use super::proto_v3::{
     GetDependenciesRequest, GetOperationsRequest, GetOperationsResponse, GetServicesRequest, GetServicesResponse,
     GetTraceRequest, Operation, ServiceSummary, TraceQueryParameters, TraceSummary,
 };
-use super::{duration_of, non_empty, search_within, stream_of, time_of, trace_within, unanswered_status, Messages};
+use super::{duration_of, non_empty, search_within, stream_of, time_of, unanswered_status, Messages};
 use crate::api::{render, ApiState};
-use crate::bounds::{QueryBounds, Unanswered};
+use crate::bounds::QueryBounds;
 use crate::params::parse_trace_id;
 use crate::summary::summarize;
 
@@ -126,17 +126,7 @@ impl QueryService for QueryServiceV3 {
 
     async fn get_trace(&self, request: Request<GetTraceRequest>) -> Result<Response<Self::GetTraceStream>, Status> {
         let id = parse_trace_id(&request.into_inner().trace_id).map_err(|e| Status::invalid_argument(format!("malform trace ID: {e}")))?;
-        let state = self.state.clone();
-        let messages = self
-            .state
-            .bounds
-            .run(GET_TRACE, move |budget| async move {
-                let trace = state.reader.get_trace(id).await?.ok_or(Unanswered::NotFound)?;
-                render(move || trace_within(&state, &budget, &id, &trace, traces_data(&trace))).await
-            })
-            .await
-            .map_err(|u| unanswered_status(u, "failed to fetch spans from the backend"))?;
-        Ok(Response::new(stream_of(messages)))
+        Ok(Response::new(super::get_trace(&self.state, GET_TRACE, id, |trace, _| traces_data(trace)).await?))
     }
 
     async fn find_traces(&self, request: Request<FindTracesRequest>) -> Result<Response<Self::FindTracesStream>, Status> {

@@ -29,7 +29,7 @@ use tonic::{Code, Status};
 use tracegate_core::storage::{StorageError, TraceId};
 use tracegate_core::Traces;
 
-use crate::api::ApiState;
+use crate::api::{render, ApiState};
 use crate::bounds::{Budget, Unanswered};
 use crate::model::trace_id_string;
 
@@ -135,6 +135,34 @@ fn search_within<M: prost::Message>(
         out.extend(messages);
     }
     Ok(out)
+}
+
+/// GetTrace of both APIs, which differ only in the messages a trace becomes (`to_messages`):
+/// the stored trace within the bounds (a query slot, `query_timeout`, `max_response_bytes`),
+/// NOT_FOUND "trace not found" when no span of it is stored, Jaeger's text for a store fault.
+async fn get_trace<M>(
+    state: &Arc<ApiState>,
+    endpoint: &'static str,
+    id: TraceId,
+    to_messages: impl FnOnce(&Traces, &ApiState) -> Vec<M> + Send + 'static,
+) -> Result<Messages<M>, Status>
+where
+    M: prost::Message + Send + 'static,
+{
+    let work_state = state.clone();
+    let messages = state
+        .bounds
+        .run(endpoint, move |budget| async move {
+            let trace = work_state.reader.get_trace(id).await?.ok_or(Unanswered::NotFound)?;
+            render(move || {
+                let messages = to_messages(&trace, &work_state);
+                trace_within(&work_state, &budget, &id, &trace, messages)
+            })
+            .await
+        })
+        .await
+        .map_err(|u| unanswered_status(u, "failed to fetch spans from the backend"))?;
+    Ok(stream_of(messages))
 }
 
 /// Encodes one trace as messages, or [`Unanswered::TooLarge`] if they exceed the budget.
