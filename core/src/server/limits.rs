@@ -27,7 +27,7 @@ use prometheus::{IntCounter, IntCounterVec, Opts};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::config::GoDuration;
+use crate::config::{ConfigProblem, GoDuration};
 use crate::telemetry::LogLimit;
 
 /// Default of `read_header_timeout`: the Collector's `confighttp` default.
@@ -104,6 +104,25 @@ impl ServerLimits {
         };
         usize::try_from(n).unwrap_or(usize::MAX)
     }
+    /// Problems of these limits on a listener whose largest request is `max_request` bytes
+    /// (its `body_key`, e.g. `max_request_body_size`): a bound on bytes in flight below one
+    /// largest request would refuse that request every time, so it is a config error, named
+    /// at `max_request_bytes_in_flight` under `path`.
+    pub fn validate(&self, max_request: u64, body_key: &str, path: &str) -> Vec<ConfigProblem> {
+        let in_flight = self.max_request_bytes_in_flight() as u64;
+        if in_flight >= max_request {
+            return Vec::new();
+        }
+        let set = if self.max_request_bytes_in_flight == 0 { " (the default)" } else { "" };
+        vec![ConfigProblem::new(
+            "max_request_bytes_in_flight",
+            format!(
+                "{in_flight}{set} is smaller than {body_key} ({max_request} bytes): a request of that size could never be accepted; raise max_request_bytes_in_flight to at least {max_request} or lower {body_key}"
+            ),
+        )
+        .under(path)]
+    }
+
     /// The connection cap: as configured, or a share of the open-file limit.
     pub fn max_connections(&self) -> usize {
         let n = match self.max_connections {

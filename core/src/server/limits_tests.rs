@@ -141,3 +141,16 @@ async fn a_stalled_upload_is_answered_408_at_the_read_timeout() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     running.stop().await;
 }
+
+#[test]
+fn a_bytes_in_flight_bound_below_one_largest_request_is_a_config_error_naming_its_path() {
+    let limits = ServerLimits { max_request_bytes_in_flight: 1 << 20, ..Default::default() };
+    let problems = limits.validate(20 << 20, "max_request_body_size", "protocols::http");
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].path, "protocols::http::max_request_bytes_in_flight");
+    assert!(problems[0].message.contains("smaller than max_request_body_size (20971520 bytes)"), "{}", problems[0].message);
+    assert!(limits.validate(1 << 20, "max_request_body_size", "x").is_empty(), "equal is fine");
+    // The default bound (64 MiB) is checked too, against a larger body limit.
+    let problems = ServerLimits::default().validate(100 << 20, "max_recv_msg_size_mib", "protocols::grpc");
+    assert!(problems[0].message.contains("(the default)"), "{}", problems[0].message);
+}

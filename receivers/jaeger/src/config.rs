@@ -297,6 +297,8 @@ impl ComponentConfig for Config {
                     "protocols::thrift_http::max_request_body_size",
                     "must be below 2 GiB (it is in bytes)",
                 ));
+            } else {
+                problems.extend(h.limits.validate(h.max_body_bytes() as u64, "max_request_body_size", "protocols::thrift_http"));
             }
         }
         if let Some(g) = &p.grpc {
@@ -311,6 +313,8 @@ impl ComponentConfig for Config {
                     "protocols::grpc::max_recv_msg_size_mib",
                     "must be below 2048 (messages are limited to 2 GiB)",
                 ));
+            } else {
+                problems.extend(g.limits.validate(g.max_recv_msg_bytes() as u64, "max_recv_msg_size_mib", "protocols::grpc"));
             }
         }
         if let (Some(h), Some(g)) = (&p.thrift_http, &p.grpc) {

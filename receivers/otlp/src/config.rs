@@ -192,6 +192,8 @@ impl ComponentConfig for Config {
                     "protocols::grpc::max_recv_msg_size_mib",
                     "must be below 2048 (protobuf messages are limited to 2 GiB)",
                 ));
+            } else {
+                problems.extend(g.limits.validate(g.max_recv_msg_bytes() as u64, "max_recv_msg_size_mib", "protocols::grpc"));
             }
         }
         if let Some(h) = http {
@@ -203,6 +205,8 @@ impl ComponentConfig for Config {
                     "protocols::http::max_request_body_size",
                     "must be below 2 GiB (it is in bytes; protobuf messages are limited to 2 GiB)",
                 ));
+            } else {
+                problems.extend(h.limits.validate(h.max_body_bytes() as u64, "max_request_body_size", "protocols::http"));
             }
             if h.traces_url_path.contains(['?', '#', ' ']) {
                 problems.push(ConfigProblem::new(
@@ -322,12 +326,15 @@ mod tests {
 
     #[test]
     fn listener_limits_sit_next_to_the_endpoint() {
-        let c = parse("protocols: { http: { read_timeout: 5s, idle_timeout: 1m, max_connections: 10 }, grpc: { max_request_bytes_in_flight: 1048576 } }").unwrap();
+        let c = parse("protocols: { http: { read_timeout: 5s, idle_timeout: 1m, max_connections: 10 }, grpc: { max_request_bytes_in_flight: 8388608 } }").unwrap();
         let http = c.protocols.http.unwrap();
         assert_eq!(http.limits.read_timeout(), std::time::Duration::from_secs(5));
         assert_eq!(http.limits.idle_timeout(), std::time::Duration::from_secs(60));
         assert_eq!(http.limits.max_connections(), 10);
-        assert_eq!(c.protocols.grpc.unwrap().limits.max_request_bytes_in_flight(), 1 << 20);
+        assert_eq!(c.protocols.grpc.unwrap().limits.max_request_bytes_in_flight(), 8 << 20);
+        // A bound below one largest message would refuse that message every time.
+        let problems = parse("protocols: { grpc: { max_recv_msg_size_mib: 16, max_request_bytes_in_flight: 1048576 } }").unwrap_err();
+        assert_eq!(problems[0].path, "protocols::grpc::max_request_bytes_in_flight");
         let problems = parse("protocols: { http: { read_timeout: soon } }").unwrap_err();
         assert!(problems[0].message.contains("soon"), "{}", problems[0]);
     }

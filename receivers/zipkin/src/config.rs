@@ -83,6 +83,8 @@ impl ComponentConfig for Config {
                 "max_request_body_size",
                 "must be below 2 GiB (it is in bytes)",
             ));
+        } else {
+            problems.extend(self.limits.validate(self.max_body_bytes() as u64, "max_request_body_size", ""));
         }
         problems
     }
