@@ -7,6 +7,7 @@
 
 mod config;
 mod matching;
+mod red_metrics;
 mod store;
 
 use std::sync::Arc;

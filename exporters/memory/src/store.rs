@@ -55,6 +55,8 @@ struct Inner {
 pub struct MemoryStore {
     inner: Arc<RwLock<Inner>>,
     max_traces: usize,
+    /// RED metrics of the spans written ([`crate::red_metrics`]).
+    red: Arc<tracegate_core::red::Recorder>,
 }
 
 /// The service a resource reports, as Jaeger's translator names it.
@@ -101,7 +103,8 @@ fn identity(origin: &DefaultHasher, span: &Span) -> SpanIdentity {
 
 impl MemoryStore {
     pub fn new(max_traces: usize) -> Self {
-        Self { inner: Arc::default(), max_traces: max_traces.max(1) }
+        let red = Arc::new(tracegate_core::red::Recorder::new(crate::red_metrics::CARDINALITY_LIMIT));
+        Self { inner: Arc::default(), max_traces: max_traces.max(1), red }
     }
 
     // A panic while holding the lock cannot leave the maps half-updated in a way that
@@ -116,6 +119,7 @@ impl MemoryStore {
 
     /// Stores a batch (synchronously; `export` is this).
     pub fn write_traces(&self, traces: &Traces) {
+        crate::red_metrics::record(&self.red, traces.resource_spans());
         let mut inner = self.write();
         for rs in traces.resource_spans() {
             let service = service_name(resource_attrs(rs));
@@ -242,6 +246,10 @@ impl TraceReader for MemoryStore {
         found.sort_unstable_by(|a, b| b.cmp(a));
         let limit = if query.limit == 0 { DEFAULT_LIMIT } else { query.limit };
         Ok(found.into_iter().take(limit).map(|(_, _, id)| id).collect())
+    }
+
+    fn metrics(&self) -> Option<Arc<dyn tracegate_core::red::MetricsReader>> {
+        Some(Arc::new(crate::red_metrics::MemoryMetrics { recorder: self.red.clone() }))
     }
 
     async fn dependencies(&self, end: SystemTime, lookback: Duration) -> Result<Vec<DependencyLink>, StorageError> {
