@@ -36,6 +36,7 @@ mod model;
 mod params;
 mod rfc3339;
 mod router;
+mod spm;
 mod static_files;
 mod summary;
 

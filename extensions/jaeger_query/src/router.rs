@@ -11,6 +11,7 @@ use axum::Router;
 
 use crate::api::{self, ApiState};
 use crate::apiv3;
+use crate::spm;
 use crate::static_files::{self, PAGE_ROUTES};
 
 /// Every route, under `base_path` (`None` or `/` for the root).
@@ -34,6 +35,10 @@ pub fn router(state: Arc<ApiState>, base_path: Option<&str>) -> Router {
         .route("/api/v3/traces", get(apiv3::find_traces))
         .route("/api/v3/traces/{trace_id}", get(apiv3::trace))
         .route("/api/v3/trace-summaries", get(apiv3::trace_summaries))
+        .route("/api/metrics/calls", get(spm::calls))
+        .route("/api/metrics/errors", get(spm::errors))
+        .route("/api/metrics/latencies", get(spm::latencies))
+        .route("/api/metrics/minstep", get(spm::min_step))
         .with_state(state)
         .route("/static/{*path}", get(static_files::static_asset));
     for path in PAGE_ROUTES {

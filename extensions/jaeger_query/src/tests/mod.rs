@@ -9,3 +9,4 @@ mod grpc;
 mod lifecycle;
 mod live;
 mod skew;
+mod spm;
