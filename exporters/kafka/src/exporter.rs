@@ -9,40 +9,20 @@
 //! the broker can never take (too large, invalid) is permanent, anything else (broker down,
 //! leader moving, timeouts, authorization that an operator can still fix) is retryable.
 //!
-//! Measured with `loadgen/bench-kafka.sh` (tansu in memory, 4 partitions, loadgen spans of
-//! 10 attributes, 468 B each as OTLP, 1000 per request; a 2-core machine shared with other
-//! builds, load 2-6). Before batches could stay bytes, OTLP/gRPC -> batch -> kafka with zstd
-//! ran at ~103k spans/s per core of gateway CPU: the gateway decoded every request, encoded
-//! it again and compressed it. Now the OTLP receiver only checks a request in place, the
-//! batch processor joins requests as bytes and `otlp_proto` produces those bytes (cut at
-//! resource boundaries to fit `max_message_bytes`), so nothing is decoded or encoded on the
-//! way (2026-11-24, `limits` otlp_decode 254k spans/s in the same window):
+//! Measured with `loadgen/bench-kafka.sh 15` (tansu in memory, 4 partitions, loadgen spans
+//! of 10 attributes, 1000 per request; OTLP/gRPC -> batch -> kafka, `otlp_proto`): nothing is
+//! decoded or encoded on the way (the receiver checks a request in place, the batch processor
+//! joins requests as bytes, a big request becomes a message with no copy). Final figures,
+//! quiet 2-core machine (`limits` otlp_decode 320k spans/s in the same window):
 //!
-//! | compression | spans/s per core | B/span to the broker |
+//! | compression | spans/s per gateway core | B/span to the broker |
 //! | --- | --- | --- |
-//! | zstd (default level 3) | 300-320k | 59.5 |
-//! | zstd level 1 | 348k | 60.4 |
-//! | lz4 | 444k | 75.9 |
+//! | zstd (default level 3) | 523k | 59.4 |
+//! | lz4 | 796k | 75.9 |
 //!
-//! Profile then (zstd): the receiver's in-place check ~38%, zstd ~32%, copies and the kernel
-//! zeroing fresh pages ~25% (tonic's frame buffer, the batch join into a new multi-megabyte
-//! buffer, librdkafka's copy of each payload), the rest loopback TCP. Two changes since:
-//! the check got ~2.9x faster (`tracegate_core::otlp_wire::validate`), and a joined batch
-//! keeps its requests as separate buffers, so a big request becomes a message with no copy
-//! at all (`Traces::split_encoded`). 09:19 window, quiet machine (`limits` otlp_decode 275k,
-//! thrift_compact_decode 243k, udp 1400 B 295k packets/s), `loadgen/bench-kafka.sh 15`:
-//!
-//! | compression | spans/s per core | spans/s wall | B/span to the broker |
-//! | --- | --- | --- | --- |
-//! | zstd (default level 3) | 476-523k | 884k-1.08M | 59.4 |
-//! | zstd level 1 | 538k | 967k | 60.1 |
-//! | lz4 | 791k | 971k | 75.9 |
-//!
-//! With zstd at its default level, zstd's own work is a third of the gateway's CPU and the
-//! check a fifth (its samples sit on loads of the request, which it reads once, just after
-//! tonic copied it). The kafka receiver keeps OTLP messages as bytes too: 796-817k spans/s per
-//! core into `nop`. Later runs: 09:36 (`limits` otlp_decode 281k) zstd 514k per core; 10:25
-//! (otlp_decode 320k, the final code) zstd 523k, lz4 796k, kafka -> nop 834k-1.24M.
+//! zstd is then a third of the gateway's CPU and the receiver's check a fifth. The kafka
+//! receiver keeps OTLP messages as bytes too: 834k-1.24M spans/s per core into `nop`. How the
+//! figures got there, with the profiles: `docs/perf/kafka-exporter-history.md`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

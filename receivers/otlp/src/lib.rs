@@ -1,10 +1,12 @@
 //! The `otlp` receiver: OTLP traces over gRPC (4317) and HTTP (4318), configured as in the
 //! OpenTelemetry Collector.
 //!
-//! OTLP is the pipeline's own currency, so this is the cheapest way in: a request is decoded
-//! once and its `ResourceSpans` become the [`Traces`](tracegate_core::Traces) batch as they
-//! are. Both transports share one path ([`ingest`]): spans with unusable ids are cut out and
-//! reported as OTLP partial success, the rest goes to the pipeline, and pipeline refusals
+//! OTLP is the pipeline's own currency, so this is the cheapest way in: a protobuf request is
+//! checked in place (`tracegate_core::otlp_wire::validate`) and its bytes become the
+//! [`Traces`](tracegate_core::Traces) batch, never decoded here; only a request with spans to
+//! cut out (or a shape the check leaves to prost) is decoded. OTLP/JSON is decoded and passed
+//! on as structs. Both transports share one path ([`ingest`]): spans with unusable ids are cut
+//! out and reported as OTLP partial success, the rest goes to the pipeline, and pipeline refusals
 //! become the backpressure answers OTLP clients understand (UNAVAILABLE / 503, RESOURCE_EXHAUSTED
 //! / 429 with `RetryInfo` and `Retry-After`, INVALID_ARGUMENT / 400).
 //!
