@@ -4,8 +4,9 @@
 //! The input is a query string as it follows `?` in a request to 16686. It is split into
 //! parameters by axum's `Query` extractor, as every handler receives them, then read by the
 //! v1 search (`/api/traces`), api_v3's `FindTraces` (`/api/v3/traces`), the dependencies'
-//! `endTs`, and each value as a trace id (the `/api/traces/{id}` and `/api/v3/traces/{id}`
-//! paths), an RFC 3339 time and a Go duration. A trace id that parses prints back as the same.
+//! `endTs`, api_v3's GetTrace parameters, and each value as a trace id (the `/api/traces/{id}`
+//! path, and `/api/v3/traces/{id}`'s hex or base64), an RFC 3339 time and a Go duration. A
+//! trace id that parses prints back as the same.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -14,6 +15,7 @@ use axum::http::Uri;
 
 use crate::api::parse_search;
 use crate::apiv3::parse_query;
+use crate::apiv3_params::{check_trace_params, trace_id_from_string};
 use crate::model::trace_id_string;
 use crate::params::{parse_duration, parse_time, parse_trace_id, Params};
 use crate::rfc3339::parse_rfc3339;
@@ -29,9 +31,14 @@ pub fn query_params(data: &[u8]) {
     let _ = parse_search(&params, now);
     let _ = parse_query(&params);
     let _ = parse_time(&params, "endTs", Duration::from_millis(1));
+    let _ = check_trace_params(&params);
     for (_, value) in &params.0 {
         if let Ok(id) = parse_trace_id(value) {
             assert_eq!(parse_trace_id(&trace_id_string(&id)), Ok(id), "trace id {value:?} printed back");
+        }
+        if let Ok(id) = trace_id_from_string(value) {
+            // Hex or base64, the id is 16 bytes that print back to themselves.
+            assert_eq!(parse_trace_id(&trace_id_string(&id)), Ok(id), "v3 trace id {value:?} printed back");
         }
         let _ = parse_rfc3339(value);
         let _ = parse_duration(value);
