@@ -108,7 +108,7 @@ def test_api_v3_searches_every_service_without_a_service_name(sent):
     assert v3_find(port, {"query.service_name": "shop", "query.attributes": "marker:cross"}) == [t["checkout"]]
     status, body = query(port, "/api/v3/traces", {"query.operation_name": "charge"})
     assert (status, body) == (400, {"error": {"httpCode": 400,
-                                              "message": "query.start_time_min and query.start_time_max are required"}})
+                                              "message": "query.startTimeMin and query.startTimeMax are required"}})
 
 
 def test_tags_match_scope_and_link_attributes_and_typed_values(sent):
