@@ -10,6 +10,7 @@
 //! | `max_search_results` | `100` | most traces `search_traces` returns (its `search_depth` is clamped to it; Jaeger's) |
 //! | `max_span_details_per_request` | `20` | most spans `get_span_details` is asked for and `get_trace_errors` returns (Jaeger's) |
 //! | `max_topology_spans` | `1000` | most spans `get_trace_topology` lists and segments `get_critical_path` returns |
+//! | `max_sessions` | `256` | MCP sessions open at once; a new one past it is refused (Jaeger has no bound) |
 //!
 //! Jaeger lists at most `max_span_details_per_request` (20) spans in a topology and does not
 //! say so; tracegate has a limit of its own for it and marks a cut answer `truncated`.
@@ -20,6 +21,7 @@ use tracegate_core::config::ConfigProblem;
 pub const DEFAULT_MAX_SEARCH_RESULTS: usize = 100;
 pub const DEFAULT_MAX_SPAN_DETAILS: usize = 20;
 pub const DEFAULT_MAX_TOPOLOGY_SPANS: usize = 1000;
+pub const DEFAULT_MAX_SESSIONS: usize = 256;
 
 /// `jaeger_query.ai`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,7 @@ pub struct McpConfig {
     pub max_search_results: usize,
     pub max_span_details_per_request: usize,
     pub max_topology_spans: usize,
+    pub max_sessions: usize,
 }
 
 impl Default for McpConfig {
@@ -45,6 +48,7 @@ impl Default for McpConfig {
             max_search_results: DEFAULT_MAX_SEARCH_RESULTS,
             max_span_details_per_request: DEFAULT_MAX_SPAN_DETAILS,
             max_topology_spans: DEFAULT_MAX_TOPOLOGY_SPANS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -56,10 +60,11 @@ impl AiConfig {
             ("ai::mcp::max_search_results", mcp.max_search_results, DEFAULT_MAX_SEARCH_RESULTS),
             ("ai::mcp::max_span_details_per_request", mcp.max_span_details_per_request, DEFAULT_MAX_SPAN_DETAILS),
             ("ai::mcp::max_topology_spans", mcp.max_topology_spans, DEFAULT_MAX_TOPOLOGY_SPANS),
+            ("ai::mcp::max_sessions", mcp.max_sessions, DEFAULT_MAX_SESSIONS),
         ]
         .into_iter()
         .filter(|(_, value, _)| *value == 0)
-        .map(|(key, _, default)| ConfigProblem::new(key, format!("must be at least 1, or the tool could answer nothing (default {default})")))
+        .map(|(key, _, default)| ConfigProblem::new(key, format!("must be at least 1 (default {default})")))
         .collect()
     }
 }
@@ -77,7 +82,7 @@ mod tests {
         assert_eq!(parse("storage: s").expect("valid").ai, None);
         for yaml in ["{storage: s, ai: {mcp: {}}}", "{storage: s, ai: {mcp: }}"] {
             let ai = parse(yaml).expect(yaml).ai.expect("ai");
-            assert_eq!(ai.mcp, Some(McpConfig { max_search_results: 100, max_span_details_per_request: 20, max_topology_spans: 1000 }));
+            assert_eq!(ai.mcp, Some(McpConfig { max_search_results: 100, max_span_details_per_request: 20, max_topology_spans: 1000, max_sessions: 256 }));
         }
         let c = parse("{storage: s, ai: {mcp: {max_search_results: 5, max_topology_spans: 50}}}").expect("valid");
         let mcp = c.ai.and_then(|ai| ai.mcp).expect("mcp");
@@ -87,7 +92,7 @@ mod tests {
     #[test]
     fn limits_are_validated_and_jaegers_chat_keys_refused() {
         let err = parse("{storage: s, ai: {mcp: {max_search_results: 0}}}").expect_err("zero");
-        assert_eq!(err, ["ai::mcp::max_search_results: must be at least 1, or the tool could answer nothing (default 100)"]);
+        assert_eq!(err, ["ai::mcp::max_search_results: must be at least 1 (default 100)"]);
         let err = parse("{storage: s, ai: {agent_url: 'ws://localhost:16688'}}").expect_err("chat");
         assert!(err[0].contains("unknown field `agent_url`"), "{err:?}");
     }

@@ -12,7 +12,8 @@
 //! connection limits and CORS apply to it as to the rest of the API. The SDK's `Host` check
 //! (which by default admits only loopback names, against DNS rebinding of a server on a
 //! developer's machine) is off, as for every other route of the query port, which serves
-//! whatever name it is reached by.
+//! whatever name it is reached by. At most `max_sessions` sessions are open at once
+//! ([`sessions`]).
 //!
 //! The tools read through the query service's reader and bounds ([`tools`]); their answers
 //! are limited in size ([`config`]) and a cut answer says so.
@@ -20,6 +21,7 @@
 mod config;
 mod critical_path;
 mod server;
+mod sessions;
 mod span;
 mod time;
 mod tools;
@@ -55,6 +57,7 @@ pub fn router(state: Arc<ApiState>, config: &McpConfig, base_path: Option<&str>,
         .with_legacy_session_mode(true)
         .with_json_response(false)
         .with_cancellation_token(shutdown);
+    let sessions = sessions::CappedSessions::new(sessions, config.max_sessions);
     let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), transport);
     let prefix = base_path.map(|p| p.trim_end_matches('/')).unwrap_or_default();
     Router::new().nest_service(&format!("{prefix}/api/ai/mcp"), service)

@@ -340,3 +340,40 @@ async fn the_endpoint_speaks_streamable_http_under_the_base_path() {
     assert_eq!(status, StatusCode::NOT_FOUND, "only under the base path");
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn sessions_past_max_sessions_are_refused_until_one_ends() {
+    let store = MemoryStore::new(10);
+    let state = Arc::new(ApiState { reader: Arc::new(store), max_clock_skew: Default::default(), live: Default::default(), bounds: Default::default() });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let app = super::router(state, &McpConfig { max_sessions: 1, ..McpConfig::default() }, None, shutdown.clone());
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}});
+    let (status, first, _) = post(&app, "/api/ai/mcp/", None, init.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let first = first.expect("a session");
+    let refused = app.clone().oneshot(Request::post("/api/ai/mcp/")
+        .header("host", "gateway.example:16686")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(Body::from(init.to_string())).expect("request")).await.expect("response");
+    assert!(refused.status().is_server_error(), "{}", refused.status());
+    let body = refused.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("max_sessions of 1"), "{text}");
+    let ended = app.clone().oneshot(Request::delete("/api/ai/mcp/").header("host", "gateway.example:16686").header("mcp-session-id", &first)
+        .header("mcp-protocol-version", "2025-06-18").body(Body::empty()).expect("request")).await.expect("response");
+    assert!(ended.status().is_success(), "{}", ended.status());
+    // The place comes free once the session's task has closed it.
+    let mut status = StatusCode::INTERNAL_SERVER_ERROR;
+    for _ in 0..1000 {
+        (status, _, _) = post(&app, "/api/ai/mcp/", None, init.clone()).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "a new session after the first ended");
+    shutdown.cancel();
+}
