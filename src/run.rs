@@ -28,7 +28,7 @@ async fn serve(config: ValidConfig) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
     let metrics = &config.service.telemetry.metrics;
     let metrics_servers = if metrics.level != MetricsLevel::None {
-        let servers = serve_metrics(&metrics.address, metrics.tls.as_ref(), telemetry.clone())
+        let servers = serve_metrics(&metrics.address, metrics.tls.as_ref(), &metrics.limits, telemetry.clone())
             .await
             .context("self-metrics (service::telemetry::metrics::address)")?;
         if let Some(url) = servers.url("metrics") {

@@ -61,6 +61,10 @@ pub struct MetricsSection {
     /// TLS for the metrics port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "super::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<super::TlsServerConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of the metrics port (see
+    /// [`crate::server::ServerLimits`]).
+    #[serde(flatten)]
+    pub limits: crate::server::ServerLimits,
 }
 
 impl Default for MetricsSection {
@@ -69,6 +73,7 @@ impl Default for MetricsSection {
             level: MetricsLevel::Normal,
             address: super::Endpoint::new("127.0.0.1", 8888),
             tls: None,
+            limits: Default::default(),
         }
     }
 }

@@ -9,16 +9,17 @@ use axum::{routing::get, Router};
 use super::Telemetry;
 use crate::component::ComponentError;
 use crate::config::{Endpoint, TlsServerConfig};
-use crate::server::{RunningServers, ServerSet};
+use crate::server::{RunningServers, ServerLimits, ServerSet};
 
 /// The component id the metrics server reports failures under.
 pub const METRICS_OWNER: &str = "service::telemetry::metrics";
 
-/// Binds `endpoint` and serves metrics (over TLS when `tls` is set) until the returned
-/// servers are stopped.
+/// Binds `endpoint` and serves metrics (over TLS when `tls` is set, within `limits`) until the
+/// returned servers are stopped.
 pub async fn serve_metrics(
     endpoint: &Endpoint,
     tls: Option<&TlsServerConfig>,
+    limits: &ServerLimits,
     telemetry: Arc<Telemetry>,
 ) -> Result<RunningServers, ComponentError> {
     let status = telemetry.status.clone();
@@ -35,6 +36,6 @@ pub async fn serve_metrics(
         }),
     );
     let mut servers = ServerSet::new(METRICS_OWNER, status);
-    servers.http("metrics", endpoint, app).tls(tls);
+    servers.http("metrics", endpoint, app).limits(limits).tls(tls);
     servers.start().await
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
+use tracegate_core::server::ServerLimits;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -15,11 +16,15 @@ pub struct Config {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (see
+    /// `tracegate_core::server::ServerLimits`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 13133), path: "/".to_string(), tls: None }
+        Self { endpoint: Endpoint::new("0.0.0.0", 13133), path: "/".to_string(), tls: None, limits: ServerLimits::default() }
     }
 }
 

@@ -27,6 +27,7 @@ pub struct HealthCheckExtension {
     endpoint: Endpoint,
     path: String,
     tls: Option<TlsServerConfig>,
+    limits: tracegate_core::server::ServerLimits,
     running: Mutex<Option<RunningServers>>,
 }
 
@@ -37,6 +38,7 @@ impl HealthCheckExtension {
             endpoint: config.endpoint.clone(),
             path: config.path.clone(),
             tls: config.tls.clone(),
+            limits: config.limits.clone(),
             running: Mutex::new(None),
         }
     }
@@ -67,7 +69,7 @@ impl Lifecycle for HealthCheckExtension {
         }
         let app = router(&self.path, host.clone());
         let mut servers = ServerSet::new(&self.id, host.status());
-        servers.http("http", &self.endpoint, app).tls(self.tls.as_ref());
+        servers.http("http", &self.endpoint, app).limits(&self.limits).tls(self.tls.as_ref());
         let server = servers.start().await?;
         if let Some(url) = server.url("http") {
             tracing::info!(extension = %self.id, "health check listening on {url}{}", self.path);
@@ -96,7 +98,7 @@ mod tests {
     use super::*;
 
     fn extension(path: &str) -> HealthCheckExtension {
-        let config = Config { endpoint: Endpoint::new("127.0.0.1", 0), path: path.to_string(), tls: None };
+        let config = Config { endpoint: Endpoint::new("127.0.0.1", 0), path: path.to_string(), ..Default::default() };
         HealthCheckExtension::new("health_check".into(), &config)
     }
 
@@ -162,7 +164,7 @@ mod tests {
     async fn a_taken_port_is_a_bind_error_and_shutdown_needs_no_start() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = taken.local_addr().expect("addr").port();
-        let config = Config { endpoint: Endpoint::new("127.0.0.1", port), path: "/".into(), tls: None };
+        let config = Config { endpoint: Endpoint::new("127.0.0.1", port), path: "/".into(), ..Default::default() };
         let ext = HealthCheckExtension::new("health_check".into(), &config);
         ext.shutdown().await.expect("shutdown without start");
         let err = ext.start(Arc::new(TestHost::default())).await.expect_err("port in use");

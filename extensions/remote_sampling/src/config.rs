@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, GoDuration, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
+use tracegate_core::server::ServerLimits;
 
 /// Jaeger's default probability for services (and operations) the file does not name.
 pub const DEFAULT_SAMPLING_PROBABILITY: f64 = 0.001;
@@ -82,11 +83,15 @@ pub struct HttpConfig {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (see
+    /// `tracegate_core::server::ServerLimits`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 5778), tls: None }
+        Self { endpoint: Endpoint::new("0.0.0.0", 5778), tls: None, limits: ServerLimits::default() }
     }
 }
 
@@ -100,11 +105,15 @@ pub struct GrpcConfig {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// Connection cap, timeouts and bytes-in-flight bound of this port (see
+    /// `tracegate_core::server::ServerLimits`).
+    #[serde(flatten)]
+    pub limits: ServerLimits,
 }
 
 impl Default for GrpcConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 5779), transport: "tcp".to_string(), tls: None }
+        Self { endpoint: Endpoint::new("0.0.0.0", 5779), transport: "tcp".to_string(), tls: None, limits: ServerLimits::default() }
     }
 }
 

@@ -120,10 +120,10 @@ impl Lifecycle for RemoteSamplingExtension {
         // The set binds both ports before serving either, so a taken port leaves nothing behind.
         let mut servers = ServerSet::new(&self.id, host.status());
         if let Some(http) = &self.http {
-            servers.http("http", &http.endpoint, crate::http::router(self.source.clone())).tls(http.tls.as_ref());
+            servers.http("http", &http.endpoint, crate::http::router(self.source.clone())).limits(&http.limits).tls(http.tls.as_ref());
         }
         if let Some(grpc) = &self.grpc {
-            servers.grpc("grpc", &grpc.endpoint, SamplingService::new(self.source.clone()).routes()).tls(grpc.tls.as_ref());
+            servers.grpc("grpc", &grpc.endpoint, SamplingService::new(self.source.clone()).routes()).limits(&grpc.limits).tls(grpc.tls.as_ref());
         }
         let servers = servers.start().await?;
         if let Some(url) = servers.url("http") {
