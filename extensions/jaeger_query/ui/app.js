@@ -28,6 +28,7 @@ export function routeFor(path) {
   if (/^\/trace\/[^/]+$/.test(path)) return { module: './pages/trace.js', title: 'Trace' };
   if (path === '/compare') return { module: './pages/compare.js', title: 'Compare' };
   if (path === '/dependencies') return { module: './pages/dependencies.js', title: 'Dependencies' };
+  if (path === '/monitor') return { module: './pages/monitor.js', title: 'Monitor' };
   if (path === '/upload') return { module: './pages/upload.js', title: 'Upload' };
   return null;
 }
@@ -154,6 +155,7 @@ function buildNav() {
     link('/search', 'Search'),
     link('/compare', 'Compare'),
     link('/dependencies', 'Dependencies'),
+    link('/monitor', 'Monitor'),
     link('/upload', 'Upload'),
     el('span', { class: 'spacer' }),
     navTraceLookup(),
