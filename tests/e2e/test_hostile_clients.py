@@ -9,9 +9,13 @@ port is checked with a normal request, and the gateway's RSS read from /proc.
 * 2000 idle or half-sent-header connections on every TCP port at once (before, they were never
   closed, and ~600 on one port starved every other port of file descriptors).
 
+* 10 OTLP/gRPC connections x 20 streams, each sending ~3.7 MiB of a 4 MB message and never
+  finishing it (before: 743 MiB held, no reset), sent by a raw HTTP/2 client (`h2_raw`), since
+  no gRPC library sends half a message. The same byte bound refuses streams past it with
+  `RESOURCE_EXHAUSTED`, chunk by chunk.
+
 A memory bound is a behaviour, so it is asserted; the bound is generous (see docs/memory.md,
-"Hostile clients", for the figures measured) and no timing is asserted. The OTLP/gRPC stream
-attack (10 connections x 20 streams that never finish a 4 MB message) is not here yet.
+"Hostile clients", for the figures measured) and no timing is asserted.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import grpc
 import pytest
 
 from conftest import CONFIG_EXAMPLES, http_get, http_post
+from h2_raw import StalledStreams
 from otlp_util import raw_request
 from test_durability import shipped
 from test_jaeger_collector import thrift_http_body
@@ -203,3 +208,30 @@ def test_idle_and_half_sent_connections_are_bounded_and_every_port_still_serves(
     top = peak.stop()
     print(f"\nidle connections: {per_port} per port on {len(ports)} ports in turn; RSS {before:.0f} MiB before, peak {top:.0f} MiB")
     assert top <= RSS_BOUND_MIB, f"RSS reached {top:.0f} MiB (bound {RSS_BOUND_MIB})"
+
+
+def test_grpc_streams_that_never_finish_a_message_are_bounded_and_every_port_still_serves(all_in_one):
+    """10 connections x 20 streams, each sending ~3.7 MiB of a 4 MB OTLP/gRPC message and never
+    finishing it (before the limits: 743 MiB held, nothing reset)."""
+    gw, ports = all_in_one
+    before = rss_mib(gw.proc.pid)
+    peak = Peak(gw.proc.pid)
+    attackers = [StalledStreams(ports["otlp_grpc"], EXPORT, streams=20, message_bytes=4_000_000,
+                                send_bytes=int(3.7 * MIB)) for _ in range(10)]
+    threads = [threading.Thread(target=a.run) for a in attackers]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        every_port_serves(ports)
+        top = peak.stop()
+    finally:
+        for a in attackers:
+            a.close()
+    sent = sum(sum(a.sent.values()) for a in attackers)
+    given_up = sum(len(a.closed) for a in attackers)
+    print(f"\ngrpc streams: RSS {before:.0f} MiB before, peak {top:.0f} MiB; {sent / MIB:.0f} MiB sent, "
+          f"{given_up} of 200 streams refused or reset by the server")
+    assert top <= RSS_BOUND_MIB, f"RSS reached {top:.0f} MiB (bound {RSS_BOUND_MIB})"
+    assert given_up > 0, "the server refused no stream"
