@@ -22,9 +22,16 @@ use prost::Message;
 use crate::otlp_wire::validate::RequestSummary;
 
 /// A batch of spans grouped by resource and scope, as OTLP carries them.
+///
+/// A batch may carry its *tenant* ([`Traces::tenant`]), decided by the receiver that took it
+/// in ([`crate::tenancy`]): metadata beside the spans, not in them, so a batch that is still
+/// bytes stays bytes. Changing the spans keeps it; [`Traces::concat`] joins only batches of
+/// one tenant.
 #[derive(Clone, Default, Debug)]
 pub struct Traces {
     repr: Repr,
+    /// Shared, not copied: cloning a batch of a tenant costs a reference count.
+    tenant: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,7 +98,19 @@ impl Traces {
     pub fn new(resource_spans: Vec<ResourceSpans>) -> Self {
         Self {
             repr: Repr::Decoded(Arc::new(resource_spans)),
+            tenant: None,
         }
+    }
+
+    /// This batch as belonging to `tenant` (`None`: the untenanted default).
+    pub fn with_tenant(mut self, tenant: Option<Arc<str>>) -> Self {
+        self.tenant = tenant;
+        self
+    }
+
+    /// The tenant this batch belongs to; `None` when tenancy is off where it was received.
+    pub fn tenant(&self) -> Option<&Arc<str>> {
+        self.tenant.as_ref()
     }
 
     /// A batch kept as the request bytes it arrived in. `summary` must be what
@@ -103,7 +122,7 @@ impl Traces {
     }
 
     fn from_parts(parts: Vec<EncodedPart>) -> Self {
-        Self { repr: Repr::Encoded(Arc::new(Encoded::new(parts))) }
+        Self { repr: Repr::Encoded(Arc::new(Encoded::new(parts))), tenant: None }
     }
 
     /// An `ExportTraceServiceRequest` (or `TracesData`) in protobuf, checked in place and kept
@@ -196,7 +215,7 @@ impl Traces {
         if !group.is_empty() {
             pieces.push(Traces::from_parts(group));
         }
-        Some(pieces)
+        Some(pieces.into_iter().map(|p| p.with_tenant(self.tenant.clone())).collect())
     }
 
     /// Mutable access; clones the batch only if another holder shares it. A batch that was
@@ -250,19 +269,42 @@ impl Traces {
 
     /// Joins batches into one. Batches that are all still bytes stay bytes, as the list of
     /// their requests: batching costs neither a decode nor a copy.
+    ///
+    /// The parts must be of one tenant (group them with [`Traces::group_by_tenant`] first);
+    /// the joined batch is of the first part's tenant.
     pub fn concat(parts: Vec<Traces>) -> Traces {
         if parts.len() == 1 {
             return parts.into_iter().next().unwrap_or_default();
         }
+        let tenant = parts.first().and_then(|p| p.tenant.clone());
+        debug_assert!(parts.iter().all(|p| p.tenant == tenant), "Traces::concat joined batches of different tenants");
         if parts.iter().all(Traces::is_encoded) {
             let requests = parts.iter().filter_map(Traces::encoded_parts).flatten().cloned().collect();
-            return Traces::from_parts(requests);
+            return Traces::from_parts(requests).with_tenant(tenant);
         }
         let mut out = Vec::new();
         for part in parts {
             out.extend(part.into_resource_spans());
         }
-        Traces::new(out)
+        Traces::new(out).with_tenant(tenant)
+    }
+
+    /// `parts` grouped by tenant, in the order each tenant first appears, each group in its
+    /// original order: what may be joined with [`Traces::concat`]. One group (no allocation
+    /// beyond the outer list) when all are of one tenant, the common case.
+    pub fn group_by_tenant(parts: Vec<Traces>) -> Vec<Vec<Traces>> {
+        let first = parts.first().and_then(|p| p.tenant.clone());
+        if parts.iter().all(|p| p.tenant == first) {
+            return vec![parts];
+        }
+        let mut groups: Vec<(Option<Arc<str>>, Vec<Traces>)> = Vec::new();
+        for part in parts {
+            match groups.iter_mut().find(|(t, _)| *t == part.tenant) {
+                Some((_, group)) => group.push(part),
+                None => groups.push((part.tenant.clone(), vec![part])),
+            }
+        }
+        groups.into_iter().map(|(_, g)| g).collect()
     }
 
     pub fn into_request(self) -> ExportTraceServiceRequest {
@@ -430,6 +472,31 @@ mod tests {
             reencoded.resource_spans[0].scope_spans[0].spans[0].name,
             "renamed"
         );
+    }
+
+    #[test]
+    fn the_tenant_survives_changes_joins_and_cuts_and_groups_keep_tenants_apart() {
+        let acme: Option<Arc<str>> = Some(Arc::from("acme"));
+        let globex: Option<Arc<str>> = Some(Arc::from("globex"));
+        let mut changed = as_bytes(&named(&["a"])).with_tenant(acme.clone());
+        changed.make_mut()[0].scope_spans[0].spans[0].name = "b".into();
+        assert_eq!(changed.tenant(), acme.as_ref());
+        let joined = Traces::concat(vec![changed.clone(), named(&["c"]).with_tenant(acme.clone())]);
+        assert_eq!(joined.tenant(), acme.as_ref());
+        let bytes = Traces::concat(vec![as_bytes(&named(&["a"])), as_bytes(&named(&["b"]))]).with_tenant(acme.clone());
+        for piece in bytes.split_encoded(1).unwrap_or_default().into_iter().chain(bytes.split_encoded(1 << 20).unwrap()) {
+            assert_eq!(piece.tenant(), acme.as_ref());
+        }
+        let parts = vec![
+            named(&["1"]).with_tenant(acme.clone()),
+            named(&["2"]).with_tenant(globex.clone()),
+            named(&["3"]),
+            named(&["4"]).with_tenant(acme.clone()),
+        ];
+        let groups = Traces::group_by_tenant(parts);
+        let shape: Vec<(Option<&str>, usize)> = groups.iter().map(|g| (g[0].tenant().map(|t| &**t), g.len())).collect();
+        assert_eq!(shape, [(Some("acme"), 2), (Some("globex"), 1), (None, 1)]);
+        assert_eq!(groups[0][1].resource_spans()[0].scope_spans[0].spans[0].name, "4", "order kept within a tenant");
     }
 
     #[test]

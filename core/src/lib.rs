@@ -8,6 +8,7 @@
 //! - [`queue`]: the engine-owned sending queue, retry and timeout around every exporter.
 //! - [`server`]: [`server::ServerSet`], the bind / serve / drain life of every listener.
 //! - [`auth`]: authenticator extensions' contract: the check on listeners, credentials for exporters.
+//! - [`tenancy`]: Jaeger's tenancy: which tenant a request is, refused when none allowed.
 //! - [`otlp_wire`]: reading OTLP protobuf in place: the check that lets a batch travel as bytes.
 //! - [`plugins`]: processors and exporters from other crates, linked in or loaded from `plugins:`.
 //! - `fuzzing`: what the fuzz targets call, so tests replay their inputs through the same code.
@@ -29,6 +30,7 @@ pub mod red;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod tenancy;
 pub mod testing;
 pub mod timefmt;
 pub mod tls_client;

@@ -22,6 +22,7 @@ pub struct Metrics {
     processor_dropped: IntCounterVec,
     processor_refused: IntCounterVec,
     server_auth_failures: IntCounterVec,
+    tenancy_refusals: IntCounterVec,
     pipeline_held: IntGauge,
 }
 
@@ -64,6 +65,7 @@ impl Metrics {
             processor_dropped: counter(&r, "tracegate_processor_dropped_spans", "Spans a processor dropped on purpose (sampling, filtering) or lost.", &["processor", "pipeline"]),
             processor_refused: counter(&r, "tracegate_processor_refused_spans", "Spans a processor refused with a retryable error (memory limiter): not lost, the sender retries.", &["processor", "pipeline"]),
             server_auth_failures: counter(&r, "tracegate_server_auth_failures", "Calls a listener refused because its authenticator did not accept their credentials, by reason (missing, invalid, unavailable).", &["component", "server", "reason"]),
+            tenancy_refusals: counter(&r, "tracegate_tenancy_refused_requests", "Requests refused because they named no allowed tenant (crate::tenancy), by component and reason (missing, unknown, extra, mismatch).", &["component", "reason"]),
             pipeline_held: {
                 let g = IntGauge::new("tracegate_pipeline_held_bytes", "Span data the pipelines hold now (requests being answered, in-memory sending queues), in OTLP protobuf bytes: what memory_limiter judges.").expect("static metric definition");
                 r.register(Box::new(g.clone())).expect("metric registered once");
@@ -124,6 +126,11 @@ impl Metrics {
     pub fn server_auth_failures(&self, component: &str, server: &str, reason: &str) -> IntCounter {
         self.server_auth_failures
             .with_label_values(&[component, server, reason])
+    }
+
+    /// Counts the requests `component` refused for want of an allowed tenant, for `reason`.
+    pub fn tenancy_refusals(&self, component: &str, reason: &str) -> IntCounter {
+        self.tenancy_refusals.with_label_values(&[component, reason])
     }
 
     pub fn exporter(&self, exporter: &str) -> ExporterMetrics {
