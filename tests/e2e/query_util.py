@@ -12,7 +12,9 @@ import json
 import urllib.parse
 from pathlib import Path
 
-from conftest import free_port, free_udp_port, http_get, wait_until
+import yaml
+
+from conftest import CONFIG_EXAMPLES, free_port, free_udp_port, http_get, wait_until
 
 DELIVERY_TIMEOUT = 30.0
 
@@ -26,6 +28,9 @@ class QueryPorts:
         self.jaeger_udp = free_udp_port()
         self.zipkin = free_port()
         self.query = free_port()
+        self.query_grpc = free_port()
+        self.sampling = free_port()
+        self.health = free_port()
 
 
 def store_config(path: Path, ports: QueryPorts, sled: dict | None = None, batch_timeout: str = "50ms") -> dict:
@@ -47,6 +52,33 @@ def store_config(path: Path, ports: QueryPorts, sled: dict | None = None, batch_
                                      "exporters": ["sled"]}},
         },
     }
+
+
+def shipped_all_in_one(data: Path) -> tuple[dict, QueryPorts, dict]:
+    """`config-examples/all-in-one.yaml` as shipped, with only its listeners moved to free
+    loopback ports (the query API's gRPC port too: a fixed 16685 on 0.0.0.0 would collide with
+    anything else on the machine) and its store at `data`. Returns the config, the ports and
+    the environment the example reads."""
+    config = yaml.safe_load((CONFIG_EXAMPLES / "all-in-one.yaml").read_text())
+    ports = QueryPorts()
+    receivers = config["receivers"]
+    receivers["otlp"]["protocols"]["grpc"]["endpoint"] = f"127.0.0.1:{ports.otlp_grpc}"
+    receivers["otlp"]["protocols"]["http"]["endpoint"] = f"127.0.0.1:{ports.otlp_http}"
+    jaeger = receivers["jaeger"]["protocols"]
+    jaeger["thrift_compact"]["endpoint"] = f"127.0.0.1:{ports.jaeger_udp}"
+    jaeger["thrift_binary"]["endpoint"] = f"127.0.0.1:{free_udp_port()}"
+    jaeger["thrift_http"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    jaeger["grpc"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    receivers["zipkin"]["endpoint"] = f"127.0.0.1:{ports.zipkin}"
+    extensions = config["extensions"]
+    extensions["jaeger_query"]["http"]["endpoint"] = f"127.0.0.1:{ports.query}"
+    extensions["jaeger_query"]["grpc"]["endpoint"] = f"127.0.0.1:{ports.query_grpc}"
+    extensions["remote_sampling"]["http"]["endpoint"] = f"127.0.0.1:{ports.sampling}"
+    extensions["remote_sampling"]["grpc"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    extensions["health_check"]["endpoint"] = f"127.0.0.1:{ports.health}"
+    config["service"]["telemetry"]["metrics"]["address"] = f"127.0.0.1:{free_port()}"
+    env = {"TRACEGATE_DATA": str(data), "SAMPLING_STRATEGIES": str(CONFIG_EXAMPLES / "sampling-strategies.json")}
+    return config, ports, env
 
 
 def query(port: int, path: str, params: dict | list | None = None) -> tuple[int, object]:

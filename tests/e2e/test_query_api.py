@@ -18,7 +18,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 import pytest
-import yaml
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
@@ -27,10 +26,10 @@ from opentracing import Format
 from py_zipkin import Encoding, Kind
 from py_zipkin.zipkin import zipkin_span
 
-from conftest import CONFIG_EXAMPLES, Gateway, free_port, free_udp_port, http_get, wait_until
+from conftest import Gateway, http_get, wait_until
 from jaeger_util import close_tracer, micros, new_tracer
 from otlp_util import export_or_fail, recording_provider
-from query_util import QueryPorts, jaeger_trace_id, query, query_ok, store_config, wait_for_trace
+from query_util import QueryPorts, jaeger_trace_id, query, query_ok, shipped_all_in_one, store_config, wait_for_trace
 from test_zipkin import PostingTransport
 
 MS = 1_000_000  # nanoseconds
@@ -381,27 +380,10 @@ def test_all_in_one_example_as_shipped(gateways, tmp_path):
     to free ones and its data directory into tmp: an OTLP/HTTP SDK, jaeger-client with its
     default remote sampler (polling the example's sampling port) and py_zipkin all land in the
     store and come back from the query API; the health check answers."""
-    config = yaml.safe_load((CONFIG_EXAMPLES / "all-in-one.yaml").read_text())
-    ports = QueryPorts()
-    sampling, health = free_port(), free_port()
-    receivers = config["receivers"]
-    receivers["otlp"]["protocols"]["grpc"]["endpoint"] = f"127.0.0.1:{ports.otlp_grpc}"
-    receivers["otlp"]["protocols"]["http"]["endpoint"] = f"127.0.0.1:{ports.otlp_http}"
-    jaeger = receivers["jaeger"]["protocols"]
-    jaeger["thrift_compact"]["endpoint"] = f"127.0.0.1:{ports.jaeger_udp}"
-    jaeger["thrift_binary"]["endpoint"] = f"127.0.0.1:{free_udp_port()}"
-    jaeger["thrift_http"]["endpoint"] = f"127.0.0.1:{free_port()}"
-    jaeger["grpc"]["endpoint"] = f"127.0.0.1:{free_port()}"
-    receivers["zipkin"]["endpoint"] = f"127.0.0.1:{ports.zipkin}"
-    extensions = config["extensions"]
-    extensions["jaeger_query"]["http"]["endpoint"] = f"127.0.0.1:{ports.query}"
-    extensions["remote_sampling"]["http"]["endpoint"] = f"127.0.0.1:{sampling}"
-    extensions["remote_sampling"]["grpc"]["endpoint"] = f"127.0.0.1:{free_port()}"
-    extensions["health_check"]["endpoint"] = f"127.0.0.1:{health}"
-    config["service"]["telemetry"]["metrics"]["address"] = f"127.0.0.1:{free_port()}"
     data = tmp_path / "data"
-    gateways(config, name="all-in-one", env={
-        "TRACEGATE_DATA": str(data), "SAMPLING_STRATEGIES": str(CONFIG_EXAMPLES / "sampling-strategies.json")})
+    config, ports, env = shipped_all_in_one(data)
+    sampling, health = ports.sampling, ports.health
+    gateways(config, name="all-in-one", env=env)
     assert http_get(f"http://127.0.0.1:{health}/")[0] == 200
     assert data.is_dir(), "the store lives where TRACEGATE_DATA points"
 

@@ -28,11 +28,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_tools import protoc
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from conftest import REPO, Gateway, free_port
 from otlp_util import export_or_fail, recording_provider
-from query_util import QueryPorts, query_ok, store_config, wait_for_trace
+from query_util import QueryPorts, query_ok, shipped_all_in_one, store_config, wait_for_trace
 
 MS = 1_000_000  # nanoseconds
 RPC_TIMEOUT = 30.0  # bounds a call on a loaded machine; never a speed assertion
@@ -418,3 +419,25 @@ def test_an_unknown_method_is_unimplemented(filled):
     call = filled.channel.unary_unary("/jaeger.api_v2.QueryService/NoSuchMethod",
                                       request_serializer=lambda _: b"", response_deserializer=lambda b: b)
     assert rpc_error(lambda: call(None, timeout=RPC_TIMEOUT)).code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_shipped_all_in_one_serves_both_query_services(gateways, tmp_path, filled):
+    """`config-examples/all-in-one.yaml` with its ports moved (16685 included): a span sent over
+    OTLP/HTTP is read back by api_v2's and api_v3's GetTrace on the example's gRPC query port."""
+    pb = filled.pb
+    config, ports, env = shipped_all_in_one(tmp_path / "data")
+    gateways(config, name="all-in-one-shipped", env=env)
+    provider, memory = recording_provider({"service.name": "shipped"})
+    with provider.get_tracer("example").start_as_current_span("GET /", kind=SpanKind.SERVER) as span:
+        pass
+    export_or_fail(HttpSpanExporter(endpoint=f"http://127.0.0.1:{ports.otlp_http}/v1/traces"), list(memory.get_finished_spans()))
+    trace_id = f"{span.context.trace_id:032x}"
+    wait_for_trace(ports.query, trace_id, 1)
+    with grpc.insecure_channel(f"127.0.0.1:{ports.query_grpc}") as channel:
+        v2 = pb.v2_grpc.QueryServiceStub(channel)
+        v3 = pb.v3_grpc.QueryServiceStub(channel)
+        assert list(v2.GetServices(pb.v2.GetServicesRequest(), timeout=RPC_TIMEOUT).services) == ["shipped"]
+        chunks = list(v2.GetTrace(pb.v2.GetTraceRequest(trace_id=bytes.fromhex(trace_id)), timeout=RPC_TIMEOUT))
+        assert [(s.operation_name, s.process.service_name) for c in chunks for s in c.spans] == [("GET /", "shipped")]
+        stream = list(v3.GetTrace(pb.v3.GetTraceRequest(trace_id=trace_id), timeout=RPC_TIMEOUT))
+        assert [(service, s.name) for service, s in otlp_spans(stream)] == [("shipped", "GET /")]
