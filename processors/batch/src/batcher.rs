@@ -143,7 +143,12 @@ impl BatchProcessor {
             self.send_what_arrived_meanwhile();
             return;
         }
-        let mut iter = batches.into_iter();
+        // Batches of different tenants are never joined (the Collector's batch processor keeps
+        // one batcher per `metadata_keys` value; here a cut is split by tenant when sent).
+        let mut iter = batches.into_iter().flat_map(|cut| Traces::group_by_tenant(cut.batch)).map(|batch| {
+            let spans = batch.iter().map(Traces::span_count).sum::<usize>();
+            Cut { batch, spans, owners: Vec::new() }
+        });
         while let Some(Cut {
             batch,
             spans,
@@ -186,7 +191,15 @@ impl BatchProcessor {
             owners,
         } in batches
         {
-            let outcome = self.next.consume(Traces::concat(batch)).await;
+            // One send per tenant; the senders hear the first refusal (their clients retry
+            // the whole request, as they would after any refusal).
+            let mut outcome = Ok(());
+            for group in Traces::group_by_tenant(batch) {
+                let sent = self.next.consume(Traces::concat(group)).await;
+                if outcome.is_ok() {
+                    outcome = sent;
+                }
+            }
             self.lock().in_flight -= 1;
             if let Err(err) = &outcome {
                 if let Some(unlogged) = self.refusal_log.check() {

@@ -16,9 +16,11 @@ pub fn split_off_parts(from: &mut Vec<Traces>, mut n: usize) -> Vec<Traces> {
     }
     let mut out: Vec<Traces> = from.drain(..whole).collect();
     if n > 0 && !from.is_empty() {
-        let mut rest = std::mem::take(&mut from[0]).into_resource_spans();
-        out.push(Traces::new(split_off_spans(&mut rest, n)));
-        from[0] = Traces::new(rest);
+        let first = std::mem::take(&mut from[0]);
+        let tenant = first.tenant().cloned();
+        let mut rest = first.into_resource_spans();
+        out.push(Traces::new(split_off_spans(&mut rest, n)).with_tenant(tenant.clone()));
+        from[0] = Traces::new(rest).with_tenant(tenant);
     }
     out
 }

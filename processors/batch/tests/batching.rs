@@ -303,3 +303,24 @@ async fn wait_for_result_hands_a_refusal_to_every_sender_in_the_batch_and_keeps_
         "a refused batch is not held for a resend: its senders retry"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn batches_of_different_tenants_are_never_joined_and_keep_their_tenant() {
+    let tenant = |t: &str| Some(Arc::<str>::from(t));
+    let (p, rec) = processor(10, 7, 200);
+    p.start(no_host()).await.unwrap();
+    p.consume(spans(3).with_tenant(tenant("acme"))).await.unwrap();
+    p.consume(spans(2).with_tenant(tenant("globex"))).await.unwrap();
+    p.consume(spans(1)).await.unwrap();
+    p.consume(spans(5).with_tenant(tenant("acme"))).await.unwrap();
+    p.shutdown().await.unwrap();
+    let received = rec.received.lock().unwrap().clone();
+    let shape: Vec<(Option<String>, usize)> = received.iter().map(|t| (t.tenant().map(|t| t.to_string()), t.span_count())).collect();
+    // The first cut holds 7 spans (send_batch_max_size): acme 3 + 1 of the 5, globex 2,
+    // untenanted 1; the rest of acme's 5 follows at shutdown.
+    assert_eq!(
+        shape,
+        [(Some("acme".into()), 4), (Some("globex".into()), 2), (None, 1), (Some("acme".into()), 4)],
+    );
+    assert_eq!(shape.iter().map(|(_, n)| n).sum::<usize>(), 11, "no span lost");
+}
