@@ -252,3 +252,20 @@ def test_get_service_dependencies(sent):
         {"caller": "mcp-frontend", "callee": "mcp-payment", "call_count": 1},
     ]}
     assert call_error(sent, "get_service_dependencies", {"start_time": "now", "end_time": "-1h"}) == "start_time must be before end_time"
+
+
+def test_the_clients_default_negotiation_works_too(sent):
+    """`mcp.Client` with its default `mode="auto"` probes for the newest protocol (stateless,
+    no session) and falls back to the initialize handshake: either way the tools answer."""
+    from mcp import Client
+
+    async def main():
+        async with Client(f"http://127.0.0.1:{sent.port}/api/ai/mcp/") as client:
+            listed = await client.list_tools()
+            result = await client.call_tool("get_services", {"pattern": "^mcp-db$"})
+            return client.session.protocol_version, [t.name for t in listed.tools], result
+
+    version, names, result = anyio.run(main)
+    assert version, "a protocol version was negotiated"
+    assert names == TOOLS
+    assert not result.is_error and result.structured_content == {"services": ["mcp-db"], "total_count": 1, "truncated": False}

@@ -28,12 +28,20 @@ impl Default for LogsConfig {
     }
 }
 
+/// Libraries that log every request at `info` (rmcp, the MCP SDK, logs each MCP call's session
+/// start and end): held at `warn` unless the level names them, so `info` stays readable.
+const CHATTY_TARGETS: &[&str] = &["rmcp"];
+
 /// Installs the global subscriber; `RUST_LOG`, when set, wins over the config's level.
 /// Logs go to stderr so that stdout stays for command output.
 pub fn init_logs(cfg: &LogsConfig) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cfg.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let spec = std::env::var(EnvFilter::DEFAULT_ENV).ok().filter(|s| EnvFilter::try_new(s).is_ok()).unwrap_or_else(|| cfg.level.clone());
+    let mut filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    for target in CHATTY_TARGETS.iter().filter(|t| !spec.contains(*t)) {
+        if let Ok(directive) = format!("{target}=warn").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -35,7 +35,7 @@ fn id_hex(id: u8) -> String {
 }
 
 /// A span of `trace` from `start` to `end` microseconds after `t`; status 2 is ERROR.
-fn span(trace: [u8; 16], id: u8, parent: u8, name: &str, kind: i32, t: u64, (start, end): (u64, u64), status: i32) -> Span {
+fn span(trace: [u8; 16], (id, parent): (u8, u8), name: &str, kind: i32, t: u64, (start, end): (u64, u64), status: i32) -> Span {
     Span {
         trace_id: trace.to_vec(),
         span_id: vec![0, 0, 0, 0, 0, 0, 0, id],
@@ -44,7 +44,7 @@ fn span(trace: [u8; 16], id: u8, parent: u8, name: &str, kind: i32, t: u64, (sta
         kind,
         start_time_unix_nano: t + start * 1000,
         end_time_unix_nano: t + end * 1000,
-        status: Some(Status { code: status, message: if status == 2 { format!("{name} failed") } else { String::new() }, ..Default::default() }),
+        status: Some(Status { code: status, message: if status == 2 { format!("{name} failed") } else { String::new() } }),
         ..Default::default()
     }
 }
@@ -66,16 +66,16 @@ fn resource(name: &str, spans: Vec<Span>) -> ResourceSpans {
 /// Critical path, latest first: 1 90..100, 5 65..90, 1 60..65, 3 50..60, 4 25..50, 3 20..25, 1 0..20.
 fn checkout(t: u64) -> Traces {
     Traces::new(vec![
-        resource("frontend", vec![span(TRACE, 1, 0, "GET /checkout", 2, t, (0, 100), 0), span(TRACE, 2, 1, "auth", 3, t, (10, 30), 1)]),
-        resource("cart", vec![span(TRACE, 3, 1, "load cart", 2, t, (20, 60), 0)]),
-        resource("db", vec![span(TRACE, 4, 3, "SELECT", 3, t, (25, 50), 2)]),
-        resource("payment", vec![span(TRACE, 5, 1, "charge", 2, t, (65, 90), 2)]),
+        resource("frontend", vec![span(TRACE, (1, 0), "GET /checkout", 2, t, (0, 100), 0), span(TRACE, (2, 1), "auth", 3, t, (10, 30), 1)]),
+        resource("cart", vec![span(TRACE, (3, 1), "load cart", 2, t, (20, 60), 0)]),
+        resource("db", vec![span(TRACE, (4, 3), "SELECT", 3, t, (25, 50), 2)]),
+        resource("payment", vec![span(TRACE, (5, 1), "charge", 2, t, (65, 90), 2)]),
     ])
 }
 
 /// OTHER: one healthy span of `frontend`.
 fn health(t: u64) -> Traces {
-    Traces::new(vec![resource("frontend", vec![span(OTHER, 1, 0, "GET /health", 2, t, (0, 5), 0)])])
+    Traces::new(vec![resource("frontend", vec![span(OTHER, (1, 0), "GET /health", 2, t, (0, 5), 0)])])
 }
 
 /// Ten minutes ago, so the tools' default one-hour search window holds the data.
