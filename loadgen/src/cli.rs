@@ -76,6 +76,11 @@ pub struct Args {
     /// How long to send (Go-style: 500ms, 30s, 5m, 1h). Default 30s unless --total-spans is set.
     #[arg(long, value_parser = parse_duration, conflicts_with = "total_spans")]
     pub duration: Option<Duration>,
+    /// Spread the spans' times over this much of the past (Go-style: 24h): each request is
+    /// moved back by a whole number of minutes, so a store fills with a day of data in minutes
+    /// (what a 24 h Monitor or search query reads). Off by default: times are the clock's.
+    #[arg(long, value_parser = parse_duration)]
+    pub backdate: Option<Duration>,
     /// Send exactly this many spans, then stop.
     #[arg(long)]
     pub total_spans: Option<u64>,
@@ -137,6 +142,8 @@ pub struct RunConfig {
     pub seed: u64,
     pub rate: Option<u64>,
     pub stop: StopAfter,
+    /// `--backdate`: requests' times are spread over this much of the past.
+    pub backdate: Option<Duration>,
     pub connections: usize,
     pub spans_per_trace: usize,
     pub attributes: usize,
@@ -207,6 +214,7 @@ impl Args {
             seed: self.seed.unwrap_or_else(rand::random),
             rate: self.rate,
             stop,
+            backdate: self.backdate,
             connections: self.connections,
             spans_per_trace: self.spans_per_trace,
             attributes: self.attributes,

@@ -90,6 +90,8 @@ pub struct Pool {
     gzip: bool,
     /// The "now" the pool's spans were generated at; sends shift times by the time since.
     epoch_ns: u64,
+    /// `--backdate` in whole minutes (0: off).
+    backdate_minutes: u64,
 }
 
 impl Pool {
@@ -160,12 +162,16 @@ impl Pool {
             full_batches,
             gzip: cfg.compression == Compression::Gzip && cfg.protocol != Protocol::Grpc,
             epoch_ns,
+            backdate_minutes: cfg.backdate.map_or(0, |d| d.as_secs() / 60),
         })
     }
 
     /// The body for ticket `k` and its span count, or `None` once the span budget is spent.
     pub fn body(&self, k: u64) -> Option<(Bytes, u64)> {
-        self.body_at(k, unix_now_ns())
+        // `--backdate`: request k goes back a pseudo-random whole number of minutes (a stride
+        // prime to any window), so every minute of the window gets its share.
+        let back_minutes = if self.backdate_minutes > 0 { k.wrapping_mul(7919) % self.backdate_minutes } else { 0 };
+        self.body_at(k, unix_now_ns().saturating_sub(back_minutes * 60_000_000_000))
     }
 
     /// [`Pool::body`] as if sent at `now_ns`: times move by `now_ns` minus the pool's epoch.

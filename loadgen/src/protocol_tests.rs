@@ -156,6 +156,7 @@ async fn http_server(udp_counts: Option<Shared>) -> Server {
 
 fn config(protocol: Protocol, addr: SocketAddr, total: u64) -> RunConfig {
     RunConfig {
+        backdate: None,
         endpoint: addr.to_string(),
         protocol,
         shape: crate::cli::Shape::Default,

@@ -28,6 +28,7 @@ struct Rec {
 
 fn cfg(protocol: Protocol, shape: Shape, compression: Compression) -> RunConfig {
     RunConfig {
+        backdate: None,
         endpoint: String::new(),
         protocol,
         shape,

@@ -151,6 +151,7 @@ async fn http_server() -> TestServer {
 
 fn config(protocol: Protocol, addr: SocketAddr, stop: StopAfter) -> RunConfig {
     RunConfig {
+        backdate: None,
         endpoint: addr.to_string(),
         protocol,
         shape: crate::cli::Shape::Default,
