@@ -45,7 +45,10 @@ pub(crate) use crate::apiv3_params::parse_query;
 use crate::apiv3_params::{check_trace_params, malformed, param, trace_id_from_string};
 use crate::model::trace_id_string;
 use crate::params::Params;
-use crate::summary::{summarize, TraceSummary};
+
+mod summaries;
+
+pub use summaries::trace_summaries;
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
     let message = message.into();
@@ -71,7 +74,6 @@ fn storage_error(e: StorageError) -> Response {
 /// The bounded routes, as the metrics' `endpoint` label names them.
 const FIND_TRACES: &str = "/api/v3/traces";
 const TRACE: &str = "/api/v3/traces/{trace_id}";
-const SUMMARIES: &str = "/api/v3/trace-summaries";
 
 /// A bounded query's failure in the gateway's error shape.
 fn unanswered(u: Unanswered) -> Response {
@@ -239,119 +241,6 @@ pub async fn find_traces(State(state): SharedState, Query(q): RawParams) -> Resp
                     }
                 }
                 Ok((finish_v3_result(w), warnings))
-            })
-            .await
-        })
-        .await;
-    match outcome {
-        Ok((body, warnings)) => json_body(body, &warnings),
-        Err(u) => unanswered(u),
-    }
-}
-
-/// One trace summary in protobuf JSON (`api_v3.TraceSummary` through protojson): camelCase,
-/// fixed64 times as decimal strings, empty strings and zero counts left out, `services`
-/// always written (the gateway builds a non-nil slice).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SummaryJson {
-    #[serde(skip_serializing_if = "String::is_empty")]
-    trace_id: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    root_service_name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    root_operation_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    min_start_time_unix_nano: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_end_time_unix_nano: Option<String>,
-    #[serde(skip_serializing_if = "is_zero")]
-    span_count: i32,
-    #[serde(skip_serializing_if = "is_zero")]
-    error_span_count: i32,
-    #[serde(skip_serializing_if = "is_zero")]
-    orphan_span_count: i32,
-    services: Vec<ServiceSummaryJson>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ServiceSummaryJson {
-    #[serde(skip_serializing_if = "String::is_empty")]
-    name: String,
-    #[serde(skip_serializing_if = "is_zero")]
-    span_count: i32,
-    #[serde(skip_serializing_if = "is_zero")]
-    error_span_count: i32,
-}
-
-#[derive(Serialize)]
-struct Summaries {
-    summaries: Vec<SummaryJson>,
-}
-
-fn is_zero(n: &i32) -> bool {
-    *n == 0
-}
-
-/// int32 as Jaeger converts a count (saturating here rather than wrapping).
-fn count(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-fn nanos(n: u64) -> Option<String> {
-    (n != 0).then(|| n.to_string())
-}
-
-fn summary_json(s: TraceSummary) -> SummaryJson {
-    SummaryJson {
-        trace_id: s.trace_id_hex(),
-        root_service_name: s.root_service_name,
-        root_operation_name: s.root_operation_name,
-        min_start_time_unix_nano: nanos(s.min_start_time_unix_nano),
-        max_end_time_unix_nano: nanos(s.max_end_time_unix_nano),
-        span_count: count(s.span_count),
-        error_span_count: count(s.error_span_count),
-        orphan_span_count: count(s.orphan_span_count),
-        services: s
-            .services
-            .into_iter()
-            .map(|v| ServiceSummaryJson { name: v.name, span_count: count(v.span_count), error_span_count: count(v.error_span_count) })
-            .collect(),
-    }
-}
-
-/// `/api/v3/trace-summaries`: the search of `/api/v3/traces`, one summary per trace (newest
-/// first), `{"summaries":[]}` with 200 when nothing matches, as the gateway answers.
-pub async fn trace_summaries(State(state): SharedState, Query(q): RawParams) -> Response {
-    let mut query = match parse_query(&Params(q)) {
-        Ok(q) => q,
-        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
-    };
-    let requested = query.limit;
-    let (limit, clamped) = state.bounds.clamp_limit(requested);
-    query.limit = limit;
-    let work_state = state.clone();
-    let outcome = state
-        .bounds
-        .run(SUMMARIES, move |budget| async move {
-            let traces = work_state.reader.find_traces(&query).await?;
-            let mut warnings = Vec::new();
-            if clamped && traces.len() >= limit {
-                warnings.push(work_state.bounds.clamp_note(requested));
-                work_state.bounds.metrics.truncated(SUMMARIES, "max_limit");
-            }
-            render(move || {
-                let mut summaries = Vec::with_capacity(traces.len());
-                for trace in &traces {
-                    if budget.expired() {
-                        return Err(Unanswered::Expired);
-                    }
-                    summaries.push(summary_json(summarize(trace)));
-                }
-                // A summary is a few hundred bytes and their number is clamped to max_limit,
-                // so the answer is small next to max_response_bytes; it is written whole.
-                Ok((protojson(&Summaries { summaries }), warnings))
             })
             .await
         })
