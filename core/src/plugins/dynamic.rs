@@ -194,6 +194,8 @@ impl Processor for DynamicProcessor {}
 impl Consumer for DynamicProcessor {
     async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
         let incoming = traces.span_count();
+        // Only OTLP bytes cross the ABI; the tenant stays on this side and goes on with the result.
+        let tenant = traces.tenant().cloned();
         let request = encode_request(&traces);
         drop(traces);
         let id = self.id.clone();
@@ -206,7 +208,8 @@ impl Consumer for DynamicProcessor {
                     ))
                 })
         })
-        .await?;
+        .await?
+        .with_tenant(tenant);
         let outgoing = out.span_count();
         self.dropped
             .inc_by(incoming.saturating_sub(outgoing) as u64);

@@ -145,9 +145,11 @@ impl<P: PluginProcessor> Processor for LinkedProcessor<P> {}
 impl<P: PluginProcessor> Consumer for LinkedProcessor<P> {
     async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
         let incoming = traces.span_count();
+        // The plugin sees OTLP only; the tenant stays on this side and goes on with its result.
+        let tenant = traces.tenant().cloned();
         let request = traces.into_request();
         let plugin = self.plugin.clone();
-        let out = Traces::from(blocking(&self.id, move || plugin.process(request)).await?);
+        let out = Traces::from(blocking(&self.id, move || plugin.process(request)).await?).with_tenant(tenant);
         let outgoing = out.span_count();
         self.dropped
             .inc_by(incoming.saturating_sub(outgoing) as u64);

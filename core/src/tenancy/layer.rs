@@ -1,6 +1,6 @@
 //! Where the tenant is decided on a listener, and how it reaches the batch.
 //!
-//! [`guard`] is one axum middleware put in front of a component's routes (HTTP handlers and
+//! [`Guard`] is one axum middleware put in front of a component's routes (HTTP handlers and
 //! tonic services alike, as the authenticator's layer is). It decides the request's tenant
 //! with [`Tenancy::tenant_of`], reading the [`Principal`] the authenticator left in the
 //! request (the `ServerSet` applies the authenticator outside the component's routes, so it
@@ -41,12 +41,12 @@ tokio::task_local! {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant(pub Arc<str>);
 
-/// The tenant of the request this task is serving, if a [`guard`] decided one.
+/// The tenant of the request this task is serving, if a [`Guard`] decided one.
 pub fn current() -> Option<Arc<str>> {
     CURRENT.try_with(Arc::clone).ok()
 }
 
-/// Runs `fut` as serving `tenant` (what [`guard`] does for a request).
+/// Runs `fut` as serving `tenant` (what a [`Guard`] does for a request).
 pub async fn scope<F: std::future::Future>(tenant: Arc<str>, fut: F) -> F::Output {
     CURRENT.scope(tenant, fut).await
 }
@@ -70,21 +70,44 @@ impl Gate {
     }
 }
 
-/// `app` with every request's tenant decided first (see the module docs); refusals are
-/// counted under `component` in `telemetry`.
-pub fn guard(app: Router, tenancy: Arc<Tenancy>, component: &str, telemetry: &Telemetry) -> Router {
-    let counter = |e: TenancyError| telemetry.metrics.tenancy_refusals(component, e.reason());
-    let gate = Gate {
-        tenancy,
-        component: component.to_string(),
-        counters: [
-            counter(TenancyError::Missing),
-            counter(TenancyError::Unknown),
-            counter(TenancyError::Extra),
-            counter(TenancyError::Mismatch),
-        ],
-    };
-    app.layer(axum::middleware::from_fn_with_state(Arc::new(gate), check))
+/// A component's tenancy check, ready to put in front of its routes (see the module docs).
+#[derive(Clone)]
+pub struct Guard(Arc<Gate>);
+
+impl Guard {
+    /// The check `config` asks for, counting refusals under `component` in `telemetry`;
+    /// `None` when tenancy is off.
+    pub fn new(config: Option<&super::TenancyConfig>, component: &str, telemetry: &Telemetry) -> Option<Guard> {
+        let tenancy = Tenancy::new(config)?;
+        let counter = |e: TenancyError| telemetry.metrics.tenancy_refusals(component, e.reason());
+        Some(Guard(Arc::new(Gate {
+            tenancy,
+            component: component.to_string(),
+            counters: [
+                counter(TenancyError::Missing),
+                counter(TenancyError::Unknown),
+                counter(TenancyError::Extra),
+                counter(TenancyError::Mismatch),
+            ],
+        })))
+    }
+
+    pub fn tenancy(&self) -> &Arc<Tenancy> {
+        &self.0.tenancy
+    }
+
+    /// `app` with every request's tenant decided first; refused requests never reach it.
+    pub fn apply(&self, app: Router) -> Router {
+        app.layer(axum::middleware::from_fn_with_state(self.0.clone(), check))
+    }
+}
+
+/// `app` behind `guard`, or `app` as it is when there is none (tenancy off).
+pub fn guarded(app: Router, guard: Option<&Guard>) -> Router {
+    match guard {
+        Some(g) => g.apply(app),
+        None => app,
+    }
 }
 
 async fn check(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
@@ -124,9 +147,9 @@ pub fn refusal(request: &Request, error: &TenancyError) -> Response {
 }
 
 /// `next` stamping each batch with the tenant of the request handing it on; `next` itself
-/// when tenancy is off.
-pub fn stamping(next: Arc<dyn Consumer>, tenancy: Option<&Arc<Tenancy>>) -> Arc<dyn Consumer> {
-    match tenancy {
+/// when tenancy is off (no guard).
+pub fn stamping(next: Arc<dyn Consumer>, guard: Option<&Guard>) -> Arc<dyn Consumer> {
+    match guard {
         Some(_) => Arc::new(Stamping { next }),
         None => next,
     }

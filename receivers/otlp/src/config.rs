@@ -14,9 +14,13 @@
 //! HTTP body limit is `max_request_body_size` in bytes, while gRPC's is `max_recv_msg_size_mib`.
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{validate_auth, validate_cors, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, TlsServerConfig};
+use tracegate_core::config::{
+    validate_auth, validate_cors, validate_keepalive, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, GrpcKeepalive,
+    TlsServerConfig,
+};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::server::ServerLimits;
+use tracegate_core::tenancy::{validate_tenancy, TenancyConfig};
 
 const MIB: usize = 1024 * 1024;
 /// gRPC's own default receive limit, used when `max_recv_msg_size_mib` is 0, as in grpc-go.
@@ -30,6 +34,11 @@ const MAX_MESSAGE_BYTES: u64 = 2 * 1024 * MIB as u64 - 1;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub protocols: Protocols,
+    /// Jaeger's tenancy (`enabled`, `header`, `tenants`) on both ports: a request must name
+    /// an allowed tenant, and its spans are kept as that tenant's (see
+    /// `tracegate_core::tenancy`); absent or off means one untenanted store.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<TenancyConfig>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -68,6 +77,10 @@ pub struct GrpcConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// gRPC keepalive, the Collector's `keepalive: { server_parameters: {...} }` (see
+    /// `tracegate_core::config::GrpcKeepalive`; `enforcement_policy` is refused).
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<GrpcKeepalive>,
     /// Connection cap, timeouts and bytes-in-flight bound of this port (`read_timeout`,
     /// `read_header_timeout`, `idle_timeout`, `max_connections`, `max_request_bytes_in_flight`).
     #[serde(flatten)]
@@ -83,6 +96,7 @@ impl Default for GrpcConfig {
             max_concurrent_streams: 0,
             tls: None,
             auth: None,
+            keepalive: None,
             limits: ServerLimits::default(),
         }
     }
@@ -167,7 +181,7 @@ fn clamp_bytes(n: u64) -> usize {
 
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
+        let mut problems = validate_tenancy(self.tenancy.as_ref(), "tenancy");
         let (grpc, http) = (&self.protocols.grpc, &self.protocols.http);
         if grpc.is_none() && http.is_none() {
             problems.push(ConfigProblem::new(
@@ -178,6 +192,7 @@ impl ComponentConfig for Config {
         if let Some(g) = grpc {
             problems.extend(validate_tls(g.tls.as_ref(), "protocols::grpc::tls"));
             problems.extend(validate_auth(g.auth.as_ref(), "protocols::grpc::auth"));
+            problems.extend(validate_keepalive(g.keepalive.as_ref(), "protocols::grpc::keepalive"));
             if g.transport != "tcp" {
                 problems.push(ConfigProblem::new(
                     "protocols::grpc::transport",

@@ -34,6 +34,8 @@ pub mod receiver;
 pub mod status;
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod tenancy_tests;
 
 pub use config::Config;
 pub use receiver::OtlpReceiver;

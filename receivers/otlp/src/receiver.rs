@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::telemetry::Telemetry;
+use tracegate_core::tenancy::layer::{guarded, stamping, Guard};
 use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
 
 use crate::config::Config;
@@ -23,6 +24,8 @@ pub struct OtlpReceiver {
     config: Config,
     grpc_ingest: Ingest,
     http_ingest: Ingest,
+    /// The tenancy check in front of both ports, when `tenancy` is on.
+    tenancy: Option<Guard>,
     /// Held across `start`'s binds so two concurrent starts cannot both bind.
     running: tokio::sync::Mutex<Option<RunningServers>>,
     /// Copied out of `running` so the address getters need no async lock.
@@ -43,9 +46,12 @@ impl OtlpReceiver {
         telemetry: &Telemetry,
     ) -> Self {
         let name = id.to_string();
+        let tenancy = Guard::new(config.tenancy.as_ref(), &name, telemetry);
+        let next = stamping(next, tenancy.as_ref());
         Self {
             grpc_ingest: Ingest::new(next.clone(), telemetry.metrics.receiver(&name, "grpc")),
             http_ingest: Ingest::new(next, telemetry.metrics.receiver(&name, "http")),
+            tenancy,
             id,
             config,
             running: tokio::sync::Mutex::new(None),
@@ -91,17 +97,18 @@ impl Lifecycle for OtlpReceiver {
         let protocols = &self.config.protocols;
         let mut servers = ServerSet::new(&self.id, host.status());
         if let Some(cfg) = &protocols.grpc {
-            let routes = grpc::routes(cfg, self.grpc_ingest.clone());
+            let routes = guarded(grpc::routes(cfg, self.grpc_ingest.clone()), self.tenancy.as_ref());
             servers
                 .grpc("grpc", &cfg.endpoint, routes)
                 .max_concurrent_streams(cfg.max_concurrent_streams)
+                .keepalive(cfg.keepalive.as_ref())
                 .limits(&cfg.limits)
                 .tls(cfg.tls.as_ref())
                 .auth(cfg.auth.as_ref(), &*host);
         }
         if let Some(cfg) = &protocols.http {
             servers
-                .http("http", &cfg.endpoint, http::router(cfg, self.http_ingest.clone()))
+                .http("http", &cfg.endpoint, guarded(http::router(cfg, self.http_ingest.clone()), self.tenancy.as_ref()))
                 .limits(&cfg.limits)
                 .tls(cfg.tls.as_ref())
                 .cors(cfg.cors.as_ref())
