@@ -132,11 +132,12 @@ pub fn evaluate(query: &MetricsQuery, measure: Measure, rows: &[Row]) -> Result<
     let (name, help) = family_names(measure, query.group_by_operation);
     let mut groups: BTreeMap<Group, BTreeMap<u64, Agg>> = BTreeMap::new();
     let (from, to) = query.minutes();
+    let services: std::collections::HashSet<&str> = query.services.iter().map(String::as_str).collect();
     for row in rows {
         if row.minute < from || row.minute > to || !query.span_kinds.contains(&row.kind) {
             continue;
         }
-        if !query.services.iter().any(|s| **s == *row.service) {
+        if !services.contains(&*row.service) {
             continue;
         }
         let op = query.group_by_operation.then(|| row.operation.clone());
