@@ -31,6 +31,8 @@ mod headers;
 #[cfg(test)]
 mod headers_tests;
 mod idle;
+#[cfg(test)]
+mod keepalive_tests;
 mod limits;
 #[cfg(test)]
 mod limits_tests;
@@ -57,7 +59,7 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::auth::ServerAuth;
 use crate::component::{ComponentError, Host};
-use crate::config::{AuthConfig, CorsConfig, Endpoint, TlsServerConfig};
+use crate::config::{AuthConfig, CorsConfig, Endpoint, GoDuration, GrpcKeepalive, TlsServerConfig};
 use crate::telemetry::ServiceStatus;
 use tls::TlsAcceptorSource;
 
@@ -110,6 +112,8 @@ pub struct TcpPlan {
     csp: Option<String>,
     /// Requests that may pass the authenticator without credentials (a page's own files).
     open: Option<crate::auth::layer::OpenRequests>,
+    /// gRPC keepalive (pings, connection idle and age); gRPC servers only.
+    keepalive: Option<GrpcKeepalive>,
 }
 
 impl TcpPlan {
@@ -158,6 +162,14 @@ impl TcpPlan {
         open: impl Fn(&axum::http::Method, &str) -> bool + Send + Sync + 'static,
     ) -> &mut Self {
         self.open = Some(Arc::new(open));
+        self
+    }
+
+    /// The Collector's gRPC `keepalive.server_parameters` (see [`GrpcKeepalive`]): pings,
+    /// `max_connection_idle` (tightens the idle timeout), `max_connection_age` and its grace.
+    /// Ignored on HTTP servers; `enforcement_policy` is refused when the config is validated.
+    pub fn keepalive(&mut self, keepalive: Option<&GrpcKeepalive>) -> &mut Self {
+        self.keepalive = keepalive.cloned();
         self
     }
 
@@ -217,6 +229,7 @@ impl ServerSet {
                 cors: None,
                 csp: None,
                 open: None,
+                keepalive: None,
             })),
         });
         match self.planned.last_mut().map(|p| &mut p.kind) {
@@ -292,7 +305,15 @@ impl Planned {
                     cors,
                     csp,
                     open,
+                    keepalive,
                 } = *plan;
+                let keepalive = keepalive.filter(|_| protocol != Protocol::Http);
+                let mut limits = limits;
+                if let Some(idle) = keepalive.as_ref().and_then(GrpcKeepalive::max_connection_idle) {
+                    if idle < limits.idle_timeout() {
+                        limits.idle_timeout = GoDuration(idle);
+                    }
+                }
                 let app = match auth {
                     Ok(Some(auth)) => crate::auth::layer::protect(app, auth, open, owner, self.name),
                     Ok(None) => app,
@@ -331,7 +352,7 @@ impl Planned {
                     name: self.name,
                     addr,
                     tls: tls.is_some(),
-                    serve: Box::new(move |stop| tcp::serve(listener, app, protocol, tls, guard, stop).boxed()),
+                    serve: Box::new(move |stop| tcp::serve(listener, app, protocol, keepalive, tls, guard, stop).boxed()),
                 })
             }
             PlannedKind::Udp { prepare, serve } => {

@@ -33,6 +33,8 @@ use super::idle::{Activity, ActivityIo, CountRequests};
 use super::limits::{ListenerGuard, Shed};
 use super::stop::StopSignal;
 use super::tls::TlsAcceptorSource;
+use crate::config::DEFAULT_KEEPALIVE_TIMEOUT;
+use crate::config::GrpcKeepalive;
 
 /// How long the loop pauses after an accept error that is not about one connection (out of
 /// file descriptors, ...), so a persistent error does not spin a core.
@@ -60,7 +62,7 @@ impl Protocol {
         }
     }
 
-    fn builder(self, guard: &ListenerGuard) -> auto::Builder<TokioExecutor> {
+    fn builder(self, guard: &ListenerGuard, keepalive: Option<&GrpcKeepalive>) -> auto::Builder<TokioExecutor> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         if let Protocol::Grpc { .. } = self {
             builder = builder.http2_only();
@@ -78,6 +80,10 @@ impl Protocol {
         {
             builder.http2().max_concurrent_streams(max_concurrent_streams);
         }
+        if let Some(interval) = keepalive.and_then(GrpcKeepalive::ping_interval) {
+            let timeout = keepalive.map(GrpcKeepalive::ping_timeout).unwrap_or(DEFAULT_KEEPALIVE_TIMEOUT);
+            builder.http2().keep_alive_interval(interval).keep_alive_timeout(timeout);
+        }
         builder
     }
 }
@@ -88,11 +94,13 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     protocol: Protocol,
+    keepalive: Option<GrpcKeepalive>,
     tls: Option<Arc<TlsAcceptorSource>>,
     guard: Arc<ListenerGuard>,
     mut stop: StopSignal,
 ) -> Result<(), String> {
-    let builder = Arc::new(protocol.builder(&guard));
+    let builder = Arc::new(protocol.builder(&guard, keepalive.as_ref()));
+    let max_age = keepalive.as_ref().and_then(|k| k.max_connection_age().map(|age| (age, k.max_connection_age_grace())));
     let mut connections = JoinSet::new();
     let reload_period = tls.as_ref().and_then(|t| t.reload_period());
     let mut reload = tokio::time::interval(reload_period.unwrap_or(Duration::from_secs(86_400)));
@@ -127,6 +135,7 @@ pub(crate) async fn serve(
                     builder: builder.clone(),
                     stop: stop.clone(),
                     peer,
+                    max_age,
                 };
                 match &tls {
                     Some(tls) => connections.spawn(connection.serve_tls(stream, tls.clone())),
@@ -180,6 +189,8 @@ struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
     stop: StopSignal,
     peer: SocketAddr,
+    /// gRPC `max_connection_age` and its grace (`None`: until the streams finish).
+    max_age: Option<(Duration, Option<Duration>)>,
 }
 
 impl Connection {
@@ -219,6 +230,8 @@ impl Connection {
             .serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(connection);
         let idle = self.guard.limits.idle_timeout();
+        // Far off when there is no age limit: one timer, no special case in the loop.
+        let retire_at = tokio::time::Instant::now() + self.max_age.map_or(Duration::from_secs(100 * 365 * 86_400), |(age, _)| age);
         let finished = loop {
             // While a request is open, look again after `idle`; the read timeout guards it.
             let wake = activity
@@ -227,6 +240,20 @@ impl Connection {
             tokio::select! {
                 done = connection.as_mut() => break Some(done),
                 _ = self.stop.stopped() => break None,
+                _ = tokio::time::sleep_until(retire_at) => {
+                    // grpc-go's max_connection_age: GOAWAY, then the grace for open streams.
+                    tracing::debug!(peer = %self.peer, "closing a connection at its max_connection_age");
+                    connection.as_mut().graceful_shutdown();
+                    let grace = self.max_age.and_then(|(_, grace)| grace);
+                    let done = match grace {
+                        Some(grace) => tokio::time::timeout(grace, connection.as_mut()).await.ok(),
+                        None => Some(connection.as_mut().await),
+                    };
+                    if let Some(Err(e)) = done {
+                        tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
                 _ = tokio::time::sleep_until(wake) => {
                     let idle_now = activity
                         .idle_deadline(idle)

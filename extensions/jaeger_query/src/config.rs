@@ -22,7 +22,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tracegate_core::config::{
-    validate_auth, validate_cors, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, GoDuration, TlsServerConfig,
+    validate_auth, validate_cors, validate_keepalive, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, GoDuration, GrpcKeepalive,
+    TlsServerConfig,
 };
 use tracegate_core::server::ServerLimits;
 use tracegate_core::factory::ComponentConfig;
@@ -76,6 +77,10 @@ pub struct GrpcConfig {
     /// Who may call this port: an authenticator extension by id; absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// gRPC keepalive, the Collector's `keepalive: { server_parameters: {...} }` (see
+    /// `tracegate_core::config::GrpcKeepalive`; `enforcement_policy` is refused).
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<GrpcKeepalive>,
     /// Connection cap, timeouts and bytes-in-flight bound of this port (see
     /// `tracegate_core::server::ServerLimits`).
     #[serde(flatten)]
@@ -84,7 +89,7 @@ pub struct GrpcConfig {
 
 impl Default for GrpcConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 16685), tls: None, auth: None, limits: ServerLimits::default() }
+        Self { endpoint: Endpoint::new("0.0.0.0", 16685), tls: None, auth: None, keepalive: None, limits: ServerLimits::default() }
     }
 }
 
@@ -244,6 +249,7 @@ impl ComponentConfig for Config {
         if let Some(grpc) = &self.grpc {
             problems.extend(validate_tls(grpc.tls.as_ref(), "grpc::tls"));
             problems.extend(validate_auth(grpc.auth.as_ref(), "grpc::auth"));
+            problems.extend(validate_keepalive(grpc.keepalive.as_ref(), "grpc::keepalive"));
         }
         if self.storage.is_empty() {
             problems.push(ConfigProblem::new("storage", "required: the id of the storage exporter to read, e.g. \"sled\""));

@@ -104,6 +104,7 @@ impl Lifecycle for JaegerQueryExtension {
             servers
                 .grpc("grpc", &grpc.endpoint, crate::grpc::routes(state.clone()))
                 .limits(&grpc.limits)
+                .keepalive(grpc.keepalive.as_ref())
                 .tls(grpc.tls.as_ref())
                 .auth(grpc.auth.as_ref(), &*host);
         }

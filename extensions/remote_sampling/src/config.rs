@@ -29,7 +29,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::{validate_tls, ConfigProblem, Endpoint, GoDuration, TlsServerConfig};
+use tracegate_core::config::{validate_keepalive, validate_tls, ConfigProblem, Endpoint, GoDuration, GrpcKeepalive, TlsServerConfig};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::server::ServerLimits;
 
@@ -105,6 +105,10 @@ pub struct GrpcConfig {
     /// TLS for this port (the Collector's `configtls` server settings); absent means plain.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsServerConfig>,
+    /// gRPC keepalive, the Collector's `keepalive: { server_parameters: {...} }` (see
+    /// `tracegate_core::config::GrpcKeepalive`; `enforcement_policy` is refused).
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<GrpcKeepalive>,
     /// Connection cap, timeouts and bytes-in-flight bound of this port (see
     /// `tracegate_core::server::ServerLimits`).
     #[serde(flatten)]
@@ -113,7 +117,7 @@ pub struct GrpcConfig {
 
 impl Default for GrpcConfig {
     fn default() -> Self {
-        Self { endpoint: Endpoint::new("0.0.0.0", 5779), transport: "tcp".to_string(), tls: None, limits: ServerLimits::default() }
+        Self { endpoint: Endpoint::new("0.0.0.0", 5779), transport: "tcp".to_string(), tls: None, keepalive: None, limits: ServerLimits::default() }
     }
 }
 
@@ -232,6 +236,7 @@ impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.http.as_ref().and_then(|h| h.tls.as_ref()), "http::tls");
         problems.extend(validate_tls(self.grpc.as_ref().and_then(|g| g.tls.as_ref()), "grpc::tls"));
+        problems.extend(validate_keepalive(self.grpc.as_ref().and_then(|g| g.keepalive.as_ref()), "grpc::keepalive"));
         match (&self.file, &self.adaptive) {
             (None, None) => problems.push(ConfigProblem::new(
                 "",

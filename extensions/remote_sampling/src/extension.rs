@@ -123,7 +123,7 @@ impl Lifecycle for RemoteSamplingExtension {
             servers.http("http", &http.endpoint, crate::http::router(self.source.clone())).limits(&http.limits).tls(http.tls.as_ref());
         }
         if let Some(grpc) = &self.grpc {
-            servers.grpc("grpc", &grpc.endpoint, SamplingService::new(self.source.clone()).routes()).limits(&grpc.limits).tls(grpc.tls.as_ref());
+            servers.grpc("grpc", &grpc.endpoint, SamplingService::new(self.source.clone()).routes()).limits(&grpc.limits).keepalive(grpc.keepalive.as_ref()).tls(grpc.tls.as_ref());
         }
         let servers = servers.start().await?;
         if let Some(url) = servers.url("http") {

@@ -14,7 +14,10 @@
 //! "enabled with defaults"), a protocol that is not named is off, and naming none is an error.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use tracegate_core::config::{validate_auth, validate_cors, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, TlsServerConfig};
+use tracegate_core::config::{
+    validate_auth, validate_cors, validate_keepalive, validate_tls, AuthConfig, ConfigProblem, CorsConfig, Endpoint, GrpcKeepalive,
+    TlsServerConfig,
+};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::server::ServerLimits;
 
@@ -208,6 +211,10 @@ pub struct GrpcConfig {
     /// `configauth`); absent means open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// gRPC keepalive, the Collector's `keepalive: { server_parameters: {...} }` (see
+    /// `tracegate_core::config::GrpcKeepalive`; `enforcement_policy` is refused).
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<GrpcKeepalive>,
     /// Connection cap, timeouts and bytes-in-flight bound of this port (see
     /// `tracegate_core::server::ServerLimits`).
     #[serde(flatten)]
@@ -222,6 +229,7 @@ impl Default for GrpcConfig {
             max_recv_msg_size_mib: DEFAULT_GRPC_MAX_RECV_MIB,
             tls: None,
             auth: None,
+            keepalive: None,
             limits: ServerLimits::default(),
         }
     }
@@ -276,6 +284,7 @@ impl ComponentConfig for Config {
         if let Some(g) = &p.grpc {
             problems.extend(validate_tls(g.tls.as_ref(), "protocols::grpc::tls"));
             problems.extend(validate_auth(g.auth.as_ref(), "protocols::grpc::auth"));
+            problems.extend(validate_keepalive(g.keepalive.as_ref(), "protocols::grpc::keepalive"));
         }
         if let Some(u) = &p.thrift_compact {
             validate_udp("thrift_compact", u, &mut problems);

@@ -128,6 +128,7 @@ impl Lifecycle for JaegerReceiver {
             let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), sampling_ext);
             servers
                 .grpc("grpc", &cfg.endpoint, routes.prepare().into_axum_router())
+                .keepalive(cfg.keepalive.as_ref())
                 .limits(&cfg.limits)
                 .tls(cfg.tls.as_ref())
                 .auth(cfg.auth.as_ref(), &*host);
