@@ -39,6 +39,11 @@ pub const MAX_UDP_PAYLOAD: usize = 65_507;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub protocols: Protocols,
+    /// Jaeger's tenancy (`enabled`, `header`, `tenants`) on thrift_http and grpc: a request
+    /// must name an allowed tenant, and its spans are kept as that tenant's (see
+    /// `tracegate_core::tenancy`). UDP carries no header, so it cannot be on with UDP ports.
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<tracegate_core::tenancy::TenancyConfig>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -268,8 +273,18 @@ fn same_endpoint(a: &Endpoint, b: &Endpoint) -> bool {
 
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
+        let mut problems = tracegate_core::tenancy::validate_tenancy(self.tenancy.as_ref(), "tenancy");
         let p = &self.protocols;
+        if self.tenancy.as_ref().is_some_and(|t| t.enabled) {
+            for (name, udp) in [("thrift_compact", &p.thrift_compact), ("thrift_binary", &p.thrift_binary)] {
+                if udp.is_some() {
+                    problems.push(ConfigProblem::new(
+                        format!("protocols::{name}"),
+                        "cannot be served with tenancy enabled: a UDP datagram carries no tenant header; remove this protocol or send over thrift_http or grpc",
+                    ));
+                }
+            }
+        }
         if p.thrift_compact.is_none() && p.thrift_binary.is_none() && p.thrift_http.is_none() && p.grpc.is_none() {
             problems.push(ConfigProblem::new(
                 "protocols",

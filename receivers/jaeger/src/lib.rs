@@ -26,6 +26,8 @@ pub mod receiver;
 pub mod udp;
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod tenancy_tests;
 
 pub use config::Config;
 pub use receiver::{BoundAddrs, JaegerReceiver};

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::telemetry::Telemetry;
+use tracegate_core::tenancy::layer::{guarded, stamping, Guard};
 use tracegate_core::{ComponentError, ComponentId, Consumer, Extension, Host, Lifecycle, Receiver};
 use tracegate_extension_remote_sampling::RemoteSamplingExtension;
 
@@ -52,6 +53,8 @@ pub struct JaegerReceiver {
     binary: Transport,
     http: Transport,
     grpc: Transport,
+    /// The tenancy check in front of thrift_http and grpc, when `tenancy` is on.
+    tenancy: Option<Guard>,
     /// Held across `start`'s binds so two concurrent starts cannot both bind.
     running: tokio::sync::Mutex<Option<RunningServers>>,
     /// Copied out of `running` so the address getter needs no async lock.
@@ -61,7 +64,10 @@ pub struct JaegerReceiver {
 impl JaegerReceiver {
     pub fn new(id: ComponentId, config: Config, next: Arc<dyn Consumer>, telemetry: &Arc<Telemetry>) -> Self {
         let name = id.to_string();
+        let tenancy = Guard::new(config.tenancy.as_ref(), &name, telemetry);
+        let next = stamping(next, tenancy.as_ref());
         Self {
+            tenancy,
             compact: Transport::new(&name, ThriftProtocol::Compact.transport(), &next, telemetry),
             binary: Transport::new(&name, ThriftProtocol::Binary.transport(), &next, telemetry),
             http: Transport::new(&name, "http", &next, telemetry),
@@ -117,7 +123,7 @@ impl Lifecycle for JaegerReceiver {
             }
         }
         if let Some(cfg) = &p.thrift_http {
-            let router = http::router(self.http.ingest.clone(), self.http.drops.clone(), cfg.max_body_bytes());
+            let router = guarded(http::router(self.http.ingest.clone(), self.http.drops.clone(), cfg.max_body_bytes()), self.tenancy.as_ref());
             servers.http("http", &cfg.endpoint, router).limits(&cfg.limits).tls(cfg.tls.as_ref()).cors(cfg.cors.as_ref()).auth(cfg.auth.as_ref(), &*host);
         }
         let mut sampling = false;
@@ -127,7 +133,7 @@ impl Lifecycle for JaegerReceiver {
             sampling = sampling_ext.is_some();
             let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), sampling_ext);
             servers
-                .grpc("grpc", &cfg.endpoint, routes.prepare().into_axum_router())
+                .grpc("grpc", &cfg.endpoint, guarded(routes.prepare().into_axum_router(), self.tenancy.as_ref()))
                 .keepalive(cfg.keepalive.as_ref())
                 .limits(&cfg.limits)
                 .tls(cfg.tls.as_ref())

@@ -47,6 +47,10 @@ pub struct Config {
     /// `tracegate_core::server::ServerLimits`).
     #[serde(flatten)]
     pub limits: ServerLimits,
+    /// Jaeger's tenancy (`enabled`, `header`, `tenants`): a request must name an allowed
+    /// tenant, and its spans are kept as that tenant's (see `tracegate_core::tenancy`).
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<tracegate_core::tenancy::TenancyConfig>,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             auth: None,
             cors: None,
             limits: ServerLimits::default(),
+            tenancy: None,
         }
     }
 }
@@ -78,6 +83,7 @@ impl ComponentConfig for Config {
         let mut problems = validate_tls(self.tls.as_ref(), "tls");
         problems.extend(validate_auth(self.auth.as_ref(), "auth"));
         problems.extend(validate_cors(self.cors.as_ref(), "cors"));
+        problems.extend(tracegate_core::tenancy::validate_tenancy(self.tenancy.as_ref(), "tenancy"));
         if self.max_request_body_size > MAX_BODY {
             problems.push(ConfigProblem::new(
                 "max_request_body_size",

@@ -36,6 +36,8 @@ pub mod v2_json;
 pub mod v2_proto;
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod tenancy_tests;
 
 pub use config::Config;
 pub use decode::{translate, Options};

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::telemetry::Telemetry;
+use tracegate_core::tenancy::layer::{guarded, stamping, Guard};
 use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
 
 use crate::config::Config;
@@ -17,6 +18,8 @@ pub struct ZipkinReceiver {
     id: ComponentId,
     config: Config,
     state: Arc<ServerState>,
+    /// The tenancy check in front of the port, when `tenancy` is on.
+    tenancy: Option<Guard>,
     /// Held across `start`'s bind so two concurrent starts cannot both bind.
     running: tokio::sync::Mutex<Option<RunningServers>>,
     /// Copied out of `running` so `local_addr` needs no async lock.
@@ -26,8 +29,11 @@ pub struct ZipkinReceiver {
 impl ZipkinReceiver {
     pub fn new(id: ComponentId, config: Config, next: Arc<dyn Consumer>, telemetry: &Telemetry) -> Self {
         let metrics = telemetry.metrics.receiver(&id.to_string(), "http");
+        let tenancy = Guard::new(config.tenancy.as_ref(), &id.to_string(), telemetry);
+        let next = stamping(next, tenancy.as_ref());
         let state = ServerState::new(next, metrics, config.parse_string_tags, config.max_body_bytes());
         Self {
+            tenancy,
             id,
             config,
             state: Arc::new(state),
@@ -56,7 +62,7 @@ impl Lifecycle for ZipkinReceiver {
         if running.is_some() {
             return Err(ComponentError::other(format!("receiver {} is already started", self.id)));
         }
-        let router = server::router(self.state.clone());
+        let router = guarded(server::router(self.state.clone()), self.tenancy.as_ref());
         let mut servers = ServerSet::new(&self.id, host.status());
         servers
             .http("http", &self.config.endpoint, router)
