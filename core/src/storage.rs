@@ -135,4 +135,13 @@ pub trait TraceReader: Send + Sync {
     fn metrics(&self) -> Option<std::sync::Arc<dyn crate::red::MetricsReader>> {
         None
     }
+
+    /// The reader of `tenant`'s traces only (see [`crate::tenancy`]), for a query service with
+    /// tenancy on; opening it may touch the disk. A store that does not keep tenants apart
+    /// answers [`StorageError::BadQuery`] saying so, and the query service refuses to start.
+    fn tenant(&self, tenant: &str) -> Result<std::sync::Arc<dyn TraceReader>, StorageError> {
+        Err(StorageError::BadQuery(format!(
+            "this store does not keep tenants apart, so it cannot serve tenant \"{tenant}\"; use the sled or memory store"
+        )))
+    }
 }

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::db::{Shared, StoreError};
 use crate::disk_full::{DiskGuard, DiskLimits};
 use crate::read::SledReader;
+use crate::tenants::{StoreReader, TenantStores};
 use crate::write::{WriteOptions, WriteSettings};
 
 pub struct SledExporter {
@@ -24,6 +25,8 @@ pub struct SledExporter {
     config: Config,
     disk: Arc<DiskGuard>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The stores of tenants (batches that carry one; see [`crate::tenants`]).
+    tenants: Arc<TenantStores>,
 }
 
 /// How far past this gateway's clock a span may start and still be filed under its own start
@@ -48,7 +51,13 @@ impl SledExporter {
         let shared = Shared::open(&config.path, config.cache_size_mib.saturating_mul(1 << 20), settings)?;
         let disk = Arc::new(DiskGuard::new(&shared.path, DiskLimits::from_mib(config.min_free_mib, config.max_disk_mib)));
         shared.red.configure(&config.span_metrics);
-        Ok(Self { shared, config, disk, background: Mutex::new(None) })
+        let tenants = Arc::new(TenantStores::new(&config));
+        Ok(Self { shared, config, disk, background: Mutex::new(None), tenants })
+    }
+
+    /// A tenant's store (under `<path>/tenants/`): opened as any, its own tenants never used.
+    pub(crate) fn open_tenant(config: Config) -> Result<Self, StoreError> {
+        Self::open(config)
     }
 
     /// Puts the disk-full metrics in `telemetry`'s registry, labelled `exporter`, and lets a
@@ -134,9 +143,24 @@ fn drop_expired(shared: &Shared, retention: Duration, now: SystemTime) -> Result
 #[async_trait]
 impl Lifecycle for SledExporter {
     async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        self.start_background();
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        for tenant in self.tenants.opened() {
+            tenant.stop().await?;
+        }
+        self.stop().await
+    }
+}
+
+impl SledExporter {
+    /// Starts the background task (sealing aged blocks, retention); once.
+    pub(crate) fn start_background(&self) {
         let mut task = self.background.lock().unwrap_or_else(|p| p.into_inner());
         if task.is_some() {
-            return Ok(());
+            return;
         }
         let shared = self.shared.clone();
         let disk = self.disk.clone();
@@ -178,10 +202,10 @@ impl Lifecycle for SledExporter {
                 }
             }
         }));
-        Ok(())
     }
 
-    async fn shutdown(&self) -> Result<(), ComponentError> {
+    /// Stops the background task and flushes.
+    async fn stop(&self) -> Result<(), ComponentError> {
         let task = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(task) = task {
             task.abort();
@@ -207,6 +231,15 @@ impl Exporter for SledExporter {
     /// Spans older than the retention are not written; they are reported as dropped
     /// (`past_retention`), so the engine does not count them as sent.
     async fn export_reporting(&self, traces: Traces) -> Result<ExportReport, ConsumeError> {
+        if let Some(tenant) = traces.tenant() {
+            // Opening a store reads the disk: off the async threads.
+            let (stores, name) = (self.tenants.clone(), tenant.clone());
+            let store = tokio::task::spawn_blocking(move || stores.get(&name))
+                .await
+                .map_err(|e| ConsumeError::retryable(format!("opening a tenant's store failed: {e}")))?
+                .map_err(|e| ConsumeError::retryable(e.to_string()))?;
+            return store.export_reporting(traces.with_tenant(None)).await;
+        }
         let shared = self.shared.clone();
         let disk = self.disk.clone();
         let opts = self.write_options();
@@ -248,7 +281,7 @@ impl Exporter for SledExporter {
     }
 
     fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
-        Some(Arc::new(self.reader()))
+        Some(Arc::new(StoreReader { base: self.reader(), tenants: self.tenants.clone() }))
     }
 
     /// With `sync_on_write` a successful export is on disk, so the engine answers the client

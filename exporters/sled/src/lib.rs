@@ -137,6 +137,7 @@ mod read;
 mod red_metrics;
 mod reclaim;
 mod summary;
+mod tenants;
 mod trace_index;
 mod wal;
 mod write;
@@ -173,3 +174,5 @@ mod block_tests;
 mod red_metrics_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tenants_tests;
