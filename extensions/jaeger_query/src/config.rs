@@ -129,6 +129,10 @@ pub struct Config {
     /// Jaeger's `ai:` block: `ai: { mcp: {} }` serves the MCP tools for AI agents (see `crate::mcp`).
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub ai: Option<crate::mcp::AiConfig>,
+    /// Jaeger's tenancy (`enabled`, `header`, `tenants`): each request is answered from its
+    /// tenant's store only, and one without an allowed tenant is refused (see `crate::tenancy`).
+    #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<tracegate_core::tenancy::TenancyConfig>,
 }
 
 impl Default for Config {
@@ -146,6 +150,7 @@ impl Default for Config {
             max_queued_queries: DEFAULT_MAX_QUEUED_QUERIES,
             max_queue_wait: DEFAULT_MAX_QUEUE_WAIT,
             ai: None,
+            tenancy: None,
         }
     }
 }
@@ -243,6 +248,7 @@ impl BasePath {
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.http.tls.as_ref(), "http::tls");
+        problems.extend(tracegate_core::tenancy::validate_tenancy(self.tenancy.as_ref(), "tenancy"));
         problems.extend(validate_auth(self.http.auth.as_ref(), "http::auth"));
         problems.extend(validate_cors(self.http.cors.as_ref(), "http::cors"));
         problems.extend(crate::csp::validate_frame_ancestors(&self.http.frame_ancestors, "http::frame_ancestors"));

@@ -18,8 +18,9 @@ use crate::metrics::QueryMetrics;
 use crate::router::router;
 
 struct Running {
-    /// Kept to end the live tails at shutdown: they would otherwise hold the graceful stop.
-    state: Arc<ApiState>,
+    /// Kept to end the live tails at shutdown: they would otherwise hold the graceful stop
+    /// (one state per tenant with tenancy on).
+    states: Vec<Arc<ApiState>>,
     /// Cancelled at shutdown to end the MCP sessions (their event streams would hold the stop too).
     mcp_sessions: tokio_util::sync::CancellationToken,
     server: RunningServers,
@@ -29,6 +30,8 @@ pub struct JaegerQueryExtension {
     id: String,
     config: Config,
     metrics: QueryMetrics,
+    /// The tenancy check, when `tenancy` is on (see `crate::tenancy`).
+    tenancy: Option<tracegate_core::tenancy::layer::Guard>,
     running: Mutex<Option<Running>>,
 }
 
@@ -41,7 +44,14 @@ impl JaegerQueryExtension {
 
     /// An extension counting its refused, timed-out and cut queries in `metrics`.
     pub fn with_metrics(id: String, config: Config, metrics: QueryMetrics) -> Self {
-        Self { id, config, metrics, running: Mutex::new(None) }
+        let tenancy = tracegate_core::tenancy::layer::Guard::new(config.tenancy.as_ref(), &id, &tracegate_core::telemetry::Telemetry::new());
+        Self { id, config, metrics, tenancy, running: Mutex::new(None) }
+    }
+
+    /// Counts tenancy refusals in `telemetry`'s registry (`tracegate_tenancy_refused_requests`).
+    pub fn count_tenancy_in(mut self, telemetry: &tracegate_core::telemetry::Telemetry) -> Self {
+        self.tenancy = tracegate_core::tenancy::layer::Guard::new(self.config.tenancy.as_ref(), &self.id, telemetry);
+        self
     }
 
     /// The address actually bound (useful with port 0); `None` when not running.
@@ -73,23 +83,59 @@ impl Lifecycle for JaegerQueryExtension {
                 "exporter \"{storage}\" is not a trace store; name a storage exporter such as sled or memory"
             ))
         })?;
-        let state = Arc::new(ApiState {
-            reader,
-            max_clock_skew: self.config.max_clock_skew_adjustment.get(),
-            live: Default::default(),
-            bounds: QueryBounds::new(&self.config, self.metrics.clone()),
-        });
-        let mut app = router(state.clone(), self.config.base_path.prefix());
+        let new_state = |reader| {
+            Arc::new(ApiState {
+                reader,
+                max_clock_skew: self.config.max_clock_skew_adjustment.get(),
+                live: Default::default(),
+                bounds: QueryBounds::new(&self.config, self.metrics.clone()),
+            })
+        };
         let mcp_sessions = tokio_util::sync::CancellationToken::new();
         let mcp = self.config.ai.as_ref().and_then(|ai| ai.mcp.as_ref());
-        if let Some(mcp) = mcp {
-            app = app.merge(crate::mcp::router(state.clone(), mcp, self.config.base_path.prefix(), mcp_sessions.clone()));
-        }
+        let base_path = self.config.base_path.prefix();
+        let api = |state: &Arc<ApiState>| {
+            let mut app = router(state.clone(), base_path);
+            if let Some(mcp) = mcp {
+                app = app.merge(crate::mcp::router(state.clone(), mcp, base_path, mcp_sessions.clone()));
+            }
+            app
+        };
         let prefix = self.config.base_path.prefix().unwrap_or_default().to_string();
-        // The page must load before it can ask for a bearer token; its files hold no data.
-        let ui_files = move |method: &Method, path: &str| {
-            (method == Method::GET || method == Method::HEAD)
-                && path.strip_prefix(prefix.as_str()).is_some_and(crate::static_files::is_ui_path)
+        let tenancy_path = format!("{prefix}{}", crate::tenancy::TENANCY_PATH);
+        // The page must load before it can ask for a bearer token or offer tenants; its files
+        // and the tenancy settings hold no data.
+        let open_path = {
+            let tenancy_path = tenancy_path.clone();
+            move |method: &Method, path: &str| {
+                (method == Method::GET || method == Method::HEAD)
+                    && (path == tenancy_path || path.strip_prefix(prefix.as_str()).is_some_and(crate::static_files::is_ui_path))
+            }
+        };
+        let ui_files = open_path.clone();
+        let guard = self.tenancy.clone();
+        let settings = crate::tenancy::settings_json(guard.as_ref());
+        let settings_route = axum::Router::new().route(&tenancy_path, axum::routing::get(move || async move { axum::Json(settings) }));
+        let (app, grpc_routes, states) = match &guard {
+            None => {
+                let state = new_state(reader);
+                (api(&state).merge(settings_route), crate::grpc::routes(state.clone()), vec![state])
+            }
+            Some(guard) => {
+                let (mut http, mut grpc, mut states) = (std::collections::HashMap::new(), std::collections::HashMap::new(), Vec::new());
+                for tenant in guard.tenancy().tenants() {
+                    let tenant_reader = reader.tenant(tenant).map_err(|e| {
+                        ComponentError::Config(format!("tenancy: storage \"{storage}\" cannot serve tenant \"{tenant}\": {e}"))
+                    })?;
+                    let state = new_state(tenant_reader);
+                    http.insert(tenant.clone(), api(&state));
+                    grpc.insert(tenant.clone(), crate::grpc::routes(state.clone()));
+                    states.push(state);
+                }
+                // The page's files are the same in every tenant's copy: any one serves them.
+                let open = states.first().map(|s| (api(s).merge(settings_route), Arc::new(open_path) as Arc<dyn Fn(&Method, &str) -> bool + Send + Sync>));
+                (crate::tenancy::dispatch(guard, http, open), crate::tenancy::dispatch(guard, grpc, None), states)
+            }
         };
         let mut servers = ServerSet::new(&self.id, host.status());
         servers
@@ -102,7 +148,7 @@ impl Lifecycle for JaegerQueryExtension {
             .auth(self.config.http.auth.as_ref(), &*host);
         if let Some(grpc) = &self.config.grpc {
             servers
-                .grpc("grpc", &grpc.endpoint, crate::grpc::routes(state.clone()))
+                .grpc("grpc", &grpc.endpoint, grpc_routes)
                 .limits(&grpc.limits)
                 .keepalive(grpc.keepalive.as_ref())
                 .tls(grpc.tls.as_ref())
@@ -119,15 +165,17 @@ impl Lifecycle for JaegerQueryExtension {
         if let Some(url) = server.url("grpc") {
             tracing::info!(extension = %self.id, storage = %storage, "Jaeger gRPC QueryService (api_v2, api_v3) on {url}");
         }
-        *running = Some(Running { state, mcp_sessions, server });
+        *running = Some(Running { states, mcp_sessions, server });
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        let Some(Running { state, mcp_sessions, server }) = self.running.lock().await.take() else {
+        let Some(Running { states, mcp_sessions, server }) = self.running.lock().await.take() else {
             return Ok(());
         };
-        state.live.close();
+        for state in &states {
+            state.live.close();
+        }
         mcp_sessions.cancel();
         server.stop().await;
         Ok(())

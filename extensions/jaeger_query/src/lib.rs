@@ -39,6 +39,7 @@ mod router;
 mod spm;
 mod static_files;
 mod summary;
+mod tenancy;
 
 #[cfg(test)]
 mod tests;
@@ -65,7 +66,7 @@ impl ExtensionFactory for JaegerQueryFactory {
     fn create(&self, ctx: CreateContext, config: Config) -> Result<Arc<dyn Extension>, ComponentError> {
         let metrics = QueryMetrics::new(&ctx.id.to_string());
         metrics.register(ctx.telemetry.metrics.registry());
-        Ok(Arc::new(JaegerQueryExtension::with_metrics(ctx.id.to_string(), config, metrics)))
+        Ok(Arc::new(JaegerQueryExtension::with_metrics(ctx.id.to_string(), config, metrics).count_tenancy_in(&ctx.telemetry)))
     }
 }
 

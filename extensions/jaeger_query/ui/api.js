@@ -7,6 +7,7 @@
  */
 
 import { askForToken, currentToken, forgetToken, tokenChallenge, withAuth } from './auth.js';
+import { tenancyReady, withTenant } from './tenancy.js';
 
 /** An API failure: `status` is the HTTP status (0 when the server could not be reached). */
 export class ApiError extends Error {
@@ -37,9 +38,11 @@ export async function getJSON(path, params) {
       }
     }
   }
+  // The tenant to ask for is known once the page has read the tenancy settings.
+  await tenancyReady;
   let resp;
   try {
-    resp = await fetch(url, { headers: withAuth({ Accept: 'application/json' }) });
+    resp = await fetch(url, { headers: withTenant(withAuth({ Accept: 'application/json' })) });
   } catch (e) {
     throw new ApiError(`No answer from ${url.pathname} (${e instanceof Error ? e.message : e}): is tracegate running and reachable?`, 0);
   }
