@@ -110,19 +110,31 @@ impl<'a> BatchIndex<'a> {
 /// and is not hashed again for the same service: `strings` keeps, per distinct string, its
 /// index and the last service seed its tag hash went into the block's tag set.
 ///
-/// Most values repeat (methods, routes, status codes, peers): `seen` maps the bytes after the
-/// key field of an attribute already written to how to write it again, so a repeat costs one
-/// hash of its value bytes, without parsing, UTF-8 checks, maps or tag hashing. A column whose
-/// values rarely repeat (sizes, durations, ids) stops caching after a few misses.
+/// Most values repeat (methods, routes, status codes, peers): `seen` maps (service seed, the
+/// bytes after the key field) of an attribute already written to how to write it again, so a
+/// repeat costs one hash of its value bytes, without parsing, UTF-8 checks, maps or tag
+/// hashing. The seed is part of the key because the tag hash is per service: keyed by bytes
+/// alone, one entry served every service, so in a block of 50 services (the realistic load
+/// shape) `GET` or `200` under one service evicted it for the next, most repeats took the
+/// full path, and the column soon stopped caching (~23% of the fill's CPU went to that path).
+///
+/// A column whose values rarely repeat (sizes, durations, ids) stops caching after a few
+/// misses, and then also stops looking its strings up in `strings`: each is stored verbatim
+/// (`V_STR`; readers count every `V_STR`, so indexes stay right), which spares a hash-map
+/// insert per unique value, and zstd finds the few repeats anyway.
 #[derive(Default)]
 struct ValueColumn<'b> {
     bytes: Vec<u8>,
-    seen: FastMap<&'b [u8], Seen>,
+    seen: FastMap<(u64, &'b [u8]), Seen>,
     hits: u32,
     misses: u32,
     strings: FastMap<&'b str, (u64, u64)>,
+    /// `V_STR` values written so far (the index the next one gets).
+    n_str: u64,
     /// (value tag, value bits, seed) of the last non-string value hashed.
     last: Option<(u8, u64, u64)>,
+    /// The service seed whose (seed, key) pair is in [`BlockWriter::keys`] already.
+    catalogued: Option<u64>,
 }
 
 impl ValueColumn<'_> {
@@ -152,13 +164,11 @@ fn key_field(raw: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((raw.get(..end)?, raw.get(start..end)?))
 }
 
-/// How an attribute's `KeyValue` bytes were written: key index, the value column bytes that
-/// write the same value again (`len` 0: not repeatable), and the service seed its tag was
-/// hashed under.
+/// How an attribute's `KeyValue` bytes were written: key index and the value column bytes
+/// that write the same value again (`len` 0: not repeatable).
 #[derive(Clone, Copy, Default)]
 struct Seen {
     key: u32,
-    seed: u64,
     value: [u8; 12],
     len: u8,
 }
@@ -409,7 +419,7 @@ impl<'b> BlockWriter<'b> {
             let rest = (!hint.field.is_empty()).then(|| raw.strip_prefix(hint.field)).flatten();
             if let (Some(rest), Some(col)) = (rest, self.values.get_mut(hint.key as usize)) {
                 if col.caching() {
-                    if let Some(seen) = col.seen.get(rest).filter(|s| s.seed == seed) {
+                    if let Some(seen) = col.seen.get(&(seed, rest)) {
                         col.hits += 1;
                         col.bytes.extend_from_slice(&seen.value[..usize::from(seen.len)]);
                         put_varint(&mut self.cols[ATTR_KEYS], u64::from(hint.key));
@@ -427,7 +437,7 @@ impl<'b> BlockWriter<'b> {
             hints[pos] = KeyHint { field: field.unwrap_or_default(), key: seen.key };
             if let (true, Some(f), Some(col)) = (seen.len > 0, field, self.values.get_mut(seen.key as usize)) {
                 if col.caching() {
-                    col.seen.insert(&raw[f.len()..], seen);
+                    col.seen.insert((seed, &raw[f.len()..]), seen);
                 }
             }
         }
@@ -444,19 +454,30 @@ impl<'b> BlockWriter<'b> {
             _ => self.string(kv.key),
         };
         put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
-        self.keys.insert((seed, k));
         if self.values.len() <= k as usize {
             self.values.resize_with(k as usize + 1, ValueColumn::default);
         }
         let col = &mut self.values[k as usize];
+        if col.catalogued != Some(seed) {
+            col.catalogued = Some(seed);
+            self.keys.insert((seed, k));
+        }
+        let dedupe = col.caching();
         let out = &mut col.bytes;
         let before = out.len();
         // What writes this value again: the bytes just written, or for a new string its index.
         let mut again: Option<u64> = None;
         match kv.value.map(|v| (v, v.value)) {
             None => out.push(V_NONE),
+            Some((_, ValueView::Str(s))) if !dedupe => {
+                // Mostly distinct values (see `ValueColumn`): verbatim, no lookup.
+                col.n_str += 1;
+                out.push(V_STR);
+                put_bytes(out, s.as_bytes());
+                self.tags.insert(tag_hash_seeded(seed, kv.key, s));
+            }
             Some((_, ValueView::Str(s))) => {
-                let next = col.strings.len() as u64;
+                let next = col.n_str;
                 match col.strings.entry(s) {
                     std::collections::hash_map::Entry::Occupied(mut e) => {
                         out.push(V_STR_AGAIN);
@@ -468,6 +489,7 @@ impl<'b> BlockWriter<'b> {
                     }
                     std::collections::hash_map::Entry::Vacant(e) => {
                         e.insert((next, seed));
+                        col.n_str += 1;
                         out.push(V_STR);
                         put_bytes(out, s.as_bytes());
                         self.tags.insert(tag_hash_seeded(seed, kv.key, s));
@@ -532,7 +554,7 @@ impl<'b> BlockWriter<'b> {
                 _ => 0,
             },
         } as u8;
-        Ok((Seen { key: k, seed, value, len }, kv.key))
+        Ok((Seen { key: k, value, len }, kv.key))
     }
 
     /// The raw (uncompressed) block.
