@@ -166,6 +166,13 @@ async fn search_returns_summaries_and_filters_errors_and_durations() {
     assert_eq!(bad, "duration_max must be greater than duration_min");
     let depth = call(&s, "search_traces", json!({"search_depth": 1})).await.expect("search");
     assert_eq!(depth["traces"].as_array().map(|t| t.len()), Some(1), "search_depth bounds the answer");
+    assert!(depth.get("error").is_none(), "asked for one, got one: {depth}");
+
+    let capped = server_with(McpConfig { max_search_results: 1, ..McpConfig::default() }).await;
+    let cut = call(&capped, "search_traces", json!({"search_depth": 5})).await.expect("search");
+    assert_eq!(cut["traces"].as_array().map(|t| t.len()), Some(1));
+    let note = cut["error"].as_str().unwrap_or_default();
+    assert!(note.starts_with("search_depth 5 is above this server's limit of 1 (max_search_results)"), "{cut}");
 }
 
 #[tokio::test]

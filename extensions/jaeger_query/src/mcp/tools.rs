@@ -158,6 +158,13 @@ impl Tools {
             .await;
         // As Jaeger's tool: a search the store could not run is reported in `error`, not as a failed call.
         Ok(match found {
+            // Jaeger clamps `search_depth` silently; a full answer after a clamp says so here.
+            Ok(traces) if depth > limit && traces.len() >= limit => SearchTracesOutput {
+                traces,
+                error: format!(
+                    "search_depth {depth} is above this server's limit of {limit} (max_search_results): the newest {limit} matching traces are returned and more may match; narrow the search (time range, span name, attributes) to see the others"
+                ),
+            },
             Ok(traces) => SearchTracesOutput { traces, error: String::new() },
             Err(u) => SearchTracesOutput { traces: Vec::new(), error: unanswered_message(u) },
         })
