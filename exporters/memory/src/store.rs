@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -57,7 +57,13 @@ pub struct MemoryStore {
     max_traces: usize,
     /// RED metrics of the spans written ([`crate::red_metrics`]).
     red: Arc<tracegate_core::red::Recorder>,
+    /// One store per tenant (batches that carry one; `tracegate_core::tenancy`), as Jaeger's
+    /// memory store keeps them: created on first use, at most [`MAX_TENANTS`].
+    tenants: Arc<Mutex<HashMap<Arc<str>, MemoryStore>>>,
 }
+
+/// Most tenant stores one exporter keeps (the receivers admit only listed tenants).
+pub const MAX_TENANTS: usize = 256;
 
 /// The service a resource reports, as Jaeger's translator names it.
 pub fn service_name(resource: &[KeyValue]) -> String {
@@ -104,7 +110,23 @@ fn identity(origin: &DefaultHasher, span: &Span) -> SpanIdentity {
 impl MemoryStore {
     pub fn new(max_traces: usize) -> Self {
         let red = Arc::new(tracegate_core::red::Recorder::new(crate::red_metrics::CARDINALITY_LIMIT));
-        Self { inner: Arc::default(), max_traces: max_traces.max(1), red }
+        Self { inner: Arc::default(), max_traces: max_traces.max(1), red, tenants: Arc::default() }
+    }
+
+    /// `tenant`'s store, created now if this is its first use.
+    pub fn tenant_store(&self, tenant: &str) -> Result<MemoryStore, StorageError> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = tenants.get(tenant) {
+            return Ok(store.clone());
+        }
+        if !tracegate_core::tenancy::is_valid_tenant_name(tenant) || tenants.len() >= MAX_TENANTS {
+            return Err(StorageError::BadQuery(format!(
+                "tenant \"{tenant}\" cannot have a store here (a valid name, at most {MAX_TENANTS} tenants)"
+            )));
+        }
+        let store = MemoryStore::new(self.max_traces);
+        tenants.insert(Arc::from(tenant), store.clone());
+        Ok(store)
     }
 
     // A panic while holding the lock cannot leave the maps half-updated in a way that
@@ -119,6 +141,13 @@ impl MemoryStore {
 
     /// Stores a batch (synchronously; `export` is this).
     pub fn write_traces(&self, traces: &Traces) {
+        if let Some(tenant) = traces.tenant() {
+            match self.tenant_store(tenant) {
+                Ok(store) => store.write_traces(&traces.clone().with_tenant(None)),
+                Err(e) => tracing::warn!(tenant = %tenant, "spans of a tenant dropped: {e}"),
+            }
+            return;
+        }
         crate::red_metrics::record(&self.red, traces.resource_spans());
         let mut inner = self.write();
         for rs in traces.resource_spans() {
@@ -187,6 +216,11 @@ impl Lifecycle for MemoryStore {}
 #[async_trait]
 impl Exporter for MemoryStore {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
+        if let Some(tenant) = traces.tenant() {
+            let store = self.tenant_store(tenant).map_err(|e| ConsumeError::permanent(e.to_string()))?;
+            store.write_traces(&traces.with_tenant(None));
+            return Ok(());
+        }
         self.write_traces(&traces);
         Ok(())
     }
@@ -208,6 +242,10 @@ fn nanos_to_time(nanos: u64) -> SystemTime {
 impl TraceReader for MemoryStore {
     async fn get_trace(&self, id: TraceId) -> Result<Option<Traces>, StorageError> {
         Ok(self.read().traces.get(&id).map(|t| Traces::new(t.chunks.clone())))
+    }
+
+    fn tenant(&self, tenant: &str) -> Result<Arc<dyn TraceReader>, StorageError> {
+        Ok(Arc::new(self.tenant_store(tenant)?))
     }
 
     async fn services(&self) -> Result<Vec<String>, StorageError> {
