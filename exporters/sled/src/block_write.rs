@@ -194,6 +194,12 @@ pub struct BlockWriter<'b> {
     /// bytes, and a value its column has seen is written without parsing (see `ValueColumn`).
     span_key_hints: Vec<KeyHint<'b>>,
     event_key_hints: Vec<KeyHint<'b>>,
+    /// Key fields (tag, length, text) that decided their key, to the key's string index: the
+    /// fallback when a position's hint is another key. Spans of different kinds list
+    /// different keys at one position (in the realistic load shape an endpoint's second key is
+    /// `http.route`, a client call's `http.url`, a query's `db.name`), and spans of all kinds
+    /// interleave in a trace, so hints alone sent many cached values down the full path.
+    key_fields: FastMap<&'b [u8], u32>,
     /// Name string index of each span of the last trace added, in the order given.
     pub names: Vec<u32>,
     /// Tag hashes (service, key, value text) of the span and event attributes written.
@@ -414,27 +420,41 @@ impl<'b> BlockWriter<'b> {
                 hints.resize(pos + 1, KeyHint::default());
             }
             let hint = hints[pos];
-            // The key field as at this position last time: look the rest (the value) up among
-            // the values this key's column has seen under this service.
-            let rest = (!hint.field.is_empty()).then(|| raw.strip_prefix(hint.field)).flatten();
-            if let (Some(rest), Some(col)) = (rest, self.values.get_mut(hint.key as usize)) {
-                if col.caching() {
-                    if let Some(seen) = col.seen.get(&(seed, rest)) {
-                        col.hits += 1;
-                        col.bytes.extend_from_slice(&seen.value[..usize::from(seen.len)]);
-                        put_varint(&mut self.cols[ATTR_KEYS], u64::from(hint.key));
-                        continue;
+            // The key field as at this position last time, or one seen elsewhere: look the
+            // rest (the value) up among the values this key's column has seen under this
+            // service.
+            let found = match (!hint.field.is_empty()).then(|| raw.strip_prefix(hint.field)).flatten() {
+                Some(rest) => Some((rest, hint.key, false)),
+                None => key_field(raw).and_then(|(f, _)| self.key_fields.get(f).map(|&k| (&raw[f.len()..], k, true))),
+            };
+            let guess = found.map_or(hint.key, |(_, k, _)| k);
+            if let Some((rest, k, moved)) = found {
+                if let Some(col) = self.values.get_mut(k as usize) {
+                    if col.caching() {
+                        if let Some(seen) = col.seen.get(&(seed, rest)) {
+                            col.hits += 1;
+                            col.bytes.extend_from_slice(&seen.value[..usize::from(seen.len)]);
+                            put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
+                            if moved {
+                                let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
+                                hints[pos] = KeyHint { field: &raw[..raw.len() - rest.len()], key: k };
+                            }
+                            continue;
+                        }
+                        col.misses += 1;
                     }
-                    col.misses += 1;
                 }
             }
-            let (seen, key) = self.attribute(raw, seed, hint.key)?;
+            let (seen, key) = self.attribute(raw, seed, guess)?;
             // The key field when it comes first (every encoder writes it first) and decides the
             // key: a second key field later in the bytes would make the same rest mean
             // another key, so such an attribute is neither a hint nor cached.
             let field = key_field(raw).filter(|(_, text)| *text == key.as_bytes()).map(|(f, _)| f);
             let hints = if event { &mut self.event_key_hints } else { &mut self.span_key_hints };
             hints[pos] = KeyHint { field: field.unwrap_or_default(), key: seen.key };
+            if let Some(f) = field.filter(|f| *f != hint.field) {
+                self.key_fields.entry(f).or_insert(seen.key);
+            }
             if let (true, Some(f), Some(col)) = (seen.len > 0, field, self.values.get_mut(seen.key as usize)) {
                 if col.caching() {
                     col.seen.insert((seed, &raw[f.len()..]), seen);
