@@ -108,6 +108,18 @@
 //! encoder (~30%, attributes ~20%), the writer's one view parse of each span (~8%) and the
 //! receiver's check (~5%) lead the profile now.
 //!
+//! A profile of the realistic shape (perf, dwarf, 10 s of a 3M-span fill with `--shape
+//! realistic --services 50`, 5cd79eb, 2026-12-07 09:33) put `write_requests` at 65% of the
+//! gateway's CPU, the attribute columns at 32%, and their full path (`KeyValueView` parse,
+//! UTF-8 checks, the string map, tag hashing) alone at 23%: the value cache was keyed by value
+//! bytes with one service per entry, so with 50 services in a block `GET` or `200` of one
+//! service evicted the previous one's, most repeats took the full path, and columns soon
+//! stopped caching. The cache is now keyed by (service, value bytes), a column that stops
+//! caching also stops deduplicating its strings, and a key field that misses its position's
+//! hint is looked up among the block's key fields ([`block_write`]). Same format; how much
+//! this gains in spans per CPU second is not yet measured in the shipped release profile (see
+//! `docs/perf/sled-store-history.md`, fourth session).
+//!
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
 //! faster (10M realistic on a quiet machine: service p99 17 ms, rare tag 43 ms) but wrote 62-65
