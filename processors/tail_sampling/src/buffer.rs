@@ -123,9 +123,14 @@ impl TraceBuffer {
 
     /// Sorts a batch's spans into the table.
     pub fn add(&mut self, batch: Vec<ResourceSpans>, now: Instant) -> AddOutcome {
+        self.add_of_tenant(batch, None, now)
+    }
+
+    /// [`Self::add`] for a batch of `tenant`: its pieces keep the tenant.
+    pub fn add_of_tenant(&mut self, batch: Vec<ResourceSpans>, tenant: Option<Arc<str>>, now: Instant) -> AddOutcome {
         let mut out = AddOutcome::default();
         for rs in batch {
-            let resource = Arc::new(ResourceKey { resource: rs.resource, schema_url: rs.schema_url });
+            let resource = Arc::new(ResourceKey { resource: rs.resource, schema_url: rs.schema_url, tenant: tenant.clone() });
             for ss in rs.scope_spans {
                 let scope = Arc::new(ScopeKey { scope: ss.scope, schema_url: ss.schema_url });
                 for span in ss.spans {

@@ -143,8 +143,20 @@ impl TailSamplingProcessor {
         if pieces.is_empty() {
             return;
         }
-        let spans = pieces.iter().map(|p| p.spans.len()).sum();
-        lock(&self.release).push_back((Traces::new(regroup(pieces)), spans));
+        // One batch per tenant: sampled spans leave as the tenant's they arrived as.
+        let mut by_tenant: Vec<(Option<Arc<str>>, Vec<Piece>)> = Vec::new();
+        for piece in pieces {
+            let tenant = piece.resource.tenant.clone();
+            match by_tenant.iter_mut().find(|(t, _)| *t == tenant) {
+                Some((_, group)) => group.push(piece),
+                None => by_tenant.push((tenant, vec![piece])),
+            }
+        }
+        let mut release = lock(&self.release);
+        for (tenant, pieces) in by_tenant {
+            let spans = pieces.iter().map(|p| p.spans.len()).sum();
+            release.push_back((Traces::new(regroup(pieces)).with_tenant(tenant), spans));
+        }
     }
 
     /// Sends queued batches in order until one is refused with a retryable error.
@@ -198,7 +210,8 @@ impl Consumer for TailSamplingProcessor {
                 self.id
             )));
         }
-        let out = lock(&self.state).buffer.add(traces.into_resource_spans(), tokio::time::Instant::now().into_std());
+        let tenant = traces.tenant().cloned();
+        let out = lock(&self.state).buffer.add_of_tenant(traces.into_resource_spans(), tenant, tokio::time::Instant::now().into_std());
         let dropped = out.late_dropped + out.evicted_spans;
         if dropped > 0 {
             self.metrics.dropped.inc_by(dropped as u64);
@@ -333,6 +346,23 @@ mod tests {
         assert_eq!(sink.trace_ids(), vec![1, 1, 1]);
         assert_eq!(m.dropped.get(), 3);
         p.shutdown().await.unwrap();
+        p.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sampled_spans_leave_in_batches_of_the_tenant_they_arrived_as() {
+        let (p, sink, _) = make("{decision_wait: 1s, policies: [{name: all, type: always_sample}]}");
+        p.start(TestHost::new()).await.unwrap();
+        p.consume(spans(&[(1, false)]).with_tenant(Some(Arc::from("acme")))).await.unwrap();
+        p.consume(spans(&[(2, false)]).with_tenant(Some(Arc::from("globex")))).await.unwrap();
+        p.consume(spans(&[(3, false)])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let mut got: Vec<(Option<String>, u8)> = lock(&sink.got)
+            .iter()
+            .map(|t| (t.tenant().map(|t| t.to_string()), t.resource_spans()[0].scope_spans[0].spans[0].trace_id[0]))
+            .collect();
+        got.sort();
+        assert_eq!(got, [(None, 3), (Some("acme".into()), 1), (Some("globex".into()), 2)]);
         p.shutdown().await.unwrap();
     }
 

@@ -13,6 +13,9 @@ use tracegate_core::data::{ResourceSpans, ScopeSpans, Span};
 pub struct ResourceKey {
     pub resource: Option<Resource>,
     pub schema_url: String,
+    /// The tenant of the batch the spans came in (`tracegate_core::tenancy`): pieces of
+    /// different tenants never share a resource group, and leave in batches of their tenant.
+    pub tenant: Option<Arc<str>>,
 }
 
 #[derive(Debug, Default, PartialEq)]

@@ -10,3 +10,4 @@ mod lifecycle;
 mod live;
 mod skew;
 mod spm;
+mod tenancy;

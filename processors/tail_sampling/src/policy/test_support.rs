@@ -20,7 +20,7 @@ pub fn span(attrs: Vec<KeyValue>) -> Span {
 }
 
 pub fn trace_with(resource_attrs: Vec<KeyValue>, spans: Vec<Span>) -> TraceData {
-    let r = Arc::new(ResourceKey { resource: Some(Resource { attributes: resource_attrs, ..Default::default() }), schema_url: String::new() });
+    let r = Arc::new(ResourceKey { resource: Some(Resource { attributes: resource_attrs, ..Default::default() }), schema_url: String::new(), tenant: None });
     let s = Arc::new(ScopeKey::default());
     let mut t = TraceData::default();
     for sp in spans {
