@@ -10,6 +10,7 @@ explicit spot checks on top, so a mistake here cannot hide a mistake in the gate
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jaeger_client.utils
@@ -38,6 +39,17 @@ def _no_private_range_probe() -> None:
 _no_private_range_probe()
 
 
+def _current_event_loop() -> None:
+    """jaeger-client (through tornado) makes its Futures on the calling thread's current event
+    loop. `asyncio.run` (the mcp client's `anyio.run` in test_mcp.py) leaves the main thread
+    marked as having none, and `get_event_loop` then raises instead of making one; so a test
+    that runs after it gets a fresh loop here."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def new_tracer(service: str, agent_port: int, **config):
     """A jaeger-client tracer reporting compact Thrift over UDP to 127.0.0.1:`agent_port`,
     flushing every 50 ms. Extra keys go into the client's config as they are."""
@@ -48,11 +60,13 @@ def new_tracer(service: str, agent_port: int, **config):
         "logging": False,
     }
     full.update(config)
+    _current_event_loop()
     return Config(config=full, service_name=service, validate=True).new_tracer()
 
 
 def close_tracer(tracer, timeout: float = 20.0) -> None:
     """Flushes what the reporter holds, then stops the client's IO loop thread."""
+    _current_event_loop()
     if tracer.throttler is not None:
         tracer.throttler.close()
     flushed = tracer.close()
