@@ -5,17 +5,18 @@
 //! every `host:port` endpoint moves to `127.0.0.1:0` so the test binds nothing beyond loopback
 //! and never clashes with another test. Components that find others at start (`jaeger_query`
 //! its storage exporter, `adaptive_sampling` the `remote_sampling` extension) find them in a
-//! [`Support`] host built from the same registry. A new component is covered the day it
-//! registers: the test walks the registry, and a component it cannot build fails it, naming
-//! the component and the step.
+//! host (`core::testing::ExtensionsHost`) holding both, built from the same registry. A new
+//! component is covered the day it registers: the test walks the registry, and a component it
+//! cannot build fails it, naming the component and the step.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_yaml_ng::Value;
-use tracegate_core::component::{ConsumeError, Consumer, Exporter, Extension, Host, Lifecycle};
+use tracegate_core::component::{ConsumeError, Consumer, Lifecycle};
 use tracegate_core::factory::{Built, DynFactory, ParsedConfig, Registry};
-use tracegate_core::telemetry::{ServiceStatus, Telemetry};
+use tracegate_core::telemetry::Telemetry;
+use tracegate_core::testing::ExtensionsHost;
 use tracegate_core::{ComponentId, CreateContext, Kind, Traces};
 
 /// Takes every batch: what a receiver or processor feeds in this test.
@@ -25,32 +26,6 @@ struct Discard;
 impl Consumer for Discard {
     async fn consume(&self, _traces: Traces) -> Result<(), ConsumeError> {
         Ok(())
-    }
-}
-
-/// The host every lifecycle runs in: the storage exporter `memory` and the extension
-/// `remote_sampling` (adaptive), started before and stopped after the others.
-struct Support {
-    status: Arc<ServiceStatus>,
-    exporters: Vec<(ComponentId, Arc<dyn Exporter>)>,
-    extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
-}
-
-impl Host for Support {
-    fn exporter(&self, id: &ComponentId) -> Option<Arc<dyn Exporter>> {
-        self.exporters.iter().find(|(e, _)| e == id).map(|(_, x)| x.clone())
-    }
-
-    fn extension(&self, id: &ComponentId) -> Option<Arc<dyn Extension>> {
-        self.extensions.iter().find(|(e, _)| e == id).map(|(_, x)| x.clone())
-    }
-
-    fn extensions(&self) -> Vec<(ComponentId, Arc<dyn Extension>)> {
-        self.extensions.clone()
-    }
-
-    fn status(&self) -> Arc<ServiceStatus> {
-        self.status.clone()
     }
 }
 
@@ -151,7 +126,7 @@ fn lifecycle_of(built: Built) -> Arc<dyn Lifecycle> {
     }
 }
 
-async fn lifecycle(factory: &Arc<dyn DynFactory>, host: Arc<Support>) -> Result<(), String> {
+async fn lifecycle(factory: &Arc<dyn DynFactory>, host: Arc<ExtensionsHost>) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     write_required_files(dir.path()).map_err(|e| format!("test files: {e}"))?;
     let config = config_for(factory, dir.path()).map_err(|e| format!("default config refused: {e}"))?;
@@ -164,7 +139,7 @@ async fn lifecycle(factory: &Arc<dyn DynFactory>, host: Arc<Support>) -> Result<
 
 /// Starts the memory exporter and an adaptive `remote_sampling` for the components that
 /// look them up.
-async fn support(registry: &Registry) -> Result<Arc<Support>, String> {
+async fn support(registry: &Registry) -> Result<Arc<ExtensionsHost>, String> {
     let find = |kind, name| registry.get(kind, name).ok_or_else(|| format!("{name} is not registered"));
     let memory = find(Kind::Exporter, "memory")?;
     let Built::Exporter(memory) = create(memory, "memory", &config_from(memory, "")?)? else {
@@ -175,11 +150,9 @@ async fn support(registry: &Registry) -> Result<Arc<Support>, String> {
     let Built::Extension(sampling) = create(sampling, "remote_sampling", &config_from(sampling, yaml)?)? else {
         return Err("the remote_sampling factory built no extension".into());
     };
-    let host = Arc::new(Support {
-        status: Arc::default(),
-        exporters: vec![(ComponentId::parse("memory").map_err(|e| e.to_string())?, memory.clone())],
-        extensions: vec![(ComponentId::parse("remote_sampling").map_err(|e| e.to_string())?, sampling.clone())],
-    });
+    let host = Arc::new(
+        ExtensionsHost::default().with("remote_sampling", sampling.clone()).with_exporter("memory", memory.clone()),
+    );
     memory.start(host.clone()).await.map_err(|e| format!("memory start: {e}"))?;
     sampling.start(host.clone()).await.map_err(|e| format!("remote_sampling start: {e}"))?;
     Ok(host)

@@ -46,11 +46,13 @@ impl Host for TestHost {
     }
 }
 
-/// A host that knows the extensions a test hands it (an authenticator, ...), and no exporters.
+/// A host that knows the extensions (an authenticator, ...) and exporters (a store a query
+/// service reads) a test hands it.
 #[derive(Default)]
 pub struct ExtensionsHost {
     pub status: Arc<ServiceStatus>,
     pub extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
+    pub exporters: Vec<(ComponentId, Arc<dyn Exporter>)>,
 }
 
 impl ExtensionsHost {
@@ -64,11 +66,22 @@ impl ExtensionsHost {
         self.extensions.push((id, extension));
         self
     }
+
+    /// A host with the exporter `id` too.
+    ///
+    /// # Panics
+    /// On an id that does not parse: that is a mistake in the test.
+    #[allow(clippy::expect_used)]
+    pub fn with_exporter(mut self, id: &str, exporter: Arc<dyn Exporter>) -> Self {
+        let id = ComponentId::parse(id).expect("a test's exporter id must parse");
+        self.exporters.push((id, exporter));
+        self
+    }
 }
 
 impl Host for ExtensionsHost {
-    fn exporter(&self, _id: &ComponentId) -> Option<Arc<dyn Exporter>> {
-        None
+    fn exporter(&self, id: &ComponentId) -> Option<Arc<dyn Exporter>> {
+        self.exporters.iter().find(|(e, _)| e == id).map(|(_, x)| x.clone())
     }
 
     fn extension(&self, id: &ComponentId) -> Option<Arc<dyn Extension>> {
