@@ -59,11 +59,26 @@ def tracegate_bin() -> Path:
     return _binary_path()
 
 
+# Ports already handed out by this process. The kernel may give the same free port to two
+# binds in a row once the first socket is closed, and a config that listens twice on one port
+# fails to start (it happened: the query API's gRPC port and the metrics address).
+_HANDED_OUT: set[tuple[int, int]] = set()
+
+
+def _unused_port(kind: int) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if (kind, port) not in _HANDED_OUT:
+            _HANDED_OUT.add((kind, port))
+            return port
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never one this process
+    handed out before."""
+    return _unused_port(socket.SOCK_STREAM)
 
 
 def port_is_free(port: int) -> bool:
@@ -76,10 +91,9 @@ def port_is_free(port: int) -> bool:
 
 
 def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A UDP port on 127.0.0.1 that nothing is bound to right now, never one this process
+    handed out before."""
+    return _unused_port(socket.SOCK_DGRAM)
 
 
 def udp_bound(port: int) -> bool:
