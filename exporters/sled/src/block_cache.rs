@@ -9,14 +9,28 @@
 //! Bounded by bytes (the decompressed size), least recently used out first. Blocks are
 //! immutable once written (a sequence number is never reused in a partition), so entries
 //! never go stale; a dropped partition's entries are removed with it.
+//!
+//! One cache for the whole process ([`shared`]), keyed by store too: with tenancy an exporter
+//! opens a store per tenant, and a cache per store would have made the bound 64 MiB times the
+//! number of tenants instead of 64 MiB.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::block_read::Block;
 
-/// (partition start, block sequence number).
-pub type BlockKey = (u64, u64);
+/// What every store of the process may keep decoded, together.
+const BLOCK_CACHE_BYTES: usize = 64 << 20;
+
+/// (store, partition start, block sequence number); a store's number is
+/// `crate::db::Shared::store_id`.
+pub type BlockKey = (u64, u64, u64);
+
+/// The process's block cache, shared by every store.
+pub fn shared() -> &'static BlockCache {
+    static CACHE: OnceLock<BlockCache> = OnceLock::new();
+    CACHE.get_or_init(|| BlockCache::new(BLOCK_CACHE_BYTES))
+}
 
 pub struct BlockCache {
     budget: usize,
@@ -70,10 +84,19 @@ impl BlockCache {
         }
     }
 
-    /// Forgets the blocks of a dropped partition.
-    pub fn forget_partition(&self, start: u64) {
+    /// Forgets the blocks of a dropped partition of `store`.
+    pub fn forget_partition(&self, store: u64, start: u64) {
+        self.forget(|k| k.0 == store && k.1 == start);
+    }
+
+    /// Forgets every block of a closed store.
+    pub fn forget_store(&self, store: u64) {
+        self.forget(|k| k.0 == store);
+    }
+
+    fn forget(&self, which: impl Fn(&BlockKey) -> bool) {
         let mut inner = self.lock();
-        let gone: Vec<BlockKey> = inner.entries.keys().filter(|k| k.0 == start).copied().collect();
+        let gone: Vec<BlockKey> = inner.entries.keys().filter(|k| which(k)).copied().collect();
         for k in gone {
             if let Some((old, _)) = inner.entries.remove(&k) {
                 inner.bytes -= old.memory_size();
@@ -91,16 +114,16 @@ mod tests {
         let block = Arc::new(Block::empty_for_test(1000));
         let size = block.memory_size();
         let cache = BlockCache::new(size * 2);
-        cache.insert((1, 1), block.clone());
-        cache.insert((1, 2), block.clone());
-        assert!(cache.get((1, 1)).is_some(), "touch 1 so 2 is the oldest");
-        cache.insert((1, 3), block.clone());
-        assert!(cache.get((1, 2)).is_none(), "least recently used evicted");
-        assert!(cache.get((1, 1)).is_some() && cache.get((1, 3)).is_some());
-        cache.forget_partition(1);
-        assert!(cache.get((1, 1)).is_none());
+        cache.insert((0, 1, 1), block.clone());
+        cache.insert((0, 1, 2), block.clone());
+        assert!(cache.get((0, 1, 1)).is_some(), "touch 1 so 2 is the oldest");
+        cache.insert((0, 1, 3), block.clone());
+        assert!(cache.get((0, 1, 2)).is_none(), "least recently used evicted");
+        assert!(cache.get((0, 1, 1)).is_some() && cache.get((0, 1, 3)).is_some());
+        cache.forget_partition(0, 1);
+        assert!(cache.get((0, 1, 1)).is_none());
         let small = BlockCache::new(size - 1);
-        small.insert((2, 1), block);
-        assert!(small.get((2, 1)).is_none(), "a block over the whole budget is not kept");
+        small.insert((0, 2, 1), block);
+        assert!(small.get((0, 2, 1)).is_none(), "a block over the whole budget is not kept");
     }
 }

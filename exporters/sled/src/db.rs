@@ -23,7 +23,6 @@ use crate::write::WriteSettings;
 
 /// Decompressed bytes of recently read blocks kept in memory (an 8192-span block of the
 /// shipped batch size decodes to ~1 MB).
-const BLOCK_CACHE_BYTES: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -90,8 +89,10 @@ pub struct Shared {
     pub ingest: Ingest,
     /// How this database is written (from the config of the exporter that opened it).
     pub settings: WriteSettings,
-    /// Decoded blocks recently read (searches and trace fetches).
-    pub blocks_cache: BlockCache,
+    /// Decoded blocks recently read (searches and trace fetches): the process's block cache (`block_cache::shared`), where this store's blocks are
+    /// keyed by `store_id`.
+    pub blocks_cache: &'static BlockCache,
+    pub store_id: u64,
     /// The first block sequence number whose attribute keys are in the key catalog.
     pub catalog_from: u64,
     /// Global: `o`+service+0+operation+0+kind -> ().
@@ -113,6 +114,9 @@ pub struct Shared {
     /// Starts from the newest summary of each partition, so it covers earlier runs too.
     pub bound: AtomicU64,
 }
+
+/// Numbers the stores opened by this process, for their keys in the shared block cache.
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(0);
 
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Shared>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = OnceLock::new();
@@ -188,6 +192,13 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, String> {
     }
 }
 
+impl Drop for Shared {
+    /// A closed store's blocks leave the process-wide cache with it.
+    fn drop(&mut self) {
+        self.blocks_cache.forget_store(self.store_id);
+    }
+}
+
 impl Shared {
     /// The shared handle for `path`, opening the database if this process has not.
     ///
@@ -231,7 +242,8 @@ impl Shared {
             block_insert: Mutex::default(),
             deps: Mutex::default(),
             red: Default::default(),
-            blocks_cache: BlockCache::new(BLOCK_CACHE_BYTES),
+            blocks_cache: crate::block_cache::shared(),
+            store_id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             catalog_from,
             path: canonical.clone(),
             bound: AtomicU64::new(bound),
@@ -284,7 +296,7 @@ impl Shared {
             let (b, x) = names(p.start, p.end);
             self.db.drop_tree(x)?;
             self.db.drop_tree(b)?;
-            self.blocks_cache.forget_partition(p.start);
+            self.blocks_cache.forget_partition(self.store_id, p.start);
         }
         Ok(expired.len())
     }

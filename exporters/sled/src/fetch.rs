@@ -29,7 +29,7 @@ impl SledReader {
     /// The decoded block `seq` of `p`, from the cache or the tree.
     pub(crate) fn block(&self, p: &Partition, seq: &[u8]) -> Result<Option<Arc<Block>>, StoreError> {
         let Some(n) = seq.try_into().ok().map(u64::from_be_bytes) else { return Ok(None) };
-        let key = (p.start, n);
+        let key = (self.shared.store_id, p.start, n);
         if let Some(b) = self.shared.blocks_cache.get(key) {
             return Ok(Some(b));
         }
