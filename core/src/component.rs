@@ -168,6 +168,12 @@ pub trait Exporter: Lifecycle {
     fn durable_on_success(&self) -> bool {
         false
     }
+
+    /// What this exporter offers other components (a storage exporter offers its
+    /// `dyn TraceStore` under its id); see [`crate::capability`]. None by default.
+    fn offers(self: Arc<Self>) -> crate::capability::Offers {
+        crate::capability::Offers::default()
+    }
 }
 
 /// Runs beside the pipelines (health, query API, remote sampling, ...).
@@ -182,9 +188,18 @@ pub trait Extension: Lifecycle {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
+
+    /// What this extension offers other components (a storage extension's backends, a
+    /// `file_storage` directory, sampling strategies); see [`crate::capability`]. None by
+    /// default.
+    fn offers(self: Arc<Self>) -> crate::capability::Offers {
+        crate::capability::Offers::default()
+    }
 }
 
-/// What a component can see of the running service.
+/// What a component can see of the running service. Components find what others offer with
+/// the typed lookups [`capability`](#method.capability) and [`capabilities`](#method.capabilities)
+/// (see [`crate::capability`]).
 pub trait Host: Send + Sync {
     /// An exporter by id, whether or not it is in a pipeline yet.
     fn exporter(&self, id: &ComponentId) -> Option<Arc<dyn Exporter>>;

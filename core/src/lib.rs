@@ -2,6 +2,8 @@
 //!
 //! - [`data`]: the pipeline's currency, [`Traces`], a copy-on-write handle over OTLP.
 //! - [`component`]: the traits a receiver, processor, exporter or extension implements.
+//! - [`capability`]: how a component finds what another offers (a trace store, queue storage,
+//!   sampling strategies) by name, with one typed call on the `Host`.
 //! - [`factory`]: typed factories, their erased form, and the `inventory` registry.
 //! - [`config`]: the Collector-shaped YAML config: loading, env expansion, merging, validation.
 //! - [`graph`]: turns a validated config into running pipelines (fan-out, start/stop order).
@@ -15,6 +17,7 @@
 //! - [`telemetry`]: self-metrics (Prometheus), logs, and the service status health checks read.
 
 pub mod auth;
+pub mod capability;
 pub mod component;
 pub mod config;
 pub mod data;

@@ -39,10 +39,12 @@
 //! sled does).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
+use crate::component::{ConsumeError, ExportReport, Exporter};
 use crate::data::Traces;
 
 /// A 128-bit trace id as OTLP carries it.
@@ -143,5 +145,81 @@ pub trait TraceReader: Send + Sync {
         Err(StorageError::BadQuery(format!(
             "this store does not keep tenants apart, so it cannot serve tenant \"{tenant}\"; use the sled or memory store"
         )))
+    }
+}
+
+/// A trace store's two halves, the capability (see [`crate::capability`]) a storage exporter
+/// (`sled`, `memory`, `elasticsearch`) or a backend of the `jaeger_storage` extension offers.
+/// `jaeger_query` reads it, `jaeger_storage_exporter` writes to it, both by name:
+///
+/// ```ignore
+/// let store = host.capability::<dyn TraceStore>("some_store")?;
+/// ```
+///
+/// Both halves work from the store's creation (a store opens its database when it is
+/// created), so a user may ask for them before the provider has started; the provider's
+/// start only starts its background work (sealing blocks, retention).
+pub trait TraceStore: Send + Sync {
+    /// Where spans are written.
+    fn writer(&self) -> Arc<dyn TraceWriter>;
+    /// Where they are read back.
+    fn reader(&self) -> Arc<dyn TraceReader>;
+}
+
+impl crate::capability::Capability for dyn TraceStore {
+    const WHAT: &'static str = "a trace store";
+}
+
+/// The write half of a [`TraceStore`].
+///
+/// Not a [`crate::Consumer`]: a store says which spans it dropped on purpose (past its
+/// retention, ...) and whether its success is durable, which the engine's queue in front of
+/// the exporter writing to it needs to count and to answer senders (see
+/// [`Exporter::export_reporting`] and [`Exporter::durable_on_success`]).
+#[async_trait]
+pub trait TraceWriter: Send + Sync {
+    /// Stores a batch; the report names what was dropped on purpose rather than stored.
+    async fn write(&self, traces: Traces) -> Result<ExportReport, ConsumeError>;
+
+    /// True when a successful `write` survives a crash of this process.
+    fn durable_on_success(&self) -> bool {
+        false
+    }
+}
+
+/// A storage exporter as a [`TraceStore`]: its `export_reporting` is the writer. What the
+/// `sled`, `memory` and `elasticsearch` exporters offer, whether they run as pipeline
+/// exporters (the shorthand) or as backends of the `jaeger_storage` extension.
+pub struct ExporterStore {
+    writer: Arc<dyn TraceWriter>,
+    reader: Arc<dyn TraceReader>,
+}
+
+impl ExporterStore {
+    pub fn new(exporter: Arc<dyn Exporter>, reader: Arc<dyn TraceReader>) -> Self {
+        Self { writer: Arc::new(ExporterWriter(exporter)), reader }
+    }
+}
+
+impl TraceStore for ExporterStore {
+    fn writer(&self) -> Arc<dyn TraceWriter> {
+        self.writer.clone()
+    }
+
+    fn reader(&self) -> Arc<dyn TraceReader> {
+        self.reader.clone()
+    }
+}
+
+struct ExporterWriter(Arc<dyn Exporter>);
+
+#[async_trait]
+impl TraceWriter for ExporterWriter {
+    async fn write(&self, traces: Traces) -> Result<ExportReport, ConsumeError> {
+        self.0.export_reporting(traces).await
+    }
+
+    fn durable_on_success(&self) -> bool {
+        self.0.durable_on_success()
     }
 }
