@@ -63,6 +63,12 @@ impl FileStorage {
     pub fn fsync(&self) -> bool {
         self.config.fsync
     }
+
+    /// The extension's directory, for components other than exporter queues to keep their
+    /// files under (each in a subdirectory named after itself, as `queue_directory` does).
+    pub fn directory(&self) -> &std::path::Path {
+        &self.config.directory
+    }
 }
 
 #[async_trait::async_trait]
