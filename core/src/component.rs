@@ -169,6 +169,16 @@ pub trait Exporter: Lifecycle {
         false
     }
 
+    /// True when the exporter keeps sending queues of its own behind `export`, one per
+    /// destination with its own retries (the `loadbalancing` exporter: one per backend). The
+    /// engine then queues nothing in front of it: each batch is exported in its sender's task,
+    /// as for a durable exporter (see `queue::exporter`), and the sender is told what those
+    /// queues said. A queue in front would acknowledge first, then retry a whole batch when
+    /// one destination refused its part, sending the parts the others took twice.
+    fn queues_per_destination(&self) -> bool {
+        false
+    }
+
     /// What this exporter offers other components (a storage exporter offers its
     /// `dyn TraceStore` under its id); see [`crate::capability`]. None by default.
     fn offers(self: Arc<Self>) -> crate::capability::Offers {

@@ -43,6 +43,19 @@ use crate::data::Traces;
 use crate::id::ComponentId;
 use crate::telemetry::{ExporterMetrics, LogLimit, Telemetry};
 
+tokio::task_local! {
+    /// The deadline of the exporter shutdown running in this task (see [`shutdown_deadline`]).
+    static SHUTDOWN_DEADLINE: Instant;
+}
+
+/// The deadline the engine gave the shutdown of the exporter being shut down now, for an
+/// exporter that drains queues of its own behind `export` (the `loadbalancing` exporter keeps
+/// one per backend): it stops trying at the same moment the engine's own queue does. `None`
+/// outside such a shutdown (a test calling `shutdown` directly).
+pub fn shutdown_deadline() -> Option<Instant> {
+    SHUTDOWN_DEADLINE.try_with(|d| *d).ok()
+}
+
 /// A gauge's value for a size in sizer units (saturating: a gauge is an `i64`).
 fn gauge_value(size: u64) -> i64 {
     i64::try_from(size).unwrap_or(i64::MAX)
@@ -109,7 +122,9 @@ impl QueuedExporter {
     ) -> Arc<Self> {
         let q = &settings.sending_queue;
         let in_memory = q.enabled && q.storage.is_none();
-        if in_memory && exporter.durable_on_success() {
+        // A durable exporter's answer must wait for the store; an exporter with queues of its
+        // own answers from them (`Exporter::queues_per_destination`).
+        if in_memory && (exporter.durable_on_success() || exporter.queues_per_destination()) {
             let direct = Direct {
                 turns: Semaphore::new(q.num_consumers.max(1)),
                 budget: Budget::new(q.queue_size),
@@ -442,7 +457,7 @@ impl QueuedExporter {
         if lost > 0 {
             tracing::error!(exporter = %self.id, spans = lost, "spans could not be delivered before the shutdown timeout");
         }
-        self.exporter.shutdown().await
+        SHUTDOWN_DEADLINE.scope(deadline, self.exporter.shutdown()).await
     }
 }
 

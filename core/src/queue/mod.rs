@@ -20,7 +20,7 @@ mod settings;
 
 pub use backend::{QueueBackend, QueueFull};
 pub use disk::DiskQueue;
-pub use exporter::QueuedExporter;
+pub use exporter::{shutdown_deadline, QueuedExporter};
 pub(crate) use file_storage::check_storage_references;
 pub use file_storage::FileStorage;
 pub use memory::MemoryQueue;
