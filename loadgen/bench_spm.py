@@ -9,7 +9,9 @@ flat out over OTLP/gRPC, the gateway's CPU seconds read from /proc/<pid>/stat.
   query:   with --query, one more run (metrics on) whose spans are spread over the last 24 h
            (loadgen --backdate 24h), then --runs rounds of the Monitor page's queries over 24 h
            (calls, errors, p95 latencies per service, and p95 by operation) at a one-minute
-           step; prints p50 / p99 ms of each.
+           step as the Jaeger UI asks them, and the built-in Monitor page's 24 h overview of
+           every service (a point every 30 min, on the store's ten-minute roll-ups); prints
+           p50 / p99 ms of each.
 
 Usage: loadgen/bench_spm.py --gateway target/release/tracegate --loadgen target/release/tracegate-loadgen
        [--spans 3000000] [--pairs 2] [--query] [--query-spans 10000000] [--runs 100]
@@ -135,21 +137,30 @@ def query(gw: Gateway, runs: int) -> None:
     base = f"http://127.0.0.1:{gw.ports['query']}"
     services = json.loads(get(f"{base}/api/services")[1])["data"]
     end = int(time.time() * 1000)
+    # What the Jaeger UI's Monitor tab asks (one service, a point a minute, ten-minute rates)...
     window = {"endTs": end, "lookback": 86_400_000, "step": 60_000, "ratePer": 600_000}
+    # ...and the built-in Monitor page's 24 h overview (every service, a point every 30 min on
+    # ten-minute boundaries: the store's roll-ups).
+    page = {"endTs": end - end % 600_000, "lookback": 86_400_000, "step": 1_800_000, "ratePer": 1_800_000}
+    every = {"service": services, "spanKind": "server"}
     kinds = {
-        "calls, one service": ("calls", {}),
-        "errors, one service": ("errors", {}),
-        "p95, one service": ("latencies", {"quantile": 0.95}),
-        "p95 by operation, one service": ("latencies", {"quantile": 0.95, "groupByOperation": "true"}),
-        "calls, every service": ("calls", {"service": services}),
+        "calls, one service": ("calls", {}, window),
+        "errors, one service": ("errors", {}, window),
+        "p95, one service": ("latencies", {"quantile": 0.95}, window),
+        "p95 by operation, one service": ("latencies", {"quantile": 0.95, "groupByOperation": "true"}, window),
+        "calls, every service, one-minute step": ("calls", every, window),
+        "page overview: calls, every service": ("calls", every, page),
+        "page overview: errors, every service": ("errors", every, page),
+        "page overview: p95, every service": ("latencies", {**every, "quantile": 0.95}, page),
+        "page, one service by operation: p95": ("latencies", {"quantile": 0.95, "groupByOperation": "true"}, page),
     }
     points = json.loads(get(f"{base}/api/metrics/calls?" + urllib.parse.urlencode({"service": services[0], **window}))[1])
     n = len(points.get("metrics", [{}])[0].get("metricPoints", []))
     print(f"24 h window: {len(services)} services, {n} points in {services[0]}'s calls series")
-    for name, (path, extra) in kinds.items():
+    for name, (path, extra, win) in kinds.items():
         times = []
         for i in range(runs):
-            params = {"service": services[i % len(services)], **window, **extra}
+            params = {"service": services[i % len(services)], **win, **extra}
             times.append(timed(f"{base}/api/metrics/{path}?" + urllib.parse.urlencode(params, doseq=True)))
         times.sort()
         p99 = times[min(len(times) - 1, int(len(times) * 0.99))]

@@ -273,14 +273,18 @@ impl Recorder {
         }
     }
 
-    /// The pending minutes in `[from_minute, to_minute]` of `services` (every service when
-    /// empty).
-    pub fn pending_rows(&self, services: &[String], from_minute: u64, to_minute: u64) -> Vec<Row> {
+    /// The pending minutes the request asks for (minute rows: [`super::evaluate`] files them
+    /// under their block).
+    pub fn pending_rows(&self, request: &super::RowRequest) -> Vec<Row> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut rows = Vec::new();
-        for (&minute, aggs) in state.pending.range(from_minute..=to_minute) {
+        let services = &request.services;
+        for (&minute, aggs) in state.pending.range(request.from_minute..=request.to_minute) {
             for (&id, agg) in aggs {
                 let Some(k) = state.keys.get(id as usize) else { continue };
+                if !request.span_kinds.is_empty() && !request.span_kinds.contains(&k.kind) {
+                    continue;
+                }
                 if services.is_empty() || services.iter().any(|s| **s == *k.service) {
                     rows.push(Row { minute, service: k.service.clone(), operation: k.operation.clone(), kind: k.kind, agg: agg.clone() });
                 }
@@ -293,6 +297,16 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn all(services: &[&str], from_minute: u64, to_minute: u64) -> crate::red::RowRequest {
+        crate::red::RowRequest {
+            services: services.iter().map(|s| s.to_string()).collect(),
+            span_kinds: Vec::new(),
+            from_minute,
+            to_minute,
+            block_minutes: 1,
+        }
+    }
 
     fn span(service: &'static str, op: &'static str, start_ms: u64, dur_ms: u64, code: i32) -> SpanSample<'static> {
         SpanSample {
@@ -309,16 +323,16 @@ mod tests {
     fn spans_are_counted_per_minute_and_key_and_due_minutes_leave_memory() {
         let r = Recorder::default();
         r.record([span("a", "GET", 60_000, 5, 0), span("a", "GET", 61_000, 7, 2), span("a", "PUT", 125_000, 1, 0), span("b", "GET", 60_500, 3, 1)]);
-        let rows = r.pending_rows(&["a".into()], 0, 10);
+        let rows = r.pending_rows(&all(&["a"], 0, 10));
         assert_eq!(rows.len(), 2);
         let get = rows.iter().find(|r| &*r.operation == "GET").map(|r| r.agg.clone()).unwrap_or_default();
         assert_eq!((get.calls, get.errors, get.latency.count()), (2, 1, 2));
         // At 3:10 the minutes before 2:00 are due; minute 2 stays.
         let due = r.take_due(190, false);
         assert_eq!(due.iter().map(|d| (d.minute, &*d.service, d.entries.len())).collect::<Vec<_>>(), vec![(1, "a", 1), (1, "b", 1)]);
-        assert_eq!(r.pending_rows(&[], 0, 10).len(), 1);
+        assert_eq!(r.pending_rows(&all(&[], 0, 10)).len(), 1);
         assert_eq!(r.take_due(0, true).len(), 1);
-        assert!(r.pending_rows(&[], 0, 10).is_empty());
+        assert!(r.pending_rows(&all(&[], 0, 10)).is_empty());
     }
 
     #[test]
@@ -330,7 +344,7 @@ mod tests {
             .map(|n| SpanSample { service: "svc", operation: n, kind: 2, status_code: 0, start_unix_nano: 0, end_unix_nano: 1000 })
             .collect();
         r.record(spans);
-        let rows = r.pending_rows(&[], 0, 0);
+        let rows = r.pending_rows(&all(&[], 0, 0));
         assert_eq!(rows.len(), 3, "two keys and the overflow");
         let over = rows.iter().find(|r| &*r.service == OVERFLOW).map(|r| r.agg.calls);
         assert_eq!(over, Some(48));

@@ -1,4 +1,5 @@
-//! How a store keeps one service's minute: the key orders by service, then minute, so a query
+//! How a store keeps one service's minute, and its ten-minute roll-up block
+//! ([`super::ROLLUP_MINUTES`]): the key orders by resolution, service, then minute, so a query
 //! for a service over a window is one range scan; the value lists (operation, kind, calls,
 //! errors, sparse histogram) in varints. Merging a late minute into a stored one decodes both
 //! and encodes the sum. A value that does not decode is reported, never a panic.
@@ -8,8 +9,19 @@ use std::sync::Arc;
 use super::aggregate::Agg;
 use super::histogram::{Histogram, BUCKETS};
 
-/// The first byte of every RED metrics key in a store's index tree.
+/// The first byte of every per-minute RED metrics key in a store's index tree.
 pub const KEY_PREFIX: u8 = b'm';
+/// The first byte of every roll-up block key.
+pub const BLOCK_KEY_PREFIX: u8 = b'M';
+
+/// The key prefix byte of rows `block_minutes` long.
+pub fn prefix_byte(block_minutes: u64) -> u8 {
+    if block_minutes > 1 {
+        BLOCK_KEY_PREFIX
+    } else {
+        KEY_PREFIX
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("a stored RED metrics record is damaged: {0}")]
@@ -17,18 +29,23 @@ pub struct RecordError(&'static str);
 
 /// `m` + service + 0 + minute (u64 big-endian).
 pub fn key(service: &str, minute: u64) -> Vec<u8> {
+    key_at(1, service, minute)
+}
+
+/// The key of `service`'s row of `block_minutes` starting at `minute` (`M` for blocks).
+pub fn key_at(block_minutes: u64, service: &str, minute: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(service.len() + 10);
-    k.push(KEY_PREFIX);
+    k.push(prefix_byte(block_minutes));
     k.extend_from_slice(service.as_bytes());
     k.push(0);
     k.extend_from_slice(&minute.to_be_bytes());
     k
 }
 
-/// The key prefix of every minute of `service`.
-pub fn service_prefix(service: &str) -> Vec<u8> {
+/// The key prefix of every row of `block_minutes` of `service`.
+pub fn service_prefix(block_minutes: u64, service: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(service.len() + 2);
-    k.push(KEY_PREFIX);
+    k.push(prefix_byte(block_minutes));
     k.extend_from_slice(service.as_bytes());
     k.push(0);
     k

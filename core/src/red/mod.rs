@@ -20,16 +20,18 @@ pub mod query;
 use async_trait::async_trait;
 
 pub use aggregate::{Agg, Recorder, Row, SpanSample, DEFAULT_CARDINALITY_LIMIT, OVERFLOW};
-pub use query::{evaluate, Family, Measure, MetricsQuery, QueryError, Series};
+pub use query::{evaluate, Family, Measure, MetricsQuery, QueryError, RowRequest, Series, ROLLUP_MINUTES};
 
 use crate::storage::StorageError;
 
 /// A store's RED metrics, per minute.
 #[async_trait]
 pub trait MetricsReader: Send + Sync {
-    /// Every row of `services` (all services when empty) whose minute (since the Unix epoch)
-    /// is in `[from_minute, to_minute]`, including minutes not yet written to disk.
-    async fn rows(&self, services: &[String], from_minute: u64, to_minute: u64) -> Result<Vec<Row>, StorageError>;
+    /// Every row of the request's services (all services when empty) whose minute (since the
+    /// Unix epoch) is in `[from_minute, to_minute]`, including minutes not yet written to disk:
+    /// one row per roll-up block where the store keeps them and the request asks for blocks,
+    /// else per minute ([`evaluate`] files minute rows under their block).
+    async fn rows(&self, request: &RowRequest) -> Result<Vec<Row>, StorageError>;
 
     /// The finest step the store answers at, in milliseconds (Jaeger's `minstep`).
     fn min_step_ms(&self) -> i64 {

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use tracegate_core::red::{MetricsReader, Recorder, Row, SpanSample};
+use tracegate_core::red::{MetricsReader, Recorder, Row, RowRequest, SpanSample};
 use tracegate_core::storage::StorageError;
 
 /// How long the memory store keeps its minutes (a day's Monitor view needs 24 h; a memory store
@@ -47,7 +47,7 @@ pub struct MemoryMetrics {
 
 #[async_trait]
 impl MetricsReader for MemoryMetrics {
-    async fn rows(&self, services: &[String], from_minute: u64, to_minute: u64) -> Result<Vec<Row>, StorageError> {
-        Ok(self.recorder.pending_rows(services, from_minute, to_minute))
+    async fn rows(&self, request: &RowRequest) -> Result<Vec<Row>, StorageError> {
+        Ok(self.recorder.pending_rows(request))
     }
 }

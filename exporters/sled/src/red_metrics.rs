@@ -48,7 +48,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tracegate_core::red::{codec, MetricsReader, Recorder, Row, SpanSample, DEFAULT_CARDINALITY_LIMIT};
+use tracegate_core::red::aggregate::DueMinute;
+use tracegate_core::red::{codec, MetricsReader, Recorder, Row, RowRequest, SpanSample, DEFAULT_CARDINALITY_LIMIT, ROLLUP_MINUTES};
 use tracegate_core::storage::StorageError;
 
 use crate::block_write::BatchIndex;
@@ -136,19 +137,11 @@ pub fn flush(shared: &Shared, opts: &WriteOptions, all: bool) -> Result<(), Stor
         if start_secs.saturating_add(opts.partition_secs) <= opts.cutoff_secs {
             continue;
         }
-        let written = shared.partition_for(start_secs, opts.partition_secs).and_then(|p| {
-            let key = codec::key(&minute.service, minute.minute);
-            p.index
-                .update_and_fetch(key, |old| {
-                    let (merged, damaged) = codec::merge(old, &minute.entries);
-                    if let Some(e) = damaged {
-                        tracing::warn!(error = %e, "a stored minute of RED metrics was replaced");
-                    }
-                    Some(merged)
-                })
-                .map(|_| ())
-                .map_err(StoreError::from)
-        });
+        // The minute, then its roll-up block. A failure between the two puts the minute back
+        // whole, so a retry merges it into the minute record a second time: rare enough (the
+        // store could not write) to prefer over a transaction on every flush.
+        let block = minute.minute - minute.minute % ROLLUP_MINUTES;
+        let written = merge_row(shared, opts, &minute, 1, minute.minute).and_then(|()| merge_row(shared, opts, &minute, ROLLUP_MINUTES, block));
         if let Err(e) = written {
             due.push(minute);
             shared.red.recorder.put_back(due);
@@ -156,6 +149,23 @@ pub fn flush(shared: &Shared, opts: &WriteOptions, all: bool) -> Result<(), Stor
         }
     }
     Ok(())
+}
+
+/// Merges `minute`'s entries into the row of `block_minutes` starting at `start_minute`, in
+/// the partition of that start.
+fn merge_row(shared: &Shared, opts: &WriteOptions, minute: &DueMinute, block_minutes: u64, start_minute: u64) -> Result<(), StoreError> {
+    let p = shared.partition_for(start_minute * 60, opts.partition_secs)?;
+    let key = codec::key_at(block_minutes, &minute.service, start_minute);
+    p.index
+        .update_and_fetch(key, |old| {
+            let (merged, damaged) = codec::merge(old, &minute.entries);
+            if let Some(e) = damaged {
+                tracing::warn!(error = %e, "a stored record of RED metrics was replaced");
+            }
+            Some(merged)
+        })
+        .map(|_| ())
+        .map_err(StoreError::from)
 }
 
 /// Puts the spanmetrics-named series ([`tracegate_core::red::prometheus`]) in `telemetry`'s
@@ -180,15 +190,21 @@ pub struct SledMetrics {
     pub shared: Arc<Shared>,
 }
 
-fn rows_blocking(shared: &Shared, services: &[String], from_minute: u64, to_minute: u64) -> Result<Vec<Row>, StoreError> {
+fn rows_blocking(shared: &Shared, request: &RowRequest) -> Result<Vec<Row>, StoreError> {
     if let Err(e) = shared.ingest.seal_for_read(shared, &shared.settings.options()) {
         tracing::warn!(error = %e, "cannot write the open block before a read; the read may miss its spans");
     }
+    let (services, from_minute, to_minute) = (&request.services, request.from_minute, request.to_minute);
+    let block = if request.block_minutes == ROLLUP_MINUTES { ROLLUP_MINUTES } else { 1 };
+    let wanted_kind = |kind: u8| request.span_kinds.is_empty() || request.span_kinds.contains(&kind);
     let mut rows = Vec::new();
     let from_secs = from_minute.saturating_mul(60);
     let to_secs = to_minute.saturating_add(1).saturating_mul(60);
-    let prefixes: Vec<Vec<u8>> =
-        if services.is_empty() { vec![vec![codec::KEY_PREFIX]] } else { services.iter().map(|s| codec::service_prefix(s)).collect() };
+    let prefixes: Vec<Vec<u8>> = if services.is_empty() {
+        vec![vec![codec::prefix_byte(block)]]
+    } else {
+        services.iter().map(|s| codec::service_prefix(block, s)).collect()
+    };
     for p in shared.partitions_between(from_secs, to_secs) {
         for prefix in &prefixes {
             let mut lo = prefix.clone();
@@ -208,7 +224,7 @@ fn rows_blocking(shared: &Shared, services: &[String], from_minute: u64, to_minu
                 let Some(service) = key.get(1..key.len().saturating_sub(9)).and_then(|s| std::str::from_utf8(s).ok()) else { continue };
                 let service: Arc<str> = Arc::from(service);
                 match codec::decode(&value) {
-                    Ok(entries) => rows.extend(entries.into_iter().map(|(operation, kind, agg)| Row {
+                    Ok(entries) => rows.extend(entries.into_iter().filter(|e| wanted_kind(e.1)).map(|(operation, kind, agg)| Row {
                         minute,
                         service: service.clone(),
                         operation,
@@ -220,16 +236,16 @@ fn rows_blocking(shared: &Shared, services: &[String], from_minute: u64, to_minu
             }
         }
     }
-    rows.extend(shared.red.recorder.pending_rows(services, from_minute, to_minute));
+    rows.extend(shared.red.recorder.pending_rows(request));
     Ok(rows)
 }
 
 #[async_trait]
 impl MetricsReader for SledMetrics {
-    async fn rows(&self, services: &[String], from_minute: u64, to_minute: u64) -> Result<Vec<Row>, StorageError> {
+    async fn rows(&self, request: &RowRequest) -> Result<Vec<Row>, StorageError> {
         let shared = self.shared.clone();
-        let services = services.to_vec();
-        match tokio::task::spawn_blocking(move || rows_blocking(&shared, &services, from_minute, to_minute)).await {
+        let request = request.clone();
+        match tokio::task::spawn_blocking(move || rows_blocking(&shared, &request)).await {
             Ok(r) => r.map_err(|e| StorageError::Backend(e.to_string())),
             Err(e) => Err(StorageError::Backend(format!("read task failed: {e}"))),
         }

@@ -59,8 +59,7 @@ fn query(end_secs: u64, services: &[&str]) -> MetricsQuery {
 
 async fn family(reader: &dyn TraceReader, q: &MetricsQuery, measure: Measure) -> tracegate_core::red::Family {
     let metrics = reader.metrics().expect("sled keeps metrics");
-    let (from, to) = q.minutes();
-    let rows = metrics.rows(&q.services, from, to).await.expect("rows");
+    let rows = metrics.rows(&q.rows()).await.expect("rows");
     evaluate(q, measure, &rows).expect("evaluate")
 }
 
@@ -127,6 +126,49 @@ async fn calls_errors_and_quantiles_of_known_spans_survive_a_reopen_and_expire_w
     exporter.drop_expired(now + Duration::from_secs(3 * 3600)).expect("sweep");
     let gone = family(&reader, &q, Measure::Calls).await;
     assert!(gone.series.is_empty(), "{gone:?}");
+    exporter.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn long_windows_read_ten_minute_roll_ups_and_answer_as_the_minutes_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config { path: dir.path().join("db"), retention: GoDuration::from_secs(6 * 3600), ..Config::default() };
+    let now = SystemTime::now();
+    let exporter = SledExporter::open(config).expect("open");
+    // Spans in 37 of the last 110 minutes (stored), and in this minute (still in memory).
+    for (i, back) in (0..110u64).step_by(3).enumerate() {
+        let minute = minute_start(now - Duration::from_secs(back * 60 + 60));
+        let n = 5 + (back % 7);
+        exporter.export(spans("shop", "GET /cart", SpanKind::Server, minute, n, back % 3, i as u8)).await.expect("export");
+        exporter.export(spans("shop", "PUT /cart", SpanKind::Server, minute, 2, 1, 100 + i as u8)).await.expect("export");
+    }
+    exporter.export(spans("shop", "GET /cart", SpanKind::Server, minute_start(now), 9, 2, 250)).await.expect("export");
+
+    let reader = exporter.reader();
+    let metrics = reader.metrics().expect("sled keeps metrics");
+    // The built-in Monitor page's long windows: every edge on a ten-minute boundary.
+    let block_secs = 600;
+    let end = minute_start(now) - minute_start(now) % block_secs + block_secs;
+    let q = MetricsQuery { lookback_ms: 2 * 3600 * 1000, step_ms: 600_000, rate_per_ms: 1_800_000, ..query(end, &["shop"]) };
+    assert_eq!(q.block_minutes(), 10);
+    let blocks = q.rows();
+    let minutes = tracegate_core::red::RowRequest { block_minutes: 1, ..blocks.clone() };
+    let block_rows = metrics.rows(&blocks).await.expect("block rows");
+    let minute_rows = metrics.rows(&minutes).await.expect("minute rows");
+    assert!(block_rows.len() * 2 < minute_rows.len(), "{} block rows, {} minute rows", block_rows.len(), minute_rows.len());
+    for by_op in [false, true] {
+        let q = MetricsQuery { group_by_operation: by_op, ..q.clone() };
+        for measure in [Measure::Calls, Measure::Errors, Measure::Latency(0.95)] {
+            let from_blocks = evaluate(&q, measure, &block_rows).expect("evaluate");
+            let from_minutes = evaluate(&q, measure, &minute_rows).expect("evaluate");
+            assert!(!from_blocks.series.is_empty());
+            assert_eq!(from_blocks, from_minutes, "{measure:?}, by operation {by_op}");
+        }
+    }
+    let calls = evaluate(&q, Measure::Calls, &block_rows).expect("evaluate");
+    let total: f64 = calls.series[0].points.iter().filter(|p| p.0 % 1_800_000 == end as i64 * 1000 % 1_800_000).map(|p| p.1 * 1800.0).sum();
+    let sent: u64 = (0..110u64).step_by(3).map(|back| 5 + back % 7 + 2).sum::<u64>() + 9;
+    assert!((total - sent as f64).abs() < 1e-6, "{total} calls in the non-overlapping windows, {sent} sent");
     exporter.shutdown().await.expect("shutdown");
 }
 

@@ -159,8 +159,7 @@ async fn answer(state: SharedState, params: Params, measure: Measure) -> Respons
     if let Err(e) = query.check() {
         return failed(format!("bad_data: {e}"));
     }
-    let (from, to) = query.minutes();
-    let rows = match metrics.rows(&query.services, from, to).await {
+    let rows = match metrics.rows(&query.rows()).await {
         Ok(rows) => rows,
         Err(e) => return failed(e.to_string()),
     };
