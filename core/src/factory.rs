@@ -142,6 +142,9 @@ pub trait ExtensionFactory: Send + Sync + 'static {
 pub struct ParsedConfig {
     pub typed: Arc<dyn Any + Send + Sync>,
     pub effective: Value,
+    /// What `validate` warned about (a key accepted but without effect, ...); the config is
+    /// valid, and `tracegate validate` and the start-up log show these.
+    pub warnings: Vec<ConfigProblem>,
 }
 
 /// What an erased factory builds.
@@ -191,7 +194,7 @@ pub fn parse_typed<C: ComponentConfig>(
         vec![ConfigProblem::new(path, e.into_inner().to_string())]
     })?;
     let problems = typed.validate();
-    if !problems.is_empty() {
+    if problems.iter().any(ConfigProblem::is_error) {
         return Err(problems);
     }
     let effective = serde_yaml_ng::to_value(&typed)
@@ -199,6 +202,7 @@ pub fn parse_typed<C: ComponentConfig>(
     Ok(ParsedConfig {
         typed: Arc::new(typed),
         effective,
+        warnings: problems,
     })
 }
 

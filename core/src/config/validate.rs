@@ -141,6 +141,7 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
             let path = format!("{}::{key_str}", kind.section());
             match parse_component(kind, key_str, raw, registry) {
                 Ok(entry) => {
+                    problems.extend(entry.config.warnings.iter().map(|p| p.clone().under(&path)));
                     components.insert((kind, entry.id.clone()), entry);
                 }
                 Err(mut errs) => {

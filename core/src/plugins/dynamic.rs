@@ -91,6 +91,7 @@ impl DynFactory for DynamicFactory {
         Ok(ParsedConfig {
             typed: Arc::new(JsonConfig(json)),
             effective,
+            warnings: Vec::new(),
         })
     }
 

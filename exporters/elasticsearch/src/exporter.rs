@@ -337,4 +337,11 @@ impl Exporter for ElasticsearchExporter {
     fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
         Some(Arc::new(self.reader()))
     }
+
+    /// The store, for `jaeger_query` and `jaeger_storage_exporter`.
+    fn offers(self: Arc<Self>) -> tracegate_core::capability::Offers {
+        let reader = Arc::new(self.reader());
+        tracegate_core::capability::Offers::new()
+            .with::<dyn tracegate_core::storage::TraceStore>(Arc::new(tracegate_core::storage::ExporterStore::new(self, reader)))
+    }
 }

@@ -232,6 +232,13 @@ impl Exporter for MemoryStore {
     fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
         Some(Arc::new(self.clone()))
     }
+
+    /// The store, for `jaeger_query` and `jaeger_storage_exporter`.
+    fn offers(self: Arc<Self>) -> tracegate_core::capability::Offers {
+        let reader = Arc::new(MemoryStore::clone(&self));
+        tracegate_core::capability::Offers::new()
+            .with::<dyn tracegate_core::storage::TraceStore>(Arc::new(tracegate_core::storage::ExporterStore::new(self, reader)))
+    }
 }
 
 fn nanos_to_time(nanos: u64) -> SystemTime {

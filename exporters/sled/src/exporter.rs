@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use tracegate_core::storage::TraceReader;
+use tracegate_core::capability::Offers;
+use tracegate_core::storage::{ExporterStore, TraceReader, TraceStore};
 use tracegate_core::{ComponentError, ConsumeError, ExportReport, Exporter, Host, Lifecycle, Traces};
 
 use crate::config::Config;
@@ -282,6 +283,13 @@ impl Exporter for SledExporter {
 
     fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
         Some(Arc::new(StoreReader { base: self.reader(), tenants: self.tenants.clone() }))
+    }
+
+    /// The store, for `jaeger_query` (and `jaeger_storage_exporter` when this store is a
+    /// backend of the `jaeger_storage` extension): reads see every tenant's store.
+    fn offers(self: Arc<Self>) -> Offers {
+        let reader = Arc::new(StoreReader { base: self.reader(), tenants: self.tenants.clone() });
+        Offers::new().with::<dyn TraceStore>(Arc::new(ExporterStore::new(self, reader)))
     }
 
     /// With `sync_on_write` a successful export is on disk, so the engine answers the client

@@ -27,7 +27,6 @@ use tracegate_core::config::{
 };
 use tracegate_core::server::ServerLimits;
 use tracegate_core::factory::ComponentConfig;
-use tracegate_core::ComponentId;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -105,8 +104,10 @@ const MIN_RESPONSE_BYTES: u64 = 64 << 10;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Id of the storage exporter to read (`sled`, `memory/test`, ...).
-    pub storage: String,
+    /// The trace store to read: a name `host.capability::<dyn TraceStore>` resolves (a
+    /// backend of the `jaeger_storage` extension, or a storage exporter's id such as `sled`).
+    /// Written as a name (`storage: sled`) or in Jaeger v2's shape (`storage: { traces: name }`).
+    pub storage: Storage,
     pub http: HttpConfig,
     /// The gRPC QueryService port; `None` (key absent) leaves it off.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
@@ -138,7 +139,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            storage: String::new(),
+            storage: Storage::default(),
             http: HttpConfig::default(),
             grpc: None,
             base_path: BasePath::default(),
@@ -151,6 +152,102 @@ impl Default for Config {
             max_queue_wait: DEFAULT_MAX_QUEUE_WAIT,
             ai: None,
             tenancy: None,
+        }
+    }
+}
+
+/// `storage:` — which store the query service reads. Jaeger v2 writes `storage: { traces:
+/// name, traces_archive: name, metrics: name }`; tracegate's earlier configs wrote the name
+/// alone (`storage: sled`), which stays valid and means `{ traces: sled }`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// The trace store's name: a `jaeger_storage` backend or a storage exporter's id.
+    pub traces: String,
+    /// Jaeger's archive store (the UI's "archive" button): accepted, not served yet (the
+    /// archive endpoints answer as Jaeger does without one); a warning says so.
+    pub traces_archive: Option<String>,
+    /// Jaeger's metrics backend for the Monitor tab. The Monitor tab is answered from the trace
+    /// store's own RED metrics (`TraceReader::metrics`), so this must name the trace store or
+    /// be absent; a separate metrics backend (Prometheus) is refused with that advice.
+    pub metrics: Option<String>,
+}
+
+impl From<&str> for Storage {
+    fn from(traces: &str) -> Self {
+        Self { traces: traces.to_string(), ..Self::default() }
+    }
+}
+
+impl fmt::Display for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.traces)
+    }
+}
+
+/// Jaeger v2's form of [`Storage`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageMap {
+    #[serde(default)]
+    traces: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traces_archive: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metrics: Option<String>,
+}
+
+impl Storage {
+    fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.traces.is_empty() {
+            problems.push(ConfigProblem::new(
+                "storage",
+                "required: the trace store to read, a jaeger_storage backend (storage: { traces: some_store }) or a storage exporter's id (storage: sled)",
+            ));
+        }
+        if let Some(archive) = &self.traces_archive {
+            problems.push(ConfigProblem::warning(
+                "storage::traces_archive",
+                format!("archive storage \"{archive}\" is not served yet: the UI's archive button answers that no archive storage is configured"),
+            ));
+        }
+        match &self.metrics {
+            Some(metrics) if *metrics != self.traces => problems.push(ConfigProblem::new(
+                "storage::metrics",
+                format!(
+                    "\"{metrics}\": a metrics backend other than the trace store is not available; the Monitor tab reads the trace store's own RED metrics (sled and memory keep them), so remove storage::metrics or set it to \"{}\"",
+                    self.traces
+                ),
+            )),
+            _ => {}
+        }
+        problems
+    }
+}
+
+impl Serialize for Storage {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.traces_archive.is_none() && self.metrics.is_none() {
+            return s.serialize_str(&self.traces);
+        }
+        StorageMap { traces: self.traces.clone(), traces_archive: self.traces_archive.clone(), metrics: self.metrics.clone() }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Storage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Map(StorageMap),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Name(traces)) => Ok(Self { traces, ..Self::default() }),
+            Ok(Raw::Map(m)) => Ok(Self { traces: m.traces, traces_archive: m.traces_archive, metrics: m.metrics }),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected the name of a trace store (storage: sled) or Jaeger's map (storage: { traces: some_store, traces_archive: ..., metrics: ... })",
+            )),
         }
     }
 }
@@ -257,11 +354,7 @@ impl ComponentConfig for Config {
             problems.extend(validate_auth(grpc.auth.as_ref(), "grpc::auth"));
             problems.extend(validate_keepalive(grpc.keepalive.as_ref(), "grpc::keepalive"));
         }
-        if self.storage.is_empty() {
-            problems.push(ConfigProblem::new("storage", "required: the id of the storage exporter to read, e.g. \"sled\""));
-        } else if let Err(e) = ComponentId::parse(&self.storage) {
-            problems.push(ConfigProblem::new("storage", format!("\"{}\" is not a component id: {e}", self.storage)));
-        }
+        problems.extend(self.storage.validate());
         let base = &self.base_path.0;
         if !base.starts_with('/') {
             problems.push(ConfigProblem::new("base_path", format!("\"{base}\" must start with '/', e.g. \"/jaeger\"")));
@@ -322,8 +415,35 @@ mod tests {
     }
 
     #[test]
+    fn storage_is_a_name_or_jaegers_map() {
+        assert_eq!(parse("storage: sled").expect("name").storage, Storage::from("sled"));
+        let c = parse("storage: { traces: some_store }").expect("map");
+        assert_eq!(c.storage, Storage::from("some_store"));
+        // Written back the short way when only the trace store is named (print-config).
+        assert_eq!(serde_yaml_ng::to_string(&c.storage).expect("renders").trim(), "some_store");
+        let c = parse("storage: { traces: a, metrics: a }").expect("metrics from the trace store");
+        assert_eq!(c.storage.metrics.as_deref(), Some("a"));
+        let err = parse("storage: { traces: a, metrics: prom }").expect_err("separate metrics backend");
+        assert!(err[0].starts_with("storage::metrics: \"prom\": a metrics backend other than the trace store is not available"), "{err:?}");
+        let err = parse("storage: { trace: a }").expect_err("misspelt key");
+        assert!(err[0].contains("expected the name of a trace store"), "{err:?}");
+    }
+
+    #[test]
+    fn an_archive_store_is_accepted_with_a_warning() {
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str("storage: { traces: a, traces_archive: b }").expect("yaml");
+        let parsed = tracegate_core::factory::parse_typed::<Config>(Some(&raw)).ok().expect("valid");
+        let warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("storage::traces_archive: archive storage \"b\" is not served yet"), "{warnings:?}");
+    }
+
+    #[test]
     fn problems_name_their_key() {
-        assert_eq!(parse("{}").expect_err("no storage"), ["storage: required: the id of the storage exporter to read, e.g. \"sled\""]);
+        assert_eq!(
+            parse("{}").expect_err("no storage"),
+            ["storage: required: the trace store to read, a jaeger_storage backend (storage: { traces: some_store }) or a storage exporter's id (storage: sled)"]
+        );
         assert_eq!(parse("{storage: s, base_path: x}").expect_err("relative"), ["base_path: \"x\" must start with '/', e.g. \"/jaeger\""]);
         let err = parse("{storage: s, grpcs: {}}").expect_err("unknown key");
         assert!(err[0].contains("unknown field `grpcs`"), "{err:?}");

@@ -1,6 +1,7 @@
-//! The extension's life: at `start` it finds the storage exporter it was told to read (a
-//! missing exporter, or one that is not a store, is a start error naming the id), binds the
-//! port and serves; `shutdown` stops serving gracefully.
+//! The extension's life: at `start` it finds the trace store it was told to read with
+//! `host.capability::<dyn TraceStore>(name)` (a `jaeger_storage` backend or a storage
+//! exporter; a missing name, or a component that is not a store, is a start error naming it),
+//! binds the port and serves; `shutdown` stops serving gracefully.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use axum::http::Method;
 use tokio::sync::Mutex;
 use tracegate_core::server::{RunningServers, ServerSet};
+use tracegate_core::storage::TraceStore;
 use tracegate_core::{ComponentError, ComponentId, Extension, Host, Lifecycle};
 
 use crate::api::ApiState;
@@ -72,17 +74,15 @@ impl Lifecycle for JaegerQueryExtension {
         if running.is_some() {
             return Ok(());
         }
-        let storage = &self.config.storage;
-        let id = ComponentId::parse(storage)
-            .map_err(|e| ComponentError::Config(format!("storage \"{storage}\" is not a component id: {e}")))?;
-        let exporter = host.exporter(&id).ok_or_else(|| {
-            ComponentError::Config(format!("storage exporter \"{storage}\" is not configured (add it under exporters:)"))
-        })?;
-        let reader = exporter.trace_reader().ok_or_else(|| {
-            ComponentError::Config(format!(
-                "exporter \"{storage}\" is not a trace store; name a storage exporter such as sled or memory"
-            ))
-        })?;
+        let storage = &self.config.storage.traces;
+        let reader = host
+            .capability::<dyn TraceStore>(storage)
+            .map_err(|e| {
+                ComponentError::Config(format!(
+                    "storage: {e}; name a backend of the jaeger_storage extension or a storage exporter (sled, memory, elasticsearch)"
+                ))
+            })?
+            .reader();
         let new_state = |reader| {
             Arc::new(ApiState {
                 reader,
@@ -183,9 +183,12 @@ impl Lifecycle for JaegerQueryExtension {
 }
 
 impl Extension for JaegerQueryExtension {
-    /// The authenticators guarding the UI, API and gRPC port start first (an OIDC one fetches its keys).
+    /// The authenticators guarding the UI, API and gRPC port start first (an OIDC one fetches
+    /// its keys), and the `jaeger_storage` extension, as in Jaeger v2, so its stores stop after
+    /// the last query (a dependency that is not running is ignored by the engine).
     fn dependencies(&self) -> Vec<ComponentId> {
         let grpc_auth = self.config.grpc.as_ref().and_then(|g| g.auth.as_ref());
-        self.config.http.auth.iter().chain(grpc_auth).filter_map(|a| ComponentId::parse(&a.authenticator).ok()).collect()
+        let auth = self.config.http.auth.iter().chain(grpc_auth).filter_map(|a| ComponentId::parse(&a.authenticator).ok());
+        auth.chain(std::iter::once(ComponentId::new("jaeger_storage", None))).collect()
     }
 }

@@ -70,12 +70,12 @@ async fn serves_over_a_real_socket_and_releases_the_port() {
 async fn a_missing_store_or_a_non_store_is_a_start_error_naming_it() {
     let err = extension("sled").start(Arc::new(ExportersHost::default())).await.expect_err("no exporter");
     assert!(matches!(err, ComponentError::Config(_)), "{err}");
-    assert!(err.to_string().contains("storage exporter \"sled\" is not configured"), "{err}");
+    assert!(err.to_string().contains("storage: nothing named \"sled\" provides a trace store"), "{err}");
 
     let mut host = ExportersHost::default();
     host.exporters.insert("nop".into(), Arc::new(NotAStore));
     let err = extension("nop").start(Arc::new(host)).await.expect_err("not a store");
-    assert!(err.to_string().contains("exporter \"nop\" is not a trace store"), "{err}");
+    assert!(err.to_string().contains("storage: exporter \"nop\" does not provide a trace store"), "{err}");
 }
 
 struct NotAStore;
