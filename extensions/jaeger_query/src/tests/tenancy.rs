@@ -112,8 +112,10 @@ async fn a_store_that_does_not_keep_tenants_apart_is_a_start_error() {
         fn as_any(&self) -> &dyn std::any::Any {
             self
         }
-        fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
-            Some(Arc::new(Plain(self.0.clone())))
+        fn offers(self: Arc<Self>) -> tracegate_core::capability::Offers {
+            let reader = Arc::new(Plain(self.0.clone()));
+            let store = tracegate_core::storage::ExporterStore::new(self, reader);
+            tracegate_core::capability::Offers::new().with::<dyn tracegate_core::storage::TraceStore>(Arc::new(store))
         }
     }
     let mut host = ExportersHost::default();
