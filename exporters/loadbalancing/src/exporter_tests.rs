@@ -1,0 +1,247 @@
+//! The exporter against real OTLP receivers on 127.0.0.1: tracegate's own `otlp` receiver per
+//! backend, each feeding a recorder, so what a backend got is what crossed a real socket.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use tracegate_core::telemetry::Telemetry;
+use tracegate_core::testing::{parse_config, RecordingConsumer, TestHost};
+use tracegate_core::{ComponentId, ConsumeError, CreateContext, Exporter, ExporterFactory, Host, Lifecycle, Traces};
+use tracegate_receiver_otlp::OtlpReceiver;
+
+use crate::{LoadBalancingConfig, LoadBalancingExporter, LoadBalancingExporterFactory};
+
+/// Bounds a wait for something that happens promptly; never a measure of speed.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// One backend: tracegate's OTLP receiver on 127.0.0.1 recording what it takes.
+struct Sampler {
+    receiver: OtlpReceiver,
+    got: Arc<RecordingConsumer>,
+    addr: SocketAddr,
+}
+
+impl Sampler {
+    async fn start_on(port: u16, got: Arc<RecordingConsumer>) -> Self {
+        let config = parse_config::<tracegate_receiver_otlp::Config>(&format!("protocols: {{ grpc: {{ endpoint: 127.0.0.1:{port} }} }}")).unwrap();
+        let receiver = OtlpReceiver::new(ComponentId::new("otlp", None), config, got.clone(), &Telemetry::new());
+        receiver.start(TestHost::new()).await.unwrap();
+        let addr = receiver.grpc_addr().unwrap();
+        Self { receiver, got, addr }
+    }
+
+    async fn start() -> Self {
+        Self::start_on(0, RecordingConsumer::ok()).await
+    }
+
+    fn name(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Trace id -> span names this backend took.
+    fn traces(&self) -> BTreeMap<Vec<u8>, BTreeSet<String>> {
+        let mut out: BTreeMap<Vec<u8>, BTreeSet<String>> = BTreeMap::new();
+        for (_, span) in self.got.spans() {
+            out.entry(span.trace_id).or_default().insert(span.name);
+        }
+        out
+    }
+}
+
+fn exporter(yaml: &str) -> (Arc<dyn Exporter>, Arc<Telemetry>) {
+    let config = parse_config::<LoadBalancingConfig>(yaml).unwrap();
+    let telemetry = Telemetry::new();
+    let ctx = CreateContext::new(ComponentId::parse("loadbalancing/tier1").unwrap(), telemetry.clone());
+    (LoadBalancingExporterFactory.create(ctx, config).unwrap(), telemetry)
+}
+
+/// Short retries, so a backend that comes back is reached again soon.
+const QUICK_RETRY: &str = "retry_on_failure: { initial_interval: 20ms, max_interval: 200ms, max_elapsed_time: 0s }";
+
+fn static_lb(samplers: &[&Sampler]) -> (Arc<dyn Exporter>, Arc<Telemetry>) {
+    let hosts: Vec<String> = samplers.iter().map(|s| s.name()).collect();
+    exporter(&format!(
+        "protocol: {{ otlp: {{ tls: {{ insecure: true }}, {QUICK_RETRY} }} }}\nresolver: {{ static: {{ hostnames: [{}] }} }}",
+        hosts.join(", ")
+    ))
+}
+
+/// Trace `t`'s span `n`, with a trace id from `t`.
+fn span(t: u32, n: u32) -> Span {
+    let mut trace_id = [0u8; 16];
+    trace_id[..4].copy_from_slice(&t.to_be_bytes());
+    trace_id[15] = 1;
+    Span { trace_id: trace_id.to_vec(), span_id: vec![1, 2, 3, 4, 5, 6, 7, n as u8 + 1], name: format!("t{t}-s{n}"), ..Default::default() }
+}
+
+/// Span `n` of each of `traces`, as one request's bytes (as the OTLP receiver hands them on).
+fn request(traces: impl Iterator<Item = u32>, n: u32) -> Traces {
+    let rs = ResourceSpans { scope_spans: vec![ScopeSpans { spans: traces.map(|t| span(t, n)).collect(), ..Default::default() }], ..Default::default() };
+    Traces::from_protobuf(Traces::new(vec![rs]).encode_request()).unwrap()
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < HANG_GUARD, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn total_spans(samplers: &[&Sampler]) -> usize {
+    samplers.iter().map(|s| s.got.spans().len()).sum()
+}
+
+/// A sample's value in the rendered metrics (0 when absent).
+fn metric(telemetry: &Telemetry, series: &str) -> u64 {
+    let text = telemetry.metrics.render();
+    text.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0)
+}
+
+fn lb(e: &Arc<dyn Exporter>) -> &LoadBalancingExporter {
+    e.as_any().downcast_ref::<LoadBalancingExporter>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_span_of_a_trace_reaches_the_one_backend_that_owns_it() {
+    let (a, b, c) = (Sampler::start().await, Sampler::start().await, Sampler::start().await);
+    let (lb_exporter, _) = static_lb(&[&a, &b, &c]);
+    let host: Arc<dyn Host> = TestHost::new();
+    lb_exporter.start(host).await.unwrap();
+    // 60 traces of 3 spans; each request holds one span of every trace.
+    for n in 0..3 {
+        lb_exporter.export(request(0..60, n)).await.unwrap();
+    }
+    wait_for("180 spans", || total_spans(&[&a, &b, &c]) == 180).await;
+    let ring = lb(&lb_exporter).backends();
+    assert_eq!(ring.len(), 3);
+    let mut seen = BTreeSet::new();
+    for sampler in [&a, &b, &c] {
+        let traces = sampler.traces();
+        assert!(!traces.is_empty(), "{} got no trace", sampler.name());
+        for (id, spans) in traces {
+            assert_eq!(spans.len(), 3, "a trace arrived in part at {}", sampler.name());
+            assert!(seen.insert(id), "a trace reached two backends");
+        }
+    }
+    assert_eq!(seen.len(), 60);
+    lb_exporter.shutdown().await.unwrap();
+    lb_exporter.shutdown().await.unwrap();
+    for s in [&a, &b, &c] {
+        s.receiver.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_is_down_gets_what_was_accepted_for_it_once_it_is_back() {
+    let a = Sampler::start().await;
+    let b = Sampler::start().await;
+    let (lb_exporter, telemetry) = static_lb(&[&a, &b]);
+    lb_exporter.start(TestHost::new()).await.unwrap();
+    let b_port = b.addr.port();
+    b.receiver.shutdown().await.unwrap();
+    // Accepted while b is down: b's share waits in b's queue, retried.
+    for n in 0..3 {
+        lb_exporter.export(request(0..40, n)).await.unwrap();
+    }
+    wait_for("a's share", || !a.got.spans().is_empty()).await;
+    assert!(b.got.spans().is_empty());
+    let back = Sampler::start_on(b_port, b.got.clone()).await;
+    wait_for("all 120 spans", || total_spans(&[&a, &back]) == 120).await;
+    for sampler in [&a, &back] {
+        assert!(sampler.traces().values().all(|spans| spans.len() == 3));
+    }
+    let metrics = telemetry.metrics.render();
+    let b_id = format!("loadbalancing/tier1_{}", back.addr);
+    assert!(metrics.contains(&format!("tracegate_exporter_sent_spans{{exporter=\"{b_id}\"}}")), "per-backend series:\n{metrics}");
+    assert!(metrics.contains("tracegate_loadbalancer_backends{exporter=\"loadbalancing/tier1\",resolver=\"static\"} 2"), "{metrics}");
+    lb_exporter.shutdown().await.unwrap();
+    a.receiver.shutdown().await.unwrap();
+    back.receiver.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_backend_takes_over_only_the_traces_of_its_arcs_and_a_removed_one_drains() {
+    let samplers = [Sampler::start().await, Sampler::start().await, Sampler::start().await, Sampler::start().await];
+    let all: Vec<&Sampler> = samplers.iter().collect();
+    let (lb_exporter, _) = static_lb(&all[..3]);
+    let host: Arc<dyn Host> = TestHost::new();
+    lb_exporter.start(host.clone()).await.unwrap();
+    let backends = &lb(&lb_exporter).backends;
+    let owner = |t: u32| -> String {
+        let routing = backends.routing();
+        routing.ring.owner_name(&span(t, 0).trace_id).unwrap().to_string()
+    };
+    let before: Vec<String> = (0..400).map(owner).collect();
+    let names: Vec<Arc<str>> = all.iter().map(|s| Arc::from(s.name())).collect();
+    backends.update(&names, &host).await.unwrap();
+    let after: Vec<String> = (0..400).map(owner).collect();
+    let moved: Vec<usize> = (0..400).filter(|&t| before[t] != after[t]).collect();
+    assert!(moved.iter().all(|&t| after[t] == samplers[3].name()), "keys moved between backends that stayed");
+    assert!((40..=160).contains(&moved.len()), "{} of 400 keys moved, expected about 100", moved.len());
+
+    // Spans follow the new ring, through real sockets.
+    lb_exporter.export(request(0..400, 0)).await.unwrap();
+    wait_for("400 spans", || total_spans(&all) == 400).await;
+    let fourth: BTreeSet<Vec<u8>> = samplers[3].traces().into_keys().collect();
+    let expected: BTreeSet<Vec<u8>> = moved.iter().map(|&t| span(t as u32, 0).trace_id).collect();
+    assert_eq!(fourth, expected);
+
+    // The first backend leaves while it is down: what it holds stays queued and is retried
+    // until it comes back, though no new trace goes to it.
+    let first_port = samplers[0].addr.port();
+    samplers[0].receiver.shutdown().await.unwrap();
+    let held_for_first = (400..800u32).filter(|&t| owner(t) == samplers[0].name()).count();
+    lb_exporter.export(request(400..800, 0)).await.unwrap();
+    backends.update(&names[1..], &host).await.unwrap();
+    lb_exporter.export(request(800..1200, 0)).await.unwrap();
+    let back = Sampler::start_on(first_port, samplers[0].got.clone()).await;
+    wait_for("1200 spans", || total_spans(&all) == 1200).await;
+    let first_got = back.traces().keys().filter(|id| id[..4] >= 400u32.to_be_bytes()[..]).count();
+    assert_eq!(first_got, held_for_first, "the removed backend got what it held, and nothing routed after it left");
+    lb_exporter.shutdown().await.unwrap();
+    back.receiver.shutdown().await.unwrap();
+    for s in &samplers[1..] {
+        s.receiver.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dns_resolver_routes_to_what_localhost_resolves_to() {
+    let sampler = Sampler::start().await;
+    let port = sampler.addr.port();
+    let (lb_exporter, telemetry) = exporter(&format!(
+        "protocol: {{ otlp: {{ tls: {{ insecure: true }}, {QUICK_RETRY} }} }}\nresolver: {{ dns: {{ hostname: localhost, port: {port}, interval: 50ms }} }}"
+    ));
+    lb_exporter.start(TestHost::new()).await.unwrap();
+    let mine = format!("127.0.0.1:{port}");
+    let names = lb(&lb_exporter).backends();
+    assert!(names.iter().any(|n| **n == *mine), "{names:?}");
+    // Only traces the loopback address owns: `localhost` may also resolve to ::1 elsewhere.
+    let ring = lb(&lb_exporter).backends.routing();
+    let ours: Vec<u32> = (0..200).filter(|&t| ring.ring.owner_name(&span(t, 0).trace_id).map(|n| &**n) == Some(mine.as_str())).collect();
+    lb_exporter.export(request(ours.iter().copied(), 0)).await.unwrap();
+    wait_for("the spans", || sampler.got.spans().len() == ours.len()).await;
+    // The lookup repeats; an unchanged answer changes nothing.
+    let lookups = || metric(&telemetry, "tracegate_loadbalancer_resolutions{exporter=\"loadbalancing/tier1\",resolver=\"dns\",success=\"true\"}");
+    wait_for("two more lookups", || lookups() >= 3).await;
+    assert!(telemetry.metrics.render().contains("tracegate_loadbalancer_backend_updates{exporter=\"loadbalancing/tier1\",resolver=\"dns\"} 1"));
+    lb_exporter.shutdown().await.unwrap();
+    sampler.receiver.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn before_start_and_after_shutdown_batches_are_refused_for_the_sender_to_retry() {
+    let (lb_exporter, _) = exporter("protocol: { otlp: { tls: { insecure: true } } }\nresolver: { static: { hostnames: [127.0.0.1:9] } }");
+    lb_exporter.shutdown().await.unwrap();
+    let (lb_exporter, _) = exporter("protocol: { otlp: { tls: { insecure: true } } }\nresolver: { static: { hostnames: [127.0.0.1:9] } }");
+    let refused = lb_exporter.export(request(0..3, 0)).await.unwrap_err();
+    assert!(matches!(refused, ConsumeError::Retryable(ref m) if m.contains("no backend")), "{refused:?}");
+    lb_exporter.start(TestHost::new()).await.unwrap();
+    lb_exporter.shutdown().await.unwrap();
+    assert!(lb_exporter.export(request(0..3, 0)).await.is_err());
+    assert!(lb_exporter.queues_per_destination(), "the engine must not queue in front");
+}

@@ -1,0 +1,60 @@
+//! The `loadbalancing` exporter: sends every span of a trace (or of a service) to the same
+//! backend out of several, as the Collector's loadbalancingexporter does, so that tail
+//! sampling, or span metrics per service, can run on more than one tracegate.
+//!
+//! The pieces, each in its own module:
+//! - [`config`]: the Collector's config shape (`routing_key`, `protocol.otlp`, `resolver`);
+//! - [`resolver`]: the backend names, a fixed list or a DNS name's addresses;
+//! - [`ring`]: the consistent-hash ring that maps a routing key to a backend, so a change of
+//!   backends moves only the keys of the ring's moved arcs;
+//! - [`route`]: cuts a batch per backend, as bytes when it arrived as bytes;
+//! - [`backends`]: one `otlp` exporter per backend behind the engine's own queue, retry and
+//!   timeout, created when a backend appears and drained when it leaves;
+//! - [`exporter`]: the exporter the pipeline sees.
+//!
+//! The engine puts no queue of its own in front of this exporter
+//! ([`Exporter::queues_per_destination`]): the queues are the backends', and a sender is
+//! answered once its batch's pieces are in them.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod backends;
+pub mod config;
+pub mod exporter;
+mod metrics;
+pub mod resolver;
+pub mod ring;
+pub mod route;
+
+use std::sync::Arc;
+
+use tracegate_core::{ComponentError, CreateContext, Exporter, ExporterFactory, Stability};
+
+pub use config::{LoadBalancingConfig, RoutingKey};
+pub use exporter::LoadBalancingExporter;
+
+/// Builds [`LoadBalancingExporter`]s for the `loadbalancing` type.
+pub struct LoadBalancingExporterFactory;
+
+impl ExporterFactory for LoadBalancingExporterFactory {
+    const TYPE: &'static str = "loadbalancing";
+    const STABILITY: Stability = Stability::Beta;
+    type Config = LoadBalancingConfig;
+
+    fn create(&self, ctx: CreateContext, config: LoadBalancingConfig) -> Result<Arc<dyn Exporter>, ComponentError> {
+        let resolver = resolver::Resolver::from_config(&config.resolver).map_err(|e| ComponentError::Config(e.to_string()))?;
+        let metrics = metrics::LoadBalancerMetrics::new(ctx.telemetry.metrics.registry(), &ctx.id, resolver.kind());
+        let backends = Arc::new(backends::BackendSet::new(
+            ctx.id.clone(),
+            config.protocol.otlp,
+            ctx.telemetry.clone(),
+            metrics.clone(),
+        ));
+        Ok(Arc::new(LoadBalancingExporter::new(ctx.id, config.routing_key, resolver, backends, metrics)))
+    }
+}
+
+tracegate_core::register_exporter!(LoadBalancingExporterFactory);
+
+#[cfg(test)]
+mod exporter_tests;
