@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 
 use super::budget::Budget;
 use super::{
-    Backoff, DiskQueue, ExporterSettings, FileStorage, MemoryQueue, QueueBackend, WhenFull,
+    Backoff, DiskQueue, ExporterSettings, MemoryQueue, QueueBackend, QueueStorage, WhenFull,
 };
 use crate::component::{ComponentError, ConsumeError, Consumer, Exporter, Host};
 use crate::data::Traces;
@@ -232,20 +232,9 @@ impl QueuedExporter {
         host: &dyn Host,
         storage: &str,
     ) -> Result<Arc<dyn QueueBackend>, ComponentError> {
-        let id = ComponentId::parse(storage).map_err(ComponentError::other)?;
-        let extension = host.extension(&id).ok_or_else(|| {
-            ComponentError::other(format!(
-                "sending_queue.storage: extension \"{storage}\" is not running"
-            ))
+        let files = host.capability::<dyn QueueStorage>(storage).map_err(|e| {
+            ComponentError::other(format!("sending_queue.storage: {e}; name a file_storage extension"))
         })?;
-        let Some(files) = extension
-            .as_any()
-            .and_then(|a| a.downcast_ref::<FileStorage>())
-        else {
-            return Err(ComponentError::other(format!(
-                "sending_queue.storage: \"{storage}\" is not a file_storage extension"
-            )));
-        };
         let q = &self.settings.sending_queue;
         let (dir, fsync, sizer, capacity) = (
             files.queue_directory(&self.id),

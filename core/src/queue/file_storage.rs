@@ -1,8 +1,8 @@
 //! The `file_storage` extension: a directory that components keep state in, named by the
 //! Collector's config so its `sending_queue: { storage: file_storage }` carries over.
 //!
-//! It lives in core, not in a component crate, because the engine's exporter queue is its one
-//! user and must know its concrete type; a crate of its own would only add a dependency cycle.
+//! It offers [`QueueStorage`] (see [`crate::capability`]), which the engine's exporter queue
+//! asks for by id. It lives in core because the queue is its main user and it is small.
 //! Each exporter gets a subdirectory `exporter_<type>_<name>_traces`, as the Collector names
 //! its queue's storage client, so two exporters never share files.
 
@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::QueueStorage;
+use crate::capability::Offers;
 use crate::component::{ComponentError, Extension, Host, Lifecycle};
 use crate::config::ConfigProblem;
 use crate::factory::{ComponentConfig, CreateContext, ExtensionFactory, Stability};
@@ -94,9 +96,30 @@ impl Lifecycle for FileStorage {
     }
 }
 
+impl QueueStorage for FileStorage {
+    fn queue_directory(&self, owner: &ComponentId) -> PathBuf {
+        FileStorage::queue_directory(self, owner)
+    }
+
+    fn fsync(&self) -> bool {
+        FileStorage::fsync(self)
+    }
+
+    fn directory(&self) -> &std::path::Path {
+        FileStorage::directory(self)
+    }
+}
+
 impl Extension for FileStorage {
+    /// Kept while tail_sampling's spill still downcasts to find the directory; users should
+    /// ask for `dyn QueueStorage` through [`Extension::offers`] instead.
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
+    }
+
+    /// Its directory, to the sending queues (and spills) that name this extension.
+    fn offers(self: Arc<Self>) -> Offers {
+        Offers::new().with::<dyn QueueStorage>(self)
     }
 }
 

@@ -5,7 +5,8 @@
 //! workers, retries with exponential backoff and jitter (permanent errors never retried,
 //! throttled ones waiting at least the server's retry-after), a per-call timeout, and a
 //! drain on shutdown. The queue sits behind [`QueueBackend`]: in memory by default, on disk
-//! ([`DiskQueue`]) when `sending_queue.storage` names a `file_storage` extension. Its size is
+//! ([`DiskQueue`]) when `sending_queue.storage` names an extension offering [`QueueStorage`]
+//! (`file_storage`). Its size is
 //! counted by a [`Sizer`] (bytes by default), and a full queue refuses rather than drops
 //! (`when_full`), so what the pipeline acknowledged is never discarded here.
 
@@ -15,6 +16,7 @@ pub mod disk;
 mod exporter;
 pub mod file_storage;
 mod memory;
+mod queue_storage;
 mod retry;
 mod settings;
 
@@ -24,5 +26,6 @@ pub use exporter::{shutdown_deadline, QueuedExporter};
 pub(crate) use file_storage::check_storage_references;
 pub use file_storage::FileStorage;
 pub use memory::MemoryQueue;
+pub use queue_storage::QueueStorage;
 pub use retry::Backoff;
 pub use settings::{ExporterSettings, QueueSettings, RetrySettings, Sizer, WhenFull, DEFAULT_QUEUE_BYTES};
