@@ -4,6 +4,7 @@
 //! - [`component`]: the traits a receiver, processor, exporter or extension implements.
 //! - [`capability`]: how a component finds what another offers (a trace store, queue storage,
 //!   sampling strategies) by name, with one typed call on the `Host`.
+//! - [`sampling`]: Jaeger sampling strategies as a capability (`remote_sampling` offers, receivers serve).
 //! - [`factory`]: typed factories, their erased form, and the `inventory` registry.
 //! - [`config`]: the Collector-shaped YAML config: loading, env expansion, merging, validation.
 //! - [`graph`]: turns a validated config into running pipelines (fan-out, start/stop order).
@@ -30,6 +31,7 @@ pub mod otlp_wire;
 pub mod plugins;
 pub mod queue;
 pub mod red;
+pub mod sampling;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

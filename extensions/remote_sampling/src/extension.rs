@@ -10,12 +10,13 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tracegate_core::config::GoDuration;
 use tracegate_core::server::{RunningServers, ServerSet};
+use tracegate_core::capability::Offers;
+use tracegate_core::sampling::SamplingStrategies;
 use tracegate_core::{ComponentError, CreateContext, Extension, Host, Lifecycle};
 
 use crate::adaptive::AdaptiveSampling;
 use crate::config::{Config, GrpcConfig, HttpConfig, Source};
-use crate::grpc::SamplingService;
-use crate::proto::sampling_manager_server::SamplingManagerServer;
+use crate::grpc::Served;
 use crate::proto::SamplingStrategyResponse;
 use crate::provider::{StrategyProvider, StrategySource};
 
@@ -76,13 +77,6 @@ impl RemoteSamplingExtension {
         })
     }
 
-    /// The `SamplingManager` gRPC service, for another server to mount (the `jaeger`
-    /// receiver's port 14250). It answers from the same strategies, reloads included, and
-    /// works whether or not this extension's own servers run.
-    pub fn grpc_service(&self) -> SamplingManagerServer<SamplingService> {
-        SamplingService::new(self.source.clone()).into_server()
-    }
-
     /// The strategy served for `service` right now.
     pub fn strategy_for(&self, service: &str) -> SamplingStrategyResponse {
         self.source.strategy_for(service)
@@ -123,7 +117,7 @@ impl Lifecycle for RemoteSamplingExtension {
             servers.http("http", &http.endpoint, crate::http::router(self.source.clone())).limits(&http.limits).tls(http.tls.as_ref());
         }
         if let Some(grpc) = &self.grpc {
-            servers.grpc("grpc", &grpc.endpoint, SamplingService::new(self.source.clone()).routes()).limits(&grpc.limits).keepalive(grpc.keepalive.as_ref()).tls(grpc.tls.as_ref());
+            servers.grpc("grpc", &grpc.endpoint, crate::grpc::routes(Arc::new(Served(self.source.clone())))).limits(&grpc.limits).keepalive(grpc.keepalive.as_ref()).tls(grpc.tls.as_ref());
         }
         let servers = servers.start().await?;
         if let Some(url) = servers.url("http") {
@@ -157,8 +151,16 @@ impl Lifecycle for RemoteSamplingExtension {
 }
 
 impl Extension for RemoteSamplingExtension {
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
+    /// The strategies being served (`dyn SamplingStrategies`: the `jaeger` receiver serves
+    /// them on its gRPC port too), answered from the same source, reloads included, whether
+    /// or not this extension's own servers run; and, in adaptive mode, the [`AdaptiveSampling`]
+    /// state the `adaptive_sampling` processor feeds.
+    fn offers(self: Arc<Self>) -> Offers {
+        let offers = Offers::new().with::<dyn SamplingStrategies>(Arc::new(Served(self.source.clone())));
+        match &self.adaptive {
+            Some(adaptive) => offers.with::<AdaptiveSampling>(adaptive.clone()),
+            None => offers,
+        }
     }
 }
 
@@ -231,9 +233,6 @@ mod tests {
         assert_eq!(get(http, "/sampling?service=svc").await.2, body("0.75"));
         std::fs::write(&path, strategies(1.0)).unwrap();
         assert_eq!(changed(&ext, &probabilistic(0.75)).await, probabilistic(1.0));
-
-        // The receiver's view: the same strategies through grpc_service().
-        let _service: SamplingManagerServer<SamplingService> = ext.grpc_service();
 
         drop(client);
         ext.shutdown().await.unwrap();
@@ -319,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn registered_and_found_by_downcast() {
+    fn registered_and_offering_its_strategies_to_other_components() {
         let factory = Registry::builtin().get(Kind::Extension, "remote_sampling").map(|f| f.stability());
         assert_eq!(factory, Some(tracegate_core::Stability::Beta));
 
@@ -327,7 +326,10 @@ mod tests {
         let path = dir.path().join("strategies.json");
         std::fs::write(&path, strategies(0.5)).unwrap();
         let ext: Arc<dyn Extension> = Arc::new(RemoteSamplingExtension::with_id("x".into(), &config(&path, "")).unwrap());
-        let found = ext.as_any().and_then(|a| a.downcast_ref::<RemoteSamplingExtension>()).unwrap();
-        assert_eq!(found.strategy_for("any"), probabilistic(0.5));
+        let host: Arc<dyn Host> = Arc::new(tracegate_core::testing::ExtensionsHost::default().with("remote_sampling", ext));
+        let found = host.capability::<dyn SamplingStrategies>("remote_sampling").unwrap();
+        assert_eq!(found.strategy_for("any"), tracegate_core::sampling::SamplingStrategy::from(&probabilistic(0.5)));
+        // File mode offers no adaptive state.
+        assert!(host.capabilities::<AdaptiveSampling>().is_empty());
     }
 }

@@ -1,47 +1,30 @@
-//! `jaeger.api_v2.SamplingManager/GetSamplingStrategy`: the gRPC form of the same answers,
-//! served on the extension's own port (5779) and, through
-//! [`RemoteSamplingExtension::grpc_service`](crate::RemoteSamplingExtension::grpc_service),
-//! on the `jaeger` receiver's gRPC port (14250) as Jaeger's collector does.
+//! `jaeger.api_v2.SamplingManager/GetSamplingStrategy` on the extension's own port (5779):
+//! the translator's [`SamplingManagerService`] over the strategies this extension offers
+//! ([`Served`]), the same service the `jaeger` receiver mounts on 14250 when it finds them
+//! through the host (`host.capabilities::<dyn SamplingStrategies>()`).
 
 use std::sync::Arc;
 
 use tonic::service::Routes;
-use tonic::{Request, Response, Status};
+use tracegate_core::sampling::{SamplingStrategies, SamplingStrategy};
+use tracegate_translator_jaeger::sampling::SamplingManagerService;
 
-use crate::proto::sampling_manager_server::{SamplingManager, SamplingManagerServer};
-use crate::proto::{SamplingStrategyParameters, SamplingStrategyResponse};
 use crate::provider::StrategySource;
 
-/// Answers `GetSamplingStrategy` from the provider's current strategies.
+/// A [`StrategySource`] (the file provider or adaptive sampling, which keep Jaeger's wire
+/// messages) as core's [`SamplingStrategies`] capability.
 #[derive(Clone)]
-pub struct SamplingService {
-    provider: Arc<dyn StrategySource>,
-}
+pub struct Served(pub Arc<dyn StrategySource>);
 
-impl SamplingService {
-    pub fn new(provider: Arc<dyn StrategySource>) -> Self {
-        Self { provider }
-    }
-
-    pub fn into_server(self) -> SamplingManagerServer<Self> {
-        SamplingManagerServer::new(self)
-    }
-
-    /// The extension's own gRPC port's routes, for `ServerSet::grpc`.
-    pub fn routes(self) -> axum::Router {
-        Routes::new(self.into_server()).prepare().into_axum_router()
+impl SamplingStrategies for Served {
+    fn strategy_for(&self, service: &str) -> SamplingStrategy {
+        SamplingStrategy::from(&self.0.strategy_for(service))
     }
 }
 
-#[tonic::async_trait]
-impl SamplingManager for SamplingService {
-    async fn get_sampling_strategy(
-        &self,
-        request: Request<SamplingStrategyParameters>,
-    ) -> Result<Response<SamplingStrategyResponse>, Status> {
-        let service = request.into_inner().service_name;
-        Ok(Response::new(self.provider.strategy_for(&service)))
-    }
+/// The extension's own gRPC port's routes, for `ServerSet::grpc`.
+pub fn routes(strategies: Arc<dyn SamplingStrategies>) -> axum::Router {
+    Routes::new(SamplingManagerService::new(strategies).into_server()).prepare().into_axum_router()
 }
 
 #[cfg(test)]
@@ -54,6 +37,7 @@ mod tests {
     use super::*;
     use crate::http::tests::provider_with;
     use crate::proto::sampling_manager_client::SamplingManagerClient;
+    use crate::proto::SamplingStrategyParameters;
     use crate::strategies::{probabilistic, rate_limiting};
 
     #[tokio::test]
@@ -63,7 +47,7 @@ mod tests {
                 "service_strategies": [{"service": "bar", "type": "ratelimiting", "param": 5}]}"#,
         );
         let mut servers = ServerSet::new("remote_sampling", Arc::new(ServiceStatus::default()));
-        servers.grpc("grpc", &Endpoint::new("127.0.0.1", 0), SamplingService::new(provider).routes());
+        servers.grpc("grpc", &Endpoint::new("127.0.0.1", 0), routes(Arc::new(Served(provider))));
         let servers = servers.start().await.unwrap();
         let addr = servers.local_addr("grpc").unwrap();
 

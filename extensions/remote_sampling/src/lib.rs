@@ -8,8 +8,11 @@
 //! - [`adaptive`]: Jaeger's adaptive sampling (per-operation probabilities computed from the
 //!   observed rate of sampled traces), fed by the [`processor`] `adaptive_sampling`.
 //! - [`http`]: `GET /sampling?service=X` (proto-JSON) and the legacy `GET /?service=X`.
-//! - [`grpc`]: `jaeger.api_v2.SamplingManager/GetSamplingStrategy`, also served by the `jaeger`
-//!   receiver on its gRPC port through [`RemoteSamplingExtension::grpc_service`].
+//! - [`grpc`]: `jaeger.api_v2.SamplingManager/GetSamplingStrategy` on the extension's port. The
+//!   extension offers its strategies as the `dyn SamplingStrategies` capability (see
+//!   `tracegate_core::capability`), which the `jaeger` receiver finds and serves on its gRPC port
+//!   without depending on this crate; the adaptive state is offered as [`AdaptiveSampling`]
+//!   to the `adaptive_sampling` processor the same way.
 //!
 //! The strategies file is read when the extension is created, so a missing or malformed file
 //! fails start-up with the path and the JSON problem, not the first request.
@@ -26,10 +29,14 @@ pub mod processor;
 pub mod provider;
 pub mod strategies;
 
-/// Generated from `proto/sampling.proto` (package `jaeger.api_v2`).
+/// Jaeger's sampling messages and the `SamplingManager` service (package `jaeger.api_v2`),
+/// compiled once in the Jaeger translator crate, which the `jaeger` receiver serves too.
 pub mod proto {
-    #![allow(clippy::all, missing_docs)]
-    tonic::include_proto!("jaeger.api_v2");
+    pub use tracegate_translator_jaeger::proto::{
+        sampling_manager_client, sampling_manager_server, OperationSamplingStrategy, PerOperationSamplingStrategies,
+        ProbabilisticSamplingStrategy, RateLimitingSamplingStrategy, SamplingStrategyParameters, SamplingStrategyResponse,
+        SamplingStrategyType,
+    };
 }
 
 use std::sync::Arc;
@@ -37,8 +44,8 @@ use std::sync::Arc;
 use tracegate_core::{ComponentError, CreateContext, Extension, ExtensionFactory, Stability};
 
 pub use config::Config;
+pub use adaptive::AdaptiveSampling;
 pub use extension::RemoteSamplingExtension;
-pub use grpc::SamplingService;
 pub use proto::sampling_manager_client;
 pub use proto::sampling_manager_server;
 pub use proto::SamplingStrategyResponse;

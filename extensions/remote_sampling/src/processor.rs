@@ -28,8 +28,9 @@ use tracegate_core::data::Traces;
 use tracegate_core::factory::{ComponentConfig, CreateContext, ProcessorFactory, Stability};
 
 use crate::adaptive::throughput::SamplerType;
+use tracegate_core::sampling::SamplingStrategies;
+
 use crate::adaptive::{AdaptiveSampling, RootSpan};
-use crate::RemoteSamplingExtension;
 
 const SAMPLER_TYPE: &str = "sampler.type";
 const SAMPLER_PARAM: &str = "sampler.param";
@@ -133,18 +134,12 @@ impl Lifecycle for AdaptiveSamplingProcessor {
         if self.sampling.get().is_some() {
             return Ok(());
         }
-        let mut file_mode = None;
-        for (id, ext) in host.extensions() {
-            let Some(found) = ext.as_any().and_then(|a| a.downcast_ref::<RemoteSamplingExtension>()) else { continue };
-            match found.adaptive() {
-                Some(sampling) => {
-                    let _ = self.sampling.set(sampling.clone());
-                    tracing::info!(processor = %self.id, extension = %id, "counting root spans for adaptive sampling");
-                    return Ok(());
-                }
-                None => file_mode = Some(id),
-            }
+        if let Some((id, sampling)) = host.capabilities::<AdaptiveSampling>().into_iter().next() {
+            let _ = self.sampling.set(sampling);
+            tracing::info!(processor = %self.id, extension = %id, "counting root spans for adaptive sampling");
+            return Ok(());
         }
+        let file_mode = host.capabilities::<dyn SamplingStrategies>().into_iter().next().map(|(id, _)| id);
         Err(ComponentError::Config(match file_mode {
             Some(id) => format!(
                 "processor {}: cannot load adaptive sampling components from `remote_sampling` extension: \
@@ -188,6 +183,7 @@ mod tests {
 
     use super::*;
     use crate::config::{AdaptiveConfig, Config, FileConfig};
+    use crate::RemoteSamplingExtension;
 
     struct Sink;
 

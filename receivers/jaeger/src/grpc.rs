@@ -24,7 +24,8 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Code, Request, Response, Status};
 use tracegate_core::ConsumeError;
-use tracegate_extension_remote_sampling::RemoteSamplingExtension;
+use tracegate_core::sampling::SamplingStrategies;
+use tracegate_translator_jaeger::sampling::SamplingManagerService;
 use tracegate_translator_jaeger::proto::collector_service_server::{CollectorService, CollectorServiceServer};
 use tracegate_translator_jaeger::proto::{PostSpansRequest, PostSpansResponse};
 use tracegate_translator_jaeger::proto_to_otlp;
@@ -63,16 +64,16 @@ fn to_status(error: &ConsumeError) -> Status {
     Status::new(code, error.to_string())
 }
 
-/// The gRPC services this port serves: the collector, plus the sampling manager of a running
-/// `remote_sampling` extension.
-pub fn routes(config: &GrpcConfig, ingest: Ingest, drops: Arc<Drops>, sampling: Option<&RemoteSamplingExtension>) -> Routes {
+/// The gRPC services this port serves: the collector, plus the sampling manager over the
+/// strategies of a running `remote_sampling` extension (found as a capability).
+pub fn routes(config: &GrpcConfig, ingest: Ingest, drops: Arc<Drops>, sampling: Option<Arc<dyn SamplingStrategies>>) -> Routes {
     let limit = config.max_recv_msg_bytes();
     let collector = CollectorServiceServer::new(JaegerGrpcService { ingest })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
     let routes = Routes::new(DecodeRefusals { inner: collector, drops, limit });
     match sampling {
-        Some(extension) => routes.add_service(extension.grpc_service()),
+        Some(strategies) => routes.add_service(SamplingManagerService::new(strategies).into_server()),
         None => routes,
     }
 }
@@ -154,10 +155,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::sync::Arc;
 
+    use tracegate_core::capability::Offers;
+    use tracegate_core::sampling::SamplingStrategy;
     use tracegate_core::{ComponentId, Exporter, Extension, Host, Lifecycle};
-    use tracegate_extension_remote_sampling::config::FileConfig;
-    use tracegate_extension_remote_sampling::proto::SamplingStrategyParameters;
-    use tracegate_extension_remote_sampling::sampling_manager_client::SamplingManagerClient;
+    use tracegate_translator_jaeger::proto::sampling_manager_client::SamplingManagerClient;
+    use tracegate_translator_jaeger::proto::SamplingStrategyParameters;
     use tracegate_translator_jaeger::proto::collector_service_client::CollectorServiceClient;
     use tracegate_translator_jaeger::proto::{Batch, Process, Span};
 
@@ -268,21 +270,28 @@ mod tests {
         Ok(response.probabilistic_sampling.unwrap().sampling_rate)
     }
 
+    /// An extension offering fixed strategies, as `remote_sampling` offers its file's (that
+    /// crate's own tests and the e2e tests run the real one; this crate does not depend on it).
+    struct Strategies;
+
+    impl SamplingStrategies for Strategies {
+        fn strategy_for(&self, service: &str) -> SamplingStrategy {
+            let rate = if service == "checkout" { 1.0 } else { 0.25 };
+            SamplingStrategy { probabilistic: Some(rate), ..Default::default() }
+        }
+    }
+
+    impl Lifecycle for Strategies {}
+
+    impl Extension for Strategies {
+        fn offers(self: Arc<Self>) -> Offers {
+            Offers::new().with::<dyn SamplingStrategies>(self)
+        }
+    }
+
     #[tokio::test]
     async fn a_running_remote_sampling_extension_is_served_on_the_grpc_port() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("strategies.json");
-        std::fs::write(
-            &path,
-            r#"{"default_strategy": {"type": "probabilistic", "param": 0.25},
-                "service_strategies": [{"service": "checkout", "type": "probabilistic", "param": 1.0}]}"#,
-        )
-        .unwrap();
-        let config = tracegate_extension_remote_sampling::Config {
-            file: Some(FileConfig { path, ..Default::default() }),
-            ..Default::default()
-        };
-        let extension = Arc::new(RemoteSamplingExtension::with_id("remote_sampling".into(), &config).unwrap());
+        let extension = Arc::new(Strategies);
         let run = start_with_host(local_config(), RecordingConsumer::ok(), Arc::new(HostWith(extension))).await;
         assert_eq!(strategy_rate(run.grpc_url(), "checkout").await.unwrap(), 1.0);
         assert_eq!(strategy_rate(run.grpc_url(), "other").await.unwrap(), 0.25);

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use tracegate_core::server::{RunningServers, ServerSet};
 use tracegate_core::telemetry::Telemetry;
 use tracegate_core::tenancy::layer::{guarded, stamping, Guard};
-use tracegate_core::{ComponentError, ComponentId, Consumer, Extension, Host, Lifecycle, Receiver};
-use tracegate_extension_remote_sampling::RemoteSamplingExtension;
+use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
+use tracegate_core::sampling::SamplingStrategies;
 
 use crate::config::Config;
 use crate::drops::Drops;
@@ -89,13 +89,10 @@ impl JaegerReceiver {
     }
 }
 
-/// The first running `remote_sampling` extension, if any; its strategies are then also served
-/// on the gRPC port.
-fn remote_sampling(host: &Arc<dyn Host>) -> Option<Arc<dyn Extension>> {
-    host.extensions()
-        .into_iter()
-        .map(|(_, ext)| ext)
-        .find(|ext| ext.as_any().is_some_and(|any| any.is::<RemoteSamplingExtension>()))
+/// The sampling strategies of the first running extension offering them (`remote_sampling`),
+/// if any; they are then also served on the gRPC port, as Jaeger's collector serves them.
+fn sampling_strategies(host: &Arc<dyn Host>) -> Option<Arc<dyn SamplingStrategies>> {
+    host.capabilities::<dyn SamplingStrategies>().into_iter().next().map(|(_, s)| s)
 }
 
 #[async_trait]
@@ -128,10 +125,9 @@ impl Lifecycle for JaegerReceiver {
         }
         let mut sampling = false;
         if let Some(cfg) = &p.grpc {
-            let extension = remote_sampling(&host);
-            let sampling_ext = extension.as_ref().and_then(|e| e.as_any()).and_then(|a| a.downcast_ref::<RemoteSamplingExtension>());
-            sampling = sampling_ext.is_some();
-            let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), sampling_ext);
+            let strategies = sampling_strategies(&host);
+            sampling = strategies.is_some();
+            let routes = grpc::routes(cfg, self.grpc.ingest.clone(), self.grpc.drops.clone(), strategies);
             servers
                 .grpc("grpc", &cfg.endpoint, guarded(routes.prepare().into_axum_router(), self.tenancy.as_ref()))
                 .keepalive(cfg.keepalive.as_ref())

@@ -14,6 +14,7 @@ mod from_otlp;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod proto;
+pub mod sampling;
 pub mod thrift;
 mod to_otlp;
 mod value_json;

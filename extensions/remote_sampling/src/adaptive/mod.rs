@@ -67,6 +67,12 @@ pub struct AdaptiveSampling {
     default_response: SamplingStrategyResponse,
 }
 
+/// Offered by the `remote_sampling` extension in adaptive mode (a capability of this crate's
+/// own, see `tracegate_core::capability`), found by the `adaptive_sampling` processor.
+impl tracegate_core::capability::Capability for AdaptiveSampling {
+    const WHAT: &'static str = "adaptive sampling";
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves whole values behind (maps that were
     // being filled); carrying on with them beats taking sampling down.
