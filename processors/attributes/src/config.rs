@@ -1,14 +1,12 @@
-//! Settings of the `attributes`, `resource` and `span` processors, with the Collector's names.
-//! `validate` compiles every regex and action, so a bad one is reported at load time with its
-//! path (`actions::2::pattern`), never at the first span.
+//! Settings of the `attributes` processor, with the Collector's names. `validate` compiles
+//! every regex and action, so a bad one is reported at load time with its path
+//! (`actions::2::pattern`), never at the first span.
 
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::ConfigProblem;
 use tracegate_core::factory::ComponentConfig;
 
-use crate::actions::{ActionConfig, Actions};
-use crate::matcher::{MatchProperties, SpanMatcher};
-use crate::span::SpanRules;
+use tracegate_span_rules::{ActionConfig, Actions, MatchProperties, SpanMatcher};
 
 /// `attributes`: actions on span attributes, for the spans `include`/`exclude` select.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -28,84 +26,6 @@ impl ComponentConfig for AttributesConfig {
             p.push(ConfigProblem::new("actions", "missing: list at least one action"));
         }
         p.extend(Actions::compile(&self.actions, "actions").err().unwrap_or_default());
-        p.extend(SpanMatcher::compile(self.include.as_ref(), self.exclude.as_ref(), "").err().unwrap_or_default());
-        p
-    }
-}
-
-/// `resource`: the same actions on resource attributes (listed under `attributes`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ResourceConfig {
-    pub attributes: Vec<ActionConfig>,
-}
-
-impl ComponentConfig for ResourceConfig {
-    fn validate(&self) -> Vec<ConfigProblem> {
-        let mut p = Vec::new();
-        if self.attributes.is_empty() {
-            p.push(ConfigProblem::new("attributes", "missing: list at least one action"));
-        }
-        p.extend(Actions::compile(&self.attributes, "attributes").err().unwrap_or_default());
-        p
-    }
-}
-
-/// `span`: rename spans from attributes, extract attributes from names, set the status.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SpanConfig {
-    pub name: NameConfig,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<StatusConfig>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub include: Option<MatchProperties>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exclude: Option<MatchProperties>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NameConfig {
-    /// New name: these attributes' values joined by `separator`; all must be present.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub from_attributes: Vec<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub separator: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to_attributes: Option<ToAttributesConfig>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ToAttributesConfig {
-    /// Regexes over the span name; each named group becomes an attribute and its part of the
-    /// name is replaced by `{group}`.
-    pub rules: Vec<String>,
-    pub break_after_match: bool,
-    pub keep_original_name: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StatusConfig {
-    /// Ok, Error or Unset.
-    pub code: String,
-    /// Only with code Error.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub description: String,
-}
-
-impl ComponentConfig for SpanConfig {
-    fn validate(&self) -> Vec<ConfigProblem> {
-        let mut p = Vec::new();
-        if self.name.from_attributes.is_empty() && self.name.to_attributes.is_none() && self.status.is_none() {
-            p.push(ConfigProblem::new(
-                "",
-                "nothing to do: set name::from_attributes, name::to_attributes or status",
-            ));
-        }
-        p.extend(SpanRules::compile(self).err().unwrap_or_default());
         p.extend(SpanMatcher::compile(self.include.as_ref(), self.exclude.as_ref(), "").err().unwrap_or_default());
         p
     }

@@ -1,4 +1,4 @@
-//! Processor-level tests: include/exclude, copy on write, resource and span processors.
+//! Processor-level tests: include/exclude, copy on write, consuming.
 
 use std::sync::Arc;
 
@@ -7,7 +7,9 @@ use tracegate_core::component::Consumer;
 use tracegate_core::data::Traces;
 use tracegate_core::testing::parse_config_messages;
 
-use crate::testutil::*;
+use tracegate_span_rules::testing::*;
+use tracegate_span_rules::{Actions, SpanMatcher};
+
 use crate::*;
 
 fn attributes(yaml: &str) -> AttributesProcessor {
@@ -15,24 +17,6 @@ fn attributes(yaml: &str) -> AttributesProcessor {
     let actions = Actions::compile(&cfg.actions, "actions").unwrap_or_else(|e| panic!("{e:?}"));
     let matcher = SpanMatcher::compile(cfg.include.as_ref(), cfg.exclude.as_ref(), "").unwrap_or_else(|e| panic!("{e:?}"));
     AttributesProcessor::new(actions, matcher, Sink::new())
-}
-
-fn span_proc(yaml: &str) -> SpanProcessor {
-    let cfg: SpanConfig = parse_config_messages(yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    let rules = SpanRules::compile(&cfg).unwrap_or_else(|e| panic!("{e:?}"));
-    let matcher = SpanMatcher::compile(cfg.include.as_ref(), cfg.exclude.as_ref(), "").unwrap_or_else(|e| panic!("{e:?}"));
-    SpanProcessor::new(rules, matcher, Sink::new())
-}
-
-fn first_span(t: &Traces) -> &tracegate_core::data::Span {
-    &t.resource_spans()[0].scope_spans[0].spans[0]
-}
-
-fn two_services() -> Traces {
-    Traces::new(vec![
-        batch("checkout", vec![span("GET /cart", 1, &[("http.method", s("GET"))]), span("db.query", 1, &[])]),
-        batch("frontend", vec![span("GET /", 2, &[("http.method", s("GET"))])]),
-    ])
 }
 
 #[test]
@@ -124,80 +108,6 @@ fn match_config_errors_carry_their_path() {
     assert!(e.iter().any(|m| m.starts_with("include: set at least one")), "{e:?}");
     let e = parse_config_messages::<AttributesConfig>("{actions: [{key: a, action: delete}], include: {match_type: strict, span_kinds: [server]}}").err().unwrap_or_default();
     assert!(e.iter().any(|m| m.starts_with("include::span_kinds::0: unknown span kind")), "{e:?}");
-}
-
-#[test]
-fn resource_processor_edits_resources_copy_on_write() {
-    let cfg: ResourceConfig = parse_config_messages("attributes: [ {key: deployment.environment, value: prod, action: upsert}, {key: host.name, action: delete} ]").unwrap_or_else(|e| panic!("{e:?}"));
-    let p = ResourceProcessor::new(Actions::compile(&cfg.attributes, "attributes").unwrap_or_else(|e| panic!("{e:?}")), Sink::new());
-    let original = two_services();
-    let mut t = original.clone();
-    assert!(p.process(&mut t));
-    for rs in t.resource_spans() {
-        assert_eq!(get(&rs.resource.as_ref().map(|r| r.attributes.clone()).unwrap_or_default(), "deployment.environment"), Some(&s("prod")));
-    }
-    let mut again = t.clone();
-    assert!(!p.process(&mut again), "already applied: nothing changes");
-    assert!(again.shares_with(&t));
-}
-
-#[test]
-fn span_renames_from_attributes_only_when_all_are_present() {
-    let p = span_proc(r#"name: {from_attributes: [db.svc, operation, n], separator: "::"}"#);
-    let mut t = Traces::new(vec![batch("svc", vec![
-        span("old", 1, &[("db.svc", s("location")), ("operation", s("get")), ("n", V::IntValue(3))]),
-        span("keep", 1, &[("db.svc", s("location"))]),
-    ])]);
-    p.process(&mut t);
-    assert_eq!(names(&t), ["location::get::3", "keep"]);
-}
-
-#[test]
-fn span_to_attributes_extracts_and_rewrites_the_name() {
-    let p = span_proc(r#"name: {to_attributes: {rules: ["^/api/v1/document/(?P<documentId>.*)/update$"]}}"#);
-    let mut t = Traces::new(vec![batch("svc", vec![span("/api/v1/document/12345678/update", 1, &[]), span("/other", 1, &[])])]);
-    p.process(&mut t);
-    assert_eq!(names(&t), ["/api/v1/document/{documentId}/update", "/other"]);
-    assert_eq!(get(&first_span(&t).attributes, "documentId"), Some(&s("12345678")));
-}
-
-#[test]
-fn span_to_attributes_rules_chain_unless_break_after_match() {
-    let rules = r#"rules: ["^/(?P<a>[^/]+)/", "/(?P<b>[^/{}]+)$"]"#;
-    let p = span_proc(&format!("name: {{to_attributes: {{{rules}}}}}"));
-    let mut t = Traces::new(vec![batch("svc", vec![span("/x/y", 1, &[])])]);
-    p.process(&mut t);
-    assert_eq!(names(&t), ["/{a}/{b}"]);
-    let p = span_proc(&format!("name: {{to_attributes: {{{rules}, break_after_match: true}}}}"));
-    let mut t = Traces::new(vec![batch("svc", vec![span("/x/y", 1, &[])])]);
-    p.process(&mut t);
-    assert_eq!(names(&t), ["/{a}/y"]);
-}
-
-#[test]
-fn span_status_follows_the_collector() {
-    let p = span_proc("status: {code: Error, description: boom}");
-    let mut t = Traces::new(vec![batch("svc", vec![with_status(span("a", 1, &[]), 1)])]);
-    p.process(&mut t);
-    let st = first_span(&t).status.clone().unwrap_or_default();
-    assert_eq!((st.code, st.message.as_str()), (2, "boom"), "the processor overwrites any status, Ok included");
-    let p = span_proc("status: {code: Unset}");
-    let original = Traces::new(vec![batch("svc", vec![span("a", 1, &[])])]);
-    let mut t = original.clone();
-    assert!(!p.process(&mut t), "already unset: no change");
-    assert!(t.shares_with(&original));
-}
-
-#[test]
-fn span_config_errors() {
-    let e = parse_config_messages::<SpanConfig>("status: {code: Ok, description: x}").err().unwrap_or_default();
-    assert!(e.iter().any(|m| m.starts_with("status::description:")), "{e:?}");
-    let e = parse_config_messages::<SpanConfig>("status: {code: OK}").err().unwrap_or_default();
-    assert!(e.iter().any(|m| m.starts_with("status::code: unknown")), "{e:?}");
-    let e = parse_config_messages::<SpanConfig>(r#"name: {to_attributes: {rules: ["(?P<x>", "ok"]}}"#).err().unwrap_or_default();
-    assert!(e.iter().any(|m| m.starts_with("name::to_attributes::rules::0: invalid regex")), "{e:?}");
-    let e = parse_config_messages::<SpanConfig>("{}").err().unwrap_or_default();
-    assert!(e.iter().any(|m| m.starts_with("nothing to do")), "{e:?}");
 }
 
 #[tokio::test]

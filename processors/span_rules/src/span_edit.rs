@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tracegate_core::component::{Capabilities, ConsumeError, Consumer, Lifecycle, Processor};
 use tracegate_core::data::{Span, Traces};
 
+use crate::actions::Actions;
 use crate::cow::edit_spans;
 use crate::matcher::SpanMatcher;
 
@@ -16,6 +17,13 @@ use crate::matcher::SpanMatcher;
 /// nothing, so an untouched batch is not copied.
 pub trait SpanEdit: Send + Sync + 'static {
     fn edit(&self, span: &mut Cow<'_, Span>);
+}
+
+/// The `attributes` processor's edit: the actions on the span's attributes.
+impl SpanEdit for Actions {
+    fn edit(&self, span: &mut Cow<'_, Span>) {
+        self.apply(span);
+    }
 }
 
 pub struct SpanEditProcessor<E> {

@@ -6,6 +6,8 @@
 //!
 //! Only a subset of OTTL is understood (see [`ottl`]); a condition outside it fails config
 //! validation with its index, so nothing is silently matched differently from the Collector.
+//! The `spans` properties and the span context are the shared rule engine's
+//! ([`tracegate_span_rules`]).
 
 mod eval;
 mod ottl;
@@ -22,8 +24,11 @@ use tracegate_core::factory::ComponentConfig;
 use tracegate_core::id::ComponentId;
 use tracegate_core::telemetry::ProcessorMetrics;
 
-use crate::cow::SpanCtx;
-use crate::matcher::{MatchProperties, SpanMatcher};
+use tracegate_core::component::ComponentError;
+use tracegate_core::factory::{CreateContext, ProcessorFactory, Stability};
+use tracegate_span_rules::cow::SpanCtx;
+use tracegate_span_rules::{config_error, MatchProperties, SpanMatcher};
+
 use eval::Expr;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +78,7 @@ pub struct FilterConfig {
 }
 
 /// The compiled filter.
-pub struct Rules {
+pub struct FilterRules {
     span: Vec<Expr>,
     trace: Vec<Expr>,
     legacy: Option<SpanMatcher>,
@@ -91,7 +96,7 @@ fn compile_list(list: &[String], path: &str, problems: &mut Vec<ConfigProblem>) 
     out
 }
 
-impl Rules {
+impl FilterRules {
     pub fn compile(cfg: &FilterConfig) -> Result<Self, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
         let span = compile_list(&cfg.traces.span, "traces::span", &mut problems);
@@ -180,19 +185,19 @@ impl Rules {
 
 impl ComponentConfig for FilterConfig {
     fn validate(&self) -> Vec<ConfigProblem> {
-        Rules::compile(self).err().unwrap_or_default()
+        FilterRules::compile(self).err().unwrap_or_default()
     }
 }
 
 pub struct FilterProcessor {
     id: ComponentId,
-    rules: Rules,
+    rules: FilterRules,
     metrics: ProcessorMetrics,
     next: Arc<dyn Consumer>,
 }
 
 impl FilterProcessor {
-    pub fn new(id: ComponentId, rules: Rules, metrics: ProcessorMetrics, next: Arc<dyn Consumer>) -> Self {
+    pub fn new(id: ComponentId, rules: FilterRules, metrics: ProcessorMetrics, next: Arc<dyn Consumer>) -> Self {
         Self { id, rules, metrics, next }
     }
 }
@@ -222,6 +227,20 @@ impl Lifecycle for FilterProcessor {}
 
 impl Processor for FilterProcessor {}
 
+pub struct FilterProcessorFactory;
+
+impl ProcessorFactory for FilterProcessorFactory {
+    const TYPE: &'static str = "filter";
+    const STABILITY: Stability = Stability::Alpha;
+    type Config = FilterConfig;
+
+    fn create(&self, ctx: CreateContext, cfg: FilterConfig, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
+        let rules = FilterRules::compile(&cfg).map_err(config_error)?;
+        Ok(Arc::new(FilterProcessor::new(ctx.id.clone(), rules, ctx.processor_metrics(), next)))
+    }
+}
+
+tracegate_core::register_processor!(FilterProcessorFactory);
+
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -6,11 +6,11 @@ use tracegate_core::telemetry::Metrics;
 use tracegate_core::testing::parse_config_messages;
 
 use super::*;
-use crate::testutil::*;
+use tracegate_span_rules::testing::*;
 
-fn rules(yaml: &str) -> Rules {
+fn rules(yaml: &str) -> FilterRules {
     let cfg: FilterConfig = parse_config_messages(yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    Rules::compile(&cfg).unwrap_or_else(|e| panic!("{e:?}"))
+    FilterRules::compile(&cfg).unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn problems(yaml: &str) -> Vec<String> {

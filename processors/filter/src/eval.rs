@@ -8,8 +8,8 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use regex::Regex;
 use tracegate_core::data::Span;
 
-use crate::cow::SpanCtx;
-use crate::value;
+use tracegate_span_rules::cow::SpanCtx;
+use tracegate_span_rules::value;
 
 #[derive(Debug)]
 pub enum Expr {

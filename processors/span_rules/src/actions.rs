@@ -277,6 +277,3 @@ fn regex(pattern: &str) -> Result<Regex, Problem> {
     Regex::new(pattern).map_err(|e| ("pattern", format!("invalid regex {pattern:?}: {e}")))
 }
 
-#[cfg(test)]
-#[path = "actions_tests.rs"]
-mod tests;

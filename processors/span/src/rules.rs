@@ -10,10 +10,10 @@ use regex::Regex;
 use tracegate_core::config::ConfigProblem;
 use tracegate_core::data::Span;
 
-use crate::actions::AttrTarget;
+use tracegate_span_rules::value;
+use tracegate_span_rules::{AttrTarget, SpanEdit};
+
 use crate::config::SpanConfig;
-use crate::span_edit::{SpanEdit, SpanEditProcessor};
-use crate::value;
 
 struct ToAttributesRule {
     re: Regex,
@@ -160,9 +160,6 @@ fn set_str(span: &mut Cow<'_, Span>, key: &str, v: &str) {
         None => span.attrs_mut().push(value::kv(key, V::StringValue(v.to_string()))),
     }
 }
-
-/// The `span` processor: the rules on each selected span.
-pub type SpanProcessor = SpanEditProcessor<SpanRules>;
 
 impl SpanEdit for SpanRules {
     fn edit(&self, span: &mut Cow<'_, Span>) {
