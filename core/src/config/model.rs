@@ -14,6 +14,8 @@ pub struct ServiceSection {
     pub telemetry: TelemetrySection,
     /// How long shutdown waits for queues to drain before counting the rest as failed.
     pub shutdown_timeout: ShutdownTimeout,
+    /// Reload when a `--config` file changes (checked every second), as on SIGHUP.
+    pub watch_config: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -23,6 +23,7 @@ pub struct Metrics {
     processor_refused: IntCounterVec,
     server_auth_failures: IntCounterVec,
     tenancy_refusals: IntCounterVec,
+    config_reloads: IntCounterVec,
     pipeline_held: IntGauge,
 }
 
@@ -66,6 +67,7 @@ impl Metrics {
             processor_refused: counter(&r, "tracegate_processor_refused_spans", "Spans a processor refused with a retryable error (memory limiter): not lost, the sender retries.", &["processor", "pipeline"]),
             server_auth_failures: counter(&r, "tracegate_server_auth_failures", "Calls a listener refused because its authenticator did not accept their credentials, by reason (missing, invalid, unavailable).", &["component", "server", "reason"]),
             tenancy_refusals: counter(&r, "tracegate_tenancy_refused_requests", "Requests refused because they named no allowed tenant (crate::tenancy), by component and reason (missing, unknown, extra, mismatch).", &["component", "reason"]),
+            config_reloads: counter(&r, "tracegate_config_reloads_total", "Config reloads (SIGHUP, or a changed --config file with service.watch_config), by result: applied, unchanged, rejected (invalid config, nothing changed), failed (a part could not start; the previous config was restored).", &["result"]),
             pipeline_held: {
                 let g = IntGauge::new("tracegate_pipeline_held_bytes", "Span data the pipelines hold now (requests being answered, in-memory sending queues), in OTLP protobuf bytes: what memory_limiter judges.").expect("static metric definition");
                 r.register(Box::new(g.clone())).expect("metric registered once");
@@ -131,6 +133,11 @@ impl Metrics {
     /// Counts the requests `component` refused for want of an allowed tenant, for `reason`.
     pub fn tenancy_refusals(&self, component: &str, reason: &str) -> IntCounter {
         self.tenancy_refusals.with_label_values(&[component, reason])
+    }
+
+    /// `tracegate_config_reloads_total{result}`.
+    pub fn config_reloads(&self, result: &str) -> IntCounter {
+        self.config_reloads.with_label_values(&[result])
     }
 
     pub fn exporter(&self, exporter: &str) -> ExporterMetrics {

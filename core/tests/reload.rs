@@ -1,0 +1,144 @@
+//! Reloading a running service: what is kept, what is replaced and in which order, and that
+//! batches sent throughout arrive exactly once.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use support::{spans, World};
+use tracegate_core::graph::Service;
+
+const BASE: &str = r#"
+receivers: { test/r: {}, test/only_b: {} }
+processors: { test/p: {} }
+exporters: { test/e1: {}, test/e2: {} }
+service:
+  pipelines:
+    traces/a: { receivers: [test/r], processors: [test/p], exporters: [test/e1] }
+    traces/b: { receivers: [test/r, test/only_b], exporters: [test/e2] }
+"#;
+
+/// Spans every instance ever created under `id` received.
+fn delivered(w: &World, id: &str) -> usize {
+    w.exporters.0.lock().unwrap().iter().filter(|e| e.id == id).map(|e| e.spans()).sum()
+}
+
+fn instances(w: &World, id: &str) -> usize {
+    w.exporters.0.lock().unwrap().iter().filter(|e| e.id == id).count()
+}
+
+fn position(log: &[String], line: &str, nth: usize) -> usize {
+    log.iter().enumerate().filter(|(_, l)| l.as_str() == line).nth(nth).map(|(i, _)| i).unwrap_or_else(|| panic!("{line:?} #{nth} not in {log:#?}"))
+}
+
+#[tokio::test]
+async fn a_processor_added_rebuilds_only_its_pipeline_and_keeps_receivers_and_exporters() {
+    let w = World::new();
+    let svc = Service::build(&w.config(BASE).unwrap(), w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let next = w.receiver("test/r").next.clone();
+    next.consume(spans(2)).await.unwrap();
+
+    let changed = BASE.replace(
+        "processors: { test/p: {} }",
+        "processors: { test/p: {}, test/q: {} }",
+    ).replace("processors: [test/p], exporters: [test/e1]", "processors: [test/p, test/q], exporters: [test/e1]");
+    let outcome = svc.reload(&w.config(&changed).unwrap()).await.unwrap();
+    assert!(!outcome.is_unchanged());
+    assert_eq!(w.receivers.0.lock().unwrap().len(), 2, "receivers are not recreated");
+    assert_eq!((instances(&w, "test/e1"), instances(&w, "test/e2")), (1, 1), "exporters are kept");
+    let log = w.log();
+    assert!(position(&log, "start processor test/p", 1) > position(&log, "start processor test/q", 0), "downstream first");
+    assert!(!log.contains(&"stop receiver test/r".to_string()), "{log:#?}");
+
+    // The same receiver handle now feeds the new chain.
+    next.consume(spans(3)).await.unwrap();
+    assert!(w.log().contains(&"process test/q".to_string()));
+    svc.shutdown().await;
+    assert_eq!((delivered(&w, "test/e1"), delivered(&w, "test/e2")), (5, 5));
+}
+
+#[tokio::test]
+async fn a_changed_exporter_starts_before_its_old_instance_stops_and_no_batch_is_lost() {
+    let w = World::new();
+    let svc = Arc::new(Service::build(&w.config(BASE).unwrap(), w.telemetry.clone()).unwrap());
+    svc.start().await.unwrap();
+    let next = w.receiver("test/r").next.clone();
+
+    // Batches keep coming while the config changes three times.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (sent, done, next) = (sent.clone(), done.clone(), next.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                next.consume(spans(1)).await.expect("never refused");
+                sent.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let versions = [
+        BASE.replace("test/e1: {}", "test/e1: { behaviour: [ok] }"),
+        BASE.replace("test/e1: {}", "test/e1: { behaviour: [ok, ok] }").replace("test/p: {}", "test/p: { mutate: true }"),
+        BASE.to_string(),
+    ];
+    for v in &versions {
+        let before = sent.load(Ordering::Relaxed);
+        while sent.load(Ordering::Relaxed) < before + 50 {
+            tokio::task::yield_now().await;
+        }
+        svc.reload(&w.config(v).unwrap()).await.unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    sender.await.unwrap();
+    svc.shutdown().await;
+
+    assert_eq!(instances(&w, "test/e1"), 4, "e1 replaced three times");
+    assert_eq!(instances(&w, "test/e2"), 1, "e2 kept");
+    let log = w.log();
+    for n in 0..3 {
+        assert!(position(&log, "start exporter test/e1", n + 1) < position(&log, "stop exporter test/e1", n), "new instance #{} started before the old stopped", n + 1);
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    assert_eq!(delivered(&w, "test/e1"), sent, "every batch through pipeline a arrived once");
+    assert_eq!(delivered(&w, "test/e2"), sent, "and through pipeline b");
+}
+
+#[tokio::test]
+async fn removed_and_added_receivers_start_and_stop_and_unchanged_reloads_are_counted() {
+    let w = World::new();
+    let svc = Service::build(&w.config(BASE).unwrap(), w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let same = svc.reload(&w.config(BASE).unwrap()).await.unwrap();
+    assert!(same.is_unchanged(), "{same:?}");
+
+    let changed = BASE.replace("test/only_b: {}", "test/new: {}").replace("[test/r, test/only_b]", "[test/r, test/new]");
+    svc.reload(&w.config(&changed).unwrap()).await.unwrap();
+    let log = w.log();
+    assert!(log.contains(&"stop receiver test/only_b".to_string()) && log.contains(&"start receiver test/new".to_string()), "{log:#?}");
+    assert!(!log.contains(&"stop receiver test/r".to_string()));
+    w.receiver("test/new").next.consume(spans(4)).await.unwrap();
+    svc.shutdown().await;
+    assert_eq!(delivered(&w, "test/e2"), 4);
+    assert_eq!(w.metric("tracegate_config_reloads_total{result=\"unchanged\"}"), 1.0);
+    assert_eq!(w.metric("tracegate_config_reloads_total{result=\"applied\"}"), 1.0);
+}
+
+#[tokio::test]
+async fn a_part_that_cannot_start_fails_the_reload_and_the_previous_graph_keeps_running() {
+    let w = World::new();
+    let svc = Service::build(&w.config(BASE).unwrap(), w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    let broken = BASE.replace("test/p: {}", "test/p: { mutate: true }").replace(
+        "service:",
+        "extensions: { file_storage/bad: { directory: /dev/null/queues, create_directory: false } }\nservice:\n  extensions: [file_storage/bad]",
+    );
+    let err = svc.reload(&w.config(&broken).unwrap()).await.expect_err("cannot start");
+    assert!(err.to_string().contains("file_storage/bad"), "{err}");
+    w.receiver("test/r").next.consume(spans(2)).await.expect("the old graph still answers");
+    svc.shutdown().await;
+    assert_eq!(delivered(&w, "test/e1"), 2);
+    assert_eq!(w.metric("tracegate_config_reloads_total{result=\"failed\"}"), 1.0);
+}
