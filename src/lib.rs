@@ -6,8 +6,12 @@
 //! CLI and every built-in component with them: see docs/plugins.md.
 
 mod components;
+mod env_config;
 #[cfg(test)]
 mod lifecycle_tests;
+mod loader;
+mod redact;
+mod reload;
 mod run;
 
 use std::path::PathBuf;
@@ -39,7 +43,8 @@ enum Command {
     Validate,
     /// List every registered receiver, processor, exporter and extension.
     Components,
-    /// Print the effective config: env expanded, files merged, --set applied, defaults filled.
+    /// Print the effective config: env expanded, files merged, --set applied, defaults filled
+    /// (credentials shown as [REDACTED]). With no --config: the config the environment makes.
     PrintConfig,
 }
 
@@ -63,40 +68,44 @@ pub fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Validate => match sources.load_valid(&registry) {
-            Ok(valid) => {
-                print_problems(&valid.warnings);
-                println!("config is valid: {} pipeline(s), {} component(s)", valid.pipelines.len(), valid.components.len());
-                ExitCode::SUCCESS
-            }
-            Err(problems) => invalid(&problems),
-        },
-        Command::PrintConfig => match sources.load_valid(&registry) {
-            Ok(valid) => {
-                print_problems(&valid.warnings);
-                match serde_yaml_ng::to_string(&valid.effective()) {
-                    Ok(text) => {
-                        print!("{text}");
-                        ExitCode::SUCCESS
+        command => {
+            // No --config: the environment configures a Jaeger all-in-one (see env_config).
+            let loader = loader::Loader::new(sources, registry);
+            let loaded = match loader.load() {
+                Ok(loaded) => loaded,
+                Err(problems) => return invalid(&problems),
+            };
+            match command {
+                Command::Validate => {
+                    let valid = &loaded.config;
+                    print_problems(&valid.warnings);
+                    println!("config is valid: {} pipeline(s), {} component(s)", valid.pipelines.len(), valid.components.len());
+                    ExitCode::SUCCESS
+                }
+                Command::PrintConfig => {
+                    print_problems(&loaded.config.warnings);
+                    let mut effective = loaded.config.effective();
+                    redact::redact(&mut effective);
+                    match serde_yaml_ng::to_string(&effective) {
+                        Ok(text) => {
+                            print!("{text}");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("tracegate: cannot render the config: {e}");
+                            ExitCode::FAILURE
+                        }
                     }
+                }
+                _ => match run::run(loaded, &loader) {
+                    Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
-                        eprintln!("tracegate: cannot render the config: {e}");
+                        eprintln!("tracegate: {e:#}");
                         ExitCode::FAILURE
                     }
-                }
+                },
             }
-            Err(problems) => invalid(&problems),
-        },
-        Command::Run => match sources.load_valid(&registry) {
-            Ok(valid) => match run::run(valid) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tracegate: {e:#}");
-                    ExitCode::FAILURE
-                }
-            },
-            Err(problems) => invalid(&problems),
-        },
+        }
     }
 }
 

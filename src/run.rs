@@ -1,6 +1,8 @@
 //! The `run` command: telemetry up, graph built and started, then wait for SIGINT/SIGTERM
-//! and stop in order.
+//! (reloading on SIGHUP or a watched file change meanwhile, see [`crate::reload`]) and stop
+//! in order.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -8,7 +10,23 @@ use tracegate_core::config::{MetricsLevel, ValidConfig};
 use tracegate_core::graph::Service;
 use tracegate_core::telemetry::{init_logs, serve_metrics, Telemetry};
 
-pub fn run(config: ValidConfig) -> anyhow::Result<()> {
+use crate::loader::{Loaded, Loader};
+
+pub fn run(loaded: Loaded, loader: &Loader) -> anyhow::Result<()> {
+    let Loaded { config, ephemeral_dir } = loaded;
+    let result = run_config(config, loader);
+    if let Some(dir) = ephemeral_dir {
+        // Badger's ephemeral mode: the data lives as long as the process.
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("cannot remove the ephemeral store {}: {e}", dir.display());
+            }
+        }
+    }
+    result
+}
+
+fn run_config(config: ValidConfig, loader: &Loader) -> anyhow::Result<()> {
     init_logs(&config.service.telemetry.logs);
     for w in &config.warnings {
         tracing::warn!("config: {w}");
@@ -21,10 +39,10 @@ pub fn run(config: ValidConfig) -> anyhow::Result<()> {
         .thread_name("tracegate")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, loader))
 }
 
-async fn serve(config: ValidConfig) -> anyhow::Result<()> {
+async fn serve(config: ValidConfig, loader: &Loader) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
     let metrics = &config.service.telemetry.metrics;
     let metrics_servers = if metrics.level != MetricsLevel::None {
@@ -42,7 +60,18 @@ async fn serve(config: ValidConfig) -> anyhow::Result<()> {
     let service = Arc::new(Service::build(&config, telemetry.clone())?);
     service.start().await?;
 
-    wait_for_signal().await;
+    let watch = Arc::new(AtomicBool::new(config.service.watch_config));
+    let mut reloads = crate::reload::triggers(loader.files().to_vec(), watch.clone());
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(trigger) = reloads.recv() => {
+                crate::reload::reload(&service, loader, &watch, &config.service.telemetry, trigger).await;
+            }
+        }
+    }
     tracing::info!("shutting down: receivers stop, processors flush, queues drain");
     service.shutdown().await;
     for (exporter, spans) in service.undelivered() {
