@@ -1,19 +1,33 @@
-//! The trace table: every trace held, in arrival order, pending or decided. Pure data (no
-//! clock, no I/O), so its rules are tested directly.
+//! The trace table: every trace held, in arrival order, pending or decided, with its spans as
+//! OTLP bytes in memory or spilled to disk. No clock (the caller passes instants) and no
+//! logging (outcomes say what happened), so its rules are tested directly.
 //!
 //! Arrival order serves both purposes the Collector has a ring for: decisions are due in
 //! arrival order (first span + `decision_wait`), and when `num_traces` are held the oldest is
 //! evicted. So one queue holds every trace: the decided ones form a prefix, the pending ones
 //! the rest. A decided trace stays in the table without its spans, so late spans follow the
 //! decision until the trace ages out; the optional decision caches remember ids longer.
+//!
+//! The memory budget ([`TraceBuffer::with_memory_budget`]) counts what the table holds: span
+//! bytes with their slack, interned heads, and the table itself (map, queue and caches, from
+//! their capacities). Past it, the oldest pending traces' in-memory spans are spilled
+//! ([`crate::spill`]) in one write, down to 7/8 of the budget so that writes come in batches;
+//! without a spill, or when the disk refuses, those traces are dropped and counted. Spans that
+//! arrive for a spilled trace are held in memory and spilled in turn (chained, see
+//! [`crate::spill_chunk`]); at the decision the chunks are read back and joined. If the table
+//! alone (ids of spilled traces) outgrows the budget, decided traces are forgotten, and then
+//! [`TraceBuffer::over_budget`] tells the processor to refuse new data until decisions make
+//! room.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracegate_core::data::ResourceSpans;
-
-use crate::trace_data::{Piece, ResourceKey, ScopeKey, TraceData};
+use crate::heads::{HeadId, Heads};
+use crate::held::{HeldTrace, TraceView};
+use crate::ingest::Batch;
+use crate::release::ReleaseBuilder;
+use crate::spill::{Spill, SpillError, SpillRef};
+use crate::spill_chunk;
 
 pub type TraceId = [u8; 16];
 
@@ -26,9 +40,23 @@ pub fn trace_key(id: &[u8]) -> TraceId {
     k
 }
 
-#[derive(Debug)]
+#[derive(Default)]
+struct Pending {
+    /// Spans in memory (all of them, or those that arrived since the last spill).
+    memory: HeldTrace,
+    /// The last chunk spilled; it links to the ones before.
+    spilled: Option<SpillRef>,
+    spilled_spans: u32,
+}
+
+impl Pending {
+    fn span_count(&self) -> usize {
+        self.memory.span_count() + self.spilled_spans as usize
+    }
+}
+
 enum State {
-    Pending(TraceData),
+    Pending(Pending),
     Sampled,
     NotSampled,
 }
@@ -61,26 +89,55 @@ impl DecisionCache {
     fn contains(&self, id: &TraceId) -> bool {
         self.ids.contains(id)
     }
+
+    fn held_bytes(&self) -> usize {
+        self.ids.capacity() * (std::mem::size_of::<TraceId>() + 1) + self.order.capacity() * std::mem::size_of::<TraceId>()
+    }
 }
 
-/// What adding a batch did besides buffering.
-#[derive(Debug, Default)]
+/// What adding a batch did besides holding its spans.
+#[derive(Default)]
 pub struct AddOutcome {
     /// Spans of traces already sampled: to send on.
-    pub late_sampled: Vec<Piece>,
+    pub late_sampled: ReleaseBuilder,
     /// Spans of traces already not sampled: dropped.
     pub late_dropped: usize,
-    /// Undecided traces evicted to make room, and their spans (dropped).
+    /// Undecided traces evicted because `num_traces` were held, and their spans (dropped).
     pub evicted_traces: usize,
     pub evicted_spans: usize,
+    pub budget: BudgetOutcome,
 }
 
-#[derive(Debug, Default)]
+/// What keeping to the memory budget did.
+#[derive(Default, Debug)]
+pub struct BudgetOutcome {
+    /// Undecided traces dropped because they could not be spilled (no spill configured, or
+    /// the write failed), and their spans.
+    pub dropped_traces: usize,
+    pub dropped_spans: usize,
+    /// The write error, when the spill failed.
+    pub spill_error: Option<SpillError>,
+}
+
+#[derive(Default)]
 pub struct DecideOutcome {
-    pub sampled: Vec<Piece>,
+    pub sampled: ReleaseBuilder,
     pub sampled_traces: usize,
     pub not_sampled_traces: usize,
+    /// Spans of traces not sampled.
     pub dropped_spans: usize,
+    /// Spans lost because their spilled chunk could not be read back.
+    pub lost_spans: usize,
+    pub read_error: Option<SpillError>,
+}
+
+/// Running totals of the spill, for the processor's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpillTotals {
+    pub spilled_traces: u64,
+    pub spilled_bytes: u64,
+    pub read_back_traces: u64,
+    pub read_back_bytes: u64,
 }
 
 pub struct TraceBuffer {
@@ -92,6 +149,22 @@ pub struct TraceBuffer {
     num_traces: usize,
     sampled_cache: DecisionCache,
     not_sampled_cache: DecisionCache,
+    resources: Heads,
+    scopes: Heads,
+    budget: Option<usize>,
+    spill: Option<Spill>,
+    /// Heap bytes of the pending traces' in-memory spans.
+    memory_bytes: usize,
+    /// Pending traces with spans in memory.
+    memory_traces: usize,
+    /// Pending traces with spans on disk.
+    spilled_traces: usize,
+    /// Spilled traces that have spans in memory too (arrived after the spill).
+    late_memory_traces: usize,
+    /// `order[first_pending..spill_cursor]` were spilled, dropped or had nothing in memory
+    /// when last looked at: the next spill starts after them.
+    spill_cursor: usize,
+    totals: SpillTotals,
 }
 
 impl TraceBuffer {
@@ -105,7 +178,41 @@ impl TraceBuffer {
             num_traces: num_traces.max(1),
             sampled_cache: DecisionCache::new(sampled_cache),
             not_sampled_cache: DecisionCache::new(not_sampled_cache),
+            resources: Heads::default(),
+            scopes: Heads::default(),
+            budget: None,
+            spill: None,
+            memory_bytes: 0,
+            memory_traces: 0,
+            spilled_traces: 0,
+            late_memory_traces: 0,
+            spill_cursor: 0,
+            totals: SpillTotals::default(),
         }
+    }
+
+    /// Bounds the bytes held in memory (see the module docs); `None`: no bound but
+    /// `num_traces`. A pre-sized table is shrunk to at most half the budget.
+    pub fn with_memory_budget(mut self, bytes: Option<usize>) -> Self {
+        self.budget = bytes;
+        if let Some(budget) = bytes {
+            let entry = std::mem::size_of::<(TraceId, State)>() + 1 + std::mem::size_of::<(TraceId, Instant)>();
+            let fits = budget / 2 / entry;
+            if self.traces.capacity() > fits {
+                self.traces.shrink_to(fits);
+                self.order.shrink_to(fits);
+            }
+        }
+        self
+    }
+
+    /// Where traces go past the budget.
+    pub fn set_spill(&mut self, spill: Spill) {
+        self.spill = Some(spill);
+    }
+
+    pub fn has_spill(&self) -> bool {
+        self.spill.is_some()
     }
 
     /// Traces held (pending and decided).
@@ -121,56 +228,272 @@ impl TraceBuffer {
         self.order.len() - self.first_pending
     }
 
-    /// Sorts a batch's spans into the table.
-    pub fn add(&mut self, batch: Vec<ResourceSpans>, now: Instant) -> AddOutcome {
-        self.add_of_tenant(batch, None, now)
+    /// Pending traces with spans in memory.
+    pub fn memory_traces(&self) -> usize {
+        self.memory_traces
     }
 
-    /// [`Self::add`] for a batch of `tenant`: its pieces keep the tenant.
-    pub fn add_of_tenant(&mut self, batch: Vec<ResourceSpans>, tenant: Option<Arc<str>>, now: Instant) -> AddOutcome {
+    /// Pending traces with spans on disk.
+    pub fn spilled_traces(&self) -> usize {
+        self.spilled_traces
+    }
+
+    /// Bytes the spill's files take now.
+    pub fn spill_bytes(&self) -> u64 {
+        self.spill.as_ref().map_or(0, Spill::bytes_on_disk)
+    }
+
+    pub fn spill_totals(&self) -> SpillTotals {
+        self.totals
+    }
+
+    /// Bytes held in memory: spans, heads and the table (what the budget bounds).
+    pub fn held_bytes(&self) -> usize {
+        let table = self.traces.capacity() * (std::mem::size_of::<(TraceId, State)>() + 1)
+            + self.order.capacity() * std::mem::size_of::<(TraceId, Instant)>();
+        self.memory_bytes
+            + self.resources.held_bytes()
+            + self.scopes.held_bytes()
+            + table
+            + self.sampled_cache.held_bytes()
+            + self.not_sampled_cache.held_bytes()
+    }
+
+    #[cfg(test)]
+    pub fn debug_sizes(&self) -> String {
+        format!(
+            "memory {} in {} traces ({} late), heads {}+{}, map {} cap {}, order {} cap {}, spilled {}, cursor {} first_pending {}",
+            self.memory_bytes,
+            self.memory_traces,
+            self.late_memory_traces,
+            self.resources.held_bytes(),
+            self.scopes.held_bytes(),
+            self.traces.len(),
+            self.traces.capacity(),
+            self.order.len(),
+            self.order.capacity(),
+            self.spilled_traces,
+            self.spill_cursor,
+            self.first_pending
+        )
+    }
+
+    /// Bytes of the pending traces' spans in memory, with their buffers' slack.
+    pub fn span_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+
+    /// Still over the budget after making room: new data should wait.
+    pub fn over_budget(&self) -> bool {
+        self.budget.is_some_and(|b| self.held_bytes() > b)
+    }
+
+    /// Sorts a batch's spans into the table, then keeps to the budget.
+    pub fn add(&mut self, batch: &Batch<'_>, now: Instant) -> AddOutcome {
         let mut out = AddOutcome::default();
-        for rs in batch {
-            let resource = Arc::new(ResourceKey { resource: rs.resource, schema_url: rs.schema_url, tenant: tenant.clone() });
-            for ss in rs.scope_spans {
-                let scope = Arc::new(ScopeKey { scope: ss.scope, schema_url: ss.schema_url });
-                for span in ss.spans {
-                    let id = trace_key(&span.trace_id);
-                    match self.traces.get_mut(&id) {
-                        Some(State::Pending(data)) => data.push(&resource, &scope, span),
-                        Some(State::Sampled) => push_piece(&mut out.late_sampled, &resource, &scope, span),
-                        Some(State::NotSampled) => out.late_dropped += 1,
-                        None if self.sampled_cache.contains(&id) => push_piece(&mut out.late_sampled, &resource, &scope, span),
-                        None if self.not_sampled_cache.contains(&id) => out.late_dropped += 1,
-                        None => {
-                            self.make_room(&mut out);
-                            let mut data = TraceData::default();
-                            data.push(&resource, &scope, span);
-                            self.traces.insert(id, State::Pending(data));
-                            self.order.push_back((id, now));
+        // Heads interned for this batch, each holding one reference of its own until the end,
+        // so an eviction in between cannot free (and reuse) an id still to be written.
+        let mut resource_ids: Vec<Option<HeadId>> = vec![None; batch.resources.len()];
+        let mut scope_ids: Vec<Option<HeadId>> = vec![None; batch.scopes.len()];
+        for run in &batch.runs {
+            let spans = batch.spans_of(run);
+            let resource_head = batch.resources.get(run.resource as usize).map_or(&[][..], Vec::as_slice);
+            let scope_head = batch.scopes.get(run.scope as usize).map_or(&[][..], Vec::as_slice);
+            let id = run.trace;
+            let known = match self.traces.get(&id) {
+                Some(State::Pending(_)) => Some(true),
+                Some(State::Sampled) => Some(false),
+                Some(State::NotSampled) => None,
+                None if self.sampled_cache.contains(&id) => Some(false),
+                None if self.not_sampled_cache.contains(&id) => None,
+                None => {
+                    self.make_room(&mut out);
+                    self.traces.insert(id, State::Pending(Pending::default()));
+                    self.order.push_back((id, now));
+                    Some(true)
+                }
+            };
+            match known {
+                Some(false) => out.late_sampled.add_spans(batch.tenant.as_ref(), resource_head, scope_head, spans),
+                None => out.late_dropped += spans.len(),
+                Some(true) => {
+                    let r = intern(&mut self.resources, &mut resource_ids, run.resource, batch.tenant.as_ref(), resource_head);
+                    let s = intern(&mut self.scopes, &mut scope_ids, run.scope, None, scope_head);
+                    let Some(State::Pending(p)) = self.traces.get_mut(&id) else { continue };
+                    if p.memory.is_empty() {
+                        self.memory_traces += 1;
+                        if p.spilled.is_some() {
+                            self.late_memory_traces += 1;
                         }
                     }
+                    let before = p.memory.capacity();
+                    p.memory.push_spans(r, s, spans);
+                    self.memory_bytes += p.memory.capacity() - before;
                 }
             }
         }
+        for id in resource_ids.into_iter().flatten() {
+            self.resources.release(id);
+        }
+        for id in scope_ids.into_iter().flatten() {
+            self.scopes.release(id);
+        }
+        out.budget = self.keep_to_budget();
         out
     }
 
     fn make_room(&mut self, out: &mut AddOutcome) {
         while self.traces.len() >= self.num_traces {
             let Some((old, _)) = self.order.pop_front() else { return };
-            if self.first_pending > 0 {
-                self.first_pending -= 1;
-            }
-            if let Some(State::Pending(data)) = self.traces.remove(&old) {
+            self.first_pending = self.first_pending.saturating_sub(1);
+            self.spill_cursor = self.spill_cursor.saturating_sub(1);
+            if let Some(State::Pending(p)) = self.traces.remove(&old) {
                 out.evicted_traces += 1;
-                out.evicted_spans += data.span_count;
+                out.evicted_spans += self.discard(p);
+            }
+        }
+    }
+
+    /// Frees what a pending trace holds (memory, heads, spilled chunks); returns its spans.
+    fn discard(&mut self, p: Pending) -> usize {
+        let spans = p.span_count();
+        self.forget_memory(&p);
+        p.memory.release_heads(&mut self.resources, &mut self.scopes);
+        if let Some(last) = p.spilled {
+            self.spilled_traces -= 1;
+            if let Some(spill) = &mut self.spill {
+                // The chain's links are in the chunks: read each to find the one before.
+                let mut next = Some(last);
+                while let Some(r) = next {
+                    next = spill.read(r).ok().and_then(|c| spill_chunk::prev(&c).ok().flatten());
+                    spill.free(r);
+                }
+            }
+        }
+        spans
+    }
+
+    /// Takes a pending trace's in-memory part off the memory account.
+    fn forget_memory(&mut self, p: &Pending) {
+        if p.memory.is_empty() {
+            return;
+        }
+        self.memory_traces -= 1;
+        self.memory_bytes -= p.memory.capacity();
+        if p.spilled.is_some() {
+            self.late_memory_traces -= 1;
+        }
+    }
+
+    /// Spills (or, without a spill, drops) the oldest pending traces' in-memory spans until
+    /// the budget is kept; then forgets decided traces if the table alone is too large.
+    pub fn keep_to_budget(&mut self) -> BudgetOutcome {
+        let mut out = BudgetOutcome::default();
+        let Some(budget) = self.budget else { return out };
+        let held = self.held_bytes();
+        if held <= budget {
+            return out;
+        }
+        let excess = held - (budget - budget / 8);
+        let mut chosen: Vec<TraceId> = Vec::new();
+        let mut freed = 0usize;
+        // From the cursor to the newest; then, if spilled traces got spans since (they are
+        // before the cursor), once more from the oldest pending.
+        let start = self.spill_cursor.max(self.first_pending);
+        let mut i = start;
+        let mut wrapped = false;
+        while freed < excess {
+            if i >= self.order.len() {
+                if wrapped || self.late_memory_traces == 0 {
+                    break;
+                }
+                wrapped = true;
+                i = self.first_pending;
+            }
+            if wrapped && i >= start {
+                break;
+            }
+            let id = self.order[i].0;
+            i += 1;
+            if let Some(State::Pending(p)) = self.traces.get(&id) {
+                if !p.memory.is_empty() {
+                    freed += p.memory.capacity();
+                    chosen.push(id);
+                }
+            }
+        }
+        self.spill_cursor = if wrapped { self.order.len() } else { i };
+        if !chosen.is_empty() {
+            if self.spill.is_some() {
+                self.spill_out(&chosen, &mut out);
+            } else {
+                self.drop_pending(&chosen, &mut out);
+            }
+        }
+        if self.held_bytes() > budget && self.first_pending > 0 {
+            // The table itself is too large: forget every decided trace (late spans of those
+            // then start new traces, unless a decision cache remembers them) and give the
+            // room back, which a map keeps otherwise.
+            for (old, _) in self.order.drain(..self.first_pending) {
+                self.traces.remove(&old);
+            }
+            self.spill_cursor = self.spill_cursor.saturating_sub(self.first_pending);
+            self.first_pending = 0;
+            self.traces.shrink_to_fit();
+            self.order.shrink_to_fit();
+        }
+        out
+    }
+
+    fn spill_out(&mut self, chosen: &[TraceId], out: &mut BudgetOutcome) {
+        let payloads: Vec<Vec<u8>> = chosen
+            .iter()
+            .filter_map(|id| match self.traces.get(id) {
+                Some(State::Pending(p)) => Some(spill_chunk::encode(p.spilled, &p.memory, &self.resources, &self.scopes)),
+                _ => None,
+            })
+            .collect();
+        let written = match self.spill.as_mut().map(|s| s.write(&payloads)) {
+            Some(Ok(refs)) => refs,
+            Some(Err(e)) => {
+                out.spill_error = Some(e);
+                self.drop_pending(chosen, out);
+                return;
+            }
+            None => return,
+        };
+        for (id, r) in chosen.iter().zip(written) {
+            let Some(State::Pending(p)) = self.traces.get_mut(id) else { continue };
+            let memory = std::mem::take(&mut p.memory);
+            let was_spilled = p.spilled.replace(r).is_some();
+            p.spilled_spans += memory.span_count() as u32;
+            self.memory_traces -= 1;
+            self.memory_bytes -= memory.capacity();
+            if was_spilled {
+                self.late_memory_traces -= 1;
+            } else {
+                self.spilled_traces += 1;
+            }
+            memory.release_heads(&mut self.resources, &mut self.scopes);
+            self.totals.spilled_traces += 1;
+            self.totals.spilled_bytes += u64::from(r.len);
+        }
+    }
+
+    /// Drops pending traces undecided; their late spans are dropped too.
+    fn drop_pending(&mut self, ids: &[TraceId], out: &mut BudgetOutcome) {
+        for id in ids {
+            let Some(state) = self.traces.get_mut(id) else { continue };
+            if let State::Pending(p) = std::mem::replace(state, State::NotSampled) {
+                out.dropped_traces += 1;
+                out.dropped_spans += self.discard(p);
             }
         }
     }
 
     /// Decides every pending trace whose first span arrived `wait` ago or earlier (all of
-    /// them with `wait = None`), in arrival order.
-    pub fn decide_due(&mut self, now: Instant, wait: Option<Duration>, mut decide: impl FnMut(&TraceId, &TraceData) -> bool) -> DecideOutcome {
+    /// them with `wait = None`), in arrival order; spilled spans are read back first.
+    pub fn decide_due(&mut self, now: Instant, wait: Option<Duration>, mut decide: impl FnMut(&TraceId, &TraceView<'_>) -> bool) -> DecideOutcome {
         let mut out = DecideOutcome::default();
         while let Some((id, arrived)) = self.order.get(self.first_pending).copied() {
             if let Some(wait) = wait {
@@ -180,118 +503,98 @@ impl TraceBuffer {
             }
             self.first_pending += 1;
             let Some(state) = self.traces.get_mut(&id) else { continue };
-            let State::Pending(data) = std::mem::replace(state, State::NotSampled) else { continue };
-            if decide(&id, &data) {
-                *state = State::Sampled;
+            let p = match std::mem::replace(state, State::NotSampled) {
+                State::Pending(p) => p,
+                other => {
+                    *state = other;
+                    continue;
+                }
+            };
+            let trace = self.assemble(p, &mut out);
+            if decide(&id, &TraceView::new(&trace, &self.resources)) {
+                if let Some(state) = self.traces.get_mut(&id) {
+                    *state = State::Sampled;
+                }
                 self.sampled_cache.insert(id);
                 out.sampled_traces += 1;
-                out.sampled.extend(data.pieces);
+                out.sampled.add_trace(&trace, &self.resources, &self.scopes);
             } else {
                 self.not_sampled_cache.insert(id);
                 out.not_sampled_traces += 1;
-                out.dropped_spans += data.span_count;
+                out.dropped_spans += trace.span_count();
             }
+            trace.release_heads(&mut self.resources, &mut self.scopes);
         }
+        self.spill_cursor = self.spill_cursor.max(self.first_pending);
+        self.shrink_if_sparse();
         out
     }
 
-    /// Estimated bytes held for pending traces' spans (see [`TraceData::approx_bytes`]).
-    pub fn approx_span_bytes(&self) -> usize {
-        self.traces.values().map(|s| if let State::Pending(d) = s { d.approx_bytes() } else { 0 }).sum()
+    /// A pending trace's spans, whole: spilled chunks read back (oldest first), then those in
+    /// memory. Chunks that cannot be read are counted as lost.
+    fn assemble(&mut self, p: Pending, out: &mut DecideOutcome) -> HeldTrace {
+        self.forget_memory(&p);
+        let Some(last) = p.spilled else { return p.memory };
+        self.spilled_traces -= 1;
+        let mut trace = HeldTrace::default();
+        if let Some(spill) = &mut self.spill {
+            let mut chunks = Vec::new();
+            let mut next = Some(last);
+            while let Some(r) = next {
+                next = None;
+                match spill.read(r) {
+                    Ok(chunk) => {
+                        match spill_chunk::prev(&chunk) {
+                            Ok(prev) => next = prev,
+                            Err(e) => out.read_error = Some(e),
+                        }
+                        chunks.push(chunk);
+                    }
+                    Err(e) => out.read_error = Some(e),
+                }
+                spill.free(r);
+                self.totals.read_back_bytes += u64::from(r.len);
+            }
+            self.totals.read_back_traces += 1;
+            for chunk in chunks.iter().rev() {
+                if let Err(e) = spill_chunk::decode_into(chunk, &mut self.resources, &mut self.scopes, &mut trace) {
+                    out.read_error = Some(e);
+                }
+            }
+        }
+        out.lost_spans += (p.spilled_spans as usize).saturating_sub(trace.span_count());
+        trace.append(p.memory);
+        trace
+    }
+
+    /// Gives memory back after a burst: a map or queue at a quarter of its capacity shrinks.
+    fn shrink_if_sparse(&mut self) {
+        if self.traces.capacity() > 4096 && self.traces.len() * 4 < self.traces.capacity() {
+            self.traces.shrink_to(self.traces.len() * 2);
+        }
+        if self.order.capacity() > 4096 && self.order.len() * 4 < self.order.capacity() {
+            self.order.shrink_to(self.order.len() * 2);
+        }
     }
 }
 
-fn push_piece(out: &mut Vec<Piece>, resource: &Arc<ResourceKey>, scope: &Arc<ScopeKey>, span: tracegate_core::data::Span) {
-    match out.last_mut() {
-        Some(p) if Arc::ptr_eq(&p.resource, resource) && Arc::ptr_eq(&p.scope, scope) => p.spans.push(span),
-        _ => out.push(Piece { resource: resource.clone(), scope: scope.clone(), spans: vec![span] }),
+fn intern(heads: &mut Heads, ids: &mut [Option<HeadId>], index: u32, tenant: Option<&std::sync::Arc<str>>, head: &[u8]) -> HeadId {
+    match ids.get_mut(index as usize) {
+        Some(Some(id)) => {
+            heads.retain(*id);
+            *id
+        }
+        Some(slot) => {
+            // One reference for the batch's cache, one for the record.
+            let id = heads.intern(tenant, head);
+            heads.retain(id);
+            *slot = Some(id);
+            id
+        }
+        None => heads.intern(tenant, head),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use super::*;
-    use tracegate_core::data::{ScopeSpans, Span};
-
-    fn batch(ids: &[u8]) -> Vec<ResourceSpans> {
-        let spans = ids.iter().map(|i| Span { trace_id: vec![*i; 16], span_id: vec![1; 8], ..Default::default() }).collect();
-        vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }]
-    }
-
-    const WAIT: Option<Duration> = Some(Duration::from_secs(10));
-
-    #[test]
-    fn decides_after_the_wait_in_arrival_order() {
-        let t0 = Instant::now();
-        let mut b = TraceBuffer::new(100, 0, 0, 0);
-        b.add(batch(&[1, 1, 2]), t0);
-        b.add(batch(&[3]), t0 + Duration::from_secs(5));
-        let mut seen = Vec::new();
-        let out = b.decide_due(t0 + Duration::from_secs(10), WAIT, |id, t| {
-            seen.push((id[0], t.span_count));
-            id[0] == 1
-        });
-        assert_eq!(seen, vec![(1, 2), (2, 1)], "trace 3 is not due yet");
-        assert_eq!((out.sampled_traces, out.not_sampled_traces, out.dropped_spans), (1, 1, 1));
-        assert_eq!(out.sampled.iter().map(|p| p.spans.len()).sum::<usize>(), 2);
-        assert_eq!(b.pending(), 1);
-        let out = b.decide_due(t0, None, |_, _| true);
-        assert_eq!(out.sampled_traces, 1, "a flush decides everything");
-    }
-
-    #[test]
-    fn late_spans_follow_the_decision() {
-        let t0 = Instant::now();
-        let mut b = TraceBuffer::new(100, 0, 0, 0);
-        b.add(batch(&[1, 2]), t0);
-        b.decide_due(t0, None, |id, _| id[0] == 1);
-        let out = b.add(batch(&[1, 2, 2]), t0);
-        assert_eq!(out.late_sampled.iter().map(|p| p.spans.len()).sum::<usize>(), 1);
-        assert_eq!(out.late_dropped, 2);
-        assert_eq!(b.pending(), 0);
-    }
-
-    #[test]
-    fn full_table_evicts_the_oldest_and_counts_undecided_ones() {
-        let t0 = Instant::now();
-        let mut b = TraceBuffer::new(3, 0, 0, 0);
-        b.add(batch(&[1, 1, 2, 3]), t0);
-        b.decide_due(t0, None, |id, _| id[0] == 1); // 1..3 decided
-        b.add(batch(&[4]), t0); // evicts decided 1: not counted
-        let out = b.add(batch(&[5, 6]), t0); // evicts decided 2, 3
-        assert_eq!((out.evicted_traces, out.evicted_spans), (0, 0));
-        let out = b.add(batch(&[7, 7]), t0); // evicts pending 4
-        assert_eq!((out.evicted_traces, out.evicted_spans), (1, 1));
-        assert_eq!(b.len(), 3);
-        assert_eq!(b.pending(), 3);
-        // Trace 1 aged out of the table with no cache: a late span starts a new trace.
-        b.add(batch(&[1]), t0);
-        assert_eq!(b.pending(), 3);
-    }
-
-    #[test]
-    fn decision_caches_outlive_the_table() {
-        let t0 = Instant::now();
-        let mut b = TraceBuffer::new(2, 0, 10, 10);
-        b.add(batch(&[1, 2]), t0);
-        b.decide_due(t0, None, |id, _| id[0] == 1);
-        b.add(batch(&[3, 4]), t0); // both decided traces evicted from the table
-        let out = b.add(batch(&[1, 2]), t0);
-        assert_eq!(out.late_sampled.len(), 1);
-        assert_eq!(out.late_dropped, 1);
-    }
-
-    #[test]
-    fn empty_batch_and_odd_ids() {
-        let mut b = TraceBuffer::new(10, 0, 0, 0);
-        let out = b.add(Vec::new(), Instant::now());
-        assert_eq!(out.late_dropped + out.evicted_spans, 0);
-        let odd = vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans { spans: vec![Span { trace_id: vec![9; 3], ..Default::default() }, Span::default()], ..Default::default() }],
-            ..Default::default()
-        }];
-        b.add(odd, Instant::now());
-        assert_eq!(b.len(), 2);
-    }
-}
+#[path = "buffer_tests.rs"]
+mod tests;

@@ -1,4 +1,7 @@
-//! `tail_sampling` settings, with the Collector's names and defaults.
+//! `tail_sampling` settings, with the Collector's names and defaults, plus tracegate's memory
+//! budget and spill (`max_memory_mib`, `spill`), which the Collector does not have.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{ConfigProblem, GoDuration};
@@ -18,7 +21,21 @@ pub struct TailSamplingConfig {
     pub decision_cache: DecisionCacheConfig,
     /// Stop evaluating at the first policy that samples (the Collector's option of that name).
     pub sample_on_first_match: bool,
+    /// Bytes (MiB) the pending traces may hold in memory, spans and table together; past it
+    /// the oldest go to `spill`, or are dropped without one. 0: no bound but `num_traces`.
+    pub max_memory_mib: u64,
+    /// Where traces go past `max_memory_mib`.
+    pub spill: Option<SpillConfig>,
     pub policies: Vec<PolicyConfig>,
+}
+
+/// A directory for spilled traces: `directory`, or the directory of a `file_storage`
+/// extension named by `storage` (a subdirectory per processor and pipeline).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpillConfig {
+    pub directory: Option<PathBuf>,
+    pub storage: Option<String>,
 }
 
 /// Remembers decided trace ids beyond `num_traces`, so late spans follow the decision.
@@ -37,6 +54,8 @@ impl Default for TailSamplingConfig {
             expected_new_traces_per_sec: 0,
             decision_cache: DecisionCacheConfig::default(),
             sample_on_first_match: false,
+            max_memory_mib: 0,
+            spill: None,
             policies: Vec::new(),
         }
     }
@@ -50,6 +69,27 @@ impl ComponentConfig for TailSamplingConfig {
         }
         if self.num_traces == 0 {
             p.push(ConfigProblem::new("num_traces", "must be greater than 0"));
+        }
+        if let Some(spill) = &self.spill {
+            if self.max_memory_mib == 0 {
+                p.push(ConfigProblem::new("spill", "set max_memory_mib too: traces are spilled only past that budget"));
+            }
+            match (&spill.directory, &spill.storage) {
+                (None, None) => p.push(ConfigProblem::new("spill", "set directory (a path) or storage (a file_storage extension)")),
+                (Some(_), Some(_)) => p.push(ConfigProblem::new("spill", "set directory or storage, not both")),
+                (Some(d), None) if d.as_os_str().is_empty() => p.push(ConfigProblem::new("spill::directory", "must not be empty")),
+                (None, Some(id)) => match tracegate_core::id::ComponentId::parse(id) {
+                    Err(e) => p.push(ConfigProblem::new("spill::storage", e.to_string())),
+                    Ok(id) if id.type_name() != "file_storage" => {
+                        p.push(ConfigProblem::new("spill::storage", format!("\"{id}\" is not a storage extension; name a file_storage extension")))
+                    }
+                    Ok(_) => {}
+                },
+                _ => {}
+            }
+        }
+        if self.max_memory_mib > (u64::MAX >> 20) {
+            p.push(ConfigProblem::new("max_memory_mib", "is too large"));
         }
         if self.policies.is_empty() {
             p.push(ConfigProblem::new("policies", "list at least one policy (e.g. {name: all, type: always_sample})"));
@@ -83,6 +123,28 @@ mod tests {
         assert_eq!(c.decision_cache, DecisionCacheConfig::default());
         let c: TailSamplingConfig = parse_config_messages("policies: [{name: s, type: string_attribute, string_attribute: {key: k, values: [a]}}]").unwrap();
         assert_eq!(c.policies[0].string_attribute.as_ref().unwrap().cache_max_size, 128);
+        assert_eq!((c.max_memory_mib, c.spill), (0, None), "no budget unless asked");
+    }
+
+    #[test]
+    fn memory_budget_and_spill_shapes() {
+        let c: TailSamplingConfig = parse_config_messages("{max_memory_mib: 64, spill: {directory: /tmp/spill}, policies: [{name: a, type: always_sample}]}").unwrap();
+        assert_eq!(c.spill.unwrap().directory.unwrap(), PathBuf::from("/tmp/spill"));
+        let c: TailSamplingConfig = parse_config_messages("{max_memory_mib: 64, spill: {storage: file_storage/tail}, policies: [{name: a, type: always_sample}]}").unwrap();
+        assert_eq!(c.spill.unwrap().storage.as_deref(), Some("file_storage/tail"));
+        let c: TailSamplingConfig = parse_config_messages("{max_memory_mib: 64, policies: [{name: a, type: always_sample}]}").unwrap();
+        assert_eq!(c.spill, None, "a budget without a spill drops the oldest");
+
+        let e = errors("{spill: {directory: /tmp/x}, policies: [{name: a, type: always_sample}]}");
+        assert!(e.iter().any(|e| e.starts_with("spill: set max_memory_mib")), "{e:?}");
+        let e = errors("{max_memory_mib: 1, spill: {}, policies: [{name: a, type: always_sample}]}");
+        assert!(e.iter().any(|e| e.starts_with("spill: set directory")), "{e:?}");
+        let e = errors("{max_memory_mib: 1, spill: {directory: /x, storage: file_storage}, policies: [{name: a, type: always_sample}]}");
+        assert!(e.iter().any(|e| e.contains("not both")), "{e:?}");
+        let e = errors("{max_memory_mib: 1, spill: {storage: sled}, policies: [{name: a, type: always_sample}]}");
+        assert!(e.iter().any(|e| e.starts_with("spill::storage") && e.contains("file_storage")), "{e:?}");
+        let e = errors("{max_memory_mib: 1, spill: {path: /x}, policies: [{name: a, type: always_sample}]}");
+        assert!(e.iter().any(|e| e.starts_with("spill")), "{e:?}");
     }
 
     #[test]

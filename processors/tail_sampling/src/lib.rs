@@ -2,12 +2,22 @@
 //! held per trace for `decision_wait` after the trace's first span, then a list of policies
 //! decides whether the whole trace is kept. Spans that arrive after the decision follow it.
 //!
-//! Memory is bounded by `num_traces`: the table holds that many traces (pending, or decided
-//! and kept only as a tombstone so late spans follow the decision); when it is full the oldest
-//! is evicted, and if it was still undecided its spans are dropped and counted
+//! **Held as bytes.** A pending trace is held as the OTLP bytes its spans arrived in: each
+//! span's message is copied out of the request without decoding it ([`ingest`]), framed as a
+//! `ScopeSpans` holds it ([`held`]), under a resource and scope that are interned once for all
+//! traces ([`heads`]). Policies read those bytes through `tracegate_core::otlp_wire::view`
+//! ([`policy`]), and a sampled trace leaves as request bytes ([`release`]) that an OTLP
+//! exporter forwards as they are. Decoded structs cost about 7x their OTLP size (11 KB for a
+//! 5-span trace of 1.6 KB); the bytes cost about their size (`benches/tail_sampling.rs`
+//! measures it, docs/configuration.md has the figure). A per-trace summary for the policies
+//! was not kept beside the bytes: see [`policy`] for why.
+//!
+//! **Bounded memory.** `num_traces` bounds the traces in the table as in the Collector: when
+//! full the oldest is evicted, and if it was still undecided its spans are dropped and counted
 //! (`tracegate_processor_tail_sampling_sampling_trace_dropped_too_early`, and
-//! `tracegate_processor_dropped_spans`), as the Collector does. The memory a buffered trace
-//! costs is measured by `benches/tail_sampling.rs` and written in the docs.
+//! `tracegate_processor_dropped_spans`). `max_memory_mib` bounds the bytes held, and past it
+//! the oldest pending traces spill to disk ([`spill`]) and are read back for their decision,
+//! on time; see [`buffer`] for the rules.
 //!
 //! Differences from the Collector, on purpose: sampled spans the next component refuses with
 //! a retryable error are held and sent again (the Collector drops them), and new data is
@@ -16,22 +26,31 @@
 
 mod buffer;
 mod config;
-mod policy;
+pub mod heads;
+pub mod held;
+pub mod ingest;
+mod metrics;
+pub mod policy;
 mod policy_config;
 mod processor;
-mod trace_data;
+pub mod release;
+pub mod spill;
+mod spill_chunk;
+mod spill_dir;
 
 use std::sync::Arc;
 
 use tracegate_core::component::{ComponentError, Consumer, Processor};
 use tracegate_core::factory::{CreateContext, ProcessorFactory, Stability};
 
-pub use buffer::{trace_key, AddOutcome, DecideOutcome, TraceBuffer, TraceId};
-pub use config::{DecisionCacheConfig, TailSamplingConfig};
+pub use buffer::{trace_key, AddOutcome, BudgetOutcome, DecideOutcome, SpillTotals, TraceBuffer, TraceId};
+pub use config::{DecisionCacheConfig, SpillConfig, TailSamplingConfig};
+pub use held::TraceView;
+pub use ingest::Batch;
 pub use policy::{combine, decide, probabilistic_threshold, Decision, EvalContext, NamedPolicy, Policy, PolicyError};
 pub use policy_config::*;
 pub use processor::TailSamplingProcessor;
-pub use trace_data::{regroup, Piece, ResourceKey, ScopeKey, TraceData};
+pub use release::ReleaseBuilder;
 
 pub struct TailSamplingFactory;
 

@@ -1,17 +1,18 @@
-//! The running processor: spans go into the [`TraceBuffer`] as they arrive; a timer task
-//! decides due traces every tick and sends the sampled ones on, regrouped by resource and
-//! scope. A batch the next component refuses with a retryable error stays at the front of the
-//! release queue and is sent again on the next tick; while that lasts, new data is refused
-//! with a retryable error, so the back-pressure reaches the client instead of spans being
-//! dropped. Shutdown decides everything pending and sends it.
+//! The running processor: spans go into the [`TraceBuffer`] as they arrive (as OTLP bytes,
+//! see [`crate::ingest`]); a timer task decides due traces every tick and sends the sampled
+//! ones on as request bytes. A batch the next component refuses with a retryable error stays
+//! at the front of the release queue and is sent again on the next tick; while that lasts,
+//! new data is refused with a retryable error, so the back-pressure reaches the client instead
+//! of spans being dropped. New data is refused too while the table alone is over
+//! `max_memory_mib` (see [`crate::buffer`]). Shutdown decides everything pending, spilled or
+//! not, and sends it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use prometheus::{IntCounter, IntGauge, Opts};
 use tokio::task::JoinHandle;
 use tracegate_core::component::{ComponentError, ConsumeError, Consumer, Host, Lifecycle, Processor};
 use tracegate_core::data::Traces;
@@ -19,9 +20,12 @@ use tracegate_core::factory::CreateContext;
 use tracegate_core::id::ComponentId;
 use tracegate_core::telemetry::ProcessorMetrics;
 
-use crate::buffer::{DecideOutcome, TraceBuffer};
+use crate::buffer::{AddOutcome, BudgetOutcome, DecideOutcome, TraceBuffer};
+use crate::config::SpillConfig;
+use crate::ingest::{decode_request, Batch};
+use crate::metrics::TailMetrics;
 use crate::policy::{decide, EvalContext, NamedPolicy, PolicyError};
-use crate::trace_data::{regroup, Piece};
+use crate::spill::Spill;
 use crate::TailSamplingConfig;
 
 struct State {
@@ -29,37 +33,13 @@ struct State {
     policies: Vec<NamedPolicy>,
 }
 
-/// This processor's own metrics, beside the engine's incoming/outgoing/dropped.
-struct TailMetrics {
-    dropped_too_early: Option<IntCounter>,
-    traces_held: Option<IntGauge>,
-}
-
-impl TailMetrics {
-    fn new(ctx: &CreateContext) -> Self {
-        let labels = |o: Opts| o.const_label("processor", ctx.id.to_string()).const_label("pipeline", ctx.pipeline.clone().unwrap_or_default());
-        let reg = ctx.telemetry.metrics.registry();
-        let dropped_too_early = IntCounter::with_opts(labels(Opts::new(
-            "tracegate_processor_tail_sampling_sampling_trace_dropped_too_early",
-            "Traces evicted before their decision because num_traces were held.",
-        )))
-        .ok()
-        .filter(|c| reg.register(Box::new(c.clone())).is_ok());
-        let traces_held = IntGauge::with_opts(labels(Opts::new(
-            "tracegate_processor_tail_sampling_traces_held",
-            "Traces in the tail_sampling table (pending and recently decided).",
-        )))
-        .ok()
-        .filter(|g| reg.register(Box::new(g.clone())).is_ok());
-        Self { dropped_too_early, traces_held }
-    }
-}
-
 pub struct TailSamplingProcessor {
     id: ComponentId,
+    pipeline: String,
     decision_wait: Duration,
     tick: Duration,
     first_match: bool,
+    spill: Option<SpillConfig>,
     next: Arc<dyn Consumer>,
     metrics: ProcessorMetrics,
     tail_metrics: TailMetrics,
@@ -72,6 +52,8 @@ pub struct TailSamplingProcessor {
     next_refusing: AtomicBool,
     stopped: AtomicBool,
     timer: Mutex<Option<JoinHandle<()>>>,
+    /// When a spill or budget drop was last logged: at most one WARN per 10 s.
+    last_warn: Mutex<Option<Instant>>,
     me: Weak<Self>,
 }
 
@@ -88,20 +70,24 @@ impl TailSamplingProcessor {
         let policies = config.policies.iter().map(NamedPolicy::from_config).collect::<Result<Vec<_>, _>>()?;
         let wait = config.decision_wait.get();
         let expected = config.expected_new_traces_per_sec.saturating_mul(wait.as_secs().max(1));
+        let budget = (config.max_memory_mib > 0).then(|| usize::try_from(config.max_memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
         let buffer = TraceBuffer::new(
             usize::try_from(config.num_traces).unwrap_or(usize::MAX),
             usize::try_from(expected).unwrap_or(usize::MAX),
             config.decision_cache.sampled_cache_size,
             config.decision_cache.non_sampled_cache_size,
-        );
+        )
+        .with_memory_budget(budget);
         // Decisions are due within a tenth of the wait (at most a second, as the Collector's
         // one-second ticks), so a scaled-down wait in tests still decides promptly.
         let tick = (wait / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
         Ok(Arc::new_cyclic(|me| Self {
             id: ctx.id.clone(),
+            pipeline: ctx.pipeline.clone().unwrap_or_default(),
             decision_wait: wait,
             tick,
             first_match: config.sample_on_first_match,
+            spill: config.spill.clone(),
             next,
             metrics: ctx.processor_metrics(),
             tail_metrics: TailMetrics::new(ctx),
@@ -111,6 +97,7 @@ impl TailSamplingProcessor {
             next_refusing: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             timer: Mutex::new(None),
+            last_warn: Mutex::new(None),
             me: me.clone(),
         }))
     }
@@ -125,38 +112,116 @@ impl TailSamplingProcessor {
             let mut st = lock(&self.state);
             let State { buffer, policies } = &mut *st;
             let out = buffer.decide_due(now, wait, |id, trace| decide(policies, &EvalContext { trace_id: id, trace, now_second }, first_match));
-            if let Some(g) = &self.tail_metrics.traces_held {
-                g.set(buffer.len() as i64);
-            }
+            self.tail_metrics.observe(buffer);
             out
         };
-        if out.dropped_spans > 0 {
-            self.metrics.dropped.inc_by(out.dropped_spans as u64);
+        let dropped = out.dropped_spans + out.lost_spans;
+        if dropped > 0 {
+            self.metrics.dropped.inc_by(dropped as u64);
+        }
+        if let Some(e) = &out.read_error {
+            self.warn(|| tracing::warn!(processor = %self.id, lost_spans = out.lost_spans, "spilled spans could not be read back; dropped: {e}"));
         }
         if out.sampled_traces + out.not_sampled_traces > 0 {
             tracing::debug!(processor = %self.id, sampled = out.sampled_traces, not_sampled = out.not_sampled_traces, "traces decided");
         }
-        self.queue(out.sampled);
+        self.queue(out.sampled.finish());
     }
 
-    fn queue(&self, pieces: Vec<Piece>) {
-        if pieces.is_empty() {
+    fn queue(&self, batches: Vec<(Traces, usize)>) {
+        if !batches.is_empty() {
+            lock(&self.release).extend(batches);
+        }
+    }
+
+    /// Logs at most once per 10 s (a full disk fails every spill).
+    fn warn(&self, log: impl FnOnce()) {
+        let now = Instant::now();
+        let mut last = lock(&self.last_warn);
+        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+            *last = Some(now);
+            log();
+        }
+    }
+
+    fn report_budget(&self, out: &BudgetOutcome) {
+        if out.dropped_traces == 0 {
             return;
         }
-        // One batch per tenant: sampled spans leave as the tenant's they arrived as.
-        let mut by_tenant: Vec<(Option<Arc<str>>, Vec<Piece>)> = Vec::new();
-        for piece in pieces {
-            let tenant = piece.resource.tenant.clone();
-            match by_tenant.iter_mut().find(|(t, _)| *t == tenant) {
-                Some((_, group)) => group.push(piece),
-                None => by_tenant.push((tenant, vec![piece])),
+        self.metrics.dropped.inc_by(out.dropped_spans as u64);
+        if let Some(c) = &self.tail_metrics.budget_dropped_traces {
+            c.inc_by(out.dropped_traces as u64);
+        }
+        match &out.spill_error {
+            Some(e) => self.warn(|| {
+                tracing::warn!(processor = %self.id, traces = out.dropped_traces, spans = out.dropped_spans, "max_memory_mib reached and the spill failed; oldest undecided traces dropped: {e}")
+            }),
+            None => self.warn(|| {
+                tracing::warn!(processor = %self.id, traces = out.dropped_traces, spans = out.dropped_spans, "max_memory_mib reached and no spill is configured; oldest undecided traces dropped")
+            }),
+        }
+    }
+
+    fn report_add(&self, out: AddOutcome) {
+        let dropped = out.late_dropped + out.evicted_spans;
+        if dropped > 0 {
+            self.metrics.dropped.inc_by(dropped as u64);
+        }
+        if out.evicted_traces > 0 {
+            if let Some(c) = &self.tail_metrics.dropped_too_early {
+                c.inc_by(out.evicted_traces as u64);
+            }
+            tracing::warn!(processor = %self.id, traces = out.evicted_traces, spans = out.evicted_spans, "num_traces reached; oldest undecided traces dropped");
+        }
+        self.report_budget(&out.budget);
+        self.queue(out.late_sampled.finish());
+    }
+
+    /// Holds a batch's spans; `Err` (retryable) when the table is over its budget.
+    fn hold(&self, traces: &Traces) -> Result<Vec<AddOutcome>, ConsumeError> {
+        let tenant = traces.tenant().cloned();
+        let now = tokio::time::Instant::now().into_std();
+        let mut st = lock(&self.state);
+        let buffer = &mut st.buffer;
+        if buffer.over_budget() {
+            let freed = buffer.keep_to_budget();
+            self.report_budget(&freed);
+            if buffer.over_budget() {
+                self.tail_metrics.observe(buffer);
+                return Err(ConsumeError::retryable(format!(
+                    "processor {}: max_memory_mib is taken by the ids of pending traces; try again once some are decided",
+                    self.id
+                )));
             }
         }
-        let mut release = lock(&self.release);
-        for (tenant, pieces) in by_tenant {
-            let spans = pieces.iter().map(|p| p.spans.len()).sum();
-            release.push_back((Traces::new(regroup(pieces)).with_tenant(tenant), spans));
+        let mut outcomes = Vec::new();
+        match traces.encoded_parts() {
+            Some(parts) => {
+                for part in parts {
+                    match Batch::from_request(&part.bytes, tenant.clone()) {
+                        Ok(batch) => outcomes.push(buffer.add(&batch, now)),
+                        // The views refuse what prost merges; prost's decode of such a request
+                        // is held instead (encoded again, span by span).
+                        Err(_) => match decode_request(&part.bytes) {
+                            Some(rs) => {
+                                let mut scratch = Vec::new();
+                                outcomes.push(buffer.add(&Batch::from_decoded(&rs, tenant.clone(), &mut scratch), now));
+                            }
+                            None => {
+                                self.metrics.dropped.inc_by(part.spans as u64);
+                                tracing::error!(processor = %self.id, spans = part.spans, "checked OTLP bytes failed to decode; spans dropped");
+                            }
+                        },
+                    }
+                }
+            }
+            None => {
+                let mut scratch = Vec::new();
+                outcomes.push(buffer.add(&Batch::from_decoded(traces.resource_spans(), tenant, &mut scratch), now));
+            }
         }
+        self.tail_metrics.observe(buffer);
+        Ok(outcomes)
     }
 
     /// Sends queued batches in order until one is refused with a retryable error.
@@ -210,19 +275,13 @@ impl Consumer for TailSamplingProcessor {
                 self.id
             )));
         }
-        let tenant = traces.tenant().cloned();
-        let out = lock(&self.state).buffer.add_of_tenant(traces.into_resource_spans(), tenant, tokio::time::Instant::now().into_std());
-        let dropped = out.late_dropped + out.evicted_spans;
-        if dropped > 0 {
-            self.metrics.dropped.inc_by(dropped as u64);
-        }
-        if out.evicted_traces > 0 {
-            if let Some(c) = &self.tail_metrics.dropped_too_early {
-                c.inc_by(out.evicted_traces as u64);
+        match self.hold(&traces) {
+            Ok(outcomes) => outcomes.into_iter().for_each(|o| self.report_add(o)),
+            Err(e) => {
+                self.metrics.refused.inc_by(traces.span_count() as u64);
+                return Err(e);
             }
-            tracing::warn!(processor = %self.id, traces = out.evicted_traces, spans = out.evicted_spans, "num_traces reached; oldest undecided traces dropped");
         }
-        self.queue(out.late_sampled);
         if self.stopped.load(Ordering::Acquire) {
             // After shutdown there is no timer: decide at once rather than hold spans forever.
             self.decide_due(None);
@@ -234,7 +293,15 @@ impl Consumer for TailSamplingProcessor {
 
 #[async_trait]
 impl Lifecycle for TailSamplingProcessor {
-    async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
+    /// Opens the spill (a start error if its directory cannot be used) and starts the timer.
+    async fn start(&self, host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        if let Some(spill) = &self.spill {
+            let dir = crate::spill_dir::resolve(spill, host.as_ref(), &self.id, &self.pipeline)?;
+            let opened = tokio::task::spawn_blocking(move || Spill::open(&dir)).await.map_err(ComponentError::other)?;
+            let spill = opened.map_err(|e| ComponentError::other(format!("tail_sampling spill: {e}")))?;
+            tracing::info!(processor = %self.id, directory = %spill.directory().display(), "pending traces past max_memory_mib spill here");
+            lock(&self.state).buffer.set_spill(spill);
+        }
         if let Some(me) = self.me.upgrade() {
             *lock(&self.timer) = Some(tokio::spawn(me.run_timer()));
         }
@@ -263,143 +330,5 @@ impl Lifecycle for TailSamplingProcessor {
 impl Processor for TailSamplingProcessor {}
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use opentelemetry_proto::tonic::trace::v1::Status;
-    use tracegate_core::data::{ResourceSpans, ScopeSpans, Span};
-    use tracegate_core::telemetry::Telemetry;
-    use tracegate_core::testing::{parse_config, TestHost};
-
-    /// Records batches; refuses the first `refuse` calls with a retryable error.
-    #[derive(Default)]
-    struct Sink {
-        got: Mutex<Vec<Traces>>,
-        refuse: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl Consumer for Sink {
-        async fn consume(&self, t: Traces) -> Result<(), ConsumeError> {
-            if self.refuse.load(Ordering::SeqCst) > 0 {
-                self.refuse.fetch_sub(1, Ordering::SeqCst);
-                return Err(ConsumeError::retryable("busy"));
-            }
-            lock(&self.got).push(t);
-            Ok(())
-        }
-    }
-
-    impl Sink {
-        fn trace_ids(&self) -> Vec<u8> {
-            let mut ids: Vec<u8> = lock(&self.got)
-                .iter()
-                .flat_map(|t| t.resource_spans().to_vec())
-                .flat_map(|r| r.scope_spans)
-                .flat_map(|s| s.spans)
-                .map(|s| s.trace_id[0])
-                .collect();
-            ids.sort_unstable();
-            ids
-        }
-    }
-
-    fn make(yaml: &str) -> (Arc<TailSamplingProcessor>, Arc<Sink>, ProcessorMetrics) {
-        let cfg: TailSamplingConfig = parse_config(yaml).unwrap();
-        let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), Telemetry::new());
-        let sink = Arc::new(Sink::default());
-        let p = TailSamplingProcessor::new(&ctx, &cfg, sink.clone()).unwrap();
-        (p, sink, ctx.processor_metrics())
-    }
-
-    fn spans(ids: &[(u8, bool)]) -> Traces {
-        let spans = ids
-            .iter()
-            .map(|(id, error)| Span {
-                trace_id: vec![*id; 16],
-                span_id: vec![1; 8],
-                status: error.then(|| Status { code: 2, message: String::new() }),
-                ..Default::default()
-            })
-            .collect();
-        Traces::new(vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }])
-    }
-
-    const ERRORS: &str = "{decision_wait: 1s, policies: [{name: e, type: status_code, status_code: {status_codes: [ERROR]}}]}";
-
-    #[tokio::test(start_paused = true)]
-    async fn decides_whole_traces_after_the_wait() {
-        let (p, sink, m) = make(ERRORS);
-        p.start(TestHost::new()).await.unwrap();
-        p.consume(spans(&[(1, false), (2, false)])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        p.consume(spans(&[(1, true), (2, false)])).await.unwrap();
-        assert!(sink.trace_ids().is_empty(), "nothing before decision_wait");
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        assert_eq!(sink.trace_ids(), vec![1, 1], "the error trace, both spans, in one batch");
-        assert_eq!(lock(&sink.got).len(), 1);
-        assert_eq!(m.dropped.get(), 2);
-        // A late span follows its trace's decision.
-        p.consume(spans(&[(1, false), (2, true)])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(sink.trace_ids(), vec![1, 1, 1]);
-        assert_eq!(m.dropped.get(), 3);
-        p.shutdown().await.unwrap();
-        p.shutdown().await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn sampled_spans_leave_in_batches_of_the_tenant_they_arrived_as() {
-        let (p, sink, _) = make("{decision_wait: 1s, policies: [{name: all, type: always_sample}]}");
-        p.start(TestHost::new()).await.unwrap();
-        p.consume(spans(&[(1, false)]).with_tenant(Some(Arc::from("acme")))).await.unwrap();
-        p.consume(spans(&[(2, false)]).with_tenant(Some(Arc::from("globex")))).await.unwrap();
-        p.consume(spans(&[(3, false)])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        let mut got: Vec<(Option<String>, u8)> = lock(&sink.got)
-            .iter()
-            .map(|t| (t.tenant().map(|t| t.to_string()), t.resource_spans()[0].scope_spans[0].spans[0].trace_id[0]))
-            .collect();
-        got.sort();
-        assert_eq!(got, [(None, 3), (Some("acme".into()), 1), (Some("globex".into()), 2)]);
-        p.shutdown().await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn refused_batches_are_kept_and_sent_again() {
-        let (p, sink, m) = make("{decision_wait: 1s, policies: [{name: all, type: always_sample}]}");
-        sink.refuse.store(3, Ordering::SeqCst);
-        p.start(TestHost::new()).await.unwrap();
-        p.consume(spans(&[(1, false), (2, false)])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1150)).await;
-        // The first send was refused: the processor now pushes back on new data.
-        let refused = p.consume(spans(&[(3, false)])).await;
-        assert!(matches!(refused, Err(ConsumeError::Retryable(_))), "{refused:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(sink.trace_ids(), vec![1, 2]);
-        p.consume(spans(&[(3, false)])).await.unwrap();
-        p.shutdown().await.unwrap();
-        assert_eq!(sink.trace_ids(), vec![1, 2, 3], "shutdown decides and sends what is pending");
-        assert_eq!(m.dropped.get(), 0);
-    }
-
-    #[tokio::test]
-    async fn shutdown_without_start_flushes() {
-        let (p, sink, _) = make(ERRORS);
-        p.consume(spans(&[(1, true), (2, false)])).await.unwrap();
-        p.consume(Traces::default()).await.unwrap();
-        p.shutdown().await.unwrap();
-        assert_eq!(sink.trace_ids(), vec![1]);
-    }
-
-    #[tokio::test]
-    async fn a_full_table_drops_the_oldest_and_counts_it() {
-        let (p, sink, m) = make("{num_traces: 2, policies: [{name: all, type: always_sample}]}");
-        p.consume(spans(&[(1, false), (1, false), (2, false), (3, false)])).await.unwrap();
-        assert_eq!(m.dropped.get(), 2, "trace 1 (two spans) evicted undecided");
-        assert_eq!(p.tail_metrics.dropped_too_early.as_ref().unwrap().get(), 1);
-        p.shutdown().await.unwrap();
-        assert_eq!(sink.trace_ids(), vec![2, 3]);
-    }
-}
+#[path = "processor_tests.rs"]
+mod tests;

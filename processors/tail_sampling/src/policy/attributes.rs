@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use regex::Regex;
+use tracegate_core::otlp_wire::view::ValueView;
 
 use super::{any_resource_or_span, attr, invert_any_resource_or_span, Decision};
+use crate::held::TraceView;
 use crate::policy_config::{BooleanAttributeConfig, NumericAttributeConfig, StringAttributeConfig, TraceStateConfig};
-use crate::trace_data::TraceData;
 
 #[derive(Debug)]
 pub struct NumericAttribute {
@@ -26,8 +26,8 @@ impl NumericAttribute {
         Self { key: c.key.clone(), min: c.min_value.unwrap_or(i64::MIN), max: c.max_value.unwrap_or(i64::MAX), invert: c.invert_match }
     }
 
-    pub fn evaluate(&self, trace: &TraceData) -> Decision {
-        let hit = |attrs: &[_]| matches!(attr(attrs, &self.key), Some(Value::IntValue(v)) if (self.min..=self.max).contains(v));
+    pub fn evaluate(&self, trace: &TraceView<'_>) -> Decision {
+        let hit = |attrs| matches!(attr(attrs, &self.key), Some(ValueView::Int(v)) if (self.min..=self.max).contains(&v));
         if self.invert {
             invert_any_resource_or_span(trace, hit)
         } else {
@@ -48,8 +48,8 @@ impl BooleanAttribute {
         Self { key: c.key.clone(), value: c.value, invert: c.invert_match }
     }
 
-    pub fn evaluate(&self, trace: &TraceData) -> Decision {
-        let hit = |attrs: &[_]| matches!(attr(attrs, &self.key), Some(Value::BoolValue(v)) if *v == self.value);
+    pub fn evaluate(&self, trace: &TraceView<'_>) -> Decision {
+        let hit = |attrs| matches!(attr(attrs, &self.key), Some(ValueView::Bool(v)) if v == self.value);
         if self.invert {
             invert_any_resource_or_span(trace, hit)
         } else {
@@ -106,11 +106,11 @@ impl StringAttribute {
         Ok(Self { key: c.key.clone(), matcher, invert: c.invert_match })
     }
 
-    pub fn evaluate(&mut self, trace: &TraceData) -> Decision {
+    pub fn evaluate(&mut self, trace: &TraceView<'_>) -> Decision {
         let key = self.key.as_str();
         let matcher = &mut self.matcher;
-        let hit = |attrs: &[_]| match attr(attrs, key) {
-            Some(Value::StringValue(s)) => matcher.matches(s),
+        let hit = |attrs| match attr(attrs, key) {
+            Some(ValueView::Str(s)) => matcher.matches(s),
             _ => false,
         };
         if self.invert {
@@ -133,7 +133,7 @@ impl TraceStateFilter {
     }
 
     /// Sampled when some span's W3C tracestate has `key` with one of the values.
-    pub fn evaluate(&self, trace: &TraceData) -> Decision {
+    pub fn evaluate(&self, trace: &TraceView<'_>) -> Decision {
         let hit = trace.spans().any(|s| {
             s.trace_state
                 .split(',')
@@ -153,6 +153,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::super::test_support::*;
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use tracegate_core::data::Span;
 
     fn s(k: &str, v: Value) -> Span {

@@ -1,11 +1,9 @@
 //! Policies over the trace's shape: always, latency, status code, span count, probability
 //! and rate.
 
-use tracegate_core::data::Span;
-
 use super::Decision;
+use crate::held::TraceView;
 use crate::policy_config::{LatencyConfig, ProbabilisticConfig, RateLimitingConfig, SpanCountConfig, StatusCodeConfig};
-use crate::trace_data::TraceData;
 
 #[derive(Debug)]
 pub struct Latency {
@@ -20,7 +18,7 @@ impl Latency {
 
     /// The trace's duration is from its earliest start to its latest end, widened span by
     /// span; like the Collector, the first span at which it qualifies decides.
-    pub fn evaluate(&self, trace: &TraceData) -> Decision {
+    pub fn evaluate(&self, trace: &TraceView<'_>) -> Decision {
         let (mut min, mut max) = (0u64, 0u64);
         for s in trace.spans() {
             if min == 0 || s.start_time_unix_nano < min {
@@ -64,9 +62,8 @@ impl StatusCode {
         Self { codes }
     }
 
-    pub fn evaluate(&self, trace: &TraceData) -> Decision {
-        let code = |s: &Span| s.status.as_ref().map_or(0, |st| st.code);
-        if trace.spans().any(|s| self.codes.contains(&code(s))) {
+    pub fn evaluate(&self, trace: &TraceView<'_>) -> Decision {
+        if trace.spans().any(|s| self.codes.contains(&s.status.map_or(0, |st| st.code))) {
             Decision::Sampled
         } else {
             Decision::NotSampled
@@ -85,8 +82,8 @@ impl SpanCount {
         Self { min: c.min_spans, max: c.max_spans }
     }
 
-    pub fn evaluate(&self, trace: &TraceData) -> Decision {
-        let n = trace.span_count as i64;
+    pub fn evaluate(&self, trace: &TraceView<'_>) -> Decision {
+        let n = trace.span_count() as i64;
         if self.min <= n && (self.max == 0 || n <= self.max) {
             Decision::Sampled
         } else {
@@ -183,12 +180,12 @@ impl RateLimiting {
         Self { spans_per_second: c.spans_per_second, current_second: i64::MIN, spans_in_second: 0 }
     }
 
-    pub fn evaluate(&mut self, trace: &TraceData, now_second: i64) -> Decision {
+    pub fn evaluate(&mut self, trace: &TraceView<'_>, now_second: i64) -> Decision {
         if self.current_second != now_second {
             self.current_second = now_second;
             self.spans_in_second = 0;
         }
-        let if_sampled = self.spans_in_second + trace.span_count as i64;
+        let if_sampled = self.spans_in_second + trace.span_count() as i64;
         if if_sampled < self.spans_per_second {
             self.spans_in_second = if_sampled;
             Decision::Sampled
@@ -204,6 +201,7 @@ mod tests {
     use super::super::test_support::*;
     use super::*;
     use opentelemetry_proto::tonic::trace::v1::Status;
+    use tracegate_core::data::Span;
 
     fn timed(start_ms: u64, end_ms: u64) -> Span {
         Span { start_time_unix_nano: start_ms * 1_000_000, end_time_unix_nano: end_ms * 1_000_000, ..span(vec![]) }
@@ -275,7 +273,7 @@ mod tests {
             let mut id = [0u8; 16];
             id[..8].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
             id[8..].copy_from_slice(&(i ^ 0x5555).wrapping_mul(0xbf58_476d_1ce4_e5b9).to_be_bytes());
-            if p.evaluate(&super::super::EvalContext { trace_id: &id, trace: &t, now_second: 0 }) == Decision::Sampled {
+            if p.evaluate(&super::super::EvalContext { trace_id: &id, trace: &t.view(), now_second: 0 }) == Decision::Sampled {
                 kept += 1;
             }
         }

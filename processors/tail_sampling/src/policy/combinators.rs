@@ -79,7 +79,7 @@ impl Composite {
                 s.sampled_sps = 0;
             }
         }
-        let spans = ctx.trace.span_count as i64;
+        let spans = ctx.trace.span_count() as i64;
         for sub in &mut self.subs {
             if matches!(sub.policy.policy.evaluate(ctx), Decision::Sampled | Decision::InvertSampled) {
                 let if_sampled = sub.sampled_sps + spans;

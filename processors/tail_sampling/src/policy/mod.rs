@@ -1,14 +1,22 @@
 //! Policy evaluators, one per Collector policy type, and the Collector's rule for combining
 //! their answers into one decision per trace (see [`combine`]).
+//!
+//! Policies read the held trace through views over its OTLP bytes ([`TraceView`]): nothing is
+//! decoded into structs, and no per-trace summary is kept beside the bytes. A summary (error
+//! flag, min start / max end, the attributes the policies name) would be cheaper to evaluate,
+//! but it costs memory on every pending trace, must be kept for every attribute any policy
+//! could ask for (regex policies see every value), and spilled traces are read back for the
+//! decision anyway, because a sampled trace must be sent. Walking a trace's bytes once per
+//! policy is cheap next to receiving them (`benches/tail_sampling.rs`).
 
 mod attributes;
 mod basic;
 mod combinators;
 
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use tracegate_core::otlp_wire::view::{KeyValueView, Many, ValueView};
 
+use crate::held::TraceView;
 use crate::policy_config::PolicyConfig;
-use crate::trace_data::TraceData;
 
 pub use attributes::{BooleanAttribute, NumericAttribute, StringAttribute, TraceStateFilter};
 pub use basic::{probabilistic_threshold, Latency, Probabilistic, RateLimiting, SpanCount, StatusCode};
@@ -27,7 +35,7 @@ pub enum Decision {
 /// The trace being decided and the wall-clock second (rate limits count per second).
 pub struct EvalContext<'a> {
     pub trace_id: &'a [u8; 16],
-    pub trace: &'a TraceData,
+    pub trace: &'a TraceView<'a>,
     pub now_second: i64,
 }
 
@@ -145,23 +153,23 @@ pub fn decide(policies: &mut [NamedPolicy], ctx: &EvalContext<'_>, first_match: 
     combine(decisions)
 }
 
-pub(crate) fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()?.value.as_ref())
+/// The value of the first attribute named `key` (an attribute the views cannot read counts
+/// as absent).
+pub(crate) fn attr<'a>(attrs: Many<'a, KeyValueView<'a>>, key: &str) -> Option<ValueView<'a>> {
+    attrs.iter().filter_map(Result::ok).find(|kv| kv.key == key).and_then(|kv| kv.value).map(|v| v.value)
 }
 
 /// Sampled when any resource or span of the trace satisfies the condition.
-pub(crate) fn any_resource_or_span(trace: &TraceData, mut cond: impl FnMut(&[KeyValue]) -> bool) -> Decision {
-    let mut last_resource: Option<*const crate::trace_data::ResourceKey> = None;
-    for piece in &trace.pieces {
-        let ptr = std::sync::Arc::as_ptr(&piece.resource);
-        if last_resource != Some(ptr) {
-            last_resource = Some(ptr);
-            let attrs = piece.resource.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
-            if cond(attrs) {
+pub(crate) fn any_resource_or_span<'a>(trace: &TraceView<'a>, mut cond: impl FnMut(Many<'a, KeyValueView<'a>>) -> bool) -> Decision {
+    let mut last_resource = None;
+    for group in trace.groups() {
+        if last_resource != Some(group.resource_id) {
+            last_resource = Some(group.resource_id);
+            if group.resource.is_some_and(|r| cond(r.attributes)) {
                 return Decision::Sampled;
             }
         }
-        if piece.spans.iter().any(|s| cond(&s.attributes)) {
+        if group.spans.iter().filter_map(Result::ok).any(|s| cond(s.attributes)) {
             return Decision::Sampled;
         }
     }
@@ -170,7 +178,7 @@ pub(crate) fn any_resource_or_span(trace: &TraceData, mut cond: impl FnMut(&[Key
 
 /// The inverted form: InvertNotSampled as soon as a resource or span matches, InvertSampled
 /// when none does.
-pub(crate) fn invert_any_resource_or_span(trace: &TraceData, cond: impl FnMut(&[KeyValue]) -> bool) -> Decision {
+pub(crate) fn invert_any_resource_or_span<'a>(trace: &TraceView<'a>, cond: impl FnMut(Many<'a, KeyValueView<'a>>) -> bool) -> Decision {
     match any_resource_or_span(trace, cond) {
         Decision::Sampled => Decision::InvertNotSampled,
         _ => Decision::InvertSampled,

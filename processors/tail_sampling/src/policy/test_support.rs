@@ -1,15 +1,17 @@
-//! Builders for policy tests.
+//! Builders for policy tests: traces held as the processor holds them (OTLP bytes under
+//! interned heads), built from prost structs for readability.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 use tracegate_core::data::Span;
 
 use super::{Decision, EvalContext, Policy};
+use crate::heads::Heads;
+use crate::held::{HeldTrace, TraceView};
+use crate::ingest::head;
 use crate::policy_config::PolicyConfig;
-use crate::trace_data::{ResourceKey, ScopeKey, TraceData};
 
 pub fn kv(key: &str, v: Value) -> KeyValue {
     KeyValue { key: key.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
@@ -19,14 +21,27 @@ pub fn span(attrs: Vec<KeyValue>) -> Span {
     Span { trace_id: vec![1; 16], span_id: vec![2; 8], attributes: attrs, start_time_unix_nano: 1_000_000_000, end_time_unix_nano: 1_001_000_000, ..Default::default() }
 }
 
-pub fn trace_with(resource_attrs: Vec<KeyValue>, spans: Vec<Span>) -> TraceData {
-    let r = Arc::new(ResourceKey { resource: Some(Resource { attributes: resource_attrs, ..Default::default() }), schema_url: String::new(), tenant: None });
-    let s = Arc::new(ScopeKey::default());
-    let mut t = TraceData::default();
-    for sp in spans {
-        t.push(&r, &s, sp);
+/// A held trace with the heads its records name.
+pub struct TestTrace {
+    resources: Heads,
+    held: HeldTrace,
+}
+
+impl TestTrace {
+    pub fn view(&self) -> TraceView<'_> {
+        TraceView::new(&self.held, &self.resources)
     }
-    t
+}
+
+pub fn trace_with(resource_attrs: Vec<KeyValue>, spans: Vec<Span>) -> TestTrace {
+    let mut resources = Heads::default();
+    let resource = Resource { attributes: resource_attrs, ..Default::default() }.encode_to_vec();
+    let mut held = HeldTrace::default();
+    for s in spans {
+        let r = resources.intern(None, &head(Some(&resource), ""));
+        held.push_spans(r, 0, &[&s.encode_to_vec()]);
+    }
+    TestTrace { resources, held }
 }
 
 pub fn policy(yaml: &str) -> Policy {
@@ -37,10 +52,10 @@ pub fn policy(yaml: &str) -> Policy {
     Policy::from_config(&cfg).expect("policy builds")
 }
 
-pub fn eval(p: &mut Policy, t: &TraceData) -> Decision {
+pub fn eval(p: &mut Policy, t: &TestTrace) -> Decision {
     eval_at(p, t, 0)
 }
 
-pub fn eval_at(p: &mut Policy, t: &TraceData, now_second: i64) -> Decision {
-    p.evaluate(&EvalContext { trace_id: &[7; 16], trace: t, now_second })
+pub fn eval_at(p: &mut Policy, t: &TestTrace, now_second: i64) -> Decision {
+    p.evaluate(&EvalContext { trace_id: &[7; 16], trace: &t.view(), now_second })
 }
