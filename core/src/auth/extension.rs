@@ -1,11 +1,12 @@
 //! [`AuthenticatorExtension`]: the one concrete type every authenticator extension is, so a
-//! component can find it by id and `as_any` without knowing which kind it is.
+//! component can find it by id (as a capability) without knowing which kind it is.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use super::{ClientAuthenticator, ServerAuthenticator};
+use crate::capability::{Capability, Offers};
 use crate::component::{ComponentError, Extension, Host, Lifecycle};
 use crate::telemetry::Telemetry;
 
@@ -78,7 +79,12 @@ impl Lifecycle for AuthenticatorExtension {
 }
 
 impl Extension for AuthenticatorExtension {
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
+    /// Itself, for listeners and exporters naming it in `auth: { authenticator: <id> }`.
+    fn offers(self: Arc<Self>) -> Offers {
+        Offers::new().with::<AuthenticatorExtension>(self)
     }
+}
+
+impl Capability for AuthenticatorExtension {
+    const WHAT: &'static str = "an authenticator";
 }

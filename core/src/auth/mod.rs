@@ -14,9 +14,11 @@
 //! - **Client side**: an exporter asks [`client_authenticator`] at start and adds the headers
 //!   it returns to every request.
 //!
-//! Components find the extension the way the exporter queue finds `file_storage`: by id on the
-//! [`Host`], then `as_any` down to the one concrete type, [`AuthenticatorExtension`], which
-//! every authenticator type is built as (the differences live behind the two traits).
+//! Components find the extension the way the exporter queue finds `file_storage`: as a
+//! capability by id on the [`Host`] (`host.capability::<AuthenticatorExtension>(id)`, see
+//! [`crate::capability`]). [`AuthenticatorExtension`] is the one concrete type every
+//! authenticator type is built as (the differences live behind the two traits), and it offers
+//! itself.
 
 mod extension;
 pub(crate) mod layer;
@@ -27,6 +29,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::capability::CapabilityError;
 use crate::component::{ComponentError, Host};
 use crate::config::AuthConfig;
 use crate::id::ComponentId;
@@ -106,22 +109,18 @@ impl std::fmt::Debug for ServerAuth {
     }
 }
 
-fn find(
-    host: &dyn Host,
-    auth: &AuthConfig,
-) -> Result<(ComponentId, Arc<dyn crate::component::Extension>), ComponentError> {
+fn find(host: &dyn Host, auth: &AuthConfig) -> Result<(ComponentId, Arc<AuthenticatorExtension>), ComponentError> {
     let id = ComponentId::parse(&auth.authenticator)
         .map_err(|e| ComponentError::Config(format!("auth.authenticator: {e}")))?;
-    let extension = host.extension(&id).ok_or_else(|| {
-        ComponentError::Config(format!(
+    let found = host.capability::<AuthenticatorExtension>(&auth.authenticator).map_err(|e| match e {
+        CapabilityError::NotProvided { .. } => {
+            ComponentError::Config(format!("auth.authenticator: \"{id}\" is not an authenticator extension"))
+        }
+        _ => ComponentError::Config(format!(
             "auth.authenticator: extension \"{id}\" is not running (configure it and list it in service::extensions)"
-        ))
+        )),
     })?;
-    Ok((id, extension))
-}
-
-fn downcast(extension: &Arc<dyn crate::component::Extension>) -> Option<&AuthenticatorExtension> {
-    extension.as_any().and_then(|a| a.downcast_ref::<AuthenticatorExtension>())
+    Ok((id, found))
 }
 
 /// The server side of the authenticator `auth` names; `None` when `auth` is `None`.
@@ -130,10 +129,7 @@ pub fn server_authenticator(
     auth: Option<&AuthConfig>,
 ) -> Result<Option<ServerAuth>, ComponentError> {
     let Some(auth) = auth else { return Ok(None) };
-    let (id, extension) = find(host, auth)?;
-    let found = downcast(&extension).ok_or_else(|| {
-        ComponentError::Config(format!("auth.authenticator: \"{id}\" is not an authenticator extension"))
-    })?;
+    let (id, found) = find(host, auth)?;
     let authenticator = found.server().ok_or_else(|| {
         ComponentError::Config(format!(
             "auth.authenticator: \"{id}\" is set up for clients only and cannot check incoming calls"
@@ -152,10 +148,7 @@ pub fn client_authenticator(
     auth: Option<&AuthConfig>,
 ) -> Result<Option<Arc<dyn ClientAuthenticator>>, ComponentError> {
     let Some(auth) = auth else { return Ok(None) };
-    let (id, extension) = find(host, auth)?;
-    let found = downcast(&extension).ok_or_else(|| {
-        ComponentError::Config(format!("auth.authenticator: \"{id}\" is not an authenticator extension"))
-    })?;
+    let (id, found) = find(host, auth)?;
     found.client().map(Some).ok_or_else(|| {
         ComponentError::Config(format!(
             "auth.authenticator: \"{id}\" has no client credentials (basicauth needs client_auth)"
