@@ -305,6 +305,7 @@ mod tests {
             from_minute,
             to_minute,
             block_minutes: 1,
+            by_operation: true,
         }
     }
 

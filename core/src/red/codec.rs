@@ -1,5 +1,5 @@
-//! How a store keeps one service's minute, and its ten-minute roll-up block
-//! ([`super::ROLLUP_MINUTES`]): the key orders by resolution, service, then minute, so a query
+//! How a store keeps one service's minute, and its ten-minute roll-up blocks
+//! ([`super::ROLLUP_MINUTES`], [`Rows`]): the key orders by rows, service, then minute, so a query
 //! for a service over a window is one range scan; the value lists (operation, kind, calls,
 //! errors, sparse histogram) in varints. Merging a late minute into a stored one decodes both
 //! and encodes the sum. A value that does not decode is reported, never a panic.
@@ -11,44 +11,72 @@ use super::histogram::{Histogram, BUCKETS};
 
 /// The first byte of every per-minute RED metrics key in a store's index tree.
 pub const KEY_PREFIX: u8 = b'm';
-/// The first byte of every roll-up block key.
-pub const BLOCK_KEY_PREFIX: u8 = b'M';
-
-/// The key prefix byte of rows `block_minutes` long.
-pub fn prefix_byte(block_minutes: u64) -> u8 {
-    if block_minutes > 1 {
-        BLOCK_KEY_PREFIX
-    } else {
-        KEY_PREFIX
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("a stored RED metrics record is damaged: {0}")]
 pub struct RecordError(&'static str);
 
-/// `m` + service + 0 + minute (u64 big-endian).
-pub fn key(service: &str, minute: u64) -> Vec<u8> {
-    key_at(1, service, minute)
+/// Which rows a record holds: a service's minute per (operation, kind), its ten-minute
+/// roll-up block per (operation, kind), or the block summed over operations per kind (what a
+/// query not grouped by operation reads: one entry per kind instead of one per operation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    Minutes,
+    Blocks,
+    ServiceBlocks,
 }
 
-/// The key of `service`'s row of `block_minutes` starting at `minute` (`M` for blocks).
-pub fn key_at(block_minutes: u64, service: &str, minute: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(service.len() + 10);
-    k.push(prefix_byte(block_minutes));
-    k.extend_from_slice(service.as_bytes());
-    k.push(0);
+impl Rows {
+    /// The first byte of the keys of these rows.
+    pub fn prefix(self) -> u8 {
+        match self {
+            Rows::Minutes => KEY_PREFIX,
+            Rows::Blocks => b'M',
+            Rows::ServiceBlocks => b'N',
+        }
+    }
+
+    /// The rows a store keeping roll-ups reads for `request`.
+    pub fn for_request(request: &super::RowRequest) -> Rows {
+        match (request.block_minutes == super::ROLLUP_MINUTES, request.by_operation) {
+            (false, _) => Rows::Minutes,
+            (true, true) => Rows::Blocks,
+            (true, false) => Rows::ServiceBlocks,
+        }
+    }
+}
+
+/// `m` + service + 0 + minute (u64 big-endian).
+pub fn key(service: &str, minute: u64) -> Vec<u8> {
+    key_of(Rows::Minutes, service, minute)
+}
+
+/// The key of `service`'s row starting at `minute` (the block's first minute for blocks).
+pub fn key_of(rows: Rows, service: &str, minute: u64) -> Vec<u8> {
+    let mut k = service_prefix(rows, service);
     k.extend_from_slice(&minute.to_be_bytes());
     k
 }
 
-/// The key prefix of every row of `block_minutes` of `service`.
-pub fn service_prefix(block_minutes: u64, service: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(service.len() + 2);
-    k.push(prefix_byte(block_minutes));
+/// The key prefix of every row of `rows` of `service`.
+pub fn service_prefix(rows: Rows, service: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(service.len() + 10);
+    k.push(rows.prefix());
     k.extend_from_slice(service.as_bytes());
     k.push(0);
     k
+}
+
+/// `entries` summed over operations, per kind, under the empty operation name.
+pub fn per_kind(entries: &[(Arc<str>, u8, Agg)]) -> Vec<(Arc<str>, u8, Agg)> {
+    let mut out: Vec<(Arc<str>, u8, Agg)> = Vec::new();
+    for (_, kind, agg) in entries {
+        match out.iter_mut().find(|e| e.1 == *kind) {
+            Some(e) => e.2.merge(agg),
+            None => out.push((Arc::from(""), *kind, agg.clone())),
+        }
+    }
+    out
 }
 
 /// The minute of a key made by [`key`].

@@ -109,6 +109,9 @@ pub struct RowRequest {
     /// 1, or [`ROLLUP_MINUTES`] when the query can be answered from roll-ups: a store with
     /// roll-ups answers with one row per block, `minute` being the block's first minute.
     pub block_minutes: u64,
+    /// Whether rows must keep their operation; when not, a store may answer with rows summed
+    /// over operations (operation `""`).
+    pub by_operation: bool,
 }
 
 /// A series' service and, grouped by operation, its operation.
@@ -142,6 +145,7 @@ impl MetricsQuery {
             from_minute: first - first % block,
             to_minute,
             block_minutes: block,
+            by_operation: self.group_by_operation,
         }
     }
 

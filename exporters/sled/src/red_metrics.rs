@@ -11,6 +11,15 @@
 //! window in each partition (one range scan per partition) plus what is still in memory,
 //! after the read path's usual seal, so every acknowledged span is counted.
 //!
+//! Each flushed minute is also merged into two roll-ups of its ten-minute block: per
+//! (operation, kind) (`M` keys) and summed over operations per kind (`N` keys). A query whose
+//! points and windows fall on ten-minute boundaries ([`tracegate_core::red::query`]; the
+//! built-in Monitor page asks that way for 6 h and 24 h) reads blocks: a tenth of the records,
+//! and without `groupByOperation` one entry per kind instead of one per operation. Three small
+//! merges per service and minute instead of one: still a few hundred sled writes a minute.
+//! Minutes stored by builds before the roll-ups existed are in minute-resolution answers
+//! only.
+//!
 //! What is lost: minutes still in memory when the process is killed (at most the last two);
 //! a clean shutdown (`flush`) writes them. A minute that cannot be written stays in memory and
 //! is tried again at the next write.
@@ -48,7 +57,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tracegate_core::red::aggregate::DueMinute;
+use tracegate_core::red::aggregate::Entry;
+use tracegate_core::red::codec::Rows;
 use tracegate_core::red::{codec, MetricsReader, Recorder, Row, RowRequest, SpanSample, DEFAULT_CARDINALITY_LIMIT, ROLLUP_MINUTES};
 use tracegate_core::storage::StorageError;
 
@@ -141,7 +151,9 @@ pub fn flush(shared: &Shared, opts: &WriteOptions, all: bool) -> Result<(), Stor
         // whole, so a retry merges it into the minute record a second time: rare enough (the
         // store could not write) to prefer over a transaction on every flush.
         let block = minute.minute - minute.minute % ROLLUP_MINUTES;
-        let written = merge_row(shared, opts, &minute, 1, minute.minute).and_then(|()| merge_row(shared, opts, &minute, ROLLUP_MINUTES, block));
+        let written = merge_row(shared, opts, &minute.service, &minute.entries, Rows::Minutes, minute.minute)
+            .and_then(|()| merge_row(shared, opts, &minute.service, &minute.entries, Rows::Blocks, block))
+            .and_then(|()| merge_row(shared, opts, &minute.service, &codec::per_kind(&minute.entries), Rows::ServiceBlocks, block));
         if let Err(e) = written {
             due.push(minute);
             shared.red.recorder.put_back(due);
@@ -151,14 +163,14 @@ pub fn flush(shared: &Shared, opts: &WriteOptions, all: bool) -> Result<(), Stor
     Ok(())
 }
 
-/// Merges `minute`'s entries into the row of `block_minutes` starting at `start_minute`, in
-/// the partition of that start.
-fn merge_row(shared: &Shared, opts: &WriteOptions, minute: &DueMinute, block_minutes: u64, start_minute: u64) -> Result<(), StoreError> {
+/// Merges `entries` into `service`'s row of `rows` starting at `start_minute`, in the
+/// partition of that start.
+fn merge_row(shared: &Shared, opts: &WriteOptions, service: &str, entries: &[Entry], rows: Rows, start_minute: u64) -> Result<(), StoreError> {
     let p = shared.partition_for(start_minute * 60, opts.partition_secs)?;
-    let key = codec::key_at(block_minutes, &minute.service, start_minute);
+    let key = codec::key_of(rows, service, start_minute);
     p.index
         .update_and_fetch(key, |old| {
-            let (merged, damaged) = codec::merge(old, &minute.entries);
+            let (merged, damaged) = codec::merge(old, entries);
             if let Some(e) = damaged {
                 tracing::warn!(error = %e, "a stored record of RED metrics was replaced");
             }
@@ -195,16 +207,13 @@ fn rows_blocking(shared: &Shared, request: &RowRequest) -> Result<Vec<Row>, Stor
         tracing::warn!(error = %e, "cannot write the open block before a read; the read may miss its spans");
     }
     let (services, from_minute, to_minute) = (&request.services, request.from_minute, request.to_minute);
-    let block = if request.block_minutes == ROLLUP_MINUTES { ROLLUP_MINUTES } else { 1 };
+    let rows_of = Rows::for_request(request);
     let wanted_kind = |kind: u8| request.span_kinds.is_empty() || request.span_kinds.contains(&kind);
     let mut rows = Vec::new();
     let from_secs = from_minute.saturating_mul(60);
     let to_secs = to_minute.saturating_add(1).saturating_mul(60);
-    let prefixes: Vec<Vec<u8>> = if services.is_empty() {
-        vec![vec![codec::prefix_byte(block)]]
-    } else {
-        services.iter().map(|s| codec::service_prefix(block, s)).collect()
-    };
+    let prefixes: Vec<Vec<u8>> =
+        if services.is_empty() { vec![vec![rows_of.prefix()]] } else { services.iter().map(|s| codec::service_prefix(rows_of, s)).collect() };
     for p in shared.partitions_between(from_secs, to_secs) {
         for prefix in &prefixes {
             let mut lo = prefix.clone();

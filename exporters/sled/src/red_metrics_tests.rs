@@ -151,13 +151,14 @@ async fn long_windows_read_ten_minute_roll_ups_and_answer_as_the_minutes_do() {
     let end = minute_start(now) - minute_start(now) % block_secs + block_secs;
     let q = MetricsQuery { lookback_ms: 2 * 3600 * 1000, step_ms: 600_000, rate_per_ms: 1_800_000, ..query(end, &["shop"]) };
     assert_eq!(q.block_minutes(), 10);
-    let blocks = q.rows();
-    let minutes = tracegate_core::red::RowRequest { block_minutes: 1, ..blocks.clone() };
-    let block_rows = metrics.rows(&blocks).await.expect("block rows");
-    let minute_rows = metrics.rows(&minutes).await.expect("minute rows");
-    assert!(block_rows.len() * 2 < minute_rows.len(), "{} block rows, {} minute rows", block_rows.len(), minute_rows.len());
+    let mut read = Vec::new();
     for by_op in [false, true] {
         let q = MetricsQuery { group_by_operation: by_op, ..q.clone() };
+        let blocks = q.rows();
+        let minutes = tracegate_core::red::RowRequest { block_minutes: 1, ..blocks.clone() };
+        let block_rows = metrics.rows(&blocks).await.expect("block rows");
+        let minute_rows = metrics.rows(&minutes).await.expect("minute rows");
+        read.push((block_rows.len(), minute_rows.len()));
         for measure in [Measure::Calls, Measure::Errors, Measure::Latency(0.95)] {
             let from_blocks = evaluate(&q, measure, &block_rows).expect("evaluate");
             let from_minutes = evaluate(&q, measure, &minute_rows).expect("evaluate");
@@ -165,6 +166,11 @@ async fn long_windows_read_ten_minute_roll_ups_and_answer_as_the_minutes_do() {
             assert_eq!(from_blocks, from_minutes, "{measure:?}, by operation {by_op}");
         }
     }
+    // Blocks hold a tenth of the minutes (here spans come every third minute: a third), and
+    // fewer again summed over the two operations (the minutes still in memory stay minutes).
+    let [(service_blocks, minutes), (blocks, _)] = read[..] else { panic!("{read:?}") };
+    assert!(blocks * 2 < minutes && service_blocks < blocks, "{read:?}");
+    let block_rows = metrics.rows(&q.rows()).await.expect("block rows");
     let calls = evaluate(&q, Measure::Calls, &block_rows).expect("evaluate");
     let total: f64 = calls.series[0].points.iter().filter(|p| p.0 % 1_800_000 == end as i64 * 1000 % 1_800_000).map(|p| p.1 * 1800.0).sum();
     let sent: u64 = (0..110u64).step_by(3).map(|back| 5 + back % 7 + 2).sum::<u64>() + 9;

@@ -49,9 +49,10 @@ fn ts(ms: u64) -> String {
     rfc3339_nanos(ms * 1_000_000)
 }
 
-/// Three points a minute apart from the data's minute, each looking back ten minutes.
+/// Three points a minute apart from the end of the data's minute, each looking back ten
+/// minutes (a point's window is the minutes that start in `[t - 10 min, t)`).
 fn window(m: u64) -> String {
-    format!("endTs={}&lookback=120000&step=60000&ratePer=600000", m + 120_000)
+    format!("endTs={}&lookback=120000&step=60000&ratePer=600000", m + 180_000)
 }
 
 fn series(labels: &str, values: &[(u64, &str)]) -> String {
@@ -63,7 +64,7 @@ fn series(labels: &str, values: &[(u64, &str)]) -> String {
 #[tokio::test]
 async fn calls_and_errors_are_jaegers_metric_families_of_the_known_spans() {
     let (app, m) = filled().await;
-    let points = |v: &'static str| [(m, v), (m + 60_000, v), (m + 120_000, v)];
+    let points = |v: &'static str| [(m + 60_000, v), (m + 120_000, v), (m + 180_000, v)];
     let shop = r#"{"name":"service_name","value":"shop"}"#;
 
     let reply = get(&app, &format!("/api/metrics/calls?service=shop&{}", window(m))).await;
