@@ -14,7 +14,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,8 +39,27 @@ impl Trigger {
     }
 }
 
-/// Starts listening for SIGHUP and polling `files`; a poll only triggers while `watch` is set.
-pub fn triggers(files: Vec<PathBuf>, watch: Arc<AtomicBool>) -> mpsc::Receiver<Trigger> {
+/// The `--config` files and the content last loaded from them, shared by the poller and
+/// [`reload`] so that a reload by SIGHUP does not trigger another when the poller sees it.
+pub struct Watched {
+    files: Vec<PathBuf>,
+    loaded: AtomicU64,
+}
+
+impl Watched {
+    pub fn new(files: Vec<PathBuf>) -> Arc<Self> {
+        let loaded = AtomicU64::new(fingerprint(&files));
+        Arc::new(Self { files, loaded })
+    }
+
+    /// Notes the files' content as loaded now (called as a reload reads them).
+    fn mark_loaded(&self) {
+        self.loaded.store(fingerprint(&self.files), Ordering::Relaxed);
+    }
+}
+
+/// Starts listening for SIGHUP and polling the files; a poll only triggers while `watch` is set.
+pub fn triggers(watched: Arc<Watched>, watch: Arc<AtomicBool>) -> mpsc::Receiver<Trigger> {
     let (tx, rx) = mpsc::channel(4);
     #[cfg(unix)]
     {
@@ -59,8 +78,8 @@ pub fn triggers(files: Vec<PathBuf>, watch: Arc<AtomicBool>) -> mpsc::Receiver<T
             Err(e) => tracing::warn!("cannot listen for SIGHUP ({e}); reloads only follow service.watch_config"),
         }
     }
-    if !files.is_empty() {
-        tokio::spawn(poll_files(files, watch, tx));
+    if !watched.files.is_empty() {
+        tokio::spawn(poll_files(watched, watch, tx));
     }
     rx
 }
@@ -74,31 +93,32 @@ fn fingerprint(files: &[PathBuf]) -> u64 {
     h.finish()
 }
 
-async fn poll_files(files: Vec<PathBuf>, watch: Arc<AtomicBool>, tx: mpsc::Sender<Trigger>) {
-    let mut loaded = fingerprint(&files);
-    let mut last_seen = loaded;
+async fn poll_files(watched: Arc<Watched>, watch: Arc<AtomicBool>, tx: mpsc::Sender<Trigger>) {
+    let mut last_seen = watched.loaded.load(Ordering::Relaxed);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = fingerprint(&files);
+        let now = fingerprint(&watched.files);
         let settled = now == last_seen;
         last_seen = now;
-        if now != loaded && settled && watch.load(Ordering::Relaxed) {
-            loaded = now;
+        if !watch.load(Ordering::Relaxed) {
+            // Not watching: a later `watch_config: true` compares against what is loaded then.
+            watched.loaded.store(now, Ordering::Relaxed);
+        } else if settled && now != watched.loaded.load(Ordering::Relaxed) {
             if tx.send(Trigger::FileChanged).await.is_err() {
                 return;
             }
-        } else if !watch.load(Ordering::Relaxed) {
-            // Not watching: a later `watch_config: true` compares against what is loaded then.
-            loaded = now;
+            // The reload marks what it read; until then this content counts as handed over.
+            watched.loaded.store(now, Ordering::Relaxed);
         }
     }
 }
 
 /// One reload: read and validate, then hand the config to the service.
-pub async fn reload(service: &Service, loader: &Loader, watch: &AtomicBool, telemetry_at_start: &TelemetrySection, trigger: Trigger) {
+pub async fn reload(service: &Service, loader: &Loader, watched: &Watched, watch: &AtomicBool, telemetry_at_start: &TelemetrySection, trigger: Trigger) {
     tracing::info!("reloading the config ({})", trigger.as_str());
+    watched.mark_loaded();
     let loaded = match loader.load() {
         Ok(loaded) => loaded,
         Err(problems) => {

@@ -61,14 +61,15 @@ async fn serve(config: ValidConfig, loader: &Loader) -> anyhow::Result<()> {
     service.start().await?;
 
     let watch = Arc::new(AtomicBool::new(config.service.watch_config));
-    let mut reloads = crate::reload::triggers(loader.files().to_vec(), watch.clone());
+    let watched = crate::reload::Watched::new(loader.files().to_vec());
+    let mut reloads = crate::reload::triggers(watched.clone(), watch.clone());
     let stop = wait_for_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => break,
             Some(trigger) = reloads.recv() => {
-                crate::reload::reload(&service, loader, &watch, &config.service.telemetry, trigger).await;
+                crate::reload::reload(&service, loader, &watched, &watch, &config.service.telemetry, trigger).await;
             }
         }
     }

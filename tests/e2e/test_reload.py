@@ -1,0 +1,145 @@
+"""Hot reload under load: the load generator sends at a steady rate over OTLP/gRPC while the
+gateway's config file changes five times (a processor added, the store's exporter changed, a
+receiver added with the OTLP port unchanged, a bad config refused, a processor removed), one
+of them announced by SIGHUP and the rest found by `service.watch_config`. Every span the load
+generator saw acknowledged must be in the store afterwards, and none may have been refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, accepts, free_port, wait_until
+from query_util import query_ok
+
+BUILD_TIMEOUT = 1800.0
+DELIVERY_TIMEOUT = 120.0
+RELOAD_TIMEOUT = 60.0
+SERVICE = "loadgen-checkout"  # the load generator's default shape
+
+
+@pytest.fixture(scope="module")
+def loadgen_bin() -> Path:
+    build = subprocess.run(["cargo", "build", "-p", "tracegate-loadgen"], cwd=REPO, capture_output=True, text=True,
+                           timeout=BUILD_TIMEOUT)
+    assert build.returncode == 0, f"cargo build -p tracegate-loadgen failed:\n{build.stderr[-3000:]}"
+    import os
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    binary = target / "debug" / "tracegate-loadgen"
+    assert binary.is_file(), f"{binary} was not built"
+    return binary
+
+
+def base_config(tmp_path: Path, otlp: int, query: int) -> dict:
+    return {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{otlp}"}}}},
+        "processors": {"batch": {"timeout": "100ms"}},
+        "exporters": {"sled": {"path": str(tmp_path / "store"), "retention": "72h"}},
+        "extensions": {"jaeger_query": {"storage": "sled", "http": {"endpoint": f"127.0.0.1:{query}"},
+                                        "max_limit": 100000}},
+        "service": {
+            "watch_config": True,
+            "extensions": ["jaeger_query"],
+            "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["sled"]}},
+        },
+    }
+
+
+def spans_in_store(query: int) -> int:
+    """Spans of the load generator's service in the store, summed over api_v3's trace summaries."""
+    window = {"query.startTimeMin": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600)),
+              "query.startTimeMax": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600)),
+              "query.serviceName": SERVICE, "query.searchDepth": "100000"}
+    body = query_ok(query, "/api/v3/trace-summaries", window)
+    return sum(s.get("spanCount", 0) for s in body["summaries"])
+
+
+def test_five_config_changes_under_load_lose_and_refuse_nothing(gateways, loadgen_bin, tmp_path):
+    otlp, query, zipkin = free_port(), free_port(), free_port()
+    config = base_config(tmp_path, otlp, query)
+    gw = gateways(copy.deepcopy(config), name="reloading")
+    reloads = lambda result: gw.metric("tracegate_config_reloads_total", result=result)  # noqa: E731
+
+    load = subprocess.Popen(
+        [str(loadgen_bin), "--protocol", "grpc", "--endpoint", f"127.0.0.1:{otlp}", "--rate", "1000",
+         "--duration", "40s", "--batch-spans", "100", "--connections", "2", "--json-summary"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        wait_until(lambda: gw.metric("tracegate_receiver_accepted_spans", receiver="otlp") >= 2000, 60,
+                   "the load generator's first spans")
+
+        def change(edit, result: str = "applied", by_signal: bool = False) -> None:
+            before = reloads(result)
+            edit(config)
+            config["service"]["telemetry"] = gw.config["service"]["telemetry"]
+            gw.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            if by_signal:
+                gw.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: reloads(result) > before, RELOAD_TIMEOUT, f"a reload counted as {result}")
+            assert gw.running, gw.describe()
+            accepted = gw.metric("tracegate_receiver_accepted_spans", receiver="otlp")
+            # Spans keep arriving through the reloaded graph before the next change.
+            wait_until(lambda: gw.metric("tracegate_receiver_accepted_spans", receiver="otlp") >= accepted + 1000, 60,
+                       "spans through the new graph")
+
+        def add_processor(c):
+            c["processors"]["attributes/env"] = {"actions": [{"key": "env", "value": "prod", "action": "insert"}]}
+            c["service"]["pipelines"]["traces"]["processors"] = ["batch", "attributes/env"]
+
+        def change_exporter(c):
+            c["exporters"]["sled"]["retention"] = "48h"
+
+        def add_receiver(c):
+            c["receivers"]["zipkin"] = {"endpoint": f"127.0.0.1:{zipkin}"}
+            c["service"]["pipelines"]["traces"]["receivers"] = ["otlp", "zipkin"]
+            c["processors"]["batch"]["timeout"] = "200ms"
+
+        def break_it(c):
+            bad = copy.deepcopy(c)
+            bad["processors"]["batch"]["timeout"] = "soon"
+            bad["service"]["pipelines"]["traces"]["exporters"] = ["sled", "missing"]
+            c.clear()
+            c.update(bad)
+
+        change(add_processor)
+        change(change_exporter)
+        change(add_receiver, by_signal=True)
+        assert accepts(zipkin), "the new receiver listens"
+        good = copy.deepcopy(config)
+        change(break_it, result="rejected")
+        log = gw.stderr()
+        assert "reload refused" in log and "processors::batch::timeout" in log and "\"missing\" is not configured" in log, log[-3000:]
+        config.clear()
+        config.update(good)
+
+        def remove_processor(c):
+            del c["processors"]["attributes/env"]
+            c["service"]["pipelines"]["traces"]["processors"] = ["batch"]
+
+        change(remove_processor)
+        out, _ = load.communicate(timeout=120)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    summary = json.loads(out)
+    assert summary["spans_failed"] == 0 and summary["spans_rejected"] == 0, summary
+    assert summary["errors"] == {"unavailable": 0, "throttled": 0, "other": 0}, summary
+    sent = summary["spans_sent"]
+    assert sent >= 20000, summary
+
+    assert gw.metric("tracegate_receiver_refused_spans", receiver="otlp", transport="grpc") == 0
+    wait_until(lambda: spans_in_store(query) >= sent, DELIVERY_TIMEOUT, f"{sent} acknowledged spans in the store")
+    assert spans_in_store(query) == sent, "each acknowledged span stored once"
+    assert (reloads("applied"), reloads("rejected"), reloads("failed")) == (4, 1, 0)
+    # The OTLP receiver kept its listener through all of it: no reload started it again.
+    applied = [line for line in gw.stderr().splitlines() if "reload applied" in line]
+    assert len(applied) == 4 and not any('receiver \\"otlp\\"' in line for line in applied), applied
