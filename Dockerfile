@@ -28,7 +28,8 @@ FROM ${RUNTIME_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --home-dir /var/lib/tracegate --no-create-home tracegate \
+ && groupadd --gid 10001 tracegate \
+ && useradd --uid 10001 --gid 10001 --home-dir /var/lib/tracegate --no-create-home --shell /usr/sbin/nologin tracegate \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/tracegate
 COPY --from=builder /out/tracegate /usr/local/bin/tracegate
 COPY deploy/docker/sampling_strategies.json /etc/tracegate/sampling_strategies.json
