@@ -12,6 +12,7 @@ use tracegate_exporter_sled as _;
 use tracegate_extension_auth as _;
 use tracegate_extension_health_check as _;
 use tracegate_extension_jaeger_query as _;
+use tracegate_extension_jaeger_storage as _;
 use tracegate_extension_remote_sampling as _;
 use tracegate_processor_attributes as _;
 use tracegate_processor_filter as _;

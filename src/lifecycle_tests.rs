@@ -54,6 +54,8 @@ fn required(kind: Kind, type_name: &str, dir: &std::path::Path) -> String {
         (Kind::Extension, "bearertokenauth") => "token: a-test-token".into(),
         (Kind::Extension, "oidc") => format!("jwks_file: {dir}/jwks.json\naudience: tracegate"),
         (Kind::Extension, "jaeger_query") => "storage: memory".into(),
+        (Kind::Extension, "jaeger_storage") => "backends: { some_store: { memory: {} } }".into(),
+        (Kind::Exporter, "jaeger_storage_exporter") => "trace_storage: memory".into(),
         (Kind::Extension, "remote_sampling") => format!("file: {{ path: {dir}/strategies.json }}"),
         _ => String::new(),
     }

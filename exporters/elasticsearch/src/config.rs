@@ -10,6 +10,8 @@ use tracegate_core::factory::ComponentConfig;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Jaeger v2 spells it `server_urls`.
+    #[serde(alias = "server_urls")]
     pub endpoints: Vec<String>,
     /// Indices are `<prefix>-jaeger-span-YYYY-MM-DD` (no prefix: `jaeger-span-...`).
     pub index_prefix: String,
