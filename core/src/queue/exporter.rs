@@ -94,8 +94,9 @@ pub struct QueuedExporter {
     /// the queue is disabled.
     queue: OnceLock<Arc<dyn QueueBackend>>,
     /// Instead of a memory queue, for a durable exporter: export in the sender's task (see
-    /// the module docs).
-    direct: Option<Direct>,
+    /// the module docs). Set at creation, or at `start` for an exporter that learns its store
+    /// there (`jaeger_storage_exporter` finds its backend through the host).
+    direct: OnceLock<Direct>,
     metrics: ExporterMetrics,
     /// Set at the shutdown deadline: workers stop retrying and count what is left as failed.
     abandon: watch::Sender<bool>,
@@ -125,13 +126,8 @@ impl QueuedExporter {
         // A durable exporter's answer must wait for the store; an exporter with queues of its
         // own answers from them (`Exporter::queues_per_destination`).
         if in_memory && (exporter.durable_on_success() || exporter.queues_per_destination()) {
-            let direct = Direct {
-                turns: Semaphore::new(q.num_consumers.max(1)),
-                budget: Budget::new(q.queue_size),
-            };
-            let mut this = Self::build(id, exporter, settings, None, telemetry);
-            this.metrics.queue_capacity.set(gauge_value(direct.budget.capacity()));
-            this.direct = Some(direct);
+            let this = Self::build(id, exporter, settings, None, telemetry);
+            this.go_direct();
             return Arc::new(this);
         }
         let queue: Option<Arc<dyn QueueBackend>> = in_memory.then(|| {
@@ -171,7 +167,7 @@ impl QueuedExporter {
             exporter,
             settings,
             queue: cell,
-            direct: None,
+            direct: OnceLock::new(),
             metrics,
             abandon: watch::channel(false).0,
             workers: Mutex::new(Vec::new()),
@@ -204,6 +200,15 @@ impl QueuedExporter {
         self.undelivered.load(Ordering::Relaxed)
     }
 
+    /// Exports in the senders' tasks from now on, bounded by `num_consumers` and `queue_size`
+    /// (see the module docs); the memory queue, if one was made, stays empty.
+    fn go_direct(&self) {
+        let q = &self.settings.sending_queue;
+        let direct = Direct { turns: Semaphore::new(q.num_consumers.max(1)), budget: Budget::new(q.queue_size) };
+        self.metrics.queue_capacity.set(gauge_value(direct.budget.capacity()));
+        let _ = self.direct.set(direct);
+    }
+
     /// Starts the exporter, opens a disk queue, then starts the queue workers.
     pub async fn start(self: &Arc<Self>, host: Arc<dyn Host>) -> Result<(), ComponentError> {
         if let Some(storage) = &self.settings.sending_queue.storage {
@@ -215,6 +220,15 @@ impl QueuedExporter {
             }
         }
         self.exporter.start(host).await?;
+        let q = &self.settings.sending_queue;
+        if q.enabled && q.storage.is_none() && self.exporter.durable_on_success() {
+            // Durable only once it found its store (`jaeger_storage_exporter`): nothing was
+            // queued before the start (receivers start last), so switching now is safe.
+            if self.direct.get().is_none() {
+                self.go_direct();
+            }
+            return Ok(());
+        }
         let Some(queue) = self.queue.get().cloned() else {
             return Ok(());
         };
@@ -401,7 +415,7 @@ impl QueuedExporter {
 
     /// What the exporter stage holds now, in the sizer's unit.
     fn held_now(&self) -> u64 {
-        if let Some(direct) = &self.direct {
+        if let Some(direct) = self.direct.get() {
             return direct.budget.used();
         }
         self.queue.get().map_or(0, |q| q.size())
@@ -453,7 +467,7 @@ impl QueuedExporter {
 #[async_trait]
 impl Consumer for QueuedExporter {
     async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
-        if let Some(direct) = &self.direct {
+        if let Some(direct) = self.direct.get() {
             return self.export_for_sender(direct, traces).await;
         }
         let Some(queue) = self.queue.get() else {
@@ -561,6 +575,55 @@ mod tests {
         store.fail.store(false, Ordering::Relaxed);
         queued.shutdown(Instant::now()).await.unwrap();
         assert_eq!(store.stored.load(Ordering::Relaxed), 3, "nothing retried behind the sender's back");
+    }
+
+    /// Durable once started, as `jaeger_storage_exporter` over a sled backend: it learns what
+    /// its store promises when it finds the store.
+    struct DurableOnceStarted {
+        started: AtomicBool,
+        store: Arc<Store>,
+    }
+
+    #[async_trait]
+    impl Lifecycle for DurableOnceStarted {
+        async fn start(&self, _host: Arc<dyn Host>) -> Result<(), ComponentError> {
+            self.started.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl Exporter for DurableOnceStarted {
+        async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
+            self.store.export(traces).await
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+        fn durable_on_success(&self) -> bool {
+            self.started.load(Ordering::Relaxed)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_exporter_durable_only_after_its_start_still_answers_once_stored() {
+        let store = Arc::new(Store { hold: true, ..Store::default() });
+        let exporter = Arc::new(DurableOnceStarted { started: AtomicBool::new(false), store: store.clone() });
+        let queued = QueuedExporter::new(ComponentId::new("store", None), exporter, ExporterSettings::default(), &Telemetry::new());
+        queued.start(crate::testing::TestHost::new()).await.unwrap();
+        let sent = {
+            let queued = queued.clone();
+            tokio::spawn(async move { queued.consume(spans(4)).await })
+        };
+        // The sender waits on the held export: no memory queue answered it.
+        while queued.held_now() < 4 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!sent.is_finished());
+        store.release.notify_one();
+        sent.await.unwrap().unwrap();
+        assert_eq!(store.stored.load(Ordering::Relaxed), 4);
+        queued.shutdown(Instant::now()).await.unwrap();
     }
 
     fn durable_with(queue: &str) -> (Arc<Store>, Arc<QueuedExporter>) {
