@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use tracegate_core::config::{ConfigProblem, GoDuration};
 use tracegate_core::factory::ComponentConfig;
 
-use crate::client::{Auth, Connection, Tls};
-use crate::encoding::Encoding;
+use tracegate_kafka::client::{Auth, Connection, Tls};
+use tracegate_kafka::{check_topic, Encoding};
 
 /// `producer.compression`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,25 +130,6 @@ impl Config {
             librdkafka_options: &self.librdkafka_options,
         }
     }
-}
-
-/// Kafka's topic name rule: 1-249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn check_topic(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("is required".into());
-    }
-    if topic.len() > 249 || topic == "." || topic == ".." {
-        return Err(format!("\"{topic}\" is not a valid Kafka topic name"));
-    }
-    if let Some(c) = topic
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "\"{topic}\": {c:?} is not allowed in a Kafka topic name (letters, digits, . _ -)"
-        ));
-    }
-    Ok(())
 }
 
 impl ComponentConfig for Config {

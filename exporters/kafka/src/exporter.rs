@@ -37,8 +37,8 @@ use tracegate_core::{
 };
 
 use crate::config::Config;
-use crate::context::LogContext;
-use crate::encoding::{encode, Record};
+use tracegate_kafka::context::LogContext;
+use tracegate_kafka::encoding::{encode, Record};
 
 /// Room left in `max_message_bytes` for Kafka's per-message framing and headers.
 const FRAMING_ALLOWANCE: usize = 512;

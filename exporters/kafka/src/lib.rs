@@ -2,31 +2,23 @@
 //! spans to a Kafka topic; ingesters (the `kafka` receiver) read them into storage at their
 //! own pace, so a slow or down store never pushes back on applications.
 //!
-//! This crate also holds what the receiver shares with it, as public modules, so the two
-//! sides cannot disagree: [`encoding`] (the four message encodings, both directions) and
-//! [`client`] (brokers, SASL, TLS, librdkafka pass-through). The receiver depends on this
-//! crate for them; a third crate would have to be added to the workspace for no other gain.
+//! What it shares with the `kafka` receiver (the encodings, the client settings, librdkafka's
+//! logging, the topic rule) lives in the `tracegate-kafka` library, so the two sides cannot
+//! disagree and neither component depends on the other.
 //!
 //! - [`config`]: the Collector's kafkaexporter keys, with validation.
 //! - [`exporter`]: one librdkafka producer, delivery reports, failure classification.
-//! - [`jaeger_json`]: Jaeger's `json` Kafka encoding (protobuf JSON of `model.Span`).
 
-pub mod client;
 pub mod config;
-pub mod context;
-pub mod encoding;
 pub mod exporter;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod jaeger_json;
 
 use std::sync::Arc;
 
 use tracegate_core::{ComponentError, CreateContext, Exporter, ExporterFactory, Stability};
 
 pub use config::Config;
-pub use encoding::Encoding;
 pub use exporter::KafkaExporter;
+pub use tracegate_kafka::Encoding;
 
 /// Builds [`KafkaExporter`]s for the `kafka` type.
 pub struct KafkaExporterFactory;

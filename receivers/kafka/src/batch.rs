@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracegate_core::telemetry::ReceiverMetrics;
 use tracegate_core::{ConsumeError, Consumer};
-use tracegate_exporter_kafka::encoding::{Decoded, Encoding};
+use tracegate_kafka::encoding::{Decoded, Encoding};
 
 /// First wait after the pipeline refused a batch; doubles up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -153,8 +153,8 @@ mod tests {
     }
 
     fn one_span() -> Traces {
-        let payload = tracegate_exporter_kafka::encoding::encode(Encoding::OtlpProto, &sample(), false, 1 << 20).expect("encodes");
-        tracegate_exporter_kafka::encoding::decode(Encoding::OtlpProto, &payload[0].payload).expect("decodes")
+        let payload = tracegate_kafka::encoding::encode(Encoding::OtlpProto, &sample(), false, 1 << 20).expect("encodes");
+        tracegate_kafka::encoding::decode(Encoding::OtlpProto, &payload[0].payload).expect("decodes")
     }
 
     pub(crate) fn sample() -> Traces {
@@ -206,7 +206,7 @@ mod tests {
     fn malformed_messages_are_counted_and_their_offsets_still_advance() {
         let metrics = Telemetry::new().metrics.receiver("kafka", "kafka");
         let malformed = Malformed::new(&metrics);
-        let good = tracegate_exporter_kafka::encoding::encode(Encoding::OtlpJson, &sample(), false, 1 << 20).expect("encodes");
+        let good = tracegate_kafka::encoding::encode(Encoding::OtlpJson, &sample(), false, 1 << 20).expect("encodes");
         let mut batch = Batch::new(Encoding::OtlpJson);
         batch.push(0, 7, &good[0].payload, &malformed);
         batch.push(0, 8, b"{not json", &malformed);

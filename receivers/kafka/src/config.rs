@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{ConfigProblem, GoDuration};
 use tracegate_core::factory::ComponentConfig;
-use tracegate_exporter_kafka::client::{Auth, Connection, Tls};
-use tracegate_exporter_kafka::config::check_topic;
-use tracegate_exporter_kafka::Encoding;
+use tracegate_kafka::client::{Auth, Connection, Tls};
+use tracegate_kafka::check_topic;
+use tracegate_kafka::Encoding;
 
 /// `initial_offset`: where a group with no committed offset starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@
 //!
 //! It commits a message's offset only after the pipeline accepted its spans, so a crash
 //! replays instead of losing; messages that do not decode are counted and skipped, never a
-//! stall. The encodings and client settings come from `tracegate-exporter-kafka`, so what one
-//! side writes the other reads.
+//! stall. The encodings and client settings come from the `tracegate-kafka` library the
+//! exporter uses too, so what one side writes the other reads.
 //!
 //! - [`config`]: the Collector's kafkareceiver keys, with validation.
 //! - [`receiver`]: the consumer, its task, commit and close.

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracegate_core::telemetry::{ReceiverMetrics, Telemetry};
 use tracegate_core::{ComponentError, ComponentId, Consumer, Host, Lifecycle, Receiver};
-use tracegate_exporter_kafka::context::LogContext;
+use tracegate_kafka::context::LogContext;
 use tracing::Instrument;
 
 use crate::batch::{deliver, Batch, Delivered, Malformed};
