@@ -2,7 +2,8 @@
 /**
  * The Monitor page in headless chromium: services with their request rate, error % and p95
  * latency from the store's RED metrics (spans with known durations and errors), each plotted;
- * a service opens to its operations; another span kind shows the empty state.
+ * a service opens to its operations; the 24 h view (read from the store's roll-ups) shows the
+ * spans of the current block; another span kind shows the empty state.
  */
 
 import assert from 'node:assert/strict';
@@ -69,6 +70,23 @@ describe('monitor', () => {
     const ops = await page.$$eval('tr.mon-ops', (trs) => trs.map((tr) => [tr.getAttribute('data-operation'), tr.querySelector('.mon-errors')?.textContent]));
     assert.deepEqual(ops, [['GET /cart', '25.0%'], ['PUT /cart', '0.0%']]);
     await screenshot(page, 'page-monitor-operations');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
+  it('shows the last 24 h from the ten-minute roll-ups, this block included', async () => {
+    const { page, errors } = await newPage(browser);
+    await page.goto(`${gw.url}/monitor?lookback=24h`);
+    await page.waitForSelector('.mon-service');
+    assert.match(await page.textContent('.mon-body p.muted') || '', /a point every 30 min, each over 30 min/);
+    const shop = await page.$eval('.mon-service[data-service="shop"]', (tr) => ({
+      rate: Number((tr.querySelector('.mon-rate')?.textContent || '').replace(' req/s', '')),
+      errors: tr.querySelector('.mon-errors')?.textContent,
+    }));
+    // The last point ends the current ten-minute block, 0-10 min from now: its 48 calls are
+    // counted over the 20-30 min of its window that have passed.
+    assert.ok(shop.rate >= 48 / 1800 - 0.0005 && shop.rate <= 48 / 1200 + 0.0005, `shop rate ${shop.rate}`);
+    assert.equal(shop.errors, '20.8%', '10 of 48 server calls failed');
     assert.deepEqual(errors, []);
     await page.context().close();
   });

@@ -7,7 +7,10 @@
 //!   `[t - ratePer, t)` (minute resolution: a minute counts whole once it starts in the window,
 //!   so at `t = now` the current minute counts, and a minute starting at `t` does not: its
 //!   spans come after the point);
-//! - calls: calls per second over the window; errors: error calls / calls (0..1); latencies:
+//! - calls: calls per second over the window (for a point after now, per second of the part
+//!   of its window that has passed, as Prometheus' `rate` measures over the samples it has, so
+//!   a page whose last point ends the current ten-minute block shows its calls at their
+//!   rate); errors: error calls / calls (0..1); latencies:
 //!   the quantile of the window's merged histogram, in milliseconds (within the histogram's
 //!   12.5%, see [`super::histogram`]);
 //! - one series per service, or per service and operation (`groupByOperation`), over the
@@ -58,6 +61,9 @@ pub struct MetricsQuery {
     pub lookback_ms: i64,
     pub step_ms: i64,
     pub rate_per_ms: i64,
+    /// The clock when the query was asked (Unix milliseconds): a point after it has seen only
+    /// the part of its window up to now, and its rate is per second of that part.
+    pub now_ms: i64,
 }
 
 /// Prometheus' bound on a query's points per series.
@@ -229,7 +235,8 @@ fn evaluate_at(query: &MetricsQuery, measure: Measure, rows: &[Row], block: u64)
 
 fn points(query: &MetricsQuery, measure: Measure, minutes: &BTreeMap<u64, Agg>) -> Vec<(i64, f64)> {
     let rows: Vec<(i64, &Agg)> = minutes.iter().map(|(m, a)| (*m as i64, a)).collect();
-    let rate_secs = query.rate_per_ms as f64 / 1000.0;
+    // Calls per second of the part of the window that has passed (at least a second).
+    let rate_secs = |t: i64| (query.rate_per_ms - (t - query.now_ms).max(0)).max(1000) as f64 / 1000.0;
     let mut out = Vec::new();
     // The window is rows[lo..hi]: blocks starting in [t - ratePer, t).
     let (mut lo, mut hi) = (0usize, 0usize);
@@ -258,7 +265,7 @@ fn points(query: &MetricsQuery, measure: Measure, minutes: &BTreeMap<u64, Agg>) 
             Measure::Calls => {
                 started |= calls > 0;
                 if started {
-                    out.push((t, calls as f64 / rate_secs));
+                    out.push((t, calls as f64 / rate_secs(t)));
                 }
             }
             Measure::Errors if calls > 0 => out.push((t, errors as f64 / calls as f64)),
@@ -296,6 +303,7 @@ mod tests {
             lookback_ms: lookback_min * MINUTE_MS,
             step_ms: step_min * MINUTE_MS,
             rate_per_ms: rate_min * MINUTE_MS,
+            now_ms: end_min * MINUTE_MS,
         }
     }
 
@@ -384,6 +392,22 @@ mod tests {
                 assert_eq!(fine, coarse, "{measure:?} over {lookback} min at a {step} min step");
             }
         }
+    }
+
+    #[test]
+    fn a_point_after_now_is_a_rate_over_the_part_of_its_window_that_has_passed() {
+        // 60 calls a minute for the last four minutes, and 30 so far in the current one.
+        let mut rows: Vec<Row> = (1176..1180).map(|m| row(m, "GET", 2, 60, 0, &[5])).collect();
+        rows.push(row(1180, "GET", 2, 30, 0, &[5]));
+        // The page's last point ends the current block (1190) while it is 1180:30.
+        let mut q = query(1190, 10, 10, 10, false);
+        q.now_ms = 1180 * MINUTE_MS + 30_000;
+        let calls = evaluate(&q, Measure::Calls, &rows).unwrap_or_else(|e| panic!("{e}"));
+        let last = calls.series[0].points.last().copied().unwrap_or_default();
+        assert_eq!(last.0, 1190 * MINUTE_MS);
+        assert!((last.1 - 1.0).abs() < 1e-9, "30 calls in the 30 s that passed: 1/s, got {}", last.1);
+        // The point at 1180 (before now) is over its whole window.
+        assert!((calls.series[0].points[0].1 - 240.0 / 600.0).abs() < 1e-9, "{:?}", calls.series[0].points);
     }
 
     #[test]

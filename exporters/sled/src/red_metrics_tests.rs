@@ -54,6 +54,7 @@ fn query(end_secs: u64, services: &[&str]) -> MetricsQuery {
         lookback_ms: 30 * 60_000,
         step_ms: 60_000,
         rate_per_ms: 60 * 60_000,
+        now_ms: end_secs as i64 * 1000,
     }
 }
 

@@ -91,7 +91,7 @@ fn parse_query(params: &Params, now_ms: i64) -> Result<MetricsQuery, String> {
     let lookback_ms = parse_ms(params, "lookback", DEFAULT_LOOKBACK_MS)?;
     let step_ms = parse_ms(params, "step", DEFAULT_STEP_MS)?;
     let rate_per_ms = parse_ms(params, "ratePer", DEFAULT_RATE_PER_MS)?;
-    Ok(MetricsQuery { services, span_kinds, group_by_operation, end_ms, lookback_ms, step_ms, rate_per_ms })
+    Ok(MetricsQuery { services, span_kinds, group_by_operation, end_ms, lookback_ms, step_ms, rate_per_ms, now_ms })
 }
 
 fn now_ms() -> i64 {

@@ -22,15 +22,16 @@ const BLOCK = 600e3;
  * Step, rate window and last point for a lookback: about 60 points, at least a minute apart
  * (the store's resolution), each averaging at least five minutes so a quiet minute does not
  * drop to zero. From 6 h on, every edge falls on a ten-minute boundary, so the store answers
- * from its roll-ups (a 24 h overview of every service reads ~7k rows instead of ~70k); the
- * last point is then the last whole block, at most ten minutes back.
+ * from its roll-ups (a 24 h overview of every service reads a tenth of the rows); the last
+ * point then ends the current ten-minute block, and the store gives its rate over the part
+ * of the window that has passed.
  * @param {number} lookback ms
  * @param {number} now ms
  */
 export function stepFor(lookback, now) {
   if (lookback >= 6 * 3600e3) {
     const step = Math.ceil(lookback / 60 / BLOCK) * BLOCK;
-    return { step, ratePer: step, end: Math.floor(now / BLOCK) * BLOCK };
+    return { step, ratePer: step, end: Math.ceil(now / BLOCK) * BLOCK };
   }
   const step = Math.max(60e3, Math.ceil(lookback / 60 / 60e3) * 60e3);
   return { step, ratePer: Math.max(step, 5 * 60e3), end: now };
@@ -186,5 +187,5 @@ export async function mount(root, ctx) {
       }, (e) => holder.replaceWith(el('tr', {}, el('td', { colspan: 4 }, stateBlock('error', 'Operations could not be loaded', e instanceof Error ? e.message : String(e))))));
     }
   }
-  body.replaceChildren(el('p', { class: 'muted' }, `${active.length} services, ${kind} spans, last ${lookbackName} (a point every ${step / 60e3} min, each over ${ratePer / 60e3} min, the last at ${new Date(end).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}).`), table);
+  body.replaceChildren(el('p', { class: 'muted' }, `${active.length} services, ${kind} spans, last ${lookbackName} (a point every ${step / 60e3} min, each over ${ratePer / 60e3} min).`), table);
 }
