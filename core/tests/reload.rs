@@ -142,3 +142,35 @@ async fn a_part_that_cannot_start_fails_the_reload_and_the_previous_graph_keeps_
     assert_eq!(delivered(&w, "test/e1"), 2);
     assert_eq!(w.metric("tracegate_config_reloads_total{result=\"failed\"}"), 1.0);
 }
+
+#[tokio::test]
+async fn a_replaced_extension_replaces_the_exporters_that_found_it_and_only_those() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |sub: &str| {
+        format!(
+            r#"
+receivers: {{ test/r: {{}} }}
+exporters:
+  test/e1: {{ sending_queue: {{ storage: file_storage }} }}
+  test/e2: {{}}
+extensions: {{ file_storage: {{ directory: "{}" }} }}
+service:
+  extensions: [file_storage]
+  pipelines:
+    traces: {{ receivers: [test/r], exporters: [test/e1, test/e2] }}
+"#,
+            dir.path().join(sub).display()
+        )
+    };
+    let svc = Service::build(&w.config(&config("one")).unwrap(), w.telemetry.clone()).unwrap();
+    svc.start().await.unwrap();
+    w.receiver("test/r").next.consume(spans(2)).await.unwrap();
+    let outcome = svc.reload(&w.config(&config("two")).unwrap()).await.unwrap();
+    assert!(outcome.started.contains(&"extension \"file_storage\"".to_string()), "{outcome:?}");
+    assert_eq!((instances(&w, "test/e1"), instances(&w, "test/e2")), (2, 1), "{outcome:?}");
+    w.receiver("test/r").next.consume(spans(3)).await.unwrap();
+    svc.shutdown().await;
+    assert_eq!((delivered(&w, "test/e1"), delivered(&w, "test/e2")), (5, 5));
+    assert!(dir.path().join("two").is_dir(), "the new instance uses the new directory");
+}

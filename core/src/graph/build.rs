@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_yaml_ng::Value;
 
+use super::lookups::Lookups;
 use super::{Fanout, PipelineEntry, ServiceHost, Switch};
 use crate::component::{ComponentError, ConsumeError, Consumer, Extension, Processor, Receiver};
 use crate::config::{ComponentEntry, Pipeline, ValidConfig};
@@ -52,15 +53,19 @@ impl Consumer for Counted {
     }
 }
 
+// Each running part keeps what it looked up on its host when it started (see `lookups`).
+
 pub(super) struct RunningExtension {
     pub id: ComponentId,
     pub fingerprint: Value,
     pub extension: Arc<dyn Extension>,
+    pub lookups: Arc<Lookups>,
 }
 
 pub(super) struct RunningExporter {
     pub fingerprint: Value,
     pub queued: Arc<QueuedExporter>,
+    pub lookups: Arc<Lookups>,
 }
 
 pub(super) struct RunningPipeline {
@@ -69,6 +74,8 @@ pub(super) struct RunningPipeline {
     /// First to last.
     pub processors: Vec<(ComponentId, Arc<dyn Processor>)>,
     pub head: Arc<dyn Consumer>,
+    /// Of all its processors: a pipeline is replaced as a whole.
+    pub lookups: Arc<Lookups>,
 }
 
 pub(super) struct RunningReceiver {
@@ -76,6 +83,7 @@ pub(super) struct RunningReceiver {
     pub fingerprint: Value,
     pub receiver: Arc<dyn Receiver>,
     pub switch: Arc<Switch>,
+    pub lookups: Arc<Lookups>,
 }
 
 /// What runs: the parts in config order, each with the fingerprint of the config it runs with.
@@ -150,7 +158,11 @@ pub(super) fn create_exporter(config: &ValidConfig, id: &ComponentId, telemetry:
         return Err(wrong_kind(Kind::Exporter, id));
     };
     let settings = e.exporter_settings.clone().unwrap_or_default();
-    Ok(RunningExporter { fingerprint: fingerprint(e), queued: QueuedExporter::new(id.clone(), exporter, settings, telemetry) })
+    Ok(RunningExporter {
+        fingerprint: fingerprint(e),
+        queued: QueuedExporter::new(id.clone(), exporter, settings, telemetry),
+        lookups: Lookups::new(),
+    })
 }
 
 /// A pipeline's processors, created from its fan-out of `exporters` back to its head.
@@ -184,6 +196,7 @@ pub(super) fn build_pipeline(
         fingerprint: pipeline_fingerprint(config, pipeline),
         processors: chain,
         head: next,
+        lookups: Lookups::new(),
     })
 }
 
@@ -200,7 +213,7 @@ pub(super) fn create_receiver(
     let Built::Receiver(receiver) = e.factory.create(ctx, &e.config, Some(next)).map_err(fail(Kind::Receiver, id))? else {
         return Err(wrong_kind(Kind::Receiver, id));
     };
-    Ok(RunningReceiver { id: id.clone(), fingerprint: fingerprint(e), receiver, switch })
+    Ok(RunningReceiver { id: id.clone(), fingerprint: fingerprint(e), receiver, switch, lookups: Lookups::new() })
 }
 
 pub(super) fn create_extension(config: &ValidConfig, id: &ComponentId, telemetry: &Arc<Telemetry>) -> Result<RunningExtension, BuildError> {
@@ -209,7 +222,7 @@ pub(super) fn create_extension(config: &ValidConfig, id: &ComponentId, telemetry
     let Built::Extension(extension) = e.factory.create(ctx, &e.config, None).map_err(fail(Kind::Extension, id))? else {
         return Err(wrong_kind(Kind::Extension, id));
     };
-    Ok(RunningExtension { id: id.clone(), fingerprint: fingerprint(e), extension })
+    Ok(RunningExtension { id: id.clone(), fingerprint: fingerprint(e), extension, lookups: Lookups::new() })
 }
 
 /// The ids of `service.extensions`, parsed.

@@ -12,6 +12,7 @@ mod build;
 mod entry;
 mod fanout;
 mod host;
+mod lookups;
 pub mod reload;
 mod service;
 mod switch;

@@ -10,9 +10,12 @@
 //!
 //! # What is replaced, and in which order
 //!
-//! A part is replaced when its config changed, or when its config names (by id) an exporter
-//! or extension that is replaced: `jaeger_query` reading `storage: sled` restarts with a new
-//! `sled`, an exporter whose queue is on a replaced `file_storage` restarts with it. A
+//! A part is replaced when its config changed, or when it found a replaced part on its host
+//! at its start (see `lookups`: every lookup is noted): `jaeger_query` reading `sled`
+//! restarts with a new `sled`, an exporter whose queue is on a replaced `file_storage`
+//! restarts with it, the `jaeger` receiver restarts with a replaced `remote_sampling`. A
+//! lookup by capability lists the extensions first, so a part that made one is replaced
+//! whenever an extension is replaced, added or removed (what it finds may have changed). A
 //! pipeline is rebuilt (all its processors, new instances) when any of its processors or
 //! exporters is replaced, or its lists changed: processors are created with their `next`.
 //!
@@ -20,8 +23,9 @@
 //! 2. Replaced extensions stop and their new instances start (an extension usually owns a
 //!    port, which two instances cannot share), except those of step 6.
 //! 3. New exporters are created and started while the old ones still run ("start before
-//!    stop"). A store that one process can open once (sled locks its directory) refuses; it
-//!    is replaced in step 4.
+//!    stop"; a `sled` store on the same path is shared by both instances). An exporter that
+//!    cannot run beside its old instance (a backend one process may open once) is replaced
+//!    in step 4 instead.
 //! 4. The [`Gate`] closes: batches inside the graph are answered, new ones wait at the door
 //!    (they are not refused). Old processors of rebuilt pipelines stop, flushing what they
 //!    hold into their exporters; an exporter that could not be opened beside its old instance
@@ -29,8 +33,9 @@
 //!    started, every switch is pointed at them, and the gate opens.
 //! 5. Old exporters drain their queues into their backends (up to `service.shutdown_timeout`)
 //!    and stop: what they held was accepted, and is delivered by them.
-//! 6. Extensions that read replaced exporters (or other replaced extensions) by id restart
-//!    now, so they find the new instances.
+//! 6. Extensions that read exporters (they found a replaced one, or their config names one
+//!    that started in step 3) start now, so they find the new instances; removed extensions
+//!    stop, after the exporters that may have used them.
 //! 7. New and replaced receivers start.
 //!
 //! # What is not preserved
@@ -39,11 +44,9 @@
 //!   clients see refused connections for that moment and retry. Change a receiver's port,
 //!   or leave its config alone, to keep it listening.
 //! - A replaced extension's port is closed between its stop and its new start.
-//! - Batches wait at the gate while step 4 runs: for most configs milliseconds, but draining
-//!   an old store that must be closed first (sled) takes as long as its pending writes.
-//! - Components that looked up another component by type at their start (the `jaeger`
-//!   receiver serving `remote_sampling`'s strategies on its gRPC port) keep the instance
-//!   they found until they are replaced themselves.
+//! - Batches wait at the gate while step 4 runs: milliseconds, unless an exporter must be
+//!   drained and closed before its new instance opens (none of the built-in ones must).
+//! - A replaced `memory` store starts empty.
 //! - `service.telemetry` (logs, the metrics address) applies at start only.
 //!
 //! If a part fails to be created or started, the reload fails: the service returns to the
@@ -57,6 +60,7 @@ use std::time::Instant;
 use serde_yaml_ng::Value;
 
 use super::build::{self, fail, BuildError, Graph, RunningExporter, RunningReceiver};
+use super::lookups::recording;
 use super::{Gate, Switch, Unavailable};
 use crate::component::Host;
 use crate::config::ValidConfig;
@@ -109,12 +113,12 @@ struct Plan {
     extensions_late: BTreeSet<ComponentId>,
 }
 
-/// True when a string anywhere in `value` is one of `ids`.
+/// True when a string value anywhere in `value` is one of `ids` (a config naming a component).
 fn mentions(value: &Value, ids: &BTreeSet<String>) -> bool {
     match value {
         Value::String(s) => ids.contains(s),
         Value::Sequence(items) => items.iter().any(|v| mentions(v, ids)),
-        Value::Mapping(map) => map.iter().any(|(k, v)| mentions(k, ids) || mentions(v, ids)),
+        Value::Mapping(map) => map.values().any(|v| mentions(v, ids)),
         Value::Tagged(t) => mentions(&t.value, ids),
         _ => false,
     }
@@ -145,41 +149,47 @@ fn plan(graph: &Graph, target: &ValidConfig) -> Result<Plan, BuildError> {
             p.extensions_stop.insert(x.id.clone());
         }
     }
-    // Anything naming a replaced exporter or extension is replaced too, until nothing moves.
-    loop {
-        let replaced: BTreeSet<String> =
-            p.exporters_stop.iter().chain(&p.extensions_stop).map(ToString::to_string).collect();
+    // Anything that found a replaced part at its start is replaced too, until nothing moves.
+    let running_extensions: BTreeSet<&ComponentId> = graph.extensions.iter().map(|x| &x.id).collect();
+    let extensions_added = new_extensions.iter().any(|id| !running_extensions.contains(id));
+    let (replaced, extensions_changed) = loop {
+        let replaced: BTreeSet<ComponentId> = p.exporters_stop.iter().chain(&p.extensions_stop).cloned().collect();
+        let extensions_changed = extensions_added || !p.extensions_stop.is_empty();
         let before = p.exporters_stop.len() + p.extensions_stop.len();
         for (id, running) in &graph.exporters {
-            if mentions(&running.fingerprint, &replaced) {
+            if running.lookups.depends_on(&replaced, extensions_changed) {
                 p.exporters_stop.insert(id.clone());
             }
         }
         for x in &graph.extensions {
-            if mentions(&x.fingerprint, &replaced) {
+            if x.lookups.depends_on(&replaced, extensions_changed) {
                 p.extensions_stop.insert(x.id.clone());
-                p.extensions_late.insert(x.id.clone());
             }
         }
         if p.exporters_stop.len() + p.extensions_stop.len() == before {
-            break;
+            break (replaced, extensions_changed);
         }
-    }
-    let replaced: BTreeSet<String> =
-        p.exporters_stop.iter().chain(&p.extensions_stop).map(ToString::to_string).collect();
+    };
 
     p.exporters_start = new_exporters
         .into_iter()
         .filter(|id| !graph.exporters.contains_key(id) || p.exporters_stop.contains(id))
         .collect();
+    // Extensions that read exporters start after them: those that found a replaced one, and
+    // those whose config names one that starts now (a new `jaeger_query` on a new store).
+    let starting: BTreeSet<String> = p.exporters_start.iter().map(ToString::to_string).collect();
+    for x in &graph.extensions {
+        if x.lookups.depends_on(&p.exporters_stop, false) {
+            p.extensions_late.insert(x.id.clone());
+        }
+    }
     for id in &new_extensions {
         let running = graph.extensions.iter().any(|x| &x.id == id);
         if !running || p.extensions_stop.contains(id) {
             p.extensions_start.insert(id.clone());
-        }
-        // A new extension reading something replaced starts after it, too.
-        if fp(Kind::Extension, id).is_some_and(|f| mentions(&f, &replaced)) && p.extensions_start.contains(id) {
-            p.extensions_late.insert(id.clone());
+            if fp(Kind::Extension, id).is_some_and(|f| mentions(&f, &starting)) {
+                p.extensions_late.insert(id.clone());
+            }
         }
     }
 
@@ -187,7 +197,7 @@ fn plan(graph: &Graph, target: &ValidConfig) -> Result<Plan, BuildError> {
         let same = target.pipelines.iter().find(|n| n.id == running.id).is_some_and(|n| {
             build::pipeline_fingerprint(target, n) == running.fingerprint
                 && !n.exporters.iter().any(|e| p.exporters_stop.contains(e))
-                && !n.processors.iter().any(|id| fp(Kind::Processor, id).is_some_and(|f| mentions(&f, &replaced)))
+                && !running.lookups.depends_on(&replaced, extensions_changed)
         });
         if !same {
             p.pipelines_stop.insert(running.id.clone());
@@ -210,7 +220,7 @@ fn plan(graph: &Graph, target: &ValidConfig) -> Result<Plan, BuildError> {
     for r in &graph.receivers {
         let same = new_receivers.contains(&r.id)
             && fp(Kind::Receiver, &r.id).as_ref() == Some(&r.fingerprint)
-            && !mentions(&r.fingerprint, &replaced);
+            && !r.lookups.depends_on(&replaced, extensions_changed);
         if !same {
             p.receivers_stop.insert(r.id.clone());
         }
@@ -259,7 +269,7 @@ pub(super) async fn transition(ctx: &Context<'_>, graph: &mut Graph, target: &Va
         let host: Arc<dyn Host> = graph.host(status.clone());
         let created = build::create_exporter(target, id, ctx.telemetry);
         let started = match created {
-            Ok(e) => match e.queued.start(host).await {
+            Ok(e) => match e.queued.start(recording(host, &e.lookups)).await {
                 Ok(()) => Ok(e),
                 Err(err) => {
                     let _ = e.queued.shutdown(Instant::now()).await;
@@ -285,8 +295,16 @@ pub(super) async fn transition(ctx: &Context<'_>, graph: &mut Graph, target: &Va
 
     // 4. Gate closed: rewire.
     let retired_exporters = {
+        let waited = Instant::now();
         let _closed = ctx.gate.close().await;
+        let closed = Instant::now();
         let result = rewire(ctx, graph, target, &plan, fresh, &deferred, &mut out).await;
+        // How long batches were held at the door: what a reload costs a sender.
+        tracing::info!(
+            waited_ms = (closed - waited).as_secs_f64() * 1e3,
+            held_ms = closed.elapsed().as_secs_f64() * 1e3,
+            "reload: rewired the pipelines behind the closed gate"
+        );
         match result {
             Ok(retired) => retired,
             Err(e) => {
@@ -317,7 +335,7 @@ pub(super) async fn transition(ctx: &Context<'_>, graph: &mut Graph, target: &Va
     for id in &plan.receivers_start {
         let switch = Switch::new(ctx.gate.clone(), graph.heads_for(target, id));
         let running: RunningReceiver = build::create_receiver(target, id, switch, ctx.telemetry)?;
-        if let Err(e) = running.receiver.start(host.clone()).await {
+        if let Err(e) = running.receiver.start(recording(host.clone(), &running.lookups)).await {
             let _ = running.receiver.shutdown().await;
             return Err(fail(Kind::Receiver, id)(e));
         }
@@ -376,7 +394,7 @@ async fn rewire(
     for id in deferred {
         let e = build::create_exporter(target, id, ctx.telemetry)?;
         let host: Arc<dyn Host> = graph.host(status.clone());
-        if let Err(err) = e.queued.start(host).await {
+        if let Err(err) = e.queued.start(recording(host, &e.lookups)).await {
             let _ = e.queued.shutdown(Instant::now()).await;
             return Err(fail(Kind::Exporter, id)(err));
         }
@@ -388,7 +406,7 @@ async fn rewire(
     for pipeline in target.pipelines.iter().filter(|p| plan.pipelines_start.contains(&p.id)) {
         let running = build::build_pipeline(target, pipeline, &graph.exporters, ctx.telemetry)?;
         for (id, p) in running.processors.iter().rev() {
-            p.start(host.clone()).await.map_err(fail(Kind::Processor, id))?;
+            p.start(recording(host.clone(), &running.lookups)).await.map_err(fail(Kind::Processor, id))?;
             out.started.push(named(Kind::Processor, id));
         }
         graph.pipelines.push(running);
@@ -439,7 +457,7 @@ async fn start_extensions(ctx: &Context<'_>, graph: &mut Graph, target: &ValidCo
         let Some(pos) = created.iter().position(|x| x.id == id) else { continue };
         let x = created.remove(pos);
         let host: Arc<dyn Host> = graph.host(ctx.telemetry.status.clone());
-        if let Err(e) = x.extension.start(host).await {
+        if let Err(e) = x.extension.start(recording(host, &x.lookups)).await {
             let _ = x.extension.shutdown().await;
             return Err(fail(Kind::Extension, &id)(e));
         }

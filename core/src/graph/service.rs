@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::build::{self, fail, BuildError, Graph};
+use super::lookups::recording;
 use super::reload::{self, ReloadOutcome};
 use super::{Gate, ServiceHost, Switch};
 use crate::component::{Extension, Host};
@@ -95,20 +96,22 @@ impl Service {
     }
 
     async fn start_all(&self, graph: &Graph) -> Result<(), BuildError> {
+        // Each part gets a host that notes its lookups (see `lookups`), for later reloads.
         let host: Arc<dyn Host> = self.host();
         for (id, x) in Self::extensions_in_dependency_order(graph) {
-            x.start(host.clone()).await.map_err(fail(Kind::Extension, id))?;
+            let lookups = graph.extensions.iter().find(|r| r.id == id).map(|r| r.lookups.clone()).unwrap_or_default();
+            x.start(recording(host.clone(), &lookups)).await.map_err(fail(Kind::Extension, id))?;
         }
         for e in graph.exporters.values() {
-            e.queued.start(host.clone()).await.map_err(fail(Kind::Exporter, e.queued.id()))?;
+            e.queued.start(recording(host.clone(), &e.lookups)).await.map_err(fail(Kind::Exporter, e.queued.id()))?;
         }
         for pipeline in &graph.pipelines {
             for (id, p) in pipeline.processors.iter().rev() {
-                p.start(host.clone()).await.map_err(fail(Kind::Processor, id))?;
+                p.start(recording(host.clone(), &pipeline.lookups)).await.map_err(fail(Kind::Processor, id))?;
             }
         }
         for r in &graph.receivers {
-            r.receiver.start(host.clone()).await.map_err(fail(Kind::Receiver, &r.id))?;
+            r.receiver.start(recording(host.clone(), &r.lookups)).await.map_err(fail(Kind::Receiver, &r.id))?;
         }
         Ok(())
     }
