@@ -151,14 +151,10 @@ pub trait Exporter: Lifecycle {
         self.export(traces).await.map(|()| ExportReport::default())
     }
 
-    /// Lets an extension find a capability of an exporter it names (e.g. `jaeger_query`
-    /// reading through a storage exporter) without the engine knowing about storage.
+    /// The concrete exporter, for tests and custom builds that inspect the one they made.
+    /// Not a way for components to find each other: that is [`offers`](Self::offers) and
+    /// `Host::capability` (see [`crate::capability`]).
     fn as_any(&self) -> &dyn std::any::Any;
-
-    /// A storage exporter's read side (see [`crate::storage`]); `None` for other exporters.
-    fn trace_reader(&self) -> Option<Arc<dyn crate::storage::TraceReader>> {
-        None
-    }
 
     /// True when a successful `export` means the batch survives a crash of this process: a
     /// store that synced it (sled with `sync_on_write`, the default). The engine then answers
@@ -193,8 +189,10 @@ pub trait Extension: Lifecycle {
         Vec::new()
     }
 
-    /// Lets a component that knows an extension's concrete type use it (e.g. the `jaeger`
-    /// receiver serving the `remote_sampling` extension's strategies on its gRPC port).
+    /// The concrete extension, for tests and custom builds that inspect the one they made.
+    /// Components find each other through [`offers`](Self::offers) and `Host::capability`
+    /// instead (see [`crate::capability`]); `file_storage` still answers here while
+    /// tail_sampling's spill looks it up this way.
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }

@@ -21,7 +21,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
-use tracegate_core::storage::TraceReader;
 use tracegate_core::{ComponentError, ConsumeError, Exporter, Host, Lifecycle, Traces};
 use tracegate_translator_jaeger::otlp_to_jaeger;
 
@@ -87,7 +86,8 @@ pub(crate) struct Shared {
     dropped_metric: Option<prometheus::IntCounter>,
 }
 
-/// The `elasticsearch` exporter; [`Exporter::trace_reader`] hands out its [`EsReader`].
+/// The `elasticsearch` exporter; the `TraceStore` it offers (see [`Exporter::offers`]) reads
+/// with its [`EsReader`].
 #[derive(Clone)]
 pub struct ElasticsearchExporter {
     shared: Arc<Shared>,
@@ -332,10 +332,6 @@ impl Exporter for ElasticsearchExporter {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
-    }
-
-    fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
-        Some(Arc::new(self.reader()))
     }
 
     /// The store, for `jaeger_query` and `jaeger_storage_exporter`.

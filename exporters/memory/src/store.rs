@@ -229,10 +229,6 @@ impl Exporter for MemoryStore {
         self
     }
 
-    fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
-        Some(Arc::new(self.clone()))
-    }
-
     /// The store, for `jaeger_query` and `jaeger_storage_exporter`.
     fn offers(self: Arc<Self>) -> tracegate_core::capability::Offers {
         let reader = Arc::new(MemoryStore::clone(&self));

@@ -73,6 +73,12 @@ impl SledExporter {
         SledReader { shared: self.shared.clone(), retention: self.config.retention.get() }
     }
 
+    /// The reader the store offers as its `TraceStore`'s: this database, and each tenant's
+    /// through `TraceReader::tenant`.
+    pub fn store_reader(&self) -> Arc<dyn TraceReader> {
+        Arc::new(StoreReader { base: self.reader(), tenants: self.tenants.clone() })
+    }
+
     fn write_options(&self) -> WriteOptions {
         self.shared.settings.options()
     }
@@ -281,14 +287,10 @@ impl Exporter for SledExporter {
         self
     }
 
-    fn trace_reader(&self) -> Option<Arc<dyn TraceReader>> {
-        Some(Arc::new(StoreReader { base: self.reader(), tenants: self.tenants.clone() }))
-    }
-
     /// The store, for `jaeger_query` (and `jaeger_storage_exporter` when this store is a
     /// backend of the `jaeger_storage` extension): reads see every tenant's store.
     fn offers(self: Arc<Self>) -> Offers {
-        let reader = Arc::new(StoreReader { base: self.reader(), tenants: self.tenants.clone() });
+        let reader = self.store_reader();
         Offers::new().with::<dyn TraceStore>(Arc::new(ExporterStore::new(self, reader)))
     }
 

@@ -1,6 +1,7 @@
 //! sled exporter: tracegate's embedded trace store, the storage half of the all-in-one
-//! (receivers -> batch -> sled, read by `jaeger_query` through [`SledExporter::reader`] /
-//! `Exporter::trace_reader`).
+//! (receivers -> batch -> sled, read by `jaeger_query` through the `TraceStore` it offers,
+//! see `tracegate_core::capability`; as the `sled` exporter or as a backend of the
+//! `jaeger_storage` extension).
 //!
 //! # Why blocks, not a key per span
 //!

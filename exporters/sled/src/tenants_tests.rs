@@ -25,7 +25,7 @@ async fn each_tenant_reads_only_its_own_spans_and_untenanted_data_stays_where_it
     exporter.export(batch(&[TestSpan::new(&mut ids, g, "globex-svc", "g", now)]).with_tenant(tenant("globex"))).await.unwrap();
     exporter.export(batch(&[TestSpan::new(&mut ids, u, "plain-svc", "u", now)])).await.unwrap();
 
-    let reader = exporter.trace_reader().unwrap();
+    let reader = exporter.store_reader();
     let (acme, globex) = (reader.tenant("acme").unwrap(), reader.tenant("globex").unwrap());
     assert_eq!(reader.services().await.unwrap(), ["plain-svc"]);
     assert_eq!(acme.services().await.unwrap(), ["acme-svc"]);
@@ -39,7 +39,7 @@ async fn each_tenant_reads_only_its_own_spans_and_untenanted_data_stays_where_it
     drop((reader, acme, globex, exporter));
 
     let reopened = SledExporter::open(config).unwrap();
-    let reader = reopened.trace_reader().unwrap();
+    let reader = reopened.store_reader();
     assert_eq!(reader.tenant("acme").unwrap().services().await.unwrap(), ["acme-svc"]);
     assert_eq!(reader.services().await.unwrap(), ["plain-svc"]);
     reopened.shutdown().await.unwrap();
