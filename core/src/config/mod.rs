@@ -13,6 +13,7 @@ mod model;
 mod nesting;
 mod problem;
 mod source;
+mod telemetry_readers;
 mod tls;
 mod tls_client;
 mod validate;

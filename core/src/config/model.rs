@@ -41,6 +41,10 @@ pub struct PipelineSection {
 pub struct TelemetrySection {
     pub metrics: MetricsSection,
     pub logs: LogsConfig,
+    /// The Collector's own-telemetry resource (Jaeger v2 sets `service.name`); accepted with a
+    /// warning, since tracegate does not trace itself (see `telemetry_readers`).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub resource: IndexMap<String, serde_yaml_ng::Value>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +62,10 @@ pub enum MetricsLevel {
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSection {
     pub level: MetricsLevel,
+    /// The Collector's `readers:` (a Prometheus pull reader sets `address`; folded in at
+    /// validation, see `telemetry_readers`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub readers: Vec<serde_yaml_ng::Value>,
     /// Where `/metrics` is served.
     pub address: super::Endpoint,
     /// TLS for the metrics port (the Collector's `configtls` server settings); absent means plain.
@@ -73,6 +81,7 @@ impl Default for MetricsSection {
     fn default() -> Self {
         Self {
             level: MetricsLevel::Normal,
+            readers: Vec::new(),
             address: super::Endpoint::new("127.0.0.1", 8888),
             tls: None,
             limits: Default::default(),

@@ -168,6 +168,8 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
         },
     };
 
+    let mut service = service;
+    problems.extend(super::telemetry_readers::apply(&mut service.telemetry));
     let pipelines = check_pipelines(&service, top, &mut problems);
     check_extensions(&service, top, &mut problems);
     problems.extend(super::validate_tls(
