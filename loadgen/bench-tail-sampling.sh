@@ -9,19 +9,21 @@
 # docs/configuration.md (`tail_sampling`) come from it.
 #
 # Usage: loadgen/bench-tail-sampling.sh [--rate SPANS_PER_S] [--load SECONDS] [--wait SECONDS]
-#          [--budget MIB] [--num-traces N] [-- LOADGEN ARGS...]
+#          [--budget MIB] [--num-traces N] [--without-tail] [-- LOADGEN ARGS...]
 #   --rate        spans/s (default 20000)
 #   --load        seconds of load (default 40)
 #   --wait        decision_wait in seconds (default 10)
 #   --budget      max_memory_mib, with a spill directory under OUT (default: none, num_traces only)
 #   --num-traces  num_traces (default 1000000)
+#   --without-tail the same gateway without the processor (otlp -> nop): the RSS the rest of the
+#                 pipeline takes at the rate, to tell the processor's share apart
 #   LOADGEN ARGS  e.g. `--spans-per-trace 5 --shape realistic`
 # Env: GATEWAY / LOADGEN (binaries; default target/release, built unless SKIP_BUILD=1), OUT
 # (directory for config, logs and the spill; default a temporary one).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RATE=20000 LOAD=40 WAIT=10 BUDGET="" NUM_TRACES=1000000
+RATE=20000 LOAD=40 WAIT=10 BUDGET="" NUM_TRACES=1000000 PROCESSORS="[tail_sampling]"
 while (($#)); do
   case "$1" in
     --rate) RATE="$2"; shift 2 ;;
@@ -29,8 +31,9 @@ while (($#)); do
     --wait) WAIT="$2"; shift 2 ;;
     --budget) BUDGET="$2"; shift 2 ;;
     --num-traces) NUM_TRACES="$2"; shift 2 ;;
+    --without-tail) PROCESSORS="[]"; shift ;;
     --) shift; break ;;
-    *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,23p' "$0" >&2; exit 2 ;;
   esac
 done
 cd "$ROOT"
@@ -67,7 +70,7 @@ exporters:
 service:
   telemetry: { metrics: { address: 127.0.0.1:$METRICS }, logs: { level: warn } }
   pipelines:
-    traces: { receivers: [otlp], processors: [tail_sampling], exporters: [nop] }
+    traces: { receivers: [otlp], processors: $PROCESSORS, exporters: [nop] }
 EOF
 # Calibration: the OTLP bytes of the load generator's spans, as a `file` exporter writes the
 # requests it receives (4-byte length + request).
@@ -119,7 +122,9 @@ T0=$(date +%s.%N)
 T1=$(date +%s.%N)
 END_KIB=$(awk '/VmRSS/{print $2}' /proc/$GW/status)
 # Every trace is decided decision_wait after its first span (plus a tick).
-for _ in $(seq $((WAIT * 4 + 120))); do
+TRIES=$((WAIT * 4 + 120))
+[[ "$PROCESSORS" == "[]" ]] && TRIES=$((WAIT + 2))
+for _ in $(seq $TRIES); do
   curl -sf "http://127.0.0.1:$METRICS/metrics" >"$OUT/metrics.txt"
   python3 - "$OUT/metrics.txt" <<'PY' && break
 import sys
@@ -129,7 +134,7 @@ for line in open(sys.argv[1]):
         k, v = line.rsplit(" ", 1)
         m[k.split("{")[0]] = m.get(k.split("{")[0], 0) + float(v)
 inc, out, drop, ref = (m.get(f"tracegate_processor_{n}_spans", 0) for n in ("incoming", "outgoing", "dropped", "refused"))
-sys.exit(0 if inc > 0 and inc - ref == out + drop and m.get("tracegate_processor_tail_sampling_memory_traces", 1) == 0 and m.get("tracegate_processor_tail_sampling_spilled_traces", 0) == 0 else 1)
+sys.exit(0 if inc > 0 and inc - ref == out + drop and m.get("tracegate_processor_tail_sampling_memory_traces", 0) == 0 and m.get("tracegate_processor_tail_sampling_spilled_traces", 0) == 0 else 1)
 PY
   sleep 1
 done
@@ -150,14 +155,17 @@ for line in open(out + "/metrics.txt"):
         k, v = line.rsplit(" ", 1)
         m[k.split("{")[0]] = m.get(k.split("{")[0], 0) + float(v)
 g = lambda n: m.get(n, 0.0)
-pending = rate * wait * span_bytes
+# A trace is held from its first span for decision_wait, then until the next tick (every
+# wait / 10, at most 1 s): half a tick more on average.
+tick = min(max(wait / 10, 0.01), 1.0)
+pending = rate * (wait + tick / 2) * span_bytes
 peak_held = max((v for _, n, v in held if n.startswith("tracegate_processor_tail_sampling_memory_bytes")), default=0)
 peak_disk = max((v for _, n, v in held if n.startswith("tracegate_processor_tail_sampling_spill_file_bytes")), default=0)
 print(json.dumps({k: summary.get(k) for k in ("spans_sent", "spans_per_sec", "spans_failed", "errors", "last_error")}))
 print("RSS MiB by second:", " ".join(f"{int(t - t0)}:{int(r)}" for i, (t, r) in enumerate(rows) if i % 50 == 0))
 print(f"RSS idle {idle / 1024:.0f} MiB, peak {max(r for _, r in rows):.0f} MiB, at the end of the load {end / 1024:.0f} MiB "
       f"({t1 - t0:.0f} s at {rate:.0f} spans/s, decision_wait {wait:.0f} s, max_memory_mib {budget or 'none'})")
-print(f"OTLP bytes per span {span_bytes:.0f} (calibrated); pending at the rate (rate x wait x span) {pending / 2**20:.0f} MiB; "
+print(f"OTLP bytes per span {span_bytes:.0f} (calibrated); pending at the rate (rate x (wait + tick/2) x span) {pending / 2**20:.0f} MiB; "
       f"processor's account peak {peak_held / 2**20:.0f} MiB; spill files peak {peak_disk / 2**20:.0f} MiB")
 print(f"spill: written {g('tracegate_processor_tail_sampling_spill_written_traces'):.0f} chunks / {g('tracegate_processor_tail_sampling_spill_written_bytes') / 2**20:.0f} MiB, "
       f"read back {g('tracegate_processor_tail_sampling_spill_read_traces'):.0f} traces; dropped for the budget "

@@ -14,7 +14,9 @@
 //! ([`crate::spill`]) in one write, down to 7/8 of the budget so that writes come in batches;
 //! without a spill, or when the disk refuses, those traces are dropped and counted. Spans that
 //! arrive for a spilled trace are held in memory and spilled in turn (chained, see
-//! [`crate::spill_chunk`]); at the decision the chunks are read back and joined. If the table
+//! [`crate::spill_chunk`]); at the decision the chunks are read back and joined. Decided
+//! traces (kept without their spans so late spans follow the decision) may take an eighth of
+//! the budget: past it the oldest are forgotten first, before anything is spilled. If the table
 //! alone (ids of spilled traces) outgrows the budget, decided traces are forgotten, and then
 //! [`TraceBuffer::over_budget`] tells the processor to refuse new data until decisions make
 //! room.
@@ -129,7 +131,16 @@ pub struct DecideOutcome {
     /// Spans lost because their spilled chunk could not be read back.
     pub lost_spans: usize,
     pub read_error: Option<SpillError>,
+    /// Stopped at a slice's end with due traces left: call again (after sending these).
+    pub more: bool,
 }
+
+/// One call of [`TraceBuffer::decide_due`] stops once its sampled spans reach this many bytes
+/// (one outgoing request) or it decided this many traces, so what a tick releases is sent,
+/// and its memory freed, before the next slice is read back and copied, and the table's lock
+/// is not held for a whole tick's decisions at once.
+pub const SLICE_BYTES: usize = crate::release::MAX_REQUEST_BYTES;
+pub const SLICE_TRACES: usize = 10_000;
 
 /// Running totals of the spill, for the processor's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -394,6 +405,28 @@ impl TraceBuffer {
         if held <= budget {
             return out;
         }
+        // Decided traces (kept so that late spans follow the decision) may take an eighth of
+        // the budget; past that the oldest are forgotten before any pending span is spilled.
+        let entry = std::mem::size_of::<(TraceId, State)>() + 1 + std::mem::size_of::<(TraceId, Instant)>();
+        let max_decided = budget / 8 / entry;
+        if self.first_pending > max_decided {
+            let n = self.first_pending - max_decided;
+            for (old, _) in self.order.drain(..n) {
+                self.traces.remove(&old);
+            }
+            self.first_pending -= n;
+            self.spill_cursor = self.spill_cursor.saturating_sub(n);
+            // A map keeps its room when entries go: give it back, or the room counts against
+            // the budget for ever (and the pending spans would be spilled to make up for it).
+            if self.traces.len() * 2 < self.traces.capacity() {
+                self.traces.shrink_to(self.traces.len() + self.traces.len() / 4);
+                self.order.shrink_to(self.order.len() + self.order.len() / 4);
+            }
+        }
+        let held = self.held_bytes();
+        if held <= budget {
+            return out;
+        }
         let excess = held - (budget - budget / 8);
         let mut chosen: Vec<TraceId> = Vec::new();
         let mut freed = 0usize;
@@ -491,8 +524,9 @@ impl TraceBuffer {
         }
     }
 
-    /// Decides every pending trace whose first span arrived `wait` ago or earlier (all of
-    /// them with `wait = None`), in arrival order; spilled spans are read back first.
+    /// Decides the pending traces whose first span arrived `wait` ago or earlier (all of
+    /// them with `wait = None`), in arrival order, one slice at a time (see [`SLICE_BYTES`]:
+    /// `more` says whether due traces are left); spilled spans are read back first.
     pub fn decide_due(&mut self, now: Instant, wait: Option<Duration>, mut decide: impl FnMut(&TraceId, &TraceView<'_>) -> bool) -> DecideOutcome {
         let mut out = DecideOutcome::default();
         while let Some((id, arrived)) = self.order.get(self.first_pending).copied() {
@@ -500,6 +534,10 @@ impl TraceBuffer {
                 if now.saturating_duration_since(arrived) < wait {
                     break;
                 }
+            }
+            if out.sampled.bytes() >= SLICE_BYTES || out.sampled_traces + out.not_sampled_traces >= SLICE_TRACES {
+                out.more = true;
+                break;
             }
             self.first_pending += 1;
             let Some(state) = self.traces.get_mut(&id) else { continue };

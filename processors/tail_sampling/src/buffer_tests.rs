@@ -231,3 +231,50 @@ fn held_bytes_stay_within_a_fifth_of_the_otlp_size() {
     let ratio = b.held_bytes() as f64 / req.len() as f64;
     assert!(ratio <= 1.2, "held {} for {} OTLP bytes ({ratio:.2}x)", b.held_bytes(), req.len());
 }
+
+#[test]
+fn a_large_release_is_decided_in_slices() {
+    let t0 = Instant::now();
+    let mut b = TraceBuffer::new(10_000, 0, 0, 0);
+    // 250 traces of ~20 KB: 5 MB, more than two slices' worth of sampled spans.
+    for chunk in (0..250u8).collect::<Vec<_>>().chunks(25) {
+        let req = request_padded(chunk, 20_000);
+        b.add(&Batch::from_request(&req, None).unwrap(), t0);
+    }
+    let mut calls = 0;
+    let mut sampled = 0;
+    loop {
+        calls += 1;
+        let out = b.decide_due(t0, None, |_, _| true);
+        assert!(out.sampled.bytes() <= SLICE_BYTES + 25_000, "a slice ends at its size");
+        sampled += out.sampled_traces;
+        if !out.more {
+            break;
+        }
+    }
+    assert!(calls >= 3, "{calls} slices");
+    assert_eq!(sampled, 250);
+    assert_eq!(b.pending(), 0);
+}
+
+#[test]
+fn past_the_budget_decided_traces_are_forgotten_before_pending_ones_spill() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let budget = 256 << 10;
+    let mut b = TraceBuffer::new(1_000_000, 0, 0, 0).with_memory_budget(Some(budget));
+    b.set_spill(Spill::open(dir.path()).unwrap());
+    // Many small traces decided: their ids alone would outgrow the budget.
+    for round in 0..40u32 {
+        let spans = (0..250u32)
+            .map(|i| Span { trace_id: [(round * 250 + i).to_be_bytes(); 4].concat(), span_id: vec![1; 8], ..Default::default() })
+            .collect();
+        let req = ExportTraceServiceRequest { resource_spans: vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans, ..Default::default() }], ..Default::default() }] }
+            .encode_to_vec();
+        b.add(&Batch::from_request(&req, None).unwrap(), t0);
+        assert!(b.held_bytes() <= budget);
+        while b.decide_due(t0, None, |_, _| false).more {}
+    }
+    assert!(b.len() < 10_000 / 4, "{} decided traces kept of 10000", b.len());
+    assert_eq!(b.spill_totals().spilled_traces, 0, "nothing pending had to go to disk");
+}

@@ -1,6 +1,7 @@
 //! The running processor: spans go into the [`TraceBuffer`] as they arrive (as OTLP bytes,
 //! see [`crate::ingest`]); a timer task decides due traces every tick and sends the sampled
-//! ones on as request bytes. A batch the next component refuses with a retryable error stays
+//! ones on as request bytes, a slice at a time (each slice sent before the next is decided, so
+//! what is being released stays small). A batch the next component refuses with a retryable error stays
 //! at the front of the release queue and is sent again on the next tick; while that lasts,
 //! new data is refused with a retryable error, so the back-pressure reaches the client instead
 //! of spans being dropped. New data is refused too while the table alone is over
@@ -102,8 +103,22 @@ impl TailSamplingProcessor {
         }))
     }
 
-    /// Decides due traces (all of them with `wait = None`) and queues the sampled spans.
-    fn decide_due(&self, wait: Option<Duration>) {
+    /// Decides due traces (all of them with `wait = None`), one slice of them, and sends the
+    /// sampled spans on; slice after slice until none is due, or until the next component
+    /// refuses (the due traces then wait, held and counted, for the next tick).
+    async fn decide_and_send(&self, wait: Option<Duration>) {
+        loop {
+            let more = self.decide_due(wait);
+            self.send_released().await;
+            if !more || (wait.is_some() && self.next_refusing.load(Ordering::Acquire)) {
+                return;
+            }
+        }
+    }
+
+    /// Decides one slice of the due traces and queues the sampled spans; true if due traces
+    /// are left.
+    fn decide_due(&self, wait: Option<Duration>) -> bool {
         // tokio's clock, so tests can move time; the same instant as std's otherwise.
         let now = tokio::time::Instant::now().into_std();
         let now_second = unix_second();
@@ -125,7 +140,9 @@ impl TailSamplingProcessor {
         if out.sampled_traces + out.not_sampled_traces > 0 {
             tracing::debug!(processor = %self.id, sampled = out.sampled_traces, not_sampled = out.not_sampled_traces, "traces decided");
         }
+        let more = out.more;
         self.queue(out.sampled.finish());
+        more
     }
 
     fn queue(&self, batches: Vec<(Traces, usize)>) {
@@ -257,8 +274,7 @@ impl TailSamplingProcessor {
             if self.stopped.load(Ordering::Acquire) {
                 return;
             }
-            self.decide_due(Some(self.decision_wait));
-            self.send_released().await;
+            self.decide_and_send(Some(self.decision_wait)).await;
         }
     }
 }
@@ -284,8 +300,7 @@ impl Consumer for TailSamplingProcessor {
         }
         if self.stopped.load(Ordering::Acquire) {
             // After shutdown there is no timer: decide at once rather than hold spans forever.
-            self.decide_due(None);
-            self.send_released().await;
+            self.decide_and_send(None).await;
         }
         Ok(())
     }
@@ -316,8 +331,7 @@ impl Lifecycle for TailSamplingProcessor {
         if let Some(timer) = lock(&self.timer).take() {
             timer.abort();
         }
-        self.decide_due(None);
-        self.send_released().await;
+        self.decide_and_send(None).await;
         let left: usize = lock(&self.release).drain(..).map(|(_, n)| n).sum();
         if left > 0 {
             self.metrics.dropped.inc_by(left as u64);

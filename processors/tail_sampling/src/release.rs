@@ -146,6 +146,11 @@ impl ReleaseBuilder {
         req.spans += spans.len();
     }
 
+    /// Bytes collected so far.
+    pub fn bytes(&self) -> usize {
+        self.done.iter().map(|(_, b, _)| b.len()).sum::<usize>() + self.open.iter().map(|r| r.bytes).sum::<usize>()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.done.is_empty() && self.open.iter().all(|r| r.spans == 0)
     }
