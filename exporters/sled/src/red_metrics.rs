@@ -147,8 +147,8 @@ pub fn flush(shared: &Shared, opts: &WriteOptions, all: bool) -> Result<(), Stor
         if start_secs.saturating_add(opts.partition_secs) <= opts.cutoff_secs {
             continue;
         }
-        // The minute, then its roll-up block. A failure between the two puts the minute back
-        // whole, so a retry merges it into the minute record a second time: rare enough (the
+        // The minute, then its two roll-ups. A failure part-way puts the minute back whole, so
+        // a retry merges it a second time into the records already written: rare enough (the
         // store could not write) to prefer over a transaction on every flush.
         let block = minute.minute - minute.minute % ROLLUP_MINUTES;
         let written = merge_row(shared, opts, &minute.service, &minute.entries, Rows::Minutes, minute.minute)
