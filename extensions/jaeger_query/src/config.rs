@@ -113,7 +113,9 @@ pub struct Config {
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcConfig>,
     pub base_path: BasePath,
-    /// Largest shift the clock-skew adjuster applies to a span; zero turns it off.
+    /// Largest shift the clock-skew adjuster applies to a span; zero turns it off. Jaeger v2
+    /// spells it `max_clock_skew_adjust`.
+    #[serde(alias = "max_clock_skew_adjust")]
     pub max_clock_skew_adjustment: GoDuration,
     /// Largest number of traces one search returns; a larger `limit` is clamped (with a note).
     pub max_limit: usize,
@@ -132,8 +134,55 @@ pub struct Config {
     pub ai: Option<crate::mcp::AiConfig>,
     /// Jaeger's tenancy (`enabled`, `header`, `tenants`): each request is answered from its
     /// tenant's store only, and one without an allowed tenant is refused (see `crate::tenancy`).
+    /// Jaeger v2 spells it `multi_tenancy`.
+    #[serde(alias = "multi_tenancy")]
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub tenancy: Option<tracegate_core::tenancy::TenancyConfig>,
+    /// Jaeger's `ui: { config_file, assets_path, log_access }`: accepted with a warning, since
+    /// tracegate serves its own UI (see [`JaegerUi`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui: Option<JaegerUi>,
+    /// Jaeger's `otlp_proxy: { target }` (the UI posting OTLP through the query port): not
+    /// served; accepted with a warning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_proxy: Option<serde_yaml_ng::Value>,
+    /// Jaeger's `enable_tracing` (the query service tracing itself): not available; warned when on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enable_tracing: bool,
+}
+
+/// Jaeger's `jaeger_query.ui`. Its `config_file` customises Jaeger's own UI (menu links, the
+/// dependencies and tracking settings) and `assets_path` replaces that UI's files; tracegate
+/// serves a UI of its own, so neither applies, and a config carrying them starts with a
+/// warning. `log_access` (request logs) is accepted alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JaegerUi {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub config_file: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub assets_path: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub log_access: bool,
+}
+
+impl JaegerUi {
+    fn warnings(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        if !self.config_file.is_empty() {
+            out.push(ConfigProblem::warning(
+                "ui::config_file",
+                format!("{} customises Jaeger's own UI and is not applied: tracegate serves its own UI (its search, trace, compare, dependencies and monitor pages need no config)", self.config_file),
+            ));
+        }
+        if !self.assets_path.is_empty() {
+            out.push(ConfigProblem::warning("ui::assets_path", "Jaeger's UI files are not served: tracegate serves its own UI"));
+        }
+        if self.log_access {
+            out.push(ConfigProblem::warning("ui::log_access", "per-request access logs are not written (the query service counts its requests in its metrics)"));
+        }
+        out
+    }
 }
 
 impl Default for Config {
@@ -152,6 +201,9 @@ impl Default for Config {
             max_queue_wait: DEFAULT_MAX_QUEUE_WAIT,
             ai: None,
             tenancy: None,
+            ui: None,
+            otlp_proxy: None,
+            enable_tracing: false,
         }
     }
 }
@@ -389,6 +441,16 @@ impl ComponentConfig for Config {
             ));
         }
         problems.extend(self.ai.iter().flat_map(crate::mcp::AiConfig::validate));
+        problems.extend(self.ui.iter().flat_map(JaegerUi::warnings));
+        if self.otlp_proxy.is_some() {
+            problems.push(ConfigProblem::warning(
+                "otlp_proxy",
+                "the UI's OTLP proxy is not served; send spans to the otlp receiver's own port",
+            ));
+        }
+        if self.enable_tracing {
+            problems.push(ConfigProblem::warning("enable_tracing", "the query service does not trace itself; its metrics are on service::telemetry"));
+        }
         problems
     }
 }
@@ -436,6 +498,18 @@ mod tests {
         let warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("storage::traces_archive: archive storage \"b\" is not served yet"), "{warnings:?}");
+    }
+
+    #[test]
+    fn jaeger_v2_keys_are_read_or_warned() {
+        let yaml = "{storage: {traces: s}, max_clock_skew_adjust: 2s, multi_tenancy: {enabled: false}, ui: {config_file: ./config-ui.json}, otlp_proxy: {target: 'http://127.0.0.1:4318'}}";
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("yaml");
+        let parsed = tracegate_core::factory::parse_typed::<Config>(Some(&raw)).ok().expect("valid");
+        let c = parsed.typed.downcast_ref::<Config>().expect("config");
+        assert_eq!(c.max_clock_skew_adjustment.get(), Duration::from_secs(2));
+        assert!(c.tenancy.is_some());
+        let paths: Vec<&str> = parsed.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(paths, ["ui::config_file", "otlp_proxy"]);
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct AiConfig {
     /// The MCP endpoint; present (even `mcp: {}`) turns it on.
     #[serde(deserialize_with = "tracegate_core::config::de::null_as_default", skip_serializing_if = "Option::is_none")]
     pub mcp: Option<McpConfig>,
+    /// Jaeger's AI assistant backend (a websocket agent behind the UI's chat): not available,
+    /// accepted with a warning (the MCP tools above are).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_url: Option<String>,
 }
 
 /// `jaeger_query.ai.mcp`: the limits on the tools' answers.
@@ -55,8 +59,15 @@ impl Default for McpConfig {
 
 impl AiConfig {
     pub fn validate(&self) -> Vec<ConfigProblem> {
-        let Some(mcp) = &self.mcp else { return Vec::new() };
-        [
+        let agent = self.agent_url.as_ref().map(|url| {
+            ConfigProblem::warning(
+                "ai::agent_url",
+                format!("the UI's AI assistant ({url}) is not available; the MCP tools for agents are (ai: {{ mcp: {{}} }})"),
+            )
+        });
+        let Some(mcp) = &self.mcp else { return agent.into_iter().collect() };
+        let mut problems: Vec<ConfigProblem> = agent.into_iter().collect();
+        problems.extend([
             ("ai::mcp::max_search_results", mcp.max_search_results, DEFAULT_MAX_SEARCH_RESULTS),
             ("ai::mcp::max_span_details_per_request", mcp.max_span_details_per_request, DEFAULT_MAX_SPAN_DETAILS),
             ("ai::mcp::max_topology_spans", mcp.max_topology_spans, DEFAULT_MAX_TOPOLOGY_SPANS),
@@ -64,8 +75,8 @@ impl AiConfig {
         ]
         .into_iter()
         .filter(|(_, value, _)| *value == 0)
-        .map(|(key, _, default)| ConfigProblem::new(key, format!("must be at least 1 (default {default})")))
-        .collect()
+        .map(|(key, _, default)| ConfigProblem::new(key, format!("must be at least 1 (default {default})"))));
+        problems
     }
 }
 
@@ -90,10 +101,15 @@ mod tests {
     }
 
     #[test]
-    fn limits_are_validated_and_jaegers_chat_keys_refused() {
+    fn limits_are_validated_and_jaegers_chat_backend_is_a_warning() {
         let err = parse("{storage: s, ai: {mcp: {max_search_results: 0}}}").expect_err("zero");
         assert_eq!(err, ["ai::mcp::max_search_results: must be at least 1 (default 100)"]);
-        let err = parse("{storage: s, ai: {agent_url: 'ws://localhost:16688'}}").expect_err("chat");
-        assert!(err[0].contains("unknown field `agent_url`"), "{err:?}");
+        // Jaeger's config.yaml names its chat agent beside the MCP tools: it runs, warned.
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str("{storage: s, ai: {agent_url: 'ws://localhost:16688', mcp: {}}}").expect("yaml");
+        let parsed = tracegate_core::factory::parse_typed::<crate::Config>(Some(&raw)).ok().expect("valid");
+        assert_eq!(parsed.warnings.len(), 1);
+        assert!(parsed.warnings[0].to_string().starts_with("ai::agent_url: the UI's AI assistant (ws://localhost:16688) is not available"));
+        let err = parse("{storage: s, ai: {chat: {}}}").expect_err("unknown key");
+        assert!(err[0].contains("unknown field `chat`"), "{err:?}");
     }
 }
