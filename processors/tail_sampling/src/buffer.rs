@@ -371,7 +371,7 @@ impl TraceBuffer {
         self.forget_memory(&p);
         p.memory.release_heads(&mut self.resources, &mut self.scopes);
         if let Some(last) = p.spilled {
-            self.spilled_traces -= 1;
+            self.spilled_traces = self.spilled_traces.saturating_sub(1);
             if let Some(spill) = &mut self.spill {
                 // The chain's links are in the chunks: read each to find the one before.
                 let mut next = Some(last);
@@ -389,10 +389,10 @@ impl TraceBuffer {
         if p.memory.is_empty() {
             return;
         }
-        self.memory_traces -= 1;
-        self.memory_bytes -= p.memory.capacity();
+        self.memory_traces = self.memory_traces.saturating_sub(1);
+        self.memory_bytes = self.memory_bytes.saturating_sub(p.memory.capacity());
         if p.spilled.is_some() {
-            self.late_memory_traces -= 1;
+            self.late_memory_traces = self.late_memory_traces.saturating_sub(1);
         }
     }
 

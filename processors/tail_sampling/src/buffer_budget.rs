@@ -114,10 +114,10 @@ impl TraceBuffer {
             let memory = std::mem::take(&mut p.memory);
             let was_spilled = p.spilled.replace(r).is_some();
             p.spilled_spans += memory.span_count() as u32;
-            self.memory_traces -= 1;
-            self.memory_bytes -= memory.capacity();
+            self.memory_traces = self.memory_traces.saturating_sub(1);
+            self.memory_bytes = self.memory_bytes.saturating_sub(memory.capacity());
             if was_spilled {
-                self.late_memory_traces -= 1;
+                self.late_memory_traces = self.late_memory_traces.saturating_sub(1);
             } else {
                 self.spilled_traces += 1;
             }
@@ -143,7 +143,7 @@ impl TraceBuffer {
     pub(super) fn assemble(&mut self, p: Pending, out: &mut DecideOutcome) -> HeldTrace {
         self.forget_memory(&p);
         let Some(last) = p.spilled else { return p.memory };
-        self.spilled_traces -= 1;
+        self.spilled_traces = self.spilled_traces.saturating_sub(1);
         let mut trace = HeldTrace::default();
         if let Some(spill) = &mut self.spill {
             let mut chunks = Vec::new();
