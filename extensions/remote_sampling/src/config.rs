@@ -179,6 +179,15 @@ impl Default for AdaptiveConfig {
 
 impl AdaptiveConfig {
     fn validate(&self, problems: &mut Vec<ConfigProblem>) {
+        if !self.sampling_store.is_empty() {
+            problems.push(ConfigProblem::warning(
+                "adaptive::sampling_store",
+                format!(
+                    "\"{}\" is not used: this process computes the probabilities and keeps them in memory (they restart from initial_sampling_probability after a restart, and are not shared between collectors)",
+                    self.sampling_store
+                ),
+            ));
+        }
         let mut bad = |field: &str, message: String| problems.push(ConfigProblem::new(format!("adaptive::{field}"), message));
         // Jaeger's own checks (errNonZero, errBucketsForCalculation) first.
         if self.calculation_interval.is_zero() {
