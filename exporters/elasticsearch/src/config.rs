@@ -7,6 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tracegate_core::config::{validate_auth, AuthConfig, ConfigProblem, GoDuration};
 use tracegate_core::factory::ComponentConfig;
 
+use crate::indices_config::Indices;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -17,11 +19,15 @@ pub struct Config {
     pub index_prefix: String,
     /// Write to `jaeger-span-write` / read `jaeger-span-read` (Jaeger's rollover layout).
     pub use_aliases: bool,
+    /// Jaeger v2 spells it `create_mappings`.
+    #[serde(alias = "create_mappings")]
     pub create_index_templates: bool,
     pub version: EsVersion,
     pub shards: u32,
     pub replicas: u32,
     pub tags_as_fields: TagsAsFields,
+    /// Jaeger v2 spells it `bulk_processing`.
+    #[serde(alias = "bulk_processing")]
     pub bulk: Bulk,
     pub auth: Auth,
     pub tls: Tls,
@@ -29,6 +35,31 @@ pub struct Config {
     pub max_lookback: GoDuration,
     /// Most spans `dependencies` reads from a window (the computation is a bounded scan).
     pub max_dependency_spans: usize,
+    /// Jaeger v2's `indices:` block (prefix, per-index shards/replicas, layout); see
+    /// [`crate::indices_config`]. Read through [`Config::prefix`] and the template settings.
+    #[serde(skip_serializing_if = "Indices::is_empty")]
+    pub indices: Indices,
+}
+
+impl Config {
+    /// The index prefix: `indices.index_prefix` (Jaeger v2) or `index_prefix`.
+    pub fn prefix(&self) -> &str {
+        if self.indices.index_prefix.is_empty() {
+            &self.index_prefix
+        } else {
+            &self.indices.index_prefix
+        }
+    }
+
+    /// Shards of the templates: `indices.spans.shards` or `shards`.
+    pub fn template_shards(&self) -> u32 {
+        self.indices.spans.shards.unwrap_or(self.shards)
+    }
+
+    /// Replicas of the templates: `indices.spans.replicas` or `replicas`.
+    pub fn template_replicas(&self) -> u32 {
+        self.indices.spans.replicas.unwrap_or(self.replicas)
+    }
 }
 
 impl Default for Config {
@@ -47,6 +78,7 @@ impl Default for Config {
             tls: Tls::default(),
             max_lookback: GoDuration::from_secs(72 * 3600),
             max_dependency_spans: 100_000,
+            indices: Indices::default(),
         }
     }
 }
@@ -169,7 +201,8 @@ impl ComponentConfig for Config {
                 problems.push(ConfigProblem::new(format!("endpoints::{i}"), format!("\"{e}\" must start with http:// or https://")));
             }
         }
-        if self.index_prefix.chars().any(|c| c.is_uppercase() || "\\/*?\"<>| ,#:".contains(c)) {
+        problems.extend(self.indices.validate(&self.index_prefix));
+        if self.prefix().chars().any(|c| c.is_uppercase() || "\\/*?\"<>| ,#:".contains(c)) {
             problems.push(ConfigProblem::new("index_prefix", "must be lowercase without \\ / * ? \" < > | , # : or spaces (Elasticsearch index name rules)"));
         }
         if self.bulk.max_actions == 0 {
@@ -220,6 +253,19 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<Config, Vec<String>> {
         tracegate_core::testing::parse_config_messages::<Config>(yaml)
+    }
+
+    #[test]
+    fn jaegers_indices_block_is_read() {
+        let c = parse("{server_urls: [http://es:9200], create_mappings: false, indices: {index_prefix: jaeger-main, spans: {date_layout: '2006-01-02', rollover_frequency: day, shards: 3, replicas: 0}, services: {shards: 3, replicas: 0}}}")
+            .expect("valid");
+        assert_eq!((c.prefix(), c.template_shards(), c.template_replicas()), ("jaeger-main", 3, 0));
+        assert_eq!((c.endpoints.as_slice(), c.create_index_templates), (&["http://es:9200".to_string()][..], false));
+        let err = parse("indices: {spans: {rollover_frequency: hour}, services: {date_layout: '2006-01-02-15'}}").expect_err("hourly");
+        assert!(err[0].starts_with("indices::spans::rollover_frequency: \"hour\" is not available"), "{err:?}");
+        assert!(err[1].starts_with("indices::services::date_layout: \"2006-01-02-15\" is not available"), "{err:?}");
+        let err = parse("{index_prefix: a, indices: {index_prefix: b}}").expect_err("two prefixes");
+        assert!(err[0].contains("disagree"), "{err:?}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct Indices {
 
 impl Indices {
     pub fn new(config: &Config) -> Self {
-        let p = config.index_prefix.trim_end_matches('-');
+        let p = config.prefix().trim_end_matches('-');
         Self { prefix: if p.is_empty() { String::new() } else { format!("{p}-") }, use_aliases: config.use_aliases }
     }
 
@@ -159,7 +159,7 @@ impl ElasticsearchExporter {
         }
         let major = self.major().await?;
         let c = &self.shared.config;
-        for (path, body) in templates(major, &self.shared.indices.prefix, c.shards, c.replicas, c.use_aliases) {
+        for (path, body) in templates(major, &self.shared.indices.prefix, c.template_shards(), c.template_replicas(), c.use_aliases) {
             self.shared.client.json(Method::PUT, &path, &body).await?;
         }
         self.shared.templates_done.store(true, Ordering::Release);

@@ -13,6 +13,7 @@ mod coalesce;
 mod config;
 pub mod doc;
 mod exporter;
+pub mod indices_config;
 mod reader;
 pub mod templates;
 #[cfg(test)]
