@@ -147,6 +147,10 @@ impl ElasticsearchExporter {
         let info = self.shared.client.request(Method::GET, "/", None).await?;
         let number = info.pointer("/version/number").and_then(Value::as_str).unwrap_or("");
         let major = number.split('.').next().and_then(|m| m.parse::<u8>().ok()).ok_or_else(|| ClientError::Decode(format!("GET / reported version {number:?}")))?;
+        // OpenSearch (1.x, 2.x, 3.x) answers the Elasticsearch 7 API, which is what Jaeger's
+        // `opensearch` storage speaks to it.
+        let opensearch = info.pointer("/version/distribution").and_then(Value::as_str) == Some("opensearch");
+        let major = if opensearch { 7 } else { major };
         self.shared.major.store(major, Ordering::Relaxed);
         Ok(major)
     }

@@ -88,6 +88,17 @@ async fn span_documents_are_jaegers() {
 }
 
 #[tokio::test]
+async fn opensearch_is_spoken_to_as_elasticsearch_7() {
+    let options = Options { version: "2.11.0".into(), distribution: Some("opensearch".into()), ..Options::default() };
+    let fake = FakeElasticsearch::start(options).await.expect("start the fake");
+    let exporter = ElasticsearchExporter::new(config(&fake)).expect("exporter");
+    exporter.start(host()).await.expect("start");
+    let apis: Vec<String> = fake.templates().into_iter().map(|((api, _), _)| api).collect();
+    assert_eq!(apis, ["_template", "_template"], "OpenSearch 2.x gets Elasticsearch 7's legacy templates");
+    fake.stop().await;
+}
+
+#[tokio::test]
 async fn templates_for_7_and_8_and_auto_detection() {
     for (version, setting, api) in [("7.17.9", EsVersion::Auto, "_template"), ("8.11.1", EsVersion::Auto, "_index_template"), ("8.11.1", EsVersion::V7, "_template")] {
         let fake = fake(version).await;

@@ -42,11 +42,14 @@ pub struct Options {
     pub version: String,
     /// Accepted `Authorization` header values; empty means no authentication.
     pub authorization: Vec<String>,
+    /// `version.distribution` in `GET /`: `Some("opensearch")` presents as OpenSearch (which
+    /// reports its own version numbers, e.g. "2.11.0"); `None` as Elasticsearch.
+    pub distribution: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { version: "8.11.1".into(), authorization: Vec::new() }
+        Self { version: "8.11.1".into(), authorization: Vec::new(), distribution: None }
     }
 }
 

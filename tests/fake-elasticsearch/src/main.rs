@@ -1,5 +1,5 @@
 //! Runs the fake Elasticsearch as a process for end-to-end tests:
-//! `fake-elasticsearch [--port N] [--version 8.11.1] [--auth "Basic ..."]`. Prints
+//! `fake-elasticsearch [--port N] [--version 8.11.1] [--distribution opensearch] [--auth "Basic ..."]`. Prints
 //! `listening on http://127.0.0.1:PORT` once it accepts connections; stops on SIGINT/SIGTERM.
 
 use tracegate_fake_elasticsearch::{FakeElasticsearch, Options};
@@ -14,6 +14,7 @@ async fn main() -> std::io::Result<()> {
         match arg.as_str() {
             "--port" => port = value.parse().map_err(|e| std::io::Error::other(format!("--port: {e}")))?,
             "--version" => options.version = value,
+            "--distribution" => options.distribution = Some(value),
             "--auth" => options.authorization.push(value),
             other => return Err(std::io::Error::other(format!("unknown argument {other}"))),
         }

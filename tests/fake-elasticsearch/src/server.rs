@@ -93,8 +93,13 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, body: &[u8]) -> Result<Val
     match segments.as_slice() {
         [] if is(&[Method::GET]) => {
             let v = &shared.options.version;
-            Ok(json!({"name": "fake-es", "cluster_name": "tracegate-fake", "version": {"number": v, "build_flavor": "default",
-                      "lucene_version": "9.8.0", "minimum_wire_compatibility_version": "7.17.0"}, "tagline": "You Know, for Search"}))
+            let mut info = json!({"name": "fake-es", "cluster_name": "tracegate-fake", "version": {"number": v, "build_flavor": "default",
+                      "lucene_version": "9.8.0", "minimum_wire_compatibility_version": "7.17.0"}, "tagline": "You Know, for Search"});
+            if let Some(d) = &shared.options.distribution {
+                info["version"]["distribution"] = json!(d);
+                info["tagline"] = json!("The OpenSearch Project: https://opensearch.org/");
+            }
+            Ok(info)
         }
         [kind @ ("_index_template" | "_template"), name] if is(put) => shared.cluster().put_template(kind, name, json_body(body)?),
         ["_bulk"] if is(put) => shared.cluster().bulk(None, body),
