@@ -10,7 +10,7 @@ use tracegate_core::config::{ConfigProblem, GoDuration};
 use tracegate_core::factory::ComponentConfig;
 
 use tracegate_kafka::client::{Auth, Connection, Tls};
-use tracegate_kafka::{check_topic, Encoding};
+use tracegate_kafka::{check_topic, Encoding, TracesSignal};
 
 /// `producer.compression`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +102,10 @@ pub struct Config {
     /// Extra librdkafka producer properties, applied last.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub librdkafka_options: BTreeMap<String, String>,
+    /// The Collector's newer `traces: { topic, encoding }` (Jaeger v2's configs); read through
+    /// [`Config::topic`] and [`Config::encoding`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces: Option<TracesSignal>,
 }
 
 impl Default for Config {
@@ -116,11 +120,22 @@ impl Default for Config {
             auth: Auth::default(),
             tls: None,
             librdkafka_options: BTreeMap::new(),
+            traces: None,
         }
     }
 }
 
 impl Config {
+    /// The topic written: `traces.topic`, else `topic`.
+    pub fn topic(&self) -> &str {
+        self.traces.as_ref().and_then(TracesSignal::topic).unwrap_or(&self.topic)
+    }
+
+    /// The message encoding: `traces.encoding`, else `encoding`.
+    pub fn encoding(&self) -> Encoding {
+        self.traces.as_ref().and_then(|t| t.encoding).unwrap_or(self.encoding)
+    }
+
     pub fn connection(&self) -> Connection<'_> {
         Connection {
             brokers: &self.brokers,
@@ -135,8 +150,12 @@ impl Config {
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = self.connection().validate();
-        if let Err(why) = check_topic(&self.topic) {
-            problems.push(ConfigProblem::new("topic", why));
+        if let Err(why) = check_topic(self.topic()) {
+            let key = if self.traces.as_ref().and_then(TracesSignal::topic).is_some() { "traces::topic" } else { "topic" };
+            problems.push(ConfigProblem::new(key, why));
+        }
+        if let Some(traces) = &self.traces {
+            problems.extend(traces.validate(&self.topic, &Config::default().topic, self.encoding, false));
         }
         let p = &self.producer;
         if ![-1, 0, 1].contains(&p.required_acks) {
@@ -212,6 +231,16 @@ mod tests {
             (1, 1_000_000)
         );
         assert_eq!(c.producer.compression, Compression::None);
+    }
+
+    #[test]
+    fn jaeger_v2s_traces_block_names_the_topic_and_encoding() {
+        let c = parse("{brokers: [localhost:9092], traces: {topic: jaeger-spans, encoding: otlp_json}}").expect("valid");
+        assert_eq!((c.topic(), c.encoding()), ("jaeger-spans", Encoding::OtlpJson));
+        let err = parse("traces: {topics: [a]}").expect_err("an exporter writes one topic");
+        assert!(err[0].starts_with("traces::topics: an exporter writes to one topic"), "{err:?}");
+        let err = parse("traces: {topic: 'bad topic'}").expect_err("bad name");
+        assert!(err[0].starts_with("traces::topic:"), "{err:?}");
     }
 
     #[test]

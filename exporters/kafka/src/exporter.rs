@@ -103,7 +103,7 @@ impl KafkaExporter {
             .max_message_bytes
             .saturating_sub(FRAMING_ALLOWANCE);
         // The same batch would fail the same way again.
-        encode(c.encoding, traces, c.partition_traces_by_id, max)
+        encode(c.encoding(), traces, c.partition_traces_by_id, max)
             .map_err(|e| ConsumeError::permanent(e.to_string()))
     }
 }
@@ -144,7 +144,7 @@ impl Lifecycle for KafkaExporter {
         let producer: FutureProducer<LogContext> = Self::client_config(&self.config)
             .create_with_context(LogContext::default())
             .map_err(|e| ComponentError::Config(format!("kafka producer: {e}")))?;
-        tracing::info!(exporter = %self.id, brokers = ?self.config.brokers, topic = %self.config.topic, "kafka producer created");
+        tracing::info!(exporter = %self.id, brokers = ?self.config.brokers, topic = %self.config.topic(), "kafka producer created");
         *self.producer.lock().unwrap_or_else(|p| p.into_inner()) = Some(producer);
         Ok(())
     }
@@ -182,7 +182,7 @@ impl Exporter for KafkaExporter {
             return Ok(());
         }
         let records = self.encode(&traces)?;
-        let topic = self.config.topic.as_str();
+        let topic = self.config.topic();
         let deliveries = records.iter().map(|r| {
             let mut record: FutureRecord<'_, [u8], [u8]> =
                 FutureRecord::to(topic).payload(r.payload.as_ref());

@@ -7,7 +7,8 @@
 //! - [`client`]: brokers, client id, SASL, TLS and librdkafka pass-through options, validated
 //!   and turned into librdkafka settings.
 //! - [`context`]: librdkafka's log lines and errors into `tracing`, rate-limited.
-//! - [`check_topic`]: Kafka's topic name rule.
+//! - [`check_topic`]: Kafka's topic name rule; [`TracesSignal`]: the Collector's newer
+//!   `traces: { topic(s), encoding }` block, read by both.
 
 pub mod client;
 pub mod context;
@@ -15,7 +16,9 @@ pub mod encoding;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jaeger_json;
+mod signal;
 mod topic;
 
 pub use encoding::Encoding;
+pub use signal::TracesSignal;
 pub use topic::check_topic;

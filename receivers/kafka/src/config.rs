@@ -13,7 +13,7 @@ use tracegate_core::config::{ConfigProblem, GoDuration};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_kafka::client::{Auth, Connection, Tls};
 use tracegate_kafka::check_topic;
-use tracegate_kafka::Encoding;
+use tracegate_kafka::{Encoding, TracesSignal};
 
 /// `initial_offset`: where a group with no committed offset starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +66,10 @@ pub struct Config {
     pub tls: Option<Tls>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub librdkafka_options: BTreeMap<String, String>,
+    /// The Collector's newer `traces: { topics: [one], encoding }` (Jaeger v2's configs); read
+    /// through [`Config::topic`] and [`Config::encoding`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces: Option<TracesSignal>,
 }
 
 impl Default for Config {
@@ -87,11 +91,22 @@ impl Default for Config {
             auth: Auth::default(),
             tls: None,
             librdkafka_options: BTreeMap::new(),
+            traces: None,
         }
     }
 }
 
 impl Config {
+    /// The topic read: `traces.topics[0]` / `traces.topic`, else `topic`.
+    pub fn topic(&self) -> &str {
+        self.traces.as_ref().and_then(TracesSignal::topic).unwrap_or(&self.topic)
+    }
+
+    /// The message encoding: `traces.encoding`, else `encoding`.
+    pub fn encoding(&self) -> Encoding {
+        self.traces.as_ref().and_then(|t| t.encoding).unwrap_or(self.encoding)
+    }
+
     pub fn connection(&self) -> Connection<'_> {
         Connection {
             brokers: &self.brokers,
@@ -106,8 +121,12 @@ impl Config {
 impl ComponentConfig for Config {
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = self.connection().validate();
-        if let Err(why) = check_topic(&self.topic) {
-            problems.push(ConfigProblem::new("topic", why));
+        if let Err(why) = check_topic(self.topic()) {
+            let key = if self.traces.as_ref().and_then(TracesSignal::topic).is_some() { "traces::topics" } else { "topic" };
+            problems.push(ConfigProblem::new(key, why));
+        }
+        if let Some(traces) = &self.traces {
+            problems.extend(traces.validate(&self.topic, &Config::default().topic, self.encoding, true));
         }
         if self.group_id.trim().is_empty() {
             problems.push(ConfigProblem::new("group_id", "is required: the consumer group whose offsets this receiver commits"));
@@ -149,6 +168,17 @@ mod tests {
         assert_eq!((c.topic.as_str(), c.group_id.as_str()), ("otlp_spans", "otel-collector"));
         assert_eq!((c.encoding, c.initial_offset), (Encoding::OtlpProto, InitialOffset::Latest));
         assert!(c.autocommit.enable);
+    }
+
+    #[test]
+    fn jaeger_v2s_traces_block_names_the_topic_and_encoding() {
+        let c = parse("{brokers: [localhost:9092], traces: {topics: [jaeger-spans], encoding: jaeger_proto}, initial_offset: earliest}").expect("valid");
+        assert_eq!((c.topic(), c.encoding(), c.initial_offset), ("jaeger-spans", Encoding::JaegerProto, InitialOffset::Earliest));
+        assert_eq!(parse("{}").expect("flat").topic(), "otlp_spans");
+        let err = parse("traces: {topics: [a, b]}").expect_err("two topics");
+        assert!(err[0].starts_with("traces::topics: 2 topics: a kafka receiver reads one topic"), "{err:?}");
+        let err = parse("{topic: a, traces: {topics: [b]}}").expect_err("disagree");
+        assert!(err[0].contains("disagree"), "{err:?}");
     }
 
     #[test]

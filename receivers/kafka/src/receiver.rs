@@ -103,7 +103,7 @@ impl Inner {
                 m = consumer.recv() => m,
                 _ = stop.wait_for(|s| *s) => break,
             };
-            let mut batch = Batch::new(self.config.encoding);
+            let mut batch = Batch::new(self.config.encoding());
             let mut result = first;
             loop {
                 match result {
@@ -135,7 +135,7 @@ impl Inner {
             for (partition, offset) in offsets {
                 // Stores offset + 1, the next message to read. Fails for a partition this
                 // member lost in a rebalance; its new owner reads the batch again.
-                if let Err(e) = consumer.store_offset(&self.config.topic, partition, offset) {
+                if let Err(e) = consumer.store_offset(self.config.topic(), partition, offset) {
                     tracing::debug!(partition, offset, "offset not stored (partition reassigned?): {e}");
                 }
             }
@@ -162,7 +162,7 @@ impl Inner {
     }
 
     fn consumer_error(&self, error: &KafkaError) {
-        tracing::warn!(receiver = %self.id, topic = %self.config.topic, "kafka consumer: {error}");
+        tracing::warn!(receiver = %self.id, topic = %self.config.topic(), "kafka consumer: {error}");
     }
 }
 
@@ -178,9 +178,9 @@ impl Lifecycle for KafkaReceiver {
             .create_with_context(LogContext::default())
             .map_err(|e| ComponentError::Config(format!("kafka consumer: {e}")))?;
         consumer
-            .subscribe(&[config.topic.as_str()])
-            .map_err(|e| ComponentError::other(format!("cannot subscribe to topic \"{}\": {e}", config.topic)))?;
-        tracing::info!(receiver = %self.inner.id, brokers = ?config.brokers, topic = %config.topic, group = %config.group_id, "kafka consumer subscribed");
+            .subscribe(&[config.topic()])
+            .map_err(|e| ComponentError::other(format!("cannot subscribe to topic \"{}\": {e}", config.topic())))?;
+        tracing::info!(receiver = %self.inner.id, brokers = ?config.brokers, topic = %config.topic(), group = %config.group_id, "kafka consumer subscribed");
         let (stop, stopped) = watch::channel(false);
         let inner = self.inner.clone();
         let (id, status) = (self.inner.id.to_string(), host.status());
