@@ -84,7 +84,7 @@ fn unsupported_pipeline_type_and_unknown_top_level_key() {
     let p = problems("receivers: { test: {} }\nexporters: { test: {} }\nconnectors: {}\nservice: { pipelines: { metrics: { receivers: [test], exporters: [test] } } }\n");
     assert_eq!(p.len(), 2, "{p:?}");
     assert!(
-        p[0].starts_with("error connectors: unknown top-level key"),
+        p[0].starts_with("error connectors: connectors are not available: the spanmetrics connector's work is done by the sled and memory stores"),
         "{p:?}"
     );
     assert!(
@@ -93,6 +93,12 @@ fn unsupported_pipeline_type_and_unknown_top_level_key() {
         ),
         "{p:?}"
     );
+}
+
+#[test]
+fn an_unknown_type_from_a_jaeger_config_names_the_alternative() {
+    let p = problems(&format!("receivers: {{ test: {{}} }}\nexporters: {{ test: {{}}, prometheus: {{ endpoint: 0.0.0.0:8889 }} }}\n{PIPE}"));
+    assert!(p[0].starts_with("error exporters::prometheus: unknown exporter type \"prometheus\": span metrics need no exporter here"), "{p:?}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod auth;
 mod cors;
 mod duration;
 mod endpoint;
+mod hints;
 mod keepalive;
 mod model;
 mod nesting;

@@ -107,13 +107,11 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
     for key in top.keys() {
         let name = key.as_str().unwrap_or("?");
         if !TOP_LEVEL_KEYS.contains(&name) {
-            problems.push(ConfigProblem::new(
-                name,
-                format!(
-                    "unknown top-level key; expected one of: {}",
-                    TOP_LEVEL_KEYS.join(", ")
-                ),
-            ));
+            let message = match super::hints::unknown_top_level(name) {
+                Some(hint) => hint.to_string(),
+                None => format!("unknown top-level key; expected one of: {}", TOP_LEVEL_KEYS.join(", ")),
+            };
+            problems.push(ConfigProblem::new(name, message));
         }
     }
     // The libraries were loaded into `registry` before this (see `ConfigSources::load_valid`);
@@ -211,14 +209,11 @@ fn parse_component(
 ) -> Result<ComponentEntry, Vec<ConfigProblem>> {
     let id = ComponentId::parse(key).map_err(|e| vec![ConfigProblem::new("", e.to_string())])?;
     let factory = registry.get(kind, id.type_name()).ok_or_else(|| {
-        vec![ConfigProblem::new(
-            "",
-            format!(
-                "unknown {kind} type \"{}\"; valid types: {}",
-                id.type_name(),
-                registry.types(kind).join(", ")
-            ),
-        )]
+        let message = match super::hints::unknown_type(kind, id.type_name()) {
+            Some(hint) => format!("unknown {kind} type \"{}\": {hint}", id.type_name()),
+            None => format!("unknown {kind} type \"{}\"; valid types: {}", id.type_name(), registry.types(kind).join(", ")),
+        };
+        vec![ConfigProblem::new("", message)]
     })?;
     let mut raw = raw.clone();
     let exporter_settings = if kind == Kind::Exporter {
@@ -280,7 +275,11 @@ fn check_pipelines(
         let path = format!("service::pipelines::{pid}");
         match ComponentId::parse(pid) {
             Ok(id) if id.type_name() == "traces" => {}
-            Ok(id) => problems.push(ConfigProblem::new(&path, format!("pipeline type \"{}\" is not supported; tracegate runs traces pipelines (\"traces\" or \"traces/<name>\")", id.type_name()))),
+            Ok(id) => {
+                problems.push(ConfigProblem::new(&path, format!("pipeline type \"{}\" is not supported; tracegate runs traces pipelines (\"traces\" or \"traces/<name>\")", id.type_name())));
+                // Its members belong to that signal: one line for the pipeline says it all.
+                continue;
+            }
             Err(e) => problems.push(ConfigProblem::new(&path, e.to_string())),
         }
         if p.receivers.is_empty() {
