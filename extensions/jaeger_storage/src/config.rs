@@ -174,20 +174,20 @@ impl ComponentConfig for Config {
                 )),
             }
         }
-        for (name, raw) in &self.metric_backends {
-            problems.push(self.metric_backend_problem(name, raw));
-        }
+        problems.extend(self.metric_backends.iter().filter_map(|(name, raw)| self.metric_backend_problem(name, raw)));
         problems
     }
 }
 
 impl Config {
     /// A `metric_backends` entry: a warning when it is a trace backend (the Monitor tab reads
-    /// that store's own RED metrics), an error otherwise.
-    fn metric_backend_problem(&self, name: &str, raw: &Value) -> ConfigProblem {
+    /// that store's own RED metrics), an error otherwise; nothing more when the trace backend
+    /// of that name is itself refused (one line per unsupported part).
+    fn metric_backend_problem(&self, name: &str, raw: &Value) -> Option<ConfigProblem> {
         let path = format!("metric_backends::{name}");
         let kind = raw.as_mapping().and_then(|m| m.keys().next()).and_then(Value::as_str).unwrap_or("");
-        match self.backends.get(name) {
+        Some(match self.backends.get(name) {
+            Some(Backend::Unsupported(_) | Backend::NotOne(_)) => return None,
             Some(Backend::Sled(_) | Backend::Memory(_)) => ConfigProblem::warning(
                 path,
                 format!("the Monitor tab reads the RED metrics trace backend \"{name}\" keeps as it writes; this section is not needed"),
@@ -204,7 +204,7 @@ impl Config {
                 path,
                 format!("\"{name}\" is not a trace backend of this extension; the Monitor tab reads a trace backend's own RED metrics (sled, memory)"),
             ),
-        }
+        })
     }
 }
 
