@@ -299,11 +299,13 @@ fn check_pipelines(
                     ));
                     continue;
                 }
+                // A connector used as a receiver or exporter is already refused, in one line
+                // under `connectors`.
+                let a_connector = top.get("connectors").and_then(Value::as_mapping).is_some_and(|m| m.contains_key(name.as_str()));
                 if !configured(top, kind, name) {
-                    problems.push(ConfigProblem::new(
-                        &path,
-                        format!("{kind} \"{name}\" is not configured"),
-                    ));
+                    if !a_connector {
+                        problems.push(ConfigProblem::new(&path, format!("{kind} \"{name}\" is not configured")));
+                    }
                     continue;
                 }
                 if let Ok(id) = ComponentId::parse(name) {
