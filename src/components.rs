@@ -5,6 +5,7 @@ use tracegate_exporter_debug as _;
 use tracegate_exporter_elasticsearch as _;
 use tracegate_exporter_file as _;
 use tracegate_exporter_kafka as _;
+use tracegate_exporter_loadbalancing as _;
 use tracegate_exporter_memory as _;
 use tracegate_exporter_nop as _;
 use tracegate_exporter_otlp as _;

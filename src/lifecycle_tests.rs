@@ -49,6 +49,9 @@ fn required(kind: Kind, type_name: &str, dir: &std::path::Path) -> String {
         // Port 9 (discard) on loopback: nothing listens, and a lifecycle never dials anyway.
         (Kind::Exporter, "otlp") => "endpoint: 127.0.0.1:9\ntls: { insecure: true }".into(),
         (Kind::Exporter, "otlphttp") => "endpoint: http://127.0.0.1:9".into(),
+        (Kind::Exporter, "loadbalancing") => {
+            "protocol: { otlp: { tls: { insecure: true } } }\nresolver: { static: { hostnames: [127.0.0.1:9] } }".into()
+        }
         (Kind::Extension, "file_storage") => format!("directory: {dir}"),
         (Kind::Extension, "basicauth") => "htpasswd: { inline: \"user:{PLAIN}secret\" }".into(),
         (Kind::Extension, "bearertokenauth") => "token: a-test-token".into(),
