@@ -6,7 +6,7 @@
 //!   protocol:
 //!     otlp:                         # the otlp exporter's settings, endpoint excepted
 //!       tls: { insecure: true }
-//!       sending_queue: { queue_size: 67108864 }
+//!       sending_queue: { sizer: bytes, queue_size: 67108864 }
 //!       retry_on_failure: { max_elapsed_time: 5m }
 //!   resolver:
 //!     static: { hostnames: [sampler-1:4317, sampler-2:4317] }
