@@ -21,7 +21,7 @@
 //! [`TraceBuffer::over_budget`] tells the processor to refuse new data until decisions make
 //! room.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::heads::{HeadId, Heads};
@@ -30,6 +30,7 @@ use crate::ingest::Batch;
 use crate::release::ReleaseBuilder;
 use crate::spill::{Spill, SpillError, SpillRef};
 use crate::spill_chunk;
+use crate::table::ShardedMap;
 
 pub type TraceId = [u8; 16];
 
@@ -42,18 +43,30 @@ pub fn trace_key(id: &[u8]) -> TraceId {
     k
 }
 
-#[derive(Default)]
 struct Pending {
     /// Spans in memory (all of them, or those that arrived since the last spill).
     memory: HeldTrace,
-    /// The last chunk spilled; it links to the ones before.
-    spilled: Option<SpillRef>,
+    /// The last chunk spilled (it links to the ones before); `len` 0: none. Not an `Option`,
+    /// which would take 4 more bytes in every entry of the table.
+    spilled: SpillRef,
     spilled_spans: u32,
+}
+
+const NOT_SPILLED: SpillRef = SpillRef { segment: 0, offset: 0, len: 0 };
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self { memory: HeldTrace::default(), spilled: NOT_SPILLED, spilled_spans: 0 }
+    }
 }
 
 impl Pending {
     fn span_count(&self) -> usize {
         self.memory.span_count() + self.spilled_spans as usize
+    }
+
+    fn last_spill(&self) -> Option<SpillRef> {
+        (self.spilled.len > 0).then_some(self.spilled)
     }
 }
 
@@ -135,6 +148,10 @@ pub struct DecideOutcome {
     pub more: bool,
 }
 
+/// What one trace costs in the table: its map entry (with the control byte) and its place in
+/// the arrival queue.
+pub(crate) const ENTRY_BYTES: usize = std::mem::size_of::<(TraceId, State)>() + 1 + std::mem::size_of::<(TraceId, u64)>();
+
 /// One call of [`TraceBuffer::decide_due`] stops once its sampled spans reach this many bytes
 /// (one outgoing request) or it decided this many traces, so what a tick releases is sent,
 /// and its memory freed, before the next slice is read back and copied, and the table's lock
@@ -152,9 +169,12 @@ pub struct SpillTotals {
 }
 
 pub struct TraceBuffer {
-    traces: HashMap<TraceId, State>,
-    /// Every trace in the table, oldest first, with its first span's arrival.
-    order: VecDeque<(TraceId, Instant)>,
+    traces: ShardedMap<State>,
+    /// Every trace in the table, oldest first, with its first span's arrival (milliseconds
+    /// after `epoch`: 8 bytes instead of an `Instant`'s 16, in every entry).
+    order: VecDeque<(TraceId, u64)>,
+    /// The first instant the table was given.
+    epoch: Option<Instant>,
     /// `order[..first_pending]` are decided.
     first_pending: usize,
     num_traces: usize,
@@ -183,8 +203,9 @@ impl TraceBuffer {
         // Pre-sizing is a hint: capped, so a large setting cannot demand memory up front.
         let cap = expected_traces.min(num_traces).min(1 << 20);
         Self {
-            traces: HashMap::with_capacity(cap),
+            traces: ShardedMap::with_capacity(cap),
             order: VecDeque::with_capacity(cap),
+            epoch: None,
             first_pending: 0,
             num_traces: num_traces.max(1),
             sampled_cache: DecisionCache::new(sampled_cache),
@@ -207,7 +228,7 @@ impl TraceBuffer {
     pub fn with_memory_budget(mut self, bytes: Option<usize>) -> Self {
         self.budget = bytes;
         if let Some(budget) = bytes {
-            let entry = std::mem::size_of::<(TraceId, State)>() + 1 + std::mem::size_of::<(TraceId, Instant)>();
+            let entry = ENTRY_BYTES;
             let fits = budget / 2 / entry;
             if self.traces.capacity() > fits {
                 self.traces.shrink_to(fits);
@@ -260,8 +281,7 @@ impl TraceBuffer {
 
     /// Bytes held in memory: spans, heads and the table (what the budget bounds).
     pub fn held_bytes(&self) -> usize {
-        let table = self.traces.capacity() * (std::mem::size_of::<(TraceId, State)>() + 1)
-            + self.order.capacity() * std::mem::size_of::<(TraceId, Instant)>();
+        let table = self.traces.table_bytes() + self.order.capacity() * std::mem::size_of::<(TraceId, u64)>();
         self.memory_bytes
             + self.resources.held_bytes()
             + self.scopes.held_bytes()
@@ -320,7 +340,8 @@ impl TraceBuffer {
                 None => {
                     self.make_room(&mut out);
                     self.traces.insert(id, State::Pending(Pending::default()));
-                    self.order.push_back((id, now));
+                    let arrived = self.millis(now);
+                    self.order.push_back((id, arrived));
                     Some(true)
                 }
             };
@@ -333,7 +354,7 @@ impl TraceBuffer {
                     let Some(State::Pending(p)) = self.traces.get_mut(&id) else { continue };
                     if p.memory.is_empty() {
                         self.memory_traces += 1;
-                        if p.spilled.is_some() {
+                        if p.last_spill().is_some() {
                             self.late_memory_traces += 1;
                         }
                     }
@@ -370,7 +391,7 @@ impl TraceBuffer {
         let spans = p.span_count();
         self.forget_memory(&p);
         p.memory.release_heads(&mut self.resources, &mut self.scopes);
-        if let Some(last) = p.spilled {
+        if let Some(last) = p.last_spill() {
             self.spilled_traces = self.spilled_traces.saturating_sub(1);
             if let Some(spill) = &mut self.spill {
                 // The chain's links are in the chunks: read each to find the one before.
@@ -391,7 +412,7 @@ impl TraceBuffer {
         }
         self.memory_traces = self.memory_traces.saturating_sub(1);
         self.memory_bytes = self.memory_bytes.saturating_sub(p.memory.capacity());
-        if p.spilled.is_some() {
+        if p.last_spill().is_some() {
             self.late_memory_traces = self.late_memory_traces.saturating_sub(1);
         }
     }
@@ -401,9 +422,11 @@ impl TraceBuffer {
     /// `more` says whether due traces are left); spilled spans are read back first.
     pub fn decide_due(&mut self, now: Instant, wait: Option<Duration>, mut decide: impl FnMut(&TraceId, &TraceView<'_>) -> bool) -> DecideOutcome {
         let mut out = DecideOutcome::default();
+        let now = self.millis(now);
+        let wait = wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX));
         while let Some((id, arrived)) = self.order.get(self.first_pending).copied() {
             if let Some(wait) = wait {
-                if now.saturating_duration_since(arrived) < wait {
+                if now.saturating_sub(arrived) < wait {
                     break;
                 }
             }
@@ -440,11 +463,16 @@ impl TraceBuffer {
         out
     }
 
+    /// `now` as milliseconds after the first instant the table was given (instants before
+    /// it count as it).
+    fn millis(&mut self, now: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Gives memory back after a burst: a map or queue at a quarter of its capacity shrinks.
     fn shrink_if_sparse(&mut self) {
-        if self.traces.capacity() > 4096 && self.traces.len() * 4 < self.traces.capacity() {
-            self.traces.shrink_to(self.traces.len() * 2);
-        }
+        self.traces.shrink_sparse();
         if self.order.capacity() > 4096 && self.order.len() * 4 < self.order.capacity() {
             self.order.shrink_to(self.order.len() * 2);
         }

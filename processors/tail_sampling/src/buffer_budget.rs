@@ -3,9 +3,7 @@
 //! their decision. The rules are in [`super`]'s module docs; this file holds them apart from
 //! the table's bookkeeping so each stays readable.
 
-use std::time::Instant;
-
-use super::{BudgetOutcome, DecideOutcome, Pending, State, TraceBuffer, TraceId};
+use super::{BudgetOutcome, DecideOutcome, Pending, State, TraceBuffer, TraceId, ENTRY_BYTES};
 use crate::held::HeldTrace;
 use crate::spill_chunk;
 
@@ -21,8 +19,7 @@ impl TraceBuffer {
         }
         // Decided traces (kept so that late spans follow the decision) may take an eighth of
         // the budget; past that the oldest are forgotten before any pending span is spilled.
-        let entry = std::mem::size_of::<(TraceId, State)>() + 1 + std::mem::size_of::<(TraceId, Instant)>();
-        let max_decided = budget / 8 / entry;
+        let max_decided = budget / 8 / ENTRY_BYTES;
         if self.first_pending > max_decided {
             let n = self.first_pending - max_decided;
             for (old, _) in self.order.drain(..n) {
@@ -86,7 +83,7 @@ impl TraceBuffer {
             }
             self.spill_cursor = self.spill_cursor.saturating_sub(self.first_pending);
             self.first_pending = 0;
-            self.traces.shrink_to_fit();
+            self.traces.shrink_to(0);
             self.order.shrink_to_fit();
         }
         out
@@ -96,7 +93,7 @@ impl TraceBuffer {
         let payloads: Vec<Vec<u8>> = chosen
             .iter()
             .filter_map(|id| match self.traces.get(id) {
-                Some(State::Pending(p)) => Some(spill_chunk::encode(p.spilled, &p.memory, &self.resources, &self.scopes)),
+                Some(State::Pending(p)) => Some(spill_chunk::encode(p.last_spill(), &p.memory, &self.resources, &self.scopes)),
                 _ => None,
             })
             .collect();
@@ -112,7 +109,8 @@ impl TraceBuffer {
         for (id, r) in chosen.iter().zip(written) {
             let Some(State::Pending(p)) = self.traces.get_mut(id) else { continue };
             let memory = std::mem::take(&mut p.memory);
-            let was_spilled = p.spilled.replace(r).is_some();
+            let was_spilled = p.last_spill().is_some();
+            p.spilled = r;
             p.spilled_spans += memory.span_count() as u32;
             self.memory_traces = self.memory_traces.saturating_sub(1);
             self.memory_bytes = self.memory_bytes.saturating_sub(memory.capacity());
@@ -142,7 +140,7 @@ impl TraceBuffer {
     /// memory. Chunks that cannot be read are counted as lost.
     pub(super) fn assemble(&mut self, p: Pending, out: &mut DecideOutcome) -> HeldTrace {
         self.forget_memory(&p);
-        let Some(last) = p.spilled else { return p.memory };
+        let Some(last) = p.last_spill() else { return p.memory };
         self.spilled_traces = self.spilled_traces.saturating_sub(1);
         let mut trace = HeldTrace::default();
         if let Some(spill) = &mut self.spill {

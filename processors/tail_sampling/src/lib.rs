@@ -37,6 +37,7 @@ pub mod release;
 pub mod spill;
 mod spill_chunk;
 mod spill_dir;
+mod table;
 
 use std::sync::Arc;
 
