@@ -220,6 +220,8 @@ impl Default for RetrySettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExporterSettings {
+    /// Newer Collector exporters, and Jaeger v2's `jaeger_storage_exporter`, spell it `queue`.
+    #[serde(alias = "queue")]
     pub sending_queue: QueueSettings,
     pub retry_on_failure: RetrySettings,
     /// Limit on one export call.
@@ -238,7 +240,7 @@ impl Default for ExporterSettings {
 
 impl ExporterSettings {
     /// The keys the engine takes out of an exporter's config before the exporter sees it.
-    pub const KEYS: [&'static str; 3] = ["sending_queue", "retry_on_failure", "timeout"];
+    pub const KEYS: [&'static str; 4] = ["sending_queue", "queue", "retry_on_failure", "timeout"];
 
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
@@ -307,6 +309,12 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<QueueSettings, String> {
         serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn queue_is_the_newer_spelling_of_sending_queue() {
+        let s: ExporterSettings = serde_yaml_ng::from_str("{queue: {sizer: items, queue_size: 5}}").expect("valid");
+        assert_eq!((s.sending_queue.sizer, s.sending_queue.queue_size), (Sizer::Items, 5));
     }
 
     #[test]
