@@ -168,7 +168,7 @@ impl Default for Bulk {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "RawAuth")]
 pub struct Auth {
     pub username: String,
     pub password: String,
@@ -178,6 +178,40 @@ pub struct Auth {
     /// instead of the keys above: its credentials go with every request.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub authenticator: String,
+}
+
+/// [`Auth`] as written: the flat keys, or Jaeger v2's `basic: { username, password }`.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[derive(Default)]
+struct RawAuth {
+    username: String,
+    password: String,
+    api_key: String,
+    authenticator: String,
+    basic: Option<BasicAuth>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct BasicAuth {
+    username: String,
+    password: String,
+}
+
+impl TryFrom<RawAuth> for Auth {
+    type Error = String;
+
+    fn try_from(raw: RawAuth) -> Result<Self, String> {
+        let (username, password) = match raw.basic {
+            Some(_) if !raw.username.is_empty() || !raw.password.is_empty() => {
+                return Err("set basic: { username, password } or username/password, not both".into())
+            }
+            Some(basic) => (basic.username, basic.password),
+            None => (raw.username, raw.password),
+        };
+        Ok(Auth { username, password, api_key: raw.api_key, authenticator: raw.authenticator })
+    }
 }
 
 impl Auth {
@@ -253,6 +287,13 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<Config, Vec<String>> {
         tracegate_core::testing::parse_config_messages::<Config>(yaml)
+    }
+
+    #[test]
+    fn jaegers_basic_auth_block_is_read() {
+        let c = parse("auth: {basic: {username: elastic, password: s3cret}}").expect("valid");
+        assert_eq!((c.auth.username.as_str(), c.auth.password.as_str()), ("elastic", "s3cret"));
+        assert!(parse("auth: {username: a, basic: {username: b, password: c}}").is_err());
     }
 
     #[test]
