@@ -189,14 +189,6 @@ pub trait Extension: Lifecycle {
         Vec::new()
     }
 
-    /// The concrete extension, for tests and custom builds that inspect the one they made.
-    /// Components find each other through [`offers`](Self::offers) and `Host::capability`
-    /// instead (see [`crate::capability`]); `file_storage` still answers here while
-    /// tail_sampling's spill looks it up this way.
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        None
-    }
-
     /// What this extension offers other components (a storage extension's backends, a
     /// `file_storage` directory, sampling strategies); see [`crate::capability`]. None by
     /// default.

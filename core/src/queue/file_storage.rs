@@ -111,12 +111,6 @@ impl QueueStorage for FileStorage {
 }
 
 impl Extension for FileStorage {
-    /// Kept while tail_sampling's spill still downcasts to find the directory; users should
-    /// ask for `dyn QueueStorage` through [`Extension::offers`] instead.
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
-    }
-
     /// Its directory, to the sending queues (and spills) that name this extension.
     fn offers(self: Arc<Self>) -> Offers {
         Offers::new().with::<dyn QueueStorage>(self)

@@ -6,9 +6,10 @@
 
 use std::path::PathBuf;
 
+use tracegate_core::capability::CapabilityError;
 use tracegate_core::component::{ComponentError, Host};
 use tracegate_core::id::ComponentId;
-use tracegate_core::queue::FileStorage;
+use tracegate_core::queue::QueueStorage;
 
 use crate::config::SpillConfig;
 
@@ -20,14 +21,12 @@ pub fn resolve(config: &SpillConfig, host: &dyn Host, owner: &ComponentId, pipel
     let Some(storage) = &config.storage else {
         return Err(ComponentError::Config("spill: set directory or storage".into()));
     };
-    let id = ComponentId::parse(storage).map_err(|e| ComponentError::Config(format!("spill.storage: {e}")))?;
-    let extension = host
-        .extension(&id)
-        .ok_or_else(|| ComponentError::Config(format!("spill.storage: extension \"{storage}\" is not running (configure it and list it in service::extensions)")))?;
-    let files = extension
-        .as_any()
-        .and_then(|a| a.downcast_ref::<FileStorage>())
-        .ok_or_else(|| ComponentError::Config(format!("spill.storage: \"{storage}\" is not a file_storage extension")))?;
+    ComponentId::parse(storage).map_err(|e| ComponentError::Config(format!("spill.storage: {e}")))?;
+    // The directory is the capability file_storage offers (see tracegate_core::capability).
+    let files = host.capability::<dyn QueueStorage>(storage).map_err(|e| match e {
+        CapabilityError::NotProvided { .. } => ComponentError::Config(format!("spill.storage: \"{storage}\" is not a file_storage extension")),
+        _ => ComponentError::Config(format!("spill.storage: extension \"{storage}\" is not running (configure it and list it in service::extensions)")),
+    })?;
     let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect::<String>();
     let name = format!("processor_{}_{}_{}", owner.type_name(), safe(owner.name().unwrap_or("")), safe(pipeline));
     Ok(files.directory().join(name))
