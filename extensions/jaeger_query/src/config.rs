@@ -1,5 +1,6 @@
-//! Settings of the query service, in Jaeger v2's `jaeger_query` shape: `storage` (the id of
-//! the storage exporter to read, required), `http.endpoint` (default `0.0.0.0:16686`),
+//! Settings of the query service, in Jaeger v2's `jaeger_query` shape: `storage` (the trace
+//! store to read, required: `{ traces: <name> }` or the name alone, a `jaeger_storage` backend
+//! or a storage exporter's id; see [`Storage`]), `http.endpoint` (default `0.0.0.0:16686`),
 //! `base_path` (default `/`, for serving behind a reverse proxy under a prefix) and
 //! `max_clock_skew_adjustment` (default `0s`: off), and `grpc` (the gRPC QueryService, api_v2 and
 //! api_v3; enabled by naming it, `grpc:` alone meaning `0.0.0.0:16685` as in Jaeger, with its own
