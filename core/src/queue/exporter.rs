@@ -413,6 +413,26 @@ impl QueuedExporter {
         )))
     }
 
+    /// Whether `batch` would be taken now rather than refused: false only when `when_full` is
+    /// `refuse` and the batch does not fit in what is free (a batch larger than the whole
+    /// queue fits an empty one). For a caller that hands the pieces of one batch to several
+    /// exporters and would rather refuse the batch than have some pieces taken and the rest
+    /// sent again with the sender's retry (the `loadbalancing` exporter). A hint: room may be
+    /// taken or freed before the push.
+    pub fn has_room_for(&self, batch: &Traces) -> bool {
+        let q = &self.settings.sending_queue;
+        if q.when_full != WhenFull::Refuse {
+            return true;
+        }
+        let capacity = match (self.direct.get(), self.queue.get()) {
+            (Some(direct), _) => direct.budget.capacity(),
+            (None, Some(queue)) => queue.capacity(),
+            (None, None) => return true,
+        };
+        let held = self.held_now();
+        held == 0 || held.saturating_add(q.sizer.size_of(batch)) <= capacity
+    }
+
     /// What the exporter stage holds now, in the sizer's unit.
     fn held_now(&self) -> u64 {
         if let Some(direct) = self.direct.get() {
@@ -676,6 +696,22 @@ mod tests {
         store.release.notify_one();
         first.await.unwrap().unwrap();
         assert_eq!(store.stored.load(Ordering::Relaxed), 8);
+    }
+
+    #[tokio::test]
+    async fn has_room_for_says_whether_a_refusing_queue_would_take_the_batch() {
+        let store = Arc::new(Store { hold: true, ..Store::default() });
+        let settings: ExporterSettings =
+            serde_yaml_ng::from_str("{sending_queue: {sizer: items, queue_size: 10, num_consumers: 1}}").unwrap();
+        let queued = QueuedExporter::new(ComponentId::new("store", None), store.clone(), settings, &Telemetry::new());
+        queued.start(crate::testing::TestHost::new()).await.unwrap();
+        assert!(queued.has_room_for(&spans(50)), "an empty queue takes even a batch larger than itself");
+        queued.consume(spans(8)).await.unwrap();
+        assert!(queued.has_room_for(&spans(2)));
+        assert!(!queued.has_room_for(&spans(3)));
+        assert!(queued.consume(spans(3)).await.is_err(), "the hint agrees with the queue");
+        store.release.notify_one();
+        queued.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();
     }
 
     #[tokio::test]

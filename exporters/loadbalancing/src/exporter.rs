@@ -3,10 +3,16 @@
 //! An export cuts the batch by routing key ([`crate::route`]) and hands each piece to its
 //! backend's queued `otlp` exporter; it succeeds when every piece was taken. A backend's queue
 //! that refuses (full, or closing because the backend just left the ring) makes the export fail
-//! retryably, so the sender sends the batch again; the pieces other backends took are then
-//! sent twice (the Collector does the same; a store keeps the span once per id only if it
-//! deduplicates). A trace is never split over two backends by a retry: the ring decides again
-//! and, unless the backends changed, decides the same.
+//! retryably, so the sender sends the batch again. A full queue is seen before anything is
+//! handed over ([`QueuedExporter::has_room_for`]), so then no backend takes a piece and the
+//! retry sends nothing twice: while one backend is down and its queue full, the others are
+//! not sent their share of every retried request again and again. Only a queue that fills
+//! between that look and the push (or one that closes) leaves pieces taken by the others,
+//! sent again with the retry (at least once, as the Collector's). A trace is never split over
+//! two backends by a retry: the ring decides again and, unless the backends changed, decides
+//! the same.
+//!
+//! [`QueuedExporter::has_room_for`]: tracegate_core::queue::QueuedExporter::has_room_for
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -184,11 +190,20 @@ impl Exporter for LoadBalancingExporter {
             )));
         }
         let pieces = route::split(traces, &routing.ring, self.key);
-        let sends = pieces.into_iter().filter_map(|(i, piece)| {
-            let backend = routing.backends.get(i)?.clone();
-            let name = routing.ring.backends().get(i)?.clone();
-            Some(async move { backend.consume(piece).await.map_err(|e| from_backend(&name, e)) })
+        let pieces = pieces.into_iter().filter_map(|(i, piece)| {
+            Some((routing.backends.get(i)?.clone(), routing.ring.backends().get(i)?.clone(), piece))
         });
+        // A backend whose queue would refuse its piece is offered it first, alone: if it
+        // refuses, the batch is refused before any other backend took a piece, so the sender's
+        // retry sends nothing twice. Only a queue that fills between the look and the push
+        // makes a partial batch.
+        let (tight, roomy): (Vec<_>, Vec<_>) = pieces.partition(|(backend, _, piece)| !backend.has_room_for(piece));
+        for (backend, name, piece) in tight {
+            backend.consume(piece).await.map_err(|e| from_backend(&name, e))?;
+        }
+        let sends = roomy
+            .into_iter()
+            .map(|(backend, name, piece)| async move { backend.consume(piece).await.map_err(|e| from_backend(&name, e)) });
         let outcomes = futures::future::join_all(sends).await;
         // Every piece was offered; the first refusal is the answer (the sender retries it all).
         outcomes.into_iter().find_map(Result::err).map_or(Ok(()), Err)

@@ -245,3 +245,40 @@ async fn before_start_and_after_shutdown_batches_are_refused_for_the_sender_to_r
     assert!(lb_exporter.export(request(0..3, 0)).await.is_err());
     assert!(lb_exporter.queues_per_destination(), "the engine must not queue in front");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backend_queue_refuses_the_whole_batch_so_the_retry_sends_nothing_twice() {
+    let (a, b) = (Sampler::start().await, Sampler::start().await);
+    // One batch per backend queue, one worker: the batch being retried fills it; FIFO delivery.
+    let (lb_exporter, _) = exporter(&format!(
+        "protocol: {{ otlp: {{ tls: {{ insecure: true }}, {QUICK_RETRY}, sending_queue: {{ sizer: requests, queue_size: 1, num_consumers: 1 }} }} }}\nresolver: {{ static: {{ hostnames: [{}, {}] }} }}",
+        a.name(),
+        b.name()
+    ));
+    lb_exporter.start(TestHost::new()).await.unwrap();
+    let ring = lb(&lb_exporter).backends.routing();
+    let owned_by = |s: &Sampler, range: std::ops::Range<u32>| -> Vec<u32> {
+        range.filter(|&t| ring.ring.owner_name(&span(t, 0).trace_id).map(|n| n.to_string()) == Some(s.name())).collect()
+    };
+    let b_port = b.addr.port();
+    b.receiver.shutdown().await.unwrap();
+    // Batch 1 fits both queues; b's piece stays there, retried.
+    lb_exporter.export(request(0..40, 0)).await.unwrap();
+    let a_first = owned_by(&a, 0..40).len();
+    wait_for("a's piece of batch 1", || a.got.spans().len() == a_first).await;
+    // Batch 2: b's queue is full, so the batch is refused whole and a is offered nothing.
+    let refused = lb_exporter.export(request(40..80, 0)).await.unwrap_err();
+    assert!(matches!(refused, ConsumeError::Retryable(ref m) if m.contains(&b.name()) && m.contains("full")), "{refused:?}");
+    // Batch 3, only a's traces: a's queue is FIFO with one worker, so once batch 3 arrived any
+    // piece of batch 2 would have arrived before it.
+    let a_only = owned_by(&a, 80..160);
+    lb_exporter.export(request(a_only.iter().copied(), 0)).await.unwrap();
+    wait_for("batch 3 at a", || a.got.spans().len() == a_first + a_only.len()).await;
+    let batch_2_at_a = a.traces().keys().filter(|id| (40..80u32).any(|t| span(t, 0).trace_id == **id)).count();
+    assert_eq!(batch_2_at_a, 0, "a took pieces of a refused batch");
+    let back = Sampler::start_on(b_port, b.got.clone()).await;
+    wait_for("b's piece of batch 1", || !back.got.spans().is_empty()).await;
+    lb_exporter.shutdown().await.unwrap();
+    a.receiver.shutdown().await.unwrap();
+    back.receiver.shutdown().await.unwrap();
+}
