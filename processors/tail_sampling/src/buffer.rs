@@ -11,8 +11,8 @@
 //! The memory budget ([`TraceBuffer::with_memory_budget`]) counts what the table holds: span
 //! bytes with their slack, interned heads, and the table itself (map, queue and caches, from
 //! their capacities). Past it, the oldest pending traces' in-memory spans are spilled
-//! ([`crate::spill`]) in one write, down to 7/8 of the budget so that writes come in batches;
-//! without a spill, or when the disk refuses, those traces are dropped and counted. Spans that
+//! ([`crate::spill`]) in one write, down to an eighth of the budget (at most 2 MiB) under it,
+//! so that writes come in batches but one batch's buffer stays small; without a spill, or when the disk refuses, those traces are dropped and counted. Spans that
 //! arrive for a spilled trace are held in memory and spilled in turn (chained, see
 //! [`crate::spill_chunk`]); at the decision the chunks are read back and joined. Decided
 //! traces (kept without their spans so late spans follow the decision) may take an eighth of

@@ -7,6 +7,9 @@ use super::{BudgetOutcome, DecideOutcome, Pending, State, TraceBuffer, TraceId, 
 use crate::held::HeldTrace;
 use crate::spill_chunk;
 
+/// The most one spill write takes beyond what brings the held bytes back under the budget.
+const SPILL_BATCH_BYTES: usize = 2 << 20;
+
 impl TraceBuffer {
     /// Spills (or, without a spill, drops) the oldest pending traces' in-memory spans until
     /// the budget is kept; then forgets decided traces if the table alone is too large.
@@ -38,7 +41,9 @@ impl TraceBuffer {
         if held <= budget {
             return out;
         }
-        let excess = held - (budget - budget / 8);
+        // Down to a little under the budget, so that writes come in batches; at most 2 MiB
+        // under it, since a batch is encoded in one buffer before it is written.
+        let excess = held - (budget - (budget / 8).min(SPILL_BATCH_BYTES));
         let mut chosen: Vec<TraceId> = Vec::new();
         let mut freed = 0usize;
         // From the cursor to the newest; then, if spilled traces got spans since (they are
@@ -90,14 +95,24 @@ impl TraceBuffer {
     }
 
     fn spill_out(&mut self, chosen: &[TraceId], out: &mut BudgetOutcome) {
-        let payloads: Vec<Vec<u8>> = chosen
+        let size: usize = chosen
             .iter()
-            .filter_map(|id| match self.traces.get(id) {
-                Some(State::Pending(p)) => Some(spill_chunk::encode(p.last_spill(), &p.memory, &self.resources, &self.scopes)),
-                _ => None,
+            .map(|id| match self.traces.get(id) {
+                Some(State::Pending(p)) => p.memory.len() + 64,
+                _ => 0,
             })
-            .collect();
-        let written = match self.spill.as_mut().map(|s| s.write(&payloads)) {
+            .sum();
+        let (traces, resources, scopes) = (&self.traces, &self.resources, &self.scopes);
+        // Each chunk is encoded straight into the write's buffer (a trace not pending, which
+        // cannot happen, would get an empty chunk: nothing).
+        let written = self.spill.as_mut().map(|s| {
+            s.write_with(chosen.len(), size, |i, buf| {
+                if let Some(State::Pending(p)) = chosen.get(i).and_then(|id| traces.get(id)) {
+                    spill_chunk::encode_into(buf, p.last_spill(), &p.memory, resources, scopes);
+                }
+            })
+        });
+        let written = match written {
             Some(Ok(refs)) => refs,
             Some(Err(e)) => {
                 out.spill_error = Some(e);

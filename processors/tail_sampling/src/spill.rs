@@ -102,40 +102,51 @@ impl Spill {
         Ok(id)
     }
 
-    /// Appends `payloads` as records, in one write. All or nothing: on an error (a full or
-    /// failing disk) no record was written and the segment is cut back to where it was.
+    /// Appends `payloads` as records, in one write (see [`Spill::write_with`]).
     pub fn write(&mut self, payloads: &[Vec<u8>]) -> Result<Vec<SpillRef>, SpillError> {
-        let total: usize = payloads.iter().map(|p| HEADER + p.len()).sum();
+        let size = payloads.iter().map(|p| HEADER + p.len()).sum();
+        self.write_with(payloads.len(), size, |i, buf| buf.extend_from_slice(payloads.get(i).map_or(&[][..], Vec::as_slice)))
+    }
+
+    /// Appends `count` records, each payload written by `fill(i, buf)` at the end of one
+    /// buffer (so the records are encoded once, in place, not built apart and copied), in one
+    /// write. All or nothing: on an error (a full or failing disk) no record was written and
+    /// the segment is cut back to where it was.
+    pub fn write_with(&mut self, count: usize, size_hint: usize, mut fill: impl FnMut(usize, &mut Vec<u8>)) -> Result<Vec<SpillRef>, SpillError> {
+        let mut buf = Vec::with_capacity(size_hint + count * HEADER);
+        let mut records = Vec::with_capacity(count);
+        for i in 0..count {
+            let at = buf.len();
+            buf.extend_from_slice(&[0; HEADER]);
+            fill(i, &mut buf);
+            let payload = buf.get(at + HEADER..).unwrap_or_default();
+            let (len, crc) = (payload.len() as u32, crc32fast::hash(payload));
+            buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            buf[at + 4..at + HEADER].copy_from_slice(&crc.to_le_bytes());
+            records.push((at, HEADER + len as usize));
+        }
+        let total = buf.len() as u64;
         let mut id = match self.current {
             Some(id) => id,
             None => self.rotate()?,
         };
-        let full = self.segments.get(&id).is_none_or(|s| s.len > 0 && s.len + total as u64 > self.segment_limit);
+        let full = self.segments.get(&id).is_none_or(|s| s.len > 0 && s.len + total > self.segment_limit);
         if full {
             id = self.rotate()?;
         }
         let Some(segment) = self.segments.get_mut(&id) else { return Err(SpillError::Missing(id)) };
         let start = segment.len;
-        if start + total as u64 > u64::from(u32::MAX) {
+        if start + total > u64::from(u32::MAX) {
             return Err(SpillError::Io { dir: self.dir.clone(), source: io::Error::other("spill batch too large for one segment") });
-        }
-        let mut buf = Vec::with_capacity(total);
-        let mut refs = Vec::with_capacity(payloads.len());
-        for p in payloads {
-            let offset = start + buf.len() as u64;
-            buf.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            buf.extend_from_slice(&crc32fast::hash(p).to_le_bytes());
-            buf.extend_from_slice(p);
-            refs.push(SpillRef { segment: id, offset: offset as u32, len: (HEADER + p.len()) as u32 });
         }
         if let Err(e) = write_at(&segment.file, &buf, start) {
             // Best effort: what was partly written is unreachable anyway, but it takes room.
             let _ = segment.file.set_len(start);
             return Err(SpillError::Io { dir: self.dir.clone(), source: e });
         }
-        segment.len += buf.len() as u64;
-        segment.live += refs.len() as u32;
-        Ok(refs)
+        segment.len += total;
+        segment.live += records.len() as u32;
+        Ok(records.into_iter().map(|(at, len)| SpillRef { segment: id, offset: (start + at as u64) as u32, len: len as u32 }).collect())
     }
 
     /// A record's payload, checked.

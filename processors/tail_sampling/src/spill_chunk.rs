@@ -29,8 +29,15 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// The chunk for `trace`'s records, chained after `prev`.
+#[cfg(test)]
 pub fn encode(prev: Option<SpillRef>, trace: &HeldTrace, resources: &Heads, scopes: &Heads) -> Vec<u8> {
     let mut out = Vec::with_capacity(PREV + trace.len() + 256);
+    encode_into(&mut out, prev, trace, resources, scopes);
+    out
+}
+
+/// Appends the chunk for `trace`'s records, chained after `prev`, to `out`.
+pub fn encode_into(out: &mut Vec<u8>, prev: Option<SpillRef>, trace: &HeldTrace, resources: &Heads, scopes: &Heads) {
     let p = prev.unwrap_or(SpillRef { segment: 0, offset: 0, len: 0 });
     out.push(u8::from(prev.is_some()));
     out.extend_from_slice(&p.segment.to_le_bytes());
@@ -40,16 +47,15 @@ pub fn encode(prev: Option<SpillRef>, trace: &HeldTrace, resources: &Heads, scop
         match resources.tenant_of(r.resource) {
             None => out.push(0),
             Some(t) => {
-                prost::encoding::encode_varint(t.len() as u64 + 1, &mut out);
+                prost::encoding::encode_varint(t.len() as u64 + 1, out);
                 out.extend_from_slice(t.as_bytes());
             }
         }
-        put_bytes(&mut out, resources.bytes_of(r.resource));
-        put_bytes(&mut out, scopes.bytes_of(r.scope));
-        prost::encoding::encode_varint(u64::from(r.spans), &mut out);
-        put_bytes(&mut out, r.payload);
+        put_bytes(out, resources.bytes_of(r.resource));
+        put_bytes(out, scopes.bytes_of(r.scope));
+        prost::encoding::encode_varint(u64::from(r.spans), out);
+        put_bytes(out, r.payload);
     }
-    out
 }
 
 /// The chunk before this one.
