@@ -59,6 +59,20 @@ pub trait ComponentConfig:
     fn validate(&self) -> Vec<ConfigProblem> {
         Vec::new()
     }
+
+    /// Names this component will offer others under (see [`crate::capability`]) that its
+    /// config alone tells, e.g. a storage extension's backends; `validate` checks the
+    /// [`references`](Self::references) of other components against them.
+    fn offered_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Names this component will look up at start (`host.capability`), each with the key
+    /// that names it, so `validate` can refuse a name nothing in the config offers instead of
+    /// the start failing.
+    fn references(&self) -> Vec<crate::config::NameReference> {
+        Vec::new()
+    }
 }
 
 /// What a factory gets besides its config.
@@ -145,6 +159,10 @@ pub struct ParsedConfig {
     /// What `validate` warned about (a key accepted but without effect, ...); the config is
     /// valid, and `tracegate validate` and the start-up log show these.
     pub warnings: Vec<ConfigProblem>,
+    /// [`ComponentConfig::offered_names`] of the typed config.
+    pub offered_names: Vec<String>,
+    /// [`ComponentConfig::references`] of the typed config.
+    pub references: Vec<crate::config::NameReference>,
 }
 
 /// What an erased factory builds.
@@ -200,6 +218,8 @@ pub fn parse_typed<C: ComponentConfig>(
     let effective = serde_yaml_ng::to_value(&typed)
         .map_err(|e| vec![ConfigProblem::new("", format!("cannot render config: {e}"))])?;
     Ok(ParsedConfig {
+        offered_names: typed.offered_names(),
+        references: typed.references(),
         typed: Arc::new(typed),
         effective,
         warnings: problems,

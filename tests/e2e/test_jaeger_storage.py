@@ -13,7 +13,7 @@ from __future__ import annotations
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.trace import SpanKind
 
-from conftest import free_port
+from conftest import free_port, run_cli
 from otlp_util import export_or_fail, recording_provider
 from query_util import jaeger_trace_id, query_ok, trace_or_none, wait_for_trace
 
@@ -92,3 +92,16 @@ def test_a_query_only_process_serves_the_store_a_collector_wrote(tmp_path, gatew
     assert {s["operationName"] for s in trace["spans"]} == {"checkout", "charge-card"}
     found = query_ok(query, "/api/traces", {"service": "ledger", "limit": 10})
     assert [t["traceID"] for t in found["data"]] == [trace_id]
+
+
+def test_a_store_name_nothing_offers_is_refused_by_validate(tracegate_bin, write_config):
+    config = collector("/tmp/unused", free_port(), free_port())
+    config["exporters"]["jaeger_storage_exporter"]["trace_storage"] = "mian"
+    config["extensions"]["jaeger_query"]["storage"] = {"traces": "mian"}
+    result = run_cli(tracegate_bin, "validate", "--config", str(write_config(config)))
+    assert result.returncode == 1, result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("  error: ")]
+    assert errors == [
+        '  error: exporters::jaeger_storage_exporter::trace_storage: nothing named "mian" provides a trace store; backends there are: main',
+        '  error: extensions::jaeger_query::storage: nothing named "mian" provides a trace store; backends there are: main',
+    ], result.stderr

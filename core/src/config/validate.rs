@@ -187,6 +187,7 @@ pub fn validate(root: &Value, registry: &Registry) -> Result<ValidConfig, Vec<Co
         &service.extensions,
     ));
     problems.extend(crate::auth::check_references(top, &service.extensions));
+    problems.extend(check_name_references(&components, &service));
     warn_unused(&components, &service, &mut problems);
 
     if problems.iter().any(ConfigProblem::is_error) {
@@ -383,4 +384,40 @@ fn warn_unused(
             }
         }
     }
+}
+
+/// The names running components look up, against what the config offers (see
+/// `super::references`). Components that will not run are not checked.
+fn check_name_references(components: &BTreeMap<(Kind, ComponentId), ComponentEntry>, service: &ServiceSection) -> Vec<ConfigProblem> {
+    let runs = |kind: Kind, id: &ComponentId| {
+        let name = id.to_string();
+        match kind {
+            Kind::Extension => service.extensions.contains(&name),
+            Kind::Exporter => service.pipelines.values().any(|p| p.exporters.contains(&name)),
+            Kind::Receiver => service.pipelines.values().any(|p| p.receivers.contains(&name)),
+            Kind::Processor => service.pipelines.values().any(|p| p.processors.contains(&name)),
+        }
+    };
+    // An enabled extension whose config did not parse offers names nobody can know: its own
+    // problems are reported, and references are not checked against a partial list.
+    let unknown = service.extensions.iter().any(|name| {
+        ComponentId::parse(name).map_or(true, |id| !components.contains_key(&(Kind::Extension, id)))
+    });
+    if unknown {
+        return Vec::new();
+    }
+    let mut offered = super::references::Offered::default();
+    for ((kind, id), entry) in components.iter().filter(|((k, id), _)| runs(*k, id)) {
+        if matches!(kind, Kind::Extension | Kind::Exporter) {
+            offered.components.insert(id.to_string());
+        }
+        if *kind == Kind::Extension {
+            offered.named.extend(entry.config.offered_names.iter().cloned());
+        }
+    }
+    components
+        .iter()
+        .filter(|((k, id), _)| runs(*k, id))
+        .flat_map(|((kind, id), entry)| super::references::check(&format!("{}::{id}", kind.section()), &entry.config.references, &offered))
+        .collect()
 }

@@ -92,6 +92,8 @@ impl DynFactory for DynamicFactory {
             typed: Arc::new(JsonConfig(json)),
             effective,
             warnings: Vec::new(),
+            offered_names: Vec::new(),
+            references: Vec::new(),
         })
     }
 

@@ -396,6 +396,11 @@ impl BasePath {
 }
 
 impl ComponentConfig for Config {
+    /// The trace store, by name (`storage::traces`, or `storage` when written as a name).
+    fn references(&self) -> Vec<tracegate_core::config::NameReference> {
+        vec![tracegate_core::config::NameReference::new("storage", self.storage.traces.clone(), "a trace store")]
+    }
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.http.tls.as_ref(), "http::tls");
         problems.extend(tracegate_core::tenancy::validate_tenancy(self.tenancy.as_ref(), "tenancy"));

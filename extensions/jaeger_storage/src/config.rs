@@ -138,6 +138,11 @@ impl fmt::Display for Backend {
 }
 
 impl ComponentConfig for Config {
+    /// Each backend is offered under its name.
+    fn offered_names(&self) -> Vec<String> {
+        self.backends.keys().cloned().collect()
+    }
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if self.backends.is_empty() {

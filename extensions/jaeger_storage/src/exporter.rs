@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tracegate_core::config::ConfigProblem;
+use tracegate_core::config::{ConfigProblem, NameReference};
 use tracegate_core::factory::ComponentConfig;
 use tracegate_core::storage::{TraceStore, TraceWriter};
 use tracegate_core::{ComponentError, ConsumeError, ExportReport, Exporter, Host, Lifecycle, Traces};
@@ -23,6 +23,10 @@ pub struct ExporterConfig {
 }
 
 impl ComponentConfig for ExporterConfig {
+    fn references(&self) -> Vec<NameReference> {
+        vec![NameReference::new("trace_storage", self.trace_storage.clone(), "a trace store")]
+    }
+
     fn validate(&self) -> Vec<ConfigProblem> {
         if self.trace_storage.is_empty() {
             return vec![ConfigProblem::new(
