@@ -151,9 +151,15 @@ pub fn flush(shared: &Shared, opts: &WriteOptions, all: bool) -> Result<(), Stor
         // a retry merges it a second time into the records already written: rare enough (the
         // store could not write) to prefer over a transaction on every flush.
         let block = minute.minute - minute.minute % ROLLUP_MINUTES;
-        let written = merge_row(shared, opts, &minute.service, &minute.entries, Rows::Minutes, minute.minute)
-            .and_then(|()| merge_row(shared, opts, &minute.service, &minute.entries, Rows::Blocks, block))
-            .and_then(|()| merge_row(shared, opts, &minute.service, &codec::per_kind(&minute.entries), Rows::ServiceBlocks, block));
+        // All three go to the minute's partition, so they expire with its spans; with
+        // partitions shorter than a block, one block's records are spread over several
+        // partitions and a query sums them.
+        let p = shared.partition_for(start_secs, opts.partition_secs);
+        let written = p.and_then(|p| {
+            merge_row(&p.index, &minute.service, &minute.entries, Rows::Minutes, minute.minute)?;
+            merge_row(&p.index, &minute.service, &minute.entries, Rows::Blocks, block)?;
+            merge_row(&p.index, &minute.service, &codec::per_kind(&minute.entries), Rows::ServiceBlocks, block)
+        });
         if let Err(e) = written {
             due.push(minute);
             shared.red.recorder.put_back(due);
@@ -163,12 +169,10 @@ pub fn flush(shared: &Shared, opts: &WriteOptions, all: bool) -> Result<(), Stor
     Ok(())
 }
 
-/// Merges `entries` into `service`'s row of `rows` starting at `start_minute`, in the
-/// partition of that start.
-fn merge_row(shared: &Shared, opts: &WriteOptions, service: &str, entries: &[Entry], rows: Rows, start_minute: u64) -> Result<(), StoreError> {
-    let p = shared.partition_for(start_minute * 60, opts.partition_secs)?;
+/// Merges `entries` into `service`'s row of `rows` starting at `start_minute`.
+fn merge_row(index: &sled::Tree, service: &str, entries: &[Entry], rows: Rows, start_minute: u64) -> Result<(), StoreError> {
     let key = codec::key_of(rows, service, start_minute);
-    p.index
+    index
         .update_and_fetch(key, |old| {
             let (merged, damaged) = codec::merge(old, entries);
             if let Some(e) = damaged {
@@ -211,7 +215,9 @@ fn rows_blocking(shared: &Shared, request: &RowRequest) -> Result<Vec<Row>, Stor
     let wanted_kind = |kind: u8| request.span_kinds.is_empty() || request.span_kinds.contains(&kind);
     let mut rows = Vec::new();
     let from_secs = from_minute.saturating_mul(60);
-    let to_secs = to_minute.saturating_add(1).saturating_mul(60);
+    // A block's records sit in the partitions of its minutes: up to a block past its start.
+    let block_tail = if rows_of == Rows::Minutes { 0 } else { ROLLUP_MINUTES - 1 };
+    let to_secs = to_minute.saturating_add(1 + block_tail).saturating_mul(60);
     let prefixes: Vec<Vec<u8>> =
         if services.is_empty() { vec![vec![rows_of.prefix()]] } else { services.iter().map(|s| codec::service_prefix(rows_of, s)).collect() };
     for p in shared.partitions_between(from_secs, to_secs) {
