@@ -7,9 +7,9 @@
 //! `ScopeSpans` holds it ([`held`]), under a resource and scope that are interned once for all
 //! traces ([`heads`]). Policies read those bytes through `tracegate_core::otlp_wire::view`
 //! ([`policy`]), and a sampled trace leaves as request bytes ([`release`]) that an OTLP
-//! exporter forwards as they are. Decoded structs cost about 7x their OTLP size (11 KB for a
-//! 5-span trace of 1.6 KB); the bytes cost about their size (`benches/tail_sampling.rs`
-//! measures it, docs/configuration.md has the figure). A per-trace summary for the policies
+//! exporter forwards as they are. Decoded structs cost about 5x their OTLP size (8.1 KB for a
+//! 5-span trace of 1.6 KB, jemalloc); the bytes cost 1.2x (`benches/tail_sampling.rs` measures
+//! both; docs/configuration.md has the figures, also through the gateway). A per-trace summary for the policies
 //! was not kept beside the bytes: see [`policy`] for why.
 //!
 //! **Bounded memory.** `num_traces` bounds the traces in the table as in the Collector: when
