@@ -110,9 +110,27 @@ impl TailSamplingProcessor {
         loop {
             let more = self.decide_due(wait);
             self.send_released().await;
-            if !more || (wait.is_some() && self.next_refusing.load(Ordering::Acquire)) {
+            if !more {
                 return;
             }
+            if self.next_refusing.load(Ordering::Acquire) {
+                if wait.is_some() {
+                    return;
+                }
+                // Deciding everything (shutdown) while the next component refuses: what it
+                // refused is lost, and is let go slice by slice rather than piled up (spilled
+                // traces would otherwise all come back into memory).
+                self.drop_released();
+            }
+        }
+    }
+
+    /// Drops the sampled batches waiting to be sent, counted as lost (shutdown only).
+    fn drop_released(&self) {
+        let left: usize = lock(&self.release).drain(..).map(|(_, n)| n).sum();
+        if left > 0 {
+            self.metrics.dropped.inc_by(left as u64);
+            tracing::error!(processor = %self.id, spans = left, "next component refused sampled spans at shutdown; spans lost");
         }
     }
 
@@ -332,11 +350,7 @@ impl Lifecycle for TailSamplingProcessor {
             timer.abort();
         }
         self.decide_and_send(None).await;
-        let left: usize = lock(&self.release).drain(..).map(|(_, n)| n).sum();
-        if left > 0 {
-            self.metrics.dropped.inc_by(left as u64);
-            tracing::error!(processor = %self.id, spans = left, "next component refused sampled spans at shutdown; spans lost");
-        }
+        self.drop_released();
         Ok(())
     }
 }

@@ -276,3 +276,31 @@ async fn an_unusable_spill_directory_is_a_start_error() {
     assert!(e.contains("spill"), "{e}");
     p.shutdown().await.unwrap();
 }
+
+/// A next component that refuses everything.
+struct Refuser;
+
+#[async_trait]
+impl Consumer for Refuser {
+    async fn consume(&self, _: Traces) -> Result<(), ConsumeError> {
+        Err(ConsumeError::retryable("down"))
+    }
+}
+
+#[tokio::test]
+async fn a_shutdown_against_a_refusing_next_component_counts_what_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!("{{num_traces: 1000000, max_memory_mib: 1, spill: {{directory: {:?}}}, policies: [{{name: all, type: always_sample}}]}}", dir.path());
+    let cfg: TailSamplingConfig = parse_config(&yaml).unwrap();
+    let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), Telemetry::new());
+    let p = TailSamplingProcessor::new(&ctx, &cfg, Arc::new(Refuser)).unwrap();
+    p.start(TestHost::new()).await.unwrap();
+    // ~6 MiB: more than a slice of releases, most of it spilled.
+    for first in (0..6000).step_by(500) {
+        p.consume(request(first, 500, 2, 500)).await.unwrap();
+    }
+    p.shutdown().await.unwrap();
+    let m = ctx.processor_metrics();
+    assert_eq!(m.dropped.get(), 12_000, "every span decided and, refused, counted as lost");
+    assert!(lock(&p.release).is_empty());
+}
