@@ -10,7 +10,8 @@ for their decision. Then:
   * traces went through the spill (written and read back), none was dropped for the budget, none
     evicted by `num_traces`, and the spill files are empty again at the end;
   * the bytes A held never passed the budget;
-  * every error trace arrives at B whole, and every trace that arrives is whole.
+  * every error trace arrives at B whole, and every trace that arrives is whole (B may hold a
+    span twice only where A's exporter sent a batch again after a timeout: at-least-once).
 
 A request refused for the budget (the table of pending ids full) is retryable and is sent again,
 as an SDK does; how often that happened is printed.
@@ -153,13 +154,24 @@ def test_a_small_memory_budget_spills_under_load_and_every_trace_is_decided(gate
     assert tail("spilled_traces") == 0 and tail("memory_traces") == 0
     assert peak <= BUDGET_MIB * MIB
 
+    # A's `otlp` exporter delivers at least once: a send that B took but answered after A's
+    # timeout (a loaded machine) is sent again, so B may hold a span twice. That is allowed only
+    # when A logged such a retry; what counts is that B holds each kept span.
     kept: dict[bytes, int] = {}
+    seen: set[tuple[bytes, bytes]] = set()
+    received = 0
     for req in read_proto_file(out):
         for rs in req.resource_spans:
             for ss in rs.scope_spans:
                 for s in ss.spans:
-                    kept[s.trace_id] = kept.get(s.trace_id, 0) + 1
-    assert span_count(read_proto_file(out)) == kept_spans
+                    received += 1
+                    if (s.trace_id, s.span_id) not in seen:
+                        seen.add((s.trace_id, s.span_id))
+                        kept[s.trace_id] = kept.get(s.trace_id, 0) + 1
+    assert len(seen) == kept_spans, f"B holds {len(seen)} distinct spans, A let through {kept_spans:.0f}"
+    if received != len(seen):
+        print(f"{received - len(seen)} spans arrived at B twice")
+        assert "export failed; retrying" in a.stderr(), "spans arrived twice though A's exporter never sent again"
     partial = {t: n for t, n in kept.items() if n != 4}
     assert not partial, f"{len(partial)} traces arrived in part"
     missing = errors - set(kept)
