@@ -11,6 +11,7 @@ use tracegate_exporter_nop as _;
 use tracegate_exporter_otlp as _;
 use tracegate_exporter_sled as _;
 use tracegate_extension_auth as _;
+use tracegate_extension_file_storage as _;
 use tracegate_extension_health_check as _;
 use tracegate_extension_jaeger_query as _;
 use tracegate_extension_jaeger_storage as _;

@@ -6,15 +6,14 @@
 //! throttled ones waiting at least the server's retry-after), a per-call timeout, and a
 //! drain on shutdown. The queue sits behind [`QueueBackend`]: in memory by default, on disk
 //! ([`DiskQueue`]) when `sending_queue.storage` names an extension offering [`QueueStorage`]
-//! (`file_storage`). Its size is
-//! counted by a [`Sizer`] (bytes by default), and a full queue refuses rather than drops
-//! (`when_full`), so what the pipeline acknowledged is never discarded here.
+//! (the `file_storage` extension, in its own crate). Its size is counted by a [`Sizer`]
+//! (bytes by default), and a full queue refuses rather than drops (`when_full`), so what the
+//! pipeline acknowledged is never discarded here.
 
 mod backend;
 mod budget;
 pub mod disk;
 mod exporter;
-pub mod file_storage;
 mod memory;
 mod queue_storage;
 mod retry;
@@ -23,9 +22,8 @@ mod settings;
 pub use backend::{QueueBackend, QueueFull};
 pub use disk::DiskQueue;
 pub use exporter::{shutdown_deadline, QueuedExporter};
-pub(crate) use file_storage::check_storage_references;
-pub use file_storage::FileStorage;
+pub(crate) use queue_storage::check_storage_references;
 pub use memory::MemoryQueue;
-pub use queue_storage::QueueStorage;
+pub use queue_storage::{QueueStorage, STORAGE_EXTENSION_TYPE};
 pub use retry::Backoff;
 pub use settings::{ExporterSettings, QueueSettings, RetrySettings, Sizer, WhenFull, DEFAULT_QUEUE_BYTES};

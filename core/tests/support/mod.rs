@@ -305,7 +305,7 @@ impl World {
             .unwrap();
         registry
             .add(Arc::new(tracegate_core::factory::ExtensionAdapter(
-                tracegate_core::queue::file_storage::FileStorageFactory,
+                tracegate_extension_file_storage::FileStorageFactory,
             )))
             .unwrap();
         Self {

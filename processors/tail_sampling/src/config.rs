@@ -80,7 +80,7 @@ impl ComponentConfig for TailSamplingConfig {
                 (Some(d), None) if d.as_os_str().is_empty() => p.push(ConfigProblem::new("spill::directory", "must not be empty")),
                 (None, Some(id)) => match tracegate_core::id::ComponentId::parse(id) {
                     Err(e) => p.push(ConfigProblem::new("spill::storage", e.to_string())),
-                    Ok(id) if id.type_name() != "file_storage" => {
+                    Ok(id) if id.type_name() != tracegate_core::queue::STORAGE_EXTENSION_TYPE => {
                         p.push(ConfigProblem::new("spill::storage", format!("\"{id}\" is not a storage extension; name a file_storage extension")))
                     }
                     Ok(_) => {}

@@ -38,7 +38,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use tracegate_core::factory::{CreateContext, ExtensionFactory};
-    use tracegate_core::queue::file_storage;
+    use tracegate_extension_file_storage as file_storage;
     use tracegate_core::telemetry::Telemetry;
     use tracegate_core::testing::{ExtensionsHost, TestHost};
 
