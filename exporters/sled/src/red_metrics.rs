@@ -29,28 +29,30 @@
 //!
 //! # Measured
 //!
-//! `loadgen/bench_spm.py` (the shipped all-in-one, OTLP/gRPC flat out, `--shape realistic
-//! --services 50`, span_metrics on and off alternated, spans per gateway CPU second), two
-//! pairs of 1M spans, 2026-12-07 11:01, a machine at load 12-14 (`limits` otlp_decode 131k
-//! spans/s against ~500k quiet): on 259k / 251k, off 262k / 260k, so the metrics cost ~1-3.5%
-//! of ingest CPU (the bound is 10%).
+//! `loadgen/bench_spm.py --pairs 2 --spans 2000000 --query --query-spans 10000000 --runs 100`,
+//! then `--pairs 4 --spans 2000000`: the shipped all-in-one, OTLP/gRPC flat out, `--shape
+//! realistic --services 50`; release build of 95f41d7, 2026-12-07 16:19-16:25, other work
+//! running at `nice 19` (`limits` otlp_decode 593-626k spans/s in the same window).
 //!
-//! The 24 h queries at 10M spans: `bench_spm.py --pairs 0 --query --query-spans 10000000
-//! --runs 100` (spans spread over the last 24 h by `loadgen --backdate 24h`, 49 services, a
-//! one-minute step: 1441 points per series), release build of aeeaabf, 2026-12-07 11:27 on a
-//! quiet machine (`limits` otlp_decode 291k spans/s); p50 / p99 ms:
+//! - **Cost**: six alternated pairs of 2M spans, spans per gateway CPU second with metrics on /
+//!   off: 320k/352k, 345k/365k, 334k/388k, 360k/358k, 368k/378k, 341k/366k. Summed over the
+//!   runs the metrics take 6.9% more CPU per span (pairs from -0.5% to +16%; bound 10%).
+//! - **24 h queries at 10M spans** (spread over the last 24 h by `loadgen --backdate 24h`, 47
+//!   services; p50 / p99 ms over 100 runs):
 //!
 //! | query | p50 | p99 |
 //! | --- | --- | --- |
-//! | calls, one service (what Jaeger's Monitor tab asks) | 5.99 | 32.2 |
-//! | errors, one service | 5.89 | 19.4 |
-//! | p95, one service | 7.86 | 19.2 |
-//! | p95 by operation, one service | 7.93 | 28.8 |
-//! | calls, every service at once (the built-in page's overview) | 348 | 727 |
+//! | calls, one service, one-minute step (Jaeger UI's Monitor tab) | 5.56 | 17.4 |
+//! | errors, one service (Jaeger UI) | 5.70 | 20.2 |
+//! | p95, one service (Jaeger UI) | 7.42 | 19.1 |
+//! | p95 by operation, one service (Jaeger UI) | 7.40 | 30.1 |
+//! | built-in page overview: calls / errors / p95 of every service, 30 min points | 12.5 / 12.6 / 14.6 | 23.3 / 23.4 / 28.9 |
+//! | built-in page, one service by operation, p95 | 1.10 | 16.5 |
+//! | calls of every service at a one-minute step (no UI asks this) | 158 | 198 |
 //!
-//! A query reads one range per service and partition, ~1440 x (rows + 496) steps per series;
-//! the every-service query reads ~700k rows, and would need per-hour roll-ups to answer within
-//! the 50 ms the one-service queries meet.
+//! The last row reads every service-minute (~700k rows); the pages ask for ten-minute
+//! multiples at 6 h and 24 h and read the roll-ups. Before them the overview took 348 / 727 ms.
+//! History: `docs/perf/red-metrics-history.md`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
