@@ -41,4 +41,9 @@ pub trait QueueBackend: Send + Sync {
     fn is_persistent(&self) -> bool {
         false
     }
+    /// Deletes the files of a persistent queue that is closed and empty, for a queue that
+    /// will not be opened again (its destination is gone); nothing for one in memory.
+    fn remove_files(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

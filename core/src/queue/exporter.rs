@@ -66,13 +66,15 @@ enum Sent {
     Failed(ConsumeError),
     /// The shutdown deadline passed first.
     Abandoned,
+    /// The queue is being retired ([`QueuedExporter::retire`]): the batch goes elsewhere.
+    HandedBack,
 }
 
 impl Sent {
     fn into_error(self) -> ConsumeError {
         match self {
             Sent::Failed(e) => e,
-            Sent::Abandoned => ConsumeError::retryable("shutting down"),
+            Sent::Abandoned | Sent::HandedBack => ConsumeError::retryable("shutting down"),
         }
     }
 }
@@ -100,6 +102,10 @@ pub struct QueuedExporter {
     metrics: ExporterMetrics,
     /// Set at the shutdown deadline: workers stop retrying and count what is left as failed.
     abandon: watch::Sender<bool>,
+    /// Set by [`QueuedExporter::retire`]: workers take no more batches, and one whose attempt
+    /// fails is handed back (into `handed_back`) instead of being retried.
+    retiring: watch::Sender<bool>,
+    handed_back: Mutex<Vec<(u64, Traces)>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     undelivered: AtomicU64,
     /// Serialises reading the queue's length and setting the gauge, so that concurrent
@@ -170,6 +176,8 @@ impl QueuedExporter {
             direct: OnceLock::new(),
             metrics,
             abandon: watch::channel(false).0,
+            retiring: watch::channel(false).0,
+            handed_back: Mutex::new(Vec::new()),
             workers: Mutex::new(Vec::new()),
             undelivered: AtomicU64::new(0),
             gauge: Mutex::new(()),
@@ -267,22 +275,37 @@ impl QueuedExporter {
 
     async fn work(&self, queue: Arc<dyn QueueBackend>) {
         let mut abandon = self.abandon.subscribe();
+        let mut retiring = self.retiring.subscribe();
         loop {
             let next = tokio::select! {
-                item = queue.pop() => item,
+                biased;
                 _ = abandon.wait_for(|a| *a) => None,
+                _ = retiring.wait_for(|r| *r) => None,
+                item = queue.pop() => item,
             };
             let Some((id, batch)) = next else { break };
             self.update_queue_size(&*queue);
-            let abandoned = matches!(
-                self.send(batch, queue.is_persistent()).await,
-                Err(Sent::Abandoned)
-            );
-            // A persistent queue keeps an abandoned batch for the next start.
-            if !(abandoned && queue.is_persistent()) {
-                queue.ack(id);
-                self.update_queue_size(&*queue);
+            match self.send(batch.clone(), queue.is_persistent()).await {
+                // Not acknowledged: `retire` acknowledges it once it went elsewhere.
+                Err(Sent::HandedBack) => {
+                    self.handed_back.lock().unwrap_or_else(|p| p.into_inner()).push((id, batch));
+                }
+                // A persistent queue keeps an abandoned batch for the next start.
+                Err(Sent::Abandoned) if queue.is_persistent() => {}
+                _ => {
+                    queue.ack(id);
+                    self.update_queue_size(&*queue);
+                }
             }
+        }
+    }
+
+    /// What a send that must stop now ends as: handed back while retiring, else given up.
+    fn stop_sending(&self, spans: u64, kept: bool) -> Sent {
+        if *self.retiring.borrow() {
+            Sent::HandedBack
+        } else {
+            self.give_up_at_shutdown(spans, kept)
         }
     }
 
@@ -294,12 +317,13 @@ impl QueuedExporter {
         let started = Instant::now();
         let mut backoff = Backoff::new(retry);
         let mut abandon = self.abandon.subscribe();
+        let mut retiring = self.retiring.subscribe();
         loop {
             let attempt = tokio::select! {
                 r = tokio::time::timeout(self.settings.timeout.get(), self.exporter.export_reporting(batch.clone())) => {
                     r.unwrap_or_else(|_| Err(ConsumeError::retryable(format!("export timed out after {}", self.settings.timeout))))
                 }
-                _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans, kept)),
+                _ = abandon.wait_for(|a| *a) => return Err(self.stop_sending(spans, kept)),
             };
             let err = match attempt {
                 Ok(report) => {
@@ -308,6 +332,10 @@ impl QueuedExporter {
                 }
                 Err(e) => e,
             };
+            // Retiring: a destination that does not take the batch now gets no second try.
+            if !err.is_permanent() && *self.retiring.borrow() {
+                return Err(Sent::HandedBack);
+            }
             if err.is_permanent() || !retry.enabled {
                 self.metrics.send_failed.inc_by(spans);
                 if let Some(unlogged) = self.drop_log.check() {
@@ -329,7 +357,8 @@ impl QueuedExporter {
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = abandon.wait_for(|a| *a) => return Err(self.give_up_at_shutdown(spans, kept)),
+                _ = abandon.wait_for(|a| *a) => return Err(self.stop_sending(spans, kept)),
+                _ = retiring.wait_for(|r| *r) => return Err(Sent::HandedBack),
             }
         }
     }
@@ -517,6 +546,10 @@ impl Consumer for QueuedExporter {
     }
 }
 
+#[path = "retire.rs"]
+mod retire;
+pub use retire::Retired;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -529,14 +562,16 @@ mod tests {
     use crate::component::Lifecycle;
 
     /// Stores batches; `durable` says what its success promises; `hold` keeps an export
-    /// waiting until notified; `fail` refuses.
+    /// waiting until notified; `fail` refuses. Also the destination of `retire`'s tests.
     #[derive(Default)]
-    struct Store {
-        durable: bool,
-        hold: bool,
-        release: Notify,
-        fail: AtomicBool,
-        stored: AtomicUsize,
+    pub(super) struct Store {
+        pub(super) durable: bool,
+        pub(super) hold: bool,
+        pub(super) release: Notify,
+        pub(super) fail: AtomicBool,
+        pub(super) stored: AtomicUsize,
+        /// Export attempts, failed ones included.
+        pub(super) attempts: AtomicUsize,
     }
 
     impl Lifecycle for Store {}
@@ -544,6 +579,7 @@ mod tests {
     #[async_trait]
     impl Exporter for Store {
         async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
             if self.hold {
                 self.release.notified().await;
             }

@@ -21,7 +21,7 @@ mod settings;
 
 pub use backend::{QueueBackend, QueueFull};
 pub use disk::DiskQueue;
-pub use exporter::{shutdown_deadline, QueuedExporter};
+pub use exporter::{shutdown_deadline, QueuedExporter, Retired};
 pub(crate) use queue_storage::check_storage_references;
 pub use memory::MemoryQueue;
 pub use queue_storage::{QueueStorage, STORAGE_EXTENSION_TYPE};

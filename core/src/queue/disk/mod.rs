@@ -404,6 +404,17 @@ impl QueueBackend for DiskQueue {
     fn is_persistent(&self) -> bool {
         true
     }
+
+    fn remove_files(&self) -> io::Result<()> {
+        let mut state = self.lock();
+        if !state.closed || Self::held(&state) > 0 {
+            return Err(io::Error::other("the queue is open or still holds batches"));
+        }
+        state.writer = None;
+        state.readers.clear();
+        state.segments.clear();
+        std::fs::remove_dir_all(&self.dir)
+    }
 }
 
 #[cfg(test)]
