@@ -4,24 +4,44 @@
 //! `tracegate_exporter_*` metrics, labelled `loadbalancing[/name]/<backend>`.
 //!
 //! A backend that appears is created and started before the ring that routes to it is put in
-//! place; a backend that leaves is taken out of the ring first, then drained and stopped in the
-//! background, so a batch it already accepted is still delivered (retried as its settings say)
-//! and nothing waits for it. An export that raced with the change and reached a backend already
-//! closing is refused there, and its sender retries against the new ring.
+//! place. An export that raced with a change and reached a backend already closing is refused
+//! there, and its sender retries against the new ring.
+//!
+//! # A backend that leaves
+//!
+//! What its queue holds was acknowledged to senders, and the backend may be gone for good (a
+//! DNS answer without it: the sampler was stopped or moved; a static list without it after a
+//! reload). So it is taken out of the ring first, then its queue is retired
+//! ([`QueuedExporter::retire`]): each batch being sent to it finishes its attempt (delivered
+//! if the backend still answers, within `timeout`), without a second try, and everything else
+//! is routed again through the new ring, to the traces' new owners, where the spans that
+//! arrive after the change go too. A persistent queue's files go once it is empty. Only a
+//! batch the other backends keep refusing (their queues full) for as long as the retries
+//! would have lasted (`max_elapsed_time`, 5 minutes when that is 0) is given up, counted in
+//! the backend's `tracegate_exporter_send_failed_spans` (or, in a persistent queue, left on
+//! disk). The Collector shuts the removed exporter down instead, which delivers what the
+//! backend still takes and drops the rest (its persistent queue stays on disk, never read).
+//!
+//! On a reload, the old instance does the same when it stops, for the backends the new
+//! instance no longer routes to (the crate's `lineage` module finds it); the backends both
+//! route to drain into their backends as at any shutdown.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use tracegate_core::queue::QueuedExporter;
 use tracegate_core::telemetry::Telemetry;
-use tracegate_core::{ComponentError, ComponentId, CreateContext, ExporterFactory, Host};
+use tracegate_core::{ComponentError, ComponentId, ConsumeError, Consumer, CreateContext, ExporterFactory, Host, Traces};
 use tracegate_exporter_otlp::OtlpGrpcExporterFactory;
 
-use crate::config::{endpoint_with_port, OtlpTemplate};
+use crate::config::{endpoint_with_port, OtlpTemplate, RoutingKey};
+use crate::lineage;
 use crate::metrics::LoadBalancerMetrics;
 use crate::ring::Ring;
+use crate::route;
 
 /// What an export routes with: a ring and, at the same indexes as `ring.backends()`, the
 /// backends' exporters. Swapped whole, so an export never sees a ring without its exporters.
@@ -33,26 +53,40 @@ pub struct Routing {
 
 pub struct BackendSet {
     id: ComponentId,
+    key: RoutingKey,
     template: OtlpTemplate,
     telemetry: Arc<Telemetry>,
     metrics: LoadBalancerMetrics,
     current: RwLock<Arc<Routing>>,
     /// The running backends by ring name.
     live: Mutex<BTreeMap<Arc<str>, Arc<QueuedExporter>>>,
-    /// Backends that left, draining.
-    leaving: Mutex<Vec<JoinHandle<()>>>,
+    /// Backends that left, by ring name, while their queues are retired.
+    leaving: Mutex<Vec<(Arc<str>, JoinHandle<()>)>>,
     /// One change at a time (the resolver's task, start and shutdown may overlap).
     changing: tokio::sync::Mutex<()>,
+    me: Weak<BackendSet>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// `err` with the backend named, keeping what kind of error it is.
+fn from_backend(backend: &str, err: ConsumeError) -> ConsumeError {
+    match err {
+        ConsumeError::Retryable(m) => ConsumeError::Retryable(format!("backend {backend}: {m}")),
+        ConsumeError::Permanent(m) => ConsumeError::Permanent(format!("backend {backend}: {m}")),
+        ConsumeError::Throttled { retry_after, message } => {
+            ConsumeError::Throttled { retry_after, message: format!("backend {backend}: {message}") }
+        }
+    }
+}
+
 impl BackendSet {
-    pub fn new(id: ComponentId, template: OtlpTemplate, telemetry: Arc<Telemetry>, metrics: LoadBalancerMetrics) -> Self {
-        Self {
+    pub fn new(id: ComponentId, key: RoutingKey, template: OtlpTemplate, telemetry: Arc<Telemetry>, metrics: LoadBalancerMetrics) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             id,
+            key,
             template,
             telemetry,
             metrics,
@@ -60,12 +94,53 @@ impl BackendSet {
             live: Mutex::new(BTreeMap::new()),
             leaving: Mutex::new(Vec::new()),
             changing: tokio::sync::Mutex::new(()),
-        }
+            me: me.clone(),
+        })
     }
 
     /// The ring and exporters to route one batch with.
     pub fn routing(&self) -> Arc<Routing> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Cuts `traces` by routing key and hands each piece to its backend's queue (see
+    /// [`crate::exporter`] for why a backend that would refuse is offered its piece first).
+    pub async fn offer(&self, traces: Traces) -> Result<(), ConsumeError> {
+        let routing = self.routing();
+        if routing.ring.is_empty() {
+            return Err(ConsumeError::retryable(format!(
+                "exporter {}: no backend to send to (the resolver has found none yet)",
+                self.id
+            )));
+        }
+        let pieces = route::split(traces, &routing.ring, self.key);
+        let pieces = pieces.into_iter().filter_map(|(i, piece)| {
+            Some((routing.backends.get(i)?.clone(), routing.ring.backends().get(i)?.clone(), piece))
+        });
+        let (tight, roomy): (Vec<_>, Vec<_>) = pieces.partition(|(backend, _, piece)| !backend.has_room_for(piece));
+        for (backend, name, piece) in tight {
+            backend.consume(piece).await.map_err(|e| from_backend(&name, e))?;
+        }
+        let sends = roomy
+            .into_iter()
+            .map(|(backend, name, piece)| async move { backend.consume(piece).await.map_err(|e| from_backend(&name, e)) });
+        let outcomes = futures::future::join_all(sends).await;
+        // Every piece was offered; the first refusal is the answer (the sender retries it all).
+        outcomes.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+    }
+
+    /// Notes this instance as its id's newest (see the `lineage` module); called at start.
+    pub fn started(&self) {
+        if let Some(me) = self.me.upgrade() {
+            lineage::started(&self.telemetry, &self.id, &me);
+        }
+    }
+
+    /// Sets the backends gauge, if this is the newest instance of the id.
+    fn show_backends(&self, n: usize) {
+        if lineage::is_newest(&self.telemetry, &self.id, self) {
+            self.metrics.backends.set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// The id a backend's exporter is known by in metrics, logs and a disk queue's directory:
@@ -85,9 +160,24 @@ impl BackendSet {
         Ok(QueuedExporter::new(id, exporter, self.template.settings.clone(), &self.telemetry))
     }
 
-    /// Makes `names` the backends: starts the new ones, routes to exactly `names`, and drains
-    /// the ones that left. A new backend that cannot be built or started is left out of the
-    /// ring (its keys go to the others) and its error returned, after the rest took effect.
+    /// Waits for the retirement of `name`'s old queue, if it is being retired: a persistent
+    /// queue's directory must be let go before a new queue opens it.
+    async fn retired(&self, name: &Arc<str>) {
+        let same: Vec<JoinHandle<()>> = {
+            let mut leaving = lock(&self.leaving);
+            let (same, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *leaving).into_iter().partition(|(n, _)| n == name);
+            *leaving = others;
+            same.into_iter().map(|(_, h)| h).collect()
+        };
+        for handle in same {
+            let _ = handle.await;
+        }
+    }
+
+    /// Makes `names` the backends: starts the new ones, routes to exactly `names`, and retires
+    /// the ones that left (see the module docs). A new backend that cannot be built or started
+    /// is left out of the ring (its keys go to the others) and its error returned, after the
+    /// rest took effect.
     pub async fn update(&self, names: &[Arc<str>], host: &Arc<dyn Host>) -> Result<(), ComponentError> {
         let _one_at_a_time = self.changing.lock().await;
         let mut failed = Vec::new();
@@ -98,6 +188,7 @@ impl BackendSet {
                 next.insert(name.clone(), running.clone());
                 continue;
             }
+            self.retired(name).await;
             let started = match self.create(name) {
                 Ok(backend) => backend.start(host.clone()).await.map(|()| backend),
                 Err(e) => Err(e),
@@ -119,17 +210,15 @@ impl BackendSet {
             ring: Ring::new(next.keys().cloned()),
             backends: next.values().cloned().collect(),
         };
-        self.metrics.backends.set(i64::try_from(routing.backends.len()).unwrap_or(i64::MAX));
+        self.show_backends(routing.backends.len());
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routing);
         *lock(&self.live) = next;
-        for (name, backend) in leaving {
-            tracing::info!(exporter = %self.id, backend = %name, "backend removed; draining what it holds");
-            let deadline = Instant::now() + self.drain_time();
-            lock(&self.leaving).push(tokio::spawn(async move {
-                if let Err(e) = backend.shutdown(deadline).await {
-                    tracing::warn!(backend = %name, error = %e, "backend shutdown: {e}");
-                }
-            }));
+        if let Some(me) = self.me.upgrade() {
+            for (name, backend) in leaving {
+                tracing::info!(exporter = %self.id, backend = %name, "backend removed; what it holds goes to the traces' new owners");
+                let retire = me.clone().retire(name.clone(), backend, me.clone(), Instant::now() + self.drain_time());
+                lock(&self.leaving).push((name, tokio::spawn(retire)));
+            }
         }
         if failed.is_empty() {
             Ok(())
@@ -138,8 +227,22 @@ impl BackendSet {
         }
     }
 
-    /// How long a backend that left keeps trying to deliver what it holds: as long as its
-    /// retries would have (`max_elapsed_time`), at least one `timeout`.
+    /// Retires `backend`'s queue into `into`'s routing (this set's, or a newer instance's).
+    async fn retire(self: Arc<Self>, name: Arc<str>, backend: Arc<QueuedExporter>, into: Arc<BackendSet>, deadline: Instant) {
+        match backend.retire(into.as_ref(), deadline).await {
+            Ok(out) => {
+                self.metrics.rerouted.inc_by(out.rerouted_spans);
+                tracing::info!(
+                    exporter = %self.id, backend = %name, rerouted_spans = out.rerouted_spans, lost_spans = out.lost_spans,
+                    kept_on_disk = out.kept_batches, files_removed = out.files_removed, "removed backend retired"
+                );
+            }
+            Err(e) => tracing::warn!(exporter = %self.id, backend = %name, error = %e, "removed backend: shutdown: {e}"),
+        }
+    }
+
+    /// How long a backend that left may take to hand what it holds over: as long as its
+    /// retries would have lasted (`max_elapsed_time`), at least one `timeout`.
     fn drain_time(&self) -> Duration {
         let s = &self.template.settings;
         let retries = if s.retry_on_failure.enabled { s.retry_on_failure.max_elapsed_time.get() } else { Duration::ZERO };
@@ -148,26 +251,53 @@ impl BackendSet {
         retries.max(s.timeout.get())
     }
 
-    /// Drains and stops every backend until `deadline`; safe to call again.
+    /// Stops every backend until `deadline`; safe to call again. Backends still being retired
+    /// finish first, into the running ones. Then, if a reload started a newer instance of
+    /// this exporter, each backend it does not route to is retired into its ring; the others
+    /// drain into their backends.
     pub async fn shutdown(&self, deadline: Instant) {
         let _one_at_a_time = self.changing.lock().await;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::default();
-        self.metrics.backends.set(0);
-        let live: Vec<(Arc<str>, Arc<QueuedExporter>)> = std::mem::take(&mut *lock(&self.live)).into_iter().collect();
-        let stops = live.iter().map(|(name, backend)| async move {
-            if let Err(e) = backend.shutdown(deadline).await {
-                tracing::warn!(exporter = %self.id, backend = %name, "shutdown: {e}");
-            }
-        });
-        futures::future::join_all(stops).await;
-        let leaving: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.leaving));
-        for handle in leaving {
-            let remaining = deadline.saturating_duration_since(Instant::now());
+        let leaving: Vec<(Arc<str>, JoinHandle<()>)> = std::mem::take(&mut *lock(&self.leaving));
+        for (name, handle) in leaving {
             let abort = handle.abort_handle();
-            if tokio::time::timeout(remaining, handle).await.is_err() {
-                tracing::warn!(exporter = %self.id, "a removed backend was still draining at shutdown; what it held is lost");
+            if tokio::time::timeout_at(deadline.into(), handle).await.is_err() {
+                tracing::warn!(exporter = %self.id, backend = %name, "a removed backend was still handing its spans over at shutdown; what it held is lost");
                 abort.abort();
             }
         }
+        let successor = lineage::successor(&self.telemetry, &self.id, self).filter(|s| !s.routing().ring.is_empty());
+        match &successor {
+            None => self.metrics.backends.set(0),
+            Some(newer) if newer.metrics.resolver() != self.metrics.resolver() => self.metrics.remove_backends_series(),
+            Some(_) => {}
+        }
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::default();
+        let live: Vec<(Arc<str>, Arc<QueuedExporter>)> = std::mem::take(&mut *lock(&self.live)).into_iter().collect();
+        let me = self.me.upgrade();
+        let stops = live.into_iter().map(|(name, backend)| {
+            let (successor, me) = (successor.clone(), me.clone());
+            async move {
+                match (successor, me) {
+                    (Some(newer), Some(me)) if !newer.routing().ring.backends().contains(&name) => {
+                        tracing::info!(exporter = %self.id, backend = %name, "reloaded without this backend; what it holds goes to the new ring");
+                        me.retire(name, backend, newer, deadline).await;
+                    }
+                    _ => {
+                        if let Err(e) = backend.shutdown(deadline).await {
+                            tracing::warn!(exporter = %self.id, backend = %name, "shutdown: {e}");
+                        }
+                    }
+                }
+            }
+        });
+        futures::future::join_all(stops).await;
+    }
+}
+
+/// A backend that left hands its queue over through this: routed as any export.
+#[async_trait]
+impl Consumer for BackendSet {
+    async fn consume(&self, traces: Traces) -> Result<(), ConsumeError> {
+        self.offer(traces).await
     }
 }

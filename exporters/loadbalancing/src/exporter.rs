@@ -22,13 +22,11 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracegate_core::telemetry::LogLimit;
-use tracegate_core::{ComponentError, ComponentId, ConsumeError, Consumer, Exporter, Host, Lifecycle, Traces};
+use tracegate_core::{ComponentError, ComponentId, ConsumeError, Exporter, Host, Lifecycle, Traces};
 
 use crate::backends::BackendSet;
-use crate::config::RoutingKey;
 use crate::metrics::LoadBalancerMetrics;
 use crate::resolver::Resolver;
-use crate::route;
 
 /// How long shutdown drains the backends' queues when the engine gave no deadline (the
 /// default `service.shutdown_timeout`).
@@ -36,7 +34,6 @@ const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
 
 pub struct LoadBalancingExporter {
     id: ComponentId,
-    key: RoutingKey,
     resolver: Resolver,
     pub(crate) backends: Arc<BackendSet>,
     metrics: LoadBalancerMetrics,
@@ -53,14 +50,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl LoadBalancingExporter {
     pub(crate) fn new(
         id: ComponentId,
-        key: RoutingKey,
         resolver: Resolver,
         backends: Arc<BackendSet>,
         metrics: LoadBalancerMetrics,
     ) -> Self {
         Self {
             id,
-            key,
             resolver,
             backends,
             metrics,
@@ -131,6 +126,7 @@ impl LoadBalancingExporter {
 #[async_trait]
 impl Lifecycle for LoadBalancingExporter {
     async fn start(&self, host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        self.backends.started();
         let applied =
             Self::resolve_and_apply(&self.resolver, &self.backends, &self.metrics, &host, None, &self.resolve_log).await;
         let names = match (applied, &self.resolver) {
@@ -168,45 +164,10 @@ impl Lifecycle for LoadBalancingExporter {
     }
 }
 
-/// `err` with the backend named, keeping what kind of error it is.
-fn from_backend(backend: &str, err: ConsumeError) -> ConsumeError {
-    match err {
-        ConsumeError::Retryable(m) => ConsumeError::Retryable(format!("backend {backend}: {m}")),
-        ConsumeError::Permanent(m) => ConsumeError::Permanent(format!("backend {backend}: {m}")),
-        ConsumeError::Throttled { retry_after, message } => {
-            ConsumeError::Throttled { retry_after, message: format!("backend {backend}: {message}") }
-        }
-    }
-}
-
 #[async_trait]
 impl Exporter for LoadBalancingExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
-        let routing = self.backends.routing();
-        if routing.ring.is_empty() {
-            return Err(ConsumeError::retryable(format!(
-                "exporter {}: no backend to send to (the resolver has found none yet)",
-                self.id
-            )));
-        }
-        let pieces = route::split(traces, &routing.ring, self.key);
-        let pieces = pieces.into_iter().filter_map(|(i, piece)| {
-            Some((routing.backends.get(i)?.clone(), routing.ring.backends().get(i)?.clone(), piece))
-        });
-        // A backend whose queue would refuse its piece is offered it first, alone: if it
-        // refuses, the batch is refused before any other backend took a piece, so the sender's
-        // retry sends nothing twice. Only a queue that fills between the look and the push
-        // makes a partial batch.
-        let (tight, roomy): (Vec<_>, Vec<_>) = pieces.partition(|(backend, _, piece)| !backend.has_room_for(piece));
-        for (backend, name, piece) in tight {
-            backend.consume(piece).await.map_err(|e| from_backend(&name, e))?;
-        }
-        let sends = roomy
-            .into_iter()
-            .map(|(backend, name, piece)| async move { backend.consume(piece).await.map_err(|e| from_backend(&name, e)) });
-        let outcomes = futures::future::join_all(sends).await;
-        // Every piece was offered; the first refusal is the answer (the sender retries it all).
-        outcomes.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+        self.backends.offer(traces).await
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

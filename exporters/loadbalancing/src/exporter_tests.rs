@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tracegate_core::telemetry::Telemetry;
-use tracegate_core::testing::{parse_config, RecordingConsumer, TestHost};
-use tracegate_core::{ComponentId, ConsumeError, CreateContext, Exporter, ExporterFactory, Host, Lifecycle, Traces};
+use tracegate_core::testing::{parse_config, ExtensionsHost, RecordingConsumer, TestHost};
+use tracegate_core::{ComponentId, ConsumeError, CreateContext, Exporter, ExporterFactory, ExtensionFactory, Host, Lifecycle, Traces};
 use tracegate_receiver_otlp::OtlpReceiver;
 
 use crate::{LoadBalancingConfig, LoadBalancingExporter, LoadBalancingExporterFactory};
@@ -164,10 +164,10 @@ async fn a_backend_that_is_down_gets_what_was_accepted_for_it_once_it_is_back() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fourth_backend_takes_over_only_the_traces_of_its_arcs_and_a_removed_one_drains() {
+async fn a_fourth_backend_takes_over_only_the_traces_of_its_arcs_and_a_removed_ones_spans_go_to_their_new_owners() {
     let samplers = [Sampler::start().await, Sampler::start().await, Sampler::start().await, Sampler::start().await];
     let all: Vec<&Sampler> = samplers.iter().collect();
-    let (lb_exporter, _) = static_lb(&all[..3]);
+    let (lb_exporter, telemetry) = static_lb(&all[..3]);
     let host: Arc<dyn Host> = TestHost::new();
     lb_exporter.start(host.clone()).await.unwrap();
     let backends = &lb(&lb_exporter).backends;
@@ -190,23 +190,101 @@ async fn a_fourth_backend_takes_over_only_the_traces_of_its_arcs_and_a_removed_o
     let expected: BTreeSet<Vec<u8>> = moved.iter().map(|&t| span(t as u32, 0).trace_id).collect();
     assert_eq!(fourth, expected);
 
-    // The first backend leaves while it is down: what it holds stays queued and is retried
-    // until it comes back, though no new trace goes to it.
-    let first_port = samplers[0].addr.port();
+    // The first backend leaves while it is down: what it holds goes to the traces' new
+    // owners at once (not retried until it comes back, if it ever does), with what is routed
+    // after it left.
     samplers[0].receiver.shutdown().await.unwrap();
+    let first_got_before = samplers[0].got.spans().len();
     let held_for_first = (400..800u32).filter(|&t| owner(t) == samplers[0].name()).count();
+    assert!(held_for_first > 0);
     lb_exporter.export(request(400..800, 0)).await.unwrap();
     backends.update(&names[1..], &host).await.unwrap();
     lb_exporter.export(request(800..1200, 0)).await.unwrap();
-    let back = Sampler::start_on(first_port, samplers[0].got.clone()).await;
     wait_for("1200 spans", || total_spans(&all) == 1200).await;
-    let first_got = back.traces().keys().filter(|id| id[..4] >= 400u32.to_be_bytes()[..]).count();
-    assert_eq!(first_got, held_for_first, "the removed backend got what it held, and nothing routed after it left");
+    assert_eq!(samplers[0].got.spans().len(), first_got_before, "the removed backend got nothing more");
+    let got: Vec<_> = samplers[1..].iter().map(|s| (s.name(), s.traces())).collect();
+    for t in 400..1200u32 {
+        let at: Vec<&String> = got.iter().filter(|(_, traces)| traces.contains_key(&span(t, 0).trace_id)).map(|(name, _)| name).collect();
+        assert_eq!(at.len(), 1, "trace {t} arrived {} times", at.len());
+        assert_eq!(*at[0], owner(t), "trace {t} is not at its owner in the new ring");
+    }
+    assert_eq!(metric(&telemetry, "tracegate_loadbalancer_rerouted_spans{exporter=\"loadbalancing/tier1\"}"), held_for_first as u64);
     lb_exporter.shutdown().await.unwrap();
-    back.receiver.shutdown().await.unwrap();
     for s in &samplers[1..] {
         s.receiver.shutdown().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_backends_persistent_queue_is_rerouted_and_its_files_go() {
+    let (a, b) = (Sampler::start().await, Sampler::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let storage = tracegate_extension_file_storage::Config { directory: dir.path().to_path_buf(), ..Default::default() };
+    let storage = tracegate_extension_file_storage::FileStorageFactory
+        .create(CreateContext::new(ComponentId::parse("file_storage").unwrap(), Telemetry::new()), storage)
+        .unwrap();
+    let host: Arc<dyn Host> = Arc::new(ExtensionsHost::default().with("file_storage", storage.clone()));
+    storage.start(host.clone()).await.unwrap();
+    let (lb_exporter, _) = exporter(&format!(
+        "protocol: {{ otlp: {{ tls: {{ insecure: true }}, {QUICK_RETRY}, sending_queue: {{ storage: file_storage, sizer: requests }} }} }}\nresolver: {{ static: {{ hostnames: [{}, {}] }} }}",
+        a.name(),
+        b.name()
+    ));
+    lb_exporter.start(host.clone()).await.unwrap();
+    let b_dir = dir.path().join(format!("exporter_loadbalancing_tier1_{}_traces", b.name()));
+    b.receiver.shutdown().await.unwrap();
+    lb_exporter.export(request(0..100, 0)).await.unwrap();
+    let ring = lb(&lb_exporter).backends.routing();
+    let b_share = (0..100u32).filter(|&t| ring.ring.owner_name(&span(t, 0).trace_id).map(|n| n.to_string()) == Some(b.name())).count();
+    assert!(b_share > 0 && b_dir.is_dir(), "b's queue holds its share on disk: {}", b_dir.display());
+    // b is gone (as from a DNS answer): its share reaches a, and its files go.
+    lb(&lb_exporter).backends.update(&[Arc::from(a.name())], &host).await.unwrap();
+    wait_for("all 100 spans at a", || a.got.spans().len() == 100).await;
+    wait_for("b's queue files to go", || !b_dir.exists()).await;
+    assert!(b.got.spans().is_empty());
+    lb_exporter.shutdown().await.unwrap();
+    a.receiver.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_shares_the_metrics_and_hands_a_dropped_backends_spans_to_the_new_ring() {
+    let (a, b) = (Sampler::start().await, Sampler::start().await);
+    let telemetry = Telemetry::new();
+    let id = ComponentId::parse("loadbalancing/tier1").unwrap();
+    let build = |hosts: String| {
+        let config = parse_config::<LoadBalancingConfig>(&format!(
+            "protocol: {{ otlp: {{ tls: {{ insecure: true }}, {QUICK_RETRY} }} }}\nresolver: {{ static: {{ hostnames: [{hosts}] }} }}"
+        ))
+        .unwrap();
+        LoadBalancingExporterFactory.create(CreateContext::new(id.clone(), telemetry.clone()), config).unwrap()
+    };
+    let old = build(format!("{}, {}", a.name(), b.name()));
+    old.start(TestHost::new()).await.unwrap();
+    b.receiver.shutdown().await.unwrap();
+    old.export(request(0..100, 0)).await.unwrap();
+    let b_share = {
+        let ring = lb(&old).backends.routing();
+        (0..100u32).filter(|&t| ring.ring.owner_name(&span(t, 0).trace_id).map(|n| n.to_string()) == Some(b.name())).count()
+    };
+    assert!(b_share > 0);
+    // The reload: the new instance (without b) starts, then the old one stops.
+    let new = build(a.name());
+    new.start(TestHost::new()).await.unwrap();
+    old.shutdown().await.unwrap();
+    wait_for("b's share at a", || a.got.spans().len() == 100).await;
+    assert!(b.got.spans().is_empty());
+    let series = |name: &str| format!("{name}{{exporter=\"loadbalancing/tier1\",resolver=\"static\"}}");
+    assert_eq!(metric(&telemetry, &series("tracegate_loadbalancer_backends")), 1, "the new instance's backends:\n{}", telemetry.metrics.render());
+    assert_eq!(
+        metric(&telemetry, "tracegate_loadbalancer_resolutions{exporter=\"loadbalancing/tier1\",resolver=\"static\",success=\"true\"}"),
+        2,
+        "each instance's resolution counted once"
+    );
+    assert_eq!(metric(&telemetry, &series("tracegate_loadbalancer_backend_updates")), 2);
+    assert_eq!(metric(&telemetry, "tracegate_loadbalancer_rerouted_spans{exporter=\"loadbalancing/tier1\"}"), b_share as u64);
+    new.shutdown().await.unwrap();
+    assert_eq!(metric(&telemetry, &series("tracegate_loadbalancer_backends")), 0, "no backend once the last instance stopped");
+    a.receiver.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,10 @@
 //!   backends moves only the keys of the ring's moved arcs;
 //! - [`route`]: cuts a batch per backend, as bytes when it arrived as bytes;
 //! - [`backends`]: one `otlp` exporter per backend behind the engine's own queue, retry and
-//!   timeout, created when a backend appears and drained when it leaves;
+//!   timeout, created when a backend appears; when one leaves, what its queue holds goes to
+//!   the traces' new owners (the rule is in its docs);
+//! - `lineage`: what the old and the new instance share across a config reload (metrics,
+//!   and the new ring the old one hands its removed backends' spans to);
 //! - [`exporter`]: the exporter the pipeline sees.
 //!
 //! The engine puts no queue of its own in front of this exporter
@@ -21,6 +24,7 @@
 pub mod backends;
 pub mod config;
 pub mod exporter;
+mod lineage;
 mod metrics;
 pub mod resolver;
 pub mod ring;
@@ -43,14 +47,15 @@ impl ExporterFactory for LoadBalancingExporterFactory {
 
     fn create(&self, ctx: CreateContext, config: LoadBalancingConfig) -> Result<Arc<dyn Exporter>, ComponentError> {
         let resolver = resolver::Resolver::from_config(&config.resolver).map_err(|e| ComponentError::Config(e.to_string()))?;
-        let metrics = metrics::LoadBalancerMetrics::new(ctx.telemetry.metrics.registry(), &ctx.id, resolver.kind());
-        let backends = Arc::new(backends::BackendSet::new(
+        let metrics = metrics::LoadBalancerMetrics::new(&lineage::families(&ctx.telemetry), &ctx.id, resolver.kind());
+        let backends = backends::BackendSet::new(
             ctx.id.clone(),
+            config.routing_key,
             config.protocol.otlp,
             ctx.telemetry.clone(),
             metrics.clone(),
-        ));
-        Ok(Arc::new(LoadBalancingExporter::new(ctx.id, config.routing_key, resolver, backends, metrics)))
+        );
+        Ok(Arc::new(LoadBalancingExporter::new(ctx.id, resolver, backends, metrics)))
     }
 }
 

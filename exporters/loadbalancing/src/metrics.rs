@@ -1,14 +1,74 @@
 //! The load balancer's own metrics, after the Collector's `otelcol_loadbalancer_*`: how many
-//! backends it routes to, and how its resolver fares. What each backend sends or fails is in
-//! the usual `tracegate_exporter_*` series, labelled with the backend's exporter id.
+//! backends it routes to, how its resolver fares, and what backends that left handed on.
+//! What each backend sends or fails is in the usual `tracegate_exporter_*` series, labelled
+//! with the backend's exporter id.
+//!
+//! Each metric is one family per process registry, registered by the first load balancer
+//! (`lineage` keeps it), and an instance takes its series (children) by label. A
+//! reload starts a changed exporter's new instance beside the old one, with the same id: a
+//! series registered per instance would collide (the new one unexported, the old one frozen
+//! at its last value); a shared series goes on counting whichever instance counts. The
+//! backends gauge is set only by the newest instance of an id, so the old one's last update
+//! or its shutdown cannot overwrite it.
 
-use prometheus::core::Collector;
-use prometheus::{IntCounter, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tracegate_core::ComponentId;
+
+/// The families, once per registry.
+#[derive(Clone)]
+pub struct Families {
+    backends: IntGaugeVec,
+    resolutions: IntCounterVec,
+    updates: IntCounterVec,
+    rerouted: IntCounterVec,
+}
+
+impl Families {
+    #[allow(clippy::expect_used)]
+    pub fn register(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+            if let Err(e) = registry.register(Box::new(c.clone())) {
+                tracing::warn!("loadbalancer metric {name} is not exported: {e}");
+            }
+            c
+        };
+        let backends = IntGaugeVec::new(
+            Opts::new("tracegate_loadbalancer_backends", "Backends the load balancer routes to now."),
+            &["exporter", "resolver"],
+        )
+        .expect("static metric definition");
+        if let Err(e) = registry.register(Box::new(backends.clone())) {
+            tracing::warn!("loadbalancer metric tracegate_loadbalancer_backends is not exported: {e}");
+        }
+        Self {
+            backends,
+            resolutions: counter(
+                "tracegate_loadbalancer_resolutions",
+                "Resolutions of the backend list, by outcome.",
+                &["exporter", "resolver", "success"],
+            ),
+            updates: counter(
+                "tracegate_loadbalancer_backend_updates",
+                "Resolutions that changed the backend list (each rebuilds the ring).",
+                &["exporter", "resolver"],
+            ),
+            rerouted: counter(
+                "tracegate_loadbalancer_rerouted_spans",
+                "Spans a backend held when it left the ring, handed to the backends that own their traces now.",
+                &["exporter"],
+            ),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct LoadBalancerMetrics {
-    /// `tracegate_loadbalancer_backends`
+    families: Families,
+    exporter: String,
+    resolver: &'static str,
+    /// `tracegate_loadbalancer_backends`: set through `BackendSet`, which
+    /// knows whether its instance is the newest.
     pub backends: IntGauge,
     /// `tracegate_loadbalancer_resolutions{success="true"}`
     pub resolved: IntCounter,
@@ -16,41 +76,33 @@ pub struct LoadBalancerMetrics {
     pub resolve_failed: IntCounter,
     /// `tracegate_loadbalancer_backend_updates`
     pub updates: IntCounter,
+    /// `tracegate_loadbalancer_rerouted_spans`
+    pub rerouted: IntCounter,
 }
 
-const RESOLUTIONS_HELP: &str = "Resolutions of the backend list, by outcome.";
-
 impl LoadBalancerMetrics {
-    /// Registers the series for exporter `id` with resolver `kind`. A series that cannot be
-    /// registered (the same id built twice in one process, as tests do) still counts, unseen.
-    #[allow(clippy::expect_used)]
-    pub fn new(registry: &Registry, id: &ComponentId, kind: &str) -> Self {
-        let opts = |name: &str, help: &str| {
-            Opts::new(name, help).const_label("exporter", id.to_string()).const_label("resolver", kind)
-        };
-        let register = |c: Box<dyn Collector>| {
-            if let Err(e) = registry.register(c) {
-                tracing::debug!(exporter = %id, "loadbalancer metric not registered: {e}");
-            }
-        };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::with_opts(opts(name, help)).expect("static metric definition");
-            register(Box::new(g.clone()));
-            g
-        };
-        let counter = |o: Opts| {
-            let c = IntCounter::with_opts(o).expect("static metric definition");
-            register(Box::new(c.clone()));
-            c
-        };
+    /// The series of exporter `id` with resolver `kind`.
+    pub fn new(families: &Families, id: &ComponentId, kind: &'static str) -> Self {
+        let exporter = id.to_string();
         Self {
-            backends: gauge("tracegate_loadbalancer_backends", "Backends the load balancer routes to now."),
-            resolved: counter(opts("tracegate_loadbalancer_resolutions", RESOLUTIONS_HELP).const_label("success", "true")),
-            resolve_failed: counter(opts("tracegate_loadbalancer_resolutions", RESOLUTIONS_HELP).const_label("success", "false")),
-            updates: counter(opts(
-                "tracegate_loadbalancer_backend_updates",
-                "Resolutions that changed the backend list (each rebuilds the ring).",
-            )),
+            backends: families.backends.with_label_values(&[&exporter, kind]),
+            resolved: families.resolutions.with_label_values(&[&exporter, kind, "true"]),
+            resolve_failed: families.resolutions.with_label_values(&[&exporter, kind, "false"]),
+            updates: families.updates.with_label_values(&[&exporter, kind]),
+            rerouted: families.rerouted.with_label_values(&[&exporter]),
+            families: families.clone(),
+            exporter,
+            resolver: kind,
         }
+    }
+
+    /// Takes the backends gauge out of the output (an instance replaced by one with another
+    /// resolver: its series would stay at its last value for ever).
+    pub fn remove_backends_series(&self) {
+        let _ = self.families.backends.remove_label_values(&[&self.exporter, self.resolver]);
+    }
+
+    pub fn resolver(&self) -> &'static str {
+        self.resolver
     }
 }
