@@ -52,6 +52,9 @@ pub struct TailSamplingProcessor {
     /// Set while the next component refuses; new data is refused meanwhile.
     next_refusing: AtomicBool,
     stopped: AtomicBool,
+    /// Wakes the timer to stop; shutdown then waits for it rather than aborting it, since an
+    /// abort in the middle of a send would drop the batch being handed to the next component.
+    stop_timer: tokio::sync::Notify,
     timer: Mutex<Option<JoinHandle<()>>>,
     /// When a spill or budget drop was last logged: at most one WARN per 10 s.
     last_warn: Mutex<Option<Instant>>,
@@ -97,6 +100,7 @@ impl TailSamplingProcessor {
             sending: tokio::sync::Mutex::new(()),
             next_refusing: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            stop_timer: tokio::sync::Notify::new(),
             timer: Mutex::new(None),
             last_warn: Mutex::new(None),
             me: me.clone(),
@@ -288,7 +292,10 @@ impl TailSamplingProcessor {
         let mut every = tokio::time::interval(self.tick);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = self.stop_timer.notified() => return,
+            }
             if self.stopped.load(Ordering::Acquire) {
                 return;
             }
@@ -346,8 +353,12 @@ impl Lifecycle for TailSamplingProcessor {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        if let Some(timer) = lock(&self.timer).take() {
-            timer.abort();
+        // A tick in progress finishes its send (a permit is stored if the timer is not
+        // waiting now, so it stops at its next look).
+        self.stop_timer.notify_one();
+        let timer = lock(&self.timer).take();
+        if let Some(timer) = timer {
+            let _ = timer.await;
         }
         self.decide_and_send(None).await;
         self.drop_released();

@@ -304,3 +304,23 @@ async fn a_shutdown_against_a_refusing_next_component_counts_what_is_lost() {
     assert_eq!(m.dropped.get(), 12_000, "every span decided and, refused, counted as lost");
     assert!(lock(&p.release).is_empty());
 }
+
+#[tokio::test]
+async fn shutdown_lets_a_send_in_progress_finish_instead_of_dropping_its_batch() {
+    let cfg: TailSamplingConfig = parse_config("{decision_wait: 100ms, policies: [{name: all, type: always_sample}]}").unwrap();
+    let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), Telemetry::new());
+    let next = tracegate_core::testing::RecordingConsumer::gated();
+    let p = TailSamplingProcessor::new(&ctx, &cfg, next.clone()).unwrap();
+    p.start(TestHost::new()).await.unwrap();
+    p.consume(spans(&[(1, false), (2, false)])).await.unwrap();
+    // The timer's tick decided both traces and is handing them over when shutdown comes.
+    next.wait_entered().await;
+    let stopping = {
+        let p = p.clone();
+        tokio::spawn(async move { p.shutdown().await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    next.open();
+    stopping.await.unwrap().unwrap();
+    assert_eq!(next.spans().len(), 2, "the batch being sent at shutdown was dropped");
+}
