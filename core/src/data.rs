@@ -6,7 +6,7 @@
 //! fan-out to three read-only exporters costs three pointer copies.
 //!
 //! A batch can also be *bytes*: the OTLP receiver checks a protobuf request in place
-//! ([`crate::otlp_wire`]) instead of decoding it, and hands on the request bytes. They are
+//! (`tracegate_pdata`) instead of decoding it, and hands on the request bytes. They are
 //! decoded the first time a component reads the spans, and never if none does: a gateway that
 //! batches and forwards OTLP (Kafka, another collector, the persistent queue) sends the bytes
 //! it received. Decoding is most of the cost of such a span, so this is the difference between
@@ -19,7 +19,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 pub use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
-use crate::otlp_wire::validate::RequestSummary;
+use tracegate_pdata::validate::{count_resource_spans, validate_request, RequestSummary};
+use tracegate_pdata::wire::Reader;
 
 /// A batch of spans grouped by resource and scope, as OTLP carries them.
 ///
@@ -47,7 +48,7 @@ impl Default for Repr {
 }
 
 /// A batch as the protobuf bytes of export requests, each already checked by
-/// [`crate::otlp_wire::validate::validate_request`], decoded only if someone asks.
+/// [`validate_request`], decoded only if someone asks.
 ///
 /// Requests joined by [`Traces::concat`] stay separate parts. Their concatenation would be
 /// the joined request (a request's only field is repeated, and protobuf merges concatenated
@@ -129,7 +130,7 @@ impl Traces {
     /// as bytes; decoded by prost only when the checker declines (deep nesting, groups), so
     /// the error, if any, is prost's.
     pub fn from_protobuf(bytes: Bytes) -> Result<Traces, prost::DecodeError> {
-        match crate::otlp_wire::validate::validate_request(&bytes) {
+        match validate_request(&bytes) {
             Ok(summary) => Ok(Traces::from_checked(bytes, summary)),
             Err(_) => ExportTraceServiceRequest::decode(bytes).map(Traces::from),
         }
@@ -328,10 +329,9 @@ fn cut_at_resources(bytes: &Bytes, max_bytes: usize) -> Option<Vec<Traces>> {
     let mut rest: &[u8] = bytes;
     let piece = |a: usize, b: usize, spans: usize| Traces::from_parts(vec![EncodedPart { bytes: bytes.slice(a..b), spans }]);
     while !rest.is_empty() {
-        let before = rest.len();
-        let mut fields = crate::otlp_wire::Fields::new(rest);
-        let field = fields.next()?.ok()?;
-        let consumed = before - fields.remainder().len();
+        let mut fields = Reader::new(rest);
+        let (field, whole) = fields.field_with_bytes().ok()??;
+        let consumed = whole.len();
         rest = fields.remainder();
         if consumed > max_bytes {
             return None;
@@ -341,7 +341,7 @@ fn cut_at_resources(bytes: &Bytes, max_bytes: usize) -> Option<Vec<Traces>> {
             (start, spans) = (end, 0);
         }
         if field.number == 1 {
-            spans += crate::otlp_wire::validate::count_resource_spans(field.bytes().ok()?)?;
+            spans += count_resource_spans(field.bytes().ok()?)?;
         }
         end += consumed;
     }
@@ -411,7 +411,7 @@ mod tests {
 
     fn as_bytes(t: &Traces) -> Traces {
         let bytes = Bytes::from(t.to_request().encode_to_vec());
-        let summary = crate::otlp_wire::validate::validate_request(&bytes).unwrap();
+        let summary = validate_request(&bytes).unwrap();
         Traces::from_checked(bytes, summary)
     }
 

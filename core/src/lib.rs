@@ -12,7 +12,6 @@
 //! - [`server`]: [`server::ServerSet`], the bind / serve / drain life of every listener.
 //! - [`auth`]: authenticator extensions' contract: the check on listeners, credentials for exporters.
 //! - [`tenancy`]: Jaeger's tenancy: which tenant a request is, refused when none allowed.
-//! - [`otlp_wire`]: reading OTLP protobuf in place: the check that lets a batch travel as bytes.
 //! - [`plugins`]: processors and exporters from other crates, linked in or loaded from `plugins:`.
 //! - `fuzzing`: what the fuzz targets call, so tests replay their inputs through the same code.
 //! - [`telemetry`]: self-metrics (Prometheus), logs, and the service status health checks read.
@@ -27,7 +26,6 @@ pub mod factory;
 pub mod fuzzing;
 pub mod graph;
 pub mod id;
-pub mod otlp_wire;
 pub mod plugins;
 pub mod queue;
 pub mod red;

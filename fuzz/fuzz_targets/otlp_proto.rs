@@ -2,4 +2,4 @@
 //! The checks are in the function called, so the tests replay the committed inputs through it.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tracegate_core::fuzzing::otlp_request(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tracegate_pdata::fuzzing::otlp_request(data));

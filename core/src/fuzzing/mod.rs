@@ -8,7 +8,6 @@
 
 mod config;
 mod disk_queue;
-pub mod otlp;
 mod sample;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,7 +15,6 @@ use std::path::{Path, PathBuf};
 
 pub use config::config;
 pub use disk_queue::disk_queue;
-pub use otlp::otlp_request;
 pub use sample::sample_request;
 
 /// The fuzz crate's directory (`fuzz/` at the workspace root).

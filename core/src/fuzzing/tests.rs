@@ -11,7 +11,9 @@ use crate::queue::disk::log::encode_record;
 
 #[test]
 fn otlp_proto_inputs_replay() {
-    replay("otlp_proto", otlp_request);
+    // The check lives with the reader it checks (`tracegate_pdata::fuzzing`); the committed
+    // inputs and the replay live here, with every other target's.
+    replay("otlp_proto", tracegate_pdata::fuzzing::otlp_request);
 }
 
 #[test]
@@ -29,7 +31,7 @@ fn disk_queue_inputs_replay() {
 }
 
 /// An attribute whose value nests `levels` key-value lists: prost reads up to 100 levels,
-/// the in-place check follows [`crate::otlp_wire::validate::MAX_DEPTH`].
+/// the in-place check follows [`tracegate_pdata::validate::MAX_DEPTH`].
 fn nested(levels: usize) -> ExportTraceServiceRequest {
     let mut value = Value::StringValue("bottom".into());
     for _ in 0..levels {

@@ -17,9 +17,9 @@
 use bytes::Bytes;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use tracegate_core::data::{ResourceSpans, ScopeSpans};
-use tracegate_core::otlp_wire::validate::RequestSummary;
-use tracegate_core::otlp_wire::view::{FromWire, ResourceView, ValueView, ViewError};
-use tracegate_core::otlp_wire::{Fields, Value as Wire, WireError};
+use tracegate_pdata::validate::RequestSummary;
+use tracegate_pdata::view::{FromWire, ResourceView, ValueView, ViewError};
+use tracegate_pdata::wire::{Reader, Value as Wire, WireError};
 use tracegate_core::Traces;
 
 use crate::config::RoutingKey;
@@ -53,20 +53,13 @@ pub fn split(batch: Traces, ring: &Ring, key: RoutingKey) -> Vec<(usize, Traces)
 
 /// A message's fields, each with its bytes as on the wire (key and length included).
 fn fields(message: &[u8]) -> impl Iterator<Item = Result<(u32, Wire<'_>, &[u8]), WireError>> {
-    let mut rest = message;
-    std::iter::from_fn(move || {
-        let mut reader = Fields::new(rest);
-        let field = match reader.next()? {
-            Ok(f) => f,
-            Err(e) => {
-                rest = &[];
-                return Some(Err(e));
-            }
-        };
-        let after = reader.remainder();
-        let whole = &rest[..rest.len() - after.len()];
-        rest = after;
-        Some(Ok((field.number, field.value, whole)))
+    let mut reader = Reader::new(message);
+    std::iter::from_fn(move || match reader.field_with_bytes() {
+        Ok(field) => field.map(|(f, whole)| Ok((f.number, f.value, whole))),
+        Err(e) => {
+            reader.finish();
+            Some(Err(e))
+        }
     })
 }
 

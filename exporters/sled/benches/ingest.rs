@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValu
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use tracegate_core::otlp_wire::validate::validate_request;
+use tracegate_pdata::validate::validate_request;
 use tracegate_core::{Exporter, Traces};
 use tracegate_exporter_sled::{Config, SledExporter};
 

@@ -28,7 +28,7 @@
 //! Nothing is lost: [`crate::block_read`] rebuilds the exact OTLP messages, except a span or
 //! event attribute's `key_strindex` (a profiling-only field the spec says to ignore elsewhere).
 
-use tracegate_core::otlp_wire::view::{FromWire, KeyValueView, Many, ResourceView, SpanView, ValueView, ViewError};
+use tracegate_pdata::view::{FromWire, KeyValueView, Many, ResourceView, SpanView, ValueView, ViewError};
 
 use crate::codec::{put_bytes, put_varint, view_value_text, zigzag, FastMap, FastSet};
 use crate::summary::tag_hash_seeded;

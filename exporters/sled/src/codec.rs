@@ -9,7 +9,8 @@
 use std::hash::{BuildHasherDefault, Hasher};
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
-use tracegate_core::otlp_wire::view::{FromWire, KeyValueView, Many, ResourceView, ValueView, ViewError};
+use tracegate_pdata::view::{FromWire, KeyValueView, Many, ResourceView, ValueView, ViewError};
+use tracegate_pdata::wire;
 
 /// The on-disk format this build writes (blocks, summaries, tag hashes, trace index). Stored
 /// in the `meta` tree; a database of another version is refused at open with both numbers,
@@ -39,7 +40,7 @@ pub enum CodecError {
     #[error("cannot decode spans: {0}")]
     Decode(#[from] prost::DecodeError),
     #[error("cannot read the batch's OTLP bytes: {0}")]
-    View(#[from] tracegate_core::otlp_wire::view::ViewError),
+    View(#[from] tracegate_pdata::view::ViewError),
 }
 
 /// Wraps a raw block: `[BLOCK_VERSION][u32 LE raw length][zstd frame]`.
@@ -81,13 +82,15 @@ pub fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-/// A cursor over one column; every read fails cleanly on truncated input.
+/// A cursor over one column; every read fails cleanly on truncated input. Columns use
+/// protobuf's varints and length prefixes, so it reads them with the wire reader's own
+/// primitives (`tracegate_pdata::wire`), under the store's errors.
 #[derive(Clone, Copy, Default)]
 pub struct Cursor<'a>(pub &'a [u8]);
 
 impl<'a> Cursor<'a> {
     pub fn varint(&mut self) -> Result<u64, CodecError> {
-        prost::encoding::decode_varint(&mut self.0).map_err(|_| CodecError::Corrupt("bad varint"))
+        wire::read_varint(&mut self.0).map_err(|_| CodecError::Corrupt("bad varint"))
     }
     pub fn usize(&mut self) -> Result<usize, CodecError> {
         usize::try_from(self.varint()?).map_err(|_| CodecError::Corrupt("count too large"))
@@ -96,12 +99,7 @@ impl<'a> Cursor<'a> {
         u32::try_from(self.varint()?).map_err(|_| CodecError::Corrupt("value too large"))
     }
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
-        if self.0.len() < n {
-            return Err(CodecError::Corrupt("truncated column"));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
+        wire::take(&mut self.0, n).map_err(|_| CodecError::Corrupt("truncated column"))
     }
     pub fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
         let n = self.usize()?;
@@ -253,7 +251,7 @@ pub fn derived_tags_of(kind: i32, status_code: i32) -> impl Iterator<Item = (&'s
 #[cfg(test)]
 mod text_tests {
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
-    use tracegate_core::otlp_wire::view::ValueView;
+    use tracegate_pdata::view::ValueView;
 
     use super::{view_value_text, write_value_text};
 

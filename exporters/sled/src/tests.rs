@@ -191,7 +191,7 @@ async fn a_database_of_another_format_is_refused_by_name() {
 /// A batch as the OTLP receiver hands it on: its request bytes, checked, not decoded.
 fn as_bytes(bytes: Vec<u8>) -> tracegate_core::Traces {
     let bytes = bytes::Bytes::from(bytes);
-    let summary = tracegate_core::otlp_wire::validate::validate_request(&bytes).expect("a valid request");
+    let summary = tracegate_pdata::validate::validate_request(&bytes).expect("a valid request");
     tracegate_core::Traces::from_checked(bytes, summary)
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use prost::Message;
-use tracegate_core::otlp_wire::view::{self, ViewError};
+use tracegate_pdata::view::{self, ViewError};
 
 use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
 use crate::catalog::{any_service_key_entry, service_key_entry};

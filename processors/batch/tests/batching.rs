@@ -125,7 +125,7 @@ fn named_bytes(names: &[&str]) -> Traces {
         ..Default::default()
     }]);
     let bytes = bytes::Bytes::from(decoded.to_request().encode_to_vec());
-    let summary = tracegate_core::otlp_wire::validate::validate_request(&bytes).unwrap();
+    let summary = tracegate_pdata::validate::validate_request(&bytes).unwrap();
     Traces::from_checked(bytes, summary)
 }
 

@@ -11,14 +11,14 @@
 //! bodies, and the ids name the resource and scope in the processor's interned [`Heads`]. So a
 //! held span costs its OTLP size plus a few bytes of framing, the payload of the records of one
 //! resource and scope is already what an outgoing `ScopeSpans` needs, and a policy reads the
-//! spans through `tracegate_core::otlp_wire::view` without building structs.
+//! spans through `tracegate_pdata::view` without building structs.
 //!
 //! The buffer grows by at least a quarter of its length (not doubling), so a trace holds at most
 //! ~25% slack: the memory bound is written in bytes of OTLP, and a doubling `Vec` would waste
 //! up to half of it.
 
-use tracegate_core::otlp_wire::read_varint;
-use tracegate_core::otlp_wire::view::{FromWire, Many, ResourceSpansView, ResourceView, ScopeSpansView, SpanView};
+use tracegate_pdata::wire::read_varint;
+use tracegate_pdata::view::{FromWire, Many, ResourceSpansView, ResourceView, ScopeSpansView, SpanView};
 
 use crate::heads::{HeadId, Heads};
 

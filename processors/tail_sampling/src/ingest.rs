@@ -1,7 +1,7 @@
 //! An incoming batch cut into runs of spans per trace, as byte slices, ready to be held.
 //!
 //! A batch that is still the request bytes the receiver checked (`Traces::encoded_parts`) is
-//! walked with `tracegate_core::otlp_wire::view`: each span's bytes are sliced out of the
+//! walked with `tracegate_pdata::view`: each span's bytes are sliced out of the
 //! request and only its top-level fields are read (for the trace id); attributes, events and
 //! links are not touched. A decoded batch (a receiver that translated Jaeger or Zipkin, or a
 //! processor that changed the spans) has each resource, scope and span encoded once instead.
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tracegate_core::data::ResourceSpans;
-use tracegate_core::otlp_wire::view::{self, FromWire, SpanView, ViewError};
+use tracegate_pdata::view::{self, FromWire, SpanView, ViewError};
 
 use crate::buffer::{trace_key, TraceId};
 

@@ -5,7 +5,7 @@
 //! **Held as bytes.** A pending trace is held as the OTLP bytes its spans arrived in: each
 //! span's message is copied out of the request without decoding it ([`ingest`]), framed as a
 //! `ScopeSpans` holds it ([`held`]), under a resource and scope that are interned once for all
-//! traces ([`heads`]). Policies read those bytes through `tracegate_core::otlp_wire::view`
+//! traces ([`heads`]). Policies read those bytes through `tracegate_pdata::view`
 //! ([`policy`]), and a sampled trace leaves as request bytes ([`release`]) that an OTLP
 //! exporter forwards as they are. Decoded structs cost about 5x their OTLP size (8.1 KB for a
 //! 5-span trace of 1.6 KB, jemalloc); the bytes cost 1.2x (`benches/tail_sampling.rs` measures

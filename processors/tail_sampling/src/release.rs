@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tracegate_core::data::Traces;
-use tracegate_core::otlp_wire::validate::validate_request;
+use tracegate_pdata::validate::validate_request;
 
 use crate::heads::Heads;
 use crate::held::{frame_span, HeldTrace};

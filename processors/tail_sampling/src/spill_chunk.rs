@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use tracegate_core::otlp_wire::read_varint;
+use tracegate_pdata::wire::read_varint;
 
 use crate::heads::Heads;
 use crate::held::HeldTrace;

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use tracegate_core::fuzzing::otlp::depth;
-use tracegate_core::otlp_wire::validate::{validate_request, MAX_DEPTH};
+use tracegate_pdata::fuzzing::depth;
+use tracegate_pdata::validate::{validate_request, MAX_DEPTH};
 
 use crate::decode::{Compression, DecodeError, Format};
 use crate::ingest::Incoming;

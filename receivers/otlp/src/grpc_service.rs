@@ -1,6 +1,6 @@
 //! The `TraceService` gRPC service, written out instead of generated, for one reason: the
 //! generated server decodes every request with prost before we see it, and a batch that
-//! is only forwarded never needs that (see `tracegate_core::otlp_wire`). This service takes
+//! is only forwarded never needs that (see `tracegate_pdata`). This service takes
 //! the request message as bytes ([`RawRequestCodec`]) and hands it to [`check_protobuf`];
 //! tonic still does the HTTP/2 framing, decompression and the message size limit.
 //!

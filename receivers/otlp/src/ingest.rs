@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use prost::Message;
-use tracegate_core::otlp_wire::validate::validate_request;
+use tracegate_pdata::validate::validate_request;
 use tracegate_core::telemetry::ReceiverMetrics;
 use tracegate_core::{Consumer, Traces};
 
@@ -32,7 +32,7 @@ impl From<ExportTraceServiceRequest> for Incoming {
 }
 
 /// A protobuf request body. The common case, every span acceptable, is checked in place and
-/// never decoded here (see `tracegate_core::otlp_wire`). Spans to cut out, or a shape the
+/// never decoded here (see `tracegate_pdata`). Spans to cut out, or a shape the
 /// checker leaves to prost (deep nesting, groups), take the decoding path; prost's verdict is
 /// the one reported for a body that is not a request at all.
 pub fn check_protobuf(body: Bytes) -> Result<Incoming, prost::DecodeError> {

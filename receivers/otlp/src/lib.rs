@@ -2,7 +2,7 @@
 //! OpenTelemetry Collector.
 //!
 //! OTLP is the pipeline's own currency, so this is the cheapest way in: a protobuf request is
-//! checked in place (`tracegate_core::otlp_wire::validate`) and its bytes become the
+//! checked in place (`tracegate_pdata::validate`) and its bytes become the
 //! [`Traces`](tracegate_core::Traces) batch, never decoded here; only a request with spans to
 //! cut out (or a shape the check leaves to prost) is decoded. OTLP/JSON is decoded and passed
 //! on as structs. Both transports share one path ([`ingest`]): spans with unusable ids are cut

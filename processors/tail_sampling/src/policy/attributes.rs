@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use regex::Regex;
-use tracegate_core::otlp_wire::view::ValueView;
+use tracegate_pdata::view::ValueView;
 
 use super::{any_resource_or_span, attr, invert_any_resource_or_span, Decision};
 use crate::held::TraceView;

@@ -13,7 +13,7 @@ mod attributes;
 mod basic;
 mod combinators;
 
-use tracegate_core::otlp_wire::view::{KeyValueView, Many, ValueView};
+use tracegate_pdata::view::{KeyValueView, Many, ValueView};
 
 use crate::held::TraceView;
 use crate::policy_config::PolicyConfig;

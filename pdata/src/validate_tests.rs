@@ -7,8 +7,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use rand::{Rng, SeedableRng};
 
-use super::validate::{validate_request, Declined, RequestSummary};
-use super::{read_varint, Fields, Value, WireError};
+use super::*;
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
@@ -156,17 +155,6 @@ fn wrong_wire_type_and_truncation_are_refused() {
 }
 
 #[test]
-fn varints_follow_prost() {
-    assert_eq!(read_varint(&mut &[0x96, 0x01][..]), Ok(150));
-    let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
-    assert_eq!(read_varint(&mut &max[..]), Ok(u64::MAX));
-    let mut over = max;
-    over[9] = 0x02;
-    assert_eq!(read_varint(&mut &over[..]), Err(WireError::InvalidVarint));
-    assert_eq!(read_varint(&mut &[0x80][..]), Err(WireError::Truncated));
-}
-
-#[test]
 fn unknown_fields_are_skipped_and_groups_refused() {
     let mut bytes = request(1).encode_to_vec();
     // Unknown field 99 as a varint, then as a length-delimited value.
@@ -174,14 +162,6 @@ fn unknown_fields_are_skipped_and_groups_refused() {
     assert_eq!(validate_request(&bytes).unwrap().spans, 2);
     // A group (field 99, start + end) is legal protobuf but outside what this checker follows.
     let group = [0x9b, 0x06, 0x9c, 0x06];
-    let fields: Vec<_> = Fields::new(&group).collect();
-    assert_eq!(
-        fields,
-        vec![Ok(super::Field {
-            number: 99,
-            value: Value::Group(&[])
-        })]
-    );
     assert_eq!(validate_request(&group), Err(Declined));
 }
 

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 //! The views hold what prost's decode holds: every view is rebuilt into prost structs field by
-//! field (`crate::fuzzing::otlp::rebuild`, which the fuzz target `otlp_proto` runs too) and
+//! field (`crate::fuzzing::rebuild`, which the fuzz target `otlp_proto` runs too) and
 //! compared with prost's decode of the same bytes, for real requests and for mutations of them
 //! that the validator accepts.
 
@@ -15,8 +15,8 @@ use prost::Message;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::fuzzing::otlp::{decode_without_strindex, rebuild, Rebuild};
-use crate::otlp_wire::validate::validate_request;
+use crate::fuzzing::{decode_without_strindex, rebuild, Rebuild};
+use crate::validate::validate_request;
 
 fn kv(key: &str, value: Option<any_value::Value>) -> KeyValue {
     KeyValue {

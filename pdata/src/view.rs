@@ -14,12 +14,12 @@
 //! `value`, an array inside a value). No encoder writes that, so a view refuses it with
 //! [`ViewError::Merged`], and a caller that must agree with prost decodes such a batch instead.
 //!
-//! The bytes are expected to have passed [`super::validate::validate_request`]; anything
+//! The bytes are expected to have passed [`crate::validate::validate_request`]; anything
 //! malformed is still an error, never a panic.
 
 use std::marker::PhantomData;
 
-use super::{read_varint, WireError};
+use crate::wire::{Field, Reader, Value, WireError};
 
 /// Why a view could not read the bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,140 +31,19 @@ pub enum ViewError {
     Merged(&'static str),
 }
 
-/// A field's payload as the wire carries it.
-#[derive(Clone, Copy, Debug)]
-enum Raw<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    Len(&'a [u8]),
-    Fixed32(u32),
-}
-
-impl<'a> Raw<'a> {
-    fn wire_type(self) -> u8 {
-        match self {
-            Raw::Varint(_) => 0,
-            Raw::Fixed64(_) => 1,
-            Raw::Len(_) => 2,
-            Raw::Fixed32(_) => 5,
-        }
+/// The next field of a view's walk: groups are refused (the check refuses them too, and
+/// OTLP has none); the reader stops after an error.
+#[inline(always)]
+fn next_field<'a>(reader: &mut Reader<'a>) -> Option<Result<(u32, Value<'a>), ViewError>> {
+    let field = match reader.next()? {
+        Ok(Field { number, value: Value::Group(_) }) => Err(WireError::UnsupportedGroup(number)),
+        Ok(field) => Ok((field.number, field.value)),
+        Err(e) => Err(e),
+    };
+    if field.is_err() {
+        reader.finish();
     }
-    fn wrong(self, field: u32) -> ViewError {
-        ViewError::Wire(WireError::InvalidWireType {
-            field,
-            wire_type: self.wire_type(),
-        })
-    }
-    fn varint(self, field: u32) -> Result<u64, ViewError> {
-        match self {
-            Raw::Varint(v) => Ok(v),
-            other => Err(other.wrong(field)),
-        }
-    }
-    fn fixed64(self, field: u32) -> Result<u64, ViewError> {
-        match self {
-            Raw::Fixed64(v) => Ok(v),
-            other => Err(other.wrong(field)),
-        }
-    }
-    fn fixed32(self, field: u32) -> Result<u32, ViewError> {
-        match self {
-            Raw::Fixed32(v) => Ok(v),
-            other => Err(other.wrong(field)),
-        }
-    }
-    fn bytes(self, field: u32) -> Result<&'a [u8], ViewError> {
-        match self {
-            Raw::Len(b) => Ok(b),
-            other => Err(other.wrong(field)),
-        }
-    }
-    fn str(self, field: u32, what: &'static str) -> Result<&'a str, ViewError> {
-        std::str::from_utf8(self.bytes(field)?)
-            .map_err(|_| ViewError::Wire(WireError::InvalidUtf8 { field, what }))
-    }
-}
-
-/// Fields of one message with their offsets, so a repeated field's range can be kept.
-/// Groups are refused: the validator refuses them too, and OTLP has none.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
-    }
-
-    #[inline]
-    fn next(&mut self) -> Option<Result<(u32, Raw<'a>), ViewError>> {
-        if self.pos >= self.buf.len() {
-            return None;
-        }
-        let field = self.read();
-        if field.is_err() {
-            self.pos = self.buf.len();
-        }
-        Some(field)
-    }
-
-    #[inline]
-    fn read(&mut self) -> Result<(u32, Raw<'a>), ViewError> {
-        let key = self.varint()?;
-        if key > u64::from(u32::MAX) || key >> 3 == 0 {
-            return Err(WireError::InvalidKey(key).into());
-        }
-        let number = (key >> 3) as u32;
-        let raw = match key & 7 {
-            0 => Raw::Varint(self.varint()?),
-            1 => Raw::Fixed64(u64::from_le_bytes(self.array()?)),
-            2 => {
-                let len = usize::try_from(self.varint()?).map_err(|_| WireError::Truncated)?;
-                let end = self
-                    .pos
-                    .checked_add(len)
-                    .filter(|e| *e <= self.buf.len())
-                    .ok_or(WireError::Truncated)?;
-                let bytes = &self.buf[self.pos..end];
-                self.pos = end;
-                Raw::Len(bytes)
-            }
-            5 => Raw::Fixed32(u32::from_le_bytes(self.array()?)),
-            3 | 4 => return Err(WireError::UnsupportedGroup(number).into()),
-            _ => return Err(WireError::InvalidKey(key).into()),
-        };
-        Ok((number, raw))
-    }
-
-    /// A varint; keys and most lengths are one byte, which this reads without a call.
-    #[inline(always)]
-    fn varint(&mut self) -> Result<u64, WireError> {
-        match self.buf.get(self.pos) {
-            Some(&b) if b < 0x80 => {
-                self.pos += 1;
-                Ok(u64::from(b))
-            }
-            _ => {
-                let mut rest = self.buf.get(self.pos..).unwrap_or_default();
-                let v = read_varint(&mut rest)?;
-                self.pos = self.buf.len() - rest.len();
-                Ok(v)
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
-        let head = self
-            .buf
-            .get(self.pos..self.pos + N)
-            .ok_or(WireError::Truncated)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(head);
-        self.pos += N;
-        Ok(out)
-    }
+    Some(field.map_err(ViewError::from))
 }
 
 /// Keeps the byte range from the first to the last occurrence of one repeated field.
@@ -261,11 +140,11 @@ impl<'a, T: FromWire<'a>> Many<'a, T> {
         let mut range = Occurs::default();
         let mut r = Reader::new(message);
         let mut start = 0;
-        while let Some(field) = r.next() {
+        while let Some(field) = next_field(&mut r) {
             if field?.0 == number {
-                range.add(start, r.pos);
+                range.add(start, r.position());
             }
-            start = r.pos;
+            start = r.position();
         }
         Ok(range.of(message, number))
     }
@@ -290,13 +169,13 @@ impl<'a, T: FromWire<'a>> Iterator for ManyIter<'a, T> {
     type Item = Result<T, ViewError>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let item = match self.reader.next()? {
-                Ok((n, raw)) if n == self.number => raw.bytes(n).and_then(T::from_wire),
+            let item = match next_field(&mut self.reader)? {
+                Ok((n, raw)) if n == self.number => raw.bytes(n).map_err(ViewError::from).and_then(T::from_wire),
                 Ok(_) => continue,
                 Err(e) => Err(e),
             };
             if item.is_err() {
-                self.reader.pos = self.reader.buf.len();
+                self.reader.finish();
             }
             return Some(item);
         }
@@ -313,13 +192,13 @@ impl<'a> Iterator for RawIter<'a> {
     type Item = Result<&'a [u8], ViewError>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let item = match self.reader.next()? {
-                Ok((n, raw)) if n == self.number => raw.bytes(n),
+            let item = match next_field(&mut self.reader)? {
+                Ok((n, raw)) if n == self.number => raw.bytes(n).map_err(ViewError::from),
                 Ok(_) => continue,
                 Err(e) => Err(e),
             };
             if item.is_err() {
-                self.reader.pos = self.reader.buf.len();
+                self.reader.finish();
             }
             return Some(item);
         }
@@ -332,9 +211,9 @@ macro_rules! walk {
     ($bytes:expr, |$n:ident, $raw:ident, $start:ident, $end:ident| $body:block) => {{
         let mut reader = Reader::new($bytes);
         let mut $start = 0usize;
-        while let Some(field) = reader.next() {
+        while let Some(field) = next_field(&mut reader) {
             let ($n, $raw) = field?;
-            let $end = reader.pos;
+            let $end = reader.position();
             $body
             $start = $end;
         }

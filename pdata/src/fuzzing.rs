@@ -1,5 +1,7 @@
-//! The OTLP protobuf target: the in-place check ([`validate_request`]), the views
-//! ([`crate::otlp_wire::view`]) and prost's decode must agree on every byte string.
+//! The OTLP protobuf fuzz target `otlp_proto` (`fuzz/`, docs/fuzzing.md): the in-place check
+//! ([`validate_request`]), the views ([`crate::view`]) and prost's decode must agree on every
+//! byte string. Public so that core's tests replay the committed inputs through this very
+//! code (`tracegate_core::fuzzing::replay`), and so the view tests can rebuild structs.
 //!
 //! What is asserted, for any input:
 //! - the check accepts => prost decodes it, the summary counts prost's resource spans and
@@ -22,9 +24,9 @@ use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 
-use crate::otlp_wire::validate::{validate_request, RequestSummary, MAX_DEPTH};
-use crate::otlp_wire::view::{resource_spans, AnyValueView, KeyValueView, Many, ValueView, ViewError};
-use crate::otlp_wire::{Fields, Value};
+use crate::validate::{count_resource_spans, validate_request, RequestSummary, MAX_DEPTH};
+use crate::view::{resource_spans, AnyValueView, KeyValueView, Many, ValueView, ViewError};
+use crate::wire::{Reader, Value};
 
 /// The fuzz target `otlp_proto`.
 pub fn otlp_request(data: &[u8]) {
@@ -53,7 +55,7 @@ fn agree(data: &[u8], summary: RequestSummary, request: ExportTraceServiceReques
     for rs in resource_spans(data).into_iter().flat_map(|many| many.raw()) {
         let bytes = rs.unwrap_or_else(|e| panic!("the views cannot split what the check accepted: {e}"));
         assert_eq!(
-            crate::otlp_wire::validate::count_resource_spans(bytes),
+            count_resource_spans(bytes),
             Some(ResourceSpans::decode(bytes).map_or(0, |rs| rs.scope_spans.iter().map(|ss| ss.spans.len()).sum())),
             "count_resource_spans"
         );
@@ -159,7 +161,7 @@ impl Schema {
 
 /// Whether a group occurs anywhere in a message prost decoded (so every field is well formed).
 fn has_group(bytes: &[u8], schema: Schema) -> bool {
-    Fields::new(bytes).any(|field| match field {
+    Reader::new(bytes).any(|field| match field {
         Ok(f) => match (f.value, schema.child(f.number)) {
             (Value::Group(_), _) => true,
             (Value::Bytes(inner), Some(child)) => has_group(inner, child),

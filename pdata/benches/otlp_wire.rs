@@ -1,6 +1,6 @@
 //! What checking an OTLP request in place costs against decoding it with prost, per span, on
 //! load-generator-like spans (10 attributes of mixed types, one resource, 1000 spans).
-//! `cargo bench -p tracegate-core --bench otlp_wire`
+//! `cargo bench -p tracegate-pdata --bench otlp_wire`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValu
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use tracegate_core::otlp_wire::validate::validate_request;
+use tracegate_pdata::validate::validate_request;
 
 fn kv(key: &str, value: Value) -> KeyValue {
     KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }

@@ -1,5 +1,5 @@
 //! [`validate_request`]: what a receiver runs on an OTLP protobuf export request instead of
-//! decoding it, so a batch can travel as its own bytes (see [`crate::data::Traces`]).
+//! decoding it, so a batch can travel as its own bytes (`tracegate_core::data::Traces`).
 //!
 //! The promise is one-sided: **whatever this accepts, prost decodes without error**, so the
 //! lazy decode later cannot fail. It may refuse a little more than prost (unknown-field
@@ -8,8 +8,9 @@
 //! an id a receiver refuses, so the receiver knows when it must decode to cut those out.
 //!
 //! This check is on the path of every span a forwarding gateway handles, so it is written for
-//! speed (`cargo bench -p tracegate-core --bench otlp_wire`):
-//! - a bare [`Cursor`] rather than the [`Fields`] iterator (half the cost);
+//! speed (`cargo bench -p tracegate-pdata --bench otlp_wire`):
+//! - the [`Reader`]'s field-by-field calls rather than its iterator of whole fields (half
+//!   the cost);
 //! - one error, [`Declined`], with no payload: every caller answers a refusal by decoding with
 //!   prost, whose error is the one reported, so a detailed error here was never read and its
 //!   24 bytes made every `Result` in the walk travel through memory;
@@ -20,7 +21,7 @@
 //! On the bench's 1000-span request (quiet machine, 2026-11-24): 1.56M spans/s before these
 //! (0.64 us/span), 4.5M after (0.22 us/span); prost's decode of the same bytes 242k.
 
-use super::{read_key, read_varint, take, Fields, FIXED32, FIXED64, LEN, VARINT};
+use crate::wire::{Reader, FIXED32, FIXED64, LEN, VARINT};
 
 /// Message nesting this checker follows (the request is depth 0). prost allows 100; OTLP
 /// needs 6 without nested attribute values, and no client nests attribute values 50 deep.
@@ -47,14 +48,14 @@ type Check<T = ()> = Result<T, Declined>;
 /// Checks an `ExportTraceServiceRequest` (also a `TracesData`: same field 1) in place.
 pub fn validate_request(bytes: &[u8]) -> Result<RequestSummary, Declined> {
     let mut summary = RequestSummary::default();
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => {
                 resource_spans(c.message(wt)?, &mut summary)?;
                 summary.resource_spans += 1;
             }
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(summary)
@@ -64,10 +65,10 @@ pub fn validate_request(bytes: &[u8]) -> Result<RequestSummary, Declined> {
 /// neither checks strings nor descends into spans. None if the bytes are not well formed.
 pub fn count_resource_spans(bytes: &[u8]) -> Option<usize> {
     let mut spans = 0;
-    for field in Fields::new(bytes) {
+    for field in Reader::new(bytes) {
         let field = field.ok()?;
         if field.number == 2 {
-            for inner in Fields::new(field.bytes().ok()?) {
+            for inner in Reader::new(field.bytes().ok()?) {
                 spans += usize::from(inner.ok()?.number == 2);
             }
         }
@@ -75,29 +76,22 @@ pub fn count_resource_spans(bytes: &[u8]) -> Option<usize> {
     Some(spans)
 }
 
-/// A read position in one message. Each `key` is followed by exactly one of `message`,
-/// `string`, `expect` or `skip` for that field.
-struct Cursor<'a>(&'a [u8]);
+/// The check's reads on the one [`Reader`]: each maps the reader's error to [`Declined`] and
+/// is inlined, so the error's payload is never built. After each `key` comes exactly one of
+/// `message`, `string`, `expect` or `skip` for that field.
+trait CheckRead<'a> {
+    fn next_key(&mut self) -> Check<Option<(u32, u8)>>;
+    fn message(&mut self, wire_type: u8) -> Check<&'a [u8]>;
+    fn string(&mut self, wire_type: u8) -> Check;
+    fn expect(&mut self, wire_type: u8, expected: u8) -> Check;
+    fn skip_field(&mut self, wire_type: u8) -> Check;
+}
 
-impl<'a> Cursor<'a> {
+impl<'a> CheckRead<'a> for Reader<'a> {
     /// The next field's number and wire type, or None at the end of the message.
     #[inline(always)]
-    fn key(&mut self) -> Check<Option<(u32, u8)>> {
-        if self.0.is_empty() {
-            return Ok(None);
-        }
-        read_key(&mut self.0).map(Some).map_err(|_| Declined)
-    }
-
-    #[inline(always)]
-    fn varint(&mut self) -> Check<u64> {
-        read_varint(&mut self.0).map_err(|_| Declined)
-    }
-
-    #[inline(always)]
-    fn take(&mut self, len: u64) -> Check<&'a [u8]> {
-        let len = usize::try_from(len).map_err(|_| Declined)?;
-        take(&mut self.0, len).map_err(|_| Declined)
+    fn next_key(&mut self) -> Check<Option<(u32, u8)>> {
+        self.key().map_err(|_| Declined)
     }
 
     /// A length-delimited field's payload; any other wire type is prost's type error.
@@ -106,8 +100,7 @@ impl<'a> Cursor<'a> {
         if wire_type != LEN {
             return Err(Declined);
         }
-        let len = self.varint()?;
-        self.take(len)
+        self.bytes().map_err(|_| Declined)
     }
 
     /// A string field: length-delimited and UTF-8.
@@ -122,21 +115,22 @@ impl<'a> Cursor<'a> {
         if wire_type != expected {
             return Err(Declined);
         }
-        self.skip(wire_type)
+        self.skip_field(wire_type)
     }
 
     /// Skips a field as prost skips unknown ones. prost skips groups too, but checking their
     /// nesting against its recursion budget is not worth it for a type OTLP never uses: a
     /// group is declined, and the caller falls back to prost.
     #[inline(always)]
-    fn skip(&mut self, wire_type: u8) -> Check {
-        match wire_type {
+    fn skip_field(&mut self, wire_type: u8) -> Check {
+        let skipped = match wire_type {
             VARINT => self.varint().map(drop),
             FIXED64 => self.take(8).map(drop),
-            LEN => self.message(wire_type).map(drop),
+            LEN => self.bytes().map(drop),
             FIXED32 => self.take(4).map(drop),
-            _ => Err(Declined),
-        }
+            _ => return Err(Declined),
+        };
+        skipped.map_err(|_| Declined)
     }
 }
 
@@ -164,13 +158,13 @@ fn utf8(bytes: &[u8]) -> Check {
 }
 
 fn resource_spans(bytes: &[u8], summary: &mut RequestSummary) -> Check {
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => resource(c.message(wt)?)?,
             2 => scope_spans(c.message(wt)?, summary)?,
             3 => c.string(wt)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
@@ -178,32 +172,32 @@ fn resource_spans(bytes: &[u8], summary: &mut RequestSummary) -> Check {
 
 fn resource(bytes: &[u8]) -> Check {
     const DEPTH: u32 = 2;
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => attributes(&mut c, wt, 0x0a, DEPTH + 1)?,
             2 => c.expect(wt, VARINT)?,
             3 => entity_ref(c.message(wt)?)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
 }
 
 fn entity_ref(bytes: &[u8]) -> Check {
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1..=4 => c.string(wt)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
 }
 
 fn scope_spans(bytes: &[u8], summary: &mut RequestSummary) -> Check {
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => scope(c.message(wt)?)?,
             2 => {
@@ -213,7 +207,7 @@ fn scope_spans(bytes: &[u8], summary: &mut RequestSummary) -> Check {
                 summary.spans += 1;
             }
             3 => c.string(wt)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
@@ -221,14 +215,14 @@ fn scope_spans(bytes: &[u8], summary: &mut RequestSummary) -> Check {
 
 fn scope(bytes: &[u8]) -> Check {
     const DEPTH: u32 = 3;
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => c.string(wt)?,
             2 => c.string(wt)?,
             3 => attributes(&mut c, wt, 0x1a, DEPTH + 1)?,
             4 => c.expect(wt, VARINT)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
@@ -239,8 +233,8 @@ fn scope(bytes: &[u8]) -> Check {
 fn span(bytes: &[u8]) -> Check<bool> {
     const DEPTH: u32 = 3;
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => trace_id = c.message(wt)?,
             2 => span_id = c.message(wt)?,
@@ -254,7 +248,7 @@ fn span(bytes: &[u8]) -> Check<bool> {
             13 => link(c.message(wt)?)?,
             15 => status(c.message(wt)?)?,
             16 => c.expect(wt, FIXED32)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(valid_id(trace_id, 16) && valid_id(span_id, 8) && (parent.is_empty() || parent.len() == 8))
@@ -266,14 +260,14 @@ fn valid_id(id: &[u8], len: usize) -> bool {
 
 fn event(bytes: &[u8]) -> Check {
     const DEPTH: u32 = 4;
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => c.expect(wt, FIXED64)?,
             2 => c.string(wt)?,
             3 => attributes(&mut c, wt, 0x1a, DEPTH + 1)?,
             4 => c.expect(wt, VARINT)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
@@ -281,27 +275,27 @@ fn event(bytes: &[u8]) -> Check {
 
 fn link(bytes: &[u8]) -> Check {
     const DEPTH: u32 = 4;
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 | 2 => c.expect(wt, LEN)?,
             3 => c.string(wt)?,
             4 => attributes(&mut c, wt, 0x22, DEPTH + 1)?,
             5 => c.expect(wt, VARINT)?,
             6 => c.expect(wt, FIXED32)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
 }
 
 fn status(bytes: &[u8]) -> Check {
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             2 => c.string(wt)?,
             3 => c.expect(wt, VARINT)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
@@ -310,13 +304,9 @@ fn status(bytes: &[u8]) -> Check {
 /// A run of consecutive `KeyValue` fields under the one-byte `key` (writers put a message's
 /// attributes together): one tight loop instead of a trip each through the field match.
 #[inline(always)]
-fn attributes(c: &mut Cursor<'_>, wire_type: u8, key: u8, depth: u32) -> Check {
+fn attributes(c: &mut Reader<'_>, wire_type: u8, key: u8, depth: u32) -> Check {
     key_value(c.message(wire_type)?, depth)?;
-    while let [next, rest @ ..] = c.0 {
-        if *next != key {
-            break;
-        }
-        c.0 = rest;
+    while c.eat(key) {
         key_value(c.message(LEN)?, depth)?;
     }
     Ok(())
@@ -349,13 +339,13 @@ fn key_value_walk(bytes: &[u8], depth: u32) -> Check {
     if depth > MAX_DEPTH {
         return Err(Declined);
     }
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => c.string(wt)?,
             2 => any_value(c.message(wt)?, depth + 1)?,
             3 => c.expect(wt, VARINT)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
@@ -369,11 +359,11 @@ fn scalar_value(value: &[u8]) -> Option<Check> {
         [0x0a, len, text @ ..] if *len < 0x80 && usize::from(*len) == text.len() => Some(utf8(text)),
         // bool_value (2) and int_value (3): one varint that must end the message.
         [0x10 | 0x18, rest @ ..] => {
-            let mut c = Cursor(rest);
+            let mut c = Reader::new(rest);
             match c.varint() {
-                Ok(_) if c.0.is_empty() => Some(Ok(())),
+                Ok(_) if c.is_empty() => Some(Ok(())),
                 Ok(_) => None,
-                Err(declined) => Some(Err(declined)),
+                Err(_) => Some(Err(Declined)),
             }
         }
         // double_value (4): fixed64.
@@ -387,8 +377,8 @@ fn any_value(bytes: &[u8], depth: u32) -> Check {
     if depth > MAX_DEPTH {
         return Err(Declined);
     }
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => c.string(wt)?,
             2 | 3 | 8 => c.expect(wt, VARINT)?,
@@ -396,7 +386,7 @@ fn any_value(bytes: &[u8], depth: u32) -> Check {
             5 => repeated(c.message(wt)?, depth + 1, any_value)?,
             6 => repeated(c.message(wt)?, depth + 1, key_value)?,
             7 => c.expect(wt, LEN)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
@@ -411,12 +401,16 @@ fn repeated(
     if depth > MAX_DEPTH {
         return Err(Declined);
     }
-    let mut c = Cursor(bytes);
-    while let Some((n, wt)) = c.key()? {
+    let mut c = Reader::new(bytes);
+    while let Some((n, wt)) = c.next_key()? {
         match n {
             1 => item(c.message(wt)?, depth + 1)?,
-            _ => c.skip(wt)?,
+            _ => c.skip_field(wt)?,
         }
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
