@@ -44,11 +44,22 @@ fn run_config(config: ValidConfig, loader: &Loader) -> anyhow::Result<()> {
 
 async fn serve(config: ValidConfig, loader: &Loader) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
+    let service = Arc::new(Service::build(&config, telemetry.clone())?);
+    service.start().await?;
+    // Metrics answer only once every receiver listens: a scraper or a script that waits for
+    // `/metrics` (query-bench, a probe) then finds the ports open. Served first, they answered
+    // 20-160 ms before the OTLP port accepted, and a load generator started on that signal
+    // was refused.
     let metrics = &config.service.telemetry.metrics;
     let metrics_servers = if metrics.level != MetricsLevel::None {
-        let servers = serve_metrics(&metrics.address, metrics.tls.as_ref(), &metrics.limits, telemetry.clone())
-            .await
-            .context("self-metrics (service::telemetry::metrics::address)")?;
+        let started = serve_metrics(&metrics.address, metrics.tls.as_ref(), &metrics.limits, telemetry.clone()).await;
+        let servers = match started {
+            Ok(servers) => servers,
+            Err(e) => {
+                service.shutdown().await;
+                return Err(anyhow::Error::new(e).context("self-metrics (service::telemetry::metrics::address)"));
+            }
+        };
         if let Some(url) = servers.url("metrics") {
             tracing::info!("metrics on {url}/metrics");
         }
@@ -56,9 +67,6 @@ async fn serve(config: ValidConfig, loader: &Loader) -> anyhow::Result<()> {
     } else {
         None
     };
-
-    let service = Arc::new(Service::build(&config, telemetry.clone())?);
-    service.start().await?;
 
     let watch = Arc::new(AtomicBool::new(config.service.watch_config));
     let watched = crate::reload::Watched::new(loader.files().to_vec());

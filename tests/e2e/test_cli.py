@@ -4,13 +4,18 @@ and a graceful stop on SIGTERM that delivers what was already accepted."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from conftest import free_port, http_get, run_cli, wait_until
+from conftest import REPO, free_port, http_get, run_cli, wait_until
 from otlp_util import emit_simple_spans, export_or_fail, read_proto_file, recording_provider, span_ids
 from test_otlp_roundtrip import otlp_receiver, sink_config
 
@@ -141,3 +146,45 @@ def test_sigterm_exits_0_and_delivers_everything_already_accepted(gateways, tmp_
     provider.shutdown()
     wait_until(lambda: set(span_ids(read_proto_file(out))) >= sent, 30, f"all {len(sent)} spans at B after A stopped")
     assert len(span_ids(read_proto_file(out))) == len(sent)
+
+
+def test_metrics_answer_only_once_every_receiver_listens(tracegate_bin, tmp_path):
+    """A script or probe that waits for `/metrics` before sending must find the receivers
+    open: with the shipped all-in-one, the moment metrics first answer, OTLP gRPC and HTTP,
+    Jaeger's collector ports, Zipkin and the query port all accept."""
+    keys = {
+        "receivers.otlp.protocols.grpc.endpoint", "receivers.otlp.protocols.http.endpoint",
+        "receivers.jaeger.protocols.thrift_http.endpoint", "receivers.jaeger.protocols.grpc.endpoint",
+        "receivers.zipkin.endpoint", "extensions.jaeger_query.http.endpoint",
+        "extensions.jaeger_query.grpc.endpoint", "extensions.remote_sampling.http.endpoint",
+        "extensions.remote_sampling.grpc.endpoint", "extensions.health_check.endpoint",
+        "service.telemetry.metrics.address",
+    }
+    for attempt in range(3):
+        ports = {k: free_port() for k in keys}
+        sets = [a for k, p in ports.items() for a in ("--set", f"{k}=127.0.0.1:{p}")]
+        sets += ["--set", "receivers.jaeger.protocols.thrift_compact.endpoint=127.0.0.1:0",
+                 "--set", "receivers.jaeger.protocols.thrift_binary.endpoint=127.0.0.1:0"]
+        env = dict(os.environ, TRACEGATE_DATA=str(tmp_path / f"data-{attempt}"))
+        gw = subprocess.Popen([str(tracegate_bin), "--config", "config-examples/all-in-one.yaml", *sets],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 30
+            metrics = f"http://127.0.0.1:{ports['service.telemetry.metrics.address']}/metrics"
+            while True:
+                assert gw.poll() is None, gw.stderr.read().decode(errors="replace")
+                assert time.time() < deadline, "metrics never answered"
+                try:
+                    urllib.request.urlopen(metrics, timeout=1).read()
+                    break
+                except OSError:
+                    time.sleep(0.002)
+            closed = []
+            for key, port in ports.items():
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) != 0:
+                        closed.append(key)
+            assert not closed, f"metrics answered while these did not accept yet: {closed}"
+        finally:
+            gw.terminate()
+            gw.wait(30)
