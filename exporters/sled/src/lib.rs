@@ -151,6 +151,7 @@ mod past_retention;
 mod read;
 mod red_metrics;
 mod reclaim;
+mod run_filter;
 mod summary;
 mod tenants;
 mod trace_index;

@@ -19,8 +19,9 @@
 //!   with its partition.
 //! - **Lookup.** A binary search among the pending lists' entries, sorted together in memory
 //!   (the last few lists added are searched one by one until a lookup re-sorts), and per run
-//!   one seek for the last chunk whose first id is at or below the id. At 10M spans of the default shape that is
-//!   ~10 runs, against the per-(trace, block) prefix scan before.
+//!   one seek for the last chunk whose first id is at or below the id, skipping the runs
+//!   whose filter ([`crate::run_filter`], `F`+run, written in the run's batch) says the id is
+//!   not there: about one seek per lookup however many runs a partition has.
 //!
 //! Memory: the pending lists of one partition stay under [`RUN_ENTRIES`] ids (16 B each); all
 //! partitions' together are held under [`MAX_PENDING_ENTRIES`] by merging the least recently
@@ -37,6 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::codec::{put_varint, Cursor};
+use crate::run_filter::RunFilter;
 
 pub type TraceId = [u8; 16];
 
@@ -55,6 +57,7 @@ const MAX_FRESH: usize = 16;
 const PENDING: u8 = b'i';
 const CHUNK: u8 = b'r';
 const RUN: u8 = b'R';
+const FILTER: u8 = b'F';
 
 /// Orders partitions by their last write, for [`relieve`].
 static CLOCK: AtomicU64 = AtomicU64::new(0);
@@ -63,6 +66,12 @@ static CLOCK: AtomicU64 = AtomicU64::new(0);
 #[derive(Default)]
 pub struct TraceIndex {
     inner: Mutex<Inner>,
+}
+
+struct Run {
+    seq: u64,
+    /// None for a run written before filters existed (or a damaged one): always sought.
+    filter: Option<RunFilter>,
 }
 
 #[derive(Default)]
@@ -78,8 +87,11 @@ struct Inner {
     /// Pending blocks not in `sorted` yet (searched list by list until there are
     /// [`MAX_FRESH`]; then `sorted` is rebuilt on the next lookup).
     fresh: Vec<u64>,
-    /// Runs by id (the smallest seq merged into each).
-    runs: Vec<u64>,
+    /// Runs by id (the smallest seq merged into each), with their filters.
+    runs: Vec<Run>,
+    /// Runs sought by lookups, for tests to see what the filters saved.
+    #[cfg(test)]
+    sought: usize,
     /// [`CLOCK`] at the last block added.
     touched: u64,
 }
@@ -114,9 +126,16 @@ impl TraceIndex {
         if inner.loaded {
             return Ok(inner);
         }
+        let mut filters = BTreeMap::new();
+        for entry in tree.scan_prefix([FILTER]) {
+            let (k, v) = entry?;
+            if let (Some(run), Some(filter)) = (seq_of(&k), RunFilter::from_bytes(&v)) {
+                filters.insert(run, filter);
+            }
+        }
         for entry in tree.scan_prefix([RUN]).keys() {
-            if let Some(run) = seq_of(&entry?) {
-                inner.runs.push(run);
+            if let Some(seq) = seq_of(&entry?) {
+                inner.runs.push(Run { seq, filter: filters.remove(&seq) });
             }
         }
         for entry in tree.scan_prefix([PENDING]) {
@@ -172,7 +191,17 @@ impl TraceIndex {
                 found.push(*seq);
             }
         }
-        for &run in &inner.runs {
+        #[cfg(test)]
+        let mut sought = 0;
+        for Run { seq, filter } in &inner.runs {
+            let run = *seq;
+            if filter.as_ref().is_some_and(|f| !f.may_hold(id)) {
+                continue;
+            }
+            #[cfg(test)]
+            {
+                sought += 1;
+            }
             let mut upto = [0u8; 25];
             upto[..9].copy_from_slice(&key(CHUNK, run));
             upto[9..].copy_from_slice(id);
@@ -183,6 +212,10 @@ impl TraceIndex {
             if chunk_seqs(&chunk, run, id, &mut found).is_none() {
                 tracing::warn!(run, "damaged trace-index chunk in the store; some traces cannot be fetched by id");
             }
+        }
+        #[cfg(test)]
+        {
+            inner.sought += sought;
         }
         found.sort_unstable();
         found.dedup();
@@ -245,12 +278,14 @@ fn merge(inner: &mut Inner, tree: &sled::Tree) -> Result<(), sled::Error> {
     if let Some(f) = &first {
         flush(&mut batch, f, &mut chunk);
     }
+    let filter = RunFilter::build(entries.iter().map(|(id, _)| id));
+    batch.insert(&key(FILTER, run)[..], filter.to_bytes());
     batch.insert(&key(RUN, run)[..], &[] as &[u8]);
     for seq in inner.pending.keys() {
         batch.remove(&key(PENDING, *seq)[..]);
     }
     tree.apply_batch(batch)?;
-    inner.runs.push(run);
+    inner.runs.push(Run { seq: run, filter: Some(filter) });
     inner.pending.clear();
     inner.pending_entries = 0;
     inner.sorted = Vec::new();
@@ -333,6 +368,7 @@ mod tests {
             index.add_block(&tree, seq, ids).expect("add");
         }
         assert_eq!(index.lock().runs.len(), 1);
+        assert!(index.lock().runs[0].filter.is_some(), "a run is written with its filter");
         for n in (0..traces).step_by(37) {
             assert_eq!(index.blocks_of(&tree, &id(n)).expect("lookup"), expect(n), "trace {n}");
         }
@@ -361,6 +397,37 @@ mod tests {
             }
         }
         assert!(index.lock().fresh.len() <= MAX_FRESH + 1, "lookups re-sorted the pending entries");
+    }
+
+    /// Ten runs: a lookup seeks only the run that holds its trace (a filter's false positive
+    /// may add one now and then), and a run stored without a filter (a store written before
+    /// filters) is still found, by seeking it every time.
+    #[test]
+    fn lookups_seek_only_the_runs_whose_filter_may_hold_the_trace() {
+        let db = sled::Config::new().temporary(true).open().expect("open");
+        let tree = db.open_tree("b").expect("tree");
+        let index = TraceIndex::default();
+        let runs = 10u32;
+        let per_run = 2000u32;
+        for r in 0..runs {
+            index.add_block(&tree, u64::from(r), (r * per_run..(r + 1) * per_run).map(id).collect()).expect("add");
+            merge(&mut index.lock(), &tree).expect("merge");
+        }
+        assert_eq!(index.lock().runs.len(), runs as usize);
+        let lookups = 500u32;
+        for n in (0..runs * per_run).step_by((runs * per_run / lookups) as usize) {
+            assert_eq!(index.blocks_of(&tree, &id(n)).expect("lookup"), vec![u64::from(n / per_run)], "trace {n}");
+        }
+        let sought = index.lock().sought;
+        assert!(sought < lookups as usize * 11 / 10, "{sought} runs sought for {lookups} lookups in {runs} runs");
+
+        // The same store as an older build left it: no filters.
+        for k in tree.scan_prefix([FILTER]).keys() {
+            tree.remove(k.expect("key")).expect("remove");
+        }
+        let older = TraceIndex::default();
+        assert_eq!(older.blocks_of(&tree, &id(7 * per_run + 5)).expect("lookup"), vec![7]);
+        assert_eq!(older.lock().sought, runs as usize, "without filters every run is sought");
     }
 
     #[test]
