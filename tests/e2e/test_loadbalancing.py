@@ -12,15 +12,21 @@ checked trace by trace: every kept trace whole, on exactly one sampler, nothing 
 Midway, one sampler is stopped (SIGTERM: it decides what it holds) and started again on the
 same port and store; what the load balancer acknowledged meanwhile waits in that sampler's
 queue, is retried until it is back, and is decided there like the rest.
+
+In the second test a stopped sampler does not come back: the load balancer's static list is
+reloaded without it (SIGHUP), and what it had acknowledged for that sampler goes to the one
+that owns those traces now.
 """
 
 from __future__ import annotations
 
 import random
+import signal
 import time
 
 import grpc
 import pytest
+import yaml
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -219,3 +225,48 @@ def test_two_tiers_keep_every_sampled_trace_whole_on_one_sampler_through_a_resta
     on_restarted = [tid for tid in groups[1].ids if tid in kept and where(tid)[0][0] == 1]
     assert on_restarted, "no trace acknowledged while sampler 1 was down reached it"
     assert lb.metric("tracegate_loadbalancer_backends", exporter="loadbalancing", resolver="static") == 2
+
+
+def test_a_reload_without_a_stopped_sampler_hands_what_was_queued_for_it_to_its_traces_new_owner(gateways, tmp_path):
+    rng = random.Random(2021)
+    ports = [(free_port(), free_port()) for _ in range(2)]
+    samplers = [gateways(sampler_config(g, q, tmp_path / f"sled-{i}"), name=f"sampler-{i}") for i, (g, q) in enumerate(ports)]
+    lb_port = free_port()
+    lb = gateways(balancer_config(lb_port, [g for g, _ in ports]), name="tier1")
+    samplers[1].stop()
+
+    # Acknowledged by the load balancer; sampler 1's share waits in its queue there.
+    group = Traces(150, rng, 0)
+    group.send(lb_port)
+    total = len(group.ids) * SPANS_PER_TRACE
+    backends = [f"loadbalancing/127.0.0.1:{g}" for g, _ in ports]
+    wait_until(lambda: lb.metric("tracegate_exporter_queue_size", exporter=backends[0]) == 0
+               and lb.metric("tracegate_exporter_sent_spans", exporter=backends[0]) > 0, DELIVERY_TIMEOUT,
+               "sampler 0's share delivered")
+    share_0 = lb.metric("tracegate_exporter_sent_spans", exporter=backends[0])
+    assert lb.metric("tracegate_exporter_queue_size", exporter=backends[1]) > 0, "sampler 1's share is queued"
+    assert 0 < share_0 < total
+
+    # Sampler 1 is scaled away: the static list is reloaded without it.
+    config = balancer_config(lb_port, [ports[0][0]])
+    config["service"]["telemetry"] = lb.config["service"]["telemetry"]
+    lb.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    lb.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: lb.metric("tracegate_config_reloads_total", result="applied") == 1, DELIVERY_TIMEOUT, "the reload applied")
+    wait_until(lambda: accepted(samplers[0]) >= total, DELIVERY_TIMEOUT, "sampler 1's share at sampler 0")
+    wait_until(lambda: settled(samplers[0]), DELIVERY_TIMEOUT, "every trace decided")
+
+    kept = group.keep | group.errors
+    query = ports[0][1]
+    wait_until(lambda: all((t := trace_or_none(query, f"{tid:032x}")) is not None and len(t["spans"]) == SPANS_PER_TRACE for tid in kept),
+               DELIVERY_TIMEOUT, f"all {len(kept)} kept traces stored whole on sampler 0")
+    for tid in group.ids:
+        if tid not in kept:
+            assert trace_or_none(query, f"{tid:032x}") is None, f"trace {tid:032x} was neither flagged nor failed, yet stored"
+
+    # The reload is clean: the new list's gauge, every span handed over counted once, no error.
+    assert lb.metric("tracegate_loadbalancer_backends", exporter="loadbalancing", resolver="static") == 1
+    assert lb.metric("tracegate_loadbalancer_rerouted_spans", exporter="loadbalancing") == total - share_0
+    assert accepted(samplers[0]) == total, "a span reached sampler 0 twice"
+    errors = [line for line in lb.stderr().splitlines() if " ERROR " in line]
+    assert not errors, "\n".join(errors[:20])

@@ -10,7 +10,8 @@
 //! between that look and the push (or one that closes) leaves pieces taken by the others,
 //! sent again with the retry (at least once, as the Collector's). A trace is never split over
 //! two backends by a retry: the ring decides again and, unless the backends changed, decides
-//! the same.
+//! the same. The cutting and handing over is [`BackendSet::offer`], the one way in: a removed
+//! backend's queue hands what it held over through it too.
 //!
 //! [`QueuedExporter::has_room_for`]: tracegate_core::queue::QueuedExporter::has_room_for
 
