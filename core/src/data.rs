@@ -1,16 +1,31 @@
 //! The pipeline's currency: [`Traces`], a cheap handle over OTLP `ResourceSpans`.
 //!
 //! Receivers translate every protocol into OTLP once, at the edge. A batch is then shared, not
-//! copied: cloning a `Traces` clones an `Arc`. A component that changes data calls
-//! [`Traces::make_mut`], which copies only when someone else still holds the same batch, so a
-//! fan-out to three read-only exporters costs three pointer copies.
+//! copied: cloning a `Traces` clones an `Arc`.
 //!
-//! A batch can also be *bytes*: the OTLP receiver checks a protobuf request in place
-//! (`tracegate_pdata`) instead of decoding it, and hands on the request bytes. They are
-//! decoded the first time a component reads the spans, and never if none does: a gateway that
-//! batches and forwards OTLP (Kafka, another collector, the persistent queue) sends the bytes
-//! it received. Decoding is most of the cost of such a span, so this is the difference between
-//! being bound by prost and being bound by the network.
+//! A batch is in one of two forms. *Bytes*: the OTLP receiver checks a protobuf request in
+//! place (`tracegate_pdata::validate`) instead of decoding it and hands on the request bytes;
+//! decoding is most of the cost of a span a gateway only forwards, so this is the difference
+//! between being bound by prost and being bound by the network. *Structs*: what Jaeger,
+//! Zipkin and OTLP/JSON are translated into, and what a processor that changed spans holds.
+//!
+//! A component takes a batch in by one of three ways, whatever its form:
+//!
+//! - **read** ([`Traces::read`]): the spans through the view traits of `tracegate_pdata::read`,
+//!   bytes read in place and structs borrowed; nothing is decoded or encoded. For a component
+//!   that only looks (a store, a matcher, a router).
+//! - **forward** ([`Traces::encoded_parts`], [`Traces::encode_request`],
+//!   [`Traces::split_encoded`]): the request bytes as they arrived, without a copy; a batch of
+//!   structs is encoded once, here. For a component that sends OTLP protobuf on (Kafka,
+//!   another collector, the persistent queue).
+//! - **change** ([`Traces::make_mut`]): decode once (a batch of bytes), then mutate the
+//!   structs; the bytes are dropped, since they no longer say what the batch holds. The copy
+//!   is made only when someone else still holds the same batch, so a fan-out to three
+//!   read-only exporters costs three pointer copies.
+//!
+//! [`Traces::resource_spans`] also gives the structs for reading, decoding a batch of bytes
+//! once (the decode is kept); it is the way for code written against `opentelemetry-proto`
+//! types, and the one to move to `read` when it matters.
 
 use std::sync::{Arc, OnceLock};
 
@@ -20,6 +35,7 @@ pub use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span}
 use prost::Message;
 
 use tracegate_pdata::validate::{count_resource_spans, validate_request, RequestSummary};
+use tracegate_pdata::read::{PartsRead, ViewError};
 use tracegate_pdata::wire::Reader;
 
 /// A batch of spans grouped by resource and scope, as OTLP carries them.
@@ -136,7 +152,23 @@ impl Traces {
         }
     }
 
-    /// The spans; decodes a batch that is still bytes (once, then kept).
+    /// Read: the spans through the view traits, in the batch's own form: each received
+    /// request's bytes read in place (`tracegate_pdata::view`), or the structs borrowed.
+    /// Nothing is decoded or encoded. A view's refusal (bytes whose singular field repeats,
+    /// which prost would merge) is the error; the structs never fail.
+    pub fn read<R: PartsRead>(&self, reader: &mut R) -> Result<(), ViewError> {
+        match &self.repr {
+            Repr::Encoded(e) => {
+                for part in &e.parts {
+                    reader.part(tracegate_pdata::view::resource_spans(&part.bytes)?)?;
+                }
+                Ok(())
+            }
+            Repr::Decoded(rs) => reader.part(rs.as_slice()),
+        }
+    }
+
+    /// The spans as structs; decodes a batch that is still bytes (once, then kept).
     pub fn resource_spans(&self) -> &[ResourceSpans] {
         match &self.repr {
             Repr::Decoded(rs) => rs,
@@ -446,6 +478,42 @@ mod tests {
             lazy.is_encoded(),
             "reading does not give up the bytes"
         );
+    }
+
+    /// Span names read through [`Traces::read`], with where each name's bytes are.
+    #[derive(Default)]
+    struct Names(Vec<String>, Vec<usize>);
+
+    impl PartsRead for Names {
+        fn part<'a, T: tracegate_pdata::read::TracesRead<'a>>(&mut self, part: T) -> Result<(), ViewError> {
+            use tracegate_pdata::read::{ResourceSpansRead, ScopeSpansRead, SpanRead};
+            for rs in part.resource_spans() {
+                for ss in rs?.scope_spans() {
+                    for span in ss?.spans() {
+                        let name = span?.name();
+                        self.0.push(name.to_string());
+                        self.1.push(name.as_ptr() as usize);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn read_sees_the_same_spans_in_either_form_and_reads_bytes_in_place() {
+        let (a, b) = (named(&["a", "b"]), named(&["c"]));
+        let bytes = Traces::concat(vec![as_bytes(&a), as_bytes(&b)]);
+        let structs = Traces::concat(vec![a, b]);
+        let (mut from_bytes, mut from_structs) = (Names::default(), Names::default());
+        bytes.read(&mut from_bytes).unwrap();
+        structs.read(&mut from_structs).unwrap();
+        assert_eq!(from_bytes.0, ["a", "b", "c"]);
+        assert_eq!(from_bytes.0, from_structs.0);
+        let parts = bytes.encoded_parts().unwrap();
+        let inside = |at: usize| parts.iter().any(|p| (p.bytes.as_ptr() as usize..p.bytes.as_ptr() as usize + p.bytes.len()).contains(&at));
+        assert!(from_bytes.1.iter().all(|at| inside(*at)), "names borrowed from the request bytes, not decoded");
+        assert!(bytes.is_encoded());
     }
 
     #[test]

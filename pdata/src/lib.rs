@@ -15,12 +15,17 @@
 //!   receiver must refuse;
 //! - [`view`]: zero-copy views of resources, scopes, spans, attributes, events and links over
 //!   checked bytes;
+//! - [`read`]: read-only view traits implemented for both forms of a batch, the wire views
+//!   ([`read_wire`]) and decoded structs ([`read_structs`]), so a reader is written once;
 //! - [`fuzzing`]: the fuzz target's check that the three agree with prost.
 //!
 //! The batch type itself, with its ways in (read, forward, change), is
 //! `tracegate_core::data::Traces`; this crate knows nothing of the pipeline.
 
 pub mod fuzzing;
+pub mod read;
+pub mod read_structs;
+pub mod read_wire;
 pub mod validate;
 pub mod view;
 pub mod wire;

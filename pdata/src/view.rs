@@ -284,7 +284,7 @@ impl<'a> FromWire<'a> for ResourceView<'a> {
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ScopeSpansView<'a> {
-    /// The `InstrumentationScope` message's bytes, if present.
+    /// The `InstrumentationScope` message's bytes, if present ([`ScopeView`] reads them).
     pub scope: Option<&'a [u8]>,
     pub spans: Many<'a, SpanView<'a>>,
     pub schema_url: &'a str,
@@ -312,7 +312,35 @@ impl<'a> FromWire<'a> for ScopeSpansView<'a> {
     }
 }
 
+/// An `InstrumentationScope`.
 #[derive(Debug, Clone, Copy, Default)]
+pub struct ScopeView<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub attributes: Many<'a, KeyValueView<'a>>,
+    pub dropped_attributes_count: u32,
+}
+
+impl<'a> FromWire<'a> for ScopeView<'a> {
+    fn from_wire(bytes: &'a [u8]) -> Result<Self, ViewError> {
+        let mut out = Self::default();
+        let mut attrs = Occurs::default();
+        walk!(bytes, |n, raw, start, end| {
+            match n {
+                1 => out.name = raw.str(n, "scope name")?,
+                2 => out.version = raw.str(n, "scope version")?,
+                3 => attrs.add(start, end),
+                4 => out.dropped_attributes_count = raw.varint(n)? as u32,
+                _ => {}
+            }
+        });
+        out.attributes = attrs.of(bytes, 3);
+        Ok(out)
+    }
+}
+
+/// A span's status (for both forms: see [`crate::read::SpanRead::status`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusView<'a> {
     pub message: &'a str,
     pub code: i32,

@@ -11,7 +11,7 @@
 //! ([`is_past`]), so the count matches the spans the writer leaves out.
 
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
+use tracegate_pdata::wire::{Reader, Value, WireError};
 
 use crate::write::WriteOptions;
 
@@ -20,8 +20,8 @@ use crate::write::WriteOptions;
 #[error("not a request prost reads")]
 pub struct Malformed;
 
-impl From<prost::DecodeError> for Malformed {
-    fn from(_: prost::DecodeError) -> Self {
+impl From<WireError> for Malformed {
+    fn from(_: WireError) -> Self {
         Malformed
     }
 }
@@ -31,48 +31,26 @@ pub fn is_past(start_ns: u64, opts: &WriteOptions) -> bool {
     (start_ns / 1_000_000_000).saturating_add(opts.partition_secs) <= opts.cutoff_secs
 }
 
-/// The length-delimited fields numbered `field` in `buf`, skipping the rest.
-fn messages(mut buf: &[u8], field: u32) -> impl Iterator<Item = Result<&[u8], Malformed>> {
-    std::iter::from_fn(move || loop {
-        if buf.is_empty() {
-            return None;
-        }
-        let step = (|| {
-            let (tag, wire) = decode_key(&mut buf)?;
-            if tag == field && wire == WireType::LengthDelimited {
-                let len = usize::try_from(decode_varint(&mut buf)?).map_err(|_| Malformed)?;
-                if len > buf.len() {
-                    return Err(Malformed);
-                }
-                let (message, rest) = buf.split_at(len);
-                buf = rest;
-                return Ok(Some(message));
-            }
-            skip_field(wire, tag, &mut buf, DecodeContext::default())?;
-            Ok(None)
-        })();
-        match step {
-            Ok(None) => continue,
-            Ok(Some(message)) => return Some(Ok(message)),
-            Err(e) => {
-                buf = &[];
-                return Some(Err(e));
-            }
-        }
+/// The length-delimited fields numbered `field` in `buf`, skipping the rest (by the one wire
+/// reader's rules, which are prost's).
+fn messages(buf: &[u8], field: u32) -> impl Iterator<Item = Result<&[u8], Malformed>> {
+    Reader::new(buf).filter_map(move |f| match f {
+        Ok(f) if f.number == field => match f.value {
+            Value::Bytes(message) => Some(Ok(message)),
+            _ => Some(Err(Malformed)),
+        },
+        Ok(_) => None,
+        Err(e) => Some(Err(e.into())),
     })
 }
 
 /// A `Span` encoding's `start_time_unix_nano` (field 7; the last one, as prost reads it).
-fn start_time(mut span: &[u8]) -> Result<u64, Malformed> {
+fn start_time(span: &[u8]) -> Result<u64, Malformed> {
     let mut start = 0;
-    while !span.is_empty() {
-        let (tag, wire) = decode_key(&mut span)?;
-        if tag == 7 && wire == WireType::SixtyFourBit {
-            let bytes: [u8; 8] = span.get(..8).and_then(|b| b.try_into().ok()).ok_or(Malformed)?;
-            start = u64::from_le_bytes(bytes);
-            span = &span[8..];
-        } else {
-            skip_field(wire, tag, &mut span, DecodeContext::default())?;
+    for field in Reader::new(span) {
+        let field = field?;
+        if field.number == 7 {
+            start = field.value.fixed64(7)?;
         }
     }
     Ok(start)
