@@ -16,6 +16,10 @@
 //!
 //! The bytes are expected to have passed [`crate::validate::validate_request`]; anything
 //! malformed is still an error, never a panic.
+//!
+//! These are the concrete views of the bytes form; a reader that should take either form of a
+//! batch (bytes or decoded structs) is written against the traits of [`crate::read`], which
+//! these views implement ([`crate::read_wire`]).
 
 use std::marker::PhantomData;
 
