@@ -13,14 +13,23 @@
 //! One cache for the whole process ([`shared`]), keyed by store too: with tenancy an exporter
 //! opens a store per tenant, and a cache per store would have made the bound 64 MiB times the
 //! number of tenants instead of 64 MiB.
+//!
+//! Emptied once no read has used it for [`IDLE_AFTER`] ([`BlockCache::release_if_idle`], from
+//! the store's background task): the blocks serve the clicks that follow a search, not a UI
+//! opened once an hour, and a gateway left idle after a few searches otherwise held up to
+//! 64 MiB more for good (docs/memory.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::block_read::Block;
 
 /// What every store of the process may keep decoded, together.
 const BLOCK_CACHE_BYTES: usize = 64 << 20;
+
+/// How long the cache stays unused before it is emptied.
+pub const IDLE_AFTER: Duration = Duration::from_secs(60);
 
 /// (store, partition start, block sequence number); a store's number is
 /// `crate::db::Shared::store_id`.
@@ -42,6 +51,8 @@ struct Inner {
     entries: HashMap<BlockKey, (Arc<Block>, u64)>,
     bytes: usize,
     tick: u64,
+    /// When a read last looked a block up or kept one.
+    last_used: Option<Instant>,
 }
 
 impl BlockCache {
@@ -56,6 +67,7 @@ impl BlockCache {
     pub fn get(&self, key: BlockKey) -> Option<Arc<Block>> {
         let mut inner = self.lock();
         inner.tick += 1;
+        inner.last_used = Some(Instant::now());
         let tick = inner.tick;
         let (block, used) = inner.entries.get_mut(&key)?;
         *used = tick;
@@ -70,6 +82,7 @@ impl BlockCache {
         }
         let mut inner = self.lock();
         inner.tick += 1;
+        inner.last_used = Some(Instant::now());
         let tick = inner.tick;
         if let Some((old, _)) = inner.entries.insert(key, (block, tick)) {
             inner.bytes -= old.memory_size();
@@ -82,6 +95,17 @@ impl BlockCache {
                 inner.bytes -= old.memory_size();
             }
         }
+    }
+
+    /// Empties the cache (its map's memory too) if no read used it in the `idle` before
+    /// `now`. Returns the bytes of blocks let go.
+    pub fn release_if_idle(&self, now: Instant, idle: Duration) -> usize {
+        let mut inner = self.lock();
+        if inner.entries.is_empty() || inner.last_used.is_some_and(|t| now.saturating_duration_since(t) < idle) {
+            return 0;
+        }
+        inner.entries = HashMap::new();
+        std::mem::take(&mut inner.bytes)
     }
 
     /// Forgets the blocks of a dropped partition of `store`.
@@ -125,5 +149,21 @@ mod tests {
         let small = BlockCache::new(size - 1);
         small.insert((0, 2, 1), block);
         assert!(small.get((0, 2, 1)).is_none(), "a block over the whole budget is not kept");
+    }
+
+    #[test]
+    fn an_unused_cache_empties_itself() {
+        let block = Arc::new(Block::empty_for_test(1000));
+        let cache = BlockCache::new(block.memory_size() * 4);
+        cache.insert((0, 1, 1), block.clone());
+        cache.insert((0, 1, 2), block.clone());
+        let used = Instant::now();
+        assert_eq!(cache.release_if_idle(used + Duration::from_secs(10), IDLE_AFTER), 0, "in use a moment ago");
+        assert!(cache.get((0, 1, 1)).is_some());
+        let later = Instant::now() + IDLE_AFTER;
+        assert_eq!(cache.release_if_idle(later, IDLE_AFTER), block.memory_size() * 2);
+        assert!(cache.get((0, 1, 1)).is_none() && cache.get((0, 1, 2)).is_none(), "both blocks let go");
+        cache.insert((0, 1, 3), block.clone());
+        assert!(cache.get((0, 1, 3)).is_some(), "and it fills again with the next read");
     }
 }

@@ -14,16 +14,19 @@ use tracegate_pdata::wire;
 
 /// The on-disk format this build writes (blocks, summaries, tag hashes, trace index). Stored
 /// in the `meta` tree; a database of another version is refused at open with both numbers,
-/// except [`UPGRADES_FORMAT`].
+/// except [`UPGRADES_FORMATS`].
 ///
 /// 3: the trace index is per-block sorted id lists and runs ([`crate::trace_index`]) instead
 /// of format 2's `t`+trace+seq keys; blocks and summaries are as in format 2.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: blocks are in a file per partition ([`crate::block_file`]), the blocks tree holds where
+/// each one is; the block container and everything else are as in format 3.
+pub const FORMAT_VERSION: u32 = 4;
 
-/// A database of this format is opened and stamped [`FORMAT_VERSION`]: its partitions keep
-/// their `t` keys, which lookups still read, and new blocks are indexed the new way. (A build
-/// of format 2 then refuses it, by name, rather than miss the traces of the new blocks.)
-pub const UPGRADES_FORMAT: u32 = 2;
+/// Databases of these formats are opened and stamped [`FORMAT_VERSION`]: their blocks stay
+/// in sled and are read there, format 2's `t` keys are still read by lookups, and new blocks
+/// are written the new way. (An older build then refuses the database, by name, rather than
+/// misread the new blocks.)
+pub const UPGRADES_FORMATS: [u32; 2] = [2, 3];
 
 /// The version byte of a block container; unchanged since format 2.
 const BLOCK_VERSION: u8 = 2;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::block_cache::BlockCache;
+use crate::block_file::{BlockFile, BlockFileError};
 use crate::deps::DepTracker;
 use crate::ingest::Ingest;
 use crate::trace_index::TraceIndex;
@@ -33,7 +34,7 @@ pub enum StoreError {
     #[error("{0}")]
     Codec(#[from] crate::codec::CodecError),
     #[error(
-        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only (and upgrades format 2 to it). \
+        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only (and upgrades formats 2 and 3 to it). \
          Move it aside (or point `path` elsewhere) and start with an empty directory"
     )]
     Format { path: String, found: u32, supported: u32 },
@@ -41,6 +42,8 @@ pub enum StoreError {
     Join(String),
     #[error("{0}")]
     Wal(#[from] crate::wal::WalError),
+    #[error("{0}")]
+    BlockFile(#[from] BlockFileError),
     #[error("cannot sync the store's files at \"{path}\": {source}")]
     Sync { path: String, source: std::io::Error },
     /// Blocks of acknowledged spans could not be written yet (see [`crate::ingest`]): new
@@ -63,12 +66,24 @@ pub struct Partition {
     pub index: sled::Tree,
     /// Which blocks hold a trace (its keys live in `blocks`; see [`crate::trace_index`]).
     pub traces: Arc<TraceIndex>,
+    /// The compressed blocks themselves, which `blocks` points into ([`crate::block_file`]).
+    pub file: Arc<BlockFile>,
+}
+
+impl Partition {
+    fn new(db: &sled::Db, dir: &Path, start: u64, end: u64) -> Result<Self, sled::Error> {
+        let (b, x) = names(start, end);
+        let file = Arc::new(BlockFile::new(crate::block_file::path_of(dir, start, end)));
+        Ok(Self { start, end, blocks: db.open_tree(b)?, index: db.open_tree(x)?, traces: Arc::default(), file })
+    }
 }
 
 /// sled stores a log entry above a quarter of a segment as a file of its own (a blob) and
 /// everything smaller inline in its log. With the default 512 KiB segment a ~60 KB block went
 /// into the log first and again into a blob when its leaf was consolidated; with 128 KiB
 /// segments a block is written once, as a blob, and only keys and summaries use the log.
+/// (Since format 4 blocks are in files, [`crate::block_file`]; new databases keep this size,
+/// under which summaries stay in the log.)
 const SEGMENT_BYTES: usize = 128 * 1024;
 
 /// The segment size a database at `dir` was created with (sled refuses to open it with
@@ -107,7 +122,7 @@ pub struct Shared {
     /// concurrent inserts of these large values into one tree made sled rewrite whole
     /// multi-megabyte nodes as blobs again and again: measured flat out with 10 queue
     /// consumers, blob files grew from ~240 KB to ~2 MB each and disk from ~55 to ~95 B/span,
-    /// against ~55 with one consumer.
+    /// against ~55 with one consumer. It also makes each block file's appends one at a time.
     pub block_insert: Mutex<()>,
     pub path: PathBuf,
     /// The latest span start written so far, recorded in each summary (`Summary::bound`).
@@ -138,7 +153,7 @@ const FORMAT_KEY: &[u8] = b"format";
 
 /// Refuses a database of another format (old databases are not converted: format 1 had no
 /// version key, so a database with data and no key is format 1); stamps a new one, and
-/// restamps one of [`crate::codec::UPGRADES_FORMAT`] (readable as it is; see there).
+/// restamps one of [`crate::codec::UPGRADES_FORMATS`] (readable as it is; see there).
 fn check_format(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
     let supported = crate::codec::FORMAT_VERSION;
     let found = match meta.get(FORMAT_KEY)? {
@@ -149,7 +164,7 @@ fn check_format(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
         }
         None => 1,
     };
-    if found == crate::codec::UPGRADES_FORMAT {
+    if crate::codec::UPGRADES_FORMATS.contains(&found) {
         meta.insert(FORMAT_KEY, &supported.to_le_bytes())?;
         tracing::info!(path = %path.display(), from = found, to = supported, "storage format upgraded in place (older blocks are read as they are)");
         return Ok(());
@@ -220,14 +235,12 @@ impl Shared {
         let mut bound = 0;
         for name in db.tree_names() {
             if let Some((start, end)) = parse_name(&name) {
-                let (b, x) = names(start, end);
-                let blocks = db.open_tree(b).map_err(|e| err(e.to_string()))?;
-                let index = db.open_tree(x).map_err(|e| err(e.to_string()))?;
-                if let Some((_, newest)) = blocks.scan_prefix([b's']).next_back().transpose().map_err(|e| err(e.to_string()))? {
+                let p = Partition::new(&db, &canonical, start, end).map_err(|e| err(e.to_string()))?;
+                if let Some((_, newest)) = p.blocks.scan_prefix([b's']).next_back().transpose().map_err(|e| err(e.to_string()))? {
                     // Unreadable: assume anything, so no search stops early on its account.
                     bound = crate::summary::SummaryView::parse(&newest).map_or(u64::MAX, |s| s.bound).max(bound);
                 }
-                partitions.insert(start, Partition { start, end, blocks, index, traces: Arc::default() });
+                partitions.insert(start, p);
             }
         }
         let sealed = meta.get(SEALED_KEY).map_err(|e| err(e.to_string()))?.and_then(|v| v.as_ref().try_into().ok()).map_or(0, u64::from_be_bytes);
@@ -272,8 +285,7 @@ impl Shared {
         if let Some((next, _)) = parts.range(start_secs + 1..).next() {
             end = end.min(*next);
         }
-        let (b, x) = names(start, end);
-        let p = Partition { start, end, blocks: self.db.open_tree(b)?, index: self.db.open_tree(x)?, traces: Arc::default() };
+        let p = Partition::new(&self.db, &self.path, start, end)?;
         parts.insert(start, p.clone());
         Ok(p)
     }
@@ -296,6 +308,7 @@ impl Shared {
             let (b, x) = names(p.start, p.end);
             self.db.drop_tree(x)?;
             self.db.drop_tree(b)?;
+            p.file.remove()?;
             self.blocks_cache.forget_partition(self.store_id, p.start);
         }
         Ok(expired.len())

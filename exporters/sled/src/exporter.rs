@@ -106,10 +106,12 @@ impl SledExporter {
     }
 }
 
-/// One round of the background task: seal a block that waited long enough, retry failed
-/// blocks, cut the log back to what sled has flushed. Nothing once sled failed for lack of
-/// space: it cannot write again in this process, and its flush would never return.
+/// One round of the background task: empty the decoded-block cache if reads left it unused,
+/// seal a block that waited long enough, retry failed blocks, cut the log back to what sled
+/// has flushed. Only the first once sled failed for lack of space: it cannot write again in
+/// this process, and its flush would never return.
 fn maintain(shared: &Shared, disk: &DiskGuard, max_age: Duration) {
+    shared.blocks_cache.release_if_idle(std::time::Instant::now(), crate::block_cache::IDLE_AFTER);
     if disk.sled_failed() {
         return;
     }

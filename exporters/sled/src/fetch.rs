@@ -34,7 +34,7 @@ impl SledReader {
             return Ok(Some(b));
         }
         let Some(stored) = p.blocks.get(seq)? else { return Ok(None) };
-        let block = Arc::new(Block::decode(&stored)?);
+        let block = Arc::new(Block::decode(&p.file.resolve(&stored)?)?);
         self.shared.blocks_cache.insert(key, block.clone());
         Ok(Some(block))
     }

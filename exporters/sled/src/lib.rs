@@ -20,8 +20,10 @@
 //!   acknowledgment. Batches wait there until `max_block_spans` (8192) or `max_block_age`
 //!   (1 s), or until a read, then become blocks; log segments are deleted once sled has
 //!   flushed their blocks, and replayed at open otherwise.
-//! - **Blocks.** Each cut becomes one zstd-compressed value per partition it
-//!   touches, keyed by a sequence number, holding the spans grouped by trace in columns (a
+//! - **Blocks.** Each cut becomes one zstd-compressed block per partition it touches,
+//!   appended to the partition's block file ([`block_file`]; sled keeps where it is, keyed
+//!   by a sequence number: sled kept blocks it held in memory for good), holding the spans
+//!   grouped by trace in columns (a
 //!   string table, one value column per attribute key, delta-coded times, parents as indexes,
 //!   each resource once; see [`block_write`]). Columns halve what zstd has to store compared
 //!   with OTLP protobuf per trace (format 1), and encoding them is cheaper than prost's.
@@ -49,11 +51,12 @@
 //!   one of them.
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
-//! - **Format version.** `meta` holds the storage format (3). A format 2 database is opened
-//!   and restamped 3: its `t` keys are still read, new blocks are indexed the new way (a
-//!   format 2 build then refuses it by name instead of missing new traces). Any other format
+//! - **Format version.** `meta` holds the storage format (4). Format 2 and 3 databases are
+//!   opened and restamped 4: their blocks stay in sled and are read there, format 2's `t`
+//!   keys are still read, new blocks are written the new way (an older build then refuses
+//!   the database by name instead of misreading it). Any other format
 //!   (format 1 had no version key) is refused at open with an error naming both versions; it
-//!   is not converted. Blocks and summaries are unchanged since format 2. sled's own segment
+//!   is not converted. Block containers and summaries are unchanged since format 2. sled's own segment
 //!   size is read back from its `conf`.
 //!
 //! # Measured
@@ -131,6 +134,7 @@
 //! reads every summary of the window; a filter per group of blocks would let it skip groups.
 
 mod block_cache;
+mod block_file;
 mod block_read;
 mod block_write;
 mod catalog;
@@ -186,6 +190,8 @@ tracegate_core::register_exporter!(SledExporterFactory);
 
 #[cfg(test)]
 mod block_tests;
+#[cfg(test)]
+mod format_tests;
 #[cfg(test)]
 mod red_metrics_tests;
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Gives the disk space of dropped partitions back to the filesystem now, not much later.
 //!
-//! Nearly all of this store's bytes are sled blob files (every block is one). sled 0.34
+//! Blocks are in files of their own, deleted with their partition ([`crate::block_file`]),
+//! but sled still writes blob files: for every leaf over a quarter of a segment (leaves of
+//! summaries and trace-id lists), and the blocks of databases from before format 4. sled 0.34
 //! deletes the blobs of a dropped tree only once its log has moved past the segment in which
 //! it recorded the drop; and the log grows slowly here, since a block costs it only a pointer.
 //! Measured (128 KiB segments, 2026-12-07): after retention dropped a partition of 20 MB,

@@ -14,7 +14,7 @@ use tracegate_storage_conformance::{batch, Ids, Store, TestSpan};
 
 use crate::{Config, SledExporter};
 
-fn config(dir: &std::path::Path) -> Config {
+pub(crate) fn config(dir: &std::path::Path) -> Config {
     Config { path: dir.join("db"), ..Config::default() }
 }
 
@@ -35,7 +35,7 @@ fn registered_as_a_builtin_exporter() {
     assert_eq!(stability, Some(tracegate_core::Stability::Alpha));
 }
 
-fn ago(secs: u64) -> SystemTime {
+pub(crate) fn ago(secs: u64) -> SystemTime {
     SystemTime::now() - Duration::from_secs(secs)
 }
 
@@ -54,6 +54,8 @@ async fn retention_drops_old_partitions_and_keeps_new_ones() {
     // Twenty minutes from now the 50-minute-old partition is past a one-hour retention.
     let dropped = exporter.drop_expired(SystemTime::now() + Duration::from_secs(20 * 60)).expect("sweep");
     assert_eq!(dropped, 1);
+    let block_files = std::fs::read_dir(dir.path().join("db").join("blocks")).expect("blocks dir").count();
+    assert_eq!(block_files, 1, "the dropped partition's block file is deleted with it");
     assert!(reader.get_trace(old).await.expect("get").is_none(), "expired trace is gone");
     assert!(reader.get_trace(new).await.expect("get").is_some(), "recent trace is kept");
     let q = tracegate_core::storage::TraceQuery { service: "api".into(), limit: 10, ..Default::default() };
@@ -167,27 +169,6 @@ async fn sync_on_write_survives_kill_9() {
     }
 }
 
-/// A database from before format 2 (no format key, but partitions) is refused with a message
-/// naming both versions, not misread.
-#[tokio::test]
-async fn a_database_of_another_format_is_refused_by_name() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("db");
-    {
-        let db = sled::open(&path).expect("sled");
-        db.open_tree("b/000000000000-000000003600").expect("partition").insert(b"x", b"y").expect("insert");
-        db.flush().expect("flush");
-    }
-    let err = SledExporter::open(Config { path: path.clone(), ..Config::default() }).err().expect("refused");
-    let msg = err.to_string();
-    assert!(msg.contains("storage format 1") && msg.contains("reads format 3"), "{msg}");
-
-    // A fresh database is stamped and reopens.
-    let fresh = dir.path().join("fresh");
-    drop(SledExporter::open(Config { path: fresh.clone(), ..Config::default() }).expect("create"));
-    SledExporter::open(Config { path: fresh, ..Config::default() }).expect("reopen");
-}
-
 /// A batch as the OTLP receiver hands it on: its request bytes, checked, not decoded.
 fn as_bytes(bytes: Vec<u8>) -> tracegate_core::Traces {
     let bytes = bytes::Bytes::from(bytes);
@@ -196,7 +177,7 @@ fn as_bytes(bytes: Vec<u8>) -> tracegate_core::Traces {
 }
 
 /// Everything a user can ask a store, as text, for comparing two stores.
-async fn answers(reader: &dyn TraceReader, traces: &[[u8; 16]], queries: &[tracegate_core::storage::TraceQuery]) -> Vec<String> {
+pub(crate) async fn answers(reader: &dyn TraceReader, traces: &[[u8; 16]], queries: &[tracegate_core::storage::TraceQuery]) -> Vec<String> {
     let mut out = vec![format!("{:?}", reader.services().await.expect("services"))];
     for service in reader.services().await.expect("services") {
         out.push(format!("{service}: {:?}", reader.operations(&service, None).await.expect("operations")));
@@ -375,50 +356,4 @@ async fn small_batches_share_a_block_and_reads_see_them_at_once() {
     let reopened = SledExporter::open(config(dir.path())).expect("reopen");
     assert_eq!(blocks_stored(&reopened), 1, "nothing is replayed twice");
     assert_eq!(reopened.reader().find_trace_ids(&tracegate_core::storage::TraceQuery { service: "api".into(), limit: 100, ..Default::default() }).await.expect("find").len(), 40);
-}
-
-/// A database of format 2 (a `t`+trace+seq key per trace and block, no trace-id lists) is
-/// upgraded in place at open: its traces are still fetched by id, and new ones beside them.
-#[tokio::test]
-async fn a_format_2_database_is_upgraded_and_its_traces_still_found() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut ids = Ids::new(21);
-    let old: Vec<_> = (0..30).map(|_| ids.trace_id()).collect();
-    {
-        let exporter = SledExporter::open(config(dir.path())).expect("open");
-        for t in &old {
-            let spans: Vec<TestSpan> = (0..3).map(|i| TestSpan::new(&mut ids, *t, "api", &format!("op{i}"), ago(30))).collect();
-            exporter.export(batch(&spans)).await.expect("export");
-        }
-        exporter.flush().await.expect("flush");
-        // Rewrite the trace index as format 2 wrote it.
-        let shared = exporter.shared_for_test();
-        let mut t_keys = 0;
-        for p in shared.partitions_between(0, u64::MAX) {
-            for entry in p.blocks.scan_prefix([b'i']) {
-                let (k, v) = entry.expect("list");
-                for tid in v.chunks_exact(16) {
-                    let mut key = vec![b't'];
-                    key.extend_from_slice(tid);
-                    key.extend_from_slice(&k[1..9]);
-                    p.index.insert(key, &[] as &[u8]).expect("t key");
-                    t_keys += 1;
-                }
-                p.blocks.remove(k).expect("remove list");
-            }
-        }
-        assert_eq!(t_keys, old.len(), "one block, a key per trace");
-        shared.meta.insert(b"format", &2u32.to_le_bytes()).expect("format 2");
-        shared.db.flush().expect("flush");
-        exporter.shutdown_for_test().await;
-    }
-    let exporter = SledExporter::open(config(dir.path())).expect("a format 2 database opens");
-    let new = ids.trace_id();
-    exporter.export(batch(&[TestSpan::new(&mut ids, new, "api", "op0", ago(20))])).await.expect("export");
-    let reader = exporter.reader();
-    for t in old.iter().chain([&new]) {
-        assert_eq!(reader.get_trace(*t).await.expect("get").map(|t| t.span_count()), Some(if *t == new { 1 } else { 3 }));
-    }
-    let format = exporter.shared_for_test().meta.get(b"format").expect("meta").map(|v| v.to_vec());
-    assert_eq!(format, Some(3u32.to_le_bytes().to_vec()), "stamped with the format it is now written in");
 }

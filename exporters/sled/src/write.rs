@@ -333,7 +333,8 @@ fn store_block(shared: &Shared, p: Prepared) -> Result<(), StoreError> {
     let mut skey = vec![b's'];
     skey.extend_from_slice(&seq);
     let _one_at_a_time = shared.block_insert.lock().unwrap_or_else(|p| p.into_inner());
-    partition.blocks.insert(seq, block)?;
+    let pointer = partition.file.append(&block)?;
+    partition.blocks.insert(seq, pointer)?;
     partition.blocks.insert(skey, summary.encode())?;
     // After the block, in the same tree (see `crate::trace_index`); merges into runs happen
     // here too, one writer at a time like the block inserts.
