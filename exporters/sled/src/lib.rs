@@ -66,66 +66,32 @@
 //! `config-examples/all-in-one.yaml` through OTLP/gRPC with `tracegate-loadgen` flat out and
 //! times the UI's and Grafana's queries over HTTP (limit 20, last hour; p50 / p99 ms). The
 //! realistic shape uses 20 services because query-bench draws operations and tags from the
-//! first 20 services only. 2-core shared VM, 2026-12-07 03:30-04:27, under heavy load from other
-//! work (load average 7-11, `limits` otlp_decode 70-174k spans/s against ~300k on a quiet
-//! machine), so latencies are pessimistic; history in `docs/perf/sled-store-history.md`.
+//! first 20 services only. Release build of 70e851c (the trace index's run filters), 2-core
+//! shared VM, 2026-12-07 16:25-17:19, other work running at `nice 19` (`limits` otlp_decode
+//! 499-640k spans/s); the last column is the build before run filters (95f41d7), same window.
+//! History: `docs/perf/sled-store-history.md`.
 //!
-//! | query | realistic 10M | default shape 10M | realistic 100M |
-//! | --- | --- | --- | --- |
-//! | trace by id | 2.50 / 14.2 | 2.30 / 22.5 | 3.88 / 13.7 |
-//! | service | 15.0 / 55.5 | 22.6 / 57.3 | 27.0 / 69.0 |
-//! | service + common operation | 11.6 / 38.8 | 8.5 / 50.8 | 22.6 / 60.8 |
-//! | service + rare operation | 34.3 / 132 | 8.7 / 38.8 | 42.3 / 137 |
-//! | service + common tag | 23.2 / 68.1 | 20.7 / 75.5 | 11.9 / 52.4 |
-//! | service + rare tag | 29.7 / 201 | 111 / 234 | 180 / 1256 |
-//! | service + minDuration 20ms | 30.3 / 115 | 8.6 / 36.8 | 23.6 / 138 |
-//! | service + absent tag | 0.43 / 4.21 | 0.42 / 12.0 | 0.34 / 8.1 |
-//! | fill: spans per gateway CPU s | 152k | 171k | 133k |
-//! | disk | 53.2 B/span | 53.3 B/span | 47.8 B/span |
-//!
-//! Those are format 2. The writer since (format 3's trace index, the retention count read
-//! from start times only, ints formatted by `itoa`), same tool at 3M spans, `--runs 50`,
-//! before and after alternated in a quiet window (2026-12-07 07:22-07:31, `limits`
-//! otlp_decode 444-475k spans/s; p50 / p99 ms):
-//!
-//! | 3M spans | default, before | default, now | realistic, before | realistic, now |
+//! | query | default 10M | realistic 10M | realistic 100M | 100M without run filters |
 //! | --- | --- | --- | --- | --- |
-//! | fill, spans per gateway CPU s | 226k, 205k | **340k, 315k** | 209k, 196k | **272k-306k** |
-//! | disk | 52.9, 53.0 B/span | **42.8, 41.6** | 48.2-51.1 | **33.9-36.0** |
-//! | trace by id | 1.88 / 6.22 | 1.66 / 2.49 | 1.28 / 2.10 | 1.42 / 1.96 |
-//! | service | 8.45 / 11.8 | 5.38 / 9.53 | 9.14 / 20.6 | 8.39 / 25.5 |
-//! | service + common operation | 11.2 / 15.2 | 5.16 / 5.53 | 9.40 / 20.1 | 9.37 / 31.7 |
-//! | service + rare operation | 10.6 / 21.1 | 7.44 / 8.65 | 13.3 / 30.2 | 16.6 / 56.0 |
-//! | service + common tag | 5.57 / 12.7 | 6.74 / 10.9 | 11.1 / 30.9 | 11.2 / 21.8 |
-//! | service + rare tag | 83.9 / 115 | 59.6 / 101 | 8.31 / 65.9 | 7.59 / 80.4 |
-//! | service + minDuration | 8.23 / 13.4 | 5.50 / 13.5 | 13.0 / 54.7 | 11.8 / 58.3 |
+//! | trace by id | 1.01 / 6.15 | 1.14 / 7.41 | 1.30 / 7.93 | 2.45 / 10.8 |
+//! | service | 4.60 / 12.0 | 7.47 / 21.1 | 6.32 / 16.8 | 32.2 / 57.1 |
+//! | service + common operation | 4.00 / 10.8 | 7.58 / 18.4 | 6.38 / 15.0 | 32.5 / 62.3 |
+//! | service + rare operation | 3.89 / 8.84 | 12.4 / 29.4 | 12.3 / 29.1 | 39.3 / 71.9 |
+//! | service + common tag | 5.43 / 18.9 | 8.54 / 20.1 | 8.88 / 27.1 | 34.2 / 64.1 |
+//! | service + rare tag | 38.8 / 53.8 | 13.1 / 47.3 | 53.4 / 414 | 106 / 556 |
+//! | service + minDuration | 4.67 / 13.9 | 9.94 / 40.6 | 10.1 / 28.3 | 40.3 / 70.0 |
+//! | service + absent tag | 0.22 / 5.66 | 0.28 / 8.41 | 0.28 / 9.28 | 5.26 / 13.4 |
+//! | fill: spans per gateway CPU s | 334k | 347k | 366k | 371k |
+//! | disk | 41.3 B/span | 32.7 B/span | 32.1 B/span | 31.8 B/span |
 //!
-//! Query latencies moved both ways between runs of the same binary by more than between the
-//! binaries, with one pattern left unexplained: in the realistic shape, service + common tag
-//! p50 was higher with the new writer in 4 of 5 pairs (0-100%; the table's is the fifth), and
-//! service in 3 of 5. The same binary at zstd level 1 and 3 read alike. Suspect (not
-//! confirmed): a search's 20 result traces were each binary-searched in every pending list
-//! (366 at 3M realistic spans, none merged into a run yet), ~0.5-1 ms; the pending ids are now
-//! sorted together (`trace_index`), a change not yet measured. The 10M
-//! and 100M tables above were not
-//! re-measured with the new writer. 400k spans per CPU second is not reached: the column
-//! encoder (~30%, attributes ~20%), the writer's one view parse of each span (~8%) and the
-//! receiver's check (~5%) lead the profile now.
-//!
-//! A profile of the realistic shape (perf, dwarf, 10 s of a 3M-span fill with `--shape
-//! realistic --services 50`, 5cd79eb, 2026-12-07 09:33) put `write_requests` at 65% of the
-//! gateway's CPU, the attribute columns at 32%, and their full path (`KeyValueView` parse,
-//! UTF-8 checks, the string map, tag hashing) alone at 23%: the value cache was keyed by value
-//! bytes with one service per entry, so with 50 services in a block `GET` or `200` of one
-//! service evicted the previous one's, most repeats took the full path, and columns soon
-//! stopped caching. The cache is now keyed by (service, value bytes), a column that stops
-//! caching also stops deduplicating its strings, and a key field that misses its position's
-//! hint is looked up among the block's key fields ([`block_write`]). Same format. Measured
-//! (first two changes, release build, shipped all-in-one, 2M spans, 3 alternated pairs in a
-//! loaded window, otlp_decode 130-195k): realistic 224-259k -> 229-264k spans per gateway CPU
-//! s, default 249-296k -> 255-304k, disk 37-38 / 42-43 B/span either way: no gain beyond
-//! noise, and 400k is not reached (`docs/perf/sled-store-history.md`, fourth session).
-//!
+//! Not met yet (issue 14's bounds): trace by id p99 (<= 2 ms): a fetch walks its block's
+//! spans in stored order up to the trace's last span, every attribute parsed (in a profile of
+//! cold fetches `Block::traces` and `read_attrs` are ~50% of `get_trace`, zstd does not show),
+//! so a trace late in a block costs most of a block walk; per-trace offsets inside a block
+//! would make it one trace's worth. A rare tag at 100M (<= 100 ms) reads every summary of the
+//! window and its whole tag filter (~12k blocks); a filter per service, or per group of
+//! blocks, would let it read less. Ingest is 334-366k spans per gateway CPU second, not 400k.
+
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
 //! faster (10M realistic on a quiet machine: service p99 17 ms, rare tag 43 ms) but wrote 62-65
