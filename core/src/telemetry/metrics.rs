@@ -25,6 +25,8 @@ pub struct Metrics {
     tenancy_refusals: IntCounterVec,
     config_reloads: IntCounterVec,
     pipeline_held: IntGauge,
+    /// Families components define for themselves (`super::families`).
+    pub(super) component_families: super::families::ComponentFamilies,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -68,6 +70,7 @@ impl Metrics {
             server_auth_failures: counter(&r, "tracegate_server_auth_failures", "Calls a listener refused because its authenticator did not accept their credentials, by reason (missing, invalid, unavailable).", &["component", "server", "reason"]),
             tenancy_refusals: counter(&r, "tracegate_tenancy_refused_requests", "Requests refused because they named no allowed tenant (crate::tenancy), by component and reason (missing, unknown, extra, mismatch).", &["component", "reason"]),
             config_reloads: counter(&r, "tracegate_config_reloads_total", "Config reloads (SIGHUP, or a changed --config file with service.watch_config), by result: applied, unchanged, rejected (invalid config, nothing changed), failed (a part could not start; the previous config was restored).", &["result"]),
+            component_families: Default::default(),
             pipeline_held: {
                 let g = IntGauge::new("tracegate_pipeline_held_bytes", "Span data the pipelines hold now (requests being answered, in-memory sending queues), in OTLP protobuf bytes: what memory_limiter judges.").expect("static metric definition");
                 r.register(Box::new(g.clone())).expect("metric registered once");

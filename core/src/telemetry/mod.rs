@@ -1,6 +1,7 @@
 //! Self-telemetry: Prometheus metrics named after the Collector's, the logging set-up, and the
 //! service status the health check reports.
 
+mod families;
 mod held;
 mod log_limit;
 mod logs;

@@ -11,8 +11,8 @@
 //! - [`backends`]: one `otlp` exporter per backend behind the engine's own queue, retry and
 //!   timeout, created when a backend appears; when one leaves, what its queue holds goes to
 //!   the traces' new owners (the rule is in its docs);
-//! - `lineage`: what the old and the new instance share across a config reload (metrics,
-//!   and the new ring the old one hands its removed backends' spans to);
+//! - `lineage`: which instance of an id is the newest across a config reload (it sets the
+//!   backends gauge, and the old one hands its removed backends' spans to its ring);
 //! - [`exporter`]: the exporter the pipeline sees.
 //!
 //! The engine puts no queue of its own in front of this exporter
@@ -47,7 +47,7 @@ impl ExporterFactory for LoadBalancingExporterFactory {
 
     fn create(&self, ctx: CreateContext, config: LoadBalancingConfig) -> Result<Arc<dyn Exporter>, ComponentError> {
         let resolver = resolver::Resolver::from_config(&config.resolver).map_err(|e| ComponentError::Config(e.to_string()))?;
-        let metrics = metrics::LoadBalancerMetrics::new(&lineage::families(&ctx.telemetry), &ctx.id, resolver.kind());
+        let metrics = metrics::LoadBalancerMetrics::new(&metrics::Families::of(&ctx.telemetry.metrics), &ctx.id, resolver.kind());
         let backends = backends::BackendSet::new(
             ctx.id.clone(),
             config.routing_key,

@@ -1,10 +1,10 @@
 //! One load balancer across config reloads. A reload starts a changed exporter's new instance
 //! before the old one stops (`tracegate_core::graph::reload`), so for a while two instances
 //! with one id run in one process. This process-wide table, per telemetry (one per service),
-//! holds what they must share: the metric families (registered once, see [`crate::metrics`])
-//! and which instance of each id started last. The newest alone sets the backends gauge; the
-//! old one, when it stops, hands the backlog of the backends the newest no longer routes to
-//! over to the newest's ring ([`crate::backends::BackendSet::shutdown`]).
+//! says which instance of each id started last. The newest alone sets the backends gauge
+//! ([`crate::metrics`]); the old one, when it stops, hands the backlog of the backends the
+//! newest no longer routes to over to the newest's ring
+//! ([`crate::backends::BackendSet::shutdown`]).
 //!
 //! A table rather than a lookup through the host: the host a component is given is the graph
 //! as it was at its start, which does not know the instance a later reload creates.
@@ -15,11 +15,9 @@ use tracegate_core::telemetry::Telemetry;
 use tracegate_core::ComponentId;
 
 use crate::backends::BackendSet;
-use crate::metrics::Families;
 
 struct PerService {
     telemetry: Weak<Telemetry>,
-    families: Families,
     newest: Vec<(ComponentId, Weak<BackendSet>)>,
 }
 
@@ -35,20 +33,12 @@ fn of<'a>(all: &'a mut [PerService], telemetry: &Arc<Telemetry>) -> Option<&'a m
     all.iter_mut().find(|s| Weak::as_ptr(&s.telemetry) == Arc::as_ptr(telemetry))
 }
 
-/// The metric families of `telemetry`'s registry, registered on first use.
-pub fn families(telemetry: &Arc<Telemetry>) -> Families {
-    let mut all = services();
-    if let Some(s) = of(&mut all, telemetry) {
-        return s.families.clone();
-    }
-    let families = Families::register(telemetry.metrics.registry());
-    all.push(PerService { telemetry: Arc::downgrade(telemetry), families: families.clone(), newest: Vec::new() });
-    families
-}
-
-/// Notes `set` as the newest started instance of `id` (its families were taken at creation).
+/// Notes `set` as the newest started instance of `id`.
 pub fn started(telemetry: &Arc<Telemetry>, id: &ComponentId, set: &Arc<BackendSet>) {
     let mut all = services();
+    if of(&mut all, telemetry).is_none() {
+        all.push(PerService { telemetry: Arc::downgrade(telemetry), newest: Vec::new() });
+    }
     if let Some(s) = of(&mut all, telemetry) {
         s.newest.retain(|(other, alive)| other != id && alive.strong_count() > 0);
         s.newest.push((id.clone(), Arc::downgrade(set)));

@@ -3,18 +3,18 @@
 //! What each backend sends or fails is in the usual `tracegate_exporter_*` series, labelled
 //! with the backend's exporter id.
 //!
-//! Each metric is one family per process registry, registered by the first load balancer
-//! (`lineage` keeps it), and an instance takes its series (children) by label. A
-//! reload starts a changed exporter's new instance beside the old one, with the same id: a
-//! series registered per instance would collide (the new one unexported, the old one frozen
-//! at its last value); a shared series goes on counting whichever instance counts. The
-//! backends gauge is set only by the newest instance of an id, so the old one's last update
-//! or its shutdown cannot overwrite it.
+//! Each metric is one family per registry, shared by every instance
+//! (`Metrics::component_counter`), and an instance takes its series by label: a reload starts
+//! a changed exporter's new instance beside the old one, with the same id, and both count into
+//! the same series. The backends gauge is set only by the newest instance of an id (the
+//! crate's `lineage` module knows which), so the old one's last update or its shutdown cannot
+//! overwrite it.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use tracegate_core::telemetry::Metrics;
 use tracegate_core::ComponentId;
 
-/// The families, once per registry.
+/// The families, shared by every load balancer of a service.
 #[derive(Clone)]
 pub struct Families {
     backends: IntGaugeVec,
@@ -24,23 +24,19 @@ pub struct Families {
 }
 
 impl Families {
+    /// `metrics`' families, registered there on first use; unexported (yet counting) in the
+    /// impossible case that a name is taken by another family.
     #[allow(clippy::expect_used)]
-    pub fn register(registry: &Registry) -> Self {
+    pub fn of(metrics: &Metrics) -> Self {
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
-            if let Err(e) = registry.register(Box::new(c.clone())) {
-                tracing::warn!("loadbalancer metric {name} is not exported: {e}");
-            }
-            c
+            metrics
+                .component_counter(name, help, labels)
+                .unwrap_or_else(|| IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition"))
         };
-        let backends = IntGaugeVec::new(
-            Opts::new("tracegate_loadbalancer_backends", "Backends the load balancer routes to now."),
-            &["exporter", "resolver"],
-        )
-        .expect("static metric definition");
-        if let Err(e) = registry.register(Box::new(backends.clone())) {
-            tracing::warn!("loadbalancer metric tracegate_loadbalancer_backends is not exported: {e}");
-        }
+        let (name, help, labels) = ("tracegate_loadbalancer_backends", "Backends the load balancer routes to now.", &["exporter", "resolver"]);
+        let backends = metrics
+            .component_gauge(name, help, labels)
+            .unwrap_or_else(|| IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition"));
         Self {
             backends,
             resolutions: counter(

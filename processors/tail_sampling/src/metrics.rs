@@ -2,9 +2,11 @@
 //! what the table holds in memory and on disk, and what went through the spill.
 //!
 //! Names follow the processor's existing ones (`tracegate_processor_tail_sampling_*`), labelled
-//! with `processor` and `pipeline` as the engine's processor metrics are.
+//! with `processor` and `pipeline` as the engine's processor metrics are. The families are
+//! shared by every instance (`Metrics::component_counter`), so the instance a reload builds
+//! counts into the same series as the one it replaces.
 
-use prometheus::{IntCounter, IntGauge, Opts};
+use prometheus::{IntCounter, IntGauge};
 use tracegate_core::factory::CreateContext;
 
 use crate::buffer::{SpillTotals, TraceBuffer};
@@ -27,17 +29,16 @@ pub struct TailMetrics {
 
 impl TailMetrics {
     pub fn new(ctx: &CreateContext) -> Self {
-        let labels = |o: Opts| o.const_label("processor", ctx.id.to_string()).const_label("pipeline", ctx.pipeline.clone().unwrap_or_default());
-        let reg = ctx.telemetry.metrics.registry();
+        let (id, pipeline) = (ctx.id.to_string(), ctx.pipeline.clone().unwrap_or_default());
+        let labels = ["processor", "pipeline"];
+        let metrics = &ctx.telemetry.metrics;
         let counter = |name: &str, help: &str| {
-            IntCounter::with_opts(labels(Opts::new(format!("tracegate_processor_tail_sampling_{name}"), help)))
-                .ok()
-                .filter(|c| reg.register(Box::new(c.clone())).is_ok())
+            let family = metrics.component_counter(&format!("tracegate_processor_tail_sampling_{name}"), help, &labels)?;
+            Some(family.with_label_values(&[&id, &pipeline]))
         };
         let gauge = |name: &str, help: &str| {
-            IntGauge::with_opts(labels(Opts::new(format!("tracegate_processor_tail_sampling_{name}"), help)))
-                .ok()
-                .filter(|g| reg.register(Box::new(g.clone())).is_ok())
+            let family = metrics.component_gauge(&format!("tracegate_processor_tail_sampling_{name}"), help, &labels)?;
+            Some(family.with_label_values(&[&id, &pipeline]))
         };
         Self {
             dropped_too_early: counter("sampling_trace_dropped_too_early", "Traces evicted before their decision because num_traces were held."),

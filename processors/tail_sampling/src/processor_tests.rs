@@ -324,3 +324,24 @@ async fn shutdown_lets_a_send_in_progress_finish_instead_of_dropping_its_batch()
     stopping.await.unwrap().unwrap();
     assert_eq!(next.spans().len(), 2, "the batch being sent at shutdown was dropped");
 }
+
+#[tokio::test]
+async fn the_instance_a_reload_builds_reports_in_the_series_of_the_one_it_replaces() {
+    let telemetry = Telemetry::new();
+    let cfg: TailSamplingConfig = parse_config(ERRORS).unwrap();
+    let make = || {
+        let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), telemetry.clone());
+        TailSamplingProcessor::new(&ctx, &cfg, Arc::new(Sink::default())).unwrap()
+    };
+    let old = make();
+    old.consume(spans(&[(1, false)])).await.unwrap();
+    old.shutdown().await.unwrap();
+    // A reload that rebuilds the pipeline: the old series are still registered.
+    let new = make();
+    new.consume(spans(&[(2, false), (3, false), (4, false)])).await.unwrap();
+    let text = telemetry.metrics.render();
+    assert!(
+        text.contains("tracegate_processor_tail_sampling_traces_held{pipeline=\"\",processor=\"tail_sampling\"} 3"),
+        "the new instance's traces are not shown:\n{text}"
+    );
+}
