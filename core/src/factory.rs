@@ -5,6 +5,29 @@
 //! `validate`) and a `create`; the adapters here do parsing, path-annotated errors and
 //! downcasting, so every component reports config errors the same way. Dynamically loaded
 //! plugins implement [`DynFactory`] directly and look the same to the graph.
+//!
+//! # Validated configs
+//!
+//! `create` is not given the config as written but its validated form,
+//! [`ComponentConfig::Validated`] (Vector's validated-config idea). For most components that
+//! is the config itself, one line: `type Validated = Self;`. A component with rules to
+//! compile (regexes, attribute actions, filter conditions, sampling policies) names the
+//! compiled form instead and builds it with [`FromConfig`], which [`parse_typed`] runs once,
+//! right after `validate` passed, and keeps in [`ParsedConfig`]. So:
+//!
+//! - a rule is compiled once per config load, not once by `validate` to check it and again
+//!   by `create` (for every pipeline, for processors) to use it;
+//! - what only compiling can find (a bad regex) is a config problem with its path, found by
+//!   `tracegate validate` and by a reload before anything is stopped;
+//! - `create` cannot fail on a rule that validated: it has no "engine bug" branch for a
+//!   second compile that disagrees with the first.
+//!
+//! `create` still may fail for what needs the running machine (opening a store, binding,
+//! reading a file named by the config): `validate` stays pure. The validated form is cloned
+//! for each `create` (a processor is built once per pipeline, each with its own state), so
+//! it must be `Clone`, and cheap to clone for the components that share one (a `Regex` is).
+//! Why an associated type rather than a second trait object: the adapters below erase it
+//! once (`ParsedConfig::typed` holds it), so the engine, plugins and reload see no change.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -54,6 +77,10 @@ pub enum Origin {
 pub trait ComponentConfig:
     Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static
 {
+    /// What `create` is given: `Self` when there is nothing to compile, else the compiled
+    /// form, built once from a config `validate` accepted (see the module docs).
+    type Validated: FromConfig<Self> + Clone + Send + Sync + 'static;
+
     /// Checks values that serde cannot (ranges, combinations). Pure: no I/O, no ports bound.
     /// Each problem names the field it is about, relative to the component (`protocols::grpc`).
     fn validate(&self) -> Vec<ConfigProblem> {
@@ -74,6 +101,25 @@ pub trait ComponentConfig:
         Vec::new()
     }
 }
+
+/// How a component's validated form is built from its config: once, when the config is
+/// parsed, and only after [`ComponentConfig::validate`] found no error. Pure, like `validate`;
+/// each problem's path is relative to the component (`actions::2::pattern`).
+pub trait FromConfig<C>: Sized {
+    /// Problems found on the way (errors and warnings) go to `problems`; `None` only when
+    /// one of them is an error.
+    fn from_config(config: &C, problems: &mut Vec<ConfigProblem>) -> Option<Self>;
+}
+
+/// A config with nothing to compile is its own validated form.
+impl<C: Clone> FromConfig<C> for C {
+    fn from_config(config: &C, _problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        Some(config.clone())
+    }
+}
+
+/// What `create` of a factory with config `C` is given.
+pub type Validated<C> = <C as ComponentConfig>::Validated;
 
 /// What a factory gets besides its config.
 #[derive(Clone)]
@@ -111,7 +157,7 @@ pub trait ReceiverFactory: Send + Sync + 'static {
     fn create(
         &self,
         ctx: CreateContext,
-        config: Self::Config,
+        config: Validated<Self::Config>,
         next: Arc<dyn Consumer>,
     ) -> Result<Arc<dyn Receiver>, ComponentError>;
 }
@@ -123,7 +169,7 @@ pub trait ProcessorFactory: Send + Sync + 'static {
     fn create(
         &self,
         ctx: CreateContext,
-        config: Self::Config,
+        config: Validated<Self::Config>,
         next: Arc<dyn Consumer>,
     ) -> Result<Arc<dyn Processor>, ComponentError>;
 }
@@ -135,7 +181,7 @@ pub trait ExporterFactory: Send + Sync + 'static {
     fn create(
         &self,
         ctx: CreateContext,
-        config: Self::Config,
+        config: Validated<Self::Config>,
     ) -> Result<Arc<dyn Exporter>, ComponentError>;
 }
 
@@ -146,14 +192,15 @@ pub trait ExtensionFactory: Send + Sync + 'static {
     fn create(
         &self,
         ctx: CreateContext,
-        config: Self::Config,
+        config: Validated<Self::Config>,
     ) -> Result<Arc<dyn Extension>, ComponentError>;
 }
 
-/// A parsed, validated config: the typed value for `create` and its effective YAML form
+/// A parsed, validated config: the validated form for `create` and its effective YAML form
 /// (defaults filled in) for `print-config`.
 #[derive(Clone)]
 pub struct ParsedConfig {
+    /// The [`ComponentConfig::Validated`] form (the typed config itself for most components).
     pub typed: Arc<dyn Any + Send + Sync>,
     pub effective: Value,
     /// What `validate` warned about (a key accepted but without effect, ...); the config is
@@ -194,10 +241,19 @@ pub trait DynFactory: Send + Sync {
     ) -> Result<Built, ComponentError>;
 }
 
-/// Deserializes a component config with the field path in errors, then validates it.
+/// Deserializes a component config with the field path in errors, validates it and builds
+/// its validated form.
 pub fn parse_typed<C: ComponentConfig>(
     raw: Option<&Value>,
 ) -> Result<ParsedConfig, Vec<ConfigProblem>> {
+    check_typed::<C>(raw).map(|(_, parsed)| parsed)
+}
+
+/// [`parse_typed`], also handing back the typed config as written (with defaults), for tests
+/// of components whose validated form is not the config.
+pub fn check_typed<C: ComponentConfig>(
+    raw: Option<&Value>,
+) -> Result<(C, ParsedConfig), Vec<ConfigProblem>> {
     let raw = match raw {
         None | Some(Value::Null) => Value::Mapping(Default::default()),
         Some(v) => v.clone(),
@@ -211,25 +267,40 @@ pub fn parse_typed<C: ComponentConfig>(
         };
         vec![ConfigProblem::new(path, e.into_inner().to_string())]
     })?;
-    let problems = typed.validate();
+    let mut problems = typed.validate();
     if problems.iter().any(ConfigProblem::is_error) {
         return Err(problems);
     }
+    let validated = C::Validated::from_config(&typed, &mut problems);
+    let validated = match validated {
+        Some(v) if !problems.iter().any(ConfigProblem::is_error) => v,
+        _ => {
+            if !problems.iter().any(ConfigProblem::is_error) {
+                problems.push(ConfigProblem::new("", "the config could not be compiled"));
+            }
+            return Err(problems);
+        }
+    };
     let effective = serde_yaml_ng::to_value(&typed)
         .map_err(|e| vec![ConfigProblem::new("", format!("cannot render config: {e}"))])?;
-    Ok(ParsedConfig {
+    let parsed = ParsedConfig {
         offered_names: typed.offered_names(),
         references: typed.references(),
-        typed: Arc::new(typed),
+        typed: Arc::new(validated),
         effective,
         warnings: problems,
-    })
+    };
+    Ok((typed, parsed))
 }
 
-fn typed_config<C: ComponentConfig>(config: &ParsedConfig) -> Result<C, ComponentError> {
+/// The validated form `create` gets; a miss means the engine handed one factory's config
+/// to another, which the graph never does.
+fn validated_config<C: ComponentConfig>(
+    config: &ParsedConfig,
+) -> Result<Validated<C>, ComponentError> {
     config
         .typed
-        .downcast_ref::<C>()
+        .downcast_ref::<Validated<C>>()
         .cloned()
         .ok_or_else(|| ComponentError::other("config was parsed by another factory"))
 }
@@ -266,7 +337,7 @@ macro_rules! adapter {
                 $next: Option<Arc<dyn Consumer>>,
             ) -> Result<Built, ComponentError> {
                 let $f = &self.0;
-                let $cfg = typed_config::<F::Config>(config)?;
+                let $cfg = validated_config::<F::Config>(config)?;
                 $build
             }
         }
@@ -403,3 +474,7 @@ impl Registry {
         self.factories.values()
     }
 }
+
+#[cfg(test)]
+#[path = "factory_tests.rs"]
+mod tests;

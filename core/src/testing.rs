@@ -107,11 +107,44 @@ pub fn parse_config<C: crate::factory::ComponentConfig>(
     yaml: &str,
 ) -> Result<C, Vec<crate::config::ConfigProblem>> {
     let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("test YAML must parse");
-    let parsed = crate::factory::parse_typed::<C>(Some(&raw))?;
+    crate::factory::check_typed::<C>(Some(&raw)).map(|(typed, _)| typed)
+}
+
+/// The validated form `create` is given for a config built in code (`validate`, then
+/// [`FromConfig`](crate::factory::FromConfig)).
+///
+/// # Panics
+/// When the config is refused: that is a mistake in the test.
+#[allow(clippy::panic)]
+pub fn validated<C: crate::factory::ComponentConfig>(config: &C) -> crate::factory::Validated<C> {
+    use crate::factory::FromConfig;
+    let mut problems = config.validate();
+    let refused = |p: &[crate::config::ConfigProblem]| p.iter().any(crate::config::ConfigProblem::is_error);
+    if !refused(&problems) {
+        if let Some(v) = crate::factory::Validated::<C>::from_config(config, &mut problems) {
+            if !refused(&problems) {
+                return v;
+            }
+        }
+    }
+    panic!("the test's config is refused: {problems:?}")
+}
+
+/// The validated form `create` would be given for this YAML ([`parse_config`] otherwise).
+///
+/// # Panics
+/// On YAML that is not even syntactically valid: that is a mistake in the test.
+#[allow(clippy::expect_used)]
+pub fn validated_config<C: crate::factory::ComponentConfig>(
+    yaml: &str,
+) -> Result<crate::factory::Validated<C>, Vec<String>> {
+    let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("test YAML must parse");
+    let parsed = crate::factory::parse_typed::<C>(Some(&raw))
+        .map_err(|ps| ps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     Ok(parsed
         .typed
-        .downcast_ref::<C>()
-        .expect("parse_typed yields the requested type")
+        .downcast_ref::<crate::factory::Validated<C>>()
+        .expect("parse_typed yields the validated form")
         .clone())
 }
 

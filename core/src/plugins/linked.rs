@@ -48,6 +48,8 @@ impl<'de, C: PluginComponent> Deserialize<'de> for PluginConfig<C> {
 }
 
 impl<C: PluginComponent> ComponentConfig for PluginConfig<C> {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         C::validate(&self.0)
             .into_iter()

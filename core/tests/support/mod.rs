@@ -25,6 +25,8 @@ pub struct TestConfig {
 }
 
 impl ComponentConfig for TestConfig {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         Vec::new()
     }

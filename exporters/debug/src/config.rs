@@ -73,7 +73,9 @@ impl Default for Config {
     }
 }
 
-impl ComponentConfig for Config {}
+impl ComponentConfig for Config {
+    type Validated = Self;
+}
 
 #[cfg(test)]
 mod tests {

@@ -225,6 +225,8 @@ impl Auth {
 pub use tracegate_core::config::TlsClientConfig as Tls;
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if self.endpoints.is_empty() {

@@ -27,6 +27,8 @@ pub struct Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if self.path.as_os_str().is_empty() {

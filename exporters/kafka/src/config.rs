@@ -148,6 +148,8 @@ impl Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = self.connection().validate();
         if let Err(why) = check_topic(self.topic()) {

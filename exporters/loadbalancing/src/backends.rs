@@ -155,8 +155,13 @@ impl BackendSet {
 
     fn create(&self, name: &str) -> Result<Arc<QueuedExporter>, ComponentError> {
         let id = self.backend_id(name);
-        let config = self.template.for_endpoint(&endpoint_with_port(name));
-        let exporter = OtlpGrpcExporterFactory.create(CreateContext::new(id.clone(), self.telemetry.clone()), config)?;
+        let mut problems = Vec::new();
+        let settings = self.template.settings_for(&endpoint_with_port(name), &mut problems);
+        let settings = settings.ok_or_else(|| {
+            let text: Vec<String> = problems.iter().filter(|p| p.is_error()).map(ToString::to_string).collect();
+            ComponentError::Config(format!("backend \"{name}\": {}", text.join("; ")))
+        })?;
+        let exporter = OtlpGrpcExporterFactory.create(CreateContext::new(id.clone(), self.telemetry.clone()), settings)?;
         Ok(QueuedExporter::new(id, exporter, self.template.settings.clone(), &self.telemetry))
     }
 

@@ -25,9 +25,9 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_yaml_ng::{Mapping, Value};
 use tracegate_core::config::{ConfigProblem, GoDuration};
-use tracegate_core::factory::ComponentConfig;
+use tracegate_core::factory::{ComponentConfig, FromConfig};
 use tracegate_core::queue::ExporterSettings;
-use tracegate_exporter_otlp::GrpcConfig;
+use tracegate_exporter_otlp::{GrpcConfig, GrpcSettings};
 
 /// The port a backend without one is dialled on, as in the Collector: OTLP/gRPC's.
 pub const DEFAULT_PORT: u16 = 4317;
@@ -75,6 +75,14 @@ impl OtlpTemplate {
             endpoint: endpoint.to_string(),
             ..self.exporter.clone()
         }
+    }
+
+    /// The `otlp` exporter's settings for the backend at `endpoint`, as its own validation
+    /// makes them; `None` when `problems` got an error. Backends appear at run time (a DNS
+    /// answer), so each is resolved when it appears; `validate` does it for the configured
+    /// names to find mistakes first.
+    pub fn settings_for(&self, endpoint: &str, problems: &mut Vec<ConfigProblem>) -> Option<GrpcSettings> {
+        GrpcSettings::from_config(&self.for_endpoint(endpoint), problems)
     }
 }
 
@@ -195,7 +203,29 @@ pub fn endpoint_with_port(host: &str) -> String {
     }
 }
 
+/// What `create` is given: the config and its resolver, made once when the config is
+/// validated.
+#[derive(Clone, Debug)]
+pub struct LoadBalancing {
+    pub config: LoadBalancingConfig,
+    pub resolver: crate::resolver::Resolver,
+}
+
+impl FromConfig<LoadBalancingConfig> for LoadBalancing {
+    fn from_config(config: &LoadBalancingConfig, problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        match crate::resolver::Resolver::from_config(&config.resolver) {
+            Ok(resolver) => Some(Self { config: config.clone(), resolver }),
+            Err(e) => {
+                problems.push(ConfigProblem::new("resolver", e.to_string()));
+                None
+            }
+        }
+    }
+}
+
 impl ComponentConfig for LoadBalancingConfig {
+    type Validated = LoadBalancing;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         let template = &self.protocol.otlp;
@@ -261,7 +291,9 @@ impl ComponentConfig for LoadBalancingConfig {
         // auth) to the template, once.
         let mut template_checked = false;
         for (path, endpoint) in endpoints {
-            for problem in template.for_endpoint(&endpoint).validate() {
+            let mut found = Vec::new();
+            template.settings_for(&endpoint, &mut found);
+            for problem in found {
                 if problem.path == "endpoint" {
                     problems.push(ConfigProblem { path: path.clone(), ..problem });
                 } else if !template_checked {

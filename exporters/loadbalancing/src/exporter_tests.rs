@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tracegate_core::telemetry::Telemetry;
-use tracegate_core::testing::{parse_config, ExtensionsHost, RecordingConsumer, TestHost};
+use tracegate_core::testing::{parse_config, validated_config, ExtensionsHost, RecordingConsumer, TestHost};
 use tracegate_core::{ComponentId, ConsumeError, CreateContext, Exporter, ExporterFactory, ExtensionFactory, Host, Lifecycle, Traces};
 use tracegate_receiver_otlp::OtlpReceiver;
 
@@ -52,7 +52,7 @@ impl Sampler {
 }
 
 fn exporter(yaml: &str) -> (Arc<dyn Exporter>, Arc<Telemetry>) {
-    let config = parse_config::<LoadBalancingConfig>(yaml).unwrap();
+    let config = validated_config::<LoadBalancingConfig>(yaml).unwrap();
     let telemetry = Telemetry::new();
     let ctx = CreateContext::new(ComponentId::parse("loadbalancing/tier1").unwrap(), telemetry.clone());
     (LoadBalancingExporterFactory.create(ctx, config).unwrap(), telemetry)
@@ -252,7 +252,7 @@ async fn a_reload_shares_the_metrics_and_hands_a_dropped_backends_spans_to_the_n
     let telemetry = Telemetry::new();
     let id = ComponentId::parse("loadbalancing/tier1").unwrap();
     let build = |hosts: String| {
-        let config = parse_config::<LoadBalancingConfig>(&format!(
+        let config = validated_config::<LoadBalancingConfig>(&format!(
             "protocol: {{ otlp: {{ tls: {{ insecure: true }}, {QUICK_RETRY} }} }}\nresolver: {{ static: {{ hostnames: [{hosts}] }} }}"
         ))
         .unwrap();

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use tracegate_core::{ComponentError, CreateContext, Exporter, ExporterFactory, Stability};
 
-pub use config::{LoadBalancingConfig, RoutingKey};
+pub use config::{LoadBalancing, LoadBalancingConfig, RoutingKey};
 pub use exporter::LoadBalancingExporter;
 
 /// Builds [`LoadBalancingExporter`]s for the `loadbalancing` type.
@@ -45,8 +45,8 @@ impl ExporterFactory for LoadBalancingExporterFactory {
     const STABILITY: Stability = Stability::Beta;
     type Config = LoadBalancingConfig;
 
-    fn create(&self, ctx: CreateContext, config: LoadBalancingConfig) -> Result<Arc<dyn Exporter>, ComponentError> {
-        let resolver = resolver::Resolver::from_config(&config.resolver).map_err(|e| ComponentError::Config(e.to_string()))?;
+    fn create(&self, ctx: CreateContext, validated: LoadBalancing) -> Result<Arc<dyn Exporter>, ComponentError> {
+        let LoadBalancing { config, resolver } = validated;
         let metrics = metrics::LoadBalancerMetrics::new(&metrics::Families::of(&ctx.telemetry.metrics), &ctx.id, resolver.kind());
         let backends = backends::BackendSet::new(
             ctx.id.clone(),

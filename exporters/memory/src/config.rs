@@ -20,6 +20,8 @@ impl Default for Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         if self.max_traces == 0 {
             return vec![ConfigProblem::new("max_traces", "must be at least 1 (it bounds the traces kept in memory)")];

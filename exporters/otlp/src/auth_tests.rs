@@ -47,7 +47,7 @@ fn extension<F: ExtensionFactory>(factory: F, id: &str, yaml: &str) -> Arc<dyn E
         tracegate_core::ComponentId::parse(id).unwrap(),
         tracegate_core::telemetry::Telemetry::new(),
     );
-    factory.create(context, config).unwrap()
+    factory.create(context, tracegate_core::testing::validated(&config)).unwrap()
 }
 
 /// Both kinds of authenticator, each side: what the backend checks and what exporters send.
@@ -109,8 +109,8 @@ async fn exporters(backend: &Backend, host: &Arc<dyn Host>, authenticator: Optio
     let grpc: GrpcConfig = serde_yaml_ng::from_str(&format!("{{ endpoint: 'http://{}'{auth} }}", backend.grpc)).unwrap();
     let http: HttpConfig = serde_yaml_ng::from_str(&format!("{{ endpoint: 'http://{}', compression: none{auth} }}", backend.http)).unwrap();
     let exporters = [
-        OtlpGrpcExporterFactory.create(ctx("otlp/out"), grpc).unwrap(),
-        OtlpHttpExporterFactory.create(ctx("otlphttp/out"), http).unwrap(),
+        OtlpGrpcExporterFactory.create(ctx("otlp/out"), tracegate_core::testing::validated(&grpc)).unwrap(),
+        OtlpHttpExporterFactory.create(ctx("otlphttp/out"), tracegate_core::testing::validated(&http)).unwrap(),
     ];
     for exporter in &exporters {
         exporter.start(host.clone()).await.unwrap();
@@ -150,12 +150,12 @@ async fn without_the_right_credentials_nothing_is_delivered_and_nothing_is_retri
 async fn an_authenticator_that_is_not_running_fails_start() {
     let host = host();
     let grpc: GrpcConfig = serde_yaml_ng::from_str("{ endpoint: 'http://127.0.0.1:9', auth: { authenticator: oidc } }").unwrap();
-    let exporter = OtlpGrpcExporterFactory.create(ctx("otlp/out"), grpc).unwrap();
+    let exporter = OtlpGrpcExporterFactory.create(ctx("otlp/out"), tracegate_core::testing::validated(&grpc)).unwrap();
     let error = exporter.start(host.clone()).await.unwrap_err().to_string();
     assert!(error.contains("\"oidc\" is not running"), "{error}");
     // A server-only basicauth has nothing to send.
     let http: HttpConfig = serde_yaml_ng::from_str("{ endpoint: 'http://127.0.0.1:9', auth: { authenticator: basicauth/server } }").unwrap();
-    let exporter = OtlpHttpExporterFactory.create(ctx("otlphttp/out"), http).unwrap();
+    let exporter = OtlpHttpExporterFactory.create(ctx("otlphttp/out"), tracegate_core::testing::validated(&http)).unwrap();
     let error = exporter.start(host).await.unwrap_err().to_string();
     assert!(error.contains("has no client credentials"), "{error}");
 }

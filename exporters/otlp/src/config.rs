@@ -2,15 +2,16 @@
 //!
 //! `sending_queue`, `retry_on_failure` and `timeout` are absent on purpose: the engine owns
 //! them and strips them before these types see the config. Each config resolves into the
-//! settings its exporter runs with; `validate` is that same resolution with the result
-//! thrown away, so what validation accepts is exactly what `create` can build.
+//! settings its exporter runs with ([`GrpcSettings`], [`HttpSettings`]), once, when the config
+//! is validated: that resolution is the validation, and its result is what `create` is given,
+//! so what validation accepts is exactly what `create` builds from.
 
 use std::collections::BTreeMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{validate_auth, AuthConfig, ConfigProblem};
-use tracegate_core::factory::ComponentConfig;
+use tracegate_core::factory::{ComponentConfig, FromConfig};
 
 use crate::compression::Compression;
 
@@ -61,9 +62,9 @@ pub struct HttpConfig {
     pub auth: Option<AuthConfig>,
 }
 
-/// What the gRPC exporter runs with.
+/// What the gRPC exporter runs with: the validated form of [`GrpcConfig`].
 #[derive(Clone, Debug)]
-pub(crate) struct GrpcSettings {
+pub struct GrpcSettings {
     /// `http://host:port` for h2c, `https://host:port` for TLS (then `tls` is set).
     pub uri: Uri,
     pub tls: Option<TlsConfig>,
@@ -72,9 +73,9 @@ pub(crate) struct GrpcSettings {
     pub auth: Option<AuthConfig>,
 }
 
-/// What the HTTP exporter runs with.
+/// What the HTTP exporter runs with: the validated form of [`HttpConfig`].
 #[derive(Clone, Debug)]
-pub(crate) struct HttpSettings {
+pub struct HttpSettings {
     pub url: Uri,
     /// The TLS settings for an `https://` URL (unused for `http://`).
     pub tls: TlsConfig,
@@ -84,16 +85,15 @@ pub(crate) struct HttpSettings {
     pub auth: Option<AuthConfig>,
 }
 
-impl GrpcConfig {
-    pub(crate) fn resolve(&self) -> Result<GrpcSettings, Vec<ConfigProblem>> {
-        let mut problems = Vec::new();
-        let uri = match grpc_target(self.endpoint.trim(), self.tls.insecure) {
+impl FromConfig<GrpcConfig> for GrpcSettings {
+    fn from_config(config: &GrpcConfig, problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        let uri = match grpc_target(config.endpoint.trim(), config.tls.insecure) {
             Ok((uri, GrpcTransport::Plain)) => Some((uri, None)),
             Ok((uri, GrpcTransport::TlsByScheme | GrpcTransport::TlsByDefault)) => {
                 let tls = TlsConfig {
                     // `https://` asks for TLS even with `insecure: true`, as in the Collector.
                     insecure: false,
-                    ..self.tls.clone()
+                    ..config.tls.clone()
                 };
                 with_scheme(&uri, "https")
                     .map(|uri| (uri, Some(tls)))
@@ -106,39 +106,31 @@ impl GrpcConfig {
             }
         };
         if uri.as_ref().is_some_and(|(_, tls)| tls.is_some()) {
-            problems.extend(tls_problems(&self.tls));
+            problems.extend(tls_problems(&config.tls));
         }
-        let headers = header_map(&self.headers, &mut problems);
-        problems.extend(validate_auth(self.auth.as_ref(), "auth"));
+        let headers = header_map(&config.headers, problems);
+        problems.extend(validate_auth(config.auth.as_ref(), "auth"));
         match uri {
-            Some((uri, tls)) if !problems.iter().any(ConfigProblem::is_error) => Ok(GrpcSettings {
+            Some((uri, tls)) if !problems.iter().any(ConfigProblem::is_error) => Some(GrpcSettings {
                 uri,
                 tls,
                 headers,
-                compression: self.compression,
-                auth: self.auth.clone(),
+                compression: config.compression,
+                auth: config.auth.clone(),
             }),
-            _ => Err(problems),
+            _ => None,
         }
     }
 }
 
 impl ComponentConfig for GrpcConfig {
-    fn validate(&self) -> Vec<ConfigProblem> {
-        match self.resolve() {
-            // What is left to say about a config that resolves: the TLS warnings.
-            Ok(settings) if settings.tls.is_some() => tls_problems(&self.tls),
-            Ok(_) => Vec::new(),
-            Err(problems) => problems,
-        }
-    }
+    type Validated = GrpcSettings;
 }
 
-impl HttpConfig {
-    pub(crate) fn resolve(&self) -> Result<HttpSettings, Vec<ConfigProblem>> {
-        let mut problems = Vec::new();
-        let endpoint = self.endpoint.trim();
-        let custom = self
+impl FromConfig<HttpConfig> for HttpSettings {
+    fn from_config(config: &HttpConfig, problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        let endpoint = config.endpoint.trim();
+        let custom = config
             .traces_endpoint
             .as_deref()
             .map(str::trim)
@@ -157,32 +149,26 @@ impl HttpConfig {
         };
         let url = url.map_err(|p| problems.push(p)).ok();
         if url.as_ref().is_some_and(|u| u.scheme_str() == Some("https")) {
-            problems.extend(tls_problems(&self.tls));
+            problems.extend(tls_problems(&config.tls));
         }
-        let headers = header_map(&self.headers, &mut problems);
-        problems.extend(validate_auth(self.auth.as_ref(), "auth"));
+        let headers = header_map(&config.headers, problems);
+        problems.extend(validate_auth(config.auth.as_ref(), "auth"));
         match url {
-            Some(url) if !problems.iter().any(ConfigProblem::is_error) => Ok(HttpSettings {
+            Some(url) if !problems.iter().any(ConfigProblem::is_error) => Some(HttpSettings {
                 url,
-                tls: self.tls.clone(),
+                tls: config.tls.clone(),
                 headers,
-                compression: self.compression,
-                encoding: self.encoding,
-                auth: self.auth.clone(),
+                compression: config.compression,
+                encoding: config.encoding,
+                auth: config.auth.clone(),
             }),
-            _ => Err(problems),
+            _ => None,
         }
     }
 }
 
 impl ComponentConfig for HttpConfig {
-    fn validate(&self) -> Vec<ConfigProblem> {
-        match self.resolve() {
-            Ok(settings) if settings.url.scheme_str() == Some("https") => tls_problems(&self.tls),
-            Ok(_) => Vec::new(),
-            Err(problems) => problems,
-        }
-    }
+    type Validated = HttpSettings;
 }
 
 fn tls_problems(tls: &TlsConfig) -> Vec<ConfigProblem> {

@@ -11,22 +11,12 @@ fn parse<C: ComponentConfig>(yaml: &str) -> Result<ParsedConfig, Vec<ConfigProbl
 
 fn grpc(yaml: &str) -> Result<GrpcSettings, Vec<ConfigProblem>> {
     let parsed = parse::<GrpcConfig>(yaml)?;
-    Ok(parsed
-        .typed
-        .downcast_ref::<GrpcConfig>()
-        .unwrap()
-        .resolve()
-        .unwrap())
+    Ok(parsed.typed.downcast_ref::<GrpcSettings>().unwrap().clone())
 }
 
 fn http(yaml: &str) -> Result<HttpSettings, Vec<ConfigProblem>> {
     let parsed = parse::<HttpConfig>(yaml)?;
-    Ok(parsed
-        .typed
-        .downcast_ref::<HttpConfig>()
-        .unwrap()
-        .resolve()
-        .unwrap())
+    Ok(parsed.typed.downcast_ref::<HttpSettings>().unwrap().clone())
 }
 
 /// The single problem's path and message.

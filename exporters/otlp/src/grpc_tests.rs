@@ -101,7 +101,7 @@ fn ok() -> Reply {
 fn exporter(yaml: &str) -> Arc<dyn tracegate_core::Exporter> {
     let config: GrpcConfig = serde_yaml_ng::from_str(yaml).unwrap();
     OtlpGrpcExporterFactory
-        .create(ctx("otlp/test"), config)
+        .create(ctx("otlp/test"), tracegate_core::testing::validated(&config))
         .unwrap()
 }
 

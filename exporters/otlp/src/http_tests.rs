@@ -95,7 +95,7 @@ impl TestServer {
 fn exporter(yaml: &str) -> Arc<dyn Exporter> {
     let config: HttpConfig = serde_yaml_ng::from_str(yaml).unwrap();
     OtlpHttpExporterFactory
-        .create(ctx("otlphttp/test"), config)
+        .create(ctx("otlphttp/test"), tracegate_core::testing::validated(&config))
         .unwrap()
 }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tracegate_core::{ComponentError, CreateContext, Exporter, ExporterFactory, Stability};
 
 pub use compression::Compression;
-pub use config::{Encoding, GrpcConfig, HttpConfig, TlsConfig};
+pub use config::{Encoding, GrpcConfig, GrpcSettings, HttpConfig, HttpSettings, TlsConfig};
 pub use grpc::OtlpGrpcExporter;
 pub use http::OtlpHttpExporter;
 
@@ -44,9 +44,8 @@ impl ExporterFactory for OtlpGrpcExporterFactory {
     fn create(
         &self,
         ctx: CreateContext,
-        config: GrpcConfig,
+        settings: GrpcSettings,
     ) -> Result<Arc<dyn Exporter>, ComponentError> {
-        let settings = config.resolve().map_err(config_error)?;
         Ok(Arc::new(OtlpGrpcExporter::new(ctx.id.to_string(), settings)?))
     }
 }
@@ -62,17 +61,10 @@ impl ExporterFactory for OtlpHttpExporterFactory {
     fn create(
         &self,
         ctx: CreateContext,
-        config: HttpConfig,
+        settings: HttpSettings,
     ) -> Result<Arc<dyn Exporter>, ComponentError> {
-        let settings = config.resolve().map_err(config_error)?;
         Ok(Arc::new(OtlpHttpExporter::new(ctx.id.to_string(), settings)?))
     }
-}
-
-/// `create` sees only validated configs, so this is a safety net, not a user path.
-fn config_error(problems: Vec<tracegate_core::config::ConfigProblem>) -> ComponentError {
-    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    ComponentError::Config(text.join("; "))
 }
 
 tracegate_core::register_exporter!(OtlpGrpcExporterFactory);

@@ -108,13 +108,13 @@ fn tls_yaml(dir: &Path, ca: &TestCa, client: Option<&CertAndKey>, extra: &str) -
 fn grpc_exporter(addr: SocketAddr, tls: &str) -> Arc<dyn Exporter> {
     let yaml = format!("{{ endpoint: '{addr}', tls: {tls} }}");
     let config: GrpcConfig = serde_yaml_ng::from_str(&yaml).unwrap();
-    OtlpGrpcExporterFactory.create(ctx("otlp/tls"), config).unwrap()
+    OtlpGrpcExporterFactory.create(ctx("otlp/tls"), tracegate_core::testing::validated(&config)).unwrap()
 }
 
 fn http_exporter(addr: SocketAddr, tls: &str) -> Arc<dyn Exporter> {
     let yaml = format!("{{ endpoint: 'https://{addr}', compression: none, tls: {tls} }}");
     let config: HttpConfig = serde_yaml_ng::from_str(&yaml).unwrap();
-    OtlpHttpExporterFactory.create(ctx("otlphttp/tls"), config).unwrap()
+    OtlpHttpExporterFactory.create(ctx("otlphttp/tls"), tracegate_core::testing::validated(&config)).unwrap()
 }
 
 #[tokio::test]
@@ -189,6 +189,6 @@ async fn server_name_override_checks_the_name_in_the_certificate() {
 async fn a_missing_ca_file_fails_create_with_its_path() {
     let config: GrpcConfig =
         serde_yaml_ng::from_str("{ endpoint: '127.0.0.1:1', tls: { ca_file: /nonexistent/ca.crt } }").unwrap();
-    let error = OtlpGrpcExporterFactory.create(ctx("otlp/tls"), config).err().unwrap();
+    let error = OtlpGrpcExporterFactory.create(ctx("otlp/tls"), tracegate_core::testing::validated(&config)).err().unwrap();
     assert!(error.to_string().contains("/nonexistent/ca.crt"), "{error}");
 }

@@ -83,6 +83,8 @@ impl Default for Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if self.path.as_os_str().is_empty() {

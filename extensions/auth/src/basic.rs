@@ -76,6 +76,8 @@ impl std::fmt::Debug for ClientAuthConfig {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         match (&self.htpasswd, &self.client_auth) {
             (Some(_), Some(_)) => vec![ConfigProblem::new(

@@ -65,6 +65,8 @@ impl std::fmt::Debug for Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         let given = [!self.token.is_empty(), !self.tokens.is_empty(), !self.filename.is_empty()];

@@ -88,6 +88,8 @@ impl Default for Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if self.issuer_url.is_empty() && self.jwks_file.is_empty() {

@@ -22,7 +22,7 @@ use super::*;
 fn create<F: ExtensionFactory>(factory: F, id: &str, yaml: &str, telemetry: &Arc<Telemetry>) -> Arc<dyn Extension> {
     let config = tracegate_core::testing::parse_config::<F::Config>(yaml).unwrap();
     let ctx = CreateContext::new(ComponentId::parse(id).unwrap(), telemetry.clone());
-    factory.create(ctx, config).unwrap()
+    factory.create(ctx, tracegate_core::testing::validated(&config)).unwrap()
 }
 
 async fn serve(host: &ExtensionsHost, authenticator: &str) -> RunningServers {

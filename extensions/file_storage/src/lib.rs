@@ -43,6 +43,8 @@ impl Default for Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         if self.directory.as_os_str().is_empty() {
             return vec![ConfigProblem::new("directory", "must not be empty")];

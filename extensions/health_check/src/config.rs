@@ -29,6 +29,8 @@ impl Default for Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.tls.as_ref(), "tls");
         if !self.path.starts_with('/') {

@@ -31,6 +31,8 @@ macro_rules! diagnostics_extension {
         pub struct $config(pub AnySettings);
 
         impl ComponentConfig for $config {
+            type Validated = Self;
+
             fn validate(&self) -> Vec<ConfigProblem> {
                 vec![ConfigProblem::warning(
                     "",

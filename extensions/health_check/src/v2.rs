@@ -92,6 +92,8 @@ impl Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         let diagnostics = "it only affects diagnostics, so it is accepted and ignored";

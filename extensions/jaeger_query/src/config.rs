@@ -396,6 +396,8 @@ impl BasePath {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     /// The trace store, by name (`storage::traces`, or `storage` when written as a name).
     fn references(&self) -> Vec<tracegate_core::config::NameReference> {
         vec![tracegate_core::config::NameReference::new("storage", self.storage.traces.clone(), "a trace store")]

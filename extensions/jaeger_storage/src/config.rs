@@ -138,6 +138,8 @@ impl fmt::Display for Backend {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     /// Each backend is offered under its name.
     fn offered_names(&self) -> Vec<String> {
         self.backends.keys().cloned().collect()

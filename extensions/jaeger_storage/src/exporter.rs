@@ -23,6 +23,8 @@ pub struct ExporterConfig {
 }
 
 impl ComponentConfig for ExporterConfig {
+    type Validated = Self;
+
     fn references(&self) -> Vec<NameReference> {
         vec![NameReference::new("trace_storage", self.trace_storage.clone(), "a trace store")]
     }

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{validate_keepalive, validate_tls, ConfigProblem, Endpoint, GoDuration, GrpcKeepalive, TlsServerConfig};
-use tracegate_core::factory::ComponentConfig;
+use tracegate_core::factory::{ComponentConfig, FromConfig};
 use tracegate_core::server::ServerLimits;
 
 /// Jaeger's default probability for services (and operations) the file does not name.
@@ -241,7 +241,28 @@ impl Config {
     }
 }
 
+/// What `create` is given: the config with its one source picked, so the extension never
+/// meets a config without one.
+#[derive(Clone, Debug)]
+pub struct ValidatedConfig {
+    pub config: Config,
+    pub source: Source,
+}
+
+impl FromConfig<Config> for ValidatedConfig {
+    fn from_config(config: &Config, problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        let source = config.source();
+        if source.is_none() {
+            // `validate` refuses such a config first; this only keeps the two in step.
+            problems.push(ConfigProblem::new("", "set exactly one sampling strategy provider, 'adaptive' or 'file'"));
+        }
+        source.map(|source| Self { config: config.clone(), source })
+    }
+}
+
 impl ComponentConfig for Config {
+    type Validated = ValidatedConfig;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.http.as_ref().and_then(|h| h.tls.as_ref()), "http::tls");
         problems.extend(validate_tls(self.grpc.as_ref().and_then(|g| g.tls.as_ref()), "grpc::tls"));

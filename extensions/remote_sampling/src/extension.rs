@@ -15,7 +15,7 @@ use tracegate_core::sampling::SamplingStrategies;
 use tracegate_core::{ComponentError, CreateContext, Extension, Host, Lifecycle};
 
 use crate::adaptive::AdaptiveSampling;
-use crate::config::{Config, GrpcConfig, HttpConfig, Source};
+use crate::config::{GrpcConfig, HttpConfig, Source, ValidatedConfig};
 use crate::grpc::Served;
 use crate::proto::SamplingStrategyResponse;
 use crate::provider::{StrategyProvider, StrategySource};
@@ -42,27 +42,23 @@ pub struct RemoteSamplingExtension {
 
 impl RemoteSamplingExtension {
     /// Loads the strategies file; a missing or malformed file is an error naming the path.
-    pub fn new(ctx: CreateContext, config: &Config) -> Result<Self, ComponentError> {
-        Self::with_id(ctx.id.to_string(), config)
+    pub fn new(ctx: CreateContext, validated: &ValidatedConfig) -> Result<Self, ComponentError> {
+        Self::with_id(ctx.id.to_string(), validated)
     }
 
     /// As [`new`](Self::new), without the engine's context (tests, embedding).
-    pub fn with_id(id: String, config: &Config) -> Result<Self, ComponentError> {
-        let (source, file, adaptive, reload_interval): (Arc<dyn StrategySource>, _, _, _) = match config.source() {
-            Some(Source::File(file)) => {
+    pub fn with_id(id: String, validated: &ValidatedConfig) -> Result<Self, ComponentError> {
+        let config = &validated.config;
+        let (source, file, adaptive, reload_interval): (Arc<dyn StrategySource>, _, _, _) = match &validated.source {
+            Source::File(file) => {
                 let provider = StrategyProvider::from_file(&file.path, file.default_sampling_probability)
                     .map_err(|e| ComponentError::Config(e.to_string()))?;
                 let provider = Arc::new(provider);
                 (provider.clone(), Some(provider), None, file.reload_interval)
             }
-            Some(Source::Adaptive(options)) => {
-                let adaptive = Arc::new(AdaptiveSampling::new(options, std::time::Instant::now()));
+            Source::Adaptive(options) => {
+                let adaptive = Arc::new(AdaptiveSampling::new(options.clone(), std::time::Instant::now()));
                 (adaptive.clone(), None, Some(adaptive), GoDuration::default())
-            }
-            None => {
-                return Err(ComponentError::Config(
-                    "exactly one sampling strategy provider must be specified, 'adaptive' or 'file'".into(),
-                ))
             }
         };
         Ok(Self {
@@ -175,16 +171,17 @@ mod tests {
     use tracegate_core::Kind;
 
     use super::*;
+    use crate::config::Config;
     use crate::http::tests::get;
     use crate::proto::sampling_manager_client::SamplingManagerClient;
     use crate::proto::SamplingStrategyParameters;
     use crate::provider::Reload;
     use crate::strategies::probabilistic;
 
-    fn config(path: &Path, extra: &str) -> Config {
+    fn config(path: &Path, extra: &str) -> ValidatedConfig {
         let yaml = format!("file: {{ path: '{}', reload_interval: 10ms }}\n{extra}", path.display());
         let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
-        parse_typed::<Config>(Some(&raw)).ok().unwrap().typed.downcast_ref::<Config>().unwrap().clone()
+        parse_typed::<Config>(Some(&raw)).ok().unwrap().typed.downcast_ref::<ValidatedConfig>().unwrap().clone()
     }
 
     fn strategies(default: f64) -> String {
@@ -249,7 +246,7 @@ mod tests {
              http: { endpoint: 127.0.0.1:0 }\ngrpc: { endpoint: 127.0.0.1:0 }",
         )
         .unwrap();
-        let cfg = parse_typed::<Config>(Some(&raw)).ok().unwrap().typed.downcast_ref::<Config>().unwrap().clone();
+        let cfg = parse_typed::<Config>(Some(&raw)).ok().unwrap().typed.downcast_ref::<ValidatedConfig>().unwrap().clone();
         let ext = RemoteSamplingExtension::with_id("remote_sampling".into(), &cfg).unwrap();
         assert!(ext.provider().is_none());
         ext.start(TestHost::new()).await.unwrap();

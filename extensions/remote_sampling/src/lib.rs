@@ -43,7 +43,7 @@ use std::sync::Arc;
 
 use tracegate_core::{ComponentError, CreateContext, Extension, ExtensionFactory, Stability};
 
-pub use config::Config;
+pub use config::{Config, ValidatedConfig};
 pub use adaptive::AdaptiveSampling;
 pub use extension::RemoteSamplingExtension;
 pub use proto::sampling_manager_client;
@@ -58,7 +58,7 @@ impl ExtensionFactory for RemoteSamplingFactory {
     const STABILITY: Stability = Stability::Beta;
     type Config = Config;
 
-    fn create(&self, ctx: CreateContext, config: Config) -> Result<Arc<dyn Extension>, ComponentError> {
+    fn create(&self, ctx: CreateContext, config: ValidatedConfig) -> Result<Arc<dyn Extension>, ComponentError> {
         Ok(Arc::new(RemoteSamplingExtension::new(ctx, &config)?))
     }
 }

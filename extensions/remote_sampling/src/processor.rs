@@ -41,7 +41,9 @@ const SERVICE_NAME: &str = "service.name";
 #[serde(default, deny_unknown_fields)]
 pub struct AdaptiveSamplingConfig {}
 
-impl ComponentConfig for AdaptiveSamplingConfig {}
+impl ComponentConfig for AdaptiveSamplingConfig {
+    type Validated = Self;
+}
 
 pub struct AdaptiveSamplingProcessor {
     id: String,
@@ -272,13 +274,13 @@ mod tests {
         let path = dir.path().join("s.json");
         std::fs::write(&path, "{}").unwrap();
         let file_cfg = Config { file: Some(FileConfig { path, ..Default::default() }), ..Default::default() };
-        let file_ext: Arc<dyn Extension> = Arc::new(RemoteSamplingExtension::with_id("remote_sampling".into(), &file_cfg).unwrap());
+        let file_ext: Arc<dyn Extension> = Arc::new(RemoteSamplingExtension::with_id("remote_sampling".into(), &tracegate_core::testing::validated(&file_cfg)).unwrap());
         let err = p.start(Arc::new(HostWith(vec![file_ext.clone()]))).await.unwrap_err().to_string();
         assert!(err.contains("serves strategies from a file; configure it with `adaptive:`"), "{err}");
 
         let no_delay = AdaptiveConfig { calculation_delay: Default::default(), ..AdaptiveConfig::default() };
         let cfg = Config { adaptive: Some(no_delay), ..Default::default() };
-        let ext = Arc::new(RemoteSamplingExtension::with_id("remote_sampling".into(), &cfg).unwrap());
+        let ext = Arc::new(RemoteSamplingExtension::with_id("remote_sampling".into(), &tracegate_core::testing::validated(&cfg)).unwrap());
         p.start(Arc::new(HostWith(vec![file_ext, ext.clone()]))).await.unwrap();
         p.consume(batch("svc", vec![span("GET", &[], vec![])])).await.unwrap();
         let sampling = ext.adaptive().unwrap();

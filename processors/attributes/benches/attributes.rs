@@ -9,18 +9,15 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use tracegate_core::testing::parse_config;
+use tracegate_core::testing::validated_config;
 use tracegate_processor_attributes::{AttributesConfig, AttributesProcessor};
 use tracegate_span_rules::testing::{bench_batch, owned, Sink};
-use tracegate_span_rules::{Actions, SpanMatcher};
 
 const SPANS: usize = 1000;
 
 fn attributes(yaml: &str) -> AttributesProcessor {
-    let cfg: AttributesConfig = parse_config(yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    let actions = Actions::compile(&cfg.actions, "actions").unwrap_or_else(|e| panic!("{e:?}"));
-    let matcher = SpanMatcher::compile(cfg.include.as_ref(), cfg.exclude.as_ref(), "").unwrap_or_else(|e| panic!("{e:?}"));
-    AttributesProcessor::new(actions, matcher, Arc::new(Sink::default()))
+    let rules = validated_config::<AttributesConfig>(yaml).unwrap_or_else(|e| panic!("{e:?}"));
+    AttributesProcessor::new(rules, Arc::new(Sink::default()))
 }
 
 fn bench(c: &mut Criterion) {

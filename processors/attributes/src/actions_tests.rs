@@ -3,7 +3,7 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use tracegate_core::testing::parse_config_messages;
+use tracegate_core::testing::{parse_config_messages, validated_config};
 
 use tracegate_span_rules::value::{self, kv};
 use tracegate_span_rules::Actions;
@@ -24,8 +24,7 @@ fn get<'a>(a: &'a [KeyValue], key: &str) -> Option<&'a V> {
 
 /// Compiles the actions of an `attributes` config written in YAML.
 fn actions(yaml: &str) -> Actions {
-    let cfg: AttributesConfig = parse_config_messages(yaml).unwrap_or_else(|e| panic!("config rejected: {e:?}"));
-    Actions::compile(&cfg.actions, "actions").unwrap_or_else(|e| panic!("{e:?}"))
+    validated_config::<AttributesConfig>(yaml).unwrap_or_else(|e| panic!("config rejected: {e:?}")).edit
 }
 
 fn problems(yaml: &str) -> Vec<String> {

@@ -1,12 +1,13 @@
-//! Settings of the `attributes` processor, with the Collector's names. `validate` compiles
-//! every regex and action, so a bad one is reported at load time with its path
-//! (`actions::2::pattern`), never at the first span.
+//! Settings of the `attributes` processor, with the Collector's names. Every regex and action
+//! is compiled once, when the config is validated ([`FromConfig`]), so a bad one is reported
+//! at load time with its path (`actions::2::pattern`), never at the first span, and `create`
+//! is handed the compiled rules.
 
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::ConfigProblem;
-use tracegate_core::factory::ComponentConfig;
+use tracegate_core::factory::{ComponentConfig, FromConfig};
 
-use tracegate_span_rules::{ActionConfig, Actions, MatchProperties, SpanMatcher};
+use tracegate_span_rules::{ActionConfig, Actions, MatchProperties, SpanEditRules};
 
 /// `attributes`: actions on span attributes, for the spans `include`/`exclude` select.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -20,13 +21,19 @@ pub struct AttributesConfig {
 }
 
 impl ComponentConfig for AttributesConfig {
+    type Validated = SpanEditRules<Actions>;
+
     fn validate(&self) -> Vec<ConfigProblem> {
-        let mut p = Vec::new();
         if self.actions.is_empty() {
-            p.push(ConfigProblem::new("actions", "missing: list at least one action"));
+            return vec![ConfigProblem::new("actions", "missing: list at least one action")];
         }
-        p.extend(Actions::compile(&self.actions, "actions").err().unwrap_or_default());
-        p.extend(SpanMatcher::compile(self.include.as_ref(), self.exclude.as_ref(), "").err().unwrap_or_default());
-        p
+        Vec::new()
+    }
+}
+
+impl FromConfig<AttributesConfig> for SpanEditRules<Actions> {
+    fn from_config(c: &AttributesConfig, problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        let rules = SpanEditRules::compile(Actions::compile(&c.actions, "actions"), c.include.as_ref(), c.exclude.as_ref());
+        rules.map_err(|e| problems.extend(e)).ok()
     }
 }

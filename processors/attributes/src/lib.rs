@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tracegate_core::component::{ComponentError, Consumer, Processor};
 use tracegate_core::factory::{CreateContext, ProcessorFactory, Stability};
-use tracegate_span_rules::{config_error, Actions, SpanEditProcessor, SpanMatcher};
+use tracegate_span_rules::{Actions, SpanEditProcessor, SpanEditRules};
 
 pub use config::AttributesConfig;
 
@@ -23,10 +23,8 @@ impl ProcessorFactory for AttributesProcessorFactory {
     const STABILITY: Stability = Stability::Beta;
     type Config = AttributesConfig;
 
-    fn create(&self, _ctx: CreateContext, cfg: AttributesConfig, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
-        let actions = Actions::compile(&cfg.actions, "actions").map_err(config_error)?;
-        let matcher = SpanMatcher::compile(cfg.include.as_ref(), cfg.exclude.as_ref(), "").map_err(config_error)?;
-        Ok(Arc::new(AttributesProcessor::new(actions, matcher, next)))
+    fn create(&self, _ctx: CreateContext, rules: SpanEditRules<Actions>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
+        Ok(Arc::new(AttributesProcessor::new(rules, next)))
     }
 }
 

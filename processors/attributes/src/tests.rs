@@ -5,18 +5,14 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use tracegate_core::component::Consumer;
 use tracegate_core::data::Traces;
-use tracegate_core::testing::parse_config_messages;
+use tracegate_core::testing::{parse_config_messages, validated_config};
 
 use tracegate_span_rules::testing::*;
-use tracegate_span_rules::{Actions, SpanMatcher};
 
 use crate::*;
 
 fn attributes(yaml: &str) -> AttributesProcessor {
-    let cfg: AttributesConfig = parse_config_messages(yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    let actions = Actions::compile(&cfg.actions, "actions").unwrap_or_else(|e| panic!("{e:?}"));
-    let matcher = SpanMatcher::compile(cfg.include.as_ref(), cfg.exclude.as_ref(), "").unwrap_or_else(|e| panic!("{e:?}"));
-    AttributesProcessor::new(actions, matcher, Sink::new())
+    AttributesProcessor::new(validated_config::<AttributesConfig>(yaml).unwrap_or_else(|e| panic!("{e:?}")), Sink::new())
 }
 
 #[test]
@@ -113,8 +109,8 @@ fn match_config_errors_carry_their_path() {
 #[tokio::test]
 async fn consume_sends_the_processed_batch_on() {
     let sink = Sink::new();
-    let cfg: AttributesConfig = parse_config_messages("actions: [ {key: env, value: prod, action: insert} ]").unwrap_or_else(|e| panic!("{e:?}"));
-    let p = AttributesProcessor::new(Actions::compile(&cfg.actions, "actions").unwrap_or_else(|e| panic!("{e:?}")), None, sink.clone() as Arc<dyn Consumer>);
+    let rules = validated_config::<AttributesConfig>("actions: [ {key: env, value: prod, action: insert} ]").unwrap_or_else(|e| panic!("{e:?}"));
+    let p = AttributesProcessor::new(rules, sink.clone() as Arc<dyn Consumer>);
     assert!(p.consume(two_services()).await.is_ok());
     let got = sink.batches();
     assert_eq!(got.len(), 1);

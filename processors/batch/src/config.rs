@@ -40,6 +40,8 @@ impl Default for BatchConfig {
 }
 
 impl ComponentConfig for BatchConfig {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {

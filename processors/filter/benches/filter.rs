@@ -6,15 +6,14 @@
 //! none matches (no copy), ~417 ns when 10% are dropped (one copy-free retain pass).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use tracegate_core::testing::parse_config;
+use tracegate_core::testing::validated_config;
 use tracegate_processor_filter::{FilterConfig, FilterRules};
 use tracegate_span_rules::testing::{bench_batch, owned};
 
 const SPANS: usize = 1000;
 
 fn filter(yaml: &str) -> FilterRules {
-    let cfg: FilterConfig = parse_config(yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    FilterRules::compile(&cfg).unwrap_or_else(|e| panic!("{e:?}"))
+    validated_config::<FilterConfig>(yaml).unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn bench(c: &mut Criterion) {

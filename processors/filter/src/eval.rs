@@ -11,7 +11,7 @@ use tracegate_core::data::Span;
 use tracegate_span_rules::cow::SpanCtx;
 use tracegate_span_rules::value;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Expr {
     Lit(Lit),
     Path(Path),
@@ -23,7 +23,7 @@ pub enum Expr {
     Math(Box<Expr>, MathOp, Box<Expr>),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Lit {
     Nil,
     Bool(bool),
@@ -32,7 +32,7 @@ pub enum Lit {
     Str(String),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Path {
     Name,
     Kind,
@@ -50,7 +50,7 @@ pub enum Path {
     TraceState,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Func {
     IsMatch(Box<Expr>, Regex),
     IsRootSpan,

@@ -20,14 +20,14 @@ use serde::{Deserialize, Serialize};
 use tracegate_core::component::{Capabilities, ConsumeError, Consumer, Lifecycle, Processor};
 use tracegate_core::config::ConfigProblem;
 use tracegate_core::data::Traces;
-use tracegate_core::factory::ComponentConfig;
+use tracegate_core::factory::{ComponentConfig, FromConfig};
 use tracegate_core::id::ComponentId;
 use tracegate_core::telemetry::ProcessorMetrics;
 
 use tracegate_core::component::ComponentError;
 use tracegate_core::factory::{CreateContext, ProcessorFactory, Stability};
 use tracegate_span_rules::cow::SpanCtx;
-use tracegate_span_rules::{config_error, MatchProperties, SpanMatcher};
+use tracegate_span_rules::{MatchProperties, SpanMatcher};
 
 use eval::Expr;
 
@@ -77,7 +77,9 @@ pub struct FilterConfig {
     pub spans: Option<LegacySpans>,
 }
 
-/// The compiled filter.
+/// The compiled filter: the filter config's validated form, built once when the config is
+/// validated, so `create` is handed it and cannot fail on a condition.
+#[derive(Clone)]
 pub struct FilterRules {
     span: Vec<Expr>,
     trace: Vec<Expr>,
@@ -96,8 +98,8 @@ fn compile_list(list: &[String], path: &str, problems: &mut Vec<ConfigProblem>) 
     out
 }
 
-impl FilterRules {
-    pub fn compile(cfg: &FilterConfig) -> Result<Self, Vec<ConfigProblem>> {
+impl FromConfig<FilterConfig> for FilterRules {
+    fn from_config(cfg: &FilterConfig, out: &mut Vec<ConfigProblem>) -> Option<Self> {
         let mut problems = Vec::new();
         let span = compile_list(&cfg.traces.span, "traces::span", &mut problems);
         let trace = compile_list(&cfg.traces.trace, "traces::trace", &mut problems);
@@ -120,12 +122,15 @@ impl FilterRules {
             }
         };
         if problems.is_empty() {
-            Ok(Self { span, trace, legacy, error_mode: cfg.error_mode })
+            Some(Self { span, trace, legacy, error_mode: cfg.error_mode })
         } else {
-            Err(problems)
+            out.extend(problems);
+            None
         }
     }
+}
 
+impl FilterRules {
     fn any(&self, list: &[Expr], ctx: SpanCtx<'_>, span: &tracegate_core::data::Span) -> Result<bool, String> {
         for e in list {
             match e.matches(ctx, span) {
@@ -184,9 +189,7 @@ impl FilterRules {
 }
 
 impl ComponentConfig for FilterConfig {
-    fn validate(&self) -> Vec<ConfigProblem> {
-        FilterRules::compile(self).err().unwrap_or_default()
-    }
+    type Validated = FilterRules;
 }
 
 pub struct FilterProcessor {
@@ -234,8 +237,7 @@ impl ProcessorFactory for FilterProcessorFactory {
     const STABILITY: Stability = Stability::Alpha;
     type Config = FilterConfig;
 
-    fn create(&self, ctx: CreateContext, cfg: FilterConfig, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
-        let rules = FilterRules::compile(&cfg).map_err(config_error)?;
+    fn create(&self, ctx: CreateContext, rules: FilterRules, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
         Ok(Arc::new(FilterProcessor::new(ctx.id.clone(), rules, ctx.processor_metrics(), next)))
     }
 }

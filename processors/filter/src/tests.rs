@@ -3,14 +3,13 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use tracegate_core::component::Consumer;
 use tracegate_core::telemetry::Metrics;
-use tracegate_core::testing::parse_config_messages;
+use tracegate_core::testing::{parse_config_messages, validated_config};
 
 use super::*;
 use tracegate_span_rules::testing::*;
 
 fn rules(yaml: &str) -> FilterRules {
-    let cfg: FilterConfig = parse_config_messages(yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    FilterRules::compile(&cfg).unwrap_or_else(|e| panic!("{e:?}"))
+    validated_config::<FilterConfig>(yaml).unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn problems(yaml: &str) -> Vec<String> {

@@ -31,6 +31,8 @@ pub struct Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     /// The Collector's checks in its order, with its messages; unlike it, every problem is
     /// reported at once, each on the field it is about.
     fn validate(&self) -> Vec<ConfigProblem> {

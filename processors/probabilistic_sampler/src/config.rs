@@ -71,6 +71,8 @@ impl ProbabilisticSamplerConfig {
 }
 
 impl ComponentConfig for ProbabilisticSamplerConfig {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         let pct = f64::from(self.sampling_percentage);

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use tracegate_core::component::{Capabilities, ComponentError, ConsumeError, Consumer, Lifecycle, Processor};
 use tracegate_core::config::ConfigProblem;
 use tracegate_core::data::Traces;
-use tracegate_core::factory::{ComponentConfig, CreateContext, ProcessorFactory, Stability};
+use tracegate_core::factory::{ComponentConfig, CreateContext, FromConfig, ProcessorFactory, Stability};
 use tracegate_span_rules::cow::edit_resources;
-use tracegate_span_rules::{config_error, ActionConfig, Actions};
+use tracegate_span_rules::{ActionConfig, Actions};
 
 /// `resource`: the attribute actions on resource attributes (listed under `attributes`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -22,13 +22,20 @@ pub struct ResourceConfig {
 }
 
 impl ComponentConfig for ResourceConfig {
+    /// The actions, compiled once when the config is validated.
+    type Validated = Actions;
+
     fn validate(&self) -> Vec<ConfigProblem> {
-        let mut p = Vec::new();
         if self.attributes.is_empty() {
-            p.push(ConfigProblem::new("attributes", "missing: list at least one action"));
+            return vec![ConfigProblem::new("attributes", "missing: list at least one action")];
         }
-        p.extend(Actions::compile(&self.attributes, "attributes").err().unwrap_or_default());
-        p
+        Vec::new()
+    }
+}
+
+impl FromConfig<ResourceConfig> for Actions {
+    fn from_config(c: &ResourceConfig, problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        Actions::compile(&c.attributes, "attributes").map_err(|e| problems.extend(e)).ok()
     }
 }
 
@@ -72,8 +79,7 @@ impl ProcessorFactory for ResourceProcessorFactory {
     const STABILITY: Stability = Stability::Beta;
     type Config = ResourceConfig;
 
-    fn create(&self, _ctx: CreateContext, cfg: ResourceConfig, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
-        let actions = Actions::compile(&cfg.attributes, "attributes").map_err(config_error)?;
+    fn create(&self, _ctx: CreateContext, actions: Actions, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
         Ok(Arc::new(ResourceProcessor::new(actions, next)))
     }
 }
@@ -82,16 +88,16 @@ tracegate_core::register_processor!(ResourceProcessorFactory);
 
 #[cfg(test)]
 mod tests {
-    use tracegate_core::testing::parse_config_messages;
+    use tracegate_core::testing::{parse_config_messages, validated_config};
     use tracegate_span_rules::testing::*;
 
     use super::*;
 
     #[test]
     fn resource_processor_edits_resources_copy_on_write() {
-        let cfg: ResourceConfig = parse_config_messages("attributes: [ {key: deployment.environment, value: prod, action: upsert}, {key: host.name, action: delete} ]")
+        let actions = validated_config::<ResourceConfig>("attributes: [ {key: deployment.environment, value: prod, action: upsert}, {key: host.name, action: delete} ]")
             .unwrap_or_else(|e| panic!("{e:?}"));
-        let p = ResourceProcessor::new(Actions::compile(&cfg.attributes, "attributes").unwrap_or_else(|e| panic!("{e:?}")), Sink::new());
+        let p = ResourceProcessor::new(actions, Sink::new());
         let original = two_services();
         let mut t = original.clone();
         assert!(p.process(&mut t));
@@ -113,8 +119,8 @@ mod tests {
     #[tokio::test]
     async fn consume_sends_the_edited_batch_on() {
         let sink = Sink::new();
-        let cfg: ResourceConfig = parse_config_messages("attributes: [ {key: env, value: prod, action: insert} ]").unwrap_or_else(|e| panic!("{e:?}"));
-        let p = ResourceProcessor::new(Actions::compile(&cfg.attributes, "attributes").unwrap_or_else(|e| panic!("{e:?}")), sink.clone());
+        let actions = validated_config::<ResourceConfig>("attributes: [ {key: env, value: prod, action: insert} ]").unwrap_or_else(|e| panic!("{e:?}"));
+        let p = ResourceProcessor::new(actions, sink.clone());
         assert!(p.consume(two_services()).await.is_ok());
         let got = sink.batches();
         assert_eq!(got.len(), 1);

@@ -1,11 +1,12 @@
-//! Settings of the `span` processor, with the Collector's names. `validate` compiles every
-//! regex, so a bad one is reported at load time with its path
-//! (`name::to_attributes::rules::0`), never at the first span.
+//! Settings of the `span` processor, with the Collector's names. Every regex is compiled
+//! once, when the config is validated ([`FromConfig`]), so a bad one is reported at load time
+//! with its path (`name::to_attributes::rules::0`), never at the first span, and `create` is
+//! handed the compiled rules.
 
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::ConfigProblem;
-use tracegate_core::factory::ComponentConfig;
-use tracegate_span_rules::{MatchProperties, SpanMatcher};
+use tracegate_core::factory::{ComponentConfig, FromConfig};
+use tracegate_span_rules::{MatchProperties, SpanEditRules};
 
 use crate::rules::SpanRules;
 
@@ -55,6 +56,8 @@ pub struct StatusConfig {
 }
 
 impl ComponentConfig for SpanConfig {
+    type Validated = SpanEditRules<SpanRules>;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         if self.name.from_attributes.is_empty() && self.name.to_attributes.is_none() && self.status.is_none() {
@@ -63,8 +66,13 @@ impl ComponentConfig for SpanConfig {
                 "nothing to do: set name::from_attributes, name::to_attributes or status",
             ));
         }
-        p.extend(SpanRules::compile(self).err().unwrap_or_default());
-        p.extend(SpanMatcher::compile(self.include.as_ref(), self.exclude.as_ref(), "").err().unwrap_or_default());
         p
+    }
+}
+
+impl FromConfig<SpanConfig> for SpanEditRules<SpanRules> {
+    fn from_config(c: &SpanConfig, problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        let rules = SpanEditRules::compile(SpanRules::compile(c), c.include.as_ref(), c.exclude.as_ref());
+        rules.map_err(|e| problems.extend(e)).ok()
     }
 }

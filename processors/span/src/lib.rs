@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tracegate_core::component::{ComponentError, Consumer, Processor};
 use tracegate_core::factory::{CreateContext, ProcessorFactory, Stability};
-use tracegate_span_rules::{config_error, SpanEditProcessor, SpanMatcher};
+use tracegate_span_rules::{SpanEditProcessor, SpanEditRules};
 
 pub use config::{NameConfig, SpanConfig, StatusConfig, ToAttributesConfig};
 pub use rules::SpanRules;
@@ -25,10 +25,8 @@ impl ProcessorFactory for SpanProcessorFactory {
     const STABILITY: Stability = Stability::Alpha;
     type Config = SpanConfig;
 
-    fn create(&self, _ctx: CreateContext, cfg: SpanConfig, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
-        let rules = SpanRules::compile(&cfg).map_err(config_error)?;
-        let matcher = SpanMatcher::compile(cfg.include.as_ref(), cfg.exclude.as_ref(), "").map_err(config_error)?;
-        Ok(Arc::new(SpanProcessor::new(rules, matcher, next)))
+    fn create(&self, _ctx: CreateContext, rules: SpanEditRules<SpanRules>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, ComponentError> {
+        Ok(Arc::new(SpanProcessor::new(rules, next)))
     }
 }
 

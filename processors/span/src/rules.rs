@@ -15,6 +15,7 @@ use tracegate_span_rules::{AttrTarget, SpanEdit};
 
 use crate::config::SpanConfig;
 
+#[derive(Clone)]
 struct ToAttributesRule {
     re: Regex,
     /// Group names by index (index 0, the whole match, unused).
@@ -22,6 +23,7 @@ struct ToAttributesRule {
 }
 
 /// The compiled `name` and `status` settings.
+#[derive(Clone)]
 pub struct SpanRules {
     from_attributes: Vec<String>,
     separator: String,

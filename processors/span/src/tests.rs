@@ -2,17 +2,13 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use tracegate_core::data::Traces;
-use tracegate_core::testing::parse_config_messages;
+use tracegate_core::testing::{parse_config_messages, validated_config};
 use tracegate_span_rules::testing::*;
-use tracegate_span_rules::SpanMatcher;
 
 use crate::*;
 
 fn span_proc(yaml: &str) -> SpanProcessor {
-    let cfg: SpanConfig = parse_config_messages(yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    let rules = SpanRules::compile(&cfg).unwrap_or_else(|e| panic!("{e:?}"));
-    let matcher = SpanMatcher::compile(cfg.include.as_ref(), cfg.exclude.as_ref(), "").unwrap_or_else(|e| panic!("{e:?}"));
-    SpanProcessor::new(rules, matcher, Sink::new())
+    SpanProcessor::new(validated_config::<SpanConfig>(yaml).unwrap_or_else(|e| panic!("{e:?}")), Sink::new())
 }
 
 #[test]

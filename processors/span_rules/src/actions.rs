@@ -49,11 +49,13 @@ impl AttrTarget for Vec<KeyValue> {
     }
 }
 
+#[derive(Clone)]
 enum Source {
     Literal(V),
     FromAttribute(String),
 }
 
+#[derive(Clone)]
 enum Op {
     Insert(Source),
     Update(Source),
@@ -65,12 +67,14 @@ enum Op {
     Convert(ConvertTo),
 }
 
+#[derive(Clone)]
 struct Action {
     key: String,
     op: Op,
 }
 
 /// A validated, compiled list of actions.
+#[derive(Clone)]
 pub struct Actions(Vec<Action>);
 
 impl Actions {

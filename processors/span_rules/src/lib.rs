@@ -6,7 +6,9 @@
 //!
 //! Why a library of its own: each processor is its own crate (a build that wants only one
 //! links only one), and the four share this engine rather than each keeping a copy.
-//! [`SpanEditProcessor`] is the processor shape the `attributes` and `span` processors share.
+//! [`SpanEditProcessor`] is the processor shape the `attributes` and `span` processors share,
+//! [`SpanEditRules`] their compiled config. Every rule is compiled once, when the config is
+//! validated, so a processor's `create` cannot fail on one.
 
 pub mod actions;
 pub mod cow;
@@ -17,14 +19,5 @@ pub mod value;
 
 pub use actions::{ActionConfig, Actions, AttrTarget};
 pub use matcher::{AttributeMatch, LibraryMatch, MatchProperties, SpanMatcher};
-pub use span_edit::{SpanEdit, SpanEditProcessor};
+pub use span_edit::{SpanEdit, SpanEditProcessor, SpanEditRules};
 pub use value::ConfigValue;
-
-use tracegate_core::component::ComponentError;
-use tracegate_core::config::ConfigProblem;
-
-/// For a factory's `create`: `validate` already ran on the config, so compiling it again only
-/// fails on an engine bug.
-pub fn config_error(problems: Vec<ConfigProblem>) -> ComponentError {
-    ComponentError::Config(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
-}

@@ -66,6 +66,7 @@ pub fn span_kind_str(kind: i32) -> &'static str {
     usize::try_from(kind).ok().and_then(|k| SPAN_KINDS.get(k)).copied().unwrap_or("")
 }
 
+#[derive(Clone)]
 enum StringSet {
     Strict(Vec<String>),
     Regexp(Vec<Regex>),
@@ -80,12 +81,14 @@ impl StringSet {
     }
 }
 
+#[derive(Clone)]
 enum AttrCond {
     Exists,
     Equals(V),
     Regex(Regex),
 }
 
+#[derive(Clone)]
 struct Properties {
     services: Option<StringSet>,
     names: Option<StringSet>,
@@ -96,6 +99,7 @@ struct Properties {
 }
 
 /// Compiled `include` / `exclude`.
+#[derive(Clone)]
 pub struct SpanMatcher {
     include: Option<Properties>,
     exclude: Option<Properties>,

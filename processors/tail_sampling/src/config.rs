@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tracegate_core::config::{ConfigProblem, GoDuration};
-use tracegate_core::factory::ComponentConfig;
+use tracegate_core::factory::{ComponentConfig, FromConfig};
 
+use crate::policy::NamedPolicy;
 use crate::policy_config::{Level, PolicyConfig};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,7 +62,31 @@ impl Default for TailSamplingConfig {
     }
 }
 
+/// What `create` is given: the settings and the policies compiled from them, once, when the
+/// config is validated. Each processor (one per pipeline) starts from its own clone, since
+/// policies such as `rate_limiting` keep state.
+#[derive(Clone, Debug)]
+pub struct TailSampling {
+    pub config: TailSamplingConfig,
+    pub policies: Vec<NamedPolicy>,
+}
+
+impl FromConfig<TailSamplingConfig> for TailSampling {
+    fn from_config(config: &TailSamplingConfig, problems: &mut Vec<ConfigProblem>) -> Option<Self> {
+        let mut policies = Vec::new();
+        for (i, p) in config.policies.iter().enumerate() {
+            match NamedPolicy::from_config(p) {
+                Ok(policy) => policies.push(policy),
+                Err(e) => problems.push(ConfigProblem::new(e.path, e.message).under(&format!("policies::{i}"))),
+            }
+        }
+        (policies.len() == config.policies.len()).then(|| Self { config: config.clone(), policies })
+    }
+}
+
 impl ComponentConfig for TailSamplingConfig {
+    type Validated = TailSampling;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         if self.decision_wait.is_zero() {

@@ -45,7 +45,7 @@ use tracegate_core::component::{ComponentError, Consumer, Processor};
 use tracegate_core::factory::{CreateContext, ProcessorFactory, Stability};
 
 pub use buffer::{trace_key, AddOutcome, BudgetOutcome, DecideOutcome, SpillTotals, TraceBuffer, TraceId};
-pub use config::{DecisionCacheConfig, SpillConfig, TailSamplingConfig};
+pub use config::{DecisionCacheConfig, SpillConfig, TailSampling, TailSamplingConfig};
 pub use held::TraceView;
 pub use ingest::Batch;
 pub use policy::{combine, decide, probabilistic_threshold, Decision, EvalContext, NamedPolicy, Policy, PolicyError};
@@ -63,11 +63,10 @@ impl ProcessorFactory for TailSamplingFactory {
     fn create(
         &self,
         ctx: CreateContext,
-        config: TailSamplingConfig,
+        validated: TailSampling,
         next: Arc<dyn Consumer>,
     ) -> Result<Arc<dyn Processor>, ComponentError> {
-        let p = TailSamplingProcessor::new(&ctx, &config, next).map_err(|e| ComponentError::Config(e.to_string()))?;
-        Ok(p)
+        Ok(TailSamplingProcessor::new(&ctx, validated, next))
     }
 }
 

@@ -22,12 +22,11 @@ use tracegate_core::id::ComponentId;
 use tracegate_core::telemetry::ProcessorMetrics;
 
 use crate::buffer::{AddOutcome, BudgetOutcome, DecideOutcome, TraceBuffer};
-use crate::config::SpillConfig;
+use crate::config::{SpillConfig, TailSampling};
 use crate::ingest::{decode_request, Batch};
 use crate::metrics::TailMetrics;
-use crate::policy::{decide, EvalContext, NamedPolicy, PolicyError};
+use crate::policy::{decide, EvalContext, NamedPolicy};
 use crate::spill::Spill;
-use crate::TailSamplingConfig;
 
 struct State {
     buffer: TraceBuffer,
@@ -70,8 +69,10 @@ fn unix_second() -> i64 {
 }
 
 impl TailSamplingProcessor {
-    pub fn new(ctx: &CreateContext, config: &TailSamplingConfig, next: Arc<dyn Consumer>) -> Result<Arc<Self>, PolicyError> {
-        let policies = config.policies.iter().map(NamedPolicy::from_config).collect::<Result<Vec<_>, _>>()?;
+    /// A processor for one pipeline, with its own copy of the compiled policies.
+    pub fn new(ctx: &CreateContext, validated: TailSampling, next: Arc<dyn Consumer>) -> Arc<Self> {
+        let TailSampling { config, policies } = validated;
+        let config = &config;
         let wait = config.decision_wait.get();
         let expected = config.expected_new_traces_per_sec.saturating_mul(wait.as_secs().max(1));
         let budget = (config.max_memory_mib > 0).then(|| usize::try_from(config.max_memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
@@ -85,7 +86,7 @@ impl TailSamplingProcessor {
         // Decisions are due within a tenth of the wait (at most a second, as the Collector's
         // one-second ticks), so a scaled-down wait in tests still decides promptly.
         let tick = (wait / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        Ok(Arc::new_cyclic(|me| Self {
+        Arc::new_cyclic(|me| Self {
             id: ctx.id.clone(),
             pipeline: ctx.pipeline.clone().unwrap_or_default(),
             decision_wait: wait,
@@ -104,7 +105,7 @@ impl TailSamplingProcessor {
             timer: Mutex::new(None),
             last_warn: Mutex::new(None),
             me: me.clone(),
-        }))
+        })
     }
 
     /// Decides due traces (all of them with `wait = None`), one slice of them, and sends the

@@ -9,7 +9,8 @@ use opentelemetry_proto::tonic::trace::v1::Status;
 use prost::Message;
 use tracegate_core::data::{ResourceSpans, ScopeSpans, Span};
 use tracegate_core::telemetry::Telemetry;
-use tracegate_core::testing::{parse_config, TestHost};
+use tracegate_core::testing::{validated_config, TestHost};
+use crate::TailSamplingConfig;
 
 /// Records batches; refuses the first `refuse` calls with a retryable error.
 #[derive(Default)]
@@ -45,10 +46,10 @@ impl Sink {
 }
 
 fn make(yaml: &str) -> (Arc<TailSamplingProcessor>, Arc<Sink>, ProcessorMetrics) {
-    let cfg: TailSamplingConfig = parse_config(yaml).unwrap();
+    let validated = validated_config::<TailSamplingConfig>(yaml).unwrap();
     let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), Telemetry::new());
     let sink = Arc::new(Sink::default());
-    let p = TailSamplingProcessor::new(&ctx, &cfg, sink.clone()).unwrap();
+    let p = TailSamplingProcessor::new(&ctx, validated, sink.clone());
     (p, sink, ctx.processor_metrics())
 }
 
@@ -291,9 +292,9 @@ impl Consumer for Refuser {
 async fn a_shutdown_against_a_refusing_next_component_counts_what_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!("{{num_traces: 1000000, max_memory_mib: 1, spill: {{directory: {:?}}}, policies: [{{name: all, type: always_sample}}]}}", dir.path());
-    let cfg: TailSamplingConfig = parse_config(&yaml).unwrap();
+    let validated = validated_config::<TailSamplingConfig>(&yaml).unwrap();
     let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), Telemetry::new());
-    let p = TailSamplingProcessor::new(&ctx, &cfg, Arc::new(Refuser)).unwrap();
+    let p = TailSamplingProcessor::new(&ctx, validated, Arc::new(Refuser));
     p.start(TestHost::new()).await.unwrap();
     // ~6 MiB: more than a slice of releases, most of it spilled.
     for first in (0..6000).step_by(500) {
@@ -307,10 +308,10 @@ async fn a_shutdown_against_a_refusing_next_component_counts_what_is_lost() {
 
 #[tokio::test]
 async fn shutdown_lets_a_send_in_progress_finish_instead_of_dropping_its_batch() {
-    let cfg: TailSamplingConfig = parse_config("{decision_wait: 100ms, policies: [{name: all, type: always_sample}]}").unwrap();
+    let validated = validated_config::<TailSamplingConfig>("{decision_wait: 100ms, policies: [{name: all, type: always_sample}]}").unwrap();
     let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), Telemetry::new());
     let next = tracegate_core::testing::RecordingConsumer::gated();
-    let p = TailSamplingProcessor::new(&ctx, &cfg, next.clone()).unwrap();
+    let p = TailSamplingProcessor::new(&ctx, validated, next.clone());
     p.start(TestHost::new()).await.unwrap();
     p.consume(spans(&[(1, false), (2, false)])).await.unwrap();
     // The timer's tick decided both traces and is handing them over when shutdown comes.
@@ -328,10 +329,10 @@ async fn shutdown_lets_a_send_in_progress_finish_instead_of_dropping_its_batch()
 #[tokio::test]
 async fn the_instance_a_reload_builds_reports_in_the_series_of_the_one_it_replaces() {
     let telemetry = Telemetry::new();
-    let cfg: TailSamplingConfig = parse_config(ERRORS).unwrap();
+    let validated = validated_config::<TailSamplingConfig>(ERRORS).unwrap();
     let make = || {
         let ctx = CreateContext::new(ComponentId::new("tail_sampling", None), telemetry.clone());
-        TailSamplingProcessor::new(&ctx, &cfg, Arc::new(Sink::default())).unwrap()
+        TailSamplingProcessor::new(&ctx, validated.clone(), Arc::new(Sink::default()))
     };
     let old = make();
     old.consume(spans(&[(1, false)])).await.unwrap();

@@ -272,6 +272,8 @@ fn same_endpoint(a: &Endpoint, b: &Endpoint) -> bool {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = tracegate_core::tenancy::validate_tenancy(self.tenancy.as_ref(), "tenancy");
         let p = &self.protocols;

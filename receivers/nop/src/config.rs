@@ -8,7 +8,9 @@ use tracegate_core::factory::ComponentConfig;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {}
 
-impl ComponentConfig for Config {}
+impl ComponentConfig for Config {
+    type Validated = Self;
+}
 
 #[cfg(test)]
 mod tests {

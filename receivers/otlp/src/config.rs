@@ -180,6 +180,8 @@ fn clamp_bytes(n: u64) -> usize {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tenancy(self.tenancy.as_ref(), "tenancy");
         let (grpc, http) = (&self.protocols.grpc, &self.protocols.http);

@@ -79,6 +79,8 @@ impl Config {
 }
 
 impl ComponentConfig for Config {
+    type Validated = Self;
+
     fn validate(&self) -> Vec<ConfigProblem> {
         let mut problems = validate_tls(self.tls.as_ref(), "tls");
         problems.extend(validate_auth(self.auth.as_ref(), "auth"));

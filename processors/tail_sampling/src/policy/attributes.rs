@@ -13,7 +13,7 @@ use super::{any_resource_or_span, attr, invert_any_resource_or_span, Decision};
 use crate::held::TraceView;
 use crate::policy_config::{BooleanAttributeConfig, NumericAttributeConfig, StringAttributeConfig, TraceStateConfig};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct NumericAttribute {
     key: String,
     min: i64,
@@ -36,7 +36,7 @@ impl NumericAttribute {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BooleanAttribute {
     key: String,
     value: bool,
@@ -58,7 +58,7 @@ impl BooleanAttribute {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Matcher {
     Exact(Vec<String>),
     /// Unanchored, as Go's `MatchString`; results per distinct value are cached.
@@ -88,7 +88,7 @@ impl Matcher {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct StringAttribute {
     key: String,
     matcher: Matcher,
@@ -96,9 +96,11 @@ pub struct StringAttribute {
 }
 
 impl StringAttribute {
-    pub fn new(c: &StringAttributeConfig) -> Result<Self, regex::Error> {
+    /// Compiles the regexes (with `enabled_regex_matching`); the error names the bad one.
+    pub fn new(c: &StringAttributeConfig) -> Result<Self, String> {
         let matcher = if c.enabled_regex_matching {
-            let regexes = c.values.iter().map(|v| Regex::new(v)).collect::<Result<_, _>>()?;
+            let compile = |v: &String| Regex::new(v).map_err(|e| format!("invalid regular expression {v:?}: {e}"));
+            let regexes = c.values.iter().map(compile).collect::<Result<_, _>>()?;
             Matcher::Regex { regexes, cache: HashMap::new(), cache_max: c.cache_max_size }
         } else {
             Matcher::Exact(c.values.clone())
@@ -121,7 +123,7 @@ impl StringAttribute {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TraceStateFilter {
     key: String,
     values: Vec<String>,

@@ -5,7 +5,7 @@ use super::Decision;
 use crate::held::TraceView;
 use crate::policy_config::{LatencyConfig, ProbabilisticConfig, RateLimitingConfig, SpanCountConfig, StatusCodeConfig};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Latency {
     threshold_ms: i64,
     upper_threshold_ms: i64,
@@ -41,7 +41,7 @@ impl Latency {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct StatusCode {
     /// OTLP status codes: 0 unset, 1 ok, 2 error.
     codes: Vec<i32>,
@@ -71,7 +71,7 @@ impl StatusCode {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SpanCount {
     min: i64,
     max: i64,
@@ -96,7 +96,7 @@ impl SpanCount {
 /// kept when the hash is at most `ratio * (2^64 - 1)` (computed as Go's `big.Float` does).
 /// This is not the `probabilistic_sampler` processor's hash; the two are separate in the
 /// Collector too.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Probabilistic {
     salt: Vec<u8>,
     threshold: u64,
@@ -168,7 +168,7 @@ pub fn probabilistic_threshold(ratio: f64) -> u64 {
 
 /// Spans per wall-clock second, as the Collector's classic `rate_limiting`: a trace is kept
 /// while the second's count plus its spans stays below the limit.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RateLimiting {
     spans_per_second: i64,
     current_second: i64,

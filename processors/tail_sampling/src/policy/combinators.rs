@@ -4,14 +4,17 @@
 use super::{Decision, EvalContext, NamedPolicy, PolicyError};
 use crate::policy_config::{AndConfig, CompositeConfig};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct And {
     subs: Vec<NamedPolicy>,
 }
 
 impl And {
     pub fn new(c: &AndConfig) -> Result<Self, PolicyError> {
-        Ok(Self { subs: c.and_sub_policy.iter().map(NamedPolicy::from_config).collect::<Result<_, _>>()? })
+        let subs = c.and_sub_policy.iter().enumerate().map(|(i, p)| {
+            NamedPolicy::from_config(p).map_err(|e| e.under(&format!("and::and_sub_policy::{i}")))
+        });
+        Ok(Self { subs: subs.collect::<Result<_, _>>()? })
     }
 
     /// Stops at the first sub-policy that does not sample (later stateful ones, such as a rate
@@ -26,14 +29,14 @@ impl And {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct SubPolicy {
     policy: NamedPolicy,
     allocated_sps: i64,
     sampled_sps: i64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Composite {
     subs: Vec<SubPolicy>,
     max_total_sps: i64,
@@ -64,7 +67,9 @@ impl Composite {
                     Some(_) => (total / c.composite_sub_policy.len().max(1) as f64) as i64,
                     None => 0,
                 };
-                Ok(SubPolicy { policy: NamedPolicy::from_config(p)?, allocated_sps: allocated, sampled_sps: 0 })
+                let at = c.composite_sub_policy.iter().position(|q| std::ptr::eq(q, p)).unwrap_or_default();
+                let policy = NamedPolicy::from_config(p).map_err(|e| e.under(&format!("composite::composite_sub_policy::{at}")))?;
+                Ok(SubPolicy { policy, allocated_sps: allocated, sampled_sps: 0 })
             })
             .collect::<Result<_, PolicyError>>()?;
         Ok(Self { subs, max_total_sps: c.max_total_spans_per_second, current_second: i64::MIN })

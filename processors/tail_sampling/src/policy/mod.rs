@@ -39,7 +39,7 @@ pub struct EvalContext<'a> {
     pub now_second: i64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Policy {
     AlwaysSample,
     Latency(Latency),
@@ -56,23 +56,33 @@ pub enum Policy {
 }
 
 /// A named policy, as `policies:` lists them.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct NamedPolicy {
     pub name: String,
     pub policy: Policy,
 }
 
+/// A policy that does not compile; `path` is relative to the policy's entry in `policies`
+/// (`string_attribute::values`), so the config problem names the key.
 #[derive(Debug, thiserror::Error)]
-#[error("policy {name:?}: {message}")]
+#[error("{path}: {message}")]
 pub struct PolicyError {
-    pub name: String,
+    pub path: String,
     pub message: String,
 }
 
+impl PolicyError {
+    /// This error of a sub-policy, under its parent's key for it (`and::and_sub_policy::0`).
+    pub fn under(self, prefix: &str) -> Self {
+        let path = if self.path.is_empty() { prefix.to_string() } else { format!("{prefix}::{}", self.path) };
+        Self { path, ..self }
+    }
+}
+
 impl Policy {
-    /// Builds an evaluator from a validated config.
+    /// Builds an evaluator from a validated config: once, when the config is validated.
     pub fn from_config(cfg: &PolicyConfig) -> Result<Self, PolicyError> {
-        let missing = || PolicyError { name: cfg.name.clone(), message: format!("missing the \"{}\" section", cfg.policy_type) };
+        let missing = || PolicyError { path: cfg.policy_type.clone(), message: "missing".into() };
         Ok(match cfg.policy_type.as_str() {
             "always_sample" => Policy::AlwaysSample,
             "latency" => Policy::Latency(Latency::new(cfg.latency.as_ref().ok_or_else(missing)?)),
@@ -80,7 +90,7 @@ impl Policy {
             "numeric_attribute" => Policy::Numeric(NumericAttribute::new(cfg.numeric_attribute.as_ref().ok_or_else(missing)?)),
             "string_attribute" => Policy::String(
                 StringAttribute::new(cfg.string_attribute.as_ref().ok_or_else(missing)?)
-                    .map_err(|e| PolicyError { name: cfg.name.clone(), message: e.to_string() })?,
+                    .map_err(|message| PolicyError { path: "string_attribute::values".into(), message })?,
             ),
             "boolean_attribute" => Policy::Boolean(BooleanAttribute::new(cfg.boolean_attribute.as_ref().ok_or_else(missing)?)),
             "probabilistic" => Policy::Probabilistic(Probabilistic::new(cfg.probabilistic.as_ref().ok_or_else(missing)?)),
@@ -89,7 +99,7 @@ impl Policy {
             "trace_state" => Policy::TraceState(TraceStateFilter::new(cfg.trace_state.as_ref().ok_or_else(missing)?)),
             "and" => Policy::And(And::new(cfg.and.as_ref().ok_or_else(missing)?)?),
             "composite" => Policy::Composite(Composite::new(cfg.composite.as_ref().ok_or_else(missing)?)?),
-            other => return Err(PolicyError { name: cfg.name.clone(), message: format!("unknown policy type {other:?}") }),
+            other => return Err(PolicyError { path: "type".into(), message: format!("unknown policy type {other:?}") }),
         })
     }
 
