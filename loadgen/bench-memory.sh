@@ -8,9 +8,12 @@
 #
 # Usage: loadgen/bench-memory.sh [--config FILE] [--load SECONDS] [--idle SECONDS] [-- LOADGEN ARGS...]
 #   --config  default config-examples/all-in-one.yaml (it must listen where all-in-one does)
-#   --load    flat-out seconds (default 60)
+#   --load    flat-out seconds (default 60); 0: no time limit, for a fixed fill given in
+#             LOADGEN ARGS (`--total-spans 3000000 --seed 7`)
 #   --idle    seconds without traffic before the idle RSS is read (default 45)
 #   LOADGEN ARGS e.g. `--shape realistic --services 50 --connections 512`
+# Also prints the anonymous memory (smaps_rollup) once idle: what the process holds, without
+# its mapped binary.
 # Env: GATEWAY / LOADGEN (binaries; default: target/release, built unless SKIP_BUILD=1),
 # OUT (directory for the logs, default a temporary one).
 set -euo pipefail
@@ -37,7 +40,7 @@ mkdir -p "$OUT"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A PORT
-for name in grpc http compact binary thrift_http jaeger_grpc zipkin query sampling_http sampling_grpc health metrics; do
+for name in grpc http compact binary thrift_http jaeger_grpc zipkin query query_grpc sampling_http sampling_grpc health metrics; do
   PORT[$name]=$(free_port)
 done
 export TRACEGATE_DATA="$OUT/data"
@@ -51,6 +54,7 @@ rm -rf "$TRACEGATE_DATA"
   --set receivers.jaeger.protocols.grpc.endpoint=127.0.0.1:${PORT[jaeger_grpc]} \
   --set receivers.zipkin.endpoint=127.0.0.1:${PORT[zipkin]} \
   --set extensions.jaeger_query.http.endpoint=127.0.0.1:${PORT[query]} \
+  --set extensions.jaeger_query.grpc.endpoint=127.0.0.1:${PORT[query_grpc]} \
   --set extensions.remote_sampling.http.endpoint=127.0.0.1:${PORT[sampling_http]} \
   --set extensions.remote_sampling.grpc.endpoint=127.0.0.1:${PORT[sampling_grpc]} \
   --set extensions.health_check.endpoint=127.0.0.1:${PORT[health]} \
@@ -69,19 +73,23 @@ done
  done) >"$OUT/rss.txt" &
 SAMPLER=$!
 T0=$(date +%s.%N)
-"$LOADGEN" --endpoint 127.0.0.1:${PORT[grpc]} --duration "${LOAD}s" --json-summary "$@" \
+DURATION=()
+[[ "$LOAD" == 0 ]] || DURATION=(--duration "${LOAD}s")
+"$LOADGEN" --endpoint 127.0.0.1:${PORT[grpc]} "${DURATION[@]}" --json-summary "$@" \
   >"$OUT/loadgen.json" 2>"$OUT/loadgen.err"
 T1=$(date +%s.%N)
 sleep "$IDLE"
 curl -sf "http://127.0.0.1:${PORT[metrics]}/metrics" >"$OUT/metrics.txt"
 IDLE_KIB=$(awk '/VmRSS/{print $2}' /proc/$GW/status)
+ANON_KIB=$(awk '/^Anonymous/{print $2}' /proc/$GW/smaps_rollup)
 CPU=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' /proc/$GW/stat)
 kill $GW; wait $GW 2>/dev/null || true
 kill $SAMPLER 2>/dev/null || true
-python3 - "$OUT" "$T0" "$T1" "$CPU" "$IDLE_KIB" "$IDLE" <<'PY'
+python3 - "$OUT" "$T0" "$T1" "$CPU" "$IDLE_KIB" "$IDLE" "$ANON_KIB" <<'PY'
 import json, sys
-out, t0, t1, cpu, idle, idle_secs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
-rows = [(float(a), int(b) / 1024) for a, b in (l.split() for l in open(out + "/rss.txt")) if b]
+out, t0, t1, cpu, idle, idle_secs, anon = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
+# A sample taken as the gateway exits has no RSS.
+rows = [(float(f[0]), int(f[1]) / 1024) for f in (l.split() for l in open(out + "/rss.txt")) if len(f) == 2]
 summary = json.load(open(out + "/loadgen.json"))
 metrics = {}
 for line in open(out + "/metrics.txt"):
@@ -92,7 +100,7 @@ total = lambda prefix: sum(v for k, v in metrics.items() if k.startswith(prefix)
 stored = total("tracegate_exporter_sent_spans")
 print(json.dumps({k: summary.get(k) for k in ("spans_sent", "spans_per_sec", "spans_failed", "errors", "last_error")}))
 print("RSS MiB by second:", " ".join(f"{int(t - t0)}:{int(r)}" for i, (t, r) in enumerate(rows) if i % 50 == 0))
-print(f"RSS peak {max(r for _, r in rows):.0f} MiB over {t1 - t0:.0f} s of load; {idle / 1024:.0f} MiB after {idle_secs} s without traffic")
+print(f"RSS peak {max(r for _, r in rows):.0f} MiB over {t1 - t0:.0f} s of load; {idle / 1024:.0f} MiB after {idle_secs} s without traffic ({anon / 1024:.0f} MiB anonymous)")
 print(f"gateway CPU {cpu:.1f} s; spans accepted {total('tracegate_receiver_accepted_spans'):.0f}, "
       f"stored {stored:.0f} ({stored / cpu / 1000:.0f}k per CPU s), refused {total('tracegate_receiver_refused_spans'):.0f}, "
       f"acknowledged by the load generator {summary.get('spans_sent')}")

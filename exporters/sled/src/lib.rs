@@ -46,9 +46,9 @@
 //!   link attributes count). Older summary layouts are still read.
 //! - **Key catalog** ([`catalog`]): the attribute keys each service has written, in `meta`,
 //!   so a search for a key no span carries answers without reading a summary.
-//! - **Decoded-block cache** ([`block_cache`], 64 MiB): a search's results are built from the
-//!   blocks it walked, in one walk per block, and the trace a user opens next is usually in
-//!   one of them.
+//! - **Decoded-block cache** ([`block_cache`], 64 MiB, emptied after a minute unused): a
+//!   search's results are built from the blocks it walked, in one walk per block, and the
+//!   trace a user opens next is usually in one of them.
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
 //! - **Format version.** `meta` holds the storage format (4). Format 2 and 3 databases are
