@@ -66,31 +66,36 @@
 //! `config-examples/all-in-one.yaml` through OTLP/gRPC with `tracegate-loadgen` flat out and
 //! times the UI's and Grafana's queries over HTTP (limit 20, last hour; p50 / p99 ms). The
 //! realistic shape uses 20 services because query-bench draws operations and tags from the
-//! first 20 services only. Release build of 70e851c (the trace index's run filters), 2-core
-//! shared VM, 2026-12-07 16:25-17:19, other work running at `nice 19` (`limits` otlp_decode
-//! 499-640k spans/s); the last column is the build before run filters (95f41d7), same window.
-//! History: `docs/perf/sled-store-history.md`.
+//! first 20 services only. Release build of 5f9a532 (format 4, run filters), 2-core VM with
+//! nothing else running, 2026-12-07 17:52-17:58 (load average 2, `limits` otlp_decode
+//! 632-643k spans/s). History (the same queries with other work running, before format 4 and
+//! before the run filters): `docs/perf/sled-store-history.md`.
 //!
-//! | query | default 10M | realistic 10M | realistic 100M | 100M without run filters |
-//! | --- | --- | --- | --- | --- |
-//! | trace by id | 1.01 / 6.15 | 1.14 / 7.41 | 1.30 / 7.93 | 2.45 / 10.8 |
-//! | service | 4.60 / 12.0 | 7.47 / 21.1 | 6.32 / 16.8 | 32.2 / 57.1 |
-//! | service + common operation | 4.00 / 10.8 | 7.58 / 18.4 | 6.38 / 15.0 | 32.5 / 62.3 |
-//! | service + rare operation | 3.89 / 8.84 | 12.4 / 29.4 | 12.3 / 29.1 | 39.3 / 71.9 |
-//! | service + common tag | 5.43 / 18.9 | 8.54 / 20.1 | 8.88 / 27.1 | 34.2 / 64.1 |
-//! | service + rare tag | 38.8 / 53.8 | 13.1 / 47.3 | 53.4 / 414 | 106 / 556 |
-//! | service + minDuration | 4.67 / 13.9 | 9.94 / 40.6 | 10.1 / 28.3 | 40.3 / 70.0 |
-//! | service + absent tag | 0.22 / 5.66 | 0.28 / 8.41 | 0.28 / 9.28 | 5.26 / 13.4 |
-//! | fill: spans per gateway CPU s | 334k | 347k | 366k | 371k |
-//! | disk | 41.3 B/span | 32.7 B/span | 32.1 B/span | 31.8 B/span |
+//! | query | default 10M | realistic 10M | realistic 100M |
+//! | --- | --- | --- | --- |
+//! | trace by id | 0.74 / 1.63 | 0.85 / 1.95 | 1.06 / 1.90 |
+//! | service | 4.63 / 7.40 | 6.21 / 10.4 | 7.89 / 16.9 |
+//! | service + common operation | 4.79 / 6.93 | 5.57 / 8.75 | 7.09 / 12.1 |
+//! | service + rare operation | 8.07 / 9.04 | 8.09 / 19.5 | 11.7 / 30.5 |
+//! | service + common tag | 8.56 / 12.8 | 6.34 / 13.5 | 7.96 / 19.4 |
+//! | service + rare tag | 49.1 / 57.4 | 9.60 / 30.4 | 71.4 / 191 |
+//! | service + minDuration | 5.63 / 7.39 | 9.04 / 22.9 | 10.9 / 32.4 |
+//! | service + absent tag | 0.23 / 0.31 | 0.23 / 0.50 | 0.23 / 0.50 |
+//! | fill: spans per gateway CPU s | 335k | 409k | 351k |
+//! | fill: acknowledged spans/s | 436k | 508k | 451k |
+//! | disk | 39.5 B/span | 31.9 B/span | 31.5 B/span |
+//! | RSS peak / settled | 171 / 129 MiB | 158 / 123 MiB | 186 / 142 MiB |
 //!
-//! Not met yet (issue 14's bounds): trace by id p99 (<= 2 ms): a fetch walks its block's
-//! spans in stored order up to the trace's last span, every attribute parsed (in a profile of
-//! cold fetches `Block::traces` and `read_attrs` are ~50% of `get_trace`, zstd does not show),
-//! so a trace late in a block costs most of a block walk; per-trace offsets inside a block
-//! would make it one trace's worth. A rare tag at 100M (<= 100 ms) reads every summary of the
-//! window and its whole tag filter (~12k blocks); a filter per service, or per group of
-//! blocks, would let it read less. Ingest is 334-366k spans per gateway CPU second, not 400k.
+//! Not met yet (issue 14's bounds): a rare tag (<= 50 ms at 10M, <= 100 ms at 100M) reads
+//! every summary of the window and its whole tag filter; in the default shape the value is in
+//! every block's filter of that service, so ~20 blocks are decompressed and walked for 20
+//! traces. A filter per service inside a summary, or per group of blocks, would let it read
+//! less. Ingest in the default shape and at 100M is 335-351k spans per gateway CPU second,
+//! not 400k. Trace by id under load: a fetch walks its block's spans in stored order up to
+//! the trace's last span, parsing every attribute (in a profile of cold fetches
+//! `Block::traces` and `read_attrs` were ~50% of `get_trace`, zstd not in the top 25); on a
+//! busy machine that put its p99 at 6-8 ms. Per-trace offsets inside a block would make it
+//! one trace's worth.
 
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
