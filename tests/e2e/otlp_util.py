@@ -17,6 +17,7 @@ from typing import Iterable
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -189,6 +190,20 @@ def emit_rich_spans(provider: TracerProvider, tag: str) -> None:
     # A span with explicit start and end time and no parent, in another trace.
     lone = tracer.start_span(f"{tag} lone", start_time=start + 5, context=trace_api.set_span_in_context(trace_api.INVALID_SPAN))
     lone.end(end_time=start + 10_000_005)
+
+
+def send_server_trace(otlp_grpc_port: int, service: str, root: str, child: str) -> int:
+    """A SERVER span `root` with one child `child`, from the OpenTelemetry SDK over OTLP/gRPC
+    to `otlp_grpc_port`; the trace id."""
+    provider, memory = recording_provider({"service.name": service})
+    tracer = provider.get_tracer("tracegate.e2e")
+    with tracer.start_as_current_span(root, kind=SpanKind.SERVER) as span:
+        with tracer.start_as_current_span(child):
+            pass
+    exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{otlp_grpc_port}", insecure=True)
+    export_or_fail(exporter, list(memory.get_finished_spans()))
+    exporter.shutdown()
+    return span.get_span_context().trace_id
 
 
 def emit_simple_spans(provider: TracerProvider, count: int, prefix: str = "span") -> None:

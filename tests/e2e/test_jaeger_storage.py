@@ -10,11 +10,8 @@
 
 from __future__ import annotations
 
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.trace import SpanKind
-
 from conftest import free_port, run_cli
-from otlp_util import export_or_fail, recording_provider
+from otlp_util import send_server_trace
 from query_util import jaeger_trace_id, query_ok, trace_or_none, wait_for_trace
 
 
@@ -57,15 +54,7 @@ def query_only(path, query: int) -> dict:
 
 
 def send(otlp: int, service: str) -> str:
-    provider, memory = recording_provider({"service.name": service})
-    tracer = provider.get_tracer("jaeger-storage")
-    with tracer.start_as_current_span("checkout", kind=SpanKind.SERVER) as root:
-        with tracer.start_as_current_span("charge-card"):
-            pass
-    exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{otlp}", insecure=True)
-    export_or_fail(exporter, list(memory.get_finished_spans()))
-    exporter.shutdown()
-    return jaeger_trace_id(root.get_span_context().trace_id)
+    return jaeger_trace_id(send_server_trace(otlp, service, "checkout", "charge-card"))
 
 
 def test_one_process_writes_through_the_exporter_and_reads_through_the_query_service(tmp_path, gateways):

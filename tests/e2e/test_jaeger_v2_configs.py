@@ -18,12 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.trace import SpanKind
 
 from conftest import REPO, free_port, free_udp_port, http_get, run_cli
 from kafka_util import Broker, brokers  # noqa: F401  (the fixture)
-from otlp_util import export_or_fail, recording_provider
+from otlp_util import send_server_trace
 from query_util import DELIVERY_TIMEOUT, jaeger_trace_id, wait_for_trace
 
 DATA = REPO / "tests" / "data" / "jaeger-v2"
@@ -155,15 +153,7 @@ def on_loopback(config: dict, ports: Ports, es_url: str | None = None, broker: B
 
 
 def send_span(ports: Ports, service: str) -> str:
-    provider, memory = recording_provider({"service.name": service})
-    tracer = provider.get_tracer("jaeger-v2-configs")
-    with tracer.start_as_current_span("GET /dispatch", kind=SpanKind.SERVER) as root:
-        with tracer.start_as_current_span("find-driver"):
-            pass
-    exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{ports.otlp_grpc}", insecure=True)
-    export_or_fail(exporter, list(memory.get_finished_spans()))
-    exporter.shutdown()
-    return jaeger_trace_id(root.get_span_context().trace_id)
+    return jaeger_trace_id(send_server_trace(ports.otlp_grpc, service, "GET /dispatch", "find-driver"))
 
 
 def answered(query_port: int, trace_id: str) -> None:
