@@ -13,6 +13,7 @@ use prost::Message;
 
 use crate::block_write::*;
 use crate::codec::{decompress, service_of_resource, unzigzag, CodecError, Cursor};
+use crate::matching::Want;
 
 /// An attribute value borrowed from the block.
 #[derive(Clone, Copy, Debug)]
@@ -365,11 +366,11 @@ impl Block {
         Ok(())
     }
 
-    /// How many span and event attributes under `key` may have the string `want` as their
-    /// text: string values equal to it, and every `V_OTHER` value (rare; the walk decides).
-    /// Reads only those keys' value columns, so a tag search learns whether the block can
+    /// How many span and event attributes under `key` may have `want` as their text
+    /// ([`Want::maybe`]: strings, ints and bools exactly; doubles and other shapes when they
+    /// may). Reads only that key's value column, so a tag search learns whether the block can
     /// match, and when a walk has passed every candidate, without walking spans.
-    pub fn count_str_values(&self, key: &str, want: &str) -> Result<usize, CodecError> {
+    pub fn count_values(&self, key: &str, want: &Want) -> Result<usize, CodecError> {
         let mut count = 0;
         for (i, r) in self.strings.iter().enumerate() {
             if self.text.get(r.clone()) != Some(key) {
@@ -377,32 +378,9 @@ impl Block {
             }
             let Some(range) = self.values.get(i) else { continue };
             let mut col = Cursor(&self.raw[range.clone()]);
-            // Indexes (among the column's V_STR values) of those equal to `want`: a writer
-            // stores each distinct string once per column, but nothing here relies on it.
-            let (mut seen, mut hits) = (0u64, Vec::new());
+            let mut seen = Vec::new();
             while !col.0.is_empty() {
-                match col.byte()? {
-                    V_NONE | V_FALSE | V_TRUE => {}
-                    V_STR => {
-                        if col.bytes()? == want.as_bytes() {
-                            hits.push(seen);
-                            count += 1;
-                        }
-                        seen += 1;
-                    }
-                    V_STR_AGAIN => count += usize::from(hits.contains(&col.varint()?)),
-                    V_INT => {
-                        col.varint()?;
-                    }
-                    V_DOUBLE => {
-                        col.take(8)?;
-                    }
-                    V_OTHER => {
-                        col.bytes()?;
-                        count += 1;
-                    }
-                    _ => return Err(CodecError::Corrupt("value tag")),
-                }
+                count += usize::from(want.maybe(read_value(&mut col, &mut seen)?));
             }
         }
         Ok(count)
@@ -535,22 +513,28 @@ fn read_attrs<'a>(
         }
         let key = block.string(k as u64)?;
         let (col, seen) = values.get_mut(k).ok_or(CodecError::Corrupt("attribute key index"))?;
-        let v = match col.byte()? {
-            V_NONE => Val::None,
-            V_STR => {
-                let s = col.str()?;
-                seen.push(s);
-                Val::Str(s)
-            }
-            V_STR_AGAIN => Val::Str(usize::try_from(col.varint()?).ok().and_then(|i| seen.get(i)).ok_or(CodecError::Corrupt("string index"))?),
-            V_FALSE => Val::Bool(false),
-            V_TRUE => Val::Bool(true),
-            V_INT => Val::Int(unzigzag(col.varint()?)),
-            V_DOUBLE => Val::Double(f64::from_le_bytes(col.take(8)?.try_into().map_err(|_| CodecError::Corrupt("double"))?)),
-            V_OTHER => Val::Other(col.bytes()?),
-            _ => return Err(CodecError::Corrupt("value tag")),
-        };
+        let v = read_value(col, seen)?;
         out.push((key, v));
     }
     Ok(())
+}
+
+/// The next value of a key's value column; `seen` collects the column's `V_STR` strings so
+/// far, which a `V_STR_AGAIN` refers to.
+fn read_value<'a>(col: &mut Cursor<'a>, seen: &mut Vec<&'a str>) -> Result<Val<'a>, CodecError> {
+    Ok(match col.byte()? {
+        V_NONE => Val::None,
+        V_STR => {
+            let s = col.str()?;
+            seen.push(s);
+            Val::Str(s)
+        }
+        V_STR_AGAIN => Val::Str(usize::try_from(col.varint()?).ok().and_then(|i| seen.get(i)).ok_or(CodecError::Corrupt("string index"))?),
+        V_FALSE => Val::Bool(false),
+        V_TRUE => Val::Bool(true),
+        V_INT => Val::Int(unzigzag(col.varint()?)),
+        V_DOUBLE => Val::Double(f64::from_le_bytes(col.take(8)?.try_into().map_err(|_| CodecError::Corrupt("double"))?)),
+        V_OTHER => Val::Other(col.bytes()?),
+        _ => return Err(CodecError::Corrupt("value tag")),
+    })
 }

@@ -8,6 +8,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use crate::block_read::Block;
 use crate::block_write::BlockWriter;
 use crate::codec::compress;
+use crate::matching::Want;
 use crate::write::index;
 
 fn request_bytes(batch: &[ResourceSpans]) -> Vec<u8> {
@@ -257,8 +258,24 @@ fn repeated_attributes_are_written_and_hashed_like_new_ones() {
         assert_eq!(got, want, "trace {t}");
     }
     // A tag search counts every span holding the value, however it was stored.
-    assert_eq!(block.count_str_values("order.id", "order-shared").expect("count"), 12);
-    assert_eq!(block.count_str_values("http.method", "GET").expect("count"), 120);
+    assert_eq!(block.count_values("order.id", &Want::new("order-shared")).expect("count"), 12);
+    assert_eq!(block.count_values("http.method", &Want::new("GET")).expect("count"), 120);
+    // Ints and bools are counted by value, exactly as their text would compare.
+    let exactly = |key: &str, text: &str| {
+        let spans = resources.iter().flat_map(|rs| &rs.scope_spans[0].spans);
+        spans.flat_map(|s| s.attributes.iter().chain(s.events.iter().flat_map(|e| &e.attributes))).filter(|a| a.key == key && a.value.as_ref().and_then(value_text).as_deref() == Some(text)).count()
+    };
+    for (key, text) in [("code", "500"), ("code", "200"), ("x", "true"), ("y", "false")] {
+        let n = exactly(key, text);
+        assert!(n > 0, "{key}={text} is in the data");
+        assert_eq!(block.count_values(key, &Want::new(text)).expect("count"), n, "{key}={text}");
+    }
+    for (key, text) in [("code", "0500"), ("code", "500.0"), ("code", "+500"), ("x", "True"), ("code", "true")] {
+        assert_eq!(block.count_values(key, &Want::new(text)).expect("count"), 0, "{key}={text} is no value's text");
+    }
+    // A double or another shape may print as the text: counted, for the walk to decide.
+    assert_eq!(block.count_values("ratio", &Want::new("0.5")).expect("count"), exactly("ratio", "0.5"));
+    assert_eq!(block.count_values("list", &Want::new("[1]")).expect("count"), resources.len() * 32);
 }
 
 /// A `KeyValue` whose key field occurs twice means its last key (prost's reading); writing

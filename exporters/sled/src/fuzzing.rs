@@ -28,7 +28,9 @@ pub fn sled_block(data: &[u8]) {
     let mask = block.key_mask(keys.iter().map(String::as_str));
     let _ = block.walk_while(Some(&mask), |_| Ok(true));
     for key in &keys {
-        let _ = block.count_str_values(key, "");
+        for want in ["", "1", "true"] {
+            let _ = block.count_values(key, &crate::matching::Want::new(want));
+        }
     }
     let _ = block.traces(&block.ids);
     for resource in &block.resources {

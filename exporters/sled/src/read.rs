@@ -19,7 +19,7 @@ use tracegate_core::Traces;
 
 use crate::catalog;
 use crate::db::{Partition, Shared, StoreError};
-use crate::matching::{maybe_str, BlockContext, Conditions};
+use crate::matching::{BlockContext, Conditions};
 use crate::summary::SummaryView;
 
 /// Traces returned when a query says `limit: 0` (Jaeger's API default).
@@ -144,7 +144,7 @@ impl SledReader {
                 }
                 // Past the last attribute that could carry the value: no later span matches.
                 if let Some((key, want, left)) = &mut candidates {
-                    let here = row.attrs.iter().chain(&row.event_attrs).filter(|(k, v)| k == key && maybe_str(*v, want)).count();
+                    let here = row.attrs.iter().chain(&row.event_attrs).filter(|(k, v)| k == key && want.maybe(*v)).count();
                     *left = left.saturating_sub(here);
                     return Ok(*left > 0);
                 }
@@ -277,9 +277,9 @@ mod tests {
 
     #[test]
     fn byte_prefilter_only_for_values_no_other_type_prints() {
-        assert!(only_a_string("user.id", "user-42"));
-        for (k, v) in [("n", "42"), ("n", "-1"), ("d", "0.25"), ("d", "NaN"), ("b", "true"), ("x", "beef"), ("error", "yes")] {
-            assert!(!only_a_string(k, v), "{k}={v}");
+        assert!(only_a_string("user-42"));
+        for v in ["42", "-1", "0.25", "NaN", "true", "beef"] {
+            assert!(!only_a_string(v), "{v}");
         }
     }
 
@@ -307,8 +307,11 @@ mod tests {
             // "shared" on the first and last traces only: a walk that stops early must not
             // stop before the last one.
             if i == 0 || i == 59 || i == 30 {
-                api = api.attr("tenant", Val::Str("shared"));
+                api = api.attr("tenant", Val::Str("shared")).attr("http.status_code", Val::Int(503));
+            } else {
+                api = api.attr("http.status_code", Val::Int(200));
             }
+            api = api.attr("cache.hit", Val::Bool(i == 7));
             if i == 7 {
                 api = api.event("retry", vec![("cause", Val::Str("timeout-7"))]);
             }
@@ -340,5 +343,12 @@ mod tests {
         assert_eq!(find("web", &[("region", "eu-west"), ("user.id", "web-user-58")]).await, set(&[58]));
         assert_eq!(find("api", &[("region", "eu-west")]).await, set(&[]));
         assert_eq!(find("api", &[("user.id", "nobody")]).await, set(&[]));
+        // Typed values compare by their text, read from the value column as ints and bools.
+        assert_eq!(find("api", &[("http.status_code", "503")]).await, set(&[0, 30, 59]));
+        assert_eq!(find("api", &[("http.status_code", "503"), ("user.id", "user-30")]).await, set(&[30]));
+        assert_eq!(find("api", &[("http.status_code", "0503")]).await, set(&[]), "no int prints as 0503");
+        assert_eq!(find("api", &[("http.status_code", "404")]).await, set(&[]));
+        assert_eq!(find("api", &[("cache.hit", "true")]).await, set(&[7]));
+        assert_eq!(find("api", &[("cache.hit", "false")]).await.len(), 59);
     }
 }
