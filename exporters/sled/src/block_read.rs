@@ -117,6 +117,23 @@ pub struct Block {
     cols: [Range<usize>; COLUMNS],
     /// Value column per string index.
     values: Vec<Range<usize>>,
+    /// String indexes of the keys with a value column, in stored order (a [`Page`]'s
+    /// `values` follow it).
+    keyed: Vec<usize>,
+    /// Where each page begins; the first begins at the block's start. A block written before
+    /// pages is one page.
+    pages: Vec<Page>,
+}
+
+/// Where a page of a block begins (see [`crate::block_write::PAGE_SPANS`]): offsets into each
+/// column, so a walk can start there.
+#[derive(Clone)]
+struct Page {
+    trace: usize,
+    prev_start: u64,
+    fixed: [usize; COLUMNS_UNPAGED],
+    /// Per keyed value column (`Block::keyed` order): offset, and `V_STR` values before it.
+    values: Vec<(usize, u64)>,
 }
 
 impl Block {
@@ -160,11 +177,12 @@ impl Block {
             let scope = if c.varint()? == 1 { Some(InstrumentationScope::decode(c.bytes()?)?) } else { None };
             scopes.push((scope, c.str()?.to_string()));
         }
-        if c.usize()? != COLUMNS {
+        let columns = c.usize()?;
+        if columns != COLUMNS && columns != COLUMNS_UNPAGED {
             return Err(CodecError::Corrupt("column count"));
         }
         let mut lens = [0usize; COLUMNS];
-        for l in &mut lens {
+        for l in &mut lens[..columns] {
             *l = c.usize()?;
         }
         let n = c.usize()?;
@@ -184,16 +202,23 @@ impl Block {
             *col = take(len)?;
         }
         let mut values = vec![0..0; strings.len()];
-        for (k, len) in keyed {
+        for &(k, len) in &keyed {
             let slot = values.get_mut(k).ok_or(CodecError::Corrupt("value column of an unknown key"))?;
             *slot = take(len)?;
         }
-        Ok(Self { raw, ids, text, strings, resources, scopes, cols, values })
+        let keyed: Vec<usize> = keyed.into_iter().map(|(k, _)| k).collect();
+        let pages = parse_pages(&raw[cols[PAGES].clone()], &cols, &values, &keyed, ids.len())?;
+        Ok(Self { raw, ids, text, strings, resources, scopes, cols, values, keyed, pages })
     }
 
     /// Roughly what the decoded block occupies in memory (for [`crate::block_cache`]).
     pub fn memory_size(&self) -> usize {
-        self.raw.len() + self.text.len() + self.ids.len() * 16 + (self.strings.len() + self.values.len()) * 16 + 256 * (self.resources.len() + self.scopes.len())
+        self.raw.len()
+            + self.text.len()
+            + self.ids.len() * 16
+            + (self.strings.len() + self.values.len()) * 16
+            + 256 * (self.resources.len() + self.scopes.len())
+            + self.pages.len() * (96 + self.keyed.len() * 16)
     }
 
     #[cfg(test)]
@@ -207,6 +232,8 @@ impl Block {
             scopes: Vec::new(),
             cols: Default::default(),
             values: Vec::new(),
+            keyed: Vec::new(),
+            pages: vec![Page::first(0)],
         }
     }
 
@@ -290,18 +317,58 @@ impl Block {
     pub fn walk_while<'a>(
         &'a self,
         wanted: Option<&[bool]>,
+        f: impl FnMut(&SpanRow<'a>) -> Result<bool, CodecError>,
+    ) -> Result<(), CodecError> {
+        self.walk_from(wanted, 0, self.ids.len(), f)
+    }
+
+    /// How many pages the block has (see [`crate::block_write::PAGE_SPANS`]).
+    #[cfg(test)]
+    pub fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// The page trace `t` is in.
+    fn page_of(&self, t: usize) -> usize {
+        self.pages.partition_point(|p| p.trace <= t).saturating_sub(1)
+    }
+
+    /// [`Block::walk_while`] over page `p` only: it starts at the page's checkpoint, so the
+    /// spans before it are not read.
+    pub fn walk_page<'a>(
+        &'a self,
+        wanted: Option<&[bool]>,
+        p: usize,
+        f: impl FnMut(&SpanRow<'a>) -> Result<bool, CodecError>,
+    ) -> Result<(), CodecError> {
+        let end = self.pages.get(p + 1).map_or(self.ids.len(), |next| next.trace);
+        self.walk_from(wanted, p, end, f)
+    }
+
+    /// Walks from page `p`'s first trace up to trace `end` (exclusive).
+    fn walk_from<'a>(
+        &'a self,
+        wanted: Option<&[bool]>,
+        p: usize,
+        end: usize,
         mut f: impl FnMut(&SpanRow<'a>) -> Result<bool, CodecError>,
     ) -> Result<(), CodecError> {
-        let col = |i: usize| Cursor(&self.raw[self.cols[i].clone()]);
-        let (mut groups, mut ids, mut parents, mut times) = (col(GROUPS), col(IDS), col(PARENTS), col(TIMES));
-        let (mut names, mut heads, mut rare, mut keys, mut events) = (col(NAMES), col(HEADS), col(RARE), col(ATTR_KEYS), col(EVENTS));
-        let mut values: Vec<(Cursor<'a>, Vec<&'a str>)> =
-            self.values.iter().map(|r| (Cursor(&self.raw[r.clone()]), Vec::new())).collect();
+        let page = self.pages.get(p).ok_or(CodecError::Corrupt("page"))?;
+        let col = |i: usize| {
+            let r = &self.cols[i];
+            self.raw.get(r.start + page.fixed[i]..r.end).map(Cursor).ok_or(CodecError::Corrupt("page beyond column"))
+        };
+        let (mut groups, mut ids, mut parents, mut times) = (col(GROUPS)?, col(IDS)?, col(PARENTS)?, col(TIMES)?);
+        let (mut names, mut heads, mut rare, mut keys, mut events) = (col(NAMES)?, col(HEADS)?, col(RARE)?, col(ATTR_KEYS)?, col(EVENTS)?);
+        let mut values: Vec<ValueCursor<'a>> = self.values.iter().map(|r| ValueCursor::new(&self.raw[r.clone()], 0, 0)).collect::<Result<_, _>>()?;
+        for (&k, &(at, base)) in self.keyed.iter().zip(&page.values) {
+            values[k] = ValueCursor::new(&self.raw[self.values[k].clone()], at, base)?;
+        }
         let mut row = SpanRow::default();
         let mut trace_ids: Vec<&'a [u8]> = Vec::new();
         let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-        let mut prev_start = 0u64;
-        for t in 0..self.ids.len() {
+        let mut prev_start = page.prev_start;
+        for t in page.trace..end.min(self.ids.len()) {
             row.trace = t;
             runs.clear();
             let mut total = 0usize;
@@ -368,22 +435,32 @@ impl Block {
 
     /// How many span and event attributes under `key` may have `want` as their text
     /// ([`Want::maybe`]: strings, ints and bools exactly; doubles and other shapes when they
-    /// may). Reads only that key's value column, so a tag search learns whether the block can
-    /// match, and when a walk has passed every candidate, without walking spans.
+    /// may).
     pub fn count_values(&self, key: &str, want: &Want) -> Result<usize, CodecError> {
-        let mut count = 0;
-        for (i, r) in self.strings.iter().enumerate() {
-            if self.text.get(r.clone()) != Some(key) {
+        Ok(self.count_values_by_page(key, want)?.iter().sum())
+    }
+
+    /// [`Block::count_values`] per page. Reads only that key's value column, so a tag search
+    /// learns whether the block can match, which pages to walk, and when a page's walk has
+    /// passed every candidate, without walking spans.
+    pub fn count_values_by_page(&self, key: &str, want: &Want) -> Result<Vec<usize>, CodecError> {
+        let mut counts = vec![0; self.pages.len()];
+        for (j, &k) in self.keyed.iter().enumerate() {
+            if self.string(k as u64)? != key {
                 continue;
             }
-            let Some(range) = self.values.get(i) else { continue };
-            let mut col = Cursor(&self.raw[range.clone()]);
-            let mut seen = Vec::new();
-            while !col.0.is_empty() {
-                count += usize::from(want.maybe(read_value(&mut col, &mut seen)?));
+            let whole = &self.raw[self.values[k].clone()];
+            let mut col = ValueCursor::new(whole, 0, 0)?;
+            let mut page = 0;
+            while !col.is_empty() {
+                let at = whole.len() - col.rest();
+                while self.pages.get(page + 1).is_some_and(|next| next.values[j].0 <= at) {
+                    page += 1;
+                }
+                counts[page] += usize::from(want.maybe(col.next()?));
             }
         }
-        Ok(count)
+        Ok(counts)
     }
 
     /// The spans of one trace in this block, grouped by resource and scope as they came.
@@ -405,9 +482,33 @@ impl Block {
                 out.push((*id, Vec::new()));
             }
         }
-        let Some(last_trace) = slot.iter().rposition(Option::is_some) else { return Ok(out) };
+        // Per page holding some of them, the last of them there: only those pages are walked.
+        let mut pages: Vec<(usize, usize)> = Vec::new();
+        for t in slot.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(t, _)| t) {
+            let p = self.page_of(t);
+            match pages.last_mut() {
+                Some((q, last)) if *q == p => *last = t,
+                _ => pages.push((p, t)),
+            }
+        }
         let mut last: Option<(usize, usize, usize)> = None;
-        self.walk_while(None, |row| {
+        for (p, last_trace) in pages {
+            self.walk_page(None, p, |row| self.add_to(row, last_trace, &slot, &mut out, &mut last))?;
+        }
+        Ok(out)
+    }
+
+    /// [`Block::traces`]' step: adds `row` to its trace's spans if that trace is wanted;
+    /// false once the walk is past `last_trace`.
+    fn add_to(
+        &self,
+        row: &SpanRow<'_>,
+        last_trace: usize,
+        slot: &[Option<usize>],
+        out: &mut [TraceSpans],
+        last: &mut Option<(usize, usize, usize)>,
+    ) -> Result<bool, CodecError> {
+        {
             if row.trace > last_trace {
                 return Ok(false);
             }
@@ -426,10 +527,9 @@ impl Block {
                 rs.scope_spans.push(ScopeSpans { scope: scope.clone(), spans: Vec::new(), schema_url: schema_url.clone() });
             }
             rs.scope_spans.last_mut().ok_or(CodecError::Corrupt("no scope"))?.spans.push(span);
-            last = Some((row.trace, row.resource, row.scope));
+            *last = Some((row.trace, row.resource, row.scope));
             Ok(true)
-        })?;
-        Ok(out)
+        }
     }
 
     fn span(&self, row: &SpanRow<'_>) -> Result<Span, CodecError> {
@@ -503,7 +603,7 @@ fn read_attrs<'a>(
     block: &'a Block,
     wanted: Option<&[bool]>,
     keys: &mut Cursor<'a>,
-    values: &mut [(Cursor<'a>, Vec<&'a str>)],
+    values: &mut [ValueCursor<'a>],
     out: &mut Vec<Attr<'a>>,
 ) -> Result<(), CodecError> {
     for _ in 0..keys.usize()? {
@@ -512,24 +612,84 @@ fn read_attrs<'a>(
             continue;
         }
         let key = block.string(k as u64)?;
-        let (col, seen) = values.get_mut(k).ok_or(CodecError::Corrupt("attribute key index"))?;
-        let v = read_value(col, seen)?;
+        let v = values.get_mut(k).ok_or(CodecError::Corrupt("attribute key index"))?.next()?;
         out.push((key, v));
     }
     Ok(())
 }
 
-/// The next value of a key's value column; `seen` collects the column's `V_STR` strings so
-/// far, which a `V_STR_AGAIN` refers to.
-fn read_value<'a>(col: &mut Cursor<'a>, seen: &mut Vec<&'a str>) -> Result<Val<'a>, CodecError> {
-    Ok(match col.byte()? {
-        V_NONE => Val::None,
-        V_STR => {
-            let s = col.str()?;
-            seen.push(s);
-            Val::Str(s)
+/// A key's value column, read from some point on. A `V_STR_AGAIN` counts strings from the
+/// column's start, so one that points before the start point is found by scanning the column
+/// before it, once and only as far as needed (a repeated value is usually one of the first
+/// few the column stored).
+struct ValueCursor<'a> {
+    col: Cursor<'a>,
+    /// The index of the first `V_STR` read from `col`.
+    base: u64,
+    seen: Vec<&'a str>,
+    /// The column before the start point, not yet scanned, and the strings it held so far.
+    before: Cursor<'a>,
+    earlier: Vec<&'a str>,
+}
+
+impl<'a> ValueCursor<'a> {
+    fn new(whole: &'a [u8], at: usize, base: u64) -> Result<Self, CodecError> {
+        let (before, rest) = whole.split_at_checked(at).ok_or(CodecError::Corrupt("page beyond value column"))?;
+        Ok(Self { col: Cursor(rest), base, seen: Vec::new(), before: Cursor(before), earlier: Vec::new() })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.col.0.is_empty()
+    }
+
+    /// Bytes left to read.
+    fn rest(&self) -> usize {
+        self.col.0.len()
+    }
+
+    fn next(&mut self) -> Result<Val<'a>, CodecError> {
+        Ok(match self.col.byte()? {
+            V_STR => {
+                let s = self.col.str()?;
+                self.seen.push(s);
+                Val::Str(s)
+            }
+            V_STR_AGAIN => {
+                let i = self.col.varint()?;
+                Val::Str(self.again(i)?)
+            }
+            tag => plain_value(tag, &mut self.col)?,
+        })
+    }
+
+    fn again(&mut self, i: u64) -> Result<&'a str, CodecError> {
+        let bad = CodecError::Corrupt("string index");
+        if let Some(j) = i.checked_sub(self.base) {
+            return usize::try_from(j).ok().and_then(|j| self.seen.get(j).copied()).ok_or(bad);
         }
-        V_STR_AGAIN => Val::Str(usize::try_from(col.varint()?).ok().and_then(|i| seen.get(i)).ok_or(CodecError::Corrupt("string index"))?),
+        let i = usize::try_from(i).map_err(|_| CodecError::Corrupt("string index"))?;
+        while self.earlier.len() <= i {
+            if self.before.0.is_empty() {
+                return Err(bad);
+            }
+            match self.before.byte()? {
+                V_STR => self.earlier.push(self.before.str()?),
+                V_STR_AGAIN => {
+                    self.before.varint()?;
+                }
+                tag => {
+                    plain_value(tag, &mut self.before)?;
+                }
+            }
+        }
+        Ok(self.earlier[i])
+    }
+}
+
+/// A value that is not a string, after its tag.
+fn plain_value<'a>(tag: u8, col: &mut Cursor<'a>) -> Result<Val<'a>, CodecError> {
+    Ok(match tag {
+        V_NONE => Val::None,
         V_FALSE => Val::Bool(false),
         V_TRUE => Val::Bool(true),
         V_INT => Val::Int(unzigzag(col.varint()?)),
@@ -537,4 +697,45 @@ fn read_value<'a>(col: &mut Cursor<'a>, seen: &mut Vec<&'a str>) -> Result<Val<'
         V_OTHER => Val::Other(col.bytes()?),
         _ => return Err(CodecError::Corrupt("value tag")),
     })
+}
+
+impl Page {
+    fn first(keyed: usize) -> Self {
+        Self { trace: 0, prev_start: 0, fixed: [0; COLUMNS_UNPAGED], values: vec![(0, 0); keyed] }
+    }
+}
+
+/// The [`PAGES`] column (see `BlockWriter::page_table`): every page's checkpoint, checked to
+/// lie inside its columns and to move forward. Empty (a block written before pages): one page.
+fn parse_pages(bytes: &[u8], cols: &[Range<usize>; COLUMNS], values: &[Range<usize>], keyed: &[usize], traces: usize) -> Result<Vec<Page>, CodecError> {
+    let mut pages = vec![Page::first(keyed.len())];
+    if bytes.is_empty() {
+        return Ok(pages);
+    }
+    let bad = |what| CodecError::Corrupt(what);
+    let mut c = Cursor(bytes);
+    let n = c.usize()?;
+    if n >= traces.max(1) {
+        return Err(bad("more pages than traces"));
+    }
+    pages.reserve(n);
+    for _ in 0..n {
+        let last = pages.last().ok_or(bad("page"))?;
+        let trace = last.trace.checked_add(c.usize()?).filter(|t| *t > last.trace && *t < traces).ok_or(bad("page's first trace"))?;
+        let prev_start = c.varint()?;
+        let mut fixed = last.fixed;
+        for (i, at) in fixed.iter_mut().enumerate() {
+            *at = at.checked_add(c.usize()?).filter(|at| *at <= cols[i].len()).ok_or(bad("page beyond column"))?;
+        }
+        let mut at = Vec::with_capacity(keyed.len());
+        for (&(offset, base), &k) in last.values.iter().zip(keyed) {
+            let offset = offset.checked_add(c.usize()?).filter(|o| values.get(k).is_some_and(|r| *o <= r.len())).ok_or(bad("page beyond value column"))?;
+            at.push((offset, base.checked_add(c.varint()?).ok_or(bad("page's string count"))?));
+        }
+        pages.push(Page { trace, prev_start, fixed, values: at });
+    }
+    if !c.0.is_empty() {
+        return Err(bad("page table length"));
+    }
+    Ok(pages)
 }

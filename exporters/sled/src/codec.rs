@@ -20,13 +20,15 @@ use tracegate_pdata::wire;
 /// of format 2's `t`+trace+seq keys; blocks and summaries are as in format 2.
 /// 4: blocks are in a file per partition ([`crate::block_file`]), the blocks tree holds where
 /// each one is; the block container and everything else are as in format 3.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: a block of more than one page has a page table (a tenth column, see
+/// `block_write::PAGE_SPANS`), which a build before it refuses as a corrupt block.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Databases of these formats are opened and stamped [`FORMAT_VERSION`]: their blocks stay
 /// in sled and are read there, format 2's `t` keys are still read by lookups, and new blocks
 /// are written the new way. (An older build then refuses the database, by name, rather than
 /// misread the new blocks.)
-pub const UPGRADES_FORMATS: [u32; 2] = [2, 3];
+pub const UPGRADES_FORMATS: [u32; 3] = [2, 3, 4];
 
 /// The version byte of a block container; unchanged since format 2.
 const BLOCK_VERSION: u8 = 2;

@@ -162,6 +162,8 @@ tracegate_core::register_exporter!(SledExporterFactory);
 #[cfg(test)]
 mod block_tests;
 #[cfg(test)]
+mod page_tests;
+#[cfg(test)]
 mod format_tests;
 #[cfg(test)]
 mod red_metrics_tests;

@@ -167,26 +167,27 @@ impl Conditions {
 
     /// Whether the block can match, from the value columns of its tags (a filter false
     /// positive ends here, with no span walked): `None` when it cannot. Otherwise the tag
-    /// with the fewest attributes that may carry its value, and that count, so the walk
-    /// stops once it has passed them all; no such tag when a resource, scope or link of the
-    /// block may carry every one of them, or a tag is one Jaeger derives from span fields
-    /// (then any span may match).
+    /// with the fewest attributes that may carry its value, and that count per page, so the
+    /// search walks only pages that have one and stops in each once it has passed them all;
+    /// no such tag when a resource, scope or link of the block may carry every one of them,
+    /// or a tag is one Jaeger derives from span fields (then any span may match).
     #[allow(clippy::type_complexity)]
-    pub fn candidates<'c>(&'c self, block: &Block, context: &BlockContext) -> Result<Option<Option<(&'c str, &'c Want, usize)>>, CodecError> {
-        let mut fewest: Option<(&str, &Want, usize)> = None;
+    pub fn candidates<'c>(&'c self, block: &Block, context: &BlockContext) -> Result<Option<Option<(&'c str, &'c Want, Vec<usize>)>>, CodecError> {
+        let mut fewest: Option<(&str, &Want, Vec<usize>, usize)> = None;
         for (tag, (key, want, _)) in self.tags.iter().enumerate() {
             if is_derived(key) || context.any_carries(tag) || link_may_carry(block, key, want) {
                 continue;
             }
-            let n = block.count_values(key, want)?;
+            let pages = block.count_values_by_page(key, want)?;
+            let n: usize = pages.iter().sum();
             if n == 0 {
                 return Ok(None);
             }
-            if fewest.is_none_or(|(_, _, m)| n < m) {
-                fewest = Some((key, want, n));
+            if fewest.as_ref().is_none_or(|(_, _, _, m)| n < *m) {
+                fewest = Some((key, want, pages, n));
             }
         }
-        Ok(Some(fewest))
+        Ok(Some(fewest.map(|(key, want, pages, _)| (key, want, pages))))
     }
 
     /// `beat`: the start a matching span must be later than to change the result (`None`

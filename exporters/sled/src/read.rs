@@ -19,6 +19,8 @@ use tracegate_core::Traces;
 
 use crate::catalog;
 use crate::db::{Partition, Shared, StoreError};
+use crate::block_read::SpanRow;
+use crate::codec::CodecError;
 use crate::matching::{BlockContext, Conditions};
 use crate::summary::SummaryView;
 
@@ -88,7 +90,7 @@ impl SledReader {
             }
             self.search_partition(&p, &cond, limit, below, &mut found, &mut stats)?;
         }
-        tracing::debug!(summaries = stats.summaries, walked = stats.walked, spans = stats.spans, found = found.len(), "sled search");
+        tracing::debug!(summaries = stats.summaries, walked = stats.walked, pages = stats.pages, spans = stats.spans, found = found.len(), "sled search");
         let mut ranked: Vec<(u64, TraceId)> = found.into_iter().map(|(id, t)| (t, id)).collect();
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         Ok(ranked.into_iter().take(limit).map(|(_, id)| id).collect())
@@ -133,23 +135,31 @@ impl SledReader {
                 })?;
                 continue;
             }
-            let Some(mut candidates) = cond.candidates(&block, &context)? else { continue };
+            let Some(candidates) = cond.candidates(&block, &context)? else { continue };
             let mut text = String::new();
             let wanted = block.key_mask(cond.tags.iter().map(|(k, _, _)| k.as_str()));
-            block.walk_while(Some(&wanted), |row| {
+            let mut check = |row: &SpanRow<'_>| -> Result<(), CodecError> {
                 stats.spans += 1;
                 if context.ours(row) && cond.row_matches(row, &context, &mut text)? {
                     let t = found.entry(block.ids[row.trace]).or_insert(0);
                     *t = (*t).max(row.start);
                 }
-                // Past the last attribute that could carry the value: no later span matches.
-                if let Some((key, want, left)) = &mut candidates {
-                    let here = row.attrs.iter().chain(&row.event_attrs).filter(|(k, v)| k == key && want.maybe(*v)).count();
-                    *left = left.saturating_sub(here);
-                    return Ok(*left > 0);
-                }
-                Ok(true)
-            })?;
+                Ok(())
+            };
+            let Some((key, want, pages)) = candidates else {
+                block.walk_while(Some(&wanted), |row| check(row).map(|()| true))?;
+                continue;
+            };
+            // Only the pages holding a candidate, each up to its last one.
+            for (page, mut left) in pages.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                stats.pages += 1;
+                block.walk_page(Some(&wanted), page, |row| {
+                    check(row)?;
+                    let here = row.attrs.iter().chain(&row.event_attrs).filter(|(k, v)| *k == key && want.maybe(*v)).count();
+                    left = left.saturating_sub(here);
+                    Ok(left > 0)
+                })?;
+            }
         }
         Ok(())
     }
@@ -160,6 +170,8 @@ impl SledReader {
 struct SearchStats {
     summaries: u64,
     walked: u64,
+    /// Pages walked for candidates (see [`Block::walk_page`]).
+    pages: u64,
     spans: u64,
 }
 
