@@ -27,6 +27,9 @@
 //!   string table, one value column per attribute key, delta-coded times, parents as indexes,
 //!   each resource once; see [`block_write`]). Columns halve what zstd has to store compared
 //!   with OTLP protobuf per trace (format 1), and encoding them is cheaper than prost's.
+//!   Since format 5 a block of more than ~512 spans has a page table: where every column
+//!   stands every ~512 spans, at a trace boundary (`block_write::PAGE_SPANS`), so a reader
+//!   walks one page to reach a trace, not every span before it.
 //! - **Trace index** ([`trace_index`]). Per block, its sorted trace ids in one value (`i`+seq),
 //!   kept in memory too; once a partition's lists hold 128k ids they are merged into a run of
 //!   sorted (trace, block) entries in ~4.5 KB chunks. `get_trace` binary-searches the lists
@@ -41,7 +44,8 @@
 //!   tag hashes ([`summary`], [`filter`]). A search ([`read`], rules in [`matching`]) reads
 //!   summaries newest first, decodes only blocks that can still beat its `limit`-th newest
 //!   trace, lets a block through a tag search only if that tag's value column holds the
-//!   value, and walks the rest span by span in place ([`block_read`]), checking each span
+//!   value (strings, ints and bools compared as stored), walks only the pages whose part of
+//!   the column does, span by span in place ([`block_read`]), and checks each span
 //!   exactly (Jaeger v2: one span meets every condition; span, resource, scope, event and
 //!   link attributes count). Older summary layouts are still read.
 //! - **Key catalog** ([`catalog`]): the attribute keys each service has written, in `meta`,
@@ -51,13 +55,13 @@
 //!   trace a user opens next is usually in one of them.
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
-//! - **Format version.** `meta` holds the storage format (4). Format 2 and 3 databases are
-//!   opened and restamped 4: their blocks stay in sled and are read there, format 2's `t`
-//!   keys are still read, new blocks are written the new way (an older build then refuses
-//!   the database by name instead of misreading it). Any other format
-//!   (format 1 had no version key) is refused at open with an error naming both versions; it
-//!   is not converted. Block containers and summaries are unchanged since format 2. sled's own segment
-//!   size is read back from its `conf`.
+//! - **Format version.** `meta` holds the storage format (5). Format 2, 3 and 4 databases
+//!   are opened and restamped 5: format 2 and 3 blocks stay in sled and are read there,
+//!   format 2's `t` keys are still read, format 4 blocks (no page table) are read as one
+//!   page, and new blocks are written the new way (an older build then refuses the database
+//!   by name instead of misreading it). Any other format (format 1 had no version key) is
+//!   refused at open with an error naming both versions; it is not converted. Summaries are
+//!   unchanged since format 2. sled's own segment size is read back from its `conf`.
 //!
 //! # Measured
 //!

@@ -2,9 +2,10 @@
 //!
 //! Searches walk block summaries newest first (partitions newest first, blocks by descending
 //! sequence), decompress only blocks whose summary can match, and check each span of the
-//! queried service exactly: one span must meet every condition. A block whose bytes lack a
-//! string tag value is skipped after decompression; otherwise its spans are walked in place
-//! ([`Block::walk`]: names and values are borrowed, no OTLP message is built). A trace's rank
+//! queried service exactly: one span must meet every condition. A tag search first counts
+//! the value in the tag's value column, page by page: a block without it is skipped after
+//! decompression, and only the pages that hold it are walked, each up to its last candidate
+//! ([`Block::walk_page`]: names and values are borrowed, no OTLP message is built). A trace's rank
 //! is the start of its newest matching span. The walk stops once `limit` traces are found and no remaining
 //! block or partition can hold a newer matching span (summaries carry each service's latest
 //! start), so results are exact, not just "the first `limit` found".

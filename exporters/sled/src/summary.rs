@@ -153,7 +153,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn new<S: BuildHasher>(services: Vec<ServiceSummary>, tags: &HashSet<u64, S>) -> Self {
-        let (probes, bloom) = filter::build(tags);
+        let (probes, bloom) = filter::build16(tags);
         Self { services, bloom, probes, bound: u64::MAX }
     }
 
@@ -383,12 +383,18 @@ impl<'a> SummaryView<'a> {
         if let Some(legacy) = &self.legacy {
             return legacy.iter().find(|s| s.name == name.as_bytes()).copied();
         }
-        // Each record is a few fixed fields and a length: the operations are not walked.
+        // Each record starts with its length and name: another service's record is skipped
+        // unparsed (parsing each one's times and staircase was ~25% of a rare-tag search
+        // reading 10k summaries of 20 services each).
         let mut r = Reader(self.services);
         while !r.0.is_empty() {
-            let s = Self::compact_service(&mut r, self.layout)?;
-            if s.name == name.as_bytes() {
-                return Some(s);
+            let mut record = r;
+            let len = usize::try_from(r.varint()?).ok()?;
+            let body = r.take(len)?;
+            let mut head = Reader(body);
+            let name_len = usize::try_from(head.varint()?).ok()?;
+            if head.take(name_len)? == name.as_bytes() {
+                return Self::compact_service(&mut record, self.layout);
             }
         }
         None
@@ -536,6 +542,7 @@ fn put_str_u32(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+#[derive(Clone, Copy)]
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
