@@ -118,10 +118,17 @@ impl Default for Recorder {
 fn fold(h: u64, bytes: &[u8]) -> u64 {
     const M: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = h ^ (bytes.len() as u64).wrapping_mul(M);
-    for chunk in bytes.chunks(8) {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(M).rotate_left(31);
+    // Whole words read as such: a copy of a variable length into a padded word was a call to
+    // memmove per word, ~2.4% of the all-in-one's fill (this runs for every span stored).
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    for word in words {
+        h = (h ^ u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))).wrapping_mul(M).rotate_left(31);
+    }
+    if !tail.is_empty() {
+        // The tail zero-padded, as a little-endian word.
+        let w = tail.iter().enumerate().fold(0u64, |w, (i, b)| w | u64::from(*b) << (8 * i));
+        h = (h ^ w).wrapping_mul(M).rotate_left(31);
     }
     h
 }
@@ -317,6 +324,25 @@ mod tests {
             status_code: code,
             start_unix_nano: start_ms * 1_000_000,
             end_unix_nano: (start_ms + dur_ms) * 1_000_000,
+        }
+    }
+
+    /// The key hash reads a string as zero-padded little-endian words, whatever its length.
+    #[test]
+    fn the_key_hash_reads_padded_words() {
+        let padded = |h: u64, bytes: &[u8]| {
+            const M: u64 = 0x9E37_79B9_7F4A_7C15;
+            let mut h = h ^ (bytes.len() as u64).wrapping_mul(M);
+            for chunk in bytes.chunks(8) {
+                let mut w = [0u8; 8];
+                w[..chunk.len()].copy_from_slice(chunk);
+                h = (h ^ u64::from_le_bytes(w)).wrapping_mul(M).rotate_left(31);
+            }
+            h
+        };
+        let text: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37).wrapping_add(1)).collect();
+        for len in 0..=text.len() {
+            assert_eq!(super::fold(7, &text[..len]), padded(7, &text[..len]), "length {len}");
         }
     }
 
