@@ -70,43 +70,50 @@
 //! `config-examples/all-in-one.yaml` through OTLP/gRPC with `tracegate-loadgen` flat out and
 //! times the UI's and Grafana's queries over HTTP (limit 20, last hour; p50 / p99 ms). The
 //! realistic shape uses 20 services because query-bench draws operations and tags from the
-//! first 20 services only. Release build of 5f9a532 (format 4, run filters), 2-core VM with
-//! nothing else running, 2026-12-07 17:52-17:58 (load average 2, `limits` otlp_decode
-//! 632-643k spans/s). History (the same queries with other work running, before format 4 and
-//! before the run filters): `docs/perf/sled-store-history.md`.
+//! first 20 services only. Format 5 (pages, typed value columns, 16-bit summary filters):
+//! release builds of c7e8d2e (10M) and 5f355d1 (100M; c7e8d2e only makes the fill cheaper),
+//! 2026-12-07 19:35-20:05 on the 2-core VM with three helpers' builds and fuzzers at nice 19
+//! (load average 7-10, `limits` otlp_decode 593k spans/s; 632-643k when quiet). The p99s carry
+//! that load: the same queries on an idle machine answered trace by id in 1.6-2.0 ms p99 on
+//! format 4. History, and each step's own figures: `docs/perf/sled-store-history.md`.
 //!
 //! | query | default 10M | realistic 10M | realistic 100M |
 //! | --- | --- | --- | --- |
-//! | trace by id | 0.74 / 1.63 | 0.85 / 1.95 | 1.06 / 1.90 |
-//! | service | 4.63 / 7.40 | 6.21 / 10.4 | 7.89 / 16.9 |
-//! | service + common operation | 4.79 / 6.93 | 5.57 / 8.75 | 7.09 / 12.1 |
-//! | service + rare operation | 8.07 / 9.04 | 8.09 / 19.5 | 11.7 / 30.5 |
-//! | service + common tag | 8.56 / 12.8 | 6.34 / 13.5 | 7.96 / 19.4 |
-//! | service + rare tag | 49.1 / 57.4 | 9.60 / 30.4 | 71.4 / 191 |
-//! | service + minDuration | 5.63 / 7.39 | 9.04 / 22.9 | 10.9 / 32.4 |
-//! | service + absent tag | 0.23 / 0.31 | 0.23 / 0.50 | 0.23 / 0.50 |
-//! | fill: spans per gateway CPU s | 335k | 409k | 351k |
-//! | fill: acknowledged spans/s | 436k | 508k | 451k |
-//! | disk | 39.5 B/span | 31.9 B/span | 31.5 B/span |
-//! | RSS peak / settled | 171 / 129 MiB | 158 / 123 MiB | 186 / 142 MiB |
+//! | trace by id | 0.44 / 1.47 | 0.58 / 4.15 | 0.47 / 6.81 |
+//! | service | 3.38 / 8.39 | 6.18 / 13.9 | 6.10 / 12.2 |
+//! | service + common operation | 3.05 / 6.98 | 5.53 / 16.4 | 4.99 / 12.4 |
+//! | service + rare operation | 3.39 / 7.70 | 8.45 / 21.4 | 6.62 / 17.2 |
+//! | service + common tag | 3.98 / 9.71 | 6.83 / 15.2 | 6.46 / 12.2 |
+//! | service + rare tag | 9.70 / 16.7 | 4.90 / 20.1 | 21.4 / 81.3 |
+//! | service + minDuration | 3.49 / 10.1 | 7.83 / 22.9 | 8.87 / 23.2 |
+//! | service + absent tag | 0.26 / 0.60 | 0.19 / 1.20 | 0.21 / 2.77 |
+//! | fill: spans per gateway CPU s | 340k | 413k | 396k |
+//! | fill: acknowledged spans/s | 268k | 279k | 258k |
+//! | disk | 41.5 B/span | 33.5 B/span | 32.8 B/span |
+//! | RSS peak / settled | 182 / 145 MiB | 168 / 132 MiB | 193 / 151 MiB |
 //!
-//! Not met yet (issue 14's bounds): a rare tag (<= 50 ms at 10M, <= 100 ms at 100M) reads
-//! every summary of the window and its whole tag filter; in the default shape the value is in
-//! every block's filter of that service, so ~20 blocks are decompressed and walked for 20
-//! traces. A filter per service inside a summary, or per group of blocks, would let it read
-//! less. Ingest in the default shape and at 100M is 335-351k spans per gateway CPU second,
-//! not 400k. Trace by id under load: a fetch walks its block's spans in stored order up to
-//! the trace's last span, parsing every attribute (in a profile of cold fetches
-//! `Block::traces` and `read_attrs` were ~50% of `get_trace`, zstd not in the top 25); on a
-//! busy machine that put its p99 at 6-8 ms. Per-trace offsets inside a block would make it
-//! one trace's worth.
+//! What made the rare tag fast (each step measured with query-bench, see the history): a
+//! search for a value counts it in the tag's value column first, ints and bools compared as
+//! such, so a block that lacks it is skipped unwalked; the page table lets it walk only the
+//! ~512-span pages that hold a candidate, and lets a result trace be fetched by walking its
+//! page, not the block up to it (default 10M rare tag 40 -> 10 ms p50, ~200k -> ~20k spans
+//! walked per search; trace by id 1.26 -> 0.45 ms p50); at 100M a search reads ~11k
+//! summaries, and 16-bit filters stopped ~45 false positives per search from costing a block
+//! decompression each, and a summary's other services are skipped unparsed (100M rare tag
+//! 45 -> 21 ms p50, 164 -> 81 ms p99, same load).
+//!
+//! Not met yet (issue 14's bounds): ingest in the default shape is ~340-365k spans per
+//! gateway CPU second, not 400k (the realistic shape makes 396-413k); the fill's profile is
+//! spread over the attribute columns (~10%), the request check and views (~10%), copies, and
+//! the dependency tracker's maps. Trace by id p99 is above 2 ms on a loaded machine (quiet:
+//! 1.5 ms in the default shape above).
 
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
 //! faster (10M realistic on a quiet machine: service p99 17 ms, rare tag 43 ms) but wrote 62-65
-//! B/span at 137-142k spans per CPU second; full blocks pack and ingest better and make each
-//! walked block dearer. `max_block_spans` lowers it for read-heavy stores. A rare tag at 100M
-//! reads every summary of the window; a filter per group of blocks would let it skip groups.
+//! B/span at 137-142k spans per CPU second; full blocks pack and ingest better, and since
+//! pages a search or fetch walks only the part of a block it needs. `max_block_spans` lowers
+//! it for read-heavy stores.
 
 mod block_cache;
 mod block_file;
