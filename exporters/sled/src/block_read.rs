@@ -323,7 +323,6 @@ impl Block {
     }
 
     /// How many pages the block has (see [`crate::block_write::PAGE_SPANS`]).
-    #[cfg(test)]
     pub fn page_count(&self) -> usize {
         self.pages.len()
     }

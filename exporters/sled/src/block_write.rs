@@ -279,6 +279,13 @@ impl<'b> BlockWriter<'b> {
         Self { page_size: usize::MAX, ..Self::new() }
     }
 
+    /// A writer that starts a page every `spans` spans (small blocks with a page table, for
+    /// the fuzz seeds).
+    #[cfg(test)]
+    pub fn paged_every(spans: usize) -> Self {
+        Self { page_size: spans, ..Self::new() }
+    }
+
     /// A string of the table by index ("" for an unknown index).
     pub fn string_at(&self, i: u32) -> &'b str {
         self.strings.get(i as usize).copied().unwrap_or("")

@@ -27,6 +27,10 @@ pub fn sled_block(data: &[u8]) {
     });
     let mask = block.key_mask(keys.iter().map(String::as_str));
     let _ = block.walk_while(Some(&mask), |_| Ok(true));
+    for page in 0..block.page_count() {
+        let _ = block.walk_page(Some(&mask), page, |_| Ok(true));
+        let _ = block.walk_page(None, page, |_| Ok(true));
+    }
     for key in &keys {
         for want in ["", "1", "true"] {
             let _ = block.count_values(key, &crate::matching::Want::new(want));
@@ -118,6 +122,15 @@ mod tests {
         assert_eq!(Block::parse(raw.clone()).expect("parses").ids.len(), 2);
         write_seed("sled_block", "sample", &raw);
         write_seed("sled_block", "sample-stored", &compress(&raw, 3).expect("zstd"));
+        // The same traces with a page table (a page per trace), as format 5 writes a block
+        // of more than one page.
+        let mut writer = BlockWriter::paged_every(1);
+        writer.add_trace([0x5b; 16], &batch, &[0, 1]).expect("trace");
+        writer.add_trace([0x7c; 16], &batch, &[2]).expect("trace");
+        let paged = writer.finish();
+        let block = Block::parse(paged.clone()).expect("parses");
+        assert_eq!(block.traces(&block.ids).expect("traces"), Block::parse(raw.clone()).expect("parses").traces(&block.ids).expect("traces"));
+        write_seed("sled_block", "sample-paged", &paged);
 
         let service = ServiceSummary {
             name: "checkout".into(),
