@@ -176,5 +176,36 @@ fn cpu_time() -> std::time::Duration {
     std::time::Duration::from_millis(fields.iter().sum::<u64>() * 10)
 }
 
+/// `SLED_INGEST_ONLY=bytes:N` (or `decoded:N`): export the first N batches in that form and
+/// exit, without criterion, for an instruction count that load on the machine does not move:
+/// `valgrind --tool=cachegrind --cache-sim=no target/release/deps/ingest-* --bench` at N and at
+/// 0; the difference over N * 1000 spans is the instructions per span (the exporter's
+/// background threads included).
+fn fixed_run(spec: &str) {
+    let (form, n) = spec.split_once(':').unwrap_or((spec, "200"));
+    let n: usize = n.parse().expect("SLED_INGEST_ONLY=<bytes|decoded>:<batches>");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let mut g = Gen(7);
+    let decoded: Vec<Traces> = (0..BATCHES).map(|_| Traces::new(make_batch(&mut g, now_ns()))).collect();
+    let encoded: Vec<Bytes> = decoded.iter().map(Traces::encode_request).collect();
+    let summaries: Vec<_> = encoded.iter().map(|b| validate_request(b).expect("valid request")).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exporter = SledExporter::open(Config { path: dir.path().join("db"), ..Config::default() }).expect("open");
+    for i in 0..n {
+        let k = i % BATCHES;
+        let batch = if form == "bytes" { Traces::from_checked(encoded[k].clone(), summaries[k]) } else { decoded[k].clone() };
+        rt.block_on(exporter.export(batch)).expect("export");
+    }
+    rt.block_on(exporter.flush()).expect("flush");
+}
+
 criterion_group!(benches, ingest);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("SLED_INGEST_ONLY") {
+        fixed_run(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
