@@ -1,15 +1,18 @@
 //! A loaded plugin component as a [`DynFactory`]: the graph cannot tell it from a built-in.
 //!
 //! Config goes to the plugin as JSON (the plugin validates it, also at `tracegate validate`),
-//! batches as OTLP protobuf encoded straight from the shared `Traces` (no clone), and every
-//! call runs on a blocking thread.
+//! batches as OTLP protobuf, and every call runs on a blocking thread. A batch is handed over
+//! by the *forward* way in of [`Traces`] ([`request_bytes`]): a batch that is still the bytes
+//! it was received as goes to the plugin as those bytes (a reference count, no decode, no
+//! encode); only a decoded batch (Jaeger, Zipkin, OTLP/JSON, or one a processor changed) is
+//! encoded, once, straight from the shared structs (no clone). A processor's result is
+//! checked in place and goes on as bytes (`Traces::from_protobuf`), not decoded.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
+use bytes::Bytes;
 use serde_yaml_ng::Value;
 use tracegate_plugin_abi::{CallError, CallStatus, LoadedComponent, PluginInstance};
 
@@ -135,19 +138,11 @@ impl DynFactory for DynamicFactory {
     }
 }
 
-/// The batch as an `ExportTraceServiceRequest` in protobuf, encoded from the shared batch:
-/// the request's only field is `repeated ResourceSpans resource_spans = 1`.
-pub fn encode_request(traces: &Traces) -> Vec<u8> {
-    let spans = traces.resource_spans();
-    let len = spans
-        .iter()
-        .map(|rs| prost::encoding::message::encoded_len(1, rs))
-        .sum();
-    let mut buf = Vec::with_capacity(len);
-    for rs in spans {
-        prost::encoding::message::encode(1, rs, &mut buf);
-    }
-    buf
+/// The batch as the `ExportTraceServiceRequest` protobuf a plugin is called with: the
+/// received request bytes while the batch is bytes (several received requests are joined,
+/// which protobuf reads as one request), else the structs encoded once.
+pub fn request_bytes(traces: &Traces) -> Bytes {
+    traces.encode_request()
 }
 
 fn consume_error(id: &ComponentId, e: CallError) -> ConsumeError {
@@ -166,7 +161,7 @@ fn consume_error(id: &ComponentId, e: CallError) -> ConsumeError {
 async fn call_blocking<T: Send + 'static>(
     id: &ComponentId,
     instance: &Arc<PluginInstance>,
-    request: Vec<u8>,
+    request: Bytes,
     then: impl FnOnce(&[u8]) -> Result<T, ConsumeError> + Send + 'static,
 ) -> Result<T, ConsumeError> {
     let instance = instance.clone();
@@ -199,12 +194,13 @@ impl Consumer for DynamicProcessor {
         let incoming = traces.span_count();
         // Only OTLP bytes cross the ABI; the tenant stays on this side and goes on with the result.
         let tenant = traces.tenant().cloned();
-        let request = encode_request(&traces);
+        let request = request_bytes(&traces);
         drop(traces);
         let id = self.id.clone();
+        // The result goes on as bytes too, checked in place: an exporter that forwards OTLP
+        // sends them as they are, and nobody decodes them unless a component changes them.
         let out = call_blocking(&self.id, &self.instance, request, move |bytes| {
-            ExportTraceServiceRequest::decode(bytes)
-                .map(Traces::from)
+            Traces::from_protobuf(Bytes::copy_from_slice(bytes))
                 .map_err(|e| {
                     ConsumeError::permanent(format!(
                         "{id}: the plugin returned a batch that does not decode: {e}"
@@ -234,12 +230,47 @@ impl Lifecycle for DynamicExporter {}
 #[async_trait]
 impl Exporter for DynamicExporter {
     async fn export(&self, traces: Traces) -> Result<(), ConsumeError> {
-        let request = encode_request(&traces);
+        let request = request_bytes(&traces);
         drop(traces);
         call_blocking(&self.id, &self.instance, request, |_| Ok(())).await
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use crate::data::{ResourceSpans, ScopeSpans, Span};
+
+    fn batch() -> Traces {
+        let span = Span { name: "a".into(), trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() };
+        Traces::new(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
+            ..Default::default()
+        }])
+    }
+
+    #[test]
+    fn a_batch_of_bytes_reaches_the_plugin_as_received() {
+        // Valid OTLP that prost would not write back the same way: the request ends in a field
+        // of a later version (number 2, a varint), which a decode drops and an encode omits.
+        let mut received = batch().encode_request().to_vec();
+        received.extend_from_slice(&[0x10, 0x01]);
+        let received = Bytes::from(received);
+        let traces = Traces::from_protobuf(received.clone()).expect("valid OTLP");
+        assert!(traces.is_encoded(), "kept as bytes");
+        let handed = request_bytes(&traces);
+        assert_eq!(handed, received, "byte-identical, not re-encoded");
+        assert_eq!(handed.as_ptr(), received.as_ptr(), "the received buffer itself");
+    }
+
+    #[test]
+    fn a_decoded_batch_is_encoded_once_as_prost_would() {
+        let traces = batch();
+        assert_eq!(request_bytes(&traces), traces.to_request().encode_to_vec());
     }
 }

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use prost::Message;
-use tracegate_core::plugins::dynamic::encode_request;
+use tracegate_core::plugins::dynamic::request_bytes;
 use tracegate_core::Traces;
 use tracegate_example_redact_processor::{Config, Redact};
 use tracegate_plugin_abi::proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
@@ -85,7 +85,7 @@ fn bench(c: &mut Criterion) {
     let traces = Traces::from(request.clone());
     group.bench_function("loaded", |b| {
         b.iter(|| {
-            let bytes = encode_request(&traces);
+            let bytes = request_bytes(&traces);
             let out = instance.call(&bytes).expect("processed");
             ExportTraceServiceRequest::decode(&*out).expect("decodes")
         })
