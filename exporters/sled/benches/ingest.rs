@@ -8,7 +8,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
@@ -189,6 +189,10 @@ fn fixed_run(spec: &str) {
     let decoded: Vec<Traces> = (0..BATCHES).map(|_| Traces::new(make_batch(&mut g, now_ns()))).collect();
     let encoded: Vec<Bytes> = decoded.iter().map(Traces::encode_request).collect();
     let summaries: Vec<_> = encoded.iter().map(|b| validate_request(b).expect("valid request")).collect();
+    let spans = (BATCHES * 1000) as f64;
+    let heap: usize = decoded.iter().map(|t| heap_bytes(t.resource_spans())).sum();
+    let wire: usize = encoded.iter().map(Bytes::len).sum();
+    eprintln!("per span: {:.0} B as request bytes, {:.0} B as structs (heap by capacity)", wire as f64 / spans, heap as f64 / spans);
     let dir = tempfile::tempdir().expect("temp dir");
     let exporter = SledExporter::open(Config { path: dir.path().join("db"), ..Config::default() }).expect("open");
     for i in 0..n {
@@ -197,6 +201,45 @@ fn fixed_run(spec: &str) {
         rt.block_on(exporter.export(batch)).expect("export");
     }
     rt.block_on(exporter.flush()).expect("flush");
+}
+
+/// What a batch of structs holds in memory, by allocated capacity (before the allocator's
+/// rounding): what the store's open block keeps per decoded batch until the block is cut.
+fn heap_bytes(rs: &[ResourceSpans]) -> usize {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    use std::mem::size_of;
+    fn value(v: &Option<AnyValue>) -> usize {
+        match v.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(V::StringValue(s)) => s.capacity(),
+            Some(V::BytesValue(b)) => b.capacity(),
+            Some(V::ArrayValue(a)) => a.values.capacity() * size_of::<AnyValue>() + a.values.iter().map(|v| value(&Some(v.clone()))).sum::<usize>(),
+            Some(V::KvlistValue(l)) => attrs(&l.values),
+            _ => 0,
+        }
+    }
+    fn attrs(kvs: &Vec<KeyValue>) -> usize {
+        kvs.capacity() * size_of::<KeyValue>() + kvs.iter().map(|kv| kv.key.capacity() + value(&kv.value)).sum::<usize>()
+    }
+    let span = |s: &Span| {
+        s.trace_id.capacity()
+            + s.span_id.capacity()
+            + s.parent_span_id.capacity()
+            + s.trace_state.capacity()
+            + s.name.capacity()
+            + attrs(&s.attributes)
+            + s.events.capacity() * size_of::<Event>()
+            + s.events.iter().map(|e| e.name.capacity() + attrs(&e.attributes)).sum::<usize>()
+            + s.links.capacity() * size_of::<opentelemetry_proto::tonic::trace::v1::span::Link>()
+            + s.status.as_ref().map_or(0, |st| st.message.capacity())
+    };
+    rs.len() * size_of::<ResourceSpans>()
+        + rs.iter()
+            .map(|r| {
+                r.resource.as_ref().map_or(0, |res| attrs(&res.attributes))
+                    + r.scope_spans.capacity() * size_of::<ScopeSpans>()
+                    + r.scope_spans.iter().map(|ss| ss.spans.capacity() * size_of::<Span>() + ss.spans.iter().map(span).sum::<usize>()).sum::<usize>()
+            })
+            .sum::<usize>()
 }
 
 criterion_group!(benches, ingest);

@@ -28,10 +28,27 @@
 //! Nothing is lost: [`crate::block_read`] rebuilds the exact OTLP messages, except a span or
 //! event attribute's `key_strindex` (a profiling-only field the spec says to ignore elsewhere).
 
-use tracegate_pdata::view::{FromWire, KeyValueView, Many, ResourceView, SpanView, ValueView, ViewError};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use tracegate_pdata::view::{AnyValueView, FromWire, KeyValueView, Many, ResourceView, SpanView, ValueView, ViewError};
 
-use crate::codec::{put_bytes, put_varint, view_value_text, zigzag, FastMap, FastSet};
+use crate::codec::{put_bytes, put_varint, view_value_text, write_value_text, zigzag, FastMap, FastSet};
 use crate::summary::tag_hash_seeded;
+
+#[path = "block_write_decoded.rs"]
+mod decoded;
+
+/// An attribute's value as the writer takes it: a scalar (from either form), or another
+/// shape kept as the `AnyValue` it is (bytes as they arrived, or a struct to encode).
+#[derive(Clone, Copy)]
+enum AttrValue<'b> {
+    /// A string, bool, int or double.
+    Scalar(ValueView<'b>),
+    Wire(AnyValueView<'b>),
+    Struct(&'b opentelemetry_proto::tonic::common::v1::AnyValue),
+}
 
 /// Fixed columns, in the order they are stored.
 pub const GROUPS: usize = 0;
@@ -90,8 +107,12 @@ pub const PARENT_NONE: u64 = 0;
 pub const PARENT_RAW: u64 = 1;
 pub const PARENT_IN_TRACE: u64 = 2;
 
-/// A batch's spans as views into its request bytes, indexed for the writer: resources and
-/// scopes by position, each span with the scope it came under.
+/// A block's spans indexed for the writer: resources and scopes by position, each span with
+/// the scope it came under. Each entry is read in the form its batch came in: views into
+/// request bytes, or borrowed structs (`decoded`; see [`crate::write`]). A struct entry's
+/// view holds the struct's scalar fields, so code that reads only those (times, ids, names,
+/// kind, status) reads either form alike; attributes, events, links, resources and scopes
+/// are read from `decoded` when it is set.
 #[derive(Default)]
 pub struct BatchIndex<'a> {
     pub resources: Vec<ResourceEntry<'a>>,
@@ -101,6 +122,8 @@ pub struct BatchIndex<'a> {
 
 pub struct ResourceEntry<'a> {
     pub resource: Option<ResourceView<'a>>,
+    /// The resource of a batch of structs (`resource` is then None).
+    pub decoded: Option<&'a Resource>,
     pub schema_url: &'a str,
     /// `service.name` ("" when absent or not a string), as [`crate::codec::service_of`].
     pub service: &'a str,
@@ -111,11 +134,16 @@ pub struct ResourceEntry<'a> {
 pub struct ScopeEntry<'a> {
     pub resource: u32,
     pub scope: Option<&'a [u8]>,
+    /// The scope of a batch of structs (`scope` is then None).
+    pub decoded: Option<&'a InstrumentationScope>,
     pub schema_url: &'a str,
 }
 
 pub struct SpanEntry<'a> {
+    /// A span of a batch of structs has its scalar fields here and empty attributes, events
+    /// and links: those are read from `decoded`.
     pub span: SpanView<'a>,
+    pub decoded: Option<&'a Span>,
     pub scope: u32,
 }
 
@@ -145,6 +173,9 @@ impl<'a> BatchIndex<'a> {
 struct ValueColumn<'b> {
     bytes: Vec<u8>,
     seen: FastMap<(u64, &'b [u8]), Seen>,
+    /// `seen` for attributes read from structs, keyed by value rather than by bytes
+    /// ([`crate::block_write::decoded`]); hits and misses count both alike.
+    seen_decoded: FastMap<(u64, decoded::ValueKey<'b>), Seen>,
     hits: u32,
     misses: u32,
     strings: FastMap<&'b str, (u64, u64)>,
@@ -296,10 +327,12 @@ impl<'b> BlockWriter<'b> {
             return *i;
         }
         let Some(entry) = batch.resources.get(r as usize) else { return 0 };
-        put_varint(&mut self.resources, u64::from(entry.resource.is_some()));
+        put_varint(&mut self.resources, u64::from(entry.resource.is_some() || entry.decoded.is_some()));
         if let Some(res) = &entry.resource {
             // The `Resource` as it arrived: the reader decodes it with prost.
             put_bytes(&mut self.resources, res.raw);
+        } else if let Some(res) = entry.decoded {
+            put_bytes(&mut self.resources, &res.encode_to_vec());
         }
         put_bytes(&mut self.resources, entry.schema_url.as_bytes());
         let i = self.n_resources;
@@ -313,9 +346,11 @@ impl<'b> BlockWriter<'b> {
             return *i;
         }
         let Some(entry) = batch.scopes.get(s as usize) else { return 0 };
-        put_varint(&mut self.scopes, u64::from(entry.scope.is_some()));
+        put_varint(&mut self.scopes, u64::from(entry.scope.is_some() || entry.decoded.is_some()));
         if let Some(scope) = entry.scope {
             put_bytes(&mut self.scopes, scope);
+        } else if let Some(scope) = entry.decoded {
+            put_bytes(&mut self.scopes, &scope.encode_to_vec());
         }
         put_bytes(&mut self.scopes, entry.schema_url.as_bytes());
         let i = self.n_scopes;
@@ -370,12 +405,13 @@ impl<'b> BlockWriter<'b> {
         self.names.clear();
         for e in spans.iter().filter_map(|&i| entry(i)) {
             let seed = batch.resources.get(batch.resource_of(e) as usize).map_or(0, |r| r.seed);
-            self.span(&id, &e.span, seed)?;
+            self.span(&id, e, seed)?;
         }
         Ok(())
     }
 
-    fn span(&mut self, trace_id: &[u8; 16], span: &SpanView<'b>, seed: u64) -> Result<(), ViewError> {
+    fn span(&mut self, trace_id: &[u8; 16], entry: &SpanEntry<'b>, seed: u64) -> Result<(), ViewError> {
+        let span = &entry.span;
         let parent = if span.parent_span_id.is_empty() {
             PARENT_NONE
         } else {
@@ -400,7 +436,7 @@ impl<'b> BlockWriter<'b> {
             (RARE_DROPPED_ATTRS, span.dropped_attributes_count != 0),
             (RARE_DROPPED_EVENTS, span.dropped_events_count != 0),
             (RARE_DROPPED_LINKS, span.dropped_links_count != 0),
-            (RARE_LINKS, !span.links.is_empty()),
+            (RARE_LINKS, !span.links.is_empty() || entry.decoded.is_some_and(|d| !d.links.is_empty())),
             (RARE_FLAGS, span.flags != 0),
         ] {
             if on {
@@ -419,7 +455,12 @@ impl<'b> BlockWriter<'b> {
         }
         put_varint(h, mask);
         if mask != 0 {
-            self.rare(span, mask, seed)?;
+            self.rare(span, entry.decoded, mask, seed)?;
+        }
+        if let Some(decoded) = entry.decoded {
+            self.decoded_attributes(&decoded.attributes, seed);
+            self.decoded_events(decoded, seed);
+            return Ok(());
         }
 
         self.attributes(span.attributes, seed, false)?;
@@ -436,7 +477,7 @@ impl<'b> BlockWriter<'b> {
         Ok(())
     }
 
-    fn rare(&mut self, span: &SpanView<'b>, mask: u64, seed: u64) -> Result<(), ViewError> {
+    fn rare(&mut self, span: &SpanView<'b>, decoded: Option<&'b Span>, mask: u64, seed: u64) -> Result<(), ViewError> {
         let out = &mut self.cols[RARE];
         if mask & RARE_TRACE_ID != 0 {
             put_bytes(out, span.trace_id);
@@ -453,7 +494,9 @@ impl<'b> BlockWriter<'b> {
                 put_varint(out, u64::from(n));
             }
         }
-        if mask & RARE_LINKS != 0 {
+        if let Some(decoded) = decoded.filter(|_| mask & RARE_LINKS != 0) {
+            self.decoded_links(decoded, seed);
+        } else if mask & RARE_LINKS != 0 {
             put_varint(&mut self.cols[RARE], span.links.len() as u64);
             for link in span.links {
                 let link = link?;
@@ -535,10 +578,20 @@ impl<'b> BlockWriter<'b> {
     /// index seen at this position last time, tried before hashing into the string table.
     fn attribute(&mut self, raw: &'b [u8], seed: u64, hint: u32) -> Result<(Seen, &'b str), ViewError> {
         let kv = KeyValueView::from_wire(raw)?;
+        let value = kv.value.map(|v| match v.value {
+            scalar @ (ValueView::Str(_) | ValueView::Bool(_) | ValueView::Int(_) | ValueView::Double(_)) => AttrValue::Scalar(scalar),
+            _ => AttrValue::Wire(v),
+        });
+        Ok((self.write_attribute(kv.key, value, seed, hint), kv.key))
+    }
+
+    /// Writes one attribute, whichever form it was read from; returns how to write the same
+    /// value again.
+    fn write_attribute(&mut self, key: &'b str, value: Option<AttrValue<'b>>, seed: u64, hint: u32) -> Seen {
         // The key seen at this position last time, before hashing into the string table.
         let k = match self.strings.get(hint as usize) {
-            Some(&h) if h == kv.key => hint,
-            _ => self.string(kv.key),
+            Some(&h) if h == key => hint,
+            _ => self.string(key),
         };
         put_varint(&mut self.cols[ATTR_KEYS], u64::from(k));
         if self.values.len() <= k as usize {
@@ -554,16 +607,16 @@ impl<'b> BlockWriter<'b> {
         let before = out.len();
         // What writes this value again: the bytes just written, or for a new string its index.
         let mut again: Option<u64> = None;
-        match kv.value.map(|v| (v, v.value)) {
+        match value {
             None => out.push(V_NONE),
-            Some((_, ValueView::Str(s))) if !dedupe => {
+            Some(AttrValue::Scalar(ValueView::Str(s))) if !dedupe => {
                 // Mostly distinct values (see `ValueColumn`): verbatim, no lookup.
                 col.n_str += 1;
                 out.push(V_STR);
                 put_bytes(out, s.as_bytes());
-                self.tags.insert(tag_hash_seeded(seed, kv.key, s));
+                self.tags.insert(tag_hash_seeded(seed, key, s));
             }
-            Some((_, ValueView::Str(s))) => {
+            Some(AttrValue::Scalar(ValueView::Str(s))) => {
                 let next = col.n_str;
                 match col.strings.entry(s) {
                     std::collections::hash_map::Entry::Occupied(mut e) => {
@@ -571,7 +624,7 @@ impl<'b> BlockWriter<'b> {
                         put_varint(out, e.get().0);
                         if e.get().1 != seed {
                             e.get_mut().1 = seed;
-                            self.tags.insert(tag_hash_seeded(seed, kv.key, s));
+                            self.tags.insert(tag_hash_seeded(seed, key, s));
                         }
                     }
                     std::collections::hash_map::Entry::Vacant(e) => {
@@ -579,12 +632,12 @@ impl<'b> BlockWriter<'b> {
                         col.n_str += 1;
                         out.push(V_STR);
                         put_bytes(out, s.as_bytes());
-                        self.tags.insert(tag_hash_seeded(seed, kv.key, s));
+                        self.tags.insert(tag_hash_seeded(seed, key, s));
                         again = Some(next);
                     }
                 }
             }
-            Some((v, scalar @ (ValueView::Bool(_) | ValueView::Int(_) | ValueView::Double(_)))) => {
+            Some(AttrValue::Scalar(scalar)) => {
                 let bits = match scalar {
                     ValueView::Bool(b) => {
                         out.push(if b { V_TRUE } else { V_FALSE });
@@ -605,19 +658,28 @@ impl<'b> BlockWriter<'b> {
                 let last = Some((out[before], bits, seed));
                 if col.last != last {
                     col.last = last;
-                    if view_value_text(&v.value, &mut self.text) {
-                        self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
+                    if view_value_text(&scalar, &mut self.text) {
+                        self.tags.insert(tag_hash_seeded(seed, key, &self.text));
                     }
                 }
             }
-            Some((v, other)) => {
+            Some(AttrValue::Wire(v)) => {
                 // The `AnyValue` as it arrived: the reader decodes it with prost.
                 out.push(V_OTHER);
                 put_bytes(out, v.raw);
-                if view_value_text(&other, &mut self.text) {
-                    self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
+                if view_value_text(&v.value, &mut self.text) {
+                    self.tags.insert(tag_hash_seeded(seed, key, &self.text));
                 }
-                return Ok((Seen { key: k, ..Seen::default() }, kv.key));
+                return Seen { key: k, ..Seen::default() };
+            }
+            Some(AttrValue::Struct(v)) => {
+                // What prost's encoding of the request would have held (the reader decodes it).
+                out.push(V_OTHER);
+                put_bytes(out, &v.encode_to_vec());
+                if v.value.as_ref().is_some_and(|v| write_value_text(v, &mut self.text)) {
+                    self.tags.insert(tag_hash_seeded(seed, key, &self.text));
+                }
+                return Seen { key: k, ..Seen::default() };
             }
         }
         let mut value = [0u8; 12];
@@ -641,7 +703,7 @@ impl<'b> BlockWriter<'b> {
                 _ => 0,
             },
         } as u8;
-        Ok((Seen { key: k, value, len }, kv.key))
+        Seen { key: k, value, len }
     }
 
     /// The raw (uncompressed) block.

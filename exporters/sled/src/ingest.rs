@@ -39,19 +39,19 @@ use crate::block_write::BatchIndex;
 use crate::codec::CodecError;
 use crate::db::{Shared, StoreError};
 use crate::wal::{Wal, SEALED_KEY};
-use crate::write::{index, write_requests, WriteOptions};
+use crate::write::{index, write_parts, Part, WriteOptions};
 
 /// A block cut from the log, waiting to be (or being) written.
 pub struct Cut {
     ticket: u64,
-    parts: Vec<Bytes>,
+    parts: Vec<Part>,
     /// Log offset just past its last record.
     end: u64,
 }
 
 #[derive(Default)]
 struct Open {
-    parts: Vec<Bytes>,
+    parts: Vec<Part>,
     spans: usize,
     since: Option<Instant>,
     end: u64,
@@ -118,10 +118,22 @@ impl Ingest {
         }
         let (parts, past_retention) = readable_parts(traces, opts)?;
         let spans = traces.span_count();
-        let payloads: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
+        // A batch of structs is encoded for the log, its durable record; the block is written
+        // from the structs, so the encoding goes once the log has it.
+        let encoded;
+        let payloads: Vec<&[u8]> = match &parts {
+            Parts::Requests(requests) => requests.iter().map(|p| p.as_ref()).collect(),
+            Parts::Decoded(_) => {
+                encoded = encode_resource_spans(traces.resource_spans());
+                vec![encoded.as_slice()]
+            }
+        };
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let end = self.wal.append(&payloads)?;
-        open.parts.extend(parts);
+        match parts {
+            Parts::Requests(requests) => open.parts.extend(requests.into_iter().map(Part::Request)),
+            Parts::Decoded(traces) => open.parts.push(Part::Decoded(traces)),
+        }
         open.spans += spans;
         open.end = end;
         open.since.get_or_insert_with(Instant::now);
@@ -252,12 +264,12 @@ impl Ingest {
         let mut replayed = 0;
         for (i, (start, path)) in segments.iter().enumerate() {
             let records = crate::wal::read_records(path, *start, i == last)?;
-            let mut batch: Vec<Bytes> = Vec::new();
+            let mut batch: Vec<Part> = Vec::new();
             let mut bytes = 0;
             let mut end = sealed;
             for (record_end, payload) in records.into_iter().filter(|(e, _)| *e > sealed) {
                 bytes += payload.len();
-                batch.push(Bytes::from(payload));
+                batch.push(Part::Request(Bytes::from(payload)));
                 end = record_end;
                 replayed += 1;
                 if bytes >= REPLAY_BLOCK_BYTES {
@@ -278,7 +290,7 @@ impl Ingest {
         Ok(replayed)
     }
 
-    fn replay_block(&self, shared: &Shared, parts: Vec<Bytes>, end: u64, opts: &WriteOptions) -> Result<(), StoreError> {
+    fn replay_block(&self, shared: &Shared, parts: Vec<Part>, end: u64, opts: &WriteOptions) -> Result<(), StoreError> {
         write_readable(shared, &parts, opts)?;
         shared.meta.insert(SEALED_KEY, &end.to_be_bytes())?;
         Ok(())
@@ -302,15 +314,21 @@ fn sync_filesystem(path: &std::path::Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The batch as request encodings for the log and the block writer, and how many of its
-/// spans start before the retention cutoff ([`crate::past_retention`]). A decoded batch
-/// (Jaeger, Zipkin, changed by a processor) is encoded once here. Bytes the views refuse (a
-/// singular field repeated, which prost merges) are re-encoded when the block is cut
-/// ([`Ingest::seal`]), not checked here: that check parsed every span a second time.
-fn readable_parts(traces: &Traces, opts: &WriteOptions) -> Result<(Vec<Bytes>, usize), StoreError> {
+/// A batch as the open block keeps it: its request encodings, or its structs.
+enum Parts {
+    Requests(Vec<Bytes>),
+    Decoded(Traces),
+}
+
+/// The batch as the block writer will read it, and how many of its spans start before the
+/// retention cutoff ([`crate::past_retention`]). A batch of bytes stays its request
+/// encodings, a decoded batch (Jaeger, Zipkin, changed by a processor) its structs. Bytes the
+/// views refuse (a singular field repeated, which prost merges) are re-encoded when the block
+/// is cut ([`Ingest::seal`]), not checked here: that check parsed every span a second time.
+fn readable_parts(traces: &Traces, opts: &WriteOptions) -> Result<(Parts, usize), StoreError> {
     let Some(parts) = traces.encoded_parts() else {
         let past = crate::past_retention::in_decoded(traces.resource_spans(), opts);
-        return Ok((vec![Bytes::from(encode_resource_spans(traces.resource_spans()))], past));
+        return Ok((Parts::Decoded(traces.clone()), past));
     };
     let mut past = 0;
     let mut readable = Vec::with_capacity(parts.len());
@@ -328,25 +346,29 @@ fn readable_parts(traces: &Traces, opts: &WriteOptions) -> Result<(Vec<Bytes>, u
         past += n;
         readable.push(part);
     }
-    Ok((readable, past))
+    Ok((Parts::Requests(readable), past))
 }
 
-/// Spans the writer skips as older than the retention (its own test, see `write_requests`).
+/// Spans the writer skips as older than the retention (its own test, see `write::write_parts`).
 fn past_retention(batch: &BatchIndex<'_>, opts: &WriteOptions) -> usize {
     batch.spans.iter().filter(|s| crate::past_retention::is_past(s.span.start_time_unix_nano, opts)).count()
 }
 
-/// Writes a cut block's requests; if the writer cannot read them (bytes the views refuse),
-/// writes them again as prost reads and re-encodes them, so a cut block never fails to
-/// encode and stays queued forever.
-fn write_readable(shared: &Shared, parts: &[Bytes], opts: &WriteOptions) -> Result<usize, StoreError> {
-    let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
-    match write_requests(shared, &refs, *opts) {
+/// Writes a cut block's batches; if the writer cannot read their requests (bytes the views
+/// refuse), writes them again as prost reads and re-encodes them, so a cut block never fails
+/// to encode and stays queued forever.
+fn write_readable(shared: &Shared, parts: &[Part], opts: &WriteOptions) -> Result<usize, StoreError> {
+    match write_parts(shared, parts, *opts) {
         Err(StoreError::Codec(e)) => {
             tracing::debug!(error = %e, "a block's requests re-encoded as prost reads them");
-            let again: Vec<Bytes> = parts.iter().map(reencoded).collect();
-            let refs: Vec<&[u8]> = again.iter().map(|p| p.as_ref()).collect();
-            write_requests(shared, &refs, *opts)
+            let again: Vec<Part> = parts
+                .iter()
+                .map(|p| match p {
+                    Part::Request(bytes) => Part::Request(reencoded(bytes)),
+                    decoded => decoded.clone(),
+                })
+                .collect();
+            write_parts(shared, &again, *opts)
         }
         other => other,
     }

@@ -175,6 +175,8 @@ mod block_tests;
 #[cfg(test)]
 mod page_tests;
 #[cfg(test)]
+mod form_tests;
+#[cfg(test)]
 mod format_tests;
 #[cfg(test)]
 mod red_metrics_tests;

@@ -2,7 +2,7 @@
 //! spans' retention ([`tracegate_core::red`] has the aggregation and the query side).
 //!
 //! The writer hands each written batch's spans to a [`Recorder`] (one call at the end of
-//! `write::write_requests`, reading the same views the block writer read: no decode), which
+//! `write::write_parts`, reading the same index the block writer read: no decode), which
 //! aggregates per minute and (service, operation, span kind) in memory. Minutes the clock has
 //! left behind (older than the previous minute) are merged into the partition of their start
 //! in its index tree (`m` + service + 0 + minute -> record, see

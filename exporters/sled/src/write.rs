@@ -3,30 +3,39 @@
 //! (spans grouped by trace), one search summary, its sorted trace ids ([`crate::trace_index`]), and counts of
 //! new service dependencies. Runs on a blocking thread (sled calls block).
 //!
-//! Everything is read in place from the batches' OTLP request bytes ([`view`]): a batch from
-//! the OTLP receiver arrives as those bytes, and a decoded one (Jaeger, Zipkin, or changed by
-//! a processor) was prost-encoded once for the write-ahead log ([`crate::ingest`]). That is
-//! the trade: in the ingest bench a decoded batch costs ~10 us/span here against ~7 with the former writer over prost structs (~2 for
-//! the encode, ~1 because reading views costs more than reading structs), while a byte batch
-//! costs ~8 against ~12 (decode + structs), and the byte path is the one the OTLP receiver
-//! feeds. One encoder also means blocks cannot differ by where a batch came from. Bytes a view
-//! refuses (a singular message repeated, which prost would merge) fail the whole block before
-//! anything is written; the block is then written again from prost's re-encoding
-//! ([`crate::ingest`]), so it never fails half-written on them.
+//! Each batch of a block is read in the form it came in ([`Part`]): a batch from the OTLP
+//! receiver as its request bytes, in place ([`view`]); a decoded one (Jaeger, Zipkin,
+//! OTLP/JSON, or changed by a processor) as its borrowed structs
+//! ([`crate::block_write`]'s `decoded` module). Such a batch is still prost-encoded once, in
+//! [`crate::ingest`], but that encoding is the write-ahead log's record (durability needs
+//! bytes), not a copy for this writer, which no longer walks the views of bytes it just
+//! encoded. A block does not depend on the form: the same batch as bytes or as structs gives
+//! the same block, summary and index (`form_tests.rs`). A log replayed after a restart gives
+//! bytes, which take the byte path.
+//!
+//! FIGURES
+//!
+//! Bytes a view refuses (a singular message repeated, which prost would merge) fail the
+//! whole block before anything is written; the block is then written again from prost's
+//! re-encoding ([`crate::ingest`]), so it never fails half-written on them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use bytes::Bytes;
+use opentelemetry_proto::tonic::common::v1::{any_value, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use prost::Message;
-use tracegate_pdata::view::{self, ViewError};
+use tracegate_core::Traces;
+use tracegate_pdata::view::{self, SpanView, StatusView, ViewError};
 
 use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
 use crate::catalog::{any_service_key_entry, service_key_entry};
 use crate::codec::{
-    compress, derived_tags_of, kind_name, service_name, value_text, view_value_text, CodecError, FastMap, FastSet, SCOPE_NAME,
-    SCOPE_VERSION,
+    compress, derived_tags_of, kind_name, service_name, value_text, view_value_text, write_value_text, CodecError, FastMap, FastSet,
+    SCOPE_NAME, SCOPE_VERSION,
 };
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
@@ -90,9 +99,28 @@ struct Prepared {
     trace_ids: Vec<[u8; 16]>,
 }
 
-/// Stores `ExportTraceServiceRequest` encodings as one batch.
-pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -> Result<usize, StoreError> {
-    let batch = index(requests.iter().copied()).map_err(CodecError::from)?;
+/// One batch of a block, in the form it came in.
+#[derive(Clone, Debug)]
+pub enum Part {
+    /// An `ExportTraceServiceRequest` encoding: as received, or replayed from the log.
+    Request(Bytes),
+    /// A batch of structs (Jaeger, Zipkin, OTLP/JSON, changed by a processor).
+    Decoded(Traces),
+}
+
+/// Stores a block's batches, each read in its own form.
+pub fn write_parts(shared: &Shared, parts: &[Part], opts: WriteOptions) -> Result<usize, StoreError> {
+    let mut batch = BatchIndex::default();
+    for part in parts {
+        match part {
+            Part::Request(bytes) => index_request(&mut batch, bytes).map_err(CodecError::from)?,
+            Part::Decoded(traces) => index_decoded(&mut batch, traces.resource_spans()),
+        }
+    }
+    write_batch(shared, &batch, opts)
+}
+
+fn write_batch(shared: &Shared, batch: &BatchIndex<'_>, opts: WriteOptions) -> Result<usize, StoreError> {
     let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
     let mut links = Vec::with_capacity(batch.spans.len());
     let mut stored = 0;
@@ -147,7 +175,7 @@ pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -
     let mut new_ops = BTreeSet::new();
     let mut prepared = Vec::with_capacity(groups.len());
     for group in groups.values() {
-        prepared.push(build_block(&batch, group, opts, &mut new_ops)?);
+        prepared.push(build_block(batch, group, opts, &mut new_ops)?);
     }
     // Operations and catalogued keys first: a reader that finds a block finds them too.
     write_operations(shared, new_ops)?;
@@ -159,33 +187,88 @@ pub fn write_requests(shared: &Shared, requests: &[&[u8]], opts: WriteOptions) -
     if future > 0 {
         tracing::debug!(spans = future, "spans dated more than the allowed skew into the future were filed under the current time");
     }
-    crate::red_metrics::record(shared, &batch, &opts);
+    crate::red_metrics::record(shared, batch, &opts);
     Ok(stored)
 }
 
 /// Indexes the requests' resources, scopes and spans (each span read once, in one pass).
 pub(crate) fn index<'a>(requests: impl IntoIterator<Item = &'a [u8]>) -> Result<BatchIndex<'a>, ViewError> {
     let mut batch = BatchIndex::default();
-    let resources = requests.into_iter().map(view::resource_spans).collect::<Result<Vec<_>, _>>()?;
-    for rs in resources.into_iter().flatten() {
+    for request in requests {
+        index_request(&mut batch, request)?;
+    }
+    Ok(batch)
+}
+
+/// Adds a request's spans to `batch`, read in place.
+fn index_request<'a>(batch: &mut BatchIndex<'a>, request: &'a [u8]) -> Result<(), ViewError> {
+    for rs in view::resource_spans(request)? {
         let rs = rs?;
         let service = match &rs.resource {
             Some(r) => service_name(r.attributes)?,
             None => "",
         };
         let r = batch.resources.len() as u32;
-        batch.resources.push(ResourceEntry { resource: rs.resource, schema_url: rs.schema_url, service, seed: service_seed(service) });
+        let seed = service_seed(service);
+        batch.resources.push(ResourceEntry { resource: rs.resource, decoded: None, schema_url: rs.schema_url, service, seed });
         for ss in rs.scope_spans {
             let ss = ss?;
             let s = batch.scopes.len() as u32;
-            batch.scopes.push(ScopeEntry { resource: r, scope: ss.scope, schema_url: ss.schema_url });
+            batch.scopes.push(ScopeEntry { resource: r, scope: ss.scope, decoded: None, schema_url: ss.schema_url });
             batch.spans.reserve(ss.spans.len());
             for span in ss.spans {
-                batch.spans.push(SpanEntry { span: span?, scope: s });
+                batch.spans.push(SpanEntry { span: span?, decoded: None, scope: s });
             }
         }
     }
-    Ok(batch)
+    Ok(())
+}
+
+/// Adds a batch of structs to `batch`, borrowed: nothing is encoded or copied.
+pub(crate) fn index_decoded<'a>(batch: &mut BatchIndex<'a>, resource_spans: &'a [ResourceSpans]) {
+    for rs in resource_spans {
+        let service = rs.resource.as_ref().map_or("", |r| decoded_service_name(&r.attributes));
+        let r = batch.resources.len() as u32;
+        let seed = service_seed(service);
+        batch.resources.push(ResourceEntry { resource: None, decoded: rs.resource.as_ref(), schema_url: &rs.schema_url, service, seed });
+        for ss in &rs.scope_spans {
+            let s = batch.scopes.len() as u32;
+            batch.scopes.push(ScopeEntry { resource: r, scope: None, decoded: ss.scope.as_ref(), schema_url: &ss.schema_url });
+            batch.spans.reserve(ss.spans.len());
+            for span in &ss.spans {
+                batch.spans.push(SpanEntry { span: scalars(span), decoded: Some(span), scope: s });
+            }
+        }
+    }
+}
+
+/// [`service_name`] of a resource's attribute structs.
+fn decoded_service_name(attrs: &[KeyValue]) -> &str {
+    match attrs.iter().find(|kv| kv.key == "service.name").and_then(|kv| kv.value.as_ref()?.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s,
+        _ => "",
+    }
+}
+
+/// A span struct's scalar fields as a view (attributes, events and links left empty: the
+/// writer reads them from the struct).
+fn scalars(span: &Span) -> SpanView<'_> {
+    SpanView {
+        trace_id: &span.trace_id,
+        span_id: &span.span_id,
+        trace_state: &span.trace_state,
+        parent_span_id: &span.parent_span_id,
+        flags: span.flags,
+        name: &span.name,
+        kind: span.kind,
+        start_time_unix_nano: span.start_time_unix_nano,
+        end_time_unix_nano: span.end_time_unix_nano,
+        dropped_attributes_count: span.dropped_attributes_count,
+        dropped_events_count: span.dropped_events_count,
+        dropped_links_count: span.dropped_links_count,
+        status: span.status.as_ref().map(|s| StatusView { message: &s.message, code: s.code }),
+        ..SpanView::default()
+    }
 }
 
 /// One service's summary, its (operation name index << 8 | span kind) pairs with the latest
@@ -222,6 +305,13 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
                                 }
                             }
                         }
+                    } else if let Some(resource) = res.decoded {
+                        for kv in &resource.attributes {
+                            catalogue(ops, res.service, &kv.key);
+                            if kv.value.as_ref().and_then(|v| v.value.as_ref()).is_some_and(|v| write_value_text(v, &mut text)) {
+                                writer.tags.insert(tag_hash_seeded(res.seed, &kv.key, &text));
+                            }
+                        }
                     }
                     let slot = *slot_of_service.entry(res.service).or_insert_with(|| {
                         let first = ServiceSummary {
@@ -241,9 +331,14 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
             };
             if let Some(done) = scope_hashed.get_mut(entry.scope as usize).filter(|d| !**d) {
                 *done = true;
-                if let Some(scope) = batch.scopes.get(entry.scope as usize).and_then(|s| s.scope) {
-                    for key in hash_scope_tags(scope, res.seed, &mut writer.tags, &mut text)? {
-                        catalogue(ops, res.service, &key);
+                let scope = batch.scopes.get(entry.scope as usize);
+                let decoded = match scope.and_then(|s| s.scope) {
+                    Some(bytes) => Some(Cow::Owned(InstrumentationScope::decode(bytes).map_err(CodecError::from)?)),
+                    None => scope.and_then(|s| s.decoded).map(Cow::Borrowed),
+                };
+                if let Some(scope) = decoded {
+                    for kv in hash_scope_tags(&scope, res.seed, &mut writer.tags, &mut text) {
+                        catalogue(ops, res.service, &kv.key);
                     }
                 }
             }
@@ -305,9 +400,8 @@ fn catalogue(ops: &mut BTreeSet<Vec<u8>>, service: &str, key: &str) {
 
 /// A scope's attributes, and its name and version as `otel.scope.name` /
 /// `otel.scope.version` (the tags Jaeger's model gives them), into the block's tag set.
-/// Returns the attribute keys.
-fn hash_scope_tags(scope: &[u8], seed: u64, tags: &mut FastSet<u64>, text: &mut String) -> Result<Vec<String>, StoreError> {
-    let scope = InstrumentationScope::decode(scope).map_err(CodecError::from)?;
+/// Returns the attributes.
+fn hash_scope_tags<'s>(scope: &'s InstrumentationScope, seed: u64, tags: &mut FastSet<u64>, text: &mut String) -> &'s [KeyValue] {
     for (keys, value) in [(SCOPE_NAME, &scope.name), (SCOPE_VERSION, &scope.version)] {
         for key in keys.into_iter().filter(|_| !value.is_empty()) {
             tags.insert(tag_hash_seeded(seed, key, value));
@@ -319,7 +413,7 @@ fn hash_scope_tags(scope: &[u8], seed: u64, tags: &mut FastSet<u64>, text: &mut 
             tags.insert(tag_hash_seeded(seed, &kv.key, text));
         }
     }
-    Ok(scope.attributes.into_iter().map(|kv| kv.key).collect())
+    &scope.attributes
 }
 
 fn store_block(shared: &Shared, p: Prepared) -> Result<(), StoreError> {
