@@ -25,6 +25,10 @@
 //! UNAVAILABLE and `RetryInfo` / HTTP 503 with `Retry-After`: the client backs off and sends
 //! it again. It is counted in `tracegate_exporter_enqueue_failed_spans`. Only an explicit
 //! `when_full: drop_newest` answers OK for a batch it then drops.
+//!
+//! This file holds the configuration, start, intake and shutdown; the queue's send loop is in
+//! `send.rs`, the in-sender exports of a durable exporter in `direct.rs`, retirement in
+//! `retire.rs`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -35,9 +39,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::budget::Budget;
-use super::{
-    Backoff, DiskQueue, ExporterSettings, MemoryQueue, QueueBackend, QueueStorage, WhenFull,
-};
+use super::{DiskQueue, ExporterSettings, MemoryQueue, QueueBackend, QueueStorage, WhenFull};
 use crate::component::{ComponentError, ConsumeError, Consumer, Exporter, Host};
 use crate::data::Traces;
 use crate::id::ComponentId;
@@ -59,32 +61,6 @@ pub fn shutdown_deadline() -> Option<Instant> {
 /// A gauge's value for a size in sizer units (saturating: a gauge is an `i64`).
 fn gauge_value(size: u64) -> i64 {
     i64::try_from(size).unwrap_or(i64::MAX)
-}
-
-/// Why a batch was not delivered.
-enum Sent {
-    Failed(ConsumeError),
-    /// The shutdown deadline passed first.
-    Abandoned,
-    /// The queue is being retired ([`QueuedExporter::retire`]): the batch goes elsewhere.
-    HandedBack,
-}
-
-impl Sent {
-    fn into_error(self) -> ConsumeError {
-        match self {
-            Sent::Failed(e) => e,
-            Sent::Abandoned | Sent::HandedBack => ConsumeError::retryable("shutting down"),
-        }
-    }
-}
-
-/// What bounds the in-caller exports of a durable exporter.
-struct Direct {
-    /// `num_consumers` turns to export.
-    turns: Semaphore,
-    /// `queue_size`: what may wait for a turn or be exported.
-    budget: Arc<Budget>,
 }
 
 pub struct QueuedExporter {
@@ -273,175 +249,6 @@ impl QueuedExporter {
         Ok(Arc::new(queue))
     }
 
-    async fn work(&self, queue: Arc<dyn QueueBackend>) {
-        let mut abandon = self.abandon.subscribe();
-        let mut retiring = self.retiring.subscribe();
-        loop {
-            let next = tokio::select! {
-                biased;
-                _ = abandon.wait_for(|a| *a) => None,
-                _ = retiring.wait_for(|r| *r) => None,
-                item = queue.pop() => item,
-            };
-            let Some((id, batch)) = next else { break };
-            self.update_queue_size(&*queue);
-            match self.send(batch.clone(), queue.is_persistent()).await {
-                // Not acknowledged: `retire` acknowledges it once it went elsewhere.
-                Err(Sent::HandedBack) => {
-                    self.handed_back.lock().unwrap_or_else(|p| p.into_inner()).push((id, batch));
-                }
-                // A persistent queue keeps an abandoned batch for the next start.
-                Err(Sent::Abandoned) if queue.is_persistent() => {}
-                _ => {
-                    queue.ack(id);
-                    self.update_queue_size(&*queue);
-                }
-            }
-        }
-    }
-
-    /// What a send that must stop now ends as: handed back while retiring, else given up.
-    fn stop_sending(&self, spans: u64, kept: bool) -> Sent {
-        if *self.retiring.borrow() {
-            Sent::HandedBack
-        } else {
-            self.give_up_at_shutdown(spans, kept)
-        }
-    }
-
-    /// Sends one batch with retry and timeout. Counts the outcome. `kept`: the batch stays in a
-    /// persistent queue if abandoned at shutdown, so it is not counted as lost.
-    async fn send(&self, batch: Traces, kept: bool) -> Result<(), Sent> {
-        let spans = batch.span_count() as u64;
-        let retry = &self.settings.retry_on_failure;
-        let started = Instant::now();
-        let mut backoff = Backoff::new(retry);
-        let mut abandon = self.abandon.subscribe();
-        let mut retiring = self.retiring.subscribe();
-        loop {
-            let attempt = tokio::select! {
-                r = tokio::time::timeout(self.settings.timeout.get(), self.exporter.export_reporting(batch.clone())) => {
-                    r.unwrap_or_else(|_| Err(ConsumeError::retryable(format!("export timed out after {}", self.settings.timeout))))
-                }
-                _ = abandon.wait_for(|a| *a) => return Err(self.stop_sending(spans, kept)),
-            };
-            let err = match attempt {
-                Ok(report) => {
-                    self.count_delivered(&report, spans);
-                    return Ok(());
-                }
-                Err(e) => e,
-            };
-            // Retiring: a destination that does not take the batch now gets no second try.
-            if !err.is_permanent() && *self.retiring.borrow() {
-                return Err(Sent::HandedBack);
-            }
-            if err.is_permanent() || !retry.enabled {
-                self.metrics.send_failed.inc_by(spans);
-                if let Some(unlogged) = self.drop_log.check() {
-                    tracing::error!(exporter = %self.id, spans, error = %err, unlogged, "dropping batch: {}", if err.is_permanent() { "permanent error" } else { "retries disabled" });
-                }
-                return Err(Sent::Failed(err));
-            }
-            let wait = backoff.next_wait(err.retry_after());
-            let limit = retry.max_elapsed_time.get();
-            if !limit.is_zero() && started.elapsed() + wait > limit {
-                self.metrics.send_failed.inc_by(spans);
-                if let Some(unlogged) = self.drop_log.check() {
-                    tracing::error!(exporter = %self.id, spans, error = %err, unlogged, "dropping batch: no success after {:?}", started.elapsed());
-                }
-                return Err(Sent::Failed(err));
-            }
-            if let Some(unlogged) = self.failure_log.check() {
-                tracing::warn!(exporter = %self.id, spans, error = %err, unlogged, "export failed; retrying in {wait:?}");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = abandon.wait_for(|a| *a) => return Err(self.stop_sending(spans, kept)),
-                _ = retiring.wait_for(|r| *r) => return Err(Sent::HandedBack),
-            }
-        }
-    }
-
-    fn count_delivered(&self, report: &crate::component::ExportReport, spans: u64) {
-        // Spans the exporter dropped on purpose were not delivered: not "sent".
-        for (reason, n) in &report.dropped {
-            self.metrics.dropped.reason(reason).inc_by(*n);
-        }
-        self.metrics
-            .sent
-            .inc_by(spans.saturating_sub(report.dropped_spans()));
-    }
-
-    /// One export attempt in the sender's task, for a durable exporter (see the module docs):
-    /// takes the batch's room in `queue_size` as `when_full` says, waits for one of
-    /// `num_consumers` turns, then answers with the export's outcome.
-    async fn export_for_sender(&self, direct: &Direct, batch: Traces) -> Result<(), ConsumeError> {
-        let spans = batch.span_count() as u64;
-        let q = &self.settings.sending_queue;
-        let size = q.sizer.size_of(&batch);
-        let share = match q.when_full {
-            WhenFull::Refuse | WhenFull::DropNewest => direct.budget.try_take(size),
-            WhenFull::Block => direct.budget.take_within(size, q.block_timeout.get()).await,
-        };
-        let Some(share) = share else {
-            return self.refuse_or_drop(spans);
-        };
-        self.metrics.queue_size.set(gauge_value(direct.budget.used()));
-        let outcome = self.export_with_turn(direct, batch, spans).await;
-        drop(share);
-        self.metrics.queue_size.set(gauge_value(direct.budget.used()));
-        outcome
-    }
-
-    async fn export_with_turn(&self, direct: &Direct, batch: Traces, spans: u64) -> Result<(), ConsumeError> {
-        let Ok(_turn) = direct.turns.acquire().await else {
-            return Err(ConsumeError::retryable(format!("exporter {} is shutting down", self.id)));
-        };
-        let limit = self.settings.timeout;
-        let attempt = tokio::time::timeout(limit.get(), self.exporter.export_reporting(batch))
-            .await
-            .unwrap_or_else(|_| {
-                Err(ConsumeError::retryable(format!(
-                    "export timed out after {limit}"
-                )))
-            });
-        match attempt {
-            Ok(report) => {
-                self.count_delivered(&report, spans);
-                Ok(())
-            }
-            Err(err) => {
-                self.metrics.send_failed.inc_by(spans);
-                if let Some(unlogged) = self.failure_log.check() {
-                    tracing::warn!(exporter = %self.id, spans, error = %err, unlogged, "export failed; the sender is refused and retries");
-                }
-                Err(err)
-            }
-        }
-    }
-
-    /// A batch that does not fit: counted, then refused for the client to send again, or, with
-    /// the explicit `when_full: drop_newest`, dropped and answered OK.
-    fn refuse_or_drop(&self, spans: u64) -> Result<(), ConsumeError> {
-        self.metrics.enqueue_failed.inc_by(spans);
-        let q = &self.settings.sending_queue;
-        if q.when_full == WhenFull::DropNewest {
-            if let Some(unlogged) = self.drop_log.check() {
-                tracing::warn!(exporter = %self.id, spans, unlogged, "sending queue is full; dropping the newest batch (when_full: drop_newest)");
-            }
-            return Ok(());
-        }
-        tracing::debug!(exporter = %self.id, spans, "sending queue is full; refusing the batch for the client to retry");
-        Err(ConsumeError::retryable(format!(
-            "sending queue of exporter {} is full ({} of {} {}); try again later",
-            self.id,
-            self.held_now(),
-            q.queue_size,
-            q.sizer.unit()
-        )))
-    }
-
     /// Whether `batch` would be taken now rather than refused: false only when `when_full` is
     /// `refuse` and the batch does not fit in what is free (a batch larger than the whole
     /// queue fits an empty one). For a caller that hands the pieces of one batch to several
@@ -468,14 +275,6 @@ impl QueuedExporter {
             return direct.budget.used();
         }
         self.queue.get().map_or(0, |q| q.size())
-    }
-
-    fn give_up_at_shutdown(&self, spans: u64, kept: bool) -> Sent {
-        if !kept {
-            self.metrics.send_failed.inc_by(spans);
-            self.undelivered.fetch_add(spans, Ordering::Relaxed);
-        }
-        Sent::Abandoned
     }
 
     /// Stops taking batches, lets the workers drain the queue until `deadline`, then gives up on
@@ -546,8 +345,14 @@ impl Consumer for QueuedExporter {
     }
 }
 
+#[path = "direct.rs"]
+mod direct;
 #[path = "retire.rs"]
 mod retire;
+#[path = "send.rs"]
+mod send;
+use direct::Direct;
+use send::Sent;
 pub use retire::Retired;
 
 #[cfg(test)]
