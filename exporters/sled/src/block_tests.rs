@@ -8,8 +8,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use crate::block_read::Block;
 use crate::block_write::BlockWriter;
 use crate::codec::compress;
+use crate::batch_index::index;
 use crate::matching::Want;
-use crate::write::index;
 
 fn request_bytes(batch: &[ResourceSpans]) -> Vec<u8> {
     tracegate_core::Traces::new(batch.to_vec()).encode_request().to_vec()

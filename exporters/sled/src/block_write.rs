@@ -27,12 +27,16 @@
 //!
 //! Nothing is lost: [`crate::block_read`] rebuilds the exact OTLP messages, except a span or
 //! event attribute's `key_strindex` (a profiling-only field the spec says to ignore elsewhere).
+//!
+//! The file is past 400 lines because the writer's caches and the columns they feed are one
+//! state, written in one order; what could go out has: the batch index
+//! ([`crate::batch_index`]) and the reading of a batch of structs (`block_write_decoded.rs`).
 
-use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use tracegate_pdata::view::{AnyValueView, FromWire, KeyValueView, Many, ResourceView, SpanView, ValueView, ViewError};
+use tracegate_pdata::view::{AnyValueView, FromWire, KeyValueView, Many, SpanView, ValueView, ViewError};
+
+use crate::batch_index::{BatchIndex, SpanEntry};
 
 use crate::codec::{put_bytes, put_varint, view_value_text, write_value_text, zigzag, FastMap, FastSet};
 use crate::summary::tag_hash_seeded;
@@ -106,52 +110,6 @@ pub const V_STR_AGAIN: u8 = 7;
 pub const PARENT_NONE: u64 = 0;
 pub const PARENT_RAW: u64 = 1;
 pub const PARENT_IN_TRACE: u64 = 2;
-
-/// A block's spans indexed for the writer: resources and scopes by position, each span with
-/// the scope it came under. Each entry is read in the form its batch came in: views into
-/// request bytes, or borrowed structs (`decoded`; see [`crate::write`]). A struct entry's
-/// view holds the struct's scalar fields, so code that reads only those (times, ids, names,
-/// kind, status) reads either form alike; attributes, events, links, resources and scopes
-/// are read from `decoded` when it is set.
-#[derive(Default)]
-pub struct BatchIndex<'a> {
-    pub resources: Vec<ResourceEntry<'a>>,
-    pub scopes: Vec<ScopeEntry<'a>>,
-    pub spans: Vec<SpanEntry<'a>>,
-}
-
-pub struct ResourceEntry<'a> {
-    pub resource: Option<ResourceView<'a>>,
-    /// The resource of a batch of structs (`resource` is then None).
-    pub decoded: Option<&'a Resource>,
-    pub schema_url: &'a str,
-    /// `service.name` ("" when absent or not a string), as [`crate::codec::service_of`].
-    pub service: &'a str,
-    /// [`crate::summary::service_seed`] of `service`.
-    pub seed: u64,
-}
-
-pub struct ScopeEntry<'a> {
-    pub resource: u32,
-    pub scope: Option<&'a [u8]>,
-    /// The scope of a batch of structs (`scope` is then None).
-    pub decoded: Option<&'a InstrumentationScope>,
-    pub schema_url: &'a str,
-}
-
-pub struct SpanEntry<'a> {
-    /// A span of a batch of structs has its scalar fields here and empty attributes, events
-    /// and links: those are read from `decoded`.
-    pub span: SpanView<'a>,
-    pub decoded: Option<&'a Span>,
-    pub scope: u32,
-}
-
-impl<'a> BatchIndex<'a> {
-    pub fn resource_of(&self, span: &SpanEntry<'a>) -> u32 {
-        self.scopes.get(span.scope as usize).map_or(0, |s| s.resource)
-    }
-}
 
 /// One key's value column. A value seen before in the column is stored as an index (strings)
 /// and is not hashed again for the same service: `strings` keeps, per distinct string, its

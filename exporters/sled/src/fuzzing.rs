@@ -101,7 +101,7 @@ mod tests {
     use crate::block_write::BlockWriter;
     use crate::codec::compress;
     use crate::summary::{staircase, tag_hash, ServiceSummary, Summary};
-    use crate::write::index;
+    use crate::batch_index::index;
 
     #[test]
     fn committed_inputs_replay() {

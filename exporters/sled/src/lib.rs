@@ -115,6 +115,7 @@
 //! pages a search or fetch walks only the part of a block it needs. `max_block_spans` lowers
 //! it for read-heavy stores.
 
+mod batch_index;
 mod block_cache;
 mod block_file;
 mod block_read;

@@ -4,7 +4,7 @@
 //!
 //! # Why not the writer's index
 //!
-//! The count used to come from [`crate::write::index`], which parses every span into a view:
+//! The count used to come from [`crate::batch_index::index`], which parses every span into a view:
 //! a second full parse of every span (the block writer parses them again when the block is
 //! cut), ~3% of the all-in-one's CPU in a profile of the fill. Here only the start times are
 //! read; every other field is skipped by its length. The test is the writer's own

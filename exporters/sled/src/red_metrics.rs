@@ -64,7 +64,7 @@ use tracegate_core::red::codec::Rows;
 use tracegate_core::red::{codec, MetricsReader, Recorder, Row, RowRequest, SpanSample, DEFAULT_CARDINALITY_LIMIT, ROLLUP_MINUTES};
 use tracegate_core::storage::StorageError;
 
-use crate::block_write::BatchIndex;
+use crate::batch_index::BatchIndex;
 use crate::db::{Shared, StoreError};
 use crate::write::WriteOptions;
 

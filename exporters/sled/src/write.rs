@@ -4,7 +4,7 @@
 //! new service dependencies. Runs on a blocking thread (sled calls block).
 //!
 //! Each batch of a block is read in the form it came in ([`Part`]): a batch from the OTLP
-//! receiver as its request bytes, in place ([`view`]); a decoded one (Jaeger, Zipkin,
+//! receiver as its request bytes, in place (`tracegate_pdata::view`); a decoded one (Jaeger, Zipkin,
 //! OTLP/JSON, or changed by a processor) as its borrowed structs
 //! ([`crate::block_write`]'s `decoded` module). Such a batch is still prost-encoded once, in
 //! [`crate::ingest`], but that encoding is the write-ahead log's record (durability needs
@@ -13,7 +13,12 @@
 //! the same block, summary and index (`form_tests.rs`). A log replayed after a restart gives
 //! bytes, which take the byte path.
 //!
-//! FIGURES
+//! Instructions per span in the ingest bench (1000-span batches, 10 attributes a span;
+//! `SLED_INGEST_ONLY=decoded:100` and `bytes:100` against `decoded:0`, under `valgrind
+//! --tool=cachegrind --cache-sim=no`, sled's spin-waits left out; see `benches/ingest.rs`):
+//! a decoded batch 26,248 when it was encoded and read back through the views, 21,870
+//! now (encoding for the log included); a byte batch 19,032 before, 19,113 now. History:
+//! `docs/perf/pdata-history.md`.
 //!
 //! Bytes a view refuses (a singular message repeated, which prost would merge) fail the
 //! whole block before anything is written; the block is then written again from prost's
@@ -24,22 +29,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use opentelemetry_proto::tonic::common::v1::{any_value, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use prost::Message;
-use tracegate_core::Traces;
-use tracegate_pdata::view::{self, SpanView, StatusView, ViewError};
 
-use crate::block_write::{BatchIndex, BlockWriter, ResourceEntry, ScopeEntry, SpanEntry};
+use crate::batch_index::{index_decoded, index_request, BatchIndex, Part};
+use crate::block_write::BlockWriter;
 use crate::catalog::{any_service_key_entry, service_key_entry};
 use crate::codec::{
-    compress, derived_tags_of, kind_name, service_name, value_text, view_value_text, write_value_text, CodecError, FastMap, FastSet,
+    compress, derived_tags_of, kind_name, value_text, view_value_text, write_value_text, CodecError, FastMap, FastSet,
     SCOPE_NAME, SCOPE_VERSION,
 };
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
-use crate::summary::{service_seed, staircase, tag_hash_seeded, ServiceSummary, Summary};
+use crate::summary::{staircase, tag_hash_seeded, ServiceSummary, Summary};
 
 /// How the writer splits and compresses.
 #[derive(Clone, Copy, Debug)]
@@ -97,15 +99,6 @@ struct Prepared {
     summary: Summary,
     latest: u64,
     trace_ids: Vec<[u8; 16]>,
-}
-
-/// One batch of a block, in the form it came in.
-#[derive(Clone, Debug)]
-pub enum Part {
-    /// An `ExportTraceServiceRequest` encoding: as received, or replayed from the log.
-    Request(Bytes),
-    /// A batch of structs (Jaeger, Zipkin, OTLP/JSON, changed by a processor).
-    Decoded(Traces),
 }
 
 /// Stores a block's batches, each read in its own form.
@@ -189,86 +182,6 @@ fn write_batch(shared: &Shared, batch: &BatchIndex<'_>, opts: WriteOptions) -> R
     }
     crate::red_metrics::record(shared, batch, &opts);
     Ok(stored)
-}
-
-/// Indexes the requests' resources, scopes and spans (each span read once, in one pass).
-pub(crate) fn index<'a>(requests: impl IntoIterator<Item = &'a [u8]>) -> Result<BatchIndex<'a>, ViewError> {
-    let mut batch = BatchIndex::default();
-    for request in requests {
-        index_request(&mut batch, request)?;
-    }
-    Ok(batch)
-}
-
-/// Adds a request's spans to `batch`, read in place.
-fn index_request<'a>(batch: &mut BatchIndex<'a>, request: &'a [u8]) -> Result<(), ViewError> {
-    for rs in view::resource_spans(request)? {
-        let rs = rs?;
-        let service = match &rs.resource {
-            Some(r) => service_name(r.attributes)?,
-            None => "",
-        };
-        let r = batch.resources.len() as u32;
-        let seed = service_seed(service);
-        batch.resources.push(ResourceEntry { resource: rs.resource, decoded: None, schema_url: rs.schema_url, service, seed });
-        for ss in rs.scope_spans {
-            let ss = ss?;
-            let s = batch.scopes.len() as u32;
-            batch.scopes.push(ScopeEntry { resource: r, scope: ss.scope, decoded: None, schema_url: ss.schema_url });
-            batch.spans.reserve(ss.spans.len());
-            for span in ss.spans {
-                batch.spans.push(SpanEntry { span: span?, decoded: None, scope: s });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Adds a batch of structs to `batch`, borrowed: nothing is encoded or copied.
-pub(crate) fn index_decoded<'a>(batch: &mut BatchIndex<'a>, resource_spans: &'a [ResourceSpans]) {
-    for rs in resource_spans {
-        let service = rs.resource.as_ref().map_or("", |r| decoded_service_name(&r.attributes));
-        let r = batch.resources.len() as u32;
-        let seed = service_seed(service);
-        batch.resources.push(ResourceEntry { resource: None, decoded: rs.resource.as_ref(), schema_url: &rs.schema_url, service, seed });
-        for ss in &rs.scope_spans {
-            let s = batch.scopes.len() as u32;
-            batch.scopes.push(ScopeEntry { resource: r, scope: None, decoded: ss.scope.as_ref(), schema_url: &ss.schema_url });
-            batch.spans.reserve(ss.spans.len());
-            for span in &ss.spans {
-                batch.spans.push(SpanEntry { span: scalars(span), decoded: Some(span), scope: s });
-            }
-        }
-    }
-}
-
-/// [`service_name`] of a resource's attribute structs.
-fn decoded_service_name(attrs: &[KeyValue]) -> &str {
-    match attrs.iter().find(|kv| kv.key == "service.name").and_then(|kv| kv.value.as_ref()?.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s,
-        _ => "",
-    }
-}
-
-/// A span struct's scalar fields as a view (attributes, events and links left empty: the
-/// writer reads them from the struct).
-fn scalars(span: &Span) -> SpanView<'_> {
-    SpanView {
-        trace_id: &span.trace_id,
-        span_id: &span.span_id,
-        trace_state: &span.trace_state,
-        parent_span_id: &span.parent_span_id,
-        flags: span.flags,
-        name: &span.name,
-        kind: span.kind,
-        start_time_unix_nano: span.start_time_unix_nano,
-        end_time_unix_nano: span.end_time_unix_nano,
-        dropped_attributes_count: span.dropped_attributes_count,
-        dropped_events_count: span.dropped_events_count,
-        dropped_links_count: span.dropped_links_count,
-        status: span.status.as_ref().map(|s| StatusView { message: &s.message, code: s.code }),
-        ..SpanView::default()
-    }
 }
 
 /// One service's summary, its (operation name index << 8 | span kind) pairs with the latest
