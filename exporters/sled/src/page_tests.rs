@@ -10,7 +10,7 @@ use crate::block_read::Block;
 use crate::block_write::{BlockWriter, PAGE_SPANS};
 use crate::codec::{compress, value_text};
 use crate::matching::Want;
-use crate::write::index;
+use crate::batch_index::index;
 
 fn kv(k: &str, v: Value) -> KeyValue {
     KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), key_strindex: 0 }
