@@ -73,7 +73,8 @@ fn batch() -> Vec<ResourceSpans> {
         attributes: vec![kv("service.name", text(service)), kv("host.name", text("h1"))],
         ..Default::default()
     };
-    let mut spans = (0..400).map(span);
+    // Past `PAGE_SPANS` (512), so the page table is compared too.
+    let mut spans = (0..1200).map(span);
     vec![
         ResourceSpans {
             resource: Some(resource("frontend")),
