@@ -13,7 +13,7 @@
 //!
 //! # What the open block holds
 //!
-//! Each batch in the form it came in (`write::Part`): a batch of bytes as its request bytes,
+//! Each batch in the form it came in (`batch_index::Part`): a batch of bytes as its request bytes,
 //! a decoded batch (Jaeger, Zipkin, OTLP/JSON, changed by a processor) as its `Traces`, the
 //! shared structs. A decoded batch is encoded once for the log; that encoding is the log's
 //! record, which durability needs, and is dropped once appended: the block writer reads the
