@@ -1,16 +1,17 @@
-//! Reads a block written by [`crate::block_write`]: a walk over its spans in stored order
-//! that borrows names and values from the decompressed bytes (a search checks spans without
-//! building OTLP messages), and the full OTLP form of one trace for `get_trace`.
+//! Reads a block written by [`crate::block_write`]: a walk over its spans in stored order,
+//! from the block's start or from a page's checkpoint ([`crate::block_page`]), that borrows
+//! names and values from the decompressed bytes (a search checks spans without building OTLP
+//! messages; [`crate::block_rebuild`] builds them for the traces a fetch wants).
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
 
+use crate::block_page::{parse_pages, Page, ValueCursor};
 use crate::block_write::*;
 use crate::codec::{decompress, service_of_resource, unzigzag, CodecError, Cursor};
 use crate::matching::Want;
@@ -26,20 +27,6 @@ pub enum Val<'a> {
     Double(f64),
     /// Any other shape, as `AnyValue` protobuf bytes.
     Other(&'a [u8]),
-}
-
-impl Val<'_> {
-    fn to_any(self) -> Result<Option<AnyValue>, CodecError> {
-        let v = |v| Some(AnyValue { value: Some(v) });
-        Ok(match self {
-            Val::None => None,
-            Val::Str(s) => v(any_value::Value::StringValue(s.to_string())),
-            Val::Bool(b) => v(any_value::Value::BoolValue(b)),
-            Val::Int(i) => v(any_value::Value::IntValue(i)),
-            Val::Double(d) => v(any_value::Value::DoubleValue(d)),
-            Val::Other(b) => Some(AnyValue::decode(b)?),
-        })
-    }
 }
 
 pub type Attr<'a> = (&'a str, Val<'a>);
@@ -113,7 +100,7 @@ pub struct Block {
     /// Ranges of `text`.
     strings: Vec<Range<usize>>,
     pub resources: Vec<ResourceEntry>,
-    scopes: Vec<(Option<InstrumentationScope>, String)>,
+    pub(crate) scopes: Vec<(Option<InstrumentationScope>, String)>,
     cols: [Range<usize>; COLUMNS],
     /// Value column per string index.
     values: Vec<Range<usize>>,
@@ -123,17 +110,6 @@ pub struct Block {
     /// Where each page begins; the first begins at the block's start. A block written before
     /// pages is one page.
     pages: Vec<Page>,
-}
-
-/// Where a page of a block begins (see [`crate::block_write::PAGE_SPANS`]): offsets into each
-/// column, so a walk can start there.
-#[derive(Clone)]
-struct Page {
-    trace: usize,
-    prev_start: u64,
-    fixed: [usize; COLUMNS_UNPAGED],
-    /// Per keyed value column (`Block::keyed` order): offset, and `V_STR` values before it.
-    values: Vec<(usize, u64)>,
 }
 
 impl Block {
@@ -328,7 +304,7 @@ impl Block {
     }
 
     /// The page trace `t` is in.
-    fn page_of(&self, t: usize) -> usize {
+    pub(crate) fn page_of(&self, t: usize) -> usize {
         self.pages.partition_point(|p| p.trace <= t).saturating_sub(1)
     }
 
@@ -461,110 +437,6 @@ impl Block {
         }
         Ok(counts)
     }
-
-    /// The spans of one trace in this block, grouped by resource and scope as they came.
-    #[cfg(test)]
-    pub fn trace(&self, id: &[u8; 16]) -> Result<Vec<ResourceSpans>, CodecError> {
-        Ok(self.traces(&[*id])?.pop().map(|(_, rs)| rs).unwrap_or_default())
-    }
-
-    /// The spans of each of `ids` held in this block, grouped by resource and scope as they
-    /// came, in one walk (a search's results usually share a few blocks). Only traces with
-    /// spans here are returned, in the block's order. The walk stops after the last of them.
-    pub fn traces(&self, ids: &[[u8; 16]]) -> Result<Vec<TraceSpans>, CodecError> {
-        // Trace ordinals in this block -> slot in `out`.
-        let mut slot: Vec<Option<usize>> = vec![None; self.ids.len()];
-        let mut out: Vec<TraceSpans> = Vec::new();
-        for (t, id) in self.ids.iter().enumerate() {
-            if ids.contains(id) {
-                slot[t] = Some(out.len());
-                out.push((*id, Vec::new()));
-            }
-        }
-        // Per page holding some of them, the last of them there: only those pages are walked.
-        let mut pages: Vec<(usize, usize)> = Vec::new();
-        for t in slot.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(t, _)| t) {
-            let p = self.page_of(t);
-            match pages.last_mut() {
-                Some((q, last)) if *q == p => *last = t,
-                _ => pages.push((p, t)),
-            }
-        }
-        let mut last: Option<(usize, usize, usize)> = None;
-        for (p, last_trace) in pages {
-            self.walk_page(None, p, |row| self.add_to(row, last_trace, &slot, &mut out, &mut last))?;
-        }
-        Ok(out)
-    }
-
-    /// [`Block::traces`]' step: adds `row` to its trace's spans if that trace is wanted;
-    /// false once the walk is past `last_trace`.
-    fn add_to(
-        &self,
-        row: &SpanRow<'_>,
-        last_trace: usize,
-        slot: &[Option<usize>],
-        out: &mut [TraceSpans],
-        last: &mut Option<(usize, usize, usize)>,
-    ) -> Result<bool, CodecError> {
-        {
-            if row.trace > last_trace {
-                return Ok(false);
-            }
-            let Some(i) = slot[row.trace] else { return Ok(true) };
-            let span = self.span(row)?;
-            let same_resource = last.is_some_and(|(t, r, _)| t == row.trace && r == row.resource);
-            let same_scope = same_resource && last.is_some_and(|(_, _, s)| s == row.scope);
-            let trace = &mut out[i].1;
-            if !same_resource {
-                let r = &self.resources[row.resource];
-                trace.push(ResourceSpans { resource: r.resource(self)?.cloned(), scope_spans: Vec::new(), schema_url: r.schema_url.clone() });
-            }
-            let rs = trace.last_mut().ok_or(CodecError::Corrupt("no resource"))?;
-            if !same_scope {
-                let (scope, schema_url) = &self.scopes[row.scope];
-                rs.scope_spans.push(ScopeSpans { scope: scope.clone(), spans: Vec::new(), schema_url: schema_url.clone() });
-            }
-            rs.scope_spans.last_mut().ok_or(CodecError::Corrupt("no scope"))?.spans.push(span);
-            *last = Some((row.trace, row.resource, row.scope));
-            Ok(true)
-        }
-    }
-
-    fn span(&self, row: &SpanRow<'_>) -> Result<Span, CodecError> {
-        let attrs = |a: &[Attr<'_>]| -> Result<Vec<KeyValue>, CodecError> {
-            a.iter().map(|(k, v)| Ok(KeyValue { key: k.to_string(), value: v.to_any()?, key_strindex: 0 })).collect()
-        };
-        Ok(Span {
-            trace_id: row.trace_id.map_or_else(|| self.ids[row.trace].to_vec(), <[u8]>::to_vec),
-            span_id: row.span_id.to_vec(),
-            trace_state: row.trace_state.to_string(),
-            parent_span_id: row.parent.to_vec(),
-            flags: row.flags,
-            name: row.name.to_string(),
-            kind: row.kind,
-            start_time_unix_nano: row.start,
-            end_time_unix_nano: row.end,
-            attributes: attrs(&row.attrs)?,
-            dropped_attributes_count: row.dropped[0],
-            events: row
-                .events
-                .iter()
-                .map(|e| {
-                    Ok(Event {
-                        time_unix_nano: e.time,
-                        name: e.name.to_string(),
-                        attributes: attrs(&row.event_attrs[e.attrs.clone()])?,
-                        dropped_attributes_count: e.dropped,
-                    })
-                })
-                .collect::<Result<_, CodecError>>()?,
-            dropped_events_count: row.dropped[1],
-            links: row.links.iter().map(|b| Link::decode(*b)).collect::<Result<_, _>>()?,
-            dropped_links_count: row.dropped[2],
-            status: row.status.map(|(code, message)| Status { code, message: message.to_string() }),
-        })
-    }
 }
 
 fn read_rare<'a>(row: &mut SpanRow<'a>, mask: u64, rare: &mut Cursor<'a>) -> Result<(), CodecError> {
@@ -615,126 +487,4 @@ fn read_attrs<'a>(
         out.push((key, v));
     }
     Ok(())
-}
-
-/// A key's value column, read from some point on. A `V_STR_AGAIN` counts strings from the
-/// column's start, so one that points before the start point is found by scanning the column
-/// before it, once and only as far as needed (a repeated value is usually one of the first
-/// few the column stored).
-struct ValueCursor<'a> {
-    col: Cursor<'a>,
-    /// The index of the first `V_STR` read from `col`.
-    base: u64,
-    seen: Vec<&'a str>,
-    /// The column before the start point, not yet scanned, and the strings it held so far.
-    before: Cursor<'a>,
-    earlier: Vec<&'a str>,
-}
-
-impl<'a> ValueCursor<'a> {
-    fn new(whole: &'a [u8], at: usize, base: u64) -> Result<Self, CodecError> {
-        let (before, rest) = whole.split_at_checked(at).ok_or(CodecError::Corrupt("page beyond value column"))?;
-        Ok(Self { col: Cursor(rest), base, seen: Vec::new(), before: Cursor(before), earlier: Vec::new() })
-    }
-
-    fn is_empty(&self) -> bool {
-        self.col.0.is_empty()
-    }
-
-    /// Bytes left to read.
-    fn rest(&self) -> usize {
-        self.col.0.len()
-    }
-
-    fn next(&mut self) -> Result<Val<'a>, CodecError> {
-        Ok(match self.col.byte()? {
-            V_STR => {
-                let s = self.col.str()?;
-                self.seen.push(s);
-                Val::Str(s)
-            }
-            V_STR_AGAIN => {
-                let i = self.col.varint()?;
-                Val::Str(self.again(i)?)
-            }
-            tag => plain_value(tag, &mut self.col)?,
-        })
-    }
-
-    fn again(&mut self, i: u64) -> Result<&'a str, CodecError> {
-        let bad = CodecError::Corrupt("string index");
-        if let Some(j) = i.checked_sub(self.base) {
-            return usize::try_from(j).ok().and_then(|j| self.seen.get(j).copied()).ok_or(bad);
-        }
-        let i = usize::try_from(i).map_err(|_| CodecError::Corrupt("string index"))?;
-        while self.earlier.len() <= i {
-            if self.before.0.is_empty() {
-                return Err(bad);
-            }
-            match self.before.byte()? {
-                V_STR => self.earlier.push(self.before.str()?),
-                V_STR_AGAIN => {
-                    self.before.varint()?;
-                }
-                tag => {
-                    plain_value(tag, &mut self.before)?;
-                }
-            }
-        }
-        Ok(self.earlier[i])
-    }
-}
-
-/// A value that is not a string, after its tag.
-fn plain_value<'a>(tag: u8, col: &mut Cursor<'a>) -> Result<Val<'a>, CodecError> {
-    Ok(match tag {
-        V_NONE => Val::None,
-        V_FALSE => Val::Bool(false),
-        V_TRUE => Val::Bool(true),
-        V_INT => Val::Int(unzigzag(col.varint()?)),
-        V_DOUBLE => Val::Double(f64::from_le_bytes(col.take(8)?.try_into().map_err(|_| CodecError::Corrupt("double"))?)),
-        V_OTHER => Val::Other(col.bytes()?),
-        _ => return Err(CodecError::Corrupt("value tag")),
-    })
-}
-
-impl Page {
-    fn first(keyed: usize) -> Self {
-        Self { trace: 0, prev_start: 0, fixed: [0; COLUMNS_UNPAGED], values: vec![(0, 0); keyed] }
-    }
-}
-
-/// The [`PAGES`] column (see `BlockWriter::page_table`): every page's checkpoint, checked to
-/// lie inside its columns and to move forward. Empty (a block written before pages): one page.
-fn parse_pages(bytes: &[u8], cols: &[Range<usize>; COLUMNS], values: &[Range<usize>], keyed: &[usize], traces: usize) -> Result<Vec<Page>, CodecError> {
-    let mut pages = vec![Page::first(keyed.len())];
-    if bytes.is_empty() {
-        return Ok(pages);
-    }
-    let bad = |what| CodecError::Corrupt(what);
-    let mut c = Cursor(bytes);
-    let n = c.usize()?;
-    if n >= traces.max(1) {
-        return Err(bad("more pages than traces"));
-    }
-    pages.reserve(n);
-    for _ in 0..n {
-        let last = pages.last().ok_or(bad("page"))?;
-        let trace = last.trace.checked_add(c.usize()?).filter(|t| *t > last.trace && *t < traces).ok_or(bad("page's first trace"))?;
-        let prev_start = c.varint()?;
-        let mut fixed = last.fixed;
-        for (i, at) in fixed.iter_mut().enumerate() {
-            *at = at.checked_add(c.usize()?).filter(|at| *at <= cols[i].len()).ok_or(bad("page beyond column"))?;
-        }
-        let mut at = Vec::with_capacity(keyed.len());
-        for (&(offset, base), &k) in last.values.iter().zip(keyed) {
-            let offset = offset.checked_add(c.usize()?).filter(|o| values.get(k).is_some_and(|r| *o <= r.len())).ok_or(bad("page beyond value column"))?;
-            at.push((offset, base.checked_add(c.varint()?).ok_or(bad("page's string count"))?));
-        }
-        pages.push(Page { trace, prev_start, fixed, values: at });
-    }
-    if !c.0.is_empty() {
-        return Err(bad("page table length"));
-    }
-    Ok(pages)
 }

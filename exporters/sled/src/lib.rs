@@ -118,7 +118,9 @@
 mod batch_index;
 mod block_cache;
 mod block_file;
+mod block_page;
 mod block_read;
+mod block_rebuild;
 mod block_write;
 mod catalog;
 mod codec;
