@@ -20,6 +20,10 @@
 //! These are the concrete views of the bytes form; a reader that should take either form of a
 //! batch (bytes or decoded structs) is written against the traits of [`crate::read`], which
 //! these views implement ([`crate::read_wire`]).
+//!
+//! The file is past 400 lines on purpose: one view per OTLP message and the iterator they
+//! share, so the schema's walk reads in one place, in the order `validate` and `read_wire`
+//! follow.
 
 use std::marker::PhantomData;
 

@@ -9,7 +9,10 @@
 //! original snake_case keys, enums as numbers, integers as numbers, any base64 alphabet.
 //!
 //! Hand-written on serde rather than a generated protobuf-JSON mapping: the model is small
-//! and fixed, and the id encoding is Jaeger's own, not protobuf's.
+//! and fixed, and the id encoding is Jaeger's own, not protobuf's. The file is past 400 lines
+//! because jsonpb's timestamps and durations (both directions) are here with the mapping that
+//! uses them: they follow jsonpb's rules (0, 3, 6 or 9 fraction digits, lenient reading),
+//! not `core::timefmt`'s Go printing.
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
