@@ -41,6 +41,11 @@ pub trait QueueBackend: Send + Sync {
     fn is_persistent(&self) -> bool {
         false
     }
+    /// Lets go of what keeps other instances off a persistent queue's files (its directory's
+    /// lock) and closes it; what it holds stays on disk. Called once the queue is done with
+    /// (after a shutdown's drain), so a new instance can open the same directory while this
+    /// one is still referenced. Nothing for one in memory.
+    fn release(&self) {}
     /// Deletes the files of a persistent queue that is closed and empty, for a queue that
     /// will not be opened again (its destination is gone); nothing for one in memory.
     fn remove_files(&self) -> std::io::Result<()> {

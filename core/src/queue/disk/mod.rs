@@ -12,7 +12,13 @@
 //! `file_storage` extension also survives a power cut, at the price of a sync per batch.
 //! The append happens on the caller's thread: a buffered write of one batch is microseconds,
 //! and keeping `try_push` synchronous keeps the backend contract the same as memory's.
+//!
+//! One queue instance per directory: opening takes the directory's lock ([`lock`]) before
+//! reading anything, and a second open while it is held fails, naming the directory. The
+//! lock goes with [`QueueBackend::release`] (after a shutdown's drain) or when the queue is
+//! dropped, and with the process.
 
+pub mod lock;
 pub mod log;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -25,6 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use self::lock::DirLock;
 use self::log::RecordRef;
 use super::backend::{QueueBackend, QueueFull};
 use super::Sizer;
@@ -63,6 +70,8 @@ struct State {
     next_segment: u64,
     floor: u64,
     closed: bool,
+    /// Let go of ([`QueueBackend::release`]): another instance may own the files now.
+    released: bool,
 }
 
 pub struct DiskQueue {
@@ -77,11 +86,13 @@ pub struct DiskQueue {
     room: Notify,
     /// Undelivered batches that reopening found lost to damage in the files.
     lost_at_open: u64,
+    /// The directory's lock, held from open until released or dropped.
+    lock: Mutex<Option<DirLock>>,
 }
 
 impl DiskQueue {
     /// Opens (or creates) the queue of at most `capacity` batches in `dir` and takes back
-    /// every batch not yet delivered.
+    /// every batch not yet delivered. Fails when another instance holds the directory.
     pub fn open(dir: &Path, capacity: usize, fsync: bool) -> Result<Self, DiskQueueError> {
         Self::open_sized(dir, Sizer::Requests, capacity as u64, fsync)
     }
@@ -99,7 +110,8 @@ impl DiskQueue {
             dir: dir.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(err)?;
+        // Before anything is read: what another instance is writing is not ours to read.
+        let lock = DirLock::acquire(dir)?;
         let floor = match log::read_ack(dir) {
             Ok(f) => f,
             Err(e) => {
@@ -118,6 +130,7 @@ impl DiskQueue {
             next_segment: 1,
             floor,
             closed: false,
+            released: false,
         };
         let segments = log::list_segments(dir).map_err(err)?;
         let newest = segments.last().copied();
@@ -185,6 +198,7 @@ impl DiskQueue {
             arrived: Notify::new(),
             room: Notify::new(),
             lost_at_open: lost,
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -255,7 +269,7 @@ impl DiskQueue {
             .chain(state.pending.front().map(|r| r.seq))
             .min();
         let floor = lowest_open.unwrap_or(state.next_seq);
-        if floor <= state.floor {
+        if floor <= state.floor || state.released {
             return;
         }
         if let Err(e) = log::write_ack(&self.dir, floor, self.fsync) {
@@ -340,6 +354,10 @@ impl QueueBackend for DiskQueue {
             arrived.as_mut().enable();
             let next = {
                 let mut state = self.lock();
+                // The files may be another instance's now: what is left is theirs.
+                if state.released {
+                    return None;
+                }
                 match state.pending.pop_front() {
                     Some(rec) => {
                         state.in_flight.insert(rec.seq, record_size(self.sizer, &rec));
@@ -403,6 +421,21 @@ impl QueueBackend for DiskQueue {
 
     fn is_persistent(&self) -> bool {
         true
+    }
+
+    /// Closes the queue, lets go of its files and its directory's lock: what it still holds
+    /// stays on disk, for the instance that opens the directory next.
+    fn release(&self) {
+        {
+            let mut state = self.lock();
+            state.closed = true;
+            state.released = true;
+            state.writer = None;
+            state.readers.clear();
+        }
+        self.arrived.notify_waiters();
+        self.room.notify_waiters();
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     fn remove_files(&self) -> io::Result<()> {
