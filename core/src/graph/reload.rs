@@ -387,7 +387,8 @@ async fn rewire(
     for id in &plan.exporters_stop {
         if let Some(old) = graph.exporters.remove(id) {
             if deferred.contains(id) {
-                if let Err(e) = old.queued.shutdown(Instant::now() + timeout).await {
+                // A persistent queue is left to the new instance, not drained here.
+                if let Err(e) = old.queued.hand_over(Instant::now() + timeout).await {
                     tracing::warn!(exporter = %id, "reload: shutdown: {e}");
                 }
                 out.stopped.push(named(Kind::Exporter, id));

@@ -82,6 +82,8 @@ pub struct QueuedExporter {
     /// fails is handed back (into `handed_back`) instead of being retried.
     retiring: watch::Sender<bool>,
     handed_back: Mutex<Vec<(u64, Traces)>>,
+    /// An earlier deadline for a running [`QueuedExporter::retire`] (its owner shuts down).
+    retire_cut: watch::Sender<Option<Instant>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     undelivered: AtomicU64,
     /// Serialises reading the queue's length and setting the gauge, so that concurrent
@@ -154,6 +156,7 @@ impl QueuedExporter {
             abandon: watch::channel(false).0,
             retiring: watch::channel(false).0,
             handed_back: Mutex::new(Vec::new()),
+            retire_cut: watch::channel(None).0,
             workers: Mutex::new(Vec::new()),
             undelivered: AtomicU64::new(0),
             gauge: Mutex::new(()),
@@ -278,10 +281,18 @@ impl QueuedExporter {
     }
 
     /// Stops taking batches, lets the workers drain the queue until `deadline`, then gives up on
-    /// the rest (counted and logged), and shuts the exporter down.
+    /// the rest (counted and logged), and shuts the exporter down. A persistent queue keeps
+    /// what is left and lets go of its directory. Within [`QueuedExporter::hand_over`], a
+    /// persistent queue is not drained: the new instance delivers it.
     pub async fn shutdown(&self, deadline: Instant) -> Result<(), ComponentError> {
         if let Some(queue) = self.queue.get() {
             queue.close();
+            let handing_over = queue.is_persistent() && handover::in_progress();
+            if handing_over {
+                // Workers take nothing more; a batch being sent finishes its attempt, and one
+                // that fails stays on disk unacknowledged (see `handover`).
+                self.retiring.send_replace(true);
+            }
             let workers: Vec<_> =
                 std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
             let mut all = futures::future::join_all(workers);
@@ -300,8 +311,11 @@ impl QueuedExporter {
                 queue.ack(id);
             }
             if queue.is_persistent() && !queue.is_empty() {
-                tracing::info!(exporter = %self.id, batches = queue.len(), "batches not yet delivered stay in the persistent queue for the next start");
+                let next = if handing_over { "the new instance" } else { "the next start" };
+                tracing::info!(exporter = %self.id, batches = queue.len(), "batches not yet delivered stay in the persistent queue for {next}");
             }
+            self.handed_back.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            queue.release();
             self.metrics.queue_size.set(0);
         }
         let lost = self.undelivered_at_shutdown();
@@ -354,6 +368,9 @@ mod send;
 use direct::Direct;
 use send::Sent;
 pub use retire::Retired;
+
+#[path = "handover.rs"]
+mod handover;
 
 #[cfg(test)]
 #[path = "exporter_tests.rs"]
