@@ -19,6 +19,9 @@ service:
     traces/b: { receivers: [test/r, test/only_b], exporters: [test/e2] }
 "#;
 
+/// Bounds a wait for something that happens promptly; never a measure of speed.
+const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Spans every instance ever created under `id` received.
 fn delivered(w: &World, id: &str) -> usize {
     w.exporters.0.lock().unwrap().iter().filter(|e| e.id == id).map(|e| e.spans()).sum()
@@ -173,4 +176,68 @@ service:
     svc.shutdown().await;
     assert_eq!((delivered(&w, "test/e1"), delivered(&w, "test/e2")), (5, 5));
     assert!(dir.path().join("two").is_dir(), "the new instance uses the new directory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_exporter_with_a_persistent_queue_is_replaced_behind_the_gate_and_its_new_instance_delivers_the_backlog() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |behaviour: &str| {
+        format!(
+            r#"
+receivers: {{ test/r: {{}} }}
+exporters:
+  test/e1: {{ behaviour: [{behaviour}], sending_queue: {{ storage: file_storage }} }}
+extensions: {{ file_storage: {{ directory: "{}" }} }}
+service:
+  shutdown_timeout: 10m
+  extensions: [file_storage]
+  pipelines:
+    traces: {{ receivers: [test/r], exporters: [test/e1] }}
+"#,
+            dir.path().display()
+        )
+    };
+    // The old instance's backend is down: everything it is given waits in its queue on disk.
+    let svc = Arc::new(Service::build(&w.config(&config("retryable")).unwrap(), w.telemetry.clone()).unwrap());
+    svc.start().await.unwrap();
+    let next = w.receiver("test/r").next.clone();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (sent, done, next) = (sent.clone(), done.clone(), next.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                next.consume(spans(1)).await.expect("never refused");
+                sent.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    while sent.load(Ordering::Relaxed) < 200 {
+        tokio::task::yield_now().await;
+    }
+    // The fix of the endpoint, as a user would reload it, while batches keep coming. The old
+    // instance must not drain its backlog into the dead backend (up to shutdown_timeout, ten
+    // minutes) while the gate holds every batch: the new instance delivers it.
+    let fixed = w.config(&config("ok")).unwrap();
+    let outcome = tokio::time::timeout(HANG_GUARD, svc.reload(&fixed)).await.expect("the reload waited for the old queue to drain into a dead backend").unwrap();
+    assert!(outcome.started.contains(&"exporter \"test/e1\"".to_string()), "{outcome:?}");
+    let before = sent.load(Ordering::Relaxed);
+    while sent.load(Ordering::Relaxed) < before + 200 {
+        tokio::task::yield_now().await;
+    }
+    done.store(true, Ordering::Relaxed);
+    sender.await.unwrap();
+    svc.shutdown().await;
+
+    let log = w.log();
+    assert!(
+        position(&log, "stop exporter test/e1", 0) < position(&log, "start exporter test/e1", 1),
+        "the old instance let go of the queue before the new one opened it: {log:#?}"
+    );
+    let sent = sent.load(Ordering::Relaxed);
+    // Instances: the old one, the one that could not open the queue beside it, the new one.
+    let by_instance: Vec<usize> = w.exporters.0.lock().unwrap().iter().map(|e| e.spans()).collect();
+    assert_eq!(by_instance, [0, 0, sent], "the new instance delivered the old one's backlog and the rest, each batch once");
 }
