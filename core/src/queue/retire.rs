@@ -13,9 +13,16 @@
 //! A refusal there (a full queue) is tried again until the deadline; past it, what is left
 //! is counted as lost, or, in a persistent queue, kept on disk. A persistent queue that
 //! ends empty has its files removed.
+//!
+//! The owner may shut down while a retire runs (the `loadbalancing` exporter stopping while
+//! a removed backend hands its spans over): [`QueuedExporter::cut_retire_short`] brings the
+//! deadline forward to the shutdown's, and the retire ends there the same way, counting
+//! what it could not hand over, instead of being cut off with nothing counted.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use super::{QueuedExporter, SHUTDOWN_DEADLINE};
 use crate::component::{ComponentError, ConsumeError, Consumer};
@@ -43,9 +50,10 @@ impl QueuedExporter {
     /// `deadline`, then the exporter is shut down. Instead of [`QueuedExporter::shutdown`],
     /// not after it.
     pub async fn retire(&self, reroute: &dyn Consumer, deadline: Instant) -> Result<Retired, ComponentError> {
+        let mut deadline = Deadline { given: deadline, cut: self.retire_cut.subscribe() };
         let Some(queue) = self.queue.get().cloned() else {
             // Without a queue nothing is held here: each sender waits for its own outcome.
-            self.shutdown(deadline).await?;
+            self.shutdown(deadline.at()).await?;
             return Ok(Retired::default());
         };
         queue.close();
@@ -53,9 +61,12 @@ impl QueuedExporter {
         self.retiring.send_replace(true);
         let workers: Vec<_> = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
         let mut all = futures::future::join_all(workers);
-        if tokio::time::timeout_at(deadline.into(), &mut all).await.is_err() {
-            self.abandon.send_replace(true);
-            all.await;
+        tokio::select! {
+            _ = &mut all => {}
+            () = deadline.passed() => {
+                self.abandon.send_replace(true);
+                all.await;
+            }
         }
         // Popped first, so older than what still waits.
         let mut held = std::mem::take(&mut *self.handed_back.lock().unwrap_or_else(|p| p.into_inner()));
@@ -66,7 +77,7 @@ impl QueuedExporter {
         let mut out = Retired::default();
         for (id, batch) in held {
             let spans = batch.span_count() as u64;
-            match hand_over(reroute, batch, deadline).await {
+            match hand_over(reroute, batch, &mut deadline).await {
                 Ok(()) => {
                     queue.ack(id);
                     out.rerouted_spans += spans;
@@ -85,14 +96,51 @@ impl QueuedExporter {
             }
         }
         out.files_removed = remove_files_if_empty(&queue, &self.id.to_string());
+        queue.release();
         self.metrics.queue_size.set(0);
-        SHUTDOWN_DEADLINE.scope(deadline, self.exporter.shutdown()).await?;
+        SHUTDOWN_DEADLINE.scope(deadline.at(), self.exporter.shutdown()).await?;
         Ok(out)
+    }
+
+    /// Brings the deadline of a retire running now (or started later) forward to `deadline`
+    /// when that is earlier: what it has not handed over by then is counted as lost (kept on
+    /// disk in a persistent queue), as at its own deadline.
+    pub fn cut_retire_short(&self, deadline: Instant) {
+        self.retire_cut.send_modify(|cut| *cut = Some(cut.map_or(deadline, |c| c.min(deadline))));
+    }
+}
+
+/// A retire's deadline: the one it was given, or an earlier one set while it runs.
+struct Deadline {
+    given: Instant,
+    cut: watch::Receiver<Option<Instant>>,
+}
+
+impl Deadline {
+    fn at(&self) -> Instant {
+        self.cut.borrow().map_or(self.given, |c| c.min(self.given))
+    }
+
+    /// Returns once the deadline, as it is by then, has passed.
+    async fn passed(&mut self) {
+        loop {
+            let at = self.at();
+            tokio::select! {
+                () = tokio::time::sleep_until(at.into()) => return,
+                changed = self.cut.changed() => {
+                    if changed.is_err() {
+                        // Nobody can cut it any more: the one there is stands.
+                        tokio::time::sleep_until(self.at().into()).await;
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
 /// Offers `batch` to `reroute` until it is taken, refused for good, or `deadline` passes.
-async fn hand_over(reroute: &dyn Consumer, batch: Traces, deadline: Instant) -> Result<(), ConsumeError> {
+async fn hand_over(reroute: &dyn Consumer, batch: Traces, deadline: &mut Deadline) -> Result<(), ConsumeError> {
     let mut pause = FIRST_PAUSE;
     loop {
         let err = match reroute.consume(batch.clone()).await {
@@ -101,10 +149,13 @@ async fn hand_over(reroute: &dyn Consumer, batch: Traces, deadline: Instant) -> 
             Err(e) => e,
         };
         let wait = err.retry_after().unwrap_or(pause).min(Duration::from_secs(1));
-        if Instant::now() + wait > deadline {
+        if Instant::now() + wait > deadline.at() {
             return Err(err);
         }
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = deadline.passed() => return Err(err),
+        }
         pause = (pause * 2).min(Duration::from_secs(1));
     }
 }

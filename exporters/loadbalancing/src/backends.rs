@@ -25,6 +25,24 @@
 //! On a reload, the old instance does the same when it stops, for the backends the new
 //! instance no longer routes to (the crate's `lineage` module finds it); the backends both
 //! route to drain into their backends as at any shutdown.
+//!
+//! A shutdown that comes while a removed backend's queue is still being retired brings that
+//! retire's deadline forward to its own ([`QueuedExporter::cut_retire_short`]): what it
+//! could not hand over by then is counted in the removed backend's
+//! `tracegate_exporter_send_failed_spans` (or kept on disk), not cut off uncounted.
+//!
+//! # Persistent backend queues and reloads
+//!
+//! With `sending_queue.storage`, each backend's queue is a directory under the storage
+//! extension, and a directory serves one instance at a time (`tracegate_core::queue::disk::lock`).
+//! Two instances of this exporter would meet there at a reload, but only on the backends both
+//! route to, and only once the resolver answered: a new instance's backend whose directory
+//! the old one holds would be left out of its ring. So the whole set takes one lock first, on
+//! the exporter's own queue directory, before any backend queue opens
+//! ([`BackendSet::lock_queue_root`]): the new instance's start fails at once while the old
+//! one runs, whatever the resolver, and the reload replaces the exporter behind its closed
+//! gate instead, old instance first (its queues handed over on disk, see
+//! `tracegate_core::queue::QueuedExporter::hand_over`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -32,7 +50,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
-use tracegate_core::queue::QueuedExporter;
+use tracegate_core::queue::disk::lock::DirLock;
+use tracegate_core::queue::{QueueStorage, QueuedExporter};
 use tracegate_core::telemetry::Telemetry;
 use tracegate_core::{ComponentError, ComponentId, ConsumeError, Consumer, CreateContext, ExporterFactory, Host, Traces};
 use tracegate_exporter_otlp::OtlpGrpcExporterFactory;
@@ -61,11 +80,24 @@ pub struct BackendSet {
     /// The running backends by ring name.
     live: Mutex<BTreeMap<Arc<str>, Arc<QueuedExporter>>>,
     /// Backends that left, by ring name, while their queues are retired.
-    leaving: Mutex<Vec<(Arc<str>, JoinHandle<()>)>>,
+    leaving: Mutex<Vec<Leaving>>,
+    /// The lock on this exporter's queue directory, with persistent backend queues.
+    root_lock: Mutex<Option<DirLock>>,
     /// One change at a time (the resolver's task, start and shutdown may overlap).
     changing: tokio::sync::Mutex<()>,
     me: Weak<BackendSet>,
 }
+
+/// A backend that left, while its queue is retired.
+struct Leaving {
+    name: Arc<str>,
+    backend: Arc<QueuedExporter>,
+    retire: JoinHandle<()>,
+}
+
+/// How long a shutdown waits, past its deadline, for a retire it cut short to count what it
+/// could not hand over (it stops at the deadline; this only bounds a hang).
+const RETIRE_GRACE: Duration = Duration::from_secs(5);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -93,6 +125,7 @@ impl BackendSet {
             current: RwLock::new(Arc::default()),
             live: Mutex::new(BTreeMap::new()),
             leaving: Mutex::new(Vec::new()),
+            root_lock: Mutex::new(None),
             changing: tokio::sync::Mutex::new(()),
             me: me.clone(),
         })
@@ -127,6 +160,23 @@ impl BackendSet {
         let outcomes = futures::future::join_all(sends).await;
         // Every piece was offered; the first refusal is the answer (the sender retries it all).
         outcomes.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+    }
+
+    /// With persistent backend queues, takes the lock on this exporter's own queue directory
+    /// (see the module docs); fails, naming the directory, while another instance holds it.
+    /// Called at start, before any backend queue opens.
+    pub fn lock_queue_root(&self, host: &Arc<dyn Host>) -> Result<(), ComponentError> {
+        let q = &self.template.settings.sending_queue;
+        let Some(storage) = q.storage.as_deref().filter(|_| q.enabled) else {
+            return Ok(());
+        };
+        let files = host.capability::<dyn QueueStorage>(storage).map_err(|e| {
+            ComponentError::other(format!("sending_queue.storage: {e}; name a file_storage extension"))
+        })?;
+        let dir = files.queue_directory(&self.id);
+        let held = DirLock::acquire(&dir).map_err(|e| ComponentError::other(format!("the backends' queues: {e}")))?;
+        *lock(&self.root_lock) = Some(held);
+        Ok(())
     }
 
     /// Notes this instance as its id's newest (see the `lineage` module); called at start.
@@ -170,9 +220,9 @@ impl BackendSet {
     async fn retired(&self, name: &Arc<str>) {
         let same: Vec<JoinHandle<()>> = {
             let mut leaving = lock(&self.leaving);
-            let (same, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *leaving).into_iter().partition(|(n, _)| n == name);
+            let (same, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *leaving).into_iter().partition(|l| &l.name == name);
             *leaving = others;
-            same.into_iter().map(|(_, h)| h).collect()
+            same.into_iter().map(|l| l.retire).collect()
         };
         for handle in same {
             let _ = handle.await;
@@ -221,8 +271,8 @@ impl BackendSet {
         if let Some(me) = self.me.upgrade() {
             for (name, backend) in leaving {
                 tracing::info!(exporter = %self.id, backend = %name, "backend removed; what it holds goes to the traces' new owners");
-                let retire = me.clone().retire(name.clone(), backend, me.clone(), Instant::now() + self.drain_time());
-                lock(&self.leaving).push((name, tokio::spawn(retire)));
+                let retire = me.clone().retire(name.clone(), backend.clone(), me.clone(), Instant::now() + self.drain_time());
+                lock(&self.leaving).push(Leaving { name, backend, retire: tokio::spawn(retire) });
             }
         }
         if failed.is_empty() {
@@ -257,16 +307,20 @@ impl BackendSet {
     }
 
     /// Stops every backend until `deadline`; safe to call again. Backends still being retired
-    /// finish first, into the running ones. Then, if a reload started a newer instance of
-    /// this exporter, each backend it does not route to is retired into its ring; the others
-    /// drain into their backends.
+    /// finish first, into the running ones, by `deadline` at the latest (what they could not
+    /// hand over by then is counted, see the module docs). Then, if a reload started a newer
+    /// instance of this exporter, each backend it does not route to is retired into its ring;
+    /// the others drain into their backends. Last, the queue directory's lock goes.
     pub async fn shutdown(&self, deadline: Instant) {
         let _one_at_a_time = self.changing.lock().await;
-        let leaving: Vec<(Arc<str>, JoinHandle<()>)> = std::mem::take(&mut *lock(&self.leaving));
-        for (name, handle) in leaving {
-            let abort = handle.abort_handle();
-            if tokio::time::timeout_at(deadline.into(), handle).await.is_err() {
-                tracing::warn!(exporter = %self.id, backend = %name, "a removed backend was still handing its spans over at shutdown; what it held is lost");
+        let leaving: Vec<Leaving> = std::mem::take(&mut *lock(&self.leaving));
+        for l in &leaving {
+            l.backend.cut_retire_short(deadline);
+        }
+        for Leaving { name, retire, .. } in leaving {
+            let abort = retire.abort_handle();
+            if tokio::time::timeout_at((deadline + RETIRE_GRACE).into(), retire).await.is_err() {
+                tracing::error!(exporter = %self.id, backend = %name, "a removed backend was still handing its spans over well past the shutdown deadline; stopped, what it held is lost uncounted");
                 abort.abort();
             }
         }
@@ -296,6 +350,7 @@ impl BackendSet {
             }
         });
         futures::future::join_all(stops).await;
+        lock(&self.root_lock).take();
     }
 }
 

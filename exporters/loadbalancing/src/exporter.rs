@@ -127,6 +127,9 @@ impl LoadBalancingExporter {
 #[async_trait]
 impl Lifecycle for LoadBalancingExporter {
     async fn start(&self, host: Arc<dyn Host>) -> Result<(), ComponentError> {
+        // Before anything else: while an old instance holds the queues, this start fails and a
+        // reload replaces that instance first (see `backends`).
+        self.backends.lock_queue_root(&host)?;
         self.backends.started();
         let applied =
             Self::resolve_and_apply(&self.resolver, &self.backends, &self.metrics, &host, None, &self.resolve_log).await;

@@ -15,17 +15,17 @@ use tracegate_receiver_otlp::OtlpReceiver;
 use crate::{LoadBalancingConfig, LoadBalancingExporter, LoadBalancingExporterFactory};
 
 /// Bounds a wait for something that happens promptly; never a measure of speed.
-const HANG_GUARD: Duration = Duration::from_secs(60);
+pub(crate) const HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// One backend: tracegate's OTLP receiver on 127.0.0.1 recording what it takes.
-struct Sampler {
-    receiver: OtlpReceiver,
-    got: Arc<RecordingConsumer>,
-    addr: SocketAddr,
+pub(crate) struct Sampler {
+    pub(crate) receiver: OtlpReceiver,
+    pub(crate) got: Arc<RecordingConsumer>,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Sampler {
-    async fn start_on(port: u16, got: Arc<RecordingConsumer>) -> Self {
+    pub(crate) async fn start_on(port: u16, got: Arc<RecordingConsumer>) -> Self {
         let config = parse_config::<tracegate_receiver_otlp::Config>(&format!("protocols: {{ grpc: {{ endpoint: 127.0.0.1:{port} }} }}")).unwrap();
         let receiver = OtlpReceiver::new(ComponentId::new("otlp", None), config, got.clone(), &Telemetry::new());
         receiver.start(TestHost::new()).await.unwrap();
@@ -33,11 +33,11 @@ impl Sampler {
         Self { receiver, got, addr }
     }
 
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_on(0, RecordingConsumer::ok()).await
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.addr.to_string()
     }
 
@@ -51,7 +51,7 @@ impl Sampler {
     }
 }
 
-fn exporter(yaml: &str) -> (Arc<dyn Exporter>, Arc<Telemetry>) {
+pub(crate) fn exporter(yaml: &str) -> (Arc<dyn Exporter>, Arc<Telemetry>) {
     let config = validated_config::<LoadBalancingConfig>(yaml).unwrap();
     let telemetry = Telemetry::new();
     let ctx = CreateContext::new(ComponentId::parse("loadbalancing/tier1").unwrap(), telemetry.clone());
@@ -59,7 +59,7 @@ fn exporter(yaml: &str) -> (Arc<dyn Exporter>, Arc<Telemetry>) {
 }
 
 /// Short retries, so a backend that comes back is reached again soon.
-const QUICK_RETRY: &str = "retry_on_failure: { initial_interval: 20ms, max_interval: 200ms, max_elapsed_time: 0s }";
+pub(crate) const QUICK_RETRY: &str = "retry_on_failure: { initial_interval: 20ms, max_interval: 200ms, max_elapsed_time: 0s }";
 
 fn static_lb(samplers: &[&Sampler]) -> (Arc<dyn Exporter>, Arc<Telemetry>) {
     let hosts: Vec<String> = samplers.iter().map(|s| s.name()).collect();
@@ -70,7 +70,7 @@ fn static_lb(samplers: &[&Sampler]) -> (Arc<dyn Exporter>, Arc<Telemetry>) {
 }
 
 /// Trace `t`'s span `n`, with a trace id from `t`.
-fn span(t: u32, n: u32) -> Span {
+pub(crate) fn span(t: u32, n: u32) -> Span {
     let mut trace_id = [0u8; 16];
     trace_id[..4].copy_from_slice(&t.to_be_bytes());
     trace_id[15] = 1;
@@ -78,12 +78,12 @@ fn span(t: u32, n: u32) -> Span {
 }
 
 /// Span `n` of each of `traces`, as one request's bytes (as the OTLP receiver hands them on).
-fn request(traces: impl Iterator<Item = u32>, n: u32) -> Traces {
+pub(crate) fn request(traces: impl Iterator<Item = u32>, n: u32) -> Traces {
     let rs = ResourceSpans { scope_spans: vec![ScopeSpans { spans: traces.map(|t| span(t, n)).collect(), ..Default::default() }], ..Default::default() };
     Traces::from_protobuf(Traces::new(vec![rs]).encode_request()).unwrap()
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(start.elapsed() < HANG_GUARD, "gave up waiting for {what}");
@@ -96,12 +96,12 @@ fn total_spans(samplers: &[&Sampler]) -> usize {
 }
 
 /// A sample's value in the rendered metrics (0 when absent).
-fn metric(telemetry: &Telemetry, series: &str) -> u64 {
+pub(crate) fn metric(telemetry: &Telemetry, series: &str) -> u64 {
     let text = telemetry.metrics.render();
     text.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0)
 }
 
-fn lb(e: &Arc<dyn Exporter>) -> &LoadBalancingExporter {
+pub(crate) fn lb(e: &Arc<dyn Exporter>) -> &LoadBalancingExporter {
     e.as_any().downcast_ref::<LoadBalancingExporter>().unwrap()
 }
 

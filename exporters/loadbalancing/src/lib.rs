@@ -63,3 +63,5 @@ tracegate_core::register_exporter!(LoadBalancingExporterFactory);
 
 #[cfg(test)]
 mod exporter_tests;
+#[cfg(test)]
+mod reload_tests;
