@@ -24,13 +24,20 @@
 //!    port, which two instances cannot share), except those of step 6.
 //! 3. New exporters are created and started while the old ones still run ("start before
 //!    stop"; a `sled` store on the same path is shared by both instances). An exporter that
-//!    cannot run beside its old instance (a backend one process may open once) is replaced
-//!    in step 4 instead.
+//!    cannot run beside its old instance is replaced in step 4 instead: its start fails
+//!    while the old one runs. That is every exporter with a persistent queue
+//!    (`sending_queue.storage`, and `loadbalancing` with persistent backend queues): a queue
+//!    directory serves one instance at a time (`queue::disk::lock`), and the second open
+//!    fails at `start`.
 //! 4. The [`Gate`] closes: batches inside the graph are answered, new ones wait at the door
 //!    (they are not refused). Old processors of rebuilt pipelines stop, flushing what they
-//!    hold into their exporters; an exporter that could not be opened beside its old instance
-//!    now has that instance drained and stopped, then is opened. New pipelines are built and
-//!    started, every switch is pointed at them, and the gate opens.
+//!    hold into their exporters. An exporter that could not be opened beside its old instance
+//!    now has that instance handed over ([`crate::queue::QueuedExporter::hand_over`]): its
+//!    queue takes nothing more, each batch being sent finishes its attempt without a second
+//!    try, everything else stays on disk, and the queue lets go of its directory; then the
+//!    new instance is started and opens the same directory, and delivers what the old one
+//!    left. New pipelines are built and started, every switch is pointed at them, and the
+//!    gate opens.
 //! 5. Old exporters drain their queues into their backends (up to `service.shutdown_timeout`)
 //!    and stop: what they held was accepted, and is delivered by them.
 //! 6. Extensions that read exporters (they found a replaced one, or their config names one
@@ -44,8 +51,16 @@
 //!   clients see refused connections for that moment and retry. Change a receiver's port,
 //!   or leave its config alone, to keep it listening.
 //! - A replaced extension's port is closed between its stop and its new start.
-//! - Batches wait at the gate while step 4 runs: milliseconds, unless an exporter must be
-//!   drained and closed before its new instance opens (none of the built-in ones must).
+//! - Batches wait at the gate while step 4 runs: milliseconds, unless an exporter with a
+//!   persistent queue is replaced. Then they also wait for its old instance's attempts in
+//!   flight to end (each within the exporter's `timeout`, all within
+//!   `service.shutdown_timeout`; past it they are abandoned and their batches stay on disk),
+//!   its exporter's own shutdown, and the new instance's start, whose queue open reads the
+//!   segment files of its backlog once; for `loadbalancing`, every backend queue in
+//!   parallel, then the resolver's first answer and each backend's start. The backlog itself
+//!   is not drained behind the gate: the new instance delivers it after. A batch whose
+//!   attempt was abandoned or timed out may have reached the backend and is sent again (at
+//!   least once, as after a crash).
 //! - A replaced `memory` store starts empty.
 //! - `service.telemetry` (logs, the metrics address) applies at start only.
 //!
