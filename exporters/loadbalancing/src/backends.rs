@@ -81,11 +81,19 @@ pub struct BackendSet {
     live: Mutex<BTreeMap<Arc<str>, Arc<QueuedExporter>>>,
     /// Backends that left, by ring name, while their queues are retired.
     leaving: Mutex<Vec<Leaving>>,
-    /// The lock on this exporter's queue directory, with persistent backend queues.
-    root_lock: Mutex<Option<DirLock>>,
+    /// With persistent backend queues: the lock on this exporter's queue directory, and where
+    /// the queues are (see `orphans`).
+    persistent: Mutex<Option<Persistent>>,
     /// One change at a time (the resolver's task, start and shutdown may overlap).
     changing: tokio::sync::Mutex<()>,
     me: Weak<BackendSet>,
+}
+
+/// Persistent backend queues: the exporter's own queue directory, locked, and the storage.
+struct Persistent {
+    _lock: DirLock,
+    root: std::path::PathBuf,
+    files: Arc<dyn QueueStorage>,
 }
 
 /// A backend that left, while its queue is retired.
@@ -125,7 +133,7 @@ impl BackendSet {
             current: RwLock::new(Arc::default()),
             live: Mutex::new(BTreeMap::new()),
             leaving: Mutex::new(Vec::new()),
-            root_lock: Mutex::new(None),
+            persistent: Mutex::new(None),
             changing: tokio::sync::Mutex::new(()),
             me: me.clone(),
         })
@@ -173,9 +181,9 @@ impl BackendSet {
         let files = host.capability::<dyn QueueStorage>(storage).map_err(|e| {
             ComponentError::other(format!("sending_queue.storage: {e}; name a file_storage extension"))
         })?;
-        let dir = files.queue_directory(&self.id);
-        let held = DirLock::acquire(&dir).map_err(|e| ComponentError::other(format!("the backends' queues: {e}")))?;
-        *lock(&self.root_lock) = Some(held);
+        let root = files.queue_directory(&self.id);
+        let held = DirLock::acquire(&root).map_err(|e| ComponentError::other(format!("the backends' queues: {e}")))?;
+        *lock(&self.persistent) = Some(Persistent { _lock: held, root, files });
         Ok(())
     }
 
@@ -267,7 +275,9 @@ impl BackendSet {
         };
         self.show_backends(routing.backends.len());
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routing);
+        let queues: Vec<Arc<str>> = next.keys().chain(leaving.iter().map(|(name, _)| name)).cloned().collect();
         *lock(&self.live) = next;
+        self.note_queues(&queues);
         if let Some(me) = self.me.upgrade() {
             for (name, backend) in leaving {
                 tracing::info!(exporter = %self.id, backend = %name, "backend removed; what it holds goes to the traces' new owners");
@@ -350,9 +360,12 @@ impl BackendSet {
             }
         });
         futures::future::join_all(stops).await;
-        lock(&self.root_lock).take();
+        lock(&self.persistent).take();
     }
 }
+
+#[path = "orphans.rs"]
+mod orphans;
 
 /// A backend that left hands its queue over through this: routed as any export.
 #[async_trait]

@@ -144,6 +144,8 @@ impl Lifecycle for LoadBalancingExporter {
                 self.backends()
             }
         };
+        // Queues an earlier run left for backends this one does not route to.
+        self.backends.adopt_left_queues(&host).await;
         if let Some(interval) = self.resolver.interval() {
             self.watch(host, interval, names);
         }

@@ -122,3 +122,32 @@ async fn a_shutdown_during_a_removed_backends_handover_counts_what_it_could_not_
     assert!(failed(&b_name) > 0, "b's spans were cut off uncounted:\n{}", telemetry.metrics.render());
     assert_eq!(failed(&a_name) + failed(&b_name), 100, "every span not delivered is counted once:\n{}", telemetry.metrics.render());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_without_a_backend_the_queue_it_left_on_disk_goes_to_the_others() {
+    let (a, b) = (Sampler::start().await, Sampler::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let host = storage_host(dir.path()).await;
+    let id = ComponentId::parse("loadbalancing/tier1").unwrap();
+    let (first, telemetry) = exporter(&on_disk(&format!("{{ static: {{ hostnames: [{}, {}] }} }}", a.name(), b.name())));
+    let first = QueuedExporter::new(id, first, ExporterSettings::default(), &telemetry);
+    first.start(host.clone()).await.unwrap();
+    b.receiver.shutdown().await.unwrap();
+    first.exporter().export(request(0..100, 0)).await.unwrap();
+    let b_dir = dir.path().join(format!("exporter_loadbalancing_tier1_{}_traces", b.name()));
+    let b_share = {
+        let ring = lb(first.exporter()).backends.routing();
+        (0..100u32).filter(|&t| ring.ring.owner_name(&span(t, 0).trace_id).map(|n| n.to_string()) == Some(b.name())).count()
+    };
+    wait_for("a's share", || a.got.spans().len() == 100 - b_share).await;
+    // The process stops with b's share still queued on disk for b ...
+    first.shutdown(Instant::now() + Duration::from_millis(200)).await.unwrap();
+    assert!(b_share > 0 && b_dir.is_dir());
+    // ... and starts again with a list without b.
+    let (second, _) = exporter(&on_disk(&format!("{{ static: {{ hostnames: [{}] }} }}", a.name())));
+    second.start(host.clone()).await.unwrap();
+    wait_for("b's share at a", || a.got.spans().len() == 100).await;
+    wait_for("b's queue files to go", || !b_dir.exists()).await;
+    second.shutdown().await.unwrap();
+    a.receiver.shutdown().await.unwrap();
+}
