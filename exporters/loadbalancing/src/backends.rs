@@ -42,7 +42,9 @@
 //! ([`BackendSet::lock_queue_root`]): the new instance's start fails at once while the old
 //! one runs, whatever the resolver, and the reload replaces the exporter behind its closed
 //! gate instead, old instance first (its queues handed over on disk, see
-//! `tracegate_core::queue::QueuedExporter::hand_over`).
+//! `tracegate_core::queue::QueuedExporter::hand_over`). The queues of backends the new
+//! instance does not route to are then on disk with no one to read them; the `orphans`
+//! module finds them at start, as it does after a restart.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};

@@ -10,7 +10,8 @@
 //! - [`route`]: cuts a batch per backend, as bytes when it arrived as bytes;
 //! - [`backends`]: one `otlp` exporter per backend behind the engine's own queue, retry and
 //!   timeout, created when a backend appears; when one leaves, what its queue holds goes to
-//!   the traces' new owners (the rule is in its docs);
+//!   the traces' new owners (the rule is in its docs); its `orphans` module opens, at start,
+//!   the persistent queues an earlier run left for backends no longer routed to;
 //! - `lineage`: which instance of an id is the newest across a config reload (it sets the
 //!   backends gauge, and the old one hands its removed backends' spans to its ring);
 //! - [`exporter`]: the exporter the pipeline sees.
