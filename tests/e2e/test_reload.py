@@ -143,3 +143,57 @@ def test_five_config_changes_under_load_lose_and_refuse_nothing(gateways, loadge
     # The OTLP receiver kept its listener through all of it: no reload started it again.
     applied = [line for line in gw.stderr().splitlines() if "reload applied" in line]
     assert len(applied) == 4 and not any('receiver \\"otlp\\"' in line for line in applied), applied
+
+
+def test_an_exporter_with_a_persistent_queue_is_replaced_behind_the_gate_and_every_span_arrives(gateways, loadgen_bin,
+                                                                                                  tmp_path):
+    """An `otlp` exporter with a `file_storage` queue, changed twice while the load generator
+    sends: its queue directory serves one instance at a time, so each reload replaces it old
+    instance first behind the closed gate, and the new one delivers what the old one left.
+    Every acknowledged span reaches the sink."""
+    sink_otlp, query, otlp = free_port(), free_port(), free_port()
+    sink_config = base_config(tmp_path / "sink", sink_otlp, query)
+    sink_config["service"]["watch_config"] = False
+    gateways(sink_config, name="sink")
+    config = {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{otlp}"}}}},
+        "processors": {"batch": {"timeout": "100ms"}},
+        "exporters": {"otlp": {"endpoint": f"127.0.0.1:{sink_otlp}", "tls": {"insecure": True}, "timeout": "5s",
+                               "sending_queue": {"storage": "file_storage"}}},
+        "extensions": {"file_storage": {"directory": str(tmp_path / "queue")}},
+        "service": {
+            "watch_config": True,
+            "extensions": ["file_storage"],
+            "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["otlp"]}},
+        },
+    }
+    gw = gateways(copy.deepcopy(config), name="forwarder")
+    accepted = lambda: gw.metric("tracegate_receiver_accepted_spans", receiver="otlp")  # noqa: E731
+    load = subprocess.Popen(
+        [str(loadgen_bin), "--protocol", "grpc", "--endpoint", f"127.0.0.1:{otlp}", "--rate", "1000",
+         "--duration", "20s", "--batch-spans", "100", "--connections", "2", "--json-summary"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        wait_until(lambda: accepted() >= 2000, 60, "the load generator's first spans")
+        for timeout in ["6s", "7s"]:
+            before = gw.metric("tracegate_config_reloads_total", result="applied")
+            config["exporters"]["otlp"]["timeout"] = timeout
+            config["service"]["telemetry"] = gw.config["service"]["telemetry"]
+            gw.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            wait_until(lambda: gw.metric("tracegate_config_reloads_total", result="applied") > before, RELOAD_TIMEOUT,
+                       "the reload")
+            now = accepted()
+            wait_until(lambda: accepted() >= now + 1000, 60, "spans through the new exporter")
+        out, _ = load.communicate(timeout=120)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    summary = json.loads(out)
+    assert summary["spans_failed"] == 0 and summary["spans_rejected"] == 0, summary
+    sent = summary["spans_sent"]
+    log = gw.stderr()
+    assert log.count("cannot run beside its old instance") == 2 and "another running instance holds it" in log, log[-3000:]
+    assert gw.metric("tracegate_config_reloads_total", result="failed") == 0
+    wait_until(lambda: spans_in_store(query) >= sent, DELIVERY_TIMEOUT, f"{sent} acknowledged spans at the sink")
+    assert spans_in_store(query) == sent, "each acknowledged span stored once"
