@@ -5,41 +5,20 @@
 # sent vs accepted, and packets dropped by reason. Gateway CPU comes from /proc/<pid>/stat.
 #
 # Usage: loadgen/bench-jaeger-udp.sh [SECONDS] [RATE]   (defaults: 60 s at 100000 spans/s)
-# Env: SKIP_BUILD=1 to use existing binaries; SPAN_SIZE to pad spans (bytes).
+# Env: SKIP_BUILD=1 to use existing binaries, GATEWAY / LOADGEN to use other binaries (not built
+# then); SPAN_SIZE to pad spans (bytes).
 set -euo pipefail
 
 SECS="${1:-60}" RATE="${2:-100000}"
 case "$SECS$RATE" in ''|*[!0-9]*) echo "usage: $0 [SECONDS] [RATE]" >&2; exit 2 ;; esac
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 cd "$ROOT"
-[[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p tracegate -p tracegate-loadgen
-GATEWAY="$ROOT/target/release/tracegate" LOADGEN="$ROOT/target/release/tracegate-loadgen"
-
+bench_binaries
 WORK="$(mktemp -d)"
-GW_PID=""
-cleanup() {
-  if [[ -n "$GW_PID" ]] && kill -0 "$GW_PID" 2>/dev/null; then
-    kill "$GW_PID" 2>/dev/null || true
-    wait "$GW_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-tcp_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# /proc/net/udp lists local ports in hex after the address.
-udp_in_use() { grep -q ":$(printf '%04X' "$1") " /proc/net/udp /proc/net/udp6 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
-    if ! tcp_in_use "$p" && ! udp_in_use "$p"; then echo "$p"; return; fi
-  done
-  echo "no free port found" >&2; exit 1
-}
-UDP_PORT="$(free_port)" METRICS_PORT="$UDP_PORT"
-while [[ "$METRICS_PORT" == "$UDP_PORT" ]]; do METRICS_PORT="$(free_port)"; done
+cleanup_at_exit
+free_port UDP_PORT
+free_port METRICS_PORT
 
 cat >"$WORK/bench.yaml" <<EOF
 receivers:
@@ -58,22 +37,8 @@ service:
     traces: { receivers: [jaeger], processors: [batch], exporters: [nop] }
 EOF
 
-"$GATEWAY" --config "$WORK/bench.yaml" >"$WORK/gateway.log" 2>&1 &
-GW_PID=$!
-for _ in $(seq 100); do
-  if tcp_in_use "$METRICS_PORT" && udp_in_use "$UDP_PORT"; then break; fi
-  if ! kill -0 "$GW_PID" 2>/dev/null; then break; fi
-  sleep 0.1
-done
-if ! udp_in_use "$UDP_PORT"; then
-  echo "gateway did not start listening on udp 127.0.0.1:$UDP_PORT; its log:" >&2
-  cat "$WORK/gateway.log" >&2
-  exit 1
-fi
-
-# utime + stime in clock ticks; fields counted after the ')' that closes the command name.
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-json_field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\\1/" <<<"$2"; }
+start_gateway "$WORK/gateway.log" "$METRICS_PORT" --config "$WORK/bench.yaml"
+wait_for "the gateway to bind udp 127.0.0.1:$UDP_PORT" "$WORK/gateway.log" "$GW_PID" udp_port_in_use "$UDP_PORT"
 
 echo "== jaeger-udp-compact at $RATE spans/s for ${SECS}s, 10-attribute spans${SPAN_SIZE:+ of $SPAN_SIZE bytes}"
 before="$(cpu_ticks "$GW_PID")"

@@ -10,7 +10,8 @@
 #
 # Usage: loadgen/bench-kafka.sh [SECONDS]     (flat-out length, default 20)
 # Env: ENCODING (otlp_proto), COMPRESSION (zstd), LEVEL (-1: the codec's default), PARTITIONS (4), CONNECTIONS (4),
-#      BATCH_SPANS (1000), TANSU_BIN (else scripts/install-tansu), SKIP_BUILD=1.
+#      BATCH_SPANS (1000), TANSU_BIN (else scripts/install-tansu), SKIP_BUILD=1, GATEWAY / LOADGEN
+#      (other binaries, not built then).
 set -euo pipefail
 
 SECONDS_FLAT="${1:-20}"
@@ -18,58 +19,31 @@ SECONDS_FLAT="${1:-20}"
 ENCODING="${ENCODING:-otlp_proto}" COMPRESSION="${COMPRESSION:-zstd}" LEVEL="${LEVEL:--1}" PARTITIONS="${PARTITIONS:-4}"
 CONNECTIONS="${CONNECTIONS:-4}" BATCH_SPANS="${BATCH_SPANS:-1000}"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 cd "$ROOT"
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release -p tracegate -p tracegate-loadgen
-fi
-GATEWAY="$ROOT/target/release/tracegate" LOADGEN="$ROOT/target/release/tracegate-loadgen"
+bench_binaries
 TANSU="${TANSU_BIN:-$(scripts/install-tansu)}"
 
 WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
-    if ! port_in_use "$p"; then echo "$p"; return; fi
-  done
-  echo "no free port found" >&2; exit 1
-}
-wait_port() {
-  for _ in $(seq 300); do
-    if port_in_use "$1"; then return; fi
-    sleep 0.1
-  done
-  echo "nothing listens on 127.0.0.1:$1; logs:" >&2; tail -n 50 "$WORK"/*.log >&2; exit 1
-}
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+cleanup_at_exit
 # Bytes sent so far on every open connection to the broker (only the gateway connects to it).
 broker_bytes() {
   ss -tin state established "( dport = :$BROKER_PORT )" \
     | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^bytes_sent:/) { split($i, kv, ":"); s += kv[2] } } END { printf "%d\n", s }'
 }
-json_field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\\1/" <<<"$2"; }
-metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{]" { s += $2 } END { printf "%d\n", s }'; }
 TICKS="$(getconf CLK_TCK)"
 
-BROKER_PORT="$(free_port)"
+free_port BROKER_PORT
 "$TANSU" broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
   --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
-PIDS+=($!)
-wait_port "$BROKER_PORT"
+BROKER_PID=$!
+track "$BROKER_PID"
+wait_port "$BROKER_PORT" "$WORK/tansu.log" "$BROKER_PID"
 "$TANSU" topic create bench --broker "tcp://127.0.0.1:$BROKER_PORT" --partitions "$PARTITIONS" >>"$WORK/tansu.log" 2>&1
 
-GRPC_PORT="$(free_port)" M1="$(free_port)" M2="$(free_port)"
+free_port GRPC_PORT
+free_port M1
+free_port M2
 cat >"$WORK/collector.yaml" <<EOF
 receivers: { otlp: { protocols: { grpc: { endpoint: 127.0.0.1:$GRPC_PORT } } } }
 processors: { batch: {} }
@@ -93,16 +67,15 @@ service:
 EOF
 
 echo "== OTLP -> kafka ($ENCODING, $COMPRESSION level $LEVEL, $PARTITIONS partitions), flat out ${SECONDS_FLAT}s, $CONNECTIONS connections, batches of $BATCH_SPANS"
-"$GATEWAY" --config "$WORK/collector.yaml" >"$WORK/collector.log" 2>&1 &
-GW=$!; PIDS+=("$GW")
-wait_port "$GRPC_PORT"
+start_gateway "$WORK/collector.log" "$GRPC_PORT" --config "$WORK/collector.yaml"
+GW=$GW_PID
 cpu0="$(cpu_ticks "$GW")" io0="$(broker_bytes)"
 summary="$("$LOADGEN" --endpoint "127.0.0.1:$GRPC_PORT" --protocol grpc --connections "$CONNECTIONS" \
   --batch-spans "$BATCH_SPANS" --attributes 10 --json-summary --duration "${SECONDS_FLAT}s")"
 accepted="$(json_field spans_sent "$summary")"
 # Let the queue drain into the broker before reading the counters.
 for _ in $(seq 600); do
-  sent="$(metric "$M1" tracegate_exporter_sent_spans)"
+  sent="$(metric_sum "$M1" tracegate_exporter_sent_spans)"
   (( sent >= ${accepted%.*} )) && break
   sleep 0.1
 done
@@ -119,11 +92,10 @@ kill "$GW"; wait "$GW" 2>/dev/null || true
 
 echo "== kafka -> nop, reading the $sent spans from the earliest offset"
 start="$(date +%s.%N)"
-"$GATEWAY" --config "$WORK/ingester.yaml" >"$WORK/ingester.log" 2>&1 &
-GW=$!; PIDS+=("$GW")
-wait_port "$M2"
+start_gateway "$WORK/ingester.log" "$M2" --config "$WORK/ingester.yaml"
+GW=$GW_PID
 for _ in $(seq 3000); do
-  got="$(metric "$M2" tracegate_receiver_accepted_spans)"
+  got="$(metric_sum "$M2" tracegate_receiver_accepted_spans)"
   (( got >= sent )) && break
   sleep 0.1
 done

@@ -11,56 +11,22 @@
 # Usage: loadgen/bench-loadbalancing.sh
 # Env: SPANS (default 2000000), RATE (spans/s, default 100000; 0: flat out), ROUNDS (default 3),
 #      SHAPE (default|realistic), CONNECTIONS (4),
-#      GATEWAY / LOADGEN (binaries; default target/release/...), SKIP_BUILD=1.
+#      GATEWAY / LOADGEN (binaries; default target/release/..., built unless SKIP_BUILD=1).
 set -euo pipefail
 
 SPANS="${SPANS:-2000000}" RATE="${RATE:-100000}" ROUNDS="${ROUNDS:-3}" SHAPE="${SHAPE:-default}" CONNECTIONS="${CONNECTIONS:-4}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 cd "$ROOT"
-if [[ "${SKIP_BUILD:-0}" != 1 && -z "${GATEWAY:-}" ]]; then
-  cargo build --release -p tracegate -p tracegate-loadgen
-fi
-GATEWAY="${GATEWAY:-$ROOT/target/release/tracegate}" LOADGEN="${LOADGEN:-$ROOT/target/release/tracegate-loadgen}"
+bench_binaries
 
 WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# Sets PORT to a free loopback port never handed out before in this run (a function, not a
-# subshell, so the record of handed-out ports survives).
-TAKEN=" " PORT=""
-next_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    if [[ "$TAKEN" != *" $p "* ]] && ! port_in_use "$p"; then TAKEN="$TAKEN$p "; PORT="$p"; return; fi
-  done
-  echo "no free port found" >&2; exit 1
-}
-
-wait_port() {
-  for _ in $(seq 600); do
-    if port_in_use "$1"; then return; fi
-    sleep 0.1
-  done
-  echo "nothing listens on 127.0.0.1:$1; its log:" >&2
-  tail -20 "$2" >&2
-  exit 1
-}
+cleanup_at_exit
 
 # The backends: otlp -> nop, as config-examples/bench-nop.yaml.
-SINK_PORTS=() SINK_METRICS=()
+SINK_PORTS=() SINK_METRICS=() port="" metrics=""
 for i in 1 2; do
-  next_port; port="$PORT"
-  next_port; metrics="$PORT"
+  free_port port
+  free_port metrics
   cat >"$WORK/sink$i.yaml" <<EOF
 receivers:
   otlp: { protocols: { grpc: { endpoint: 127.0.0.1:$port, max_recv_msg_size_mib: 16 } } }
@@ -70,35 +36,29 @@ service:
   telemetry: { metrics: { address: 127.0.0.1:$metrics }, logs: { level: warn } }
   pipelines: { traces: { receivers: [otlp], exporters: [nop] } }
 EOF
-  "$GATEWAY" --config "$WORK/sink$i.yaml" >"$WORK/sink$i.log" 2>&1 &
-  PIDS+=($!)
+  start_gateway "$WORK/sink$i.log" "$port" --config "$WORK/sink$i.yaml"
   SINK_PORTS+=("$port") SINK_METRICS+=("$metrics")
 done
-for i in 0 1; do wait_port "${SINK_PORTS[$i]}" "$WORK/sink$((i + 1)).log"; done
 
-accepted() {
-  curl -s "http://127.0.0.1:$1/metrics" | awk '/^tracegate_receiver_accepted_spans\{/ { s += $2 } END { printf "%d", s }'
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+accepted() { metric_sum "$1" tracegate_receiver_accepted_spans; }
 TICKS="$(getconf CLK_TCK)"
 
-# Every listener of the examples moved to a free loopback port (picked here, not in a
-# subshell, so no port is handed out twice).
+# Every listener of the examples moved to a free loopback port.
 SETS=()
 listeners() {
   SETS=(--set "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:$1")
-  local key
+  local key port
   for key in receivers.otlp.protocols.http.endpoint extensions.health_check.endpoint service.telemetry.metrics.address "$@"; do
     [[ "$key" == "$1" ]] && continue
-    next_port
-    SETS+=(--set "$key=127.0.0.1:$PORT")
+    free_port port
+    SETS+=(--set "$key=127.0.0.1:$port")
   done
   SETS+=(--set service.telemetry.logs.level=warn)
 }
 
 run() {
   local variant=$1 port args=() before_sinks
-  next_port; port="$PORT"
+  free_port port
   case "$variant" in
     forward)
       listeners "$port"
@@ -110,10 +70,8 @@ run() {
       args=(--config config-examples/tail-sampling-tier1.yaml "${SETS[@]}")
       export SAMPLER_1="127.0.0.1:${SINK_PORTS[0]}" SAMPLER_2="127.0.0.1:${SINK_PORTS[1]}" ;;
   esac
-  "$GATEWAY" "${args[@]}" >"$WORK/$variant.log" 2>&1 &
-  local gw=$!
-  PIDS+=("$gw")
-  wait_port "$port" "$WORK/$variant.log"
+  start_gateway "$WORK/$variant.log" "$port" "${args[@]}"
+  local gw=$GW_PID
   before_sinks=$(( $(accepted "${SINK_METRICS[0]}") + $(accepted "${SINK_METRICS[1]}") ))
   local t0; t0="$(cpu_ticks "$gw")"
   local shape_args=()
@@ -136,7 +94,7 @@ run() {
 }
 
 echo "# $SPANS spans at ${RATE} spans/s (0: flat out), shape $SHAPE, $CONNECTIONS connections, $(nproc) CPUs, $(date -u +%FT%TZ)"
-for round in $(seq "$ROUNDS"); do
+for _ in $(seq "$ROUNDS"); do
   run forward
   run loadbalancing
 done

@@ -18,7 +18,7 @@
 # OUT (directory for the logs, default a temporary one).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 CONFIG="$ROOT/config-examples/all-in-one.yaml" LOAD=60 IDLE=45
 while (($#)); do
   case "$1" in
@@ -30,61 +30,49 @@ while (($#)); do
   esac
 done
 cd "$ROOT"
-if [[ -z "${GATEWAY:-}" || -z "${LOADGEN:-}" ]] && [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release -p tracegate -p tracegate-loadgen
-fi
-GATEWAY="${GATEWAY:-$ROOT/target/release/tracegate}"
-LOADGEN="${LOADGEN:-$ROOT/target/release/tracegate-loadgen}"
+bench_binaries
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
+cleanup_at_exit
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A PORT
 for name in grpc http compact binary thrift_http jaeger_grpc zipkin query query_grpc sampling_http sampling_grpc health metrics; do
-  PORT[$name]=$(free_port)
+  free_port "PORT[$name]"
 done
 export TRACEGATE_DATA="$OUT/data"
 rm -rf "$TRACEGATE_DATA"
-"$GATEWAY" --config "$CONFIG" \
-  --set receivers.otlp.protocols.grpc.endpoint=127.0.0.1:${PORT[grpc]} \
-  --set receivers.otlp.protocols.http.endpoint=127.0.0.1:${PORT[http]} \
-  --set receivers.jaeger.protocols.thrift_compact.endpoint=127.0.0.1:${PORT[compact]} \
-  --set receivers.jaeger.protocols.thrift_binary.endpoint=127.0.0.1:${PORT[binary]} \
-  --set receivers.jaeger.protocols.thrift_http.endpoint=127.0.0.1:${PORT[thrift_http]} \
-  --set receivers.jaeger.protocols.grpc.endpoint=127.0.0.1:${PORT[jaeger_grpc]} \
-  --set receivers.zipkin.endpoint=127.0.0.1:${PORT[zipkin]} \
-  --set extensions.jaeger_query.http.endpoint=127.0.0.1:${PORT[query]} \
-  --set extensions.jaeger_query.grpc.endpoint=127.0.0.1:${PORT[query_grpc]} \
-  --set extensions.remote_sampling.http.endpoint=127.0.0.1:${PORT[sampling_http]} \
-  --set extensions.remote_sampling.grpc.endpoint=127.0.0.1:${PORT[sampling_grpc]} \
-  --set extensions.health_check.endpoint=127.0.0.1:${PORT[health]} \
-  --set service.telemetry.metrics.address=127.0.0.1:${PORT[metrics]} \
-  >"$OUT/gateway.log" 2>&1 &
-GW=$!
-trap 'kill $GW 2>/dev/null || true' EXIT
-for _ in $(seq 200); do
-  curl -sf "http://127.0.0.1:${PORT[metrics]}/metrics" >/dev/null && break
-  kill -0 $GW 2>/dev/null || { tail "$OUT/gateway.log" >&2; exit 1; }
-  sleep 0.1
-done
-(while kill -0 $GW 2>/dev/null; do
-   echo "$(date +%s.%N) $(awk '/VmRSS/{print $2}' /proc/$GW/status 2>/dev/null)"
-   sleep 0.1
- done) >"$OUT/rss.txt" &
+# The metrics port answers once every pipeline has started.
+start_gateway "$OUT/gateway.log" "${PORT[metrics]}" --config "$CONFIG" \
+  --set receivers.otlp.protocols.grpc.endpoint="127.0.0.1:${PORT[grpc]}" \
+  --set receivers.otlp.protocols.http.endpoint="127.0.0.1:${PORT[http]}" \
+  --set receivers.jaeger.protocols.thrift_compact.endpoint="127.0.0.1:${PORT[compact]}" \
+  --set receivers.jaeger.protocols.thrift_binary.endpoint="127.0.0.1:${PORT[binary]}" \
+  --set receivers.jaeger.protocols.thrift_http.endpoint="127.0.0.1:${PORT[thrift_http]}" \
+  --set receivers.jaeger.protocols.grpc.endpoint="127.0.0.1:${PORT[jaeger_grpc]}" \
+  --set receivers.zipkin.endpoint="127.0.0.1:${PORT[zipkin]}" \
+  --set extensions.jaeger_query.http.endpoint="127.0.0.1:${PORT[query]}" \
+  --set extensions.jaeger_query.grpc.endpoint="127.0.0.1:${PORT[query_grpc]}" \
+  --set extensions.remote_sampling.http.endpoint="127.0.0.1:${PORT[sampling_http]}" \
+  --set extensions.remote_sampling.grpc.endpoint="127.0.0.1:${PORT[sampling_grpc]}" \
+  --set extensions.health_check.endpoint="127.0.0.1:${PORT[health]}" \
+  --set service.telemetry.metrics.address="127.0.0.1:${PORT[metrics]}"
+GW=$GW_PID
+sample_rss "$GW" >"$OUT/rss.txt" &
 SAMPLER=$!
+track "$SAMPLER"
 T0=$(date +%s.%N)
 DURATION=()
 [[ "$LOAD" == 0 ]] || DURATION=(--duration "${LOAD}s")
-"$LOADGEN" --endpoint 127.0.0.1:${PORT[grpc]} "${DURATION[@]}" --json-summary "$@" \
+"$LOADGEN" --endpoint "127.0.0.1:${PORT[grpc]}" "${DURATION[@]}" --json-summary "$@" \
   >"$OUT/loadgen.json" 2>"$OUT/loadgen.err"
 T1=$(date +%s.%N)
 sleep "$IDLE"
 curl -sf "http://127.0.0.1:${PORT[metrics]}/metrics" >"$OUT/metrics.txt"
-IDLE_KIB=$(awk '/VmRSS/{print $2}' /proc/$GW/status)
+IDLE_KIB=$(rss_kib "$GW")
 ANON_KIB=$(awk '/^Anonymous/{print $2}' /proc/$GW/smaps_rollup)
-CPU=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' /proc/$GW/stat)
-kill $GW; wait $GW 2>/dev/null || true
-kill $SAMPLER 2>/dev/null || true
+CPU=$(cpu_seconds "$GW")
+stop_pid "$GW"
+stop_pid "$SAMPLER"
 python3 - "$OUT" "$T0" "$T1" "$CPU" "$IDLE_KIB" "$IDLE" "$ANON_KIB" <<'PY'
 import json, sys
 out, t0, t1, cpu, idle, idle_secs, anon = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])

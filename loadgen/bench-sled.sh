@@ -9,8 +9,8 @@
 #   SECONDS  flat-out run length per pipeline (default 20)
 #   --no-nop skip the nop run
 # Env: CONNECTIONS (default 4), BATCH_SPANS (default 1000), SKIP_BUILD=1 to use existing
-# binaries, GATEWAY / LOADGEN to use other binaries, SLED_LEVEL (zstd level, default: the
-# exporter's default).
+# binaries, GATEWAY / LOADGEN to use other binaries (not built then), SLED_LEVEL (zstd level,
+# default: the exporter's default).
 set -euo pipefail
 
 SECONDS_FLAT=20
@@ -24,36 +24,14 @@ for arg in "$@"; do
 done
 CONNECTIONS="${CONNECTIONS:-4}" BATCH_SPANS="${BATCH_SPANS:-1000}"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 cd "$ROOT"
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release -p tracegate -p tracegate-loadgen
-fi
-GATEWAY="${GATEWAY:-$ROOT/target/release/tracegate}" LOADGEN="${LOADGEN:-$ROOT/target/release/tracegate-loadgen}"
-
+bench_binaries
 WORK="$(mktemp -d)"
 GW_PID=""
-cleanup() {
-  if [[ -n "$GW_PID" ]] && kill -0 "$GW_PID" 2>/dev/null; then
-    kill "$GW_PID" 2>/dev/null || true
-    wait "$GW_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
-    if ! port_in_use "$p"; then echo "$p"; return; fi
-  done
-  echo "no free port found" >&2; exit 1
-}
-GRPC_PORT="$(free_port)"
-METRICS_PORT="$GRPC_PORT"
-while [[ "$METRICS_PORT" == "$GRPC_PORT" ]]; do METRICS_PORT="$(free_port)"; done
+cleanup_at_exit
+free_port GRPC_PORT
+free_port METRICS_PORT
 
 write_config() { # $1 = exporter block (YAML flow map), $2 = exporter id
   cat >"$WORK/bench.yaml" <<EOF
@@ -74,29 +52,14 @@ service:
 EOF
 }
 
-start_gateway() {
-  "$GATEWAY" --config "$WORK/bench.yaml" >"$WORK/gateway.log" 2>&1 &
-  GW_PID=$!
-  for _ in $(seq 100); do
-    if port_in_use "$GRPC_PORT"; then return; fi
-    if ! kill -0 "$GW_PID" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-  echo "gateway did not start listening on 127.0.0.1:$GRPC_PORT; its log:" >&2
-  cat "$WORK/gateway.log" >&2
-  exit 1
-}
 # SIGTERM: the gateway drains its queues and the sled exporter flushes before exiting.
 stop_gateway() { kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true; GW_PID=""; }
 
-# utime + stime in clock ticks; fields counted after the ')' that closes the command name.
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-json_field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\\1/" <<<"$2"; }
 TICKS="$(getconf CLK_TCK)"
 
 flat_out() { # $1 = label; prints the figures, leaves the gateway running
   echo "== $1: flat out, ${SECONDS_FLAT}s, $CONNECTIONS connections, 10-attribute spans, batches of $BATCH_SPANS"
-  start_gateway
+  start_gateway "$WORK/gateway.log" "$GRPC_PORT" --config "$WORK/bench.yaml"
   local before after summary spans rate
   before="$(cpu_ticks "$GW_PID")"
   summary="$("$LOADGEN" --endpoint "127.0.0.1:$GRPC_PORT" --protocol grpc --connections "$CONNECTIONS" \

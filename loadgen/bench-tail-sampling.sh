@@ -22,7 +22,7 @@
 # (directory for config, logs and the spill; default a temporary one).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 RATE=20000 LOAD=40 WAIT=10 BUDGET="" NUM_TRACES=1000000 PROCESSORS="[tail_sampling]"
 while (($#)); do
   case "$1" in
@@ -37,16 +37,13 @@ while (($#)); do
   esac
 done
 cd "$ROOT"
-if [[ -z "${GATEWAY:-}" || -z "${LOADGEN:-}" ]] && [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release -p tracegate -p tracegate-loadgen
-fi
-GATEWAY="${GATEWAY:-$ROOT/target/release/tracegate}"
-LOADGEN="${LOADGEN:-$ROOT/target/release/tracegate-loadgen}"
+bench_binaries
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
+cleanup_at_exit
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-GRPC=$(free_port) METRICS=$(free_port)
+free_port GRPC
+free_port METRICS
 BUDGET_KEYS=""
 if [[ -n "$BUDGET" ]]; then
   BUDGET_KEYS="max_memory_mib: $BUDGET
@@ -74,7 +71,8 @@ service:
 EOF
 # Calibration: the OTLP bytes of the load generator's spans, as a `file` exporter writes the
 # requests it receives (4-byte length + request).
-CAL=$(free_port) CALMETRICS=$(free_port)
+free_port CAL
+free_port CALMETRICS
 cat >"$OUT/calibrate.yaml" <<CAL_EOF
 receivers: { otlp: { protocols: { grpc: { endpoint: 127.0.0.1:$CAL, max_recv_msg_size_mib: 16 } } } }
 exporters: { file: { path: $OUT/calibrate.pb, format: proto } }
@@ -82,12 +80,11 @@ service:
   telemetry: { metrics: { address: 127.0.0.1:$CALMETRICS }, logs: { level: warn } }
   pipelines: { traces: { receivers: [otlp], exporters: [file] } }
 CAL_EOF
-"$GATEWAY" --config "$OUT/calibrate.yaml" >"$OUT/calibrate.log" 2>&1 &
-CALGW=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$CALMETRICS/metrics" >/dev/null && break; sleep 0.1; done
-"$LOADGEN" --endpoint 127.0.0.1:$CAL --total-spans 20000 "$@" >/dev/null 2>&1
+start_gateway "$OUT/calibrate.log" "$CALMETRICS" --config "$OUT/calibrate.yaml"
+CALGW=$GW_PID
+"$LOADGEN" --endpoint "127.0.0.1:$CAL" --total-spans 20000 "$@" >/dev/null 2>&1
 sleep 2
-kill $CALGW; wait $CALGW 2>/dev/null || true
+stop_pid "$CALGW"
 SPAN_BYTES=$(python3 -c '
 import struct, sys
 data = open(sys.argv[1], "rb").read()
@@ -96,31 +93,24 @@ while pos + 4 <= len(data):
     (n,) = struct.unpack(">I", data[pos:pos + 4]); pos += 4 + n; records += 1
 print((len(data) - 4 * records) / 20000)' "$OUT/calibrate.pb")
 
-"$GATEWAY" --config "$OUT/config.yaml" >"$OUT/gateway.log" 2>&1 &
-GW=$!
-trap 'kill $GW 2>/dev/null || true' EXIT
-for _ in $(seq 200); do
-  curl -sf "http://127.0.0.1:$METRICS/metrics" >/dev/null && break
-  kill -0 $GW 2>/dev/null || { tail "$OUT/gateway.log" >&2; exit 1; }
-  sleep 0.1
-done
+start_gateway "$OUT/gateway.log" "$METRICS" --config "$OUT/config.yaml"
+GW=$GW_PID
 sleep 2
-IDLE_KIB=$(awk '/VmRSS/{print $2}' /proc/$GW/status)
-(while kill -0 $GW 2>/dev/null; do
-   echo "$(date +%s.%N) $(awk '/VmRSS/{print $2}' /proc/$GW/status 2>/dev/null)"
-   sleep 0.1
- done) >"$OUT/rss.txt" &
+IDLE_KIB=$(rss_kib "$GW")
+sample_rss "$GW" >"$OUT/rss.txt" &
 SAMPLER=$!
+track "$SAMPLER"
 (while kill -0 $GW 2>/dev/null; do
    curl -sf "http://127.0.0.1:$METRICS/metrics" | grep -E '^tracegate_processor_tail_sampling_(memory_bytes|spill_file_bytes)' | sed "s/^/$(date +%s.%N) /"
    sleep 1
  done) >"$OUT/held.txt" 2>/dev/null &
 SCRAPER=$!
+track "$SCRAPER"
 T0=$(date +%s.%N)
-"$LOADGEN" --endpoint 127.0.0.1:$GRPC --rate "$RATE" --duration "${LOAD}s" --json-summary "$@" \
+"$LOADGEN" --endpoint "127.0.0.1:$GRPC" --rate "$RATE" --duration "${LOAD}s" --json-summary "$@" \
   >"$OUT/loadgen.json" 2>"$OUT/loadgen.err"
 T1=$(date +%s.%N)
-END_KIB=$(awk '/VmRSS/{print $2}' /proc/$GW/status)
+END_KIB=$(rss_kib "$GW")
 # Every trace is decided decision_wait after its first span (plus a tick).
 TRIES=$((WAIT * 4 + 120))
 [[ "$PROCESSORS" == "[]" ]] && TRIES=$((WAIT + 2))
@@ -138,9 +128,10 @@ sys.exit(0 if inc > 0 and inc - ref == out + drop and m.get("tracegate_processor
 PY
   sleep 1
 done
-kill $SCRAPER $SAMPLER 2>/dev/null || true
-CPU=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' /proc/$GW/stat)
-kill $GW; wait $GW 2>/dev/null || true
+stop_pid "$SCRAPER"
+stop_pid "$SAMPLER"
+CPU=$(cpu_seconds "$GW")
+stop_pid "$GW"
 python3 - "$OUT" "$T0" "$T1" "$CPU" "$IDLE_KIB" "$END_KIB" "$RATE" "$WAIT" "${BUDGET:-0}" "$SPAN_BYTES" <<'PY'
 import json, sys
 out, t0, t1, cpu, idle, end, rate, wait, budget, span_bytes = sys.argv[1:]
