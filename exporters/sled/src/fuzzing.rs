@@ -6,6 +6,7 @@
 //! allocation out of proportion to the bytes.
 
 use crate::block_read::Block;
+use crate::run_filter::RunFilter;
 use crate::summary::SummaryView;
 use crate::trace_index::{chunk_seqs, ids_of, TraceId};
 
@@ -69,11 +70,11 @@ pub fn sled_summary(data: &[u8]) {
     }
 }
 
-/// The fuzz target `sled_trace_index`: the two values the trace index reads back from a
-/// partition, a block's pending id list and a run's chunk. The input is a run's first seq
-/// (8 bytes, big-endian), the id looked up (16 bytes), then the value. A chunk answers at most
-/// one seq per 17 bytes (a 16-byte id and a 1-byte offset), each at or after the run's seq; a
-/// list parses exactly when it is whole ids.
+/// The fuzz target `sled_trace_index`: the three values the trace index reads back from a
+/// partition, a block's pending id list, a run's chunk and a run's filter. The input is a
+/// run's first seq (8 bytes, big-endian), the id looked up (16 bytes), then the value. A chunk
+/// answers at most one seq per 17 bytes (a 16-byte id and a 1-byte offset), each at or after
+/// the run's seq; a list parses exactly when it is whole ids; a filter answers.
 pub fn sled_trace_index(data: &[u8]) {
     let Some((head, value)) = data.split_at_checked(24) else { return };
     let (run, id) = head.split_at(8);
@@ -87,6 +88,11 @@ pub fn sled_trace_index(data: &[u8]) {
     match ids_of(value) {
         Some(ids) => assert_eq!(ids.len() * 16, value.len(), "a list of {} ids from {} bytes", ids.len(), value.len()),
         None => assert!(!value.len().is_multiple_of(16), "whole ids refused ({} bytes)", value.len()),
+    }
+    // The run's filter (`F`+run), read from the same value: a damaged one answers, never
+    // panics (a lookup then seeks the run as if it had none).
+    if let Some(filter) = RunFilter::from_bytes(value) {
+        filter.may_hold(&id);
     }
 }
 
@@ -160,5 +166,9 @@ mod tests {
         assert_eq!(found, [run + 1, run + 7]);
         write_seed("sled_trace_index", "run-chunk", &[head(&ids[1]), chunk].concat());
         write_seed("sled_trace_index", "pending-list", &[head(&ids[2]), ids.concat()].concat());
+        // The run's filter as `merge` stores it (a fuse filter: the kind, then its bytes).
+        let filter = RunFilter::build(ids.iter()).to_bytes();
+        assert!(RunFilter::from_bytes(&filter).is_some_and(|f| f.may_hold(&ids[0])));
+        write_seed("sled_trace_index", "run-filter", &[head(&ids[0]), filter].concat());
     }
 }
