@@ -71,26 +71,25 @@
 //! times the UI's and Grafana's queries over HTTP (limit 20, last hour; p50 / p99 ms). The
 //! realistic shape uses 20 services because query-bench draws operations and tags from the
 //! first 20 services only. Format 5 (pages, typed value columns, 16-bit summary filters):
-//! release builds of c7e8d2e (10M) and 5f355d1 (100M; c7e8d2e only makes the fill cheaper),
-//! 2026-12-07 19:35-20:05 on the 2-core VM with three helpers' builds and fuzzers at nice 19
-//! (load average 7-10, `limits` otlp_decode 593k spans/s; 632-643k when quiet). The p99s carry
-//! that load: the same queries on an idle machine answered trace by id in 1.6-2.0 ms p99 on
-//! format 4. History, and each step's own figures: `docs/perf/sled-store-history.md`.
+//! release build of ccdf9a8, 2026-12-07 20:25-20:31 on the 2-core VM with nothing else
+//! running (load average 1.3-2.4, `limits` otlp_decode 592-637k spans/s). History, each
+//! step's own figures, and the same table on a loaded machine:
+//! `docs/perf/sled-store-history.md`.
 //!
 //! | query | default 10M | realistic 10M | realistic 100M |
 //! | --- | --- | --- | --- |
-//! | trace by id | 0.44 / 1.47 | 0.58 / 4.15 | 0.47 / 6.81 |
-//! | service | 3.38 / 8.39 | 6.18 / 13.9 | 6.10 / 12.2 |
-//! | service + common operation | 3.05 / 6.98 | 5.53 / 16.4 | 4.99 / 12.4 |
-//! | service + rare operation | 3.39 / 7.70 | 8.45 / 21.4 | 6.62 / 17.2 |
-//! | service + common tag | 3.98 / 9.71 | 6.83 / 15.2 | 6.46 / 12.2 |
-//! | service + rare tag | 9.70 / 16.7 | 4.90 / 20.1 | 21.4 / 81.3 |
-//! | service + minDuration | 3.49 / 10.1 | 7.83 / 22.9 | 8.87 / 23.2 |
-//! | service + absent tag | 0.26 / 0.60 | 0.19 / 1.20 | 0.21 / 2.77 |
-//! | fill: spans per gateway CPU s | 340k | 413k | 396k |
-//! | fill: acknowledged spans/s | 268k | 279k | 258k |
-//! | disk | 41.5 B/span | 33.5 B/span | 32.8 B/span |
-//! | RSS peak / settled | 182 / 145 MiB | 168 / 132 MiB | 193 / 151 MiB |
+//! | trace by id | 0.48 / 0.73 | 0.40 / 0.85 | 0.46 / 1.76 |
+//! | service | 5.36 / 7.97 | 4.42 / 10.8 | 5.92 / 10.8 |
+//! | service + common operation | 4.67 / 6.72 | 3.66 / 8.74 | 4.53 / 8.71 |
+//! | service + rare operation | 3.30 / 7.81 | 5.79 / 14.3 | 6.47 / 14.1 |
+//! | service + common tag | 5.13 / 10.9 | 5.58 / 10.2 | 5.75 / 9.76 |
+//! | service + rare tag | 9.90 / 21.6 | 4.41 / 21.4 | 26.1 / 48.0 |
+//! | service + minDuration | 3.33 / 7.24 | 6.33 / 20.4 | 8.06 / 22.8 |
+//! | service + absent tag | 0.18 / 0.36 | 0.18 / 0.37 | 0.31 / 0.74 |
+//! | fill: spans per gateway CPU s | 348k | 449k | 417k |
+//! | fill: acknowledged spans/s | 424k | 440k | 519k |
+//! | disk | 41.5 B/span | 33.6 B/span | 32.8 B/span |
+//! | RSS peak / settled | 189 / 152 MiB | 170 / 133 MiB | 193 / 150 MiB |
 //!
 //! What made the rare tag fast (each step measured with query-bench, see the history): a
 //! search for a value counts it in the tag's value column first, ints and bools compared as
@@ -102,11 +101,11 @@
 //! decompression each, and a summary's other services are skipped unparsed (100M rare tag
 //! 45 -> 21 ms p50, 164 -> 81 ms p99, same load).
 //!
-//! Not met yet (issue 14's bounds): ingest in the default shape is ~340-365k spans per
-//! gateway CPU second, not 400k (the realistic shape makes 396-413k); the fill's profile is
-//! spread over the attribute columns (~10%), the request check and views (~10%), copies, and
-//! the dependency tracker's maps. Trace by id p99 is above 2 ms on a loaded machine (quiet:
-//! 1.5 ms in the default shape above).
+//! Not met yet (issue 14's bounds): ingest in the default shape is ~350k spans per gateway
+//! CPU second, not 400k (the realistic shape makes 417-449k); the fill's profile is spread
+//! over the attribute columns (~10%), the request check and views (~10%), copies, and the
+//! dependency tracker's maps, nothing past 3%. Under load the p99s grow (trace by id 4-7 ms
+//! with three builds at nice 19; see the history).
 
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
