@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use support::{spans, World};
 use tracegate_core::graph::Service;
+use tracegate_core::Consumer;
 
 const BASE: &str = r#"
 receivers: { test/r: {}, test/only_b: {} }
@@ -33,6 +34,46 @@ fn instances(w: &World, id: &str) -> usize {
 
 fn position(log: &[String], line: &str, nth: usize) -> usize {
     log.iter().enumerate().filter(|(_, l)| l.as_str() == line).nth(nth).map(|(i, _)| i).unwrap_or_else(|| panic!("{line:?} #{nth} not in {log:#?}"))
+}
+
+/// Batches of one span sent into a receiver's pipelines one after another, counted, until
+/// stopped: the traffic a reload must not lose.
+struct Sender {
+    sent: Arc<AtomicUsize>,
+    done: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sender {
+    fn start(next: Arc<dyn Consumer>) -> Self {
+        let (sent, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        let task = {
+            let (sent, done) = (sent.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    next.consume(spans(1)).await.expect("never refused");
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        Self { sent, done, task }
+    }
+
+    /// Returns once `n` more batches were taken.
+    async fn more(&self, n: usize) {
+        let before = self.sent.load(Ordering::Relaxed);
+        while self.sent.load(Ordering::Relaxed) < before + n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Stops sending; how many batches were taken in all.
+    async fn stop(self) -> usize {
+        self.done.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        self.sent.load(Ordering::Relaxed)
+    }
 }
 
 #[tokio::test]
@@ -70,32 +111,17 @@ async fn a_changed_exporter_starts_before_its_old_instance_stops_and_no_batch_is
     let next = w.receiver("test/r").next.clone();
 
     // Batches keep coming while the config changes three times.
-    let sent = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let (sent, done, next) = (sent.clone(), done.clone(), next.clone());
-        tokio::spawn(async move {
-            while !done.load(Ordering::Relaxed) {
-                next.consume(spans(1)).await.expect("never refused");
-                sent.fetch_add(1, Ordering::Relaxed);
-                tokio::task::yield_now().await;
-            }
-        })
-    };
+    let sender = Sender::start(next);
     let versions = [
         BASE.replace("test/e1: {}", "test/e1: { behaviour: [ok] }"),
         BASE.replace("test/e1: {}", "test/e1: { behaviour: [ok, ok] }").replace("test/p: {}", "test/p: { mutate: true }"),
         BASE.to_string(),
     ];
     for v in &versions {
-        let before = sent.load(Ordering::Relaxed);
-        while sent.load(Ordering::Relaxed) < before + 50 {
-            tokio::task::yield_now().await;
-        }
+        sender.more(50).await;
         svc.reload(&w.config(v).unwrap()).await.unwrap();
     }
-    done.store(true, Ordering::Relaxed);
-    sender.await.unwrap();
+    let sent = sender.stop().await;
     svc.shutdown().await;
 
     assert_eq!(instances(&w, "test/e1"), 4, "e1 replaced three times");
@@ -104,7 +130,6 @@ async fn a_changed_exporter_starts_before_its_old_instance_stops_and_no_batch_is
     for n in 0..3 {
         assert!(position(&log, "start exporter test/e1", n + 1) < position(&log, "stop exporter test/e1", n), "new instance #{} started before the old stopped", n + 1);
     }
-    let sent = sent.load(Ordering::Relaxed);
     assert_eq!(delivered(&w, "test/e1"), sent, "every batch through pipeline a arrived once");
     assert_eq!(delivered(&w, "test/e2"), sent, "and through pipeline b");
 }
@@ -202,33 +227,16 @@ service:
     let svc = Arc::new(Service::build(&w.config(&config("retryable")).unwrap(), w.telemetry.clone()).unwrap());
     svc.start().await.unwrap();
     let next = w.receiver("test/r").next.clone();
-    let sent = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let (sent, done, next) = (sent.clone(), done.clone(), next.clone());
-        tokio::spawn(async move {
-            while !done.load(Ordering::Relaxed) {
-                next.consume(spans(1)).await.expect("never refused");
-                sent.fetch_add(1, Ordering::Relaxed);
-                tokio::task::yield_now().await;
-            }
-        })
-    };
-    while sent.load(Ordering::Relaxed) < 200 {
-        tokio::task::yield_now().await;
-    }
+    let sender = Sender::start(next);
+    sender.more(200).await;
     // The fix of the endpoint, as a user would reload it, while batches keep coming. The old
     // instance must not drain its backlog into the dead backend (up to shutdown_timeout, ten
     // minutes) while the gate holds every batch: the new instance delivers it.
     let fixed = w.config(&config("ok")).unwrap();
     let outcome = tokio::time::timeout(HANG_GUARD, svc.reload(&fixed)).await.expect("the reload waited for the old queue to drain into a dead backend").unwrap();
     assert!(outcome.started.contains(&"exporter \"test/e1\"".to_string()), "{outcome:?}");
-    let before = sent.load(Ordering::Relaxed);
-    while sent.load(Ordering::Relaxed) < before + 200 {
-        tokio::task::yield_now().await;
-    }
-    done.store(true, Ordering::Relaxed);
-    sender.await.unwrap();
+    sender.more(200).await;
+    let sent = sender.stop().await;
     svc.shutdown().await;
 
     let log = w.log();
@@ -236,7 +244,6 @@ service:
         position(&log, "stop exporter test/e1", 0) < position(&log, "start exporter test/e1", 1),
         "the old instance let go of the queue before the new one opened it: {log:#?}"
     );
-    let sent = sent.load(Ordering::Relaxed);
     // Instances: the old one, the one that could not open the queue beside it, the new one.
     let by_instance: Vec<usize> = w.exporters.0.lock().unwrap().iter().map(|e| e.spans()).collect();
     assert_eq!(by_instance, [0, 0, sent], "the new instance delivered the old one's backlog and the rest, each batch once");

@@ -7,6 +7,7 @@ generator saw acknowledged must be in the store afterwards, and none may have be
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import signal
@@ -62,17 +63,37 @@ def spans_in_store(query: int) -> int:
     return sum(s.get("spanCount", 0) for s in body["summaries"])
 
 
+@contextlib.contextmanager
+def steady_load(loadgen_bin: Path, otlp: int, duration: str):
+    """The load generator at 1000 spans/s over OTLP/gRPC for `duration`. Yields `finish`, which
+    waits for it to end and returns its summary, checked to show no span failed or refused;
+    leaving the block early stops it."""
+    load = subprocess.Popen(
+        [str(loadgen_bin), "--protocol", "grpc", "--endpoint", f"127.0.0.1:{otlp}", "--rate", "1000",
+         "--duration", duration, "--batch-spans", "100", "--connections", "2", "--json-summary"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def finish() -> dict:
+        out, _ = load.communicate(timeout=120)
+        summary = json.loads(out)
+        assert summary["spans_failed"] == 0 and summary["spans_rejected"] == 0, summary
+        return summary
+
+    try:
+        yield finish
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+
+
 def test_five_config_changes_under_load_lose_and_refuse_nothing(gateways, loadgen_bin, tmp_path):
     otlp, query, zipkin = free_port(), free_port(), free_port()
     config = base_config(tmp_path, otlp, query)
     gw = gateways(copy.deepcopy(config), name="reloading")
     reloads = lambda result: gw.metric("tracegate_config_reloads_total", result=result)  # noqa: E731
 
-    load = subprocess.Popen(
-        [str(loadgen_bin), "--protocol", "grpc", "--endpoint", f"127.0.0.1:{otlp}", "--rate", "1000",
-         "--duration", "40s", "--batch-spans", "100", "--connections", "2", "--json-summary"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
+    with steady_load(loadgen_bin, otlp, "40s") as finish:
         wait_until(lambda: gw.metric("tracegate_receiver_accepted_spans", receiver="otlp") >= 2000, 60,
                    "the load generator's first spans")
 
@@ -125,13 +146,7 @@ def test_five_config_changes_under_load_lose_and_refuse_nothing(gateways, loadge
             c["service"]["pipelines"]["traces"]["processors"] = ["batch"]
 
         change(remove_processor)
-        out, _ = load.communicate(timeout=120)
-    finally:
-        if load.poll() is None:
-            load.kill()
-            load.wait()
-    summary = json.loads(out)
-    assert summary["spans_failed"] == 0 and summary["spans_rejected"] == 0, summary
+        summary = finish()
     assert summary["errors"] == {"unavailable": 0, "throttled": 0, "other": 0}, summary
     sent = summary["spans_sent"]
     assert sent >= 20000, summary
@@ -169,11 +184,7 @@ def test_an_exporter_with_a_persistent_queue_is_replaced_behind_the_gate_and_eve
     }
     gw = gateways(copy.deepcopy(config), name="forwarder")
     accepted = lambda: gw.metric("tracegate_receiver_accepted_spans", receiver="otlp")  # noqa: E731
-    load = subprocess.Popen(
-        [str(loadgen_bin), "--protocol", "grpc", "--endpoint", f"127.0.0.1:{otlp}", "--rate", "1000",
-         "--duration", "20s", "--batch-spans", "100", "--connections", "2", "--json-summary"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
+    with steady_load(loadgen_bin, otlp, "20s") as finish:
         wait_until(lambda: accepted() >= 2000, 60, "the load generator's first spans")
         for timeout in ["6s", "7s"]:
             before = gw.metric("tracegate_config_reloads_total", result="applied")
@@ -184,13 +195,7 @@ def test_an_exporter_with_a_persistent_queue_is_replaced_behind_the_gate_and_eve
                        "the reload")
             now = accepted()
             wait_until(lambda: accepted() >= now + 1000, 60, "spans through the new exporter")
-        out, _ = load.communicate(timeout=120)
-    finally:
-        if load.poll() is None:
-            load.kill()
-            load.wait()
-    summary = json.loads(out)
-    assert summary["spans_failed"] == 0 and summary["spans_rejected"] == 0, summary
+        summary = finish()
     sent = summary["spans_sent"]
     log = gw.stderr()
     assert log.count("cannot run beside its old instance") == 2 and "another running instance holds it" in log, log[-3000:]
