@@ -1,20 +1,11 @@
 //! Tests of `data`.
 
 use super::*;
-
-fn one_span() -> Traces {
-    Traces::new(vec![ResourceSpans {
-        scope_spans: vec![ScopeSpans {
-            spans: vec![Span::default(); 3],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }])
-}
+use crate::testing::blank_spans;
 
 #[test]
 fn clone_shares_and_make_mut_copies_only_when_shared() {
-    let a = one_span();
+    let a = blank_spans(3);
     let mut b = a.clone();
     assert!(a.shares_with(&b));
     b.make_mut()[0].scope_spans[0].spans.pop();
@@ -22,7 +13,7 @@ fn clone_shares_and_make_mut_copies_only_when_shared() {
     assert_eq!(a.span_count(), 3);
     assert_eq!(b.span_count(), 2);
 
-    let mut sole = one_span();
+    let mut sole = blank_spans(3);
     let before = sole.resource_spans().as_ptr();
     sole.make_mut();
     assert_eq!(

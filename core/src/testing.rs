@@ -1,10 +1,11 @@
 //! Helpers for component crates' tests: a [`Host`] with no other components, the
-//! [`RecordingConsumer`] every receiver and processor test feeds, and (with the `test-pki`
-//! feature) certificates made on the spot in [`pki`].
+//! [`RecordingConsumer`] every receiver and processor test feeds, a batch of
+//! [`blank_spans`], and (with the `test-pki` feature) certificates made on the spot in [`pki`].
 
 use std::sync::Arc;
 
 use crate::component::{Exporter, Extension, Host};
+use crate::data::{ResourceSpans, ScopeSpans, Span, Traces};
 use crate::id::ComponentId;
 use crate::telemetry::ServiceStatus;
 
@@ -15,6 +16,18 @@ pub use recording::RecordingConsumer;
 #[cfg(any(test, feature = "test-pki"))]
 #[path = "testing_pki.rs"]
 pub mod pki;
+
+/// A batch of `n` spans with every field at its default, in one resource and one scope: for
+/// tests that count spans and care about nothing else.
+pub fn blank_spans(n: usize) -> Traces {
+    Traces::new(vec![ResourceSpans {
+        scope_spans: vec![ScopeSpans {
+            spans: vec![Span::default(); n],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }])
+}
 
 /// A host that knows no exporters or extensions and exposes a status the test controls.
 #[derive(Default)]

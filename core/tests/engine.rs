@@ -4,9 +4,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{spans, World};
+use support::World;
 use tracegate_core::component::ConsumeError;
 use tracegate_core::graph::Service;
+use tracegate_core::testing::blank_spans;
 
 const TWO_PIPELINES: &str = r#"
 receivers: { test/shared: {}, test/only_b: {} }
@@ -33,7 +34,7 @@ async fn shared_receivers_and_exporters_are_one_instance_processors_are_per_pipe
 
     w.receiver("test/shared")
         .next
-        .consume(spans(3))
+        .consume(blank_spans(3))
         .await
         .unwrap();
     let processed = w
@@ -88,7 +89,7 @@ service: { pipelines: { traces: { receivers: [test], exporters: [test/a, test/b,
         .unwrap();
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
-    let batch = spans(5);
+    let batch = blank_spans(5);
     w.receiver("test")
         .next
         .consume(batch.clone())
@@ -122,7 +123,7 @@ service:
         .unwrap();
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
-    w.receiver("test").next.consume(spans(1)).await.unwrap();
+    w.receiver("test").next.consume(blank_spans(1)).await.unwrap();
     svc.shutdown().await;
     let plain = w.exporters.get("test/plain").received.lock().unwrap()[0].clone();
     let changed = w.exporters.get("test/changed").received.lock().unwrap()[0].clone();
@@ -151,7 +152,7 @@ async fn retryable_errors_are_retried_with_backoff_until_delivered() {
         .unwrap();
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
-    w.receiver("test").next.consume(spans(4)).await.unwrap();
+    w.receiver("test").next.consume(blank_spans(4)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let e = w.exporters.get("test/out");
     assert_eq!(e.spans(), 4);
@@ -176,7 +177,7 @@ async fn permanent_errors_are_never_retried() {
         .unwrap();
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
-    w.receiver("test").next.consume(spans(2)).await.unwrap();
+    w.receiver("test").next.consume(blank_spans(2)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(
         w.exporters.get("test/out").attempts.lock().unwrap().len(),
@@ -199,7 +200,7 @@ async fn throttled_errors_wait_at_least_the_retry_after() {
         .unwrap();
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
-    w.receiver("test").next.consume(spans(1)).await.unwrap();
+    w.receiver("test").next.consume(blank_spans(1)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let at = w.exporters.get("test/out").attempts.lock().unwrap().clone();
     assert_eq!(at.len(), 2);
@@ -229,7 +230,7 @@ service: { shutdown_timeout: 1s, pipelines: { traces: { receivers: [test], expor
     svc.start().await.unwrap();
     let next = w.receiver("test").next.clone();
     for _ in 0..5 {
-        next.consume(spans(10))
+        next.consume(blank_spans(10))
             .await
             .expect("drop_newest never refuses");
         tokio::task::yield_now().await;
@@ -268,10 +269,10 @@ async fn block_refuses_with_a_retryable_error_once_the_queue_stays_full() {
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
     let next = w.receiver("test").next.clone();
-    next.consume(spans(1)).await.unwrap(); // taken by the worker, which hangs
+    next.consume(blank_spans(1)).await.unwrap(); // taken by the worker, which hangs
     tokio::time::sleep(Duration::from_millis(10)).await;
-    next.consume(spans(1)).await.unwrap(); // waits in the queue
-    let err = next.consume(spans(1)).await.unwrap_err();
+    next.consume(blank_spans(1)).await.unwrap(); // waits in the queue
+    let err = next.consume(blank_spans(1)).await.unwrap_err();
     assert!(
         matches!(err, ConsumeError::Retryable(ref m) if m.contains("full")),
         "{err:?}"
@@ -291,10 +292,10 @@ async fn by_default_a_full_queue_refuses_at_once_and_delivers_all_it_accepted() 
     let svc = Service::build(&cfg, w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
     let next = w.receiver("test").next.clone();
-    next.consume(spans(10)).await.unwrap(); // taken by the worker, which hangs
+    next.consume(blank_spans(10)).await.unwrap(); // taken by the worker, which hangs
     tokio::time::sleep(Duration::from_millis(10)).await;
-    next.consume(spans(10)).await.unwrap(); // waits in the queue
-    let err = next.consume(spans(1)).await.unwrap_err();
+    next.consume(blank_spans(10)).await.unwrap(); // waits in the queue
+    let err = next.consume(blank_spans(1)).await.unwrap_err();
     assert!(
         matches!(err, ConsumeError::Retryable(ref m) if m.contains("is full (20 of 20 spans)")),
         "{err:?}"
@@ -319,7 +320,7 @@ async fn shutdown_drains_the_queue_before_stopping_the_exporter() {
     svc.start().await.unwrap();
     let next = w.receiver("test").next.clone();
     for _ in 0..10 {
-        next.consume(spans(3)).await.unwrap();
+        next.consume(blank_spans(3)).await.unwrap();
     }
     svc.shutdown().await;
     assert_eq!(
@@ -363,7 +364,7 @@ async fn a_persistent_queue_keeps_undelivered_batches_for_the_next_start() {
     .unwrap();
     svc.start().await.unwrap();
     for n in 1..=5 {
-        w.receiver("test").next.consume(spans(n)).await.unwrap();
+        w.receiver("test").next.consume(blank_spans(n)).await.unwrap();
     }
     svc.shutdown().await;
     assert_eq!(
@@ -418,7 +419,7 @@ async fn the_persistent_queue_size_gauge_returns_to_zero_after_delivery() {
     let svc = Service::build(&w.config(&persistent(dir.path(), "ok")).unwrap(), w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
     for _ in 0..10 {
-        w.receiver("test").next.consume(spans(1)).await.unwrap();
+        w.receiver("test").next.consume(blank_spans(1)).await.unwrap();
     }
     let out = w.exporters.get("test/out");
     let gauge = "tracegate_exporter_queue_size{exporter=\"test/out\"}";

@@ -6,8 +6,9 @@ mod support;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use support::{spans, World};
+use support::World;
 use tracegate_core::graph::Service;
+use tracegate_core::testing::blank_spans;
 use tracegate_core::Consumer;
 
 const BASE: &str = r#"
@@ -51,7 +52,7 @@ impl Sender {
             let (sent, done) = (sent.clone(), done.clone());
             tokio::spawn(async move {
                 while !done.load(Ordering::Relaxed) {
-                    next.consume(spans(1)).await.expect("never refused");
+                    next.consume(blank_spans(1)).await.expect("never refused");
                     sent.fetch_add(1, Ordering::Relaxed);
                     tokio::task::yield_now().await;
                 }
@@ -82,7 +83,7 @@ async fn a_processor_added_rebuilds_only_its_pipeline_and_keeps_receivers_and_ex
     let svc = Service::build(&w.config(BASE).unwrap(), w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
     let next = w.receiver("test/r").next.clone();
-    next.consume(spans(2)).await.unwrap();
+    next.consume(blank_spans(2)).await.unwrap();
 
     let changed = BASE.replace(
         "processors: { test/p: {} }",
@@ -97,7 +98,7 @@ async fn a_processor_added_rebuilds_only_its_pipeline_and_keeps_receivers_and_ex
     assert!(!log.contains(&"stop receiver test/r".to_string()), "{log:#?}");
 
     // The same receiver handle now feeds the new chain.
-    next.consume(spans(3)).await.unwrap();
+    next.consume(blank_spans(3)).await.unwrap();
     assert!(w.log().contains(&"process test/q".to_string()));
     svc.shutdown().await;
     assert_eq!((delivered(&w, "test/e1"), delivered(&w, "test/e2")), (5, 5));
@@ -147,7 +148,7 @@ async fn removed_and_added_receivers_start_and_stop_and_unchanged_reloads_are_co
     let log = w.log();
     assert!(log.contains(&"stop receiver test/only_b".to_string()) && log.contains(&"start receiver test/new".to_string()), "{log:#?}");
     assert!(!log.contains(&"stop receiver test/r".to_string()));
-    w.receiver("test/new").next.consume(spans(4)).await.unwrap();
+    w.receiver("test/new").next.consume(blank_spans(4)).await.unwrap();
     svc.shutdown().await;
     assert_eq!(delivered(&w, "test/e2"), 4);
     assert_eq!(w.metric("tracegate_config_reloads_total{result=\"unchanged\"}"), 1.0);
@@ -165,7 +166,7 @@ async fn a_part_that_cannot_start_fails_the_reload_and_the_previous_graph_keeps_
     );
     let err = svc.reload(&w.config(&broken).unwrap()).await.expect_err("cannot start");
     assert!(err.to_string().contains("file_storage/bad"), "{err}");
-    w.receiver("test/r").next.consume(spans(2)).await.expect("the old graph still answers");
+    w.receiver("test/r").next.consume(blank_spans(2)).await.expect("the old graph still answers");
     svc.shutdown().await;
     assert_eq!(delivered(&w, "test/e1"), 2);
     assert_eq!(w.metric("tracegate_config_reloads_total{result=\"failed\"}"), 1.0);
@@ -193,11 +194,11 @@ service:
     };
     let svc = Service::build(&w.config(&config("one")).unwrap(), w.telemetry.clone()).unwrap();
     svc.start().await.unwrap();
-    w.receiver("test/r").next.consume(spans(2)).await.unwrap();
+    w.receiver("test/r").next.consume(blank_spans(2)).await.unwrap();
     let outcome = svc.reload(&w.config(&config("two")).unwrap()).await.unwrap();
     assert!(outcome.started.contains(&"extension \"file_storage\"".to_string()), "{outcome:?}");
     assert_eq!((instances(&w, "test/e1"), instances(&w, "test/e2")), (2, 1), "{outcome:?}");
-    w.receiver("test/r").next.consume(spans(3)).await.unwrap();
+    w.receiver("test/r").next.consume(blank_spans(3)).await.unwrap();
     svc.shutdown().await;
     assert_eq!((delivered(&w, "test/e1"), delivered(&w, "test/e2")), (5, 5));
     assert!(dir.path().join("two").is_dir(), "the new instance uses the new directory");

@@ -3,11 +3,11 @@
 #![allow(clippy::unwrap_used)]
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::sync::Notify;
 
 use super::*;
 use crate::component::Lifecycle;
+use crate::testing::blank_spans;
 
 /// Stores batches; `durable` says what its success promises; `hold` keeps an export
 /// waiting until notified; `fail` refuses. Also the destination of `retire`'s tests.
@@ -45,16 +45,6 @@ impl Exporter for Store {
     }
 }
 
-fn spans(n: usize) -> Traces {
-    Traces::new(vec![ResourceSpans {
-        scope_spans: vec![ScopeSpans {
-            spans: vec![Span::default(); n],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }])
-}
-
 fn wrap(store: Arc<Store>) -> Arc<QueuedExporter> {
     let id = ComponentId::new("store", None);
     QueuedExporter::new(id, store, ExporterSettings::default(), &Telemetry::new())
@@ -67,13 +57,13 @@ async fn a_durable_exporter_answers_the_sender_only_once_the_batch_is_stored() {
         ..Store::default()
     });
     let queued = wrap(store.clone());
-    queued.consume(spans(3)).await.unwrap();
+    queued.consume(blank_spans(3)).await.unwrap();
     assert_eq!(store.stored.load(Ordering::Relaxed), 3, "stored before the answer");
 
     // A failure is the sender's answer (it retries), not a batch kept in memory.
     store.fail.store(true, Ordering::Relaxed);
     assert_eq!(
-        queued.consume(spans(2)).await,
+        queued.consume(blank_spans(2)).await,
         Err(ConsumeError::retryable("disk trouble"))
     );
     store.fail.store(false, Ordering::Relaxed);
@@ -117,7 +107,7 @@ async fn an_exporter_durable_only_after_its_start_still_answers_once_stored() {
     queued.start(crate::testing::TestHost::new()).await.unwrap();
     let sent = {
         let queued = queued.clone();
-        tokio::spawn(async move { queued.consume(spans(4)).await })
+        tokio::spawn(async move { queued.consume(blank_spans(4)).await })
     };
     // The sender waits on the held export: no memory queue answered it.
     while queued.held_now() < 4 {
@@ -148,12 +138,12 @@ async fn a_durable_exporter_refuses_what_does_not_fit_in_queue_size_while_it_is_
     let (store, queued) = durable_with("{sizer: items, queue_size: 10}");
     let first = {
         let queued = queued.clone();
-        tokio::spawn(async move { queued.consume(spans(8)).await })
+        tokio::spawn(async move { queued.consume(blank_spans(8)).await })
     };
     while queued.held_now() < 8 {
         tokio::task::yield_now().await;
     }
-    let err = queued.consume(spans(3)).await.unwrap_err();
+    let err = queued.consume(blank_spans(3)).await.unwrap_err();
     assert!(
         matches!(err, ConsumeError::Retryable(ref m) if m.contains("is full (8 of 10 spans)")),
         "{err:?}"
@@ -170,12 +160,12 @@ async fn drop_newest_is_the_only_way_to_answer_ok_for_a_batch_that_is_dropped() 
     let (store, queued) = durable_with("{sizer: items, queue_size: 10, when_full: drop_newest}");
     let first = {
         let queued = queued.clone();
-        tokio::spawn(async move { queued.consume(spans(8)).await })
+        tokio::spawn(async move { queued.consume(blank_spans(8)).await })
     };
     while queued.held_now() < 8 {
         tokio::task::yield_now().await;
     }
-    queued.consume(spans(3)).await.unwrap();
+    queued.consume(blank_spans(3)).await.unwrap();
     assert_eq!(queued.metrics.enqueue_failed.get(), 3, "dropped, and counted");
     store.release.notify_one();
     first.await.unwrap().unwrap();
@@ -189,11 +179,11 @@ async fn has_room_for_says_whether_a_refusing_queue_would_take_the_batch() {
         serde_yaml_ng::from_str("{sending_queue: {sizer: items, queue_size: 10, num_consumers: 1}}").unwrap();
     let queued = QueuedExporter::new(ComponentId::new("store", None), store.clone(), settings, &Telemetry::new());
     queued.start(crate::testing::TestHost::new()).await.unwrap();
-    assert!(queued.has_room_for(&spans(50)), "an empty queue takes even a batch larger than itself");
-    queued.consume(spans(8)).await.unwrap();
-    assert!(queued.has_room_for(&spans(2)));
-    assert!(!queued.has_room_for(&spans(3)));
-    assert!(queued.consume(spans(3)).await.is_err(), "the hint agrees with the queue");
+    assert!(queued.has_room_for(&blank_spans(50)), "an empty queue takes even a batch larger than itself");
+    queued.consume(blank_spans(8)).await.unwrap();
+    assert!(queued.has_room_for(&blank_spans(2)));
+    assert!(!queued.has_room_for(&blank_spans(3)));
+    assert!(queued.consume(blank_spans(3)).await.is_err(), "the hint agrees with the queue");
     store.release.notify_one();
     queued.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();
 }
@@ -206,7 +196,7 @@ async fn a_forwarding_exporter_is_answered_when_its_memory_queue_holds_the_batch
     });
     let queued = wrap(store.clone());
     queued.start(crate::testing::TestHost::new()).await.unwrap();
-    queued.consume(spans(3)).await.unwrap();
+    queued.consume(blank_spans(3)).await.unwrap();
     assert_eq!(store.stored.load(Ordering::Relaxed), 0, "answered while still queued");
     store.release.notify_one();
     queued.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();

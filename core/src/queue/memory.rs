@@ -162,19 +162,8 @@ impl QueueBackend for MemoryQueue {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-
     use super::*;
-
-    fn spans(n: usize) -> Traces {
-        Traces::new(vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span::default(); n],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }])
-    }
+    use crate::testing::blank_spans;
 
     #[tokio::test]
     async fn bounded_fifo_that_drains_after_close() {
@@ -203,26 +192,26 @@ mod tests {
     #[tokio::test]
     async fn sized_in_spans_a_batch_holds_its_room_until_acknowledged() {
         let q = MemoryQueue::sized(Sizer::Items, 10);
-        q.try_push(spans(6)).unwrap();
-        assert!(q.try_push(spans(5)).is_err(), "6 + 5 spans > 10");
-        q.try_push(spans(4)).unwrap();
+        q.try_push(blank_spans(6)).unwrap();
+        assert!(q.try_push(blank_spans(5)).is_err(), "6 + 5 spans > 10");
+        q.try_push(blank_spans(4)).unwrap();
         assert_eq!((q.size(), q.capacity()), (10, 10));
         let (first, batch) = q.pop().await.unwrap();
         assert_eq!(batch.span_count(), 6);
-        assert!(q.try_push(spans(1)).is_err(), "still being exported: still counted");
+        assert!(q.try_push(blank_spans(1)).is_err(), "still being exported: still counted");
         q.ack(first);
         assert_eq!(q.size(), 4);
-        q.try_push(spans(6)).unwrap();
+        q.try_push(blank_spans(6)).unwrap();
     }
 
     #[tokio::test]
     async fn sized_in_bytes_by_the_protobuf_length() {
-        let one = spans(100);
+        let one = blank_spans(100);
         let len = one.encoded_len() as u64;
         let q = MemoryQueue::sized(Sizer::Bytes, 2 * len);
         q.try_push(one.clone()).unwrap();
         q.try_push(one.clone()).unwrap();
-        assert!(q.try_push(spans(1)).is_err());
+        assert!(q.try_push(blank_spans(1)).is_err());
         assert_eq!(q.size(), 2 * len);
     }
 
@@ -230,7 +219,7 @@ mod tests {
     async fn queued_bytes_count_as_held_by_the_pipeline_until_acknowledged() {
         let memory = crate::telemetry::Metrics::new().pipeline_memory();
         let q = MemoryQueue::sized(Sizer::Requests, 10).counting_in(memory.clone());
-        let batch = spans(50);
+        let batch = blank_spans(50);
         q.try_push(batch.clone()).unwrap();
         assert_eq!(memory.bytes(), batch.encoded_len() as u64);
         let (id, _) = q.pop().await.unwrap();

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tracegate_core::component::*;
 use tracegate_core::config::ConfigProblem;
-use tracegate_core::data::{ResourceSpans, ScopeSpans, Span, Traces};
+use tracegate_core::data::Traces;
 use tracegate_core::factory::*;
 use tracegate_core::telemetry::Telemetry;
 
@@ -30,16 +30,6 @@ impl ComponentConfig for TestConfig {
     fn validate(&self) -> Vec<ConfigProblem> {
         Vec::new()
     }
-}
-
-pub fn spans(n: usize) -> Traces {
-    Traces::new(vec![ResourceSpans {
-        scope_spans: vec![ScopeSpans {
-            spans: vec![Span::default(); n],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }])
 }
 
 // ---- receiver: hands its `next` to the test ----

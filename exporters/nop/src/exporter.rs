@@ -25,9 +25,9 @@ impl Exporter for NopExporter {
 
 #[cfg(test)]
 mod tests {
-    use tracegate_core::data::{ResourceSpans, ScopeSpans, Span};
     use tracegate_core::factory::{parse_typed, Built, DynFactory, ExporterAdapter};
     use tracegate_core::telemetry::Telemetry;
+    use tracegate_core::testing::blank_spans;
     use tracegate_core::{ComponentId, CreateContext};
 
     use super::*;
@@ -42,11 +42,7 @@ mod tests {
             panic!("factory did not build an exporter");
         };
         exporter.shutdown().await.expect("shutdown without start");
-        let batch = Traces::new(vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans { spans: vec![Span::default(); 5], ..Default::default() }],
-            ..Default::default()
-        }]);
-        assert_eq!(exporter.export(batch).await, Ok(()));
+        assert_eq!(exporter.export(blank_spans(5)).await, Ok(()));
         assert_eq!(exporter.export(Traces::default()).await, Ok(()));
         exporter.shutdown().await.expect("first shutdown");
         exporter.shutdown().await.expect("second shutdown");

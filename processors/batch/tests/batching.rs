@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use tracegate_core::component::{ConsumeError, Consumer, Host, Lifecycle};
 use tracegate_core::config::GoDuration;
 use tracegate_core::data::{ResourceSpans, ScopeSpans, Span, Traces};
+use tracegate_core::testing::blank_spans;
 use tracegate_core::ComponentId;
 use tracegate_processor_batch::{BatchConfig, BatchProcessor, EARLY_SENDS};
 
@@ -46,16 +47,6 @@ impl Recorder {
     }
 }
 
-fn spans(n: usize) -> Traces {
-    Traces::new(vec![ResourceSpans {
-        scope_spans: vec![ScopeSpans {
-            spans: vec![Span::default(); n],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }])
-}
-
 fn processor(size: usize, max: usize, timeout_ms: u64) -> (Arc<BatchProcessor>, Arc<Recorder>) {
     let rec = Arc::new(Recorder::default());
     let cfg = BatchConfig {
@@ -80,19 +71,19 @@ fn no_host() -> Arc<dyn Host> {
 async fn sends_full_batches_at_once_and_the_rest_after_the_timeout() {
     let (p, rec) = processor(10, 0, 200);
     p.start(no_host()).await.unwrap();
-    p.consume(spans(4)).await.unwrap();
-    p.consume(spans(4)).await.unwrap();
+    p.consume(blank_spans(4)).await.unwrap();
+    p.consume(blank_spans(4)).await.unwrap();
     assert!(
         rec.sizes().is_empty(),
         "8 < send_batch_size: nothing sent yet"
     );
-    p.consume(spans(4)).await.unwrap();
+    p.consume(blank_spans(4)).await.unwrap();
     assert_eq!(
         rec.sizes(),
         vec![12],
         "crossing send_batch_size sends everything held"
     );
-    p.consume(spans(3)).await.unwrap();
+    p.consume(blank_spans(3)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(rec.sizes(), vec![12, 3], "timeout sends the partial batch");
     p.shutdown().await.unwrap();
@@ -102,7 +93,7 @@ async fn sends_full_batches_at_once_and_the_rest_after_the_timeout() {
 async fn splits_at_send_batch_max_size() {
     let (p, rec) = processor(10, 10, 200);
     p.start(no_host()).await.unwrap();
-    p.consume(spans(25)).await.unwrap();
+    p.consume(blank_spans(25)).await.unwrap();
     assert_eq!(rec.sizes(), vec![10, 10]);
     p.shutdown().await.unwrap();
     assert_eq!(rec.sizes(), vec![10, 10, 5], "shutdown flushes the rest");
@@ -167,12 +158,12 @@ async fn holds_refused_batches_and_refuses_new_data_when_full() {
     let (p, rec) = processor(10, 0, 100);
     p.start(no_host()).await.unwrap();
     *rec.refuse_next.lock().unwrap() = usize::MAX; // the next component is down
-    p.consume(spans(10))
+    p.consume(blank_spans(10))
         .await
         .expect("accepted: the batch is held, not lost");
     assert!(rec.sizes().is_empty());
-    p.consume(spans(10)).await.expect("room for one more batch");
-    let refused = p.consume(spans(1)).await.unwrap_err();
+    p.consume(blank_spans(10)).await.expect("room for one more batch");
+    let refused = p.consume(blank_spans(1)).await.unwrap_err();
     assert!(matches!(refused, ConsumeError::Retryable(_)), "{refused:?}");
     *rec.refuse_next.lock().unwrap() = 0; // it comes back
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -181,7 +172,7 @@ async fn holds_refused_batches_and_refuses_new_data_when_full() {
         20,
         "every accepted span arrives once"
     );
-    p.consume(spans(1))
+    p.consume(blank_spans(1))
         .await
         .expect("accepted again once drained");
     p.shutdown().await.unwrap();
@@ -214,11 +205,11 @@ fn waiting_processor(
     )
 }
 
-/// Starts `consume(spans(n))` in its own task and lets it run until it waits.
+/// Starts `consume(blank_spans(n))` in its own task and lets it run until it waits.
 async fn sender(p: &Arc<BatchProcessor>, n: usize) -> tokio::task::JoinHandle<Result<(), ConsumeError>> {
     let task = tokio::spawn({
         let p = p.clone();
-        async move { p.consume(spans(n)).await }
+        async move { p.consume(blank_spans(n)).await }
     });
     for _ in 0..10 {
         tokio::task::yield_now().await;
@@ -243,7 +234,7 @@ async fn wait_for_result_sends_at_once_while_the_next_component_is_idle() {
     let (p, rec) = waiting_processor(8192, 0, 10_000);
     p.start(no_host()).await.unwrap();
     let started = tokio::time::Instant::now();
-    p.consume(spans(4)).await.unwrap();
+    p.consume(blank_spans(4)).await.unwrap();
     assert_eq!(rec.sizes(), vec![4], "answered once accepted");
     assert_eq!(started.elapsed(), Duration::ZERO, "without waiting for the timeout");
     p.shutdown().await.unwrap();
@@ -309,10 +300,10 @@ async fn batches_of_different_tenants_are_never_joined_and_keep_their_tenant() {
     let tenant = |t: &str| Some(Arc::<str>::from(t));
     let (p, rec) = processor(10, 7, 200);
     p.start(no_host()).await.unwrap();
-    p.consume(spans(3).with_tenant(tenant("acme"))).await.unwrap();
-    p.consume(spans(2).with_tenant(tenant("globex"))).await.unwrap();
-    p.consume(spans(1)).await.unwrap();
-    p.consume(spans(5).with_tenant(tenant("acme"))).await.unwrap();
+    p.consume(blank_spans(3).with_tenant(tenant("acme"))).await.unwrap();
+    p.consume(blank_spans(2).with_tenant(tenant("globex"))).await.unwrap();
+    p.consume(blank_spans(1)).await.unwrap();
+    p.consume(blank_spans(5).with_tenant(tenant("acme"))).await.unwrap();
     p.shutdown().await.unwrap();
     let received = rec.received.lock().unwrap().clone();
     let shape: Vec<(Option<String>, usize)> = received.iter().map(|t| (t.tenant().map(|t| t.to_string()), t.span_count())).collect();

@@ -202,8 +202,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::sync::atomic::AtomicUsize;
 
-    use tracegate_core::data::{ResourceSpans, ScopeSpans, Span};
-    use tracegate_core::testing::TestHost;
+    use tracegate_core::testing::{blank_spans, TestHost};
 
     use super::*;
 
@@ -237,13 +236,6 @@ mod tests {
         }
     }
 
-    fn spans(n: usize) -> Traces {
-        Traces::new(vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans { spans: vec![Span::default(); n], ..Default::default() }],
-            ..Default::default()
-        }])
-    }
-
     /// limit 100 MiB, spike 20 MiB: soft limit at 80 MiB.
     fn limiter() -> (Arc<MemoryLimiter>, Arc<FakeProbe>, Arc<Counting>) {
         let probe = Arc::new(FakeProbe::default());
@@ -257,23 +249,23 @@ mod tests {
         let (l, probe, next) = limiter();
         probe.set_mib(79);
         assert_eq!(l.check(), Level::Normal);
-        l.consume(spans(3)).await.unwrap();
+        l.consume(blank_spans(3)).await.unwrap();
         assert_eq!(next.0.load(Ordering::SeqCst), 3);
 
         probe.set_mib(80);
         assert_eq!(l.check(), Level::Soft, "the soft limit itself refuses, as the Collector's >=");
-        let err = l.consume(spans(5)).await.unwrap_err();
+        let err = l.consume(blank_spans(5)).await.unwrap_err();
         assert_eq!(err, ConsumeError::Retryable(REFUSED.into()));
         assert_eq!(next.0.load(Ordering::SeqCst), 3, "a refused batch does not reach the next component");
 
         probe.set_mib(100);
         assert_eq!(l.check(), Level::Hard);
-        assert!(l.consume(spans(2)).await.is_err());
+        assert!(l.consume(blank_spans(2)).await.is_err());
         assert_eq!(l.refused_total(), 7);
 
         probe.set_mib(50);
         assert_eq!(l.check(), Level::Normal);
-        l.consume(spans(1)).await.unwrap();
+        l.consume(blank_spans(1)).await.unwrap();
         assert_eq!(next.0.load(Ordering::SeqCst), 4);
     }
 
@@ -326,13 +318,13 @@ mod tests {
         let backlog = memory.hold(900 * 1024);
         tokio::time::sleep(interval * 2).await;
         assert!(l.is_refusing());
-        assert_eq!(l.consume(spans(4)).await, Err(ConsumeError::Retryable(REFUSED.into())));
+        assert_eq!(l.consume(blank_spans(4)).await, Err(ConsumeError::Retryable(REFUSED.into())));
 
         // It drains: whatever the allocator or caches keep, nothing is held any more.
         drop(backlog);
         tokio::time::sleep(interval * 2).await;
         assert!(!l.is_refusing(), "no wedge: accepting again within two check intervals");
-        l.consume(spans(3)).await.unwrap();
+        l.consume(blank_spans(3)).await.unwrap();
         assert_eq!(next.0.load(Ordering::SeqCst), 3);
         p.shutdown().await.unwrap();
     }
