@@ -84,6 +84,10 @@ struct Encoded {
 pub struct EncodedPart {
     pub bytes: Bytes,
     pub spans: usize,
+    /// No span of `bytes` starts before this (ns); 0 when not known. From the check
+    /// (`RequestSummary::oldest_start_ns`), so a store can tell that no span is past its
+    /// retention without reading the spans.
+    pub oldest_start_ns: u64,
 }
 
 impl Encoded {
@@ -135,7 +139,7 @@ impl Traces {
     /// component reads the spans, and exporters that forward OTLP protobuf send the bytes as
     /// they are (see [`Traces::encoded_parts`]).
     pub fn from_checked(bytes: Bytes, summary: RequestSummary) -> Self {
-        Self::from_parts(vec![EncodedPart { bytes, spans: summary.spans }])
+        Self::from_parts(vec![EncodedPart { bytes, spans: summary.spans, oldest_start_ns: summary.oldest_start_ns }])
     }
 
     fn from_parts(parts: Vec<EncodedPart>) -> Self {
@@ -237,7 +241,7 @@ impl Traces {
                 group_len = 0;
             }
             if len > max_bytes {
-                pieces.extend(cut_at_resources(&part.bytes, max_bytes)?);
+                pieces.extend(cut_at_resources(part, max_bytes)?);
             } else if alone {
                 pieces.push(Traces::from_parts(vec![part.clone()]));
             } else {
@@ -355,11 +359,13 @@ impl Traces {
 
 /// One request over `max_bytes` cut at resource boundaries into slices of its buffer, each
 /// at most `max_bytes`; None if the bytes are not well formed or one resource is too large.
-fn cut_at_resources(bytes: &Bytes, max_bytes: usize) -> Option<Vec<Traces>> {
+fn cut_at_resources(part: &EncodedPart, max_bytes: usize) -> Option<Vec<Traces>> {
+    let (bytes, oldest_start_ns) = (&part.bytes, part.oldest_start_ns);
     let mut pieces = Vec::new();
     let (mut start, mut end, mut spans) = (0usize, 0usize, 0usize);
     let mut rest: &[u8] = bytes;
-    let piece = |a: usize, b: usize, spans: usize| Traces::from_parts(vec![EncodedPart { bytes: bytes.slice(a..b), spans }]);
+    // A piece's oldest start is no earlier than the whole request's.
+    let piece = |a: usize, b: usize, spans: usize| Traces::from_parts(vec![EncodedPart { bytes: bytes.slice(a..b), spans, oldest_start_ns }]);
     while !rest.is_empty() {
         let mut fields = Reader::new(rest);
         let (field, whole) = fields.field_with_bytes().ok()??;

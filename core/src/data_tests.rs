@@ -34,6 +34,8 @@ fn named(names: &[&str]) -> Traces {
         name: n.to_string(),
         trace_id: vec![1; 16],
         span_id: vec![2; 8],
+        // Each name its own start, so a batch's oldest start tells its spans apart.
+        start_time_unix_nano: 1_000 * u64::from(n.as_bytes().first().copied().unwrap_or(0)),
         ..Default::default()
     };
     Traces::new(vec![ResourceSpans {
@@ -184,6 +186,13 @@ fn split_encoded_cuts_at_resources_without_decoding() {
     for (piece, count) in pieces.iter().zip(counts) {
         assert_eq!(piece.resource_spans().iter().map(|r| r.scope_spans[0].spans.len()).sum::<usize>(), count);
     }
+    // A piece keeps its request's note of the oldest start: no span of it starts earlier.
+    for piece in &pieces {
+        let oldest = piece.resource_spans().iter().flat_map(|r| &r.scope_spans[0].spans).map(|s| s.start_time_unix_nano).min();
+        let noted = piece.encoded_parts().unwrap().iter().map(|p| p.oldest_start_ns).min();
+        assert!(noted.is_some_and(|n| n > 0) && noted <= oldest, "noted {noted:?}, spans from {oldest:?}");
+    }
+    assert_eq!(joined.encoded_parts().unwrap().iter().map(|p| p.oldest_start_ns).collect::<Vec<_>>(), [97_000, 99_000, 100_000]);
     assert!(joined.split_encoded(3).is_none(), "a resource larger than the limit");
     assert!(named(&["a"]).split_encoded(1 << 20).is_none(), "decoded batches are not cut here");
 }

@@ -52,6 +52,7 @@ fn agree(data: &[u8], summary: RequestSummary, request: ExportTraceServiceReques
     assert_eq!(summary.resource_spans, request.resource_spans.len(), "resource spans counted");
     assert_eq!(summary.spans, spans.clone().count(), "spans counted");
     assert_eq!(summary.has_invalid_ids, spans.clone().any(invalid_ids), "invalid ids flagged");
+    assert_eq!(summary.oldest_start_ns, spans.clone().map(|s| s.start_time_unix_nano).min().unwrap_or(u64::MAX), "oldest start");
     for rs in resource_spans(data).into_iter().flat_map(|many| many.raw()) {
         let bytes = rs.unwrap_or_else(|e| panic!("the views cannot split what the check accepted: {e}"));
         assert_eq!(

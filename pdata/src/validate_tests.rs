@@ -24,7 +24,8 @@ fn span(n: u8) -> Span {
         parent_span_id: if n % 2 == 0 { vec![] } else { vec![7; 8] },
         name: format!("op-{n}"),
         kind: 2,
-        start_time_unix_nano: 1_700_000_000_000_000_000,
+        // Later spans start earlier, so the oldest start is the last span's.
+        start_time_unix_nano: 1_700_000_000_000_000_000 - u64::from(n) * 1_000,
         end_time_unix_nano: 1_700_000_000_000_100_000,
         attributes: vec![
             kv("http.method", any_value::Value::StringValue("GET".into())),
@@ -99,10 +100,12 @@ fn a_prost_encoded_request_is_valid_and_counted() {
         RequestSummary {
             spans: 6,
             resource_spans: 2,
-            has_invalid_ids: false
+            has_invalid_ids: false,
+            oldest_start_ns: 1_700_000_000_000_000_000 - 3_000,
         }
     );
-    assert_eq!(validate_request(&[]).unwrap().spans, 0);
+    let empty = validate_request(&[]).unwrap();
+    assert_eq!((empty.spans, empty.oldest_start_ns), (0, u64::MAX), "no span: nothing starts before the end of time");
 }
 
 #[test]

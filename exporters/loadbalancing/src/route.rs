@@ -233,7 +233,7 @@ fn write_resource_for(out: &mut Vec<u8>, piece: &ResourcePiece<'_>, backend: usi
 
 /// A checked request's bytes (or a re-framed part of one) as a batch.
 fn piece(bytes: Bytes, spans: usize, resource_spans: usize) -> Traces {
-    Traces::from_checked(bytes, RequestSummary { spans, resource_spans, has_invalid_ids: false })
+    Traces::from_checked(bytes, RequestSummary { spans, resource_spans, ..RequestSummary::default() })
 }
 
 fn split_encoded(parts: &[tracegate_core::data::EncodedPart], ring: &Ring, key: RoutingKey) -> Result<Vec<(usize, Traces)>, ViewError> {

@@ -38,7 +38,7 @@ use tracegate_pdata::view::{AnyValueView, FromWire, KeyValueView, Many, SpanView
 
 use crate::batch_index::{BatchIndex, SpanEntry};
 
-use crate::codec::{put_bytes, put_varint, view_value_text, write_value_text, zigzag, FastMap, FastSet};
+use crate::codec::{put_bytes, put_varint, view_filter_text, write_filter_text, zigzag, FastMap, FastSet};
 use crate::summary::tag_hash_seeded;
 
 #[path = "block_write_decoded.rs"]
@@ -466,7 +466,7 @@ impl<'b> BlockWriter<'b> {
                     let k = self.string(kv.key);
                     self.keys.insert((seed, k));
                     if let Some(v) = kv.value {
-                        if view_value_text(&v.value, &mut self.text) {
+                        if view_filter_text(&v.value, &mut self.text) {
                             self.tags.insert(tag_hash_seeded(seed, kv.key, &self.text));
                         }
                     }
@@ -612,14 +612,16 @@ impl<'b> BlockWriter<'b> {
                     ValueView::Double(d) => {
                         out.push(V_DOUBLE);
                         out.extend_from_slice(&d.to_le_bytes());
-                        d.to_bits()
+                        // Every double is filed under one marker (`DOUBLE_VALUES`): the
+                        // same "last" for all, so the marker is hashed once per run.
+                        0
                     }
                     _ => 0,
                 };
                 let last = Some((out[before], bits, seed));
                 if col.last != last {
                     col.last = last;
-                    if view_value_text(&scalar, &mut self.text) {
+                    if view_filter_text(&scalar, &mut self.text) {
                         self.tags.insert(tag_hash_seeded(seed, key, &self.text));
                     }
                 }
@@ -628,7 +630,7 @@ impl<'b> BlockWriter<'b> {
                 // The `AnyValue` as it arrived: the reader decodes it with prost.
                 out.push(V_OTHER);
                 put_bytes(out, v.raw);
-                if view_value_text(&v.value, &mut self.text) {
+                if view_filter_text(&v.value, &mut self.text) {
                     self.tags.insert(tag_hash_seeded(seed, key, &self.text));
                 }
                 return Seen { key: k, ..Seen::default() };
@@ -637,7 +639,7 @@ impl<'b> BlockWriter<'b> {
                 // What prost's encoding of the request would have held (the reader decodes it).
                 out.push(V_OTHER);
                 put_bytes(out, &v.encode_to_vec());
-                if v.value.as_ref().is_some_and(|v| write_value_text(v, &mut self.text)) {
+                if v.value.as_ref().is_some_and(|v| write_filter_text(v, &mut self.text)) {
                     self.tags.insert(tag_hash_seeded(seed, key, &self.text));
                 }
                 return Seen { key: k, ..Seen::default() };

@@ -20,7 +20,7 @@ use prost::Message;
 use tracegate_pdata::view::ValueView;
 
 use super::{AttrValue, BlockWriter, ATTR_KEYS, EVENTS, RARE};
-use crate::codec::{put_bytes, put_varint, write_value_text, zigzag};
+use crate::codec::{put_bytes, put_varint, write_filter_text, zigzag};
 use crate::summary::tag_hash_seeded;
 
 /// A value the cache can write again, as the byte path's cache key (the value's bytes) tells
@@ -113,7 +113,7 @@ impl<'b> BlockWriter<'b> {
             for kv in &link.attributes {
                 let k = self.string(&kv.key);
                 self.keys.insert((seed, k));
-                if kv.value.as_ref().and_then(|v| v.value.as_ref()).is_some_and(|v| write_value_text(v, &mut self.text)) {
+                if kv.value.as_ref().and_then(|v| v.value.as_ref()).is_some_and(|v| write_filter_text(v, &mut self.text)) {
                     self.tags.insert(tag_hash_seeded(seed, &kv.key, &self.text));
                 }
             }

@@ -34,7 +34,7 @@ pub enum StoreError {
     #[error("{0}")]
     Codec(#[from] crate::codec::CodecError),
     #[error(
-        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only (and upgrades formats 2 to 4 to it). \
+        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only (and upgrades formats 2 to 5 to it). \
          Move it aside (or point `path` elsewhere) and start with an empty directory"
     )]
     Format { path: String, found: u32, supported: u32 },

@@ -344,7 +344,14 @@ fn readable_parts(traces: &Traces, opts: &WriteOptions) -> Result<(Parts, usize)
     };
     let mut past = 0;
     let mut readable = Vec::with_capacity(parts.len());
-    for part in parts.iter().map(|p| p.bytes.clone()) {
+    for encoded in parts {
+        let part = encoded.bytes.clone();
+        // The receiver's check noted the oldest start: when even that is kept, so is every
+        // span, and the spans need no walk.
+        if !crate::past_retention::is_past(encoded.oldest_start_ns, opts) {
+            readable.push(part);
+            continue;
+        }
         let (part, n) = match crate::past_retention::in_request(&part, opts) {
             Ok(n) => (part, n),
             Err(_) => {

@@ -47,7 +47,8 @@
 //!   value (strings, ints and bools compared as stored), walks only the pages whose part of
 //!   the column does, span by span in place ([`block_read`]), and checks each span
 //!   exactly (Jaeger v2: one span meets every condition; span, resource, scope, event and
-//!   link attributes count). Older summary layouts are still read.
+//!   link attributes count). Older summary layouts are still read. Doubles are filed in the
+//!   filter under one marker per key, not by value (see `codec::DOUBLE_VALUES`).
 //! - **Key catalog** ([`catalog`]): the attribute keys each service has written, in `meta`,
 //!   so a search for a key no span carries answers without reading a summary.
 //! - **Decoded-block cache** ([`block_cache`], 64 MiB, emptied after a minute unused): a
@@ -55,13 +56,14 @@
 //!   trace a user opens next is usually in one of them.
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
-//! - **Format version.** `meta` holds the storage format (5). Format 2, 3 and 4 databases
-//!   are opened and restamped 5: format 2 and 3 blocks stay in sled and are read there,
-//!   format 2's `t` keys are still read, format 4 blocks (no page table) are read as one
-//!   page, and new blocks are written the new way (an older build then refuses the database
-//!   by name instead of misreading it). Any other format (format 1 had no version key) is
-//!   refused at open with an error naming both versions; it is not converted. Summaries are
-//!   unchanged since format 2. sled's own segment size is read back from its `conf`.
+//! - **Format version.** `meta` holds the storage format (6). Format 2 to 5 databases are
+//!   opened and restamped 6: format 2 and 3 blocks stay in sled and are read there, format
+//!   2's `t` keys are still read, format 4 blocks (no page table) are read as one page,
+//!   format 5 summaries (doubles filed by their text, not under `codec::DOUBLE_VALUES`) are
+//!   still searched, and new blocks are written the new way (an older build then refuses the
+//!   database by name instead of misreading it). Any other format (format 1 had no version
+//!   key) is refused at open with an error naming both versions; it is not converted.
+//!   sled's own segment size is read back from its `conf`.
 //!
 //! # Measured
 //!

@@ -23,7 +23,7 @@ use prost::Message;
 use tracegate_core::storage::TraceQuery;
 
 use crate::block_read::{Attr, Block, SpanRow, Val};
-use crate::codec::{derived_tags_of, value_text, CodecError, SCOPE_NAME, SCOPE_VERSION};
+use crate::codec::{derived_tags_of, value_text, CodecError, DOUBLE_VALUES, SCOPE_NAME, SCOPE_VERSION};
 use crate::summary::{tag_hash, ServiceView, SummaryView};
 
 fn nanos(t: SystemTime) -> u64 {
@@ -84,12 +84,31 @@ impl Want {
     }
 }
 
+/// What a tag condition looks up in a block summary's tag filter for one service: its text,
+/// and when the text reads as a float, the marker every double is filed under
+/// ([`DOUBLE_VALUES`]; summaries written before it hold doubles by their text, which the
+/// first hash finds).
+pub struct FilterHashes {
+    text: u64,
+    double: Option<u64>,
+}
+
+impl FilterHashes {
+    fn new(service: &str, key: &str, want: &Want) -> Self {
+        Self { text: tag_hash(service, key, &want.text), double: want.double.then(|| tag_hash(service, key, DOUBLE_VALUES)) }
+    }
+
+    fn pass(&self, s: &SummaryView<'_>) -> bool {
+        s.may_have_tag(self.text) || self.double.is_some_and(|h| s.may_have_tag(h))
+    }
+}
+
 pub struct Conditions {
     /// Empty: any service.
     pub service: String,
     operation: Option<String>,
-    /// (key, value, filter hash for `service`; unused when any service will do).
-    pub tags: Vec<(String, Want, u64)>,
+    /// (key, value, filter hashes for `service`; unused when any service will do).
+    pub tags: Vec<(String, Want, FilterHashes)>,
     pub start: (u64, u64),
     duration: (u64, u64),
 }
@@ -156,7 +175,15 @@ impl Conditions {
         Self {
             service: q.service.clone(),
             operation: q.operation.clone(),
-            tags: q.tags.iter().map(|(k, v)| (k.clone(), Want::new(v), tag_hash(&q.service, k, v))).collect(),
+            tags: q
+                .tags
+                .iter()
+                .map(|(k, v)| {
+                    let want = Want::new(v);
+                    let hashes = FilterHashes::new(&q.service, k, &want);
+                    (k.clone(), want, hashes)
+                })
+                .collect(),
             start: (q.start_min.map(nanos).unwrap_or(0), q.start_max.map(nanos).unwrap_or(u64::MAX)),
             duration: (
                 q.duration_min.map(|d| d.as_nanos() as u64).unwrap_or(0),
@@ -221,8 +248,14 @@ impl Conditions {
         newest_possible >= self.start.0
             && beat.is_none_or(|k| newest_possible > k)
             && self.tags.iter().all(|(k, v, h)| {
-                let hash = if any { tag_hash(&String::from_utf8_lossy(svc.name), k, &v.text) } else { *h };
-                s.may_have_tag(hash)
+                let any_service;
+                let hashes = if any {
+                    any_service = FilterHashes::new(&String::from_utf8_lossy(svc.name), k, v);
+                    &any_service
+                } else {
+                    h
+                };
+                hashes.pass(s)
             })
     }
 
@@ -300,4 +333,43 @@ pub fn only_a_string(value: &str) -> bool {
 
 fn kv_is(kvs: &[KeyValue], key: &str, want: &str) -> bool {
     kvs.iter().any(|kv| kv.key == key && kv.value.as_ref().and_then(value_text).is_some_and(|t| t == want))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use tracegate_core::storage::TraceQuery;
+
+    use super::Conditions;
+    use crate::codec::DOUBLE_VALUES;
+    use crate::summary::{tag_hash, ServiceSummary, Summary, SummaryView};
+
+    /// Whether a search for `ratio=<value>` (and for `ratio=<value>` in any service) gets
+    /// past the filter of a summary of service `api` whose filter holds `tags`.
+    fn passes(tags: &[(&str, &str)], value: &str) -> (bool, bool) {
+        let api = ServiceSummary { name: "api".into(), min_start: 10, max_start: 20, max_duration: u64::MAX, ..Default::default() };
+        let tags: HashSet<u64> = tags.iter().map(|(k, v)| tag_hash("api", k, v)).collect();
+        let bytes = Summary::new(vec![api], &tags).encode();
+        let view = SummaryView::parse(&bytes).expect("parses");
+        let query = |service: &str| TraceQuery {
+            service: service.into(),
+            tags: [("ratio".to_string(), value.to_string())].into(),
+            limit: 20,
+            ..Default::default()
+        };
+        (Conditions::new(&query("api")).block_may_match(&view, None), Conditions::new(&query("")).block_may_match(&view, None))
+    }
+
+    /// Format 6 files doubles under one marker per key, format 5 by their text: a search
+    /// for a double's text gets past both (the walk then compares the text), and past
+    /// neither when the block has no double under that key.
+    #[test]
+    fn a_double_search_passes_the_marker_and_the_text_older_summaries_hold() {
+        assert_eq!(passes(&[("ratio", DOUBLE_VALUES)], "0.5"), (true, true), "format 6: the marker");
+        assert_eq!(passes(&[("ratio", "0.5")], "0.5"), (true, true), "format 5: the text");
+        assert_eq!(passes(&[("other", DOUBLE_VALUES), ("ratio", "0.25")], "0.5"), (false, false), "no double under the key");
+        // Text that no double prints as does not look for the marker.
+        assert_eq!(passes(&[("ratio", DOUBLE_VALUES)], "fast"), (false, false));
+    }
 }

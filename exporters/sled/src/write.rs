@@ -36,7 +36,7 @@ use crate::batch_index::{index_decoded, index_request, BatchIndex, Part};
 use crate::block_write::BlockWriter;
 use crate::catalog::{any_service_key_entry, service_key_entry};
 use crate::codec::{
-    compress, derived_tags_of, kind_name, value_text, view_value_text, write_value_text, CodecError, FastMap, FastSet,
+    compress, derived_tags_of, kind_name, view_filter_text, write_filter_text, CodecError, FastMap, FastSet,
     SCOPE_NAME, SCOPE_VERSION,
 };
 use crate::db::{Partition, Shared, StoreError};
@@ -213,7 +213,7 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
                             let kv = kv.map_err(CodecError::from)?;
                             catalogue(ops, res.service, kv.key);
                             if let Some(v) = kv.value {
-                                if view_value_text(&v.value, &mut text) {
+                                if view_filter_text(&v.value, &mut text) {
                                     writer.tags.insert(tag_hash_seeded(res.seed, kv.key, &text));
                                 }
                             }
@@ -221,7 +221,7 @@ fn build_block(batch: &BatchIndex<'_>, group: &Group, opts: WriteOptions, ops: &
                     } else if let Some(resource) = res.decoded {
                         for kv in &resource.attributes {
                             catalogue(ops, res.service, &kv.key);
-                            if kv.value.as_ref().and_then(|v| v.value.as_ref()).is_some_and(|v| write_value_text(v, &mut text)) {
+                            if kv.value.as_ref().and_then(|v| v.value.as_ref()).is_some_and(|v| write_filter_text(v, &mut text)) {
                                 writer.tags.insert(tag_hash_seeded(res.seed, &kv.key, &text));
                             }
                         }
@@ -321,8 +321,7 @@ fn hash_scope_tags<'s>(scope: &'s InstrumentationScope, seed: u64, tags: &mut Fa
         }
     }
     for kv in &scope.attributes {
-        if let Some(t) = kv.value.as_ref().and_then(value_text) {
-            *text = t;
+        if kv.value.as_ref().and_then(|v| v.value.as_ref()).is_some_and(|v| write_filter_text(v, text)) {
             tags.insert(tag_hash_seeded(seed, &kv.key, text));
         }
     }
