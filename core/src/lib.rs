@@ -22,6 +22,7 @@ pub mod component;
 pub mod config;
 pub mod data;
 pub mod factory;
+pub mod fast_hash;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;

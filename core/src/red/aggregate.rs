@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::histogram::Histogram;
+use crate::fast_hash::FastMap;
 
 /// The service and operation that overflowed spans are counted under (the connector's
 /// attribute, as a name no real service is likely to have).
@@ -38,6 +39,47 @@ pub struct SpanSample<'a> {
     pub status_code: i32,
     pub start_unix_nano: u64,
     pub end_unix_nano: u64,
+}
+
+/// A span resolved to its key ([`Resolver::resolve`]), with what is counted of it.
+#[derive(Clone, Copy, Debug)]
+pub struct Resolved {
+    id: u32,
+    /// 0 unset, 1 ok, 2 error.
+    status: u8,
+    start_unix_nano: u64,
+    nanos: u64,
+}
+
+/// Resolves the spans of one batch to their keys, holding the recorder's lock
+/// ([`Recorder::resolver`]); `'a` is the spans' bytes.
+pub struct Resolver<'r, 'a> {
+    state: std::sync::MutexGuard<'r, State>,
+    limit: usize,
+    /// The previous span's key: spans of one service and operation come in runs.
+    last: Option<(&'a str, &'a str, u8, u32)>,
+}
+
+impl<'a> Resolver<'_, 'a> {
+    pub fn resolve(&mut self, s: SpanSample<'a>) -> Resolved {
+        let kind = kind_of(s.kind);
+        let id = match self.last {
+            Some((svc, op, k, id)) if k == kind && svc == s.service && op == s.operation => id,
+            _ => {
+                let (id, over) = self.state.id_of(s.service, s.operation, kind, self.limit);
+                if !over {
+                    self.last = Some((s.service, s.operation, kind, id));
+                }
+                id
+            }
+        };
+        Resolved {
+            id,
+            status: s.status_code.clamp(0, 2) as u8,
+            start_unix_nano: s.start_unix_nano,
+            nanos: s.end_unix_nano.saturating_sub(s.start_unix_nano),
+        }
+    }
 }
 
 /// One key's counts over one minute.
@@ -98,7 +140,7 @@ pub(crate) struct State {
     ids: HashMap<u64, u32>,
     pub keys: Vec<Key>,
     overflow: Option<u32>,
-    pending: BTreeMap<u64, HashMap<u32, Agg>>,
+    pending: BTreeMap<u64, FastMap<u32, Agg>>,
     /// Per key id, per status code (unset, ok, error).
     pub totals: Vec<[Option<Box<Totals>>; 3]>,
 }
@@ -198,45 +240,54 @@ impl Recorder {
         self.overflowed.load(Ordering::Relaxed)
     }
 
-    /// Counts a batch of spans.
+    /// Counts a batch of spans ([`Recorder::resolver`] then [`Recorder::count`]).
     pub fn record<'a>(&self, spans: impl IntoIterator<Item = SpanSample<'a>>) {
-        let limit = self.limit.load(Ordering::Relaxed);
+        let resolved: Vec<Resolved> = {
+            let mut resolver = self.resolver();
+            spans.into_iter().map(|s| resolver.resolve(s)).collect()
+        };
+        self.count(&resolved);
+    }
+
+    /// Resolves spans to their keys, under one lock for the batch. A store calls it while it
+    /// reads each span anyway, and counts the spans with [`Recorder::count`] once they are
+    /// stored: looking a key up later, from a pass of its own, read every span's service and
+    /// operation bytes a second time, a cache miss per span (~3% of the all-in-one's fill).
+    pub fn resolver<'a>(&self) -> Resolver<'_, 'a> {
+        Resolver {
+            state: self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            limit: self.limit.load(Ordering::Relaxed),
+            last: None,
+        }
+    }
+
+    /// Counts resolved spans.
+    pub fn count(&self, spans: &[Resolved]) {
         let mut overflowed = 0;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        // The previous span's key: spans of one service and operation come in runs.
-        let mut last: Option<(&str, &str, u8, u32)> = None;
-        for s in spans {
-            let kind = kind_of(s.kind);
-            let id = match last {
-                Some((svc, op, k, id)) if k == kind && svc == s.service && op == s.operation => id,
-                _ => {
-                    let (id, over) = state.id_of(s.service, s.operation, kind, limit);
-                    if !over {
-                        last = Some((s.service, s.operation, kind, id));
-                    }
-                    id
+        let State { pending, totals, overflow, .. } = &mut *state;
+        let minute = |s: &Resolved| s.start_unix_nano / 60_000_000_000;
+        // Spans of a batch mostly share their minute: its counts are looked up once per run.
+        for run in spans.chunk_by(|a, b| minute(a) == minute(b)) {
+            let Some(first) = run.first() else { continue };
+            let aggs = pending.entry(minute(first)).or_default();
+            for s in run {
+                if *overflow == Some(s.id) {
+                    overflowed += 1;
                 }
-            };
-            if state.overflow == Some(id) {
-                overflowed += 1;
-            }
-            let nanos = s.end_unix_nano.saturating_sub(s.start_unix_nano);
-            let micros = nanos / 1000;
-            let error = s.status_code == 2;
-            let minute = s.start_unix_nano / 60_000_000_000;
-            let agg = state.pending.entry(minute).or_default().entry(id).or_default();
-            agg.calls += 1;
-            agg.errors += u64::from(error);
-            agg.latency.observe(micros);
-            let status = s.status_code.clamp(0, 2) as usize;
-            if let Some(slot) = state.totals.get_mut(id as usize).and_then(|t| t.get_mut(status)) {
-                let totals = slot.get_or_insert_with(Box::default);
-                totals.calls += 1;
-                let ms = nanos as f64 / 1e6;
-                totals.sum_ms += ms;
-                let b = super::prometheus::BOUNDS_MS.partition_point(|bound| *bound < ms);
-                if let Some(c) = totals.buckets.get_mut(b) {
-                    *c += 1;
+                let agg = aggs.entry(s.id).or_default();
+                agg.calls += 1;
+                agg.errors += u64::from(s.status == 2);
+                agg.latency.observe(s.nanos / 1000);
+                if let Some(slot) = totals.get_mut(s.id as usize).and_then(|t| t.get_mut(usize::from(s.status))) {
+                    let totals = slot.get_or_insert_with(Box::default);
+                    totals.calls += 1;
+                    let ms = s.nanos as f64 / 1e6;
+                    totals.sum_ms += ms;
+                    let b = super::prometheus::BOUNDS_MS.partition_point(|bound| *bound < ms);
+                    if let Some(c) = totals.buckets.get_mut(b) {
+                        *c += 1;
+                    }
                 }
             }
         }

@@ -6,7 +6,6 @@
 //! [`block_write`]: crate::block_write
 //! [`block_read`]: crate::block_read
 
-use std::hash::{BuildHasherDefault, Hasher};
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use tracegate_pdata::view::{FromWire, KeyValueView, Many, ResourceView, ValueView, ViewError};
@@ -121,39 +120,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// FxHash-style hasher for in-memory maps keyed by strings and ids (never stored): SipHash
-/// was a visible share of ingest, and nothing here is keyed by untrusted input an attacker
-/// could pick to collide (a collision costs time, never a wrong answer).
-#[derive(Default, Clone, Copy)]
-pub struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.write_u64(u64::from_le_bytes(c.try_into().unwrap_or_default()));
-        }
-        let mut tail = [0u8; 8];
-        let rest = chunks.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        self.write_u64(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 56));
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-    fn finish(&self) -> u64 {
-        // hashbrown takes the bucket from the low bits and a tag from the top 7.
-        let h = self.0;
-        (h ^ (h >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (h >> 29)
-    }
-}
-
-pub type FastBuild = BuildHasherDefault<FastHasher>;
-pub type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;
-pub type FastSet<K> = std::collections::HashSet<K, FastBuild>;
+pub use tracegate_core::fast_hash::{FastMap, FastSet};
 
 /// The first `service.name` attribute's value if it is a string, else "" (what prost's
 /// decoding of the same bytes would say).

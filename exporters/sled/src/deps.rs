@@ -42,11 +42,35 @@ impl<V> Default for TwoGen<V> {
 }
 
 impl<V> TwoGen<V> {
-    fn insert(&mut self, k: u64, v: V) {
+    /// Starts a new generation when the newer one is full. The forgotten generation's table
+    /// becomes the new one, emptied: it was sized for a full generation, so the new one
+    /// never grows through rehashes, and nothing is freed or allocated.
+    fn turn_if_full(&mut self) {
         if self.new.len() >= GENERATION {
-            self.old = std::mem::take(&mut self.new);
+            std::mem::swap(&mut self.old, &mut self.new);
+            self.new.clear();
         }
+    }
+
+    fn insert(&mut self, k: u64, v: V) {
+        self.turn_if_full();
         self.new.insert(k, v);
+    }
+
+    /// Inserts `k` unless either generation holds it; whether it was new. One probe of each
+    /// table: a lookup and then an insert probed the newer one twice.
+    fn insert_new(&mut self, k: u64, v: V) -> bool {
+        self.turn_if_full();
+        if self.old.contains_key(&k) {
+            return false;
+        }
+        match self.new.entry(k) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(v);
+                true
+            }
+        }
     }
     fn get(&self, k: u64) -> Option<&V> {
         self.new.get(&k).or_else(|| self.old.get(&k))
@@ -109,11 +133,10 @@ impl DepTracker {
         let mut found: Vec<(u64, u32, u32)> = Vec::new();
         let mut fresh = Vec::with_capacity(spans.len());
         for s in spans {
-            if self.seen.get(s.key).is_some() {
+            let service = number(s);
+            if !self.seen.insert_new(s.key, service) {
                 continue;
             }
-            let service = number(s);
-            self.seen.insert(s.key, service);
             if let Some(children) = self.waiting.remove(s.key) {
                 for (partition, child) in children {
                     if child != service {
@@ -137,5 +160,40 @@ impl DepTracker {
         }
         let name = |n: u32| self.names.get(n as usize).cloned().unwrap_or_else(|| Arc::from(""));
         found.into_iter().map(|(p, parent, child)| (p, name(parent), name(child))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{span_key, DepTracker, SpanLink, GENERATION};
+
+    fn link(trace: u8, span: u32, parent: Option<u32>, service: u32) -> SpanLink {
+        let id = |s: u32| span_key(&[trace; 16], &s.to_le_bytes());
+        SpanLink { key: id(span), parent: parent.map(id), service, partition: 0 }
+    }
+
+    /// An edge is counted once whichever of parent and child comes first, a retried batch
+    /// adds nothing, and a span seen just before the generations turn is still known after.
+    #[test]
+    fn edges_are_counted_once_across_batches_retries_and_generation_turns() {
+        let services = ["frontend", "cart"];
+        let mut deps = DepTracker::default();
+        // The child first, its parent in a later batch.
+        let child = [link(1, 2, Some(1), 1)];
+        assert!(deps.record(&services, &child).is_empty());
+        let parent = [link(1, 1, None, 0)];
+        let found = deps.record(&services, &parent);
+        assert_eq!(found.iter().map(|(_, p, c)| (&**p, &**c)).collect::<Vec<_>>(), [("frontend", "cart")]);
+        assert!(deps.record(&services, &child).is_empty(), "a retried child");
+        assert!(deps.record(&services, &parent).is_empty(), "a retried parent");
+
+        // A pair that fills the newer generation to the brim, then one more span turns it.
+        let filler: Vec<SpanLink> = (0..GENERATION as u32 - 4).map(|i| link(2, i, None, 0)).collect();
+        assert!(deps.record(&services, &filler).is_empty());
+        let pair = [link(3, 1, None, 0), link(3, 2, Some(1), 1)];
+        assert_eq!(deps.record(&services, &pair).len(), 1);
+        assert!(deps.record(&services, &[link(4, 1, None, 0)]).is_empty(), "the turn");
+        assert!(deps.record(&services, &pair).is_empty(), "a retry of spans from before the turn");
+        assert_eq!(deps.record(&services, &[link(3, 3, Some(1), 1)]).len(), 1, "a child of a span from before the turn");
     }
 }

@@ -41,6 +41,7 @@ use crate::codec::{
 };
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
+use tracegate_core::red::SpanSample;
 use crate::summary::{staircase, tag_hash_seeded, ServiceSummary, Summary};
 
 /// How the writer splits and compresses.
@@ -120,16 +121,32 @@ fn write_batch(shared: &Shared, batch: &BatchIndex<'_>, opts: WriteOptions) -> R
     let mut future = 0usize;
     // The partition of the previous span: a batch's spans mostly share one.
     let mut last: Option<(u64, u64)> = None;
+    // RED metrics' keys, looked up here while each span's name is in cache beside its ids
+    // (see `red_metrics`), counted once the blocks are stored.
+    let mut red = shared.red.enabled().then(|| (shared.red.recorder.resolver(), Vec::with_capacity(batch.spans.len())));
     for (i, entry) in batch.spans.iter().enumerate() {
         let span = &entry.span;
         let mut start_secs = span.start_time_unix_nano / 1_000_000_000;
         if start_secs.saturating_add(opts.partition_secs) <= opts.cutoff_secs {
             continue;
         }
+        let mut start_nanos = span.start_time_unix_nano;
         if start_secs > opts.future_limit_secs {
             // Filed (not re-dated) under the time it arrived; see `WriteOptions`.
             start_secs = opts.now_secs;
+            start_nanos = opts.now_secs.saturating_mul(1_000_000_000);
             future += 1;
+        }
+        if let Some((resolver, resolved)) = &mut red {
+            let duration = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano);
+            resolved.push(resolver.resolve(SpanSample {
+                service: batch.resources.get(batch.resource_of(entry) as usize).map_or("", |r| r.service),
+                operation: span.name,
+                kind: span.kind,
+                status_code: span.status.map_or(0, |s| s.code),
+                start_unix_nano: start_nanos,
+                end_unix_nano: start_nanos.saturating_add(duration),
+            }));
         }
         let pstart = match last {
             Some((k, end)) if (k..end).contains(&start_secs) => k,
@@ -165,6 +182,8 @@ fn write_batch(shared: &Shared, batch: &BatchIndex<'_>, opts: WriteOptions) -> R
         });
         stored += 1;
     }
+    // The recorder's lock is not held while the blocks are built.
+    let resolved = red.map(|(_, resolved)| resolved).unwrap_or_default();
     let mut new_ops = BTreeSet::new();
     let mut prepared = Vec::with_capacity(groups.len());
     for group in groups.values() {
@@ -180,7 +199,7 @@ fn write_batch(shared: &Shared, batch: &BatchIndex<'_>, opts: WriteOptions) -> R
     if future > 0 {
         tracing::debug!(spans = future, "spans dated more than the allowed skew into the future were filed under the current time");
     }
-    crate::red_metrics::record(shared, batch, &opts);
+    crate::red_metrics::count(shared, &resolved, &opts);
     Ok(stored)
 }
 
