@@ -135,7 +135,14 @@ fn maintain(shared: &Shared, disk: &DiskGuard, max_age: Duration) {
     if let Err(e) = rotated.and_then(|_| shared.ingest.checkpoint(shared).map(|_| ())) {
         tracing::warn!(error = %e, "cannot cut the write-ahead log back to what sled has flushed; will retry");
     }
+    // Spare log segments speed up a store that is filling; an idle one gives the disk back.
+    if let Err(e) = shared.ingest.wal().drop_spares_if_idle(SPARES_KEPT_WHILE_IDLE) {
+        tracing::warn!(error = %e, "cannot delete the write-ahead log's spare segments; will retry");
+    }
 }
+
+/// How long spare log segments outlive the last append (see `wal`'s "Recycled segments").
+const SPARES_KEPT_WHILE_IDLE: Duration = Duration::from_secs(1);
 
 fn drop_expired(shared: &Shared, retention: Duration, now: SystemTime) -> Result<usize, StoreError> {
     if retention.is_zero() {

@@ -254,11 +254,12 @@ impl Ingest {
     }
 
     /// When every record is in a block and nothing waits in the open block, starts a new
-    /// log segment (if the current one holds at least `min_bytes`) so that the next
-    /// checkpoint deletes the old one: an idle store keeps no log behind its blocks.
+    /// log segment (if the current one holds at least `min_bytes`, or is a reused full-size
+    /// file) so that the next checkpoint deletes the old one: an idle store keeps no log
+    /// behind its blocks.
     pub fn rotate_if_idle(&self, shared: &Shared, min_bytes: u64) -> Result<(), StoreError> {
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if !open.parts.is_empty() || self.sealed(shared) < self.wal.end() || self.wal.tail_bytes() < min_bytes {
+        if !open.parts.is_empty() || self.sealed(shared) < self.wal.end() || (self.wal.tail_bytes() < min_bytes && !self.wal.tail_recycled()) {
             return Ok(());
         }
         // Under the open block's lock: no append can slip in between the check and the cut.
@@ -272,10 +273,14 @@ impl Ingest {
         /// Payload bytes per replayed block: about what an 8192-span block arrives as.
         const REPLAY_BLOCK_BYTES: usize = 4 << 20;
         let sealed = self.sealed(shared);
-        let last = segments.len().saturating_sub(1);
         let mut replayed = 0;
         for (i, (start, path)) in segments.iter().enumerate() {
-            let records = crate::wal::read_records(path, *start, i == last)?;
+            // A segment ends where the next begins; the last one where its records do.
+            let end = segments.get(i + 1).map(|(next, _)| *next);
+            if end.is_some_and(|end| end <= sealed) {
+                continue; // Every record is in a sealed block.
+            }
+            let records = crate::wal::read_records(path, *start, end)?;
             let mut batch: Vec<Part> = Vec::new();
             let mut bytes = 0;
             let mut end = sealed;

@@ -18,8 +18,9 @@
 //! - **Write-ahead log, then blocks** ([`wal`], [`ingest`]). An export appends its batch to
 //!   a log file and syncs it (concurrent exports share one `fdatasync`): that is the
 //!   acknowledgment. Batches wait there until `max_block_spans` (8192) or `max_block_age`
-//!   (1 s), or until a read, then become blocks; log segments are deleted once sled has
-//!   flushed their blocks, and replayed at open otherwise.
+//!   (1 s), or until a read, then become blocks; log segments are deleted (full ones kept
+//!   as spares that later segments reuse, while spans arrive) once sled has flushed their
+//!   blocks, and replayed at open otherwise.
 //! - **Blocks.** Each cut becomes one zstd-compressed block per partition it touches,
 //!   appended to the partition's block file ([`block_file`]; sled keeps where it is, keyed
 //!   by a sequence number: sled kept blocks it held in memory for good), holding the spans
