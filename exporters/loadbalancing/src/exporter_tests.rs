@@ -350,7 +350,17 @@ async fn a_full_backend_queue_refuses_the_whole_batch_so_the_retry_sends_nothing
     // Batch 3, only a's traces: a's queue is FIFO with one worker, so once batch 3 arrived any
     // piece of batch 2 would have arrived before it.
     let a_only = owned_by(&a, 80..160);
-    lb_exporter.export(request(a_only.iter().copied(), 0)).await.unwrap();
+    // a's one slot frees when its worker has a's answer, a moment after a has the spans: a
+    // refusal until then is the whole batch, retried as a sender would.
+    for attempt in 0.. {
+        match lb_exporter.export(request(a_only.iter().copied(), 0)).await {
+            Ok(()) => break,
+            Err(ConsumeError::Retryable(m)) if m.contains(&a.name()) && m.contains("full") && attempt < 250 => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("batch 3 refused: {e:?}"),
+        }
+    }
     wait_for("batch 3 at a", || a.got.spans().len() == a_first + a_only.len()).await;
     let batch_2_at_a = a.traces().keys().filter(|id| (40..80u32).any(|t| span(t, 0).trace_id == **id)).count();
     assert_eq!(batch_2_at_a, 0, "a took pieces of a refused batch");
