@@ -5,9 +5,10 @@
 //! two bytes into two segments (an older one and the newest, which reopening may truncate).
 //! The queue is opened; when it found a batch (or a loss), or flag 4 is set, one known batch
 //! is appended after whatever was found, everything is popped and acknowledged, and the
-//! queue is opened again. What must hold: no panic, every
-//! batch handed out reads back as OTLP, the batch appended comes back last and intact, and
-//! after everything was acknowledged the reopened queue is empty.
+//! queue is opened again. What must hold: no panic, both opens succeed (whatever the bytes,
+//! and the directory's lock is free again once a queue is dropped), every batch handed out
+//! reads back as OTLP, the batch appended comes back last and intact, and after everything
+//! was acknowledged the reopened queue is empty.
 
 use std::path::Path;
 
@@ -38,7 +39,12 @@ pub fn disk_queue(dir: &Path, data: &[u8]) {
         write(&log::segment_path(dir, 1), rest);
     }
 
-    let Ok(queue) = DiskQueue::open(dir, usize::MAX, false) else { return };
+    // Damage in the files is never a reason not to open; the directory's lock is free,
+    // since the queues of earlier inputs were dropped (a failed open would skip every check).
+    let queue = match DiskQueue::open(dir, usize::MAX, false) {
+        Ok(q) => q,
+        Err(e) => panic!("the queue does not open: {e}"),
+    };
     // Most mutations leave no readable record (a checksum covers each): the rest of the
     // cycle would then repeat what such inputs all do, at a few dozen file system calls
     // each, so it runs for them only when flag 4 asks.
@@ -57,9 +63,11 @@ pub fn disk_queue(dir: &Path, data: &[u8]) {
         assert_eq!(last, Some(mine.to_request()), "the batch appended after reopening comes back last");
     }
     assert_eq!(queue.len(), 0, "every batch popped and acknowledged");
+    // Dropping the queue lets go of the directory's lock, so it reopens in this process.
     drop(queue);
-    if let Ok(again) = DiskQueue::open(dir, usize::MAX, false) {
-        assert_eq!(again.len(), 0, "batches redelivered after everything was acknowledged");
+    match DiskQueue::open(dir, usize::MAX, false) {
+        Ok(again) => assert_eq!(again.len(), 0, "batches redelivered after everything was acknowledged"),
+        Err(e) => panic!("the queue does not reopen after its own cycle: {e}"),
     }
 }
 
