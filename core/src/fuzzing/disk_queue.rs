@@ -11,6 +11,7 @@
 //! was acknowledged the reopened queue is empty.
 
 use std::path::Path;
+use std::time::Duration;
 
 use futures::executor::block_on;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -18,7 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use crate::data::Traces;
 use crate::queue::QueueBackend;
-use crate::queue::disk::log;
+use crate::queue::disk::{lock, log};
 use crate::queue::DiskQueue;
 
 /// The fuzz target `disk_queue`; `dir` is an empty scratch directory it may fill and empty.
@@ -39,12 +40,8 @@ pub fn disk_queue(dir: &Path, data: &[u8]) {
         write(&log::segment_path(dir, 1), rest);
     }
 
-    // Damage in the files is never a reason not to open; the directory's lock is free,
-    // since the queues of earlier inputs were dropped (a failed open would skip every check).
-    let queue = match DiskQueue::open(dir, usize::MAX, false) {
-        Ok(q) => q,
-        Err(e) => panic!("the queue does not open: {e}"),
-    };
+    // Damage in the files is never a reason not to open (a failed open would skip every check).
+    let queue = open(dir, "open");
     // Most mutations leave no readable record (a checksum covers each): the rest of the
     // cycle would then repeat what such inputs all do, at a few dozen file system calls
     // each, so it runs for them only when flag 4 asks.
@@ -65,9 +62,34 @@ pub fn disk_queue(dir: &Path, data: &[u8]) {
     assert_eq!(queue.len(), 0, "every batch popped and acknowledged");
     // Dropping the queue lets go of the directory's lock, so it reopens in this process.
     drop(queue);
-    match DiskQueue::open(dir, usize::MAX, false) {
-        Ok(again) => assert_eq!(again.len(), 0, "batches redelivered after everything was acknowledged"),
-        Err(e) => panic!("the queue does not reopen after its own cycle: {e}"),
+    let again = open(dir, "reopen after its own cycle");
+    assert_eq!(again.len(), 0, "batches redelivered after everything was acknowledged");
+}
+
+/// Opens the queue in `dir`, or fails the target. A lock found held is tried again for up to
+/// a second first: the queues of this process are dropped by then, and the flock goes with the
+/// last reference to the lock file's open file, but once (2026-12-07, one reopen in 1.6M
+/// executions, not again when that input was replayed 180 000 times) a reopen right after the
+/// drop found it still held. The cause is not known; a reference held for a moment outside
+/// this process (a reader of `/proc/<pid>/fd` takes one) would delay the release so. A lock
+/// that is never let go of still fails the target, and a retry is written to the fuzzer's
+/// log (stderr) so a run's figures can say how often it happened.
+fn open(dir: &Path, what: &str) -> DiskQueue {
+    let mut retries = 0;
+    loop {
+        match DiskQueue::open(dir, usize::MAX, false) {
+            Ok(queue) => {
+                if retries > 0 {
+                    eprintln!("disk_queue: {what}: the directory's lock was still held; free after {retries} retries of 1 ms");
+                }
+                return queue;
+            }
+            Err(e) if lock::is_held_elsewhere(&e) && retries < 1000 => {
+                retries += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("the queue does not {what}: {e}"),
+        }
     }
 }
 
