@@ -73,26 +73,27 @@
 //! `config-examples/all-in-one.yaml` through OTLP/gRPC with `tracegate-loadgen` flat out and
 //! times the UI's and Grafana's queries over HTTP (limit 20, last hour; p50 / p99 ms). The
 //! realistic shape uses 20 services because query-bench draws operations and tags from the
-//! first 20 services only. Format 5 (pages, typed value columns, 16-bit summary filters):
-//! release build of ccdf9a8, 2026-12-07 20:25-20:31 on the 2-core VM with nothing else
-//! running (load average 1.3-2.4, `limits` otlp_decode 592-637k spans/s). History, each
-//! step's own figures, and the same table on a loaded machine:
+//! first 20 services only. Format 6 (doubles under one filter marker, RED keys resolved in
+//! the writer's first pass, recycled log segments): release build of b55f79d, 2026-12-07 on
+//! the 2-core VM; default 10M at 23:47 (nothing else running, `limits` otlp_decode 477-533k
+//! spans/s), realistic 10M at 23:23 (a fuzzer at nice 19 beside it, 493-557k), realistic
+//! 100M at 23:48-23:52 (533-621k). History, each step's own figures, and other windows:
 //! `docs/perf/sled-store-history.md`.
 //!
 //! | query | default 10M | realistic 10M | realistic 100M |
 //! | --- | --- | --- | --- |
-//! | trace by id | 0.48 / 0.73 | 0.40 / 0.85 | 0.46 / 1.76 |
-//! | service | 5.36 / 7.97 | 4.42 / 10.8 | 5.92 / 10.8 |
-//! | service + common operation | 4.67 / 6.72 | 3.66 / 8.74 | 4.53 / 8.71 |
-//! | service + rare operation | 3.30 / 7.81 | 5.79 / 14.3 | 6.47 / 14.1 |
-//! | service + common tag | 5.13 / 10.9 | 5.58 / 10.2 | 5.75 / 9.76 |
-//! | service + rare tag | 9.90 / 21.6 | 4.41 / 21.4 | 26.1 / 48.0 |
-//! | service + minDuration | 3.33 / 7.24 | 6.33 / 20.4 | 8.06 / 22.8 |
-//! | service + absent tag | 0.18 / 0.36 | 0.18 / 0.37 | 0.31 / 0.74 |
-//! | fill: spans per gateway CPU s | 348k | 449k | 417k |
-//! | fill: acknowledged spans/s | 424k | 440k | 519k |
-//! | disk | 41.5 B/span | 33.6 B/span | 32.8 B/span |
-//! | RSS peak / settled | 189 / 152 MiB | 170 / 133 MiB | 193 / 150 MiB |
+//! | trace by id | 0.53 / 0.94 | 0.47 / 1.13 | 0.61 / 1.34 |
+//! | service | 5.61 / 7.50 | 5.68 / 11.6 | 5.10 / 8.25 |
+//! | service + common operation | 4.86 / 6.35 | 5.30 / 9.48 | 4.20 / 7.43 |
+//! | service + rare operation | 4.49 / 5.37 | 6.88 / 15.2 | 7.08 / 15.7 |
+//! | service + common tag | 5.94 / 8.62 | 7.84 / 18.5 | 7.33 / 15.9 |
+//! | service + rare tag | 11.6 / 17.2 | 4.90 / 16.9 | 26.0 / 45.1 |
+//! | service + minDuration | 5.82 / 8.32 | 6.95 / 25.6 | 6.55 / 17.6 |
+//! | service + absent tag | 0.42 / 1.04 | 0.39 / 0.69 | 0.26 / 0.50 |
+//! | fill: spans per gateway CPU s | 333k (431k at 23:22) | 421k | 354k (379k at 23:24) |
+//! | fill: acknowledged spans/s | 444k | 417k | 468k |
+//! | disk | 39.3 B/span | 33.2 B/span | 32.9 B/span |
+//! | RSS peak / settled | 173 / 127 MiB | 170 / 133 MiB | 190 / 146 MiB |
 //!
 //! What made the rare tag fast (each step measured with query-bench, see the history): a
 //! search for a value counts it in the tag's value column first, ints and bools compared as
@@ -104,11 +105,13 @@
 //! decompression each, and a summary's other services are skipped unparsed (100M rare tag
 //! 45 -> 21 ms p50, 164 -> 81 ms p99, same load).
 //!
-//! Not met yet (issue 14's bounds): ingest in the default shape is ~350k spans per gateway
-//! CPU second, not 400k (the realistic shape makes 417-449k); the fill's profile is spread
-//! over the attribute columns (~10%), the request check and views (~10%), copies, and the
-//! dependency tracker's maps, nothing past 3%. Under load the p99s grow (trace by id 4-7 ms
-//! with three builds at nice 19; see the history).
+//! Ingest against issue 14's 400k spans per gateway CPU second: alternated 6M default-shape
+//! fills went from 302-346k (1be432b) to 376-436k this session, but single long fills on this
+//! VM vary more than the gain (the same build: 431k and 333k at 10M, 379k and 354k at
+//! realistic 100M, the faster acknowledgment rate with the lower figure), so the bound is
+//! not met with a margin. What is left in the profile is the attribute columns (~12%), the
+//! receiver's check and the views (~14%), copies (~7%) and the kernel (~22%: socket reads,
+//! `fdatasync`, thread hand-offs).
 
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
