@@ -93,6 +93,8 @@ struct Tail {
     end: u64,
     /// A spare renamed: an older use's bytes follow the records.
     recycled: bool,
+    /// When the last record was appended (to this segment or, carried over, an earlier one).
+    last_append: std::time::Instant,
 }
 
 pub struct Wal {
@@ -106,8 +108,6 @@ pub struct Wal {
     turn: tokio::sync::Mutex<()>,
     /// [`SEGMENT_BYTES`], smaller in tests.
     segment_bytes: u64,
-    /// When the last record was appended.
-    last_append: Mutex<std::time::Instant>,
 }
 
 fn segment_path(dir: &Path, start: u64) -> PathBuf {
@@ -243,7 +243,6 @@ impl Wal {
             closed: Mutex::default(),
             turn: tokio::sync::Mutex::new(()),
             segment_bytes: SEGMENT_BYTES,
-            last_append: Mutex::new(std::time::Instant::now()),
         })
     }
 
@@ -262,14 +261,14 @@ impl Wal {
         .map_err(|e| WalError::io(&path, e))?;
         // The file's name must survive a crash too, or its synced records are unreachable.
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| WalError::io(dir, e))?;
-        Ok(Tail { file: Arc::new(file), path, start, end: start, recycled })
+        Ok(Tail { file: Arc::new(file), path, start, end: start, recycled, last_append: std::time::Instant::now() })
     }
 
     /// Appends one record per payload; returns the offset after the last one. Not durable
     /// until [`Wal::sync_to`] that offset. Blocking (file writes).
     pub fn append(&self, payloads: &[&[u8]]) -> Result<u64, WalError> {
-        *self.last_append.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
         let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        tail.last_append = std::time::Instant::now();
         if tail.end - tail.start >= self.segment_bytes {
             self.close_tail(&mut tail, true)?;
         }
@@ -357,7 +356,7 @@ impl Wal {
     /// while segments are being filled, and an idle store keeps no log behind its blocks.
     /// Returns how many were deleted.
     pub fn drop_spares_if_idle(&self, idle: std::time::Duration) -> Result<usize, WalError> {
-        if self.last_append.lock().unwrap_or_else(|p| p.into_inner()).elapsed() < idle {
+        if self.tail.lock().unwrap_or_else(|p| p.into_inner()).last_append.elapsed() < idle {
             return Ok(0);
         }
         let mut dropped = 0;
@@ -385,8 +384,8 @@ impl Wal {
     /// disk, so only the last segment can ever hold an interrupted write.
     fn close_tail(&self, tail: &mut Tail, reuse: bool) -> Result<(), WalError> {
         tail.file.sync_data().map_err(|e| WalError::io(&tail.path, e))?;
-        let (start, end) = (tail.start, tail.end);
-        *tail = Self::new_tail(&self.dir, end, reuse)?;
+        let (start, end, last_append) = (tail.start, tail.end, tail.last_append);
+        *tail = Tail { last_append, ..Self::new_tail(&self.dir, end, reuse)? };
         self.durable.fetch_max(end, Ordering::AcqRel);
         self.closed.lock().unwrap_or_else(|p| p.into_inner()).push_back(start);
         Ok(())

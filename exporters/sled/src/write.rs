@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use prost::Message;
+use tracegate_core::red::SpanSample;
 
 use crate::batch_index::{index_decoded, index_request, BatchIndex, Part};
 use crate::block_write::BlockWriter;
@@ -41,7 +42,6 @@ use crate::codec::{
 };
 use crate::db::{Partition, Shared, StoreError};
 use crate::deps::{span_key, SpanLink};
-use tracegate_core::red::SpanSample;
 use crate::summary::{staircase, tag_hash_seeded, ServiceSummary, Summary};
 
 /// How the writer splits and compresses.
