@@ -1,5 +1,6 @@
-//! Where a partition's compressed blocks live: one append-only file per partition beside
-//! sled's files, with sled keeping only where each block is (format 4).
+//! Where a partition's compressed blocks live, and since format 7 its other large values
+//! (summaries, trace-id lists, run chunks and filters): one append-only file per partition
+//! beside sled's files, with sled keeping only where each value is.
 //!
 //! # Why not in sled
 //!
@@ -13,6 +14,13 @@
 //! next access to its shard, and sled reads a whole leaf back to insert one block into it. A
 //! block is written once and read whole, which a plain file does well: a positioned read
 //! from the kernel's page cache, which the kernel sizes and gives back under pressure.
+//!
+//! Smaller values stayed resident too. A shard weighs the pages it was asked for only after
+//! 64 accesses to it, and a leaf holds up to 16 values whatever their size, so the leaves of
+//! ~7 KB summaries and ~4.5 KB run chunks, written once and never read again by the writer,
+//! sat unweighed: after a 28.5M-span overload sled held ~60 MB of them against a 4 MiB
+//! cache, the largest part of the idle gateway's heap (a jemalloc heap profile; docs/memory.md).
+//! With every such value in the file, sled's leaves hold 13-byte pointers.
 //!
 //! # Layout and the order of writes
 //!
@@ -103,26 +111,49 @@ impl BlockFile {
     /// Appends `block` and returns the value that points to it. The caller is the only
     /// writer of this file at this moment (the store's block insert lock).
     pub fn append(&self, block: &[u8]) -> Result<Vec<u8>, BlockFileError> {
-        let len = u32::try_from(block.len()).ok().filter(|&n| n <= MAX_BLOCK_BYTES).ok_or_else(|| {
-            self.err(io::Error::new(io::ErrorKind::InvalidInput, format!("a block of {} bytes", block.len())))
-        })?;
+        let mut pointers = self.append_many(block, &[block.len()])?;
+        Ok(pointers.pop().unwrap_or_default())
+    }
+
+    /// Appends `bytes`, which hold values of the lengths `lens` one after another, in one
+    /// write, and returns a pointer to each value (a run's chunks: one write, not hundreds).
+    /// The same single writer as [`Self::append`].
+    pub fn append_many(&self, bytes: &[u8], lens: &[usize]) -> Result<Vec<Vec<u8>>, BlockFileError> {
+        let too_big = |n: usize| self.err(io::Error::new(io::ErrorKind::InvalidInput, format!("a value of {n} bytes")));
+        if lens.iter().sum::<usize>() != bytes.len() {
+            return Err(self.err(io::Error::new(io::ErrorKind::InvalidInput, "value lengths do not add up to the bytes")));
+        }
+        let lens: Vec<u32> = lens
+            .iter()
+            .map(|&n| u32::try_from(n).ok().filter(|&n| n <= MAX_BLOCK_BYTES).ok_or_else(|| too_big(n)))
+            .collect::<Result<_, _>>()?;
         let file = self.handle(true)?;
-        let offset = file.metadata().map_err(|e| self.err(e))?.len();
-        if let Err(e) = (&*file).write_all(block) {
+        let mut offset = file.metadata().map_err(|e| self.err(e))?.len();
+        if let Err(e) = (&*file).write_all(bytes) {
             // Whatever part was written is named by no pointer; give the disk back (a full
             // disk is the likely cause).
             let _ = file.set_len(offset);
             return Err(self.err(e));
         }
-        let mut value = Vec::with_capacity(POINTER_LEN);
-        value.push(POINTER);
-        value.extend_from_slice(&offset.to_le_bytes());
-        value.extend_from_slice(&len.to_le_bytes());
-        Ok(value)
+        let mut pointers = Vec::with_capacity(lens.len());
+        for len in lens {
+            let mut value = Vec::with_capacity(POINTER_LEN);
+            value.push(POINTER);
+            value.extend_from_slice(&offset.to_le_bytes());
+            value.extend_from_slice(&len.to_le_bytes());
+            pointers.push(value);
+            offset += u64::from(len);
+        }
+        Ok(pointers)
     }
 
-    /// The block bytes a blocks-tree value stands for: read from the file when it is a
-    /// pointer, the value itself when the block was stored in sled (formats 2 and 3).
+    /// The bytes a blocks-tree value stands for: read from the file when it is a pointer, the
+    /// value itself when it was stored in sled (blocks of formats 2 and 3; summaries,
+    /// trace-id lists, run chunks and filters of formats 2 to 6). No value stored inline is
+    /// ever a pointer's 13 bytes beginning with its marker: a block begins with its version
+    /// (2), a summary is longer, a trace-id list is a multiple of 16 bytes, a run chunk holds
+    /// at least one 16-byte id, and a filter begins with its kind (0, 0xF6, or a Bloom
+    /// filter's 5 probes).
     pub fn resolve<'a>(&self, stored: &'a [u8]) -> Result<Cow<'a, [u8]>, BlockFileError> {
         let Some((offset, len)) = pointer(stored) else { return Ok(Cow::Borrowed(stored)) };
         let bad = || BlockFileError::BadPointer { path: self.path.display().to_string(), offset, len: u64::from(len) };

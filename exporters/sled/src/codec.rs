@@ -24,13 +24,17 @@ use tracegate_pdata::wire;
 /// 6: summaries file every double under one marker ([`DOUBLE_VALUES`]), not its text; a
 /// build before it would not find a double value in them, so it must refuse them by name.
 /// Blocks are as in format 5.
-pub const FORMAT_VERSION: u32 = 6;
+/// 7: summaries, trace-id lists, run chunks and run filters are in the partition's block
+/// file like its blocks, sled holding where each one is (13 bytes); a build before it would
+/// read those pointers as damaged summaries and lists. Values of formats 2 to 6 stored in
+/// sled are read as they are ([`crate::block_file::BlockFile::resolve`]).
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Databases of these formats are opened and stamped [`FORMAT_VERSION`]: their blocks stay
 /// in sled and are read there, format 2's `t` keys are still read by lookups, and new blocks
 /// are written the new way. (An older build then refuses the database, by name, rather than
 /// misread the new blocks.)
-pub const UPGRADES_FORMATS: [u32; 4] = [2, 3, 4, 5];
+pub const UPGRADES_FORMATS: [u32; 5] = [2, 3, 4, 5, 6];
 
 /// The version byte of a block container; unchanged since format 2.
 const BLOCK_VERSION: u8 = 2;

@@ -34,7 +34,7 @@ pub enum StoreError {
     #[error("{0}")]
     Codec(#[from] crate::codec::CodecError),
     #[error(
-        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only (and upgrades formats 2 to 5 to it). \
+        "the database at \"{path}\" was written in storage format {found}; this build reads format {supported} only (and upgrades formats 2 to 6 to it). \
          Move it aside (or point `path` elsewhere) and start with an empty directory"
     )]
     Format { path: String, found: u32, supported: u32 },
@@ -238,6 +238,7 @@ impl Shared {
                 let p = Partition::new(&db, &canonical, start, end).map_err(|e| err(e.to_string()))?;
                 if let Some((_, newest)) = p.blocks.scan_prefix([b's']).next_back().transpose().map_err(|e| err(e.to_string()))? {
                     // Unreadable: assume anything, so no search stops early on its account.
+                    let newest = p.file.resolve(&newest).map_err(|e| err(e.to_string()))?;
                     bound = crate::summary::SummaryView::parse(&newest).map_or(u64::MAX, |s| s.bound).max(bound);
                 }
                 partitions.insert(start, p);

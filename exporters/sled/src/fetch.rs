@@ -50,7 +50,7 @@ impl SledReader {
         let parts = self.shared.partitions_between(self.oldest_secs(), u64::MAX);
         for id in ids {
             for p in &parts {
-                let mut seqs = p.traces.blocks_of(&p.blocks, id)?;
+                let mut seqs = p.traces.blocks_of(&p.blocks, &p.file, id)?;
                 crate::trace_index::legacy_blocks(&p.index, id, &mut seqs)?;
                 for seq in seqs {
                     wanted.entry((p.start, seq.to_be_bytes())).or_insert_with(|| (p.clone(), Vec::new())).1.push(*id);

@@ -10,8 +10,10 @@ use crate::tests::{ago, answers, config};
 use crate::{Config, SledExporter};
 
 /// Rewrites a store's blocks as formats 2 and 3 kept them, in sled (a block's sequence number
-/// -> its bytes), and deletes the block files. Returns how many blocks moved.
+/// -> its bytes), with the other values as formats 2 to 6 kept them, and deletes the block
+/// files. Returns how many blocks moved.
 fn move_blocks_into_sled(shared: &Shared) -> usize {
+    move_values_into_sled(shared);
     let mut moved = 0;
     for p in shared.partitions_between(0, u64::MAX) {
         for entry in p.blocks.iter() {
@@ -25,6 +27,20 @@ fn move_blocks_into_sled(shared: &Shared) -> usize {
         p.file.remove().expect("remove block file");
     }
     moved
+}
+
+/// Makes a store written now look as formats 2 to 6 left it: summaries, trace-id lists,
+/// run chunks and filters stored in sled, not in the block file.
+fn move_values_into_sled(shared: &Shared) {
+    for p in shared.partitions_between(0, u64::MAX) {
+        for entry in p.blocks.iter() {
+            let (k, v) = entry.expect("entry");
+            if k.len() != 8 && crate::block_file::pointer(&v).is_some() {
+                let value = p.file.resolve(&v).expect("value").into_owned();
+                p.blocks.insert(k, value).expect("inline value");
+            }
+        }
+    }
 }
 
 /// A database from before format 2 (no format key, but partitions) is refused with a message
@@ -48,9 +64,10 @@ async fn a_database_of_another_format_is_refused_by_name() {
     SledExporter::open(Config { path: fresh, ..Config::default() }).expect("reopen");
 }
 
-/// Format 4 keeps only a 13-byte pointer per block in sled; the block's bytes are in the
-/// partition's file. (sled counts a page holding a block at ~20 bytes against its cache, so
-/// blocks kept in sled stayed in memory for good: see `crate::block_file`.)
+/// Format 4 keeps only a 13-byte pointer per block in sled, format 7 also per summary,
+/// trace-id list, run chunk and filter; their bytes are in the partition's file. (sled kept
+/// pages it wrote in memory far past its cache size, blocks for good: see
+/// `crate::block_file` and docs/memory.md.)
 #[tokio::test]
 async fn blocks_are_in_files_and_sled_holds_only_where_they_are() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -63,20 +80,22 @@ async fn blocks_are_in_files_and_sled_holds_only_where_they_are() {
         exporter.flush().await.expect("a block per batch");
     }
     let shared = exporter.shared_for_test();
-    let (mut blocks, mut file_bytes) = (0, 0);
+    let (mut blocks, mut summaries, mut file_bytes) = (0, 0, 0);
     for p in shared.partitions_between(0, u64::MAX) {
         for entry in p.blocks.iter() {
             let (k, v) = entry.expect("entry");
-            if k.len() == 8 {
-                assert_eq!(v.len(), 13, "a pointer, not the block");
-                blocks += 1;
-                file_bytes += p.file.resolve(&v).expect("block").len();
+            if k.first() == Some(&b'R') {
+                continue; // a run's marker: empty
             }
+            assert!(crate::block_file::pointer(&v).is_some(), "key {k:?}: a pointer, not its {} bytes", v.len());
+            blocks += usize::from(k.len() == 8);
+            summaries += usize::from(k.first() == Some(&b's'));
+            file_bytes += p.file.resolve(&v).expect("value").len();
         }
     }
-    assert_eq!(blocks, 3);
+    assert_eq!((blocks, summaries), (3, 3));
     let on_disk: u64 = std::fs::read_dir(dir.path().join("db").join("blocks")).expect("blocks dir").map(|e| e.expect("entry").metadata().expect("meta").len()).sum();
-    assert_eq!(on_disk, file_bytes as u64, "the files hold the blocks, nothing else");
+    assert_eq!(on_disk, file_bytes as u64, "the files hold what sled points to, nothing else");
 }
 
 /// A format 3 database (blocks in sled) is upgraded in place at open: every query answers as
@@ -100,6 +119,12 @@ async fn a_format_5_database_is_upgraded_and_answers_alike() {
     upgraded_and_answers_alike(5).await;
 }
 
+/// A format 6 database (summaries and the trace index's values in sled) is the same.
+#[tokio::test]
+async fn a_format_6_database_is_upgraded_and_answers_alike() {
+    upgraded_and_answers_alike(6).await;
+}
+
 async fn upgraded_and_answers_alike(format: u32) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut ids = Ids::new(32);
@@ -118,6 +143,8 @@ async fn upgraded_and_answers_alike(format: u32) {
         let shared = exporter.shared_for_test();
         if format < 4 {
             assert_eq!(move_blocks_into_sled(shared), 1);
+        } else if format < 7 {
+            move_values_into_sled(shared);
         }
         shared.meta.insert(b"format", &format.to_le_bytes()).expect("format");
         shared.db.flush().expect("flush");
@@ -156,6 +183,7 @@ async fn a_format_2_database_is_upgraded_and_its_traces_still_found() {
         exporter.flush().await.expect("flush");
         // Rewrite the trace index as format 2 wrote it.
         let shared = exporter.shared_for_test();
+        move_values_into_sled(shared);
         let mut t_keys = 0;
         for p in shared.partitions_between(0, u64::MAX) {
             for entry in p.blocks.scan_prefix([b'i']) {

@@ -39,7 +39,9 @@
 //!   the fill's CPU in a profile, and ~10 B/span of disk. Byte-identical spans (a retried
 //!   batch) are returned once; spans that share an id but differ are all returned, as Jaeger
 //!   does.
-//! - **Search summaries.** One `s`+seq value per block, in the blocks tree: per service its
+//! - **Search summaries.** One `s`+seq value per block (since format 7 in the block file like
+//!   the trace index's lists, chunks and filters, the blocks tree holding where: sled kept
+//!   every leaf of them in memory, see [`block_file`]): per service its
 //!   operations with kinds and the latest start of each, start and duration ranges, the
 //!   latest start per duration class; and a binary fuse filter of `(service, key, value)`
 //!   tag hashes ([`summary`], [`filter`]). A search ([`read`], rules in [`matching`]) reads
@@ -57,11 +59,12 @@
 //!   trace a user opens next is usually in one of them.
 //! - **Operations** live in a global `meta` tree; **dependencies** are counted as spans are
 //!   written ([`deps`]) into `d`+parent+child counters per partition and summed on read.
-//! - **Format version.** `meta` holds the storage format (6). Format 2 to 5 databases are
-//!   opened and restamped 6: format 2 and 3 blocks stay in sled and are read there, format
+//! - **Format version.** `meta` holds the storage format (7). Format 2 to 6 databases are
+//!   opened and restamped 7: format 2 and 3 blocks stay in sled and are read there, format
 //!   2's `t` keys are still read, format 4 blocks (no page table) are read as one page,
 //!   format 5 summaries (doubles filed by their text, not under `codec::DOUBLE_VALUES`) are
-//!   still searched, and new blocks are written the new way (an older build then refuses the
+//!   still searched, summaries and trace-index values of formats 2 to 6 are read from sled,
+//!   and new blocks are written the new way (an older build then refuses the
 //!   database by name instead of misreading it). Any other format (format 1 had no version
 //!   key) is refused at open with an error naming both versions; it is not converted.
 //!   sled's own segment size is read back from its `conf`.

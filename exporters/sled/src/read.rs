@@ -112,6 +112,7 @@ impl SledReader {
         for entry in summaries.rev() {
             let (key, value) = entry?;
             stats.summaries += 1;
+            let value = p.file.resolve(&value)?;
             let Some(summary) = SummaryView::parse(&value) else { continue };
             // The start a span must beat to enter the top `limit`, once `limit` are found.
             let beat = (found.len() >= limit).then(|| kth_newest(found, limit));

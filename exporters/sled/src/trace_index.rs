@@ -23,6 +23,12 @@
 //!   whose filter ([`crate::run_filter`], `F`+run, written in the run's batch) says the id is
 //!   not there: about one seek per lookup however many runs a partition has.
 //!
+//! Where the values are: since format 7 every list, chunk and filter is appended to the
+//! partition's block file ([`crate::block_file`]) and sled holds a 13-byte pointer to it,
+//! under the same key. sled kept the leaves it wrote in memory long past its cache size:
+//! after a 28.5M-span overload the lists and chunks were ~22 MB of the idle gateway's heap
+//! (docs/memory.md). Values of earlier formats, stored in sled, are read as they are.
+//!
 //! Memory: the pending lists of one partition stay under [`RUN_ENTRIES`] ids (16 B each); all
 //! partitions' together are held under [`MAX_PENDING_ENTRIES`] by merging the least recently
 //! written partition early ([`relieve`]). A partition's lists and runs are read from sled the
@@ -37,7 +43,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::block_file::BlockFile;
 use crate::codec::{put_varint, Cursor};
+use crate::db::StoreError;
 use crate::run_filter::RunFilter;
 
 pub type TraceId = [u8; 16];
@@ -120,8 +128,8 @@ impl TraceIndex {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The partition's index, read from `tree` on first use.
-    fn loaded<'a>(&'a self, tree: &sled::Tree) -> Result<MutexGuard<'a, Inner>, sled::Error> {
+    /// The partition's index, read from `tree` (values from `file`) on first use.
+    fn loaded<'a>(&'a self, tree: &sled::Tree, file: &BlockFile) -> Result<MutexGuard<'a, Inner>, StoreError> {
         let mut inner = self.lock();
         if inner.loaded {
             return Ok(inner);
@@ -129,7 +137,7 @@ impl TraceIndex {
         let mut filters = BTreeMap::new();
         for entry in tree.scan_prefix([FILTER]) {
             let (k, v) = entry?;
-            if let (Some(run), Some(filter)) = (seq_of(&k), RunFilter::from_bytes(&v)) {
+            if let (Some(run), Some(filter)) = (seq_of(&k), RunFilter::from_bytes(&file.resolve(&v)?)) {
                 filters.insert(run, filter);
             }
         }
@@ -140,7 +148,7 @@ impl TraceIndex {
         }
         for entry in tree.scan_prefix([PENDING]) {
             let (k, v) = entry?;
-            match (seq_of(&k), ids_of(&v)) {
+            match (seq_of(&k), ids_of(&file.resolve(&v)?)) {
                 (Some(seq), Some(ids)) => {
                     inner.pending_entries += ids.len();
                     inner.pending.insert(seq, ids);
@@ -154,26 +162,26 @@ impl TraceIndex {
         Ok(inner)
     }
 
-    /// Records the trace ids of block `seq` (written just before into `tree`); merges the
-    /// partition's pending lists into a run once they are large enough.
-    pub fn add_block(&self, tree: &sled::Tree, seq: u64, mut ids: Vec<TraceId>) -> Result<(), sled::Error> {
+    /// Records the trace ids of block `seq` (written just before into `tree` and `file`);
+    /// merges the partition's pending lists into a run once they are large enough.
+    pub fn add_block(&self, tree: &sled::Tree, file: &BlockFile, seq: u64, mut ids: Vec<TraceId>) -> Result<(), StoreError> {
         ids.sort_unstable();
         ids.dedup();
-        tree.insert(key(PENDING, seq), ids.concat())?;
-        let mut inner = self.loaded(tree)?;
+        tree.insert(key(PENDING, seq), file.append(&ids.concat())?)?;
+        let mut inner = self.loaded(tree, file)?;
         inner.pending_entries += ids.len();
         inner.pending.insert(seq, ids.into());
         inner.fresh.push(seq);
         inner.touched = CLOCK.fetch_add(1, Ordering::Relaxed) + 1;
         if inner.pending_entries >= RUN_ENTRIES {
-            merge(&mut inner, tree)?;
+            merge(&mut inner, tree, file)?;
         }
         Ok(())
     }
 
     /// Sequence numbers of the blocks holding spans of `id`, ascending.
-    pub fn blocks_of(&self, tree: &sled::Tree, id: &TraceId) -> Result<Vec<u64>, sled::Error> {
-        let mut inner = self.loaded(tree)?;
+    pub fn blocks_of(&self, tree: &sled::Tree, file: &BlockFile, id: &TraceId) -> Result<Vec<u64>, StoreError> {
+        let mut inner = self.loaded(tree, file)?;
         if inner.fresh.len() > MAX_FRESH {
             let inner = &mut *inner;
             inner.sorted.clear();
@@ -209,7 +217,7 @@ impl TraceIndex {
             if seq_of(&k) != Some(run) {
                 continue;
             }
-            if chunk_seqs(&chunk, run, id, &mut found).is_none() {
+            if chunk_seqs(&file.resolve(&chunk)?, run, id, &mut found).is_none() {
                 tracing::warn!(run, "damaged trace-index chunk in the store; some traces cannot be fetched by id");
             }
         }
@@ -243,43 +251,47 @@ pub(crate) fn chunk_seqs(chunk: &[u8], run: u64, id: &TraceId, out: &mut Vec<u64
     Some(())
 }
 
-/// Merges `inner`'s pending lists into one run in `tree`.
-fn merge(inner: &mut Inner, tree: &sled::Tree) -> Result<(), sled::Error> {
+/// Merges `inner`'s pending lists into one run in `tree`, its chunks and filter in `file`.
+fn merge(inner: &mut Inner, tree: &sled::Tree, file: &BlockFile) -> Result<(), StoreError> {
     let Some(&run) = inner.pending.keys().next() else { return Ok(()) };
     let mut entries: Vec<(TraceId, u64)> = Vec::with_capacity(inner.pending_entries);
     for (seq, ids) in &inner.pending {
         entries.extend(ids.iter().map(|id| (*id, *seq)));
     }
     entries.sort_unstable();
-    let mut batch = sled::Batch::default();
-    let mut chunk = Vec::with_capacity(CHUNK_ENTRIES * 20);
-    let mut first: Option<TraceId> = None;
+    // Every chunk, one after another, then the filter: one append to the file.
+    let mut bytes = Vec::with_capacity(entries.len() * 18);
+    let mut chunks: Vec<(TraceId, usize)> = Vec::new();
+    let mut chunk_start = 0;
     let mut in_chunk = 0;
-    let flush = |batch: &mut sled::Batch, first: &TraceId, chunk: &mut Vec<u8>| {
-        let mut k = Vec::with_capacity(25);
-        k.extend_from_slice(&key(CHUNK, run));
-        k.extend_from_slice(first);
-        batch.insert(k, std::mem::take(chunk));
-    };
     for (i, (id, seq)) in entries.iter().enumerate() {
         let starts_new = in_chunk >= CHUNK_ENTRIES && entries.get(i.wrapping_sub(1)).is_some_and(|(prev, _)| prev != id);
         if starts_new {
-            if let Some(f) = &first {
-                flush(&mut batch, f, &mut chunk);
-            }
-            first = None;
+            chunks.push((entries[i - in_chunk].0, bytes.len() - chunk_start));
+            chunk_start = bytes.len();
             in_chunk = 0;
         }
-        first.get_or_insert(*id);
-        chunk.extend_from_slice(id);
-        put_varint(&mut chunk, seq - run);
+        bytes.extend_from_slice(id);
+        put_varint(&mut bytes, seq - run);
         in_chunk += 1;
     }
-    if let Some(f) = &first {
-        flush(&mut batch, f, &mut chunk);
+    if in_chunk > 0 {
+        chunks.push((entries[entries.len() - in_chunk].0, bytes.len() - chunk_start));
     }
     let filter = RunFilter::build(entries.iter().map(|(id, _)| id));
-    batch.insert(&key(FILTER, run)[..], filter.to_bytes());
+    let stored_filter = filter.to_bytes();
+    bytes.extend_from_slice(&stored_filter);
+    let mut lens: Vec<usize> = chunks.iter().map(|(_, len)| *len).collect();
+    lens.push(stored_filter.len());
+    let mut pointers = file.append_many(&bytes, &lens)?.into_iter();
+    let mut batch = sled::Batch::default();
+    for ((first, _), pointer) in chunks.iter().zip(pointers.by_ref()) {
+        let mut k = Vec::with_capacity(25);
+        k.extend_from_slice(&key(CHUNK, run));
+        k.extend_from_slice(first);
+        batch.insert(k, pointer);
+    }
+    batch.insert(&key(FILTER, run)[..], pointers.next().unwrap_or_default());
     batch.insert(&key(RUN, run)[..], &[] as &[u8]);
     for seq in inner.pending.keys() {
         batch.remove(&key(PENDING, *seq)[..]);
@@ -295,7 +307,7 @@ fn merge(inner: &mut Inner, tree: &sled::Tree) -> Result<(), sled::Error> {
 
 /// Keeps the pending lists of all `partitions` under [`MAX_PENDING_ENTRIES`] ids by merging
 /// the least recently written partitions' lists into runs early.
-pub fn relieve(partitions: &[crate::db::Partition]) -> Result<(), sled::Error> {
+pub fn relieve(partitions: &[crate::db::Partition]) -> Result<(), StoreError> {
     let mut held: Vec<(u64, usize, &crate::db::Partition)> = partitions
         .iter()
         .map(|p| {
@@ -310,8 +322,8 @@ pub fn relieve(partitions: &[crate::db::Partition]) -> Result<(), sled::Error> {
         if total <= MAX_PENDING_ENTRIES {
             break;
         }
-        let mut inner = p.traces.loaded(&p.blocks)?;
-        merge(&mut inner, &p.blocks)?;
+        let mut inner = p.traces.loaded(&p.blocks, &p.file)?;
+        merge(&mut inner, &p.blocks, &p.file)?;
         total -= n;
     }
     Ok(())
@@ -340,10 +352,17 @@ mod tests {
         t
     }
 
+    fn store() -> (tempfile::TempDir, sled::Db, sled::Tree, BlockFile) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sled::Config::new().path(dir.path().join("db")).open().expect("open");
+        let tree = db.open_tree("b").expect("tree");
+        let file = BlockFile::new(crate::block_file::path_of(dir.path(), 0, 3600));
+        (dir, db, tree, file)
+    }
+
     #[test]
     fn finds_every_block_of_a_trace_before_and_after_merging_and_after_reopening() {
-        let db = sled::Config::new().temporary(true).open().expect("open");
-        let tree = db.open_tree("b").expect("tree");
+        let (_dir, _db, tree, file) = store();
         let index = TraceIndex::default();
         // Trace n is in blocks n % 7 and n % 5 + 100 (seq), so each block holds many traces
         // and each trace two blocks; chunks must not split one trace's entries.
@@ -354,7 +373,7 @@ mod tests {
             blocks.entry(u64::from(n % 5) + 100).or_default().push(id(n));
         }
         for (seq, ids) in blocks.clone().into_iter().take(6) {
-            index.add_block(&tree, seq, ids).expect("add");
+            index.add_block(&tree, &file, seq, ids).expect("add");
         }
         let expect = |n: u32| {
             let mut v = vec![u64::from(n % 7), u64::from(n % 5) + 100];
@@ -363,36 +382,53 @@ mod tests {
         };
         // Some blocks pending, then all merged into a run, then some pending again.
         assert!(index.lock().runs.is_empty());
-        merge(&mut index.lock(), &tree).expect("merge");
+        merge(&mut index.lock(), &tree, &file).expect("merge");
         for (seq, ids) in blocks.into_iter().skip(6) {
-            index.add_block(&tree, seq, ids).expect("add");
+            index.add_block(&tree, &file, seq, ids).expect("add");
         }
         assert_eq!(index.lock().runs.len(), 1);
         assert!(index.lock().runs[0].filter.is_some(), "a run is written with its filter");
         for n in (0..traces).step_by(37) {
-            assert_eq!(index.blocks_of(&tree, &id(n)).expect("lookup"), expect(n), "trace {n}");
+            assert_eq!(index.blocks_of(&tree, &file, &id(n)).expect("lookup"), expect(n), "trace {n}");
         }
-        assert!(index.blocks_of(&tree, &id(traces + 1)).expect("lookup").is_empty(), "an unknown trace is in no block");
-        assert!(index.blocks_of(&tree, &[0u8; 16]).expect("lookup").is_empty(), "below every run's first id");
+        assert!(index.blocks_of(&tree, &file, &id(traces + 1)).expect("lookup").is_empty(), "an unknown trace is in no block");
+        assert!(index.blocks_of(&tree, &file, &[0u8; 16]).expect("lookup").is_empty(), "below every run's first id");
 
         let reopened = TraceIndex::default();
         for n in (0..traces).step_by(41) {
-            assert_eq!(reopened.blocks_of(&tree, &id(n)).expect("lookup"), expect(n), "trace {n} after reopening");
+            assert_eq!(reopened.blocks_of(&tree, &file, &id(n)).expect("lookup"), expect(n), "trace {n} after reopening");
         }
+
+        // sled holds where lists, chunks and filters are, never the values themselves: what
+        // sled keeps in memory stays small however much is stored (docs/memory.md).
+        for entry in tree.iter() {
+            let (k, v) = entry.expect("entry");
+            assert!(v.len() <= 13, "key {k:?} holds {} bytes in sled", v.len());
+        }
+        // A store of format 6 or before held them in sled: they are still read.
+        for entry in tree.iter() {
+            let (k, v) = entry.expect("entry");
+            let inline = file.resolve(&v).expect("resolve").into_owned();
+            tree.insert(k, inline).expect("inline");
+        }
+        let older = TraceIndex::default();
+        for n in (0..traces).step_by(41) {
+            assert_eq!(older.blocks_of(&tree, &file, &id(n)).expect("lookup"), expect(n), "trace {n} from inline values");
+        }
+        assert!(older.lock().runs[0].filter.is_some(), "an inline filter is read");
     }
 
     #[test]
     fn many_pending_blocks_are_found_through_the_sorted_entries_and_the_fresh_ones() {
-        let db = sled::Config::new().temporary(true).open().expect("open");
-        let tree = db.open_tree("b").expect("tree");
+        let (_dir, _db, tree, file) = store();
         let index = TraceIndex::default();
         // Block b holds traces b..b+50: trace n is in blocks max(0, n-49)..=n.
         let blocks = |n: u32, upto: u32| (n.saturating_sub(49)..=n.min(upto)).map(u64::from).collect::<Vec<_>>();
         for b in 0..(MAX_FRESH as u32 * 3) {
-            index.add_block(&tree, u64::from(b), (b..b + 50).map(id).collect()).expect("add");
+            index.add_block(&tree, &file, u64::from(b), (b..b + 50).map(id).collect()).expect("add");
             if b % 7 == 0 {
                 for n in [0, b, b + 3, b + 49] {
-                    assert_eq!(index.blocks_of(&tree, &id(n)).expect("lookup"), blocks(n, b), "trace {n} after block {b}");
+                    assert_eq!(index.blocks_of(&tree, &file, &id(n)).expect("lookup"), blocks(n, b), "trace {n} after block {b}");
                 }
             }
         }
@@ -404,19 +440,18 @@ mod tests {
     /// filters) is still found, by seeking it every time.
     #[test]
     fn lookups_seek_only_the_runs_whose_filter_may_hold_the_trace() {
-        let db = sled::Config::new().temporary(true).open().expect("open");
-        let tree = db.open_tree("b").expect("tree");
+        let (_dir, _db, tree, file) = store();
         let index = TraceIndex::default();
         let runs = 10u32;
         let per_run = 2000u32;
         for r in 0..runs {
-            index.add_block(&tree, u64::from(r), (r * per_run..(r + 1) * per_run).map(id).collect()).expect("add");
-            merge(&mut index.lock(), &tree).expect("merge");
+            index.add_block(&tree, &file, u64::from(r), (r * per_run..(r + 1) * per_run).map(id).collect()).expect("add");
+            merge(&mut index.lock(), &tree, &file).expect("merge");
         }
         assert_eq!(index.lock().runs.len(), runs as usize);
         let lookups = 500u32;
         for n in (0..runs * per_run).step_by((runs * per_run / lookups) as usize) {
-            assert_eq!(index.blocks_of(&tree, &id(n)).expect("lookup"), vec![u64::from(n / per_run)], "trace {n}");
+            assert_eq!(index.blocks_of(&tree, &file, &id(n)).expect("lookup"), vec![u64::from(n / per_run)], "trace {n}");
         }
         let sought = index.lock().sought;
         assert!(sought < lookups as usize * 11 / 10, "{sought} runs sought for {lookups} lookups in {runs} runs");
@@ -426,20 +461,19 @@ mod tests {
             tree.remove(k.expect("key")).expect("remove");
         }
         let older = TraceIndex::default();
-        assert_eq!(older.blocks_of(&tree, &id(7 * per_run + 5)).expect("lookup"), vec![7]);
+        assert_eq!(older.blocks_of(&tree, &file, &id(7 * per_run + 5)).expect("lookup"), vec![7]);
         assert_eq!(older.lock().sought, runs as usize, "without filters every run is sought");
     }
 
     #[test]
     fn a_damaged_list_or_chunk_is_skipped_not_a_panic() {
-        let db = sled::Config::new().temporary(true).open().expect("open");
-        let tree = db.open_tree("b").expect("tree");
+        let (_dir, _db, tree, file) = store();
         tree.insert(key(PENDING, 3), &[1u8, 2, 3][..]).expect("insert");
         tree.insert(&key(RUN, 1)[..], &[] as &[u8]).expect("insert");
         let mut chunk = key(CHUNK, 1).to_vec();
         chunk.extend_from_slice(&[0u8; 16]);
         tree.insert(chunk, &[9u8; 20][..]).expect("insert");
         let index = TraceIndex::default();
-        assert!(index.blocks_of(&tree, &id(5)).expect("lookup").is_empty());
+        assert!(index.blocks_of(&tree, &file, &id(5)).expect("lookup").is_empty());
     }
 }
