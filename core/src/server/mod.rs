@@ -327,7 +327,7 @@ impl Planned {
                         None => app,
                     };
                     let csp = csp
-                        .map(|p| axum::http::HeaderValue::try_from(p))
+                        .map(axum::http::HeaderValue::try_from)
                         .transpose()
                         .map_err(|e| ComponentError::Config(format!("{} server on {endpoint}: content security policy: {e}", self.name)))?;
                     headers::security(app, csp)

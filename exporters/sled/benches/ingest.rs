@@ -232,7 +232,7 @@ fn heap_bytes(rs: &[ResourceSpans]) -> usize {
             + s.links.capacity() * size_of::<opentelemetry_proto::tonic::trace::v1::span::Link>()
             + s.status.as_ref().map_or(0, |st| st.message.capacity())
     };
-    rs.len() * size_of::<ResourceSpans>()
+    std::mem::size_of_val(rs)
         + rs.iter()
             .map(|r| {
                 r.resource.as_ref().map_or(0, |res| attrs(&res.attributes))

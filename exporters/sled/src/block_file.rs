@@ -1,6 +1,8 @@
-//! Where a partition's compressed blocks live, and since format 7 its other large values
-//! (summaries, trace-id lists, run chunks and filters): one append-only file per partition
-//! beside sled's files, with sled keeping only where each value is.
+//! Where a partition's compressed blocks live, and since format 7 its other large values:
+//! one append-only file per partition beside sled's files (blocks and the trace index's
+//! lists, chunks and filters in `blocks/`, search summaries in `summaries/`, where a search
+//! reads them in batches: [`crate::summary_scan`]), with sled keeping only where each value
+//! is.
 //!
 //! # Why not in sled
 //!
@@ -20,7 +22,7 @@
 //! ~7 KB summaries and ~4.5 KB run chunks, written once and never read again by the writer,
 //! sat unweighed: after a 28.5M-span overload sled held ~60 MB of them against a 4 MiB
 //! cache, the largest part of the idle gateway's heap (a jemalloc heap profile; docs/memory.md).
-//! With every such value in the file, sled's leaves hold 13-byte pointers.
+//! With every such value in a file, sled's leaves hold 13-byte pointers.
 //!
 //! # Layout and the order of writes
 //!
@@ -76,9 +78,14 @@ struct Slot {
     removed: bool,
 }
 
-/// The file of the partition `[start, end)` in the store at `dir`.
+/// The block file of the partition `[start, end)` in the store at `dir`.
 pub fn path_of(dir: &Path, start: u64, end: u64) -> PathBuf {
     dir.join("blocks").join(format!("{start:012}-{end:012}"))
+}
+
+/// The summary file of the partition `[start, end)` in the store at `dir` (format 7).
+pub fn summaries_path_of(dir: &Path, start: u64, end: u64) -> PathBuf {
+    dir.join("summaries").join(format!("{start:012}-{end:012}"))
 }
 
 impl BlockFile {
@@ -168,6 +175,23 @@ impl BlockFile {
         let mut buf = vec![0; len as usize];
         file.read_exact_at(&mut buf, offset).map_err(|e| self.err(e))?;
         Ok(Cow::Owned(buf))
+    }
+
+    /// The file's size in bytes (an error if it does not exist).
+    pub fn size(&self) -> Result<u64, BlockFileError> {
+        let file = self.handle(false)?;
+        file.metadata().map(|m| m.len()).map_err(|e| self.err(e))
+    }
+
+    /// Fills `buf` with the bytes at `offset` (a chunk of the summary file that holds many
+    /// summaries: [`crate::summary_scan`]).
+    pub fn read_span(&self, offset: u64, buf: &mut [u8]) -> Result<(), BlockFileError> {
+        let file = self.handle(false)?;
+        let size = file.metadata().map_err(|e| self.err(e))?.len();
+        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > size) {
+            return Err(BlockFileError::BadPointer { path: self.path.display().to_string(), offset, len: buf.len() as u64 });
+        }
+        file.read_exact_at(buf, offset).map_err(|e| self.err(e))
     }
 
     /// Deletes the file (its partition was dropped). Readers that still hold it open finish

@@ -24,9 +24,9 @@ use tracegate_pdata::wire;
 /// 6: summaries file every double under one marker ([`DOUBLE_VALUES`]), not its text; a
 /// build before it would not find a double value in them, so it must refuse them by name.
 /// Blocks are as in format 5.
-/// 7: summaries, trace-id lists, run chunks and run filters are in the partition's block
-/// file like its blocks, sled holding where each one is (13 bytes); a build before it would
-/// read those pointers as damaged summaries and lists. Values of formats 2 to 6 stored in
+/// 7: summaries are in a summary file per partition, trace-id lists, run chunks and run
+/// filters in its block file, sled holding where each one is (13 bytes); a build before it
+/// would read those pointers as damaged summaries and lists. Values of formats 2 to 6 stored in
 /// sled are read as they are ([`crate::block_file::BlockFile::resolve`]).
 pub const FORMAT_VERSION: u32 = 7;
 

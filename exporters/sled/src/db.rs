@@ -66,15 +66,20 @@ pub struct Partition {
     pub index: sled::Tree,
     /// Which blocks hold a trace (its keys live in `blocks`; see [`crate::trace_index`]).
     pub traces: Arc<TraceIndex>,
-    /// The compressed blocks themselves, which `blocks` points into ([`crate::block_file`]).
+    /// The compressed blocks themselves and the trace index's lists, chunks and filters,
+    /// which `blocks` points into ([`crate::block_file`]).
     pub file: Arc<BlockFile>,
+    /// The search summaries (format 7), one after another in the order of their blocks, so a
+    /// search reads many with one read ([`crate::summary_scan`]).
+    pub summaries: Arc<BlockFile>,
 }
 
 impl Partition {
     fn new(db: &sled::Db, dir: &Path, start: u64, end: u64) -> Result<Self, sled::Error> {
         let (b, x) = names(start, end);
         let file = Arc::new(BlockFile::new(crate::block_file::path_of(dir, start, end)));
-        Ok(Self { start, end, blocks: db.open_tree(b)?, index: db.open_tree(x)?, traces: Arc::default(), file })
+        let summaries = Arc::new(BlockFile::new(crate::block_file::summaries_path_of(dir, start, end)));
+        Ok(Self { start, end, blocks: db.open_tree(b)?, index: db.open_tree(x)?, traces: Arc::default(), file, summaries })
     }
 }
 
@@ -107,6 +112,9 @@ pub struct Shared {
     /// Decoded blocks recently read (searches and trace fetches): the process's block cache (`block_cache::shared`), where this store's blocks are
     /// keyed by `store_id`.
     pub blocks_cache: &'static BlockCache,
+    /// Chunks of the summary files recently searched ([`crate::summary_cache`]), keyed by
+    /// `store_id` too.
+    pub summary_cache: &'static crate::summary_cache::SummaryCache,
     pub store_id: u64,
     /// The first block sequence number whose attribute keys are in the key catalog.
     pub catalog_from: u64,
@@ -211,6 +219,7 @@ impl Drop for Shared {
     /// A closed store's blocks leave the process-wide cache with it.
     fn drop(&mut self) {
         self.blocks_cache.forget_store(self.store_id);
+        self.summary_cache.forget_store(self.store_id);
     }
 }
 
@@ -238,7 +247,7 @@ impl Shared {
                 let p = Partition::new(&db, &canonical, start, end).map_err(|e| err(e.to_string()))?;
                 if let Some((_, newest)) = p.blocks.scan_prefix([b's']).next_back().transpose().map_err(|e| err(e.to_string()))? {
                     // Unreadable: assume anything, so no search stops early on its account.
-                    let newest = p.file.resolve(&newest).map_err(|e| err(e.to_string()))?;
+                    let newest = p.summaries.resolve(&newest).map_err(|e| err(e.to_string()))?;
                     bound = crate::summary::SummaryView::parse(&newest).map_or(u64::MAX, |s| s.bound).max(bound);
                 }
                 partitions.insert(start, p);
@@ -257,6 +266,7 @@ impl Shared {
             deps: Mutex::default(),
             red: Default::default(),
             blocks_cache: crate::block_cache::shared(),
+            summary_cache: crate::summary_cache::shared(),
             store_id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             catalog_from,
             path: canonical.clone(),
@@ -310,7 +320,9 @@ impl Shared {
             self.db.drop_tree(x)?;
             self.db.drop_tree(b)?;
             p.file.remove()?;
+            p.summaries.remove()?;
             self.blocks_cache.forget_partition(self.store_id, p.start);
+            self.summary_cache.forget_partition(self.store_id, p.start);
         }
         Ok(expired.len())
     }

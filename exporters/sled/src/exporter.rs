@@ -112,6 +112,7 @@ impl SledExporter {
 /// this process, and its flush would never return.
 fn maintain(shared: &Shared, disk: &DiskGuard, max_age: Duration) {
     shared.blocks_cache.release_if_idle(std::time::Instant::now(), crate::block_cache::IDLE_AFTER);
+    shared.summary_cache.release_if_idle(std::time::Instant::now(), crate::block_cache::IDLE_AFTER);
     if disk.sled_failed() {
         return;
     }

@@ -27,16 +27,16 @@ fn batch() -> Vec<ResourceSpans> {
     let span = |i: u64| {
         let trace = (i % 7) as u8 + 1;
         let mut attributes = vec![
-            kv("http.method", text(if i % 3 == 0 { "POST" } else { "GET" })),
+            kv("http.method", text(if i.is_multiple_of(3) { "POST" } else { "GET" })),
             kv("request.id", text(format!("req-{i:06}-{}", i * 7919))),
             // Mostly new values, then repeats: the column stops caching before they come.
             kv("user.id", text(format!("user-{}", i % 97))),
             kv("http.status_code", Value::IntValue(200 + (i % 4) as i64)),
             kv("size", Value::IntValue((i * 104_729) as i64)),
             kv("ratio", Value::DoubleValue(i as f64 / 8.0)),
-            kv("cache.hit", Value::BoolValue(i % 2 == 0)),
+            kv("cache.hit", Value::BoolValue(i.is_multiple_of(2))),
         ];
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             attributes.push(kv("tags", Value::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(text("a")) }] })));
             attributes.push(kv("raw", Value::BytesValue(vec![0xab, i as u8])));
             attributes.push(KeyValue { key: "absent".into(), value: None, key_strindex: 0 });
@@ -45,26 +45,26 @@ fn batch() -> Vec<ResourceSpans> {
         Span {
             trace_id: vec![trace; 16],
             span_id: (i + 1).to_be_bytes().to_vec(),
-            parent_span_id: if i % 7 == 0 { Vec::new() } else { 1u64.to_be_bytes().to_vec() },
+            parent_span_id: if i.is_multiple_of(7) { Vec::new() } else { 1u64.to_be_bytes().to_vec() },
             name: format!("op-{}", i % 9),
             kind: (i % 6) as i32,
             start_time_unix_nano: start + i * 1_000_000,
             end_time_unix_nano: start + i * 1_000_000 + (i % 11) * 250_000,
             attributes,
-            events: if i % 4 == 0 {
+            events: if i.is_multiple_of(4) {
                 vec![Event { time_unix_nano: start + i, name: "retry".into(), attributes: vec![kv("attempt", Value::IntValue(i as i64))], ..Default::default() }]
             } else {
                 Vec::new()
             },
-            links: if i % 13 == 0 {
+            links: if i.is_multiple_of(13) {
                 vec![Link { trace_id: vec![9; 16], span_id: vec![1; 8], attributes: vec![kv("reason", text("batch"))], ..Default::default() }]
             } else {
                 Vec::new()
             },
             status: (i % 3 == 1).then(|| Status { code: (i % 3) as i32 + 1, message: "oops".into() }),
-            trace_state: if i % 17 == 0 { "k=v".into() } else { String::new() },
-            flags: if i % 19 == 0 { 257 } else { 0 },
-            dropped_attributes_count: (i % 23 == 0) as u32,
+            trace_state: if i.is_multiple_of(17) { "k=v".into() } else { String::new() },
+            flags: if i.is_multiple_of(19) { 257 } else { 0 },
+            dropped_attributes_count: (i.is_multiple_of(23)) as u32,
             ..Default::default()
         }
     };

@@ -36,7 +36,8 @@ fn move_values_into_sled(shared: &Shared) {
         for entry in p.blocks.iter() {
             let (k, v) = entry.expect("entry");
             if k.len() != 8 && crate::block_file::pointer(&v).is_some() {
-                let value = p.file.resolve(&v).expect("value").into_owned();
+                let file = if k.first() == Some(&b's') { &p.summaries } else { &p.file };
+                let value = file.resolve(&v).expect("value").into_owned();
                 p.blocks.insert(k, value).expect("inline value");
             }
         }
@@ -80,7 +81,7 @@ async fn blocks_are_in_files_and_sled_holds_only_where_they_are() {
         exporter.flush().await.expect("a block per batch");
     }
     let shared = exporter.shared_for_test();
-    let (mut blocks, mut summaries, mut file_bytes) = (0, 0, 0);
+    let (mut blocks, mut summaries, mut file_bytes, mut summary_bytes) = (0, 0, 0, 0);
     for p in shared.partitions_between(0, u64::MAX) {
         for entry in p.blocks.iter() {
             let (k, v) = entry.expect("entry");
@@ -89,13 +90,20 @@ async fn blocks_are_in_files_and_sled_holds_only_where_they_are() {
             }
             assert!(crate::block_file::pointer(&v).is_some(), "key {k:?}: a pointer, not its {} bytes", v.len());
             blocks += usize::from(k.len() == 8);
-            summaries += usize::from(k.first() == Some(&b's'));
-            file_bytes += p.file.resolve(&v).expect("value").len();
+            if k.first() == Some(&b's') {
+                summaries += 1;
+                summary_bytes += p.summaries.resolve(&v).expect("summary").len();
+            } else {
+                file_bytes += p.file.resolve(&v).expect("value").len();
+            }
         }
     }
     assert_eq!((blocks, summaries), (3, 3));
-    let on_disk: u64 = std::fs::read_dir(dir.path().join("db").join("blocks")).expect("blocks dir").map(|e| e.expect("entry").metadata().expect("meta").len()).sum();
-    assert_eq!(on_disk, file_bytes as u64, "the files hold what sled points to, nothing else");
+    let on_disk = |sub: &str| -> u64 {
+        std::fs::read_dir(dir.path().join("db").join(sub)).expect("dir").map(|e| e.expect("entry").metadata().expect("meta").len()).sum()
+    };
+    assert_eq!(on_disk("blocks"), file_bytes as u64, "the block files hold what sled points to, nothing else");
+    assert_eq!(on_disk("summaries"), summary_bytes as u64, "the summary files hold the summaries, nothing else");
 }
 
 /// A format 3 database (blocks in sled) is upgraded in place at open: every query answers as

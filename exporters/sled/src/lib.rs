@@ -39,9 +39,10 @@
 //!   the fill's CPU in a profile, and ~10 B/span of disk. Byte-identical spans (a retried
 //!   batch) are returned once; spans that share an id but differ are all returned, as Jaeger
 //!   does.
-//! - **Search summaries.** One `s`+seq value per block (since format 7 in the block file like
-//!   the trace index's lists, chunks and filters, the blocks tree holding where: sled kept
-//!   every leaf of them in memory, see [`block_file`]): per service its
+//! - **Search summaries.** One per block, `s`+seq in the blocks tree (since format 7 a
+//!   pointer into the partition's summary file, which a search reads in batches,
+//!   [`summary_scan`]: sled kept every leaf of summaries in memory, see [`block_file`]; the
+//!   trace index's values moved to the block file for the same reason): per service its
 //!   operations with kinds and the latest start of each, start and duration ranges, the
 //!   latest start per duration class; and a binary fuse filter of `(service, key, value)`
 //!   tag hashes ([`summary`], [`filter`]). A search ([`read`], rules in [`matching`]) reads
@@ -150,6 +151,8 @@ mod red_metrics;
 mod reclaim;
 mod run_filter;
 mod summary;
+mod summary_cache;
+mod summary_scan;
 mod tenants;
 mod trace_index;
 mod wal;

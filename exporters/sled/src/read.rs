@@ -24,6 +24,7 @@ use crate::block_read::SpanRow;
 use crate::codec::CodecError;
 use crate::matching::{BlockContext, Conditions};
 use crate::summary::SummaryView;
+use crate::summary_scan::SummaryScan;
 
 /// Traces returned when a query says `limit: 0` (Jaeger's API default).
 const DEFAULT_LIMIT: usize = 100;
@@ -108,12 +109,11 @@ impl SledReader {
     ) -> Result<(), StoreError> {
         let mut end = vec![b's'];
         end.extend_from_slice(&below.to_be_bytes());
-        let summaries = if below == u64::MAX { p.blocks.scan_prefix([b's']) } else { p.blocks.range(&[b's'][..]..&end[..]) };
-        for entry in summaries.rev() {
-            let (key, value) = entry?;
+        let entries = if below == u64::MAX { p.blocks.scan_prefix([b's']) } else { p.blocks.range(&[b's'][..]..&end[..]) };
+        let mut summaries = SummaryScan::new(&p.summaries, self.shared.summary_cache, self.shared.store_id, p.start, entries);
+        while let Some((key, value)) = summaries.next()? {
             stats.summaries += 1;
-            let value = p.file.resolve(&value)?;
-            let Some(summary) = SummaryView::parse(&value) else { continue };
+            let Some(summary) = SummaryView::parse(value) else { continue };
             // The start a span must beat to enter the top `limit`, once `limit` are found.
             let beat = (found.len() >= limit).then(|| kth_newest(found, limit));
             // No span in this block or any older one starts late enough to change the result.

@@ -360,10 +360,10 @@ fn store_block(shared: &Shared, p: Prepared) -> Result<(), StoreError> {
     let _one_at_a_time = shared.block_insert.lock().unwrap_or_else(|p| p.into_inner());
     let pointer = partition.file.append(&block)?;
     partition.blocks.insert(seq, pointer)?;
-    // The summary in the file too, sled holding where it is (format 7): sled keeps the pages
-    // it writes in memory far past its cache size (docs/memory.md), and summaries were most
-    // of what an idle gateway held after a long fill.
-    partition.blocks.insert(skey, partition.file.append(&summary.encode())?)?;
+    // The summary in the partition's summary file, sled holding where it is (format 7): sled
+    // kept the pages it wrote in memory far past its cache size, and summaries were most of
+    // what an idle gateway held after a long fill (`crate::block_file`).
+    partition.blocks.insert(skey, partition.summaries.append(&summary.encode())?)?;
     // After the block, in the same tree (see `crate::trace_index`); merges into runs happen
     // here too, one writer at a time like the block inserts.
     partition.traces.add_block(&partition.blocks, &partition.file, u64::from_be_bytes(seq), trace_ids)?;
