@@ -77,27 +77,33 @@
 //! `config-examples/all-in-one.yaml` through OTLP/gRPC with `tracegate-loadgen` flat out and
 //! times the UI's and Grafana's queries over HTTP (limit 20, last hour; p50 / p99 ms). The
 //! realistic shape uses 20 services because query-bench draws operations and tags from the
-//! first 20 services only. Format 6 (doubles under one filter marker, RED keys resolved in
-//! the writer's first pass, recycled log segments): release build of b55f79d, 2026-12-07 on
-//! the 2-core VM; default 10M at 23:47 (nothing else running, `limits` otlp_decode 477-533k
-//! spans/s), realistic 10M at 23:23 (a fuzzer at nice 19 beside it, 493-557k), realistic
-//! 100M at 23:48-23:52 (533-621k). History, each step's own figures, and other windows:
-//! `docs/perf/sled-store-history.md`.
+//! first 20 services only. Format 7 (summaries and the trace index's values out of sled, in
+//! files; summaries read in chunks through the summary cache): release build of d005d0b,
+//! 2026-12-08 on the 2-core VM, nothing else running; realistic 100M at 01:58-02:01 (`limits`
+//! otlp_decode 612k spans/s), default 10M at 02:03 (519k). The realistic 10M column is format
+//! 6 (b55f79d, 2026-12-07 23:23, a fuzzer at nice 19 beside it). History, each step's own
+//! figures, and other windows: `docs/perf/sled-store-history.md`.
 //!
-//! | query | default 10M | realistic 10M | realistic 100M |
+//! | query | default 10M | realistic 10M (format 6) | realistic 100M |
 //! | --- | --- | --- | --- |
-//! | trace by id | 0.53 / 0.94 | 0.47 / 1.13 | 0.61 / 1.34 |
-//! | service | 5.61 / 7.50 | 5.68 / 11.6 | 5.10 / 8.25 |
-//! | service + common operation | 4.86 / 6.35 | 5.30 / 9.48 | 4.20 / 7.43 |
-//! | service + rare operation | 4.49 / 5.37 | 6.88 / 15.2 | 7.08 / 15.7 |
-//! | service + common tag | 5.94 / 8.62 | 7.84 / 18.5 | 7.33 / 15.9 |
-//! | service + rare tag | 11.6 / 17.2 | 4.90 / 16.9 | 26.0 / 45.1 |
-//! | service + minDuration | 5.82 / 8.32 | 6.95 / 25.6 | 6.55 / 17.6 |
-//! | service + absent tag | 0.42 / 1.04 | 0.39 / 0.69 | 0.26 / 0.50 |
-//! | fill: spans per gateway CPU s | 333k (431k at 23:22) | 421k | 354k (379k at 23:24) |
-//! | fill: acknowledged spans/s | 444k | 417k | 468k |
-//! | disk | 39.3 B/span | 33.2 B/span | 32.9 B/span |
-//! | RSS peak / settled | 173 / 127 MiB | 170 / 133 MiB | 190 / 146 MiB |
+//! | trace by id | 0.47 / 0.65 | 0.47 / 1.13 | 0.48 / 1.00 |
+//! | service | 5.70 / 6.53 | 5.68 / 11.6 | 4.97 / 10.5 |
+//! | service + common operation | 5.43 / 6.15 | 5.30 / 9.48 | 5.51 / 10.2 |
+//! | service + rare operation | 5.30 / 9.62 | 6.88 / 15.2 | 6.21 / 14.8 |
+//! | service + common tag | 7.12 / 9.84 | 7.84 / 18.5 | 7.07 / 12.0 |
+//! | service + rare tag | 10.8 / 18.3 | 4.90 / 16.9 | 43.9 / 68.3 |
+//! | service + minDuration | 5.32 / 8.18 | 6.95 / 25.6 | 7.06 / 19.8 |
+//! | service + absent tag | 0.30 / 0.52 | 0.39 / 0.69 | 0.33 / 0.52 |
+//! | fill: spans per gateway CPU s | 365k (460k at 01:12) | 421k | 441k |
+//! | fill: acknowledged spans/s | 474k (445k at 01:12) | 417k | 559k |
+//! | disk | 39.4 B/span | 33.2 B/span | 33.5 B/span |
+//! | RSS peak / settled | 123 / 88 MiB | 170 / 133 MiB | 150 / 110 MiB |
+//!
+//! The rare tag at 100M reads every summary of the hour (~300 MB: ~24 KB per block of this
+//! shape); it was 26 / 45 ms with summaries in sled (format 6), whose pages also made an idle
+//! gateway hold ~60 MB more after a long fill (docs/memory.md). Read from the files one
+//! by one it was 79 / 118 ms, in 1 MiB chunks 54 / 93 ms, and with the newest 128 MiB of
+//! chunks cached while searches run 44 / 68 ms ([`summary_scan`], [`summary_cache`]).
 //!
 //! What made the rare tag fast (each step measured with query-bench, see the history): a
 //! search for a value counts it in the tag's value column first, ints and bools compared as
@@ -110,12 +116,12 @@
 //! 45 -> 21 ms p50, 164 -> 81 ms p99, same load).
 //!
 //! Ingest against issue 14's 400k spans per gateway CPU second: alternated 6M default-shape
-//! fills went from 302-346k (1be432b) to 376-436k this session, but single long fills on this
-//! VM vary more than the gain (the same build: 431k and 333k at 10M, 379k and 354k at
-//! realistic 100M, the faster acknowledgment rate with the lower figure), so the bound is
-//! not met with a margin. What is left in the profile is the attribute columns (~12%), the
-//! receiver's check and the views (~14%), copies (~7%) and the kernel (~22%: socket reads,
-//! `fdatasync`, thread hand-offs).
+//! fills went from 302-346k (1be432b) to 376-436k (b55f79d), and format 7 added ~3% (three
+//! pairs, 429-442k -> 442-459k; presumably sled's log no longer carrying summaries and lists). Single long
+//! fills on this VM still vary more than that (the same build: 460k and 365k at 10M, the
+//! faster acknowledgment rate with the lower figure again). What is left in the profile is
+//! the attribute columns (~12%), the receiver's check and the views (~14%), copies (~7%) and
+//! the kernel (~22%: socket reads, `fdatasync`, thread hand-offs).
 
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
