@@ -6,11 +6,14 @@
 # peak and idle RSS, the gateway's CPU seconds, and spans accepted, stored (sent by the
 # exporters) and refused from its /metrics. The figures in docs/memory.md come from it.
 #
-# Usage: loadgen/bench-memory.sh [--config FILE] [--load SECONDS] [--idle SECONDS] [-- LOADGEN ARGS...]
+# Usage: loadgen/bench-memory.sh [--config FILE] [--load SECONDS] [--idle SECONDS] [--gateway-cpu PERCENT] [-- LOADGEN ARGS...]
 #   --config  default config-examples/all-in-one.yaml (it must listen where all-in-one does)
 #   --load    flat-out seconds (default 60); 0: no time limit, for a fixed fill given in
 #             LOADGEN ARGS (`--total-spans 3000000 --seed 7`)
 #   --idle    seconds without traffic before the idle RSS is read (default 45)
+#   --gateway-cpu  run the gateway in a cpu cgroup limited to PERCENT of one CPU (needs root
+#             and a cpu cgroup, v1 or v2): a store that can take only a fraction of what the
+#             load generator offers, for overloads the 2-core machine cannot offer otherwise
 #   LOADGEN ARGS e.g. `--shape realistic --services 50 --connections 512`
 # Also prints the anonymous memory (smaps_rollup) once idle: what the process holds, without
 # its mapped binary.
@@ -19,12 +22,13 @@
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
-CONFIG="$ROOT/config-examples/all-in-one.yaml" LOAD=60 IDLE=45
+CONFIG="$ROOT/config-examples/all-in-one.yaml" LOAD=60 IDLE=45 GATEWAY_CPU=""
 while (($#)); do
   case "$1" in
     --config) CONFIG="$(realpath "$2")"; shift 2 ;;
     --load) LOAD="$2"; shift 2 ;;
     --idle) IDLE="$2"; shift 2 ;;
+    --gateway-cpu) GATEWAY_CPU="$2"; shift 2 ;;
     --) shift; break ;;
     *) sed -n '2,16p' "$0" >&2; exit 2 ;;
   esac
@@ -57,6 +61,27 @@ start_gateway "$OUT/gateway.log" "${PORT[metrics]}" --config "$CONFIG" \
   --set extensions.health_check.endpoint="127.0.0.1:${PORT[health]}" \
   --set service.telemetry.metrics.address="127.0.0.1:${PORT[metrics]}"
 GW=$GW_PID
+# Moves the gateway (every thread) into a new cpu cgroup capped at $2 percent of one CPU.
+limit_cpu() {
+  local pid=$1 quota=$(($2 * 1000))
+  if [[ -w /sys/fs/cgroup/cpu ]]; then
+    CGROUP_DIR=/sys/fs/cgroup/cpu/tracegate-bench-$$
+    mkdir -p "$CGROUP_DIR"
+    echo 100000 >"$CGROUP_DIR/cpu.cfs_period_us"
+    echo "$quota" >"$CGROUP_DIR/cpu.cfs_quota_us"
+  elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+    CGROUP_DIR=/sys/fs/cgroup/tracegate-bench-$$
+    mkdir -p "$CGROUP_DIR"
+    echo "$quota 100000" >"$CGROUP_DIR/cpu.max"
+  else
+    echo "--gateway-cpu needs a writable cpu cgroup (v1 /sys/fs/cgroup/cpu, or v2 with the cpu controller enabled)" >&2
+    exit 2
+  fi
+  echo "$pid" >"$CGROUP_DIR/cgroup.procs"
+  echo "gateway limited to $2% of one CPU (cgroup $CGROUP_DIR)"
+}
+CGROUP_DIR=""
+[[ -z "$GATEWAY_CPU" ]] || limit_cpu "$GW" "$GATEWAY_CPU"
 sample_rss "$GW" >"$OUT/rss.txt" &
 SAMPLER=$!
 track "$SAMPLER"
@@ -73,6 +98,7 @@ ANON_KIB=$(awk '/^Anonymous/{print $2}' /proc/$GW/smaps_rollup)
 CPU=$(cpu_seconds "$GW")
 stop_pid "$GW"
 stop_pid "$SAMPLER"
+[[ -z "$CGROUP_DIR" ]] || rmdir "$CGROUP_DIR" 2>/dev/null || true
 python3 - "$OUT" "$T0" "$T1" "$CPU" "$IDLE_KIB" "$IDLE" "$ANON_KIB" <<'PY'
 import json, sys
 out, t0, t1, cpu, idle, idle_secs, anon = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
