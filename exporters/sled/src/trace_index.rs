@@ -137,7 +137,9 @@ impl TraceIndex {
         let mut filters = BTreeMap::new();
         for entry in tree.scan_prefix([FILTER]) {
             let (k, v) = entry?;
-            if let (Some(run), Some(filter)) = (seq_of(&k), RunFilter::from_bytes(&file.resolve(&v)?)) {
+            // Unreadable (a pointer past the file after a power cut): the run is sought always.
+            let Some(v) = readable(file, &v) else { continue };
+            if let (Some(run), Some(filter)) = (seq_of(&k), RunFilter::from_bytes(&v)) {
                 filters.insert(run, filter);
             }
         }
@@ -148,7 +150,8 @@ impl TraceIndex {
         }
         for entry in tree.scan_prefix([PENDING]) {
             let (k, v) = entry?;
-            match (seq_of(&k), ids_of(&file.resolve(&v)?)) {
+            let ids = readable(file, &v).and_then(|v| ids_of(&v));
+            match (seq_of(&k), ids) {
                 (Some(seq), Some(ids)) => {
                     inner.pending_entries += ids.len();
                     inner.pending.insert(seq, ids);
@@ -217,7 +220,7 @@ impl TraceIndex {
             if seq_of(&k) != Some(run) {
                 continue;
             }
-            if chunk_seqs(&file.resolve(&chunk)?, run, id, &mut found).is_none() {
+            if readable(file, &chunk).and_then(|chunk| chunk_seqs(&chunk, run, id, &mut found)).is_none() {
                 tracing::warn!(run, "damaged trace-index chunk in the store; some traces cannot be fetched by id");
             }
         }
@@ -234,6 +237,13 @@ impl TraceIndex {
         let inner = self.lock();
         (inner.pending_entries, inner.touched)
     }
+}
+
+/// The bytes `value` stands for, or None (logged) if the file does not hold them: a pointer
+/// sled made durable before a power cut took the file's last bytes. Such a value counts as
+/// damaged, as an unreadable list or chunk always has.
+fn readable<'a>(file: &BlockFile, value: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+    file.resolve(value).map_err(|e| tracing::warn!(error = %e, "a trace-index value cannot be read from its file")).ok()
 }
 
 /// Adds to `out` the seqs `chunk` lists for `id`. None if the chunk does not parse.
@@ -473,7 +483,18 @@ mod tests {
         let mut chunk = key(CHUNK, 1).to_vec();
         chunk.extend_from_slice(&[0u8; 16]);
         tree.insert(chunk, &[9u8; 20][..]).expect("insert");
+        // Pointers past the end of the file: a list, a run's chunk and its filter.
+        let mut dangling = file.append(&id(5)).expect("append");
+        dangling[1..9].copy_from_slice(&1000u64.to_le_bytes());
+        tree.insert(key(PENDING, 4), dangling.clone()).expect("insert");
+        tree.insert(&key(RUN, 2)[..], &[] as &[u8]).expect("insert");
+        tree.insert(&key(FILTER, 2)[..], dangling.clone()).expect("insert");
+        let mut chunk = key(CHUNK, 2).to_vec();
+        chunk.extend_from_slice(&[0u8; 16]);
+        tree.insert(chunk, dangling).expect("insert");
+        TraceIndex::default().add_block(&tree, &file, 9, vec![id(77)]).expect("add");
         let index = TraceIndex::default();
         assert!(index.blocks_of(&tree, &file, &id(5)).expect("lookup").is_empty());
+        assert_eq!(index.blocks_of(&tree, &file, &id(77)).expect("lookup"), vec![9], "a readable list beside them is found");
     }
 }
