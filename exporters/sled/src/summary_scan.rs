@@ -51,7 +51,9 @@ pub struct SummaryScan<'a> {
     /// A chunk the cache would not keep (it holds newer ones) is read here: one buffer for
     /// the whole search, not a new one per chunk.
     scratch: Vec<u8>,
+    /// A summary across a chunk boundary, read on its own.
     spill: Vec<u8>,
+    /// The entry `next` returned last (its bytes borrow from here or from the buffers).
     current: Option<(IVec, Stored)>,
 }
 
