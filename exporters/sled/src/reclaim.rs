@@ -1,8 +1,10 @@
 //! Gives the disk space of dropped partitions back to the filesystem now, not much later.
 //!
 //! Blocks are in files of their own, deleted with their partition ([`crate::block_file`]),
-//! but sled still writes blob files: for every leaf over a quarter of a segment (leaves of
-//! summaries and trace-id lists), and the blocks of databases from before format 4. sled 0.34
+//! but sled writes blob files for every leaf over a quarter of a segment: leaves of summaries
+//! and trace-id lists in partitions written before format 7 (since then sled holds only
+//! pointers to them, and its leaves stay small), and the blocks of databases from before
+//! format 4. sled 0.34
 //! deletes the blobs of a dropped tree only once its log has moved past the segment in which
 //! it recorded the drop; and the log grows slowly here, since a block costs it only a pointer.
 //! Measured (128 KiB segments, 2026-12-07): after retention dropped a partition of 20 MB,
