@@ -78,32 +78,31 @@
 //! times the UI's and Grafana's queries over HTTP (limit 20, last hour; p50 / p99 ms). The
 //! realistic shape uses 20 services because query-bench draws operations and tags from the
 //! first 20 services only. Format 7 (summaries and the trace index's values out of sled, in
-//! files; summaries read in chunks through the summary cache): release build of d005d0b,
-//! 2026-12-08 on the 2-core VM, nothing else running; realistic 100M at 01:58-02:01 (`limits`
-//! otlp_decode 612k spans/s), default 10M at 02:03 (519k). The realistic 10M column is format
-//! 6 (b55f79d, 2026-12-07 23:23, a fuzzer at nice 19 beside it). History, each step's own
-//! figures, and other windows: `docs/perf/sled-store-history.md`.
+//! files; summaries read in chunks through the summary cache; jemalloc's `tcache_max:4096`):
+//! release build of d501bf6, 2026-12-08 02:56-03:03 on the 2-core VM, nothing else running
+//! (`limits` otlp_decode 585-622k spans/s). History, each step's own figures, and other
+//! windows: `docs/perf/sled-store-history.md`.
 //!
-//! | query | default 10M | realistic 10M (format 6) | realistic 100M |
+//! | query | default 10M | realistic 10M | realistic 100M |
 //! | --- | --- | --- | --- |
-//! | trace by id | 0.47 / 0.65 | 0.47 / 1.13 | 0.48 / 1.00 |
-//! | service | 5.70 / 6.53 | 5.68 / 11.6 | 4.97 / 10.5 |
-//! | service + common operation | 5.43 / 6.15 | 5.30 / 9.48 | 5.51 / 10.2 |
-//! | service + rare operation | 5.30 / 9.62 | 6.88 / 15.2 | 6.21 / 14.8 |
-//! | service + common tag | 7.12 / 9.84 | 7.84 / 18.5 | 7.07 / 12.0 |
-//! | service + rare tag | 10.8 / 18.3 | 4.90 / 16.9 | 43.9 / 68.3 |
-//! | service + minDuration | 5.32 / 8.18 | 6.95 / 25.6 | 7.06 / 19.8 |
-//! | service + absent tag | 0.30 / 0.52 | 0.39 / 0.69 | 0.33 / 0.52 |
-//! | fill: spans per gateway CPU s | 365k (460k at 01:12) | 421k | 441k |
-//! | fill: acknowledged spans/s | 474k (445k at 01:12) | 417k | 559k |
-//! | disk | 39.4 B/span | 33.2 B/span | 33.5 B/span |
-//! | RSS peak / settled | 123 / 88 MiB | 170 / 133 MiB | 150 / 110 MiB |
+//! | trace by id | 0.54 / 0.79 | 0.55 / 1.12 | 0.63 / 1.15 |
+//! | service | 4.41 / 6.20 | 5.41 / 10.3 | 6.32 / 11.4 |
+//! | service + common operation | 3.19 / 4.76 | 4.07 / 7.68 | 4.94 / 8.77 |
+//! | service + rare operation | 3.68 / 5.66 | 5.55 / 11.1 | 6.86 / 16.2 |
+//! | service + common tag | 5.24 / 7.33 | 4.81 / 8.51 | 7.70 / 13.6 |
+//! | service + rare tag | 8.68 / 12.0 | 4.25 / 24.6 | 45.8 / 61.8 |
+//! | service + minDuration | 4.16 / 6.78 | 6.01 / 16.3 | 7.58 / 21.7 |
+//! | service + absent tag | 0.24 / 0.43 | 0.26 / 0.46 | 0.28 / 0.53 |
+//! | fill: spans per gateway CPU s | 475k | 482k | 431k |
+//! | fill: acknowledged spans/s | 595k | 598k | 549k |
+//! | disk | 39.4 B/span | 33.6 B/span | 33.5 B/span |
+//! | RSS peak / settled | 115 / 72 MiB | 114 / 73 MiB | 133 / 95 MiB |
 //!
 //! The rare tag at 100M reads every summary of the hour (~300 MB: ~24 KB per block of this
 //! shape); it was 26 / 45 ms with summaries in sled (format 6), whose pages also made an idle
 //! gateway hold ~60 MB more after a long fill (docs/memory.md). Read from the files one
 //! by one it was 79 / 118 ms, in 1 MiB chunks 54 / 93 ms, and with the newest 128 MiB of
-//! chunks cached while searches run 44 / 68 ms ([`summary_scan`], [`summary_cache`]).
+//! chunks cached while searches run 44-46 / 62-68 ms ([`summary_scan`], [`summary_cache`]).
 //!
 //! What made the rare tag fast (each step measured with query-bench, see the history): a
 //! search for a value counts it in the tag's value column first, ints and bools compared as
@@ -116,12 +115,13 @@
 //! 45 -> 21 ms p50, 164 -> 81 ms p99, same load).
 //!
 //! Ingest against issue 14's 400k spans per gateway CPU second: alternated 6M default-shape
-//! fills went from 302-346k (1be432b) to 376-436k (b55f79d), and format 7 added ~3% (three
-//! pairs, 429-442k -> 442-459k; presumably sled's log no longer carrying summaries and lists). Single long
-//! fills on this VM still vary more than that (the same build: 460k and 365k at 10M, the
-//! faster acknowledgment rate with the lower figure again). What is left in the profile is
-//! the attribute columns (~12%), the receiver's check and the views (~14%), copies (~7%) and
-//! the kernel (~22%: socket reads, `fdatasync`, thread hand-offs).
+//! fills went from 302-346k (1be432b) to 376-436k (b55f79d); format 7 added a few percent
+//! (format 6 against d501bf6, three pairs at 02:55, `limits` 560-585k: 440/440/417k ->
+//! 484/457/427k; presumably sled's log no longer carrying summaries and lists). Single long
+//! fills on this VM still vary by a quarter between windows (d005d0b gave 460k and 365k at
+//! default 10M, the faster acknowledgment rate with the lower figure). What is left in the
+//! profile is the attribute columns (~12%), the receiver's check and the views (~14%), copies
+//! (~7%) and the kernel (~22%: socket reads, `fdatasync`, thread hand-offs).
 
 //! Durable by default through the write-ahead log, with 8192-span blocks. The block size is the
 //! trade: the earlier durable design (a block per synced batch, a few hundred spans) read
