@@ -163,17 +163,8 @@ impl BlockFile {
     /// filter's 5 probes).
     pub fn resolve<'a>(&self, stored: &'a [u8]) -> Result<Cow<'a, [u8]>, BlockFileError> {
         let Some((offset, len)) = pointer(stored) else { return Ok(Cow::Borrowed(stored)) };
-        let bad = || BlockFileError::BadPointer { path: self.path.display().to_string(), offset, len: u64::from(len) };
-        if len > MAX_BLOCK_BYTES {
-            return Err(bad());
-        }
-        let file = self.handle(false)?;
-        let size = file.metadata().map_err(|e| self.err(e))?.len();
-        if offset.checked_add(u64::from(len)).is_none_or(|end| end > size) {
-            return Err(bad());
-        }
-        let mut buf = vec![0; len as usize];
-        file.read_exact_at(&mut buf, offset).map_err(|e| self.err(e))?;
+        let mut buf = Vec::new();
+        self.read_into(offset, len as usize, &mut buf)?;
         Ok(Cow::Owned(buf))
     }
 
@@ -183,15 +174,24 @@ impl BlockFile {
         file.metadata().map(|m| m.len()).map_err(|e| self.err(e))
     }
 
-    /// Fills `buf` with the bytes at `offset` (a chunk of the summary file that holds many
-    /// summaries: [`crate::summary_scan`]).
-    pub fn read_span(&self, offset: u64, buf: &mut [u8]) -> Result<(), BlockFileError> {
+    /// Reads the `len` bytes at `offset` into `buf[..len]`, growing `buf` if it is shorter
+    /// (a buffer reused across reads keeps its size: [`crate::summary_scan`]). A range past
+    /// the file or over [`MAX_BLOCK_BYTES`] (a damaged pointer) is refused before anything is
+    /// allocated.
+    pub fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> Result<(), BlockFileError> {
+        let bad = || BlockFileError::BadPointer { path: self.path.display().to_string(), offset, len: len as u64 };
+        if u32::try_from(len).ok().is_none_or(|n| n > MAX_BLOCK_BYTES) {
+            return Err(bad());
+        }
         let file = self.handle(false)?;
         let size = file.metadata().map_err(|e| self.err(e))?.len();
-        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > size) {
-            return Err(BlockFileError::BadPointer { path: self.path.display().to_string(), offset, len: buf.len() as u64 });
+        if offset.checked_add(len as u64).is_none_or(|end| end > size) {
+            return Err(bad());
         }
-        file.read_exact_at(buf, offset).map_err(|e| self.err(e))
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        file.read_exact_at(&mut buf[..len], offset).map_err(|e| self.err(e))
     }
 
     /// Deletes the file (its partition was dropped). Readers that still hold it open finish

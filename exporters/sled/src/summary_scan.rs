@@ -101,8 +101,7 @@ impl<'a> SummaryScan<'a> {
             self.load_chunk(offset / CHUNK_BYTES, offset + len as u64)?;
             return Ok(Stored::InChunk(within, len));
         }
-        self.spill.resize(len, 0);
-        self.file.read_span(offset, &mut self.spill[..len])?;
+        self.file.read_into(offset, len, &mut self.spill)?;
         Ok(Stored::Spilled(len))
     }
 
@@ -124,20 +123,17 @@ impl<'a> SummaryScan<'a> {
             return Ok(());
         }
         // The file's last chunk may be partial (and grows); a pointer past the file's end is
-        // refused by `read_span`.
+        // refused by `read_into`.
         let len = self.file.size()?.saturating_sub(start).min(CHUNK_BYTES).max(need_end.saturating_sub(start));
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len == CHUNK_BYTES as usize && self.cache.would_keep(key, len) {
-            let mut bytes = vec![0; len];
-            self.file.read_span(start, &mut bytes)?;
+            let mut bytes = Vec::new();
+            self.file.read_into(start, len, &mut bytes)?;
             let bytes = Bytes::from(bytes);
             self.cache.insert(key, bytes.clone());
             self.chunk = Some((n, Chunk::Cached(bytes)));
         } else {
-            if self.scratch.len() < len {
-                self.scratch.resize(len, 0);
-            }
-            self.file.read_span(start, &mut self.scratch[..len])?;
+            self.file.read_into(start, len, &mut self.scratch)?;
             self.chunk = Some((n, Chunk::Scratch(len)));
         }
         Ok(())
@@ -148,15 +144,20 @@ impl<'a> SummaryScan<'a> {
 mod tests {
     use super::*;
 
-    /// 700 summaries over four chunks (some across a chunk boundary), the oldest 50 stored in
-    /// sled as formats 2 to 6 did: every one comes back, newest first, with its own bytes,
-    /// read from the file and then from the cache (and the scratch buffer).
-    #[test]
-    fn every_summary_comes_back_newest_first_across_batches() {
+    fn store() -> (tempfile::TempDir, sled::Db, sled::Tree, BlockFile) {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = sled::Config::new().path(dir.path().join("db")).open().expect("open");
         let tree = db.open_tree("b").expect("tree");
         let file = BlockFile::new(crate::block_file::summaries_path_of(dir.path(), 0, 3600));
+        (dir, db, tree, file)
+    }
+
+    /// 700 summaries over four chunks (some across a chunk boundary), the oldest 50 stored in
+    /// sled as formats 2 to 6 did: every one comes back, newest first, with its own bytes,
+    /// read from the file and then from the cache (and the scratch buffer).
+    #[test]
+    fn every_summary_comes_back_newest_first_across_chunks() {
+        let (_dir, _db, tree, file) = store();
         let summary = |seq: u64| -> Vec<u8> { (0..4000 + seq * 7 % 4000).map(|i| i as u8 ^ seq as u8).collect() };
         for seq in 0..700u64 {
             let mut key = vec![b's'];
@@ -183,10 +184,7 @@ mod tests {
 
     #[test]
     fn a_pointer_past_the_file_yields_no_bytes_not_an_error_or_a_panic() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = sled::Config::new().path(dir.path().join("db")).open().expect("open");
-        let tree = db.open_tree("b").expect("tree");
-        let file = BlockFile::new(crate::block_file::summaries_path_of(dir.path(), 0, 3600));
+        let (_dir, _db, tree, file) = store();
         let mut pointer = file.append(&[7; 40]).expect("append");
         pointer[9..13].copy_from_slice(&4000u32.to_le_bytes());
         tree.insert([b's', 0, 0, 0, 0, 0, 0, 0, 1], pointer).expect("insert");
@@ -196,5 +194,18 @@ mod tests {
         assert_eq!(scan.next().expect("next").map(|(_, bytes)| bytes.len()), Some(0), "the damaged one: no bytes");
         assert_eq!(scan.next().expect("next").map(|(_, bytes)| bytes.to_vec()), Some(vec![5; 30]), "the older one still read");
         assert!(scan.next().expect("next").is_none());
+    }
+
+    /// A damaged pointer naming 4 GiB: refused before anything is allocated.
+    #[test]
+    fn a_huge_damaged_length_is_skipped_without_allocating_it() {
+        let (_dir, _db, tree, file) = store();
+        let mut pointer = file.append(&[7; 40]).expect("append");
+        pointer[9..13].copy_from_slice(&u32::MAX.to_le_bytes());
+        tree.insert([b's', 0, 0, 0, 0, 0, 0, 0, 1], pointer).expect("insert");
+        let cache = SummaryCache::new(CHUNK_BYTES as usize);
+        let mut scan = SummaryScan::new(&file, &cache, 0, 0, tree.scan_prefix([b's']));
+        assert_eq!(scan.next().expect("next").map(|(_, bytes)| bytes.len()), Some(0));
+        assert!(scan.spill.capacity() < 1 << 20, "nothing like 4 GiB was allocated");
     }
 }
